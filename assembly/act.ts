@@ -1,0 +1,220 @@
+// Activations, forward and derivative, elementwise over n floats, plus the row-wise ones (softmax,
+// log-softmax, maxout) and the ones with parameters or state (PReLU, randomized leaky ReLU).
+import {
+  ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTPLUS,
+  ACT_GELU, ACT_STEP, ACT_SIGN, SELU_ALPHA, SELU_SCALE, sigmoidf, erf64,
+} from './common';
+import { nextUniform } from './random';
+
+const INV_SQRT2: f64 = 0.7071067811865476;
+const INV_SQRT_2PI: f64 = 0.3989422804014327;
+
+/** f(x) for one activation; p is the slope (leaky ReLU) or alpha (ELU). */
+// @ts-ignore: decorator
+@inline function actOne(kind: i32, x: f32, p: f32): f32 {
+  switch (kind) {
+    case ACT_LINEAR: return x;
+    case ACT_RELU: return max(x, 0);
+    case ACT_RELU6: return min(max(x, 0), 6);
+    case ACT_LEAKY_RELU: return x >= 0 ? x : p * x;
+    case ACT_ELU: return x >= 0 ? x : p * (Mathf.exp(x) - 1);
+    case ACT_SELU: return SELU_SCALE * (x >= 0 ? x : SELU_ALPHA * (Mathf.exp(x) - 1));
+    case ACT_SIGMOID: return sigmoidf(x);
+    case ACT_TANH: return Mathf.tanh(x);
+    // softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), stable for both signs
+    case ACT_SOFTPLUS: return max(x, 0) + <f32>Math.log1p(Math.exp(-<f64>Mathf.abs(x)));
+    // exact GELU (Hendrycks & Gimpel 2016): x Phi(x)
+    case ACT_GELU: return <f32>(0.5 * <f64>x * (1.0 + erf64(<f64>x * INV_SQRT2)));
+    case ACT_STEP: return x > 0 ? 1 : 0;
+    case ACT_SIGN: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    default: return unreachable();
+  }
+}
+
+/** f'(x) given x and y = f(x) (whichever is cheaper); p as in actOne. Step and sign have f' = 0 a.e. */
+// @ts-ignore: decorator
+@inline function gradOne(kind: i32, x: f32, y: f32, p: f32): f32 {
+  switch (kind) {
+    case ACT_LINEAR: return 1;
+    case ACT_RELU: return x > 0 ? 1 : 0;
+    case ACT_RELU6: return x > 0 && x < 6 ? 1 : 0;
+    case ACT_LEAKY_RELU: return x >= 0 ? 1 : p;
+    case ACT_ELU: return x >= 0 ? 1 : y + p;
+    case ACT_SELU: return x >= 0 ? SELU_SCALE : y + SELU_SCALE * SELU_ALPHA;
+    case ACT_SIGMOID: return y * (1 - y);
+    case ACT_TANH: return 1 - y * y;
+    case ACT_SOFTPLUS: return sigmoidf(x);
+    case ACT_GELU: {
+      const xd = <f64>x;
+      return <f32>(0.5 * (1.0 + erf64(xd * INV_SQRT2)) + xd * INV_SQRT_2PI * Math.exp(-0.5 * xd * xd));
+    }
+    case ACT_STEP: return 0;
+    case ACT_SIGN: return 0;
+    default: return unreachable();
+  }
+}
+
+/** y[i] = f(x[i]), i < n. y may alias x. */
+export function actForward(kind: i32, n: i32, x: usize, y: usize, p: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (kind == ACT_RELU || kind == ACT_RELU6 || kind == ACT_LEAKY_RELU || kind == ACT_LINEAR) {
+      const z = f32x4.splat(0), six = f32x4.splat(6), vp = f32x4.splat(p);
+      for (; i + 15 < n; i += 16) {
+        const o = <usize>i << 2;
+        for (let u: usize = 0; u < 64; u += 16) {
+          const v = v128.load(x + o + u);
+          let r: v128;
+          if (kind == ACT_RELU) r = f32x4.max(v, z);
+          else if (kind == ACT_RELU6) r = f32x4.min(f32x4.max(v, z), six);
+          else if (kind == ACT_LEAKY_RELU) r = v128.bitselect(v, f32x4.mul(v, vp), f32x4.ge(v, z));
+          else r = v;
+          v128.store(y + o + u, r);
+        }
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, actOne(kind, load<f32>(x + o), p));
+  }
+}
+
+/** dx[i] = dy[i] * f'(x[i]); x or y may be 0 when the rule does not need it. dx may alias dy. */
+export function actBackward(kind: i32, n: i32, x: usize, y: usize, dy: usize, dx: usize, p: f32): void {
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (kind == ACT_RELU || kind == ACT_LEAKY_RELU) {
+      const z = f32x4.splat(0), vp = f32x4.splat(p);
+      for (; i + 3 < n; i += 4) {
+        const o = <usize>i << 2;
+        const v = v128.load(x + o), g = v128.load(dy + o);
+        const r = kind == ACT_RELU
+          ? v128.and(g, f32x4.gt(v, z))
+          : v128.bitselect(g, f32x4.mul(g, vp), f32x4.ge(v, z));
+        v128.store(dx + o, r);
+      }
+    }
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const xv: f32 = x ? load<f32>(x + o) : 0;
+    const yv: f32 = y ? load<f32>(y + o) : 0;
+    store<f32>(dx + o, load<f32>(dy + o) * gradOne(kind, xv, yv, p));
+  }
+}
+
+/** Numerically stable softmax (or log-softmax) over the last axis of [rows, cols]. */
+export function softmaxForward(rows: i32, cols: i32, x: usize, y: usize, log: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + (<usize>(r * cols) << 2), yr = y + (<usize>(r * cols) << 2);
+    let m: f32 = -Infinity;
+    for (let c = 0; c < cols; c++) m = max(m, load<f32>(xr + (<usize>c << 2)));
+    let s: f64 = 0;
+    for (let c = 0; c < cols; c++) {
+      const e = Mathf.exp(load<f32>(xr + (<usize>c << 2)) - m);
+      s += e;
+      if (!log) store<f32>(yr + (<usize>c << 2), e);
+    }
+    if (log) {
+      const lse = m + <f32>Math.log(s);
+      for (let c = 0; c < cols; c++) store<f32>(yr + (<usize>c << 2), load<f32>(xr + (<usize>c << 2)) - lse);
+    } else {
+      const inv = <f32>(1.0 / s);
+      for (let c = 0; c < cols; c++) store<f32>(yr + (<usize>c << 2), load<f32>(yr + (<usize>c << 2)) * inv);
+    }
+  }
+}
+
+/**
+ * Softmax: dx = y * (dy - sum(dy * y)). Log-softmax: dx = dy - exp(y) * sum(dy). Row-wise over [rows, cols].
+ */
+export function softmaxBackward(rows: i32, cols: i32, y: usize, dy: usize, dx: usize, log: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const o = <usize>(r * cols) << 2;
+    let s: f64 = 0;
+    for (let c = 0; c < cols; c++) {
+      const q = o + (<usize>c << 2);
+      s += log ? <f64>load<f32>(dy + q) : <f64>load<f32>(dy + q) * <f64>load<f32>(y + q);
+    }
+    const sf = <f32>s;
+    for (let c = 0; c < cols; c++) {
+      const q = o + (<usize>c << 2);
+      const g = load<f32>(dy + q), yv = load<f32>(y + q);
+      store<f32>(dx + q, log ? g - Mathf.exp(yv) * sf : yv * (g - sf));
+    }
+  }
+}
+
+/**
+ * Maxout (Goodfellow et al. 2013): [rows, units * k] -> [rows, units], unit u = max of inputs u*k .. u*k+k-1.
+ */
+export function maxoutForward(rows: i32, units: i32, k: i32, x: usize, y: usize): void {
+  for (let r = 0; r < rows; r++) {
+    for (let u = 0; u < units; u++) {
+      const base = x + (<usize>((r * units + u) * k) << 2);
+      let m = load<f32>(base);
+      for (let j = 1; j < k; j++) m = max(m, load<f32>(base + (<usize>j << 2)));
+      store<f32>(y + (<usize>(r * units + u) << 2), m);
+    }
+  }
+}
+
+/** The gradient goes to the first arg-max of each group only. dx is fully written. */
+export function maxoutBackward(rows: i32, units: i32, k: i32, x: usize, dy: usize, dx: usize): void {
+  for (let r = 0; r < rows; r++) {
+    for (let u = 0; u < units; u++) {
+      const g = (r * units + u) * k;
+      const base = x + (<usize>g << 2);
+      let m = load<f32>(base), arg = 0;
+      for (let j = 1; j < k; j++) {
+        const v = load<f32>(base + (<usize>j << 2));
+        if (v > m) { m = v; arg = j; }
+      }
+      const gy = load<f32>(dy + (<usize>(r * units + u) << 2));
+      for (let j = 0; j < k; j++) store<f32>(dx + (<usize>(g + j) << 2), j == arg ? gy : 0);
+    }
+  }
+}
+
+/** PReLU (He et al. 2015) with one learnable slope per channel (last axis): y = x >= 0 ? x : a[c] x. */
+export function preluForward(n: i32, C: i32, x: usize, alpha: usize, y: usize): void {
+  for (let i = 0; i < n; i++) {
+    const c = i % C;
+    const v = load<f32>(x + (<usize>i << 2));
+    store<f32>(y + (<usize>i << 2), v >= 0 ? v : v * load<f32>(alpha + (<usize>c << 2)));
+  }
+}
+
+/** dx = dy * (x >= 0 ? 1 : a[c]); dalpha[c] = sum over x < 0 of dy * x (overwritten). */
+export function preluBackward(n: i32, C: i32, x: usize, alpha: usize, dy: usize, dx: usize, dalpha: usize): void {
+  memory.fill(dalpha, 0, <usize>C << 2);
+  for (let i = 0; i < n; i++) {
+    const c = i % C;
+    const o = <usize>i << 2;
+    const v = load<f32>(x + o), g = load<f32>(dy + o);
+    if (v >= 0) {
+      store<f32>(dx + o, g);
+    } else {
+      const ac = alpha + (<usize>c << 2);
+      store<f32>(dx + o, g * load<f32>(ac));
+      store<f32>(dalpha + (<usize>c << 2), load<f32>(dalpha + (<usize>c << 2)) + g * v);
+    }
+  }
+}
+
+/**
+ * Randomized leaky ReLU (Xu et al. 2015), training: each negative input gets a slope drawn uniformly from
+ * [lower, upper); the slopes are written to `slopes` for the backward pass (1 where x >= 0).
+ * At inference use actForward(LEAKY_RELU) with (lower + upper) / 2.
+ */
+export function rreluTrain(n: i32, x: usize, y: usize, slopes: usize, lower: f32, upper: f32, rng: usize): void {
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(x + o);
+    let s: f32 = 1;
+    if (v < 0) s = lower + (upper - lower) * nextUniform(rng);
+    store<f32>(slopes + o, s);
+    store<f32>(y + o, v * s);
+  }
+}

@@ -1,0 +1,66 @@
+// Shared helpers for every kernel family. One source, three builds: the compile-time constants
+// ASC_FEATURE_SIMD and ASC_FEATURE_RELAXED_SIMD pick the body, and the untaken branch is never compiled.
+
+/** a*b + c on four lanes: one fused instruction where relaxed SIMD validates, mul+add otherwise. */
+// @ts-ignore: decorator
+@inline export function madd4(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+// Activation codes shared by the GEMM/conv epilogues and act.ts. Keep in sync with src/backend/wasm/codes.ts.
+export const ACT_LINEAR: i32 = 0;
+export const ACT_RELU: i32 = 1;
+export const ACT_RELU6: i32 = 2;
+export const ACT_LEAKY_RELU: i32 = 3;
+export const ACT_ELU: i32 = 4;
+export const ACT_SELU: i32 = 5;
+export const ACT_SIGMOID: i32 = 6;
+export const ACT_TANH: i32 = 7;
+export const ACT_SOFTPLUS: i32 = 8;
+export const ACT_GELU: i32 = 9;
+export const ACT_STEP: i32 = 10;
+export const ACT_SIGN: i32 = 11;
+
+// SELU constants from Klambauer et al. 2017, "Self-Normalizing Neural Networks".
+export const SELU_ALPHA: f32 = 1.6732632423543772;
+export const SELU_SCALE: f32 = 1.0507009873554805;
+
+/** Numerically stable logistic function: never evaluates exp of a large positive number. */
+// @ts-ignore: decorator
+@inline export function sigmoidf(x: f32): f32 {
+  if (x >= 0) {
+    return 1.0 / (1.0 + Mathf.exp(-x));
+  }
+  const e = Mathf.exp(x);
+  return e / (1.0 + e);
+}
+
+/**
+ * erf(x) to ~1e-7 absolute: W. J. Cody's rational approximations as used by many libms, evaluated in f64.
+ * Needed for the exact GELU, x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).
+ */
+export function erf64(x: f64): f64 {
+  const ax = Math.abs(x);
+  let r: f64;
+  if (ax < 0.46875) {
+    // erf(x) = x * P(x^2)/Q(x^2) on |x| < 0.46875
+    const t = x * x;
+    const p = 3.20937758913846947e03 + t * (3.77485237685302021e02 + t * (1.13864154151050156e02 + t * (3.16112374387056560e00 + t * 1.85777706184603153e-1)));
+    const q = 2.84423683343917062e03 + t * (1.28261652607737228e03 + t * (2.44024637934444173e02 + t * (2.36012909523441209e01 + t)));
+    return x * p / q;
+  } else if (ax < 4.0) {
+    const p = 1.23033935479799725e03 + ax * (2.05107837782607147e03 + ax * (1.71204761263407058e03 + ax * (8.81952221241769090e02 + ax * (2.98635138197400131e02 + ax * (6.61191906371416295e01 + ax * (8.88314979438837594e00 + ax * (5.64188496988670089e-1 + ax * 2.15311535474403846e-8)))))));
+    const q = 1.23033935480374942e03 + ax * (3.43936767414372164e03 + ax * (4.36261909014324716e03 + ax * (3.29079923573345963e03 + ax * (1.62138957456669019e03 + ax * (5.37181101862009858e02 + ax * (1.17693950891312499e02 + ax * (1.57449261107098347e01 + ax)))))));
+    r = 1.0 - Math.exp(-ax * ax) * p / q;
+  } else {
+    r = 1.0;
+  }
+  return x < 0 ? -r : r;
+}
+
+/** Scratch words for kernels that need a few bytes of static state; part of the data segment, never allocated. */
+export const SCRATCH: usize = memory.data(1024, 16);

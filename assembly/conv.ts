@@ -1,0 +1,335 @@
+// conv2d over NHWC with HWIO filters [KH, KW, C/G, Cout]: any kernel, stride, padding, dilation, groups.
+//
+// Forward is an implicit GEMM: output pixels x (ky, kx, ci) patches times the filter, with the patch
+// matrix packed straight from the input by the GEMM's A_IM2COL packer, so it is never materialized.
+// 1x1 / stride 1 / no padding is a plain GEMM on the input. Depthwise (C/G == 1) runs a direct kernel:
+// a K = KH*KW GEMM would waste the micro-kernel. Backward passes reuse the GEMM over pixel chunks:
+//   dX = col2im(dY W^T),  dW = im2col(X)^T dY,  db = column sums of dY.
+import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmWorkspaceSize, setIm2col, A_MATRIX, A_IM2COL } from './gemm_f32';
+import { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
+import { actForward } from './act';
+
+// Geometry of the current call, shared by the helpers below (set at each entry point).
+let N: i32 = 0, H: i32 = 0, W: i32 = 0, C: i32 = 0, KH: i32 = 0, KW: i32 = 0, SH: i32 = 1, SW: i32 = 1;
+let PT: i32 = 0, PL: i32 = 0, DH: i32 = 1, DW: i32 = 1, OH: i32 = 0, OW: i32 = 0, G: i32 = 1, CO: i32 = 0;
+
+/** Rows of the patch matrix per chunk in the backward passes: bounds the workspace to ~1 MiB of patches. */
+function chunkRows(K: i32): i32 {
+  return max(16, min(N * OH * OW, (262144 / max(K, 1)) & ~3));
+}
+
+function isPointwise(): bool {
+  return KH == 1 && KW == 1 && SH == 1 && SW == 1 && PT == 0 && PL == 0 && OH == H && OW == W;
+}
+
+/**
+ * Set the geometry for the next conv call (one call instead of 16 arguments on every entry point).
+ * Padding is explicit (top/left); the TS layer turns 'same'/'valid' into numbers and checks shapes.
+ */
+export function convSetup(n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  dh: i32, dw: i32, oh: i32, ow: i32, groups: i32, cout: i32): void {
+  N = n; H = h; W = w; C = c; KH = kh; KW = kw; SH = sh; SW = sw; PT = pt; PL = pl; DH = dh; DW = dw;
+  OH = oh; OW = ow; G = groups; CO = cout;
+}
+
+/** Workspace bytes for the conv entry points (max over forward and both backward passes). */
+export function convWorkspaceSize(): i32 {
+  const Cg = C / G, coutg = CO / G;
+  const K = KH * KW * Cg;
+  const fwd = gemmPackedBSize(K, coutg) + gemmPackedASize() + 64;
+  const P = chunkRows(K);
+  const bwdData = P * K * 4 + gemmWorkspaceSize(P, K, coutg) + 64;
+  const bwdFilter = P * K * 4 + gemmWorkspaceSize(K, coutg, P) + 64;
+  return max(fwd, max(bwdData, bwdFilter));
+}
+
+@inline function align16(p: usize): usize { return (p + 15) & ~15; }
+
+/** y[N, OH, OW, CO] = act(conv(x, w) + bias). act: any activation; cheap ones are fused into the GEMM. */
+export function conv2dForward(x: usize, w: usize, bias: usize, y: usize, act: i32, actParam: f32, ws: usize): void {
+  const Cg = C / G, coutg = CO / G;
+  const M = N * OH * OW;
+  const fused = act == ACT_LINEAR || act == ACT_RELU || act == ACT_RELU6 || act == ACT_LEAKY_RELU;
+  const ea = fused ? act : ACT_LINEAR;
+  if (Cg == 1 && G > 1) {
+    depthwiseForward(x, w, bias, y);
+    if (act != ACT_LINEAR) actForward(act, M * CO, y, y, actParam);
+    return;
+  }
+  const K = KH * KW * Cg;
+  const pb = ws, pa = align16(ws + <usize>gemmPackedBSize(K, coutg));
+  for (let g = 0; g < G; g++) {
+    const b = bias ? bias + (<usize>(g * coutg) << 2) : 0;
+    gemmPackB(0, K, coutg, w + (<usize>(g * coutg) << 2), CO, pb);
+    if (isPointwise()) {
+      gemmPrepacked(A_MATRIX, 0, M, coutg, K, 1, x + (<usize>(g * Cg) << 2), C, pb, 0, y + (<usize>(g * coutg) << 2), CO, b, ea, actParam, pa);
+    } else {
+      setIm2col(H, W, C, Cg, g * Cg, KW, SH, SW, PT, PL, DH, DW, OH, OW);
+      gemmPrepacked(A_IM2COL, 0, M, coutg, K, 1, x, 0, pb, 0, y + (<usize>(g * coutg) << 2), CO, b, ea, actParam, pa);
+    }
+  }
+  if (!fused) actForward(act, M * CO, y, y, actParam);
+}
+
+/** Explicit im2col of output pixels [m0, m0+P) for channels [c0, c0+Cg) into col[P, KH*KW*Cg]. */
+function im2col(x: usize, m0: i32, P: i32, c0: i32, Cg: i32, col: usize): void {
+  const K = KH * KW * Cg;
+  for (let r = 0; r < P; r++) {
+    const m = m0 + r;
+    const n = m / (OH * OW), rem = m % (OH * OW);
+    const oy = rem / OW, ox = rem % OW;
+    let dst = col + (<usize>(r * K) << 2);
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ox * SW - PL + kx * DW;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+          memory.copy(dst, x + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2), <usize>Cg << 2);
+        } else {
+          memory.fill(dst, 0, <usize>Cg << 2);
+        }
+        dst += <usize>Cg << 2;
+      }
+    }
+  }
+}
+
+/** dx[pixels of the chunk] += col2im(dcol) for channels [c0, c0+Cg). */
+function col2imAdd(dcol: usize, m0: i32, P: i32, c0: i32, Cg: i32, dx: usize): void {
+  const K = KH * KW * Cg;
+  for (let r = 0; r < P; r++) {
+    const m = m0 + r;
+    const n = m / (OH * OW), rem = m % (OH * OW);
+    const oy = rem / OW, ox = rem % OW;
+    let src = dcol + (<usize>(r * K) << 2);
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ox * SW - PL + kx * DW;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+          const d = dx + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2);
+          let j = 0;
+          if (ASC_FEATURE_SIMD) {
+            for (; j + 3 < Cg; j += 4) {
+              const q = <usize>j << 2;
+              v128.store(d + q, f32x4.add(v128.load(d + q), v128.load(src + q)));
+            }
+          }
+          for (; j < Cg; j++) {
+            const q = <usize>j << 2;
+            store<f32>(d + q, load<f32>(d + q) + load<f32>(src + q));
+          }
+        }
+        src += <usize>Cg << 2;
+      }
+    }
+  }
+}
+
+/** dx[N, H, W, C] (overwritten) = gradient of the conv w.r.t. its input, given dy[N, OH, OW, CO]. */
+export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): void {
+  const Cg = C / G, coutg = CO / G;
+  const M = N * OH * OW;
+  if (Cg == 1 && G > 1) { depthwiseBackwardInput(dy, w, dx); return; }
+  if (isPointwise()) {
+    for (let g = 0; g < G; g++) {
+      // dx[:, g] = dy[:, g] W_g^T, W_g = w[Cg, CO] columns of group g
+      gemm(0, 1, M, Cg, coutg, 1, dy + (<usize>(g * coutg) << 2), CO, w + (<usize>(g * coutg) << 2), CO,
+        0, dx + (<usize>(g * Cg) << 2), C, 0, ACT_LINEAR, 0, ws);
+    }
+    return;
+  }
+  memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
+  const K = KH * KW * Cg;
+  const P = chunkRows(K);
+  const dcol = ws, gws = align16(ws + (<usize>(P * K) << 2));
+  for (let g = 0; g < G; g++) {
+    for (let m0 = 0; m0 < M; m0 += P) {
+      const p = min(P, M - m0);
+      gemm(0, 1, p, K, coutg, 1, dy + (<usize>(m0 * CO + g * coutg) << 2), CO, w + (<usize>(g * coutg) << 2), CO,
+        0, dcol, K, 0, ACT_LINEAR, 0, gws);
+      col2imAdd(dcol, m0, p, g * Cg, Cg, dx);
+    }
+  }
+}
+
+/** dw[KH, KW, Cg, CO] (overwritten) and, if dbias != 0, dbias[CO] (overwritten), given x and dy. */
+export function conv2dBackwardFilter(x: usize, dy: usize, dw: usize, dbias: usize, ws: usize): void {
+  const Cg = C / G, coutg = CO / G;
+  const M = N * OH * OW;
+  if (dbias) columnSums(M, CO, dy, dbias);
+  if (Cg == 1 && G > 1) { depthwiseBackwardFilter(x, dy, dw); return; }
+  if (isPointwise()) {
+    for (let g = 0; g < G; g++) {
+      gemm(1, 0, Cg, coutg, M, 1, x + (<usize>(g * Cg) << 2), C, dy + (<usize>(g * coutg) << 2), CO,
+        0, dw + (<usize>(g * coutg) << 2), CO, 0, ACT_LINEAR, 0, ws);
+    }
+    return;
+  }
+  const K = KH * KW * Cg;
+  const P = chunkRows(K);
+  const col = ws, gws = align16(ws + (<usize>(P * K) << 2));
+  for (let g = 0; g < G; g++) {
+    for (let m0 = 0; m0 < M; m0 += P) {
+      const p = min(P, M - m0);
+      im2col(x, m0, p, g * Cg, Cg, col);
+      gemm(1, 0, K, coutg, p, 1, col, K, dy + (<usize>(m0 * CO + g * coutg) << 2), CO,
+        m0 == 0 ? 0 : 1, dw + (<usize>(g * coutg) << 2), CO, 0, ACT_LINEAR, 0, gws);
+    }
+  }
+}
+
+/** out[cols] = sum over rows of a[rows, cols] (overwritten). */
+export function columnSums(rows: i32, cols: i32, a: usize, out: usize): void {
+  memory.fill(out, 0, <usize>cols << 2);
+  for (let r = 0; r < rows; r++) {
+    const row = a + (<usize>(r * cols) << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 3 < cols; j += 4) {
+        const q = <usize>j << 2;
+        v128.store(out + q, f32x4.add(v128.load(out + q), v128.load(row + q)));
+      }
+    }
+    for (; j < cols; j++) {
+      const q = <usize>j << 2;
+      store<f32>(out + q, load<f32>(out + q) + load<f32>(row + q));
+    }
+  }
+}
+
+// ---- depthwise (C/G == 1, channel multiplier M = CO / C; output channel o = c * M + m) ----
+
+function depthwiseForward(x: usize, w: usize, bias: usize, y: usize): void {
+  const mult = CO / C;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+        const iy0 = oy * SH - PT, ix0 = ox * SW - PL;
+        let o = 0;
+        if (ASC_FEATURE_SIMD) {
+          if (mult == 1) {
+            for (; o + 7 < CO; o += 8) {
+              let a0 = bias ? v128.load(bias + (<usize>o << 2)) : f32x4.splat(0);
+              let a1 = bias ? v128.load(bias + (<usize>o << 2), 16) : f32x4.splat(0);
+              for (let ky = 0; ky < KH; ky++) {
+                const iy = iy0 + ky * DH;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < KW; kx++) {
+                  const ix = ix0 + kx * DW;
+                  if (ix < 0 || ix >= W) continue;
+                  const p = x + (<usize>(((n * H + iy) * W + ix) * C + o) << 2);
+                  const q = w + (<usize>((ky * KW + kx) * CO + o) << 2);
+                  a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(q)));
+                  a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), v128.load(q, 16)));
+                }
+              }
+              v128.store(out + (<usize>o << 2), a0);
+              v128.store(out + (<usize>o << 2), a1, 16);
+            }
+            for (; o + 3 < CO; o += 4) {
+              let a0 = bias ? v128.load(bias + (<usize>o << 2)) : f32x4.splat(0);
+              for (let ky = 0; ky < KH; ky++) {
+                const iy = iy0 + ky * DH;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < KW; kx++) {
+                  const ix = ix0 + kx * DW;
+                  if (ix < 0 || ix >= W) continue;
+                  const p = x + (<usize>(((n * H + iy) * W + ix) * C + o) << 2);
+                  const q = w + (<usize>((ky * KW + kx) * CO + o) << 2);
+                  a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(q)));
+                }
+              }
+              v128.store(out + (<usize>o << 2), a0);
+            }
+          }
+        }
+        for (; o < CO; o++) {
+          const c = o / mult;
+          let a: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+          for (let ky = 0; ky < KH; ky++) {
+            const iy = iy0 + ky * DH;
+            if (iy < 0 || iy >= H) continue;
+            for (let kx = 0; kx < KW; kx++) {
+              const ix = ix0 + kx * DW;
+              if (ix < 0 || ix >= W) continue;
+              a += load<f32>(x + (<usize>(((n * H + iy) * W + ix) * C + c) << 2)) * load<f32>(w + (<usize>((ky * KW + kx) * CO + o) << 2));
+            }
+          }
+          store<f32>(out + (<usize>o << 2), a);
+        }
+      }
+    }
+  }
+}
+
+function depthwiseBackwardInput(dy: usize, w: usize, dx: usize): void {
+  const mult = CO / C;
+  memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const g = dy + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            const d = dx + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+            const q = w + (<usize>((ky * KW + kx) * CO) << 2);
+            let o = 0;
+            if (ASC_FEATURE_SIMD) {
+              if (mult == 1) {
+                for (; o + 3 < CO; o += 4) {
+                  const b = <usize>o << 2;
+                  v128.store(d + b, f32x4.add(v128.load(d + b), f32x4.mul(v128.load(g + b), v128.load(q + b))));
+                }
+              }
+            }
+            for (; o < CO; o++) {
+              const p = d + (<usize>(o / mult) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(g + (<usize>o << 2)) * load<f32>(q + (<usize>o << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
+  const mult = CO / C;
+  memory.fill(dw, 0, <usize>(KH * KW * CO) << 2);
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const g = dy + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            const s = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+            const q = dw + (<usize>((ky * KW + kx) * CO) << 2);
+            let o = 0;
+            if (ASC_FEATURE_SIMD) {
+              if (mult == 1) {
+                for (; o + 3 < CO; o += 4) {
+                  const b = <usize>o << 2;
+                  v128.store(q + b, f32x4.add(v128.load(q + b), f32x4.mul(v128.load(g + b), v128.load(s + b))));
+                }
+              }
+            }
+            for (; o < CO; o++) {
+              const p = q + (<usize>o << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(g + (<usize>o << 2)) * load<f32>(s + (<usize>(o / mult) << 2)));
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,413 @@
+// f32 GEMM: C = act(alpha * op(A) op(B) + beta * C + bias), op = identity or transpose.
+//
+// GotoBLAS/BLIS structure: op(B) is packed once into NR-wide column panels per KC block (weights can be
+// packed ahead of time: gemmPackB + gemmPrepacked), op(A) is packed per MC x KC block into MR-tall row
+// panels, and a register-blocked MR x NR micro-kernel (4 x 8: eight f32x4 accumulators) runs over a packed
+// A micro-panel (L1-resident for its KC span) against each packed B panel. Any M, N, K: panels are
+// zero-padded and partial tiles go through a scratch tile. Pointers and sizes in, nothing allocated.
+import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
+
+export const MR: i32 = 4;
+export const NR: i32 = 8;
+export const KC: i32 = 256;
+export const MC: i32 = 128;
+
+// A 4x8 tile for partial (edge) stores: the micro-kernel writes here, then the valid part is copied out.
+const TILE: usize = memory.data(MR * NR * 4, 16);
+
+// Source of op(A) for the packer: a plain matrix, or the implicit im2col matrix of an NHWC convolution
+// (rows = output pixels, columns = (ky, kx, ci)), so convolution never materializes its patch matrix.
+export const A_MATRIX: i32 = 0;
+export const A_IM2COL: i32 = 1;
+
+// Convolution geometry for A_IM2COL, set by conv.ts before calling the driver.
+let cvH: i32 = 0, cvW: i32 = 0, cvC: i32 = 0, cvCg: i32 = 0, cvC0: i32 = 0;
+let cvKW: i32 = 0, cvSH: i32 = 1, cvSW: i32 = 1, cvPT: i32 = 0, cvPL: i32 = 0, cvDH: i32 = 1, cvDW: i32 = 1;
+let cvOH: i32 = 0, cvOW: i32 = 0;
+
+/** Geometry of the implicit patch matrix used by the A_IM2COL packer (channel offset c0 selects a group). */
+export function setIm2col(H: i32, W: i32, C: i32, Cg: i32, c0: i32, KW: i32, SH: i32, SW: i32,
+  PT: i32, PL: i32, DH: i32, DW: i32, OH: i32, OW: i32): void {
+  cvH = H; cvW = W; cvC = C; cvCg = Cg; cvC0 = c0; cvKW = KW; cvSH = SH; cvSW = SW;
+  cvPT = PT; cvPL = PL; cvDH = DH; cvDW = DW; cvOH = OH; cvOW = OW;
+}
+
+@inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
+
+/** Bytes of packed op(B): K rows x N rounded up to NR. */
+export function gemmPackedBSize(K: i32, N: i32): i32 {
+  return K * roundUp(N, NR) * 4;
+}
+
+/** Workspace bytes gemm() needs for these sizes (packed B + one packed A block, or a GEMV row). */
+export function gemmWorkspaceSize(M: i32, N: i32, K: i32): i32 {
+  if (M < MR) return roundUp(N, 4) * 4 + 64;
+  return gemmPackedBSize(K, N) + gemmPackedASize() + 64;
+}
+
+export function gemmPackedASize(): i32 {
+  return MC * KC * 4;
+}
+
+/**
+ * Pack op(B) (K x N) into panels: for each KC block starting at p0 (length kc), NR-column panels of kc x NR
+ * floats, row-major within the panel; block p0 starts at dst + p0 * Npad floats. Columns >= N are zero.
+ */
+export function gemmPackB(transB: i32, K: i32, N: i32, B: usize, ldb: i32, dst: usize): void {
+  const Npad = roundUp(N, NR);
+  for (let p0 = 0; p0 < K; p0 += KC) {
+    const kc = min(KC, K - p0);
+    const blk = dst + (<usize>p0 * <usize>Npad << 2);
+    for (let j0 = 0; j0 < N; j0 += NR) {
+      const nr = min(NR, N - j0);
+      const panel = blk + (<usize>j0 * <usize>kc << 2);
+      if (!transB) {
+        let src = B + ((<usize>p0 * <usize>ldb + <usize>j0) << 2);
+        const step = <usize>ldb << 2;
+        if (nr == NR) {
+          for (let k = 0; k < kc; k++) {
+            if (ASC_FEATURE_SIMD) {
+              v128.store(panel + (<usize>k << 5), v128.load(src));
+              v128.store(panel + (<usize>k << 5), v128.load(src, 16), 16);
+            } else {
+              for (let c = 0; c < NR; c++) store<f32>(panel + (<usize>(k * NR + c) << 2), load<f32>(src + (<usize>c << 2)));
+            }
+            src += step;
+          }
+        } else {
+          for (let k = 0; k < kc; k++) {
+            const d = panel + (<usize>k << 5);
+            for (let c = 0; c < NR; c++) {
+              store<f32>(d + (<usize>c << 2), c < nr ? load<f32>(src + (<usize>c << 2)) : 0);
+            }
+            src += step;
+          }
+        }
+      } else {
+        // op(B)[k][n] = B[n * ldb + k]: each of the nr columns is a contiguous run of B.
+        for (let c = 0; c < NR; c++) {
+          if (c < nr) {
+            const src = B + ((<usize>(j0 + c) * <usize>ldb + <usize>p0) << 2);
+            for (let k = 0; k < kc; k++) store<f32>(panel + (<usize>(k * NR + c) << 2), load<f32>(src + (<usize>k << 2)));
+          } else {
+            for (let k = 0; k < kc; k++) store<f32>(panel + (<usize>(k * NR + c) << 2), 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Pack rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into MR-row panels of kc x MR floats. */
+function packA(mode: i32, transA: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32, A: usize, lda: i32, dst: usize): void {
+  for (let r0 = 0; r0 < mc; r0 += MR) {
+    const panel = dst + (<usize>r0 * <usize>kc << 2);
+    if (mode == A_IM2COL) {
+      for (let r = 0; r < MR; r++) {
+        const row = i0 + r0 + r;
+        if (r0 + r < mc && row < M) packIm2colRow(row, p0, kc, A, panel + (<usize>r << 2));
+        else for (let k = 0; k < kc; k++) store<f32>(panel + (<usize>(k * MR + r) << 2), 0);
+      }
+      continue;
+    }
+    const rows = min(MR, min(mc - r0, M - i0 - r0));
+    if (transA) {
+      // op(A)[i][k] = A[k * lda + i]: the MR rows of one k are contiguous.
+      let src = A + ((<usize>p0 * <usize>lda + <usize>(i0 + r0)) << 2);
+      const step = <usize>lda << 2;
+      for (let k = 0; k < kc; k++) {
+        const d = panel + (<usize>k << 4);
+        if (rows == MR) {
+          if (ASC_FEATURE_SIMD) v128.store(d, v128.load(src));
+          else for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
+        } else {
+          for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
+        }
+        src += step;
+      }
+    } else {
+      for (let r = 0; r < MR; r++) {
+        const d = panel + (<usize>r << 2);
+        if (r < rows) {
+          const src = A + ((<usize>(i0 + r0 + r) * <usize>lda + <usize>p0) << 2);
+          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
+        } else {
+          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 4), 0);
+        }
+      }
+    }
+  }
+}
+
+/** One row (output pixel) of the implicit im2col matrix, columns [p0, p0+kc), written with stride MR. */
+function packIm2colRow(row: i32, p0: i32, kc: i32, X: usize, d: usize): void {
+  const per = cvOH * cvOW;
+  const n = row / per;
+  const rem = row - n * per;
+  const oy = rem / cvOW;
+  const ox = rem - oy * cvOW;
+  const iy0 = oy * cvSH - cvPT;
+  const ix0 = ox * cvSW - cvPL;
+  const tapLen = cvCg;
+  let tap = p0 / tapLen;
+  let ci = p0 - tap * tapLen;
+  let k = 0;
+  while (k < kc) {
+    const ky = tap / cvKW;
+    const kx = tap - ky * cvKW;
+    const iy = iy0 + ky * cvDH;
+    const ix = ix0 + kx * cvDW;
+    const run = min(tapLen - ci, kc - k);
+    const out = d + (<usize>(k * MR) << 2);
+    if (iy >= 0 && iy < cvH && ix >= 0 && ix < cvW) {
+      const src = X + ((((<usize>n * <usize>cvH + <usize>iy) * <usize>cvW + <usize>ix) * <usize>cvC + <usize>(cvC0 + ci)) << 2);
+      for (let j = 0; j < run; j++) store<f32>(out + (<usize>(j * MR) << 2), load<f32>(src + (<usize>j << 2)));
+    } else {
+      for (let j = 0; j < run; j++) store<f32>(out + (<usize>(j * MR) << 2), 0);
+    }
+    k += run;
+    ci = 0;
+    tap++;
+  }
+}
+
+/** Epilogue for one value: bias then activation. Only the activations cheap enough to fuse live here. */
+// @ts-ignore: decorator
+@inline function epi(v: f32, act: i32, p: f32): f32 {
+  if (act == ACT_RELU) return max(v, 0);
+  if (act == ACT_RELU6) return min(max(v, 0), 6);
+  if (act == ACT_LEAKY_RELU) return v >= 0 ? v : v * p;
+  return v;
+}
+
+// @ts-ignore: decorator
+@inline function epi4(v: v128, act: i32, p: f32): v128 {
+  if (act == ACT_RELU) return f32x4.max(v, f32x4.splat(0));
+  if (act == ACT_RELU6) return f32x4.min(f32x4.max(v, f32x4.splat(0)), f32x4.splat(6));
+  if (act == ACT_LEAKY_RELU) {
+    const z = f32x4.splat(0);
+    return v128.bitselect(v, f32x4.mul(v, f32x4.splat(p)), f32x4.ge(v, z));
+  }
+  return v;
+}
+
+/**
+ * C tile (rows x cols, row stride ldc) = alpha * acc + betaEff * C (+ bias, act when last). acc is the
+ * MR x NR tile at `t` (row stride NR). betaEff == 0 never reads C, so C may hold garbage (or NaN).
+ */
+function storeTile(t: usize, C: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, betaEff: f32,
+  last: bool, bias: usize, col0: i32, act: i32, p: f32): void {
+  for (let r = 0; r < rows; r++) {
+    const crow = C + (<usize>(r * ldc) << 2);
+    const trow = t + (<usize>(r * NR) << 2);
+    for (let c = 0; c < cols; c++) {
+      let v = alpha * load<f32>(trow + (<usize>c << 2));
+      if (betaEff != 0) v += betaEff * load<f32>(crow + (<usize>c << 2));
+      if (last) {
+        if (bias) v += load<f32>(bias + (<usize>(col0 + c) << 2));
+        v = epi(v, act, p);
+      }
+      store<f32>(crow + (<usize>c << 2), v);
+    }
+  }
+}
+
+// @ts-ignore: decorator
+@inline function finish4(acc: v128, C: usize, va: v128, vb: v128, betaEff: f32, last: bool, bv: v128, act: i32, p: f32): void {
+  let v = f32x4.mul(acc, va);
+  if (betaEff != 0) v = madd4(v128.load(C), vb, v);
+  if (last) v = epi4(f32x4.add(v, bv), act, p);
+  v128.store(C, v);
+}
+
+/** MR x NR micro-kernel over kc packed steps; writes the full tile into C (or TILE for edges). */
+function micro4x8(kc: i32, a: usize, b: usize, C: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, betaEff: f32,
+  last: bool, bias: usize, col0: i32, act: i32, p: f32): void {
+  if (ASC_FEATURE_SIMD) {
+    let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+    let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+    let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+    let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+    for (let k = 0; k < kc; k++) {
+      const b0 = v128.load(b), b1 = v128.load(b, 16);
+      let av = v128.load32_splat(a);
+      c00 = madd4(av, b0, c00); c01 = madd4(av, b1, c01);
+      av = v128.load32_splat(a, 4);
+      c10 = madd4(av, b0, c10); c11 = madd4(av, b1, c11);
+      av = v128.load32_splat(a, 8);
+      c20 = madd4(av, b0, c20); c21 = madd4(av, b1, c21);
+      av = v128.load32_splat(a, 12);
+      c30 = madd4(av, b0, c30); c31 = madd4(av, b1, c31);
+      a += 16; b += 32;
+    }
+    if (rows == MR && cols == NR) {
+      const va = f32x4.splat(alpha), vb = f32x4.splat(betaEff);
+      let bv0 = f32x4.splat(0), bv1 = f32x4.splat(0);
+      if (last && bias) {
+        bv0 = v128.load(bias + (<usize>col0 << 2));
+        bv1 = v128.load(bias + (<usize>col0 << 2), 16);
+      }
+      const s = <usize>ldc << 2;
+      finish4(c00, C, va, vb, betaEff, last, bv0, act, p); finish4(c01, C + 16, va, vb, betaEff, last, bv1, act, p);
+      C += s;
+      finish4(c10, C, va, vb, betaEff, last, bv0, act, p); finish4(c11, C + 16, va, vb, betaEff, last, bv1, act, p);
+      C += s;
+      finish4(c20, C, va, vb, betaEff, last, bv0, act, p); finish4(c21, C + 16, va, vb, betaEff, last, bv1, act, p);
+      C += s;
+      finish4(c30, C, va, vb, betaEff, last, bv0, act, p); finish4(c31, C + 16, va, vb, betaEff, last, bv1, act, p);
+      return;
+    }
+    v128.store(TILE, c00); v128.store(TILE, c01, 16);
+    v128.store(TILE, c10, 32); v128.store(TILE, c11, 48);
+    v128.store(TILE, c20, 64); v128.store(TILE, c21, 80);
+    v128.store(TILE, c30, 96); v128.store(TILE, c31, 112);
+  } else {
+    memory.fill(TILE, 0, MR * NR * 4);
+    for (let k = 0; k < kc; k++) {
+      for (let r = 0; r < MR; r++) {
+        const av = load<f32>(a + (<usize>r << 2));
+        const t = TILE + (<usize>(r * NR) << 2);
+        for (let c = 0; c < NR; c++) {
+          store<f32>(t + (<usize>c << 2), load<f32>(t + (<usize>c << 2)) + av * load<f32>(b + (<usize>c << 2)));
+        }
+      }
+      a += MR << 2; b += NR << 2;
+    }
+  }
+  storeTile(TILE, C, ldc, rows, cols, alpha, betaEff, last, bias, col0, act, p);
+}
+
+/**
+ * The blocked driver over an already packed op(B). `ws` holds one packed A block (gemmPackedASize bytes).
+ * Loop order (BLIS): KC blocks > MC blocks of A (packed, L2) > NR panels of B (L1) > MR panels of A.
+ */
+function driver(mode: i32, transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, pb: usize,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, p: f32, ws: usize): void {
+  const Npad = roundUp(N, NR);
+  if (K == 0) {
+    // Empty inner dimension: C = beta * C, then the epilogue.
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        const c = C + (<usize>(i * ldc + j) << 2);
+        let v: f32 = beta != 0 ? beta * load<f32>(c) : 0;
+        if (bias) v += load<f32>(bias + (<usize>j << 2));
+        store<f32>(c, epi(v, act, p));
+      }
+    }
+    return;
+  }
+  for (let p0 = 0; p0 < K; p0 += KC) {
+    const kc = min(KC, K - p0);
+    const betaEff: f32 = p0 == 0 ? beta : 1;
+    const last = p0 + kc >= K;
+    const blk = pb + (<usize>p0 * <usize>Npad << 2);
+    for (let i0 = 0; i0 < M; i0 += MC) {
+      const mc = min(MC, M - i0);
+      packA(mode, transA, M, i0, mc, p0, kc, A, lda, ws);
+      for (let j0 = 0; j0 < N; j0 += NR) {
+        const cols = min(NR, N - j0);
+        const bp = blk + (<usize>j0 * <usize>kc << 2);
+        for (let r0 = 0; r0 < mc; r0 += MR) {
+          const rows = min(MR, mc - r0);
+          const ap = ws + (<usize>r0 * <usize>kc << 2);
+          const cp = C + ((<usize>(i0 + r0) * <usize>ldc + <usize>j0) << 2);
+          micro4x8(kc, ap, bp, cp, ldc, rows, cols, alpha, betaEff, last, bias, j0, act, p);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Rows of op(A) times op(B) without packing, for M < MR (a GEMV and its near relatives): packing B would
+ * cost as much as the product. Row i: y = op(A)[i,:] op(B), accumulated in `ws` (N floats).
+ */
+function gemvRows(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, p: f32, ws: usize): void {
+  for (let i = 0; i < M; i++) {
+    // a(k) = op(A)[i][k]
+    const aBase = transA ? A + (<usize>i << 2) : A + (<usize>(i * lda) << 2);
+    const aStep: usize = transA ? <usize>lda << 2 : 4;
+    if (!transB) {
+      memory.fill(ws, 0, <usize>N << 2);
+      let k = 0;
+      for (; k + 3 < K; k += 4) {
+        const x0 = load<f32>(aBase + <usize>k * aStep), x1 = load<f32>(aBase + <usize>(k + 1) * aStep);
+        const x2 = load<f32>(aBase + <usize>(k + 2) * aStep), x3 = load<f32>(aBase + <usize>(k + 3) * aStep);
+        const r0 = B + (<usize>(k * ldb) << 2), r1 = r0 + (<usize>ldb << 2), r2 = r1 + (<usize>ldb << 2), r3 = r2 + (<usize>ldb << 2);
+        let n = 0;
+        if (ASC_FEATURE_SIMD) {
+          const v0 = f32x4.splat(x0), v1 = f32x4.splat(x1), v2 = f32x4.splat(x2), v3 = f32x4.splat(x3);
+          for (; n + 3 < N; n += 4) {
+            const o = <usize>n << 2;
+            let y = v128.load(ws + o);
+            y = madd4(v0, v128.load(r0 + o), y);
+            y = madd4(v1, v128.load(r1 + o), y);
+            y = madd4(v2, v128.load(r2 + o), y);
+            y = madd4(v3, v128.load(r3 + o), y);
+            v128.store(ws + o, y);
+          }
+        }
+        for (; n < N; n++) {
+          const o = <usize>n << 2;
+          store<f32>(ws + o, load<f32>(ws + o) + x0 * load<f32>(r0 + o) + x1 * load<f32>(r1 + o) + x2 * load<f32>(r2 + o) + x3 * load<f32>(r3 + o));
+        }
+      }
+      for (; k < K; k++) {
+        const x0 = load<f32>(aBase + <usize>k * aStep);
+        const r0 = B + (<usize>(k * ldb) << 2);
+        for (let n = 0; n < N; n++) {
+          const o = <usize>n << 2;
+          store<f32>(ws + o, load<f32>(ws + o) + x0 * load<f32>(r0 + o));
+        }
+      }
+    } else {
+      // y[n] = dot(a, B[n,:]); a is contiguous unless transA, so gather it once into the end of ws.
+      for (let n = 0; n < N; n++) {
+        const row = B + (<usize>(n * ldb) << 2);
+        let s: f32 = 0;
+        let k = 0;
+        if (ASC_FEATURE_SIMD) {
+          if (!transA) {
+            let acc = f32x4.splat(0);
+            for (; k + 3 < K; k += 4) acc = madd4(v128.load(aBase + (<usize>k << 2)), v128.load(row + (<usize>k << 2)), acc);
+            s = f32x4.extract_lane(acc, 0) + f32x4.extract_lane(acc, 1) + f32x4.extract_lane(acc, 2) + f32x4.extract_lane(acc, 3);
+          }
+        }
+        for (; k < K; k++) s += load<f32>(aBase + <usize>k * aStep) * load<f32>(row + (<usize>k << 2));
+        store<f32>(ws + (<usize>n << 2), s);
+      }
+    }
+    const crow = C + (<usize>(i * ldc) << 2);
+    for (let n = 0; n < N; n++) {
+      let v = alpha * load<f32>(ws + (<usize>n << 2));
+      if (beta != 0) v += beta * load<f32>(crow + (<usize>n << 2));
+      if (bias) v += load<f32>(bias + (<usize>n << 2));
+      store<f32>(crow + (<usize>n << 2), epi(v, act, p));
+    }
+  }
+}
+
+/**
+ * C[M x N] (row stride ldc) = act(alpha * op(A) op(B) + beta * C + bias[N]).
+ * op(A) is M x K (A is K x M when transA), op(B) is K x N (B is N x K when transB). bias may be 0 (none).
+ * ws: gemmWorkspaceSize(M, N, K) bytes, 16-byte aligned.
+ */
+export function gemm(transA: i32, transB: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, B: usize, ldb: i32,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, actParam: f32, ws: usize): void {
+  if (M == 0 || N == 0) return;
+  if (M < MR && K > 0) {
+    gemvRows(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, actParam, ws);
+    return;
+  }
+  const pb = ws;
+  gemmPackB(transB, K, N, B, ldb, pb);
+  driver(A_MATRIX, transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, actParam, pb + <usize>gemmPackedBSize(K, N));
+}
+
+/** As gemm, with op(B) already packed by gemmPackB (weights pack once). ws: gemmPackedASize bytes. */
+export function gemmPrepacked(mode: i32, transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, packedB: usize,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, actParam: f32, ws: usize): void {
+  if (M == 0 || N == 0) return;
+  driver(mode, transA, M, N, K, alpha, A, lda, packedB, beta, C, ldc, bias, act, actParam, ws);
+}

@@ -1,0 +1,15 @@
+// The exports the TypeScript wasm backend binds to (src/backend/wasm/). One family per file.
+export * from './gemm_f32';
+export * from './conv';
+export * from './pool';
+export * from './act';
+export * from './norm';
+export * from './reduce';
+export * from './elementwise';
+export * from './loss';
+export * from './random';
+
+/** First free byte after the module's static data: the TS arena starts here. */
+export function heapBase(): usize {
+  return __heap_base;
+}

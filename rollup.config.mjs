@@ -1,0 +1,7 @@
+// Bundles the compiled TS (build/tsc, from `tsc -p tsconfig.build.json`) into one ESM file with the three
+// wasm builds embedded. Declarations come straight from tsc into dist/types (TypeScript 7 has no compiler
+// API for a .d.ts bundler to call, and a tree of .d.ts files serves users equally well).
+export default {
+  input: 'build/tsc/index.js',
+  output: { file: 'dist/index.js', format: 'es', sourcemap: false },
+};

@@ -1,0 +1,73 @@
+// The memory owner: one WebAssembly.Memory, carved by a first-fit free list with coalescing.
+// Blocks are 64-byte aligned (cache lines; SIMD loads never straddle). Growing the memory keeps every
+// address valid but detaches old views, so views are always made fresh from `memory.buffer`.
+const ALIGN = 64;
+const PAGE = 65536;
+
+export class Arena {
+  private free: Array<{ ptr: number; size: number }> = [];
+  private used = new Map<number, number>();
+  private top: number;
+  /** Peak bytes in use, for memory reports. */
+  peak = 0;
+  inUse = 0;
+
+  constructor(readonly memory: WebAssembly.Memory, base: number, private readonly maxBytes = 4 * 1024 ** 3 - PAGE) {
+    this.top = align(base);
+  }
+
+  alloc(bytes: number): number {
+    const size = align(Math.max(bytes, 1));
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i];
+      if (b.size >= size) {
+        const ptr = b.ptr;
+        if (b.size === size) this.free.splice(i, 1);
+        else { b.ptr += size; b.size -= size; }
+        return this.take(ptr, size);
+      }
+    }
+    const ptr = this.top;
+    const end = ptr + size;
+    if (end > this.maxBytes) {
+      throw new RangeError(`edgegrad: out of wasm memory: cannot allocate ${bytes} bytes (in use ${this.inUse}, limit ${this.maxBytes})`);
+    }
+    const have = this.memory.buffer.byteLength;
+    if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
+    this.top = end;
+    return this.take(ptr, size);
+  }
+
+  release(ptr: number): void {
+    const size = this.used.get(ptr);
+    if (size === undefined) throw new Error(`edgegrad: double free or foreign pointer ${ptr}`);
+    this.used.delete(ptr);
+    this.inUse -= size;
+    if (ptr + size === this.top) {
+      this.top = ptr;
+      // absorb a free block that now touches the top
+      const last = this.free[this.free.length - 1];
+      if (last && last.ptr + last.size === this.top) { this.top = last.ptr; this.free.pop(); }
+      return;
+    }
+    // insert sorted by address and coalesce with neighbours
+    let i = 0;
+    while (i < this.free.length && this.free[i].ptr < ptr) i++;
+    this.free.splice(i, 0, { ptr, size });
+    const next = this.free[i + 1];
+    if (next && ptr + size === next.ptr) { this.free[i].size += next.size; this.free.splice(i + 1, 1); }
+    const prev = this.free[i - 1];
+    if (prev && prev.ptr + prev.size === ptr) { prev.size += this.free[i].size; this.free.splice(i, 1); }
+  }
+
+  private take(ptr: number, size: number): number {
+    this.used.set(ptr, size);
+    this.inUse += size;
+    if (this.inUse > this.peak) this.peak = this.inUse;
+    return ptr;
+  }
+}
+
+function align(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}

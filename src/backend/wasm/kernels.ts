@@ -1,0 +1,76 @@
+// The typed surface of the AssemblyScript exports (assembly/index.ts). Pointers are byte offsets into the
+// backend's one WebAssembly.Memory; every kernel writes only through the pointers it is given.
+type Ptr = number;
+
+export interface Kernels {
+  heapBase(): Ptr;
+  // gemm_f32.ts
+  gemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, A: Ptr, lda: number, B: Ptr, ldb: number,
+    beta: number, C: Ptr, ldc: number, bias: Ptr, act: number, actParam: number, ws: Ptr): void;
+  gemmWorkspaceSize(M: number, N: number, K: number): number;
+  gemmPackB(transB: number, K: number, N: number, B: Ptr, ldb: number, dst: Ptr): void;
+  gemmPackedBSize(K: number, N: number): number;
+  gemmPackedASize(): number;
+  gemmPrepacked(mode: number, transA: number, M: number, N: number, K: number, alpha: number, A: Ptr, lda: number, packedB: Ptr,
+    beta: number, C: Ptr, ldc: number, bias: Ptr, act: number, actParam: number, ws: Ptr): void;
+  // conv.ts
+  convSetup(n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number,
+    dh: number, dw: number, oh: number, ow: number, groups: number, cout: number): void;
+  convWorkspaceSize(): number;
+  conv2dForward(x: Ptr, w: Ptr, bias: Ptr, y: Ptr, act: number, actParam: number, ws: Ptr): void;
+  conv2dBackwardInput(dy: Ptr, w: Ptr, dx: Ptr, ws: Ptr): void;
+  conv2dBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, dbias: Ptr, ws: Ptr): void;
+  columnSums(rows: number, cols: number, a: Ptr, out: Ptr): void;
+  // pool.ts
+  pool2dForward(kind: number, N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number,
+    PT: number, PL: number, OH: number, OW: number, x: Ptr, y: Ptr): void;
+  pool2dBackward(kind: number, N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number,
+    PT: number, PL: number, OH: number, OW: number, x: Ptr, dy: Ptr, dx: Ptr): void;
+  // act.ts
+  actForward(kind: number, n: number, x: Ptr, y: Ptr, p: number): void;
+  actBackward(kind: number, n: number, x: Ptr, y: Ptr, dy: Ptr, dx: Ptr, p: number): void;
+  softmaxForward(rows: number, cols: number, x: Ptr, y: Ptr, log: number): void;
+  softmaxBackward(rows: number, cols: number, y: Ptr, dy: Ptr, dx: Ptr, log: number): void;
+  maxoutForward(rows: number, units: number, k: number, x: Ptr, y: Ptr): void;
+  maxoutBackward(rows: number, units: number, k: number, x: Ptr, dy: Ptr, dx: Ptr): void;
+  preluForward(n: number, C: number, x: Ptr, alpha: Ptr, y: Ptr): void;
+  preluBackward(n: number, C: number, x: Ptr, alpha: Ptr, dy: Ptr, dx: Ptr, dalpha: Ptr): void;
+  rreluTrain(n: number, x: Ptr, y: Ptr, slopes: Ptr, lower: number, upper: number, rng: Ptr): void;
+  // norm.ts
+  batchNormTrain(M: number, C: number, x: Ptr, gamma: Ptr, beta: Ptr, eps: number, momentum: number, y: Ptr,
+    saveMean: Ptr, saveInvStd: Ptr, runMean: Ptr, runVar: Ptr, ws: Ptr): void;
+  batchNormInfer(M: number, C: number, x: Ptr, gamma: Ptr, beta: Ptr, mean: Ptr, variance: Ptr, eps: number, y: Ptr, ws: Ptr): void;
+  batchNormBackward(M: number, C: number, x: Ptr, dy: Ptr, gamma: Ptr, mean: Ptr, invStd: Ptr,
+    dx: Ptr, dgamma: Ptr, dbeta: Ptr, ws: Ptr): void;
+  // reduce.ts
+  reduce(op: number, outer: number, n: number, inner: number, x: Ptr, out: Ptr): void;
+  argmax(outer: number, n: number, inner: number, x: Ptr, out: Ptr): void;
+  reduceBackward(op: number, outer: number, n: number, inner: number, x: Ptr, dy: Ptr, dx: Ptr): void;
+  // elementwise.ts
+  binary(op: number, rank: number, desc: Ptr, a: Ptr, b: Ptr, out: Ptr): void;
+  sumToShape(rank: number, desc: Ptr, big: Ptr, small: Ptr, smallSize: number): void;
+  axpy(n: number, alpha: number, x: Ptr, y: Ptr): void;
+  affine(n: number, x: Ptr, scale: number, shift: number, out: Ptr): void;
+  unary(kind: number, n: number, x: Ptr, y: Ptr): void;
+  countNonFinite(n: number, x: Ptr): number;
+  // loss.ts
+  lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number): number;
+  softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr): number;
+  categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr): number;
+  // random.ts
+  rngSeed(rng: Ptr, seed: number): void;
+  rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;
+  rngNormal(rng: Ptr, n: number, out: Ptr, mean: number, std: number, truncated: number): void;
+  dropoutMask(rng: Ptr, n: number, mask: Ptr, rate: number): void;
+}
+
+// Codes shared with assembly/common.ts and the family files. Keep in sync.
+export const Act = {
+  linear: 0, relu: 1, relu6: 2, leakyRelu: 3, elu: 4, selu: 5, sigmoid: 6, tanh: 7, softplus: 8, gelu: 9, step: 10, sign: 11,
+} as const;
+export const Bin = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
+export const Un = { neg: 0, abs: 1, exp: 2, log: 3, sqrt: 4, square: 5, reciprocal: 6 } as const;
+export const Red = { sum: 0, mean: 1, max: 2, min: 3 } as const;
+export const Pool = { max: 0, avg: 1 } as const;
+export const Loss = { mse: 0, mae: 1, huber: 2, bce: 3, bceLogits: 4, hinge: 5 } as const;
+export const AMode = { matrix: 0, im2col: 1 } as const;

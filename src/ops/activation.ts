@@ -1,0 +1,228 @@
+// Activations: step, sign, linear, sigmoid, tanh, ReLU, ReLU6, leaky ReLU, PReLU, randomized leaky ReLU,
+// ELU, SELU, softplus, GELU, softmax, log-softmax, maxout; forward, gradient and float64 references.
+// Kernels: assembly/act.ts.
+import { Act } from '../backend/wasm/kernels.js';
+import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+
+export type ActivationName =
+  | 'linear' | 'relu' | 'relu6' | 'leakyRelu' | 'elu' | 'selu' | 'sigmoid' | 'tanh' | 'softplus' | 'gelu'
+  | 'step' | 'sign' | 'softmax' | 'logSoftmax';
+
+export const ACTIVATIONS: readonly ActivationName[] = [
+  'linear', 'relu', 'relu6', 'leakyRelu', 'elu', 'selu', 'sigmoid', 'tanh', 'softplus', 'gelu', 'step', 'sign', 'softmax', 'logSoftmax',
+];
+
+/** The kernel code of an elementwise activation, or undefined for the row-wise ones. */
+function code(name: ActivationName, op: string): number | undefined {
+  if (name === 'softmax' || name === 'logSoftmax') return undefined;
+  const c = (Act as Record<string, number>)[name];
+  if (c === undefined) fail(op, `unknown activation '${String(name)}' (expected one of ${ACTIVATIONS.join(', ')})`);
+  return c;
+}
+
+/** The code if the GEMM/conv epilogue can apply this activation itself. */
+export function fusableActivation(name: ActivationName): number | undefined {
+  code(name, 'activation');
+  return name === 'linear' || name === 'relu' || name === 'relu6' || name === 'leakyRelu' ? Act[name] : undefined;
+}
+
+/** Default parameter: leaky ReLU slope 0.2 (TF.js), ELU alpha 1. */
+function param(name: ActivationName, p?: number): number {
+  return p ?? (name === 'leakyRelu' ? 0.2 : 1);
+}
+
+/** Overwrite t with act(t); softmax/log-softmax over the last axis. */
+export function activateInPlace(t: Tensor, name: ActivationName, p?: number): void {
+  const be = backend();
+  const c = code(name, 'activation');
+  if (c === undefined) {
+    const cols = t.shape[t.rank - 1] ?? 1;
+    be.kernels.softmaxForward(t.size / Math.max(cols, 1), cols, t.ptr, t.ptr, +(name === 'logSoftmax'));
+  } else if (c !== Act.linear) {
+    be.kernels.actForward(c, t.size, t.ptr, t.ptr, param(name, p));
+  }
+}
+
+/** y = act(x) by name. */
+export function activation(x: Tensor | TensorLike, name: ActivationName, p?: number): Tensor {
+  const t = input(x, name, 'x');
+  if (p !== undefined) finite(p, name, 'alpha');
+  if ((name === 'softmax' || name === 'logSoftmax') && t.rank === 0) fail(name, 'needs rank >= 1');
+  const y = t.clone();
+  activateInPlace(y, name, p);
+  return y;
+}
+
+/**
+ * dx = dy * act'(x), from x and y = act(x) (pass both; each rule reads what it needs).
+ * Softmax/log-softmax use the row-wise Jacobian-vector product over the last axis.
+ */
+export function activationGrad(name: ActivationName, x: Tensor, y: Tensor, dy: Tensor, p?: number): Tensor {
+  if (dy.size !== x.size) fail(`${name}Grad`, `dy ${formatShape(dy.shape)} does not match x ${formatShape(x.shape)}`);
+  const be = backend();
+  const dx = Tensor.empty(x.shape);
+  const c = code(name, `${name}Grad`);
+  if (c === undefined) {
+    const cols = x.shape[x.rank - 1];
+    be.kernels.softmaxBackward(x.size / cols, cols, y.ptr, dy.ptr, dx.ptr, +(name === 'logSoftmax'));
+  } else {
+    be.kernels.actBackward(c, x.size, x.ptr, y.ptr, dy.ptr, dx.ptr, param(name, p));
+  }
+  return dx;
+}
+
+export const linear = (x: Tensor | TensorLike) => activation(x, 'linear');
+export const relu = (x: Tensor | TensorLike) => activation(x, 'relu');
+export const relu6 = (x: Tensor | TensorLike) => activation(x, 'relu6');
+export const leakyRelu = (x: Tensor | TensorLike, alpha = 0.2) => activation(x, 'leakyRelu', alpha);
+export const elu = (x: Tensor | TensorLike, alpha = 1) => activation(x, 'elu', alpha);
+export const selu = (x: Tensor | TensorLike) => activation(x, 'selu');
+export const sigmoid = (x: Tensor | TensorLike) => activation(x, 'sigmoid');
+export const tanh = (x: Tensor | TensorLike) => activation(x, 'tanh');
+export const softplus = (x: Tensor | TensorLike) => activation(x, 'softplus');
+export const gelu = (x: Tensor | TensorLike) => activation(x, 'gelu');
+/** Heaviside step: 1 for x > 0, else 0. */
+export const step = (x: Tensor | TensorLike) => activation(x, 'step');
+export const sign = (x: Tensor | TensorLike) => activation(x, 'sign');
+export const softmax = (x: Tensor | TensorLike) => activation(x, 'softmax');
+export const logSoftmax = (x: Tensor | TensorLike) => activation(x, 'logSoftmax');
+
+/** PReLU: y = x for x >= 0, alpha[c] x otherwise; alpha has one slope per channel (last axis). */
+export function prelu(x: Tensor | TensorLike, alpha: Tensor | TensorLike): Tensor {
+  const t = input(x, 'prelu', 'x'), a = input(alpha, 'prelu', 'alpha');
+  const C = t.shape[t.rank - 1];
+  if (a.size !== C && a.size !== 1) fail('prelu', `alpha must have 1 or ${C} (channels) elements, got ${formatShape(a.shape)}`);
+  const y = Tensor.empty(t.shape);
+  backend().kernels.preluForward(t.size, a.size, t.ptr, a.ptr, y.ptr);
+  return y;
+}
+
+export function preluGrad(x: Tensor, alpha: Tensor, dy: Tensor): { dx: Tensor; dalpha: Tensor } {
+  const dx = Tensor.empty(x.shape), dalpha = Tensor.empty(alpha.shape);
+  backend().kernels.preluBackward(x.size, alpha.size, x.ptr, alpha.ptr, dy.ptr, dx.ptr, dalpha.ptr);
+  return { dx, dalpha };
+}
+
+export interface RReluOptions { lower?: number; upper?: number; training?: boolean }
+
+/**
+ * Randomized leaky ReLU (Xu et al. 2015). Training: a slope per negative element drawn from U[lower, upper),
+ * returned in `slopes` for the backward pass (dx = dy * slopes). Inference: the fixed slope (lower+upper)/2.
+ * Defaults 1/8 and 1/3 as in the paper.
+ */
+export function rrelu(x: Tensor | TensorLike, opts: RReluOptions = {}): { y: Tensor; slopes?: Tensor } {
+  const { lower = 1 / 8, upper = 1 / 3, training = false } = opts;
+  finite(lower, 'rrelu', 'lower'); finite(upper, 'rrelu', 'upper');
+  if (!(lower >= 0 && lower <= upper)) fail('rrelu', `need 0 <= lower <= upper, got ${lower}, ${upper}`);
+  const t = input(x, 'rrelu', 'x');
+  if (!training) return { y: activation(t, 'leakyRelu', (lower + upper) / 2) };
+  const y = Tensor.empty(t.shape), slopes = Tensor.empty(t.shape);
+  const be = backend();
+  be.kernels.rreluTrain(t.size, t.ptr, y.ptr, slopes.ptr, lower, upper, be.rng);
+  return { y, slopes };
+}
+
+/** Maxout (Goodfellow et al. 2013): the last axis (units * k) is split into `units` groups of k; max of each. */
+export function maxout(x: Tensor | TensorLike, units: number): Tensor {
+  const t = input(x, 'maxout', 'x');
+  const last = t.shape[t.rank - 1];
+  if (!Number.isInteger(units) || units < 1 || last % units !== 0) {
+    fail('maxout', `last axis ${last} of ${formatShape(t.shape)} is not divisible into ${units} units`);
+  }
+  const y = Tensor.empty([...t.shape.slice(0, -1), units]);
+  backend().kernels.maxoutForward(t.size / last, units, last / units, t.ptr, y.ptr);
+  return y;
+}
+
+export function maxoutGrad(x: Tensor, units: number, dy: Tensor): Tensor {
+  const last = x.shape[x.rank - 1];
+  const dx = Tensor.empty(x.shape);
+  backend().kernels.maxoutBackward(x.size / last, units, last / units, x.ptr, dy.ptr, dx.ptr);
+  return dx;
+}
+
+// ---- references (float64) ----
+
+const SELU_ALPHA = 1.6732632423543772, SELU_SCALE = 1.0507009873554805;
+
+/** erf by its Maclaurin series (|x| < 3) and continued fraction beyond: an independent check of the kernel's. */
+export function refErf(x: number): number {
+  const ax = Math.abs(x);
+  let r: number;
+  if (ax < 3) {
+    let term = ax, sum = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= -ax * ax / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+    let f = ax;
+    for (let n = 60; n >= 1; n--) f = ax + (n / 2) / f;
+    r = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  }
+  return x < 0 ? -r : r;
+}
+
+export function refActivation1(name: ActivationName, x: number, p?: number): number {
+  const a = param(name, p);
+  switch (name) {
+    case 'linear': return x;
+    case 'relu': return Math.max(x, 0);
+    case 'relu6': return Math.min(Math.max(x, 0), 6);
+    case 'leakyRelu': return x >= 0 ? x : a * x;
+    case 'elu': return x >= 0 ? x : a * (Math.exp(x) - 1);
+    case 'selu': return SELU_SCALE * (x >= 0 ? x : SELU_ALPHA * (Math.exp(x) - 1));
+    case 'sigmoid': return 1 / (1 + Math.exp(-x));
+    case 'tanh': return Math.tanh(x);
+    case 'softplus': return Math.log(1 + Math.exp(x));
+    case 'gelu': return 0.5 * x * (1 + refErf(x / Math.SQRT2));
+    case 'step': return x > 0 ? 1 : 0;
+    case 'sign': return Math.sign(x);
+    default: throw new Error(`refActivation1: ${name} is not elementwise`);
+  }
+}
+
+export function refActivation(x: Arr, name: ActivationName, p?: number): Arr {
+  const out = arr(x.shape);
+  if (name === 'softmax' || name === 'logSoftmax') {
+    const cols = x.shape[x.shape.length - 1];
+    for (let r = 0; r < x.data.length / cols; r++) {
+      let m = -Infinity;
+      for (let c = 0; c < cols; c++) m = Math.max(m, x.data[r * cols + c]);
+      let s = 0;
+      for (let c = 0; c < cols; c++) s += Math.exp(x.data[r * cols + c] - m);
+      for (let c = 0; c < cols; c++) {
+        const v = x.data[r * cols + c] - m;
+        out.data[r * cols + c] = name === 'softmax' ? Math.exp(v) / s : v - Math.log(s);
+      }
+    }
+    return out;
+  }
+  for (let i = 0; i < x.data.length; i++) out.data[i] = refActivation1(name, x.data[i], p);
+  return out;
+}
+
+export function refPrelu(x: Arr, alpha: Arr): Arr {
+  const out = arr(x.shape);
+  const C = alpha.data.length;
+  for (let i = 0; i < x.data.length; i++) out.data[i] = x.data[i] >= 0 ? x.data[i] : alpha.data[i % C] * x.data[i];
+  return out;
+}
+
+export function refMaxout(x: Arr, units: number): Arr {
+  const last = x.shape[x.shape.length - 1], k = last / units, rows = x.data.length / last;
+  const out = arr([...x.shape.slice(0, -1), units]);
+  for (let r = 0; r < rows; r++) {
+    for (let u = 0; u < units; u++) {
+      let m = -Infinity;
+      for (let j = 0; j < k; j++) m = Math.max(m, x.data[r * last + u * k + j]);
+      out.data[r * units + u] = m;
+    }
+  }
+  return out;
+}

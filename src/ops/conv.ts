@@ -1,0 +1,176 @@
+// conv2d and depthwiseConv2d over NHWC with HWIO filters, forward and backward, and references.
+// Groups come from the filter: w is [KH, KW, C / G, Cout]; depthwise is G = C (filter [KH, KW, C, mult]).
+// Kernels: assembly/conv.ts (implicit GEMM through assembly/gemm_f32.ts; direct depthwise).
+import { Act } from '../backend/wasm/kernels.js';
+import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
+import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+
+/** 'same' | 'valid' | one number for all sides | [[top, bottom], [left, right]]. */
+export type Padding = 'same' | 'valid' | number | [[number, number], [number, number]];
+
+export interface ConvGeometry {
+  N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number;
+  PT: number; PB: number; PL: number; PR: number; DH: number; DW: number; OH: number; OW: number; G: number; CO: number;
+}
+
+/**
+ * Output size and explicit padding. 'same' (TF): out = ceil(in / stride), total padding
+ * max((out - 1) * stride + effective kernel - in, 0), the odd pixel at the bottom/right.
+ */
+export function padAndOut(inSize: number, k: number, s: number, d: number, pad: Padding, axis: 0 | 1, op: string): [number, number, number] {
+  const ek = (k - 1) * d + 1;
+  if (pad === 'same') {
+    const out = Math.ceil(inSize / s);
+    const total = Math.max((out - 1) * s + ek - inSize, 0);
+    return [Math.floor(total / 2), total - Math.floor(total / 2), out];
+  }
+  let before = 0, after = 0;
+  if (pad === 'valid') { /* none */ } else if (typeof pad === 'number') {
+    before = after = pad;
+  } else if (Array.isArray(pad) && pad.length === 2) {
+    [before, after] = pad[axis];
+  } else {
+    fail(op, `pad must be 'same', 'valid', a number or [[top, bottom], [left, right]], got ${JSON.stringify(pad)}`);
+  }
+  if (!(Number.isInteger(before) && Number.isInteger(after) && before >= 0 && after >= 0)) {
+    fail(op, `padding must be non-negative integers, got ${JSON.stringify(pad)}`);
+  }
+  const out = Math.floor((inSize + before + after - ek) / s) + 1;
+  if (out < 1) fail(op, `kernel ${k} (dilation ${d}) does not fit input size ${inSize} with padding ${before}+${after}`);
+  return [before, after, out];
+}
+
+/** Shape rule shared by forward and backward. */
+export function convGeometry(x: readonly number[], w: readonly number[], strides: number | [number, number],
+  pad: Padding, dilations: number | [number, number] | undefined, op: string): ConvGeometry {
+  if (x.length !== 4) fail(op, `x must be rank 4 [batch, height, width, channels], got ${formatShape(x)}`);
+  if (w.length !== 4) fail(op, `filter must be rank 4 [height, width, inChannels, outChannels], got ${formatShape(w)}`);
+  const [N, H, W, C] = x;
+  const [KH, KW, Cg, CO] = w;
+  if (Cg < 1 || C % Cg !== 0) {
+    fail(op, `input has ${C} channels but the filter ${formatShape(w)} expects ${Cg} per group (channels must be a multiple)`);
+  }
+  const G = C / Cg;
+  if (CO % G !== 0) fail(op, `${CO} output channels do not split into ${G} groups (filter ${formatShape(w)}, input ${formatShape(x)})`);
+  const [SH, SW] = pair(strides, 1, op, 'strides');
+  const [DH, DW] = pair(dilations, 1, op, 'dilations');
+  const [PT, PB, OH] = padAndOut(H, KH, SH, DH, pad, 0, op);
+  const [PL, PR, OW] = padAndOut(W, KW, SW, DW, pad, 1, op);
+  return { N, H, W, C, KH, KW, SH, SW, PT, PB, PL, PR, DH, DW, OH, OW, G, CO };
+}
+
+function setup(g: ConvGeometry): number {
+  const be = backend();
+  be.kernels.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
+  return be.workspace(be.kernels.convWorkspaceSize());
+}
+
+export interface FusedConv2DArgs {
+  x: Tensor | TensorLike;
+  filter: Tensor | TensorLike;
+  strides?: number | [number, number];
+  pad: Padding;
+  dilations?: number | [number, number];
+  bias?: Tensor | TensorLike;
+  activation?: ActivationName;
+  alpha?: number;
+}
+
+/** act(conv2d(x, filter) + bias); ReLU, ReLU6, leaky ReLU and linear fuse into the GEMM epilogue. */
+export function fusedConv2d(args: FusedConv2DArgs, op = 'fused.conv2d'): Tensor {
+  const x = input(args.x, op, 'x'), w = input(args.filter, op, 'filter');
+  const g = convGeometry(x.shape, w.shape, args.strides ?? 1, args.pad, args.dilations, op);
+  let bias: Tensor | undefined;
+  if (args.bias !== undefined) {
+    bias = input(args.bias, op, 'bias');
+    if (bias.size !== g.CO) fail(op, `bias must have ${g.CO} elements (output channels), got ${formatShape(bias.shape)}`);
+  }
+  const name = args.activation ?? 'linear';
+  const fused = fusableActivation(name);
+  const y = Tensor.empty([g.N, g.OH, g.OW, g.CO]);
+  const ws = setup(g);
+  backend().kernels.conv2dForward(x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, args.alpha ?? (name === 'leakyRelu' ? 0.2 : 1), ws);
+  if (fused === undefined) activateInPlace(y, name, args.alpha);
+  return y;
+}
+
+/** TF.js tf.conv2d over NHWC; grouped when the filter's input channels divide x's. */
+export function conv2d(x: Tensor | TensorLike, filter: Tensor | TensorLike, strides: number | [number, number], pad: Padding,
+  dilations?: number | [number, number]): Tensor {
+  return fusedConv2d({ x, filter, strides, pad, dilations }, 'conv2d');
+}
+
+/** TF.js tf.depthwiseConv2d: filter [KH, KW, C, multiplier], output channel c * multiplier + m. */
+export function depthwiseConv2d(x: Tensor | TensorLike, filter: Tensor | TensorLike, strides: number | [number, number], pad: Padding,
+  dilations?: number | [number, number]): Tensor {
+  const w = input(filter, 'depthwiseConv2d', 'filter');
+  rankIs(w, 4, 'depthwiseConv2d', 'filter', '[height, width, channels, multiplier]');
+  const xt = input(x, 'depthwiseConv2d', 'x');
+  rankIs(xt, 4, 'depthwiseConv2d', 'x', '[batch, height, width, channels]');
+  if (w.shape[2] !== xt.shape[3]) {
+    fail('depthwiseConv2d', `filter ${formatShape(w.shape)} is for ${w.shape[2]} channels, x ${formatShape(xt.shape)} has ${xt.shape[3]}`);
+  }
+  // [KH, KW, C, m] and the grouped layout [KH, KW, 1, C * m] are the same bytes.
+  const gw = w.reshape([w.shape[0], w.shape[1], 1, w.shape[2] * w.shape[3]]);
+  try {
+    return fusedConv2d({ x: xt, filter: gw, strides, pad, dilations }, 'depthwiseConv2d');
+  } finally {
+    gw.dispose();
+  }
+}
+
+/** dx of conv2d given dy (TF.js Conv2DBackpropInput). Works for grouped and depthwise filters alike. */
+export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filter: Tensor, strides: number | [number, number],
+  pad: Padding, dilations?: number | [number, number]): Tensor {
+  const op = 'conv2dBackpropInput';
+  const g = convGeometry(xShape, filter.shape, strides, pad, dilations, op);
+  expectDy(dy, g, op);
+  const dx = Tensor.empty(xShape);
+  const ws = setup(g);
+  backend().kernels.conv2dBackwardInput(dy.ptr, filter.ptr, dx.ptr, ws);
+  return dx;
+}
+
+/** dw (and db = column sums of dy) of conv2d (TF.js Conv2DBackpropFilter, which tfjs-wasm lacks). */
+export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: readonly number[], strides: number | [number, number],
+  pad: Padding, dilations?: number | [number, number]): { dw: Tensor; db: Tensor } {
+  const op = 'conv2dBackpropFilter';
+  const g = convGeometry(x.shape, filterShape, strides, pad, dilations, op);
+  expectDy(dy, g, op);
+  const dw = Tensor.empty(filterShape), db = Tensor.empty([g.CO]);
+  const ws = setup(g);
+  backend().kernels.conv2dBackwardFilter(x.ptr, dy.ptr, dw.ptr, db.ptr, ws);
+  return { dw, db };
+}
+
+function expectDy(dy: Tensor, g: ConvGeometry, op: string): void {
+  const want = [g.N, g.OH, g.OW, g.CO];
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);
+}
+
+/** Reference: direct 7-deep loop in float64, grouped. */
+export function refConv2d(x: Arr, w: Arr, g: ConvGeometry, bias?: Arr): Arr {
+  const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO } = g;
+  const Cg = C / G, COg = CO / G;
+  const out = arr([N, OH, OW, CO]);
+  for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+    for (let co = 0; co < CO; co++) {
+      const grp = Math.floor(co / COg);
+      let s = bias ? bias.data[co] : 0;
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * SH - PT + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * SW - PL + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          for (let ci = 0; ci < Cg; ci++) {
+            s += x.data[((n * H + iy) * W + ix) * C + grp * Cg + ci] * w.data[((ky * KW + kx) * Cg + ci) * CO + co];
+          }
+        }
+      }
+      out.data[((n * OH + oy) * OW + ox) * CO + co] = s;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,164 @@
+// Elementwise binary ops with broadcasting (add, sub, mul, div, maximum, minimum), their gradients
+// (which sum over broadcast axes), and unary math. Kernels: assembly/elementwise.ts.
+import { Bin, Un } from '../backend/wasm/kernels.js';
+import { arr, backend, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+
+export type BinaryOp = keyof typeof Bin;
+
+/** NumPy broadcasting: align shapes on the right; each pair of dims is equal or one of them is 1. */
+export function broadcastShape(a: readonly number[], b: readonly number[], op: string): number[] {
+  const r = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = a[a.length - r + i] ?? 1, db = b[b.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) fail(op, `shapes ${formatShape(a)} and ${formatShape(b)} do not broadcast (axis ${i}: ${da} vs ${db})`);
+    out.push(da === 1 ? db : da);
+  }
+  return out;
+}
+
+/** Element strides of `shape` seen through the broadcast to `out` (0 on broadcast axes). */
+function stridesIn(shape: readonly number[], out: readonly number[]): number[] {
+  const r = out.length;
+  const st = new Array<number>(r).fill(0);
+  let s = 1;
+  for (let i = r - 1; i >= 0; i--) {
+    const d = shape[shape.length - r + i] ?? 1;
+    st[i] = d === 1 && out[i] !== 1 ? 0 : s;
+    s *= d;
+  }
+  return st;
+}
+
+/** Merge neighbouring axes that every operand walks the same way; keeps descriptors small and loops long. */
+function collapse(shape: number[], strides: number[][]): [number[], number[][]] {
+  const sh = [shape[0]];
+  const st = strides.map((s) => [s[0]]);
+  for (let i = 1; i < shape.length; i++) {
+    const last = sh.length - 1;
+    const mergeable = strides.every((s, k) => st[k][last] === s[i] * shape[i]);
+    if (mergeable) {
+      sh[last] *= shape[i];
+      strides.forEach((s, k) => { st[k][last] = s[i]; });
+    } else {
+      sh.push(shape[i]);
+      strides.forEach((s, k) => st[k].push(s[i]));
+    }
+  }
+  return [sh, st];
+}
+
+export function binary(op: BinaryOp, a: Tensor | TensorLike, b: Tensor | TensorLike): Tensor {
+  const ta = input(a, op, 'a'), tb = input(b, op, 'b');
+  const shape = broadcastShape(ta.shape, tb.shape, op);
+  const out = Tensor.empty(shape);
+  if (out.size === 0) return out;
+  const full = shape.length ? shape : [1];
+  const [sh, [sa, sb]] = collapse(full, [stridesIn(ta.shape, full), stridesIn(tb.shape, full)]);
+  if (sh.length > 8) fail(op, `broadcast of ${formatShape(ta.shape)} and ${formatShape(tb.shape)} needs more than 8 axes`);
+  const be = backend();
+  be.kernels.binary(Bin[op], sh.length, be.descriptor([...sh, ...sa, ...sb]), ta.ptr, tb.ptr, out.ptr);
+  return out;
+}
+
+export const add = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('add', a, b);
+export const sub = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('sub', a, b);
+export const mul = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('mul', a, b);
+export const div = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('div', a, b);
+export const maximum = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('max', a, b);
+export const minimum = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('min', a, b);
+
+/** Sum `big` down to `shape` (the adjoint of broadcasting `shape` up to big's shape). */
+export function sumToShape(big: Tensor, shape: readonly number[]): Tensor {
+  const out = Tensor.empty(shape);
+  if (sizeOf(shape) === big.size) {
+    out.view().set(big.view());
+    return out;
+  }
+  broadcastShape(shape, big.shape, 'sumToShape');
+  const full = big.shape.length ? big.shape.slice() : [1];
+  const [sh, [ss]] = collapse(full, [stridesIn(shape, full)]);
+  const be = backend();
+  be.kernels.sumToShape(sh.length, be.descriptor([...sh, ...ss]), big.ptr, out.ptr, out.size);
+  return out;
+}
+
+/** Gradients of a op b for upstream dy, each summed to its operand's shape. */
+export function binaryGrad(op: BinaryOp, a: Tensor, b: Tensor, dy: Tensor): { da: Tensor; db: Tensor } {
+  const take = (t: Tensor, shape: readonly number[]) => { const r = sumToShape(t, shape); if (r !== t) t.dispose(); return r; };
+  switch (op) {
+    case 'add': return { da: sumToShape(dy, a.shape), db: sumToShape(dy, b.shape) };
+    case 'sub': return { da: sumToShape(dy, a.shape), db: take(binary('mul', dy, -1), b.shape) };
+    case 'mul': return { da: take(binary('mul', dy, b), a.shape), db: take(binary('mul', dy, a), b.shape) };
+    case 'div': {
+      // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+      const da = take(binary('div', dy, b), a.shape);
+      const q = binary('div', a, b);
+      const t = binary('mul', dy, q);
+      q.dispose();
+      const t2 = binary('div', t, b);
+      t.dispose();
+      const neg = unary('neg', t2);
+      t2.dispose();
+      return { da, db: take(neg, b.shape) };
+    }
+    default: {
+      // max/min: the gradient goes to the operand that was selected (a on ties)
+      const sel = binary(op, a, b);
+      const ea = equalMask(a, sel), eb = binary('sub', 1, ea);
+      const da = take(binary('mul', dy, ea), a.shape), db = take(binary('mul', dy, eb), b.shape);
+      [sel, ea, eb].forEach((t) => t.dispose());
+      return { da, db };
+    }
+  }
+}
+
+function equalMask(a: Tensor, sel: Tensor): Tensor {
+  // 1 where a (broadcast) equals the selected value
+  const diff = binary('sub', sel, a);
+  const v = diff.view();
+  for (let i = 0; i < v.length; i++) v[i] = v[i] === 0 ? 1 : 0;
+  return diff;
+}
+
+export type UnaryOp = keyof typeof Un;
+
+export function unary(op: UnaryOp, x: Tensor | TensorLike): Tensor {
+  const t = input(x, op, 'x');
+  const y = Tensor.empty(t.shape);
+  backend().kernels.unary(Un[op], t.size, t.ptr, y.ptr);
+  return y;
+}
+
+export const neg = (x: Tensor | TensorLike) => unary('neg', x);
+export const abs = (x: Tensor | TensorLike) => unary('abs', x);
+export const exp = (x: Tensor | TensorLike) => unary('exp', x);
+export const log = (x: Tensor | TensorLike) => unary('log', x);
+export const sqrt = (x: Tensor | TensorLike) => unary('sqrt', x);
+export const square = (x: Tensor | TensorLike) => unary('square', x);
+export const reciprocal = (x: Tensor | TensorLike) => unary('reciprocal', x);
+
+/** Reference broadcasting binary op in float64. */
+export function refBinary(op: BinaryOp, a: Arr, b: Arr): Arr {
+  const shape = broadcastShape(a.shape, b.shape, 'ref');
+  const out = arr(shape);
+  const r = shape.length;
+  const idx = new Array<number>(r).fill(0);
+  const at = (t: Arr) => {
+    let off = 0, s = 1;
+    for (let i = r - 1; i >= 0; i--) {
+      const d = t.shape[t.shape.length - r + i] ?? 1;
+      off += (d === 1 ? 0 : idx[i]) * s;
+      s *= d;
+    }
+    return t.data[off];
+  };
+  for (let k = 0; k < out.data.length; k++) {
+    let rem = k;
+    for (let i = r - 1; i >= 0; i--) { idx[i] = rem % shape[i]; rem = Math.floor(rem / shape[i]); }
+    const x = at(a), y = at(b);
+    out.data[k] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : op === 'div' ? x / y : op === 'max' ? Math.max(x, y) : Math.min(x, y);
+  }
+  return out;
+}

@@ -1,0 +1,141 @@
+// Losses with gradients: MSE, MAE, Huber / smooth-L1, binary cross-entropy (probabilities and logits),
+// softmax cross-entropy (one-hot and sparse), binary and categorical hinge. Mean reduction as Keras.
+// Kernels: assembly/loss.ts.
+import { Loss } from '../backend/wasm/kernels.js';
+import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+
+export type LossName =
+  | 'meanSquaredError' | 'meanAbsoluteError' | 'huber' | 'binaryCrossentropy' | 'sigmoidCrossEntropy'
+  | 'categoricalCrossentropy' | 'softmaxCrossEntropy' | 'sparseSoftmaxCrossEntropy' | 'hinge' | 'categoricalHinge';
+
+export const LOSSES: readonly LossName[] = [
+  'meanSquaredError', 'meanAbsoluteError', 'huber', 'binaryCrossentropy', 'sigmoidCrossEntropy',
+  'categoricalCrossentropy', 'softmaxCrossEntropy', 'sparseSoftmaxCrossEntropy', 'hinge', 'categoricalHinge',
+];
+
+export interface LossOptions {
+  /** Huber threshold (default 1, which is smooth-L1). */
+  delta?: number;
+  /** Probability clipping for binaryCrossentropy (Keras epsilon, default 1e-7). */
+  epsilon?: number;
+}
+
+/**
+ * Mean loss and, if wanted, its gradient w.r.t. predictions. 'categoricalCrossentropy' here takes
+ * probabilities (softmax outputs) as Keras does; 'softmaxCrossEntropy' takes logits.
+ */
+export function lossAndGrad(name: LossName, labels: Tensor | TensorLike, predictions: Tensor | TensorLike, opts: LossOptions = {},
+  wantGrad = true): { loss: number; grad?: Tensor } {
+  const sparse = name === 'sparseSoftmaxCrossEntropy';
+  const p = input(predictions, name, 'predictions');
+  const y = input(labels, name, 'labels', sparse ? 'int32' : 'float32');
+  const be = backend();
+  const k = be.kernels;
+  const cols = p.shape[p.rank - 1] ?? 1;
+  const rows = p.size / Math.max(cols, 1);
+  if (p.size === 0) fail(name, `empty predictions ${formatShape(p.shape)}`);
+  if (sparse) {
+    if (y.size !== rows) fail(name, `labels must be ${rows} class indices (one per row of ${formatShape(p.shape)}), got ${formatShape(y.shape)}`);
+    const v = y.view();
+    for (let i = 0; i < v.length; i++) {
+      if (v[i] < 0 || v[i] >= cols) fail(name, `label ${v[i]} at row ${i} is outside [0, ${cols})`);
+    }
+  } else if (y.size !== p.size || y.shape.some((d, i) => d !== p.shape[i]) || y.rank !== p.rank) {
+    fail(name, `labels ${formatShape(y.shape)} and predictions ${formatShape(p.shape)} must have the same shape`);
+  }
+  const grad = wantGrad ? Tensor.empty(p.shape) : undefined;
+  const g = grad ? grad.ptr : 0;
+  let loss: number;
+  switch (name) {
+    case 'meanSquaredError': loss = k.lossElementwise(Loss.mse, p.size, p.ptr, y.ptr, g, 0); break;
+    case 'meanAbsoluteError': loss = k.lossElementwise(Loss.mae, p.size, p.ptr, y.ptr, g, 0); break;
+    case 'huber': loss = k.lossElementwise(Loss.huber, p.size, p.ptr, y.ptr, g, finite(opts.delta ?? 1, name, 'delta')); break;
+    case 'binaryCrossentropy': loss = k.lossElementwise(Loss.bce, p.size, p.ptr, y.ptr, g, finite(opts.epsilon ?? 1e-7, name, 'epsilon')); break;
+    case 'sigmoidCrossEntropy': loss = k.lossElementwise(Loss.bceLogits, p.size, p.ptr, y.ptr, g, 0); break;
+    case 'hinge': loss = k.lossElementwise(Loss.hinge, p.size, p.ptr, y.ptr, g, 0); break;
+    case 'softmaxCrossEntropy': loss = k.softmaxCrossEntropy(rows, cols, p.ptr, y.ptr, 0, g); break;
+    case 'sparseSoftmaxCrossEntropy': loss = k.softmaxCrossEntropy(rows, cols, p.ptr, y.ptr, 1, g); break;
+    case 'categoricalHinge': loss = k.categoricalHinge(rows, cols, p.ptr, y.ptr, g); break;
+    case 'categoricalCrossentropy': loss = categoricalFromProbs(p, y, rows, cols, grad); break;
+    default: fail('loss', `unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
+  }
+  return { loss, grad };
+}
+
+/** -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities). */
+function categoricalFromProbs(p: Tensor, y: Tensor, rows: number, cols: number, grad?: Tensor): number {
+  const eps = 1e-7;
+  const pv = p.view(), yv = y.view();
+  const gv = grad?.view();
+  let total = 0;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const i = r * cols + c;
+      const q = Math.min(Math.max(pv[i], eps), 1 - eps);
+      total -= yv[i] * Math.log(q);
+      if (gv) gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -yv[i] / q / rows : 0;
+    }
+  }
+  return total / rows;
+}
+
+function lossTensor(name: LossName, labels: Tensor | TensorLike, predictions: Tensor | TensorLike, opts?: LossOptions): Tensor {
+  const { loss } = lossAndGrad(name, labels, predictions, opts, false);
+  const t = Tensor.empty([]);
+  t.view()[0] = loss;
+  return t;
+}
+
+/** The losses as eager functions (labels first, as TF.js tf.losses). Each returns a scalar tensor. */
+export const losses = {
+  meanSquaredError: (labels: Tensor | TensorLike, predictions: Tensor | TensorLike) => lossTensor('meanSquaredError', labels, predictions),
+  meanAbsoluteError: (labels: Tensor | TensorLike, predictions: Tensor | TensorLike) => lossTensor('meanAbsoluteError', labels, predictions),
+  huberLoss: (labels: Tensor | TensorLike, predictions: Tensor | TensorLike, delta = 1) => lossTensor('huber', labels, predictions, { delta }),
+  binaryCrossentropy: (labels: Tensor | TensorLike, probabilities: Tensor | TensorLike) => lossTensor('binaryCrossentropy', labels, probabilities),
+  sigmoidCrossEntropy: (labels: Tensor | TensorLike, logits: Tensor | TensorLike) => lossTensor('sigmoidCrossEntropy', labels, logits),
+  categoricalCrossentropy: (labels: Tensor | TensorLike, probabilities: Tensor | TensorLike) => lossTensor('categoricalCrossentropy', labels, probabilities),
+  softmaxCrossEntropy: (onehotLabels: Tensor | TensorLike, logits: Tensor | TensorLike) => lossTensor('softmaxCrossEntropy', onehotLabels, logits),
+  sparseSoftmaxCrossEntropy: (labels: Tensor | TensorLike, logits: Tensor | TensorLike) => lossTensor('sparseSoftmaxCrossEntropy', labels, logits),
+  hingeLoss: (labels: Tensor | TensorLike, predictions: Tensor | TensorLike) => lossTensor('hinge', labels, predictions),
+  categoricalHinge: (labels: Tensor | TensorLike, predictions: Tensor | TensorLike) => lossTensor('categoricalHinge', labels, predictions),
+};
+
+/** Reference losses in float64 (softmax/sigmoid evaluated naively but in double precision). */
+export function refLoss(name: LossName, y: Arr, p: Arr, opts: LossOptions = {}): number {
+  const n = p.data.length;
+  const cols = p.shape[p.shape.length - 1], rows = n / cols;
+  let s = 0;
+  const sig = (z: number) => 1 / (1 + Math.exp(-z));
+  switch (name) {
+    case 'meanSquaredError': for (let i = 0; i < n; i++) s += (p.data[i] - y.data[i]) ** 2; return s / n;
+    case 'meanAbsoluteError': for (let i = 0; i < n; i++) s += Math.abs(p.data[i] - y.data[i]); return s / n;
+    case 'huber': {
+      const d = opts.delta ?? 1;
+      for (let i = 0; i < n; i++) { const e = Math.abs(p.data[i] - y.data[i]); s += e <= d ? 0.5 * e * e : d * (e - 0.5 * d); }
+      return s / n;
+    }
+    case 'binaryCrossentropy': for (let i = 0; i < n; i++) s -= y.data[i] * Math.log(p.data[i]) + (1 - y.data[i]) * Math.log(1 - p.data[i]); return s / n;
+    case 'sigmoidCrossEntropy': for (let i = 0; i < n; i++) s -= y.data[i] * Math.log(sig(p.data[i])) + (1 - y.data[i]) * Math.log(1 - sig(p.data[i])); return s / n;
+    case 'hinge': for (let i = 0; i < n; i++) { const t = y.data[i] === 0 ? -1 : y.data[i]; s += Math.max(0, 1 - t * p.data[i]); } return s / n;
+    case 'categoricalCrossentropy': for (let i = 0; i < n; i++) s -= y.data[i] * Math.log(p.data[i]); return s / rows;
+    case 'softmaxCrossEntropy':
+    case 'sparseSoftmaxCrossEntropy':
+      for (let r = 0; r < rows; r++) {
+        let z = 0;
+        for (let c = 0; c < cols; c++) z += Math.exp(p.data[r * cols + c]);
+        for (let c = 0; c < cols; c++) {
+          const t = name === 'sparseSoftmaxCrossEntropy' ? (y.data[r] === c ? 1 : 0) : y.data[r * cols + c];
+          s -= t * Math.log(Math.exp(p.data[r * cols + c]) / z);
+        }
+      }
+      return s / rows;
+    case 'categoricalHinge':
+      for (let r = 0; r < rows; r++) {
+        let pos = 0, neg = -Infinity;
+        for (let c = 0; c < cols; c++) { pos += y.data[r * cols + c] * p.data[r * cols + c]; neg = Math.max(neg, (1 - y.data[r * cols + c]) * p.data[r * cols + c]); }
+        s += Math.max(0, neg - pos + 1);
+      }
+      return s / rows;
+  }
+}

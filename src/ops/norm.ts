@@ -1,0 +1,92 @@
+// Batch normalization over the last (channel) axis: inference with running statistics (TF.js
+// tf.batchNorm), training with batch statistics and running-average updates, and the backward pass.
+// Kernels: assembly/norm.ts.
+import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+
+function channelParam(t: Tensor | TensorLike | undefined, C: number, fillValue: number, op: string, name: string): Tensor {
+  if (t === undefined) {
+    const p = Tensor.empty([C]);
+    p.view().fill(fillValue);
+    return p;
+  }
+  const p = input(t, op, name);
+  if (p.size !== C) fail(op, `'${name}' must have ${C} elements (one per channel), got ${formatShape(p.shape)}`);
+  return p;
+}
+
+/** y = scale (x - mean) / sqrt(variance + eps) + offset, per channel (last axis). */
+export function batchNorm(x: Tensor | TensorLike, mean: Tensor | TensorLike, variance: Tensor | TensorLike,
+  offset?: Tensor | TensorLike, scale?: Tensor | TensorLike, varianceEpsilon = 1e-3): Tensor {
+  const op = 'batchNorm';
+  const t = input(x, op, 'x');
+  if (t.rank < 1) fail(op, 'x must have a channel axis');
+  finite(varianceEpsilon, op, 'varianceEpsilon');
+  const C = t.shape[t.rank - 1];
+  const m = channelParam(mean, C, 0, op, 'mean'), v = channelParam(variance, C, 1, op, 'variance');
+  const b = channelParam(offset, C, 0, op, 'offset'), g = channelParam(scale, C, 1, op, 'scale');
+  const y = Tensor.empty(t.shape);
+  const be = backend();
+  be.kernels.batchNormInfer(t.size / C, C, t.ptr, g.ptr, b.ptr, m.ptr, v.ptr, varianceEpsilon, y.ptr, be.workspace(C * 4));
+  if (offset === undefined) b.dispose();
+  if (scale === undefined) g.dispose();
+  return y;
+}
+
+export interface BatchNormTrainResult { y: Tensor; mean: Tensor; invStd: Tensor }
+
+/**
+ * Training-mode batch norm: normalize with the batch's mean and biased variance, and update movingMean /
+ * movingVariance in place as Keras does: moving = momentum * moving + (1 - momentum) * batch.
+ */
+export function batchNormTrain(x: Tensor, gamma: Tensor, beta: Tensor, opts: { epsilon?: number; momentum?: number; movingMean?: Tensor; movingVariance?: Tensor } = {}): BatchNormTrainResult {
+  const op = 'batchNormTrain';
+  const { epsilon = 1e-3, momentum = 0.99 } = opts;
+  finite(epsilon, op, 'epsilon'); finite(momentum, op, 'momentum');
+  const C = x.shape[x.rank - 1];
+  for (const [n, p] of [['gamma', gamma], ['beta', beta], ['movingMean', opts.movingMean], ['movingVariance', opts.movingVariance]] as const) {
+    if (p && p.size !== C) fail(op, `'${n}' must have ${C} elements, got ${formatShape(p.shape)}`);
+  }
+  const M = x.size / C;
+  if (M < 1) fail(op, `x ${formatShape(x.shape)} has no rows to take statistics over`);
+  const y = Tensor.empty(x.shape), mean = Tensor.empty([C]), invStd = Tensor.empty([C]);
+  const be = backend();
+  be.kernels.batchNormTrain(M, C, x.ptr, gamma.ptr, beta.ptr, epsilon, momentum, y.ptr, mean.ptr, invStd.ptr,
+    opts.movingMean?.ptr ?? 0, opts.movingVariance?.ptr ?? 0, be.workspace(C * 16));
+  return { y, mean, invStd };
+}
+
+export function batchNormGrad(x: Tensor, dy: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
+  const C = x.shape[x.rank - 1];
+  if (dy.size !== x.size) fail('batchNormGrad', `dy ${formatShape(dy.shape)} does not match x ${formatShape(x.shape)}`);
+  const dx = Tensor.empty(x.shape), dgamma = Tensor.empty([C]), dbeta = Tensor.empty([C]);
+  const be = backend();
+  be.kernels.batchNormBackward(x.size / C, C, x.ptr, dy.ptr, gamma.ptr, mean.ptr, invStd.ptr, dx.ptr, dgamma.ptr, dbeta.ptr, be.workspace(C * 16));
+  return { dx, dgamma, dbeta };
+}
+
+/** Reference training-mode batch norm (float64): batch mean and biased variance per channel. */
+export function refBatchNormTrain(x: Arr, gamma: Arr, beta: Arr, eps: number): Arr {
+  const C = x.shape[x.shape.length - 1], M = x.data.length / C;
+  const out = arr(x.shape);
+  for (let c = 0; c < C; c++) {
+    let m = 0;
+    for (let r = 0; r < M; r++) m += x.data[r * C + c];
+    m /= M;
+    let v = 0;
+    for (let r = 0; r < M; r++) v += (x.data[r * C + c] - m) ** 2;
+    v /= M;
+    for (let r = 0; r < M; r++) out.data[r * C + c] = gamma.data[c] * (x.data[r * C + c] - m) / Math.sqrt(v + eps) + beta.data[c];
+  }
+  return out;
+}
+
+export function refBatchNorm(x: Arr, mean: Arr, variance: Arr, offset: Arr, scale: Arr, eps: number): Arr {
+  const C = x.shape[x.shape.length - 1];
+  const out = arr(x.shape);
+  for (let i = 0; i < x.data.length; i++) {
+    const c = i % C;
+    out.data[i] = scale.data[c] * (x.data[i] - mean.data[c]) / Math.sqrt(variance.data[c] + eps) + offset.data[c];
+  }
+  return out;
+}
