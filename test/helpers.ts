@@ -1,0 +1,88 @@
+// Test helpers: deterministic data, the per-build backend switch, and comparisons against references.
+import { expect } from 'vitest';
+import { setBackend, WasmBackend, type WasmBuild } from '../src/backend/index.js';
+import { Tensor, tensor } from '../src/tensor.js';
+import type { Arr } from '../src/ops/util.js';
+
+export const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
+
+/** Instantiate the given build and make it the active backend. */
+export function useBuild(build: WasmBuild): WasmBackend {
+  const be = WasmBackend.createSync(build);
+  setBackend(be);
+  return be;
+}
+
+/** mulberry32: a tiny seeded generator for test data (independent of the library's own RNG). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randArr(shape: number[], seed: number, lo = -1, hi = 1): { shape: number[]; data: Float32Array } {
+  const r = rng(seed);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = lo + (hi - lo) * r();
+  return { shape, data };
+}
+
+export function t(a: Arr): Tensor {
+  return tensor(Float32Array.from(a.data), a.shape);
+}
+
+/** max |got - want| <= tol * max(1, max |want|): absolute near zero, relative for large outputs. */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol = 1e-4, what = ''): void {
+  expect(got.length, `${what} length`).toBe(want.length);
+  let scale = 1;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
+  let worst = 0, at = -1;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= worst) || Number.isNaN(d)) { worst = d; at = i; }
+  }
+  if (!(worst <= tol * scale)) {
+    throw new Error(`${what}: max abs error ${worst} at ${at} (got ${got[at]}, want ${want[at]}), tolerance ${tol * scale}`);
+  }
+}
+
+/**
+ * Central finite differences of a scalar function of `x` (float64), at every index or a sample of them.
+ * Returns [index, numeric derivative] pairs.
+ */
+export function numericGrad(f: (x: Float64Array) => number, x: ArrayLike<number>, h = 1e-3, maxPoints = 64, seed = 1): Array<[number, number]> {
+  const n = x.length;
+  const idx: number[] = [];
+  if (n <= maxPoints) for (let i = 0; i < n; i++) idx.push(i);
+  else { const r = rng(seed); const s = new Set<number>(); while (s.size < maxPoints) s.add(Math.floor(r() * n)); idx.push(...s); }
+  const xp = Float64Array.from(x);
+  return idx.map((i) => {
+    const v = xp[i];
+    xp[i] = v + h; const fp = f(xp);
+    xp[i] = v - h; const fm = f(xp);
+    xp[i] = v;
+    return [i, (fp - fm) / (2 * h)] as [number, number];
+  });
+}
+
+/** Relative error < tol at every sampled point: |a - n| / max(|a|, |n|, floor). */
+export function expectGradClose(analytic: ArrayLike<number>, numeric: Array<[number, number]>, what: string, tol = 1e-2, floor = 1e-2): void {
+  for (const [i, nv] of numeric) {
+    const av = analytic[i];
+    const rel = Math.abs(av - nv) / Math.max(Math.abs(av), Math.abs(nv), floor);
+    if (!(rel < tol)) throw new Error(`${what}: gradient at ${i}: analytic ${av} vs numeric ${nv} (relative error ${rel.toExponential(2)})`);
+  }
+}
+
+/** sum(g * y): the scalar whose gradient w.r.t. y is g, to check backward passes against finite differences. */
+export function dot(g: ArrayLike<number>, y: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < y.length; i++) s += g[i] * y[i];
+  return s;
+}
