@@ -58,20 +58,35 @@ const INV_SQRT_2PI: f64 = 0.3989422804014327;
 export function actForward(kind: i32, n: i32, x: usize, y: usize, p: f32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    if (kind == ACT_RELU || kind == ACT_RELU6 || kind == ACT_LEAKY_RELU || kind == ACT_LINEAR) {
-      const z = f32x4.splat(0), six = f32x4.splat(6), vp = f32x4.splat(p);
-      for (; i + 15 < n; i += 16) {
+    // One straight loop per kind: no per-element dispatch in the hot loops of the cheap activations.
+    const z = f32x4.splat(0), six = f32x4.splat(6), vp = f32x4.splat(p);
+    const n8 = n & ~7;
+    if (kind == ACT_RELU) {
+      const n16 = n & ~15;
+      for (; i < n16; i += 16) {
         const o = <usize>i << 2;
-        for (let u: usize = 0; u < 64; u += 16) {
-          const v = v128.load(x + o + u);
-          let r: v128;
-          if (kind == ACT_RELU) r = f32x4.max(v, z);
-          else if (kind == ACT_RELU6) r = f32x4.min(f32x4.max(v, z), six);
-          else if (kind == ACT_LEAKY_RELU) r = v128.bitselect(v, f32x4.mul(v, vp), f32x4.ge(v, z));
-          else r = v;
-          v128.store(y + o + u, r);
-        }
+        const v0 = v128.load(x + o), v1 = v128.load(x + o, 16), v2 = v128.load(x + o, 32), v3 = v128.load(x + o, 48);
+        v128.store(y + o, f32x4.max(v0, z));
+        v128.store(y + o, f32x4.max(v1, z), 16);
+        v128.store(y + o, f32x4.max(v2, z), 32);
+        v128.store(y + o, f32x4.max(v3, z), 48);
       }
+    } else if (kind == ACT_RELU6) {
+      for (; i < n8; i += 8) {
+        const o = <usize>i << 2;
+        v128.store(y + o, f32x4.min(f32x4.max(v128.load(x + o), z), six));
+        v128.store(y + o, f32x4.min(f32x4.max(v128.load(x + o, 16), z), six), 16);
+      }
+    } else if (kind == ACT_LEAKY_RELU) {
+      for (; i < n8; i += 8) {
+        const o = <usize>i << 2;
+        const v0 = v128.load(x + o), v1 = v128.load(x + o, 16);
+        v128.store(y + o, v128.bitselect(v0, f32x4.mul(v0, vp), f32x4.ge(v0, z)));
+        v128.store(y + o, v128.bitselect(v1, f32x4.mul(v1, vp), f32x4.ge(v1, z)), 16);
+      }
+    } else if (kind == ACT_LINEAR) {
+      if (x != y) memory.copy(y, x, <usize>n << 2);
+      return;
     }
   }
   for (; i < n; i++) {

@@ -6,7 +6,7 @@
 // a K = KH*KW GEMM would waste the micro-kernel. Backward passes reuse the GEMM over pixel chunks:
 //   dX = col2im(dY W^T),  dW = im2col(X)^T dY,  db = column sums of dY.
 import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmWorkspaceSize, setIm2col, A_MATRIX, A_IM2COL } from './gemm_f32';
-import { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
+import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
 import { actForward } from './act';
 
 // Geometry of the current call, shared by the helpers below (set at each entry point).
@@ -201,66 +201,121 @@ export function columnSums(rows: i32, cols: i32, a: usize, out: usize): void {
 // ---- depthwise (C/G == 1, channel multiplier M = CO / C; output channel o = c * M + m) ----
 
 function depthwiseForward(x: usize, w: usize, bias: usize, y: usize): void {
-  const mult = CO / C;
+  const fast3x3 = ASC_FEATURE_SIMD && KH == 3 && KW == 3 && CO == C && (C & 3) == 0;
+  // interior output columns: the whole 3-wide window is inside the input
+  const ox0 = min(OW, max(0, (PL + SW - 1) / SW));
+  const lim = W - 1 - 2 * DW + PL; // last interior column satisfies ox * SW <= lim (none if lim < 0)
+  const ox1 = lim < 0 ? ox0 : max(ox0, min(OW, lim / SW + 1));
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
-      for (let ox = 0; ox < OW; ox++) {
-        const out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
-        const iy0 = oy * SH - PT, ix0 = ox * SW - PL;
-        let o = 0;
-        if (ASC_FEATURE_SIMD) {
-          if (mult == 1) {
-            for (; o + 7 < CO; o += 8) {
-              let a0 = bias ? v128.load(bias + (<usize>o << 2)) : f32x4.splat(0);
-              let a1 = bias ? v128.load(bias + (<usize>o << 2), 16) : f32x4.splat(0);
-              for (let ky = 0; ky < KH; ky++) {
-                const iy = iy0 + ky * DH;
-                if (iy < 0 || iy >= H) continue;
-                for (let kx = 0; kx < KW; kx++) {
-                  const ix = ix0 + kx * DW;
-                  if (ix < 0 || ix >= W) continue;
-                  const p = x + (<usize>(((n * H + iy) * W + ix) * C + o) << 2);
-                  const q = w + (<usize>((ky * KW + kx) * CO + o) << 2);
-                  a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(q)));
-                  a1 = f32x4.add(a1, f32x4.mul(v128.load(p, 16), v128.load(q, 16)));
-                }
-              }
-              v128.store(out + (<usize>o << 2), a0);
-              v128.store(out + (<usize>o << 2), a1, 16);
-            }
-            for (; o + 3 < CO; o += 4) {
-              let a0 = bias ? v128.load(bias + (<usize>o << 2)) : f32x4.splat(0);
-              for (let ky = 0; ky < KH; ky++) {
-                const iy = iy0 + ky * DH;
-                if (iy < 0 || iy >= H) continue;
-                for (let kx = 0; kx < KW; kx++) {
-                  const ix = ix0 + kx * DW;
-                  if (ix < 0 || ix >= W) continue;
-                  const p = x + (<usize>(((n * H + iy) * W + ix) * C + o) << 2);
-                  const q = w + (<usize>((ky * KW + kx) * CO + o) << 2);
-                  a0 = f32x4.add(a0, f32x4.mul(v128.load(p), v128.load(q)));
-                }
-              }
-              v128.store(out + (<usize>o << 2), a0);
-            }
-          }
-        }
-        for (; o < CO; o++) {
-          const c = o / mult;
-          let a: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
-          for (let ky = 0; ky < KH; ky++) {
-            const iy = iy0 + ky * DH;
-            if (iy < 0 || iy >= H) continue;
-            for (let kx = 0; kx < KW; kx++) {
-              const ix = ix0 + kx * DW;
-              if (ix < 0 || ix >= W) continue;
-              a += load<f32>(x + (<usize>(((n * H + iy) * W + ix) * C + c) << 2)) * load<f32>(w + (<usize>((ky * KW + kx) * CO + o) << 2));
-            }
-          }
-          store<f32>(out + (<usize>o << 2), a);
-        }
+      const iy0 = oy * SH - PT;
+      const rowOut = y + (<usize>((n * OH + oy) * OW * CO) << 2);
+      if (fast3x3 && iy0 >= 0 && iy0 + 2 * DH < H) {
+        for (let ox = 0; ox < ox0; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
+        depthwise3x3Row(x + (<usize>(((n * H + iy0) * W + ox0 * SW - PL) * C) << 2), w, bias, rowOut + (<usize>(ox0 * CO) << 2), ox1 - ox0);
+        for (let ox = ox1; ox < OW; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
+      } else {
+        for (let ox = 0; ox < OW; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
       }
     }
+  }
+}
+
+/**
+ * 3x3 depthwise, multiplier 1, `count` consecutive output pixels whose windows lie inside the input
+ * (`p`: top-left input pixel of the first window). Taps are fixed offsets, fully unrolled; two pixels per
+ * step share each weight load.
+ */
+function depthwise3x3Row(p: usize, w: usize, bias: usize, out: usize, count: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const cs = <usize>C << 2;
+    const dx = <usize>DW * cs, dy = <usize>DH * <usize>W * cs;
+    const step = <usize>SW * cs;
+    const w1 = w + cs * 3, w2 = w1 + cs * 3;
+    let i = 0;
+    for (; i + 1 < count; i += 2) {
+      const q = p + step;
+      for (let c: usize = 0; c < cs; c += 16) {
+        let a = bias ? v128.load(bias + c) : f32x4.splat(0);
+        let b = a;
+        let wv = v128.load(w + c);
+        a = madd4(v128.load(p + c), wv, a); b = madd4(v128.load(q + c), wv, b);
+        wv = v128.load(w + cs + c);
+        a = madd4(v128.load(p + dx + c), wv, a); b = madd4(v128.load(q + dx + c), wv, b);
+        wv = v128.load(w + cs + cs + c);
+        a = madd4(v128.load(p + dx + dx + c), wv, a); b = madd4(v128.load(q + dx + dx + c), wv, b);
+        wv = v128.load(w1 + c);
+        a = madd4(v128.load(p + dy + c), wv, a); b = madd4(v128.load(q + dy + c), wv, b);
+        wv = v128.load(w1 + cs + c);
+        a = madd4(v128.load(p + dy + dx + c), wv, a); b = madd4(v128.load(q + dy + dx + c), wv, b);
+        wv = v128.load(w1 + cs + cs + c);
+        a = madd4(v128.load(p + dy + dx + dx + c), wv, a); b = madd4(v128.load(q + dy + dx + dx + c), wv, b);
+        wv = v128.load(w2 + c);
+        a = madd4(v128.load(p + dy + dy + c), wv, a); b = madd4(v128.load(q + dy + dy + c), wv, b);
+        wv = v128.load(w2 + cs + c);
+        a = madd4(v128.load(p + dy + dy + dx + c), wv, a); b = madd4(v128.load(q + dy + dy + dx + c), wv, b);
+        wv = v128.load(w2 + cs + cs + c);
+        a = madd4(v128.load(p + dy + dy + dx + dx + c), wv, a); b = madd4(v128.load(q + dy + dy + dx + dx + c), wv, b);
+        v128.store(out + c, a);
+        v128.store(out + cs + c, b);
+      }
+      p += step + step;
+      out += cs + cs;
+    }
+    if (i < count) {
+      for (let c: usize = 0; c < cs; c += 16) {
+        let a = bias ? v128.load(bias + c) : f32x4.splat(0);
+        a = madd4(v128.load(p + c), v128.load(w + c), a);
+        a = madd4(v128.load(p + dx + c), v128.load(w + cs + c), a);
+        a = madd4(v128.load(p + dx + dx + c), v128.load(w + cs + cs + c), a);
+        a = madd4(v128.load(p + dy + c), v128.load(w1 + c), a);
+        a = madd4(v128.load(p + dy + dx + c), v128.load(w1 + cs + c), a);
+        a = madd4(v128.load(p + dy + dx + dx + c), v128.load(w1 + cs + cs + c), a);
+        a = madd4(v128.load(p + dy + dy + c), v128.load(w2 + c), a);
+        a = madd4(v128.load(p + dy + dy + dx + c), v128.load(w2 + cs + c), a);
+        a = madd4(v128.load(p + dy + dy + dx + dx + c), v128.load(w2 + cs + cs + c), a);
+        v128.store(out + c, a);
+      }
+    }
+  }
+}
+
+/** Any depthwise window, bounds-checked per tap (borders, other kernel sizes, multipliers). */
+function depthwisePixel(x: usize, w: usize, bias: usize, out: usize, n: i32, iy0: i32, ix0: i32): void {
+  const mult = CO / C;
+  let o = 0;
+  if (ASC_FEATURE_SIMD) {
+    if (mult == 1) {
+      for (; o + 3 < CO; o += 4) {
+        let a0 = bias ? v128.load(bias + (<usize>o << 2)) : f32x4.splat(0);
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = iy0 + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ix0 + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            const p = x + (<usize>(((n * H + iy) * W + ix) * C + o) << 2);
+            const q = w + (<usize>((ky * KW + kx) * CO + o) << 2);
+            a0 = madd4(v128.load(p), v128.load(q), a0);
+          }
+        }
+        v128.store(out + (<usize>o << 2), a0);
+      }
+    }
+  }
+  for (; o < CO; o++) {
+    const c = o / mult;
+    let a: f32 = bias ? load<f32>(bias + (<usize>o << 2)) : 0;
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = iy0 + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ix0 + kx * DW;
+        if (ix < 0 || ix >= W) continue;
+        a += load<f32>(x + (<usize>(((n * H + iy) * W + ix) * C + c) << 2)) * load<f32>(w + (<usize>((ky * KW + kx) * CO + o) << 2));
+      }
+    }
+    store<f32>(out + (<usize>o << 2), a);
   }
 }
 

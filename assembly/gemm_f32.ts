@@ -46,7 +46,7 @@ export function gemmWorkspaceSize(M: i32, N: i32, K: i32): i32 {
 }
 
 export function gemmPackedASize(): i32 {
-  return MC * KC * 4;
+  return (MC * KC) << <i32>ASH;
 }
 
 /**
@@ -98,49 +98,45 @@ export function gemmPackB(transB: i32, K: i32, N: i32, B: usize, ldb: i32, dst: 
   }
 }
 
-/** Pack rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into MR-row panels of kc x MR floats. */
+// Packed A layout: MR-row panels, k-major, element (k, r) at ((k * MR + r) << ASH) bytes. SIMD builds store
+// each value splatted across a whole v128 (ASH = 4), so the micro-kernel needs no broadcast instructions;
+// the scalar build stores plain floats (ASH = 2).
+const ASH: usize = ASC_FEATURE_SIMD ? 4 : 2;
+
+// @ts-ignore: decorator
+@inline function putA(p: usize, v: f32): void {
+  if (ASC_FEATURE_SIMD) v128.store(p, f32x4.splat(v));
+  else store<f32>(p, v);
+}
+
+/** Pack rows [i0, i0+mc) x columns [p0, p0+kc) of op(A) into MR-row panels (layout above). */
 function packA(mode: i32, transA: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32, A: usize, lda: i32, dst: usize): void {
+  const kStep: usize = <usize>MR << ASH;
   for (let r0 = 0; r0 < mc; r0 += MR) {
-    const panel = dst + (<usize>r0 * <usize>kc << 2);
-    if (mode == A_IM2COL) {
-      for (let r = 0; r < MR; r++) {
-        const row = i0 + r0 + r;
-        if (r0 + r < mc && row < M) packIm2colRow(row, p0, kc, A, panel + (<usize>r << 2));
-        else for (let k = 0; k < kc; k++) store<f32>(panel + (<usize>(k * MR + r) << 2), 0);
-      }
-      continue;
-    }
-    const rows = min(MR, min(mc - r0, M - i0 - r0));
-    if (transA) {
-      // op(A)[i][k] = A[k * lda + i]: the MR rows of one k are contiguous.
-      let src = A + ((<usize>p0 * <usize>lda + <usize>(i0 + r0)) << 2);
-      const step = <usize>lda << 2;
-      for (let k = 0; k < kc; k++) {
-        const d = panel + (<usize>k << 4);
-        if (rows == MR) {
-          if (ASC_FEATURE_SIMD) v128.store(d, v128.load(src));
-          else for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), load<f32>(src + (<usize>r << 2)));
-        } else {
-          for (let r = 0; r < MR; r++) store<f32>(d + (<usize>r << 2), r < rows ? load<f32>(src + (<usize>r << 2)) : 0);
-        }
-        src += step;
-      }
-    } else {
-      for (let r = 0; r < MR; r++) {
-        const d = panel + (<usize>r << 2);
-        if (r < rows) {
-          const src = A + ((<usize>(i0 + r0 + r) * <usize>lda + <usize>p0) << 2);
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 4), load<f32>(src + (<usize>k << 2)));
-        } else {
-          for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 4), 0);
-        }
+    const panel = dst + (<usize>(r0 * kc) << ASH);
+    for (let r = 0; r < MR; r++) {
+      const row = i0 + r0 + r;
+      let d = panel + (<usize>r << ASH);
+      if (r0 + r >= mc || row >= M) {
+        for (let k = 0; k < kc; k++) { putA(d, 0); d += kStep; }
+      } else if (mode == A_IM2COL) {
+        packIm2colRow(row, p0, kc, A, d);
+      } else if (transA) {
+        // op(A)[i][k] = A[k * lda + i]
+        let src = A + ((<usize>p0 * <usize>lda + <usize>row) << 2);
+        const step = <usize>lda << 2;
+        for (let k = 0; k < kc; k++) { putA(d, load<f32>(src)); d += kStep; src += step; }
+      } else {
+        let src = A + ((<usize>row * <usize>lda + <usize>p0) << 2);
+        for (let k = 0; k < kc; k++) { putA(d, load<f32>(src)); d += kStep; src += 4; }
       }
     }
   }
 }
 
-/** One row (output pixel) of the implicit im2col matrix, columns [p0, p0+kc), written with stride MR. */
+/** One row (output pixel) of the implicit im2col matrix, columns [p0, p0+kc), in the packed A layout. */
 function packIm2colRow(row: i32, p0: i32, kc: i32, X: usize, d: usize): void {
+  const kStep: usize = <usize>MR << ASH;
   const per = cvOH * cvOW;
   const n = row / per;
   const rem = row - n * per;
@@ -158,12 +154,11 @@ function packIm2colRow(row: i32, p0: i32, kc: i32, X: usize, d: usize): void {
     const iy = iy0 + ky * cvDH;
     const ix = ix0 + kx * cvDW;
     const run = min(tapLen - ci, kc - k);
-    const out = d + (<usize>(k * MR) << 2);
     if (iy >= 0 && iy < cvH && ix >= 0 && ix < cvW) {
-      const src = X + ((((<usize>n * <usize>cvH + <usize>iy) * <usize>cvW + <usize>ix) * <usize>cvC + <usize>(cvC0 + ci)) << 2);
-      for (let j = 0; j < run; j++) store<f32>(out + (<usize>(j * MR) << 2), load<f32>(src + (<usize>j << 2)));
+      let src = X + ((((<usize>n * <usize>cvH + <usize>iy) * <usize>cvW + <usize>ix) * <usize>cvC + <usize>(cvC0 + ci)) << 2);
+      for (let j = 0; j < run; j++) { putA(d, load<f32>(src)); d += kStep; src += 4; }
     } else {
-      for (let j = 0; j < run; j++) store<f32>(out + (<usize>(j * MR) << 2), 0);
+      for (let j = 0; j < run; j++) { putA(d, 0); d += kStep; }
     }
     k += run;
     ci = 0;
@@ -228,17 +223,20 @@ function micro4x8(kc: i32, a: usize, b: usize, C: usize, ldc: i32, rows: i32, co
     let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
     let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
     let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-    for (let k = 0; k < kc; k++) {
+    // A is packed pre-splatted (each value 4x), so every operand is one plain load with a folded offset:
+    // no broadcast or address arithmetic in the loop, which is front-end bound in V8's code otherwise.
+    const aEnd = a + (<usize>kc << 6);
+    while (a < aEnd) {
       const b0 = v128.load(b), b1 = v128.load(b, 16);
-      let av = v128.load32_splat(a);
+      let av = v128.load(a);
       c00 = madd4(av, b0, c00); c01 = madd4(av, b1, c01);
-      av = v128.load32_splat(a, 4);
+      av = v128.load(a, 16);
       c10 = madd4(av, b0, c10); c11 = madd4(av, b1, c11);
-      av = v128.load32_splat(a, 8);
+      av = v128.load(a, 32);
       c20 = madd4(av, b0, c20); c21 = madd4(av, b1, c21);
-      av = v128.load32_splat(a, 12);
+      av = v128.load(a, 48);
       c30 = madd4(av, b0, c30); c31 = madd4(av, b1, c31);
-      a += 16; b += 32;
+      a += 64; b += 32;
     }
     if (rows == MR && cols == NR) {
       const va = f32x4.splat(alpha), vb = f32x4.splat(betaEff);
@@ -309,7 +307,7 @@ function driver(mode: i32, transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: u
         const bp = blk + (<usize>j0 * <usize>kc << 2);
         for (let r0 = 0; r0 < mc; r0 += MR) {
           const rows = min(MR, mc - r0);
-          const ap = ws + (<usize>r0 * <usize>kc << 2);
+          const ap = ws + (<usize>(r0 * kc) << ASH);
           const cp = C + ((<usize>(i0 + r0) * <usize>ldc + <usize>j0) << 2);
           micro4x8(kc, ap, bp, cp, ldc, rows, cols, alpha, betaEff, last, bias, j0, act, p);
         }

@@ -29,6 +29,9 @@ const DW: Array<{ x: number[]; w: number[]; s: number; pad: Padding; d?: number 
   { x: [2, 9, 8, 13], w: [3, 3, 13, 1], s: 2, pad: 'same' },
   { x: [1, 6, 6, 3], w: [3, 3, 3, 2], s: 1, pad: 'valid' },          // channel multiplier 2
   { x: [1, 10, 10, 5], w: [5, 5, 5, 1], s: 1, pad: 'same', d: 2 },
+  { x: [2, 11, 12, 16], w: [3, 3, 16, 1], s: 2, pad: 'same', d: 2 },  // unrolled 3x3 path, strided, dilated
+  { x: [1, 9, 9, 12], w: [3, 3, 12, 1], s: 1, pad: 'valid' },          // unrolled 3x3 path, no borders
+  { x: [1, 5, 2, 4], w: [3, 3, 4, 1], s: 2, pad: [[1, 1], [0, 1]] },    // window wider than the input row, strided
 ];
 
 describe.each(BUILDS)('conv2d (%s build)', (build) => {
