@@ -27,3 +27,35 @@ export type { FusedMatMulArgs } from './ops/matmul.js';
 export type { FusedConv2DArgs } from './ops/conv.js';
 /** Ops with a fused bias + activation epilogue (TF.js tf.fused). */
 export const fused = { matMul: fusedMatMul, conv2d: fusedConv2d };
+
+import { matMulGrad } from './ops/matmul.js';
+import { conv2dBackpropInput, conv2dBackpropFilter } from './ops/conv.js';
+import { maxPoolGrad, avgPoolGrad, globalAvgPoolGrad } from './ops/pool.js';
+import { activationGrad, preluGrad, maxoutGrad } from './ops/activation.js';
+import { batchNormTrain, batchNormGrad } from './ops/norm.js';
+import { binaryGrad, sumToShape } from './ops/elementwise.js';
+import { reduceGrad } from './ops/reduce.js';
+import { lossAndGrad } from './ops/loss.js';
+import { dropoutMask } from './ops/random.js';
+/**
+ * The backward kernels, for custom training loops (the trainer builds on the same functions): each takes
+ * the forward inputs and the upstream gradient and returns gradients in the layouts of the inputs.
+ */
+export const backprop = {
+  matMul: matMulGrad,
+  conv2dInput: conv2dBackpropInput,
+  conv2dFilter: conv2dBackpropFilter,
+  maxPool: maxPoolGrad,
+  avgPool: avgPoolGrad,
+  globalAvgPool: globalAvgPoolGrad,
+  activation: activationGrad,
+  prelu: preluGrad,
+  maxout: maxoutGrad,
+  batchNormTrain,
+  batchNorm: batchNormGrad,
+  binary: binaryGrad,
+  sumToShape,
+  reduce: reduceGrad,
+  loss: lossAndGrad,
+  dropoutMask,
+};

@@ -59,6 +59,9 @@ export function activation(x: Tensor | TensorLike, name: ActivationName, p?: num
  * Softmax/log-softmax use the row-wise Jacobian-vector product over the last axis.
  */
 export function activationGrad(name: ActivationName, x: Tensor, y: Tensor, dy: Tensor, p?: number): Tensor {
+  const op = `${name}Grad`;
+  x = input(x, op, 'x'); y = input(y, op, 'y'); dy = input(dy, op, 'dy');
+  if (y.size !== x.size) fail(op, `y ${formatShape(y.shape)} does not match x ${formatShape(x.shape)}`);
   if (dy.size !== x.size) fail(`${name}Grad`, `dy ${formatShape(dy.shape)} does not match x ${formatShape(x.shape)}`);
   const be = backend();
   const dx = Tensor.empty(x.shape);

@@ -124,6 +124,7 @@ export function depthwiseConv2d(x: Tensor | TensorLike, filter: Tensor | TensorL
 export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filter: Tensor, strides: number | [number, number],
   pad: Padding, dilations?: number | [number, number]): Tensor {
   const op = 'conv2dBackpropInput';
+  dy = input(dy, op, 'dy'); filter = input(filter, op, 'filter');
   const g = convGeometry(xShape, filter.shape, strides, pad, dilations, op);
   expectDy(dy, g, op);
   const dx = Tensor.empty(xShape);
@@ -136,6 +137,7 @@ export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filte
 export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: readonly number[], strides: number | [number, number],
   pad: Padding, dilations?: number | [number, number]): { dw: Tensor; db: Tensor } {
   const op = 'conv2dBackpropFilter';
+  x = input(x, op, 'x'); dy = input(dy, op, 'dy');
   const g = convGeometry(x.shape, filterShape, strides, pad, dilations, op);
   expectDy(dy, g, op);
   const dw = Tensor.empty(filterShape), db = Tensor.empty([g.CO]);

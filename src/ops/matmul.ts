@@ -33,8 +33,7 @@ export interface FusedMatMulArgs {
 }
 
 /** act(op(A) op(B) + bias); ReLU, ReLU6, leaky ReLU and linear run inside the GEMM epilogue. */
-export function fusedMatMul(args: FusedMatMulArgs): Tensor {
-  const op = 'fused.matMul';
+export function fusedMatMul(args: FusedMatMulArgs, op = 'fused.matMul'): Tensor {
   const a = input(args.a, op, 'a'), b = input(args.b, op, 'b');
   const tA = !!args.transposeA, tB = !!args.transposeB;
   const shape = matMulShape(a.shape, b.shape, tA, tB, op);
@@ -64,11 +63,13 @@ export function fusedMatMul(args: FusedMatMulArgs): Tensor {
 
 /** C = op(A) op(B) (TF.js tf.matMul). */
 export function matMul(a: Tensor | TensorLike, b: Tensor | TensorLike, transposeA = false, transposeB = false): Tensor {
-  return fusedMatMul({ a, b, transposeA, transposeB });
+  return fusedMatMul({ a, b, transposeA, transposeB }, 'matMul');
 }
 
 /** Gradients of C = op(A) op(B) for rank-2 operands: dA and dB in the layouts of A and B. */
 export function matMulGrad(a: Tensor, b: Tensor, dy: Tensor, transposeA = false, transposeB = false): { da: Tensor; db: Tensor } {
+  const want = matMulShape(a.shape, b.shape, transposeA, transposeB, 'matMulGrad');
+  if (dy.rank !== want.length || dy.shape.some((d, i) => d !== want[i])) fail('matMulGrad', `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);
   // d op(A) = dY op(B)^T and d op(B) = op(A)^T dY; a transposed operand takes the transpose of that.
   const da = transposeA
     ? matMul(b, dy, transposeB, true)

@@ -38,6 +38,7 @@ export function avgPool(x: Tensor | TensorLike, filterSize: number | [number, nu
 }
 
 function poolGrad(kind: number, op: string, x: Tensor, dy: Tensor, filterSize: number | [number, number], strides: number | [number, number] | undefined, pad: Padding): Tensor {
+  x = input(x, op, 'x'); dy = input(dy, op, 'dy');
   const g = poolGeometry(x.shape, filterSize, strides, pad, op);
   const want = [g.N, g.OH, g.OW, g.C];
   if (dy.shape.some((d, i) => d !== want[i]) || dy.rank !== 4) fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);

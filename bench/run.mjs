@@ -1,0 +1,237 @@
+// `npm run bench [-- --json] [-- --quick]`: edgegrad's kernels beside TensorFlow.js's wasm backend
+// (XNNPACK, single thread) on the same shapes, in one Node process. Each row alternates ours and theirs
+// over several rounds and reports medians after warm-up, so machine drift hits both sides alike.
+// Writes bench/results/latest.md; ratio > 1 means edgegrad is better (faster, or more GFLOP/s).
+import v8 from 'node:v8';
+// Node 20's V8 ships relaxed SIMD behind a flag; Node 22+, Deno, Bun and Chromium enable it by default.
+// Turn it on so the default build here is the one users of current runtimes get; the SIMD128 build is
+// measured too, in the same run (tfjs-wasm's binary does not use relaxed SIMD either way).
+v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+const eg = await import('../dist/index.js');
+import * as tf from '@tensorflow/tfjs';
+import { setWasmPaths, setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const args = new Set(process.argv.slice(2));
+const JSON_OUT = args.has('--json');
+const QUICK = args.has('--quick');
+const here = dirname(fileURLToPath(import.meta.url));
+const log = (...m) => { if (!JSON_OUT) console.log(...m); };
+
+const require = createRequire(import.meta.url);
+setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/');
+setThreadsCount(1);
+await tf.setBackend('wasm');
+await tf.ready();
+let be = await eg.ready();
+let k = be.kernels;
+const defaultBuild = be.build;
+let tag = '';
+
+/** Median ms of f over `rounds` alternations (each round runs f `reps` times), after warm-up. */
+function timeMs(f, reps) {
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) f();
+  return (performance.now() - t0) / reps;
+}
+function compare(ours, theirs, { reps = 3, rounds = QUICK ? 5 : 11, warmMs = QUICK ? 200 : 600 } = {}) {
+  // Warm up by time, not by count: V8 runs new wasm code in its baseline tier (Liftoff) and moves hot
+  // functions to TurboFan in the background; large kernels (both libraries') need a while of running.
+  let spentOurs = 0, spentTheirs = 0;
+  for (let i = 0; i < 3 || spentOurs < warmMs || (theirs && spentTheirs < warmMs); i++) {
+    let t0 = performance.now(); ours(); spentOurs += performance.now() - t0;
+    if (theirs) { t0 = performance.now(); theirs(); spentTheirs += performance.now() - t0; }
+  }
+  const a = [], b = [], q = [];
+  for (let r = 0; r < rounds; r++) {
+    const x = timeMs(ours, reps);
+    a.push(x);
+    if (theirs) { const y = timeMs(theirs, reps); b.push(y); q.push(y / x); }
+  }
+  const med = (v) => v.slice().sort((x, y) => x - y)[v.length >> 1];
+  // The ratio is the median of per-round ratios: each round times both sides back to back, so a burst of
+  // machine noise moves both of its numbers and cancels, where a ratio of medians would not.
+  return [med(a), theirs ? med(b) : NaN, theirs ? med(q) : NaN];
+}
+
+// ---- our side: buffers live in wasm memory; kernels are called on them directly (no copies) ----
+function buf(n, seed = 1) {
+  const p = be.alloc(n * 4);
+  let s = seed >>> 0;
+  const v = be.f32(p, n);
+  for (let i = 0; i < n; i++) { s = (s * 1664525 + 1013904223) >>> 0; v[i] = s / 4294967296 - 0.5; }
+  return p;
+}
+const freeAll = (...ps) => ps.forEach((p) => be.free(p));
+
+const rows = [];
+function row(name, unit, ours, tfjs, note = '', speedup = NaN) {
+  // speedup: median over rounds of their time / our time (> 1: we are faster)
+  const better = speedup;
+  const r = { name, unit, ours: +ours.toFixed(unit === 'ms' ? 3 : 1), tfjs: Number.isFinite(tfjs) ? +tfjs.toFixed(unit === 'ms' ? 3 : 1) : null, ratio: Number.isFinite(better) ? +better.toFixed(2) : null };
+  if (note) r.note = note;
+  rows.push(r);
+  log(`${name.padEnd(44)} ${String(r.ours).padStart(9)} ${String(r.tfjs ?? 'n/a').padStart(9)} ${unit.padEnd(8)} ${r.ratio ?? ''}${note ? '  ' + note : ''}`);
+}
+
+log(`edgegrad wasm build: ${be.build} (runtime validates: ${eg.supportedBuilds().join(', ')}); tfjs-wasm ${tf.version_core}, SIMD ${tf.env().getBool('WASM_HAS_SIMD_SUPPORT')}, 1 thread`);
+log(`${'benchmark'.padEnd(44)} ${'edgegrad'.padStart(9)} ${'tfjs-wasm'.padStart(9)} ${'unit'.padEnd(8)} ratio`);
+
+// ---- GEMM ----
+function gemmRow(M, N, K, label) {
+  const A = buf(M * K, 1), B = buf(K * N, 2), C = be.alloc(M * N * 4);
+  const ws = be.workspace(k.gemmWorkspaceSize(M, N, K));
+  const ta = tf.randomNormal([M, K]), tb = tf.randomNormal([K, N]);
+  const reps = M * N * K > 1e8 ? 1 : M * N * K > 1e7 ? 3 : 20;
+  const [o, t, sp] = compare(() => k.gemm(0, 0, M, N, K, 1, A, K, B, N, 0, C, N, 0, 0, 0, ws), () => tf.matMul(ta, tb).dispose(), { reps });
+  const gf = (ms) => (2 * M * N * K) / ms / 1e6;
+  row(label + tag, 'GFLOP/s', gf(o), gf(t), '', sp);
+  freeAll(A, B, C); ta.dispose(); tb.dispose();
+}
+function gemmRows(all = true) {
+  gemmRow(256, 256, 256, 'gemm 256x256x256');
+  gemmRow(512, 512, 512, 'gemm 512x512x512');
+  gemmRow(1024, 1024, 1024, 'gemm 1024x1024x1024');
+  if (!all) return;
+  gemmRow(1, 1024, 1024, 'gemv 1x1024x1024');
+  gemmRow(32, 256, 784, 'gemm 32x784x256 (tall-skinny)');
+}
+gemmRows();
+
+// ---- convolution, pooling, activation ----
+function convSetup(N, H, W, C, KH, KW, S, CO, G, pad) {
+  const OH = Math.ceil(H / S), OW = Math.ceil(W / S);
+  const tot = (n, o, kk) => Math.max((o - 1) * S + kk - n, 0);
+  const pt = pad === 'same' ? Math.floor(tot(H, OH, KH) / 2) : 0, pl = pad === 'same' ? Math.floor(tot(W, OW, KW) / 2) : 0;
+  return () => k.convSetup(N, H, W, C, KH, KW, S, S, pt, pl, 1, 1, OH, OW, G, CO);
+}
+function convRows() {
+{
+  const [N, H, W, C, CO] = [1, 56, 56, 64, 64];
+  const x = buf(N * H * W * C), w = buf(9 * C * CO), y = be.alloc(N * H * W * CO * 4);
+  const setup = convSetup(N, H, W, C, 3, 3, 1, CO, 1, 'same'); setup();
+  const ws = be.workspace(k.convWorkspaceSize());
+  const tx = tf.randomNormal([N, H, W, C]), tw = tf.randomNormal([3, 3, C, CO]);
+  const [o, t, sp] = compare(() => { setup(); k.conv2dForward(x, w, 0, y, 0, 0, ws); }, () => tf.conv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
+  row('conv2d 3x3 56x56x64->64 NHWC b1' + tag, 'ms', o, t, '', sp);
+  freeAll(x, w, y); tx.dispose(); tw.dispose();
+}
+{
+  const [N, H, W, C] = [1, 112, 112, 32];
+  const x = buf(N * H * W * C), w = buf(9 * C), y = be.alloc(N * H * W * C * 4);
+  const setup = convSetup(N, H, W, C, 3, 3, 1, C, C, 'same'); setup();
+  const ws = be.workspace(k.convWorkspaceSize());
+  const tx = tf.randomNormal([N, H, W, C]), tw = tf.randomNormal([3, 3, C, 1]);
+  const [o, t, sp] = compare(() => { setup(); k.conv2dForward(x, w, 0, y, 0, 0, ws); }, () => tf.depthwiseConv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
+  row('depthwise 3x3 112x112x32 b1' + tag, 'ms', o, t, '', sp);
+  freeAll(x, w, y); tx.dispose(); tw.dispose();
+}
+{
+  const [N, H, W, C] = [1, 112, 112, 64];
+  const x = buf(N * H * W * C), y = be.alloc(N * 56 * 56 * C * 4);
+  const tx = tf.randomNormal([N, H, W, C]);
+  const [o, t, sp] = compare(() => k.pool2dForward(0, N, H, W, C, 2, 2, 2, 2, 0, 0, 56, 56, x, y), () => tf.maxPool(tx, 2, 2, 'valid').dispose(), { reps: 10 });
+  row('maxpool 2x2 112x112x64 b1' + tag, 'ms', o, t, '', sp);
+  freeAll(x, y); tx.dispose();
+}
+}
+convRows();
+{
+  const n = 1 << 20;
+  const x = buf(n), y = be.alloc(n * 4);
+  const tx = tf.randomNormal([n]);
+  const [o, t, sp] = compare(() => k.actForward(1, n, x, y, 0), () => tf.relu(tx).dispose(), { reps: 20 });
+  row('relu 1M floats', 'ms', o, t, '', sp);
+  freeAll(x, y); tx.dispose();
+}
+
+// ---- the same kernels in the SIMD128 build (what Node 20 picks without the flag, and older browsers) ----
+let wasmPeak = be.memoryBytes(), arenaPeak = be.arena.peak;
+if (defaultBuild !== 'simd') {
+  wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
+  be = await eg.ready({ wasmBuild: 'simd' });
+  k = be.kernels;
+  tag = ' [simd128 build]';
+  gemmRows(false);
+  convRows();
+  wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
+  be = await eg.ready({ wasmBuild: defaultBuild });
+  k = be.kernels;
+  tag = '';
+}
+
+// ---- LeNet-sized conv forward + backward, batch 32: conv5x5(6)-relu-maxpool2-conv5x5(16)-relu-maxpool2 ----
+{
+  const B = 32;
+  const x = eg.randomNormal([B, 28, 28, 1], 0, 1, 1);
+  const w1 = eg.randomNormal([5, 5, 1, 6], 0, 0.2, 2), b1 = eg.zeros([6]);
+  const w2 = eg.randomNormal([5, 5, 6, 16], 0, 0.1, 3), b2 = eg.zeros([16]);
+  const lenet = () => {
+    // forward through the eager ops, backward with the same kernels the trainer uses (via the backend)
+    const c1 = eg.fused.conv2d({ x, filter: w1, strides: 1, pad: 'same', bias: b1, activation: 'relu' });
+    const p1 = eg.maxPool(c1, 2);
+    const c2 = eg.fused.conv2d({ x: p1, filter: w2, strides: 1, pad: 'valid', bias: b2, activation: 'relu' });
+    const p2 = eg.maxPool(c2, 2);
+    const dy = eg.ones(p2.shape);
+    // pool, relu, conv2 backward
+    const dc2 = poolBack(c2, dy, 2); reluBack(c2, dc2);
+    const ws2 = conv2Grad(p1, dc2, w2, 'valid');
+    const dp1 = ws2.dx;
+    const dc1 = poolBack(c1, dp1, 2); reluBack(c1, dc1);
+    const ws1 = conv2Grad(x, dc1, w1, 'same', false);
+    for (const t of [c1, p1, c2, p2, dy, dc2, dp1, dc1, ws2.dw, ws2.db, ws1.dw, ws1.db]) t.dispose();
+  };
+  function poolBack(xx, dyy, s) {
+    const dx = eg.zeros(xx.shape);
+    const [n, h, w, c] = xx.shape;
+    k.pool2dBackward(0, n, h, w, c, s, s, s, s, 0, 0, h / s | 0, w / s | 0, xx.ptr, dyy.ptr, dx.ptr);
+    return dx;
+  }
+  function reluBack(y, d) { k.actBackward(1, y.size, y.ptr, 0, d.ptr, d.ptr, 0); }
+  function conv2Grad(xx, dyy, ww, pad, wantDx = true) {
+    const dx = wantDx ? eg.backprop.conv2dInput(xx.shape, dyy, ww, 1, pad) : null;
+    const { dw, db } = eg.backprop.conv2dFilter(xx, dyy, ww.shape, 1, pad);
+    return { dx, dw, db };
+  }
+  let tfNote = '';
+  let tfFn = null;
+  try {
+    const tx = tf.randomNormal([B, 28, 28, 1]), tw1 = tf.variable(tf.randomNormal([5, 5, 1, 6])), tw2 = tf.variable(tf.randomNormal([5, 5, 6, 16]));
+    // tidy returns nothing here: handing it a typed array makes it walk every element
+    const f = () => tf.tidy(() => {
+      const g = tf.grads((a, b) => tf.sum(tf.maxPool(tf.relu(tf.conv2d(tf.maxPool(tf.relu(tf.conv2d(tx, a, 1, 'same')), 2, 2, 'valid'), b, 1, 'valid')), 2, 2, 'valid')));
+      g([tw1, tw2]).forEach((t) => t.dataSync());
+    });
+    f();
+    tfFn = f;
+  } catch (e) {
+    tfNote = `tfjs-wasm: ${String(e.message).split('\n')[0].slice(0, 70)}`;
+  }
+  const [o, t, sp] = compare(lenet, tfFn, { reps: 3 });
+  row('LeNet conv fwd+bwd b32 (2 conv, 2 pool)', 'ms', o, t, tfNote, sp);
+}
+
+wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
+const mem = { rssMB: +(process.memoryUsage().rss / 2 ** 20).toFixed(1), wasmMB: +(wasmPeak / 2 ** 20).toFixed(1), arenaPeakMB: +(arenaPeak / 2 ** 20).toFixed(1) };
+log(`memory: process RSS ${mem.rssMB} MiB (both libraries), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB)`);
+
+if (JSON_OUT) console.log(JSON.stringify(rows, null, 2));
+const md = [
+  `# edgegrad benchmark`,
+  ``,
+  `${new Date().toISOString().slice(0, 10)}, Node ${process.version}, edgegrad wasm build \`${be.build}\`, tfjs-wasm ${tf.version_core} (XNNPACK, SIMD, 1 thread), same process.`,
+  `Ratio > 1: edgegrad faster. Values are medians after a time-based warm-up (both libraries' wasm reaches V8's optimizing tier); the ratio is the median over rounds of (tfjs time / edgegrad time), both timed back to back in each round.`,
+  ``,
+  `| benchmark | edgegrad | tfjs-wasm | unit | ratio |`,
+  `| --- | ---: | ---: | --- | ---: |`,
+  ...rows.map((r) => `| ${r.name} | ${r.ours} | ${r.tfjs ?? 'n/a'} | ${r.unit} | ${r.ratio ?? (r.note ?? '')} |`),
+  ``,
+  ...rows.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`),
+  `- Memory: process RSS ${mem.rssMB} MiB at the end (both libraries loaded), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB).`,
+  ``,
+].join('\n');
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', 'latest.md'), md);

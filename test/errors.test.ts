@@ -1,0 +1,71 @@
+// Bad calls fail in the TypeScript layer with errors that name the op and the shapes, before any kernel
+// runs; a raw kernel given a pointer past the end of memory traps instead of writing anywhere.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { useBuild } from './helpers.js';
+import * as eg from '../src/index.js';
+import { lossAndGrad } from '../src/ops/loss.js';
+import type { WasmBackend } from '../src/backend/index.js';
+
+describe('bad input', () => {
+  let be: WasmBackend;
+  beforeAll(() => { be = useBuild('simd'); });
+
+  it('matMul names both shapes when inner dimensions differ', () => {
+    expect(() => eg.matMul(eg.zeros([2, 3]), eg.zeros([4, 5]))).toThrow('edgegrad.matMul: inner dimensions differ: [2,3] x [4,5] (3 vs 4)');
+    expect(() => eg.matMul(eg.zeros([2]), eg.zeros([2, 2]))).toThrow(/operands must be rank 2 or 3, got \[2\] and \[2,2\]/);
+  });
+
+  it('conv2d rejects channel mismatches, bad ranks, bad padding and kernels that do not fit', () => {
+    expect(() => eg.conv2d(eg.zeros([1, 5, 5, 3]), eg.zeros([3, 3, 2, 4]), 1, 'same'))
+      .toThrow(/input has 3 channels but the filter \[3,3,2,4\] expects 2 per group/);
+    expect(() => eg.conv2d(eg.zeros([5, 5, 3]), eg.zeros([3, 3, 3, 4]), 1, 'same')).toThrow(/x must be rank 4 .* got \[5,5,3\]/);
+    expect(() => eg.conv2d(eg.zeros([1, 5, 5, 3]), eg.zeros([3, 3, 3, 4]), 0, 'same')).toThrow(/'strides' must be a positive integer/);
+    expect(() => eg.conv2d(eg.zeros([1, 5, 5, 3]), eg.zeros([3, 3, 3, 4]), 1, 'full' as never)).toThrow(/pad must be 'same', 'valid'/);
+    expect(() => eg.conv2d(eg.zeros([1, 2, 2, 3]), eg.zeros([3, 3, 3, 4]), 1, 'valid')).toThrow(/kernel 3 .* does not fit input size 2/);
+    expect(() => eg.depthwiseConv2d(eg.zeros([1, 5, 5, 3]), eg.zeros([3, 3, 4, 1]), 1, 'same')).toThrow(/filter \[3,3,4,1\] is for 4 channels/);
+  });
+
+  it('non-finite hyper-parameters are refused by name', () => {
+    expect(() => eg.leakyRelu(eg.zeros([3]), NaN)).toThrow("edgegrad.leakyRelu: 'alpha' must be a finite number, got NaN");
+    expect(() => eg.batchNorm(eg.zeros([2, 3]), eg.zeros([3]), eg.ones([3]), undefined, undefined, Infinity)).toThrow(/'varianceEpsilon' must be a finite number/);
+    expect(() => eg.randomUniform([3], 0, NaN)).toThrow(/'maxval' must be a finite number/);
+    expect(() => eg.dropout(eg.zeros([3]), NaN)).toThrow(/'rate' must be a finite number/);
+  });
+
+  it('wrong dtypes and disposed tensors are named', () => {
+    const i = eg.tensor([1, 2, 3, 4], [2, 2], 'int32');
+    expect(() => eg.matMul(i, eg.zeros([2, 2]))).toThrow("edgegrad.matMul: 'a' must be float32, got int32 [2,2]");
+    const d = eg.zeros([2, 2]);
+    d.dispose();
+    expect(() => eg.relu(d)).toThrow("edgegrad.relu: 'x' was disposed");
+    expect(() => d.dataSync()).toThrow(/disposed/);
+  });
+
+  it('tensor() reports ragged arrays and size mismatches', () => {
+    expect(() => eg.tensor([[1, 2], [3]])).toThrow(/ragged nested array: expected length 2 at depth 1, got 1/);
+    expect(() => eg.tensor([1, 2, 3], [2, 2])).toThrow('edgegrad.tensor: 3 values do not fill shape [2,2] (4 elements)');
+    expect(() => eg.zeros([2, -1])).toThrow(/invalid shape \[2,-1\]/);
+  });
+
+  it('broadcasting, reductions, losses and activations reject what does not fit', () => {
+    expect(() => eg.add(eg.zeros([2, 3]), eg.zeros([4]))).toThrow('edgegrad.add: shapes [2,3] and [4] do not broadcast (axis 1: 3 vs 4)');
+    expect(() => eg.sum(eg.zeros([2, 3]), 2)).toThrow('edgegrad.sum: axis 2 is out of range for rank 2');
+    expect(() => lossAndGrad('meanSquaredError', eg.zeros([2, 3]), eg.zeros([3, 2]))).toThrow(/labels \[2,3\] and predictions \[3,2\] must have the same shape/);
+    expect(() => lossAndGrad('sparseSoftmaxCrossEntropy', eg.tensor([0, 7], [2], 'int32'), eg.zeros([2, 3]))).toThrow(/label 7 at row 1 is outside \[0, 3\)/);
+    expect(() => eg.activation(eg.zeros([2]), 'swishy' as never)).toThrow(/unknown activation 'swishy'/);
+    expect(() => eg.maxout(eg.zeros([2, 5]), 2)).toThrow(/last axis 5 of \[2,5\] is not divisible into 2 units/);
+    expect(() => eg.prelu(eg.zeros([2, 4]), eg.zeros([3]))).toThrow(/alpha must have 1 or 4 \(channels\) elements/);
+  });
+
+  it('a kernel handed a pointer past the end of memory traps (wasm bounds checks), memory stays intact', () => {
+    const x = eg.tensor([1, 2, 3]);
+    const end = be.memory.buffer.byteLength;
+    expect(() => be.kernels.actForward(1, 16, end - 8, end - 8, 0)).toThrow(/out of bounds/);
+    expect(Array.from(x.dataSync())).toEqual([1, 2, 3]);
+  });
+
+  it('ready() rejects unknown backends and builds', async () => {
+    await expect(eg.ready({ backend: 'cuda' as never })).rejects.toThrow(/unknown backend 'cuda'/);
+    await expect(eg.ready({ wasmBuild: 'avx' as never })).rejects.toThrow(/'avx' wasm build does not validate/);
+  });
+});

@@ -1,0 +1,80 @@
+// The built package (dist/) imported by name in Node, Deno and Bun, and loaded by a page in headless
+// Chromium: each runs a GEMM and a conv2d against plain loops. Deno and Bun come from their npm packages;
+// Chromium is Debian's (.ci/run installs it; locally the browser test is skipped, loudly, without it).
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join, normalize, extname } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+
+const root = join(import.meta.dirname, '..');
+const bin = (name: string) => join(root, 'node_modules', '.bin', name);
+const CHROMIUM = '/usr/bin/chromium';
+
+function runSmoke(cmd: string, args: string[]): { ok: boolean; build: string; builds: string[] } {
+  const out = execFileSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+describe('runtimes', () => {
+  it('dist/ is built', () => {
+    expect(existsSync(join(root, 'dist', 'index.js')), 'run npm run build').toBe(true);
+  });
+
+  it('Node imports the package by name and runs GEMM + conv2d', () => {
+    const r = runSmoke(process.execPath, ['test/smoke/run.mjs']);
+    expect(r.ok).toBe(true);
+    expect(r.builds).toContain('simd');
+  });
+
+  it('Deno runs the same check', () => {
+    const r = runSmoke(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/run.mjs']);
+    expect(r.ok).toBe(true);
+    expect(r.build).toBe('relaxed');
+  });
+
+  it('Bun runs the same check', () => {
+    const r = runSmoke(bin('bun'), ['test/smoke/run.mjs']);
+    expect(r.ok).toBe(true);
+    expect(r.build).toBe('relaxed');
+  });
+
+  const haveChromium = existsSync(CHROMIUM);
+  if (!haveChromium && !process.env.CI) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
+
+  it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
+    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript' };
+    const server = createServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
+      const file = join(root, path);
+      if (!(path.startsWith('/dist/') || path.startsWith('/test/smoke/')) || !existsSync(file)) { res.writeHead(404).end(); return; }
+      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const port = (server.address() as { port: number }).port;
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/test/smoke/page.html`);
+      await page.waitForFunction('window.__result !== undefined', undefined, { timeout: 60_000 });
+      const r = await page.evaluate('window.__result') as { ok: boolean; build: string; error?: string };
+      expect(r.error).toBeUndefined();
+      expect(r.ok).toBe(true);
+      expect(r.build).toBe('relaxed');
+    } finally {
+      await browser.close();
+      server.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+});
