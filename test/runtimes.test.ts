@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, normalize, extname } from 'node:path';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const root = join(import.meta.dirname, '..');
@@ -39,6 +39,24 @@ describe('runtimes', () => {
     const r = runSmoke(bin('bun'), ['test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
     expect(r.build).toBe('relaxed');
+  });
+
+  it("the README's quick start runs as written against the built package", () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const code = /## Quick start\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(code, 'README has a ts quick start block').toBeTruthy();
+    const file = join(root, 'test', 'smoke', `.quickstart-${process.pid}.mjs`);
+    writeFileSync(file, `${code}\nconsole.log(JSON.stringify({ y: y.shape, p: p.shape, dw: dw.shape, loss }));\n`);
+    try {
+      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      const r = JSON.parse(out.trim().split('\n').pop()!);
+      expect(r.y).toEqual([1, 14, 14, 8]);
+      expect(r.p).toEqual([1, 10]);
+      expect(r.dw).toEqual([3, 3, 1, 8]);
+      expect(Number.isFinite(r.loss)).toBe(true);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   const haveChromium = existsSync(CHROMIUM);
