@@ -59,6 +59,8 @@ export function actForward(kind: i32, n: i32, x: usize, y: usize, p: f32): void 
   let i = 0;
   if (ASC_FEATURE_SIMD) {
     // One straight loop per kind: no per-element dispatch in the hot loops of the cheap activations.
+    // pmax(v, 0) = v < 0 ? 0 : v is one maxps in V8; f32x4.max must also order -0/+0 and pick NaN, which
+    // costs a sequence. NaN inputs still come out NaN (the comparison is false), as relu(NaN) should.
     const z = f32x4.splat(0), six = f32x4.splat(6), vp = f32x4.splat(p);
     const n8 = n & ~7;
     if (kind == ACT_RELU) {
@@ -66,16 +68,16 @@ export function actForward(kind: i32, n: i32, x: usize, y: usize, p: f32): void 
       for (; i < n16; i += 16) {
         const o = <usize>i << 2;
         const v0 = v128.load(x + o), v1 = v128.load(x + o, 16), v2 = v128.load(x + o, 32), v3 = v128.load(x + o, 48);
-        v128.store(y + o, f32x4.max(v0, z));
-        v128.store(y + o, f32x4.max(v1, z), 16);
-        v128.store(y + o, f32x4.max(v2, z), 32);
-        v128.store(y + o, f32x4.max(v3, z), 48);
+        v128.store(y + o, f32x4.pmax(v0, z));
+        v128.store(y + o, f32x4.pmax(v1, z), 16);
+        v128.store(y + o, f32x4.pmax(v2, z), 32);
+        v128.store(y + o, f32x4.pmax(v3, z), 48);
       }
     } else if (kind == ACT_RELU6) {
       for (; i < n8; i += 8) {
         const o = <usize>i << 2;
-        v128.store(y + o, f32x4.min(f32x4.max(v128.load(x + o), z), six));
-        v128.store(y + o, f32x4.min(f32x4.max(v128.load(x + o, 16), z), six), 16);
+        v128.store(y + o, f32x4.pmin(f32x4.pmax(v128.load(x + o), z), six));
+        v128.store(y + o, f32x4.pmin(f32x4.pmax(v128.load(x + o, 16), z), six), 16);
       }
     } else if (kind == ACT_LEAKY_RELU) {
       for (; i < n8; i += 8) {

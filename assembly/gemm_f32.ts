@@ -177,8 +177,9 @@ function packIm2colRow(row: i32, p0: i32, kc: i32, X: usize, d: usize): void {
 
 // @ts-ignore: decorator
 @inline function epi4(v: v128, act: i32, p: f32): v128 {
-  if (act == ACT_RELU) return f32x4.max(v, f32x4.splat(0));
-  if (act == ACT_RELU6) return f32x4.min(f32x4.max(v, f32x4.splat(0)), f32x4.splat(6));
+  // pmax/pmin: one instruction each in V8 (see act.ts); NaN still propagates
+  if (act == ACT_RELU) return f32x4.pmax(v, f32x4.splat(0));
+  if (act == ACT_RELU6) return f32x4.pmin(f32x4.pmax(v, f32x4.splat(0)), f32x4.splat(6));
   if (act == ACT_LEAKY_RELU) {
     const z = f32x4.splat(0);
     return v128.bitselect(v, f32x4.mul(v, f32x4.splat(p)), f32x4.ge(v, z));

@@ -42,6 +42,15 @@ describe.each(BUILDS)('activations (%s build)', (build) => {
     expect(lsm[0]).toBeCloseTo(0, 6); expect(lsm[1]).toBeCloseTo(-1000, 3);
   });
 
+  it('NaN propagates through the ReLU family (vector and scalar paths)', () => {
+    const v = new Float32Array(37).fill(-1);
+    v[0] = NaN; v[17] = NaN; v[36] = NaN;
+    for (const name of ['relu', 'relu6', 'leakyRelu'] as ActivationName[]) {
+      const y = activation(tensor(v), name).dataSync();
+      for (const i of [0, 17, 36]) expect(Number.isNaN(y[i]), `${name} at ${i}`).toBe(true);
+    }
+  });
+
   it('derivatives match finite differences', () => {
     for (const name of ACTIVATIONS) {
       const x = smoothInputs([4, 9], 3);

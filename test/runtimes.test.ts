@@ -13,7 +13,12 @@ const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 const CHROMIUM = '/usr/bin/chromium';
 
-function runSmoke(cmd: string, args: string[]): { ok: boolean; build: string; builds: string[] } {
+interface Report { ok: boolean; build: string; builds: string[]; rng: string }
+/** Node's random bits (computed once): every other runtime must draw the same bits from the same seeds. */
+let nodeRngCache = '';
+const nodeRng = () => (nodeRngCache ||= runSmoke(process.execPath, ['test/smoke/run.mjs']).rng);
+
+function runSmoke(cmd: string, args: string[]): Report {
   const out = execFileSync(cmd, args, { cwd: root, encoding: 'utf8', timeout: 60_000 });
   return JSON.parse(out.trim().split('\n').pop()!);
 }
@@ -27,18 +32,21 @@ describe('runtimes', () => {
     const r = runSmoke(process.execPath, ['test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
     expect(r.builds).toContain('simd');
+    expect(r.rng).toMatch(/^[0-9a-f]{100,}$/);
   });
 
   it('Deno runs the same check', () => {
     const r = runSmoke(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
     expect(r.build).toBe('relaxed');
+    expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 
   it('Bun runs the same check', () => {
     const r = runSmoke(bin('bun'), ['test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
     expect(r.build).toBe('relaxed');
+    expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 
   it("the README's quick start runs as written against the built package", () => {
@@ -85,10 +93,11 @@ describe('runtimes', () => {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/test/smoke/page.html`);
       await page.waitForFunction('window.__result !== undefined', undefined, { timeout: 60_000 });
-      const r = await page.evaluate('window.__result') as { ok: boolean; build: string; error?: string };
+      const r = await page.evaluate('window.__result') as Report & { error?: string };
       expect(r.error).toBeUndefined();
       expect(r.ok).toBe(true);
       expect(r.build).toBe('relaxed');
+      expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
     } finally {
       await browser.close();
       server.close();

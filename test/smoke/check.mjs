@@ -28,6 +28,9 @@ export async function check(eg) {
     }
     convErr = Math.max(convErr, Math.abs(s - y[(oy * W + ox) * CO + co]));
   }
+  // The seeded generator's bits, as hex: must be identical in every runtime (and build).
+  const bits = (t) => Array.from(new Uint32Array(t.dataSync().buffer), (v) => v.toString(16)).join('');
+  const rng = bits(eg.randomNormal([64], 0, 1, 1234)) + bits(eg.randomUniform([64], -1, 1, 99)) + bits(eg.dropout(eg.ones([64]), 0.5, 7));
   const ok = gemmErr < 1e-4 && convErr < 1e-4;
-  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr };
+  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr, rng };
 }
