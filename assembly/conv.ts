@@ -212,8 +212,10 @@ function depthwiseForward(x: usize, w: usize, bias: usize, y: usize): void {
       const rowOut = y + (<usize>((n * OH + oy) * OW * CO) << 2);
       if (fast3x3 && iy0 >= 0 && iy0 + 2 * DH < H) {
         for (let ox = 0; ox < ox0; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
-        depthwise3x3Row(x + (<usize>(((n * H + iy0) * W + ox0 * SW - PL) * C) << 2), w, bias, rowOut + (<usize>(ox0 * CO) << 2), ox1 - ox0);
-        for (let ox = ox1; ox < OW; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
+        // pairs of interior pixels through the unrolled kernel; an odd one left over joins the border path
+        const pairs = (ox1 - ox0) & ~1;
+        depthwise3x3Pairs(x + (<usize>(((n * H + iy0) * W + ox0 * SW - PL) * C) << 2), w, bias, rowOut + (<usize>(ox0 * CO) << 2), pairs);
+        for (let ox = ox0 + pairs; ox < OW; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
       } else {
         for (let ox = 0; ox < OW; ox++) depthwisePixel(x, w, bias, rowOut + (<usize>(ox * CO) << 2), n, iy0, ox * SW - PL);
       }
@@ -222,18 +224,17 @@ function depthwiseForward(x: usize, w: usize, bias: usize, y: usize): void {
 }
 
 /**
- * 3x3 depthwise, multiplier 1, `count` consecutive output pixels whose windows lie inside the input
+ * 3x3 depthwise, multiplier 1, `count` (even) consecutive output pixels whose windows lie inside the input
  * (`p`: top-left input pixel of the first window). Taps are fixed offsets, fully unrolled; two pixels per
  * step share each weight load.
  */
-function depthwise3x3Row(p: usize, w: usize, bias: usize, out: usize, count: i32): void {
+function depthwise3x3Pairs(p: usize, w: usize, bias: usize, out: usize, count: i32): void {
   if (ASC_FEATURE_SIMD) {
     const cs = <usize>C << 2;
     const dx = <usize>DW * cs, dy = <usize>DH * <usize>W * cs;
     const step = <usize>SW * cs;
     const w1 = w + cs * 3, w2 = w1 + cs * 3;
-    let i = 0;
-    for (; i + 1 < count; i += 2) {
+    for (let i = 0; i < count; i += 2) {
       const q = p + step;
       for (let c: usize = 0; c < cs; c += 16) {
         let a = bias ? v128.load(bias + c) : f32x4.splat(0);
@@ -261,21 +262,6 @@ function depthwise3x3Row(p: usize, w: usize, bias: usize, out: usize, count: i32
       }
       p += step + step;
       out += cs + cs;
-    }
-    if (i < count) {
-      for (let c: usize = 0; c < cs; c += 16) {
-        let a = bias ? v128.load(bias + c) : f32x4.splat(0);
-        a = madd4(v128.load(p + c), v128.load(w + c), a);
-        a = madd4(v128.load(p + dx + c), v128.load(w + cs + c), a);
-        a = madd4(v128.load(p + dx + dx + c), v128.load(w + cs + cs + c), a);
-        a = madd4(v128.load(p + dy + c), v128.load(w1 + c), a);
-        a = madd4(v128.load(p + dy + dx + c), v128.load(w1 + cs + c), a);
-        a = madd4(v128.load(p + dy + dx + dx + c), v128.load(w1 + cs + cs + c), a);
-        a = madd4(v128.load(p + dy + dy + c), v128.load(w2 + c), a);
-        a = madd4(v128.load(p + dy + dy + dx + c), v128.load(w2 + cs + c), a);
-        a = madd4(v128.load(p + dy + dy + dx + dx + c), v128.load(w2 + cs + cs + c), a);
-        v128.store(out + c, a);
-      }
     }
   }
 }
