@@ -8,6 +8,7 @@ export * from './reduce';
 export * from './elementwise';
 export * from './loss';
 export * from './random';
+export * from './optim';
 
 /** First free byte after the module's static data: the TS arena starts here. */
 export function heapBase(): usize {

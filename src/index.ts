@@ -59,3 +59,33 @@ export const backprop = {
   loss: lossAndGrad,
   dropoutMask,
 };
+
+// ---- models, layers, training ----
+import { Model, Sequential } from './model.js';
+import type { Layer, SymbolicTensor } from './layers/layer.js';
+export { Model, Sequential } from './model.js';
+export type { CompileArgs, FitArgs, History, LossSpec } from './model.js';
+export { layers, input, Layer, SymbolicTensor } from './layers/index.js';
+export { optimizers, Optimizer } from './train/optimizers.js';
+import { powerDecay, exponentialDecay, piecewiseConstant } from './train/schedules.js';
+export const schedules = { powerDecay, exponentialDecay, piecewiseConstant };
+export type { Schedule } from './train/schedules.js';
+export { initializers } from './train/initializers.js';
+export { regularizers, constraints } from './train/regularizers.js';
+export { Perceptron } from './train/perceptron.js';
+export type { MetricName } from './train/metrics.js';
+import { earlyStopping, reduceLROnPlateau } from './train/callbacks.js';
+export type { Callback, Logs } from './train/callbacks.js';
+export const callbacks = { earlyStopping, reduceLROnPlateau };
+import * as dataHelpers from './data/index.js';
+export const data = dataHelpers;
+
+/** A model whose layers run one after another (layers[0] needs an inputShape). */
+export function sequential(layersOrConfig: Layer[] | { layers?: Layer[]; name?: string } = {}): Sequential {
+  return new Sequential(Array.isArray(layersOrConfig) ? { layers: layersOrConfig } : layersOrConfig);
+}
+
+/** A functional model over a DAG of layers: eg.model({ inputs, outputs }). */
+export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string }): Model {
+  return new Model(cfg);
+}

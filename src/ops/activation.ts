@@ -4,6 +4,8 @@
 import { Act } from '../backend/wasm/kernels.js';
 import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
 
 export type ActivationName =
   | 'linear' | 'relu' | 'relu6' | 'leakyRelu' | 'elu' | 'selu' | 'sigmoid' | 'tanh' | 'softplus' | 'gelu'
@@ -229,3 +231,113 @@ export function refMaxout(x: Arr, units: number): Arr {
   }
   return out;
 }
+
+// ---- graph ops ----
+
+registerOp({
+  name: 'activation',
+  infer([x], a, node) {
+    code(a.activation as ActivationName, `activation (node '${node}')`);
+    return [x.slice()];
+  },
+  run(ctx, n) {
+    const x = n.inputs[0], y = n.outputs[0];
+    const shape = ctx.shape(x);
+    const name = n.attrs.activation as ActivationName;
+    const c = code(name, 'activation');
+    const size = sizeOfShape(shape);
+    if (c === undefined) {
+      const cols = shape[shape.length - 1];
+      ctx.be.kernels.softmaxForward(size / cols, cols, ctx.ptr(x), ctx.ptr(y), +(name === 'logSoftmax'));
+    } else {
+      ctx.be.kernels.actForward(c, size, ctx.ptr(x), ctx.ptr(y), param(name, n.attrs.alpha as number | undefined));
+    }
+  },
+  grad(n, [dy], b) {
+    return [b.node('activationGrad', [n.inputs[0], n.outputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'activationGrad',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const [x, y, dy] = n.inputs;
+    const shape = ctx.shape(x);
+    const name = n.attrs.activation as ActivationName;
+    const c = code(name, 'activation');
+    const size = sizeOfShape(shape);
+    if (c === undefined) {
+      const cols = shape[shape.length - 1];
+      ctx.be.kernels.softmaxBackward(size / cols, cols, ctx.ptr(y), ctx.ptr(dy), ctx.ptr(n.outputs[0]), +(name === 'logSoftmax'));
+    } else {
+      ctx.be.kernels.actBackward(c, size, ctx.ptr(x), ctx.ptr(y), ctx.ptr(dy), ctx.ptr(n.outputs[0]), param(name, n.attrs.alpha as number | undefined));
+    }
+  },
+});
+
+registerOp({
+  name: 'prelu',
+  infer([x, alpha], _a, node) {
+    if (alpha.length !== 1 || alpha[0] !== x[x.length - 1]) fail('prelu', `node '${node}': alpha ${formatShape(alpha)} must have one slope per channel of ${formatShape(x)}`);
+    return [x.slice()];
+  },
+  run(ctx, n) {
+    const [x, a] = n.inputs;
+    ctx.be.kernels.preluForward(sizeOfShape(ctx.shape(x)), ctx.shape(a)[0], ctx.ptr(x), ctx.ptr(a), ctx.ptr(n.outputs[0]));
+  },
+  grad(n, [dy], b) {
+    const [dx, da] = b.node('preluGrad', [n.inputs[0], n.inputs[1], dy!], {}, `${n.name}_grad`);
+    return [dx, da];
+  },
+});
+
+registerOp({
+  name: 'preluGrad',
+  infer([x, a]) { return [x.slice(), a.slice()]; },
+  run(ctx, n) {
+    const [x, a, dy] = n.inputs;
+    ctx.be.kernels.preluBackward(sizeOfShape(ctx.shape(x)), ctx.shape(a)[0], ctx.ptr(x), ctx.ptr(a), ctx.ptr(dy), ctx.ptr(n.outputs[0]), ctx.ptr(n.outputs[1]));
+  },
+});
+
+registerOp({
+  name: 'maxout',
+  infer([x], a, node) {
+    const units = a.units as number, last = x[x.length - 1];
+    if (last % units !== 0) fail('maxout', `node '${node}': last axis ${last} of ${formatShape(x)} is not divisible into ${units} units`);
+    return [[...x.slice(0, -1), units]];
+  },
+  run(ctx, n) {
+    const shape = ctx.shape(n.inputs[0]), last = shape[shape.length - 1], units = n.attrs.units as number;
+    ctx.be.kernels.maxoutForward(sizeOfShape(shape) / last, units, last / units, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+  },
+  grad(n, [dy], b) {
+    return [b.node('maxoutGrad', [n.inputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'maxoutGrad',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const shape = ctx.shape(n.inputs[0]), last = shape[shape.length - 1], units = n.attrs.units as number;
+    ctx.be.kernels.maxoutBackward(sizeOfShape(shape) / last, units, last / units, ctx.ptr(n.inputs[0]), ctx.ptr(n.inputs[1]), ctx.ptr(n.outputs[0]));
+  },
+});
+
+registerOp({
+  name: 'rrelu',
+  // outputs: y and the per-element slopes drawn in training (the backward pass multiplies by them)
+  infer([x]) { return [x.slice(), x.slice()]; },
+  run(ctx, n) {
+    const x = n.inputs[0], [y, s] = n.outputs;
+    const lower = n.attrs.lower as number, upper = n.attrs.upper as number;
+    const size = sizeOfShape(ctx.shape(x));
+    if (ctx.training) ctx.be.kernels.rreluTrain(size, ctx.ptr(x), ctx.ptr(y), ctx.ptr(s), lower, upper, ctx.be.rng);
+    else ctx.be.kernels.actForward(Act.leakyRelu, size, ctx.ptr(x), ctx.ptr(y), (lower + upper) / 2);
+  },
+  grad(n, [dy], b) {
+    return [b.node('mul', [dy!, n.outputs[1]], {}, `${n.name}_grad`)[0]];
+  },
+});

@@ -5,6 +5,8 @@ import { Act } from '../backend/wasm/kernels.js';
 import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
 import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+import { activationGradFromOutput, gradNeeds } from './matmul.js';
 
 /** 'same' | 'valid' | one number for all sides | [[top, bottom], [left, right]]. */
 export type Padding = 'same' | 'valid' | number | [[number, number], [number, number]];
@@ -176,3 +178,67 @@ export function refConv2d(x: Arr, w: Arr, g: ConvGeometry, bias?: Arr): Arr {
   }
   return out;
 }
+
+// ---- graph ops: conv2d (grouped/depthwise from the filter shape; fused bias + activation) and gradient ----
+
+function nodeGeometry(x: readonly number[], w: readonly number[], attrs: Record<string, unknown>, node: string): ConvGeometry {
+  try {
+    return convGeometry(x, w, attrs.strides as [number, number], attrs.pad as Padding, attrs.dilations as [number, number], 'conv2d');
+  } catch (e) {
+    throw new Error(`${(e as Error).message} (node '${node}')`);
+  }
+}
+
+registerOp({
+  name: 'conv2d',
+  infer([x, w, bias], attrs, node) {
+    const g = nodeGeometry(x, w, attrs, node);
+    if (bias && (bias.length !== 1 || bias[0] !== g.CO)) fail('conv2d', `node '${node}': bias ${formatShape(bias)} does not match ${g.CO} filters`);
+    return [[x[0], g.OH, g.OW, g.CO]];
+  },
+  run(ctx, n) {
+    const [x, w, b] = n.inputs;
+    const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
+    const k = ctx.be.kernels;
+    k.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
+    k.conv2dForward(ctx.ptr(x), ctx.ptr(w), b !== undefined ? ctx.ptr(b) : 0, ctx.ptr(n.outputs[0]),
+      Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ctx.be.workspace(k.convWorkspaceSize()));
+  },
+  grad(n, [dy], b) {
+    const needs = gradNeeds(n, b);
+    const outs = b.node('conv2dGrad', [n.inputs[0], n.inputs[1], n.outputs[0], dy!], { ...n.attrs, ...needs }, `${n.name}_grad`);
+    let k = 1;
+    return [needs.needX ? outs[k++] : undefined, needs.needW ? outs[k++] : undefined, needs.needB ? outs[k++] : undefined];
+  },
+  flops: ([x, w], [y]) => 2 * y[0] * y[1] * y[2] * y[3] * w[0] * w[1] * w[2],
+});
+
+registerOp({
+  name: 'conv2dGrad',
+  // outputs: dZ, then dX, dW, db as needed
+  infer([x, w, y], attrs) {
+    const out = [y.slice()];
+    if (attrs.needX) out.push(x.slice());
+    if (attrs.needW) out.push(w.slice());
+    if (attrs.needB) out.push([w[3]]);
+    return out;
+  },
+  run(ctx, n) {
+    const [x, w, y, dy] = n.inputs;
+    const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
+    const k = ctx.be.kernels;
+    const dz = ctx.ptr(n.outputs[0]);
+    activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, g.N * g.OH * g.OW * g.CO, ctx.ptr(y), ctx.ptr(dy), dz);
+    k.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
+    const ws = ctx.be.workspace(k.convWorkspaceSize());
+    let o = 1;
+    if (n.attrs.needX) k.conv2dBackwardInput(dz, ctx.ptr(w), ctx.ptr(n.outputs[o++]), ws);
+    if (n.attrs.needW) {
+      const dw = ctx.ptr(n.outputs[o++]);
+      const db = n.attrs.needB ? ctx.ptr(n.outputs[o++]) : 0;
+      k.conv2dBackwardFilter(ctx.ptr(x), dz, dw, db, ws);
+    } else if (n.attrs.needB) {
+      k.columnSums(g.N * g.OH * g.OW, g.CO, dz, ctx.ptr(n.outputs[o++]));
+    }
+  },
+});

@@ -3,6 +3,8 @@
 import { Bin, Un } from '../backend/wasm/kernels.js';
 import { arr, backend, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
 
 export type BinaryOp = keyof typeof Bin;
 
@@ -162,3 +164,49 @@ export function refBinary(op: BinaryOp, a: Arr, b: Arr): Arr {
   }
   return out;
 }
+
+// ---- graph ops: broadcasting add / mul, and the sum back to an operand's shape ----
+
+function runBinary(ctx: RunContext, op: BinaryOp, a: number, b: number, out: number): void {
+  const shape = ctx.shape(out);
+  const full = shape.length ? shape : [1];
+  const [sh, [sa, sb]] = collapse(full, [stridesIn(ctx.shape(a), full), stridesIn(ctx.shape(b), full)]);
+  ctx.be.kernels.binary(Bin[op], sh.length, ctx.be.descriptor([...sh, ...sa, ...sb]), ctx.ptr(a), ctx.ptr(b), ctx.ptr(out));
+}
+
+for (const op of ['add', 'mul'] as const) {
+  registerOp({
+    name: op,
+    infer([a, b], _attrs, node) {
+      // the batch dimension (-1) broadcasts like any other equal dimension
+      try { return [broadcastShape(a, b, op)]; } catch (e) { throw new Error(`${(e as Error).message} (node '${node}')`); }
+    },
+    run(ctx, n) { runBinary(ctx, op, n.inputs[0], n.inputs[1], n.outputs[0]); },
+    grad(n, [dy], b) {
+      const [x, y] = n.inputs;
+      const toShape = (g: number, like: number) => {
+        const s = b.shape(like), gs = b.shape(g);
+        return s.length === gs.length && s.every((d, i) => d === gs[i]) ? g : b.node('sumToShape', [g, like], {}, `${n.name}_sum`)[0];
+      };
+      if (op === 'add') return [b.needs(x) ? toShape(dy!, x) : undefined, b.needs(y) ? toShape(dy!, y) : undefined];
+      return [
+        b.needs(x) ? toShape(b.node('mul', [dy!, y], {}, `${n.name}_da`)[0], x) : undefined,
+        b.needs(y) ? toShape(b.node('mul', [dy!, x], {}, `${n.name}_db`)[0], y) : undefined,
+      ];
+    },
+    flops: (_i, [o]) => sizeOfShape(o),
+  });
+}
+
+registerOp({
+  name: 'sumToShape',
+  // inputs: the big gradient and a value of the target shape
+  infer([, like]) { return [like.slice()]; },
+  run(ctx, n) {
+    const [big, like] = n.inputs;
+    const bigShape = ctx.shape(big), shape = ctx.shape(like);
+    const full = bigShape.length ? bigShape : [1];
+    const [sh, [ss]] = collapse(full, [stridesIn(shape, full)]);
+    ctx.be.kernels.sumToShape(sh.length, ctx.be.descriptor([...sh, ...ss]), ctx.ptr(big), ctx.ptr(n.outputs[0]), sizeOfShape(shape));
+  },
+});

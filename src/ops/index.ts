@@ -9,3 +9,4 @@ export * from './pool.js';
 export * from './random.js';
 export * from './reduce.js';
 export type { Arr } from './util.js';
+export * from './shape.js';

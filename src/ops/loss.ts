@@ -4,6 +4,8 @@
 import { Loss } from '../backend/wasm/kernels.js';
 import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
 
 export type LossName =
   | 'meanSquaredError' | 'meanAbsoluteError' | 'huber' | 'binaryCrossentropy' | 'sigmoidCrossEntropy'
@@ -139,3 +141,52 @@ export function refLoss(name: LossName, y: Arr, p: Arr, opts: LossOptions = {}):
       return s / rows;
   }
 }
+
+// ---- graph op: the loss and its gradient w.r.t. the prediction in one pass (the seed of autodiff) ----
+
+registerOp({
+  name: 'loss',
+  // inputs: prediction, target; outputs: [1] mean loss, dLoss/dPrediction
+  infer([p, t], a, node) {
+    const name = a.loss as LossName;
+    if (!LOSSES.includes(name)) fail('loss', `node '${node}': unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
+    if (name === 'sparseSoftmaxCrossEntropy') {
+      if (t.length !== 1) fail(name, `node '${node}': labels must be [batch] class indices, got ${formatShape(t)}`);
+    } else if (t.length !== p.length || t.some((d, i) => i > 0 && d !== p[i])) {
+      fail(name, `node '${node}': labels ${formatShape(t)} do not match predictions ${formatShape(p)}`);
+    }
+    return [[1], p.slice()];
+  },
+  outputDtype: () => 'float32',
+  run(ctx, n) {
+    const [p, t] = n.inputs, [l, g] = n.outputs;
+    const shape = ctx.shape(p), cols = shape[shape.length - 1], size = sizeOfShape(shape), rows = size / cols;
+    const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = ctx.ptr(g);
+    const a = n.attrs;
+    let v: number;
+    switch (a.loss as LossName) {
+      case 'meanSquaredError': v = k.lossElementwise(Loss.mse, size, P, T, G, 0); break;
+      case 'meanAbsoluteError': v = k.lossElementwise(Loss.mae, size, P, T, G, 0); break;
+      case 'huber': v = k.lossElementwise(Loss.huber, size, P, T, G, (a.delta as number) ?? 1); break;
+      case 'binaryCrossentropy': v = k.lossElementwise(Loss.bce, size, P, T, G, (a.epsilon as number) ?? 1e-7); break;
+      case 'sigmoidCrossEntropy': v = k.lossElementwise(Loss.bceLogits, size, P, T, G, 0); break;
+      case 'hinge': v = k.lossElementwise(Loss.hinge, size, P, T, G, 0); break;
+      case 'softmaxCrossEntropy': v = k.softmaxCrossEntropy(rows, cols, P, T, 0, G); break;
+      case 'sparseSoftmaxCrossEntropy': v = k.softmaxCrossEntropy(rows, cols, P, T, 1, G); break;
+      case 'categoricalHinge': v = k.categoricalHinge(rows, cols, P, T, G); break;
+      case 'categoricalCrossentropy': {
+        const pv = ctx.be.f32(P, size), tv = ctx.be.f32(T, size), gv = ctx.be.f32(G, size);
+        let total = 0;
+        const eps = 1e-7;
+        for (let i = 0; i < size; i++) {
+          const q = Math.min(Math.max(pv[i], eps), 1 - eps);
+          total -= tv[i] * Math.log(q);
+          gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -tv[i] / q / rows : 0;
+        }
+        v = total / rows;
+        break;
+      }
+    }
+    ctx.be.f32(ctx.ptr(l), 1)[0] = v;
+  },
+});

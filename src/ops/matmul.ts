@@ -4,6 +4,8 @@ import { Act } from '../backend/wasm/kernels.js';
 import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
 import { arr, backend, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp, type GradBuilder } from '../graph/registry.js';
+import type { Node } from '../graph/ir.js';
 
 /** Shape rule: [M, K] x [K, N] -> [M, N] with transposes; rank-3 operands batch (batch 1 broadcasts). */
 export function matMulShape(a: readonly number[], b: readonly number[], tA: boolean, tB: boolean, op = 'matMul'): number[] {
@@ -97,4 +99,79 @@ export function refMatMul(a: Arr, b: Arr, tA = false, tB = false): Arr {
     }
   }
   return out;
+}
+
+// ---- graph ops: dense (x W + b, fused activation) and its gradient ----
+
+
+/** Activations whose derivative can be read from the output y, so they fuse into GEMM/conv epilogues. */
+export function fusesFromOutput(activation: string, alpha: number): boolean {
+  return activation === 'linear' || activation === 'relu' || activation === 'relu6' || (activation === 'leakyRelu' && alpha > 0);
+}
+
+/** Which of dX, dW, db a backward node must produce (frozen weights, inputs that need no gradient). */
+export function gradNeeds(node: Node, b: GradBuilder): { needX: boolean; needW: boolean; needB: boolean } {
+  return {
+    needX: b.needs(node.inputs[0]),
+    needW: b.needs(node.inputs[1]),
+    needB: node.inputs.length > 2 && b.needs(node.inputs[2]),
+  };
+}
+
+registerOp({
+  name: 'dense',
+  infer([x, w, bias], attrs, node) {
+    if (x.length !== 2) fail('dense', `node '${node}': input must be rank 2 [batch, features], got ${formatShape(x)} (add a flatten layer)`);
+    if (w.length !== 2 || w[0] !== x[1]) fail('dense', `node '${node}': input ${formatShape(x)} does not match kernel ${formatShape(w)}`);
+    if (bias && (bias.length !== 1 || bias[0] !== w[1])) fail('dense', `node '${node}': bias ${formatShape(bias)} does not match ${w[1]} units`);
+    return [[x[0], w[1]]];
+  },
+  run(ctx, n) {
+    const [x, w, b] = n.inputs, y = n.outputs[0];
+    const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
+    const k = ctx.be.kernels;
+    k.gemm(0, 0, M, N, K, 1, ctx.ptr(x), K, ctx.ptr(w), N, 0, ctx.ptr(y), N, b !== undefined ? ctx.ptr(b) : 0,
+      Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+  },
+  grad(n, [dy], b) {
+    const needs = gradNeeds(n, b);
+    const outs = b.node('denseGrad', [n.inputs[0], n.inputs[1], n.outputs[0], dy!], { ...n.attrs, ...needs }, `${n.name}_grad`);
+    let k = 1;
+    return [needs.needX ? outs[k++] : undefined, needs.needW ? outs[k++] : undefined, needs.needB ? outs[k++] : undefined];
+  },
+  flops: ([x, w]) => 2 * x[0] * x[1] * w[1],
+});
+
+registerOp({
+  name: 'denseGrad',
+  // outputs: dZ (gradient before the activation), then dX, dW, db as needed
+  infer([x, w, y], attrs) {
+    const out = [y.slice()];
+    if (attrs.needX) out.push(x.slice());
+    if (attrs.needW) out.push(w.slice());
+    if (attrs.needB) out.push([w[1]]);
+    return out;
+  },
+  run(ctx, n) {
+    const [x, w, y, dy] = n.inputs;
+    const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
+    const k = ctx.be.kernels;
+    const dz = ctx.ptr(n.outputs[0]);
+    activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, M * N, ctx.ptr(y), ctx.ptr(dy), dz);
+    let o = 1;
+    if (n.attrs.needX) k.gemm(0, 1, M, K, N, 1, dz, N, ctx.ptr(w), N, 0, ctx.ptr(n.outputs[o++]), K, 0, 0, 0, ctx.be.workspace(k.gemmWorkspaceSize(M, K, N)));
+    if (n.attrs.needW) k.gemm(1, 0, K, N, M, 1, ctx.ptr(x), K, dz, N, 0, ctx.ptr(n.outputs[o++]), N, 0, 0, 0, ctx.be.workspace(k.gemmWorkspaceSize(K, N, M)));
+    if (n.attrs.needB) k.columnSums(M, N, dz, ctx.ptr(n.outputs[o++]));
+  },
+});
+
+/** dz = dy * act'(from y) for the output-fusable activations (linear copies). */
+export function activationGradFromOutput(be: { kernels: import('../backend/wasm/kernels.js').Kernels; memory: WebAssembly.Memory },
+  activation: string, alpha: number, n: number, y: number, dy: number, dz: number): void {
+  if (activation === 'linear') {
+    new Uint8Array(be.memory.buffer).copyWithin(dz, dy, dy + n * 4);
+    return;
+  }
+  // relu: y > 0 iff x > 0; relu6: 0 < y < 6 iff 0 < x < 6; leaky (alpha > 0): y >= 0 iff x >= 0
+  be.kernels.actBackward(Act[activation as keyof typeof Act], n, y, 0, dy, dz, alpha);
 }

@@ -3,6 +3,8 @@
 // Kernels: assembly/norm.ts.
 import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
 
 function channelParam(t: Tensor | TensorLike | undefined, C: number, fillValue: number, op: string, name: string): Tensor {
   if (t === undefined) {
@@ -90,3 +92,44 @@ export function refBatchNorm(x: Arr, mean: Arr, variance: Arr, offset: Arr, scal
   }
   return out;
 }
+
+// ---- graph ops ----
+
+registerOp({
+  name: 'batchNorm',
+  // inputs: x, gamma, beta, moving mean, moving variance; outputs: y, batch mean, 1/sqrt(batch var + eps)
+  infer([x, gamma], _a, node) {
+    const C = x[x.length - 1];
+    if (gamma[0] !== C) fail('batchNorm', `node '${node}': ${gamma[0]} scales for ${C} channels in ${formatShape(x)}`);
+    return [x.slice(), [C], [C]];
+  },
+  run(ctx, n) {
+    const [x, g, b, mm, mv] = n.inputs, [y, mean, invStd] = n.outputs;
+    const shape = ctx.shape(x), C = shape[shape.length - 1], M = sizeOfShape(shape) / C;
+    const eps = n.attrs.epsilon as number;
+    const k = ctx.be.kernels;
+    if (ctx.training) {
+      k.batchNormTrain(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), eps, n.attrs.momentum as number, ctx.ptr(y), ctx.ptr(mean), ctx.ptr(invStd),
+        ctx.ptr(mm), ctx.ptr(mv), ctx.be.workspace(C * 16));
+    } else {
+      k.batchNormInfer(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), ctx.ptr(mm), ctx.ptr(mv), eps, ctx.ptr(y), ctx.be.workspace(C * 4));
+    }
+  },
+  grad(n, [dy], b) {
+    const [x, g] = n.inputs, [, mean, invStd] = n.outputs;
+    const [dx, dg, db] = b.node('batchNormGrad', [x, dy!, g, mean, invStd], {}, `${n.name}_grad`);
+    return [dx, dg, db, undefined, undefined];
+  },
+  flops: ([x]) => 4 * sizeOfShape(x),
+});
+
+registerOp({
+  name: 'batchNormGrad',
+  infer([x, , g]) { return [x.slice(), g.slice(), g.slice()]; },
+  run(ctx, n) {
+    const [x, dy, g, mean, invStd] = n.inputs, [dx, dg, db] = n.outputs;
+    const shape = ctx.shape(x), C = shape[shape.length - 1];
+    ctx.be.kernels.batchNormBackward(sizeOfShape(shape) / C, C, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(g), ctx.ptr(mean), ctx.ptr(invStd),
+      ctx.ptr(dx), ctx.ptr(dg), ctx.ptr(db), ctx.be.workspace(C * 16));
+  },
+});

@@ -5,6 +5,7 @@ import { Pool, Red } from '../backend/wasm/kernels.js';
 import { padAndOut, type Padding } from './conv.js';
 import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
 
 export interface PoolGeometry { N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number; PT: number; PL: number; OH: number; OW: number }
 
@@ -89,3 +90,58 @@ export function refPool(x: Arr, g: PoolGeometry, kind: 'max' | 'avg'): Arr {
   }
   return out;
 }
+
+// ---- graph ops ----
+
+registerOp({
+  name: 'pool',
+  infer([x], a, node) {
+    try {
+      const g = poolGeometry(x, a.filterSize as [number, number], a.strides as [number, number], a.pad as Padding, a.kind === 'max' ? 'maxPool' : 'avgPool');
+      return [[x[0], g.OH, g.OW, g.C]];
+    } catch (e) { throw new Error(`${(e as Error).message} (node '${node}')`); }
+  },
+  run(ctx, n) {
+    const x = n.inputs[0], a = n.attrs;
+    const g = poolGeometry(ctx.shape(x), a.filterSize as [number, number], a.strides as [number, number], a.pad as Padding, 'pool');
+    ctx.be.kernels.pool2dForward(a.kind === 'max' ? Pool.max : Pool.avg, g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.OH, g.OW, ctx.ptr(x), ctx.ptr(n.outputs[0]));
+  },
+  grad(n, [dy], b) {
+    return [b.node('poolGrad', [n.inputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'poolGrad',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const [x, dy] = n.inputs, a = n.attrs;
+    const g = poolGeometry(ctx.shape(x), a.filterSize as [number, number], a.strides as [number, number], a.pad as Padding, 'pool');
+    ctx.be.kernels.pool2dBackward(a.kind === 'max' ? Pool.max : Pool.avg, g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.OH, g.OW, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(n.outputs[0]));
+  },
+});
+
+registerOp({
+  name: 'globalAvgPool',
+  infer([x], _a, node) {
+    if (x.length !== 4) fail('globalAvgPool', `node '${node}': input must be rank 4 [batch, height, width, channels], got ${formatShape(x)}`);
+    return [[x[0], x[3]]];
+  },
+  run(ctx, n) {
+    const [N, H, W, C] = ctx.shape(n.inputs[0]);
+    ctx.be.kernels.reduce(Red.mean, N, H * W, C, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+  },
+  grad(n, [dy], b) {
+    return [b.node('globalAvgPoolGrad', [n.inputs[0], dy!], {}, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'globalAvgPoolGrad',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const [x, dy] = n.inputs;
+    const [N, H, W, C] = ctx.shape(x);
+    ctx.be.kernels.reduceBackward(Red.mean, N, H * W, C, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(n.outputs[0]));
+  },
+});

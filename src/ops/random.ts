@@ -4,6 +4,8 @@
 import { Bin } from '../backend/wasm/kernels.js';
 import { backend, fail, finite, input, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
 
 function withRng<T>(seed: number | undefined, f: (rng: number) => T): T {
   const be = backend();
@@ -64,3 +66,25 @@ export function dropout(x: Tensor | TensorLike, rate: number, seed?: number): Te
   be.kernels.binary(Bin.mul, 1, be.descriptor([t.size, 1, 1]), t.ptr, mask.ptr, mask.ptr);
   return mask;
 }
+
+// ---- graph op: dropout (training: inverted-dropout mask from the backend's stream; inference: identity) ----
+
+registerOp({
+  name: 'dropout',
+  infer([x]) { return [x.slice(), x.slice()]; },
+  run(ctx, n) {
+    const x = n.inputs[0], [y, mask] = n.outputs;
+    const size = sizeOfShape(ctx.shape(x));
+    const k = ctx.be.kernels;
+    const rate = n.attrs.rate as number;
+    if (ctx.dropout && rate > 0) {
+      k.dropoutMask(ctx.be.rng, size, ctx.ptr(mask), rate);
+      k.binary(Bin.mul, 1, ctx.be.descriptor([size, 1, 1]), ctx.ptr(x), ctx.ptr(mask), ctx.ptr(y));
+    } else {
+      new Uint8Array(ctx.be.memory.buffer).copyWithin(ctx.ptr(y), ctx.ptr(x), ctx.ptr(x) + size * 4);
+    }
+  },
+  grad(n, [dy], b) {
+    return [b.node('mul', [dy!, n.outputs[1]], {}, `${n.name}_grad`)[0]];
+  },
+});

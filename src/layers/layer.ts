@@ -1,0 +1,123 @@
+// Layers add nodes to a graph. Their parameters are persistent tensors created on first use from the
+// input shape; every graph built from the same layers (inference, training) shares them. The functional
+// form composes SymbolicTensors: eg.input() -> layer.apply(...) -> eg.model({ inputs, outputs }).
+import { Graph, type Shape } from '../graph/ir.js';
+import { Tensor, formatShape } from '../tensor.js';
+import type { Regularizer, Constraint } from '../train/regularizers.js';
+
+export interface LayerConfig {
+  name?: string;
+  /** Shape of one example (no batch dimension), for the first layer of a model. */
+  inputShape?: number[];
+  trainable?: boolean;
+}
+
+export interface Weight {
+  name: string;
+  tensor: Tensor;
+  /** false for state that training must not update by gradient (batch-norm running statistics) */
+  trainable: boolean;
+  regularizer?: Regularizer;
+  constraint?: Constraint;
+}
+
+const counters = new Map<string, number>();
+export function uniqueName(prefix: string): string {
+  const n = counters.get(prefix) ?? 0;
+  counters.set(prefix, n + 1);
+  return n === 0 ? prefix : `${prefix}_${n}`;
+}
+
+/** A value in a model under construction: its shape (batch dimension -1) and where it comes from. */
+export class SymbolicTensor {
+  constructor(
+    readonly shape: Shape,
+    readonly source: { layer: Layer; inputs: SymbolicTensor[]; index: number } | { input: string },
+  ) {}
+}
+
+export abstract class Layer {
+  readonly name: string;
+  readonly inputShape?: number[];
+  /** Whether training updates this layer's parameters (freeze by setting false). */
+  trainable: boolean;
+  /** Learning-rate factor for this layer's parameters (fine-tuning at a lower rate). */
+  lrScale = 1;
+  private own: Weight[] = [];
+  protected built = false;
+
+  /** Parameters (trainable) and state (e.g. batch-norm running statistics), in creation order. */
+  get weights(): Weight[] {
+    return this.own;
+  }
+
+  constructor(cfg: LayerConfig, prefix: string) {
+    this.name = cfg.name ?? uniqueName(prefix);
+    this.inputShape = cfg.inputShape?.slice();
+    this.trainable = cfg.trainable ?? true;
+  }
+
+  /** Create parameters for these input shapes (batch dimension -1). Called once. */
+  protected build(_inputShapes: Shape[]): void {}
+
+  /** Add this layer's nodes to `g` for these input values; return the output values. */
+  protected abstract call(g: Graph, inputs: number[]): number[];
+
+  /** Build on first use, then add the nodes. */
+  addTo(g: Graph, inputs: number[]): number[] {
+    if (!this.built) {
+      this.build(inputs.map((i) => g.values[i].shape));
+      this.built = true;
+    }
+    return this.call(g, inputs);
+  }
+
+  /** A graph value for one of this layer's weights. */
+  protected weightValue(g: Graph, w: Weight): number {
+    const id = w.trainable ? g.param(`${this.name}/${w.name}`, w.tensor, w.trainable && this.trainable, this.name) : g.state(`${this.name}/${w.name}`, w.tensor, this.name);
+    return id;
+  }
+
+  protected addWeight(name: string, tensor: Tensor, trainable = true, regularizer?: Regularizer, constraint?: Constraint): Weight {
+    const w: Weight = { name, tensor, trainable, regularizer, constraint };
+    this.own.push(w);
+    return w;
+  }
+
+  /** Functional API: apply this layer to symbolic inputs. */
+  apply(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const g = new Graph();
+    const ids = list.map((s, i) => g.input(`in${i}`, s.shape));
+    const outs = this.addTo(g, ids);
+    return new SymbolicTensor(g.values[outs[0]].shape, { layer: this, inputs: list, index: 0 });
+  }
+
+  countParams(trainableOnly = false): number {
+    return this.weights.filter((w) => w.trainable && (!trainableOnly || this.trainable)).reduce((s, w) => s + w.tensor.size, 0);
+  }
+
+  /** Copies of the weights, in order. */
+  getWeights(): Tensor[] {
+    return this.weights.map((w) => w.tensor.clone());
+  }
+
+  setWeights(values: Tensor[]): void {
+    if (values.length !== this.weights.length) throw new Error(`edgegrad: layer '${this.name}' has ${this.weights.length} weights, got ${values.length}`);
+    values.forEach((v, i) => {
+      const w = this.weights[i];
+      if (v.size !== w.tensor.size || v.shape.some((d, j) => d !== w.tensor.shape[j])) {
+        throw new Error(`edgegrad: layer '${this.name}' weight '${w.name}' is ${formatShape(w.tensor.shape)}, got ${formatShape(v.shape)}`);
+      }
+      w.tensor.view().set(v.view());
+    });
+  }
+}
+
+/** eg.input({ shape }): a model input of this per-example shape. */
+export function input(cfg: { shape: number[]; name?: string }): SymbolicTensor {
+  if (!Array.isArray(cfg.shape) || !cfg.shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`edgegrad.input: shape must be positive integers (no batch dimension), got ${JSON.stringify(cfg.shape)}`);
+  }
+  return new SymbolicTensor([-1, ...cfg.shape], { input: cfg.name ?? uniqueName('input') });
+}

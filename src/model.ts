@@ -1,0 +1,549 @@
+// Model: a DAG of layers compiled to graph plans. predict / evaluate / fit / summary.
+// Training builds forward + loss + autodiff's backward pass into one graph and plans its memory once per
+// batch size; each step copies a batch in, runs the plan, and applies the optimizer's fused updates.
+import { getBackend } from './backend/index.js';
+import './ops/index.js'; // every op family registers its graph ops
+import { buildBackward } from './autodiff.js';
+import { Plan } from './graph/executor.js';
+import { Graph, sizeOfShape } from './graph/ir.js';
+import { getOp } from './graph/registry.js';
+import { Layer, SymbolicTensor, input as symbolicInput, type LayerConfig, type Weight } from './layers/layer.js';
+import { LOSSES, type LossName } from './ops/loss.js';
+import { Tensor, formatShape } from './tensor.js';
+import type { Callback, Logs } from './train/callbacks.js';
+import { METRICS, metricSum, type MetricName } from './train/metrics.js';
+import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
+
+/** Keras loss names; the logits forms are used internally when the model ends in softmax / sigmoid. */
+export type LossSpec = LossName | 'sparseCategoricalCrossentropy' | 'mse' | 'mae';
+
+export interface CompileArgs {
+  optimizer: Optimizer | OptimizerName;
+  loss: LossSpec;
+  metrics?: MetricName[];
+  /** Huber delta, BCE epsilon. */
+  lossOptions?: { delta?: number; epsilon?: number };
+}
+
+export interface FitArgs {
+  epochs?: number;
+  /** Examples per step: 1 is online learning, the dataset size is full-batch. Default 32. */
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Seeds the shuffling and the dropout masks, for reproducible runs. */
+  seed?: number;
+  /** Fraction of the examples, taken from the end before shuffling (as Keras), held out for validation. */
+  validationSplit?: number;
+  validationData?: [Tensor, Tensor];
+  callbacks?: Callback[] | Callback;
+}
+
+export interface History {
+  epoch: number[];
+  history: Record<string, number[]>;
+}
+
+interface TrainPlan {
+  plan: Plan;
+  x: number;
+  y: number;
+  pred: number;
+  loss: number;
+  grads: Array<{ weight: Weight; layer: Layer; grad: number }>;
+}
+
+const LOSS_ALIASES: Record<string, LossName | 'sparseCategoricalCrossentropy'> = { mse: 'meanSquaredError', mae: 'meanAbsoluteError' };
+
+export class Model extends Layer {
+  inputs: SymbolicTensor[];
+  outputs: SymbolicTensor[];
+  optimizer?: Optimizer;
+  stopTraining = false;
+  private lossName?: LossName | 'sparseCategoricalCrossentropy';
+  private lossOptions: { delta?: number; epsilon?: number } = {};
+  private metricNames: MetricName[] = [];
+  private plans = new Map<string, Plan | TrainPlan>();
+
+  constructor(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string }) {
+    super({ name: cfg.name }, 'model');
+    this.inputs = Array.isArray(cfg.inputs) ? cfg.inputs : [cfg.inputs];
+    this.outputs = Array.isArray(cfg.outputs) ? cfg.outputs : [cfg.outputs];
+    this.built = true;
+  }
+
+  /** The layers in topological order (each once). */
+  get layers(): Layer[] {
+    const seen: Layer[] = [];
+    const visit = (s: SymbolicTensor) => {
+      if ('input' in s.source) return;
+      s.source.inputs.forEach(visit);
+      if (!seen.includes(s.source.layer)) seen.push(s.source.layer);
+    };
+    this.outputs.forEach(visit);
+    return seen;
+  }
+
+  getLayer(name: string): Layer {
+    const l = this.layers.find((x) => x.name === name);
+    if (!l) throw new Error(`edgegrad: no layer '${name}' in model '${this.name}' (layers: ${this.layers.map((x) => x.name).join(', ')})`);
+    return l;
+  }
+
+  override get weights(): Weight[] {
+    return this.layers.flatMap((l) => l.weights);
+  }
+
+  override countParams(trainableOnly = false): number {
+    return this.layers.reduce((s, l) => s + l.countParams(trainableOnly), 0);
+  }
+
+  override getWeights(): Tensor[] {
+    return this.weights.map((w) => w.tensor.clone());
+  }
+
+  override setWeights(values: Tensor[]): void {
+    const ws = this.weights;
+    if (values.length !== ws.length) throw new Error(`edgegrad: model '${this.name}' has ${ws.length} weights, got ${values.length}`);
+    let k = 0;
+    for (const l of this.layers) { l.setWeights(values.slice(k, k + l.weights.length)); k += l.weights.length; }
+  }
+
+  /** Inline this model's DAG into `g` (so models nest as layers). */
+  protected call(g: Graph, inputIds: number[]): number[] {
+    const map = new Map<SymbolicTensor, number>();
+    this.inputs.forEach((s, i) => map.set(s, inputIds[i]));
+    const visit = (s: SymbolicTensor): number => {
+      const known = map.get(s);
+      if (known !== undefined) return known;
+      if ('input' in s.source) throw new Error(`edgegrad: model '${this.name}': input '${s.source.input}' is not among the model's inputs`);
+      const outs = s.source.layer.addTo(g, s.source.inputs.map(visit));
+      map.set(s, outs[s.source.index]);
+      return outs[s.source.index];
+    };
+    return this.outputs.map(visit);
+  }
+
+  /** Per-example input shape. */
+  get inputShapeOf(): number[] {
+    return this.inputs[0].shape.slice(1);
+  }
+
+  compile(args: CompileArgs): void {
+    const loss = (LOSS_ALIASES[args.loss] ?? args.loss) as LossName | 'sparseCategoricalCrossentropy';
+    if (!LOSSES.includes(loss as LossName) && loss !== 'sparseCategoricalCrossentropy') {
+      throw new Error(`edgegrad.compile: unknown loss '${args.loss}' (expected one of ${[...LOSSES, 'sparseCategoricalCrossentropy', 'mse', 'mae'].join(', ')})`);
+    }
+    for (const m of args.metrics ?? []) {
+      if (!METRICS.includes(m)) throw new Error(`edgegrad.compile: unknown metric '${m}' (expected one of ${METRICS.join(', ')})`);
+    }
+    this.optimizer?.dispose();
+    this.optimizer = getOptimizer(args.optimizer);
+    this.lossName = loss;
+    this.lossOptions = args.lossOptions ?? {};
+    this.metricNames = args.metrics ?? [];
+    this.dropPlans();
+  }
+
+  private dropPlans(): void {
+    for (const p of this.plans.values()) ('plan' in p ? p.plan : p).dispose();
+    this.plans.clear();
+  }
+
+  /** Forward graph: input x -> outputs. */
+  private forwardGraph(): { g: Graph; x: number; out: number } {
+    const g = new Graph();
+    const x = g.input('x', [-1, ...this.inputShapeOf]);
+    const [out] = this.addTo(g, [x]);
+    g.outputs = [out];
+    return { g, x, out };
+  }
+
+  private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
+    const key = `infer:${batch}:${dropout}`;
+    let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
+    if (!p) {
+      const { g, x, out } = this.forwardGraph();
+      p = Object.assign(new Plan(g, { batch, training: false, dropout }), { xId: x, outId: out });
+      this.plans.set(key, p);
+    }
+    return p;
+  }
+
+  /** Forward + loss (+ backward when training). Softmax/sigmoid + cross-entropy run on the logits. */
+  private lossPlan(batch: number, training: boolean): TrainPlan {
+    const key = `${training ? 'train' : 'eval'}:${batch}`;
+    const cached = this.plans.get(key) as TrainPlan | undefined;
+    if (cached) return cached;
+    if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    const { g, x, out } = this.forwardGraph();
+    let lossName = this.lossName as LossName | 'sparseCategoricalCrossentropy';
+    let lossInput = out;
+    const prod = g.producer(out);
+    const act = prod?.op === 'activation' ? prod.attrs.activation : undefined;
+    if (act === 'softmax' && (lossName === 'categoricalCrossentropy' || lossName === 'sparseCategoricalCrossentropy')) {
+      lossName = lossName === 'categoricalCrossentropy' ? 'softmaxCrossEntropy' : 'sparseSoftmaxCrossEntropy';
+      lossInput = prod!.inputs[0];
+    } else if (act === 'sigmoid' && lossName === 'binaryCrossentropy') {
+      lossName = 'sigmoidCrossEntropy';
+      lossInput = prod!.inputs[0];
+    } else if (lossName === 'sparseCategoricalCrossentropy') {
+      throw new Error(`edgegrad.compile: 'sparseCategoricalCrossentropy' needs a model that ends in a softmax activation (or use 'sparseSoftmaxCrossEntropy' on logits)`);
+    }
+    const sparse = lossName === 'sparseSoftmaxCrossEntropy';
+    const outShape = g.values[out].shape;
+    const y = g.input('y', sparse ? [-1] : outShape.slice(), sparse ? 'int32' : 'float32');
+    const [lossV, dPred] = g.node('loss', [lossInput, y], { loss: lossName, ...this.lossOptions }, 'loss');
+    const owners = new Map<Tensor, { weight: Weight; layer: Layer }>();
+    for (const layer of this.layers) for (const w of allWeights(layer)) owners.set(w.weight.tensor, w);
+    const grads: TrainPlan['grads'] = [];
+    if (training) {
+      const wrt = g.values.filter((v) => v.kind === 'param' && v.trainable).map((v) => v.id);
+      const gm = buildBackward(g, new Map([[lossInput, dPred]]), wrt);
+      for (const [pid, gid] of gm) {
+        const owner = owners.get(g.values[pid].tensor!)!;
+        grads.push({ ...owner, grad: gid });
+      }
+    }
+    g.outputs = [out, lossV];
+    // labels stay alive to the end: metrics read them after the run, and the planner would reuse their bytes
+    const plan = new Plan(g, { batch, training, keep: [y, ...grads.map((x) => x.grad)] });
+    const tp: TrainPlan = { plan, x, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
+    this.plans.set(key, tp);
+    return tp;
+  }
+
+  private checkX(x: Tensor, op: string): number {
+    const want = this.inputShapeOf;
+    if (!(x instanceof Tensor)) throw new Error(`edgegrad.${op}: x must be a Tensor`);
+    if (x.dtype !== 'float32') throw new Error(`edgegrad.${op}: x must be float32, got ${x.dtype}`);
+    if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
+      throw new Error(`edgegrad.${op}: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
+    }
+    if (x.shape[0] === 0) throw new Error(`edgegrad.${op}: the dataset is empty (x is ${formatShape(x.shape)})`);
+    return x.shape[0];
+  }
+
+  private checkY(y: Tensor, n: number, op: string): void {
+    if (!(y instanceof Tensor)) throw new Error(`edgegrad.${op}: y must be a Tensor`);
+    if (y.shape[0] !== n) throw new Error(`edgegrad.${op}: x has ${n} examples but y has ${y.shape[0]} (${formatShape(y.shape)})`);
+    const sparse = this.lossName === 'sparseCategoricalCrossentropy';
+    const outShape = this.outputs[0].shape.slice(1);
+    if (sparse) {
+      if (y.dtype !== 'int32' || y.rank !== 1) throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices [${n}], got ${y.dtype} ${formatShape(y.shape)}`);
+    } else if (y.dtype !== 'float32' || y.rank !== outShape.length + 1 || outShape.some((d, i) => d !== y.shape[i + 1])) {
+      throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
+    }
+  }
+
+  private batchSizeOf(b: number | undefined, op: string): number {
+    const v = b ?? 32;
+    if (!Number.isInteger(v) || v < 1) throw new Error(`edgegrad.${op}: batchSize must be a positive integer, got ${String(b)}`);
+    return v;
+  }
+
+  /**
+   * Outputs for x, in batches. With mcSamples > 0 (Monte-Carlo dropout, Gal & Ghahramani 2016) dropout stays
+   * active and the result is the mean and variance over that many passes.
+   */
+  predict(x: Tensor, opts?: { batchSize?: number }): Tensor;
+  predict(x: Tensor, opts: { batchSize?: number; mcSamples: number }): { mean: Tensor; variance: Tensor };
+  predict(x: Tensor, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | { mean: Tensor; variance: Tensor } {
+    const n = this.checkX(x, 'predict');
+    const bs = this.batchSizeOf(opts.batchSize, 'predict');
+    const per = sizeOfShape(this.inputShapeOf), outPer = sizeOfShape(this.outputs[0].shape.slice(1));
+    const outShape = [n, ...this.outputs[0].shape.slice(1)];
+    const pass = (dropout: boolean, out: Float32Array) => {
+      for (let s = 0; s < n; s += bs) {
+        const b = Math.min(bs, n - s);
+        const p = this.inferencePlan(b, dropout);
+        p.view(p.xId).set(x.view().subarray(s * per, (s + b) * per));
+        p.run();
+        out.set(p.view(p.outId), s * outPer);
+      }
+    };
+    const samples = opts.mcSamples ?? 0;
+    if (!samples) {
+      const buf = new Float32Array(n * outPer);
+      pass(false, buf);
+      const t = Tensor.empty(outShape);
+      t.view().set(buf);
+      return t;
+    }
+    if (!Number.isInteger(samples) || samples < 1) throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${samples}`);
+    const sum = new Float64Array(n * outPer), sq = new Float64Array(n * outPer), buf = new Float32Array(n * outPer);
+    for (let k = 0; k < samples; k++) {
+      pass(true, buf);
+      for (let i = 0; i < buf.length; i++) { sum[i] += buf[i]; sq[i] += buf[i] * buf[i]; }
+    }
+    const mean = Tensor.empty(outShape), variance = Tensor.empty(outShape);
+    const mv = mean.view(), vv = variance.view();
+    for (let i = 0; i < buf.length; i++) {
+      const m = sum[i] / samples;
+      mv[i] = m;
+      vv[i] = Math.max(0, sq[i] / samples - m * m);
+    }
+    return { mean, variance };
+  }
+
+  /** Mean loss and metrics over (x, y). */
+  evaluate(x: Tensor, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+    const n = this.checkX(x, 'evaluate');
+    this.checkY(y, n, 'evaluate');
+    const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
+    const idx = Int32Array.from({ length: n }, (_, i) => i);
+    const acc = this.newAccumulator();
+    for (let s = 0; s < n; s += bs) {
+      const b = Math.min(bs, n - s);
+      const tp = this.lossPlan(b, false);
+      this.feed(tp, x, y, idx, s, b);
+      tp.plan.run();
+      this.accumulate(acc, tp, y, b);
+    }
+    return this.finish(acc, n, '');
+  }
+
+  private newAccumulator(): { loss: number; metrics: number[] } {
+    return { loss: 0, metrics: this.metricNames.map(() => 0) };
+  }
+
+  private accumulate(acc: { loss: number; metrics: number[] }, tp: TrainPlan, y: Tensor, b: number): number {
+    const loss = tp.plan.view(tp.loss)[0];
+    acc.loss += loss * b;
+    if (this.metricNames.length) {
+      const pred = tp.plan.view(tp.pred);
+      const target = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+      const cols = pred.length / b;
+      this.metricNames.forEach((m, i) => { acc.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32'); });
+    }
+    return loss;
+  }
+
+  private finish(acc: { loss: number; metrics: number[] }, n: number, prefix: string): Logs {
+    const logs: Logs = { [`${prefix}loss`]: acc.loss / n };
+    this.metricNames.forEach((m, i) => { logs[`${prefix}${m}`] = acc.metrics[i] / n; });
+    return logs;
+  }
+
+  /** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
+  private feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
+    const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
+    const xs = x.view(), ys = y.view();
+    const xd = tp.plan.view(tp.x);
+    const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+    for (let i = 0; i < b; i++) {
+      const r = idx[s + i];
+      xd.set(xs.subarray(r * per, (r + 1) * per), i * per);
+      yd.set(ys.subarray(r * yPer, (r + 1) * yPer), i * yPer);
+    }
+  }
+
+  async fit(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
+    if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    let n = this.checkX(x, 'fit');
+    this.checkY(y, n, 'fit');
+    const bs = this.batchSizeOf(args.batchSize, 'fit');
+    const epochs = args.epochs ?? 1;
+    if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
+    const be = getBackend();
+    const bad = be.kernels.countNonFinite(x.size, x.ptr);
+    if (bad) throw new Error(`edgegrad.fit: x contains ${bad} NaN or infinite values`);
+    if (y.dtype === 'float32' && be.kernels.countNonFinite(y.size, y.ptr)) throw new Error('edgegrad.fit: y contains NaN or infinite values');
+    let val: [Tensor, Tensor] | undefined = args.validationData;
+    let nVal = 0;
+    if (args.validationSplit !== undefined) {
+      const f = args.validationSplit;
+      if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
+      nVal = Math.floor(n * f);
+      if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
+      val = [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)];
+      n -= nVal;
+    }
+    if (args.seed !== undefined) be.seed(args.seed);
+    const rand = mulberry32(args.seed ?? 0x9e3779b9);
+    const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+    callbacks.forEach((c) => c.setModel?.(this));
+    this.stopTraining = false;
+    const history: History = { epoch: [], history: {} };
+    const idx = Int32Array.from({ length: n }, (_, i) => i);
+    for (const c of callbacks) await c.onTrainBegin?.();
+    let logs: Logs = {};
+    for (let epoch = 0; epoch < epochs && !this.stopTraining; epoch++) {
+      for (const c of callbacks) await c.onEpochBegin?.(epoch);
+      if (args.shuffle !== false) shuffleInPlace(idx, rand);
+      const acc = this.newAccumulator();
+      let batch = 0;
+      for (let s = 0; s < n; s += bs, batch++) {
+        const b = Math.min(bs, n - s);
+        const tp = this.lossPlan(b, true);
+        this.feed(tp, x, y, idx, s, b);
+        tp.plan.run();
+        const loss = this.accumulate(acc, tp, y, b) + this.step(tp, epoch, batch);
+        for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
+      }
+      logs = this.finish(acc, n, '');
+      if (val) Object.assign(logs, prefixed(this.evaluate(val[0], val[1], { batchSize: bs }), 'val_'));
+      history.epoch.push(epoch);
+      for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+      for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
+    }
+    for (const c of callbacks) await c.onTrainEnd?.(logs);
+    if (nVal && val) { val[0].dispose(); val[1].dispose(); }
+    return history;
+  }
+
+  /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
+  private step(tp: TrainPlan, epoch: number, batch: number): number {
+    const be = getBackend();
+    const k = be.kernels;
+    const loss = tp.plan.view(tp.loss)[0];
+    // gradients go bad first where backpropagation starts: check from the output layer back
+    for (let i = tp.grads.length - 1; i >= 0; i--) {
+      const gr = tp.grads[i];
+      if (k.countNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad))) {
+        throw new Error(`edgegrad.fit: the gradient of layer '${gr.layer.name}' (${gr.weight.name}) became non-finite at epoch ${epoch}, batch ${batch} (loss ${loss}); training stopped, weights are from the previous step`);
+      }
+    }
+    if (!Number.isFinite(loss)) throw new Error(`edgegrad.fit: the loss became ${loss} at epoch ${epoch}, batch ${batch}; training stopped`);
+    let penalty = 0;
+    // one gradient per parameter tensor: a layer applied twice contributes twice
+    const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
+    for (const gr of tp.grads) {
+      const p = tp.plan.ptr(gr.grad);
+      const seen = byTensor.get(gr.weight.tensor);
+      if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
+    }
+    const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
+      const r = weight.regularizer;
+      if (r && (r.l1 || r.l2)) {
+        penalty += k.penalty(weight.tensor.size, weight.tensor.ptr, r.l1, r.l2);
+        k.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
+      }
+      return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
+    });
+    this.optimizer!.applyGradients(items);
+    for (const { weight } of byTensor.values()) {
+      const c = weight.constraint;
+      if (c?.name === 'maxNorm') {
+        const s = weight.tensor.shape;
+        k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
+      }
+    }
+    return penalty;
+  }
+
+  /**
+   * A table of layers, output shapes, parameters (trainable / frozen), FLOPs per example and the planned
+   * memory of inference at batch 1. Returned and, unless `print` is false, printed.
+   */
+  summary(opts: { print?: boolean } = {}): string {
+    const plan = this.inferencePlan(1);
+    const g = plan.graph;
+    const rows: string[][] = [['Layer (type)', 'Output shape', 'Params', 'FLOPs']];
+    let flopsTotal = 0;
+    for (const layer of this.layers) {
+      const nodes = g.nodes.filter((nd) => nd.layer === layer.name);
+      const last = nodes[nodes.length - 1];
+      const shape = last ? g.values[last.outputs[0]].shape : [];
+      const flops = nodes.reduce((s, nd) => {
+        const f = getOp(nd.op).flops;
+        return s + (f ? f(nd.inputs.map((i) => plan.shapes[i]), nd.outputs.map((o) => plan.shapes[o]), nd.attrs) : 0);
+      }, 0);
+      flopsTotal += flops;
+      const frozen = !layer.trainable && layer.countParams() ? ' (frozen)' : '';
+      rows.push([`${layer.name} (${layer.constructor.name})`, formatShape(shape.map((d) => (d === -1 ? 'null' : d)) as unknown as number[]), `${layer.countParams()}${frozen}`, fmtCount(flops)]);
+    }
+    const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+    const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join('  ');
+    const total = this.countParams(), trainable = this.countParams(true);
+    const stateBytes = this.weights.filter((w) => !w.trainable).reduce((s, w) => s + w.tensor.size * 4, 0);
+    const out = [
+      `Model: ${this.name}`,
+      line(rows[0]), '-'.repeat(widths.reduce((a, b) => a + b + 2, -2)),
+      ...rows.slice(1).map(line),
+      `Total params: ${total} (trainable ${trainable}, frozen ${total - trainable}); ${fmtBytes(total * 4 + stateBytes)} of weights and state`,
+      `FLOPs per example: ${fmtCount(flopsTotal)}`,
+      `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
+    ].join('\n');
+    if (opts.print !== false) console.log(out);
+    return out;
+  }
+
+  /** Free plans and optimizer state (weights stay, owned by the layers). */
+  dispose(): void {
+    this.dropPlans();
+    this.optimizer?.dispose();
+  }
+}
+
+/** A model whose layers run one after another. */
+export class Sequential extends Model {
+  private list: Layer[] = [];
+
+  constructor(cfg: { layers?: Layer[]; name?: string } = {}) {
+    const x = new SymbolicTensor([-1], { input: 'pending' });
+    super({ inputs: x, outputs: x, name: cfg.name });
+    for (const l of cfg.layers ?? []) this.add(l);
+  }
+
+  add(layer: Layer): void {
+    if (this.list.length === 0) {
+      const shape = layer.inputShape ?? (layer instanceof Model ? layer.inputShapeOf : undefined);
+      if (!shape) throw new Error(`edgegrad.sequential: the first layer ('${layer.name}') needs an inputShape`);
+      this.inputs = [symbolicInput({ shape, name: `${this.name}_input` })];
+      this.outputs = this.inputs;
+    }
+    this.outputs = [layer.apply(this.outputs[0])];
+    this.list.push(layer);
+  }
+
+  override get layers(): Layer[] {
+    return this.list.slice();
+  }
+}
+
+function allWeights(layer: Layer): Array<{ weight: Weight; layer: Layer }> {
+  if (layer instanceof Model) return layer.layers.flatMap(allWeights);
+  return layer.weights.map((weight) => ({ weight, layer }));
+}
+
+function prefixed(logs: Logs, p: string): Logs {
+  return Object.fromEntries(Object.entries(logs).map(([k, v]) => [p + k, v]));
+}
+
+/** Rows [a, b) of a tensor, as a new tensor. */
+export function rowsOf(t: Tensor, a: number, b: number): Tensor {
+  const per = sizeOfShape(t.shape.slice(1));
+  const r = Tensor.empty([b - a, ...t.shape.slice(1)], t.dtype);
+  r.view().set(t.view().subarray(a * per, b * per));
+  return r;
+}
+
+/** mulberry32: small, seedable, good enough for shuffling. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates. */
+export function shuffleInPlace(a: Int32Array, rand: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = a[i]; a[i] = a[j]; a[j] = t;
+  }
+}
+
+function fmtCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
+}
+
+function fmtBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export type { LayerConfig };

@@ -1,0 +1,105 @@
+// Shape ops of the graph: reshape (flatten), concatenate along the last axis, zero padding of NHWC maps.
+// They move bytes only, so they run as typed-array copies on the wasm memory.
+import { registerOp } from '../graph/registry.js';
+import { sizeOfShape } from '../graph/ir.js';
+import { fail, formatShape } from './util.js';
+
+registerOp({
+  name: 'reshape',
+  // attrs.shape may hold -1 for the batch dimension; the element count per example must match
+  infer([x], a, node) {
+    const target = (a.shape as number[]).slice();
+    const per = (s: number[]) => sizeOfShape(s.filter((d) => d !== -1));
+    if (per(target) !== per(x)) fail('reshape', `node '${node}': cannot reshape ${formatShape(x)} to ${formatShape(target)}`);
+    return [target];
+  },
+  run(ctx, n) {
+    const x = n.inputs[0], y = n.outputs[0];
+    if (ctx.ptr(x) !== ctx.ptr(y)) new Uint8Array(ctx.be.memory.buffer).copyWithin(ctx.ptr(y), ctx.ptr(x), ctx.ptr(x) + sizeOfShape(ctx.shape(x)) * 4);
+  },
+  grad(n, [dy], b) {
+    return [b.node('reshape', [dy!], { shape: b.shape(n.inputs[0]).slice() }, `${n.name}_grad`)[0]];
+  },
+});
+
+/** Copy [rows, widths[k]] blocks between a concatenated [rows, sum(widths)] buffer and its parts. */
+function concatCopy(mem: ArrayBuffer, rows: number, parts: Array<{ ptr: number; width: number }>, whole: number, gather: boolean): void {
+  const f = new Float32Array(mem);
+  const total = parts.reduce((s, p) => s + p.width, 0);
+  for (let r = 0; r < rows; r++) {
+    let off = 0;
+    for (const p of parts) {
+      const a = whole / 4 + r * total + off, b = p.ptr / 4 + r * p.width;
+      if (gather) f.copyWithin(a, b, b + p.width); else f.copyWithin(b, a, a + p.width);
+      off += p.width;
+    }
+  }
+}
+
+registerOp({
+  name: 'concat',
+  infer(xs, _a, node) {
+    const head = xs[0].slice(0, -1);
+    for (const s of xs) {
+      if (s.length !== xs[0].length || s.slice(0, -1).some((d, i) => d !== head[i])) {
+        fail('concatenate', `node '${node}': inputs ${xs.map(formatShape).join(', ')} differ outside the last axis`);
+      }
+    }
+    return [[...head, xs.reduce((s, x) => s + x[x.length - 1], 0)]];
+  },
+  run(ctx, n) {
+    const shape = ctx.shape(n.outputs[0]), rows = sizeOfShape(shape.slice(0, -1));
+    concatCopy(ctx.be.memory.buffer, rows, n.inputs.map((i) => ({ ptr: ctx.ptr(i), width: ctx.shape(i).at(-1)! })), ctx.ptr(n.outputs[0]), true);
+  },
+  grad(n, [dy], b) {
+    const outs = b.node('concatGrad', [dy!, ...n.inputs], {}, `${n.name}_grad`);
+    return n.inputs.map((_, k) => outs[k]);
+  },
+});
+
+registerOp({
+  name: 'concatGrad',
+  infer([, ...parts]) { return parts.map((p) => p.slice()); },
+  run(ctx, n) {
+    const [dy] = n.inputs;
+    const shape = ctx.shape(dy), rows = sizeOfShape(shape.slice(0, -1));
+    concatCopy(ctx.be.memory.buffer, rows, n.outputs.map((o) => ({ ptr: ctx.ptr(o), width: ctx.shape(o).at(-1)! })), ctx.ptr(dy), false);
+  },
+});
+
+/** Copy between an [N, H, W, C] map and the [N, H+t+b, W+l+r, C] map it sits in (zeros around). */
+function padCopy(mem: ArrayBuffer, inner: number[], pad: [[number, number], [number, number]], small: number, big: number, toBig: boolean): void {
+  const [N, H, W, C] = inner;
+  const [[t, b], [l, r]] = pad;
+  const BW = W + l + r, BH = H + t + b;
+  const f = new Float32Array(mem);
+  if (toBig) f.fill(0, big / 4, big / 4 + N * BH * BW * C);
+  for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) {
+    const s = small / 4 + ((n * H + y) * W) * C, d = big / 4 + ((n * BH + y + t) * BW + l) * C;
+    if (toBig) f.copyWithin(d, s, s + W * C); else f.copyWithin(s, d, d + W * C);
+  }
+}
+
+registerOp({
+  name: 'zeroPad2d',
+  infer([x], a, node) {
+    if (x.length !== 4) fail('zeroPadding2d', `node '${node}': input must be rank 4 [batch, height, width, channels], got ${formatShape(x)}`);
+    const [[t, b], [l, r]] = a.padding as [[number, number], [number, number]];
+    return [[x[0], x[1] + t + b, x[2] + l + r, x[3]]];
+  },
+  run(ctx, n) {
+    padCopy(ctx.be.memory.buffer, ctx.shape(n.inputs[0]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), true);
+  },
+  grad(n, [dy], b) {
+    return [b.node('crop2d', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'crop2d',
+  // inputs: the padded gradient and a value of the unpadded shape
+  infer([, like]) { return [like.slice()]; },
+  run(ctx, n) {
+    padCopy(ctx.be.memory.buffer, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
+  },
+});

@@ -1,0 +1,100 @@
+// Training end to end on small problems: XOR, the perceptron rule, and whole-model gradients against
+// finite differences (dense, conv, depthwise, pooling, batch norm, residual add).
+import { describe, expect, it, beforeAll } from 'vitest';
+import { useBuild, rng } from './helpers.js';
+import * as eg from '../src/index.js';
+import { buildBackward } from '../src/autodiff.js';
+import { Plan } from '../src/graph/executor.js';
+import { Graph } from '../src/graph/ir.js';
+import { Tensor } from '../src/tensor.js';
+
+const XOR_X = [[0, 0], [0, 1], [1, 0], [1, 1]];
+
+describe('training basics', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('a 2-2-1 sigmoid MLP learns XOR', async () => {
+    const model = eg.sequential([
+      eg.layers.dense({ units: 2, activation: 'sigmoid', inputShape: [2], seed: 3, kernelInitializer: eg.initializers.randomUniform({ minval: -1, maxval: 1 }) }),
+      eg.layers.dense({ units: 1, activation: 'sigmoid', seed: 4, kernelInitializer: eg.initializers.randomUniform({ minval: -1, maxval: 1 }) }),
+    ]);
+    model.compile({ optimizer: eg.optimizers.sgd({ learningRate: 2, momentum: 0.9 }), loss: 'binaryCrossentropy', metrics: ['accuracy'] });
+    const x = eg.tensor(XOR_X), y = eg.tensor([[0], [1], [1], [0]]);
+    const h = await model.fit(x, y, { epochs: 600, batchSize: 4, seed: 1 });
+    expect(h.history.loss.at(-1)!).toBeLessThan(0.05);
+    expect(Array.from(model.predict(x).dataSync(), (v) => (v > 0.5 ? 1 : 0))).toEqual([0, 1, 1, 0]);
+    expect(h.history.accuracy.at(-1)).toBe(1);
+  });
+
+  it('the perceptron separates AND and OR but runs to the epoch limit on XOR', () => {
+    const x = eg.tensor(XOR_X);
+    for (const [name, t] of [['AND', [0, 0, 0, 1]], ['OR', [0, 1, 1, 1]]] as const) {
+      const p = new eg.Perceptron(2);
+      const r = p.fit(x, t, { maxEpochs: 100 });
+      expect(r.converged, name).toBe(true);
+      expect(r.errors.at(-1)).toBe(0);
+      expect(Array.from(p.predict(x))).toEqual(t);
+    }
+    const p = new eg.Perceptron(2);
+    const r = p.fit(x, [0, 1, 1, 0], { maxEpochs: 200 });
+    expect(r.converged).toBe(false);
+    expect(r.epochs).toBe(200);
+    expect(Math.min(...r.errors)).toBeGreaterThan(0); // no epoch is ever free of mistakes
+  });
+
+  it('whole-model gradients match finite differences (dense, conv, depthwise, pooling, batch norm, residual add)', () => {
+    const inp = eg.input({ shape: [6, 6, 3] });
+    const c1 = eg.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'tanh', seed: 1 }).apply(inp);
+    const bn = eg.layers.batchNormalization().apply(c1);
+    // smooth activations: finite differences across a ReLU kink measure the kink, not the gradient
+    const dw = eg.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'elu', seed: 2 }).apply(bn);
+    const res = eg.layers.add().apply([dw, bn]);
+    const pool = eg.layers.maxPool2d({ poolSize: 2 }).apply(res);
+    const avg = eg.layers.averagePooling2d({ poolSize: 3 }).apply(pool);
+    const flat = eg.layers.flatten().apply(avg);
+    const out = eg.layers.dense({ units: 3, activation: 'softmax', seed: 3 }).apply(flat);
+    const m = eg.model({ inputs: inp, outputs: out });
+    // the training graph: forward + loss + backward, in training mode (batch statistics)
+    const g = new Graph();
+    const x = g.input('x', [-1, 6, 6, 3]);
+    const [o] = (m as unknown as { addTo(g: Graph, i: number[]): number[] }).addTo(g, [x]);
+    const y = g.input('y', [-1, 3]);
+    const [lossV, dPred] = g.node('loss', [o, y], { loss: 'categoricalCrossentropy' });
+    const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
+    const grads = buildBackward(g, new Map([[o, dPred]]), params);
+    expect(grads.size).toBe(params.length);
+    const B = 2;
+    const plan = new Plan(g, { batch: B, training: true, keep: [lossV, ...grads.values()] });
+    const r = rng(5);
+    const xs = Float32Array.from({ length: B * 108 }, () => r() * 2 - 1);
+    const ys = Float32Array.from([1, 0, 0, 0, 0, 1]);
+    // running statistics change on every training run; restore them so each evaluation is the same function
+    const states = g.values.filter((v) => v.kind === 'state').map((v) => v.tensor!);
+    const saved = states.map((t) => t.dataSync());
+    const lossAt = () => {
+      states.forEach((t, i) => t.view().set(saved[i]));
+      plan.view(x).set(xs); plan.view(y).set(ys);
+      plan.run();
+      return plan.view(lossV)[0];
+    };
+    lossAt();
+    for (const pid of params) {
+      const t = g.values[pid].tensor!;
+      const analytic = plan.view(grads.get(pid)!).slice();
+      const v = t.view();
+      // the entries with the largest gradients: small ones are below what a float32 loss can resolve
+      const idx = Array.from(analytic.keys()).sort((a, b) => Math.abs(analytic[b]) - Math.abs(analytic[a])).slice(0, 5);
+      for (const i of idx) {
+        const h = 1e-3;
+        const w0 = v[i];
+        v[i] = w0 + h; const lp = lossAt();
+        v[i] = w0 - h; const lm = lossAt();
+        v[i] = w0;
+        const num = (lp - lm) / (2 * h);
+        const rel = Math.abs(num - analytic[i]) / Math.max(Math.abs(num), Math.abs(analytic[i]), 2e-3);
+        expect(rel, `${g.values[pid].name}[${i}]: analytic ${analytic[i]} numeric ${num}`).toBeLessThan(3e-2);
+      }
+    }
+    plan.dispose();
+  });
+});
