@@ -40,7 +40,7 @@ export function convWorkspaceSize(): i32 {
   const P = chunkRows(K);
   const bwdData = P * K * 4 + gemmWorkspaceSize(P, K, coutg) + 64;
   const bwdFilter = P * K * 4 + gemmWorkspaceSize(K, coutg, P) + 64;
-  return max(fwd, max(bwdData, bwdFilter));
+  return max(max(fwd, DIRECT_CO * K * 4 + 64), max(bwdData, bwdFilter));
 }
 
 @inline function align16(p: usize): usize { return (p + 15) & ~15; }
@@ -53,6 +53,11 @@ export function conv2dForward(x: usize, w: usize, bias: usize, y: usize, act: i3
   const ea = fused ? act : ACT_LINEAR;
   if (Cg == 1 && G > 1) {
     depthwiseForward(x, w, bias, y);
+    if (act != ACT_LINEAR) actForward(act, M * CO, y, y, actParam);
+    return;
+  }
+  if (useDirect()) {
+    directForward(x, w, bias, y, ws);
     if (act != ACT_LINEAR) actForward(act, M * CO, y, y, actParam);
     return;
   }
@@ -84,9 +89,11 @@ function im2col(x: usize, m0: i32, P: i32, c0: i32, Cg: i32, col: usize): void {
       for (let kx = 0; kx < KW; kx++) {
         const ix = ox * SW - PL + kx * DW;
         if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-          memory.copy(dst, x + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2), <usize>Cg << 2);
+          const src = x + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2);
+          if (Cg >= 16) memory.copy(dst, src, <usize>Cg << 2);
+          else for (let j = 0; j < Cg; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
         } else {
-          memory.fill(dst, 0, <usize>Cg << 2);
+          for (let j = 0; j < Cg; j++) store<f32>(dst + (<usize>j << 2), 0);
         }
         dst += <usize>Cg << 2;
       }
@@ -131,6 +138,7 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): 
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
   if (Cg == 1 && G > 1) { depthwiseBackwardInput(dy, w, dx); return; }
+  if (useDirect() && !isPointwise()) { directBackwardInput(dy, w, dx, ws); return; }
   if (isPointwise()) {
     for (let g = 0; g < G; g++) {
       // dx[:, g] = dy[:, g] W_g^T, W_g = w[Cg, CO] columns of group g
@@ -159,6 +167,7 @@ export function conv2dBackwardFilter(x: usize, dy: usize, dw: usize, dbias: usiz
   const M = N * OH * OW;
   if (dbias) columnSums(M, CO, dy, dbias);
   if (Cg == 1 && G > 1) { depthwiseBackwardFilter(x, dy, dw); return; }
+  if (useDirect() && !isPointwise()) { directBackwardFilter(x, dy, dw, ws); return; }
   if (isPointwise()) {
     for (let g = 0; g < G; g++) {
       gemm(1, 0, Cg, coutg, M, 1, x + (<usize>(g * Cg) << 2), C, dy + (<usize>(g * coutg) << 2), CO,
@@ -368,6 +377,144 @@ function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
               const p = q + (<usize>o << 2);
               store<f32>(p, load<f32>(p) + load<f32>(g + (<usize>o << 2)) * load<f32>(s + (<usize>(o / mult) << 2)));
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---- direct convolution for few output channels (one group, CO <= 16) ----
+// The implicit GEMM wastes itself on such layers (first layers of small CNNs: K = 25, N = 6): packing
+// dominates. Here every output pixel keeps 16 output channels in four f32x4 accumulators and each input
+// value is splat once per tap; the filter is first padded to [K, 16] in the workspace.
+
+const DIRECT_CO: i32 = 16;
+const ROW16: usize = memory.data(64, 16);
+
+function useDirect(): bool {
+  return ASC_FEATURE_SIMD && G == 1 && CO <= DIRECT_CO;
+}
+
+/** w [K, CO] -> wp [K, 16], zero-padded columns. */
+function padFilter(w: usize, wp: usize): void {
+  const K = KH * KW * C;
+  for (let k = 0; k < K; k++) {
+    for (let o = 0; o < DIRECT_CO; o++) {
+      store<f32>(wp + (<usize>(k * DIRECT_CO + o) << 2), o < CO ? load<f32>(w + (<usize>(k * CO + o) << 2)) : 0);
+    }
+  }
+}
+
+function directForward(x: usize, w: usize, bias: usize, y: usize, ws: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const wp = ws;
+    padFilter(w, wp);
+    memory.fill(ROW16, 0, 64);
+    if (bias) memory.copy(ROW16, bias, <usize>CO << 2);
+    const b0 = v128.load(ROW16), b1 = v128.load(ROW16, 16), b2 = v128.load(ROW16, 32), b3 = v128.load(ROW16, 48);
+    const wide = CO > 8; // up to 8 channels need only two of the four accumulators
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * SH - PT + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * SW - PL + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+          let wr = wp + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+          for (let ci = 0; ci < C; ci++) {
+            const xv = v128.load32_splat(src);
+            a0 = madd4(xv, v128.load(wr), a0);
+            a1 = madd4(xv, v128.load(wr, 16), a1);
+            if (wide) {
+              a2 = madd4(xv, v128.load(wr, 32), a2);
+              a3 = madd4(xv, v128.load(wr, 48), a3);
+            }
+            src += 4; wr += 64;
+          }
+        }
+      }
+      const out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+      if (CO == DIRECT_CO) {
+        v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+      } else {
+        v128.store(ROW16, a0); v128.store(ROW16, a1, 16); v128.store(ROW16, a2, 32); v128.store(ROW16, a3, 48);
+        memory.copy(out, ROW16, <usize>CO << 2);
+      }
+    }
+  }
+}
+
+/** dy row of pixel p into ROW16, zero-padded to 16 channels, as four vectors. */
+// @ts-ignore: decorator
+@inline function loadDyRow(dy: usize, p: i32): void {
+  memory.fill(ROW16, 0, 64);
+  memory.copy(ROW16, dy + (<usize>(p * CO) << 2), <usize>CO << 2);
+}
+
+/** dw [K, CO] = sum over output pixels of x(patch) outer dy(pixel); accumulated in a padded [K, 16] block. */
+function directBackwardFilter(x: usize, dy: usize, dw: usize, ws: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const K = KH * KW * C;
+    const acc = ws;
+    const wide = CO > 8;
+    memory.fill(acc, 0, <usize>(K * DIRECT_CO) << 2);
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      loadDyRow(dy, (n * OH + oy) * OW + ox);
+      const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * SH - PT + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * SW - PL + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+          let ar = acc + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+          for (let ci = 0; ci < C; ci++) {
+            const xv = v128.load32_splat(src);
+            v128.store(ar, madd4(xv, g0, v128.load(ar)));
+            v128.store(ar, madd4(xv, g1, v128.load(ar, 16)), 16);
+            if (wide) {
+              v128.store(ar, madd4(xv, g2, v128.load(ar, 32)), 32);
+              v128.store(ar, madd4(xv, g3, v128.load(ar, 48)), 48);
+            }
+            src += 4; ar += 64;
+          }
+        }
+      }
+    }
+    for (let k = 0; k < K; k++) memory.copy(dw + (<usize>(k * CO) << 2), acc + (<usize>(k * DIRECT_CO) << 2), <usize>CO << 2);
+  }
+}
+
+/** dx (overwritten) = sum over output pixels and taps of W[tap] dy(pixel), a dot over the output channels. */
+function directBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const wp = ws;
+    padFilter(w, wp);
+    memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      loadDyRow(dy, (n * OH + oy) * OW + ox);
+      const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * SH - PT + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * SW - PL + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          let dst = dx + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+          let wr = wp + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+          for (let ci = 0; ci < C; ci++) {
+            let t = f32x4.mul(g0, v128.load(wr));
+            t = madd4(g1, v128.load(wr, 16), t);
+            t = madd4(g2, v128.load(wr, 32), t);
+            t = madd4(g3, v128.load(wr, 48), t);
+            t = f32x4.add(t, i32x4.shuffle(t, t, 2, 3, 0, 1));
+            t = f32x4.add(t, i32x4.shuffle(t, t, 1, 0, 3, 2));
+            store<f32>(dst, load<f32>(dst) + f32x4.extract_lane(t, 0));
+            dst += 4; wr += 64;
           }
         }
       }

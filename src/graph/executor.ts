@@ -95,6 +95,15 @@ export class Plan {
     for (const n of this.graph.nodes) getOp(n.op).run(this.ctx, n);
   }
 
+  /** Run once, timing each node (for profiling; the timer itself costs a little per node). */
+  runProfiled(): Array<{ node: string; op: string; ms: number }> {
+    return this.graph.nodes.map((n) => {
+      const t0 = performance.now();
+      getOp(n.op).run(this.ctx, n);
+      return { node: n.name, op: n.op, ms: performance.now() - t0 };
+    });
+  }
+
   /** A tensor holding a copy of a planned value. */
   read(id: number): Tensor {
     const t = Tensor.empty(this.shapes[id]);
