@@ -390,7 +390,7 @@ function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
 // value is splat once per tap; the filter is first padded to [K, 16] in the workspace.
 
 const DIRECT_CO: i32 = 16;
-const ROW16: usize = memory.data(64, 16);
+const ROW16: usize = memory.data(128, 16); // [0, 64): bias or a dy row; [64, 128): an output tile
 
 function useDirect(): bool {
   return ASC_FEATURE_SIMD && G == 1 && CO <= DIRECT_CO;
@@ -412,38 +412,93 @@ function directForward(x: usize, w: usize, bias: usize, y: usize, ws: usize): vo
     padFilter(w, wp);
     memory.fill(ROW16, 0, 64);
     if (bias) memory.copy(ROW16, bias, <usize>CO << 2);
-    const b0 = v128.load(ROW16), b1 = v128.load(ROW16, 16), b2 = v128.load(ROW16, 32), b3 = v128.load(ROW16, 48);
-    const wide = CO > 8; // up to 8 channels need only two of the four accumulators
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-      let a0 = b0, a1 = b1, a2 = b2, a3 = b3;
-      for (let ky = 0; ky < KH; ky++) {
-        const iy = oy * SH - PT + ky * DH;
-        if (iy < 0 || iy >= H) continue;
-        for (let kx = 0; kx < KW; kx++) {
-          const ix = ox * SW - PL + kx * DW;
-          if (ix < 0 || ix >= W) continue;
-          let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
-          let wr = wp + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
-          for (let ci = 0; ci < C; ci++) {
-            const xv = v128.load32_splat(src);
-            a0 = madd4(xv, v128.load(wr), a0);
-            a1 = madd4(xv, v128.load(wr, 16), a1);
-            if (wide) {
-              a2 = madd4(xv, v128.load(wr, 32), a2);
-              a3 = madd4(xv, v128.load(wr, 48), a3);
-            }
-            src += 4; wr += 64;
-          }
+    const narrow = CO <= 8; // up to 8 channels need two of the four accumulators: then 4 pixels at once
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) {
+      let ox = 0;
+      while (ox < OW) {
+        // interior runs of 4 output pixels (every window column inside the row): weights loaded once per tap
+        const ix0 = ox * SW - PL;
+        if (narrow && ox + 3 < OW && ix0 >= 0 && ix0 + 3 * SW + (KW - 1) * DW < W) {
+          directQuad(x, wp, y, n, oy, ox);
+          ox += 4;
+        } else {
+          directPixel(x, wp, y, n, oy, ox);
+          ox++;
         }
       }
-      const out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
-      if (CO == DIRECT_CO) {
-        v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
-      } else {
-        v128.store(ROW16, a0); v128.store(ROW16, a1, 16); v128.store(ROW16, a2, 32); v128.store(ROW16, a3, 48);
-        memory.copy(out, ROW16, <usize>CO << 2);
+    }
+  }
+}
+
+/** One output pixel, all (up to 16) channels. */
+function directPixel(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    let a0 = v128.load(ROW16), a1 = v128.load(ROW16, 16), a2 = v128.load(ROW16, 32), a3 = v128.load(ROW16, 48);
+    const wide = CO > 8;
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ox * SW - PL + kx * DW;
+        if (ix < 0 || ix >= W) continue;
+        let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+        let wr = wp + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+        for (let ci = 0; ci < C; ci++) {
+          const xv = v128.load32_splat(src);
+          a0 = madd4(xv, v128.load(wr), a0);
+          a1 = madd4(xv, v128.load(wr, 16), a1);
+          if (wide) {
+            a2 = madd4(xv, v128.load(wr, 32), a2);
+            a3 = madd4(xv, v128.load(wr, 48), a3);
+          }
+          src += 4; wr += 64;
+        }
       }
     }
+    const out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+    if (CO == DIRECT_CO) {
+      v128.store(out, a0); v128.store(out, a1, 16); v128.store(out, a2, 32); v128.store(out, a3, 48);
+    } else {
+      const t = ROW16 + 64;
+      v128.store(t, a0); v128.store(t, a1, 16); v128.store(t, a2, 32); v128.store(t, a3, 48);
+      memory.copy(out, t, <usize>CO << 2);
+    }
+  }
+}
+
+/** Four horizontally adjacent interior output pixels, CO <= 8: eight accumulators, shared weight loads. */
+function directQuad(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const b0 = v128.load(ROW16), b1 = v128.load(ROW16, 16);
+    let p00 = b0, p01 = b1, p10 = b0, p11 = b1, p20 = b0, p21 = b1, p30 = b0, p31 = b1;
+    const step = <usize>(SW * C) << 2;
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        let src = x + (<usize>(((n * H + iy) * W + ox * SW - PL + kx * DW) * C) << 2);
+        let wr = wp + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+        for (let ci = 0; ci < C; ci++) {
+          const w0 = v128.load(wr), w1 = v128.load(wr, 16);
+          let xv = v128.load32_splat(src);
+          p00 = madd4(xv, w0, p00); p01 = madd4(xv, w1, p01);
+          xv = v128.load32_splat(src + step);
+          p10 = madd4(xv, w0, p10); p11 = madd4(xv, w1, p11);
+          xv = v128.load32_splat(src + step + step);
+          p20 = madd4(xv, w0, p20); p21 = madd4(xv, w1, p21);
+          xv = v128.load32_splat(src + step * 3);
+          p30 = madd4(xv, w0, p30); p31 = madd4(xv, w1, p31);
+          src += 4; wr += 64;
+        }
+      }
+    }
+    const t = ROW16 + 64;
+    let out = y + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
+    const cs = <usize>CO << 2;
+    v128.store(t, p00); v128.store(t, p01, 16); memory.copy(out, t, cs); out += cs;
+    v128.store(t, p10); v128.store(t, p11, 16); memory.copy(out, t, cs); out += cs;
+    v128.store(t, p20); v128.store(t, p21, 16); memory.copy(out, t, cs); out += cs;
+    v128.store(t, p30); v128.store(t, p31, 16); memory.copy(out, t, cs);
   }
 }
 
@@ -459,33 +514,88 @@ function directBackwardFilter(x: usize, dy: usize, dw: usize, ws: usize): void {
   if (ASC_FEATURE_SIMD) {
     const K = KH * KW * C;
     const acc = ws;
-    const wide = CO > 8;
+    const narrow = CO <= 8;
+    const pixels = N * OH * OW;
     memory.fill(acc, 0, <usize>(K * DIRECT_CO) << 2);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-      loadDyRow(dy, (n * OH + oy) * OW + ox);
-      const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
-      for (let ky = 0; ky < KH; ky++) {
-        const iy = oy * SH - PT + ky * DH;
-        if (iy < 0 || iy >= H) continue;
-        for (let kx = 0; kx < KW; kx++) {
-          const ix = ox * SW - PL + kx * DW;
-          if (ix < 0 || ix >= W) continue;
-          let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
-          let ar = acc + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
-          for (let ci = 0; ci < C; ci++) {
-            const xv = v128.load32_splat(src);
-            v128.store(ar, madd4(xv, g0, v128.load(ar)));
-            v128.store(ar, madd4(xv, g1, v128.load(ar, 16)), 16);
-            if (wide) {
-              v128.store(ar, madd4(xv, g2, v128.load(ar, 32)), 32);
-              v128.store(ar, madd4(xv, g3, v128.load(ar, 48)), 48);
-            }
-            src += 4; ar += 64;
-          }
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) {
+      let ox = 0;
+      while (ox < OW) {
+        const p = (n * OH + oy) * OW + ox;
+        const ix0 = ox * SW - PL;
+        // four interior pixels at once; their dy rows are read as two vectors each, which may run into the
+        // next pixel's row (only into discarded padding lanes), so not for the very last pixels
+        if (narrow && ox + 3 < OW && ix0 >= 0 && ix0 + 3 * SW + (KW - 1) * DW < W && p + 5 < pixels) {
+          directFilterQuad(x, dy, acc, n, oy, ox, p);
+          ox += 4;
+        } else {
+          directFilterPixel(x, dy, acc, n, oy, ox, p);
+          ox++;
         }
       }
     }
     for (let k = 0; k < K; k++) memory.copy(dw + (<usize>(k * CO) << 2), acc + (<usize>(k * DIRECT_CO) << 2), <usize>CO << 2);
+  }
+}
+
+function directFilterPixel(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox: i32, p: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const wide = CO > 8;
+    loadDyRow(dy, p);
+    const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ox * SW - PL + kx * DW;
+        if (ix < 0 || ix >= W) continue;
+        let src = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
+        let ar = acc + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+        for (let ci = 0; ci < C; ci++) {
+          const xv = v128.load32_splat(src);
+          v128.store(ar, madd4(xv, g0, v128.load(ar)));
+          v128.store(ar, madd4(xv, g1, v128.load(ar, 16)), 16);
+          if (wide) {
+            v128.store(ar, madd4(xv, g2, v128.load(ar, 32)), 32);
+            v128.store(ar, madd4(xv, g3, v128.load(ar, 48)), 48);
+          }
+          src += 4; ar += 64;
+        }
+      }
+    }
+  }
+}
+
+/** Four adjacent interior pixels (CO <= 8): each accumulator row is loaded and stored once for all four. */
+function directFilterQuad(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox: i32, p: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const row = <usize>CO << 2;
+    const d = dy + (<usize>(p * CO) << 2);
+    const g00 = v128.load(d), g01 = v128.load(d, 16);
+    const g10 = v128.load(d + row), g11 = v128.load(d + row, 16);
+    const g20 = v128.load(d + row * 2), g21 = v128.load(d + row * 2, 16);
+    const g30 = v128.load(d + row * 3), g31 = v128.load(d + row * 3, 16);
+    const step = <usize>(SW * C) << 2;
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = oy * SH - PT + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        let src = x + (<usize>(((n * H + iy) * W + ox * SW - PL + kx * DW) * C) << 2);
+        let ar = acc + (<usize>((ky * KW + kx) * C * DIRECT_CO) << 2);
+        for (let ci = 0; ci < C; ci++) {
+          let a0 = v128.load(ar), a1 = v128.load(ar, 16);
+          let xv = v128.load32_splat(src);
+          a0 = madd4(xv, g00, a0); a1 = madd4(xv, g01, a1);
+          xv = v128.load32_splat(src + step);
+          a0 = madd4(xv, g10, a0); a1 = madd4(xv, g11, a1);
+          xv = v128.load32_splat(src + step + step);
+          a0 = madd4(xv, g20, a0); a1 = madd4(xv, g21, a1);
+          xv = v128.load32_splat(src + step * 3);
+          a0 = madd4(xv, g30, a0); a1 = madd4(xv, g31, a1);
+          v128.store(ar, a0); v128.store(ar, a1, 16);
+          src += 4; ar += 64;
+        }
+      }
+    }
   }
 }
 

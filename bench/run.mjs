@@ -68,10 +68,11 @@ function buf(n, seed = 1) {
 const freeAll = (...ps) => ps.forEach((p) => be.free(p));
 
 const rows = [];
+const trainMem = [];
 function row(name, unit, ours, tfjs, note = '', speedup = NaN) {
   // speedup: median over rounds of their time / our time (> 1: we are faster)
   const better = speedup;
-  const r = { name, unit, ours: +ours.toFixed(unit === 'ms' ? 3 : 1), tfjs: Number.isFinite(tfjs) ? +tfjs.toFixed(unit === 'ms' ? 3 : 1) : null, ratio: Number.isFinite(better) ? +better.toFixed(2) : null };
+  const r = { name, unit, ours: +ours.toFixed(unit === 'GFLOP/s' ? 1 : 3), tfjs: Number.isFinite(tfjs) ? +tfjs.toFixed(unit === 'GFLOP/s' ? 1 : 3) : null, ratio: Number.isFinite(better) ? +better.toFixed(2) : null };
   if (note) r.note = note;
   rows.push(r);
   log(`${name.padEnd(44)} ${String(r.ours).padStart(9)} ${String(r.tfjs ?? 'n/a').padStart(9)} ${unit.padEnd(8)} ${r.ratio ?? ''}${note ? '  ' + note : ''}`);
@@ -214,9 +215,94 @@ if (defaultBuild !== 'simd') {
   row('LeNet conv fwd+bwd b32 (2 conv, 2 pool)', 'ms', o, t, tfNote, sp);
 }
 
+// ---- training (issue #3): the digits MLP, 10 epochs, and a LeNet-5 training step ----
+{
+  const d = await eg.data.loadDigits();
+  const x = d.images.reshape([d.count, 784]);
+  const y = eg.data.oneHot(d.labels, 10);
+  const xTr = eg.data.slice(x, 0, 8000), yTr = eg.data.slice(y, 0, 8000), xTe = eg.data.slice(x, 8000), yTe = eg.data.slice(y, 8000);
+  const epochs = QUICK ? 1 : 10;
+  const ours = eg.sequential([
+    eg.layers.dense({ units: 256, activation: 'relu', inputShape: [784], seed: 1 }),
+    eg.layers.dense({ units: 128, activation: 'relu', seed: 2 }),
+    eg.layers.dense({ units: 10, activation: 'softmax', seed: 3 }),
+  ]);
+  ours.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-3 }), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  let t0 = performance.now();
+  await ours.fit(xTr, yTr, { epochs, batchSize: 32, seed: 42 });
+  const oursS = (performance.now() - t0) / 1000;
+  const oursAcc = ours.evaluate(xTe, yTe).accuracy;
+  const theirs = tf.sequential({ layers: [
+    tf.layers.dense({ units: 256, activation: 'relu', inputShape: [784] }),
+    tf.layers.dense({ units: 128, activation: 'relu' }),
+    tf.layers.dense({ units: 10, activation: 'softmax' }),
+  ] });
+  theirs.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const txTr = tf.tensor(xTr.dataSync(), [8000, 784]), tyTr = tf.tensor(yTr.dataSync(), [8000, 10]);
+  const txTe = tf.tensor(xTe.dataSync(), [xTe.shape[0], 784]), tyTe = tf.tensor(yTe.dataSync(), [yTe.shape[0], 10]);
+  t0 = performance.now();
+  await theirs.fit(txTr, tyTr, { epochs, batchSize: 32, shuffle: true, verbose: 0 });
+  const theirsS = (performance.now() - t0) / 1000;
+  const theirsAcc = (await theirs.evaluate(txTe, tyTe)[1].data())[0];
+  row(`MLP 784-256-128-10 digits fit, ${epochs} epochs`, 's', oursS, theirsS, `test accuracy: edgegrad ${(oursAcc * 100).toFixed(1)}%, tfjs-wasm ${(theirsAcc * 100).toFixed(1)}%`, theirsS / oursS);
+  trainMem.push(['after the MLP', process.memoryUsage().rss, be.memoryBytes()]);
+
+  // LeNet-5: conv5x5(6)-pool-conv5x5(16)-pool-dense 120-84-10, batch 32, one Adam step
+  const lenet = eg.sequential([
+    eg.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
+    eg.layers.maxPool2d({ poolSize: 2 }),
+    eg.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', seed: 2 }),
+    eg.layers.maxPool2d({ poolSize: 2 }),
+    eg.layers.flatten(),
+    eg.layers.dense({ units: 120, activation: 'relu', seed: 3 }),
+    eg.layers.dense({ units: 84, activation: 'relu', seed: 4 }),
+    eg.layers.dense({ units: 10, activation: 'softmax', seed: 5 }),
+  ]);
+  lenet.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+  const steps = QUICK ? 10 : 40;
+  const lx = eg.data.slice(d.images, 0, 32 * steps), ly = eg.data.slice(y, 0, 32 * steps);
+  await lenet.fit(eg.data.slice(lx, 0, 320), eg.data.slice(ly, 0, 320), { epochs: 2, batchSize: 32 }); // warm-up
+  t0 = performance.now();
+  await lenet.fit(lx, ly, { epochs: 1, batchSize: 32, shuffle: false });
+  const lenetMs = (performance.now() - t0) / steps;
+  const tfLenet = () => tf.sequential({ layers: [
+    tf.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1] }),
+    tf.layers.maxPooling2d({ poolSize: 2 }),
+    tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu' }),
+    tf.layers.maxPooling2d({ poolSize: 2 }),
+    tf.layers.flatten(),
+    tf.layers.dense({ units: 120, activation: 'relu' }),
+    tf.layers.dense({ units: 84, activation: 'relu' }),
+    tf.layers.dense({ units: 10, activation: 'softmax' }),
+  ] });
+  const tlx = tf.tensor(lx.dataSync().slice(0, 32 * 784), [32, 28, 28, 1]), tly = tf.tensor(ly.dataSync().slice(0, 320), [32, 10]);
+  let wasmNote = '';
+  try {
+    const m = tfLenet();
+    m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+    await m.fit(tlx, tly, { epochs: 1, batchSize: 32, verbose: 0 });
+    wasmNote = 'tfjs-wasm ran it';
+  } catch (e) {
+    wasmNote = `tfjs-wasm: ${String(e.message).split('\n')[0].slice(0, 80)}`;
+  }
+  // TF.js's pure-JS cpu backend is the TF.js path that can train it here
+  await tf.setBackend('cpu');
+  const m = tfLenet();
+  m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+  await m.fit(tlx, tly, { epochs: 1, batchSize: 32, verbose: 0 });
+  const cpuSteps = QUICK ? 1 : 3;
+  t0 = performance.now();
+  await m.fit(tf.concat(Array(cpuSteps).fill(tlx)), tf.concat(Array(cpuSteps).fill(tly)), { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });
+  const cpuMs = (performance.now() - t0) / cpuSteps;
+  await tf.setBackend('wasm');
+  row('LeNet-5 train step b32 (vs tfjs cpu)', 'ms', lenetMs, cpuMs, wasmNote, cpuMs / lenetMs);
+  trainMem.push(['after LeNet', process.memoryUsage().rss, be.memoryBytes()]);
+}
+
 wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
 const mem = { rssMB: +(process.memoryUsage().rss / 2 ** 20).toFixed(1), wasmMB: +(wasmPeak / 2 ** 20).toFixed(1), arenaPeakMB: +(arenaPeak / 2 ** 20).toFixed(1) };
 log(`memory: process RSS ${mem.rssMB} MiB (both libraries), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB)`);
+for (const [when, rss, wasm] of trainMem) log(`training memory ${when}: process RSS ${(rss / 2 ** 20).toFixed(1)} MiB, edgegrad wasm memory ${(wasm / 2 ** 20).toFixed(1)} MiB`);
 
 if (JSON_OUT) console.log(JSON.stringify(rows, null, 2));
 const md = [
@@ -231,6 +317,7 @@ const md = [
   ``,
   ...rows.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`),
   `- Memory: process RSS ${mem.rssMB} MiB at the end (both libraries loaded), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB).`,
+  ...trainMem.map(([when, rss, wasm]) => `- Training memory ${when}: process RSS ${(rss / 2 ** 20).toFixed(1)} MiB, edgegrad wasm memory ${(wasm / 2 ** 20).toFixed(1)} MiB.`),
   ``,
 ].join('\n');
 mkdirSync(join(here, 'results'), { recursive: true });

@@ -22,6 +22,8 @@ const CASES: Case[] = [
   { x: [1, 6, 6, 4], w: [3, 3, 2, 6], s: 1, pad: 'same' },           // 2 groups
   { x: [2, 5, 5, 6], w: [3, 3, 2, 9], s: 2, pad: 'valid' },          // 3 groups
   { x: [1, 17, 3, 1], w: [4, 2, 1, 1], s: 3, pad: 'same' },
+  { x: [2, 12, 12, 1], w: [5, 5, 1, 6], s: 1, pad: 'same' },         // LeNet's first layer: direct kernel, 4-pixel blocks
+  { x: [1, 10, 11, 6], w: [5, 5, 6, 16], s: 1, pad: 'valid' },        // LeNet's second layer: direct kernel, 16 channels
 ];
 
 const DW: Array<{ x: number[]; w: number[]; s: number; pad: Padding; d?: number }> = [
