@@ -286,6 +286,9 @@ if (defaultBuild !== 'simd') {
     wasmNote = `tfjs-wasm: ${String(e.message).split('\n')[0].slice(0, 80)}`;
   }
   // TF.js's pure-JS cpu backend is the TF.js path that can train it here
+  // (TF.js prints a tfjs-node advertisement on stdout when it first runs in Node; keep --json clean)
+  const say = console.log;
+  console.log = (...a) => { if (!JSON_OUT) process.stderr.write(a.join(' ') + '\n'); };
   await tf.setBackend('cpu');
   const m = tfLenet();
   m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
@@ -295,6 +298,7 @@ if (defaultBuild !== 'simd') {
   await m.fit(tf.concat(Array(cpuSteps).fill(tlx)), tf.concat(Array(cpuSteps).fill(tly)), { epochs: 1, batchSize: 32, verbose: 0, shuffle: false });
   const cpuMs = (performance.now() - t0) / cpuSteps;
   await tf.setBackend('wasm');
+  console.log = say;
   row('LeNet-5 train step b32 (vs tfjs cpu)', 'ms', lenetMs, cpuMs, wasmNote, cpuMs / lenetMs);
   trainMem.push(['after LeNet', process.memoryUsage().rss, be.memoryBytes()]);
 }

@@ -59,6 +59,8 @@ export class Model extends Layer {
   outputs: SymbolicTensor[];
   optimizer?: Optimizer;
   stopTraining = false;
+  /** Bumped whenever the weights change (a training step, setWeights), so packed copies know to repack. */
+  private weightsVersion = 0;
   private lossName?: LossName | 'sparseCategoricalCrossentropy';
   private lossOptions: { delta?: number; epsilon?: number } = {};
   private metricNames: MetricName[] = [];
@@ -106,6 +108,7 @@ export class Model extends Layer {
     if (values.length !== ws.length) throw new Error(`edgegrad: model '${this.name}' has ${ws.length} weights, got ${values.length}`);
     let k = 0;
     for (const l of this.layers) { l.setWeights(values.slice(k, k + l.weights.length)); k += l.weights.length; }
+    this.weightsVersion++;
   }
 
   /** Inline this model's DAG into `g` (so models nest as layers). */
@@ -256,6 +259,7 @@ export class Model extends Layer {
       for (let s = 0; s < n; s += bs) {
         const b = Math.min(bs, n - s);
         const p = this.inferencePlan(b, dropout);
+        p.prepack(this.weightsVersion);
         p.view(p.xId).set(x.view().subarray(s * per, (s + b) * per));
         p.run();
         out.set(p.view(p.outId), s * outPer);
@@ -295,6 +299,7 @@ export class Model extends Layer {
     for (let s = 0; s < n; s += bs) {
       const b = Math.min(bs, n - s);
       const tp = this.lossPlan(b, false);
+      tp.plan.prepack(this.weightsVersion);
       this.feed(tp, x, y, idx, s, b);
       tp.plan.run();
       this.accumulate(acc, tp, y, b);
@@ -421,6 +426,7 @@ export class Model extends Layer {
       return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
     });
     this.optimizer!.applyGradients(items);
+    this.weightsVersion++;
     for (const { weight } of byTensor.values()) {
       const c = weight.constraint;
       if (c?.name === 'maxNorm') {

@@ -210,6 +210,18 @@ describe('optimizers, schedules, clipping, regularization', () => {
 });
 
 describe('models', () => {
+  it('inference packs dense weights once and repacks after setWeights and training steps', async () => {
+    const m = eg.sequential([eg.layers.dense({ units: 5, activation: 'relu', inputShape: [7], seed: 1 })]);
+    const x = eg.randomNormal([8, 7], 0, 1, 2); // batch >= 4: the pre-packed GEMM path
+    const eager = () => eg.fused.matMul({ a: x, b: m.getWeights()[0], bias: m.getWeights()[1], activation: 'relu' }).dataSync();
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(eager()));
+    m.setWeights([eg.randomNormal([7, 5], 0, 1, 3), eg.randomNormal([5], 0, 1, 4)]);
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(eager()));
+    m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.1 }), loss: 'mse' });
+    await m.fit(x, eg.ones([8, 5]), { epochs: 1, batchSize: 8 });
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(eager()));
+  });
+
   it('Monte-Carlo dropout: predict with mcSamples returns a mean and a positive variance; plain predict is deterministic', () => {
     const m = eg.sequential([
       eg.layers.dense({ units: 32, activation: 'relu', inputShape: [4], seed: 1 }),

@@ -28,6 +28,9 @@ export class Plan {
   private readonly offsets = new Map<number, number>();
   private base = 0;
   private readonly ctx: RunContext;
+  /** node id -> packed weight panels (inference plans: dense layers' kernels, packed once per weight version) */
+  private readonly packs = new Map<number, number>();
+  private packedVersion = -1;
 
   constructor(readonly graph: Graph, readonly opts: PlanOptions) {
     this.be = getBackend();
@@ -71,7 +74,30 @@ export class Plan {
       dropout: opts.dropout ?? opts.training,
       shape: (id) => self.shapes[id],
       ptr: (id) => self.ptr(id),
+      // packed panels only once prepack() has filled them; until then the node packs per call
+      packed: (id) => (self.packedVersion >= 0 ? self.packs.get(id) ?? 0 : 0),
     };
+    if (!opts.training) {
+      // Pre-pack the kernels of dense layers (GEMM B panels) when a batch is big enough for the packed
+      // path; weights are constant between training steps, so inference need not repack per call.
+      for (const n of graph.nodes) {
+        const w = graph.values[n.inputs[1]];
+        if (n.op !== 'dense' || w?.kind !== 'param' || this.shapes[n.inputs[0]][0] < 4) continue;
+        const [K, N] = this.shapes[n.inputs[1]];
+        this.packs.set(n.id, this.be.alloc(this.be.kernels.gemmPackedBSize(K, N)));
+      }
+    }
+  }
+
+  /** Pack weights for this version of the parameters (a no-op when already packed for it). */
+  prepack(version: number): void {
+    if (version === this.packedVersion) return;
+    for (const [id, dst] of this.packs) {
+      const n = this.graph.nodes[id];
+      const [K, N] = this.shapes[n.inputs[1]];
+      this.be.kernels.gemmPackB(0, K, N, this.ptr(n.inputs[1]), N, dst);
+    }
+    this.packedVersion = version;
   }
 
   ptr(id: number): number {
@@ -114,5 +140,7 @@ export class Plan {
   dispose(): void {
     if (this.base) this.be.free(this.base);
     this.base = 0;
+    for (const p of this.packs.values()) this.be.free(p);
+    this.packs.clear();
   }
 }

@@ -12,6 +12,8 @@ export interface RunContext {
   dropout: boolean;
   shape(valueId: number): number[];
   ptr(valueId: number): number;
+  /** The weights of this node pre-packed for the GEMM (inference plans), or 0. */
+  packed(nodeId: number): number;
 }
 
 /** What a gradient rule gets: add backward nodes with `node`, read forward shapes with `shape`. */

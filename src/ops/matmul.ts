@@ -1,6 +1,6 @@
 // Matrix multiplication: C = op(A) op(B), op = identity or transpose, with an optional fused bias and
 // activation (eg.fused.matMul). Kernel: assembly/gemm_f32.ts.
-import { Act } from '../backend/wasm/kernels.js';
+import { Act, AMode } from '../backend/wasm/kernels.js';
 import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
 import { arr, backend, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
@@ -130,8 +130,13 @@ registerOp({
     const [x, w, b] = n.inputs, y = n.outputs[0];
     const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
     const k = ctx.be.kernels;
-    k.gemm(0, 0, M, N, K, 1, ctx.ptr(x), K, ctx.ptr(w), N, 0, ctx.ptr(y), N, b !== undefined ? ctx.ptr(b) : 0,
-      Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+    const act = Act[n.attrs.activation as keyof typeof Act], alpha = (n.attrs.alpha as number) ?? 0, bias = b !== undefined ? ctx.ptr(b) : 0;
+    const packed = ctx.packed(n.id);
+    if (packed) {
+      k.gemmPrepacked(AMode.matrix, 0, M, N, K, 1, ctx.ptr(x), K, packed, 0, ctx.ptr(y), N, bias, act, alpha, ctx.be.workspace(k.gemmPackedASize()));
+    } else {
+      k.gemm(0, 0, M, N, K, 1, ctx.ptr(x), K, ctx.ptr(w), N, 0, ctx.ptr(y), N, bias, act, alpha, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+    }
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
