@@ -98,3 +98,28 @@ describe('training basics', () => {
     plan.dispose();
   });
 });
+
+describe('graph passes', () => {
+  it('fuseActivations folds conv2d -> relu and dense -> leakyRelu into the producers, results unchanged', async () => {
+    const { fuseActivations } = await import('../src/graph/passes.js');
+    useBuild('simd');
+    const g = new Graph();
+    const x = g.input('x', [-1, 6, 6, 2]);
+    const w = g.param('w', eg.randomNormal([3, 3, 2, 4], 0, 1, 1), true);
+    const b = g.param('b', eg.randomNormal([4], 0, 1, 2), true);
+    const [c] = g.node('conv2d', [x, w, b], { strides: [1, 1], pad: 'same', dilations: [1, 1], activation: 'linear', alpha: 0 });
+    const [r] = g.node('activation', [c], { activation: 'relu' });
+    const [f] = g.node('reshape', [r], { shape: [-1, 144] });
+    const w2 = g.param('w2', eg.randomNormal([144, 3], 0, 0.1, 3), true);
+    const [d] = g.node('dense', [f, w2], { activation: 'linear', alpha: 0 });
+    const [o] = g.node('activation', [d], { activation: 'leakyRelu', alpha: 0.1 });
+    g.outputs = [o];
+    const xs = eg.randomNormal([2, 6, 6, 2], 0, 1, 4).dataSync();
+    const run = () => { const p = new Plan(g, { batch: 2, training: false }); p.view(x).set(xs); p.run(); const out = p.view(g.outputs[0]).slice(); p.dispose(); return out; };
+    const before = run();
+    expect(fuseActivations(g)).toBe(2);
+    expect(g.nodes.map((n) => n.op)).toEqual(['conv2d', 'reshape', 'dense']);
+    expect(g.nodes[2].attrs).toMatchObject({ activation: 'leakyRelu', alpha: 0.1 });
+    expect(Array.from(run())).toEqual(Array.from(before));
+  });
+});
