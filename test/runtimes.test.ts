@@ -49,22 +49,34 @@ describe('runtimes', () => {
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 
-  it("the README's quick start runs as written against the built package", () => {
+  /** Run a ```ts block of the README (after `## heading`) against the built package; returns its last JSON line. */
+  function runReadmeBlock(heading: string, report: string): Record<string, unknown> {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const code = /## Quick start\n\n```ts\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(code, 'README has a ts quick start block').toBeTruthy();
-    const file = join(root, 'test', 'smoke', `.quickstart-${process.pid}.mjs`);
-    writeFileSync(file, `${code}\nconsole.log(JSON.stringify({ y: y.shape, p: p.shape, dw: dw.shape, loss }));\n`);
+    const code = new RegExp(`## ${heading}\\n\\n\`\`\`ts\\n([\\s\\S]*?)\`\`\``).exec(readme)?.[1];
+    expect(code, `README has a ts block under '## ${heading}'`).toBeTruthy();
+    const file = join(root, 'test', 'smoke', `.readme-${process.pid}.mjs`);
+    writeFileSync(file, `${code}\nconsole.log(JSON.stringify(${report}));\n`);
     try {
-      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-      const r = JSON.parse(out.trim().split('\n').pop()!);
-      expect(r.y).toEqual([1, 14, 14, 8]);
-      expect(r.p).toEqual([1, 10]);
-      expect(r.dw).toEqual([3, 3, 1, 8]);
-      expect(Number.isFinite(r.loss)).toBe(true);
+      const out = execFileSync(process.execPath, [file], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      return JSON.parse(out.trim().split('\n').pop()!);
     } finally {
       rmSync(file, { force: true });
     }
+  }
+
+  it("the README's quick start runs as written against the built package", () => {
+    const r = runReadmeBlock('Quick start', '{ y: y.shape, p: p.shape, dw: dw.shape, loss }');
+    expect(r.y).toEqual([1, 14, 14, 8]);
+    expect(r.p).toEqual([1, 10]);
+    expect(r.dw).toEqual([3, 3, 1, 8]);
+    expect(Number.isFinite(r.loss)).toBe(true);
+  });
+
+  it("the README's training example runs as written and learns the digits", () => {
+    const r = runReadmeBlock('Training', '{ acc: model.evaluate(eg.data.slice(x, 8000), eg.data.slice(y, 8000)).accuracy, epochs: history.epoch.length, mean: mean.shape, variance: variance.shape }');
+    expect(r.acc as number).toBeGreaterThan(0.9);
+    expect(r.mean).toEqual([5, 10]);
+    expect(r.variance).toEqual([5, 10]);
   });
 
   const haveChromium = existsSync(CHROMIUM);

@@ -302,3 +302,51 @@ describe('bad input', () => {
     await expect(m.fit(x, y, { epochs: 5, batchSize: 2 })).rejects.toThrow(/gradient of layer '(out|hidden)' \(.+\) became non-finite at epoch \d+, batch 0/);
   });
 });
+
+describe('data helpers and the remaining layers', () => {
+  it('split, standardize (fit on train, apply to test), batches, one-hot', () => {
+    const x = eg.tensor(Float32Array.from({ length: 40 }, (_, i) => i), [20, 2]);
+    const y = eg.tensor(Float32Array.from({ length: 20 }, (_, i) => i), [20, 1]);
+    const s = eg.data.trainTestSplit(x, y, { testSize: 0.2, validationSize: 0.1, seed: 3 });
+    expect([s.xTrain.shape[0], s.xVal!.shape[0], s.xTest.shape[0]]).toEqual([14, 2, 4]);
+    const seen = [s.yTrain, s.yVal!, s.yTest].flatMap((t) => Array.from(t.dataSync())).sort((a, b) => a - b);
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i)); // a partition, every row once
+    s.xTrain.dataSync().forEach((v, i) => { if (i % 2 === 0) expect(s.xTrain.dataSync()[i + 1]).toBe(v + 1); }); // rows stay intact
+    const st = eg.data.fitStandardizer(s.xTrain);
+    const z = st.transform(s.xTrain).dataSync();
+    const m0 = Array.from(z).filter((_, i) => i % 2 === 0).reduce((a, b) => a + b) / 14;
+    expect(m0).toBeCloseTo(0, 5);
+    const t = st.transform(s.xTest).dataSync();
+    expect(t[0]).toBeCloseTo((s.xTest.dataSync()[0] - st.mean[0]) / st.std[0], 5);
+    expect(eg.data.batches(10, 4)).toEqual([[0, 4], [4, 8], [8, 10]]);
+    expect(() => eg.data.batches(10, 0)).toThrow(/batchSize must be a positive integer, got 0/);
+    expect(Array.from(eg.data.oneHot([2, 0], 3).dataSync())).toEqual([0, 0, 1, 1, 0, 0]);
+    expect(() => eg.data.oneHot([3], 3)).toThrow(/label 3 at 0 is outside \[0, 3\)/);
+  });
+
+  it('a CNN with zero padding, a grouped conv, depthwise, average pooling, channel concatenation and global pooling trains', async () => {
+    const inp = eg.input({ shape: [10, 10, 2] });
+    const p = eg.layers.zeroPadding2d({ padding: 1 }).apply(inp);
+    const a = eg.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu', seed: 1 }).apply(p);
+    const b = eg.layers.conv2d({ filters: 4, kernelSize: 3, groups: 2, activation: 'selu', seed: 2 }).apply(p);
+    const cat = eg.layers.concatenate().apply([a, b]);
+    const d = eg.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', depthMultiplier: 2, seed: 3 }).apply(cat);
+    const pool = eg.layers.averagePooling2d({ poolSize: 2 }).apply(d);
+    const gap = eg.layers.globalAveragePooling2d().apply(pool);
+    const out = eg.layers.dense({ units: 2, activation: 'softmax', seed: 4 }).apply(gap);
+    const m = eg.model({ inputs: inp, outputs: out });
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const x = eg.randomNormal([48, 10, 10, 2], 0, 1, 5);
+    // a target global pooling can see: whether channel 0's mean exceeds channel 1's
+    const xv = x.view();
+    const labels = Int32Array.from({ length: 48 }, (_, n) => {
+      let d = 0;
+      for (let i = 0; i < 100; i++) d += xv[n * 200 + i * 2] - xv[n * 200 + i * 2 + 1];
+      return d > 0 ? 1 : 0;
+    });
+    const h = await m.fit(x, eg.tensor(labels, [48], 'int32'), { epochs: 30, batchSize: 16, seed: 6 });
+    expect(h.history.loss.at(-1)!).toBeLessThan(h.history.loss[0] * 0.5);
+    expect(h.history.accuracy.at(-1)!).toBeGreaterThan(0.9);
+    expect(m.summary({ print: false })).toMatch(/zero_padding2d.*\[null,12,12,2\]/);
+  });
+});
