@@ -1,17 +1,30 @@
-// Bundles the compiled TS (build/tsc, from `tsc -p tsconfig.build.json`) into one ESM file with the three
-// wasm builds embedded, and ships the digits data file beside it (loaded relative to the bundle).
-// Declarations come straight from tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts
-// bundler to call, and a tree of .d.ts files serves users equally well).
+// Bundles the compiled TS (build/tsc, from `tsc -p tsconfig.build.json`) into ESM with the three wasm builds
+// embedded: dist/index.js, plus chunks loaded on first use (the ONNX importer and its protobuf code), and
+// ships the digits data file beside it (loaded relative to the bundle). Declarations come straight from
+// tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts bundler to call).
 import { copyFileSync, mkdirSync } from 'node:fs';
+import commonjs from '@rollup/plugin-commonjs';
+import { nodeResolve } from '@rollup/plugin-node-resolve';
 
 export default {
   input: 'build/tsc/index.js',
-  output: { file: 'dist/index.js', format: 'es', sourcemap: false },
-  plugins: [{
-    name: 'ship-data',
-    writeBundle() {
-      mkdirSync('dist', { recursive: true });
-      copyFileSync('src/data/digits.u8.gz', 'dist/digits.u8.gz');
+  // keep the core in dist/index.js itself (no facade): the digits file is found next to it
+  preserveEntrySignatures: 'allow-extension',
+  output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: 'index.js', chunkFileNames: 'chunks/[name]-[hash].js' },
+  plugins: [
+    nodeResolve({ preferBuiltins: true }),
+    commonjs(),
+    {
+      name: 'ship-data',
+      writeBundle() {
+        mkdirSync('dist', { recursive: true });
+        copyFileSync('src/data/digits.u8.gz', 'dist/digits.u8.gz');
+      },
     },
-  }],
+  ],
+  onwarn(w, warn) {
+    // protobufjs reaches for optional modules through eval('require'); that is by design
+    if (w.code === 'EVAL' || w.code === 'CIRCULAR_DEPENDENCY') return;
+    warn(w);
+  },
 };

@@ -89,3 +89,11 @@ export function sequential(layersOrConfig: Layer[] | { layers?: Layer[]; name?: 
 export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string }): Model {
   return new Model(cfg);
 }
+
+// ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
+export type { GraphModel } from './graph/graph-model.js';
+/** Load a model: ONNX bytes, a path (Node, Deno, Bun) or a URL. */
+export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer): Promise<import('./graph/graph-model.js').GraphModel> {
+  const io = await import('./io/index.js');
+  return io.loadModel(source);
+}

@@ -1,6 +1,7 @@
 // Data helpers: the shipped digits, shuffling, splits, batching, standardization, one-hot.
 import { Tensor, formatShape } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from '../model.js';
+import { readBytes } from '../io/read.js';
 
 export interface Digits {
   /** [count, 28, 28, 1], pixels in [0, 1] */
@@ -28,19 +29,6 @@ export async function loadDigits(source?: string | URL | Uint8Array): Promise<Di
   for (let i = 0; i < count * px; i++) v[i] = raw[20 + i] / 255;
   const labels = Int32Array.from(raw.subarray(20 + count * px));
   return { images, labels, count };
-}
-
-async function readBytes(src: string | URL): Promise<Uint8Array> {
-  const url = typeof src === 'string' && !/^[a-z]+:/i.test(src) ? undefined : new URL(String(src));
-  if (!url || url.protocol === 'file:') {
-    // Node, Deno and Bun all provide node:fs; typed here so the library needs no Node typings
-    const spec = 'node:fs/promises';
-    const fs = (await import(spec)) as { readFile(p: string | URL): Promise<Uint8Array> };
-    return new Uint8Array(await fs.readFile(url ?? (src as string)));
-  }
-  const r = await fetch(url);
-  if (!r.ok) throw new Error(`edgegrad.data: ${url} answered ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
 }
 
 async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {

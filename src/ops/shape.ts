@@ -103,3 +103,38 @@ registerOp({
     padCopy(ctx.be.memory.buffer, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
   },
 });
+
+/** [N, H, W, C] <-> [N, C, H, W] copies (ONNX flattens feature maps in NCHW order). */
+function transposeMaps(mem: ArrayBuffer, [N, A, B, C]: number[], src: number, dst: number): void {
+  // src [N, A, B, C] -> dst [N, C, A, B]
+  const f = new Float32Array(mem);
+  const s0 = src / 4, d0 = dst / 4;
+  for (let n = 0; n < N; n++) for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
+    f[d0 + ((n * C + c) * A + a) * B + b] = f[s0 + ((n * A + a) * B + b) * C + c];
+  }
+}
+
+registerOp({
+  name: 'nhwcToNchw',
+  infer([x], _a, node) {
+    if (x.length !== 4) fail('nhwcToNchw', `node '${node}': needs a rank-4 map, got ${formatShape(x)}`);
+    return [[x[0], x[3], x[1], x[2]]];
+  },
+  run(ctx, n) { transposeMaps(ctx.be.memory.buffer, ctx.shape(n.inputs[0]), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0])); },
+  grad(n, [dy], b) { return [b.node('nchwToNhwc', [dy!], {}, `${n.name}_grad`)[0]]; },
+});
+
+registerOp({
+  name: 'nchwToNhwc',
+  infer([x]) { return [[x[0], x[2], x[3], x[1]]]; },
+  run(ctx, n) {
+    // [N, C, H, W] viewed as [N, C, H*W, 1] -> transpose of the first three dims done as NHWC<-NCHW
+    const [N, C, H, W] = ctx.shape(n.inputs[0]);
+    const f = new Float32Array(ctx.be.memory.buffer);
+    const s0 = ctx.ptr(n.inputs[0]) / 4, d0 = ctx.ptr(n.outputs[0]) / 4;
+    for (let b = 0; b < N; b++) for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+      f[d0 + ((b * H + y) * W + x) * C + c] = f[s0 + ((b * C + c) * H + y) * W + x];
+    }
+  },
+  grad(n, [dy], b) { return [b.node('nhwcToNchw', [dy!], {}, `${n.name}_grad`)[0]]; },
+});

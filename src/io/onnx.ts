@@ -1,0 +1,383 @@
+// ONNX import: ModelProto (parsed by onnx-proto / protobufjs) -> graph IR. Images keep NCHW at the model's
+// boundary; inside, feature maps are NHWC and convolution filters are converted once, here, from OIHW to
+// HWIO. Flatten / Reshape of a feature map goes through an explicit NHWC -> NCHW transpose so the flattened
+// order is ONNX's. Shape / Gather / Unsqueeze / Concat / Cast chains on static shapes fold to constants.
+import { Graph } from '../graph/ir.js';
+import { GraphModel } from '../graph/graph-model.js';
+import { fuseActivations } from '../graph/passes.js';
+import { Tensor, formatShape } from '../tensor.js';
+import '../ops/index.js';
+
+type Long = number | { toNumber(): number };
+interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[] }
+interface OnnxAttr { name: string; type?: number; f?: number; i?: Long; s?: Uint8Array; t?: OnnxTensor; ints?: Long[]; floats?: number[] }
+interface OnnxNode { input: string[]; output: string[]; name?: string; opType: string; attribute: OnnxAttr[] }
+interface OnnxValueInfo { name: string; type?: { tensorType?: { elemType?: number; shape?: { dim: Array<{ dimValue?: Long; dimParam?: string }> } } } }
+interface OnnxModel {
+  irVersion?: Long; producerName?: string; opsetImport: Array<{ domain?: string; version?: Long }>;
+  graph?: { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[]; output: OnnxValueInfo[]; name?: string };
+}
+
+const num = (v: Long | undefined, d = 0): number => (v === undefined || v === null ? d : typeof v === 'number' ? v : v.toNumber());
+
+/** A value while converting: a graph value (4-D ones stored NHWC) or a compile-time constant. */
+interface Val {
+  id?: number;
+  nhwc?: boolean;
+  /** ONNX shape (NCHW for maps), batch as -1 */
+  shape: number[];
+  konst?: { data: Float32Array; int: boolean };
+}
+
+const FLOAT = 1, INT32 = 6, INT64 = 7, DOUBLE = 11;
+const MAX_ELEMENTS = 1 << 28; // 1 GiB of float32: a declared dimension beyond this is refused before allocating
+
+async function protoRoot(): Promise<{ ModelProto: { decode(b: Uint8Array): OnnxModel } }> {
+  const m = (await import('onnx-proto')) as unknown as { onnx?: unknown; default?: { onnx?: unknown } };
+  return (m.onnx ?? m.default?.onnx) as { ModelProto: { decode(b: Uint8Array): OnnxModel } };
+}
+
+function fail(msg: string): never {
+  throw new Error(`edgegrad.loadModel: ${msg}`);
+}
+
+/** Numbers of a TensorProto (float data as Float32Array; integers exactly as doubles). */
+function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: number[]; int: boolean } {
+  const dims = (t.dims ?? []).map((d) => num(d));
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (dims.some((d) => d < 0) || n > MAX_ELEMENTS) fail(`${where} declares dims ${formatShape(dims)} (${n} elements), more than edgegrad accepts (${MAX_ELEMENTS})`);
+  const type = t.dataType ?? 0;
+  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
+  const out = new Float32Array(n);
+  const check = (have: number) => { if (have !== n) fail(`${where} declares ${formatShape(dims)} = ${n} elements but holds ${have}`); };
+  if (type === FLOAT) {
+    if (raw) { check(raw.length / 4); out.set(new Float32Array(copyBytes(raw))); } else { check(t.floatData?.length ?? 0); out.set(t.floatData!); }
+    return { data: out, dims, int: false };
+  }
+  if (type === DOUBLE) {
+    if (raw) { check(raw.length / 8); out.set(new Float64Array(copyBytes(raw))); } else { check(t.doubleData?.length ?? 0); out.set(t.doubleData!); }
+    return { data: out, dims, int: false };
+  }
+  if (type === INT64 || type === INT32) {
+    const vals: number[] = [];
+    if (raw) {
+      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const size = type === INT64 ? 8 : 4;
+      check(raw.length / size);
+      for (let i = 0; i < n; i++) vals.push(type === INT64 ? Number(dv.getBigInt64(i * 8, true)) : dv.getInt32(i * 4, true));
+    } else {
+      const src = type === INT64 ? (t.int64Data ?? []).map((v) => num(v)) : t.int32Data ?? [];
+      check(src.length);
+      vals.push(...src);
+    }
+    out.set(vals);
+    return { data: out, dims, int: true };
+  }
+  return fail(`${where} has data type ${type}, which edgegrad does not read (float, double, int32, int64)`);
+}
+
+/** The bytes in a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool). */
+function copyBytes(b: Uint8Array): ArrayBuffer {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out.buffer;
+}
+
+/** OIHW (ONNX conv filters) -> HWIO (edgegrad's). */
+function oihwToHwio(d: Float32Array, [O, I, H, W]: number[]): Tensor {
+  const t = Tensor.empty([H, W, I, O]);
+  const v = t.view();
+  for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    v[((y * W + x) * I + i) * O + o] = d[((o * I + i) * H + y) * W + x];
+  }
+  return t;
+}
+
+function tensorFrom(data: Float32Array, shape: number[]): Tensor {
+  const t = Tensor.empty(shape);
+  t.view().set(data);
+  return t;
+}
+
+export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promise<GraphModel> {
+  const root = await protoRoot();
+  let m: OnnxModel;
+  try {
+    m = root.ModelProto.decode(bytes);
+  } catch (e) {
+    return fail(`not a valid ONNX file (${(e as Error).message})`);
+  }
+  const og = m.graph;
+  if (!og || !og.node?.length) fail(`no graph in the file (${bytes.length} bytes): not an ONNX model`);
+  const opsetEntry = m.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
+  const opset = num(opsetEntry?.version);
+  if (opset < 11 || opset > 21) fail(`ONNX opset ${opset} is not supported (opsets 11-21)`);
+
+  const vals = new Map<string, Val>();
+  for (const init of og.initializer) {
+    const t = tensorData(init, `initializer '${init.name}'`);
+    vals.set(init.name!, { shape: t.dims, konst: { data: t.data, int: t.int } });
+  }
+  const realInputs = og.input.filter((i) => !vals.has(i.name));
+  if (realInputs.length !== 1) fail(`edgegrad imports models with one input; this one has ${realInputs.length} (${realInputs.map((i) => i.name).join(', ')})`);
+  const inInfo = realInputs[0];
+  const inDims = (inInfo.type?.tensorType?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
+  if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
+  const g = new Graph();
+  const inNchw = inDims.length === 4;
+  const xId = g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
+  vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
+
+  const get = (n: OnnxNode, k: number): Val => {
+    const v = vals.get(n.input[k]);
+    if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
+    return v;
+  };
+  const konst = (n: OnnxNode, k: number): Float32Array => {
+    const v = get(n, k);
+    if (!v.konst) fail(`node '${n.name}' (${n.opType}): input ${k} ('${n.input[k]}') must be a constant (an initializer)`);
+    return v.konst.data;
+  };
+  const attr = (n: OnnxNode, key: string) => n.attribute.find((a) => a.name === key);
+  const ints = (n: OnnxNode, key: string, d: number[]): number[] => attr(n, key)?.ints?.map((v) => num(v)) ?? d;
+  const int = (n: OnnxNode, key: string, d: number): number => { const a = attr(n, key); return a?.i !== undefined && a.i !== null ? num(a.i) : d; };
+  const float = (n: OnnxNode, key: string, d: number): number => attr(n, key)?.f ?? d;
+  const str = (n: OnnxNode, key: string, d: string): string => { const s = attr(n, key)?.s; return s?.length ? new TextDecoder().decode(s) : d; };
+  const graphVal = (n: OnnxNode, k: number): Val => {
+    const v = get(n, k);
+    if (v.id === undefined) fail(`node '${n.name}' (${n.opType}): input ${k} ('${n.input[k]}') must be computed by the graph, not a constant`);
+    return v;
+  };
+  const unsupported = (n: OnnxNode, why: string): never => fail(`ONNX op '${n.opType}' (node '${n.name}', opset ${opset}): ${why}`);
+  const set = (n: OnnxNode, v: Val) => vals.set(n.output[0], v);
+  const param = (nm: string, t: Tensor) => g.param(nm, t, true);
+  /** padding of a conv / pool node as [[top, bottom], [left, right]], from pads or auto_pad */
+  const padsOf = (n: OnnxNode, inH: number, inW: number, k: number[], s: number[], d: number[]): [[number, number], [number, number]] => {
+    const auto = str(n, 'auto_pad', 'NOTSET');
+    if (auto === 'VALID') return [[0, 0], [0, 0]];
+    if (auto === 'SAME_UPPER' || auto === 'SAME_LOWER') {
+      const tot = [inH, inW].map((sz, i) => Math.max((Math.ceil(sz / s[i]) - 1) * s[i] + (k[i] - 1) * d[i] + 1 - sz, 0));
+      const split = (t: number): [number, number] => (auto === 'SAME_UPPER' ? [Math.floor(t / 2), t - Math.floor(t / 2)] : [t - Math.floor(t / 2), Math.floor(t / 2)]);
+      return [split(tot[0]), split(tot[1])];
+    }
+    const p = ints(n, 'pads', [0, 0, 0, 0]);
+    return [[p[0], p[2]], [p[1], p[3]]];
+  };
+  const mapIn = (n: OnnxNode): Val => {
+    const v = graphVal(n, 0);
+    if (!v.nhwc) unsupported(n, `needs a rank-4 NCHW input, got ${formatShape(v.shape)}`);
+    return v;
+  };
+  const mapShape = (id: number): number[] => { const s = g.values[id].shape; return [s[0], s[3], s[1], s[2]]; };
+  /** [N, C, H, W] map -> [N, C*H*W] in ONNX order */
+  const flattenMap = (n: OnnxNode, v: Val): Val => {
+    const [, C, H, W] = v.shape;
+    const src = H * W === 1 ? v.id! : g.node('nhwcToNchw', [v.id!], {}, `${n.name}/nchw`)[0];
+    const [id] = g.node('reshape', [src], { shape: [-1, C * H * W] }, n.name);
+    return { id, shape: [-1, C * H * W] };
+  };
+
+  for (const n of og.node) {
+    const op = n.opType;
+    const nodeName = n.name || `${op}_${n.output[0]}`;
+    n.name = nodeName;
+    switch (op) {
+      case 'Conv': {
+        const x = mapIn(n);
+        const wv = get(n, 1);
+        if (!wv.konst || wv.shape.length !== 4) unsupported(n, 'the filter must be a rank-4 initializer');
+        const [O, Ig, kh, kw] = wv.shape;
+        const C = x.shape[1];
+        const group = int(n, 'group', 1);
+        if (Ig * group !== C) unsupported(n, `filter ${formatShape(wv.shape)} with group ${group} does not fit ${C} input channels`);
+        const strides = ints(n, 'strides', [1, 1]), dil = ints(n, 'dilations', [1, 1]);
+        const pad = padsOf(n, x.shape[2], x.shape[3], [kh, kw], strides, dil);
+        const ins = [x.id!, param(`${nodeName}/W`, oihwToHwio(wv.konst!.data, wv.shape))];
+        if (n.input[2]) ins.push(param(`${nodeName}/B`, tensorFrom(konst(n, 2), [O])));
+        const [id] = g.node('conv2d', ins, { strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, nodeName);
+        set(n, { id, nhwc: true, shape: mapShape(id) });
+        break;
+      }
+      case 'Relu': case 'Sigmoid': case 'Tanh': case 'LeakyRelu': case 'Elu': case 'Selu': case 'Softplus': case 'Softmax': case 'LogSoftmax': case 'Clip': {
+        const x = graphVal(n, 0);
+        let activation = ({ Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', LeakyRelu: 'leakyRelu', Elu: 'elu', Selu: 'selu', Softplus: 'softplus', Softmax: 'softmax', LogSoftmax: 'logSoftmax', Clip: '' } as Record<string, string>)[op];
+        let alpha = op === 'LeakyRelu' ? float(n, 'alpha', 0.01) : op === 'Elu' ? float(n, 'alpha', 1) : 1;
+        if (op === 'Selu' && (Math.abs(float(n, 'alpha', 1.67326) - 1.6732632) > 1e-4 || Math.abs(float(n, 'gamma', 1.0507) - 1.0507010) > 1e-4)) unsupported(n, 'only the standard SELU constants are supported');
+        if (op === 'Softmax' || op === 'LogSoftmax') {
+          const rank = x.shape.length;
+          let axis = int(n, 'axis', opset >= 13 ? -1 : 1);
+          if (axis < 0) axis += rank;
+          const last = x.nhwc ? axis === 1 : axis === rank - 1;
+          if (!last && !(opset < 13 && rank === 2 && axis === 1)) unsupported(n, `softmax over axis ${axis} of ${formatShape(x.shape)} (edgegrad takes it over the channels / last axis)`);
+        }
+        if (op === 'Clip') {
+          const lo = n.input[1] ? konst(n, 1)[0] : -Infinity, hi = n.input[2] ? konst(n, 2)[0] : Infinity;
+          if (lo === 0 && hi === 6) activation = 'relu6';
+          else if (lo === 0 && hi === Infinity) activation = 'relu';
+          else unsupported(n, `Clip to [${lo}, ${hi}] (edgegrad maps [0, 6] and [0, inf))`);
+          alpha = 1;
+        }
+        const [id] = g.node('activation', [x.id!], { activation, alpha }, nodeName);
+        set(n, { ...x, id });
+        break;
+      }
+      case 'MaxPool': case 'AveragePool': {
+        const x = mapIn(n);
+        const k = ints(n, 'kernel_shape', []), s = ints(n, 'strides', [1, 1]);
+        if (ints(n, 'dilations', [1, 1]).some((d) => d !== 1)) unsupported(n, 'dilated pooling');
+        const pad = padsOf(n, x.shape[2], x.shape[3], k, s, [1, 1]);
+        if (int(n, 'ceil_mode', 0)) {
+          // ceil mode = more bottom/right padding: windows are clipped to the input, so max pooling never
+          // sees it; the last window must start inside the input or the left padding (PyTorch's rule)
+          if (op !== 'MaxPool') unsupported(n, 'ceil_mode 1 for average pooling');
+          [0, 1].forEach((a) => {
+            const size = x.shape[2 + a], [b0, b1] = pad[a];
+            let out = Math.ceil((size + b0 + b1 - k[a]) / s[a]) + 1;
+            if ((out - 1) * s[a] >= size + b0) out--;
+            pad[a][1] = Math.max(b1, (out - 1) * s[a] + k[a] - size - b0);
+          });
+        }
+        if (op === 'AveragePool' && int(n, 'count_include_pad', 0) && pad.flat().some((p) => p > 0)) unsupported(n, 'count_include_pad 1 with padding');
+        const [id] = g.node('pool', [x.id!], { kind: op === 'MaxPool' ? 'max' : 'avg', filterSize: k, strides: s, pad }, nodeName);
+        set(n, { id, nhwc: true, shape: mapShape(id) });
+        break;
+      }
+      case 'GlobalAveragePool': {
+        const x = mapIn(n);
+        const [gid] = g.node('globalAvgPool', [x.id!], {}, nodeName);
+        const C = x.shape[1];
+        const [id] = g.node('reshape', [gid], { shape: [-1, 1, 1, C] }, `${nodeName}/map`);
+        set(n, { id, nhwc: true, shape: [-1, C, 1, 1] });
+        break;
+      }
+      case 'Flatten': {
+        const x = graphVal(n, 0);
+        if (int(n, 'axis', 1) !== 1) unsupported(n, 'axis other than 1');
+        set(n, x.nhwc ? flattenMap(n, x) : x.shape.length === 2 ? x : { id: g.node('reshape', [x.id!], { shape: [-1, x.shape.slice(1).reduce((a, b) => a * b, 1)] }, nodeName)[0], shape: [-1, x.shape.slice(1).reduce((a, b) => a * b, 1)] });
+        break;
+      }
+      case 'Reshape': {
+        const x = graphVal(n, 0);
+        const target = Array.from(konst(n, 1));
+        const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
+        const rest = target.slice(1).map((d, i) => (d === 0 ? x.shape[i + 1] : d));
+        const known = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+        const resolved = rest.map((d) => (d === -1 ? per / known : d));
+        if ((target[0] !== -1 && target[0] !== 0 && x.shape[0] !== -1) || resolved.reduce((a, b) => a * b, 1) !== per) {
+          unsupported(n, `reshape of ${formatShape(x.shape)} to ${JSON.stringify(target)} (the batch dimension must stay first)`);
+        }
+        if (x.nhwc) {
+          if (resolved.length !== 1) unsupported(n, `reshape of a feature map ${formatShape(x.shape)} to ${JSON.stringify(target)} (only flattening)`);
+          set(n, flattenMap(n, x));
+        } else {
+          const [id] = g.node('reshape', [x.id!], { shape: [-1, ...resolved] }, nodeName);
+          set(n, { id, shape: [-1, ...resolved] });
+        }
+        break;
+      }
+      case 'Gemm': case 'MatMul': {
+        const a = graphVal(n, 0);
+        if (a.shape.length !== 2) unsupported(n, `input ${formatShape(a.shape)} must be rank 2`);
+        if (op === 'Gemm' && int(n, 'transA', 0)) unsupported(n, 'transA 1');
+        const bv = get(n, 1);
+        if (!bv.konst || bv.shape.length !== 2) unsupported(n, 'B must be a rank-2 initializer');
+        const transB = op === 'Gemm' && int(n, 'transB', 0) === 1;
+        const [K, N] = transB ? [bv.shape[1], bv.shape[0]] : bv.shape;
+        if (K !== a.shape[1]) unsupported(n, `A ${formatShape(a.shape)} does not match B ${formatShape(bv.shape)}${transB ? ' (transposed)' : ''}`);
+        const alpha = op === 'Gemm' ? float(n, 'alpha', 1) : 1, beta = op === 'Gemm' ? float(n, 'beta', 1) : 1;
+        const w = Tensor.empty([K, N]);
+        const wv = w.view(), bd = bv.konst!.data;
+        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wv[k * N + j] = alpha * (transB ? bd[j * K + k] : bd[k * N + j]);
+        const ins = [a.id!, param(`${nodeName}/W`, w)];
+        if (op === 'Gemm' && n.input[2]) {
+          const c = get(n, 2);
+          if (!c.konst || c.konst.data.length !== N) unsupported(n, `bias C ${formatShape(c.shape)} must be an initializer of ${N} values`);
+          ins.push(param(`${nodeName}/B`, tensorFrom(c.konst!.data.map((v) => v * beta), [N])));
+        }
+        const [id] = g.node('dense', ins, { activation: 'linear', alpha: 0 }, nodeName);
+        set(n, { id, shape: [-1, N] });
+        break;
+      }
+      case 'Add': case 'Mul': {
+        const [p, q] = [get(n, 0), get(n, 1)];
+        const toGraph = (v: Val, other: Val, k: number): number => {
+          if (v.id !== undefined) return v.id;
+          // a constant operand: an NCHW [1, C, 1, 1] / [C, 1, 1] one becomes NHWC [1, 1, 1, C]
+          let shape = v.shape;
+          if (other.nhwc) {
+            const s = v.shape.length === 3 ? [1, ...v.shape] : v.shape;
+            if (s.length === 4 && s[2] === 1 && s[3] === 1) shape = [s[0], 1, 1, s[1]];
+            else if (v.konst!.data.length !== 1) unsupported(n, `constant ${formatShape(v.shape)} broadcast against a feature map`);
+          }
+          return g.param(`${nodeName}/${k}`, tensorFrom(v.konst!.data, shape), true);
+        };
+        if (p.konst && q.konst) unsupported(n, 'two constant operands');
+        const [id] = g.node(op === 'Add' ? 'add' : 'mul', [toGraph(p, q, 0), toGraph(q, p, 1)], {}, nodeName);
+        const main = p.id !== undefined ? p : q;
+        set(n, { id, nhwc: main.nhwc, shape: main.nhwc ? mapShape(id) : g.values[id].shape });
+        break;
+      }
+      case 'Concat': {
+        if (n.input.every((_, k) => get(n, k).konst)) {
+          // shape arithmetic: join constant vectors
+          const parts = n.input.map((_, k) => Array.from(get(n, k).konst!.data));
+          set(n, { shape: [parts.flat().length], konst: { data: Float32Array.from(parts.flat()), int: true } });
+          break;
+        }
+        const xs = n.input.map((_, k) => graphVal(n, k));
+        const rank = xs[0].shape.length;
+        let axis = int(n, 'axis', 1);
+        if (axis < 0) axis += rank;
+        if (!(xs[0].nhwc ? axis === 1 : axis === rank - 1)) unsupported(n, `concatenation over axis ${axis} of ${formatShape(xs[0].shape)} (edgegrad joins channels / the last axis)`);
+        const [id] = g.node('concat', xs.map((v) => v.id!), {}, nodeName);
+        set(n, { id, nhwc: xs[0].nhwc, shape: xs[0].nhwc ? mapShape(id) : g.values[id].shape });
+        break;
+      }
+      case 'BatchNormalization': {
+        const x = graphVal(n, 0);
+        const C = x.nhwc ? x.shape[1] : x.shape[x.shape.length - 1];
+        const t = (k: number) => tensorFrom(konst(n, k), [C]);
+        const [id] = g.node('batchNorm', [x.id!, param(`${nodeName}/scale`, t(1)), param(`${nodeName}/B`, t(2)), g.state(`${nodeName}/mean`, t(3)), g.state(`${nodeName}/var`, t(4))],
+          { epsilon: float(n, 'epsilon', 1e-5), momentum: 1 - float(n, 'momentum', 0.9) }, nodeName);
+        set(n, { ...x, id });
+        break;
+      }
+      case 'Dropout': case 'Identity':
+        set(n, get(n, 0));
+        break;
+      case 'Constant': {
+        const t = attr(n, 'value')?.t;
+        if (!t) unsupported(n, 'only tensor constants (the value attribute)');
+        const d = tensorData(t!, `constant '${nodeName}'`);
+        set(n, { shape: d.dims, konst: { data: d.data, int: d.int } });
+        break;
+      }
+      case 'Shape': {
+        const v = get(n, 0);
+        set(n, { shape: [v.shape.length], konst: { data: Float32Array.from(v.shape), int: true } });
+        break;
+      }
+      case 'Gather': {
+        const data = get(n, 0), idx = konst(n, 1);
+        if (!data.konst || data.shape.length !== 1) unsupported(n, 'only gathering from a constant vector (shape arithmetic)');
+        const out = Array.from(idx, (i) => data.konst!.data[i < 0 ? i + data.shape[0] : i]);
+        set(n, { shape: get(n, 1).shape, konst: { data: Float32Array.from(out), int: data.konst!.int } });
+        break;
+      }
+      case 'Unsqueeze': case 'Squeeze': case 'Cast': {
+        const v = get(n, 0);
+        if (!v.konst) unsupported(n, 'only on constants (shape arithmetic)');
+        set(n, { shape: [v.konst!.data.length], konst: v.konst });
+        break;
+      }
+      default:
+        unsupported(n, 'not supported');
+    }
+  }
+  const outName = og.output[0]?.name;
+  const out = outName ? vals.get(outName) : undefined;
+  if (!out || out.id === undefined) fail(`the model output '${outName}' is not computed by the graph`);
+  g.outputs = [out.id!];
+  fuseActivations(g);
+  return new GraphModel(g, og.name || name, inDims.slice(1), inNchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
+}
