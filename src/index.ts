@@ -97,3 +97,10 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer)
   const io = await import('./io/index.js');
   return io.loadModel(source);
 }
+
+/** The ONNX bytes (opset 17) of a model built, trained or imported in edgegrad, runnable by ONNX Runtime. */
+export async function toOnnx(model: Model | import('./graph/graph-model.js').GraphModel): Promise<Uint8Array> {
+  const io = await import('./io/index.js');
+  if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false });
+  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw });
+}

@@ -152,6 +152,17 @@ export class Model extends Layer {
     this.plans.clear();
   }
 
+  /** The inference graph (for export and inspection). */
+  inferenceGraph(): Graph {
+    return this.forwardGraph().g;
+  }
+
+  /** Save as ONNX (a path in Node, Deno, Bun): a temporary file renamed into place. */
+  async save(target: string): Promise<void> {
+    const io = await import('./io/index.js');
+    await io.saveModel({ graph: this.inferenceGraph(), name: this.name, nchwBoundary: false }, target);
+  }
+
   /** Forward graph: input x -> outputs. */
   private forwardGraph(): { g: Graph; x: number; out: number } {
     const g = new Graph();

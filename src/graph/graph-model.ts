@@ -78,6 +78,12 @@ export class GraphModel {
     return out;
   }
 
+  /** Save as ONNX (a path in Node, Deno, Bun): a temporary file renamed into place. */
+  async save(target: string): Promise<void> {
+    const io = await import('../io/index.js');
+    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw }, target);
+  }
+
   dispose(): void {
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();

@@ -14,3 +14,19 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer)
   const { importOnnx } = await import('./onnx.js');
   return importOnnx(bytes, name);
 }
+
+import { exportOnnx, type ExportSource } from './onnx-export.js';
+import { writeFileAtomic } from './write.js';
+
+/** The ONNX bytes of a model (opset 17), runnable by ONNX Runtime. */
+export async function toOnnx(src: ExportSource): Promise<Uint8Array> {
+  return exportOnnx(src);
+}
+
+/** Save as ONNX to a path (Node, Deno, Bun): written to a temporary file and renamed into place. */
+export async function saveModel(src: ExportSource, target: string): Promise<void> {
+  if (typeof target !== 'string' || !target) throw new Error(`edgegrad.save: target must be a file path, got ${String(target)}`);
+  if (target.startsWith('indexeddb://')) throw new Error('edgegrad.save: indexeddb:// targets work in browsers only, and are not implemented yet');
+  const bytes = await exportOnnx(src);
+  await writeFileAtomic(target, bytes);
+}
