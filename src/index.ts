@@ -92,8 +92,11 @@ export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs:
 
 // ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
 export type { GraphModel } from './graph/graph-model.js';
-/** Load a model: ONNX bytes, a path (Node, Deno, Bun) or a URL. */
-export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer): Promise<import('./graph/graph-model.js').GraphModel> {
+/**
+ * Load a model: ONNX bytes, a path (Node, Deno, Bun) or URL of an .onnx file or of a TensorFlow.js
+ * model.json (its shards are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory.
+ */
+export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource): Promise<import('./graph/graph-model.js').GraphModel> {
   const io = await import('./io/index.js');
   return io.loadModel(source);
 }

@@ -73,7 +73,7 @@ describe('ONNX import', () => {
     const good = readFileSync(fixture('mlp_tanh_sigmoid.onnx'));
     await expect(eg.loadModel(good.subarray(0, 1000))).rejects.toThrow(/not a valid ONNX file \(.*(index out of range|invalid)/i);
     await expect(eg.loadModel(new TextEncoder().encode('hello, this is not a model at all'))).rejects.toThrow(/not a valid ONNX file|no graph in the file/);
-    await expect(eg.loadModel(new TextEncoder().encode('{"modelTopology": {}}'))).rejects.toThrow(/this is JSON/);
+    await expect(eg.loadModel(new TextEncoder().encode('{"modelTopology": {}}'))).rejects.toThrow(/these bytes are JSON \(a TensorFlow.js model.json\?\): pass its path or URL, or \{ modelJson, weights \}/);
     await expect(eg.loadModel('/nonexistent/model.onnx')).rejects.toThrow("cannot read model '/nonexistent/model.onnx': no such file");
     await expect(eg.loadModel(new Uint8Array(0))).rejects.toThrow(/is empty/);
     await expect(eg.loadModel(tinyModel('Hardmax'))).rejects.toThrow("ONNX op 'Hardmax' (node 'the_node', opset 17): not supported");

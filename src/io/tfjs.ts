@@ -1,0 +1,235 @@
+// TensorFlow.js layers-model import: model.json (Keras topology, sequential or functional) + weight bytes
+// -> graph IR. Keras is NHWC with HWIO kernels like edgegrad, so weights load as they are; quantized
+// weights (uint8 / uint16 affine, float16) are dequantized at load.
+import { Graph } from '../graph/ir.js';
+import { GraphModel } from '../graph/graph-model.js';
+import { fuseActivations } from '../graph/passes.js';
+import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
+import { Tensor, formatShape } from '../tensor.js';
+import '../ops/index.js';
+
+interface WeightSpec { name: string; shape: number[]; dtype: string; quantization?: { dtype: string; min?: number; scale?: number; original_dtype?: string } }
+export interface TfjsModelJson {
+  modelTopology: { model_config?: KerasModelConfig; keras_version?: string; class_name?: string; config?: unknown } & Record<string, unknown>;
+  weightsManifest: Array<{ paths: string[]; weights: WeightSpec[] }>;
+  format?: string;
+  generatedBy?: string;
+}
+interface KerasLayer { class_name: string; name?: string; config: Record<string, unknown>; inbound_nodes?: unknown[] }
+interface KerasModelConfig { class_name: string; config: { layers: KerasLayer[]; input_layers?: unknown[][]; output_layers?: unknown[][]; name?: string } | KerasLayer[] }
+
+function fail(msg: string): never {
+  throw new Error(`edgegrad.loadModel (TensorFlow.js): ${msg}`);
+}
+
+const MAX_ELEMENTS = 1 << 28;
+
+/** float16 bits -> float32 (IEEE 754 half precision). */
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** Decode every weight of the manifest from the concatenated shard bytes. */
+function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8Array): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  let off = 0;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (const group of manifest) {
+    for (const w of group.weights) {
+      const n = w.shape.reduce((a, b) => a * b, 1);
+      if (w.shape.some((d) => !Number.isInteger(d) || d < 0) || n > MAX_ELEMENTS) fail(`weight '${w.name}' declares shape ${formatShape(w.shape)}, beyond what edgegrad accepts`);
+      const q = w.quantization;
+      const kind = q ? q.dtype : w.dtype;
+      const size = kind === 'uint8' ? 1 : kind === 'uint16' || kind === 'float16' ? 2 : kind === 'float32' || kind === 'int32' ? 4 : fail(`weight '${w.name}' has dtype '${kind}', which edgegrad does not read`);
+      if (off + n * size > bytes.length) fail(`weight '${w.name}' ${formatShape(w.shape)} needs bytes [${off}, ${off + n * size}) but the shards hold ${bytes.length} (a shard is missing or short)`);
+      const data = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const p = off + i * size;
+        let v: number;
+        if (kind === 'uint8') v = dv.getUint8(p);
+        else if (kind === 'uint16') v = dv.getUint16(p, true);
+        else if (kind === 'float16') v = halfToFloat(dv.getUint16(p, true));
+        else if (kind === 'int32') v = dv.getInt32(p, true);
+        else v = dv.getFloat32(p, true);
+        // affine quantization (tfjs-converter): value = min + scale * q
+        data[i] = q && (kind === 'uint8' || kind === 'uint16') ? (q.min ?? 0) + (q.scale ?? 1) * v : v;
+      }
+      off += n * size;
+      out.set(w.name, { shape: w.shape, data });
+    }
+  }
+  return out;
+}
+
+const pair = (v: unknown, d: number): [number, number] => (v === undefined || v === null ? [d, d] : typeof v === 'number' ? [v, v] : [(v as number[])[0], (v as number[])[1]]);
+
+export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 'tfjs-model'): GraphModel {
+  const topo = json.modelTopology;
+  const mc = (topo.model_config ?? topo) as KerasModelConfig;
+  if (!mc || !mc.class_name || !mc.config) fail('model.json has no Keras model_config (is it a graph model? edgegrad reads layers models)');
+  const weights = decodeWeights(json.weightsManifest ?? [], weightBytes);
+  const layers: KerasLayer[] = Array.isArray(mc.config) ? mc.config : mc.config.layers;
+  const sequential = mc.class_name === 'Sequential';
+  const g = new Graph();
+  const outs = new Map<string, number>(); // layer name -> output value
+  let inputShape: number[] | undefined;
+  const used = new Set<string>();
+  const weight = (layer: string, w: string): Tensor => {
+    const key = [...weights.keys()].find((k) => k === `${layer}/${w}` || k.endsWith(`/${layer}/${w}`) || k.startsWith(`${layer}/`) && k.endsWith(`/${w}`));
+    if (!key) fail(`layer '${layer}' needs weight '${w}', which the manifest does not list`);
+    used.add(key);
+    const { shape, data } = weights.get(key)!;
+    const t = Tensor.empty(shape);
+    t.view().set(data);
+    return t;
+  };
+  const act = (a: unknown, layer: string): ActivationName => {
+    const s = (a ?? 'linear') as string;
+    const map: Record<string, ActivationName> = { linear: 'linear', relu: 'relu', relu6: 'relu6', sigmoid: 'sigmoid', tanh: 'tanh', softmax: 'softmax', elu: 'elu', selu: 'selu', softplus: 'softplus', gelu: 'gelu' };
+    const name = map[s];
+    if (!name || !ACTIVATIONS.includes(name)) fail(`layer '${layer}': activation '${s}' is not supported`);
+    return name;
+  };
+  const withActivation = (id: number, a: ActivationName, layer: string) =>
+    a === 'linear' ? id : g.node('activation', [id], { activation: a, alpha: 1 }, `${layer}/${a}`, layer)[0];
+  const inboundOf = (l: KerasLayer, prev?: number): number[] => {
+    if (sequential) return prev === undefined ? [] : [prev];
+    const nodes = l.inbound_nodes ?? [];
+    if (nodes.length === 0) return [];
+    if (nodes.length > 1) fail(`layer '${l.name}' is called ${nodes.length} times (shared layers are not supported)`);
+    const first = nodes[0] as unknown;
+    const list = (Array.isArray(first) ? first : (first as { args?: unknown[] }).args ?? []) as unknown[][];
+    return list.map((ref) => {
+      const src = Array.isArray(ref) ? (ref[0] as string) : ((ref as { config?: { keras_history?: unknown[] } }).config?.keras_history?.[0] as string);
+      const id = outs.get(src);
+      if (id === undefined) fail(`layer '${l.name}' reads '${src}', which is not defined before it`);
+      return id;
+    });
+  };
+
+  let prev: number | undefined;
+  for (const l of layers) {
+    const c = l.config;
+    const nm = (l.name ?? c.name) as string;
+    const ins = inboundOf(l, prev);
+    let out: number;
+    switch (l.class_name) {
+      case 'InputLayer': {
+        const shape = ((c.batch_input_shape ?? c.batch_shape) as Array<number | null>).slice(1) as number[];
+        if (shape.some((d) => !(d > 0))) fail(`input '${nm}' has dynamic dimensions ${JSON.stringify(shape)}`);
+        if (inputShape) fail('edgegrad imports models with one input');
+        inputShape = shape;
+        out = g.input(nm, [-1, ...shape]);
+        break;
+      }
+      case 'Conv2D': case 'DepthwiseConv2D': case 'SeparableConv2D': {
+        if (sequential && prev === undefined && c.batch_input_shape) { inputShape = (c.batch_input_shape as number[]).slice(1); prev = g.input('input', [-1, ...inputShape]); ins.push(prev); }
+        if (c.data_format && c.data_format !== 'channels_last') fail(`layer '${nm}': data_format '${c.data_format}' (channels_last only)`);
+        const attrs = { strides: pair(c.strides, 1), pad: c.padding as string, dilations: pair(c.dilation_rate, 1), activation: 'linear', alpha: 0 };
+        let x = ins[0];
+        if (l.class_name !== 'Conv2D') {
+          const dk = weight(nm, 'depthwise_kernel');
+          const [kh, kw, C, m] = dk.shape;
+          const k = dk.reshape([kh, kw, 1, C * m]);
+          dk.dispose();
+          const bias = l.class_name === 'DepthwiseConv2D' && c.use_bias !== false ? [g.param(`${nm}/bias`, weight(nm, 'bias'), true)] : [];
+          x = g.node('conv2d', [x, g.param(`${nm}/depthwise_kernel`, k, true), ...bias], attrs, l.class_name === 'DepthwiseConv2D' ? nm : `${nm}/depthwise`, nm)[0];
+          if (l.class_name === 'DepthwiseConv2D') { out = withActivation(x, act(c.activation, nm), nm); break; }
+          const pw = [g.param(`${nm}/pointwise_kernel`, weight(nm, 'pointwise_kernel'), true)];
+          if (c.use_bias !== false) pw.push(g.param(`${nm}/bias`, weight(nm, 'bias'), true));
+          x = g.node('conv2d', [x, ...pw], { strides: [1, 1], pad: 'valid', dilations: [1, 1], activation: 'linear', alpha: 0 }, nm, nm)[0];
+          out = withActivation(x, act(c.activation, nm), nm);
+          break;
+        }
+        const ps = [g.param(`${nm}/kernel`, weight(nm, 'kernel'), true)];
+        if (c.use_bias !== false) ps.push(g.param(`${nm}/bias`, weight(nm, 'bias'), true));
+        out = withActivation(g.node('conv2d', [x, ...ps], attrs, nm, nm)[0], act(c.activation, nm), nm);
+        break;
+      }
+      case 'Dense': {
+        const ps = [g.param(`${nm}/kernel`, weight(nm, 'kernel'), true)];
+        if (c.use_bias !== false) ps.push(g.param(`${nm}/bias`, weight(nm, 'bias'), true));
+        out = withActivation(g.node('dense', [ins[0], ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0], act(c.activation, nm), nm);
+        break;
+      }
+      case 'BatchNormalization': {
+        const axis = c.axis as number | number[];
+        const ax = Array.isArray(axis) ? axis[0] : axis;
+        const rank = g.values[ins[0]].shape.length;
+        if (ax !== -1 && ax !== rank - 1) fail(`layer '${nm}': batch normalization over axis ${ax} (the last axis only)`);
+        const C = g.values[ins[0]].shape[rank - 1];
+        const fill = (v: number) => { const t = Tensor.empty([C]); t.view().fill(v); return t; };
+        const gamma = c.scale === false ? fill(1) : weight(nm, 'gamma');
+        const beta = c.center === false ? fill(0) : weight(nm, 'beta');
+        out = g.node('batchNorm', [ins[0], g.param(`${nm}/gamma`, gamma, true), g.param(`${nm}/beta`, beta, true),
+          g.state(`${nm}/moving_mean`, weight(nm, 'moving_mean')), g.state(`${nm}/moving_variance`, weight(nm, 'moving_variance'))],
+        { epsilon: (c.epsilon as number) ?? 1e-3, momentum: (c.momentum as number) ?? 0.99 }, nm, nm)[0];
+        break;
+      }
+      case 'ReLU': case 'LeakyReLU': case 'ELU': case 'Softmax': case 'Activation': {
+        let a: ActivationName, alpha = 1;
+        if (l.class_name === 'ReLU') {
+          const mx = c.max_value as number | null | undefined, slope = (c.negative_slope as number) ?? 0, th = (c.threshold as number) ?? 0;
+          if (th !== 0) fail(`layer '${nm}': ReLU threshold ${th}`);
+          if (slope !== 0) { if (mx !== null && mx !== undefined) fail(`layer '${nm}': ReLU with both max_value and negative_slope`); a = 'leakyRelu'; alpha = slope; } else a = mx === 6 ? 'relu6' : mx === null || mx === undefined ? 'relu' : fail(`layer '${nm}': ReLU max_value ${mx} (6 or none)`);
+        } else if (l.class_name === 'LeakyReLU') { a = 'leakyRelu'; alpha = (c.alpha as number) ?? 0.3; } else if (l.class_name === 'ELU') { a = 'elu'; alpha = (c.alpha as number) ?? 1; } else if (l.class_name === 'Softmax') a = 'softmax';
+        else a = act(c.activation, nm);
+        out = g.node('activation', [ins[0]], { activation: a, alpha }, nm, nm)[0];
+        break;
+      }
+      case 'ZeroPadding2D': {
+        const p = c.padding as number | number[] | number[][];
+        const padding = typeof p === 'number' ? [[p, p], [p, p]] : typeof p[0] === 'number' ? [[p[0], p[0]], [p[1], p[1]]] : p;
+        out = g.node('zeroPad2d', [ins[0]], { padding }, nm, nm)[0];
+        break;
+      }
+      case 'MaxPooling2D': case 'AveragePooling2D': {
+        const size = pair(c.pool_size, 2);
+        out = g.node('pool', [ins[0]], { kind: l.class_name === 'MaxPooling2D' ? 'max' : 'avg', filterSize: size, strides: pair(c.strides ?? size, 1), pad: (c.padding as string) ?? 'valid' }, nm, nm)[0];
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        out = g.node('globalAvgPool', [ins[0]], {}, nm, nm)[0];
+        break;
+      case 'Flatten': {
+        const s = g.values[ins[0]].shape;
+        out = g.node('reshape', [ins[0]], { shape: [-1, s.slice(1).reduce((a, b) => a * b, 1)] }, nm, nm)[0];
+        break;
+      }
+      case 'Reshape':
+        out = g.node('reshape', [ins[0]], { shape: [-1, ...(c.target_shape as number[])] }, nm, nm)[0];
+        break;
+      case 'Add': {
+        let acc = ins[0];
+        for (let i = 1; i < ins.length; i++) acc = g.node('add', [acc, ins[i]], {}, i === ins.length - 1 ? nm : `${nm}_${i}`, nm)[0];
+        out = acc;
+        break;
+      }
+      case 'Concatenate': {
+        const ax = (c.axis as number) ?? -1;
+        if (ax !== -1 && ax !== g.values[ins[0]].shape.length - 1) fail(`layer '${nm}': concatenation over axis ${ax} (the last axis only)`);
+        out = g.node('concat', ins, {}, nm, nm)[0];
+        break;
+      }
+      case 'Dropout': case 'SpatialDropout2D': case 'GaussianNoise':
+        out = ins[0];
+        break;
+      default:
+        fail(`layer class '${l.class_name}' (layer '${nm}') is not supported`);
+    }
+    outs.set(nm, out);
+    prev = out;
+  }
+  if (!inputShape) fail('no input layer (and no batch_input_shape on the first layer)');
+  const outName = sequential ? undefined : ((mc.config as { output_layers?: unknown[][] }).output_layers?.[0]?.[0] as string | undefined);
+  const outId = outName ? outs.get(outName) : prev;
+  if (outId === undefined) fail(`output layer '${outName}' not found`);
+  g.outputs = [outId];
+  const unused = [...weights.keys()].filter((k) => !used.has(k));
+  if (unused.length) fail(`weights ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''} belong to no layer (the topology and the weights do not match)`);
+  fuseActivations(g);
+  return new GraphModel(g, name, inputShape, false, false, { format: 'TensorFlow.js layers', opset: 0, producer: `keras ${topo.keras_version ?? ''}`.trim() });
+}
