@@ -303,6 +303,43 @@ if (defaultBuild !== 'simd') {
   trainMem.push(['after LeNet', process.memoryUsage().rss, be.memoryBytes()]);
 }
 
+// ---- model inference (issue #4): SqueezeNet 1.1 (ONNX) and MobileNetV2 (nsfwjs, TF.js), batch 1 ----
+{
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const { readFileSync } = await import('node:fs');
+  const { createRequire: cr } = await import('node:module');
+  const req = cr(import.meta.url);
+  const nsfwDir = join(here, '..', 'node_modules', 'nsfwjs', 'dist', 'models', 'mobilenet_v2');
+  const models = [];
+  const sqBytes = readFileSync(join(here, '..', 'test', 'fixtures', 'squeezenet1_1.onnx'));
+  models.push({ name: 'SqueezeNet 1.1 inference b1 (ONNX)', ours: await eg.loadModel(sqBytes), onnx: sqBytes, shape: [1, 3, 224, 224] });
+  const modelJson = req(join(nsfwDir, 'model.min.js'));
+  const shard = Uint8Array.from(Buffer.from(req(join(nsfwDir, 'group1-shard1of1.min.js')), 'base64'));
+  const mnv2 = await eg.loadModel({ modelJson, weights: shard });
+  // ONNX Runtime runs MobileNetV2 from edgegrad's own ONNX export of it (checked equal in the tests)
+  const tfModel = await tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: modelJson.modelTopology,
+    weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights),
+    weightData: shard.buffer.slice(shard.byteOffset, shard.byteOffset + shard.byteLength),
+  }));
+  models.push({ name: 'MobileNetV2 inference b1 (nsfwjs)', ours: mnv2, onnx: await eg.toOnnx(mnv2), shape: [1, 224, 224, 3], tf: tfModel });
+  for (const m of models) {
+    const x = eg.randomUniform(m.shape, 0, 1, 3);
+    const session = await ort.InferenceSession.create(m.onnx);
+    const ox = new ort.Tensor('float32', x.dataSync(), m.shape);
+    const ortTimes = [];
+    for (let i = 0; i < 3; i++) await session.run({ [session.inputNames[0]]: ox });
+    const oursFn = () => m.ours.predict(x).dispose();
+    const tx = tf.tensor(x.dataSync(), m.shape);
+    const tfFn = m.tf ? () => { const y = m.tf.predict(tx); y.dispose(); } : null;
+    const [o, t, sp] = compare(oursFn, tfFn, { reps: 2 });
+    for (let r = 0; r < (QUICK ? 5 : 11); r++) { const t0 = performance.now(); await session.run({ [session.inputNames[0]]: ox }); ortTimes.push(performance.now() - t0); }
+    const ortMs = ortTimes.sort((p, q) => p - q)[ortTimes.length >> 1];
+    row(m.name, 'ms', o, t, `onnxruntime-web (wasm, 1 thread): ${ortMs.toFixed(2)} ms, edgegrad ${(ortMs / o).toFixed(2)}x faster`, sp);
+  }
+}
+
 wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
 const mem = { rssMB: +(process.memoryUsage().rss / 2 ** 20).toFixed(1), wasmMB: +(wasmPeak / 2 ** 20).toFixed(1), arenaPeakMB: +(arenaPeak / 2 ** 20).toFixed(1) };
 log(`memory: process RSS ${mem.rssMB} MiB (both libraries), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB)`);

@@ -43,6 +43,11 @@ describe('TensorFlow.js import', () => {
     const b = (theirs.predict(tf.tensor(x.dataSync(), [2, 224, 224, 3])) as tf.Tensor).dataSync();
     expect(a.length).toBe(b.length);
     expect(maxRelDiff(a, b)).toBeLessThan(1e-4);
+    // inference ran with every batch norm folded into its conv and the ReLU6s fused
+    const summary = ours.summary({ print: false });
+    const [, after, before] = /(\d+) nodes after inference passes \((\d+) imported\)/.exec(summary)!.map(Number);
+    expect(summary).not.toMatch(/batchNorm/);
+    expect(after).toBeLessThan(before / 2); // 160 -> 73: folded batch norms and fused ReLU6s; the softmax stays
   });
 
   it('loads model.json from a path with its shards beside it; a missing shard is named', async () => {

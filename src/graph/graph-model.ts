@@ -3,10 +3,13 @@
 import { Plan } from './executor.js';
 import { type Graph, sizeOfShape } from './ir.js';
 import { getOp } from './registry.js';
+import { optimizeForInference } from './passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
+  /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
+  private inferGraph?: Graph;
 
   constructor(
     readonly graph: Graph,
@@ -20,7 +23,12 @@ export class GraphModel {
 
   private plan(batch: number): Plan {
     let p = this.plans.get(batch);
-    if (!p) { p = new Plan(this.graph, { batch, training: false }); p.prepack(0); this.plans.set(batch, p); }
+    if (!p) {
+      this.inferGraph ??= optimizeForInference(this.graph);
+      p = new Plan(this.inferGraph, { batch, training: false });
+      p.prepack(0);
+      this.plans.set(batch, p);
+    }
     return p;
   }
 
@@ -33,7 +41,7 @@ export class GraphModel {
     if (x.dtype !== 'float32') throw new Error(`edgegrad.predict: x must be float32, got ${x.dtype}`);
     const B = x.shape[0];
     const p = this.plan(B);
-    const [inId] = this.graph.inputs, [outId] = this.graph.outputs;
+    const [inId] = p.graph.inputs, [outId] = p.graph.outputs;
     const dst = p.view(inId), src = x.view();
     if (this.inputNchw) {
       const [C, H, W] = want;
@@ -64,14 +72,14 @@ export class GraphModel {
   summary(opts: { print?: boolean } = {}): string {
     const p = this.plan(1);
     let flops = 0;
-    for (const n of this.graph.nodes) {
+    for (const n of p.graph.nodes) {
       const f = getOp(n.op).flops;
       if (f) flops += f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs);
     }
     const params = this.graph.values.filter((v) => v.kind === 'param' || v.kind === 'state').reduce((s, v) => s + sizeOfShape(v.shape), 0);
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
-      `${this.graph.nodes.length} nodes: ${[...new Set(this.graph.nodes.map((n) => n.op))].join(', ')}`,
+      `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
     ].join('\n');
     if (opts.print !== false) console.log(out);

@@ -3,7 +3,8 @@
 // its derivative is read from the output in training). Layers emit fused nodes already; imported graphs
 // (ONNX Conv -> Relu) need this pass.
 import { fusesFromOutput } from '../ops/matmul.js';
-import type { Graph } from './ir.js';
+import { Graph } from './ir.js';
+import { Tensor } from '../tensor.js';
 
 export function fuseActivations(g: Graph): number {
   const consumers = new Map<number, number>();
@@ -27,4 +28,50 @@ export function fuseActivations(g: Graph): number {
     kept.forEach((n, i) => { n.id = i; g.nodes.push(n); });
   }
   return dead.size;
+}
+
+/**
+ * An inference copy of `g` in which every batch normalization that directly follows a conv2d (whose output
+ * nothing else reads) is folded into that conv: W' = W s, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps)
+ * per output channel. New weight tensors are made; `g` and its tensors are untouched. Then activations fuse.
+ */
+export function optimizeForInference(g: Graph): Graph {
+  const out = new Graph();
+  for (const v of g.values) out.values.push({ ...v, shape: v.shape.slice() });
+  out.inputs = g.inputs.slice();
+  out.outputs = g.outputs.slice();
+  const consumers = new Map<number, number>();
+  for (const n of g.nodes) for (const i of n.inputs) consumers.set(i, (consumers.get(i) ?? 0) + 1);
+  const byInput = new Map<number, typeof g.nodes[number]>();
+  for (const n of g.nodes) for (const i of n.inputs) byInput.set(i, n);
+  const skip = new Set<number>();
+  for (const n of g.nodes) {
+    if (skip.has(n.id)) continue;
+    const copy = { ...n, inputs: n.inputs.slice(), outputs: n.outputs.slice(), attrs: { ...n.attrs } };
+    const bn = byInput.get(n.outputs[0]);
+    const w = g.values[n.inputs[1]];
+    if (n.op === 'conv2d' && n.attrs.activation === 'linear' && bn?.op === 'batchNorm' && bn.inputs[0] === n.outputs[0]
+      && consumers.get(n.outputs[0]) === 1 && !g.outputs.includes(n.outputs[0]) && w?.kind === 'param'
+      && bn.inputs.slice(1).every((i) => g.values[i].tensor)) {
+      const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((i) => g.values[i].tensor!.dataSync());
+      const eps = bn.attrs.epsilon as number;
+      const CO = w.shape[3];
+      const kv = w.tensor!.dataSync();
+      const scale = Float32Array.from(gamma, (gv, c) => gv / Math.sqrt(variance[c] + eps));
+      const nw = Tensor.empty(w.shape);
+      const nv = nw.view();
+      for (let i = 0; i < kv.length; i++) nv[i] = kv[i] * scale[i % CO];
+      const b0 = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() : new Float32Array(CO);
+      const nb = Tensor.empty([CO]);
+      nb.view().set(Float32Array.from(b0, (bv, c) => (bv - mean[c]) * scale[c] + beta[c]));
+      copy.inputs = [n.inputs[0], out.param(`${w.name}(bn folded)`, nw, false), out.param(`${n.name}/bias(bn folded)`, nb, false)];
+      copy.outputs = bn.outputs.slice(0, 1);
+      // the batch-norm node's other outputs (batch statistics) are training-only: nothing reads them here
+      skip.add(bn.id);
+    }
+    out.nodes.push(copy);
+  }
+  out.nodes.forEach((nd, i) => { nd.id = i; });
+  fuseActivations(out);
+  return out;
 }
