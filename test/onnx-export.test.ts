@@ -64,6 +64,18 @@ describe('ONNX export', () => {
     for (const name of ['hidden/kernel', 'slopes/alpha', 'out/bias']) expect(text).toContain(name);
   });
 
+  it('a Reshape to a feature map [h, w, c] feeding a conv exports in the right layout', async () => {
+    const m = eg.sequential([
+      eg.layers.dense({ units: 72, inputShape: [10], seed: 1 }),
+      eg.layers.reshape({ targetShape: [6, 6, 2] }),
+      eg.layers.conv2d({ filters: 3, kernelSize: 3, activation: 'relu', seed: 2 }),
+      eg.layers.flatten(),
+      eg.layers.dense({ units: 2, seed: 3 }),
+    ]);
+    const x = eg.randomNormal([3, 10], 0, 1, 4);
+    expect(maxRelDiff(m.predict(x).dataSync(), await runOrt(await eg.toOnnx(m), x))).toBeLessThan(1e-4);
+  });
+
   for (const [file, shape] of [['mnist_cnn.onnx', [1, 1, 28, 28]], ['squeezenet1_1.onnx', [1, 3, 224, 224]]] as const) {
     it(`${file}, imported and exported again, gives ONNX Runtime's outputs for the original`, async () => {
       const original = readFileSync(fixture(file));

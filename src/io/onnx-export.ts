@@ -192,14 +192,30 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
         // the ONNX value of a map is NCHW already: this is its plain rank-4 view
         setOut(valueName(n.inputs[0]));
         break;
+      case 'nchwToNhwc':
+        // and a plain NCHW rank-4 value is a map as it stands
+        setOut(valueName(n.inputs[0]), true);
+        break;
+      case 'transpose': {
+        if (isMap.has(n.inputs[0])) fail(`transpose of a feature map (node '${n.name}')`);
+        setOut(emit('Transpose', [valueName(n.inputs[0])], [attrInts('perm', a.perm as number[])], n.name, out));
+        break;
+      }
+      case 'slice': {
+        const x = n.inputs[0];
+        const map = isMap.has(x);
+        const axis = map ? [0, 2, 3, 1][a.axis as number] : (a.axis as number);
+        setOut(emit('Slice', [valueName(x), intInit(`${n.name}/starts`, [a.start as number]), intInit(`${n.name}/ends`, [a.end as number]), intInit(`${n.name}/axes`, [axis])], [], n.name, out), map);
+        break;
+      }
       case 'reshape': {
         const x = n.inputs[0];
         let src = valueName(x);
         // a map flattened by a model built here is in NHWC order
         if (isMap.has(x)) src = emit('Transpose', [src], [attrInts('perm', [0, 2, 3, 1])], `${n.name}/to_nhwc`);
         const target = (a.shape as number[]).map((d, i) => (i === 0 ? -1 : d));
-        if (target.length === 4) {
-          // a reshape to a map (e.g. after global pooling in an imported model): NHWC order -> NCHW again
+        if (target.length === 4 && a.layout === 'map') {
+          // a reshape to a feature map (a Keras-style Reshape to [h, w, c]): NHWC order -> NCHW again
           const r = emit('Reshape', [src, intInit(`${n.name}/shape`, target)], [], n.name);
           setOut(emit('Transpose', [r], [attrInts('perm', [0, 3, 1, 2])], `${n.name}/to_nchw`), true);
         } else {
@@ -207,11 +223,12 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
         }
         break;
       }
-      case 'add': case 'mul': {
+      case 'add': case 'sub': case 'mul': case 'div': {
         const [p, q] = n.inputs;
         const map = isMap.has(p) || isMap.has(q);
         const nm = (id: number) => (g.values[id].kind === 'param' && map ? param(id, 'map-const') : valueName(id));
-        setOut(emit(n.op === 'add' ? 'Add' : 'Mul', [nm(p), nm(q)], [], n.name, out), map);
+        const opType = { add: 'Add', sub: 'Sub', mul: 'Mul', div: 'Div' }[n.op as 'add'];
+        setOut(emit(opType, [nm(p), nm(q)], [], n.name, out), map);
         break;
       }
       case 'concat': {

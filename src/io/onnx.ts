@@ -163,11 +163,18 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
     const p = ints(n, 'pads', [0, 0, 0, 0]);
     return [[p[0], p[2]], [p[1], p[3]]];
   };
+  /** a map (NHWC inside) as a plain value in ONNX's NCHW order, and back */
+  const asPlain = (v: Val, nm: string): Val => (v.nhwc ? { id: g.node('nhwcToNchw', [v.id!], {}, `${nm}/nchw`)[0], shape: v.shape } : v);
+  const asMap = (v: Val, nm: string): Val => (v.nhwc || v.shape.length !== 4 ? v : { id: g.node('nchwToNhwc', [v.id!], {}, `${nm}/nhwc`)[0], nhwc: true, shape: v.shape });
   const mapIn = (n: OnnxNode): Val => {
-    const v = graphVal(n, 0);
+    const v = asMap(graphVal(n, 0), n.name ?? n.opType);
     if (!v.nhwc) unsupported(n, `needs a rank-4 NCHW input, got ${formatShape(v.shape)}`);
     return v;
   };
+  const scalarParam = (nm: string, v: number) => g.param(nm, tensorFrom(Float32Array.of(v), [1]), false);
+  const plainShape = (id: number): number[] => g.values[id].shape.slice();
+  /** an ONNX axis of a value, as the axis of its storage (maps: NCHW axis -> NHWC) */
+  const storageAxis = (v: Val, axis: number): number => (v.nhwc ? [0, 3, 1, 2][axis] : axis);
   const mapShape = (id: number): number[] => { const s = g.values[id].shape; return [s[0], s[3], s[1], s[2]]; };
   /** [N, C, H, W] map -> [N, C*H*W] in ONNX order */
   const flattenMap = (n: OnnxNode, v: Val): Val => {
@@ -246,18 +253,20 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
         const x = mapIn(n);
         const [gid] = g.node('globalAvgPool', [x.id!], {}, nodeName);
         const C = x.shape[1];
-        const [id] = g.node('reshape', [gid], { shape: [-1, 1, 1, C] }, `${nodeName}/map`);
-        set(n, { id, nhwc: true, shape: [-1, C, 1, 1] });
+        // [N, C] as ONNX's [N, C, 1, 1] (plain; the same bytes as an NHWC [N, 1, 1, C] map)
+        const [id] = g.node('reshape', [gid], { shape: [-1, C, 1, 1] }, `${nodeName}/nc11`);
+        set(n, { id, shape: [-1, C, 1, 1] });
         break;
       }
       case 'Flatten': {
         const x = graphVal(n, 0);
         if (int(n, 'axis', 1) !== 1) unsupported(n, 'axis other than 1');
-        set(n, x.nhwc ? flattenMap(n, x) : x.shape.length === 2 ? x : { id: g.node('reshape', [x.id!], { shape: [-1, x.shape.slice(1).reduce((a, b) => a * b, 1)] }, nodeName)[0], shape: [-1, x.shape.slice(1).reduce((a, b) => a * b, 1)] });
+        const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
+        set(n, x.nhwc ? flattenMap(n, x) : x.shape.length === 2 ? x : { id: g.node('reshape', [x.id!], { shape: [-1, per] }, nodeName)[0], shape: [-1, per] });
         break;
       }
       case 'Reshape': {
-        const x = graphVal(n, 0);
+        const x = asPlain(graphVal(n, 0), nodeName);
         const target = Array.from(konst(n, 1));
         const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
         const rest = target.slice(1).map((d, i) => (d === 0 ? x.shape[i + 1] : d));
@@ -266,13 +275,96 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
         if ((target[0] !== -1 && target[0] !== 0 && x.shape[0] !== -1) || resolved.reduce((a, b) => a * b, 1) !== per) {
           unsupported(n, `reshape of ${formatShape(x.shape)} to ${JSON.stringify(target)} (the batch dimension must stay first)`);
         }
-        if (x.nhwc) {
-          if (resolved.length !== 1) unsupported(n, `reshape of a feature map ${formatShape(x.shape)} to ${JSON.stringify(target)} (only flattening)`);
-          set(n, flattenMap(n, x));
-        } else {
-          const [id] = g.node('reshape', [x.id!], { shape: [-1, ...resolved] }, nodeName);
-          set(n, { id, shape: [-1, ...resolved] });
-        }
+        const [id] = g.node('reshape', [x.id!], { shape: [-1, ...resolved] }, nodeName);
+        set(n, { id, shape: [-1, ...resolved] });
+        break;
+      }
+      case 'Transpose': {
+        const x = asPlain(graphVal(n, 0), nodeName);
+        const perm = ints(n, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
+        if (perm[0] !== 0) unsupported(n, `perm ${JSON.stringify(perm)} moves the batch dimension`);
+        const [id] = g.node('transpose', [x.id!], { perm }, nodeName);
+        set(n, { id, shape: plainShape(id) });
+        break;
+      }
+      case 'Squeeze': case 'Unsqueeze': {
+        const v0 = get(n, 0);
+        if (v0.konst) { set(n, { shape: [v0.konst.data.length], konst: v0.konst }); break; }
+        const x = asPlain(v0, nodeName);
+        const axes = (n.input[1] ? Array.from(konst(n, 1)) : ints(n, 'axes', [])).map((a) => (a < 0 ? a + x.shape.length + (op === 'Unsqueeze' ? 1 : 0) : a));
+        let shape = x.shape.slice();
+        if (op === 'Squeeze') shape = shape.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1));
+        else for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
+        if (shape[0] !== -1 || axes.includes(0)) unsupported(n, `${op.toLowerCase()} of the batch dimension`);
+        const [id] = g.node('reshape', [x.id!], { shape }, nodeName);
+        set(n, { id, shape });
+        break;
+      }
+      case 'Split': {
+        const x = graphVal(n, 0);
+        let axis = int(n, 'axis', 0);
+        if (axis < 0) axis += x.shape.length;
+        if (axis === 0) unsupported(n, 'splitting the batch dimension');
+        const size = x.shape[axis];
+        const sizes = n.input[1] ? Array.from(konst(n, 1)) : ints(n, 'split', []);
+        const parts = sizes.length ? sizes : new Array(n.output.length).fill(size / n.output.length);
+        if (parts.reduce((a, b) => a + b, 0) !== size || parts.some((p) => !Number.isInteger(p))) unsupported(n, `split ${JSON.stringify(parts)} of axis ${axis} (${size})`);
+        let start = 0;
+        parts.forEach((len, k) => {
+          const [id] = g.node('slice', [x.id!], { axis: storageAxis(x, axis), start, end: start + len }, `${nodeName}:${k}`);
+          vals.set(n.output[k], { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? len : d)) });
+          start += len;
+        });
+        break;
+      }
+      case 'Slice': {
+        let x = graphVal(n, 0);
+        const starts = Array.from(konst(n, 1)), ends = Array.from(konst(n, 2));
+        const axes = n.input[3] ? Array.from(konst(n, 3)) : starts.map((_, i) => i);
+        const steps = n.input[4] ? Array.from(konst(n, 4)) : starts.map(() => 1);
+        axes.forEach((a0, k) => {
+          const axis = a0 < 0 ? a0 + x.shape.length : a0;
+          if (steps[k] !== 1) unsupported(n, `step ${steps[k]} (unit steps only)`);
+          if (axis === 0) unsupported(n, 'slicing the batch dimension');
+          const size = x.shape[axis];
+          const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
+          const st = clampIdx(starts[k]), en = Math.max(st, clampIdx(ends[k]));
+          const [id] = g.node('slice', [x.id!], { axis: storageAxis(x, axis), start: st, end: en }, k === axes.length - 1 ? nodeName : `${nodeName}/${k}`);
+          x = { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? en - st : d)) };
+        });
+        set(n, x);
+        break;
+      }
+      case 'Pad': {
+        const x = mapIn(n);
+        if (str(n, 'mode', 'constant') !== 'constant') unsupported(n, `mode '${str(n, 'mode', 'constant')}' (constant only)`);
+        if (n.input[2] && konst(n, 2)[0] !== 0) unsupported(n, 'a non-zero pad value');
+        const pads = n.input[1] ? Array.from(konst(n, 1)) : ints(n, 'pads', []);
+        if (pads.length !== 8 || pads[0] || pads[1] || pads[4] || pads[5] || pads.some((p) => p < 0)) unsupported(n, `pads ${JSON.stringify(pads)} (height and width only, non-negative)`);
+        const [id] = g.node('zeroPad2d', [x.id!], { padding: [[pads[2], pads[6]], [pads[3], pads[7]]] }, nodeName);
+        set(n, { id, nhwc: true, shape: mapShape(id) });
+        break;
+      }
+      case 'PRelu': {
+        const x = graphVal(n, 0);
+        const slope = konst(n, 1);
+        const C = x.nhwc ? x.shape[1] : x.shape[x.shape.length - 1];
+        if (slope.length !== C && slope.length !== 1) unsupported(n, `slope of ${slope.length} values for ${C} channels`);
+        const alpha = slope.length === C ? slope : new Float32Array(C).fill(slope[0]);
+        const [id] = g.node('prelu', [x.id!, param(`${nodeName}/slope`, tensorFrom(alpha, [C]))], {}, nodeName);
+        set(n, { ...x, id });
+        break;
+      }
+      case 'HardSigmoid': case 'HardSwish': {
+        // clamp(alpha x + beta, 0, 1) = relu6(6 alpha x + 6 beta) / 6; HardSwish = x * HardSigmoid(x) (1/6, 1/2)
+        const x = graphVal(n, 0);
+        const alpha = op === 'HardSigmoid' ? float(n, 'alpha', 0.2) : 1 / 6, beta = op === 'HardSigmoid' ? float(n, 'beta', 0.5) : 0.5;
+        const z = g.node('mul', [x.id!, scalarParam(`${nodeName}/scale`, 6 * alpha)], {}, `${nodeName}/scale`)[0];
+        const zb = g.node('add', [z, scalarParam(`${nodeName}/shift`, 6 * beta)], {}, `${nodeName}/shift`)[0];
+        const r = g.node('activation', [zb], { activation: 'relu6', alpha: 1 }, `${nodeName}/clamp`)[0];
+        let id = g.node('mul', [r, scalarParam(`${nodeName}/sixth`, 1 / 6)], {}, op === 'HardSigmoid' ? nodeName : `${nodeName}/hsig`)[0];
+        if (op === 'HardSwish') id = g.node('mul', [x.id!, id], {}, nodeName)[0];
+        set(n, { ...x, id });
         break;
       }
       case 'Gemm': case 'MatMul': {
@@ -298,8 +390,10 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
         set(n, { id, shape: [-1, N] });
         break;
       }
-      case 'Add': case 'Mul': {
-        const [p, q] = [get(n, 0), get(n, 1)];
+      case 'Add': case 'Mul': case 'Sub': case 'Div': {
+        let [p, q] = [get(n, 0), get(n, 1)];
+        // two computed operands in different layouts meet as maps
+        if (p.id !== undefined && q.id !== undefined && p.nhwc !== q.nhwc) { p = asMap(p, `${nodeName}/a`); q = asMap(q, `${nodeName}/b`); }
         const toGraph = (v: Val, other: Val, k: number): number => {
           if (v.id !== undefined) return v.id;
           // a constant operand: an NCHW [1, C, 1, 1] / [C, 1, 1] one becomes NHWC [1, 1, 1, C]
@@ -312,7 +406,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
           return g.param(`${nodeName}/${k}`, tensorFrom(v.konst!.data, shape), true);
         };
         if (p.konst && q.konst) unsupported(n, 'two constant operands');
-        const [id] = g.node(op === 'Add' ? 'add' : 'mul', [toGraph(p, q, 0), toGraph(q, p, 1)], {}, nodeName);
+        const [id] = g.node(op.toLowerCase(), [toGraph(p, q, 0), toGraph(q, p, 1)], {}, nodeName);
         const main = p.id !== undefined ? p : q;
         set(n, { id, nhwc: main.nhwc, shape: main.nhwc ? mapShape(id) : g.values[id].shape });
         break;
@@ -324,17 +418,19 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
           set(n, { shape: [parts.flat().length], konst: { data: Float32Array.from(parts.flat()), int: true } });
           break;
         }
-        const xs = n.input.map((_, k) => graphVal(n, k));
+        let xs = n.input.map((_, k) => graphVal(n, k));
         const rank = xs[0].shape.length;
         let axis = int(n, 'axis', 1);
         if (axis < 0) axis += rank;
+        if (rank === 4 && axis === 1) xs = xs.map((v, k) => asMap(v, `${nodeName}/${k}`));
+        else xs = xs.map((v, k) => asPlain(v, `${nodeName}/${k}`));
         if (!(xs[0].nhwc ? axis === 1 : axis === rank - 1)) unsupported(n, `concatenation over axis ${axis} of ${formatShape(xs[0].shape)} (edgegrad joins channels / the last axis)`);
         const [id] = g.node('concat', xs.map((v) => v.id!), {}, nodeName);
         set(n, { id, nhwc: xs[0].nhwc, shape: xs[0].nhwc ? mapShape(id) : g.values[id].shape });
         break;
       }
       case 'BatchNormalization': {
-        const x = graphVal(n, 0);
+        const x = asMap(graphVal(n, 0), nodeName);
         const C = x.nhwc ? x.shape[1] : x.shape[x.shape.length - 1];
         const t = (k: number) => tensorFrom(konst(n, k), [C]);
         const [id] = g.node('batchNorm', [x.id!, param(`${nodeName}/scale`, t(1)), param(`${nodeName}/B`, t(2)), g.state(`${nodeName}/mean`, t(3)), g.state(`${nodeName}/var`, t(4))],

@@ -137,7 +137,8 @@ export class Reshape extends Layer {
     const per = s.slice(1).reduce((a, b) => a * b, 1);
     const neg = target.indexOf(-1);
     if (neg >= 0) target[neg] = per / known;
-    return g.node('reshape', [x], { shape: [s[0], ...target] }, this.name, this.name);
+    // a rank-3 target is a feature map [h, w, c] (Keras, NHWC); exporters need to know
+    return g.node('reshape', [x], { shape: [s[0], ...target], ...(target.length === 3 ? { layout: 'map' } : {}) }, this.name, this.name);
   }
 }
 

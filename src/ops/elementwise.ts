@@ -174,7 +174,7 @@ function runBinary(ctx: RunContext, op: BinaryOp, a: number, b: number, out: num
   ctx.be.kernels.binary(Bin[op], sh.length, ctx.be.descriptor([...sh, ...sa, ...sb]), ctx.ptr(a), ctx.ptr(b), ctx.ptr(out));
 }
 
-for (const op of ['add', 'mul'] as const) {
+for (const op of ['add', 'sub', 'mul', 'div'] as const) {
   registerOp({
     name: op,
     infer([a, b], _attrs, node) {
@@ -189,6 +189,17 @@ for (const op of ['add', 'mul'] as const) {
         return s.length === gs.length && s.every((d, i) => d === gs[i]) ? g : b.node('sumToShape', [g, like], {}, `${n.name}_sum`)[0];
       };
       if (op === 'add') return [b.needs(x) ? toShape(dy!, x) : undefined, b.needs(y) ? toShape(dy!, y) : undefined];
+      if (op === 'sub') {
+        return [b.needs(x) ? toShape(dy!, x) : undefined, b.needs(y) ? toShape(b.node('mul', [dy!, b.node('constant', [], { value: -1 })[0]], {}, `${n.name}_neg`)[0], y) : undefined];
+      }
+      if (op === 'div') {
+        // d(x/y)/dx = 1/y, d(x/y)/dy = -(x/y)/y
+        const q = n.outputs[0];
+        return [
+          b.needs(x) ? toShape(b.node('div', [dy!, y], {}, `${n.name}_dx`)[0], x) : undefined,
+          b.needs(y) ? toShape(b.node('mul', [b.node('div', [b.node('mul', [dy!, q], {}, `${n.name}_dq`)[0], y], {}, `${n.name}_dqy`)[0], b.node('constant', [], { value: -1 })[0]], {}, `${n.name}_dy`)[0], y) : undefined,
+        ];
+      }
       return [
         b.needs(x) ? toShape(b.node('mul', [dy!, y], {}, `${n.name}_da`)[0], x) : undefined,
         b.needs(y) ? toShape(b.node('mul', [dy!, x], {}, `${n.name}_db`)[0], y) : undefined,
@@ -209,4 +220,11 @@ registerOp({
     const [sh, [ss]] = collapse(full, [stridesIn(shape, full)]);
     ctx.be.kernels.sumToShape(sh.length, ctx.be.descriptor([...sh, ...ss]), ctx.ptr(big), ctx.ptr(n.outputs[0]), sizeOfShape(shape));
   },
+});
+
+registerOp({
+  name: 'constant',
+  // a scalar fill (gradient rules use it for signs)
+  infer() { return [[1]]; },
+  run(ctx, n) { ctx.be.f32(ctx.ptr(n.outputs[0]), 1)[0] = n.attrs.value as number; },
 });

@@ -138,3 +138,85 @@ registerOp({
   },
   grad(n, [dy], b) { return [b.node('nhwcToNchw', [dy!], {}, `${n.name}_grad`)[0]]; },
 });
+
+/** Row-major strides of a shape. */
+function stridesOf(shape: number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let k = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { st[i] = k; k *= shape[i]; }
+  return st;
+}
+
+/** out[i] = in[perm applied to i]: out shape[d] = in shape[perm[d]] (ONNX / NumPy semantics). */
+function permute(f: Float32Array, src: number, dst: number, shape: number[], perm: number[]): void {
+  const out = perm.map((p) => shape[p]);
+  const ist = stridesOf(shape), ost = perm.map((p) => ist[p]);
+  const n = out.reduce((a, b) => a * b, 1);
+  const idx = new Array<number>(out.length).fill(0);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    f[dst + i] = f[src + off];
+    for (let d = out.length - 1; d >= 0; d--) {
+      if (++idx[d] < out[d]) { off += ost[d]; break; }
+      off -= ost[d] * (out[d] - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+registerOp({
+  name: 'transpose',
+  infer([x], a, node) {
+    const perm = a.perm as number[];
+    if (perm.length !== x.length || [...perm].sort().some((p, i) => p !== i)) fail('transpose', `node '${node}': perm ${JSON.stringify(perm)} does not permute ${formatShape(x)}`);
+    if (perm[0] !== 0 && x[0] === -1) fail('transpose', `node '${node}': the batch dimension must stay first`);
+    return [perm.map((p) => x[p])];
+  },
+  run(ctx, n) {
+    permute(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), n.attrs.perm as number[]);
+  },
+  grad(n, [dy], b) {
+    const perm = n.attrs.perm as number[];
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    return [b.node('transpose', [dy!], { perm: inv }, `${n.name}_grad`)[0]];
+  },
+});
+
+/** Copy rows [start, end) of `axis` between a tensor and its slice; toSlice false scatters back (zeros elsewhere). */
+function sliceCopy(f: Float32Array, big: number, small: number, shape: number[], axis: number, start: number, end: number, toSlice: boolean): void {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1), inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const n = shape[axis], m = end - start;
+  if (!toSlice) f.fill(0, big, big + outer * n * inner);
+  for (let o = 0; o < outer; o++) {
+    const b0 = big + (o * n + start) * inner, s0 = small + o * m * inner;
+    if (toSlice) f.copyWithin(s0, b0, b0 + m * inner); else f.copyWithin(b0, s0, s0 + m * inner);
+  }
+}
+
+registerOp({
+  name: 'slice',
+  // one axis, unit step: attrs { axis, start, end } (resolved to 0 <= start <= end <= size)
+  infer([x], a, node) {
+    const axis = a.axis as number, start = a.start as number, end = a.end as number;
+    if (!(axis > 0 && axis < x.length && start >= 0 && end <= x[axis] && start <= end)) fail('slice', `node '${node}': [${start}, ${end}) of axis ${axis} of ${formatShape(x)}`);
+    const out = x.slice();
+    out[axis] = end - start;
+    return [out];
+  },
+  run(ctx, n) {
+    const a = n.attrs;
+    sliceCopy(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
+  },
+  grad(n, [dy], b) {
+    return [b.node('sliceGrad', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'sliceGrad',
+  infer([, like]) { return [like.slice()]; },
+  run(ctx, n) {
+    const a = n.attrs;
+    sliceCopy(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.outputs[0]) / 4, ctx.ptr(n.inputs[0]) / 4, ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
+  },
+});

@@ -1,0 +1,89 @@
+// The rest of the ONNX op list, and the torchvision patterns it stands for (ShuffleNet's channel shuffle:
+// Split, Reshape to 5-D, Transpose, Reshape; MobileNet's HardSwish; padding, slicing, squeezing), in one
+// model built with onnx-proto, checked against ONNX Runtime, then exported again and checked once more.
+import { describe, expect, it, beforeAll } from 'vitest';
+import * as ort from 'onnxruntime-web';
+import onnxProto from 'onnx-proto';
+import { useBuild, rng } from './helpers.js';
+import * as eg from '../src/index.js';
+
+const { onnx } = onnxProto as unknown as { onnx: any };
+
+function kitchenSink(): Uint8Array {
+  const r = rng(42);
+  const inits: unknown[] = [];
+  const f = (name: string, dims: number[], scale = 0.5) => {
+    const n = dims.reduce((a, b) => a * b, 1);
+    inits.push({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale).buffer) });
+    return name;
+  };
+  const i64 = (name: string, vals: number[]) => {
+    inits.push({ name, dims: [vals.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+    return name;
+  };
+  const fc = (name: string, dims: number[], v: number) => {
+    inits.push({ name, dims, dataType: 1, rawData: new Uint8Array(new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(v).buffer) });
+    return name;
+  };
+  const node = (opType: string, input: string[], output: string[], attribute: unknown[] = []) => ({ opType, name: `${opType}_${output[0]}`, input, output, attribute });
+  const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
+  const fl = (name: string, v: number) => ({ name, type: 1, f: v });
+  const int = (name: string, v: number) => ({ name, type: 2, i: v });
+  const nodes = [
+    node('Conv', ['x', f('w1', [8, 4, 3, 3]), f('b1', [8])], ['a'], [ints('pads', [1, 1, 1, 1]), ints('kernel_shape', [3, 3])]),
+    node('Split', ['a', i64('split', [4, 4])], ['s1', 's2'], [int('axis', 1)]),
+    node('Relu', ['s1'], ['r1']),
+    node('Conv', ['s2', f('w2', [4, 4, 1, 1])], ['c2']),
+    node('HardSwish', ['c2'], ['h2']),
+    node('Concat', ['r1', 'h2'], ['cat'], [int('axis', 1)]),
+    node('Reshape', ['cat', i64('shape5', [0, 2, 4, 8, 8])], ['r5']),
+    node('Transpose', ['r5'], ['t5'], [ints('perm', [0, 2, 1, 3, 4])]),
+    node('Reshape', ['t5', i64('shape4', [0, 8, 8, 8])], ['shuffled']),
+    node('Pad', ['shuffled', i64('pads', [0, 0, 1, 1, 0, 0, 1, 1])], ['padded']),
+    node('Sub', ['padded', f('c1', [1, 8, 1, 1])], ['sub1']),
+    node('Div', ['sub1', fc('two', [1], 2)], ['div1']),
+    node('PRelu', ['div1', f('slope', [8, 1, 1], 0.3)], ['pr']),
+    node('HardSigmoid', ['pr'], ['hs'], [fl('alpha', 0.3), fl('beta', 0.4)]),
+    node('Slice', ['hs', i64('starts', [1]), i64('ends', [9]), i64('axes', [2])], ['sl']),
+    node('Mul', ['sl', 'sl'], ['sq']),
+    node('GlobalAveragePool', ['sq'], ['gp']),
+    node('Squeeze', ['gp', i64('axes23', [2, 3])], ['sqz']),
+    node('Unsqueeze', ['sqz', i64('axes2', [2])], ['usq']),
+    node('Flatten', ['usq'], ['fl']),
+    node('Gemm', ['fl', f('wg', [3, 8]), f('bg', [3])], ['y'], [int('transB', 1)]),
+  ];
+  const vi = (name: string, dims: Array<number | string>) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
+  const model = onnx.ModelProto.create({
+    irVersion: 8, producerName: 'edgegrad-test', opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'kitchen_sink', node: nodes, initializer: inits, input: [vi('x', ['N', 4, 8, 8])], output: [vi('y', ['N', 3])] },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+async function runOrt(bytes: Uint8Array, x: eg.Tensor): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(bytes);
+  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
+  return r[s.outputNames[0]].data as Float32Array;
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0, err = 0;
+  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
+  return err / Math.max(scale, 1e-12);
+}
+
+describe('ONNX op coverage', () => {
+  beforeAll(() => { useBuild('simd'); ort.env.wasm.numThreads = 1; });
+
+  it('Split, HardSwish, Concat, 5-D Reshape + Transpose (channel shuffle), Pad, Sub, Div, PRelu, HardSigmoid, Slice, Squeeze, Unsqueeze match ONNX Runtime', async () => {
+    const bytes = kitchenSink();
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([2, 4, 8, 8], 0, 1, 5);
+    const theirs = await runOrt(bytes, x);
+    const ours = m.predict(x);
+    expect(ours.shape).toEqual([2, 3]);
+    expect(maxRelDiff(ours.dataSync(), theirs)).toBeLessThan(1e-4);
+    // and exported again
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-4);
+  });
+});
