@@ -1,7 +1,8 @@
 // ONNX import against ONNX Runtime (onnxruntime-web, wasm, in Node) on models exported by PyTorch:
 // same inputs, outputs within 1e-4 of the output scale. And bad files fail fast with clear errors.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import onnxProto from 'onnx-proto';
@@ -81,5 +82,39 @@ describe('ONNX import', () => {
     await expect(eg.loadModel(tinyModel('Relu', { initializer: [huge] }))).rejects.toThrow(/initializer 'w' declares dims \[1000000000,1000000000\] .* more than edgegrad accepts/);
     const short = { name: 'w', dims: [4, 4], dataType: 1, rawData: new Uint8Array(12) };
     await expect(eg.loadModel(tinyModel('Relu', { initializer: [short] }))).rejects.toThrow("initializer 'w' declares [4,4] = 16 elements but holds 3");
+  });
+});
+
+describe('ONNX external data', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  /** x [N, 6] -> Gemm (W [6, 3], b [3]) -> y, with W and b inline or in an external file */
+  function gemmModel(external: boolean): { model: Uint8Array; data?: Uint8Array } {
+    const w = Float32Array.from({ length: 18 }, (_, i) => Math.sin(i + 1)), b = Float32Array.of(0.5, -1, 2);
+    const blob = new Uint8Array([...new Uint8Array(w.buffer), ...new Uint8Array(b.buffer)]);
+    const t = (name: string, dims: number[], data: Float32Array, offset: number) => external
+      ? { name, dims, dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: 'weights.bin' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(data.byteLength) }] }
+      : { name, dims, dataType: 1, rawData: new Uint8Array(data.buffer) };
+    const vi = (name: string, d: number) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: d }] } } } });
+    const model = onnx.ModelProto.create({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+      graph: { name: 'g', node: [{ opType: 'Gemm', name: 'fc', input: ['x', 'W', 'b'], output: ['y'] }], initializer: [t('W', [6, 3], w, 0), t('b', [3], b, 72)], input: [vi('x', 6)], output: [vi('y', 3)] },
+    });
+    return { model: onnx.ModelProto.encode(model).finish(), data: external ? blob : undefined };
+  }
+
+  it('reads initializers from the external file beside the model', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-ext-'));
+    const ext = gemmModel(true), inline = gemmModel(false);
+    writeFileSync(join(dir, 'model.onnx'), ext.model);
+    await expect(eg.loadModel(join(dir, 'model.onnx'))).rejects.toThrow(/external data file 'weights.bin' for initializer 'W': cannot read external data file .*no such file/);
+    writeFileSync(join(dir, 'weights.bin'), ext.data!);
+    const x = eg.randomNormal([4, 6], 0, 1, 1);
+    const a = (await eg.loadModel(join(dir, 'model.onnx'))).predict(x).dataSync();
+    const b = (await eg.loadModel(inline.model)).predict(x).dataSync();
+    expect(Array.from(a)).toEqual(Array.from(b));
+    await expect(eg.loadModel(ext.model)).rejects.toThrow(/lives in the external file 'weights.bin': load the model from its path or URL/);
+    writeFileSync(join(dir, 'weights.bin'), ext.data!.subarray(0, 40));
+    await expect(eg.loadModel(join(dir, 'model.onnx'))).rejects.toThrow(/initializer 'W' wants bytes \[0, 72\) of 'weights.bin', which holds 40/);
   });
 });

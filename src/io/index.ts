@@ -35,7 +35,9 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
     return importTfjs(json, concat(shards), name);
   }
   const { importOnnx } = await import('./onnx.js');
-  return importOnnx(bytes, name);
+  // external-data files are read beside the model when it came from a path or URL
+  const base = typeof source === 'string' || source instanceof URL ? String(source).replace(/[^\\/]*$/, '') : undefined;
+  return importOnnx(bytes, name, base === undefined ? undefined : (loc) => readBytes(base + loc, 'external data file'));
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

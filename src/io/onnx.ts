@@ -9,7 +9,7 @@ import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
 
 type Long = number | { toNumber(): number };
-interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[] }
+interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }
 interface OnnxAttr { name: string; type?: number; f?: number; i?: Long; s?: Uint8Array; t?: OnnxTensor; ints?: Long[]; floats?: number[] }
 interface OnnxNode { input: string[]; output: string[]; name?: string; opType: string; attribute: OnnxAttr[] }
 interface OnnxValueInfo { name: string; type?: { tensorType?: { elemType?: number; shape?: { dim: Array<{ dimValue?: Long; dimParam?: string }> } } } }
@@ -99,7 +99,31 @@ function tensorFrom(data: Float32Array, shape: number[]): Tensor {
   return t;
 }
 
-export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promise<GraphModel> {
+/** Where external-data files are read from: a function of the location string in the model. */
+export type ExternalReader = (location: string) => Promise<Uint8Array>;
+
+/**
+ * Fill rawData of initializers kept in external files (ONNX external data: location, offset, length,
+ * relative to the model file). Each file is read once.
+ */
+async function loadExternal(inits: OnnxTensor[], read: ExternalReader | undefined): Promise<void> {
+  const files = new Map<string, Promise<Uint8Array>>();
+  for (const t of inits) {
+    if (t.dataLocation !== 1) continue;
+    const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
+    const loc = kv.location;
+    if (!loc) fail(`initializer '${t.name}' is external but names no location`);
+    if (!read) fail(`initializer '${t.name}' lives in the external file '${loc}': load the model from its path or URL so the file can be found beside it`);
+    if (loc.includes('..') || loc.startsWith('/')) fail(`initializer '${t.name}': external location '${loc}' must stay beside the model`);
+    if (!files.has(loc)) files.set(loc, read(loc).catch((e) => fail(`external data file '${loc}' for initializer '${t.name}': ${(e as Error).message.replace(/^edgegrad[.\w]*: /, '')}`)));
+    const data = await files.get(loc)!;
+    const offset = Number(kv.offset ?? 0), length = kv.length !== undefined ? Number(kv.length) : data.length - offset;
+    if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) fail(`initializer '${t.name}' wants bytes [${offset}, ${offset + length}) of '${loc}', which holds ${data.length}`);
+    t.rawData = data.subarray(offset, offset + length);
+  }
+}
+
+export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExternal?: ExternalReader): Promise<GraphModel> {
   const root = await protoRoot();
   let m: OnnxModel;
   try {
@@ -113,6 +137,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model'): Promis
   const opset = num(opsetEntry?.version);
   if (opset < 11 || opset > 21) fail(`ONNX opset ${opset} is not supported (opsets 11-21)`);
 
+  await loadExternal(og.initializer, readExternal);
   const vals = new Map<string, Val>();
   for (const init of og.initializer) {
     const t = tensorData(init, `initializer '${init.name}'`);
