@@ -13,7 +13,7 @@ const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 const CHROMIUM = '/usr/bin/chromium';
 
-interface Report { ok: boolean; build: string; builds: string[]; rng: string }
+interface Report { ok: boolean; build: string; builds: string[]; rng: string; onnx?: { rows: number; rowSum: number } }
 /** Node's random bits (computed once): every other runtime must draw the same bits from the same seeds. */
 let nodeRngCache = '';
 const nodeRng = () => (nodeRngCache ||= runSmoke(process.execPath, ['test/smoke/run.mjs']).rng);
@@ -31,6 +31,8 @@ describe('runtimes', () => {
   it('Node imports the package by name and runs GEMM + conv2d', () => {
     const r = runSmoke(process.execPath, ['test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
+    expect(r.onnx?.rows).toBe(4);
+    expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.builds).toContain('simd');
     expect(r.rng).toMatch(/^[0-9a-f]{100,}$/);
   });
@@ -38,6 +40,8 @@ describe('runtimes', () => {
   it('Deno runs the same check', () => {
     const r = runSmoke(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
+    expect(r.onnx?.rows).toBe(4);
+    expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.build).toBe('relaxed');
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
@@ -45,6 +49,8 @@ describe('runtimes', () => {
   it('Bun runs the same check', () => {
     const r = runSmoke(bin('bun'), ['test/smoke/run.mjs']);
     expect(r.ok).toBe(true);
+    expect(r.onnx?.rows).toBe(4);
+    expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.build).toBe('relaxed');
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
@@ -84,11 +90,11 @@ describe('runtimes', () => {
 
   it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
-    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript' };
+    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.onnx': 'application/octet-stream', '.gz': 'application/gzip' };
     const server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
       const file = join(root, path);
-      if (!(path.startsWith('/dist/') || path.startsWith('/test/smoke/')) || !existsSync(file)) { res.writeHead(404).end(); return; }
+      if (!(path.startsWith('/dist/') || path.startsWith('/test/smoke/') || path.startsWith('/test/fixtures/')) || !existsSync(file)) { res.writeHead(404).end(); return; }
       res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
@@ -110,6 +116,14 @@ describe('runtimes', () => {
       expect(r.ok).toBe(true);
       expect(r.build).toBe('relaxed');
       expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
+      // model I/O in the browser: IndexedDB round trip, and an ONNX model fetched over HTTP (lazy chunks)
+      await page.goto(`http://127.0.0.1:${port}/test/smoke/io.html`);
+      await page.waitForFunction('window.__io !== undefined', undefined, { timeout: 60_000 });
+      const io = await page.evaluate('window.__io') as { err: number; cnnShape: number[]; missing: string; error?: string };
+      expect(io.error).toBeUndefined();
+      expect(io.err).toBeLessThan(1e-6);
+      expect(io.cnnShape).toEqual([1, 10]);
+      expect(io.missing).toBe("edgegrad.loadModel: no model saved as 'indexeddb://nope'");
     } finally {
       await browser.close();
       server.close();

@@ -2,6 +2,7 @@
 // the bytes, not the name.
 import type { GraphModel } from '../graph/graph-model.js';
 import { readBytes } from './read.js';
+import { idbLoad, idbSave } from './idb.js';
 import { importTfjs, type TfjsModelJson } from './tfjs.js';
 
 /** A TensorFlow.js layers model in memory: the model.json object and its weight shards' bytes, in order. */
@@ -13,8 +14,10 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
     const shards = Array.isArray(source.weights) ? source.weights : [source.weights];
     return importTfjs(json, concat(shards), 'tfjs-model');
   }
-  const bytes = source instanceof Uint8Array ? source : source instanceof ArrayBuffer ? new Uint8Array(source) : await readBytes(source, 'model');
-  const name = typeof source === 'string' ? source.replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') : 'model';
+  const idb = typeof source === 'string' && source.startsWith('indexeddb://') ? source.slice('indexeddb://'.length) : undefined;
+  const bytes = idb !== undefined ? await idbLoad(idb)
+    : source instanceof Uint8Array ? source : source instanceof ArrayBuffer ? new Uint8Array(source) : await readBytes(source as string | URL, 'model');
+  const name = typeof source === 'string' ? source.replace(/^indexeddb:\/\//, '').replace(/^.*[\\/]/, '').replace(/\.[^.]*$/, '') : 'model';
   if (bytes.length === 0) throw new Error(`edgegrad.loadModel: '${typeof source === 'string' ? source : 'bytes'}' is empty`);
   const head = new TextDecoder().decode(bytes.subarray(0, 64)).trimStart();
   if (head.startsWith('{')) {
@@ -55,10 +58,13 @@ export async function toOnnx(src: ExportSource): Promise<Uint8Array> {
   return exportOnnx(src);
 }
 
-/** Save as ONNX to a path (Node, Deno, Bun): written to a temporary file and renamed into place. */
+/**
+ * Save as ONNX: a path (Node, Deno, Bun; written to a temporary file renamed into place) or
+ * 'indexeddb://name' in a browser (one transaction).
+ */
 export async function saveModel(src: ExportSource, target: string): Promise<void> {
   if (typeof target !== 'string' || !target) throw new Error(`edgegrad.save: target must be a file path, got ${String(target)}`);
-  if (target.startsWith('indexeddb://')) throw new Error('edgegrad.save: indexeddb:// targets work in browsers only, and are not implemented yet');
   const bytes = await exportOnnx(src);
-  await writeFileAtomic(target, bytes);
+  if (target.startsWith('indexeddb://')) await idbSave(target.slice('indexeddb://'.length), bytes);
+  else await writeFileAtomic(target, bytes);
 }
