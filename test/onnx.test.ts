@@ -25,12 +25,13 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** A small ONNX model built with onnx-proto: x [1, 4] -> op -> y, with optional extra initializers. */
-function tinyModel(opType: string, extra: { initializer?: unknown[]; attribute?: unknown[] } = {}): Uint8Array {
-  const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } });
+function tinyModel(opType: string, extra: { initializer?: unknown[]; attribute?: unknown[]; inputs?: string[]; input4d?: boolean } = {}): Uint8Array {
+  const dims = extra.input4d ? [1, 4, 5, 5] : [1, 4];
+  const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
   const model = onnx.ModelProto.create({
     irVersion: 8, producerName: 'edgegrad-test', opsetImport: [{ domain: '', version: 17 }],
     graph: {
-      name: 'tiny', node: [{ opType, name: 'the_node', input: ['x'], output: ['y'], attribute: extra.attribute ?? [] }],
+      name: 'tiny', node: [{ opType, name: 'the_node', input: extra.inputs ?? ['x'], output: ['y'], attribute: extra.attribute ?? [] }],
       input: [vi('x')], output: [vi('y')], initializer: extra.initializer ?? [],
     },
   });
@@ -80,6 +81,11 @@ describe('ONNX import', () => {
     await expect(eg.loadModel(tinyModel('Hardmax'))).rejects.toThrow("ONNX op 'Hardmax' (node 'the_node', opset 17): not supported");
     const huge = { name: 'w', dims: [1e9, 1e9], dataType: 1 };
     await expect(eg.loadModel(tinyModel('Relu', { initializer: [huge] }))).rejects.toThrow(/initializer 'w' declares dims \[1000000000,1000000000\] .* more than edgegrad accepts/);
+    // weights whose shapes contradict the graph: the error names the node and both shapes
+    const w53 = { name: 'W', dims: [5, 3], dataType: 1, rawData: new Uint8Array(60) };
+    await expect(eg.loadModel(tinyModel('Gemm', { initializer: [w53], inputs: ['x', 'W'] }))).rejects.toThrow("ONNX op 'Gemm' (node 'the_node', opset 17): A [-1,4] does not match B [5,3]");
+    const conv = { name: 'K', dims: [2, 3, 3, 3], dataType: 1, rawData: new Uint8Array(216) };
+    await expect(eg.loadModel(tinyModel('Conv', { initializer: [conv], inputs: ['x', 'K'], input4d: true }))).rejects.toThrow(/ONNX op 'Conv' \(node 'the_node', opset 17\): filter \[2,3,3,3\] with group 1 does not fit 4 input channels/);
     const short = { name: 'w', dims: [4, 4], dataType: 1, rawData: new Uint8Array(12) };
     await expect(eg.loadModel(tinyModel('Relu', { initializer: [short] }))).rejects.toThrow("initializer 'w' declares [4,4] = 16 elements but holds 3");
   });
