@@ -86,3 +86,19 @@ export function dot(g: ArrayLike<number>, y: ArrayLike<number>): number {
   for (let i = 0; i < y.length; i++) s += g[i] * y[i];
   return s;
 }
+
+/** max |a - b| / max |b|: error relative to the output's scale (how the model-I/O bars are stated). */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 0, err = 0;
+  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
+  return err / Math.max(scale, 1e-12);
+}
+
+/** ONNX Runtime (onnxruntime-web, wasm, one thread) on an ONNX model's first input and output. */
+export async function runOrt(bytes: Uint8Array, x: Tensor): Promise<Float32Array> {
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const s = await ort.InferenceSession.create(bytes);
+  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
+  return r[s.outputNames[0]].data as Float32Array;
+}

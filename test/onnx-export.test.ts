@@ -5,22 +5,10 @@ import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { useBuild } from './helpers.js';
+import { useBuild, maxRelDiff, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 
 const fixture = (f: string) => join(import.meta.dirname, 'fixtures', f);
-
-async function runOrt(bytes: Uint8Array, x: eg.Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes);
-  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
-  return r[s.outputNames[0]].data as Float32Array;
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0, err = 0;
-  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
-  return err / Math.max(scale, 1e-12);
-}
 
 describe('ONNX export', () => {
   beforeAll(() => { useBuild('simd'); ort.env.wasm.numThreads = 1; });

@@ -4,7 +4,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import * as ort from 'onnxruntime-web';
 import onnxProto from 'onnx-proto';
-import { useBuild, rng } from './helpers.js';
+import { useBuild, rng, maxRelDiff, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -58,18 +58,6 @@ function kitchenSink(): Uint8Array {
     graph: { name: 'kitchen_sink', node: nodes, initializer: inits, input: [vi('x', ['N', 4, 8, 8])], output: [vi('y', ['N', 3])] },
   });
   return onnx.ModelProto.encode(model).finish();
-}
-
-async function runOrt(bytes: Uint8Array, x: eg.Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes);
-  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
-  return r[s.outputNames[0]].data as Float32Array;
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0, err = 0;
-  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
-  return err / Math.max(scale, 1e-12);
 }
 
 describe('ONNX op coverage', () => {

@@ -6,23 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import onnxProto from 'onnx-proto';
-import { useBuild } from './helpers.js';
+import { useBuild, maxRelDiff, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 
 const fixture = (f: string) => join(import.meta.dirname, 'fixtures', f);
 const { onnx } = onnxProto as unknown as { onnx: any };
-
-async function oracle(path: string, x: eg.Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(readFileSync(path));
-  const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
-  return r[s.outputNames[0]].data as Float32Array;
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0, err = 0;
-  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
-  return err / Math.max(scale, 1e-12);
-}
 
 /** A small ONNX model built with onnx-proto: x [1, 4] -> op -> y, with optional extra initializers. */
 function tinyModel(opType: string, extra: { initializer?: unknown[]; attribute?: unknown[]; inputs?: string[]; input4d?: boolean } = {}): Uint8Array {
@@ -46,7 +34,7 @@ describe('ONNX import', () => {
       const m = await eg.loadModel(fixture(file));
       const x = eg.randomUniform(shape as unknown as number[], 0, 1, 7);
       const ours = m.predict(x);
-      const theirs = await oracle(fixture(file), x);
+      const theirs = await runOrt(readFileSync(fixture(file)), x);
       expect(ours.size).toBe(theirs.length);
       expect(maxRelDiff(ours.dataSync(), theirs)).toBeLessThan(1e-4);
     });

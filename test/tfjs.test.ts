@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { useBuild } from './helpers.js';
+import { useBuild, maxRelDiff } from './helpers.js';
 import * as eg from '../src/index.js';
 
 const require = createRequire(import.meta.url);
@@ -18,12 +18,6 @@ function nsfwMobilenet() {
   const modelJson = require(join(dir, 'model.min.js'));
   const shard = Uint8Array.from(Buffer.from(require(join(dir, 'group1-shard1of1.min.js')) as string, 'base64'));
   return { modelJson, shard };
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 0, err = 0;
-  for (let i = 0; i < b.length; i++) { scale = Math.max(scale, Math.abs(b[i])); err = Math.max(err, Math.abs(a[i] - b[i])); }
-  return err / Math.max(scale, 1e-12);
 }
 
 describe('TensorFlow.js import', () => {
