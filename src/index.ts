@@ -81,7 +81,7 @@ import * as dataHelpers from './data/index.js';
 export const data = dataHelpers;
 
 /** A model whose layers run one after another (layers[0] needs an inputShape). */
-export function sequential(layersOrConfig: Layer[] | { layers?: Layer[]; name?: string } = {}): Sequential {
+export function sequential(layersOrConfig: Array<Layer | import('./graph/graph-model.js').GraphModel> | { layers?: Array<Layer | import('./graph/graph-model.js').GraphModel>; name?: string } = {}): Sequential {
   return new Sequential(Array.isArray(layersOrConfig) ? { layers: layersOrConfig } : layersOrConfig);
 }
 

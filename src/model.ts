@@ -7,6 +7,8 @@ import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
+import { GraphModel } from './graph/graph-model.js';
+import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, input as symbolicInput, type LayerConfig, type Weight } from './layers/layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
 import { Tensor, formatShape } from './tensor.js';
@@ -147,9 +149,46 @@ export class Model extends Layer {
     this.dropPlans();
   }
 
-  private dropPlans(): void {
+  protected dropPlans(): void {
     for (const p of this.plans.values()) ('plan' in p ? p.plan : p).dispose();
     this.plans.clear();
+  }
+
+  /**
+   * A model that ends at the output of layer `at` (a name or an index into layers), over the same layers
+   * and weights: a feature extractor for a new head.
+   */
+  cut(at: string | number): Model {
+    const layers = this.layers;
+    const target = typeof at === 'number' ? layers[at] : layers.find((l) => l.name === at);
+    if (!target) {
+      const near = typeof at === 'string' ? nearestNames(at, layers.map((l) => l.name)) : [];
+      throw new Error(`edgegrad.cut: model '${this.name}' has no layer ${JSON.stringify(at)}${near.length ? ` (similar: ${near.join(', ')})` : ''}`);
+    }
+    let found: SymbolicTensor | undefined;
+    const visit = (s: SymbolicTensor) => {
+      if (found || 'input' in s.source) return;
+      if (s.source.layer === target) { found = s; return; }
+      s.source.inputs.forEach(visit);
+    };
+    this.outputs.forEach(visit);
+    return new Model({ inputs: this.inputs, outputs: found!, name: `${this.name}/${target.name}` });
+  }
+
+  /** Freeze all layers, or those up to and including `upTo` (a name or an index). */
+  freeze(opts: { upTo?: string | number } = {}): this {
+    const layers = this.layers;
+    const last = opts.upTo === undefined ? layers.length - 1 : typeof opts.upTo === 'number' ? opts.upTo : layers.findIndex((l) => l.name === opts.upTo);
+    if (last < 0 || last >= layers.length) throw new Error(`edgegrad.freeze: model '${this.name}' has no layer ${JSON.stringify(opts.upTo)}`);
+    layers.slice(0, last + 1).forEach((l) => { l.trainable = false; });
+    this.dropPlans();
+    return this;
+  }
+
+  unfreeze(): this {
+    this.layers.forEach((l) => { l.trainable = true; });
+    this.dropPlans();
+    return this;
   }
 
   /** The inference graph (for export and inspection). */
@@ -185,7 +224,9 @@ export class Model extends Layer {
 
   /** Forward + loss (+ backward when training). Softmax/sigmoid + cross-entropy run on the logits. */
   private lossPlan(batch: number, training: boolean): TrainPlan {
-    const key = `${training ? 'train' : 'eval'}:${batch}`;
+    // which weights train is part of the plan: freezing after compile builds a new one
+    const trainable = training ? this.layers.flatMap((l) => allWeights(l).map((w) => (w.layer.isTrainable(w.weight) ? 1 : 0))).join('') : '';
+    const key = `${training ? 'train' : 'eval'}:${batch}:${trainable}`;
     const cached = this.plans.get(key) as TrainPlan | undefined;
     if (cached) return cached;
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
@@ -496,13 +537,14 @@ export class Model extends Layer {
 export class Sequential extends Model {
   private list: Layer[] = [];
 
-  constructor(cfg: { layers?: Layer[]; name?: string } = {}) {
+  constructor(cfg: { layers?: Array<Layer | GraphModel>; name?: string } = {}) {
     const x = new SymbolicTensor([-1], { input: 'pending' });
     super({ inputs: x, outputs: x, name: cfg.name });
     for (const l of cfg.layers ?? []) this.add(l);
   }
 
-  add(layer: Layer): void {
+  add(item: Layer | GraphModel): void {
+    const layer = item instanceof GraphModel ? item.asLayer() : item;
     if (this.list.length === 0) {
       const shape = layer.inputShape ?? (layer instanceof Model ? layer.inputShapeOf : undefined);
       if (!shape) throw new Error(`edgegrad.sequential: the first layer ('${layer.name}') needs an inputShape`);

@@ -1,13 +1,17 @@
 // A model that is a graph (imported from ONNX): one input, one output, run through planned memory.
 // The boundary keeps the source's layout: a rank-4 input or output is NCHW outside and NHWC inside.
 import { Plan } from './executor.js';
-import { type Graph, sizeOfShape } from './ir.js';
+import { Graph, sizeOfShape } from './ir.js';
+import { GraphLayer } from '../layers/graph-layer.js';
+import { nearestNames } from '../names.js';
 import { getOp } from './registry.js';
 import { optimizeForInference } from './passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
+  /** Parameters that fine-tuning must not change (freeze / unfreeze), by tensor. */
+  private frozen = new Set<Tensor>();
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
 
@@ -84,6 +88,74 @@ export class GraphModel {
     ].join('\n');
     if (opts.print !== false) console.log(out);
     return out;
+  }
+
+  /** The nodes, in order, with the layer-like names to cut or freeze at. */
+  get nodeNames(): string[] {
+    return this.graph.nodes.map((n) => n.name);
+  }
+
+  private nodeIndex(at: string | number, op: string): number {
+    if (typeof at === 'number') {
+      if (!Number.isInteger(at) || at < 0 || at >= this.graph.nodes.length) throw new Error(`edgegrad.${op}: node index ${at} is outside [0, ${this.graph.nodes.length})`);
+      return at;
+    }
+    const i = this.graph.nodes.findIndex((n) => n.name === at);
+    if (i < 0) {
+      const near = nearestNames(at, this.nodeNames);
+      throw new Error(`edgegrad.${op}: model '${this.name}' has no node '${at}'${near.length ? ` (similar: ${near.join(', ')})` : ''}`);
+    }
+    return i;
+  }
+
+  /**
+   * A model that ends at node `at` (a name from nodeNames, or an index): only the nodes it needs, over the
+   * same weight tensors. Its output keeps the boundary's layout (NCHW for an ONNX model's feature maps).
+   */
+  cut(at: string | number): GraphModel {
+    const i = this.nodeIndex(at, 'cut');
+    const g = this.graph;
+    const out = g.nodes[i].outputs[0];
+    const needed = new Set<number>([out]);
+    const keep: typeof g.nodes = [];
+    for (let k = i; k >= 0; k--) {
+      const n = g.nodes[k];
+      if (n.outputs.some((o) => needed.has(o))) { keep.unshift(n); n.inputs.forEach((x) => needed.add(x)); }
+    }
+    const cut = new Graph();
+    for (const v of g.values) cut.values.push({ ...v });
+    cut.inputs = g.inputs.slice();
+    cut.outputs = [out];
+    keep.forEach((n) => cut.nodes.push({ ...n }));
+    cut.nodes.forEach((n, k) => { n.id = k; });
+    const isMap = this.inputNchw && g.values[out].shape.length === 4 && keep.at(-1)!.op !== 'nhwcToNchw';
+    const m = new GraphModel(cut, `${this.name}/${g.nodes[i].name}`, this.inputShape, this.inputNchw, isMap, this.info);
+    m.frozen = this.frozen;
+    return m;
+  }
+
+  /** Freeze every parameter, or those of the nodes up to and including `upTo`. */
+  freeze(opts: { upTo?: string | number } = {}): this {
+    const last = opts.upTo === undefined ? this.graph.nodes.length - 1 : this.nodeIndex(opts.upTo, 'freeze');
+    for (const n of this.graph.nodes.slice(0, last + 1)) {
+      for (const i of n.inputs) { const v = this.graph.values[i]; if (v.kind === 'param') this.frozen.add(v.tensor!); }
+    }
+    return this;
+  }
+
+  /** Make every parameter trainable again. */
+  unfreeze(): this {
+    this.frozen.clear();
+    return this;
+  }
+
+  isFrozen(t: Tensor): boolean {
+    return this.frozen.has(t);
+  }
+
+  /** This graph as a layer, to put a new head on it in eg.sequential / eg.model (takes NHWC maps). */
+  asLayer(): GraphLayer {
+    return new GraphLayer(this);
   }
 
   /** Save as ONNX (a path in Node, Deno, Bun): a temporary file renamed into place. */

@@ -97,6 +97,11 @@ export abstract class Layer {
     return this.weights.filter((w) => w.trainable && (!trainableOnly || this.trainable)).reduce((s, w) => s + w.tensor.size, 0);
   }
 
+  /** Whether training updates this weight now (layer and weight trainable, and not frozen). */
+  isTrainable(w: Weight): boolean {
+    return this.trainable && w.trainable;
+  }
+
   /** Copies of the weights, in order. */
   getWeights(): Tensor[] {
     return this.weights.map((w) => w.tensor.clone());

@@ -1,0 +1,53 @@
+// An imported graph (a GraphModel) used as a layer: its nodes are inlined into the model that contains it,
+// over the same weight tensors, so a pretrained backbone takes a new head and fine-tunes like any layer.
+// As a layer it takes NHWC feature maps (the layout inside), whatever its boundary was in its file.
+import type { Graph, Shape } from '../graph/ir.js';
+import type { GraphModel } from '../graph/graph-model.js';
+import { Layer, type Weight } from './layer.js';
+
+export class GraphLayer extends Layer {
+  private readonly ws: Weight[];
+
+  constructor(readonly model: GraphModel) {
+    super({ name: model.name, inputShape: model.graph.values[model.graph.inputs[0]].shape.slice(1) }, 'graph');
+    this.built = true;
+    // parameters train, state (batch-norm running statistics) does not
+    this.ws = model.graph.values
+      .filter((v) => v.kind === 'param' || v.kind === 'state')
+      .map((v) => ({ name: v.name, tensor: v.tensor!, trainable: v.kind === 'param' }));
+  }
+
+  override get weights(): Weight[] {
+    return this.ws;
+  }
+
+  override isTrainable(w: Weight): boolean {
+    return this.trainable && w.trainable && !this.model.isFrozen(w.tensor);
+  }
+
+  protected override build(_s: Shape[]): void { /* the weights come with the graph */ }
+
+  protected call(g: Graph, [x]: number[]): number[] {
+    const src = this.model.graph;
+    const map = new Map<number, number>([[src.inputs[0], x]]);
+    const val = (id: number): number => {
+      const known = map.get(id);
+      if (known !== undefined) return known;
+      const v = src.values[id];
+      if (v.kind === 'param') {
+        const trainable = this.trainable && v.trainable !== false && !this.model.isFrozen(v.tensor!);
+        map.set(id, g.param(`${this.name}/${v.name}`, v.tensor!, trainable, this.name));
+      } else if (v.kind === 'state') {
+        map.set(id, g.state(`${this.name}/${v.name}`, v.tensor!, this.name));
+      } else {
+        throw new Error(`edgegrad: graph '${this.name}': value '${v.name}' is read before it is computed`);
+      }
+      return map.get(id)!;
+    };
+    for (const n of src.nodes) {
+      const outs = g.node(n.op, n.inputs.map(val), n.attrs, `${this.name}/${n.name}`, this.name);
+      n.outputs.forEach((o, k) => map.set(o, outs[k]));
+    }
+    return [map.get(src.outputs[0])!];
+  }
+}

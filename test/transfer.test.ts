@@ -1,0 +1,77 @@
+// Transfer learning's building blocks: an imported backbone cut below its head, frozen, given a new head
+// and trained on a handful of real digits; partial freezing; cutting a model built here.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { useBuild } from './helpers.js';
+import * as eg from '../src/index.js';
+
+const fixture = (f: string) => join(import.meta.dirname, 'fixtures', f);
+
+describe('transfer', () => {
+  let digits: Awaited<ReturnType<typeof eg.data.loadDigits>>;
+  beforeAll(async () => { useBuild('simd'); digits = await eg.data.loadDigits(); });
+
+  /** digits 5-9: the first `per` of each class among the first 8,000, and those among the last 2,000 */
+  function fiveToNine(per: number) {
+    const train: number[] = [], test: number[] = [], seen = new Array(10).fill(0);
+    for (let n = 0; n < digits.count; n++) {
+      const l = digits.labels[n];
+      if (l < 5) continue;
+      if (n < 8000) { if (seen[l]++ < per) train.push(n); } else test.push(n);
+    }
+    const take = (idx: number[]) => ({ x: eg.data.gather(digits.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => digits.labels[i] - 5), [idx.length], 'int32') });
+    return { train: take(train), test: take(test) };
+  }
+
+  it('the imported digits CNN, cut below its head and frozen, with a new head learns digits 5-9 from 20 examples each', async () => {
+    const base = await eg.loadModel(fixture('mnist_cnn.onnx'));
+    expect(() => base.cut('/f9/Gemm')).toThrow(/has no node '\/f9\/Gemm' \(similar: \/f1\/Gemm, \/f2\/Gemm\)/);
+    const features = base.cut('/Elu').freeze();
+    const model = eg.sequential([features, eg.layers.dense({ units: 5, activation: 'softmax', seed: 1 })]);
+    model.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const { train, test } = fiveToNine(20);
+    const frozenBefore = features.graph.values.filter((v) => v.kind === 'param').map((v) => v.tensor!.dataSync());
+    await model.fit(train.x, train.y, { epochs: 30, batchSize: 25, seed: 1 });
+    const frozenAfter = features.graph.values.filter((v) => v.kind === 'param').map((v) => v.tensor!.dataSync());
+    frozenAfter.forEach((t, i) => expect(Array.from(t)).toEqual(Array.from(frozenBefore[i])));
+    const { accuracy } = model.evaluate(test.x, test.y);
+    expect(accuracy).toBeGreaterThan(0.85);
+  });
+
+  it('freeze({ upTo }) trains only the layers after it; unfreeze trains all', async () => {
+    const base = await eg.loadModel(fixture('mnist_cnn.onnx'));
+    const features = base.cut('/Elu').freeze({ upTo: '/c3/Conv' });
+    const model = eg.sequential([features, eg.layers.dense({ units: 5, activation: 'softmax', seed: 2 })]);
+    model.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy' });
+    const { train } = fiveToNine(4);
+    const snap = () => features.graph.values.filter((v) => v.kind === 'param').map((v) => ({ name: v.name, data: v.tensor!.dataSync() }));
+    const before = snap();
+    await model.fit(train.x, train.y, { epochs: 1, batchSize: 20 });
+    const changed = snap().filter((w, i) => Array.from(w.data).some((v, j) => v !== before[i].data[j])).map((w) => w.name);
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.every((n) => n.startsWith('/f1/Gemm'))).toBe(true); // the dense layer after c3 trained, the convs did not
+    features.unfreeze();
+    const mid = snap();
+    await model.fit(train.x, train.y, { epochs: 1, batchSize: 20 });
+    expect(snap().filter((w, i) => Array.from(w.data).some((v, j) => v !== mid[i].data[j])).some((w) => w.name.startsWith('/c1/Conv'))).toBe(true);
+  });
+
+  it('a model built here cuts at a layer and freezes layer by layer', async () => {
+    const m = eg.sequential([
+      eg.layers.dense({ units: 8, activation: 'relu', inputShape: [4], seed: 1, name: 'h1' }),
+      eg.layers.dense({ units: 6, activation: 'relu', seed: 2, name: 'h2' }),
+      eg.layers.dense({ units: 2, seed: 3, name: 'out' }),
+    ]);
+    const cut = m.cut('h2');
+    const x = eg.randomNormal([3, 4], 0, 1, 1);
+    expect(cut.predict(x).shape).toEqual([3, 6]);
+    expect(() => m.cut('h9')).toThrow(/has no layer "h9" \(similar: h1, h2\)/);
+    m.freeze({ upTo: 'h1' });
+    expect(m.layers.map((l) => l.trainable)).toEqual([false, true, true]);
+    m.compile({ optimizer: 'sgd', loss: 'mse' });
+    const w1 = m.getWeights()[0].dataSync();
+    await m.fit(x, eg.ones([3, 2]), { epochs: 2, batchSize: 3 });
+    expect(Array.from(m.getWeights()[0].dataSync())).toEqual(Array.from(w1));
+    expect(m.summary({ print: false })).toMatch(/h1 \(Dense\)\s+\[null,8\]\s+40 \(frozen\)/);
+  });
+});
