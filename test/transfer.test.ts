@@ -75,3 +75,24 @@ describe('transfer', () => {
     expect(m.summary({ print: false })).toMatch(/h1 \(Dense\)\s+\[null,8\]\s+40 \(frozen\)/);
   });
 });
+
+describe('frozen batch normalization', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('normalizes with its moving statistics in training, leaves them alone, and passes the right gradient', async () => {
+    const bn = eg.layers.batchNormalization({ trainable: false });
+    const m = eg.sequential([eg.layers.dense({ units: 4, inputShape: [3], seed: 1 }), bn, eg.layers.dense({ units: 1, seed: 2 })]);
+    m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.01 }), loss: 'mse' });
+    const x = eg.randomNormal([16, 3], 0, 1, 1), y = eg.randomNormal([16, 1], 0, 1, 2);
+    const stats = () => bn.weights.slice(2).map((w) => Array.from(w.tensor.dataSync()));
+    const before = stats();
+    const h = await m.fit(x, y, { epochs: 20, batchSize: 8 });
+    expect(stats()).toEqual(before); // moving mean / variance untouched
+    expect(h.history.loss.at(-1)!).toBeLessThan(h.history.loss[0]); // gradients still flow through it
+    // in training mode it computes what inference computes (moving statistics, not the batch's)
+    const tp = (m as unknown as { lossPlan(b: number, t: boolean): { plan: { run(): void; view(i: number): Float32Array }; pred: number; x: number; y: number } }).lossPlan(16, true);
+    tp.plan.view(tp.x).set(x.dataSync()); tp.plan.view(tp.y).set(y.dataSync());
+    tp.plan.run();
+    expect(Array.from(tp.plan.view(tp.pred)).map((v) => +v.toFixed(5))).toEqual(Array.from(m.predict(x).dataSync()).map((v) => +v.toFixed(5)));
+  });
+});

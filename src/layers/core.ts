@@ -154,6 +154,7 @@ export class BatchNormalization extends Layer {
   }
   protected call(g: Graph, [x]: number[]): number[] {
     const ids = this.weights.map((w) => this.weightValue(g, w));
-    return [g.node('batchNorm', [x, ...ids], { epsilon: this.cfg.epsilon ?? 1e-3, momentum: this.cfg.momentum ?? 0.99 }, this.name, this.name)[0]];
+    // not trainable: normalize with the moving statistics in training too (Keras since TF 2)
+    return [g.node('batchNorm', [x, ...ids], { epsilon: this.cfg.epsilon ?? 1e-3, momentum: this.cfg.momentum ?? 0.99, frozen: !this.trainable }, this.name, this.name)[0]];
   }
 }

@@ -45,7 +45,13 @@ export class GraphLayer extends Layer {
       return map.get(id)!;
     };
     for (const n of src.nodes) {
-      const outs = g.node(n.op, n.inputs.map(val), n.attrs, `${this.name}/${n.name}`, this.name);
+      let attrs = n.attrs;
+      if (n.op === 'batchNorm') {
+        // a frozen batch norm normalizes with its moving statistics, in training too (as Keras does)
+        const gamma = src.values[n.inputs[1]].tensor!;
+        attrs = { ...attrs, frozen: !this.trainable || this.model.isFrozen(gamma) };
+      }
+      const outs = g.node(n.op, n.inputs.map(val), attrs, `${this.name}/${n.name}`, this.name);
       n.outputs.forEach((o, k) => map.set(o, outs[k]));
     }
     return [map.get(src.outputs[0])!];

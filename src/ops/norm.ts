@@ -108,7 +108,8 @@ registerOp({
     const shape = ctx.shape(x), C = shape[shape.length - 1], M = sizeOfShape(shape) / C;
     const eps = n.attrs.epsilon as number;
     const k = ctx.be.kernels;
-    if (ctx.training) {
+    // a frozen batch norm (Keras: trainable = false) normalizes with its moving statistics even in training
+    if (ctx.training && !n.attrs.frozen) {
       k.batchNormTrain(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), eps, n.attrs.momentum as number, ctx.ptr(y), ctx.ptr(mean), ctx.ptr(invStd),
         ctx.ptr(mm), ctx.ptr(mv), ctx.be.workspace(C * 16));
     } else {
@@ -116,7 +117,12 @@ registerOp({
     }
   },
   grad(n, [dy], b) {
-    const [x, g] = n.inputs, [, mean, invStd] = n.outputs;
+    const [x, g, , mm, mv] = n.inputs, [, mean, invStd] = n.outputs;
+    if (n.attrs.frozen) {
+      // y = x * scale + shift with constants: dx = dy * gamma / sqrt(moving variance + eps)
+      return [b.needs(x) ? b.node('batchNormFrozenGrad', [dy!, g, mv], n.attrs, `${n.name}_grad`)[0] : undefined, undefined, undefined, undefined, undefined];
+    }
+    void mm;
     const [dx, dg, db] = b.node('batchNormGrad', [x, dy!, g, mean, invStd], {}, `${n.name}_grad`);
     return [dx, dg, db, undefined, undefined];
   },
@@ -131,5 +137,20 @@ registerOp({
     const shape = ctx.shape(x), C = shape[shape.length - 1];
     ctx.be.kernels.batchNormBackward(sizeOfShape(shape) / C, C, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(g), ctx.ptr(mean), ctx.ptr(invStd),
       ctx.ptr(dx), ctx.ptr(dg), ctx.ptr(db), ctx.be.workspace(C * 16));
+  },
+});
+
+registerOp({
+  name: 'batchNormFrozenGrad',
+  // inputs: dy, gamma, moving variance
+  infer([dy]) { return [dy.slice()]; },
+  run(ctx, n) {
+    const [dy, g, mv] = n.inputs;
+    const shape = ctx.shape(dy), C = shape[shape.length - 1], size = sizeOfShape(shape);
+    const gv = ctx.be.f32(ctx.ptr(g), C), vv = ctx.be.f32(ctx.ptr(mv), C);
+    const eps = n.attrs.epsilon as number;
+    const scale = Float32Array.from(gv, (gamma, c) => gamma / Math.sqrt(vv[c] + eps));
+    const d = ctx.be.f32(ctx.ptr(dy), size), o = ctx.be.f32(ctx.ptr(n.outputs[0]), size);
+    for (let i = 0; i < size; i++) o[i] = d[i] * scale[i % C];
   },
 });
