@@ -38,11 +38,19 @@ export interface FitArgs {
   validationSplit?: number;
   validationData?: [Tensor, Tensor];
   callbacks?: Callback[] | Callback;
+  /**
+   * Run the leading layers that train nothing and act the same in training and inference (a frozen
+   * backbone) once over the data, and train the rest on their cached outputs. Default: on when possible
+   * (sequential models).
+   */
+  cacheFeatures?: boolean;
 }
 
 export interface History {
   epoch: number[];
   history: Record<string, number[]>;
+  /** Set when fit cached the outputs of a frozen prefix: how many leading layers, and their output shape. */
+  cachedFeatures?: { layers: number; shape: number[] };
 }
 
 interface TrainPlan {
@@ -396,6 +404,10 @@ export class Model extends Layer {
 
   async fit(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    if (args.cacheFeatures !== false && this instanceof Sequential) {
+      const cached = await this.fitOnCachedFeatures(x, y, args);
+      if (cached) return cached;
+    }
     let n = this.checkX(x, 'fit');
     this.checkY(y, n, 'fit');
     const bs = this.batchSizeOf(args.batchSize, 'fit');
@@ -446,6 +458,58 @@ export class Model extends Layer {
     for (const c of callbacks) await c.onTrainEnd?.(logs);
     if (nVal && val) { val[0].dispose(); val[1].dispose(); }
     return history;
+  }
+
+  /**
+   * Feature caching: when the leading layers train nothing and are deterministic, their outputs for x (and
+   * the validation data) are computed once, in inference mode, and the remaining layers train on them as a
+   * model of their own (same layer objects, same optimizer). Undefined when there is no such prefix.
+   */
+  private async fitOnCachedFeatures(x: Tensor, y: Tensor, args: FitArgs): Promise<History | undefined> {
+    const layers = this.layers;
+    const isStatic = (l: Layer): boolean => {
+      if (allWeights(l).some((w) => w.layer.isTrainable(w.weight))) return false;
+      if (l instanceof Model) return l.layers.every(isStatic);
+      const kind = l.constructor.name;
+      if (kind === 'Dropout' || kind === 'RReLU') return false;
+      if (kind === 'GraphLayer') return !(l as unknown as { model: GraphModel }).model.graph.nodes.some((nd) => nd.op === 'dropout' || nd.op === 'rrelu');
+      return true;
+    };
+    let k = 0;
+    while (k < layers.length - 1 && isStatic(layers[k])) k++;
+    if (k === 0) return undefined;
+    const n = this.checkX(x, 'fit');
+    this.checkY(y, n, 'fit');
+    const bs = this.batchSizeOf(args.batchSize, 'fit');
+    const prefix = new Sequential({ layers: layers.slice(0, k), name: `${this.name}/frozen` });
+    let xs = x, ys = y, val = args.validationData;
+    if (args.validationSplit !== undefined) {
+      const f = args.validationSplit;
+      if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
+      const nVal = Math.floor(n * f);
+      if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
+      val = [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)];
+      xs = rowsOf(x, 0, n - nVal); ys = rowsOf(y, 0, n - nVal);
+    }
+    const features = prefix.predict(xs, { batchSize: bs });
+    const valFeatures = val ? prefix.predict(val[0], { batchSize: bs }) : undefined;
+    prefix.dispose();
+    const inp = symbolicInput({ shape: features.shape.slice(1), name: `${this.name}/features` });
+    let t = inp;
+    for (const l of layers.slice(k)) t = l.apply(t);
+    const head = new Model({ inputs: inp, outputs: t, name: `${this.name}/head` });
+    head.compile({ optimizer: this.optimizer!, loss: this.lossName!, metrics: this.metricNames, lossOptions: this.lossOptions });
+    try {
+      const h = await head.fit(features, ys, { ...args, validationSplit: undefined, validationData: val && valFeatures ? [valFeatures, val[1]] : undefined, cacheFeatures: false });
+      h.cachedFeatures = { layers: k, shape: features.shape.slice(1) };
+      return h;
+    } finally {
+      this.weightsVersion++;
+      head.dropPlans();
+      features.dispose();
+      valFeatures?.dispose();
+      if (xs !== x) { xs.dispose(); ys.dispose(); val?.[0].dispose(); val?.[1].dispose(); }
+    }
   }
 
   /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */

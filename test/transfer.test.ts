@@ -38,6 +38,24 @@ describe('transfer', () => {
     expect(accuracy).toBeGreaterThan(0.85);
   });
 
+  it('fit caches the frozen backbone\'s features: same training as without the cache, backbone run once', async () => {
+    const { train, test } = fiveToNine(10);
+    const run = async (cacheFeatures: boolean) => {
+      const features = (await eg.loadModel(fixture('mnist_cnn.onnx'))).cut('/Elu').freeze();
+      const model = eg.sequential([features, eg.layers.dense({ units: 5, activation: 'softmax', seed: 3 })]);
+      model.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      const h = await model.fit(train.x, train.y, { epochs: 5, batchSize: 10, seed: 4, validationSplit: 0.2, cacheFeatures });
+      return { h, acc: model.evaluate(test.x, test.y).accuracy, head: model.layers[1].getWeights()[0].dataSync() };
+    };
+    const cached = await run(true), plain = await run(false);
+    expect(cached.h.cachedFeatures).toEqual({ layers: 1, shape: [128] });
+    expect(plain.h.cachedFeatures).toBeUndefined();
+    cached.h.history.loss.forEach((l, i) => expect(l).toBeCloseTo(plain.h.history.loss[i], 5));
+    cached.h.history.val_loss.forEach((l, i) => expect(l).toBeCloseTo(plain.h.history.val_loss[i], 5));
+    Array.from(cached.head).forEach((w, i) => expect(w).toBeCloseTo(plain.head[i], 5));
+    expect(cached.acc).toBeCloseTo(plain.acc, 5);
+  });
+
   it('freeze({ upTo }) trains only the layers after it; unfreeze trains all', async () => {
     const base = await eg.loadModel(fixture('mnist_cnn.onnx'));
     const features = base.cut('/Elu').freeze({ upTo: '/c3/Conv' });

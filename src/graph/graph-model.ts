@@ -80,7 +80,8 @@ export class GraphModel {
       const f = getOp(n.op).flops;
       if (f) flops += f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs);
     }
-    const params = this.graph.values.filter((v) => v.kind === 'param' || v.kind === 'state').reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
+    const params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.shape), 0);
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,

@@ -11,9 +11,11 @@ export class GraphLayer extends Layer {
   constructor(readonly model: GraphModel) {
     super({ name: model.name, inputShape: model.graph.values[model.graph.inputs[0]].shape.slice(1) }, 'graph');
     this.built = true;
-    // parameters train, state (batch-norm running statistics) does not
+    // parameters train, state (batch-norm running statistics) does not; only values its nodes read (a cut
+    // graph still lists the values of the nodes it dropped)
+    const used = new Set(model.graph.nodes.flatMap((n) => n.inputs));
     this.ws = model.graph.values
-      .filter((v) => v.kind === 'param' || v.kind === 'state')
+      .filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id))
       .map((v) => ({ name: v.name, tensor: v.tensor!, trainable: v.kind === 'param' }));
   }
 
