@@ -149,7 +149,12 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const inDims = (inInfo.type?.tensorType?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
   if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
   const g = new Graph();
-  const inNchw = inDims.length === 4;
+  // A rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported
+  // from NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see 'Transpose').
+  const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
+  const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
+  const nhwcInput = inDims.length === 4 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
+  const inNchw = inDims.length === 4 && !nhwcInput;
   const xId = g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
   vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
 
@@ -305,7 +310,13 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         break;
       }
       case 'Transpose': {
-        const x = asPlain(graphVal(n, 0), nodeName);
+        const x0 = graphVal(n, 0);
+        const p0 = ints(n, 'perm', x0.shape.map((_, i) => x0.shape.length - 1 - i)).join(',');
+        // layout identities, free: a map (NHWC bytes) transposed to NHWC is those bytes as a plain tensor,
+        // and a plain NHWC tensor transposed to NCHW is a map with the same bytes
+        if (x0.nhwc && p0 === '0,2,3,1') { set(n, { id: x0.id, shape: [x0.shape[0], x0.shape[2], x0.shape[3], x0.shape[1]] }); break; }
+        if (!x0.nhwc && x0.shape.length === 4 && p0 === '0,3,1,2') { set(n, { id: x0.id, nhwc: true, shape: [x0.shape[0], x0.shape[3], x0.shape[1], x0.shape[2]] }); break; }
+        const x = asPlain(x0, nodeName);
         const perm = ints(n, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
         if (perm[0] !== 0) unsupported(n, `perm ${JSON.stringify(perm)} moves the batch dimension`);
         const [id] = g.node('transpose', [x.id!], { perm }, nodeName);
