@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 
-export default {
+const library = {
   input: 'build/tsc/index.js',
   // keep the core in dist/index.js itself (no facade): the digits file is found next to it
   preserveEntrySignatures: 'allow-extension',
@@ -28,3 +28,14 @@ export default {
     warn(w);
   },
 };
+
+// The `edgegrad` command: its own small file over the library entry (kept external, so one copy of it).
+const cli = {
+  input: 'build/tsc/cli/index.js',
+  external: (id) => /[\\/]index\.js$/.test(id) && !id.includes('cli'),
+  output: { file: 'dist/cli.js', format: 'es', banner: '#!/usr/bin/env node', paths: (id) => (/[\\/]index\.js$/.test(id) ? './index.js' : id) },
+  plugins: [nodeResolve({ preferBuiltins: true }), commonjs()],
+  onwarn: library.onwarn,
+};
+
+export default [library, cli];
