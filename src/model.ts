@@ -417,16 +417,10 @@ export class Model extends Layer {
     const bad = be.kernels.countNonFinite(x.size, x.ptr);
     if (bad) throw new Error(`edgegrad.fit: x contains ${bad} NaN or infinite values`);
     if (y.dtype === 'float32' && be.kernels.countNonFinite(y.size, y.ptr)) throw new Error('edgegrad.fit: y contains NaN or infinite values');
-    let val: [Tensor, Tensor] | undefined = args.validationData;
-    let nVal = 0;
-    if (args.validationSplit !== undefined) {
-      const f = args.validationSplit;
-      if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
-      nVal = Math.floor(n * f);
-      if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
-      val = [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)];
-      n -= nVal;
-    }
+    const held = validationRows(x, y, n, args.validationSplit);
+    let val: [Tensor, Tensor] | undefined = held?.val ?? args.validationData;
+    const nVal = held?.nVal ?? 0;
+    n -= nVal;
     if (args.seed !== undefined) be.seed(args.seed);
     const rand = mulberry32(args.seed ?? 0x9e3779b9);
     const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
@@ -483,13 +477,10 @@ export class Model extends Layer {
     const bs = this.batchSizeOf(args.batchSize, 'fit');
     const prefix = new Sequential({ layers: layers.slice(0, k), name: `${this.name}/frozen` });
     let xs = x, ys = y, val = args.validationData;
-    if (args.validationSplit !== undefined) {
-      const f = args.validationSplit;
-      if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
-      const nVal = Math.floor(n * f);
-      if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
-      val = [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)];
-      xs = rowsOf(x, 0, n - nVal); ys = rowsOf(y, 0, n - nVal);
+    const held = validationRows(x, y, n, args.validationSplit);
+    if (held) {
+      val = held.val;
+      xs = rowsOf(x, 0, n - held.nVal); ys = rowsOf(y, 0, n - held.nVal);
     }
     const features = prefix.predict(xs, { batchSize: bs });
     const valFeatures = val ? prefix.predict(val[0], { batchSize: bs }) : undefined;
@@ -627,6 +618,15 @@ export class Sequential extends Model {
 function allWeights(layer: Layer): Array<{ weight: Weight; layer: Layer }> {
   if (layer instanceof Model) return layer.layers.flatMap(allWeights);
   return layer.weights.map((weight) => ({ weight, layer }));
+}
+
+/** Keras' validationSplit: the last fraction f of the n examples, copied out (undefined without f). */
+function validationRows(x: Tensor, y: Tensor, n: number, f: number | undefined): { nVal: number; val: [Tensor, Tensor] } | undefined {
+  if (f === undefined) return undefined;
+  if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
+  const nVal = Math.floor(n * f);
+  if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
+  return { nVal, val: [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)] };
 }
 
 function prefixed(logs: Logs, p: string): Logs {

@@ -4,6 +4,7 @@ import { Plan } from './executor.js';
 import { Graph, sizeOfShape } from './ir.js';
 import { GraphLayer } from '../layers/graph-layer.js';
 import { nearestNames } from '../names.js';
+import { nchwToNhwcCopy, nhwcToNchwCopy } from '../ops/shape.js';
 import { getOp } from './registry.js';
 import { optimizeForInference } from './passes.js';
 import { Tensor, formatShape } from '../tensor.js';
@@ -47,24 +48,15 @@ export class GraphModel {
     const p = this.plan(B);
     const [inId] = p.graph.inputs, [outId] = p.graph.outputs;
     const dst = p.view(inId), src = x.view();
-    if (this.inputNchw) {
-      const [C, H, W] = want;
-      for (let n = 0; n < B; n++) for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) {
-        dst[((n * H + y) * W + xx) * C + c] = src[((n * C + c) * H + y) * W + xx];
-      }
-    } else {
-      dst.set(src);
-    }
+    if (this.inputNchw) nchwToNhwcCopy(src as Float32Array, dst, [B, ...want]);
+    else dst.set(src);
     p.run();
     const oshape = p.shapes[outId];
     const out = p.view(outId);
     if (this.outputNchw) {
       const [N, H, W, C] = oshape;
       const t = Tensor.empty([N, C, H, W]);
-      const v = t.view();
-      for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) for (let xx = 0; xx < W; xx++) for (let c = 0; c < C; c++) {
-        v[((n * C + c) * H + y) * W + xx] = out[((n * H + y) * W + xx) * C + c];
-      }
+      nhwcToNchwCopy(out, t.view() as Float32Array, oshape);
       return t;
     }
     const t = Tensor.empty(oshape);

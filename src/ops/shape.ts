@@ -1,6 +1,7 @@
 // Shape ops of the graph: reshape (flatten), concatenate along the last axis, zero padding of NHWC maps.
 // They move bytes only, so they run as typed-array copies on the wasm memory.
-import { registerOp } from '../graph/registry.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import type { Node } from '../graph/ir.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { fail, formatShape } from './util.js';
 
@@ -104,14 +105,24 @@ registerOp({
   },
 });
 
-/** [N, H, W, C] <-> [N, C, H, W] copies (ONNX flattens feature maps in NCHW order). */
-function transposeMaps(mem: ArrayBuffer, [N, A, B, C]: number[], src: number, dst: number): void {
-  // src [N, A, B, C] -> dst [N, C, A, B]
-  const f = new Float32Array(mem);
-  const s0 = src / 4, d0 = dst / 4;
-  for (let n = 0; n < N; n++) for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) for (let c = 0; c < C; c++) {
-    f[d0 + ((n * C + c) * A + a) * B + b] = f[s0 + ((n * A + a) * B + b) * C + c];
+/** [N, H, W, C] -> [N, C, H, W] (ONNX flattens feature maps in NCHW order); src and dst must not overlap. */
+export function nhwcToNchwCopy(src: Float32Array, dst: Float32Array, [N, H, W, C]: readonly number[]): void {
+  for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
+    dst[((n * C + c) * H + y) * W + x] = src[((n * H + y) * W + x) * C + c];
   }
+}
+
+/** [N, C, H, W] -> [N, H, W, C]; src and dst must not overlap. */
+export function nchwToNhwcCopy(src: Float32Array, dst: Float32Array, [N, C, H, W]: readonly number[]): void {
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    dst[((n * H + y) * W + x) * C + c] = src[((n * C + c) * H + y) * W + x];
+  }
+}
+
+/** Views of a node's input and output over the wasm memory. */
+function ioViews(ctx: RunContext, n: Node): [Float32Array, Float32Array] {
+  const size = sizeOfShape(ctx.shape(n.inputs[0]));
+  return [ctx.be.f32(ctx.ptr(n.inputs[0]), size), ctx.be.f32(ctx.ptr(n.outputs[0]), size)];
 }
 
 registerOp({
@@ -120,22 +131,14 @@ registerOp({
     if (x.length !== 4) fail('nhwcToNchw', `node '${node}': needs a rank-4 map, got ${formatShape(x)}`);
     return [[x[0], x[3], x[1], x[2]]];
   },
-  run(ctx, n) { transposeMaps(ctx.be.memory.buffer, ctx.shape(n.inputs[0]), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0])); },
+  run(ctx, n) { const [src, dst] = ioViews(ctx, n); nhwcToNchwCopy(src, dst, ctx.shape(n.inputs[0])); },
   grad(n, [dy], b) { return [b.node('nchwToNhwc', [dy!], {}, `${n.name}_grad`)[0]]; },
 });
 
 registerOp({
   name: 'nchwToNhwc',
   infer([x]) { return [[x[0], x[2], x[3], x[1]]]; },
-  run(ctx, n) {
-    // [N, C, H, W] viewed as [N, C, H*W, 1] -> transpose of the first three dims done as NHWC<-NCHW
-    const [N, C, H, W] = ctx.shape(n.inputs[0]);
-    const f = new Float32Array(ctx.be.memory.buffer);
-    const s0 = ctx.ptr(n.inputs[0]) / 4, d0 = ctx.ptr(n.outputs[0]) / 4;
-    for (let b = 0; b < N; b++) for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      f[d0 + ((b * H + y) * W + x) * C + c] = f[s0 + ((b * C + c) * H + y) * W + x];
-    }
-  },
+  run(ctx, n) { const [src, dst] = ioViews(ctx, n); nchwToNhwcCopy(src, dst, ctx.shape(n.inputs[0])); },
   grad(n, [dy], b) { return [b.node('nhwcToNchw', [dy!], {}, `${n.name}_grad`)[0]]; },
 });
 
