@@ -52,15 +52,12 @@ export class GraphModel {
     else dst.set(src);
     p.run();
     const oshape = p.shapes[outId];
+    // allocate before taking views: growing the memory detaches every view
+    const [N, H, W, C] = oshape;
+    const t = Tensor.empty(this.outputNchw ? [N, C, H, W] : oshape);
     const out = p.view(outId);
-    if (this.outputNchw) {
-      const [N, H, W, C] = oshape;
-      const t = Tensor.empty([N, C, H, W]);
-      nhwcToNchwCopy(out, t.view() as Float32Array, oshape);
-      return t;
-    }
-    const t = Tensor.empty(oshape);
-    t.view().set(out);
+    if (this.outputNchw) nhwcToNchwCopy(out, t.view() as Float32Array, oshape);
+    else t.view().set(out);
     return t;
   }
 
@@ -151,14 +148,23 @@ export class GraphModel {
     return new GraphLayer(this);
   }
 
-  /** Save as ONNX (a path in Node, Deno, Bun): a temporary file renamed into place. */
-  async save(target: string): Promise<void> {
+  /**
+   * Save as ONNX (a path in Node, Deno, Bun, or indexeddb://name): a temporary file renamed into place.
+   * `weights: 'float16'` stores the weights at half the size.
+   */
+  async save(target: string, options: SaveOptions = {}): Promise<void> {
     const io = await import('../io/index.js');
-    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw }, target);
+    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights }, target);
   }
 
   dispose(): void {
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();
   }
+}
+
+/** Options of `save` and `toOnnx`. */
+export interface SaveOptions {
+  /** weight storage: 'float32' (default) or 'float16' (half the file; computation stays float32) */
+  weights?: 'float32' | 'float16';
 }

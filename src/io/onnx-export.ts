@@ -5,9 +5,10 @@
 import type { Graph, Node } from '../graph/ir.js';
 import { convGeometry, type Padding } from '../ops/conv.js';
 import { poolGeometry } from '../ops/pool.js';
+import { toHalfBits } from './half.js';
 
 const OPSET = 17;
-const FLOAT = 1, INT64 = 7;
+const FLOAT = 1, INT64 = 7, FLOAT16 = 10;
 
 interface Proto {
   ModelProto: { create(o: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } };
@@ -23,6 +24,8 @@ export interface ExportSource {
   name: string;
   /** whether the model's image input/output are NCHW at its boundary (imported) or NHWC (built here) */
   nchwBoundary: boolean;
+  /** weight storage: float32 (default) or float16 (half the size; each weight is cast to float in the graph) */
+  weights?: 'float32' | 'float16';
 }
 
 function fail(msg: string): never {
@@ -39,8 +42,17 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   /** values that are feature maps: NHWC in the IR, NCHW in the ONNX graph */
   const isMap = new Set<number>();
   const shapeOf = (id: number) => g.values[id].shape;
+  const half = src.weights === 'float16';
+  if (src.weights !== undefined && src.weights !== 'float32' && !half) fail(`weights must be 'float32' or 'float16', got '${String(src.weights)}'`);
   const floatInit = (nm: string, dims: number[], data: ArrayLike<number>) => {
     const n = unique(nm);
+    // float16 storage for weight tensors (not scalars), when every value fits the half range
+    if (half && data.length >= 16 && Array.prototype.every.call(data, (v: number) => Math.abs(v) <= 65504)) {
+      const h = unique(`${n}_f16`);
+      inits.push({ name: h, dims, dataType: FLOAT16, rawData: new Uint8Array(toHalfBits(data).buffer) });
+      nodes.push({ opType: 'Cast', name: unique(`${n}_cast`), input: [h], output: [n], attribute: [{ name: 'to', type: 2, i: FLOAT }] });
+      return n;
+    }
     const raw = new Uint8Array(Float32Array.from(data).buffer);
     inits.push({ name: n, dims, dataType: FLOAT, rawData: raw });
     return n;

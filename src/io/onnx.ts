@@ -7,6 +7,7 @@ import { GraphModel } from '../graph/graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
+import { halfToFloat } from './half.js';
 
 type Long = number | { toNumber(): number };
 interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }
@@ -29,7 +30,7 @@ interface Val {
   konst?: { data: Float32Array; int: boolean };
 }
 
-const FLOAT = 1, INT32 = 6, INT64 = 7, DOUBLE = 11;
+const FLOAT = 1, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11;
 const MAX_ELEMENTS = 1 << 28; // 1 GiB of float32: a declared dimension beyond this is refused before allocating
 
 async function protoRoot(): Promise<{ ModelProto: { decode(b: Uint8Array): OnnxModel } }> {
@@ -54,6 +55,13 @@ function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: n
     if (raw) { check(raw.length / 4); out.set(new Float32Array(copyBytes(raw))); } else { check(t.floatData?.length ?? 0); out.set(t.floatData!); }
     return { data: out, dims, int: false };
   }
+  if (type === FLOAT16) {
+    // raw little-endian halves, or (ONNX's packing) one half per int32Data entry
+    const bits = raw ? new Uint16Array(copyBytes(raw)) : Uint16Array.from(t.int32Data ?? []);
+    if (raw) check(raw.length / 2); else check(bits.length);
+    for (let i = 0; i < n; i++) out[i] = halfToFloat(bits[i]);
+    return { data: out, dims, int: false };
+  }
   if (type === DOUBLE) {
     if (raw) { check(raw.length / 8); out.set(new Float64Array(copyBytes(raw))); } else { check(t.doubleData?.length ?? 0); out.set(t.doubleData!); }
     return { data: out, dims, int: false };
@@ -73,7 +81,7 @@ function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: n
     out.set(vals);
     return { data: out, dims, int: true };
   }
-  return fail(`${where} has data type ${type}, which edgegrad does not read (float, double, int32, int64)`);
+  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, int32, int64)`);
 }
 
 /** The bytes in a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool). */
@@ -496,7 +504,18 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         set(n, { shape: get(n, 1).shape, konst: { data: Float32Array.from(out), int: data.konst!.int } });
         break;
       }
-      case 'Unsqueeze': case 'Squeeze': case 'Cast': {
+      case 'Cast': {
+        // constants only: shape arithmetic, and float16-stored weights cast to float
+        const v = get(n, 0);
+        if (!v.konst) unsupported(n, 'only on constants (shape arithmetic, float16-stored weights)');
+        const to = int(n, 'to', FLOAT);
+        // integer types: UINT8..INT64 (2-7), BOOL (9), UINT32/UINT64 (12, 13)
+        const toInt = (to >= 2 && to <= 7) || to === 9 || to === 12 || to === 13;
+        const data = toInt ? Float32Array.from(v.konst!.data, Math.trunc) : v.konst!.data;
+        set(n, { shape: v.shape, konst: { data, int: toInt } });
+        break;
+      }
+      case 'Unsqueeze': case 'Squeeze': {
         const v = get(n, 0);
         if (!v.konst) unsupported(n, 'only on constants (shape arithmetic)');
         set(n, { shape: [v.konst!.data.length], konst: v.konst });

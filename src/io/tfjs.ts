@@ -7,6 +7,7 @@ import { fuseActivations } from '../graph/passes.js';
 import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
+import { halfToFloat } from './half.js';
 
 interface WeightSpec { name: string; shape: number[]; dtype: string; quantization?: { dtype: string; min?: number; scale?: number; original_dtype?: string } }
 export interface TfjsModelJson {
@@ -23,14 +24,6 @@ function fail(msg: string): never {
 }
 
 const MAX_ELEMENTS = 1 << 28;
-
-/** float16 bits -> float32 (IEEE 754 half precision). */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
 
 /** Decode every weight of the manifest from the concatenated shard bytes. */
 function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8Array): Map<string, { shape: number[]; data: Float32Array }> {
