@@ -28,6 +28,11 @@ export type { FusedConv2DArgs } from './ops/conv.js';
 /** Ops with a fused bias + activation epilogue (TF.js tf.fused). */
 export const fused = { matMul: fusedMatMul, conv2d: fusedConv2d };
 
+import { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB, resizeGrad } from './ops/image.js';
+/** Image ops (TF.js tf.image names), NHWC. */
+export const image = { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB };
+export type { ResizeMethod } from './ops/image.js';
+
 import { matMulGrad } from './ops/matmul.js';
 import { conv2dBackpropInput, conv2dBackpropFilter } from './ops/conv.js';
 import { maxPoolGrad, avgPoolGrad, globalAvgPoolGrad } from './ops/pool.js';
@@ -58,6 +63,7 @@ export const backprop = {
   reduce: reduceGrad,
   loss: lossAndGrad,
   dropoutMask,
+  resize: resizeGrad,
 };
 
 // ---- models, layers, training ----
@@ -91,7 +97,7 @@ export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs:
 }
 
 // ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
-export type { GraphModel } from './graph/graph-model.js';
+export type { GraphModel, SaveOptions } from './graph/graph-model.js';
 /**
  * Load a model: ONNX bytes, a path (Node, Deno, Bun) or URL of an .onnx file or of a TensorFlow.js
  * model.json (its shards are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory.
@@ -102,8 +108,8 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
 }
 
 /** The ONNX bytes (opset 17) of a model built, trained or imported in edgegrad, runnable by ONNX Runtime. */
-export async function toOnnx(model: Model | import('./graph/graph-model.js').GraphModel): Promise<Uint8Array> {
+export async function toOnnx(model: Model | import('./graph/graph-model.js').GraphModel, options: import('./graph/graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
   const io = await import('./io/index.js');
-  if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false });
-  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw });
+  if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false, weights: options.weights });
+  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw, weights: options.weights });
 }

@@ -3,6 +3,10 @@ import { expect } from 'vitest';
 import { setBackend, WasmBackend, type WasmBuild } from '../src/backend/index.js';
 import { Tensor, tensor } from '../src/tensor.js';
 import type { Arr } from '../src/ops/util.js';
+import type { Model } from '../src/model.js';
+import { buildBackward } from '../src/autodiff.js';
+import { Plan } from '../src/graph/executor.js';
+import { Graph } from '../src/graph/ir.js';
 
 export const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
 
@@ -101,4 +105,52 @@ export async function runOrt(bytes: Uint8Array, x: Tensor): Promise<Float32Array
   const s = await ort.InferenceSession.create(bytes);
   const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape as number[]) });
   return r[s.outputNames[0]].data as Float32Array;
+}
+
+/**
+ * Whole-model gradients against central finite differences: the training graph (forward, categorical
+ * cross-entropy on one-hot ys, backward) at batch ys.length / classes, checked at the 5 largest entries of
+ * every parameter's gradient (small ones are below what a float32 loss can resolve).
+ */
+export function checkModelGradients(m: Model, inputShape: number[], ys: Float32Array, seed = 5): void {
+  const g = new Graph();
+  const x = g.input('x', [-1, ...inputShape]);
+  const [o] = (m as unknown as { addTo(g: Graph, i: number[]): number[] }).addTo(g, [x]);
+  const classes = g.values[o].shape.at(-1)!;
+  const y = g.input('y', [-1, classes]);
+  const [lossV, dPred] = g.node('loss', [o, y], { loss: 'categoricalCrossentropy' });
+  const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
+  const grads = buildBackward(g, new Map([[o, dPred]]), params);
+  expect(grads.size).toBe(params.length);
+  const B = ys.length / classes;
+  const plan = new Plan(g, { batch: B, training: true, keep: [lossV, ...grads.values()] });
+  const r = rng(seed);
+  const xs = Float32Array.from({ length: B * inputShape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1);
+  // running statistics change on every training run; restore them so each evaluation is the same function
+  const states = g.values.filter((v) => v.kind === 'state').map((v) => v.tensor!);
+  const saved = states.map((t) => t.dataSync());
+  const lossAt = () => {
+    states.forEach((t, i) => t.view().set(saved[i]));
+    plan.view(x).set(xs); plan.view(y).set(ys);
+    plan.run();
+    return plan.view(lossV)[0];
+  };
+  lossAt();
+  for (const pid of params) {
+    const t = g.values[pid].tensor!;
+    const analytic = plan.view(grads.get(pid)!).slice();
+    const v = t.view();
+    const idx = Array.from(analytic.keys()).sort((a, b) => Math.abs(analytic[b]) - Math.abs(analytic[a])).slice(0, 5);
+    for (const i of idx) {
+      const h = 1e-3;
+      const w0 = v[i];
+      v[i] = w0 + h; const lp = lossAt();
+      v[i] = w0 - h; const lm = lossAt();
+      v[i] = w0;
+      const num = (lp - lm) / (2 * h);
+      const rel = Math.abs(num - analytic[i]) / Math.max(Math.abs(num), Math.abs(analytic[i]), 2e-3);
+      expect(rel, `${g.values[pid].name}[${i}]: analytic ${analytic[i]} numeric ${num}`).toBeLessThan(3e-2);
+    }
+  }
+  plan.dispose();
 }

@@ -1,9 +1,8 @@
 // Training end to end on small problems: XOR, the perceptron rule, and whole-model gradients against
 // finite differences (dense, conv, depthwise, pooling, batch norm, residual add).
 import { describe, expect, it, beforeAll } from 'vitest';
-import { useBuild, rng } from './helpers.js';
+import { useBuild, checkModelGradients } from './helpers.js';
 import * as eg from '../src/index.js';
-import { buildBackward } from '../src/autodiff.js';
 import { Plan } from '../src/graph/executor.js';
 import { Graph } from '../src/graph/ir.js';
 import { Tensor } from '../src/tensor.js';
@@ -53,49 +52,7 @@ describe('training basics', () => {
     const avg = eg.layers.averagePooling2d({ poolSize: 3 }).apply(pool);
     const flat = eg.layers.flatten().apply(avg);
     const out = eg.layers.dense({ units: 3, activation: 'softmax', seed: 3 }).apply(flat);
-    const m = eg.model({ inputs: inp, outputs: out });
-    // the training graph: forward + loss + backward, in training mode (batch statistics)
-    const g = new Graph();
-    const x = g.input('x', [-1, 6, 6, 3]);
-    const [o] = (m as unknown as { addTo(g: Graph, i: number[]): number[] }).addTo(g, [x]);
-    const y = g.input('y', [-1, 3]);
-    const [lossV, dPred] = g.node('loss', [o, y], { loss: 'categoricalCrossentropy' });
-    const params = g.values.filter((v) => v.kind === 'param').map((v) => v.id);
-    const grads = buildBackward(g, new Map([[o, dPred]]), params);
-    expect(grads.size).toBe(params.length);
-    const B = 2;
-    const plan = new Plan(g, { batch: B, training: true, keep: [lossV, ...grads.values()] });
-    const r = rng(5);
-    const xs = Float32Array.from({ length: B * 108 }, () => r() * 2 - 1);
-    const ys = Float32Array.from([1, 0, 0, 0, 0, 1]);
-    // running statistics change on every training run; restore them so each evaluation is the same function
-    const states = g.values.filter((v) => v.kind === 'state').map((v) => v.tensor!);
-    const saved = states.map((t) => t.dataSync());
-    const lossAt = () => {
-      states.forEach((t, i) => t.view().set(saved[i]));
-      plan.view(x).set(xs); plan.view(y).set(ys);
-      plan.run();
-      return plan.view(lossV)[0];
-    };
-    lossAt();
-    for (const pid of params) {
-      const t = g.values[pid].tensor!;
-      const analytic = plan.view(grads.get(pid)!).slice();
-      const v = t.view();
-      // the entries with the largest gradients: small ones are below what a float32 loss can resolve
-      const idx = Array.from(analytic.keys()).sort((a, b) => Math.abs(analytic[b]) - Math.abs(analytic[a])).slice(0, 5);
-      for (const i of idx) {
-        const h = 1e-3;
-        const w0 = v[i];
-        v[i] = w0 + h; const lp = lossAt();
-        v[i] = w0 - h; const lm = lossAt();
-        v[i] = w0;
-        const num = (lp - lm) / (2 * h);
-        const rel = Math.abs(num - analytic[i]) / Math.max(Math.abs(num), Math.abs(analytic[i]), 2e-3);
-        expect(rel, `${g.values[pid].name}[${i}]: analytic ${analytic[i]} numeric ${num}`).toBeLessThan(3e-2);
-      }
-    }
-    plan.dispose();
+    checkModelGradients(eg.model({ inputs: inp, outputs: out }), [6, 6, 3], Float32Array.from([1, 0, 0, 0, 0, 1]));
   });
 });
 

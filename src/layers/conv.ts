@@ -107,3 +107,27 @@ export class ZeroPadding2D extends Layer {
     return g.node('zeroPad2d', [x], { padding }, this.name, this.name);
   }
 }
+
+/** Keras Resizing: images to [height, width] (bilinear with half-pixel centres by default, or nearest). */
+export class Resizing extends Layer {
+  constructor(readonly cfg: LayerConfig & { height: number; width: number; interpolation?: 'bilinear' | 'nearest' }) {
+    super(cfg, 'resizing');
+    for (const k of ['height', 'width'] as const) {
+      if (!Number.isInteger(cfg[k]) || cfg[k] <= 0) throw new Error(`edgegrad.layers.resizing: ${k} must be a positive integer, got ${cfg[k]}`);
+    }
+    if (cfg.interpolation !== undefined && cfg.interpolation !== 'bilinear' && cfg.interpolation !== 'nearest') {
+      throw new Error(`edgegrad.layers.resizing: interpolation must be 'bilinear' or 'nearest', got '${String(cfg.interpolation)}'`);
+    }
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return g.node('resize2d', [x], { size: [this.cfg.height, this.cfg.width], method: this.cfg.interpolation ?? 'bilinear', halfPixelCenters: true, alignCorners: false }, this.name, this.name);
+  }
+}
+
+/** One channel repeated into three: grayscale images into a backbone trained on RGB. */
+export class GrayscaleToRGB extends Layer {
+  constructor(cfg: LayerConfig = {}) { super(cfg, 'grayscale_to_rgb'); }
+  protected call(g: Graph, [x]: number[]): number[] {
+    return g.node('grayscaleToRgb', [x], {}, this.name, this.name);
+  }
+}

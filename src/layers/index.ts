@@ -1,6 +1,6 @@
 // eg.layers.*: factories with TensorFlow.js / Keras names.
 import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
-import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, Pooling2D, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
+import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
 import { Add, Concatenate } from './merge.js';
 import type { LayerConfig } from './layer.js';
 import type { ActivationName } from '../ops/activation.js';
@@ -28,10 +28,12 @@ export const layers = {
   maxout: (c: LayerConfig & { units: number }) => new Maxout(c),
   add: (c: LayerConfig = {}) => new Add(c),
   concatenate: (c: LayerConfig & { axis?: number } = {}) => new Concatenate(c),
+  resizing: (c: LayerConfig & { height: number; width: number; interpolation?: 'bilinear' | 'nearest' }) => new Resizing(c),
+  grayscaleToRgb: (c: LayerConfig = {}) => new GrayscaleToRGB(c),
   zeroPadding2d: (c: LayerConfig & { padding?: number | [number, number] | [[number, number], [number, number]] } = {}) => new ZeroPadding2D(c),
 };
 
 export { Layer, SymbolicTensor, input } from './layer.js';
 export { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape } from './core.js';
-export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, Pooling2D, ZeroPadding2D } from './conv.js';
+export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D } from './conv.js';
 export { Add, Concatenate } from './merge.js';

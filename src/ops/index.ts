@@ -2,6 +2,7 @@
 export * from './activation.js';
 export * from './conv.js';
 export * from './elementwise.js';
+export * from './image.js';
 export * from './loss.js';
 export * from './matmul.js';
 export * from './norm.js';

@@ -1,0 +1,152 @@
+// Image resizing (bilinear, nearest neighbour) and grayscale -> RGB over NHWC, with gradients: the
+// preprocessing that puts small images into a pretrained backbone's input inside the model, so a frozen
+// prefix (resize + backbone) runs once per example under feature caching. TF.js names and coordinate rules
+// (alignCorners, halfPixelCenters); the Keras Resizing layer uses half-pixel centres.
+import { fail, formatShape, input, rankIs, Tensor } from './util.js';
+import type { TensorLike } from '../tensor.js';
+import { registerOp } from '../graph/registry.js';
+
+export type ResizeMethod = 'bilinear' | 'nearest';
+export interface ResizeOptions { alignCorners?: boolean; halfPixelCenters?: boolean }
+
+/** Per output coordinate: the two source indices and the weight of the second. */
+function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
+  const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : inSize / outSize;
+  for (let d = 0; d < outSize; d++) {
+    if (method === 'nearest') {
+      const s = o.halfPixelCenters ? (d + 0.5) * scale : d * scale;
+      i0[d] = i1[d] = Math.min(inSize - 1, o.alignCorners ? Math.round(s) : Math.floor(s));
+      continue;
+    }
+    const s = Math.min(inSize - 1, Math.max(0, o.halfPixelCenters ? (d + 0.5) * scale - 0.5 : d * scale));
+    const lo = Math.floor(s);
+    i0[d] = lo; i1[d] = Math.min(lo + 1, inSize - 1); f[d] = s - lo;
+  }
+  return { i0, i1, f };
+}
+
+/** dst[N, OH, OW, C] = resize(src[N, H, W, C]), or (backward) dsrc += scatter(ddst) with the same weights. */
+function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions, backward: boolean): void {
+  const ty = axisTable(H, OH, method, o), tx = axisTable(W, OW, method, o);
+  if (backward) x.fill(0);
+  for (let n = 0; n < N; n++) {
+    const xb = n * H * W * C, yb = n * OH * OW * C;
+    for (let oy = 0; oy < OH; oy++) {
+      const r0 = xb + ty.i0[oy] * W * C, r1 = xb + ty.i1[oy] * W * C, fy = ty.f[oy];
+      for (let ox = 0; ox < OW; ox++) {
+        const c0 = tx.i0[ox] * C, c1 = tx.i1[ox] * C, fx = tx.f[ox];
+        const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
+        const yo = yb + (oy * OW + ox) * C;
+        if (backward) {
+          for (let c = 0; c < C; c++) {
+            const g = y[yo + c];
+            x[r0 + c0 + c] += w00 * g; x[r0 + c1 + c] += w01 * g; x[r1 + c0 + c] += w10 * g; x[r1 + c1 + c] += w11 * g;
+          }
+        } else {
+          for (let c = 0; c < C; c++) y[yo + c] = w00 * x[r0 + c0 + c] + w01 * x[r0 + c1 + c] + w10 * x[r1 + c0 + c] + w11 * x[r1 + c1 + c];
+        }
+      }
+    }
+  }
+}
+
+function outSize(size: readonly number[], op: string): [number, number] {
+  if (size?.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) fail(op, `size must be [height, width] of positive integers, got ${JSON.stringify(size)}`);
+  return [size[0], size[1]];
+}
+
+function resize(op: string, method: ResizeMethod, images: Tensor | TensorLike, size: [number, number], o: ResizeOptions): Tensor {
+  const t = input(images, op, 'images');
+  rankIs(t, 4, op, 'images', '[batch, height, width, channels]');
+  const [OH, OW] = outSize(size, op);
+  if (o.alignCorners && o.halfPixelCenters) fail(op, 'alignCorners and halfPixelCenters cannot both be true');
+  const y = Tensor.empty([t.shape[0], OH, OW, t.shape[3]]);
+  resizeCore(t.view() as Float32Array, y.view() as Float32Array, t.shape, OH, OW, method, o, false);
+  return y;
+}
+
+/** TF.js tf.image.resizeBilinear (NHWC). */
+export function resizeBilinear(images: Tensor | TensorLike, size: [number, number], alignCorners = false, halfPixelCenters = false): Tensor {
+  return resize('resizeBilinear', 'bilinear', images, size, { alignCorners, halfPixelCenters });
+}
+
+/** TF.js tf.image.resizeNearestNeighbor (NHWC). */
+export function resizeNearestNeighbor(images: Tensor | TensorLike, size: [number, number], alignCorners = false, halfPixelCenters = false): Tensor {
+  return resize('resizeNearestNeighbor', 'nearest', images, size, { alignCorners, halfPixelCenters });
+}
+
+/** The gradient of a resize with respect to its input images. */
+export function resizeGrad(images: Tensor, dy: Tensor, method: ResizeMethod = 'bilinear', alignCorners = false, halfPixelCenters = false): Tensor {
+  const t = input(images, 'resizeGrad', 'images');
+  rankIs(t, 4, 'resizeGrad', 'images', '[batch, height, width, channels]');
+  if (dy.rank !== 4 || dy.shape[0] !== t.shape[0] || dy.shape[3] !== t.shape[3]) fail('resizeGrad', `dy ${formatShape(dy.shape)} does not match images ${formatShape(t.shape)}`);
+  const dx = Tensor.empty(t.shape);
+  resizeCore(dx.view() as Float32Array, dy.view() as Float32Array, t.shape, dy.shape[1], dy.shape[2], method, { alignCorners, halfPixelCenters }, true);
+  return dx;
+}
+
+/** TF.js tf.image.grayscaleToRGB: [..., 1] -> [..., 3]. */
+export function grayscaleToRGB(images: Tensor | TensorLike): Tensor {
+  const t = input(images, 'grayscaleToRGB', 'images');
+  if (t.rank < 1 || t.shape[t.rank - 1] !== 1) fail('grayscaleToRGB', `the last dimension must be 1 (one channel), got ${formatShape(t.shape)}`);
+  const y = Tensor.empty([...t.shape.slice(0, -1), 3]);
+  repeatLast(t.view() as Float32Array, y.view() as Float32Array, t.size, 3);
+  return y;
+}
+
+function repeatLast(x: Float32Array, y: Float32Array, n: number, times: number): void {
+  for (let i = 0; i < n; i++) { const v = x[i]; for (let k = 0; k < times; k++) y[i * times + k] = v; }
+}
+
+registerOp({
+  name: 'resize2d',
+  infer([x], a, node) {
+    if (x.length !== 4) fail('resizing', `node '${node}': input must be rank 4 [batch, height, width, channels], got ${formatShape(x)}`);
+    const [OH, OW] = a.size as [number, number];
+    return [[x[0], OH, OW, x[3]]];
+  },
+  run(ctx, n) {
+    const s = ctx.shape(n.inputs[0]), [OH, OW] = n.attrs.size as [number, number];
+    const be = ctx.be;
+    resizeCore(be.f32(ctx.ptr(n.inputs[0]), s[0] * s[1] * s[2] * s[3]), be.f32(ctx.ptr(n.outputs[0]), s[0] * OH * OW * s[3]), s, OH, OW, n.attrs.method as ResizeMethod, n.attrs as ResizeOptions, false);
+  },
+  grad(n, [dy], b) {
+    return [b.node('resize2dGrad', [n.inputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'resize2dGrad',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const s = ctx.shape(n.inputs[0]), [OH, OW] = n.attrs.size as [number, number];
+    const be = ctx.be;
+    resizeCore(be.f32(ctx.ptr(n.outputs[0]), s[0] * s[1] * s[2] * s[3]), be.f32(ctx.ptr(n.inputs[1]), s[0] * OH * OW * s[3]), s, OH, OW, n.attrs.method as ResizeMethod, n.attrs as ResizeOptions, true);
+  },
+});
+
+registerOp({
+  name: 'grayscaleToRgb',
+  infer([x], _a, node) {
+    if (x[x.length - 1] !== 1) fail('grayscaleToRgb', `node '${node}': the last dimension must be 1 (one channel), got ${formatShape(x)}`);
+    return [[...x.slice(0, -1), 3]];
+  },
+  run(ctx, n) {
+    const n1 = ctx.shape(n.inputs[0]).reduce((a, b) => a * b, 1), be = ctx.be;
+    repeatLast(be.f32(ctx.ptr(n.inputs[0]), n1), be.f32(ctx.ptr(n.outputs[0]), 3 * n1), n1, 3);
+  },
+  grad(n, [dy], b) {
+    return [b.node('sumLastGroups', [dy!], { groups: 3 }, `${n.name}_grad`)[0]];
+  },
+});
+
+registerOp({
+  name: 'sumLastGroups',
+  infer([x], a) { return [[...x.slice(0, -1), x[x.length - 1] / (a.groups as number)]]; },
+  run(ctx, n) {
+    const s = ctx.shape(n.inputs[0]), k = n.attrs.groups as number, total = s.reduce((a, b) => a * b, 1), be = ctx.be;
+    const x = be.f32(ctx.ptr(n.inputs[0]), total), y = be.f32(ctx.ptr(n.outputs[0]), total / k);
+    for (let i = 0; i < y.length; i++) { let acc = 0; for (let j = 0; j < k; j++) acc += x[i * k + j]; y[i] = acc; }
+  },
+});
