@@ -7,7 +7,8 @@ import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
-import { GraphModel } from './graph/graph-model.js';
+import { optimizeForInference } from './graph/passes.js';
+import { GraphModel, type SaveOptions } from './graph/graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, input as symbolicInput, type LayerConfig, type Weight } from './layers/layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
@@ -44,6 +45,11 @@ export interface FitArgs {
    * (sequential models).
    */
   cacheFeatures?: boolean;
+  /**
+   * Batch size of the one pass that computes cached features (default: min(batchSize, 8)). The frozen
+   * prefix is usually the big part of the model: small batches keep its memory small at the same speed.
+   */
+  cacheBatchSize?: number;
 }
 
 export interface History {
@@ -204,10 +210,13 @@ export class Model extends Layer {
     return this.forwardGraph().g;
   }
 
-  /** Save as ONNX (a path in Node, Deno, Bun): a temporary file renamed into place. */
-  async save(target: string): Promise<void> {
+  /**
+   * Save as ONNX (a path in Node, Deno, Bun, or indexeddb://name): a temporary file renamed into place.
+   * `weights: 'float16'` stores the weights at half the size.
+   */
+  async save(target: string, options: SaveOptions = {}): Promise<void> {
     const io = await import('./io/index.js');
-    await io.saveModel({ graph: this.inferenceGraph(), name: this.name, nchwBoundary: false }, target);
+    await io.saveModel({ graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights }, target);
   }
 
   /** Forward graph: input x -> outputs. */
@@ -219,12 +228,17 @@ export class Model extends Layer {
     return { g, x, out };
   }
 
+  /** @internal Inference folds batch norms and pads into convs (for frozen prefixes whose plans are short-lived). */
+  foldForInference = false;
+
   private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
     const key = `infer:${batch}:${dropout}`;
     let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
     if (!p) {
       const { g, x, out } = this.forwardGraph();
-      p = Object.assign(new Plan(g, { batch, training: false, dropout }), { xId: x, outId: out });
+      // a frozen prefix runs folded (batch norms into convs, pads into convs): its weights cannot change
+      const run = this.foldForInference ? optimizeForInference(g) : g;
+      p = Object.assign(new Plan(run, { batch, training: false, dropout }), { xId: x, outId: out });
       this.plans.set(key, p);
     }
     return p;
@@ -476,15 +490,44 @@ export class Model extends Layer {
     this.checkY(y, n, 'fit');
     const bs = this.batchSizeOf(args.batchSize, 'fit');
     const prefix = new Sequential({ layers: layers.slice(0, k), name: `${this.name}/frozen` });
+    prefix.foldForInference = true;
     let xs = x, ys = y, val = args.validationData;
     const held = validationRows(x, y, n, args.validationSplit);
     if (held) {
       val = held.val;
       xs = rowsOf(x, 0, n - held.nVal); ys = rowsOf(y, 0, n - held.nVal);
     }
-    const features = prefix.predict(xs, { batchSize: bs });
-    const valFeatures = val ? prefix.predict(val[0], { batchSize: bs }) : undefined;
-    prefix.dispose();
+    const cbs = this.batchSizeOf(args.cacheBatchSize ?? Math.min(bs, 8), 'fit (cacheBatchSize)');
+    const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+    const total = xs.shape[0] + (val ? val[0].shape[0] : 0);
+    let done = 0;
+    /** the prefix over t in chunks, reporting progress */
+    const run = async (t: Tensor): Promise<Tensor> => {
+      const parts: Float32Array[] = [];
+      let shape: number[] = [];
+      const chunk = Math.max(cbs, 256 - (256 % cbs));
+      for (let s = 0; s < t.shape[0]; s += chunk) {
+        const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
+        const f = prefix.predict(rows, { batchSize: cbs });
+        shape = f.shape.slice(1);
+        parts.push(f.dataSync() as Float32Array);
+        rows.dispose(); f.dispose();
+        done += rows.shape[0];
+        for (const c of callbacks) await c.onFeaturesProgress?.(done, total);
+      }
+      const out = Tensor.empty([t.shape[0], ...shape]);
+      let off = 0;
+      const v = out.view();
+      for (const p of parts) { v.set(p, off); off += p.length; }
+      return out;
+    };
+    let features: Tensor, valFeatures: Tensor | undefined;
+    try {
+      features = await run(xs);
+      valFeatures = val ? await run(val[0]) : undefined;
+    } finally {
+      prefix.dispose();
+    }
     const inp = symbolicInput({ shape: features.shape.slice(1), name: `${this.name}/features` });
     let t = inp;
     for (const l of layers.slice(k)) t = l.apply(t);

@@ -3,7 +3,7 @@
 // its derivative is read from the output in training). Layers emit fused nodes already; imported graphs
 // (ONNX Conv -> Relu) need this pass.
 import { fusesFromOutput } from '../ops/matmul.js';
-import { Graph } from './ir.js';
+import { Graph, type Node } from './ir.js';
 import { Tensor } from '../tensor.js';
 
 export function fuseActivations(g: Graph): number {
@@ -71,7 +71,35 @@ export function optimizeForInference(g: Graph): Graph {
     }
     out.nodes.push(copy);
   }
+  foldZeroPadding(out);
   out.nodes.forEach((nd, i) => { nd.id = i; });
   fuseActivations(out);
   return out;
+}
+
+/**
+ * zeroPad2d -> conv2d (valid or explicit padding) becomes one conv2d with the padding added to its own: the
+ * padded copy of the feature map (as big as the map) is never made. Keras-style MobileNets pad before every
+ * strided depthwise conv. Returns how many pads were folded.
+ */
+export function foldZeroPadding(g: Graph): number {
+  const uses = new Map<number, number>();
+  for (const n of g.nodes) for (const i of n.inputs) uses.set(i, (uses.get(i) ?? 0) + 1);
+  const producer = new Map<number, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
+  const drop = new Set<Node>();
+  for (const n of g.nodes) {
+    if (n.op !== 'conv2d') continue;
+    const pad = producer.get(n.inputs[0]);
+    if (pad?.op !== 'zeroPad2d' || uses.get(pad.outputs[0]) !== 1 || g.outputs.includes(pad.outputs[0])) continue;
+    const own = n.attrs.pad;
+    const base = own === 'valid' ? [[0, 0], [0, 0]] : Array.isArray(own) ? own as number[][] : typeof own === 'number' ? [[own, own], [own, own]] : undefined;
+    if (!base) continue; // 'same' depends on the input size: leave it
+    const [[t, b], [l, r]] = pad.attrs.padding as [[number, number], [number, number]];
+    n.attrs = { ...n.attrs, pad: [[base[0][0] + t, base[0][1] + b], [base[1][0] + l, base[1][1] + r]] };
+    n.inputs = [pad.inputs[0], ...n.inputs.slice(1)];
+    drop.add(pad);
+  }
+  for (let i = g.nodes.length - 1; i >= 0; i--) if (drop.has(g.nodes[i])) g.nodes.splice(i, 1);
+  return drop.size;
 }

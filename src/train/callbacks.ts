@@ -10,6 +10,8 @@ export interface Callback {
   onBatchEnd?(batch: number, logs: Logs): void | Promise<void>;
   onEpochEnd?(epoch: number, logs: Logs): void | Promise<void>;
   onTrainEnd?(logs: Logs): void | Promise<void>;
+  /** While fit caches a frozen prefix's features (before the first epoch): examples done of total. */
+  onFeaturesProgress?(done: number, total: number): void | Promise<void>;
   /** Set by fit(): the model being trained. */
   setModel?(model: TrainableModel): void;
 }
