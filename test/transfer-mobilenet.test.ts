@@ -1,0 +1,42 @@
+// The shipped MobileNetV2 feature extractor (models/mobilenet-v2-features.onnx, converted from nsfwjs by
+// scripts/make-mobilenet.mjs): onnxruntime-web runs the same file to the same features, and the transfer
+// experiment (models/mobilenet-transfer.mjs) on the digits holds the bars: feature caching makes
+// every epoch after the first cost < 5% of the first, and a training step's peak wasm memory stays below
+// 2x that of inference at the same batch size.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { useBuild, runOrt, maxRelDiff } from './helpers.js';
+import * as eg from '../src/index.js';
+// @ts-expect-error: a plain ES module shared with scripts/start.mjs
+import { mobilenetTransfer } from '../models/mobilenet-transfer.mjs';
+
+const MODEL = join(import.meta.dirname, '..', 'models', 'mobilenet-v2-features.onnx');
+
+describe('MobileNetV2 transfer', () => {
+  beforeAll(() => { useBuild('relaxed'); });
+
+  it('the shipped float16 feature extractor matches onnxruntime-web on the same file', async () => {
+    const bytes = new Uint8Array(readFileSync(MODEL));
+    const m = await eg.loadModel(bytes);
+    expect(m.inputShape).toEqual([224, 224, 3]);
+    const x = eg.randomUniform([1, 224, 224, 3], 0, 1, 4);
+    const ours = m.predict(x).dataSync(), theirs = await runOrt(bytes, x);
+    expect(ours.length).toBe(1280);
+    expect(maxRelDiff(ours, theirs)).toBeLessThan(1e-4);
+    m.dispose();
+  });
+
+  it('frozen backbone + new head on 100 digits per class: accuracy, cached epochs, step memory', async () => {
+    const r = await mobilenetTransfer(eg, { modelPath: MODEL, testCount: 500 });
+    expect(r.train).toBe(1000);
+    // resize + grayscale -> RGB + backbone are the cached prefix
+    expect(r.cachedFeatures).toEqual({ layers: 3, shape: [1280] });
+    expect(r.accuracy).toBeGreaterThan(0.8);
+    const [first, ...rest] = r.epochSeconds;
+    for (const s of rest) expect(s).toBeLessThan(0.05 * first);
+    expect(r.stepBytes).toBeLessThan(2 * r.inferenceBytes);
+    // the cached fit ran the backbone at a small batch: far below inference at batch 32
+    expect(r.fitBytes).toBeLessThan(r.inferenceBytes / 2);
+  }, 180_000);
+});
