@@ -3,6 +3,7 @@
 // ships the digits data file beside it (loaded relative to the bundle). Declarations come straight from
 // tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts bundler to call).
 import { copyFileSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
 
@@ -29,11 +30,16 @@ const library = {
   },
 };
 
+/** The library entry as the command imports it ('../index.js' from build/tsc/cli), resolved or not. */
+function isLibraryEntry(id) {
+  return id === '../index.js' || resolve(id) === resolve('build/tsc/index.js');
+}
+
 // The `edgegrad` command: its own small file over the library entry (kept external, so one copy of it).
 const cli = {
   input: 'build/tsc/cli/index.js',
-  external: (id) => /[\\/]index\.js$/.test(id) && !id.includes('cli'),
-  output: { file: 'dist/cli.js', format: 'es', banner: '#!/usr/bin/env node', paths: (id) => (/[\\/]index\.js$/.test(id) ? './index.js' : id) },
+  external: isLibraryEntry,
+  output: { file: 'dist/cli.js', format: 'es', banner: '#!/usr/bin/env node', paths: (id) => (isLibraryEntry(id) ? './index.js' : id) },
   plugins: [nodeResolve({ preferBuiltins: true }), commonjs()],
   onwarn: library.onwarn,
 };

@@ -1,8 +1,11 @@
-// The `edgegrad` command, run as a user runs it (node dist/cli.js): info, predict from .json and .npy,
-// and errors for people with exit codes 1 (bad input) and 2 (bad usage).
+// The `edgegrad` command, run as a user runs it (node dist/cli.js): info, predict from .json, .npy, PNG
+// and JPEG, finetune on a folder of class folders, bench, and errors for people with exit codes 1 (bad
+// input) and 2 (bad usage).
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { encode as encodePng } from 'fast-png';
+import jpeg from 'jpeg-js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBuild } from './helpers.js';
@@ -70,5 +73,101 @@ describe('edgegrad command', () => {
     r = cli('train', 'x');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/unknown command 'train'\nusage:/);
+  });
+
+  /** The digits as image files: class folders of PNGs (even rows) and JPEGs (odd rows). */
+  async function digitFolder(classes: number[], per: number): Promise<string> {
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-data-'));
+    const d = await eg.data.loadDigits();
+    const px = d.images.dataSync();
+    const seen = new Map<number, number>();
+    for (let n = 0; n < 8000; n++) {
+      const l = d.labels[n];
+      if (!classes.includes(l) || (seen.get(l) ?? 0) >= per) continue;
+      seen.set(l, (seen.get(l) ?? 0) + 1);
+      mkdirSync(join(dir, `digit${l}`), { recursive: true });
+      const gray = Uint8Array.from(px.subarray(n * 784, (n + 1) * 784), (v) => Math.round(v * 255));
+      if (seen.get(l)! % 2) writeFileSync(join(dir, `digit${l}`, `${n}.png`), encodePng({ width: 28, height: 28, data: gray, channels: 1, depth: 8 }));
+      else {
+        const rgba = new Uint8Array(784 * 4);
+        gray.forEach((v, i) => rgba.set([v, v, v, 255], i * 4));
+        writeFileSync(join(dir, `digit${l}`, `${n}.jpg`), jpeg.encode({ width: 28, height: 28, data: rgba }, 95).data);
+      }
+    }
+    return dir;
+  }
+
+  it('predict reads PNG and JPEG images, resized and converted to what the model takes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    const d = await eg.data.loadDigits();
+    const gray = Uint8Array.from(d.images.dataSync().subarray(0, 784), (v) => Math.round(v * 255)); // a 0
+    // a grayscale PNG at the model's size: exactly the pixels the library sees
+    writeFileSync(join(dir, 'zero.png'), encodePng({ width: 28, height: 28, data: gray, channels: 1, depth: 8 }));
+    const m = await eg.loadModel(join(root, 'models', 'digits-cnn.onnx'));
+    const want = m.predict(eg.tensor(Float32Array.from(gray, (v) => v / 255), [1, 28, 28, 1])).dataSync();
+    const a = JSON.parse(cli('predict', 'models/digits-cnn.onnx', join(dir, 'zero.png'), '--json').stdout);
+    (a.output[0] as number[]).forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
+    // an RGB JPEG at twice the size: decoded, converted to gray, resized down, still a 0
+    const big = new Uint8Array(56 * 56 * 4);
+    for (let y = 0; y < 56; y++) for (let x = 0; x < 56; x++) { const v = gray[(y >> 1) * 28 + (x >> 1)]; big.set([v, v, v, 255], (y * 56 + x) * 4); }
+    writeFileSync(join(dir, 'zero.jpg'), jpeg.encode({ width: 56, height: 56, data: big }, 95).data);
+    const b = cli('predict', 'models/digits-cnn.onnx', join(dir, 'zero.jpg'), '--json');
+    expect(b.status, b.stderr).toBe(0);
+    expect(JSON.parse(b.stdout).argmax).toEqual([0]);
+    writeFileSync(join(dir, 'fake.png'), 'not an image');
+    const c = cli('predict', 'models/digits-cnn.onnx', join(dir, 'fake.png'));
+    expect(c.status).toBe(1);
+    expect(c.stderr).toMatch(/fake\.png: not a PNG or JPEG file \(the first bytes are 6e 6f 74 20\)/);
+  });
+
+  it('finetune trains a new head on a folder of class folders and writes a model that predicts them', async () => {
+    const data = await digitFolder([5, 6, 7], 40);
+    const out = join(mkdtempSync(join(tmpdir(), 'edgegrad-cli-')), 'ft.onnx');
+    const r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--cut', 'flatten', '--epochs', '40', '--val', '0.25', '--out', out, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.classes).toEqual(['digit5', 'digit6', 'digit7']);
+    expect([j.train, j.validation]).toEqual([90, 30]);
+    expect(j.cachedFeatures).toEqual({ layers: 1, shape: [1568] });
+    expect(j.accuracy).toBeGreaterThan(0.9);
+    expect(j.valAccuracy).toBeGreaterThan(0.7);
+    // progress went to stderr, with a bar and an ETA
+    expect(r.stderr).toMatch(/training \[#+\] \d+\/\d+ .*ETA .*loss/);
+    // the written model takes the same images and tells the classes apart
+    const p = JSON.parse(cli('predict', out, join(data, 'digit6', readdirSync(join(data, 'digit6'))[0]), '--json').stdout);
+    expect(p.shape).toEqual([1, 3]);
+    const t = cli('finetune', 'models/digits-cnn.onnx', '--data', data);
+    expect(t.status).toBe(2);
+    expect(t.stderr).toMatch(/finetune needs --out OUT\.onnx/);
+  });
+
+  it('finetune says what is wrong with the data and the cut', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'edgegrad-cli-')), 'ft.onnx');
+    let r = cli('finetune', 'models/digits-cnn.onnx', '--data', 'no/such/dir', '--out', out);
+    expect([r.status, r.stderr.trim()]).toEqual([1, 'edgegrad: no/such/dir: no such file or folder']);
+    const empty = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    mkdirSync(join(empty, 'cats')); mkdirSync(join(empty, 'dogs'));
+    writeFileSync(join(empty, 'cats', 'notes.txt'), 'hello');
+    r = cli('finetune', 'models/digits-cnn.onnx', '--data', empty, '--out', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cats: no images \(\.png, \.jpg, \.jpeg\) in this class folder/);
+    const data = await digitFolder([5, 6], 4);
+    r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--cut', 'flaten', '--out', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/has no node 'flaten' \(similar: flatten/);
+    r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--out', out, '--epochs', 'many');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/option '--epochs' needs a number, got 'many'/);
+  });
+
+  it('bench measures the kernels, or a model', () => {
+    const r = cli('bench', '--runs', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.rows.map((x: { what: string }) => x.what)).toEqual(['GEMM 256x256x256 f32', 'GEMM 512x512x512 f32', 'GEMM 1024x1024x1024 f32', 'conv 3x3 56x56x64 -> 64']);
+    for (const row of j.rows) expect(Number(/([\d.]+) GFLOP\/s/.exec(row.rate)![1])).toBeGreaterThan(0);
+    const m = cli('bench', 'models/digits-cnn.onnx', '--batch', '4', '--runs', '2');
+    expect(m.status, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(/models\/digits-cnn\.onnx inference, batch 4 +[\d.]+ ms +[\d.]+ examples\/s, [\d.]+ GFLOP\/s/);
   });
 });

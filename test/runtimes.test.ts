@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { join, normalize, extname } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { encode as encodePng } from 'fast-png';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
@@ -53,6 +54,21 @@ describe('runtimes', () => {
     expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.build).toBe('relaxed');
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
+  });
+
+  it('the edgegrad command runs under Deno and Bun too (info, predict on an image)', () => {
+    const png = join(mkdtempSync(join(tmpdir(), 'edgegrad-rt-')), 'zero.png');
+    // a 28x28 grayscale PNG of a ring: some input the digits CNN can classify
+    const px = Uint8Array.from({ length: 784 }, (_, i) => { const y = Math.floor(i / 28) - 13.5, x = (i % 28) - 13.5; return Math.abs(Math.hypot(x, y) - 8) < 2 ? 255 : 0; });
+    writeFileSync(png, encodePng({ width: 28, height: 28, data: px, channels: 1, depth: 8 }));
+    const node = JSON.parse(execFileSync(process.execPath, ['dist/cli.js', 'predict', 'models/digits-cnn.onnx', png, '--json'], { cwd: root, encoding: 'utf8' }));
+    for (const [cmd, pre] of [[bin('deno'), ['run', '--allow-read', '--allow-env']], [bin('bun'), []]] as const) {
+      const info = execFileSync(cmd, [...pre, 'dist/cli.js', 'info', 'models/digits-cnn.onnx'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+      expect(info).toMatch(/Parameters: \d+/);
+      const p = JSON.parse(execFileSync(cmd, [...pre, 'dist/cli.js', 'predict', 'models/digits-cnn.onnx', png, '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 }));
+      expect(p.argmax).toEqual(node.argmax);
+      (p.output[0] as number[]).forEach((v, i) => expect(v).toBeCloseTo(node.output[0][i], 5));
+    }
   });
 
   /** Run a ```ts block of the README (after `## heading`) against the built package; returns its last JSON line. */

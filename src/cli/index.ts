@@ -1,15 +1,26 @@
-// The `edgegrad` command: info MODEL | predict MODEL INPUT [--json]. Errors are for people: what was
+// The `edgegrad` command: info, predict, finetune, bench (see USAGE). Errors are for people: what was
 // wrong and where; exit code 1 for bad input, 2 for bad usage.
 import * as eg from '../index.js';
 import { readBytes } from '../io/read.js';
+import type { GraphModel } from '../graph/graph-model.js';
+import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder } from './images.js';
+import { Progress } from './progress.js';
 
 // the command runs in Node, Deno or Bun; typed here so the library needs no Node typings
 declare const process: { argv: string[]; exitCode?: number };
 
 const USAGE = `usage:
-  edgegrad info MODEL [--json]            summary: nodes, parameters, FLOPs, planned memory
-  edgegrad predict MODEL INPUT [--json]   run INPUT (.json nested array or .npy float32) through MODEL
-MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).`;
+  edgegrad info MODEL [--json]              summary: nodes, parameters, FLOPs, planned memory
+  edgegrad predict MODEL INPUT [--json]     run INPUT through MODEL: an image (.png, .jpg; resized to the
+                                            model's input), a .npy (float32/float64) or a .json nested array
+  edgegrad finetune MODEL --data DIR --out OUT.onnx [--cut NODE] [--epochs 10] [--lr 0.001]
+                    [--batch 32] [--val 0.2] [--fp16] [--json]
+                                            MODEL below NODE, frozen, under a new softmax head trained on
+                                            DIR/<class>/*.png|jpg; writes the whole model as ONNX
+  edgegrad bench [MODEL] [--batch 1] [--runs 20] [--json]
+                                            inference time of MODEL, or GEMM / conv kernel speed
+MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
+Exit codes: 0 done, 1 bad input (files, names, shapes), 2 bad usage.`;
 
 class UsageError extends Error {}
 
@@ -34,7 +45,7 @@ export function parseNpy(bytes: Uint8Array, where: string): eg.Tensor {
   return eg.tensor(data, shape);
 }
 
-async function loadInput(path: string): Promise<eg.Tensor> {
+async function loadInput(path: string, m: GraphModel): Promise<eg.Tensor> {
   const bytes = await readBytes(path, 'input');
   if (path.endsWith('.npy')) return parseNpy(bytes, path);
   if (path.endsWith('.json')) {
@@ -42,7 +53,141 @@ async function loadInput(path: string): Promise<eg.Tensor> {
     try { v = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`${path}: not valid JSON (${(e as Error).message})`); }
     return eg.tensor(v as eg.NestedArray);
   }
-  throw new Error(`${path}: unknown input format (use .json or .npy)`);
+  if (IMAGE_EXT.test(path)) {
+    const to = imageInput(m.inputShape, m.inputNchw);
+    if (!to) throw new Error(`${path}: model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images`);
+    const data = new Float32Array(to.h * to.w * to.c);
+    fitPixels(decodeImage(bytes, path), to, data, 0);
+    return eg.tensor(data, [1, ...m.inputShape]);
+  }
+  throw new Error(`${path}: unknown input format (use .png, .jpg, .npy or .json)`);
+}
+
+/** Flags --name value (and boolean --name) after the positional arguments. */
+function parseFlags(args: string[], known: Record<string, 'string' | 'number' | 'boolean'>): { pos: string[]; flags: Record<string, string | number | boolean> } {
+  const pos: string[] = [], flags: Record<string, string | number | boolean> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('--')) { pos.push(a); continue; }
+    const name = a.slice(2), kind = known[name];
+    if (!kind) throw new UsageError(`unknown option '${a}'${Object.keys(known).length ? ` (options: ${Object.keys(known).map((k) => `--${k}`).join(', ')})` : ''}`);
+    if (kind === 'boolean') { flags[name] = true; continue; }
+    const v = args[++i];
+    if (v === undefined || v.startsWith('--')) throw new UsageError(`option '${a}' needs a value`);
+    if (kind === 'number') {
+      const num = Number(v);
+      if (!Number.isFinite(num)) throw new UsageError(`option '${a}' needs a number, got '${v}'`);
+      flags[name] = num;
+    } else flags[name] = v;
+  }
+  return { pos, flags };
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+
+async function finetune(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number' });
+  if (pos.length !== 1) throw new UsageError('finetune takes one MODEL');
+  if (!flags.data) throw new UsageError('finetune needs --data DIR (one folder of images per class)');
+  if (!flags.out) throw new UsageError('finetune needs --out OUT.onnx');
+  const epochs = (flags.epochs as number) ?? 10, lr = (flags.lr as number) ?? 1e-3, batchSize = (flags.batch as number) ?? 32;
+  const valFrac = (flags.val as number) ?? 0.2, seed = (flags.seed as number) ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  if (!(valFrac >= 0 && valFrac < 1)) throw new UsageError(`--val must be in [0, 1), got ${valFrac}`);
+  const t0 = performance.now();
+  const base = await eg.loadModel(pos[0]);
+  const to = imageInput(base.inputShape, base.inputNchw);
+  if (!to) throw new Error(`${pos[0]}: model '${base.name}' takes input [batch, ${base.inputShape.join(', ')}], not images`);
+  const backbone = (flags.cut ? base.cut(flags.cut as string) : base).freeze();
+  const dir = flags.data as string;
+  if (!(await isFolder(dir))) throw new Error(`${dir}: --data must be a folder with one sub-folder of images per class`);
+  // the backbone runs as a layer, which takes NHWC whatever its file's boundary
+  let loadBar: Progress | undefined;
+  const ds = await loadImageFolder(dir, { ...to, nchw: false }, (d, n) => { (loadBar ??= new Progress('images  ', n)).update(d); });
+  // shuffle once (the folder is sorted by class) so the validation rows cover every class
+  const order = eg.data.permutation(ds.x.shape[0], seed);
+  const x = eg.data.gather(ds.x, order), y = eg.data.gather(ds.y, order);
+  ds.x.dispose(); ds.y.dispose();
+  const probe = eg.sequential([backbone]).predict(eg.zeros([1, to.h, to.w, to.c]));
+  const featureRank = probe.rank;
+  probe.dispose();
+  const layers: Array<eg.Layer | GraphModel> = [backbone];
+  if (featureRank === 4) layers.push(eg.layers.globalAveragePooling2d({ name: 'new_pool' }));
+  else if (featureRank > 2) layers.push(eg.layers.flatten({ name: 'new_flatten' }));
+  layers.push(eg.layers.dense({ name: 'new_head', units: ds.classes.length, activation: 'softmax', seed }));
+  const model = eg.sequential({ name: `${base.name.replace(/\W+/g, '_')}_finetuned`, layers });
+  model.compile({ optimizer: eg.optimizers.adam({ learningRate: lr }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  const n = x.shape[0], nVal = Math.floor(n * valFrac), steps = Math.ceil((n - nVal) / batchSize) * epochs;
+  let featBar: Progress | undefined, trainBar: Progress | undefined, step = 0, epoch = 0, last = '';
+  const tTrain = performance.now();
+  const h = await model.fit(x, y, {
+    epochs, batchSize, seed, validationSplit: valFrac || undefined,
+    callbacks: [{
+      onFeaturesProgress: (d, total) => { (featBar ??= new Progress('features', total)).update(d); },
+      onEpochBegin: (e) => { epoch = e; },
+      onBatchEnd: (_b, logs) => { step++; (trainBar ??= new Progress('training', steps)).update(step, `epoch ${epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}${last}`); },
+      onEpochEnd: (_e, logs) => { last = `  accuracy ${pct(logs.accuracy)}${logs.val_accuracy !== undefined ? `  val ${pct(logs.val_accuracy)}` : ''}`; },
+    }],
+  });
+  const trainSeconds = (performance.now() - tTrain) / 1000;
+  const outPath = flags.out as string;
+  await model.save(outPath, { weights: flags.fp16 ? 'float16' : 'float32' });
+  const fin = (k: string) => h.history[k]?.at(-1);
+  const result = {
+    model: pos[0], cut: flags.cut ?? null, out: outPath, classes: ds.classes, perClass: ds.perClass, train: n - nVal, validation: nVal,
+    epochs: h.epoch.length, loss: fin('loss'), accuracy: fin('accuracy'), valAccuracy: fin('val_accuracy') ?? null,
+    cachedFeatures: h.cachedFeatures ?? null, trainSeconds: +trainSeconds.toFixed(2), totalSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+  };
+  if (json) { out(JSON.stringify(result)); return; }
+  out('');
+  out(`  classes      ${ds.classes.map((c, i) => `${c} (${ds.perClass[i]})`).join(', ')}`);
+  out(`  examples     ${result.train} training, ${nVal} validation`);
+  out(`  backbone     ${pos[0]}${flags.cut ? ` cut at '${flags.cut}'` : ''}, frozen${h.cachedFeatures ? `; features ${JSON.stringify(h.cachedFeatures.shape)} computed once and cached` : ''}`);
+  out(`  accuracy     ${pct(result.accuracy!)} training${result.valAccuracy !== null ? `, ${pct(result.valAccuracy)} validation` : ''} after ${result.epochs} epochs (loss ${result.loss!.toFixed(4)})`);
+  out(`  time         ${trainSeconds.toFixed(1)} s training, ${result.totalSeconds.toFixed(1)} s in all`);
+  out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ''})`);
+}
+
+function median(v: number[]): number {
+  const s = v.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function bench(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const { pos, flags } = parseFlags(args, { batch: 'number', runs: 'number' });
+  const runs = (flags.runs as number) ?? 20, batch = (flags.batch as number) ?? 1;
+  if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, got ${runs}`);
+  if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
+  const be = await eg.ready();
+  const time = (f: () => void): number => {
+    for (let i = 0; i < 3; i++) f(); // warm-up: V8 tiers the wasm up
+    const t: number[] = [];
+    for (let i = 0; i < runs; i++) { const t0 = performance.now(); f(); t.push(performance.now() - t0); }
+    return median(t);
+  };
+  const rows: Array<{ what: string; ms: number; rate: string }> = [];
+  if (pos.length > 1) throw new UsageError('bench takes at most one MODEL');
+  if (pos[0]) {
+    const m = await eg.loadModel(pos[0]);
+    const x = eg.randomUniform([batch, ...m.inputShape], 0, 1, 1);
+    const flops = Number(/FLOPs per example: (\d+)/.exec(m.summary({ print: false }))?.[1] ?? 0);
+    const ms = time(() => m.predict(x).dispose());
+    rows.push({ what: `${pos[0]} inference, batch ${batch}`, ms, rate: `${((batch * 1000) / ms).toFixed(1)} examples/s${flops ? `, ${((flops * batch) / ms / 1e6).toFixed(1)} GFLOP/s` : ''}` });
+  } else {
+    for (const n of [256, 512, 1024]) {
+      const a = eg.randomUniform([n, n], -1, 1, 1), b = eg.randomUniform([n, n], -1, 1, 2);
+      const ms = time(() => eg.matMul(a, b).dispose());
+      rows.push({ what: `GEMM ${n}x${n}x${n} f32`, ms, rate: `${((2 * n ** 3) / ms / 1e6).toFixed(1)} GFLOP/s` });
+    }
+    const x = eg.randomUniform([1, 56, 56, 64], -1, 1, 3), w = eg.randomUniform([3, 3, 64, 64], -1, 1, 4);
+    const ms = time(() => eg.conv2d(x, w, 1, 'same').dispose());
+    rows.push({ what: 'conv 3x3 56x56x64 -> 64', ms, rate: `${((2 * 56 * 56 * 64 * 64 * 9) / ms / 1e6).toFixed(1)} GFLOP/s` });
+  }
+  if (json) { out(JSON.stringify({ build: be.build, runs, rows })); return; }
+  out(`edgegrad bench (wasm build: ${be.build}; median of ${runs} runs after 3 warm-up runs)`);
+  for (const r of rows) out(`  ${r.what.padEnd(48)} ${(r.ms.toFixed(2) + ' ms').padStart(11)}  ${r.rate}`);
 }
 
 export async function main(argv: string[], out: (s: string) => void = (s) => console.log(s)): Promise<number> {
@@ -50,6 +195,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
   const args = argv.filter((a) => a !== '--json');
   const [cmd, ...rest] = args;
   try {
+    if (cmd === 'help' || cmd === '--help' || cmd === '-h') { out(USAGE); return 0; }
     await eg.ready();
     if (cmd === 'info') {
       if (rest.length !== 1) throw new UsageError('info takes one MODEL');
@@ -61,7 +207,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     if (cmd === 'predict') {
       if (rest.length !== 2) throw new UsageError('predict takes MODEL and INPUT');
       const m = await eg.loadModel(rest[0]);
-      let x = await loadInput(rest[1]);
+      let x = await loadInput(rest[1], m);
       // one example without its batch dimension gets one
       if (x.rank === m.inputShape.length) x = x.reshape([1, ...x.shape]);
       const y = m.predict(x);
@@ -70,6 +216,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
       out(json ? JSON.stringify({ shape: y.shape, output: rows, argmax: top }) : `output ${JSON.stringify(y.shape)}${top ? `, argmax per row: ${top.join(', ')}` : ''}\n${JSON.stringify(rows)}`);
       return 0;
     }
+    if (cmd === 'finetune') { await finetune(rest, json, out); return 0; }
+    if (cmd === 'bench') { await bench(rest, json, out); return 0; }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : 'no command');
   } catch (e) {
     const msg = (e as Error).message.replace(/^edgegrad[.\w ()]*: /, '');
