@@ -35,6 +35,45 @@ describe('ONNX export', () => {
     expect(maxRelDiff(m.predict(xs).dataSync(), theirs)).toBeLessThan(1e-4);
   });
 
+  it('resizing and grayscale -> RGB layers export as Resize and Concat that ONNX Runtime runs, and import back', async () => {
+    for (const interpolation of ['bilinear', 'nearest'] as const) {
+      const m = eg.sequential([
+        eg.layers.resizing({ height: 11, width: 4, interpolation, inputShape: [5, 7, 1] }), // up 2.2x, down 0.57x
+        eg.layers.grayscaleToRgb(),
+        eg.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'tanh', seed: 1 }),
+        eg.layers.resizing({ height: 27, width: 6, interpolation }), // 3x, 3x
+        eg.layers.flatten(),
+        eg.layers.dense({ units: 3, activation: 'softmax', seed: 2 }),
+      ]);
+      const x = eg.randomUniform([3, 5, 7, 1], 0, 1, 5);
+      const bytes = await eg.toOnnx(m);
+      const want = m.predict(x).dataSync();
+      expect(maxRelDiff(want, await runOrt(bytes, x)), interpolation).toBeLessThan(1e-4);
+      const back = await eg.loadModel(bytes);
+      expect(maxRelDiff(want, back.predict(x).dataSync()), interpolation).toBeLessThan(1e-5);
+    }
+  });
+
+  it("weights: 'float16' halves the file; ONNX Runtime and the importer read it to float16 precision", async () => {
+    const m = eg.sequential([
+      eg.layers.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', inputShape: [10, 10, 3], seed: 1 }),
+      eg.layers.batchNormalization(),
+      eg.layers.flatten(),
+      eg.layers.dense({ units: 32, activation: 'relu', seed: 2 }),
+      eg.layers.dense({ units: 4, seed: 3 }),
+    ]);
+    const x = eg.randomUniform([2, 10, 10, 3], 0, 1, 6);
+    const full = await eg.toOnnx(m), half = await eg.toOnnx(m, { weights: 'float16' });
+    expect(half.length).toBeLessThan(0.55 * full.length);
+    const want = m.predict(x).dataSync();
+    const theirs = await runOrt(half, x), ours = (await eg.loadModel(half)).predict(x).dataSync();
+    expect(maxRelDiff(ours, theirs)).toBeLessThan(1e-5); // the same float16 weights on both sides
+    const err = maxRelDiff(want, ours);
+    expect(err).toBeGreaterThan(0); // it really is rounded
+    expect(err).toBeLessThan(2e-3); // ... to float16's 11 bits
+    await expect(eg.toOnnx(m, { weights: 'int4' as 'float16' })).rejects.toThrow(/weights must be 'float32' or 'float16', got 'int4'/);
+  });
+
   it('an MLP with PReLU, batch norm and dropout exports with its names', async () => {
     const m = eg.sequential([
       eg.layers.dense({ units: 16, inputShape: [5], seed: 1, name: 'hidden' }),

@@ -4,7 +4,8 @@
 // every epoch after the first cost < 5% of the first, and a training step's peak wasm memory stays below
 // 2x that of inference at the same batch size.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBuild, runOrt, maxRelDiff } from './helpers.js';
 import * as eg from '../src/index.js';
@@ -38,5 +39,11 @@ describe('MobileNetV2 transfer', () => {
     expect(r.stepBytes).toBeLessThan(2 * r.inferenceBytes);
     // the cached fit ran the backbone at a small batch: far below inference at batch 32
     expect(r.fitBytes).toBeLessThan(r.inferenceBytes / 2);
+    // the whole model (resize, grayscale -> RGB, backbone, head) saves as ONNX and reloads to the same outputs
+    const path = join(mkdtempSync(join(tmpdir(), 'edgegrad-mobilenet-')), 'digits-mobilenet.onnx');
+    await r.model.save(path);
+    const d = await eg.data.loadDigits();
+    const x = eg.data.slice(d.images, 8000, 8002);
+    expect(maxRelDiff((await eg.loadModel(path)).predict(x).dataSync(), r.model.predict(x).dataSync())).toBeLessThan(1e-4);
   }, 180_000);
 });

@@ -66,6 +66,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   const attrInts = (name: string, ints: number[]) => ({ name, type: 7, ints });
   const attrInt = (name: string, i: number) => ({ name, type: 2, i });
   const attrFloat = (name: string, f: number) => ({ name, type: 1, f });
+  const attrStr = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
   const emit = (opType: string, inputs: string[], attrs: unknown[], nodeName: string, out?: string) => {
     const o = out ?? unique(`${nodeName}_out`);
     nodes.push({ opType, name: unique(nodeName), input: inputs, output: [o], attribute: attrs });
@@ -246,6 +247,25 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
       case 'concat': {
         const map = isMap.has(n.inputs[0]);
         setOut(emit('Concat', n.inputs.map(valueName), [attrInt('axis', map ? 1 : -1)], n.name, out), map);
+        break;
+      }
+      case 'resize2d': {
+        const x = n.inputs[0];
+        const [, H, W] = shapeOf(x), [OH, OW] = a.size as [number, number];
+        // scales whose product with the input size floors to the output size in float32, as ONNX computes it
+        const scale = (o: number, i: number) => { let v = Math.fround(o / i); while (Math.floor(Math.fround(i * v)) < o) v = Math.fround(v * (1 + 2 ** -23)); return v; };
+        const nearest = a.method === 'nearest';
+        const ctm = a.alignCorners ? 'align_corners' : a.halfPixelCenters ? (nearest ? 'tf_half_pixel_for_nn' : 'half_pixel') : 'asymmetric';
+        const attrs: unknown[] = [attrStr('mode', nearest ? 'nearest' : 'linear'), attrStr('coordinate_transformation_mode', ctm)];
+        if (nearest) attrs.push(attrStr('nearest_mode', a.alignCorners ? 'round_prefer_ceil' : 'floor'));
+        const scales = unique(`${n.name}/scales`);
+        inits.push({ name: scales, dims: [4], dataType: FLOAT, rawData: new Uint8Array(Float32Array.from([1, 1, scale(OH, H), scale(OW, W)]).buffer) });
+        setOut(emit('Resize', [valueName(x), '', scales], attrs, n.name), true);
+        break;
+      }
+      case 'grayscaleToRgb': {
+        const x = valueName(n.inputs[0]), map = isMap.has(n.inputs[0]);
+        setOut(emit('Concat', [x, x, x], [attrInt('axis', map ? 1 : -1)], n.name, out), map);
         break;
       }
       case 'zeroPad2d': {

@@ -389,6 +389,27 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         set(n, { id, nhwc: true, shape: mapShape(id) });
         break;
       }
+      case 'Resize': {
+        const x = mapIn(n);
+        const [, C, H, W] = x.shape;
+        const mode = str(n, 'mode', 'nearest'), ctm = str(n, 'coordinate_transformation_mode', 'half_pixel'), nm = str(n, 'nearest_mode', 'round_prefer_floor');
+        // inputs: X, roi, scales, sizes (opset 11+; the sizes, when given, win)
+        const sizes = n.input[3] ? konst(n, 3) : undefined, scales = n.input[2] ? konst(n, 2) : undefined;
+        if ((sizes && sizes.length !== 4) || (!sizes && scales?.length !== 4)) unsupported(n, 'needs 4 scales or 4 sizes');
+        if (sizes ? sizes[1] !== C : scales![0] !== 1 || scales![1] !== 1) unsupported(n, 'resizing the batch or channel dimension');
+        const OH = sizes ? sizes[2] : Math.floor(H * scales![2]), OW = sizes ? sizes[3] : Math.floor(W * scales![3]);
+        if (!(OH > 0 && OW > 0)) unsupported(n, `an output size of ${OH}x${OW}`);
+        if (mode !== 'linear' && mode !== 'nearest') unsupported(n, `mode '${mode}' (linear and nearest)`);
+        // the coordinate rules edgegrad's resize shares with TF: asymmetric, align_corners, half_pixel (linear),
+        // tf_half_pixel_for_nn (nearest)
+        const rule = mode === 'linear'
+          ? ({ asymmetric: 'plain', align_corners: 'align', half_pixel: 'half', pytorch_half_pixel: OH > 1 && OW > 1 ? 'half' : undefined } as Record<string, string | undefined>)[ctm]
+          : ({ asymmetric: nm === 'floor' ? 'plain' : undefined, align_corners: nm === 'round_prefer_ceil' ? 'align' : undefined, tf_half_pixel_for_nn: nm === 'floor' ? 'half' : undefined } as Record<string, string | undefined>)[ctm];
+        if (!rule) unsupported(n, `mode '${mode}' with coordinate_transformation_mode '${ctm}'${mode === 'nearest' ? ` and nearest_mode '${nm}'` : ''}`);
+        const [id] = g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', alignCorners: rule === 'align', halfPixelCenters: rule === 'half' }, nodeName);
+        set(n, { id, nhwc: true, shape: mapShape(id) });
+        break;
+      }
       case 'PRelu': {
         const x = graphVal(n, 0);
         const slope = konst(n, 1);
