@@ -28,6 +28,11 @@ export type { FusedConv2DArgs } from './ops/conv.js';
 /** Ops with a fused bias + activation epilogue (TF.js tf.fused). */
 export const fused = { matMul: fusedMatMul, conv2d: fusedConv2d };
 
+import { int8MatMul, int8Conv2d } from './ops/quant.js';
+/** The exact integer kernels: sum (a - za) * w in i32 for u8 activations and s8 weights. */
+export const int8 = { matMul: int8MatMul, conv2d: int8Conv2d };
+export { quantize } from './quantize.js';
+export type { QuantizeOptions, QuantizationReport } from './quantize.js';
 import { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB, resizeGrad } from './ops/image.js';
 /** Image ops (TF.js tf.image names), NHWC. */
 export const image = { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB };
@@ -111,5 +116,5 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
 export async function toOnnx(model: Model | import('./graph/graph-model.js').GraphModel, options: import('./graph/graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
   const io = await import('./io/index.js');
   if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false, weights: options.weights });
-  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw, weights: options.weights });
+  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw, weights: options.weights ?? model.storage });
 }

@@ -14,7 +14,7 @@ const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 const CHROMIUM = '/usr/bin/chromium';
 
-interface Report { ok: boolean; build: string; builds: string[]; rng: string; onnx?: { rows: number; rowSum: number } }
+interface Report { ok: boolean; build: string; builds: string[]; rng: string; relaxedDot?: boolean; onnx?: { rows: number; rowSum: number } }
 /** Node's random bits (computed once): every other runtime must draw the same bits from the same seeds. */
 let nodeRngCache = '';
 const nodeRng = () => (nodeRngCache ||= runSmoke(process.execPath, ['test/smoke/run.mjs']).rng);
@@ -44,6 +44,7 @@ describe('runtimes', () => {
     expect(r.onnx?.rows).toBe(4);
     expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.build).toBe('relaxed');
+    expect(r.relaxedDot, 'Deno computes the relaxed i8 x i7 dot exactly: the int8 check ran on that path').toBe(true);
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 

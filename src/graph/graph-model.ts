@@ -15,6 +15,10 @@ export class GraphModel {
   private frozen = new Set<Tensor>();
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
+  /** Set by eg.quantize: what was quantized, and what stayed float and why. */
+  quantization?: import('../quantize.js').QuantizationReport;
+  /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
+  storage: 'float32' | 'float16' = 'float32';
 
   constructor(
     readonly graph: Graph,
@@ -121,6 +125,7 @@ export class GraphModel {
     const isMap = this.inputNchw && g.values[out].shape.length === 4 && keep.at(-1)!.op !== 'nhwcToNchw';
     const m = new GraphModel(cut, `${this.name}/${g.nodes[i].name}`, this.inputShape, this.inputNchw, isMap, this.info);
     m.frozen = this.frozen;
+    m.storage = this.storage;
     return m;
   }
 
@@ -154,7 +159,7 @@ export class GraphModel {
    */
   async save(target: string, options: SaveOptions = {}): Promise<void> {
     const io = await import('../io/index.js');
-    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights }, target);
+    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage }, target);
   }
 
   dispose(): void {

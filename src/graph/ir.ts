@@ -20,6 +20,8 @@ export interface Value {
   trainable?: boolean;
   /** The layer that owns this value or produced it (for messages and summaries). */
   layer?: string;
+  /** Weight-only int8 quantization: the stored int8 values and per-output-channel scales (tensor = w * scale). */
+  int8?: { w: Int8Array; scale: Float32Array };
 }
 
 export type Attrs = Record<string, unknown>;

@@ -6,9 +6,10 @@ import type { Graph, Node } from '../graph/ir.js';
 import { convGeometry, type Padding } from '../ops/conv.js';
 import { poolGeometry } from '../ops/pool.js';
 import { toHalfBits } from './half.js';
+import { roundHalfEven, type QWeights } from '../ops/quant.js';
 
 const OPSET = 17;
-const FLOAT = 1, INT64 = 7, FLOAT16 = 10;
+const FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7, FLOAT16 = 10;
 
 interface Proto {
   ModelProto: { create(o: unknown): unknown; encode(m: unknown): { finish(): Uint8Array } };
@@ -57,11 +58,50 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
     inits.push({ name: n, dims, dataType: FLOAT, rawData: raw });
     return n;
   };
+  const floatInitRaw = (nm: string, dims: number[], data: ArrayLike<number>) => {
+    const n = unique(nm);
+    inits.push({ name: n, dims, dataType: FLOAT, rawData: new Uint8Array(Float32Array.from(data).buffer) });
+    return n;
+  };
   const intInit = (nm: string, data: number[]) => {
     const n = unique(nm);
     const raw = new Uint8Array(BigInt64Array.from(data.map((v) => BigInt(v))).buffer);
     inits.push({ name: n, dims: [data.length], dataType: INT64, rawData: raw });
     return n;
+  };
+  const byteInit = (nm: string, dims: number[], dataType: number, bytes: Uint8Array | Int8Array) => {
+    const n = unique(nm);
+    inits.push({ name: n, dims, dataType, rawData: new Uint8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) });
+    return n;
+  };
+  /** int8 weights [K, N] (or a filter [KH, KW, Cin, Cout], stored OIHW) with per-output-channel scales, as DequantizeLinear. */
+  const int8Weights = (nm: string, w: Int8Array, shape: number[], scale: Float32Array): string => {
+    let data = w, dims = shape, axis = shape.length - 1;
+    if (shape.length === 4) {
+      const [H, W, I, O] = shape;
+      data = new Int8Array(w.length);
+      for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+        data[((o * I + i) * H + y) * W + x] = w[((y * W + x) * I + i) * O + o];
+      }
+      dims = [O, I, H, W]; axis = 0;
+    }
+    const q = byteInit(`${nm}_int8`, dims, INT8, data);
+    const sc = floatInitRaw(`${nm}_scale`, [scale.length], scale);
+    const zp = byteInit(`${nm}_zero_point`, [scale.length], INT8, new Int8Array(scale.length));
+    return emit('DequantizeLinear', [q, sc, zp], [attrInt('axis', axis)], `${nm}_dequantize`);
+  };
+  /** a quantized node's bias as ONNX's QDQ convention has it: int32 at scale input * weight per channel */
+  const int32Bias = (nm: string, q: QWeights): string => {
+    const mult = Float32Array.from(q.scale, (s) => Math.fround(q.input.scale * s));
+    const b = Int32Array.from(q.bias!, (v, i) => roundHalfEven(v / mult[i]));
+    const bi = byteInit(`${nm}_int32`, [q.N], INT32, new Uint8Array(b.buffer));
+    return emit('DequantizeLinear', [bi, floatInitRaw(`${nm}_scale`, [q.N], mult)], [attrInt('axis', 0)], `${nm}_dequantize`);
+  };
+  /** x -> QuantizeLinear (u8, per tensor) -> DequantizeLinear: the int8 input of a quantized node. */
+  const qdq = (x: string, scale: number, zeroPoint: number, nm: string): string => {
+    const sc = floatInitRaw(`${nm}/input_scale`, [], [scale]), zp = byteInit(`${nm}/input_zero_point`, [], UINT8, Uint8Array.of(zeroPoint));
+    const q = emit('QuantizeLinear', [x, sc, zp], [], `${nm}/quantize_input`);
+    return emit('DequantizeLinear', [q, sc, zp], [], `${nm}/dequantize_input`);
   };
   const attrInts = (name: string, ints: number[]) => ({ name, type: 7, ints });
   const attrInt = (name: string, i: number) => ({ name, type: 2, i });
@@ -74,6 +114,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   };
   const param = (id: number, transform?: 'oihw' | 'map-const'): string => {
     const v = g.values[id];
+    if (v.int8 && transform !== 'map-const') return int8Weights(v.name, v.int8.w, v.shape, v.int8.scale);
     const d = v.tensor!.dataSync();
     if (transform === 'oihw') {
       const [H, W, I, O] = v.shape;
@@ -156,6 +197,27 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
           attrInts('pads', [geo.PT, geo.PL, geo.PB, geo.PR]), attrInt('group', geo.G),
         ], n.name);
         setOut(activation(conv, a.activation as string, a.alpha as number, n.name, undefined, true), true);
+        break;
+      }
+      case 'qconv2d': {
+        const q = a.q as QWeights;
+        const x = n.inputs[0];
+        const geo = convGeometry(shapeOf(x), q.filterShape!, a.strides as [number, number], a.pad as Padding, a.dilations as [number, number], 'toOnnx');
+        const ins = [qdq(valueName(x), q.input.scale, q.input.zeroPoint, n.name), int8Weights(`${n.name}/kernel`, q.w, q.filterShape!, q.scale)];
+        if (q.bias) ins.push(int32Bias(`${n.name}/bias`, q));
+        const conv = emit('Conv', ins, [
+          attrInts('kernel_shape', [geo.KH, geo.KW]), attrInts('strides', [geo.SH, geo.SW]), attrInts('dilations', [geo.DH, geo.DW]),
+          attrInts('pads', [geo.PT, geo.PL, geo.PB, geo.PR]), attrInt('group', 1),
+        ], n.name);
+        setOut(activation(conv, a.activation as string, 0, n.name, undefined, true), true);
+        break;
+      }
+      case 'qdense': {
+        const q = a.q as QWeights;
+        const ins = [qdq(valueName(n.inputs[0]), q.input.scale, q.input.zeroPoint, n.name), int8Weights(`${n.name}/kernel`, q.w, [q.K, q.N], q.scale)];
+        if (q.bias) ins.push(int32Bias(`${n.name}/bias`, q));
+        const gemm = emit('Gemm', ins, [], n.name, a.activation === 'linear' ? out : undefined);
+        setOut(a.activation === 'linear' ? gemm : activation(gemm, a.activation as string, 0, n.name, out, false));
         break;
       }
       case 'dense': {

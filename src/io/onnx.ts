@@ -8,6 +8,7 @@ import { fuseActivations } from '../graph/passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
 import { halfToFloat } from './half.js';
+import { roundHalfEven } from '../ops/quant.js';
 
 type Long = number | { toNumber(): number };
 interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }
@@ -28,9 +29,11 @@ interface Val {
   /** ONNX shape (NCHW for maps), batch as -1 */
   shape: number[];
   konst?: { data: Float32Array; int: boolean };
+  /** the output of QuantizeLinear on a computed value: only a DequantizeLinear may read it */
+  quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number };
 }
 
-const FLOAT = 1, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11;
+const FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11;
 const MAX_ELEMENTS = 1 << 28; // 1 GiB of float32: a declared dimension beyond this is refused before allocating
 
 async function protoRoot(): Promise<{ ModelProto: { decode(b: Uint8Array): OnnxModel } }> {
@@ -66,6 +69,13 @@ function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: n
     if (raw) { check(raw.length / 8); out.set(new Float64Array(copyBytes(raw))); } else { check(t.doubleData?.length ?? 0); out.set(t.doubleData!); }
     return { data: out, dims, int: false };
   }
+  if (type === UINT8 || type === INT8) {
+    // raw bytes, or (ONNX's packing) one value per int32Data entry
+    const src = raw ? (type === INT8 ? new Int8Array(raw.buffer, raw.byteOffset, raw.length) : raw) : Int32Array.from(t.int32Data ?? []);
+    check(src.length);
+    out.set(src);
+    return { data: out, dims, int: true };
+  }
   if (type === INT64 || type === INT32) {
     const vals: number[] = [];
     if (raw) {
@@ -81,7 +91,7 @@ function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: n
     out.set(vals);
     return { data: out, dims, int: true };
   }
-  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, int32, int64)`);
+  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, int8, uint8, int32, int64)`);
 }
 
 /** The bytes in a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool). */
@@ -169,6 +179,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const get = (n: OnnxNode, k: number): Val => {
     const v = vals.get(n.input[k]);
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
+    if (v.quant && n.opType !== 'DequantizeLinear') fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad runs QuantizeLinear only when a DequantizeLinear follows it`);
     return v;
   };
   const konst = (n: OnnxNode, k: number): Float32Array => {
@@ -408,6 +419,42 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         if (!rule) unsupported(n, `mode '${mode}' with coordinate_transformation_mode '${ctm}'${mode === 'nearest' ? ` and nearest_mode '${nm}'` : ''}`);
         const [id] = g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', alignCorners: rule === 'align', halfPixelCenters: rule === 'half' }, nodeName);
         set(n, { id, nhwc: true, shape: mapShape(id) });
+        break;
+      }
+      case 'QuantizeLinear': case 'DequantizeLinear': {
+        // QDQ models: int8 weights are dequantized once at load; Q -> DQ on an activation becomes one
+        // fake-quantize node (round half to even, saturate), the arithmetic ONNX Runtime runs
+        const v = get(n, 0);
+        const scale = konst(n, 1), zp = n.input[2] ? konst(n, 2) : new Float32Array(scale.length);
+        for (const sc of scale) if (!(sc > 0 && Number.isFinite(sc))) unsupported(n, `scale ${sc}: scales must be positive and finite`);
+        // the zero point's type is the quantized type (uint8 when absent)
+        const signed = !!n.input[2] && og.initializer.find((t) => t.name === n.input[2])?.dataType === INT8;
+        const [qmin, qmax] = signed ? [-128, 127] : [0, 255];
+        if (v.konst) {
+          const axis = int(n, 'axis', 1), d = v.shape;
+          const ax = axis < 0 ? axis + d.length : axis;
+          const inner = d.slice(ax + 1).reduce((a, b) => a * b, 1), C = scale.length;
+          if (C > 1 && d[ax] !== C) unsupported(n, `${C} scales for axis ${axis} of ${formatShape(d)}`);
+          const out = new Float32Array(v.konst.data.length);
+          for (let i = 0; i < out.length; i++) {
+            const c = C === 1 ? 0 : Math.floor(i / inner) % C;
+            const x = v.konst.data[i];
+            out[i] = n.opType === 'DequantizeLinear' ? Math.fround((x - zp[c]) * scale[c]) : Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(x / scale[c])) + zp[c]));
+          }
+          set(n, { shape: d, konst: { data: out, int: n.opType === 'QuantizeLinear' } });
+          break;
+        }
+        if (scale.length !== 1) unsupported(n, 'per-axis quantization of a computed value (per-tensor only)');
+        if (n.opType === 'QuantizeLinear') {
+          if (v.id === undefined) unsupported(n, 'its input is neither a constant nor computed');
+          set(n, { ...v, quant: { scale: scale[0], zeroPoint: zp[0], qmin, qmax } });
+          break;
+        }
+        const q = v.quant;
+        if (!q) unsupported(n, 'dequantizing a computed value that no QuantizeLinear produced');
+        if (q!.scale !== scale[0] || q!.zeroPoint !== zp[0]) unsupported(n, `QuantizeLinear (scale ${q!.scale}, zero point ${q!.zeroPoint}) and DequantizeLinear (scale ${scale[0]}, zero point ${zp[0]}) disagree`);
+        const [id] = g.node('fakeQuant', [v.id!], { scale: q!.scale, zeroPoint: q!.zeroPoint, qmin: q!.qmin, qmax: q!.qmax }, nodeName);
+        set(n, { id, nhwc: v.nhwc, shape: v.shape });
         break;
       }
       case 'PRelu': {

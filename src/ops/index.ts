@@ -11,3 +11,4 @@ export * from './random.js';
 export * from './reduce.js';
 export type { Arr } from './util.js';
 export * from './shape.js';
+export * from './quant.js';

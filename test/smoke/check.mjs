@@ -31,6 +31,16 @@ export async function check(eg) {
   // The seeded generator's bits, as hex: must be identical in every runtime (and build).
   const bits = (t) => Array.from(new Uint32Array(t.dataSync().buffer), (v) => v.toString(16)).join('');
   const rng = bits(eg.randomNormal([64], 0, 1, 1234)) + bits(eg.randomUniform([64], -1, 1, 99)) + bits(eg.dropout(eg.ones([64]), 0.5, 7));
-  const ok = gemmErr < 1e-4 && convErr < 1e-4;
-  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr, rng };
+  // int8 GEMM 21x19x45 with 7-bit weights: the relaxed build's i8 x i7 dot path where the engine gets it right
+  const qa = Uint8Array.from({ length: 21 * 45 }, (_, i) => (i * 73 + 5) & 255);
+  const qw = Int8Array.from({ length: 45 * 19 }, (_, i) => ((i * 41 + 3) % 128) - 64);
+  const qy = eg.int8.matMul(qa, 21, 45, 17, qw, 19);
+  let int8Wrong = 0;
+  for (let i = 0; i < 21; i++) for (let j = 0; j < 19; j++) {
+    let s = 0;
+    for (let k = 0; k < 45; k++) s += (qa[i * 45 + k] - 17) * qw[k * 19 + j];
+    if (s !== qy[i * 19 + j]) int8Wrong++;
+  }
+  const ok = gemmErr < 1e-4 && convErr < 1e-4 && int8Wrong === 0;
+  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr, int8Wrong, relaxedDot: be.relaxedDotOk(), rng };
 }

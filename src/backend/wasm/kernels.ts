@@ -13,6 +13,18 @@ export interface Kernels extends OptimKernels {
   gemmPackedASize(): number;
   gemmPrepacked(mode: number, transA: number, M: number, N: number, K: number, alpha: number, A: Ptr, lda: number, packedB: Ptr,
     beta: number, C: Ptr, ldc: number, bias: Ptr, act: number, actParam: number, ws: Ptr): void;
+  // gemm_i8.ts
+  qgemmPackedBSize(K: number, N: number): number;
+  qgemmPackedASize(M: number, K: number): number;
+  qWeightsAre7Bit(K: number, N: number, W: Ptr, ldw: number): number;
+  qgemmPackB(K: number, N: number, W: Ptr, ldw: number, dst: Ptr, colSums: Ptr, relaxed7: number): void;
+  qgemmPackA(M: number, K: number, A: Ptr, lda: number, dst: Ptr): void;
+  qgemm(M: number, N: number, K: number, pa: Ptr, za: number, pb: Ptr, colSums: Ptr, bias: Ptr, relaxed7: number,
+    mode: number, C: Ptr, ldc: number, mult: Ptr, zy: number, qmin: number, qmax: number, act: number, work: Ptr): void;
+  qim2col(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
+    DH: number, DW: number, OH: number, OW: number, x: Ptr, za: number, dst: Ptr): void;
+  quantizeU8(n: number, x: Ptr, scale: number, zp: number, y: Ptr): void;
+  dequantizeU8(n: number, q: Ptr, scale: number, zp: number, y: Ptr): void;
   // conv.ts
   convSetup(n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number,
     dh: number, dw: number, oh: number, ow: number, groups: number, cout: number): void;

@@ -1,0 +1,295 @@
+// int8 GEMM: C = requantize(sum_k (A[m,k] - za) * W[k,n] + bias[n]), with u8 activations A (per-tensor zero
+// point za), s8 weights W (symmetric per output channel: zero point 0) and i32 accumulation. Epilogues:
+// the raw i32 (tests), requantized u8 (per-channel f32 multiplier, output zero point, clamp; ReLU/ReLU6
+// are the clamp bounds) or dequantized f32 (per-channel multiplier, optional ReLU/ReLU6).
+//
+// Weights are packed once: NR = 8 column panels, K in quads, 32 bytes per (panel, quad): columns 0-3 (4 k
+// each), then columns 4-7. Activations are packed per call into rows of Kq * 4 bytes with their row sums.
+// Every build computes the same integers:
+// - relaxed SIMD: i32x4.relaxed_dot_i8x16_i7x16_add_s multiplies a signed i8 operand by one whose top bit
+//   must be clear to be deterministic. When every weight lies in [-64, 63] (7-bit weights, as quantize()
+//   makes them), weights are packed as w + 64 (in [0, 127]) and activations go in as a - 128 (signed):
+//   sum (a - 128)(w + 64) = sum a w + 64 sum a - 128 sum w - 8192 K, so sum a w comes back exactly from the
+//   row and column sums. 16 multiply-adds per instruction. Full-range weights take the SIMD128 path.
+// - SIMD128: i32x4.dot_i16x8_s on sign/zero-extended operands, pairs of k per lane, reduced at the end.
+// - scalar: plain loops over the same packed layout.
+// Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
+
+export const QNR: i32 = 8;
+export const QMR: i32 = 4;
+
+export const QOUT_I32: i32 = 0;
+export const QOUT_U8: i32 = 1;
+export const QOUT_F32: i32 = 2;
+
+@inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
+
+/** Bytes of packed weights for K x N. */
+export function qgemmPackedBSize(K: i32, N: i32): i32 {
+  return roundUp(N, QNR) * roundUp(K, 4);
+}
+
+/** Bytes of packed activations for M rows of K (rows of Kq*4 bytes, plus M i32 row sums). */
+export function qgemmPackedASize(M: i32, K: i32): i32 {
+  return roundUp(M, QMR) * (roundUp(K, 4) + 4);
+}
+
+/** Whether every weight of W (K x N s8, row stride ldw) lies in [-64, 63]: the relaxed kernel's range. */
+export function qWeightsAre7Bit(K: i32, N: i32, W: usize, ldw: i32): i32 {
+  for (let k = 0; k < K; k++) {
+    const row = W + <usize>(k * ldw);
+    for (let n = 0; n < N; n++) {
+      const v = load<i8>(row + <usize>n);
+      if (v < -64 || v > 63) return 0;
+    }
+  }
+  return 1;
+}
+
+/**
+ * Pack s8 weights W (K x N, row stride ldw) into panels; padding is zero. With relaxed7 (relaxed build and
+ * 7-bit weights) each byte is stored as w + 64. colSums (N i32) receives sum_k W[k, n].
+ */
+export function qgemmPackB(K: i32, N: i32, W: usize, ldw: i32, dst: usize, colSums: usize, relaxed7: i32): void {
+  const Kq = roundUp(K, 4) >> 2, Np = roundUp(N, QNR);
+  const off: i32 = relaxed7 ? 64 : 0;
+  for (let n = 0; n < N; n++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += <i32>load<i8>(W + <usize>(k * ldw + n));
+    store<i32>(colSums + (<usize>n << 2), s);
+  }
+  for (let nb = 0; nb < Np; nb += QNR) {
+    const panel = dst + <usize>nb * <usize>(Kq << 2);
+    for (let q = 0; q < Kq; q++) {
+      for (let c = 0; c < QNR; c++) {
+        const n = nb + c;
+        const at = panel + <usize>(q * 32 + (c >> 2) * 16 + (c & 3) * 4);
+        for (let i = 0; i < 4; i++) {
+          const k = q * 4 + i;
+          const v: i32 = n < N && k < K ? <i32>load<i8>(W + <usize>(k * ldw + n)) : 0;
+          store<u8>(at + <usize>i, <u8>(v + off));
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Pack u8 activations A (M x K, row stride lda) into rows of Kq*4 bytes (zero padding) followed by the M row
+ * sums (i32) at dst + roundUp(M, 4) * Kq * 4. The relaxed kernel reads them as a - 128.
+ */
+export function qgemmPackA(M: i32, K: i32, A: usize, lda: i32, dst: usize): void {
+  const Kp = roundUp(K, 4);
+  const sums = dst + <usize>(roundUp(M, QMR) * Kp);
+  for (let m = 0; m < M; m++) {
+    const src = A + <usize>(m * lda), row = dst + <usize>(m * Kp);
+    let s = 0;
+    memory.copy(row, src, <usize>K);
+    for (let k = 0; k < K; k++) s += <i32>load<u8>(src + <usize>k);
+    for (let k = K; k < Kp; k++) store<u8>(row + <usize>k, 0);
+    store<i32>(sums + (<usize>m << 2), s);
+  }
+  // rows past M (up to the tile) are zero so full tiles can run over them
+  for (let m = M; m < roundUp(M, QMR); m++) {
+    memory.fill(dst + <usize>(m * Kp), 0, <usize>Kp);
+    store<i32>(sums + (<usize>m << 2), 0);
+  }
+}
+
+// A 4 x 8 tile of i32 accumulators.
+const ACC: usize = memory.data(QMR * QNR * 4, 16);
+
+// ---- micro-kernels: 4 rows of packed A (stride Kp bytes) x one 8-column panel, over Kq quads -> ACC ----
+
+@inline function kernelRelaxed(a: usize, Kp: i32, b: usize, Kq: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+    let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
+    const flip = i8x16.splat(-128);
+    const a1 = a + <usize>Kp, a2 = a1 + <usize>Kp, a3 = a2 + <usize>Kp;
+    let bp = b;
+    for (let q = 0; q < Kq; q++) {
+      const o = <usize>(q << 2);
+      const b0 = v128.load(bp), b1 = v128.load(bp + 16);
+      let x = v128.xor(i32x4.splat(load<i32>(a + o)), flip);
+      c00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c00);
+      c01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c01);
+      x = v128.xor(i32x4.splat(load<i32>(a1 + o)), flip);
+      c10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c10);
+      c11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c11);
+      x = v128.xor(i32x4.splat(load<i32>(a2 + o)), flip);
+      c20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c20);
+      c21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c21);
+      x = v128.xor(i32x4.splat(load<i32>(a3 + o)), flip);
+      c30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c30);
+      c31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c31);
+      bp += 32;
+    }
+    v128.store(ACC, c00); v128.store(ACC, c01, 16);
+    v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
+    v128.store(ACC, c20, 64); v128.store(ACC, c21, 80);
+    v128.store(ACC, c30, 96); v128.store(ACC, c31, 112);
+  }
+}
+
+/** pairwise sums of two dot_i16x8 accumulators [c0 p0, c0 p1, c1 p0, c1 p1] x 2 -> 4 columns */
+@inline function pairs(x: v128, y: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
+}
+
+@inline function kernelSimd(a: usize, Kp: i32, b: usize, Kq: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    // two passes of 4 rows x 4 columns (8 accumulators each) keep the registers from spilling
+    for (let h = 0; h < 2; h++) {
+      let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+      let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
+      const a1 = a + <usize>Kp, a2 = a1 + <usize>Kp, a3 = a2 + <usize>Kp;
+      let bp = b + <usize>(h << 4);
+      for (let q = 0; q < Kq; q++) {
+        const o = <usize>(q << 2);
+        const w = v128.load(bp);
+        const w0 = i16x8.extend_low_i8x16_s(w), w1 = i16x8.extend_high_i8x16_s(w);
+        let x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a + o)));
+        c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x, w1));
+        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a1 + o)));
+        c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x, w1));
+        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a2 + o)));
+        c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x, w1));
+        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a3 + o)));
+        c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x, w1));
+        bp += 32;
+      }
+      const t = ACC + <usize>(h << 4);
+      v128.store(t, pairs(c00, c01));
+      v128.store(t, pairs(c10, c11), 32);
+      v128.store(t, pairs(c20, c21), 64);
+      v128.store(t, pairs(c30, c31), 96);
+    }
+  }
+}
+
+function kernelScalar(a: usize, Kp: i32, b: usize, Kq: i32): void {
+  for (let r = 0; r < QMR; r++) {
+    const ar = a + <usize>(r * Kp);
+    for (let c = 0; c < QNR; c++) {
+      let s = 0;
+      let bp = b + <usize>((c >> 2) * 16 + (c & 3) * 4);
+      for (let q = 0; q < Kq; q++) {
+        const ap = ar + <usize>(q << 2);
+        s += <i32>load<u8>(ap) * <i32>load<i8>(bp) + <i32>load<u8>(ap, 1) * <i32>load<i8>(bp, 1)
+          + <i32>load<u8>(ap, 2) * <i32>load<i8>(bp, 2) + <i32>load<u8>(ap, 3) * <i32>load<i8>(bp, 3);
+        bp += 32;
+      }
+      store<i32>(ACC + <usize>((r * QNR + c) << 2), s);
+    }
+  }
+}
+
+// per-call column terms: bias - za * colSum (+ the relaxed corrections), and row terms (relaxed: -64 sum a)
+let colTerm: usize = 0;
+
+/**
+ * C (M x N, row stride ldc elements) from packed A (qgemmPackA) and packed weights (qgemmPackB with the
+ * same relaxed7). bias: N i32 or 0. mult: N f32 (requantize / dequantize multipliers; unused for QOUT_I32).
+ * QOUT_U8: clamp(nearest(acc * mult[n]) + zy, qmin, qmax) as u8; QOUT_F32: acc * mult[n], then ReLU
+ * (act 1) or ReLU6 (act 2). work: N i32 of scratch.
+ */
+export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, colSums: usize, bias: usize, relaxed7: i32,
+  mode: i32, C: usize, ldc: i32, mult: usize, zy: i32, qmin: i32, qmax: i32, act: i32, work: usize): void {
+  const Kp = roundUp(K, 4), Kq = Kp >> 2, Mp = roundUp(M, QMR), Np = roundUp(N, QNR);
+  const rowSums = pa + <usize>(Mp * Kp);
+  const useRelaxed = ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0;
+  colTerm = work;
+  for (let n = 0; n < N; n++) {
+    const cs = load<i32>(colSums + (<usize>n << 2));
+    let t = (bias ? load<i32>(bias + (<usize>n << 2)) : 0) - za * cs;
+    if (useRelaxed) t += 128 * cs + 8192 * Kp;
+    store<i32>(colTerm + (<usize>n << 2), t);
+  }
+  for (let m0 = 0; m0 < Mp; m0 += QMR) {
+    const a = pa + <usize>(m0 * Kp);
+    for (let n0 = 0; n0 < Np; n0 += QNR) {
+      const b = pb + <usize>n0 * <usize>(Kq << 2);
+      if (useRelaxed) kernelRelaxed(a, Kp, b, Kq);
+      else if (ASC_FEATURE_SIMD) kernelSimd(a, Kp, b, Kq);
+      else kernelScalar(a, Kp, b, Kq);
+      const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
+      for (let r = 0; r < mr; r++) {
+        const rt: i32 = useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0;
+        const row = <usize>(m0 + r) * <usize>ldc + <usize>n0;
+        for (let c = 0; c < nr; c++) {
+          const v = load<i32>(ACC + <usize>((r * QNR + c) << 2)) + load<i32>(colTerm + (<usize>(n0 + c) << 2)) + rt;
+          if (mode == QOUT_I32) {
+            store<i32>(C + ((row + <usize>c) << 2), v);
+          } else if (mode == QOUT_U8) {
+            const f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
+            let q = <i32>nearest<f32>(f) + zy;
+            q = q < qmin ? qmin : q > qmax ? qmax : q;
+            store<u8>(C + row + <usize>c, <u8>q);
+          } else {
+            let f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
+            if (act == 1) f = max<f32>(f, 0);
+            else if (act == 2) f = min<f32>(max<f32>(f, 0), 6);
+            store<f32>(C + ((row + <usize>c) << 2), f);
+          }
+        }
+      }
+    }
+  }
+}
+
+/** u8 = clamp(nearest(x / scale) + zp, 0, 255) (ONNX QuantizeLinear, round half to even; NaN -> zp). */
+export function quantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
+  for (let i = 0; i < n; i++) {
+    let q = <i32>nearest<f32>(load<f32>(x + (<usize>i << 2)) / scale) + zp;
+    q = q < 0 ? 0 : q > 255 ? 255 : q;
+    store<u8>(y + <usize>i, <u8>q);
+  }
+}
+
+/** f32 = (q - zp) * scale (ONNX DequantizeLinear). */
+export function dequantizeU8(n: i32, q: usize, scale: f32, zp: i32, y: usize): void {
+  for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), <f32>(<i32>load<u8>(q + <usize>i) - zp) * scale);
+}
+
+/**
+ * The patch matrix of an NHWC u8 convolution (groups 1) straight into qgemm's packed-A layout: one row of
+ * Kp = roundUp(KH*KW*C, 4) bytes per output pixel, positions outside the image set to the input zero point
+ * za (real 0), the row sums after the rows (as qgemmPackA).
+ */
+export function qim2col(N: i32, H: i32, W: i32, C: i32, KH: i32, KW: i32, SH: i32, SW: i32, PT: i32, PL: i32, DH: i32, DW: i32,
+  OH: i32, OW: i32, x: usize, za: i32, dst: usize): void {
+  const K = KH * KW * C, Kp = roundUp(K, 4), M = N * OH * OW, Mp = roundUp(M, QMR);
+  const sums = dst + <usize>(Mp * Kp);
+  let m = 0;
+  for (let n = 0; n < N; n++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        let row = dst + <usize>(m * Kp);
+        let s = 0;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+              const src = x + <usize>(((n * H + iy) * W + ix) * C);
+              memory.copy(row, src, <usize>C);
+              for (let c = 0; c < C; c++) s += <i32>load<u8>(src + <usize>c);
+            } else {
+              memory.fill(row, <u8>za, <usize>C);
+              s += za * C;
+            }
+            row += <usize>C;
+          }
+        }
+        for (let k = K; k < Kp; k++) { store<u8>(row, 0); row++; }
+        store<i32>(sums + (<usize>m << 2), s);
+        m++;
+      }
+    }
+  }
+  for (; m < Mp; m++) {
+    memory.fill(dst + <usize>(m * Kp), 0, <usize>Kp);
+    store<i32>(sums + (<usize>m << 2), 0);
+  }
+}

@@ -1,0 +1,213 @@
+// int8 inference: dense and conv2d (groups 1) with s8 weights (symmetric, per output channel) on u8
+// activations (affine, per tensor), i32 accumulation, and a float32 output (scale, bias, ReLU/ReLU6 fused)
+// - the arithmetic of an ONNX QDQ model's DequantizeLinear -> Conv/Gemm. Quantize / dequantize helpers
+// round half to even, as ONNX QuantizeLinear does. Kernels: assembly/gemm_i8.ts.
+import { registerOp } from '../graph/registry.js';
+import type { WasmBackend } from '../backend/wasm/backend.js';
+import { getBackend } from '../backend/index.js';
+import { Tensor, formatShape } from '../tensor.js';
+import { convGeometry, type Padding } from './conv.js';
+import { fail } from './util.js';
+
+const QOUT_I32 = 0, QOUT_F32 = 2;
+
+/** Round half to even (ONNX QuantizeLinear, f32.nearest). */
+export function roundHalfEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
+}
+
+/** Per-tensor affine u8 quantization of an activation. */
+export interface ActQuant { scale: number; zeroPoint: number }
+
+/** u8 quantization of the range [min, max] (widened to hold 0, so zero is exact). */
+export function actQuantFromRange(min: number, max: number): ActQuant {
+  const lo = Math.min(min, 0), hi = Math.max(max, 0);
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new Error(`edgegrad.quantize: activation range [${min}, ${max}] is not finite`);
+  const scale = hi > lo ? Math.fround((hi - lo) / 255) : 1;
+  const zeroPoint = Math.min(255, Math.max(0, roundHalfEven(-lo / scale)));
+  return { scale, zeroPoint };
+}
+
+/** The int8 weights of one dense or conv2d layer. */
+export interface QWeights {
+  /** K x N row-major s8 (K = KH * KW * Cin for a conv, whose filter shape is [KH, KW, Cin, N]) */
+  w: Int8Array;
+  K: number;
+  N: number;
+  /** per output channel: w_real = w * scale[n] */
+  scale: Float32Array;
+  bias?: Float32Array;
+  /** the input's quantization (from calibration) */
+  input: ActQuant;
+  filterShape?: number[];
+}
+
+/** Symmetric per-output-channel s8 quantization of K x N float weights, to [-limit, limit]. */
+export function quantizeWeights(w: ArrayLike<number>, K: number, N: number, limit = 127): { w: Int8Array; scale: Float32Array } {
+  const scale = new Float32Array(N), q = new Int8Array(K * N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[k * N + n]));
+    if (!Number.isFinite(m)) throw new Error(`edgegrad.quantize: output channel ${n} has a non-finite weight`);
+    scale[n] = m > 0 ? Math.fround(m / limit) : 1;
+    for (let k = 0; k < K; k++) q[k * N + n] = Math.max(-limit, Math.min(limit, roundHalfEven(Math.fround(w[k * N + n] / scale[n]))));
+  }
+  return { w: q, scale };
+}
+
+interface Packed { pb: Tensor; colSums: Tensor; biasQ: Tensor; mult: Tensor; relaxed7: number }
+const packs = new WeakMap<QWeights, WeakMap<WasmBackend, Packed>>();
+
+/** The weights packed for this backend's kernels (once), with the quantized bias and output multipliers. */
+function packed(q: QWeights, be: WasmBackend): Packed {
+  let byBe = packs.get(q);
+  if (!byBe) packs.set(q, (byBe = new WeakMap()));
+  let p = byBe.get(be);
+  if (p) return p;
+  const k = be.kernels;
+  const w = be.alloc(q.w.length);
+  new Int8Array(be.memory.buffer, w, q.w.length).set(q.w);
+  const relaxed7 = be.relaxedDotOk() && k.qWeightsAre7Bit(q.K, q.N, w, q.N) ? 1 : 0;
+  const i32 = (n: number) => Tensor.empty([Math.max(1, Math.ceil(n / 4))], 'int32', be);
+  p = { pb: i32(k.qgemmPackedBSize(q.K, q.N)), colSums: i32(q.N * 4), biasQ: i32(q.N * 4), mult: Tensor.empty([q.N], 'float32', be), relaxed7 };
+  k.qgemmPackB(q.K, q.N, w, q.N, p.pb.ptr, p.colSums.ptr, relaxed7);
+  be.free(w);
+  const mult = be.f32(p.mult.ptr, q.N), biasQ = be.i32(p.biasQ.ptr, q.N);
+  for (let n = 0; n < q.N; n++) {
+    mult[n] = Math.fround(q.input.scale * q.scale[n]);
+    biasQ[n] = q.bias ? roundHalfEven(q.bias[n] / mult[n]) : 0;
+  }
+  byBe.set(be, p);
+  return p;
+}
+
+const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
+
+/** Scratch layout for one int8 GEMM call: quantized input, packed A, column terms. */
+function scratch(be: WasmBackend, inBytes: number, M: number, K: number, N: number): { xq: number; pa: number; work: number } {
+  const al = (n: number) => Math.ceil(n / 64) * 64;
+  const paBytes = be.kernels.qgemmPackedASize(M, K);
+  const ws = be.workspace(al(inBytes) + al(paBytes) + al(N * 4));
+  return { xq: ws, pa: ws + al(inBytes), work: ws + al(inBytes) + al(paBytes) };
+}
+
+/** y[M, N] (f32) = act(dequantized int8 GEMM of x[M, K] (f32, quantized here) and q), or raw i32 sums. */
+function runDense(be: WasmBackend, q: QWeights, M: number, x: number, y: number, act: number, raw = false): void {
+  const k = be.kernels, p = packed(q, be);
+  const s = scratch(be, M * q.K, M, q.K, q.N);
+  k.quantizeU8(M * q.K, x, q.input.scale, q.input.zeroPoint, s.xq);
+  k.qgemmPackA(M, q.K, s.xq, q.K, s.pa);
+  k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
+    y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
+}
+
+interface ConvAttrs { strides: [number, number]; pad: Padding; dilations: [number, number] }
+
+function runConv(be: WasmBackend, q: QWeights, xShape: number[], a: ConvAttrs, x: number, y: number, act: number, raw = false, xIsU8 = false): void {
+  const g = convGeometry(xShape, q.filterShape!, a.strides, a.pad, a.dilations, 'qconv2d');
+  if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups) has no int8 kernel`);
+  const k = be.kernels, p = packed(q, be);
+  const M = g.N * g.OH * g.OW, inBytes = g.N * g.H * g.W * g.C;
+  const s = scratch(be, xIsU8 ? 0 : inBytes, M, q.K, q.N);
+  const xq = xIsU8 ? x : s.xq;
+  if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
+  const pointwise = g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PT === 0 && g.PL === 0 && g.PB === 0 && g.PR === 0;
+  if (pointwise) k.qgemmPackA(M, q.K, xq, g.C, s.pa);
+  else k.qim2col(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, xq, q.input.zeroPoint, s.pa);
+  k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
+    y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
+}
+
+function actCode(name: unknown, op: string): number {
+  const c = ACTS[String(name ?? 'linear')];
+  if (c === undefined) fail(op, `activation '${String(name)}' cannot be fused into the int8 epilogue (linear, relu, relu6)`);
+  return c;
+}
+
+registerOp({
+  name: 'qdense',
+  infer([x], a, node) {
+    const q = a.q as QWeights;
+    if (x.length !== 2 || x[1] !== q.K) fail('qdense', `node '${node}': input ${formatShape(x)} does not match ${q.K} x ${q.N} int8 weights`);
+    return [[x[0], q.N]];
+  },
+  run(ctx, n) {
+    const q = n.attrs.q as QWeights;
+    runDense(ctx.be, q, ctx.shape(n.inputs[0])[0], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qdense'));
+  },
+  flops: ([x], [y]) => 2 * x[0] * x[1] * y[1],
+});
+
+registerOp({
+  name: 'qconv2d',
+  infer([x], a, node) {
+    const q = a.q as QWeights;
+    try {
+      const g = convGeometry(x, q.filterShape!, a.strides as [number, number], a.pad as Padding, a.dilations as [number, number], 'qconv2d');
+      return [[x[0], g.OH, g.OW, g.CO]];
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (node '${node}')`);
+    }
+  },
+  run(ctx, n) {
+    const q = n.attrs.q as QWeights;
+    runConv(ctx.be, q, ctx.shape(n.inputs[0]), n.attrs as unknown as ConvAttrs, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qconv2d'));
+  },
+  flops: ([x], [y], a) => { const f = (a.q as QWeights).filterShape!; return 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2]; },
+});
+
+/** ONNX QuantizeLinear -> DequantizeLinear on an activation (an imported QDQ model): y = (q(x) - zp) * s. */
+export function fakeQuantize(x: Float32Array, y: Float32Array, scale: number, zp: number, qmin: number, qmax: number): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = roundHalfEven(Math.fround(x[i] / scale)) + zp;
+    y[i] = Math.fround(((v < qmin ? qmin : v > qmax ? qmax : v) - zp) * scale);
+  }
+}
+
+registerOp({
+  name: 'fakeQuant',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const size = ctx.shape(n.inputs[0]).reduce((a, b) => a * b, 1);
+    const a = n.attrs as { scale: number; zeroPoint: number; qmin: number; qmax: number };
+    fakeQuantize(ctx.be.f32(ctx.ptr(n.inputs[0]), size), ctx.be.f32(ctx.ptr(n.outputs[0]), size), a.scale, a.zeroPoint, a.qmin, a.qmax);
+  },
+});
+
+// ---- the integer kernels as plain functions, for tests and benchmarks ----
+
+/** sum_k (a[m, k] - za) * w[k, n] exactly (i32), through the int8 GEMM of the active build. */
+export function int8MatMul(a: Uint8Array, M: number, K: number, za: number, w: Int8Array, N: number, be: WasmBackend = getBackend()): Int32Array {
+  if (a.length !== M * K || w.length !== K * N) fail('int8MatMul', `a has ${a.length} values for ${M} x ${K}, w ${w.length} for ${K} x ${N}`);
+  const q: QWeights = { w, K, N, scale: new Float32Array(N).fill(1), input: { scale: 1, zeroPoint: za } };
+  const x = be.alloc(M * K), y = Tensor.empty([M, N], 'int32', be);
+  try {
+    new Uint8Array(be.memory.buffer, x, M * K).set(a);
+    const k = be.kernels, p = packed(q, be), s = scratch(be, 0, M, K, N);
+    k.qgemmPackA(M, K, x, K, s.pa);
+    k.qgemm(M, N, K, s.pa, za, p.pb.ptr, p.colSums.ptr, 0, p.relaxed7, QOUT_I32, y.ptr, N, p.mult.ptr, 0, 0, 255, 0, s.work);
+    return be.i32(y.ptr, M * N).slice();
+  } finally {
+    be.free(x);
+    y.dispose();
+  }
+}
+
+/** The i32 sums of an NHWC u8 convolution with s8 filter [KH, KW, C, CO] (padding reads za). */
+export function int8Conv2d(x: Uint8Array, xShape: number[], za: number, w: Int8Array, filterShape: number[], strides: number | [number, number],
+  pad: Padding, be: WasmBackend = getBackend()): { y: Int32Array; shape: number[] } {
+  const st: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
+  const g = convGeometry(xShape, filterShape, st, pad, [1, 1], 'int8Conv2d');
+  const [KH, KW, C, CO] = filterShape;
+  const q: QWeights = { w, K: KH * KW * C, N: CO, scale: new Float32Array(CO).fill(1), input: { scale: 1, zeroPoint: za }, filterShape };
+  const xp = be.alloc(x.length), y = Tensor.empty([g.N * g.OH * g.OW, CO], 'int32', be);
+  try {
+    new Uint8Array(be.memory.buffer, xp, x.length).set(x);
+    runConv(be, q, xShape, { strides: st, pad, dilations: [1, 1] }, xp, y.ptr, 0, true, true);
+    return { y: be.i32(y.ptr, y.size).slice(), shape: [g.N, g.OH, g.OW, CO] };
+  } finally {
+    be.free(xp);
+    y.dispose();
+  }
+}

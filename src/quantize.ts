@@ -1,0 +1,175 @@
+// Post-training quantization: eg.quantize(model, { weights, activations, calibration }).
+//   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) from the
+//   min / max (or a percentile) of each quantized layer's input over calibration batches. Dense layers and
+//   convolutions (groups 1) run the int8 GEMM; everything else stays float32 and the report says why.
+//   activations 'float32': weight-only int8 (stored int8, computed in float: the size without the speed).
+//   weights 'float16': weights rounded to half precision and saved as float16 (half the file).
+// Batch norms are folded into the convolutions first, so their scale is quantized with the filter.
+import { Graph, type Node } from './graph/ir.js';
+import { GraphModel } from './graph/graph-model.js';
+import { Plan } from './graph/executor.js';
+import { optimizeForInference } from './graph/passes.js';
+import { Model } from './model.js';
+import { nchwToNhwcCopy } from './ops/shape.js';
+import { actQuantFromRange, quantizeWeights, type ActQuant, type QWeights } from './ops/quant.js';
+import { floatToHalf, halfToFloat } from './io/half.js';
+import { Tensor, formatShape } from './tensor.js';
+
+export interface QuantizeOptions {
+  /** 'int8' (default) or 'float16' */
+  weights?: 'int8' | 'float16';
+  /** with int8 weights: 'int8' (default; needs calibration) or 'float32' (weight-only) */
+  activations?: 'int8' | 'float32';
+  /** representative inputs [n, ...inputShape] (the model's boundary layout), at least one example */
+  calibration?: Tensor;
+  /** activation ranges: 'minmax' (default) or 'percentile' (clip the tails: see percentile) */
+  method?: 'minmax' | 'percentile';
+  /** for method 'percentile': the share of values inside the range, default 99.99 */
+  percentile?: number;
+  /** node names to keep in float32 (e.g. the first convolution or the classifier) */
+  keepFloat?: string[];
+  /** batch size of the calibration passes (default 32) */
+  batchSize?: number;
+  /** weights in [-63, 63] instead of [-127, 127]: the relaxed-SIMD i8 x i7 dot path (less precise) */
+  reduceRange?: boolean;
+}
+
+export interface QuantizationReport {
+  weights: 'int8' | 'float16';
+  activations: 'int8' | 'float32';
+  /** every dense / conv node: int8, or float with the reason */
+  nodes: Array<{ name: string; op: string; as: 'int8' | 'float32' | 'float16'; reason?: string; input?: ActQuant }>;
+}
+
+function fail(msg: string): never {
+  throw new Error(`edgegrad.quantize: ${msg}`);
+}
+
+/** A quantized copy of model (its weights are copied; the original is untouched). */
+export function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}): GraphModel {
+  const src = model instanceof Model
+    ? new GraphModel(model.inferenceGraph(), model.name, model.inputShapeOf, false, false, { format: 'edgegrad', opset: 17, producer: 'edgegrad' })
+    : model;
+  const weights = opts.weights ?? 'int8';
+  if (weights !== 'int8' && weights !== 'float16') fail(`weights must be 'int8' or 'float16', got '${String(weights)}'`);
+  const activations = opts.activations ?? (weights === 'int8' ? 'int8' : 'float32');
+  if (activations !== 'int8' && activations !== 'float32') fail(`activations must be 'int8' or 'float32', got '${String(activations)}'`);
+  if (weights === 'float16' && activations === 'int8') fail("int8 activations need int8 weights (weights: 'int8')");
+  const keep = new Set(opts.keepFloat ?? []);
+  for (const k of keep) if (!src.graph.nodes.some((n) => n.name === k)) fail(`keepFloat names '${k}', which is not a node of '${src.name}' (see model.nodeNames)`);
+  const g = optimizeForInference(src.graph);
+  const report: QuantizationReport = { weights, activations, nodes: [] };
+
+  if (weights === 'float16') {
+    for (const v of g.values) {
+      if (v.kind !== 'param' || !v.tensor) continue;
+      const d = v.tensor.dataSync() as Float32Array;
+      const t = Tensor.empty(v.shape.slice());
+      t.view().set(d.map((x) => (Math.abs(x) <= 65504 ? halfToFloat(floatToHalf(x)) : x)));
+      v.tensor = t;
+    }
+    for (const n of g.nodes) if (n.op === 'conv2d' || n.op === 'dense') report.nodes.push({ name: n.name, op: n.op, as: 'float16' });
+    return finish(src, g, report, 'float16');
+  }
+
+  // the candidates: dense and conv2d (groups 1) over constant weights
+  const candidates: Array<{ node: Node; reason?: string }> = [];
+  for (const n of g.nodes) {
+    if (n.op !== 'conv2d' && n.op !== 'dense') continue;
+    const w = g.values[n.inputs[1]];
+    let reason: string | undefined;
+    if (keep.has(n.name)) reason = 'kept float by keepFloat';
+    else if (!w?.tensor || w.kind !== 'param') reason = 'weights are not constant';
+    else if (n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2]) reason = 'grouped / depthwise convolution: no int8 kernel';
+    candidates.push({ node: n, reason });
+  }
+  const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);
+  const ranges = activations === 'int8' ? calibrate(src, g, chosen.map((n) => n.inputs[0]), opts) : undefined;
+  const limit = opts.reduceRange ? 63 : 127;
+  for (const c of candidates) {
+    const n = c.node;
+    if (c.reason) { report.nodes.push({ name: n.name, op: n.op, as: 'float32', reason: c.reason }); continue; }
+    const w = g.values[n.inputs[1]];
+    const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
+    const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
+    if (!ranges) {
+      // weight-only: the weights become their dequantized values; stored as int8 on export
+      const t = Tensor.empty(w.shape.slice());
+      const v = t.view();
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) v[k * N + j] = q.w[k * N + j] * q.scale[j];
+      g.values[n.inputs[1]] = { ...w, tensor: t, int8: { w: q.w, scale: q.scale } } as typeof w;
+      report.nodes.push({ name: n.name, op: n.op, as: 'int8' });
+      continue;
+    }
+    const input = ranges.get(n.inputs[0])!;
+    const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
+    const qw: QWeights = { w: q.w, K, N, scale: q.scale, bias, input, filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined };
+    const act = String(n.attrs.activation ?? 'linear');
+    const fusable = act === 'linear' || act === 'relu' || act === 'relu6';
+    const idx = g.nodes.indexOf(n);
+    const qnode: Node = { ...n, op: n.op === 'conv2d' ? 'qconv2d' : 'qdense', inputs: [n.inputs[0]], attrs: { ...n.attrs, q: qw, activation: fusable ? act : 'linear' } };
+    if (fusable) {
+      g.nodes[idx] = qnode;
+    } else {
+      // the activation runs after the int8 node, in float
+      const mid = g.value({ name: `${n.name}/preact`, shape: g.values[n.outputs[0]].shape.slice(), dtype: 'float32', kind: 'node' });
+      g.nodes.splice(idx, 1, { ...qnode, outputs: [mid] }, { ...n, id: -1, op: 'activation', name: `${n.name}/activation`, inputs: [mid], attrs: { activation: act, alpha: n.attrs.alpha ?? 0 } });
+    }
+    report.nodes.push({ name: n.name, op: n.op, as: 'int8', input });
+  }
+  g.nodes.forEach((nd, i) => { nd.id = i; });
+  return finish(src, g, report, 'float32');
+}
+
+function finish(src: GraphModel, g: Graph, report: QuantizationReport, storage: 'float32' | 'float16'): GraphModel {
+  const m = new GraphModel(g, `${src.name}_${report.weights}${report.activations === 'int8' ? '' : '_weights'}`, src.inputShape, src.inputNchw, src.outputNchw, src.info);
+  m.quantization = report;
+  m.storage = storage;
+  return m;
+}
+
+/** Per value: the u8 quantization of its range over the calibration data. */
+function calibrate(src: GraphModel, g: Graph, ids: number[], opts: QuantizeOptions): Map<number, ActQuant> {
+  const x = opts.calibration;
+  if (!x) fail("int8 activations need calibration data: quantize(model, { calibration: x }) (or activations: 'float32' for weight-only)");
+  const want = src.inputShape;
+  if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) fail(`calibration data ${formatShape(x.shape)} does not match the model input [n, ${want.join(', ')}]`);
+  if (x.shape[0] < 1) fail('the calibration set is empty');
+  if (x.dtype !== 'float32') fail(`calibration data must be float32, got ${x.dtype}`);
+  const bs = opts.batchSize ?? 32, pct = opts.method === 'percentile' ? (opts.percentile ?? 99.99) : 100;
+  if (!(pct > 50 && pct <= 100)) fail(`percentile must be in (50, 100], got ${pct}`);
+  const lo = new Map<number, number>(), hi = new Map<number, number>();
+  const per = want.reduce((a, b) => a * b, 1);
+  const plans = new Map<number, Plan>();
+  try {
+    for (let s = 0; s < x.shape[0]; s += bs) {
+      const b = Math.min(bs, x.shape[0] - s);
+      let p = plans.get(b);
+      if (!p) plans.set(b, (p = new Plan(g, { batch: b, training: false, keep: ids })));
+      p.prepack(0);
+      const dst = p.view(g.inputs[0]), rows = (x.view() as Float32Array).subarray(s * per, (s + b) * per);
+      if (src.inputNchw) nchwToNhwcCopy(rows, dst, [b, ...want]); else dst.set(rows);
+      p.run();
+      for (const id of ids) {
+        const v = p.view(id);
+        let mn = Infinity, mx = -Infinity;
+        if (pct === 100) {
+          for (let i = 0; i < v.length; i++) { const t = v[i]; if (t < mn) mn = t; if (t > mx) mx = t; }
+        } else {
+          // the tails of a sample: up to 65,536 evenly spaced values
+          const step = Math.max(1, Math.floor(v.length / 65536)), sample: number[] = [];
+          for (let i = 0; i < v.length; i += step) sample.push(v[i]);
+          sample.sort((a, c) => a - c);
+          const tail = Math.floor(((100 - pct) / 100) * sample.length);
+          mn = sample[tail]; mx = sample[sample.length - 1 - tail];
+        }
+        if (!Number.isFinite(mn) || !Number.isFinite(mx)) fail(`the calibration data gives non-finite values at '${g.values[id].name}'`);
+        lo.set(id, Math.min(lo.get(id) ?? Infinity, mn));
+        hi.set(id, Math.max(hi.get(id) ?? -Infinity, mx));
+      }
+    }
+  } finally {
+    for (const p of plans.values()) p.dispose();
+  }
+  return new Map(ids.map((id) => [id, actQuantFromRange(lo.get(id)!, hi.get(id)!)]));
+}
