@@ -214,6 +214,22 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
       else if (ASC_FEATURE_SIMD) kernelSimd(a, Kp, b, Kq);
       else kernelScalar(a, Kp, b, Kq);
       const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
+      if (ASC_FEATURE_SIMD && mode == QOUT_F32 && nr == QNR) {
+        const t0 = v128.load(colTerm + (<usize>n0 << 2)), t1 = v128.load(colTerm + (<usize>n0 << 2), 16);
+        const s0 = v128.load(mult + (<usize>n0 << 2)), s1 = v128.load(mult + (<usize>n0 << 2), 16);
+        const zero = f32x4.splat(0), six = f32x4.splat(6);
+        for (let r = 0; r < mr; r++) {
+          const rt = i32x4.splat(useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0);
+          const acc = ACC + <usize>(r * QNR * 4);
+          let y0 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(i32x4.add(v128.load(acc), t0), rt)), s0);
+          let y1 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(i32x4.add(v128.load(acc, 16), t1), rt)), s1);
+          if (act != 0) { y0 = f32x4.max(y0, zero); y1 = f32x4.max(y1, zero); }
+          if (act == 2) { y0 = f32x4.min(y0, six); y1 = f32x4.min(y1, six); }
+          const out = C + ((<usize>(m0 + r) * <usize>ldc + <usize>n0) << 2);
+          v128.store(out, y0); v128.store(out, y1, 16);
+        }
+        continue;
+      }
       for (let r = 0; r < mr; r++) {
         const rt: i32 = useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0;
         const row = <usize>(m0 + r) * <usize>ldc + <usize>n0;
@@ -238,12 +254,59 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   }
 }
 
+@inline function quantizeOne(v: f32, scale: f32, zp: i32): u8 {
+  const f = nearest<f32>(v / scale);
+  // NaN -> the zero point; beyond the i32 range saturates like the SIMD path
+  let q = f != f ? zp : (f >= 2147483520 ? 2147483520 : f <= -2147483648 ? -2147483648 : <i32>f) + zp;
+  return <u8>(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+/** 16 floats -> 16 saturated u8 (round half to even), as one v128. */
+@inline function quantize16(src: usize, scale: v128, zp: v128): v128 {
+  const q0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src), scale))), zp);
+  const q1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 16), scale))), zp);
+  const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 32), scale))), zp);
+  const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 48), scale))), zp);
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+}
+
 /** u8 = clamp(nearest(x / scale) + zp, 0, 255) (ONNX QuantizeLinear, round half to even; NaN -> zp). */
 export function quantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
-  for (let i = 0; i < n; i++) {
-    let q = <i32>nearest<f32>(load<f32>(x + (<usize>i << 2)) / scale) + zp;
-    q = q < 0 ? 0 : q > 255 ? 255 : q;
-    store<u8>(y + <usize>i, <u8>q);
+  let i = 0;
+  if (ASC_FEATURE_SIMD) {
+    const sv = f32x4.splat(scale), zv = i32x4.splat(zp);
+    for (; i + 16 <= n; i += 16) v128.store(y + <usize>i, quantize16(x + (<usize>i << 2), sv, zv));
+  }
+  for (; i < n; i++) store<u8>(y + <usize>i, quantizeOne(load<f32>(x + (<usize>i << 2)), scale, zp));
+}
+
+/**
+ * Quantize f32 rows (M x K, row stride ldx floats) straight into qgemm's packed-A layout with row sums: one
+ * pass instead of quantizeU8 + qgemmPackA.
+ */
+export function qQuantizePackA(M: i32, K: i32, x: usize, ldx: i32, scale: f32, zp: i32, dst: usize): void {
+  const Kp = roundUp(K, 4);
+  const sums = dst + <usize>(roundUp(M, QMR) * Kp);
+  for (let m = 0; m < M; m++) {
+    const src = x + (<usize>(m * ldx) << 2), row = dst + <usize>(m * Kp);
+    let k = 0, s = 0;
+    if (ASC_FEATURE_SIMD) {
+      const sv = f32x4.splat(scale), zv = i32x4.splat(zp);
+      let acc = i32x4.splat(0);
+      for (; k + 16 <= K; k += 16) {
+        const q = quantize16(src + (<usize>k << 2), sv, zv);
+        v128.store(row + <usize>k, q);
+        acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(q)));
+      }
+      s = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+    }
+    for (; k < K; k++) { const q = quantizeOne(load<f32>(src + (<usize>k << 2)), scale, zp); store<u8>(row + <usize>k, q); s += <i32>q; }
+    for (; k < Kp; k++) store<u8>(row + <usize>k, 0);
+    store<i32>(sums + (<usize>m << 2), s);
+  }
+  for (let m = M; m < roundUp(M, QMR); m++) {
+    memory.fill(dst + <usize>(m * Kp), 0, <usize>Kp);
+    store<i32>(sums + (<usize>m << 2), 0);
   }
 }
 

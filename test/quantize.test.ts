@@ -4,7 +4,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
-import { useBuild, runOrt } from './helpers.js';
+import { BUILDS, useBuild, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 
 const MODEL = join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx');
@@ -45,6 +45,30 @@ describe('quantize', () => {
     const back = await eg.loadModel(int8Bytes);
     expect(back.summary({ print: false })).toMatch(/fakeQuant/);
     expect(maxAbs(ours, back.predict(probe).dataSync())).toBeLessThan(1e-5);
+  });
+
+  it('every int8 path (1x1, strided 3x3, dense, split activations, float depthwise) matches ONNX Runtime on every build', async () => {
+    for (const build of BUILDS) {
+      useBuild(build);
+      const m = eg.sequential([
+        eg.layers.conv2d({ filters: 20, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu6', inputShape: [11, 9, 3], seed: 1 }),
+        eg.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu', seed: 2 }),
+        eg.layers.conv2d({ filters: 13, kernelSize: 1, activation: 'elu', seed: 3 }),
+        eg.layers.flatten(),
+        eg.layers.dense({ units: 37, activation: 'tanh', seed: 4 }),
+        eg.layers.dense({ units: 5, seed: 5 }),
+      ]);
+      const calib = eg.randomUniform([40, 11, 9, 3], -1, 2, 6), x = eg.randomUniform([7, 11, 9, 3], -1, 2, 7);
+      const q = eg.quantize(m, { calibration: calib });
+      expect(q.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'float32', 'int8', 'int8', 'int8']);
+      expect(q.quantization!.nodes[1].reason).toMatch(/depthwise convolution: no int8 kernel/);
+      const ours = q.predict(x).dataSync();
+      expect(maxAbs(ours, await runOrt(await eg.toOnnx(q), x)), build).toBeLessThan(1e-5);
+      // and the quantized model stays close to the float one
+      const ref = m.predict(x).dataSync();
+      expect(maxAbs(ours, ref) / Math.max(...Array.from(ref, Math.abs))).toBeLessThan(0.05);
+    }
+    useBuild('simd');
   });
 
   it('weight-only int8 and float16 storage keep accuracy at a quarter and a half of the file', async () => {

@@ -95,9 +95,8 @@ function scratch(be: WasmBackend, inBytes: number, M: number, K: number, N: numb
 /** y[M, N] (f32) = act(dequantized int8 GEMM of x[M, K] (f32, quantized here) and q), or raw i32 sums. */
 function runDense(be: WasmBackend, q: QWeights, M: number, x: number, y: number, act: number, raw = false): void {
   const k = be.kernels, p = packed(q, be);
-  const s = scratch(be, M * q.K, M, q.K, q.N);
-  k.quantizeU8(M * q.K, x, q.input.scale, q.input.zeroPoint, s.xq);
-  k.qgemmPackA(M, q.K, s.xq, q.K, s.pa);
+  const s = scratch(be, 0, M, q.K, q.N);
+  k.qQuantizePackA(M, q.K, x, q.K, q.input.scale, q.input.zeroPoint, s.pa);
   k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
     y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
 }
@@ -109,12 +108,14 @@ function runConv(be: WasmBackend, q: QWeights, xShape: number[], a: ConvAttrs, x
   if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups) has no int8 kernel`);
   const k = be.kernels, p = packed(q, be);
   const M = g.N * g.OH * g.OW, inBytes = g.N * g.H * g.W * g.C;
-  const s = scratch(be, xIsU8 ? 0 : inBytes, M, q.K, q.N);
-  const xq = xIsU8 ? x : s.xq;
-  if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
   const pointwise = g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PT === 0 && g.PL === 0 && g.PB === 0 && g.PR === 0;
-  if (pointwise) k.qgemmPackA(M, q.K, xq, g.C, s.pa);
-  else k.qim2col(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, xq, q.input.zeroPoint, s.pa);
+  const s = scratch(be, xIsU8 || pointwise ? 0 : inBytes, M, q.K, q.N);
+  const xq = xIsU8 ? x : s.xq;
+  // a 1x1 convolution is a GEMM over the pixels: quantize straight into the packed rows
+  if (pointwise && !xIsU8) k.qQuantizePackA(M, q.K, x, g.C, q.input.scale, q.input.zeroPoint, s.pa);
+  else if (pointwise) k.qgemmPackA(M, q.K, xq, g.C, s.pa);
+  else if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
+  if (!pointwise) k.qim2col(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, xq, q.input.zeroPoint, s.pa);
   k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
     y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
 }

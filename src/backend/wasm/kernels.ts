@@ -23,6 +23,7 @@ export interface Kernels extends OptimKernels {
     mode: number, C: Ptr, ldc: number, mult: Ptr, zy: number, qmin: number, qmax: number, act: number, work: Ptr): void;
   qim2col(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
     DH: number, DW: number, OH: number, OW: number, x: Ptr, za: number, dst: Ptr): void;
+  qQuantizePackA(M: number, K: number, x: Ptr, ldx: number, scale: number, zp: number, dst: Ptr): void;
   quantizeU8(n: number, x: Ptr, scale: number, zp: number, y: Ptr): void;
   dequantizeU8(n: number, q: Ptr, scale: number, zp: number, y: Ptr): void;
   // conv.ts
