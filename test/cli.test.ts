@@ -160,6 +160,28 @@ describe('edgegrad command', () => {
     expect(r.stderr).toMatch(/option '--epochs' needs a number, got 'many'/);
   });
 
+  it('quantize writes int8 (QDQ) or float16 models and reports sizes and accuracies', async () => {
+    const calib = await digitFolder([0, 1, 2, 3, 4], 20), data = await digitFolder([0, 1, 2, 3, 4], 60);
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    const r = cli('quantize', 'models/digits-cnn.onnx', '--int8', '--calibration', calib, '--data', data, '--out', join(dir, 'q.onnx'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.bytes.ratio).toBeGreaterThanOrEqual(3.5);
+    expect(j.accuracy.examples).toBe(300);
+    expect(Math.abs(j.accuracy.after - j.accuracy.before)).toBeLessThanOrEqual(0.01);
+    expect(j.nodes.every((n: { as: string }) => n.as === 'int8')).toBe(true);
+    // the written file runs on the int8 kernels when loaded again
+    expect(cli('info', join(dir, 'q.onnx')).stdout).toMatch(/Quantized: int8 weights, int8 activations; 4 of 4 dense\/conv nodes/);
+    const h = cli('quantize', 'models/digits-cnn.onnx', '--fp16', '--out', join(dir, 'h.onnx'));
+    expect(h.status, h.stderr).toBe(0);
+    expect(h.stdout).toMatch(/size +\d+\.\d kB -> \d+\.\d kB \(1\.99x smaller\)/);
+    expect(cli('quantize', 'models/digits-cnn.onnx', '--int8', '--fp16', '--out', 'x.onnx').stderr).toMatch(/exactly one of --int8 and --fp16/);
+    expect(cli('quantize', 'models/digits-cnn.onnx', '--int8', '--out', 'x.onnx').stderr).toMatch(/--int8 needs --calibration DIR/);
+    const empty = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    const e = cli('quantize', 'models/digits-cnn.onnx', '--int8', '--calibration', empty, '--out', join(dir, 'e.onnx'));
+    expect([e.status, e.stderr]).toEqual([1, `edgegrad: ${empty}: no images (.png, .jpg, .jpeg) here or in its sub-folders\n`]);
+  });
+
   it('bench measures the kernels, or a model', () => {
     const r = cli('bench', '--runs', '2', '--json');
     expect(r.status, r.stderr).toBe(0);

@@ -4,6 +4,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
+import onnxProto from 'onnx-proto';
 import { BUILDS, useBuild, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 
@@ -41,10 +42,11 @@ describe('quantize', () => {
     const probe = eg.data.slice(test.x, 0, 64);
     const ours = q.predict(probe).dataSync();
     expect(maxAbs(ours, await runOrt(int8Bytes, probe))).toBeLessThan(1e-5);
-    // and edgegrad reads it back (weights dequantized at load, Q -> DQ as fake-quantize nodes)
+    // and edgegrad reads the QDQ file back into its int8 kernels: the same integers, the same outputs
     const back = await eg.loadModel(int8Bytes);
-    expect(back.summary({ print: false })).toMatch(/fakeQuant/);
-    expect(maxAbs(ours, back.predict(probe).dataSync())).toBeLessThan(1e-5);
+    expect(back.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'int8', 'int8', 'int8']);
+    expect(back.summary({ print: false })).not.toMatch(/fakeQuant/);
+    expect(maxAbs(ours, back.predict(probe).dataSync())).toBe(0);
   });
 
   it('every int8 path (1x1, strided 3x3, dense, split activations, float depthwise) matches ONNX Runtime on every build', async () => {
@@ -119,6 +121,15 @@ describe('quantize', () => {
     expect(() => eg.quantize(m, { calibration: eg.zeros([0, 28, 28, 1]) })).toThrow(/the calibration set is empty/);
     expect(() => eg.quantize(m, { calibration: eg.zeros([2, 28, 28, 1]), keepFloat: ['heda'] })).toThrow(/keepFloat names 'heda', which is not a node/);
     expect(() => eg.quantize(m, { weights: 'int4' as 'int8' })).toThrow(/weights must be 'int8' or 'float16', got 'int4'/);
+    // an imported QDQ model whose scale is zero or NaN
+    const calib = eg.randomUniform([8, 28, 28, 1], 0, 1, 2);
+    const proto = (onnxProto as unknown as { onnx: { ModelProto: { decode(b: Uint8Array): { graph: { initializer: Array<{ name: string; rawData: Uint8Array }> } }; encode(m: unknown): { finish(): Uint8Array } } } }).onnx;
+    for (const bad of [0, NaN]) {
+      const model = proto.ModelProto.decode(await eg.toOnnx(eg.quantize(m, { calibration: calib })));
+      const init = model.graph.initializer.find((t) => t.name.endsWith('block2_conv/input_scale'))!;
+      init.rawData = new Uint8Array(Float32Array.of(bad).buffer);
+      await expect(eg.loadModel(proto.ModelProto.encode(model).finish())).rejects.toThrow(new RegExp(`ONNX op 'QuantizeLinear' \\(node 'block2_conv/quantize_input'.*scale ${bad}: scales must be positive and finite`));
+    }
     const kept = eg.quantize(m, { calibration: eg.randomUniform([8, 28, 28, 1], 0, 1, 2), keepFloat: ['block1_conv', 'head'] });
     expect(kept.quantization!.nodes.filter((n) => n.as === 'float32').map((n) => `${n.name}: ${n.reason}`)).toEqual(['block1_conv: kept float by keepFloat', 'head: kept float by keepFloat']);
   });

@@ -90,3 +90,19 @@ export async function loadImageFolder(dir: string, to: { h: number; w: number; c
   const shape = to.nchw ? [files.length, to.c, to.h, to.w] : [files.length, to.h, to.w, to.c];
   return { x: eg.tensor(data, shape), y: eg.tensor(Int32Array.from(files, (f) => f.label), [files.length], 'int32'), classes: entries, perClass };
 }
+
+/** Every image in dir, or in its sub-folders (one level), for calibration: [n, ...] in the model's layout. */
+export async function loadImages(dir: string, to: { h: number; w: number; c: number; nchw: boolean }, limit = Infinity): Promise<eg.Tensor> {
+  const f = await fs();
+  const top = await f.readdir(dir, { withFileTypes: true });
+  let files = top.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => `${dir}/${e.name}`).sort();
+  for (const sub of top.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort()) {
+    files.push(...(await f.readdir(`${dir}/${sub}`, { withFileTypes: true })).filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => `${dir}/${sub}/${e.name}`).sort());
+  }
+  if (!files.length) throw new Error(`${dir}: no images (.png, .jpg, .jpeg) here or in its sub-folders`);
+  // spread a limited sample over the whole set (the folders are sorted by class)
+  if (files.length > limit) { const step = files.length / limit; files = Array.from({ length: limit }, (_, i) => files[Math.floor(i * step)]); }
+  const per = to.h * to.w * to.c, data = new Float32Array(files.length * per);
+  for (const [i, file] of files.entries()) fitPixels(decodeImage(await readBytes(file, 'image'), file), to, data, i * per);
+  return eg.tensor(data, to.nchw ? [files.length, to.c, to.h, to.w] : [files.length, to.h, to.w, to.c]);
+}

@@ -3,7 +3,7 @@
 import * as eg from '../index.js';
 import { readBytes } from '../io/read.js';
 import type { GraphModel } from '../graph/graph-model.js';
-import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder } from './images.js';
+import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder, loadImages } from './images.js';
 import { Progress } from './progress.js';
 
 // the command runs in Node, Deno or Bun; typed here so the library needs no Node typings
@@ -17,6 +17,11 @@ const USAGE = `usage:
                     [--batch 32] [--val 0.2] [--fp16] [--json]
                                             MODEL below NODE, frozen, under a new softmax head trained on
                                             DIR/<class>/*.png|jpg; writes the whole model as ONNX
+  edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
+                    [--data DIR] [--keep-float NODE,NODE] [--percentile P] [--json]
+                                            post-training quantization: int8 (activations calibrated on
+                                            the images in DIR) or float16; prints sizes, and accuracies
+                                            before / after on a labelled folder (--data)
   edgegrad bench [MODEL] [--batch 1] [--runs 20] [--json]
                                             inference time of MODEL, or GEMM / conv kernel speed
 MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
@@ -150,6 +155,54 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ''})`);
 }
 
+async function quantizeCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const { pos, flags } = parseFlags(args, { int8: 'boolean', fp16: 'boolean', out: 'string', calibration: 'string', 'weights-only': 'boolean', data: 'string', 'keep-float': 'string', percentile: 'number', samples: 'number' });
+  if (pos.length !== 1) throw new UsageError('quantize takes one MODEL');
+  if (!!flags.int8 === !!flags.fp16) throw new UsageError('quantize needs exactly one of --int8 and --fp16');
+  if (!flags.out) throw new UsageError('quantize needs --out OUT.onnx');
+  const weightsOnly = !!flags['weights-only'];
+  if (flags.int8 && !weightsOnly && !flags.calibration) throw new UsageError('--int8 needs --calibration DIR (images like the ones the model will see), or --weights-only');
+  const t0 = performance.now();
+  const m = await eg.loadModel(pos[0]);
+  const to = imageInput(m.inputShape, m.inputNchw);
+  const calibration = flags.calibration ? await (async () => {
+    if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images: calibration from a folder needs an image model`);
+    return loadImages(flags.calibration as string, to, (flags.samples as number) ?? 256);
+  })() : undefined;
+  const q = eg.quantize(m, {
+    weights: flags.fp16 ? 'float16' : 'int8', activations: flags.fp16 || weightsOnly ? 'float32' : 'int8', calibration,
+    method: flags.percentile !== undefined ? 'percentile' : 'minmax', percentile: flags.percentile as number | undefined,
+    keepFloat: flags['keep-float'] ? String(flags['keep-float']).split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+  });
+  const outPath = flags.out as string;
+  await q.save(outPath);
+  const before = (await readBytes(pos[0], 'model')).length, after = (await readBytes(outPath, 'model')).length;
+  let acc: { before: number; after: number; examples: number } | undefined;
+  if (flags.data) {
+    if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes no images: --data needs an image model`);
+    const ds = await loadImageFolder(flags.data as string, to);
+    const score = (model: GraphModel) => {
+      const y = model.predict(ds.x).arraySync() as number[][], labels = ds.y.dataSync();
+      return y.filter((r, i) => r.indexOf(Math.max(...r)) === labels[i]).length / labels.length;
+    };
+    acc = { before: score(m), after: score(q), examples: ds.x.shape[0] };
+  }
+  const nodes = q.quantization!.nodes;
+  const result = {
+    model: pos[0], out: outPath, weights: q.quantization!.weights, activations: q.quantization!.activations,
+    bytes: { before, after, ratio: +(before / after).toFixed(2) }, accuracy: acc ?? null,
+    nodes, seconds: +((performance.now() - t0) / 1000).toFixed(2),
+  };
+  if (json) { out(JSON.stringify(result)); return; }
+  const kinds = (as: string) => nodes.filter((n) => n.as === as);
+  out(`  quantized    ${q.quantization!.weights} weights, ${q.quantization!.activations} activations${calibration ? ` (calibrated on ${calibration.shape[0]} images)` : ''}`);
+  out(`  size         ${(before / 1024).toFixed(1)} kB -> ${(after / 1024).toFixed(1)} kB (${result.bytes.ratio}x smaller)`);
+  if (acc) out(`  accuracy     ${pct(acc.before)} -> ${pct(acc.after)} on ${acc.examples} labelled images`);
+  const low = kinds(flags.fp16 ? 'float16' : 'int8');
+  out(`  layers       ${low.length} of ${nodes.length} dense/conv layers ${flags.fp16 ? 'float16' : 'int8'}${kinds('float32').length ? `; float32: ${kinds('float32').map((n) => `${n.name} (${n.reason})`).slice(0, 4).join(', ')}${kinds('float32').length > 4 ? `, ... ${kinds('float32').length - 4} more` : ''}` : ''}`);
+  out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ', QDQ'})`);
+}
+
 function median(v: number[]): number {
   const s = v.slice().sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -218,6 +271,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     }
     if (cmd === 'finetune') { await finetune(rest, json, out); return 0; }
     if (cmd === 'bench') { await bench(rest, json, out); return 0; }
+    if (cmd === 'quantize') { await quantizeCmd(rest, json, out); return 0; }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : 'no command');
   } catch (e) {
     const msg = (e as Error).message.replace(/^edgegrad[.\w ()]*: /, '');

@@ -74,14 +74,22 @@ export class GraphModel {
       if (f) flops += f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs);
     }
     const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
-    const params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    let params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    // int8 nodes hold their weights themselves
+    for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
-    ].join('\n');
-    if (opts.print !== false) console.log(out);
-    return out;
+    ];
+    const q = this.quantization;
+    if (q) {
+      const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');
+      out.push(`Quantized: ${q.weights} weights, ${q.activations} activations; ${low.length} of ${q.nodes.length} dense/conv nodes${kept.length ? `; float32: ${kept.map((n) => `${n.name} (${n.reason})`).join(', ')}` : ''}`);
+    }
+    const text = out.join('\n');
+    if (opts.print !== false) console.log(text);
+    return text;
   }
 
   /** The nodes, in order, with the layer-like names to cut or freeze at. */

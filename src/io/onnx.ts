@@ -2,13 +2,14 @@
 // boundary; inside, feature maps are NHWC and convolution filters are converted once, here, from OIHW to
 // HWIO. Flatten / Reshape of a feature map goes through an explicit NHWC -> NCHW transpose so the flattened
 // order is ONNX's. Shape / Gather / Unsqueeze / Concat / Cast chains on static shapes fold to constants.
-import { Graph } from '../graph/ir.js';
+import { Graph, type Node } from '../graph/ir.js';
 import { GraphModel } from '../graph/graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
 import { halfToFloat } from './half.js';
-import { roundHalfEven } from '../ops/quant.js';
+import { roundHalfEven, type QWeights } from '../ops/quant.js';
+import type { QuantizationReport } from '../quantize.js';
 
 type Long = number | { toNumber(): number };
 interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }
@@ -28,7 +29,7 @@ interface Val {
   nhwc?: boolean;
   /** ONNX shape (NCHW for maps), batch as -1 */
   shape: number[];
-  konst?: { data: Float32Array; int: boolean };
+  konst?: { data: Float32Array; int: boolean; int8?: { q: Int8Array; scale: Float32Array; axis: number } };
   /** the output of QuantizeLinear on a computed value: only a DequantizeLinear may read it */
   quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number };
 }
@@ -249,6 +250,12 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         const strides = ints(n, 'strides', [1, 1]), dil = ints(n, 'dilations', [1, 1]);
         const pad = padsOf(n, x.shape[2], x.shape[3], [kh, kw], strides, dil);
         const ins = [x.id!, param(`${nodeName}/W`, oihwToHwio(wv.konst!.data, wv.shape))];
+        const i8 = wv.konst!.int8;
+        if (i8 && i8.axis === 0 && i8.scale.length === O) {
+          const hwio = oihwToHwio(Float32Array.from(i8.q), wv.shape);
+          g.values[ins[1]].int8 = { w: Int8Array.from(hwio.dataSync()), scale: i8.scale };
+          hwio.dispose();
+        }
         if (n.input[2]) ins.push(param(`${nodeName}/B`, tensorFrom(konst(n, 2), [O])));
         const [id] = g.node('conv2d', ins, { strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, nodeName);
         set(n, { id, nhwc: true, shape: mapShape(id) });
@@ -441,7 +448,10 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
             const x = v.konst.data[i];
             out[i] = n.opType === 'DequantizeLinear' ? Math.fround((x - zp[c]) * scale[c]) : Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(x / scale[c])) + zp[c]));
           }
-          set(n, { shape: d, konst: { data: out, int: n.opType === 'QuantizeLinear' } });
+          // int8 weights dequantized per channel (zero points 0): remembered, so the layer can run int8
+          const int8 = n.opType === 'DequantizeLinear' && signed && zp.every((z) => z === 0) && ax >= 0
+            ? { q: Int8Array.from(v.konst.data), scale: Float32Array.from(scale), axis: ax } : undefined;
+          set(n, { shape: d, konst: { data: out, int: n.opType === 'QuantizeLinear', int8 } });
           break;
         }
         if (scale.length !== 1) unsupported(n, 'per-axis quantization of a computed value (per-tensor only)');
@@ -493,6 +503,12 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         const wv = w.view(), bd = bv.konst!.data;
         for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wv[k * N + j] = alpha * (transB ? bd[j * K + k] : bd[k * N + j]);
         const ins = [a.id!, param(`${nodeName}/W`, w)];
+        const i8 = bv.konst!.int8;
+        if (i8 && alpha === 1 && i8.scale.length === N && i8.axis === (transB ? 0 : 1)) {
+          const q = new Int8Array(K * N);
+          for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) q[k * N + j] = transB ? i8.q[j * K + k] : i8.q[k * N + j];
+          g.values[ins[1]].int8 = { w: q, scale: i8.scale };
+        }
         if (op === 'Gemm' && n.input[2]) {
           const c = get(n, 2);
           if (!c.konst || c.konst.data.length !== N) unsupported(n, `bias C ${formatShape(c.shape)} must be an initializer of ${N} values`);
@@ -597,6 +613,42 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const out = outName ? vals.get(outName) : undefined;
   if (!out || out.id === undefined) fail(`the model output '${outName}' is not computed by the graph`);
   g.outputs = [out.id!];
+  const report = int8FromQdq(g);
   fuseActivations(g);
-  return new GraphModel(g, og.name || name, inDims.slice(1), inNchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
+  const model = new GraphModel(g, og.name || name, inDims.slice(1), inNchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
+  if (report) model.quantization = report;
+  return model;
+}
+
+/**
+ * QDQ -> int8 kernels: a conv2d (groups 1) or dense whose input is a u8 fake-quantize and whose weights
+ * came from int8 DequantizeLinear (per output channel, zero points 0) runs as qconv2d / qdense on the
+ * quantized input. Returns the report of what runs int8 and what stays float, or undefined for a float model.
+ */
+function int8FromQdq(g: Graph): QuantizationReport | undefined {
+  const producer = new Map<number, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
+  const nodes: QuantizationReport['nodes'] = [];
+  let any = false;
+  g.nodes.forEach((n, i) => {
+    if (n.op === 'fakeQuant') any = true;
+    if (n.op !== 'conv2d' && n.op !== 'dense') return;
+    const w = g.values[n.inputs[1]], fq = producer.get(n.inputs[0]);
+    if (w.int8) any = true;
+    const why = !w.int8 ? 'float weights' : fq?.op !== 'fakeQuant' || fq.attrs.qmin !== 0 || fq.attrs.qmax !== 255 ? 'its input is not u8-quantized'
+      : n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2] ? 'grouped / depthwise convolution: no int8 kernel' : undefined;
+    if (why) { nodes.push({ name: n.name, op: n.op, as: 'float32', reason: why }); return; }
+    const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
+    const input = { scale: fq!.attrs.scale as number, zeroPoint: fq!.attrs.zeroPoint as number };
+    const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
+    const q: QWeights = { w: w.int8!.w, K, N, scale: w.int8!.scale, bias, input, filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined };
+    g.nodes[i] = { ...n, op: n.op === 'conv2d' ? 'qconv2d' : 'qdense', inputs: [fq!.inputs[0]], attrs: { ...n.attrs, q } };
+    nodes.push({ name: n.name, op: n.op, as: 'int8', input });
+  });
+  if (!any) return undefined;
+  // fake-quantize nodes that only fed int8 nodes are dead now
+  const used = new Set(g.nodes.flatMap((n) => n.inputs).concat(g.outputs));
+  for (let i = g.nodes.length - 1; i >= 0; i--) if (g.nodes[i].op === 'fakeQuant' && !used.has(g.nodes[i].outputs[0])) g.nodes.splice(i, 1);
+  g.nodes.forEach((nd, k) => { nd.id = k; });
+  return { weights: 'int8', activations: nodes.some((x) => x.as === 'int8') ? 'int8' : 'float32', nodes };
 }
