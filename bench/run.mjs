@@ -340,6 +340,56 @@ if (defaultBuild !== 'simd') {
   }
 }
 
+// ---- int8 (issue #6): the int8 GEMM and quantized models against edgegrad's own float32, same run ----
+{
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = 1;
+  const dot = be.relaxedDotOk() ? 'relaxed i8 x i7 dot' : be.build === 'relaxed' ? 'SIMD128 i16 dot: this engine fails the relaxed-dot known-answer test' : 'SIMD128 i16 dot';
+  {
+    const n = 1024;
+    const A = be.alloc(n * n), W = be.alloc(n * n), Af = buf(n * n, 1), Bf = buf(n * n, 2), C = be.alloc(n * n * 4);
+    const bytes = new Uint8Array(be.memory.buffer);
+    for (let i = 0; i < n * n; i++) { bytes[A + i] = (i * 73 + 11) & 255; bytes[W + i] = ((i * 41 + 3) % 255) - 127 & 255; }
+    const pb = be.alloc(k.qgemmPackedBSize(n, n)), cs = be.alloc(n * 4), pa = be.alloc(k.qgemmPackedASize(n, n)), work = be.alloc(n * 4);
+    k.qgemmPackB(n, n, W, n, pb, cs, 0);
+    const ws = be.workspace(k.gemmWorkspaceSize(n, n, n));
+    const int8 = () => { k.qgemmPackA(n, n, A, n, pa); k.qgemm(n, n, n, pa, 7, pb, cs, 0, 0, 0, C, n, 0, 0, 0, 255, 0, work); };
+    const f32 = () => k.gemm(0, 0, n, n, n, 1, Af, n, Bf, n, 0, C, n, 0, 0, 0, ws);
+    const [o, t, sp] = compare(int8, f32, { reps: 1 });
+    const g = (ms) => (2 * n ** 3) / ms / 1e6;
+    row('int8 gemm 1024 (vs edgegrad f32 GFLOP/s)', 'GFLOP/s', g(o), g(t), `int8 ${g(o).toFixed(1)} Gop/s vs f32 ${g(t).toFixed(1)} GFLOP/s: ${sp.toFixed(2)}x; int8 path: ${dot}`, sp);
+    freeAll(A, W, Af, Bf, C, pb, cs, pa, work);
+  }
+  const d = await eg.data.loadDigits();
+  const digitsF = await eg.loadModel(join(here, '..', 'models', 'digits-cnn.onnx'));
+  const digitsQ = eg.quantize(digitsF, { calibration: eg.data.slice(d.images, 0, 256) });
+  const mbF = await eg.loadModel(join(here, '..', 'models', 'mobilenet-v2-features.onnx'));
+  const prep = eg.sequential([eg.layers.resizing({ height: 224, width: 224, inputShape: [28, 28, 1] }), eg.layers.grayscaleToRgb()]);
+  const mbCalib = prep.predict(eg.data.slice(d.images, 0, 32));
+  const mbQ = eg.quantize(mbF, { calibration: mbCalib });
+  const cases = [
+    { name: 'digits-cnn int8 b1', f: digitsF, q: digitsQ, x: eg.data.slice(d.images, 0, 1) },
+    { name: 'digits-cnn int8 b32', f: digitsF, q: digitsQ, x: eg.data.slice(d.images, 0, 32) },
+    { name: 'MobileNetV2 features int8 b1', f: mbF, q: mbQ, x: eg.data.slice(mbCalib, 0, 1) },
+  ];
+  if (!QUICK) cases.push({ name: 'MobileNetV2 features int8 b32', f: mbF, q: mbQ, x: mbCalib });
+  for (const c of cases) {
+    const [o, t, sp] = compare(() => c.q.predict(c.x).dispose(), () => c.f.predict(c.x).dispose(), { reps: 1, rounds: QUICK ? 3 : c.x.shape[0] > 8 && c.f === mbF ? 5 : 11, warmMs: 300 });
+    // ONNX Runtime on the same files: the QDQ export and the float one
+    const ortMs = async (bytes) => {
+      const s = await ort.InferenceSession.create(bytes);
+      const ox = new ort.Tensor('float32', c.x.dataSync(), c.x.shape);
+      for (let i = 0; i < 2; i++) await s.run({ [s.inputNames[0]]: ox });
+      const t = [];
+      for (let r = 0; r < (QUICK ? 3 : 5); r++) { const t0 = performance.now(); await s.run({ [s.inputNames[0]]: ox }); t.push(performance.now() - t0); }
+      return t.sort((p, q) => p - q)[t.length >> 1];
+    };
+    const oq = await ortMs(await eg.toOnnx(c.q)), of = await ortMs(await eg.toOnnx(c.f));
+    const int8Nodes = c.q.quantization.nodes.filter((n) => n.as === 'int8').length;
+    row(`${c.name} (vs edgegrad f32)`, 'ms', o, t, `edgegrad int8 ${o.toFixed(2)} ms vs f32 ${t.toFixed(2)} ms: ${sp.toFixed(2)}x (${int8Nodes} of ${c.q.quantization.nodes.length} dense/conv int8); onnxruntime-web on the same QDQ file ${oq.toFixed(2)} ms, on the float file ${of.toFixed(2)} ms`, sp);
+  }
+}
+
 wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
 const mem = { rssMB: +(process.memoryUsage().rss / 2 ** 20).toFixed(1), wasmMB: +(wasmPeak / 2 ** 20).toFixed(1), arenaPeakMB: +(arenaPeak / 2 ** 20).toFixed(1) };
 log(`memory: process RSS ${mem.rssMB} MiB (both libraries), edgegrad wasm memory peak ${mem.wasmMB} MiB (arena peak ${mem.arenaPeakMB} MiB)`);

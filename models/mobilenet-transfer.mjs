@@ -7,7 +7,7 @@
 // Measures: accuracy, the time of each epoch (the first computes the features, the rest reuse them), and
 // peak wasm memory of inference vs a training step at the same batch size.
 // `eg` is the library (the package, or its sources in tests); `log` receives progress lines.
-export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-features.onnx', perClass = 100, testCount = 2000, epochs = 100, batchSize = 32, seed = 1, log = () => {} } = {}) {
+export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-features.onnx', perClass = 100, testCount = 2000, epochs = 100, batchSize = 32, seed = 1, int8 = false, log = () => {} } = {}) {
   const be = await eg.ready();
   const d = await eg.data.loadDigits();
   const trainIdx = [], testIdx = [], seen = new Array(10).fill(0);
@@ -19,8 +19,15 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
   const mark = () => { const base = be.arena.inUse; be.arena.peak = base; return () => be.arena.peak - base; };
 
   let t0 = performance.now();
-  const backbone = await eg.loadModel(modelPath);
+  let backbone = await eg.loadModel(modelPath);
   const loadSeconds = (performance.now() - t0) / 1000;
+  const prep = (m) => eg.sequential([eg.layers.resizing({ height: 224, width: 224, inputShape: [28, 28, 1] }), eg.layers.grayscaleToRgb(), ...(m ? [m] : [])]);
+  if (int8) {
+    // post-training int8, calibrated on 64 of the training digits as the backbone sees them
+    const calibration = prep().predict(eg.data.slice(train.x, 0, 64));
+    backbone = eg.quantize(backbone, { calibration });
+    calibration.dispose();
+  }
   const build = () => eg.sequential({
     name: 'digits_on_mobilenet',
     layers: [
