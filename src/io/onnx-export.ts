@@ -199,8 +199,17 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
         setOut(activation(conv, a.activation as string, a.alpha as number, n.name, undefined, true), true);
         break;
       }
+      case 'fakeQuant': {
+        const signed = (a.qmin as number) < 0;
+        const sc = floatInitRaw(`${n.name}/scale`, [], [a.scale as number]);
+        const zp = signed ? byteInit(`${n.name}/zero_point`, [], INT8, Int8Array.of(a.zeroPoint as number)) : byteInit(`${n.name}/zero_point`, [], UINT8, Uint8Array.of(a.zeroPoint as number));
+        const q = emit('QuantizeLinear', [valueName(n.inputs[0]), sc, zp], [], `${n.name}/quantize`);
+        setOut(emit('DequantizeLinear', [q, sc, zp], [], n.name, isMap.has(n.inputs[0]) ? undefined : out), isMap.has(n.inputs[0]));
+        break;
+      }
       case 'qconv2d': {
         const q = a.q as QWeights;
+        if (q.raw) fail(`node '${n.name}': integer results (imported ConvInteger) do not export yet`);
         const x = n.inputs[0];
         const geo = convGeometry(shapeOf(x), q.filterShape!, a.strides as [number, number], a.pad as Padding, a.dilations as [number, number], 'toOnnx');
         const ins = [qdq(valueName(x), q.input.scale, q.input.zeroPoint, n.name), int8Weights(`${n.name}/kernel`, q.w, q.filterShape!, q.scale)];
@@ -214,6 +223,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
       }
       case 'qdense': {
         const q = a.q as QWeights;
+        if (q.raw) fail(`node '${n.name}': integer results (imported MatMulInteger) do not export yet`);
         const ins = [qdq(valueName(n.inputs[0]), q.input.scale, q.input.zeroPoint, n.name), int8Weights(`${n.name}/kernel`, q.w, [q.K, q.N], q.scale)];
         if (q.bias) ins.push(int32Bias(`${n.name}/bias`, q));
         const gemm = emit('Gemm', ins, [], n.name, a.activation === 'linear' ? out : undefined);

@@ -31,8 +31,14 @@ interface Val {
   shape: number[];
   konst?: { data: Float32Array; int: boolean; int8?: { q: Int8Array; scale: Float32Array; axis: number } };
   /** the output of QuantizeLinear on a computed value: only a DequantizeLinear may read it */
-  quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number };
+  quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number; exact?: boolean };
+  /** integers computed exactly in float (MatMulInteger / ConvInteger outputs): only Cast to float reads them */
+  integer?: boolean;
 }
+
+/** ops that take quantized tensors: the QOperator ops, and ops that move values without changing them */
+const READS_QUANTIZED = new Set(['DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'MatMulInteger', 'ConvInteger', 'MaxPool', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity']);
+const MOVES_VALUES = new Set(['MaxPool', 'Flatten', 'Reshape', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity']);
 
 const FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11;
 const MAX_ELEMENTS = 1 << 28; // 1 GiB of float32: a declared dimension beyond this is refused before allocating
@@ -180,7 +186,8 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const get = (n: OnnxNode, k: number): Val => {
     const v = vals.get(n.input[k]);
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
-    if (v.quant && n.opType !== 'DequantizeLinear') fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad runs QuantizeLinear only when a DequantizeLinear follows it`);
+    if (v.quant && !READS_QUANTIZED.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...READS_QUANTIZED].join(', ')}`);
+    if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;
   };
   const konst = (n: OnnxNode, k: number): Float32Array => {
@@ -462,9 +469,86 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         }
         const q = v.quant;
         if (!q) unsupported(n, 'dequantizing a computed value that no QuantizeLinear produced');
+        if (q!.exact) {
+          // a QOperator result is held dequantized already
+          if (q!.scale !== scale[0] || q!.zeroPoint !== zp[0]) unsupported(n, `dequantizes with scale ${scale[0]}, zero point ${zp[0]} a tensor quantized with ${q!.scale}, ${q!.zeroPoint}`);
+          set(n, { id: v.id, nhwc: v.nhwc, shape: v.shape });
+          break;
+        }
         if (q!.scale !== scale[0] || q!.zeroPoint !== zp[0]) unsupported(n, `QuantizeLinear (scale ${q!.scale}, zero point ${q!.zeroPoint}) and DequantizeLinear (scale ${scale[0]}, zero point ${zp[0]}) disagree`);
         const [id] = g.node('fakeQuant', [v.id!], { scale: q!.scale, zeroPoint: q!.zeroPoint, qmin: q!.qmin, qmax: q!.qmax }, nodeName);
         set(n, { id, nhwc: v.nhwc, shape: v.shape });
+        break;
+      }
+      case 'QLinearConv': case 'ConvInteger': case 'QLinearMatMul': case 'MatMulInteger': {
+        // inputs: QLinear*: x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp[, B]; *Integer: x, w[, x_zp, w_zp]
+        const linear = op.startsWith('QLinear'), conv = op.includes('Conv');
+        const xv = get(n, 0);
+        if (!xv.quant || xv.id === undefined) unsupported(n, 'its input must be a quantized tensor (QuantizeLinear or a QLinear op)');
+        const xq = xv.quant!;
+        if (xq.qmin !== 0) unsupported(n, 'int8 (signed) activations: edgegrad runs u8 activations');
+        const xs = linear ? konst(n, 1)[0] : xq.scale, xz = linear ? konst(n, 2)[0] : (n.input[2] ? konst(n, 2)[0] : 0);
+        if (xs !== xq.scale || xz !== xq.zeroPoint) unsupported(n, `reads a tensor quantized with scale ${xq.scale}, zero point ${xq.zeroPoint} as scale ${xs}, zero point ${xz}`);
+        const wk = linear ? 3 : 1;
+        const wv = get(n, wk);
+        if (!wv.konst) unsupported(n, 'the weights must be an initializer');
+        const wScale = linear ? konst(n, 4) : new Float32Array([1]);
+        const wZero = linear ? (n.input[5] ? konst(n, 5) : new Float32Array(1)) : (n.input[3] ? konst(n, 3) : new Float32Array(1));
+        for (const sc of [xs, ...wScale, ...(linear ? [konst(n, 6)[0]] : [])]) if (!(sc > 0 && Number.isFinite(sc))) unsupported(n, `scale ${sc}: scales must be positive and finite`);
+        // weights as integers w - zero point, per output channel (conv: axis 0 of OIHW; matmul: columns)
+        const ws = wv.shape, O = conv ? ws[0] : ws[1];
+        const per = (a: Float32Array, c: number) => (a.length === 1 ? a[0] : a[c]);
+        const wInt = new Float32Array(wv.konst!.data.length);
+        const inner = conv ? ws[1] * ws[2] * ws[3] : 1;
+        for (let i = 0; i < wInt.length; i++) {
+          const c = conv ? Math.floor(i / inner) : i % O;
+          wInt[i] = wv.konst!.data[i] - per(wZero, c);
+          if (wInt[i] < -128 || wInt[i] > 127) unsupported(n, `weight ${wv.konst!.data[i]} minus zero point ${per(wZero, c)} is outside int8`);
+        }
+        const scales = Float32Array.from({ length: O }, (_, c) => (linear ? per(wScale, c) : 1));
+        // ConvInteger / MatMulInteger give the exact int32 sums: a multiplier of 1
+        const input = { scale: xs, zeroPoint: xz };
+        let bias: Float32Array | undefined;
+        if (linear && conv && n.input[8]) bias = Float32Array.from(konst(n, 8), (b, c) => b * Math.fround(xs * scales[c]));
+        let id: number;
+        if (conv) {
+          const x = xv.nhwc || xv.shape.length !== 4 ? xv : asMap(xv, nodeName);
+          const group = int(n, 'group', 1);
+          const [, Ig, kh, kw] = ws;
+          const strides = ints(n, 'strides', [1, 1]), dil = ints(n, 'dilations', [1, 1]);
+          const pad = padsOf(n, x.shape[2], x.shape[3], [kh, kw], strides, dil);
+          const hwio = oihwToHwio(wInt, ws);
+          const filter = hwio.dataSync();
+          if (group === 1) {
+            const q: QWeights = { w: Int8Array.from(filter), K: kh * kw * Ig, N: O, scale: scales, bias, input, filterShape: [kh, kw, Ig, O], raw: !linear };
+            hwio.dispose();
+            [id] = g.node('qconv2d', [x.id!], { q, strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, nodeName);
+          } else {
+            // grouped / depthwise: float convolution of the dequantized values (no int8 kernel for groups)
+            const wf = Tensor.empty([kh, kw, Ig, O]);
+            const wd = wf.view();
+            for (let i = 0; i < wd.length; i++) wd[i] = filter[i] * (linear ? scales[i % O] : 1);
+            hwio.dispose();
+            const ins = [x.id!, param(`${nodeName}/W`, wf)];
+            if (bias) ins.push(param(`${nodeName}/B`, tensorFrom(bias, [O])));
+            if (!linear) unsupported(n, `ConvInteger with ${group} groups (only groups 1)`);
+            [id] = g.node('conv2d', ins, { strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, nodeName);
+          }
+        } else {
+          if (xv.shape.length !== 2) unsupported(n, `input ${formatShape(xv.shape)} must be rank 2`);
+          const [K, N] = ws;
+          const q: QWeights = { w: Int8Array.from(wInt), K, N, scale: scales, input, raw: !linear };
+          [id] = g.node('qdense', [xv.id!], { q, activation: 'linear', alpha: 0 }, nodeName);
+        }
+        const shape = conv ? mapShape(id) : [-1, O];
+        if (linear) {
+          const ys = konst(n, 6)[0], yz = n.input[7] ? konst(n, 7)[0] : 0;
+          const signed = !!n.input[7] && og.initializer.find((t) => t.name === n.input[7])?.dataType === INT8;
+          const [yid] = g.node('fakeQuant', [id], { scale: ys, zeroPoint: yz, qmin: signed ? -128 : 0, qmax: signed ? 127 : 255 }, `${nodeName}/output`);
+          set(n, { id: yid, nhwc: conv, shape, quant: { scale: ys, zeroPoint: yz, qmin: signed ? -128 : 0, qmax: signed ? 127 : 255, exact: true } });
+        } else {
+          set(n, { id, nhwc: conv, shape, integer: true });
+        }
         break;
       }
       case 'PRelu': {
@@ -591,8 +675,9 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
       case 'Cast': {
         // constants only: shape arithmetic, and float16-stored weights cast to float
         const v = get(n, 0);
-        if (!v.konst) unsupported(n, 'only on constants (shape arithmetic, float16-stored weights)');
         const to = int(n, 'to', FLOAT);
+        if (v.id !== undefined && v.integer && to === FLOAT) { set(n, { id: v.id, nhwc: v.nhwc, shape: v.shape }); break; }
+        if (!v.konst) unsupported(n, 'only on constants (shape arithmetic, float16-stored weights) and on MatMulInteger / ConvInteger results to float');
         // integer types: UINT8..INT64 (2-7), BOOL (9), UINT32/UINT64 (12, 13)
         const toInt = (to >= 2 && to <= 7) || to === 9 || to === 12 || to === 13;
         const data = toInt ? Float32Array.from(v.konst!.data, Math.trunc) : v.konst!.data;
@@ -608,6 +693,9 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
       default:
         unsupported(n, 'not supported');
     }
+    // a quantized tensor stays quantized through ops that only move its values (max pooling included)
+    const q0 = n.input[0] ? vals.get(n.input[0])?.quant : undefined;
+    if (q0 && MOVES_VALUES.has(op)) { const o = vals.get(n.output[0]); if (o && o.id !== undefined) o.quant = q0; }
   }
   const outName = og.output[0]?.name;
   const out = outName ? vals.get(outName) : undefined;
@@ -632,6 +720,7 @@ function int8FromQdq(g: Graph): QuantizationReport | undefined {
   let any = false;
   g.nodes.forEach((n, i) => {
     if (n.op === 'fakeQuant') any = true;
+    if (n.op === 'qconv2d' || n.op === 'qdense') { any = true; nodes.push({ name: n.name, op: n.op === 'qconv2d' ? 'conv2d' : 'dense', as: 'int8', input: (n.attrs.q as QWeights).input }); return; }
     if (n.op !== 'conv2d' && n.op !== 'dense') return;
     const w = g.values[n.inputs[1]], fq = producer.get(n.inputs[0]);
     if (w.int8) any = true;

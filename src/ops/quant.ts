@@ -41,6 +41,8 @@ export interface QWeights {
   /** the input's quantization (from calibration) */
   input: ActQuant;
   filterShape?: number[];
+  /** the exact integer sums as floats (ONNX MatMulInteger / ConvInteger): multiplier 1, no bias */
+  raw?: boolean;
 }
 
 /** Symmetric per-output-channel s8 quantization of K x N float weights, to [-limit, limit]. */
@@ -75,8 +77,8 @@ function packed(q: QWeights, be: WasmBackend): Packed {
   be.free(w);
   const mult = be.f32(p.mult.ptr, q.N), biasQ = be.i32(p.biasQ.ptr, q.N);
   for (let n = 0; n < q.N; n++) {
-    mult[n] = Math.fround(q.input.scale * q.scale[n]);
-    biasQ[n] = q.bias ? roundHalfEven(q.bias[n] / mult[n]) : 0;
+    mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
+    biasQ[n] = q.bias && !q.raw ? roundHalfEven(q.bias[n] / mult[n]) : 0;
   }
   byBe.set(be, p);
   return p;
