@@ -22,11 +22,14 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
   let backbone = await eg.loadModel(modelPath);
   const loadSeconds = (performance.now() - t0) / 1000;
   const prep = (m) => eg.sequential([eg.layers.resizing({ height: 224, width: 224, inputShape: [28, 28, 1] }), eg.layers.grayscaleToRgb(), ...(m ? [m] : [])]);
+  let bytes;
   if (int8) {
     // post-training int8, calibrated on 64 of the training digits as the backbone sees them
     const calibration = prep().predict(eg.data.slice(train.x, 0, 64));
+    const float = backbone;
     backbone = eg.quantize(backbone, { calibration });
     calibration.dispose();
+    bytes = { float32: (await eg.toOnnx(float, { weights: 'float32' })).length, int8: (await eg.toOnnx(backbone)).length };
   }
   const build = () => eg.sequential({
     name: 'digits_on_mobilenet',
@@ -82,6 +85,6 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
   const testSeconds = (performance.now() - t0) / 1000;
   return {
     train: trainIdx.length, test: testIdx.length, accuracy, loadSeconds, trainSeconds, testSeconds, epochSeconds,
-    cachedFeatures: cached, inferenceBytes, stepBytes, fitBytes, batchSize, model,
+    cachedFeatures: cached, inferenceBytes, stepBytes, fitBytes, batchSize, model, bytes,
   };
 }

@@ -88,17 +88,20 @@ export function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}):
   const limit = opts.reduceRange ? 63 : 127;
   for (const c of candidates) {
     const n = c.node;
-    if (c.reason) { report.nodes.push({ name: n.name, op: n.op, as: 'float32', reason: c.reason }); continue; }
     const w = g.values[n.inputs[1]];
+    // a layer with no int8 kernel still stores its weights as int8 (computed in float): the file stays small
+    const weightOnly = !!c.reason && c.reason.includes('no int8 kernel');
+    if (c.reason && !weightOnly) { report.nodes.push({ name: n.name, op: n.op, as: 'float32', reason: c.reason }); continue; }
     const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
     const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
-    if (!ranges) {
+    if (!ranges || weightOnly) {
       // weight-only: the weights become their dequantized values; stored as int8 on export
       const t = Tensor.empty(w.shape.slice());
       const v = t.view();
       for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) v[k * N + j] = q.w[k * N + j] * q.scale[j];
       g.values[n.inputs[1]] = { ...w, tensor: t, int8: { w: q.w, scale: q.scale } } as typeof w;
-      report.nodes.push({ name: n.name, op: n.op, as: 'int8' });
+      if (weightOnly) report.nodes.push({ name: n.name, op: n.op, as: 'float32', reason: `${c.reason}; weights stored as int8, computed in float` });
+      else report.nodes.push({ name: n.name, op: n.op, as: 'int8' });
       continue;
     }
     const input = ranges.get(n.inputs[0])!;

@@ -49,5 +49,6 @@ describe('MobileNetV2 transfer', () => {
     const q = await mobilenetTransfer(eg, { modelPath: MODEL, testCount: 500, int8: true });
     expect(Math.abs(q.accuracy - r.accuracy), `float backbone ${r.accuracy}, int8 backbone ${q.accuracy}`).toBeLessThanOrEqual(0.01);
     expect(q.stepBytes).toBeLessThan(2 * q.inferenceBytes);
+    expect(q.bytes.float32 / q.bytes.int8, 'int8 file vs float32 file').toBeGreaterThanOrEqual(3.5);
   }, 300_000);
 });

@@ -705,6 +705,8 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   fuseActivations(g);
   const model = new GraphModel(g, og.name || name, inDims.slice(1), inNchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
   if (report) model.quantization = report;
+  // a file that stores its weights as float16 saves that way again
+  if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
   return model;
 }
 
