@@ -38,6 +38,22 @@ describe('transfer', () => {
     expect(accuracy).toBeGreaterThan(0.85);
   });
 
+  it('the functional form: a frozen backbone applied to an input, two heads merged, trains only the heads', async () => {
+    const { train } = fiveToNine(20);
+    const backbone = (await eg.loadModel(join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx'))).cut('flatten').freeze();
+    const inp = eg.input({ shape: [28, 28, 1] });
+    const f = backbone.apply(inp);
+    const a = eg.layers.dense({ units: 32, activation: 'relu', seed: 1 }).apply(f);
+    const b = eg.layers.dense({ units: 32, activation: 'tanh', seed: 2 }).apply(f);
+    const out = eg.layers.dense({ units: 5, activation: 'softmax', seed: 3 }).apply(eg.layers.concatenate().apply([a, b]));
+    const model = eg.model({ inputs: inp, outputs: out });
+    model.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const frozen = backbone.graph.values.filter((v) => v.kind === 'param').map((v) => v.tensor!.dataSync().slice());
+    const h = await model.fit(train.x, train.y, { epochs: 20, batchSize: 25, seed: 1 });
+    expect(h.history.accuracy.at(-1)!).toBeGreaterThan(0.9);
+    backbone.graph.values.filter((v) => v.kind === 'param').forEach((v, i) => expect(Array.from(v.tensor!.dataSync())).toEqual(Array.from(frozen[i])));
+  });
+
   it('fit caches the frozen backbone\'s features: same training as without the cache, backbone run once', async () => {
     const { train, test } = fiveToNine(10);
     const run = async (cacheFeatures: boolean) => {

@@ -161,6 +161,11 @@ export class GraphModel {
     return new GraphLayer(this);
   }
 
+  /** The functional form: backbone.apply(eg.input(...)) -> a SymbolicTensor to build a new head on. */
+  apply(x: import('../layers/layer.js').SymbolicTensor): import('../layers/layer.js').SymbolicTensor {
+    return this.asLayer().apply(x);
+  }
+
   /**
    * Save as ONNX (a path in Node, Deno, Bun, or indexeddb://name): a temporary file renamed into place.
    * `weights: 'float16'` stores the weights at half the size.
