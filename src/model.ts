@@ -125,6 +125,7 @@ export class Model extends Layer {
     let k = 0;
     for (const l of this.layers) { l.setWeights(values.slice(k, k + l.weights.length)); k += l.weights.length; }
     this.weightsVersion++;
+    this.dropPlans(); // plans may hold folded copies of the old weights
   }
 
   /** Inline this model's DAG into `g` (so models nest as layers). */
@@ -232,27 +233,43 @@ export class Model extends Layer {
   foldForInference = false;
 
   private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
+    this.checkTrainability();
     const key = `infer:${batch}:${dropout}`;
     let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
     if (!p) {
       const { g, x, out } = this.forwardGraph();
-      // a frozen prefix runs folded (batch norms into convs, pads into convs): its weights cannot change
-      const run = this.foldForInference ? optimizeForInference(g) : g;
+      // inference folds batch norms into convs (only frozen ones, unless this is a frozen prefix) and pads
+      const run = optimizeForInference(g, { frozenOnly: !this.foldForInference });
       p = Object.assign(new Plan(run, { batch, training: false, dropout }), { xId: x, outId: out });
       this.plans.set(key, p);
     }
     return p;
   }
 
+  private trainability = '';
+
+  /**
+   * Plans hold folded copies of frozen weights (batch norms folded into convs), so they are rebuilt
+   * whenever which weights train changes (freezing a backbone directly included): weights that trained
+   * while unfrozen must not come back stale.
+   */
+  private checkTrainability(): void {
+    const sig = this.layers.flatMap((l) => allWeights(l).map((w) => (w.layer.isTrainable(w.weight) ? 1 : 0))).join('');
+    if (sig !== this.trainability) { this.dropPlans(); this.trainability = sig; }
+  }
+
   /** Forward + loss (+ backward when training). Softmax/sigmoid + cross-entropy run on the logits. */
   private lossPlan(batch: number, training: boolean): TrainPlan {
     // which weights train is part of the plan: freezing after compile builds a new one
-    const trainable = training ? this.layers.flatMap((l) => allWeights(l).map((w) => (w.layer.isTrainable(w.weight) ? 1 : 0))).join('') : '';
-    const key = `${training ? 'train' : 'eval'}:${batch}:${trainable}`;
+    this.checkTrainability();
+    const key = `${training ? 'train' : 'eval'}:${batch}`;
     const cached = this.plans.get(key) as TrainPlan | undefined;
     if (cached) return cached;
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
-    const { g, x, out } = this.forwardGraph();
+    const fwd = this.forwardGraph(), { x, out } = fwd;
+    // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
+    // frozen part of a step runs the inference graph
+    const g = optimizeForInference(fwd.g, { frozenOnly: true });
     let lossName = this.lossName as LossName | 'sparseCategoricalCrossentropy';
     let lossInput = out;
     const prod = g.producer(out);

@@ -35,7 +35,7 @@ export function fuseActivations(g: Graph): number {
  * nothing else reads) is folded into that conv: W' = W s, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps)
  * per output channel. New weight tensors are made; `g` and its tensors are untouched. Then activations fuse.
  */
-export function optimizeForInference(g: Graph): Graph {
+export function optimizeForInference(g: Graph, opts: { frozenOnly?: boolean } = {}): Graph {
   const out = new Graph();
   for (const v of g.values) out.values.push({ ...v, shape: v.shape.slice() });
   out.inputs = g.inputs.slice();
@@ -52,7 +52,9 @@ export function optimizeForInference(g: Graph): Graph {
     const w = g.values[n.inputs[1]];
     if (n.op === 'conv2d' && n.attrs.activation === 'linear' && bn?.op === 'batchNorm' && bn.inputs[0] === n.outputs[0]
       && consumers.get(n.outputs[0]) === 1 && !g.outputs.includes(n.outputs[0]) && w?.kind === 'param'
-      && bn.inputs.slice(1).every((i) => g.values[i].tensor)) {
+      && bn.inputs.slice(1).every((i) => g.values[i].tensor)
+      // a model that trains folds only what it does not train (its copies would go stale)
+      && (!opts.frozenOnly || [n.inputs[1], n.inputs[2], ...bn.inputs.slice(1, 3)].every((i) => i === undefined || g.values[i].trainable === false))) {
       const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((i) => g.values[i].tensor!.dataSync());
       const eps = bn.attrs.epsilon as number;
       const CO = w.shape[3];
