@@ -34,6 +34,11 @@ export function qgemmPackedASize(M: i32, K: i32): i32 {
   return roundUp(M, QMR) * (roundUp(K, 4) + 4);
 }
 
+/** Bytes of qgemm's scratch for N columns of K: column terms, and 4 rows expanded for the SIMD128 kernel. */
+export function qgemmWorkSize(N: i32, K: i32): i32 {
+  return N * 4 + 16 * roundUp(K, 4) + 64;
+}
+
 /** Whether every weight of W (K x N s8, row stride ldw) lies in [-64, 63]: the relaxed kernel's range. */
 export function qWeightsAre7Bit(K: i32, N: i32, W: usize, ldw: i32): i32 {
   for (let k = 0; k < K; k++) {
@@ -101,29 +106,28 @@ const ACC: usize = memory.data(QMR * QNR * 4, 16);
 
 // ---- micro-kernels: 4 rows of packed A (stride Kp bytes) x one 8-column panel, over Kq quads -> ACC ----
 
-@inline function kernelRelaxed(a: usize, Kp: i32, b: usize, Kq: i32): void {
+@inline function kernelRelaxed(a: usize, b: usize, Kq: i32): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
+    // a: 4 rows of Kq quads, each splatted to 16 bytes and flipped to a - 128 (expandRowsRelaxed)
     let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
     let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
-    const flip = i8x16.splat(-128);
-    const a1 = a + <usize>Kp, a2 = a1 + <usize>Kp, a3 = a2 + <usize>Kp;
-    let bp = b;
+    const stride = <usize>(Kq << 4);
+    let a0 = a, bp = b;
     for (let q = 0; q < Kq; q++) {
-      const o = <usize>(q << 2);
       const b0 = v128.load(bp), b1 = v128.load(bp + 16);
-      let x = v128.xor(i32x4.splat(load<i32>(a + o)), flip);
+      let x = v128.load(a0);
       c00 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c00);
       c01 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c01);
-      x = v128.xor(i32x4.splat(load<i32>(a1 + o)), flip);
+      x = v128.load(a0 + stride);
       c10 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c10);
       c11 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c11);
-      x = v128.xor(i32x4.splat(load<i32>(a2 + o)), flip);
+      x = v128.load(a0 + stride * 2);
       c20 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c20);
       c21 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c21);
-      x = v128.xor(i32x4.splat(load<i32>(a3 + o)), flip);
+      x = v128.load(a0 + stride * 3);
       c30 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b0, c30);
       c31 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x, b1, c31);
-      bp += 32;
+      bp += 32; a0 += 16;
     }
     v128.store(ACC, c00); v128.store(ACC, c01, 16);
     v128.store(ACC, c10, 32); v128.store(ACC, c11, 48);
@@ -132,38 +136,69 @@ const ACC: usize = memory.data(QMR * QNR * 4, 16);
   }
 }
 
+/** 4 packed rows -> 4 rows of Kq quads splatted to 16 bytes as a - 128, for kernelRelaxed. */
+@inline function expandRowsRelaxed(a: usize, Kp: i32, dst: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const Kq = Kp >> 2, flip = i8x16.splat(-128);
+    for (let r = 0; r < QMR; r++) {
+      const src = a + <usize>(r * Kp);
+      let d = dst + <usize>(r * (Kq << 4));
+      for (let q = 0; q < Kq; q++) {
+        v128.store(d, v128.xor(i32x4.splat(load<i32>(src + <usize>(q << 2))), flip));
+        d += 16;
+      }
+    }
+  }
+}
+
 /** pairwise sums of two dot_i16x8 accumulators [c0 p0, c0 p1, c1 p0, c1 p1] x 2 -> 4 columns */
 @inline function pairs(x: v128, y: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
 }
 
-@inline function kernelSimd(a: usize, Kp: i32, b: usize, Kq: i32): void {
+@inline function kernelSimd(a: usize, b: usize, Kq: i32): void {
   if (ASC_FEATURE_SIMD) {
+    // a: 4 rows of Kq quads, each quad pre-extended to i16 and doubled ([a0..a3, a0..a3]), 16 bytes;
     // two passes of 4 rows x 4 columns (8 accumulators each) keep the registers from spilling
+    const stride = <usize>(Kq << 4);
     for (let h = 0; h < 2; h++) {
       let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
       let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
-      const a1 = a + <usize>Kp, a2 = a1 + <usize>Kp, a3 = a2 + <usize>Kp;
+      let a0 = a;
       let bp = b + <usize>(h << 4);
       for (let q = 0; q < Kq; q++) {
-        const o = <usize>(q << 2);
         const w = v128.load(bp);
         const w0 = i16x8.extend_low_i8x16_s(w), w1 = i16x8.extend_high_i8x16_s(w);
-        let x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a + o)));
+        let x = v128.load(a0);
         c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x, w1));
-        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a1 + o)));
+        x = v128.load(a0 + stride);
         c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x, w1));
-        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a2 + o)));
+        x = v128.load(a0 + stride * 2);
         c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x, w1));
-        x = i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(a3 + o)));
+        x = v128.load(a0 + stride * 3);
         c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x, w1));
-        bp += 32;
+        bp += 32; a0 += 16;
       }
       const t = ACC + <usize>(h << 4);
       v128.store(t, pairs(c00, c01));
       v128.store(t, pairs(c10, c11), 32);
       v128.store(t, pairs(c20, c21), 64);
       v128.store(t, pairs(c30, c31), 96);
+    }
+  }
+}
+
+/** 4 packed rows (Kp bytes each) -> 4 rows of Kq i16x8 quads [a0..a3, a0..a3] for kernelSimd. */
+@inline function expandRows(a: usize, Kp: i32, dst: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    const Kq = Kp >> 2;
+    for (let r = 0; r < QMR; r++) {
+      const src = a + <usize>(r * Kp);
+      let d = dst + <usize>(r * (Kq << 4));
+      for (let q = 0; q < Kq; q++) {
+        v128.store(d, i16x8.extend_low_i8x16_u(i32x4.splat(load<i32>(src + <usize>(q << 2)))));
+        d += 16;
+      }
     }
   }
 }
@@ -192,7 +227,7 @@ let colTerm: usize = 0;
  * C (M x N, row stride ldc elements) from packed A (qgemmPackA) and packed weights (qgemmPackB with the
  * same relaxed7). bias: N i32 or 0. mult: N f32 (requantize / dequantize multipliers; unused for QOUT_I32).
  * QOUT_U8: clamp(nearest(acc * mult[n]) + zy, qmin, qmax) as u8; QOUT_F32: acc * mult[n], then ReLU
- * (act 1) or ReLU6 (act 2). work: N i32 of scratch.
+ * (act 1) or ReLU6 (act 2). work: qgemmWorkSize(N, K) bytes of scratch.
  */
 export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, colSums: usize, bias: usize, relaxed7: i32,
   mode: i32, C: usize, ldc: i32, mult: usize, zy: i32, qmin: i32, qmax: i32, act: i32, work: usize): void {
@@ -200,6 +235,7 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   const rowSums = pa + <usize>(Mp * Kp);
   const useRelaxed = ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0;
   colTerm = work;
+  const exp = (work + <usize>(N * 4) + 15) & ~<usize>15;
   for (let n = 0; n < N; n++) {
     const cs = load<i32>(colSums + (<usize>n << 2));
     let t = (bias ? load<i32>(bias + (<usize>n << 2)) : 0) - za * cs;
@@ -208,10 +244,12 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   }
   for (let m0 = 0; m0 < Mp; m0 += QMR) {
     const a = pa + <usize>(m0 * Kp);
+    if (useRelaxed) expandRowsRelaxed(a, Kp, exp);
+    else if (ASC_FEATURE_SIMD) expandRows(a, Kp, exp);
     for (let n0 = 0; n0 < Np; n0 += QNR) {
       const b = pb + <usize>n0 * <usize>(Kq << 2);
-      if (useRelaxed) kernelRelaxed(a, Kp, b, Kq);
-      else if (ASC_FEATURE_SIMD) kernelSimd(a, Kp, b, Kq);
+      if (useRelaxed) kernelRelaxed(exp, b, Kq);
+      else if (ASC_FEATURE_SIMD) kernelSimd(exp, b, Kq);
       else kernelScalar(a, Kp, b, Kq);
       const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
       if (ASC_FEATURE_SIMD && mode == QOUT_F32 && nr == QNR) {

@@ -350,7 +350,7 @@ if (defaultBuild !== 'simd') {
     const A = be.alloc(n * n), W = be.alloc(n * n), Af = buf(n * n, 1), Bf = buf(n * n, 2), C = be.alloc(n * n * 4);
     const bytes = new Uint8Array(be.memory.buffer);
     for (let i = 0; i < n * n; i++) { bytes[A + i] = (i * 73 + 11) & 255; bytes[W + i] = ((i * 41 + 3) % 255) - 127 & 255; }
-    const pb = be.alloc(k.qgemmPackedBSize(n, n)), cs = be.alloc(n * 4), pa = be.alloc(k.qgemmPackedASize(n, n)), work = be.alloc(n * 4);
+    const pb = be.alloc(k.qgemmPackedBSize(n, n)), cs = be.alloc(n * 4), pa = be.alloc(k.qgemmPackedASize(n, n)), work = be.alloc(k.qgemmWorkSize(n, n));
     k.qgemmPackB(n, n, W, n, pb, cs, 0);
     const ws = be.workspace(k.gemmWorkspaceSize(n, n, n));
     const int8 = () => { k.qgemmPackA(n, n, A, n, pa); k.qgemm(n, n, n, pa, 7, pb, cs, 0, 0, 0, C, n, 0, 0, 0, 255, 0, work); };

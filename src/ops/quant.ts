@@ -90,7 +90,7 @@ const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 function scratch(be: WasmBackend, inBytes: number, M: number, K: number, N: number): { xq: number; pa: number; work: number } {
   const al = (n: number) => Math.ceil(n / 64) * 64;
   const paBytes = be.kernels.qgemmPackedASize(M, K);
-  const ws = be.workspace(al(inBytes) + al(paBytes) + al(N * 4));
+  const ws = be.workspace(al(inBytes) + al(paBytes) + al(be.kernels.qgemmWorkSize(N, K)));
   return { xq: ws, pa: ws + al(inBytes), work: ws + al(inBytes) + al(paBytes) };
 }
 

@@ -85,7 +85,7 @@ export class WasmBackend {
     const a = Uint8Array.from({ length: M * K }, (_, i) => (i * 37 + 11) & 255);
     const w = Int8Array.from({ length: K * N }, (_, i) => ((i * 29 + 7) % 127) - 64);
     const A = this.alloc(M * K), W = this.alloc(K * N), pb = this.alloc(k.qgemmPackedBSize(K, N)), cs = this.alloc(N * 4);
-    const pa = this.alloc(k.qgemmPackedASize(M, K)), C = this.alloc(M * N * 4), work = this.alloc(N * 4);
+    const pa = this.alloc(k.qgemmPackedASize(M, K)), C = this.alloc(M * N * 4), work = this.alloc(k.qgemmWorkSize(N, K));
     try {
       new Uint8Array(this.memory.buffer, A, M * K).set(a);
       new Int8Array(this.memory.buffer, W, K * N).set(w);

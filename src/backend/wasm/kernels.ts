@@ -16,6 +16,7 @@ export interface Kernels extends OptimKernels {
   // gemm_i8.ts
   qgemmPackedBSize(K: number, N: number): number;
   qgemmPackedASize(M: number, K: number): number;
+  qgemmWorkSize(N: number, K: number): number;
   qWeightsAre7Bit(K: number, N: number, W: Ptr, ldw: number): number;
   qgemmPackB(K: number, N: number, W: Ptr, ldw: number, dst: Ptr, colSums: Ptr, relaxed7: number): void;
   qgemmPackA(M: number, K: number, A: Ptr, lda: number, dst: Ptr): void;
