@@ -374,10 +374,11 @@ export function qim2col(N: i32, H: i32, W: i32, C: i32, KH: i32, KW: i32, SH: i3
             const ix = ox * SW - PL + kx * DW;
             if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
               const src = x + <usize>(((n * H + iy) * W + ix) * C);
-              memory.copy(row, src, <usize>C);
-              for (let c = 0; c < C; c++) s += <i32>load<u8>(src + <usize>c);
+              // few channels: a byte loop beats the memory.copy call
+              if (C < 16) { for (let c = 0; c < C; c++) { const v = load<u8>(src + <usize>c); store<u8>(row + <usize>c, v); s += <i32>v; } }
+              else { memory.copy(row, src, <usize>C); for (let c = 0; c < C; c++) s += <i32>load<u8>(src + <usize>c); }
             } else {
-              memory.fill(row, <u8>za, <usize>C);
+              if (C < 16) { for (let c = 0; c < C; c++) store<u8>(row + <usize>c, <u8>za); } else memory.fill(row, <u8>za, <usize>C);
               s += za * C;
             }
             row += <usize>C;

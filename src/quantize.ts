@@ -32,6 +32,11 @@ export interface QuantizeOptions {
   batchSize?: number;
   /** weights in [-63, 63] instead of [-127, 127]: the relaxed-SIMD i8 x i7 dot path (less precise) */
   reduceRange?: boolean;
+  /**
+   * convolutions over fewer input channels stay float (default 4: an image's first layer, where the float
+   * direct kernel is faster and the int8 patch matrix costs more than it saves); 1 quantizes them all
+   */
+  minInputChannels?: number;
 }
 
 export interface QuantizationReport {
@@ -81,6 +86,7 @@ export function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}):
     if (keep.has(n.name)) reason = 'kept float by keepFloat';
     else if (!w?.tensor || w.kind !== 'param') reason = 'weights are not constant';
     else if (n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2]) reason = 'grouped / depthwise convolution: no int8 kernel';
+    else if (n.op === 'conv2d' && w.shape[2] < (opts.minInputChannels ?? 4)) reason = `${w.shape[2]} input channel(s): the float kernel is faster (minInputChannels)`;
     candidates.push({ node: n, reason });
   }
   const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);

@@ -30,7 +30,9 @@ describe('quantize', () => {
     const calib = await digits((l) => l < 5, 0, 8000, 256);
     const test = await digits((l) => l < 5, 8000, 10000);
     const q = eg.quantize(float, { calibration: calib.x });
-    expect(q.quantization!.nodes.map((n) => `${n.name}:${n.as}`)).toEqual(['block1_conv:int8', 'block2_conv:int8', 'features:int8', 'head:int8']);
+    // the default policy keeps the one-channel first conv float (its float kernel is faster)
+    expect(q.quantization!.nodes.map((n) => `${n.name}:${n.as}`)).toEqual(['block1_conv:float32', 'block2_conv:int8', 'features:int8', 'head:int8']);
+    expect(q.quantization!.nodes[0].reason).toMatch(/1 input channel\(s\): the float kernel is faster \(minInputChannels\)/);
     expect(q.summary({ print: false })).toMatch(/qconv2d.*qdense|qdense.*qconv2d/);
     const a32 = accuracy(float, test.x, test.labels), a8 = accuracy(q, test.x, test.labels);
     expect(a32).toBeGreaterThan(0.97);
@@ -44,7 +46,7 @@ describe('quantize', () => {
     expect(maxAbs(ours, await runOrt(int8Bytes, probe))).toBeLessThan(1e-5);
     // and edgegrad reads the QDQ file back into its int8 kernels: the same integers, the same outputs
     const back = await eg.loadModel(int8Bytes);
-    expect(back.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'int8', 'int8', 'int8']);
+    expect(back.quantization!.nodes.map((n) => n.as)).toEqual(['float32', 'int8', 'int8', 'int8']);
     expect(back.summary({ print: false })).not.toMatch(/fakeQuant/);
     expect(maxAbs(ours, back.predict(probe).dataSync())).toBe(0);
   });
@@ -61,7 +63,7 @@ describe('quantize', () => {
         eg.layers.dense({ units: 5, seed: 5 }),
       ]);
       const calib = eg.randomUniform([40, 11, 9, 3], -1, 2, 6), x = eg.randomUniform([7, 11, 9, 3], -1, 2, 7);
-      const q = eg.quantize(m, { calibration: calib });
+      const q = eg.quantize(m, { calibration: calib, minInputChannels: 1 });
       expect(q.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'float32', 'int8', 'int8', 'int8']);
       expect(q.quantization!.nodes[1].reason).toMatch(/depthwise convolution: no int8 kernel/);
       const ours = q.predict(x).dataSync();
