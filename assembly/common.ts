@@ -64,3 +64,21 @@ export function erf64(x: f64): f64 {
 
 /** Scratch words for kernels that need a few bytes of static state; part of the data segment, never allocated. */
 export const SCRATCH: usize = memory.data(1024, 16);
+
+// ---- u8 quantization (ONNX QuantizeLinear): x / scale, rounded half to even, plus the zero point, saturated ----
+
+@inline export function quantizeOne(v: f32, scale: f32, zp: i32): u8 {
+  const f = nearest<f32>(v / scale);
+  // NaN -> the zero point; beyond the i32 range saturates like the SIMD path
+  let q = f != f ? zp : (f >= 2147483520 ? 2147483520 : f <= -2147483648 ? -2147483648 : <i32>f) + zp;
+  return <u8>(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+/** 16 floats -> 16 saturated u8 (round half to even), as one v128. */
+@inline export function quantize16(src: usize, scale: v128, zp: v128): v128 {
+  const q0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src), scale))), zp);
+  const q1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 16), scale))), zp);
+  const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 32), scale))), zp);
+  const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 48), scale))), zp);
+  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+}

@@ -14,6 +14,7 @@
 // - SIMD128: i32x4.dot_i16x8_s on sign/zero-extended operands, pairs of k per lane, reduced at the end.
 // - scalar: plain loops over the same packed layout.
 // Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
+import { quantizeOne, quantize16 } from './common';
 
 export const QNR: i32 = 8;
 export const QMR: i32 = 4;
@@ -292,32 +293,6 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   }
 }
 
-@inline function quantizeOne(v: f32, scale: f32, zp: i32): u8 {
-  const f = nearest<f32>(v / scale);
-  // NaN -> the zero point; beyond the i32 range saturates like the SIMD path
-  let q = f != f ? zp : (f >= 2147483520 ? 2147483520 : f <= -2147483648 ? -2147483648 : <i32>f) + zp;
-  return <u8>(q < 0 ? 0 : q > 255 ? 255 : q);
-}
-
-/** 16 floats -> 16 saturated u8 (round half to even), as one v128. */
-@inline function quantize16(src: usize, scale: v128, zp: v128): v128 {
-  const q0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src), scale))), zp);
-  const q1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 16), scale))), zp);
-  const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 32), scale))), zp);
-  const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 48), scale))), zp);
-  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
-}
-
-/** u8 = clamp(nearest(x / scale) + zp, 0, 255) (ONNX QuantizeLinear, round half to even; NaN -> zp). */
-export function quantizeU8(n: i32, x: usize, scale: f32, zp: i32, y: usize): void {
-  let i = 0;
-  if (ASC_FEATURE_SIMD) {
-    const sv = f32x4.splat(scale), zv = i32x4.splat(zp);
-    for (; i + 16 <= n; i += 16) v128.store(y + <usize>i, quantize16(x + (<usize>i << 2), sv, zv));
-  }
-  for (; i < n; i++) store<u8>(y + <usize>i, quantizeOne(load<f32>(x + (<usize>i << 2)), scale, zp));
-}
-
 /**
  * Quantize f32 rows (M x K, row stride ldx floats) straight into qgemm's packed-A layout with row sums: one
  * pass instead of quantizeU8 + qgemmPackA.
@@ -348,10 +323,6 @@ export function qQuantizePackA(M: i32, K: i32, x: usize, ldx: i32, scale: f32, z
   }
 }
 
-/** f32 = (q - zp) * scale (ONNX DequantizeLinear). */
-export function dequantizeU8(n: i32, q: usize, scale: f32, zp: i32, y: usize): void {
-  for (let i = 0; i < n; i++) store<f32>(y + (<usize>i << 2), <f32>(<i32>load<u8>(q + <usize>i) - zp) * scale);
-}
 
 /**
  * The patch matrix of an NHWC u8 convolution (groups 1) straight into qgemm's packed-A layout: one row of

@@ -1,6 +1,7 @@
 // The exports the TypeScript wasm backend binds to (src/backend/wasm/). One family per file.
 export * from './gemm_f32';
 export * from './gemm_i8';
+export * from './quant';
 export * from './conv';
 export * from './pool';
 export * from './act';

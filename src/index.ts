@@ -31,8 +31,8 @@ export const fused = { matMul: fusedMatMul, conv2d: fusedConv2d };
 import { int8MatMul, int8Conv2d } from './ops/quant.js';
 /** The exact integer kernels: sum (a - za) * w in i32 for u8 activations and s8 weights. */
 export const int8 = { matMul: int8MatMul, conv2d: int8Conv2d };
-export { quantize } from './quantize.js';
-export type { QuantizeOptions, QuantizationReport } from './quantize.js';
+export { quantize } from './quantize/index.js';
+export type { QuantizeOptions, QuantizationReport } from './quantize/index.js';
 import { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB, resizeGrad } from './ops/image.js';
 /** Image ops (TF.js tf.image names), NHWC. */
 export const image = { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB };

@@ -16,7 +16,7 @@ export class GraphModel {
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
   /** Set by eg.quantize: what was quantized, and what stayed float and why. */
-  quantization?: import('../quantize.js').QuantizationReport;
+  quantization?: import('../quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
 

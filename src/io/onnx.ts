@@ -9,7 +9,7 @@ import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
 import { halfToFloat } from './half.js';
 import { roundHalfEven, type QWeights } from '../ops/quant.js';
-import type { QuantizationReport } from '../quantize.js';
+import type { QuantizationReport } from '../quantize/index.js';
 
 type Long = number | { toNumber(): number };
 interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }

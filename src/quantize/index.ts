@@ -1,19 +1,19 @@
 // Post-training quantization: eg.quantize(model, { weights, activations, calibration }).
 //   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) from the
-//   min / max (or a percentile) of each quantized layer's input over calibration batches. Dense layers and
-//   convolutions (groups 1) run the int8 GEMM; everything else stays float32 and the report says why.
+//   min / max (or a percentile) of each quantized layer's input over calibration batches (calibrate.ts).
+//   Dense layers and convolutions (groups 1, at least minInputChannels inputs) run the int8 GEMM; depthwise
+//   convolutions compute in float on int8-stored weights; the report says what runs how, and why.
 //   activations 'float32': weight-only int8 (stored int8, computed in float: the size without the speed).
 //   weights 'float16': weights rounded to half precision and saved as float16 (half the file).
 // Batch norms are folded into the convolutions first, so their scale is quantized with the filter.
-import { Graph, type Node } from './graph/ir.js';
-import { GraphModel } from './graph/graph-model.js';
-import { Plan } from './graph/executor.js';
-import { optimizeForInference } from './graph/passes.js';
-import { Model } from './model.js';
-import { nchwToNhwcCopy } from './ops/shape.js';
-import { actQuantFromRange, quantizeWeights, type ActQuant, type QWeights } from './ops/quant.js';
-import { floatToHalf, halfToFloat } from './io/half.js';
-import { Tensor, formatShape } from './tensor.js';
+import { Graph, type Node } from '../graph/ir.js';
+import { GraphModel } from '../graph/graph-model.js';
+import { optimizeForInference } from '../graph/passes.js';
+import { Model } from '../model.js';
+import { quantizeWeights, type ActQuant, type QWeights } from '../ops/quant.js';
+import { calibrate } from './calibrate.js';
+import { floatToHalf, halfToFloat } from '../io/half.js';
+import { Tensor } from '../tensor.js';
 
 export interface QuantizeOptions {
   /** 'int8' (default) or 'float16' */
@@ -135,50 +135,4 @@ function finish(src: GraphModel, g: Graph, report: QuantizationReport, storage: 
   m.quantization = report;
   m.storage = storage;
   return m;
-}
-
-/** Per value: the u8 quantization of its range over the calibration data. */
-function calibrate(src: GraphModel, g: Graph, ids: number[], opts: QuantizeOptions): Map<number, ActQuant> {
-  const x = opts.calibration;
-  if (!x) fail("int8 activations need calibration data: quantize(model, { calibration: x }) (or activations: 'float32' for weight-only)");
-  const want = src.inputShape;
-  if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) fail(`calibration data ${formatShape(x.shape)} does not match the model input [n, ${want.join(', ')}]`);
-  if (x.shape[0] < 1) fail('the calibration set is empty');
-  if (x.dtype !== 'float32') fail(`calibration data must be float32, got ${x.dtype}`);
-  const bs = opts.batchSize ?? 32, pct = opts.method === 'percentile' ? (opts.percentile ?? 99.99) : 100;
-  if (!(pct > 50 && pct <= 100)) fail(`percentile must be in (50, 100], got ${pct}`);
-  const lo = new Map<number, number>(), hi = new Map<number, number>();
-  const per = want.reduce((a, b) => a * b, 1);
-  const plans = new Map<number, Plan>();
-  try {
-    for (let s = 0; s < x.shape[0]; s += bs) {
-      const b = Math.min(bs, x.shape[0] - s);
-      let p = plans.get(b);
-      if (!p) plans.set(b, (p = new Plan(g, { batch: b, training: false, keep: ids })));
-      p.prepack(0);
-      const dst = p.view(g.inputs[0]), rows = (x.view() as Float32Array).subarray(s * per, (s + b) * per);
-      if (src.inputNchw) nchwToNhwcCopy(rows, dst, [b, ...want]); else dst.set(rows);
-      p.run();
-      for (const id of ids) {
-        const v = p.view(id);
-        let mn = Infinity, mx = -Infinity;
-        if (pct === 100) {
-          for (let i = 0; i < v.length; i++) { const t = v[i]; if (t < mn) mn = t; if (t > mx) mx = t; }
-        } else {
-          // the tails of a sample: up to 65,536 evenly spaced values
-          const step = Math.max(1, Math.floor(v.length / 65536)), sample: number[] = [];
-          for (let i = 0; i < v.length; i += step) sample.push(v[i]);
-          sample.sort((a, c) => a - c);
-          const tail = Math.floor(((100 - pct) / 100) * sample.length);
-          mn = sample[tail]; mx = sample[sample.length - 1 - tail];
-        }
-        if (!Number.isFinite(mn) || !Number.isFinite(mx)) fail(`the calibration data gives non-finite values at '${g.values[id].name}'`);
-        lo.set(id, Math.min(lo.get(id) ?? Infinity, mn));
-        hi.set(id, Math.max(hi.get(id) ?? -Infinity, mx));
-      }
-    }
-  } finally {
-    for (const p of plans.values()) p.dispose();
-  }
-  return new Map(ids.map((id) => [id, actQuantFromRange(lo.get(id)!, hi.get(id)!)]));
 }
