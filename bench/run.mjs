@@ -362,11 +362,11 @@ if (defaultBuild !== 'simd') {
   }
   const d = await eg.data.loadDigits();
   const digitsF = await eg.loadModel(join(here, '..', 'models', 'digits-cnn.onnx'));
-  const digitsQ = eg.quantize(digitsF, { calibration: eg.data.slice(d.images, 0, 256) });
+  const digitsQ = await eg.quantize(digitsF, { calibration: eg.data.slice(d.images, 0, 256) });
   const mbF = await eg.loadModel(join(here, '..', 'models', 'mobilenet-v2-features.onnx'));
   const prep = eg.sequential([eg.layers.resizing({ height: 224, width: 224, inputShape: [28, 28, 1] }), eg.layers.grayscaleToRgb()]);
   const mbCalib = prep.predict(eg.data.slice(d.images, 0, 32));
-  const mbQ = eg.quantize(mbF, { calibration: mbCalib });
+  const mbQ = await eg.quantize(mbF, { calibration: mbCalib });
   const cases = [
     { name: 'digits-cnn int8 b1', f: digitsF, q: digitsQ, x: eg.data.slice(d.images, 0, 1) },
     { name: 'digits-cnn int8 b32', f: digitsF, q: digitsQ, x: eg.data.slice(d.images, 0, 32) },

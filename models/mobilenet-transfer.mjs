@@ -27,7 +27,7 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
     // post-training int8, calibrated on 64 of the training digits as the backbone sees them
     const calibration = prep().predict(eg.data.slice(train.x, 0, 64));
     const float = backbone;
-    backbone = eg.quantize(backbone, { calibration });
+    backbone = await eg.quantize(backbone, { calibration });
     calibration.dispose();
     bytes = { float32: (await eg.toOnnx(float, { weights: 'float32' })).length, int8: (await eg.toOnnx(backbone)).length };
   }

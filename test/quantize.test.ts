@@ -29,7 +29,9 @@ describe('quantize', () => {
     const float = await eg.loadModel(MODEL);
     const calib = await digits((l) => l < 5, 0, 8000, 256);
     const test = await digits((l) => l < 5, 8000, 10000);
-    const q = eg.quantize(float, { calibration: calib.x });
+    const progress: number[] = [];
+    const q = await eg.quantize(float, { calibration: calib.x, batchSize: 100, onProgress: (done, total) => { progress.push(done); expect(total).toBe(256); } });
+    expect(progress).toEqual([100, 200, 256]);
     // the default policy keeps the one-channel first conv float (its float kernel is faster)
     expect(q.quantization!.nodes.map((n) => `${n.name}:${n.as}`)).toEqual(['block1_conv:float32', 'block2_conv:int8', 'features:int8', 'head:int8']);
     expect(q.quantization!.nodes[0].reason).toMatch(/1 input channel\(s\): the float kernel is faster \(minInputChannels\)/);
@@ -63,7 +65,7 @@ describe('quantize', () => {
         eg.layers.dense({ units: 5, seed: 5 }),
       ]);
       const calib = eg.randomUniform([40, 11, 9, 3], -1, 2, 6), x = eg.randomUniform([7, 11, 9, 3], -1, 2, 7);
-      const q = eg.quantize(m, { calibration: calib, minInputChannels: 1 });
+      const q = await eg.quantize(m, { calibration: calib, minInputChannels: 1 });
       expect(q.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'float32', 'int8', 'int8', 'int8']);
       expect(q.quantization!.nodes[1].reason).toMatch(/depthwise convolution: no int8 kernel/);
       const ours = q.predict(x).dataSync();
@@ -80,13 +82,13 @@ describe('quantize', () => {
     const test = await digits((l) => l < 5, 8000, 10000);
     const a32 = accuracy(float, test.x, test.labels);
     const full = (await eg.toOnnx(float)).length;
-    const w8 = eg.quantize(float, { activations: 'float32' });
+    const w8 = await eg.quantize(float, { activations: 'float32' });
     expect(Math.abs(accuracy(w8, test.x, test.labels) - a32)).toBeLessThanOrEqual(0.01);
     const w8Bytes = await eg.toOnnx(w8);
     expect(full / w8Bytes.length).toBeGreaterThanOrEqual(3.5);
     const probe = eg.data.slice(test.x, 0, 16);
     expect(maxAbs(w8.predict(probe).dataSync(), await runOrt(w8Bytes, probe))).toBeLessThan(1e-4);
-    const h = eg.quantize(float, { weights: 'float16' });
+    const h = await eg.quantize(float, { weights: 'float16' });
     expect(Math.abs(accuracy(h, test.x, test.labels) - a32)).toBeLessThanOrEqual(0.002);
     const hBytes = await eg.toOnnx(h);
     expect(full / hBytes.length).toBeGreaterThan(1.9);
@@ -111,28 +113,28 @@ describe('quantize', () => {
     };
     const float = await eg.loadModel(MODEL);
     const aFloat = await run(float);
-    const aInt8 = await run(eg.quantize(float, { calibration: calib.x }));
+    const aInt8 = await run(await eg.quantize(float, { calibration: calib.x }));
     expect(aFloat).toBeGreaterThan(0.93);
     expect(Math.abs(aInt8 - aFloat), `float backbone ${aFloat}, int8 backbone ${aInt8}`).toBeLessThanOrEqual(0.01);
   });
 
   it('says what is wrong: calibration shape, empty or missing calibration, unknown names', async () => {
     const m = await eg.loadModel(MODEL);
-    expect(() => eg.quantize(m)).toThrow(/int8 activations need calibration data/);
-    expect(() => eg.quantize(m, { calibration: eg.zeros([4, 28, 28]) })).toThrow(/calibration data \[4,28,28\] does not match the model input \[n, 28, 28, 1\]/);
-    expect(() => eg.quantize(m, { calibration: eg.zeros([0, 28, 28, 1]) })).toThrow(/the calibration set is empty/);
-    expect(() => eg.quantize(m, { calibration: eg.zeros([2, 28, 28, 1]), keepFloat: ['heda'] })).toThrow(/keepFloat names 'heda', which is not a node/);
-    expect(() => eg.quantize(m, { weights: 'int4' as 'int8' })).toThrow(/weights must be 'int8' or 'float16', got 'int4'/);
+    await expect(eg.quantize(m)).rejects.toThrow(/int8 activations need calibration data/);
+    await expect(eg.quantize(m, { calibration: eg.zeros([4, 28, 28]) })).rejects.toThrow(/calibration data \[4,28,28\] does not match the model input \[n, 28, 28, 1\]/);
+    await expect(eg.quantize(m, { calibration: eg.zeros([0, 28, 28, 1]) })).rejects.toThrow(/the calibration set is empty/);
+    await expect(eg.quantize(m, { calibration: eg.zeros([2, 28, 28, 1]), keepFloat: ['heda'] })).rejects.toThrow(/keepFloat names 'heda', which is not a node/);
+    await expect(eg.quantize(m, { weights: 'int4' as 'int8' })).rejects.toThrow(/weights must be 'int8' or 'float16', got 'int4'/);
     // an imported QDQ model whose scale is zero or NaN
     const calib = eg.randomUniform([8, 28, 28, 1], 0, 1, 2);
     const proto = (onnxProto as unknown as { onnx: { ModelProto: { decode(b: Uint8Array): { graph: { initializer: Array<{ name: string; rawData: Uint8Array }> } }; encode(m: unknown): { finish(): Uint8Array } } } }).onnx;
     for (const bad of [0, NaN]) {
-      const model = proto.ModelProto.decode(await eg.toOnnx(eg.quantize(m, { calibration: calib })));
+      const model = proto.ModelProto.decode(await eg.toOnnx(await eg.quantize(m, { calibration: calib })));
       const init = model.graph.initializer.find((t) => t.name.endsWith('block2_conv/input_scale'))!;
       init.rawData = new Uint8Array(Float32Array.of(bad).buffer);
       await expect(eg.loadModel(proto.ModelProto.encode(model).finish())).rejects.toThrow(new RegExp(`ONNX op 'QuantizeLinear' \\(node 'block2_conv/quantize_input'.*scale ${bad}: scales must be positive and finite`));
     }
-    const kept = eg.quantize(m, { calibration: eg.randomUniform([8, 28, 28, 1], 0, 1, 2), keepFloat: ['block1_conv', 'head'] });
+    const kept = await eg.quantize(m, { calibration: eg.randomUniform([8, 28, 28, 1], 0, 1, 2), keepFloat: ['block1_conv', 'head'] });
     expect(kept.quantization!.nodes.filter((n) => n.as === 'float32').map((n) => `${n.name}: ${n.reason}`)).toEqual(['block1_conv: kept float by keepFloat', 'head: kept float by keepFloat']);
   });
 });

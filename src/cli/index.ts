@@ -169,7 +169,9 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
     if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images: calibration from a folder needs an image model`);
     return loadImages(flags.calibration as string, to, (flags.samples as number) ?? 256);
   })() : undefined;
-  const q = eg.quantize(m, {
+  let bar: Progress | undefined;
+  const q = await eg.quantize(m, {
+    onProgress: (d, n) => { (bar ??= new Progress('calibrate', n)).update(d); },
     weights: flags.fp16 ? 'float16' : 'int8', activations: flags.fp16 || weightsOnly ? 'float32' : 'int8', calibration,
     method: flags.percentile !== undefined ? 'percentile' : 'minmax', percentile: flags.percentile as number | undefined,
     keepFloat: flags['keep-float'] ? String(flags['keep-float']).split(',').map((s) => s.trim()).filter(Boolean) : undefined,

@@ -13,7 +13,7 @@ function fail(msg: string): never {
 }
 
 /** Per value: the u8 quantization of its range over the calibration data. */
-export function calibrate(src: GraphModel, g: Graph, ids: number[], opts: QuantizeOptions): Map<number, ActQuant> {
+export async function calibrate(src: GraphModel, g: Graph, ids: number[], opts: QuantizeOptions): Promise<Map<number, ActQuant>> {
   const x = opts.calibration;
   if (!x) fail("int8 activations need calibration data: quantize(model, { calibration: x }) (or activations: 'float32' for weight-only)");
   const want = src.inputShape;
@@ -51,6 +51,7 @@ export function calibrate(src: GraphModel, g: Graph, ids: number[], opts: Quanti
         lo.set(id, Math.min(lo.get(id) ?? Infinity, mn));
         hi.set(id, Math.max(hi.get(id) ?? -Infinity, mx));
       }
+      await opts.onProgress?.(s + b, x.shape[0]);
     }
   } finally {
     for (const p of plans.values()) p.dispose();

@@ -30,6 +30,8 @@ export interface QuantizeOptions {
   keepFloat?: string[];
   /** batch size of the calibration passes (default 32) */
   batchSize?: number;
+  /** progress of the calibration passes: examples done of total (long for big models) */
+  onProgress?: (done: number, total: number) => void | Promise<void>;
   /** weights in [-63, 63] instead of [-127, 127]: the relaxed-SIMD i8 x i7 dot path (less precise) */
   reduceRange?: boolean;
   /**
@@ -51,7 +53,7 @@ function fail(msg: string): never {
 }
 
 /** A quantized copy of model (its weights are copied; the original is untouched). */
-export function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}): GraphModel {
+export async function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}): Promise<GraphModel> {
   const src = model instanceof Model
     ? new GraphModel(model.inferenceGraph(), model.name, model.inputShapeOf, false, false, { format: 'edgegrad', opset: 17, producer: 'edgegrad' })
     : model;
@@ -90,7 +92,7 @@ export function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}):
     candidates.push({ node: n, reason });
   }
   const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);
-  const ranges = activations === 'int8' ? calibrate(src, g, chosen.map((n) => n.inputs[0]), opts) : undefined;
+  const ranges = activations === 'int8' ? await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts) : undefined;
   const limit = opts.reduceRange ? 63 : 127;
   for (const c of candidates) {
     const n = c.node;
