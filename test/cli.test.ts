@@ -141,6 +141,26 @@ describe('edgegrad command', () => {
     expect(t.stderr).toMatch(/finetune needs --out OUT\.onnx/);
   });
 
+  it('finetune also takes a JSON file of examples and labels (an NCHW model: maps in its own layout)', async () => {
+    const d = await eg.data.loadDigits();
+    const idx: number[] = [];
+    for (let n = 0; n < 8000 && idx.length < 100; n++) if (d.labels[n] >= 5) idx.push(n);
+    const px = d.images.dataSync();
+    // mnist_cnn.onnx (PyTorch) takes [n, 1, 28, 28]
+    const x = idx.map((n) => [Array.from({ length: 28 }, (_, r) => Array.from(px.subarray(n * 784 + r * 28, n * 784 + r * 28 + 28)))]);
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    writeFileSync(join(dir, 'd.json'), JSON.stringify({ x, y: idx.map((n) => d.labels[n] - 5), classes: ['five', 'six', 'seven', 'eight', 'nine'] }));
+    const r = cli('finetune', 'test/fixtures/mnist_cnn.onnx', '--data', join(dir, 'd.json'), '--cut', '/Elu', '--epochs', '30', '--val', '0', '--out', join(dir, 'ft.onnx'), '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.classes).toEqual(['five', 'six', 'seven', 'eight', 'nine']);
+    expect(j.perClass.reduce((a: number, b: number) => a + b, 0)).toBe(100);
+    expect(j.accuracy).toBeGreaterThan(0.9);
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ x: x.slice(0, 3), y: [0, 1] }));
+    const b = cli('finetune', 'test/fixtures/mnist_cnn.onnx', '--data', join(dir, 'bad.json'), '--out', join(dir, 'b.onnx'));
+    expect([b.status, b.stderr.trim()]).toEqual([1, `edgegrad: ${join(dir, 'bad.json')}: 3 examples but 2 labels`]);
+  });
+
   it('finetune says what is wrong with the data and the cut', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'edgegrad-cli-')), 'ft.onnx');
     let r = cli('finetune', 'models/digits-cnn.onnx', '--data', 'no/such/dir', '--out', out);

@@ -13,10 +13,11 @@ const USAGE = `usage:
   edgegrad info MODEL [--json]              summary: nodes, parameters, FLOPs, planned memory
   edgegrad predict MODEL INPUT [--json]     run INPUT through MODEL: an image (.png, .jpg; resized to the
                                             model's input), a .npy (float32/float64) or a .json nested array
-  edgegrad finetune MODEL --data DIR --out OUT.onnx [--cut NODE] [--epochs 10] [--lr 0.001]
+  edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE] [--epochs 10] [--lr 0.001]
                     [--batch 32] [--val 0.2] [--fp16] [--json]
                                             MODEL below NODE, frozen, under a new softmax head trained on
-                                            DIR/<class>/*.png|jpg; writes the whole model as ONNX
+                                            DIR/<class>/*.png|jpg or {"x", "y"} JSON; writes the
+                                            whole model as ONNX
   edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
                     [--data DIR] [--keep-float NODE,NODE] [--percentile P] [--json]
                                             post-training quantization: int8 (activations calibrated on
@@ -90,6 +91,34 @@ function parseFlags(args: string[], known: Record<string, 'string' | 'number' | 
 
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 
+/**
+ * A labelled set as JSON: { "x": examples in the model's input layout, "y": integer labels from 0,
+ * "classes"?: names }. Image maps of an NCHW model come back NHWC (the layout the backbone takes as a layer).
+ */
+async function loadJsonData(path: string, inputShape: number[], nchw: boolean): Promise<{ x: eg.Tensor; y: eg.Tensor; classes: string[]; perClass: number[] }> {
+  let j: { x?: unknown; y?: unknown; classes?: unknown };
+  try { j = JSON.parse(new TextDecoder().decode(await readBytes(path, 'data'))); } catch (e) { throw new Error(`${path}: not valid JSON (${(e as Error).message})`); }
+  if (!Array.isArray(j.x) || !Array.isArray(j.y)) throw new Error(`${path}: needs "x" (examples) and "y" (labels) arrays`);
+  const x = eg.tensor(j.x as eg.NestedArray);
+  if (x.rank !== inputShape.length + 1 || inputShape.some((d, i) => d !== x.shape[i + 1])) throw new Error(`${path}: "x" is ${JSON.stringify(x.shape)}, the model takes [n, ${inputShape.join(', ')}]`);
+  const labels = j.y as unknown[];
+  if (labels.length !== x.shape[0]) throw new Error(`${path}: ${x.shape[0]} examples but ${labels.length} labels`);
+  const bad = labels.findIndex((l) => !Number.isInteger(l) || (l as number) < 0);
+  if (bad >= 0) throw new Error(`${path}: label ${bad} is ${JSON.stringify(labels[bad])}, not a class index (0, 1, ...)`);
+  const k = Math.max(...(labels as number[])) + 1;
+  const classes = Array.isArray(j.classes) ? (j.classes as unknown[]).map(String) : Array.from({ length: k }, (_, i) => String(i));
+  if (classes.length < Math.max(k, 2)) throw new Error(`${path}: ${classes.length} class name(s) for labels up to ${k - 1} (at least two classes)`);
+  const perClass = classes.map((_, c) => (labels as number[]).filter((l) => l === c).length);
+  let xs = x;
+  if (nchw) {
+    const [n, c, h, w] = x.shape, src = x.dataSync(), dst = new Float32Array(src.length);
+    for (let i = 0; i < n; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) dst[(i * h * w + p) * c + ch] = src[(i * c + ch) * h * w + p];
+    xs = eg.tensor(dst, [n, h, w, c]);
+    x.dispose();
+  }
+  return { x: xs, y: eg.tensor(Int32Array.from(labels as number[]), [labels.length], 'int32'), classes, perClass };
+}
+
 async function finetune(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
   const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number' });
   if (pos.length !== 1) throw new UsageError('finetune takes one MODEL');
@@ -103,19 +132,27 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (!(valFrac >= 0 && valFrac < 1)) throw new UsageError(`--val must be in [0, 1), got ${valFrac}`);
   const t0 = performance.now();
   const base = await eg.loadModel(pos[0]);
-  const to = imageInput(base.inputShape, base.inputNchw);
-  if (!to) throw new Error(`${pos[0]}: model '${base.name}' takes input [batch, ${base.inputShape.join(', ')}], not images`);
   const backbone = (flags.cut ? base.cut(flags.cut as string) : base).freeze();
   const dir = flags.data as string;
-  if (!(await isFolder(dir))) throw new Error(`${dir}: --data must be a folder with one sub-folder of images per class`);
   // the backbone runs as a layer, which takes NHWC whatever its file's boundary
-  let loadBar: Progress | undefined;
-  const ds = await loadImageFolder(dir, { ...to, nchw: false }, (d, n) => { (loadBar ??= new Progress('images  ', n)).update(d); });
+  const nchw = base.inputNchw && base.inputShape.length === 3;
+  const layerShape = nchw ? [base.inputShape[1], base.inputShape[2], base.inputShape[0]] : base.inputShape;
+  let ds: { x: eg.Tensor; y: eg.Tensor; classes: string[]; perClass: number[] };
+  if (await isFolder(dir)) {
+    const to = imageInput(base.inputShape, base.inputNchw);
+    if (!to) throw new Error(`${pos[0]}: model '${base.name}' takes input [batch, ${base.inputShape.join(', ')}], not images: give --data a .json file`);
+    let loadBar: Progress | undefined;
+    ds = await loadImageFolder(dir, { ...to, nchw: false }, (d, n) => { (loadBar ??= new Progress('images  ', n)).update(d); });
+  } else if (dir.endsWith('.json')) {
+    ds = await loadJsonData(dir, base.inputShape, nchw);
+  } else {
+    throw new Error(`${dir}: --data must be a folder with one sub-folder of images per class, or a .json file { "x": [...], "y": [...] }`);
+  }
   // shuffle once (the folder is sorted by class) so the validation rows cover every class
   const order = eg.data.permutation(ds.x.shape[0], seed);
   const x = eg.data.gather(ds.x, order), y = eg.data.gather(ds.y, order);
   ds.x.dispose(); ds.y.dispose();
-  const probe = eg.sequential([backbone]).predict(eg.zeros([1, to.h, to.w, to.c]));
+  const probe = eg.sequential([backbone]).predict(eg.zeros([1, ...layerShape]));
   const featureRank = probe.rank;
   probe.dispose();
   const layers: Array<eg.Layer | GraphModel> = [backbone];
