@@ -45,22 +45,18 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   const shapeOf = (id: number) => g.values[id].shape;
   const half = src.weights === 'float16';
   if (src.weights !== undefined && src.weights !== 'float32' && !half) fail(`weights must be 'float32' or 'float16', got '${String(src.weights)}'`);
-  const floatInit = (nm: string, dims: number[], data: ArrayLike<number>) => {
-    const n = unique(nm);
-    // float16 storage for weight tensors (not scalars), when every value fits the half range
-    if (half && data.length >= 16 && Array.prototype.every.call(data, (v: number) => Math.abs(v) <= 65504)) {
-      const h = unique(`${n}_f16`);
-      inits.push({ name: h, dims, dataType: FLOAT16, rawData: new Uint8Array(toHalfBits(data).buffer) });
-      nodes.push({ opType: 'Cast', name: unique(`${n}_cast`), input: [h], output: [n], attribute: [{ name: 'to', type: 2, i: FLOAT }] });
-      return n;
-    }
-    const raw = new Uint8Array(Float32Array.from(data).buffer);
-    inits.push({ name: n, dims, dataType: FLOAT, rawData: raw });
-    return n;
-  };
+  /** a float32 initializer, always (quantization scales must stay float32) */
   const floatInitRaw = (nm: string, dims: number[], data: ArrayLike<number>) => {
     const n = unique(nm);
     inits.push({ name: n, dims, dataType: FLOAT, rawData: new Uint8Array(Float32Array.from(data).buffer) });
+    return n;
+  };
+  /** a weight initializer: float16 storage plus a Cast when asked for and every value fits the half range */
+  const floatInit = (nm: string, dims: number[], data: ArrayLike<number>) => {
+    if (!(half && data.length >= 16 && Array.prototype.every.call(data, (v: number) => Math.abs(v) <= 65504))) return floatInitRaw(nm, dims, data);
+    const n = unique(nm), h = unique(`${n}_f16`);
+    inits.push({ name: h, dims, dataType: FLOAT16, rawData: new Uint8Array(toHalfBits(data).buffer) });
+    nodes.push({ opType: 'Cast', name: unique(`${n}_cast`), input: [h], output: [n], attribute: [{ name: 'to', type: 2, i: FLOAT }] });
     return n;
   };
   const intInit = (nm: string, data: number[]) => {
@@ -76,15 +72,9 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   };
   /** int8 weights [K, N] (or a filter [KH, KW, Cin, Cout], stored OIHW) with per-output-channel scales, as DequantizeLinear. */
   const int8Weights = (nm: string, w: Int8Array, shape: number[], scale: Float32Array): string => {
-    let data = w, dims = shape, axis = shape.length - 1;
-    if (shape.length === 4) {
-      const [H, W, I, O] = shape;
-      data = new Int8Array(w.length);
-      for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-        data[((o * I + i) * H + y) * W + x] = w[((y * W + x) * I + i) * O + o];
-      }
-      dims = [O, I, H, W]; axis = 0;
-    }
+    const filter = shape.length === 4;
+    const data = filter ? hwioToOihw(w, shape, new Int8Array(w.length)) : w;
+    const dims = filter ? [shape[3], shape[2], shape[0], shape[1]] : shape, axis = filter ? 0 : shape.length - 1;
     const q = byteInit(`${nm}_int8`, dims, INT8, data);
     const sc = floatInitRaw(`${nm}_scale`, [scale.length], scale);
     const zp = byteInit(`${nm}_zero_point`, [scale.length], INT8, new Int8Array(scale.length));
@@ -118,11 +108,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
     const d = v.tensor!.dataSync();
     if (transform === 'oihw') {
       const [H, W, I, O] = v.shape;
-      const out = new Float32Array(d.length);
-      for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-        out[((o * I + i) * H + y) * W + x] = d[((y * W + x) * I + i) * O + o];
-      }
-      return floatInit(v.name, [O, I, H, W], out);
+      return floatInit(v.name, [O, I, H, W], hwioToOihw(d, v.shape, new Float32Array(d.length)));
     }
     if (transform === 'map-const') {
       // a constant broadcast against a map: [1, 1, 1, C] (NHWC) -> [1, C, 1, 1]
@@ -385,4 +371,12 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
 function isMapOut(g: Graph, n: Node): boolean {
   const s = g.values[n.outputs[0]].shape;
   return s.length === 4 && n.op !== 'nhwcToNchw';
+}
+
+/** A filter [KH, KW, Cin, Cout] (edgegrad's HWIO) in ONNX's [Cout, Cin, KH, KW] order, written into out. */
+function hwioToOihw<T extends { [i: number]: number }>(d: ArrayLike<number>, [H, W, I, O]: number[], out: T): T {
+  for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
+    out[((o * I + i) * H + y) * W + x] = d[((y * W + x) * I + i) * O + o];
+  }
+  return out;
 }
