@@ -8,7 +8,7 @@ import { fuseActivations } from '../graph/passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';
 import { halfToFloat } from './half.js';
-import { roundHalfEven, type QWeights } from '../ops/quant.js';
+import { quantizeValue, type QWeights } from '../ops/quant.js';
 import type { QuantizationReport } from '../quantize/index.js';
 
 type Long = number | { toNumber(): number };
@@ -453,7 +453,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
           for (let i = 0; i < out.length; i++) {
             const c = C === 1 ? 0 : Math.floor(i / inner) % C;
             const x = v.konst.data[i];
-            out[i] = n.opType === 'DequantizeLinear' ? Math.fround((x - zp[c]) * scale[c]) : Math.min(qmax, Math.max(qmin, roundHalfEven(Math.fround(x / scale[c])) + zp[c]));
+            out[i] = n.opType === 'DequantizeLinear' ? Math.fround((x - zp[c]) * scale[c]) : quantizeValue(x, scale[c], zp[c], qmin, qmax);
           }
           // int8 weights dequantized per channel (zero points 0): remembered, so the layer can run int8
           const int8 = n.opType === 'DequantizeLinear' && signed && zp.every((z) => z === 0) && ax >= 0

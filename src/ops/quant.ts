@@ -17,6 +17,12 @@ export function roundHalfEven(v: number): number {
   return Math.abs(v - Math.trunc(v)) === 0.5 ? 2 * Math.round(v / 2) : r;
 }
 
+/** ONNX QuantizeLinear of one value: x / scale (in float32) rounded half to even, plus zp, saturated. */
+export function quantizeValue(x: number, scale: number, zp: number, qmin: number, qmax: number): number {
+  const v = roundHalfEven(Math.fround(x / scale)) + zp;
+  return v < qmin ? qmin : v > qmax ? qmax : v;
+}
+
 /** Per-tensor affine u8 quantization of an activation. */
 export interface ActQuant { scale: number; zeroPoint: number }
 
@@ -53,7 +59,7 @@ export function quantizeWeights(w: ArrayLike<number>, K: number, N: number, limi
     for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(w[k * N + n]));
     if (!Number.isFinite(m)) throw new Error(`edgegrad.quantize: output channel ${n} has a non-finite weight`);
     scale[n] = m > 0 ? Math.fround(m / limit) : 1;
-    for (let k = 0; k < K; k++) q[k * N + n] = Math.max(-limit, Math.min(limit, roundHalfEven(Math.fround(w[k * N + n] / scale[n]))));
+    for (let k = 0; k < K; k++) q[k * N + n] = quantizeValue(w[k * N + n], scale[n], 0, -limit, limit);
   }
   return { w: q, scale };
 }
@@ -162,10 +168,7 @@ registerOp({
 
 /** ONNX QuantizeLinear -> DequantizeLinear on an activation (an imported QDQ model): y = (q(x) - zp) * s. */
 export function fakeQuantize(x: Float32Array, y: Float32Array, scale: number, zp: number, qmin: number, qmax: number): void {
-  for (let i = 0; i < x.length; i++) {
-    const v = roundHalfEven(Math.fround(x[i] / scale)) + zp;
-    y[i] = Math.fround(((v < qmin ? qmin : v > qmax ? qmax : v) - zp) * scale);
-  }
+  for (let i = 0; i < x.length; i++) y[i] = Math.fround((quantizeValue(x[i], scale, zp, qmin, qmax) - zp) * scale);
 }
 
 registerOp({
