@@ -33,15 +33,18 @@ export function decodeImage(bytes: Uint8Array, where: string): Pixels {
   }
 }
 
+/** What a model's image input takes: height, width, channels (1 or 3), and whether it is NCHW. */
+export interface Fit { h: number; w: number; c: number; nchw: boolean }
+
 /** [height, width, channels] (NHWC) of a model's image input, or undefined when it takes no image. */
-export function imageInput(shape: number[], nchw: boolean): { h: number; w: number; c: number; nchw: boolean } | undefined {
+export function imageInput(shape: number[], nchw: boolean): Fit | undefined {
   if (shape.length !== 3) return undefined;
   const [h, w, c] = nchw ? [shape[1], shape[2], shape[0]] : shape;
   return c === 1 || c === 3 ? { h, w, c, nchw } : undefined;
 }
 
 /** Pixels resized to h x w with c channels (gray <-> RGB), written NHWC or NCHW into out at offset. */
-export function fitPixels(p: Pixels, to: { h: number; w: number; c: number; nchw: boolean }, out: Float32Array, offset: number): void {
+export function fitPixels(p: Pixels, to: Fit, out: Float32Array, offset: number): void {
   let t = eg.tensor(p.data, [1, p.height, p.width, p.channels]);
   if (p.height !== to.h || p.width !== to.w) { const r = eg.image.resizeBilinear(t, [to.h, to.w], false, true); t.dispose(); t = r; }
   const src = t.dataSync();
@@ -67,42 +70,48 @@ export async function isFolder(path: string): Promise<boolean> {
   try { return (await (await fs()).stat(path)).isDirectory(); } catch { throw new Error(`${path}: no such file or folder`); }
 }
 
+/** The image files (sorted paths) directly in dir, and its visible sub-folders (sorted names). */
+async function listFolder(dir: string): Promise<{ images: string[]; folders: string[] }> {
+  const entries = await (await fs()).readdir(dir, { withFileTypes: true });
+  return {
+    images: entries.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => `${dir}/${e.name}`).sort(),
+    folders: entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(),
+  };
+}
+
+/** The images at these paths, decoded and fitted to the model's input, as one tensor [n, ...]. */
+async function decodeAll(paths: string[], to: Fit, progress?: (done: number, total: number) => void): Promise<eg.Tensor> {
+  const per = to.h * to.w * to.c, data = new Float32Array(paths.length * per);
+  for (const [i, path] of paths.entries()) {
+    fitPixels(decodeImage(await readBytes(path, 'image'), path), to, data, i * per);
+    progress?.(i + 1, paths.length);
+  }
+  return eg.tensor(data, to.nchw ? [paths.length, to.c, to.h, to.w] : [paths.length, to.h, to.w, to.c]);
+}
+
 /** A folder of class folders (DIR/cat/*.jpg, DIR/dog/*.png): the images as one tensor, labels by class. */
-export async function loadImageFolder(dir: string, to: { h: number; w: number; c: number; nchw: boolean }, progress?: (done: number, total: number) => void):
+export async function loadImageFolder(dir: string, to: Fit, progress?: (done: number, total: number) => void):
   Promise<{ x: eg.Tensor; y: eg.Tensor; classes: string[]; perClass: number[] }> {
-  const f = await fs();
-  const entries = (await f.readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  if (entries.length < 2) throw new Error(`${dir}: a dataset folder needs one sub-folder of images per class (at least two), found ${entries.length}`);
-  const files: Array<{ path: string; label: number }> = [];
-  const perClass: number[] = [];
-  for (const [label, cls] of entries.entries()) {
-    const imgs = (await f.readdir(`${dir}/${cls}`, { withFileTypes: true })).filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => e.name).sort();
+  const classes = (await listFolder(dir)).folders;
+  if (classes.length < 2) throw new Error(`${dir}: a dataset folder needs one sub-folder of images per class (at least two), found ${classes.length}`);
+  const paths: string[] = [], labels: number[] = [], perClass: number[] = [];
+  for (const [label, cls] of classes.entries()) {
+    const imgs = (await listFolder(`${dir}/${cls}`)).images;
     if (!imgs.length) throw new Error(`${dir}/${cls}: no images (.png, .jpg, .jpeg) in this class folder`);
     perClass.push(imgs.length);
-    for (const name of imgs) files.push({ path: `${dir}/${cls}/${name}`, label });
+    for (const path of imgs) { paths.push(path); labels.push(label); }
   }
-  const per = to.h * to.w * to.c;
-  const data = new Float32Array(files.length * per);
-  for (const [i, file] of files.entries()) {
-    fitPixels(decodeImage(await readBytes(file.path, 'image'), file.path), to, data, i * per);
-    progress?.(i + 1, files.length);
-  }
-  const shape = to.nchw ? [files.length, to.c, to.h, to.w] : [files.length, to.h, to.w, to.c];
-  return { x: eg.tensor(data, shape), y: eg.tensor(Int32Array.from(files, (f) => f.label), [files.length], 'int32'), classes: entries, perClass };
+  const x = await decodeAll(paths, to, progress);
+  return { x, y: eg.tensor(Int32Array.from(labels), [labels.length], 'int32'), classes, perClass };
 }
 
 /** Every image in dir, or in its sub-folders (one level), for calibration: [n, ...] in the model's layout. */
-export async function loadImages(dir: string, to: { h: number; w: number; c: number; nchw: boolean }, limit = Infinity): Promise<eg.Tensor> {
-  const f = await fs();
-  const top = await f.readdir(dir, { withFileTypes: true });
-  let files = top.filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => `${dir}/${e.name}`).sort();
-  for (const sub of top.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort()) {
-    files.push(...(await f.readdir(`${dir}/${sub}`, { withFileTypes: true })).filter((e) => e.isFile() && IMAGE_EXT.test(e.name)).map((e) => `${dir}/${sub}/${e.name}`).sort());
-  }
+export async function loadImages(dir: string, to: Fit, limit = Infinity): Promise<eg.Tensor> {
+  const top = await listFolder(dir);
+  let files = top.images;
+  for (const sub of top.folders) files.push(...(await listFolder(`${dir}/${sub}`)).images);
   if (!files.length) throw new Error(`${dir}: no images (.png, .jpg, .jpeg) here or in its sub-folders`);
   // spread a limited sample over the whole set (the folders are sorted by class)
   if (files.length > limit) { const step = files.length / limit; files = Array.from({ length: limit }, (_, i) => files[Math.floor(i * step)]); }
-  const per = to.h * to.w * to.c, data = new Float32Array(files.length * per);
-  for (const [i, file] of files.entries()) fitPixels(decodeImage(await readBytes(file, 'image'), file), to, data, i * per);
-  return eg.tensor(data, to.nchw ? [files.length, to.c, to.h, to.w] : [files.length, to.h, to.w, to.c]);
+  return decodeAll(files, to);
 }
