@@ -232,8 +232,8 @@ export class Model extends Layer {
   /** @internal Inference folds batch norms and pads into convs (for frozen prefixes whose plans are short-lived). */
   foldForInference = false;
 
+  /** The inference plan at this batch size; callers run checkTrainability() first, once per call. */
   private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
-    this.checkTrainability();
     const key = `infer:${batch}:${dropout}`;
     let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
     if (!p) {
@@ -260,8 +260,9 @@ export class Model extends Layer {
 
   /** Forward + loss (+ backward when training). Softmax/sigmoid + cross-entropy run on the logits. */
   private lossPlan(batch: number, training: boolean): TrainPlan {
-    // which weights train is part of the plan: freezing after compile builds a new one
-    this.checkTrainability();
+    // which weights train is part of the plan: freezing after compile (or from a callback, between steps)
+    // builds a new one; evaluate checks once per call instead
+    if (training) this.checkTrainability();
     const key = `${training ? 'train' : 'eval'}:${batch}`;
     const cached = this.plans.get(key) as TrainPlan | undefined;
     if (cached) return cached;
@@ -344,6 +345,7 @@ export class Model extends Layer {
   predict(x: Tensor, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | { mean: Tensor; variance: Tensor } {
     const n = this.checkX(x, 'predict');
     const bs = this.batchSizeOf(opts.batchSize, 'predict');
+    this.checkTrainability();
     const per = sizeOfShape(this.inputShapeOf), outPer = sizeOfShape(this.outputs[0].shape.slice(1));
     const outShape = [n, ...this.outputs[0].shape.slice(1)];
     const pass = (dropout: boolean, out: Float32Array) => {
@@ -385,6 +387,7 @@ export class Model extends Layer {
     const n = this.checkX(x, 'evaluate');
     this.checkY(y, n, 'evaluate');
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
+    this.checkTrainability();
     const idx = Int32Array.from({ length: n }, (_, i) => i);
     const acc = this.newAccumulator();
     for (let s = 0; s < n; s += bs) {
@@ -609,6 +612,7 @@ export class Model extends Layer {
    * memory of inference at batch 1. Returned and, unless `print` is false, printed.
    */
   summary(opts: { print?: boolean } = {}): string {
+    this.checkTrainability();
     const plan = this.inferencePlan(1);
     const g = plan.graph;
     const rows: string[][] = [['Layer (type)', 'Output shape', 'Params', 'FLOPs']];
