@@ -32,15 +32,27 @@ export function convSetup(n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: 
   OH = oh; OW = ow; G = groups; CO = cout;
 }
 
-/** Workspace bytes for the conv entry points (max over forward and both backward passes). */
+/**
+ * Workspace bytes for the conv entry points: the maximum over every path the current geometry can take
+ * (forward, backward data, backward filter; pointwise, direct, chunked implicit GEMM). Each entry point
+ * must stay inside this: the fuzz test (test/workspace-fuzz.test.ts) checks guard bytes after it.
+ */
 export function convWorkspaceSize(): i32 {
   const Cg = C / G, coutg = CO / G;
   const K = KH * KW * Cg;
-  const fwd = gemmPackedBSize(K, coutg) + gemmPackedASize() + 64;
   const P = chunkRows(K);
-  const bwdData = P * K * 4 + gemmWorkspaceSize(P, K, coutg) + 64;
-  const bwdFilter = P * K * 4 + gemmWorkspaceSize(K, coutg, P) + 64;
-  return max(max(fwd, DIRECT_CO * K * 4 + 64), max(bwdData, bwdFilter));
+  // forward: packed filter + one packed A block; the direct kernel pads the filter to [K, 16]
+  let size = max(gemmPackedBSize(K, coutg) + gemmPackedASize() + 64, DIRECT_CO * K * 4 + 64);
+  if (isPointwise()) {
+    // dX = dY W^T over all pixels at once (B = W^T is small); dW = X^T dY over chunks of P pixels
+    size = max(size, gemmWorkspaceSize(N * OH * OW, Cg, coutg));
+    size = max(size, gemmWorkspaceSize(Cg, coutg, P));
+  } else {
+    // chunked: a [P, K] patch matrix, then a GEMM over it
+    size = max(size, P * K * 4 + gemmWorkspaceSize(P, K, coutg) + 64);
+    size = max(size, P * K * 4 + gemmWorkspaceSize(K, coutg, P) + 64);
+  }
+  return size;
 }
 
 @inline function align16(p: usize): usize { return (p + 15) & ~15; }
@@ -168,15 +180,20 @@ export function conv2dBackwardFilter(x: usize, dy: usize, dw: usize, dbias: usiz
   if (dbias) columnSums(M, CO, dy, dbias);
   if (Cg == 1 && G > 1) { depthwiseBackwardFilter(x, dy, dw); return; }
   if (useDirect() && !isPointwise()) { directBackwardFilter(x, dy, dw, ws); return; }
+  const K = KH * KW * Cg;
+  const P = chunkRows(K);
   if (isPointwise()) {
+    // dW_g = X_g^T dY_g, summed over chunks of P pixels: the GEMM packs dY (its B) per call, so one call over
+    // all N*OH*OW pixels would need a workspace as big as dY itself
     for (let g = 0; g < G; g++) {
-      gemm(1, 0, Cg, coutg, M, 1, x + (<usize>(g * Cg) << 2), C, dy + (<usize>(g * coutg) << 2), CO,
-        0, dw + (<usize>(g * coutg) << 2), CO, 0, ACT_LINEAR, 0, ws);
+      for (let m0 = 0; m0 < M; m0 += P) {
+        const p = min(P, M - m0);
+        gemm(1, 0, Cg, coutg, p, 1, x + (<usize>(m0 * C + g * Cg) << 2), C, dy + (<usize>(m0 * CO + g * coutg) << 2), CO,
+          m0 == 0 ? 0 : 1, dw + (<usize>(g * coutg) << 2), CO, 0, ACT_LINEAR, 0, ws);
+      }
     }
     return;
   }
-  const K = KH * KW * Cg;
-  const P = chunkRows(K);
   const col = ws, gws = align16(ws + (<usize>(P * K) << 2));
   for (let g = 0; g < G; g++) {
     for (let m0 = 0; m0 < M; m0 += P) {
@@ -522,9 +539,9 @@ function directBackwardFilter(x: usize, dy: usize, dw: usize, ws: usize): void {
       while (ox < OW) {
         const p = (n * OH + oy) * OW + ox;
         const ix0 = ox * SW - PL;
-        // four interior pixels at once; their dy rows are read as two vectors each, which may run into the
-        // next pixel's row (only into discarded padding lanes), so not for the very last pixels
-        if (narrow && ox + 3 < OW && ix0 >= 0 && ix0 + 3 * SW + (KW - 1) * DW < W && p + 5 < pixels) {
+        // four interior pixels at once; their dy rows are read as two vectors (8 floats) each, which may run
+        // into the next pixels' rows (only into discarded padding lanes), so not where that passes dy's end
+        if (narrow && ox + 3 < OW && ix0 >= 0 && ix0 + 3 * SW + (KW - 1) * DW < W && (p + 3) * CO + 8 <= pixels * CO) {
           directFilterQuad(x, dy, acc, n, oy, ox, p);
           ox += 4;
         } else {

@@ -179,6 +179,38 @@ export function refConv2d(x: Arr, w: Arr, g: ConvGeometry, bias?: Arr): Arr {
   return out;
 }
 
+/**
+ * Reference gradients of conv2d in float64 (the same 7-deep loop, transposed): dx[x.shape] given dy, and
+ * dw[w.shape], db[CO]. dx scatters dy through each tap; dw sums x(patch) * dy over pixels.
+ */
+export function refConv2dBackward(x: Arr, w: Arr, dy: Arr, g: ConvGeometry): { dx: Arr; dw: Arr; db: Arr } {
+  const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO } = g;
+  const Cg = C / G, COg = CO / G;
+  const dx = arr(x.shape), dw = arr(w.shape), db = arr([CO]);
+  for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+    for (let co = 0; co < CO; co++) {
+      const grad = dy.data[((n * OH + oy) * OW + ox) * CO + co];
+      if (grad === 0) continue;
+      db.data[co] += grad;
+      const c0 = Math.floor(co / COg) * Cg;
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = oy * SH - PT + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ox * SW - PL + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          for (let ci = 0; ci < Cg; ci++) {
+            const xi = ((n * H + iy) * W + ix) * C + c0 + ci, wi = ((ky * KW + kx) * Cg + ci) * CO + co;
+            dx.data[xi] += grad * w.data[wi];
+            dw.data[wi] += grad * x.data[xi];
+          }
+        }
+      }
+    }
+  }
+  return { dx, dw, db };
+}
+
 // ---- graph ops: conv2d (grouped/depthwise from the filter shape; fused bias + activation) and gradient ----
 
 function nodeGeometry(x: readonly number[], w: readonly number[], attrs: Record<string, unknown>, node: string): ConvGeometry {
