@@ -74,9 +74,10 @@ export const backprop = {
 // ---- models, layers, training ----
 import { Model, Sequential } from './model.js';
 import type { Layer, SymbolicTensor } from './layers/layer.js';
-export { Model, Sequential } from './model.js';
+export { Model, Sequential, Features } from './model.js';
 export type { CompileArgs, FitArgs, History, LossSpec } from './model.js';
 export { layers, input, Layer, SymbolicTensor } from './layers/index.js';
+export type { BatchNormMode } from './layers/layer.js';
 export { optimizers, Optimizer } from './train/optimizers.js';
 import { powerDecay, exponentialDecay, piecewiseConstant } from './train/schedules.js';
 export const schedules = { powerDecay, exponentialDecay, piecewiseConstant };

@@ -10,7 +10,9 @@ import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
 import { GraphModel, type SaveOptions } from './graph/graph-model.js';
 import { nearestNames } from './names.js';
-import { Layer, SymbolicTensor, input as symbolicInput, type LayerConfig, type Weight } from './layers/layer.js';
+import { Layer, SymbolicTensor, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
+import { BatchNormalization } from './layers/core.js';
+import { GraphLayer } from './layers/graph-layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
 import { Tensor, formatShape } from './tensor.js';
 import type { Callback, Logs } from './train/callbacks.js';
@@ -37,7 +39,8 @@ export interface FitArgs {
   seed?: number;
   /** Fraction of the examples, taken from the end before shuffling (as Keras), held out for validation. */
   validationSplit?: number;
-  validationData?: [Tensor, Tensor];
+  /** Held-out examples (or their features from model.features) and labels, evaluated after each epoch. */
+  validationData?: [Tensor | Features, Tensor];
   callbacks?: Callback[] | Callback;
   /**
    * Run the leading layers that train nothing and act the same in training and inference (a frozen
@@ -55,8 +58,11 @@ export interface FitArgs {
 export interface History {
   epoch: number[];
   history: Record<string, number[]>;
-  /** Set when fit cached the outputs of a frozen prefix: how many leading layers, and their output shape. */
-  cachedFeatures?: { layers: number; shape: number[] };
+  /**
+   * Set when fit cached the outputs of a frozen prefix: how many leading layers, their output shape, and
+   * where inside the next layer (an imported graph frozen only in part) the cached prefix ends.
+   */
+  cachedFeatures?: { layers: number; shape: number[]; inside?: string };
 }
 
 interface TrainPlan {
@@ -75,8 +81,6 @@ export class Model extends Layer {
   outputs: SymbolicTensor[];
   optimizer?: Optimizer;
   stopTraining = false;
-  /** Bumped whenever the weights change (a training step, setWeights), so packed copies know to repack. */
-  private weightsVersion = 0;
   private lossName?: LossName | 'sparseCategoricalCrossentropy';
   private lossOptions: { delta?: number; epsilon?: number } = {};
   private metricNames: MetricName[] = [];
@@ -124,7 +128,6 @@ export class Model extends Layer {
     if (values.length !== ws.length) throw new Error(`edgegrad: model '${this.name}' has ${ws.length} weights, got ${values.length}`);
     let k = 0;
     for (const l of this.layers) { l.setWeights(values.slice(k, k + l.weights.length)); k += l.weights.length; }
-    this.weightsVersion++;
     this.dropPlans(); // plans may hold folded copies of the old weights
   }
 
@@ -167,6 +170,18 @@ export class Model extends Layer {
   protected dropPlans(): void {
     for (const p of this.plans.values()) ('plan' in p ? p.plan : p).dispose();
     this.plans.clear();
+    this.head?.model.dropPlans();
+    this.head = undefined;
+  }
+
+  /** Keras semantics: a model's trainable flag is passed to every layer in it. */
+  override get trainable(): boolean {
+    return super.trainable;
+  }
+
+  override set trainable(v: boolean) {
+    super.trainable = v;
+    for (const l of this.layers) l.trainable = v;
   }
 
   /**
@@ -190,20 +205,37 @@ export class Model extends Layer {
     return new Model({ inputs: this.inputs, outputs: found!, name: `${this.name}/${target.name}` });
   }
 
-  /** Freeze all layers, or those up to and including `upTo` (a name or an index). */
-  freeze(opts: { upTo?: string | number } = {}): this {
+  /**
+   * Freeze all layers, or those up to and including `upTo` (a name or an index). `batchNorm` sets how the
+   * batch norms that stay trainable normalize in training (BatchNormMode; 'inference' for fine-tuning on
+   * little data), in its layers and the imported graphs among them.
+   */
+  freeze(opts: { upTo?: string | number; batchNorm?: BatchNormMode } = {}): this {
     const layers = this.layers;
     const last = opts.upTo === undefined ? layers.length - 1 : typeof opts.upTo === 'number' ? opts.upTo : layers.findIndex((l) => l.name === opts.upTo);
     if (last < 0 || last >= layers.length) throw new Error(`edgegrad.freeze: model '${this.name}' has no layer ${JSON.stringify(opts.upTo)}`);
     layers.slice(0, last + 1).forEach((l) => { l.trainable = false; });
+    if (opts.batchNorm) this.setBatchNormMode(opts.batchNorm, 'freeze');
     this.dropPlans();
     return this;
   }
 
-  unfreeze(): this {
+  /** Make every layer trainable; `batchNorm` as in freeze. */
+  unfreeze(opts: { batchNorm?: BatchNormMode } = {}): this {
     this.layers.forEach((l) => { l.trainable = true; });
+    if (opts.batchNorm) this.setBatchNormMode(opts.batchNorm, 'unfreeze');
     this.dropPlans();
     return this;
+  }
+
+  private setBatchNormMode(mode: BatchNormMode, op: string): void {
+    if (mode !== 'train' && mode !== 'inference') throw new Error(`edgegrad.${op}: batchNorm must be 'train' or 'inference', got ${JSON.stringify(mode)}`);
+    const visit = (l: Layer): void => {
+      if (l instanceof Model) l.layers.forEach(visit);
+      else if (l instanceof BatchNormalization) l.mode = mode;
+      else if (l instanceof GraphLayer) l.model.batchNormMode = mode;
+    };
+    this.layers.forEach(visit);
   }
 
   /** The inference graph (for export and inspection). */
@@ -236,6 +268,8 @@ export class Model extends Layer {
   private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
     const key = `infer:${batch}:${dropout}`;
     let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
+    // folded copies of frozen weights go stale when those weights change elsewhere (another model trains them)
+    if (p?.stale) { p.dispose(); this.plans.delete(key); p = undefined; }
     if (!p) {
       const { g, x, out } = this.forwardGraph();
       // inference folds batch norms into convs (only frozen ones, unless this is a frozen prefix) and pads
@@ -248,13 +282,20 @@ export class Model extends Layer {
 
   private trainability = '';
 
+  /** Which weights train and how batch norms normalize: every plan depends on both. */
+  private trainabilitySignature(): string {
+    const bits = this.layers.flatMap((l) => allWeights(l).map((w) => (w.layer.isTrainable(w.weight) ? 1 : 0))).join('');
+    const modes = allLayers(this).map((l) => (l.batchNormMode === 'inference' ? 'i' : '')).join('');
+    return `${bits}/${modes}`;
+  }
+
   /**
    * Plans hold folded copies of frozen weights (batch norms folded into convs), so they are rebuilt
    * whenever which weights train changes (freezing a backbone directly included): weights that trained
    * while unfrozen must not come back stale.
    */
   private checkTrainability(): void {
-    const sig = this.layers.flatMap((l) => allWeights(l).map((w) => (w.layer.isTrainable(w.weight) ? 1 : 0))).join('');
+    const sig = this.trainabilitySignature();
     if (sig !== this.trainability) { this.dropPlans(); this.trainability = sig; }
   }
 
@@ -265,7 +306,8 @@ export class Model extends Layer {
     if (training) this.checkTrainability();
     const key = `${training ? 'train' : 'eval'}:${batch}`;
     const cached = this.plans.get(key) as TrainPlan | undefined;
-    if (cached) return cached;
+    if (cached && !cached.plan.stale) return cached;
+    if (cached) { cached.plan.dispose(); this.plans.delete(key); }
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     const fwd = this.forwardGraph(), { x, out } = fwd;
     // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
@@ -340,9 +382,10 @@ export class Model extends Layer {
    * Outputs for x, in batches. With mcSamples > 0 (Monte-Carlo dropout, Gal & Ghahramani 2016) dropout stays
    * active and the result is the mean and variance over that many passes.
    */
-  predict(x: Tensor, opts?: { batchSize?: number }): Tensor;
-  predict(x: Tensor, opts: { batchSize?: number; mcSamples: number }): { mean: Tensor; variance: Tensor };
-  predict(x: Tensor, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | { mean: Tensor; variance: Tensor } {
+  predict(x: Tensor | Features, opts?: { batchSize?: number }): Tensor;
+  predict(x: Tensor | Features, opts: { batchSize?: number; mcSamples: number }): { mean: Tensor; variance: Tensor };
+  predict(x: Tensor | Features, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | { mean: Tensor; variance: Tensor } {
+    if (x instanceof Features) return this.featuresHead(x, 'predict').predict(x.tensor, opts as { batchSize?: number; mcSamples: number });
     const n = this.checkX(x, 'predict');
     const bs = this.batchSizeOf(opts.batchSize, 'predict');
     this.checkTrainability();
@@ -352,7 +395,7 @@ export class Model extends Layer {
       for (let s = 0; s < n; s += bs) {
         const b = Math.min(bs, n - s);
         const p = this.inferencePlan(b, dropout);
-        p.prepack(this.weightsVersion);
+        p.prepack();
         p.view(p.xId).set(x.view().subarray(s * per, (s + b) * per));
         p.run();
         out.set(p.view(p.outId), s * outPer);
@@ -383,7 +426,8 @@ export class Model extends Layer {
   }
 
   /** Mean loss and metrics over (x, y). */
-  evaluate(x: Tensor, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+  evaluate(x: Tensor | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+    if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
     const n = this.checkX(x, 'evaluate');
     this.checkY(y, n, 'evaluate');
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
@@ -393,7 +437,7 @@ export class Model extends Layer {
     for (let s = 0; s < n; s += bs) {
       const b = Math.min(bs, n - s);
       const tp = this.lossPlan(b, false);
-      tp.plan.prepack(this.weightsVersion);
+      tp.plan.prepack();
       this.feed(tp, x, y, idx, s, b);
       tp.plan.run();
       this.accumulate(acc, tp, y, b);
@@ -436,8 +480,21 @@ export class Model extends Layer {
     }
   }
 
-  async fit(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
+  async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    if (x instanceof Features) {
+      const head = this.featuresHead(x, 'fit');
+      const v = args.validationData;
+      if (v && !(v[0] instanceof Features)) throw new Error('edgegrad.fit: with features as x, validationData must be features too (model.features(xVal))');
+      if (v) this.featuresHead(v[0] as Features, 'fit (validationData)');
+      try {
+        const h = await head.fit(x.tensor, y, { ...args, validationData: v && [(v[0] as Features).tensor, v[1]] });
+        h.cachedFeatures = { layers: x.layers, shape: x.shape, ...(x.inside ? { inside: x.inside } : {}) };
+        return h;
+      } finally {
+        head.dropPlans();
+      }
+    }
     if (args.cacheFeatures !== false && this instanceof Sequential) {
       const cached = await this.fitOnCachedFeatures(x, y, args);
       if (cached) return cached;
@@ -452,7 +509,7 @@ export class Model extends Layer {
     if (bad) throw new Error(`edgegrad.fit: x contains ${bad} NaN or infinite values`);
     if (y.dtype === 'float32' && be.kernels.countNonFinite(y.size, y.ptr)) throw new Error('edgegrad.fit: y contains NaN or infinite values');
     const held = validationRows(x, y, n, args.validationSplit);
-    let val: [Tensor, Tensor] | undefined = held?.val ?? args.validationData;
+    let val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
     const nVal = held?.nVal ?? 0;
     n -= nVal;
     if (args.seed !== undefined) be.seed(args.seed);
@@ -489,27 +546,93 @@ export class Model extends Layer {
   }
 
   /**
+   * Where feature caching splits this model: the leading layers that train nothing and act the same in
+   * training and inference (a frozen backbone), reaching inside the next layer when it is an imported graph
+   * frozen only in part (the cache then holds the output of its last frozen node before the first trainable
+   * one). Undefined when nothing can be cached.
+   */
+  private frozenPrefix(): { prefix: Layer[]; rest: Layer[]; layers: number; inside?: string } | undefined {
+    const layers = this.layers;
+    const isStatic = (l: Layer): boolean => {
+      if (l.stochastic || allWeights(l).some((w) => w.layer.isTrainable(w.weight))) return false;
+      return l instanceof Model ? l.layers.every(isStatic) : true;
+    };
+    let k = 0;
+    while (k < layers.length - 1 && isStatic(layers[k])) k++;
+    const next = layers[k];
+    if (next instanceof GraphLayer && k < layers.length) {
+      const s = next.model.splitStatic(next.trainable);
+      if (s) {
+        const rest = s.rest.asLayer();
+        rest.trainable = next.trainable;
+        rest.lrScale = next.lrScale;
+        return { prefix: [...layers.slice(0, k), s.prefix.asLayer()], rest: [rest, ...layers.slice(k + 1)], layers: k, inside: `${next.name}/${s.at}` };
+      }
+    }
+    return k === 0 ? undefined : { prefix: layers.slice(0, k), rest: layers.slice(k), layers: k };
+  }
+
+  /** The head that trains on cached features: the layers after the frozen prefix, as a model of their own. */
+  private headFor(split: NonNullable<ReturnType<Model['frozenPrefix']>>, featureShape: number[]): Model {
+    const sig = this.trainabilitySignature();
+    if (this.head && this.head.sig === sig) return this.head.model;
+    this.head?.model.dropPlans();
+    const inp = symbolicInput({ shape: featureShape, name: `${this.name}/features` });
+    let t = inp;
+    for (const l of split.rest) t = l.apply(t);
+    const model = new Model({ inputs: inp, outputs: t, name: `${this.name}/head` });
+    if (this.optimizer && this.lossName) model.compile({ optimizer: this.optimizer, loss: this.lossName, metrics: this.metricNames, lossOptions: this.lossOptions });
+    this.head = { sig, model };
+    return model;
+  }
+
+  private head?: { sig: string; model: Model };
+
+  /**
+   * The outputs of the frozen prefix for x (what fit caches), computed once in inference mode in batches of
+   * `batchSize` (default 8). Pass them to fit, evaluate or predict in place of x to skip the backbone;
+   * they stay valid while which weights train stays the same. `bytes` is the memory they hold.
+   */
+  async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {}): Promise<Features> {
+    this.checkX(x, 'features');
+    this.checkTrainability();
+    const split = this.frozenPrefix();
+    if (!split) throw new Error(`edgegrad.features: model '${this.name}' has no frozen prefix to cache (its first layer trains, or is random like dropout)`);
+    const bs = this.batchSizeOf(opts.batchSize ?? 8, 'features');
+    const prefix = new Sequential({ layers: split.prefix, name: `${this.name}/frozen` });
+    prefix.foldForInference = true;
+    try {
+      const t = await runPrefix(prefix, x, bs, opts.onProgress);
+      return new Features(t, split.layers, split.inside, this.trainabilitySignature(), this);
+    } finally {
+      prefix.dispose();
+    }
+  }
+
+  /** The head's input for features computed by this model, or an error saying why they no longer fit. */
+  private featuresHead(f: Features, op: string): Model {
+    if (f.model !== this) throw new Error(`edgegrad.${op}: these features were computed by model '${f.model.name}', not '${this.name}'`);
+    if (f.tensor.isDisposed) throw new Error(`edgegrad.${op}: these features were disposed`);
+    this.checkTrainability();
+    if (f.signature !== this.trainabilitySignature()) {
+      throw new Error(`edgegrad.${op}: which layers of model '${this.name}' train has changed since these features were computed; compute them again with model.features(x)`);
+    }
+    return this.headFor(this.frozenPrefix()!, f.shape);
+  }
+
+  /**
    * Feature caching: when the leading layers train nothing and are deterministic, their outputs for x (and
    * the validation data) are computed once, in inference mode, and the remaining layers train on them as a
    * model of their own (same layer objects, same optimizer). Undefined when there is no such prefix.
    */
   private async fitOnCachedFeatures(x: Tensor, y: Tensor, args: FitArgs): Promise<History | undefined> {
-    const layers = this.layers;
-    const isStatic = (l: Layer): boolean => {
-      if (allWeights(l).some((w) => w.layer.isTrainable(w.weight))) return false;
-      if (l instanceof Model) return l.layers.every(isStatic);
-      const kind = l.constructor.name;
-      if (kind === 'Dropout' || kind === 'RReLU') return false;
-      if (kind === 'GraphLayer') return !(l as unknown as { model: GraphModel }).model.graph.nodes.some((nd) => nd.op === 'dropout' || nd.op === 'rrelu');
-      return true;
-    };
-    let k = 0;
-    while (k < layers.length - 1 && isStatic(layers[k])) k++;
-    if (k === 0) return undefined;
+    this.checkTrainability();
+    const split = this.frozenPrefix();
+    if (!split) return undefined;
     const n = this.checkX(x, 'fit');
     this.checkY(y, n, 'fit');
     const bs = this.batchSizeOf(args.batchSize, 'fit');
-    const prefix = new Sequential({ layers: layers.slice(0, k), name: `${this.name}/frozen` });
+    const prefix = new Sequential({ layers: split.prefix, name: `${this.name}/frozen` });
     prefix.foldForInference = true;
     let xs = x, ys = y, val = args.validationData;
     const held = validationRows(x, y, n, args.validationSplit);
@@ -519,50 +642,26 @@ export class Model extends Layer {
     }
     const cbs = this.batchSizeOf(args.cacheBatchSize ?? Math.min(bs, 8), 'fit (cacheBatchSize)');
     const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
-    const total = xs.shape[0] + (val ? val[0].shape[0] : 0);
-    let done = 0;
-    /** the prefix over t in chunks, reporting progress */
-    const run = async (t: Tensor): Promise<Tensor> => {
-      const parts: Float32Array[] = [];
-      let shape: number[] = [];
-      const chunk = Math.max(cbs, 256 - (256 % cbs));
-      for (let s = 0; s < t.shape[0]; s += chunk) {
-        const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
-        const f = prefix.predict(rows, { batchSize: cbs });
-        shape = f.shape.slice(1);
-        parts.push(f.dataSync() as Float32Array);
-        rows.dispose(); f.dispose();
-        done += rows.shape[0];
-        for (const c of callbacks) await c.onFeaturesProgress?.(done, total);
-      }
-      const out = Tensor.empty([t.shape[0], ...shape]);
-      let off = 0;
-      const v = out.view();
-      for (const p of parts) { v.set(p, off); off += p.length; }
-      return out;
-    };
+    const total = xs.shape[0] + (val && val[0] instanceof Tensor ? val[0].shape[0] : 0);
+    const report = async (done: number) => { for (const c of callbacks) await c.onFeaturesProgress?.(done, total); };
     let features: Tensor, valFeatures: Tensor | undefined;
     try {
-      features = await run(xs);
-      valFeatures = val ? await run(val[0]) : undefined;
+      features = await runPrefix(prefix, xs, cbs, report);
+      valFeatures = val && val[0] instanceof Tensor ? await runPrefix(prefix, val[0], cbs, (d) => report(xs.shape[0] + d)) : undefined;
     } finally {
       prefix.dispose();
     }
-    const inp = symbolicInput({ shape: features.shape.slice(1), name: `${this.name}/features` });
-    let t = inp;
-    for (const l of layers.slice(k)) t = l.apply(t);
-    const head = new Model({ inputs: inp, outputs: t, name: `${this.name}/head` });
-    head.compile({ optimizer: this.optimizer!, loss: this.lossName!, metrics: this.metricNames, lossOptions: this.lossOptions });
+    const head = this.headFor(split, features.shape.slice(1));
+    const valData = val && (val[0] instanceof Features ? [val[0].tensor, val[1]] : valFeatures ? [valFeatures, val[1]] : undefined) as [Tensor, Tensor] | undefined;
     try {
-      const h = await head.fit(features, ys, { ...args, validationSplit: undefined, validationData: val && valFeatures ? [valFeatures, val[1]] : undefined, cacheFeatures: false });
-      h.cachedFeatures = { layers: k, shape: features.shape.slice(1) };
+      const h = await head.fit(features, ys, { ...args, validationSplit: undefined, validationData: valData, cacheFeatures: false });
+      h.cachedFeatures = { layers: split.layers, shape: features.shape.slice(1), ...(split.inside ? { inside: split.inside } : {}) };
       return h;
     } finally {
-      this.weightsVersion++;
       head.dropPlans();
       features.dispose();
       valFeatures?.dispose();
-      if (xs !== x) { xs.dispose(); ys.dispose(); val?.[0].dispose(); val?.[1].dispose(); }
+      if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); val?.[1].dispose(); }
     }
   }
 
@@ -596,12 +695,12 @@ export class Model extends Layer {
       return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
     });
     this.optimizer!.applyGradients(items);
-    this.weightsVersion++;
     for (const { weight } of byTensor.values()) {
       const c = weight.constraint;
       if (c?.name === 'maxNorm') {
         const s = weight.tensor.shape;
         k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
+        weight.tensor.version++;
       }
     }
     return penalty;
@@ -626,7 +725,8 @@ export class Model extends Layer {
         return s + (f ? f(nd.inputs.map((i) => plan.shapes[i]), nd.outputs.map((o) => plan.shapes[o]), nd.attrs) : 0);
       }, 0);
       flopsTotal += flops;
-      const frozen = !layer.trainable && layer.countParams() ? ' (frozen)' : '';
+      const all = layer.countParams(), tr = layer.countParams(true);
+      const frozen = all && !tr ? ' (frozen)' : tr < all ? ` (${tr} trainable)` : '';
       rows.push([`${layer.name} (${layer.constructor.name})`, formatShape(shape.map((d) => (d === -1 ? 'null' : d)) as unknown as number[]), `${layer.countParams()}${frozen}`, fmtCount(flops)]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -677,6 +777,66 @@ export class Sequential extends Model {
   override get layers(): Layer[] {
     return this.list.slice();
   }
+}
+
+/**
+ * The outputs of a model's frozen prefix for a set of examples (model.features(x)): fit, evaluate and predict
+ * take them in place of x and run only the layers after the prefix. They hold `bytes` of memory until
+ * disposed (or collected).
+ */
+export class Features {
+  constructor(
+    readonly tensor: Tensor,
+    /** Leading layers of the model the features stand for. */
+    readonly layers: number,
+    /** Where inside the next layer (an imported graph frozen in part) the prefix ends, if it does. */
+    readonly inside: string | undefined,
+    /** @internal which weights trained when they were computed */
+    readonly signature: string,
+    /** @internal */
+    readonly model: Model,
+  ) {}
+
+  get shape(): number[] {
+    return this.tensor.shape.slice(1);
+  }
+
+  get count(): number {
+    return this.tensor.shape[0];
+  }
+
+  get bytes(): number {
+    return this.tensor.size * 4;
+  }
+
+  dispose(): void {
+    this.tensor.dispose();
+  }
+}
+
+/** The prefix over t in batches of bs (in chunks, so the chunk's outputs are all that is held at once). */
+async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>): Promise<Tensor> {
+  const parts: Float32Array[] = [];
+  let shape: number[] = [];
+  const chunk = Math.max(bs, 256 - (256 % bs));
+  for (let s = 0; s < t.shape[0]; s += chunk) {
+    const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
+    const f = prefix.predict(rows, { batchSize: bs });
+    shape = f.shape.slice(1);
+    parts.push(f.dataSync() as Float32Array);
+    rows.dispose(); f.dispose();
+    await onProgress?.(Math.min(t.shape[0], s + chunk), t.shape[0]);
+  }
+  const out = Tensor.empty([t.shape[0], ...shape]);
+  let off = 0;
+  const v = out.view();
+  for (const p of parts) { v.set(p, off); off += p.length; }
+  return out;
+}
+
+/** Every layer, nested models' layers included. */
+function allLayers(m: Model): Layer[] {
+  return m.layers.flatMap((l) => (l instanceof Model ? [l, ...allLayers(l)] : [l]));
 }
 
 function allWeights(layer: Layer): Array<{ weight: Weight; layer: Layer }> {

@@ -25,6 +25,11 @@ export class Tensor {
   readonly size: number;
   /** @internal */ readonly backend: WasmBackend;
   private _ptr: number;
+  /**
+   * @internal Bumped by every library write to a weight in place (optimizer steps, moving statistics,
+   * setWeights): plans that keep copies derived from it (folded batch norms, packed panels) compare it.
+   */
+  version = 0;
 
   /** @internal Use eg.tensor() and friends; this takes ownership of `ptr`. */
   constructor(shape: readonly number[], dtype: DType, backend: WasmBackend, ptr: number) {

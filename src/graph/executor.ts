@@ -9,6 +9,13 @@ import { getOp, type RunContext } from './registry.js';
 
 const ALIGN = 64;
 
+/** Versions only grow, so their sum changes whenever one of them does. */
+function versionSum(ts: readonly Tensor[]): number {
+  let s = 0;
+  for (const t of ts) s += t.version;
+  return s;
+}
+
 export interface PlanOptions {
   batch: number;
   training: boolean;
@@ -31,6 +38,11 @@ export class Plan {
   /** node id -> packed weight panels (inference plans: dense layers' kernels, packed once per weight version) */
   private readonly packs = new Map<number, number>();
   private packedVersion = -1;
+  /** Weights that folded copies in this graph were computed from, and the sum of their versions then. */
+  private readonly derivedFrom: Tensor[];
+  private readonly derivedVersion: number;
+  /** Persistent tensors that nodes write in place in this mode (moving statistics): versions bumped per run. */
+  private readonly mutated: Tensor[] = [];
 
   constructor(readonly graph: Graph, readonly opts: PlanOptions) {
     this.be = getBackend();
@@ -64,6 +76,11 @@ export class Plan {
       this.offsets.set(it.id, off);
       total = Math.max(total, off + it.size);
     }
+    this.derivedFrom = [...new Set(graph.values.flatMap((v) => v.sources ?? []))];
+    this.derivedVersion = versionSum(this.derivedFrom);
+    for (const n of graph.nodes) {
+      for (const k of getOp(n.op).mutates?.(n, opts.training) ?? []) this.mutated.push(graph.values[n.inputs[k]].tensor!);
+    }
     this.planBytes = total;
     this.naiveBytes = naive;
     this.base = this.be.alloc(Math.max(total, ALIGN));
@@ -89,8 +106,17 @@ export class Plan {
     }
   }
 
-  /** Pack weights for this version of the parameters (a no-op when already packed for it). */
-  prepack(version: number): void {
+  /**
+   * Whether a weight that this plan's folded copies were computed from has changed since (trained here or
+   * in another model that shares it, setWeights): the plan must be rebuilt.
+   */
+  get stale(): boolean {
+    return versionSum(this.derivedFrom) !== this.derivedVersion;
+  }
+
+  /** Pack the dense weights into GEMM panels, unless they are packed for their current versions already. */
+  prepack(): void {
+    const version = versionSum([...this.packs.keys()].map((id) => this.graph.values[this.graph.nodes[id].inputs[1]].tensor!));
     if (version === this.packedVersion) return;
     for (const [id, dst] of this.packs) {
       const n = this.graph.nodes[id];
@@ -119,6 +145,7 @@ export class Plan {
 
   run(): void {
     for (const n of this.graph.nodes) getOp(n.op).run(this.ctx, n);
+    for (const t of this.mutated) t.version++;
   }
 
   /** Run once, timing each node (for profiling; the timer itself costs a little per node). */

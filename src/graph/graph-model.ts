@@ -3,6 +3,7 @@
 import { Plan } from './executor.js';
 import { Graph, sizeOfShape } from './ir.js';
 import { GraphLayer } from '../layers/graph-layer.js';
+import type { BatchNormMode } from '../layers/layer.js';
 import { nearestNames } from '../names.js';
 import { nchwToNhwcCopy, nhwcToNchwCopy } from '../ops/shape.js';
 import { getOp } from './registry.js';
@@ -19,6 +20,11 @@ export class GraphModel {
   quantization?: import('../quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
+  /**
+   * How its trainable batch norms normalize while the model trains (see BatchNormMode): 'train' (batch
+   * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).
+   */
+  batchNormMode: BatchNormMode = 'train';
 
   constructor(
     readonly graph: Graph,
@@ -31,11 +37,13 @@ export class GraphModel {
   ) {}
 
   private plan(batch: number): Plan {
+    // folded copies go stale when the weights they came from change (trained inside another model, say)
+    if ([...this.plans.values()].some((q) => q.stale)) { this.dispose(); this.inferGraph = undefined; }
     let p = this.plans.get(batch);
     if (!p) {
       this.inferGraph ??= optimizeForInference(this.graph);
       p = new Plan(this.inferGraph, { batch, training: false });
-      p.prepack(0);
+      p.prepack();
       this.plans.set(batch, p);
     }
     return p;
@@ -75,12 +83,14 @@ export class GraphModel {
     }
     const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
     let params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    const trainable = this.countParams(true);
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
+      `Trainable parameters: ${trainable} (frozen ${this.countParams() - trainable}; batch norms in ${this.batchNormMode} mode while training)`,
     ];
     const q = this.quantization;
     if (q) {
@@ -137,19 +147,72 @@ export class GraphModel {
     return m;
   }
 
-  /** Freeze every parameter, or those of the nodes up to and including `upTo`. */
-  freeze(opts: { upTo?: string | number } = {}): this {
+  /**
+   * Freeze every parameter, or those of the nodes up to and including `upTo`. `batchNorm` sets how the
+   * batch norms that stay trainable normalize while training (batchNormMode).
+   */
+  freeze(opts: { upTo?: string | number; batchNorm?: BatchNormMode } = {}): this {
     const last = opts.upTo === undefined ? this.graph.nodes.length - 1 : this.nodeIndex(opts.upTo, 'freeze');
     for (const n of this.graph.nodes.slice(0, last + 1)) {
       for (const i of n.inputs) { const v = this.graph.values[i]; if (v.kind === 'param') this.frozen.add(v.tensor!); }
     }
+    if (opts.batchNorm) this.batchNormMode = checkMode(opts.batchNorm, 'freeze');
     return this;
   }
 
-  /** Make every parameter trainable again. */
-  unfreeze(): this {
+  /** Make every parameter trainable again (`batchNorm`: how its batch norms then train, see batchNormMode). */
+  unfreeze(opts: { batchNorm?: BatchNormMode } = {}): this {
     this.frozen.clear();
+    if (opts.batchNorm) this.batchNormMode = checkMode(opts.batchNorm, 'unfreeze');
     return this;
+  }
+
+  /** Parameters (not state: moving statistics); with trainableOnly, those not frozen. */
+  countParams(trainableOnly = false): number {
+    const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
+    return this.graph.values.filter((v) => v.kind === 'param' && used.has(v.id) && (!trainableOnly || !this.frozen.has(v.tensor!)))
+      .reduce((s, v) => s + sizeOfShape(v.shape), 0);
+  }
+
+  /**
+   * Split where the static prefix ends: the longest run of leading nodes that train nothing (every parameter
+   * frozen, or `trainable` false) and act the same in training (no dropout), cut at a point where a single
+   * value flows on (not inside a residual block). For feature caching: the prefix runs once over the data,
+   * the rest trains on its output. Undefined when no node can be cached, or nothing is left to train.
+   */
+  splitStatic(trainable: boolean): { prefix: GraphModel; rest: GraphModel; at: string } | undefined {
+    const g = this.graph;
+    const staticNode = (n: (typeof g.nodes)[number]): boolean => n.op !== 'dropout' && n.op !== 'rrelu'
+      && n.inputs.every((i) => g.values[i].kind !== 'param' || !trainable || this.frozen.has(g.values[i].tensor!) || g.values[i].trainable === false);
+    const lastUse = new Map<number, number>();
+    g.nodes.forEach((n, i) => n.inputs.forEach((x) => lastUse.set(x, i)));
+    for (const o of g.outputs) lastUse.set(o, Infinity);
+    const live = new Set<number>(g.inputs);
+    let best = -1, at = -1;
+    for (let i = 0; i < g.nodes.length - 1 && staticNode(g.nodes[i]); i++) {
+      const n = g.nodes[i];
+      for (const x of n.inputs) if (lastUse.get(x) === i) live.delete(x);
+      for (const o of n.outputs) if ((lastUse.get(o) ?? -1) > i) live.add(o);
+      if (live.size === 1 && !g.inputs.includes([...live][0])) { best = i; at = [...live][0]; }
+    }
+    if (best < 0) return undefined;
+    const prefix = this.subgraph(g.inputs, [at], 0, best + 1, `${this.name}[..${g.nodes[best].name}]`, this.inputShape, this.inputNchw, false);
+    const rest = this.subgraph([at], g.outputs, best + 1, g.nodes.length, this.name, g.values[at].shape.slice(1), false, this.outputNchw);
+    return { prefix, rest, at: g.nodes[best].name };
+  }
+
+  /** Nodes [from, to) as a model over the same weights, frozen set and modes. */
+  private subgraph(inputs: number[], outputs: number[], from: number, to: number, name: string, inputShape: number[], inNchw: boolean, outNchw: boolean): GraphModel {
+    const g = new Graph();
+    for (const v of this.graph.values) g.values.push({ ...v, ...(inputs.includes(v.id) ? { kind: 'input' as const } : {}) });
+    g.inputs = inputs.slice();
+    g.outputs = outputs.slice();
+    this.graph.nodes.slice(from, to).forEach((n, k) => g.nodes.push({ ...n, id: k }));
+    const m = new GraphModel(g, name, inputShape, inNchw, outNchw, this.info);
+    m.frozen = this.frozen;
+    m.storage = this.storage;
+    m.batchNormMode = this.batchNormMode;
+    return m;
   }
 
   isFrozen(t: Tensor): boolean {
@@ -179,6 +242,11 @@ export class GraphModel {
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();
   }
+}
+
+function checkMode(m: BatchNormMode, op: string): BatchNormMode {
+  if (m !== 'train' && m !== 'inference') throw new Error(`edgegrad.${op}: batchNorm must be 'train' or 'inference', got ${JSON.stringify(m)}`);
+  return m;
 }
 
 /** Options of `save` and `toOnnx`. */

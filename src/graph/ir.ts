@@ -20,6 +20,8 @@ export interface Value {
   trainable?: boolean;
   /** The layer that owns this value or produced it (for messages and summaries). */
   layer?: string;
+  /** A weight derived from others (a batch norm folded into a conv): stale once one of these changes. */
+  sources?: Tensor[];
   /** Weight-only int8 quantization: the stored int8 values and per-output-channel scales (tensor = w * scale). */
   int8?: { w: Int8Array; scale: Float32Array };
 }

@@ -66,7 +66,10 @@ export function optimizeForInference(g: Graph, opts: { frozenOnly?: boolean } = 
       const b0 = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() : new Float32Array(CO);
       const nb = Tensor.empty([CO]);
       nb.view().set(Float32Array.from(b0, (bv, c) => (bv - mean[c]) * scale[c] + beta[c]));
-      copy.inputs = [n.inputs[0], out.param(`${w.name}(bn folded)`, nw, false), out.param(`${n.name}/bias(bn folded)`, nb, false)];
+      const sources = [n.inputs[1], n.inputs[2], ...bn.inputs.slice(1)].filter((i) => i !== undefined).map((i) => g.values[i].tensor!);
+      const fw = out.param(`${w.name}(bn folded)`, nw, false), fb = out.param(`${n.name}/bias(bn folded)`, nb, false);
+      out.values[fw].sources = out.values[fb].sources = sources;
+      copy.inputs = [n.inputs[0], fw, fb];
       copy.outputs = bn.outputs.slice(0, 1);
       // the batch-norm node's other outputs (batch statistics) are training-only: nothing reads them here
       skip.add(bn.id);

@@ -35,6 +35,8 @@ export interface OpSpec {
    */
   grad?(node: Node, dOut: Array<number | undefined>, b: GradBuilder): Array<number | undefined>;
   outputDtype?(k: number): 'float32' | 'int32';
+  /** Inputs (by position) this node writes in place when it runs in this mode (batch-norm moving statistics). */
+  mutates?(node: Node, training: boolean): number[];
   /** FLOPs for the summary, from resolved shapes. */
   flops?(inputs: Shape[], outputs: Shape[], attrs: Attrs): number;
 }

@@ -253,7 +253,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
       }
       case 'batchNorm': {
         const [x, gamma, beta, mean, variance] = n.inputs;
-        setOut(emit('BatchNormalization', [valueName(x), param(gamma), param(beta), param(mean), param(variance)], [attrFloat('epsilon', a.epsilon as number)], n.name, out), isMap.has(x));
+        setOut(emit('BatchNormalization', [valueName(x), param(gamma), param(beta), param(mean), param(variance)], [attrFloat('epsilon', a.epsilon as number), attrFloat('momentum', (a.momentum as number | undefined) ?? 0.99)], n.name, out), isMap.has(x));
         break;
       }
       case 'dropout':

@@ -646,7 +646,8 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
         const C = x.nhwc ? x.shape[1] : x.shape[x.shape.length - 1];
         const t = (k: number) => tensorFrom(konst(n, k), [C]);
         const [id] = g.node('batchNorm', [x.id!, param(`${nodeName}/scale`, t(1)), param(`${nodeName}/B`, t(2)), g.state(`${nodeName}/mean`, t(3)), g.state(`${nodeName}/var`, t(4))],
-          { epsilon: float(n, 'epsilon', 1e-5), momentum: 1 - float(n, 'momentum', 0.9) }, nodeName);
+          // ONNX's momentum is Keras's: running = running * momentum + batch * (1 - momentum)
+          { epsilon: float(n, 'epsilon', 1e-5), momentum: float(n, 'momentum', 0.9) }, nodeName);
         set(n, { ...x, id });
         break;
       }

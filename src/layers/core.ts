@@ -6,7 +6,7 @@ import { fusesFromOutput } from '../ops/matmul.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
 import { Tensor, formatShape } from '../tensor.js';
-import { Layer, type LayerConfig } from './layer.js';
+import { Layer, type BatchNormMode, type LayerConfig } from './layer.js';
 
 export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
 
@@ -94,6 +94,7 @@ export class RReLU extends Layer {
     if (!(lower >= 0 && lower <= upper)) throw new Error(`edgegrad.layers.rrelu: need 0 <= lower <= upper, got ${lower}, ${upper}`);
     return [g.node('rrelu', [x], { lower, upper }, this.name, this.name)[0]];
   }
+  override get stochastic(): boolean { return true; }
 }
 
 /** Maxout (Goodfellow et al. 2013): the last axis in `units` groups, the max of each. */
@@ -118,6 +119,7 @@ export class Dropout extends Layer {
   protected call(g: Graph, [x]: number[]): number[] {
     return [g.node('dropout', [x], { rate: this.rate }, this.name, this.name)[0]];
   }
+  override get stochastic(): boolean { return true; }
 }
 
 export class Flatten extends Layer {
@@ -143,7 +145,13 @@ export class Reshape extends Layer {
 }
 
 export class BatchNormalization extends Layer {
-  constructor(readonly cfg: LayerConfig & { momentum?: number; epsilon?: number } = {}) { super(cfg, 'batch_normalization'); }
+  /** While trainable: normalize over the batch ('train', the default) or with the moving statistics ('inference'). */
+  mode: BatchNormMode;
+  constructor(readonly cfg: LayerConfig & { momentum?: number; epsilon?: number; mode?: BatchNormMode } = {}) {
+    super(cfg, 'batch_normalization');
+    this.mode = cfg.mode ?? 'train';
+  }
+  override get batchNormMode(): BatchNormMode { return this.mode; }
   protected override build([x]: Shape[]): void {
     const C = x[x.length - 1];
     const fill = (v: number) => { const t = Tensor.empty([C]); t.view().fill(v); return t; };
@@ -154,7 +162,8 @@ export class BatchNormalization extends Layer {
   }
   protected call(g: Graph, [x]: number[]): number[] {
     const ids = this.weights.map((w) => this.weightValue(g, w));
-    // not trainable: normalize with the moving statistics in training too (Keras since TF 2)
-    return [g.node('batchNorm', [x, ...ids], { epsilon: this.cfg.epsilon ?? 1e-3, momentum: this.cfg.momentum ?? 0.99, frozen: !this.trainable }, this.name, this.name)[0]];
+    // not trainable (Keras since TF 2) or in inference mode: normalize with the moving statistics in training too
+    const frozen = !this.trainable || this.mode === 'inference';
+    return [g.node('batchNorm', [x, ...ids], { epsilon: this.cfg.epsilon ?? 1e-3, momentum: this.cfg.momentum ?? 0.99, frozen }, this.name, this.name)[0]];
   }
 }

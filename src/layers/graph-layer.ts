@@ -3,7 +3,7 @@
 // As a layer it takes NHWC feature maps (the layout inside), whatever its boundary was in its file.
 import type { Graph, Shape } from '../graph/ir.js';
 import type { GraphModel } from '../graph/graph-model.js';
-import { Layer, type Weight } from './layer.js';
+import { Layer, type BatchNormMode, type Weight } from './layer.js';
 
 export class GraphLayer extends Layer {
   private readonly ws: Weight[];
@@ -25,6 +25,14 @@ export class GraphLayer extends Layer {
 
   override isTrainable(w: Weight): boolean {
     return this.trainable && w.trainable && !this.model.isFrozen(w.tensor);
+  }
+
+  override get stochastic(): boolean {
+    return this.model.graph.nodes.some((n) => n.op === 'dropout' || n.op === 'rrelu');
+  }
+
+  override get batchNormMode(): BatchNormMode {
+    return this.model.batchNormMode;
   }
 
   protected override build(_s: Shape[]): void { /* the weights come with the graph */ }
@@ -49,9 +57,10 @@ export class GraphLayer extends Layer {
     for (const n of src.nodes) {
       let attrs = n.attrs;
       if (n.op === 'batchNorm') {
-        // a frozen batch norm normalizes with its moving statistics, in training too (as Keras does)
+        // a frozen batch norm normalizes with its moving statistics, in training too (as Keras does), and so
+        // does a trainable one in inference mode
         const gamma = src.values[n.inputs[1]].tensor!;
-        attrs = { ...attrs, frozen: !this.trainable || this.model.isFrozen(gamma) };
+        attrs = { ...attrs, frozen: !this.trainable || this.model.isFrozen(gamma) || this.model.batchNormMode === 'inference' };
       }
       const outs = g.node(n.op, n.inputs.map(val), attrs, `${this.name}/${n.name}`, this.name);
       n.outputs.forEach((o, k) => map.set(o, outs[k]));

@@ -2,7 +2,7 @@
 import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
 import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
 import { Add, Concatenate } from './merge.js';
-import type { LayerConfig } from './layer.js';
+import type { BatchNormMode, LayerConfig } from './layer.js';
 import type { ActivationName } from '../ops/activation.js';
 
 export const layers = {
@@ -14,7 +14,7 @@ export const layers = {
   averagePooling2d: (c: PoolConfig = {}) => new Pooling2D('avg', c),
   avgPool2d: (c: PoolConfig = {}) => new Pooling2D('avg', c),
   globalAveragePooling2d: (c: LayerConfig = {}) => new GlobalAveragePooling2D(c),
-  batchNormalization: (c: LayerConfig & { momentum?: number; epsilon?: number } = {}) => new BatchNormalization(c),
+  batchNormalization: (c: LayerConfig & { momentum?: number; epsilon?: number; mode?: BatchNormMode } = {}) => new BatchNormalization(c),
   dropout: (c: LayerConfig & { rate: number }) => new Dropout(c),
   flatten: (c: LayerConfig = {}) => new Flatten(c),
   reshape: (c: LayerConfig & { targetShape: number[] }) => new Reshape(c),

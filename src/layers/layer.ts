@@ -5,6 +5,14 @@ import { Graph, type Shape } from '../graph/ir.js';
 import { Tensor, formatShape } from '../tensor.js';
 import type { Regularizer, Constraint } from '../train/regularizers.js';
 
+/**
+ * How a trainable batch norm normalizes in training: 'train' uses the batch's statistics and updates the
+ * moving ones (Keras's default); 'inference' uses the moving statistics and keeps them, while gamma and beta
+ * still train (Keras's advice for fine-tuning on little data: `base_model(x, training=False)`). A frozen
+ * batch norm always runs in inference mode.
+ */
+export type BatchNormMode = 'train' | 'inference';
+
 export interface LayerConfig {
   name?: string;
   /** Shape of one example (no batch dimension), for the first layer of a model. */
@@ -39,8 +47,7 @@ export class SymbolicTensor {
 export abstract class Layer {
   readonly name: string;
   readonly inputShape?: number[];
-  /** Whether training updates this layer's parameters (freeze by setting false). */
-  trainable: boolean;
+  private _trainable: boolean;
   /** Learning-rate factor for this layer's parameters (fine-tuning at a lower rate). */
   lrScale = 1;
   private own: Weight[] = [];
@@ -54,7 +61,29 @@ export abstract class Layer {
   constructor(cfg: LayerConfig, prefix: string) {
     this.name = cfg.name ?? uniqueName(prefix);
     this.inputShape = cfg.inputShape?.slice();
-    this.trainable = cfg.trainable ?? true;
+    this._trainable = cfg.trainable ?? true;
+  }
+
+  /** Whether training updates this layer's parameters (freeze by setting false; a model passes it to its layers). */
+  get trainable(): boolean {
+    return this._trainable;
+  }
+
+  set trainable(v: boolean) {
+    this._trainable = v;
+  }
+
+  /**
+   * Whether the layer acts differently in training than at inference beyond its weights (dropout, random
+   * slopes): such a layer and those after it are never cached as a frozen prefix.
+   */
+  get stochastic(): boolean {
+    return false;
+  }
+
+  /** How the batch norms in this layer normalize while it trains: over the batch ('train') or with their moving statistics. */
+  get batchNormMode(): BatchNormMode | undefined {
+    return undefined;
   }
 
   /** Create parameters for these input shapes (batch dimension -1). Called once. */
@@ -93,8 +122,9 @@ export abstract class Layer {
     return new SymbolicTensor(g.values[outs[0]].shape, { layer: this, inputs: list, index: 0 });
   }
 
+  /** Parameters (not state); with trainableOnly, those that training updates now (isTrainable). */
   countParams(trainableOnly = false): number {
-    return this.weights.filter((w) => w.trainable && (!trainableOnly || this.trainable)).reduce((s, w) => s + w.tensor.size, 0);
+    return this.weights.filter((w) => w.trainable && (!trainableOnly || this.isTrainable(w))).reduce((s, w) => s + w.tensor.size, 0);
   }
 
   /** Whether training updates this weight now (layer and weight trainable, and not frozen). */
@@ -115,6 +145,7 @@ export abstract class Layer {
         throw new Error(`edgegrad: layer '${this.name}' weight '${w.name}' is ${formatShape(w.tensor.shape)}, got ${formatShape(v.shape)}`);
       }
       w.tensor.view().set(v.view());
+      w.tensor.version++;
     });
   }
 }

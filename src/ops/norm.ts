@@ -116,13 +116,17 @@ registerOp({
       k.batchNormInfer(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), ctx.ptr(mm), ctx.ptr(mv), eps, ctx.ptr(y), ctx.be.workspace(C * 4));
     }
   },
+  mutates: (n, training) => (training && !n.attrs.frozen ? [3, 4] : []),
   grad(n, [dy], b) {
-    const [x, g, , mm, mv] = n.inputs, [, mean, invStd] = n.outputs;
+    const [x, g, beta, mm, mv] = n.inputs, [, mean, invStd] = n.outputs;
     if (n.attrs.frozen) {
-      // y = x * scale + shift with constants: dx = dy * gamma / sqrt(moving variance + eps)
-      return [b.needs(x) ? b.node('batchNormFrozenGrad', [dy!, g, mv], n.attrs, `${n.name}_grad`)[0] : undefined, undefined, undefined, undefined, undefined];
+      // inference mode: y = gamma (x - mean) / sqrt(var + eps) + beta with the moving statistics constant, so
+      // dx = dy gamma / sqrt(var + eps); gamma and beta still train where they are trainable (a block
+      // fine-tuned with its batch norms in inference mode): dgamma = sum dy xhat, dbeta = sum dy
+      const needX = b.needs(x), needG = b.needs(g) || b.needs(beta);
+      const outs = b.node('batchNormFrozenGrad', needG ? [dy!, g, mv, x, mm] : [dy!, g, mv], { ...n.attrs, needX, needG }, `${n.name}_grad`);
+      return [needX ? outs[0] : undefined, needG ? outs[needX ? 1 : 0] : undefined, needG ? outs[needX ? 2 : 1] : undefined, undefined, undefined];
     }
-    void mm;
     const [dx, dg, db] = b.node('batchNormGrad', [x, dy!, g, mean, invStd], {}, `${n.name}_grad`);
     return [dx, dg, db, undefined, undefined];
   },
@@ -142,15 +146,35 @@ registerOp({
 
 registerOp({
   name: 'batchNormFrozenGrad',
-  // inputs: dy, gamma, moving variance
-  infer([dy]) { return [dy.slice()]; },
+  // inputs: dy, gamma, moving variance (and x, moving mean when needG); outputs: dx if needX, dgamma and dbeta if needG
+  infer([dy, g], a) {
+    const out: number[][] = [];
+    if (a.needX !== false) out.push(dy.slice());
+    if (a.needG) out.push(g.slice(), g.slice());
+    return out;
+  },
   run(ctx, n) {
-    const [dy, g, mv] = n.inputs;
+    const [dy, g, mv, x, mm] = n.inputs;
     const shape = ctx.shape(dy), C = shape[shape.length - 1], size = sizeOfShape(shape);
-    const gv = ctx.be.f32(ctx.ptr(g), C), vv = ctx.be.f32(ctx.ptr(mv), C);
     const eps = n.attrs.epsilon as number;
-    const scale = Float32Array.from(gv, (gamma, c) => gamma / Math.sqrt(vv[c] + eps));
-    const d = ctx.be.f32(ctx.ptr(dy), size), o = ctx.be.f32(ctx.ptr(n.outputs[0]), size);
-    for (let i = 0; i < size; i++) o[i] = d[i] * scale[i % C];
+    const gv = ctx.be.f32(ctx.ptr(g), C), vv = ctx.be.f32(ctx.ptr(mv), C);
+    const inv = Float64Array.from(vv, (v) => 1 / Math.sqrt(v + eps));
+    const d = ctx.be.f32(ctx.ptr(dy), size);
+    let o = 0;
+    if (n.attrs.needX !== false) {
+      const dx = ctx.be.f32(ctx.ptr(n.outputs[o++]), size);
+      for (let i = 0; i < size; i++) dx[i] = d[i] * gv[i % C] * inv[i % C];
+    }
+    if (n.attrs.needG) {
+      const xv = ctx.be.f32(ctx.ptr(x), size), mean = ctx.be.f32(ctx.ptr(mm), C);
+      const dg = new Float64Array(C), db = new Float64Array(C);
+      for (let i = 0; i < size; i++) {
+        const c = i % C;
+        dg[c] += d[i] * (xv[i] - mean[c]) * inv[c];
+        db[c] += d[i];
+      }
+      ctx.be.f32(ctx.ptr(n.outputs[o++]), C).set(dg);
+      ctx.be.f32(ctx.ptr(n.outputs[o]), C).set(db);
+    }
   },
 });

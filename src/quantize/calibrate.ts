@@ -30,7 +30,7 @@ export async function calibrate(src: GraphModel, g: Graph, ids: number[], opts: 
       const b = Math.min(bs, x.shape[0] - s);
       let p = plans.get(b);
       if (!p) plans.set(b, (p = new Plan(g, { batch: b, training: false, keep: ids })));
-      p.prepack(0);
+      p.prepack();
       const dst = p.view(g.inputs[0]), rows = (x.view() as Float32Array).subarray(s * per, (s + b) * per);
       if (src.inputNchw) nchwToNhwcCopy(rows, dst, [b, ...want]); else dst.set(rows);
       p.run();

@@ -58,7 +58,7 @@ export abstract class Optimizer {
       if (norm > this.clipNorm) for (const it of items) k.affine(it.param.size, it.grad, this.clipNorm / norm, 0, it.grad);
     }
     const lr = this.currentLearningRate();
-    for (const it of items) this.update(it.param, it.grad, lr * (it.lrScale ?? 1));
+    for (const it of items) { this.update(it.param, it.grad, lr * (it.lrScale ?? 1)); it.param.version++; }
     this.iterations++;
   }
 
