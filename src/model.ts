@@ -18,6 +18,7 @@ import { Tensor, formatShape } from './tensor.js';
 import type { Callback, Logs } from './train/callbacks.js';
 import { METRICS, metricSum, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
+import { refuseNonFinite } from './graph/finite.js';
 
 /** Keras loss names; the logits forms are used internally when the model ends in softmax / sigmoid. */
 export type LossSpec = LossName | 'sparseCategoricalCrossentropy' | 'mse' | 'mae';
@@ -53,6 +54,12 @@ export interface FitArgs {
    * prefix is usually the big part of the model: small batches keep its memory small at the same speed.
    */
   cacheBatchSize?: number;
+  /**
+   * What to do when training diverges with finite losses (an epoch's loss 100x the best so far, or accuracy
+   * back at chance after it had improved): 'warn' (default; console.warn and History.warnings), 'stop'
+   * (throw, naming the layer whose gradient is largest relative to its weights), or 'ignore'.
+   */
+  onDivergence?: 'warn' | 'stop' | 'ignore';
 }
 
 export interface History {
@@ -63,6 +70,8 @@ export interface History {
    * where inside the next layer (an imported graph frozen only in part) the cached prefix ends.
    */
   cachedFeatures?: { layers: number; shape: number[]; inside?: string };
+  /** Warnings raised during training (divergence), in order. */
+  warnings?: string[];
 }
 
 interface TrainPlan {
@@ -357,6 +366,7 @@ export class Model extends Layer {
       throw new Error(`edgegrad.${op}: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
     }
     if (x.shape[0] === 0) throw new Error(`edgegrad.${op}: the dataset is empty (x is ${formatShape(x.shape)})`);
+    refuseNonFinite(x, op, 'x');
     return x.shape[0];
   }
 
@@ -367,9 +377,15 @@ export class Model extends Layer {
     const outShape = this.outputs[0].shape.slice(1);
     if (sparse) {
       if (y.dtype !== 'int32' || y.rank !== 1) throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices [${n}], got ${y.dtype} ${formatShape(y.shape)}`);
+      // the loss kernel reads logits[row * classes + label]: a label out of range would read another row or past the batch
+      const classes = outShape[outShape.length - 1], v = y.view();
+      for (let i = 0; i < v.length; i++) {
+        if (!(v[i] >= 0 && v[i] < classes)) throw new Error(`edgegrad.${op}: label ${v[i]} of example ${i} is outside [0, ${classes}): the model has ${classes} outputs`);
+      }
     } else if (y.dtype !== 'float32' || y.rank !== outShape.length + 1 || outShape.some((d, i) => d !== y.shape[i + 1])) {
       throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
     }
+    if (!sparse) refuseNonFinite(y, op, 'y');
   }
 
   private batchSizeOf(b: number | undefined, op: string): number {
@@ -505,9 +521,6 @@ export class Model extends Layer {
     const epochs = args.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
     const be = getBackend();
-    const bad = be.kernels.countNonFinite(x.size, x.ptr);
-    if (bad) throw new Error(`edgegrad.fit: x contains ${bad} NaN or infinite values`);
-    if (y.dtype === 'float32' && be.kernels.countNonFinite(y.size, y.ptr)) throw new Error('edgegrad.fit: y contains NaN or infinite values');
     const held = validationRows(x, y, n, args.validationSplit);
     let val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
     const nVal = held?.nVal ?? 0;
@@ -521,6 +534,8 @@ export class Model extends Layer {
     const idx = Int32Array.from({ length: n }, (_, i) => i);
     for (const c of callbacks) await c.onTrainBegin?.();
     let logs: Logs = {};
+    const watch = divergenceWatch(this.metricNames.includes('accuracy') ? this.outputs[0].shape.at(-1)! : 0);
+    let tp: TrainPlan | undefined;
     for (let epoch = 0; epoch < epochs && !this.stopTraining; epoch++) {
       for (const c of callbacks) await c.onEpochBegin?.(epoch);
       if (args.shuffle !== false) shuffleInPlace(idx, rand);
@@ -528,13 +543,21 @@ export class Model extends Layer {
       let batch = 0;
       for (let s = 0; s < n; s += bs, batch++) {
         const b = Math.min(bs, n - s);
-        const tp = this.lossPlan(b, true);
+        tp = this.lossPlan(b, true);
         this.feed(tp, x, y, idx, s, b);
         tp.plan.run();
         const loss = this.accumulate(acc, tp, y, b) + this.step(tp, epoch, batch);
+        if (epoch === 0 && batch === 0) watch(loss); // the untrained baseline
         for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
       }
       logs = this.finish(acc, n, '');
+      const diverged = watch(logs.loss, logs.accuracy, true);
+      if (diverged && tp && args.onDivergence !== 'ignore') {
+        const msg = `edgegrad.fit: training of model '${this.name}' diverged at epoch ${epoch}: ${diverged}; the largest gradient relative to its weights is in ${this.steepestLayer(tp)}; lower the learning rate or clip gradients (clipNorm)`;
+        if (args.onDivergence === 'stop') throw new Error(msg);
+        console.warn(msg);
+        (history.warnings ??= []).push(msg);
+      }
       if (val) Object.assign(logs, prefixed(this.evaluate(val[0], val[1], { batchSize: bs }), 'val_'));
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
@@ -663,6 +686,17 @@ export class Model extends Layer {
       valFeatures?.dispose();
       if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); val?.[1].dispose(); }
     }
+  }
+
+  /** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */
+  private steepestLayer(tp: TrainPlan): string {
+    const k = getBackend().kernels;
+    let best = '', ratio = -1;
+    for (const gr of tp.grads) {
+      const r = Math.sqrt(k.sumSquares(gr.weight.tensor.size, tp.plan.ptr(gr.grad)) / Math.max(k.sumSquares(gr.weight.tensor.size, gr.weight.tensor.ptr), 1e-30));
+      if (r > ratio) { ratio = r; best = `layer '${gr.layer.name}' (${gr.weight.name}: |grad| / |w| = ${r.toPrecision(3)})`; }
+    }
+    return best || 'no layer (nothing trains)';
   }
 
   /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
@@ -832,6 +866,30 @@ async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (don
   const v = out.view();
   for (const p of parts) { v.set(p, off); off += p.length; }
   return out;
+}
+
+/**
+ * Divergence with finite numbers: an epoch's loss 100x the lowest seen in this fit (its first batch, or a
+ * better epoch): orders of magnitude up; or, with an accuracy metric over `classes`, accuracy back near
+ * chance after it had clearly risen above it. Fed the first batch's loss, then each epoch's (`epoch` true);
+ * returns what happened at an epoch, once, or undefined.
+ */
+function divergenceWatch(classes: number): (loss: number, accuracy?: number, epoch?: boolean) => string | undefined {
+  let bestLoss = Infinity, bestAcc = 0, warned = false;
+  const chance = classes > 1 ? 1 / classes : 0.5;
+  return (loss, accuracy, epoch = false) => {
+    if (!epoch) { bestLoss = Math.min(bestLoss, loss); return undefined; }
+    let why: string | undefined;
+    if (bestLoss > 0 && Number.isFinite(bestLoss) && loss > 100 * bestLoss) why = `the loss rose to ${loss.toPrecision(3)} from ${bestLoss.toPrecision(3)}`;
+    else if (accuracy !== undefined && bestAcc >= chance + 0.25 * (1 - chance) && accuracy <= chance + 0.05 * (1 - chance)) {
+      why = `accuracy fell to ${(accuracy * 100).toFixed(1)}% (chance: ${(chance * 100).toFixed(1)}%) from ${(bestAcc * 100).toFixed(1)}%`;
+    }
+    bestLoss = Math.min(bestLoss, loss);
+    if (accuracy !== undefined) bestAcc = Math.max(bestAcc, accuracy);
+    if (!why || warned) return undefined;
+    warned = true; // once per fit
+    return why;
+  };
 }
 
 /** Every layer, nested models' layers included. */

@@ -175,6 +175,13 @@ describe('edgegrad command', () => {
     r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--cut', 'flaten', '--out', out);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/has no node 'flaten' \(similar: flatten/);
+    // a bad --out is found before any work, not after training
+    r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--out', join(out, '..', 'no', 'such', 'folder', 'x.onnx'));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--out '.*x\.onnx': the folder '.*no\/such\/folder' does not exist/);
+    r = cli('quantize', 'models/digits-cnn.onnx', '--fp16', '--out', tmpdir());
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--out '.*' is a folder: give a file name/);
     r = cli('finetune', 'models/digits-cnn.onnx', '--data', data, '--out', out, '--epochs', 'many');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/option '--epochs' needs a number, got 'many'/);

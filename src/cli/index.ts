@@ -30,6 +30,22 @@ Exit codes: 0 done, 1 bad input (files, names, shapes), 2 bad usage.`;
 
 class UsageError extends Error {}
 
+/** --out is checked before any work: its folder exists and is writable, and it is not a folder itself. */
+async function checkOut(path: string): Promise<void> {
+  const spec = 'node:fs/promises';
+  const fs = (await import(spec)) as { access(p: string, mode: number): Promise<void>; stat(p: string): Promise<{ isDirectory(): boolean }> };
+  const i = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  const dir = i < 0 ? '.' : path.slice(0, i) || '/';
+  const st = await fs.stat(path).catch(() => undefined);
+  if (st?.isDirectory()) throw new UsageError(`--out '${path}' is a folder: give a file name (e.g. ${path.replace(/[\\/]$/, '')}/model.onnx)`);
+  try {
+    await fs.access(dir, 2 /* W_OK */);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new UsageError(`--out '${path}': ${code === 'ENOENT' ? `the folder '${dir}' does not exist` : `cannot write in '${dir}' (${code ?? (e as Error).message})`}`);
+  }
+}
+
 /** A .npy file (NumPy format 1.0/2.0, little-endian float32 or float64, C order) as a tensor. */
 export function parseNpy(bytes: Uint8Array, where: string): eg.Tensor {
   const magic = String.fromCharCode(...bytes.subarray(0, 6));
@@ -124,6 +140,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (pos.length !== 1) throw new UsageError('finetune takes one MODEL');
   if (!flags.data) throw new UsageError('finetune needs --data DIR (one folder of images per class)');
   if (!flags.out) throw new UsageError('finetune needs --out OUT.onnx');
+  await checkOut(flags.out as string);
   const epochs = (flags.epochs as number) ?? 10, lr = (flags.lr as number) ?? 1e-3, batchSize = (flags.batch as number) ?? 32;
   const valFrac = (flags.val as number) ?? 0.2, seed = (flags.seed as number) ?? 1;
   if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
@@ -197,6 +214,7 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   if (pos.length !== 1) throw new UsageError('quantize takes one MODEL');
   if (!!flags.int8 === !!flags.fp16) throw new UsageError('quantize needs exactly one of --int8 and --fp16');
   if (!flags.out) throw new UsageError('quantize needs --out OUT.onnx');
+  await checkOut(flags.out as string);
   const weightsOnly = !!flags['weights-only'];
   if (flags.int8 && !weightsOnly && !flags.calibration) throw new UsageError('--int8 needs --calibration DIR (images like the ones the model will see), or --weights-only');
   const t0 = performance.now();
@@ -313,7 +331,16 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     if (cmd === 'quantize') { await quantizeCmd(rest, json, out); return 0; }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : 'no command');
   } catch (e) {
-    const msg = (e as Error).message.replace(/^edgegrad[.\w ()]*: /, '');
+    const raw = (e as Error)?.message ?? String(e);
+    // the JavaScript engine's own errors (a property of undefined, an index out of range) are bugs here or
+    // in a malformed file that slipped past the checks: say so, and where, instead of a bare TypeError
+    const engine = e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError;
+    if (engine && !/^edgegrad/.test(raw)) {
+      // not one of ours: say so, with what and where, instead of a bare TypeError
+      console.error(`edgegrad: internal error in '${cmd}': ${(e as Error)?.name ?? 'Error'}: ${raw}${(e as Error)?.stack ? `\n  at ${String((e as Error).stack).split('\n').slice(1, 3).map((l) => l.trim().replace(/^at /, '')).join('\n  at ')}` : ''}\n(please report this with the command that caused it)`);
+      return 1;
+    }
+    const msg = raw.replace(/^edgegrad[.\w ()]*: /, '');
     console.error(e instanceof UsageError ? `edgegrad: ${msg}\n${USAGE}` : `edgegrad: ${msg}`);
     return e instanceof UsageError ? 2 : 1;
   }

@@ -9,6 +9,7 @@ import { nchwToNhwcCopy, nhwcToNchwCopy } from '../ops/shape.js';
 import { getOp } from './registry.js';
 import { optimizeForInference } from './passes.js';
 import { Tensor, formatShape } from '../tensor.js';
+import { refuseNonFinite } from './finite.js';
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
@@ -56,6 +57,8 @@ export class GraphModel {
       throw new Error(`edgegrad.predict: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
     }
     if (x.dtype !== 'float32') throw new Error(`edgegrad.predict: x must be float32, got ${x.dtype}`);
+    if (x.shape[0] === 0) throw new Error(`edgegrad.predict: x is empty (${formatShape(x.shape)})`);
+    refuseNonFinite(x, 'predict', 'x');
     const B = x.shape[0];
     const p = this.plan(B);
     const [inId] = p.graph.inputs, [outId] = p.graph.outputs;

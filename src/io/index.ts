@@ -1,18 +1,21 @@
 // eg.loadModel: bytes, a path or a URL -> a runnable model. ONNX today; the format is recognized from
 // the bytes, not the name.
 import type { GraphModel } from '../graph/graph-model.js';
-import { readBytes } from './read.js';
+import { readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
-import { importTfjs, type TfjsModelJson } from './tfjs.js';
+import { importTfjs, manifestGroupBytes, type TfjsModelJson } from './tfjs.js';
 
 /** A TensorFlow.js layers model in memory: the model.json object and its weight shards' bytes, in order. */
 export interface TfjsModelSource { modelJson: TfjsModelJson | string; weights: Uint8Array | Uint8Array[] }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource): Promise<GraphModel> {
   if (typeof source === 'object' && !(source instanceof Uint8Array) && !(source instanceof ArrayBuffer) && !(source instanceof URL)) {
-    const json = typeof source.modelJson === 'string' ? JSON.parse(source.modelJson) as TfjsModelJson : source.modelJson;
-    const shards = Array.isArray(source.weights) ? source.weights : [source.weights];
-    return importTfjs(json, concat(shards), 'tfjs-model');
+    return withFile('tfjs-model', () => {
+      const json = typeof source.modelJson === 'string' ? JSON.parse(source.modelJson) as TfjsModelJson : source.modelJson;
+      const shards = Array.isArray(source.weights) ? source.weights : [source.weights];
+      if (shards.some((s) => !(s instanceof Uint8Array))) throw new Error('edgegrad.loadModel: weights must be a Uint8Array or a list of them');
+      return importTfjs(json, concat(shards), 'tfjs-model');
+    });
   }
   const idb = typeof source === 'string' && source.startsWith('indexeddb://') ? source.slice('indexeddb://'.length) : undefined;
   const bytes = idb !== undefined ? await idbLoad(idb)
@@ -26,21 +29,40 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
     }
     let json: TfjsModelJson;
     try { json = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`edgegrad.loadModel: '${String(source)}' is not valid JSON (${(e as Error).message})`); }
-    const base = String(source).replace(/[^\\/]*$/, '');
-    const paths = (json.weightsManifest ?? []).flatMap((gr) => gr.paths);
-    const shards = await Promise.all(paths.map(async (p) => {
-      try {
-        return await readBytes(base + p, 'weight shard');
-      } catch (e) {
-        throw new Error(`edgegrad.loadModel: weight shard '${p}' listed in '${String(source)}' is missing (${(e as Error).message})`);
+    // shards are read from beside model.json only, each bounded by the bytes its group declares
+    return withFile(String(source), async () => {
+      const groups = manifestGroupBytes(json, String(source));
+      const shards: Uint8Array[] = [];
+      for (const { paths, bytes: declared } of groups) {
+        let got = 0;
+        for (const p of paths) {
+          const b = await readBeside(source as string | URL, p, 'weight shard', declared - got);
+          got += b.length;
+          shards.push(b);
+        }
       }
-    }));
-    return importTfjs(json, concat(shards), name);
+      return importTfjs(json, concat(shards), name);
+    });
   }
   const { importOnnx } = await import('./onnx.js');
-  // external-data files are read beside the model when it came from a path or URL
-  const base = typeof source === 'string' || source instanceof URL ? String(source).replace(/[^\\/]*$/, '') : undefined;
-  return importOnnx(bytes, name, base === undefined ? undefined : (loc) => readBytes(base + loc, 'external data file'));
+  // external-data files are read beside the model when it came from a path or URL, and nowhere else
+  const from = typeof source === 'string' || source instanceof URL ? source : undefined;
+  const file = from === undefined ? 'bytes' : String(from);
+  return withFile(file, () => importOnnx(bytes, name, from === undefined ? undefined : (loc: string, maxBytes: number) => readBeside(from, loc, 'external data file', maxBytes, true)));
+}
+
+/**
+ * Import errors name the file. Errors that are not edgegrad's own (a malformed field that slipped past the
+ * checks) become one that says where, instead of a bare TypeError.
+ */
+async function withFile<T>(file: string, f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (/^edgegrad/.test(msg)) throw new Error(msg.includes(`'${file}'`) ? msg : msg.replace(/^(edgegrad[.\w]*(?: \([^)]*\))?): /, `$1: '${file}': `));
+    throw new Error(`edgegrad.loadModel: '${file}': malformed model (${(e as Error).name}: ${msg})`);
+  }
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -60,15 +60,18 @@ function tensorData(t: OnnxTensor, where: string): { data: Float32Array; dims: n
   const type = t.dataType ?? 0;
   const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
   const out = new Float32Array(n);
-  const check = (have: number) => { if (have !== n) fail(`${where} declares ${formatShape(dims)} = ${n} elements but holds ${have}`); };
+  const check = (have: number) => {
+    if (have !== n) fail(`${where} declares ${formatShape(dims)} = ${n} elements but holds ${Number.isInteger(have) ? have : `${raw!.length} bytes, not a whole number of elements`}`);
+  };
   if (type === FLOAT) {
     if (raw) { check(raw.length / 4); out.set(new Float32Array(copyBytes(raw))); } else { check(t.floatData?.length ?? 0); out.set(t.floatData!); }
     return { data: out, dims, int: false };
   }
   if (type === FLOAT16) {
     // raw little-endian halves, or (ONNX's packing) one half per int32Data entry
+    if (raw) check(raw.length / 2);
     const bits = raw ? new Uint16Array(copyBytes(raw)) : Uint16Array.from(t.int32Data ?? []);
-    if (raw) check(raw.length / 2); else check(bits.length);
+    if (!raw) check(bits.length);
     for (let i = 0; i < n; i++) out[i] = halfToFloat(bits[i]);
     return { data: out, dims, int: false };
   }
@@ -118,14 +121,19 @@ function oihwToHwio(d: Float32Array, [O, I, H, W]: number[]): Tensor {
   return t;
 }
 
+/** A weight tensor of exactly this shape: fewer or more values than it needs are an error, never garbage. */
 function tensorFrom(data: Float32Array, shape: number[]): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (data.length !== n) fail(`a weight has ${data.length} values where ${formatShape(shape)} needs ${n}`);
   const t = Tensor.empty(shape);
   t.view().set(data);
   return t;
 }
 
-/** Where external-data files are read from: a function of the location string in the model. */
-export type ExternalReader = (location: string) => Promise<Uint8Array>;
+/** Where external-data files are read from: the location string in the model, and the bytes it needs of it. */
+export type ExternalReader = (location: string, maxBytes: number) => Promise<Uint8Array>;
+
+const ELEMENT_BYTES: Record<number, number> = { 1: 4, 2: 1, 3: 1, 6: 4, 7: 8, 10: 2, 11: 8 };
 
 /**
  * Fill rawData of initializers kept in external files (ONNX external data: location, offset, length,
@@ -133,16 +141,23 @@ export type ExternalReader = (location: string) => Promise<Uint8Array>;
  */
 async function loadExternal(inits: OnnxTensor[], read: ExternalReader | undefined): Promise<void> {
   const files = new Map<string, Promise<Uint8Array>>();
-  for (const t of inits) {
-    if (t.dataLocation !== 1) continue;
+  const ext = inits.filter((t) => t.dataLocation === 1).map((t) => {
     const kv = Object.fromEntries((t.externalData ?? []).map((e) => [e.key, e.value]));
     const loc = kv.location;
     if (!loc) fail(`initializer '${t.name}' is external but names no location`);
     if (!read) fail(`initializer '${t.name}' lives in the external file '${loc}': load the model from its path or URL so the file can be found beside it`);
-    if (loc.includes('..') || loc.startsWith('/')) fail(`initializer '${t.name}': external location '${loc}' must stay beside the model`);
-    if (!files.has(loc)) files.set(loc, read(loc).catch((e) => fail(`external data file '${loc}' for initializer '${t.name}': ${(e as Error).message.replace(/^edgegrad[.\w]*: /, '')}`)));
+    // the bytes its dims need, unless it says how many it takes
+    const need = (t.dims ?? []).reduce((a: number, d) => a * num(d), 1) * (ELEMENT_BYTES[t.dataType ?? 0] ?? 4);
+    const offset = Number(kv.offset ?? 0), length = kv.length !== undefined ? Number(kv.length) : need;
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0)) fail(`initializer '${t.name}': external offset ${kv.offset} / length ${kv.length} are not byte counts`);
+    return { t, loc, offset, length };
+  });
+  // each file is read once, up to the last byte any initializer takes from it: never beyond what the model declares
+  const ends = new Map<string, number>();
+  for (const e of ext) ends.set(e.loc, Math.max(ends.get(e.loc) ?? 0, e.offset + e.length));
+  for (const { t, loc, offset, length } of ext) {
+    if (!files.has(loc)) files.set(loc, read!(loc, ends.get(loc)!).catch((e) => fail(`external data file '${loc}' for initializer '${t.name}': ${(e as Error).message.replace(/^edgegrad[.\w]*: /, '')}`)));
     const data = await files.get(loc)!;
-    const offset = Number(kv.offset ?? 0), length = kv.length !== undefined ? Number(kv.length) : data.length - offset;
     if (!(offset >= 0 && length >= 0 && offset + length <= data.length)) fail(`initializer '${t.name}' wants bytes [${offset}, ${offset + length}) of '${loc}', which holds ${data.length}`);
     t.rawData = data.subarray(offset, offset + length);
   }
@@ -173,6 +188,8 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const inInfo = realInputs[0];
   const inDims = (inInfo.type?.tensorType?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
   if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
+  // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
+  if (inDims.slice(1).reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(inDims.slice(1))} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
   const g = new Graph();
   // A rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported
   // from NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see 'Transpose').
@@ -245,6 +262,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
     const op = n.opType;
     const nodeName = n.name || `${op}_${n.output[0]}`;
     n.name = nodeName;
+    try {
     switch (op) {
       case 'Conv': {
         const x = mapIn(n);
@@ -693,6 +711,12 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
       }
       default:
         unsupported(n, 'not supported');
+    }
+    } catch (e) {
+      // a malformed field that the checks above missed still says where it was
+      const msg = (e as Error).message ?? String(e);
+      if (/^edgegrad/.test(msg)) throw e;
+      fail(`node '${nodeName}' (${op}): malformed (${(e as Error).name}: ${msg})`);
     }
     // a quantized tensor stays quantized through ops that only move its values (max pooling included)
     const q0 = n.input[0] ? vals.get(n.input[0])?.quant : undefined;

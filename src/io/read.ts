@@ -1,18 +1,138 @@
 // Reading bytes from where a model or dataset lives: a path or file: URL (Node, Deno and Bun, through
-// node:fs, which all three provide) or an http(s) URL (fetch, everywhere).
-export async function readBytes(src: string | URL, what = 'file'): Promise<Uint8Array> {
-  const url = typeof src === 'string' && !/^[a-z][a-z0-9+.-]*:/i.test(src) ? undefined : new URL(String(src));
+// node:fs, which all three provide) or an http(s) URL (fetch, everywhere). Files a model names (weight
+// shards, external data) are read only inside the model's own folder or URL prefix, and never beyond the
+// bytes the model declares.
+
+interface Fs {
+  readFile(p: string | URL): Promise<Uint8Array>;
+  realpath(p: string): Promise<string>;
+  open(p: string, flags: string): Promise<{ stat(): Promise<{ size: number; isFile(): boolean }>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
+}
+
+async function nodeFs(): Promise<Fs> {
+  const spec = 'node:fs/promises'; // a variable, so the library needs no Node typings and bundlers leave it
+  return (await import(spec)) as Fs;
+}
+
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/** A path given without a scheme, or a file: URL, is a file; anything else a URL for fetch. */
+function asUrl(src: string | URL): URL | undefined {
+  return typeof src === 'string' && !SCHEME.test(src) ? undefined : new URL(String(src));
+}
+
+function ioError(what: string, src: string | URL, e: unknown): Error {
+  const code = (e as { code?: string }).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (e as Error).message;
+  return new Error(`edgegrad: cannot read ${what} '${String(src)}': ${why}`);
+}
+
+/**
+ * The bytes at a path or URL. With `maxBytes`, a file larger than that (or a device, a pipe: anything but
+ * a regular file) is refused before it is read.
+ */
+export async function readBytes(src: string | URL, what = 'file', maxBytes?: number): Promise<Uint8Array> {
+  const url = asUrl(src);
   if (!url || url.protocol === 'file:') {
-    const spec = 'node:fs/promises'; // typed here so the library needs no Node typings
-    const fs = (await import(spec)) as { readFile(p: string | URL): Promise<Uint8Array> };
+    const fs = await nodeFs();
+    let path: string;
     try {
-      return new Uint8Array(await fs.readFile(url ?? (src as string)));
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      throw new Error(`edgegrad: cannot read ${what} '${String(src)}'${code === 'ENOENT' ? ': no such file' : `: ${(e as Error).message}`}`);
+      path = url ? decodeURIComponent(url.pathname) : (src as string);
+    } catch {
+      throw new Error(`edgegrad: cannot read ${what} '${String(src)}': malformed percent-encoding`);
     }
+    if (maxBytes === undefined) {
+      try { return new Uint8Array(await fs.readFile(url ?? path)); } catch (e) { throw ioError(what, src, e); }
+    }
+    return readBounded(fs, path, what, maxBytes);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'data:' && url.protocol !== 'blob:') {
+    throw new Error(`edgegrad: cannot read ${what} '${String(src)}': unsupported scheme '${url.protocol}'`);
   }
   const r = await fetch(url);
   if (!r.ok) throw new Error(`edgegrad: ${url} answered ${r.status} ${r.statusText}`);
-  return new Uint8Array(await r.arrayBuffer());
+  if (maxBytes === undefined) return new Uint8Array(await r.arrayBuffer());
+  const declared = Number(r.headers.get('content-length') ?? NaN);
+  if (declared > maxBytes) throw new Error(`edgegrad: ${what} '${url}' is ${declared} bytes, more than the ${maxBytes} the model declares`);
+  // stream with a cap: a server that sends more than declared is cut off, not buffered
+  const reader = r.body!.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > maxBytes) { await reader.cancel(); throw new Error(`edgegrad: ${what} '${url}' is more than the ${maxBytes} bytes the model declares`); }
+    parts.push(value);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.length; }
+  return out;
+}
+
+/**
+ * A regular file of at most maxBytes (with `prefix`, its first maxBytes, however long it is), read through
+ * one handle, so what was checked is what is read.
+ */
+async function readBounded(fs: Fs, path: string, what: string, maxBytes: number, prefix = false, shown = path): Promise<Uint8Array> {
+  let h: Awaited<ReturnType<Fs['open']>>;
+  try { h = await fs.open(path, 'r'); } catch (e) { throw ioError(what, shown, e); }
+  try {
+    const st = await h.stat();
+    if (!st.isFile()) throw new Error(`edgegrad: cannot read ${what} '${shown}': not a regular file`);
+    if (st.size > maxBytes && !prefix) throw new Error(`edgegrad: ${what} '${shown}' is ${st.size} bytes, more than the ${maxBytes} the model declares`);
+    const out = new Uint8Array(Math.min(st.size, maxBytes));
+    let o = 0;
+    while (o < out.length) {
+      const { bytesRead } = await h.read(out, o, out.length - o, o);
+      if (bytesRead === 0) break;
+      o += bytesRead;
+    }
+    return o === out.length ? out : out.subarray(0, o);
+  } finally {
+    await h.close();
+  }
+}
+
+/**
+ * A file that a model names (a weight shard, an external-data file), read from beside the model. `entry`
+ * must be a relative path without '..' segments, also after percent-decoding, and must not name a
+ * scheme; on a file system it must resolve (symlinks included) inside the model's folder, at a URL below
+ * the model's folder on the same origin. At most `maxBytes` are read (a longer file is refused, or with
+ * `prefix` read only that far: external data shared by several models). Errors name the entry.
+ */
+export async function readBeside(model: string | URL, entry: string, what: string, maxBytes: number, prefix = false): Promise<Uint8Array> {
+  const refuse = (why: string): never => { throw new Error(`edgegrad.loadModel: ${what} '${entry}' listed in '${String(model)}' ${why}`); };
+  if (typeof entry !== 'string' || !entry) refuse('is not a file name');
+  let decoded = entry;
+  try { decoded = decodeURIComponent(entry); } catch { refuse('has malformed percent-encoding'); }
+  for (const e of [entry, decoded]) {
+    if (SCHEME.test(e)) refuse('names a scheme: only files beside the model are read');
+    if (e.startsWith('/') || e.startsWith('\\') || /^[a-z]:/i.test(e) || e.includes('\0')) refuse('is absolute: only files beside the model are read');
+    if (e.split(/[\\/]/).includes('..')) refuse("leaves the model's folder ('..')");
+  }
+  const url = asUrl(model);
+  if (url && url.protocol !== 'file:') {
+    const dir = new URL('.', url);
+    const target = new URL(entry, dir);
+    if (target.origin !== dir.origin || !target.pathname.startsWith(dir.pathname)) refuse("resolves outside the model's URL prefix");
+    return readBytes(target, what, maxBytes);
+  }
+  const fs = await nodeFs();
+  let modelPath: string;
+  try { modelPath = url ? decodeURIComponent(url.pathname) : String(model); } catch { return refuse('cannot be resolved: the model path is malformed'); }
+  const sep = modelPath.includes('\\') && !modelPath.includes('/') ? '\\' : '/';
+  const dirPath = modelPath.includes(sep) ? modelPath.slice(0, modelPath.lastIndexOf(sep) + 1) : `.${sep}`;
+  let realDir: string, realTarget: string;
+  try { realDir = await fs.realpath(dirPath); } catch (e) { throw ioError('model folder', dirPath, e); }
+  try {
+    realTarget = await fs.realpath(dirPath + decoded);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') refuse(`is missing (no such file beside it)`);
+    throw ioError(what, entry, e);
+  }
+  const realSep = realDir.includes('\\') && !realDir.includes('/') ? '\\' : '/';
+  if (!realTarget.startsWith(realDir.endsWith(realSep) ? realDir : realDir + realSep)) refuse("resolves outside the model's folder (through a link)");
+  return readBounded(fs, realTarget, what, maxBytes, prefix, entry);
 }

@@ -25,6 +25,39 @@ function fail(msg: string): never {
 
 const MAX_ELEMENTS = 1 << 28;
 
+const DTYPE_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2, float32: 4, int32: 4 };
+
+/** Bytes of one weight as stored (its quantized dtype if quantized), checking every field it is read from. */
+function specBytes(w: unknown, where: string): number {
+  const s = w as WeightSpec;
+  if (!s || typeof s !== 'object') fail(`${where} is ${JSON.stringify(w)}, not a weight spec`);
+  if (typeof s.name !== 'string') fail(`${where} has no name`);
+  if (!Array.isArray(s.shape) || s.shape.some((d) => !Number.isInteger(d) || d < 0)) fail(`weight '${s.name}': shape ${JSON.stringify(s.shape)} is not a list of non-negative integers`);
+  const n = s.shape.reduce((a, b) => a * b, 1);
+  if (n > MAX_ELEMENTS) fail(`weight '${s.name}' declares shape ${formatShape(s.shape)}, beyond what edgegrad accepts`);
+  const kind = s.quantization ? s.quantization.dtype : s.dtype;
+  const size = DTYPE_BYTES[kind];
+  if (!size) fail(`weight '${s.name}' has dtype '${kind}', which edgegrad does not read`);
+  return n * size;
+}
+
+/**
+ * The weight groups of a model.json's manifest: their shard paths and the bytes their weights declare (so
+ * shards are never read beyond that). Every field is checked, naming the group and the weight.
+ */
+export function manifestGroupBytes(json: TfjsModelJson, file: string): Array<{ paths: string[]; bytes: number }> {
+  const m = (json as { weightsManifest?: unknown }).weightsManifest;
+  if (m === undefined) return [];
+  if (!Array.isArray(m)) fail(`'${file}': weightsManifest is not a list`);
+  return m.map((gr: unknown, i: number) => {
+    const g = gr as { paths?: unknown; weights?: unknown };
+    if (!g || typeof g !== 'object') fail(`'${file}': weightsManifest[${i}] is ${JSON.stringify(gr)}, not a group`);
+    if (!Array.isArray(g.paths) || g.paths.some((p) => typeof p !== 'string')) fail(`'${file}': weightsManifest[${i}].paths is not a list of file names`);
+    if (!Array.isArray(g.weights)) fail(`'${file}': weightsManifest[${i}].weights is not a list`);
+    return { paths: g.paths as string[], bytes: g.weights.reduce((s: number, w: unknown, k: number) => s + specBytes(w, `weightsManifest[${i}].weights[${k}]`), 0) };
+  });
+}
+
 /** Decode every weight of the manifest from the concatenated shard bytes. */
 function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8Array): Map<string, { shape: number[]; data: Float32Array }> {
   const out = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -33,10 +66,9 @@ function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8A
   for (const group of manifest) {
     for (const w of group.weights) {
       const n = w.shape.reduce((a, b) => a * b, 1);
-      if (w.shape.some((d) => !Number.isInteger(d) || d < 0) || n > MAX_ELEMENTS) fail(`weight '${w.name}' declares shape ${formatShape(w.shape)}, beyond what edgegrad accepts`);
       const q = w.quantization;
       const kind = q ? q.dtype : w.dtype;
-      const size = kind === 'uint8' ? 1 : kind === 'uint16' || kind === 'float16' ? 2 : kind === 'float32' || kind === 'int32' ? 4 : fail(`weight '${w.name}' has dtype '${kind}', which edgegrad does not read`);
+      const size = DTYPE_BYTES[kind];
       if (off + n * size > bytes.length) fail(`weight '${w.name}' ${formatShape(w.shape)} needs bytes [${off}, ${off + n * size}) but the shards hold ${bytes.length} (a shard is missing or short)`);
       const data = new Float32Array(n);
       for (let i = 0; i < n; i++) {
@@ -54,17 +86,26 @@ function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8A
       out.set(w.name, { shape: w.shape, data });
     }
   }
+  if (off !== bytes.length) fail(`the shards hold ${bytes.length} bytes but the manifest's weights take ${off} (the weights and the manifest do not match)`);
   return out;
 }
 
 const pair = (v: unknown, d: number): [number, number] => (v === undefined || v === null ? [d, d] : typeof v === 'number' ? [v, v] : [(v as number[])[0], (v as number[])[1]]);
 
 export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 'tfjs-model'): GraphModel {
+  if (!json || typeof json !== 'object') fail('model.json is not a JSON object');
   const topo = json.modelTopology;
+  if (!topo || typeof topo !== 'object') fail('model.json has no modelTopology object');
   const mc = (topo.model_config ?? topo) as KerasModelConfig;
-  if (!mc || !mc.class_name || !mc.config) fail('model.json has no Keras model_config (is it a graph model? edgegrad reads layers models)');
+  if (!mc || typeof mc.class_name !== 'string' || !mc.config || typeof mc.config !== 'object') fail('model.json has no Keras model_config (is it a graph model? edgegrad reads layers models)');
+  manifestGroupBytes(json, 'model.json');
   const weights = decodeWeights(json.weightsManifest ?? [], weightBytes);
   const layers: KerasLayer[] = Array.isArray(mc.config) ? mc.config : mc.config.layers;
+  if (!Array.isArray(layers) || !layers.length) fail('model_config.config.layers is not a list of layers');
+  layers.forEach((l, i) => {
+    if (!l || typeof l !== 'object' || typeof l.class_name !== 'string') fail(`layers[${i}] is not a layer (no class_name)`);
+    if (!l.config || typeof l.config !== 'object') fail(`layer ${JSON.stringify(l.name ?? i)} (${l.class_name}) has no config object (config: ${JSON.stringify(l.config)})`);
+  });
   const sequential = mc.class_name === 'Sequential';
   const g = new Graph();
   const outs = new Map<string, number>(); // layer name -> output value
@@ -103,23 +144,37 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     });
   };
 
+  /** A Keras batch shape [null, ...dims]: the dims, checked to be positive and bounded. */
+  const batchShape = (v: unknown, nm: string, field: string): number[] => {
+    if (!Array.isArray(v) || v.length < 2) fail(`layer '${nm}': ${field} ${JSON.stringify(v)} is not a batch shape [null, ...]`);
+    const dims = v.slice(1) as number[];
+    if (dims.some((d) => !(Number.isInteger(d) && d > 0))) fail(`layer '${nm}': ${field} ${JSON.stringify(v)} has dynamic or invalid dimensions beyond the batch`);
+    if (dims.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`layer '${nm}': ${field} ${JSON.stringify(v)} is beyond what edgegrad accepts (${MAX_ELEMENTS} elements per example)`);
+    return dims;
+  };
   let prev: number | undefined;
   for (const l of layers) {
     const c = l.config;
-    const nm = (l.name ?? c.name) as string;
+    const nm = String(l.name ?? c.name ?? l.class_name);
+    try {
+    if (sequential && prev === undefined && l.class_name !== 'InputLayer') {
+      // Keras's sequential models may start with the first real layer, which carries the input shape
+      const bs = c.batch_input_shape ?? c.batch_shape;
+      if (bs === undefined) fail(`the first layer '${nm}' has no batch_input_shape (and there is no InputLayer)`);
+      inputShape = batchShape(bs, nm, 'batch_input_shape');
+      prev = g.input('input', [-1, ...inputShape]);
+    }
     const ins = inboundOf(l, prev);
     let out: number;
     switch (l.class_name) {
       case 'InputLayer': {
-        const shape = ((c.batch_input_shape ?? c.batch_shape) as Array<number | null>).slice(1) as number[];
-        if (shape.some((d) => !(d > 0))) fail(`input '${nm}' has dynamic dimensions ${JSON.stringify(shape)}`);
+        const shape = batchShape(c.batch_input_shape ?? c.batch_shape, nm, 'batch_input_shape');
         if (inputShape) fail('edgegrad imports models with one input');
         inputShape = shape;
         out = g.input(nm, [-1, ...shape]);
         break;
       }
       case 'Conv2D': case 'DepthwiseConv2D': case 'SeparableConv2D': {
-        if (sequential && prev === undefined && c.batch_input_shape) { inputShape = (c.batch_input_shape as number[]).slice(1); prev = g.input('input', [-1, ...inputShape]); ins.push(prev); }
         if (c.data_format && c.data_format !== 'channels_last') fail(`layer '${nm}': data_format '${c.data_format}' (channels_last only)`);
         const attrs = { strides: pair(c.strides, 1), pad: c.padding as string, dilations: pair(c.dilation_rate, 1), activation: 'linear', alpha: 0 };
         let x = ins[0];
@@ -215,6 +270,11 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     }
     outs.set(nm, out);
     prev = out;
+    } catch (e) {
+      const msg = (e as Error).message ?? String(e);
+      if (/^edgegrad/.test(msg)) throw msg.includes(`'${nm}'`) ? e : new Error(`${msg} (layer '${nm}', ${l.class_name})`);
+      fail(`layer '${nm}' (${l.class_name}): malformed config (${(e as Error).name}: ${msg})`);
+    }
   }
   if (!inputShape) fail('no input layer (and no batch_input_shape on the first layer)');
   const outName = sequential ? undefined : ((mc.config as { output_layers?: unknown[][] }).output_layers?.[0]?.[0] as string | undefined);

@@ -98,9 +98,13 @@ export function refBatchNorm(x: Arr, mean: Arr, variance: Arr, offset: Arr, scal
 registerOp({
   name: 'batchNorm',
   // inputs: x, gamma, beta, moving mean, moving variance; outputs: y, batch mean, 1/sqrt(batch var + eps)
-  infer([x, gamma], _a, node) {
+  infer([x, ...params], _a, node) {
     const C = x[x.length - 1];
-    if (gamma[0] !== C) fail('batchNorm', `node '${node}': ${gamma[0]} scales for ${C} channels in ${formatShape(x)}`);
+    // gamma, beta, moving mean, moving variance: one value per channel each, or the kernel reads past them
+    ['gamma', 'beta', 'moving mean', 'moving variance'].forEach((what, k) => {
+      const s = params[k];
+      if (!s || s.length !== 1 || s[0] !== C) fail('batchNorm', `node '${node}': ${what} is ${s ? formatShape(s) : 'missing'}, but ${formatShape(x)} has ${C} channels`);
+    });
     return [x.slice(), [C], [C]];
   },
   run(ctx, n) {

@@ -1,0 +1,224 @@
+// Files and data written by someone hostile or careless: paths a model names that escape its folder,
+// weights shorter or longer than the graph needs, malformed model.json fields, labels out of range, NaN
+// inputs, divergence, interrupted saves. Each must end in an edgegrad error that says what and where,
+// never a read outside the model's folder, a computation on uninitialized memory, or a bare TypeError.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { onnx } from 'onnx-proto';
+import * as tf from '@tensorflow/tfjs';
+import { useBuild } from './helpers.js';
+import * as eg from '../src/index.js';
+import { writeFileAtomic } from '../src/io/write.js';
+
+const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
+
+/** A TF.js layers model saved by TensorFlow.js itself: dense 4 -> 3 (relu) -> 2. */
+async function tfjsModel(): Promise<{ json: Record<string, unknown>; weights: Uint8Array; tfModel: tf.Sequential }> {
+  const m = tf.sequential();
+  m.add(tf.layers.dense({ units: 3, inputShape: [4], activation: 'relu' }));
+  m.add(tf.layers.dense({ units: 2 }));
+  let art: tf.io.ModelArtifacts | undefined;
+  await m.save(tf.io.withSaveHandler(async (a) => { art = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+  const json = { modelTopology: art!.modelTopology, weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: art!.weightSpecs }], format: art!.format, generatedBy: art!.generatedBy };
+  return { json, weights: new Uint8Array(art!.weightData as ArrayBuffer), tfModel: m };
+}
+
+/** x [N, 6] -> Gemm (W [6, 3], b [3]) -> y, W and b in the external file `location`. */
+function externalGemm(location: string): Uint8Array {
+  const t = (name: string, dims: number[], offset: number, length: number) => ({ name, dims, dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }] });
+  const vi = (name: string, d: number) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: d }] } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'g', node: [{ opType: 'Gemm', name: 'fc', input: ['x', 'W', 'b'], output: ['y'] }], initializer: [t('W', [6, 3], 0, 72), t('b', [3], 72, 12)], input: [vi('x', 6)], output: [vi('y', 3)] },
+  })).finish();
+}
+
+/** conv (8 filters) -> BatchNormalization, with the bias and the batch-norm parameters given as stated. */
+function convBn(bias: number, bn: number[]): Uint8Array {
+  const f = (name: string, n: number, dims = [n]) => ({ name, dims, dataType: 1, rawData: new Uint8Array(new Float32Array(n).fill(0.5).buffer) });
+  const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'g',
+      node: [{ opType: 'Conv', name: 'conv', input: ['x', 'W', 'B'], output: ['c'] }, { opType: 'BatchNormalization', name: 'bn', input: ['c', 's', 'o', 'm', 'v'], output: ['y'] }],
+      initializer: [f('W', 8 * 2 * 9, [8, 2, 3, 3]), f('B', bias), f('s', bn[0]), f('o', bn[1]), f('m', bn[2]), f('v', bn[3])],
+      input: [vi('x', [1, 2, 5, 5])], output: [vi('y', [1, 8, 3, 3])],
+    },
+  })).finish();
+}
+
+describe('hostile and careless input', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('a TF.js model saved by TensorFlow.js (dense first layer, inputShape [4]) loads and matches it', async () => {
+    const { json, weights, tfModel } = await tfjsModel();
+    const m = await eg.loadModel({ modelJson: json as never, weights });
+    const x = eg.randomNormal([3, 4], 0, 1, 1);
+    const want = (tfModel.predict(tf.tensor(x.dataSync() as Float32Array, [3, 4])) as tf.Tensor).dataSync();
+    Array.from(m.predict(x).dataSync()).forEach((v, i) => expect(v).toBeCloseTo(want[i], 5));
+  });
+
+  it('TF.js weight paths that leave the model folder are refused, naming the entry; shards are read only as far as declared', async () => {
+    const { json, weights } = await tfjsModel();
+    const root = tmp('edgegrad-hostile-');
+    const dir = join(root, 'model');
+    mkdirSync(dir);
+    writeFileSync(join(root, 'secret.bin'), weights); // a file outside the model's folder, with the right size
+    const load = (paths: string[], via: 'path' | 'url' = 'path') => {
+      writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ ...(json.weightsManifest as object[])[0], paths }] }));
+      return eg.loadModel(via === 'path' ? join(dir, 'model.json') : pathToFileURL(join(dir, 'model.json')));
+    };
+    await expect(load(['../secret.bin'])).rejects.toThrow(/weight shard '\.\.\/secret\.bin' listed in '.*model\.json' leaves the model's folder/);
+    await expect(load(['%2e%2e/secret.bin'])).rejects.toThrow(/'%2e%2e\/secret\.bin' .*leaves the model's folder/);
+    await expect(load(['.%2e/secret.bin'], 'url')).rejects.toThrow(/leaves the model's folder/);
+    await expect(load(['/etc/passwd'])).rejects.toThrow(/'\/etc\/passwd' .*is absolute/);
+    await expect(load(['/dev/zero'])).rejects.toThrow(/is absolute/);
+    await expect(load(['file:///etc/passwd'])).rejects.toThrow(/names a scheme/);
+    await expect(load(['http://127.0.0.1:9/x.bin'])).rejects.toThrow(/names a scheme/);
+    symlinkSync(join(root, 'secret.bin'), join(dir, 'link.bin'));
+    await expect(load(['link.bin'])).rejects.toThrow(/'link\.bin' .*resolves outside the model's folder/);
+    symlinkSync('/dev/zero', join(dir, 'zero.bin'));
+    await expect(load(['zero.bin'])).rejects.toThrow(/resolves outside the model's folder/);
+    writeFileSync(join(dir, 'big.bin'), new Uint8Array(weights.length + 4));
+    await expect(load(['big.bin'])).rejects.toThrow(/'big\.bin' is \d+ bytes, more than the \d+ the model declares/);
+    writeFileSync(join(dir, 'ok.bin'), weights);
+    expect((await load(['ok.bin'])).predict(eg.ones([1, 4])).shape).toEqual([1, 2]);
+    await expect(load(['missing.bin'])).rejects.toThrow(/weight shard 'missing\.bin' listed in '.*model\.json' is missing/);
+  });
+
+  it('ONNX external data that names a scheme, climbs out or links out is refused, whatever way the model was named', async () => {
+    const root = tmp('edgegrad-hostile-onnx-');
+    const dir = join(root, 'm');
+    mkdirSync(dir);
+    const blob = new Uint8Array(84);
+    writeFileSync(join(root, 'outside.bin'), blob);
+    const cases: Array<[string, RegExp]> = [
+      ['http://127.0.0.1:9/w.bin', /names a scheme/],
+      ['file:///etc/passwd', /names a scheme/],
+      ['../outside.bin', /leaves the model's folder/],
+      ['%2e%2e/outside.bin', /leaves the model's folder/],
+      ['.%2e/outside.bin', /leaves the model's folder/],
+      ['/etc/passwd', /is absolute/],
+    ];
+    for (const [loc, why] of cases) {
+      writeFileSync(join(dir, 'model.onnx'), externalGemm(loc));
+      await expect(eg.loadModel(join(dir, 'model.onnx')), loc).rejects.toThrow(why);
+      await expect(eg.loadModel(pathToFileURL(join(dir, 'model.onnx'))), loc).rejects.toThrow(why);
+      // loaded by a bare file name from its folder, too
+      const cwd = process.cwd();
+      process.chdir(dir);
+      try { await expect(eg.loadModel('model.onnx'), loc).rejects.toThrow(why); } finally { process.chdir(cwd); }
+    }
+    symlinkSync(join(root, 'outside.bin'), join(dir, 'w.bin'));
+    writeFileSync(join(dir, 'model.onnx'), externalGemm('w.bin'));
+    await expect(eg.loadModel(join(dir, 'model.onnx'))).rejects.toThrow(/'w\.bin' .*resolves outside the model's folder/);
+  });
+
+  it('ONNX weights shorter or longer than the graph needs are refused before anything computes on them', async () => {
+    const ok = await eg.loadModel(convBn(8, [8, 8, 8, 8]));
+    expect(ok.predict(eg.ones([1, 2, 5, 5])).shape).toEqual([1, 8, 3, 3]);
+    await expect(eg.loadModel(convBn(1, [8, 8, 8, 8]))).rejects.toThrow(/'bytes': .*has 1 values where \[8\] needs 8|bias/);
+    for (const bn of [[8, 8, 8, 0], [8, 3, 8, 8], [8, 8, 2, 8], [9, 8, 8, 8]]) {
+      await expect(eg.loadModel(convBn(8, bn)), JSON.stringify(bn)).rejects.toThrow(/edgegrad.loadModel: .*(needs 8|has 8 channels)/);
+    }
+    // an odd number of float16 bytes
+    const half = onnx.ModelProto.decode(convBn(8, [8, 8, 8, 8]));
+    half.graph!.initializer![1] = onnx.TensorProto.create({ name: 'B', dims: [8], dataType: 10, rawData: new Uint8Array(15) });
+    await expect(eg.loadModel(onnx.ModelProto.encode(half).finish())).rejects.toThrow(/initializer 'B' declares \[8\] = 8 elements but holds 15 bytes, not a whole number/);
+    // an input whose declared size would need terabytes
+    const huge = onnx.ModelProto.decode(convBn(8, [8, 8, 8, 8]));
+    huge.graph!.input![0].type!.tensorType!.shape!.dim![3] = onnx.TensorShapeProto.Dimension.create({ dimValue: 2147483647 });
+    await expect(eg.loadModel(onnx.ModelProto.encode(huge).finish())).rejects.toThrow(/input 'x' declares .* more than edgegrad accepts/);
+  });
+
+  it('malformed model.json fields give errors that name the file, the layer and the field', async () => {
+    const { json, weights } = await tfjsModel();
+    const dir = tmp('edgegrad-json-');
+    writeFileSync(join(dir, 'w.bin'), weights);
+    const topo = json.modelTopology as { config: { layers: Array<{ config: Record<string, unknown> }> } };
+    const variants: Array<[string, (j: Record<string, unknown>) => void, RegExp]> = [
+      ['config: null', (j) => { (j.modelTopology as typeof topo).config.layers[0].config = null as never; }, /layer .* has no config object/],
+      ['no batch_input_shape', (j) => { delete (j.modelTopology as typeof topo).config.layers[0].config.batch_input_shape; }, /first layer '.*' has no batch_input_shape/],
+      ['batch_input_shape [null, "abc"]', (j) => { (j.modelTopology as typeof topo).config.layers[0].config.batch_input_shape = [null, 'abc']; }, /batch_input_shape \[null,"abc"\] has dynamic or invalid dimensions/],
+      ['weight shape null', (j) => { ((j.weightsManifest as Array<{ weights: Array<{ shape: unknown }> }>)[0].weights[0]).shape = null; }, /weight '.*': shape null is not a list/],
+      ['weight shape "abc"', (j) => { ((j.weightsManifest as Array<{ weights: Array<{ shape: unknown }> }>)[0].weights[0]).shape = 'abc'; }, /shape "abc" is not a list/],
+      ['paths null', (j) => { (j.weightsManifest as Array<{ paths: unknown }>)[0].paths = null; }, /weightsManifest\[0\]\.paths is not a list/],
+      ['layers null', (j) => { (j.modelTopology as typeof topo).config.layers = null as never; }, /layers is not a list|no Keras model_config/],
+      ['modelTopology null', (j) => { j.modelTopology = null; }, /no modelTopology/],
+    ];
+    for (const [what, mutate, want] of variants) {
+      const j = structuredClone({ ...json, weightsManifest: [{ ...(json.weightsManifest as object[])[0], paths: ['w.bin'] }] });
+      mutate(j);
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(j));
+      const err = await eg.loadModel(join(dir, 'model.json')).then(() => undefined, (e: Error) => e);
+      expect(err, what).toBeInstanceOf(Error);
+      expect(err!.message, what).toMatch(/^edgegrad/);
+      expect(err!.message, what).toMatch(/model\.json/);
+      expect(err!.message, what).toMatch(want);
+    }
+    // zero-size and oversized batch-norm weights: refused by the batch norm's shape rule
+    const bnJson = { modelTopology: { class_name: 'Sequential', config: { layers: [{ class_name: 'BatchNormalization', config: { name: 'bn', batch_input_shape: [null, 4], axis: -1 } }] } },
+      weightsManifest: [{ paths: ['bn.bin'], weights: ['gamma', 'beta', 'moving_mean', 'moving_variance'].map((w, k) => ({ name: `bn/${w}`, shape: [k === 3 ? 0 : 4], dtype: 'float32' })) }] };
+    writeFileSync(join(dir, 'bn.bin'), new Uint8Array(48));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(bnJson));
+    await expect(eg.loadModel(join(dir, 'model.json'))).rejects.toThrow(/moving variance is \[0\], but \[-1,4\] has 4 channels/);
+  });
+
+  it('labels out of range and NaN inputs are refused naming the example; divergence warns, or stops naming the layer', async () => {
+    const m = eg.sequential([eg.layers.dense({ units: 10, activation: 'softmax', inputShape: [4], seed: 1 })]);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const x = eg.randomNormal([6, 4], 0, 1, 2);
+    for (const bad of [10, 1000, -1, 2 ** 31 - 1, 2 ** 29, 1e8]) {
+      const y = eg.tensor(Int32Array.from([0, 1, 2, bad, 3, 4]), [6], 'int32');
+      await expect(m.fit(x, y), String(bad)).rejects.toThrow(new RegExp(`label ${bad} of example 3 is outside \\[0, 10\\)`));
+      expect(() => m.evaluate(x, y)).toThrow(/is outside \[0, 10\)/);
+    }
+    const nan = x.dataSync().slice();
+    nan[9] = NaN;
+    expect(() => m.predict(eg.tensor(nan, [6, 4]))).toThrow(/x contains 1 NaN or infinite values \(the first, NaN, in example 2\)/);
+    expect(() => m.evaluate(eg.tensor(nan, [6, 4]), eg.tensor(Int32Array.from([0, 1, 2, 3, 4, 5]), [6], 'int32'))).toThrow(/NaN/);
+    const g = await eg.loadModel(await eg.toOnnx(m));
+    expect(() => g.predict(eg.tensor(nan, [6, 4]))).toThrow(/x contains 1 NaN/);
+    // a learning rate of 1e3 on real digits: finite losses, accuracy back at chance
+    const d = await eg.data.loadDigits();
+    const xs = eg.data.slice(d.images, 0, 600).reshape([600, 784]), ys = eg.tensor(Int32Array.from(d.labels.slice(0, 600)), [600], 'int32');
+    const build = () => {
+      const net = eg.sequential([eg.layers.dense({ units: 32, activation: 'relu', inputShape: [784], seed: 3 }), eg.layers.dense({ units: 10, activation: 'softmax', seed: 4 })]);
+      net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.05 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      return net;
+    };
+    const net = build();
+    await net.fit(xs, ys, { epochs: 3, batchSize: 32, seed: 1 });
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1e3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const warn = console.warn;
+    const warned: string[] = [];
+    console.warn = (s: string) => { warned.push(s); };
+    let h: eg.History;
+    try { h = await net.fit(xs, ys, { epochs: 4, batchSize: 32, seed: 1 }); } finally { console.warn = warn; }
+    // the first batch's loss is the baseline: the epochs after it are orders of magnitude worse
+    expect(h!.warnings?.[0] ?? warned[0] ?? '').toMatch(/diverged at epoch \d+: .*layer '.*'/);
+    const net2 = build();
+    await expect((async () => {
+      await net2.fit(xs, ys, { epochs: 2, batchSize: 32, seed: 1 });
+      net2.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1e3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      await net2.fit(xs, ys, { epochs: 6, batchSize: 32, seed: 1, onDivergence: 'stop' });
+    })()).rejects.toThrow(/diverged at epoch \d+: .*the largest gradient relative to its weights is in layer '/);
+  });
+
+  it('a failed save leaves the earlier file and no temporary file; a killed save\'s temporary file is cleaned by the next', async () => {
+    const dir = tmp('edgegrad-save-');
+    const target = join(dir, 'model.onnx');
+    await writeFileAtomic(target, new Uint8Array([1, 2, 3]));
+    // a stale temporary file from a process that no longer exists
+    writeFileSync(`${target}.tmp-999999999-abc`, new Uint8Array(10));
+    await writeFileAtomic(target, new Uint8Array([4, 5]));
+    expect(readdirSync(dir)).toEqual(['model.onnx']);
+    // writing into a folder that is not there fails and names it; the earlier file is intact
+    await expect(writeFileAtomic(join(dir, 'nope', 'm.onnx'), new Uint8Array(1))).rejects.toThrow(/cannot write '.*nope\/m\.onnx'.*earlier file there is unchanged/);
+    expect(existsSync(target)).toBe(true);
+  });
+});
