@@ -13,6 +13,8 @@ export const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
 /** Instantiate the given build and make it the active backend. */
 export function useBuild(build: WasmBuild): WasmBackend {
   const be = WasmBackend.createSync(build);
+  // every kernel call that takes the shared workspace is checked for writing past it, in every test
+  be.guardWorkspace = true;
   setBackend(be);
   return be;
 }

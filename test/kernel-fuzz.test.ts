@@ -62,6 +62,15 @@ describe.each(BUILDS)('kernel fuzz (%s build)', (build) => {
     expectClose(conv2dBackpropInput(x.shape, t(dy), t(w), 1, 'same').dataSync(), ref.dx.data, 1e-4, 'dx');
   });
 
+  it('the shared workspace is guarded in every test: a write one byte past it is named at the next kernel call', () => {
+    const ws = be.workspace(100);
+    new Uint8Array(be.memory.buffer, ws, 100).fill(1); // inside: fine
+    expect(() => be.checkWorkspace()).not.toThrow();
+    const ws2 = be.workspace(100);
+    new Uint8Array(be.memory.buffer, ws2 + 100, 1)[0] = 0;
+    expect(() => be.workspace(8)).toThrow(/a kernel wrote past its workspace of 100 bytes \(at \+0 beyond it\)/);
+  });
+
   it('the chunked backward paths at their chunk boundaries (pixel counts around the chunk size)', () => {
     const r = rng(11);
     // K = 3*3*16 = 144: chunks of floor(262144 / 144) & ~3 = 1820 pixels; around 1, 2 and 3 chunks

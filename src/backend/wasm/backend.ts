@@ -4,6 +4,8 @@ import { Arena } from './arena.js';
 import { instantiate, instantiateSync, type Instance, type WasmBuild } from './loader.js';
 import type { Kernels } from './kernels.js';
 
+const GUARD_BYTES = 256, GUARD_PATTERN = 0xa5;
+
 export class WasmBackend {
   readonly name = 'wasm';
   readonly build: WasmBuild;
@@ -52,14 +54,38 @@ export class WasmBackend {
     return new Int32Array(this.memory.buffer, ptr, n);
   }
 
+  /**
+   * Tests turn this on: guard bytes right after each workspace handed out, checked when the next one is
+   * asked for (and by checkWorkspace): a kernel that writes past the size its caller asked for is named
+   * at once instead of corrupting whatever the arena placed next.
+   */
+  guardWorkspace = false;
+  private guardAt = 0;
+
   /** Scratch space for one kernel call; reused by the next call, so never hold it across calls. */
   workspace(bytes: number): number {
-    if (bytes > this.wsSize) {
+    if (this.guardWorkspace) this.checkWorkspace();
+    const need = bytes + (this.guardWorkspace ? GUARD_BYTES : 0);
+    if (need > this.wsSize) {
       if (this.ws) this.arena.release(this.ws);
-      this.wsSize = Math.max(bytes, this.wsSize * 2, 1 << 16);
+      this.wsSize = Math.max(need, this.wsSize * 2, 1 << 16);
       this.ws = this.arena.alloc(this.wsSize);
     }
+    if (this.guardWorkspace) {
+      this.guardAt = this.ws + bytes;
+      new Uint8Array(this.memory.buffer, this.guardAt, GUARD_BYTES).fill(GUARD_PATTERN);
+    }
     return this.ws;
+  }
+
+  /** With guardWorkspace: throws if the last workspace's guard bytes changed. */
+  checkWorkspace(): void {
+    if (!this.guardAt) return;
+    const g = new Uint8Array(this.memory.buffer, this.guardAt, GUARD_BYTES);
+    const at = g.findIndex((b) => b !== GUARD_PATTERN);
+    const size = this.guardAt - this.ws;
+    this.guardAt = 0;
+    if (at >= 0) throw new Error(`edgegrad: a kernel wrote past its workspace of ${size} bytes (at +${at} beyond it)`);
   }
 
   /** Write a small i32 descriptor (broadcast shapes/strides) into its scratch slot; at most 64 ints. */
