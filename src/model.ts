@@ -486,9 +486,10 @@ export class Model extends Layer {
   /** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
   private feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
     const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
-    const xs = x.view(), ys = y.view();
+    // the plan's views first: making it resident may allocate; the data's views never do
     const xd = tp.plan.view(tp.x);
     const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+    const xs = x.view(), ys = y.view();
     for (let i = 0; i < b; i++) {
       const r = idx[s + i];
       xd.set(xs.subarray(r * per, (r + 1) * per), i * per);

@@ -9,6 +9,10 @@ import { getOp, type RunContext } from './registry.js';
 
 const ALIGN = 64;
 
+/** A plan's arena blocks (its value block and packs), freed when a plan is collected without dispose(). */
+interface Blocks { be: WasmBackend; ptrs: number[] }
+const plans = new FinalizationRegistry<Blocks>((b) => { for (const p of b.ptrs) b.be.free(p); b.ptrs = []; });
+
 /** Versions only grow, so their sum changes whenever one of them does. */
 function versionSum(ts: readonly Tensor[]): number {
   let s = 0;
@@ -38,6 +42,16 @@ export class Plan {
   /** node id -> packed weight panels (inference plans: dense layers' kernels, packed once per weight version) */
   private readonly packs = new Map<number, number>();
   private packedVersion = -1;
+  /** Bytes of each pack, to allocate them again after an eviction. */
+  private readonly packBytes = new Map<number, number>();
+  /** The persistent tensors this plan reads (weights, state), paged in before each run. */
+  private readonly tensors: Tensor[];
+  private resident = true;
+  private disposed = false;
+  private readonly blockBytes: number;
+  private readonly blocks: Blocks;
+  /** @internal allocation tick of the last use (eviction takes the coldest plan first). */
+  lastUse = 0;
   /** Weights that folded copies in this graph were computed from, and the sum of their versions then. */
   private readonly derivedFrom: Tensor[];
   private readonly derivedVersion: number;
@@ -83,7 +97,9 @@ export class Plan {
     }
     this.planBytes = total;
     this.naiveBytes = naive;
-    this.base = this.be.alloc(Math.max(total, ALIGN));
+    this.blockBytes = Math.max(total, ALIGN);
+    this.base = this.be.alloc(this.blockBytes);
+    this.tensors = [...new Set(graph.values.filter((v) => v.tensor).map((v) => v.tensor!))];
     const self = this;
     this.ctx = {
       be: this.be,
@@ -101,9 +117,45 @@ export class Plan {
         const w = graph.values[n.inputs[1]];
         if (n.op !== 'dense' || w?.kind !== 'param' || this.shapes[n.inputs[0]][0] < 4) continue;
         const [K, N] = this.shapes[n.inputs[1]];
-        this.packs.set(n.id, this.be.alloc(this.be.kernels.gemmPackedBSize(K, N)));
+        const bytes = this.be.kernels.gemmPackedBSize(K, N);
+        this.packBytes.set(n.id, bytes);
+        this.packs.set(n.id, this.be.alloc(bytes));
       }
     }
+    this.blocks = { be: this.be, ptrs: [this.base, ...this.packs.values()] };
+    plans.register(this, this.blocks, this);
+    this.lastUse = this.be.tick;
+    this.be.track(this);
+  }
+
+  /**
+   * Its arena block (every intermediate value) and packs are scratch between runs: under memory pressure a
+   * plan nobody ran for a while gives them back, and takes them again when it is next used.
+   */
+  residentBytes(): number {
+    return this.resident ? this.blockBytes + [...this.packBytes.values()].reduce((a, b) => a + b, 0) : 0;
+  }
+
+  /** @internal */
+  evict(): void {
+    if (!this.resident) return;
+    for (const p of this.blocks.ptrs) this.be.free(p);
+    this.blocks.ptrs = [];
+    this.base = 0;
+    this.resident = false;
+    this.packedVersion = -1;
+  }
+
+  /** Make the plan's memory resident again (after an eviction) and mark it used. */
+  ensure(): void {
+    if (this.disposed) throw new Error('edgegrad: internal: a disposed plan was used');
+    this.lastUse = this.be.tick;
+    if (this.resident) return;
+    this.base = this.be.alloc(this.blockBytes);
+    for (const [id, bytes] of this.packBytes) this.packs.set(id, this.be.alloc(bytes));
+    this.blocks.ptrs = [this.base, ...this.packs.values()];
+    this.resident = true;
+    this.lastUse = this.be.tick;
   }
 
   /**
@@ -116,6 +168,7 @@ export class Plan {
 
   /** Pack the dense weights into GEMM panels, unless they are packed for their current versions already. */
   prepack(): void {
+    this.ensure();
     const version = versionSum([...this.packs.keys()].map((id) => this.graph.values[this.graph.nodes[id].inputs[1]].tensor!));
     if (version === this.packedVersion) return;
     for (const [id, dst] of this.packs) {
@@ -131,6 +184,7 @@ export class Plan {
     if (v.tensor) return v.tensor.ptr;
     const off = this.offsets.get(id);
     if (off === undefined) throw new Error(`edgegrad: value '${v.name}' has no planned buffer`);
+    this.ensure();
     return this.base + off;
   }
 
@@ -144,17 +198,38 @@ export class Plan {
   }
 
   run(): void {
-    for (const n of this.graph.nodes) getOp(n.op).run(this.ctx, n);
+    const release = this.begin();
+    try {
+      for (const n of this.graph.nodes) getOp(n.op).run(this.ctx, n);
+    } finally {
+      release();
+    }
     for (const t of this.mutated) t.version++;
+  }
+
+  /**
+   * Before the kernels run: the plan's memory and every weight it reads are resident (paged in now, so no
+   * kernel call allocates), and nothing is evicted until the run ends.
+   */
+  private begin(): () => void {
+    const release = this.be.hold();
+    this.ensure();
+    for (const t of this.tensors) void t.ptr;
+    return release;
   }
 
   /** Run once, timing each node (for profiling; the timer itself costs a little per node). */
   runProfiled(): Array<{ node: string; op: string; ms: number }> {
-    return this.graph.nodes.map((n) => {
-      const t0 = performance.now();
-      getOp(n.op).run(this.ctx, n);
-      return { node: n.name, op: n.op, ms: performance.now() - t0 };
-    });
+    const release = this.begin();
+    try {
+      return this.graph.nodes.map((n) => {
+        const t0 = performance.now();
+        getOp(n.op).run(this.ctx, n);
+        return { node: n.name, op: n.op, ms: performance.now() - t0 };
+      });
+    } finally {
+      release();
+    }
   }
 
   /** A tensor holding a copy of a planned value. */
@@ -165,9 +240,10 @@ export class Plan {
   }
 
   dispose(): void {
-    if (this.base) this.be.free(this.base);
-    this.base = 0;
-    for (const p of this.packs.values()) this.be.free(p);
+    if (this.disposed) return;
+    plans.unregister(this);
+    this.evict();
     this.packs.clear();
+    this.disposed = true;
   }
 }

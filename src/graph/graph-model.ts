@@ -44,9 +44,9 @@ export class GraphModel {
     if (!p) {
       this.inferGraph ??= optimizeForInference(this.graph);
       p = new Plan(this.inferGraph, { batch, training: false });
-      p.prepack();
       this.plans.set(batch, p);
     }
+    p.prepack(); // a no-op unless the weights changed or the plan was evicted (and so resident again now)
     return p;
   }
 

@@ -117,12 +117,9 @@ export function mutateTfjs(json: unknown, weights: Uint8Array, r: Rand): { what:
   return { what: `${s.path} = ${JSON.stringify(value) ?? 'deleted'}`, json: j, weights };
 }
 
-/** Fill the free wasm memory with a byte (allocate most of it, fill, free): what a stale read would see. */
+/** Fill the free wasm memory with a byte: what a stale read would see. */
 function poison(be: WasmBackend, byte: number): void {
-  const bytes = 32 << 20;
-  const p = be.alloc(bytes);
-  new Uint8Array(be.memory.buffer, p, bytes).fill(byte);
-  be.free(p);
+  be.arena.fillFree(byte);
 }
 
 export type Outcome = 'loaded' | 'refused';

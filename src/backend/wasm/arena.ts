@@ -16,7 +16,8 @@ export class Arena {
     this.top = align(base);
   }
 
-  alloc(bytes: number): number {
+  /** A block from free space or the memory already there, without growing it; -1 when none fits. */
+  tryAlloc(bytes: number): number {
     const size = align(Math.max(bytes, 1));
     for (let i = 0; i < this.free.length; i++) {
       const b = this.free[i];
@@ -27,6 +28,31 @@ export class Arena {
         return this.take(ptr, size);
       }
     }
+    if (this.top + size <= this.memory.buffer.byteLength) {
+      const ptr = this.top;
+      this.top += size;
+      return this.take(ptr, size);
+    }
+    return -1;
+  }
+
+  /** Tests: fill every free byte (free blocks and the memory above the top) with `byte`, as a stale read would see it. */
+  fillFree(byte: number): void {
+    const u8 = new Uint8Array(this.memory.buffer);
+    for (const b of this.free) u8.fill(byte, b.ptr, b.ptr + b.size);
+    u8.fill(byte, this.top);
+  }
+
+  /** Whether tryAlloc(bytes) would succeed. */
+  fits(bytes: number): boolean {
+    const size = align(Math.max(bytes, 1));
+    return this.top + size <= this.memory.buffer.byteLength || this.free.some((b) => b.size >= size);
+  }
+
+  alloc(bytes: number): number {
+    const got = this.tryAlloc(bytes);
+    if (got >= 0) return got;
+    const size = align(Math.max(bytes, 1));
     const ptr = this.top;
     const end = ptr + size;
     if (end > this.maxBytes) {

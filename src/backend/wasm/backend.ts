@@ -5,6 +5,22 @@ import { instantiate, instantiateSync, type Instance, type WasmBuild } from './l
 import type { Kernels } from './kernels.js';
 
 const GUARD_BYTES = 256, GUARD_PATTERN = 0xa5;
+const RECLAIM_FLOOR = 64 * 1024 * 1024;
+/**
+ * Allocations after which an unused plan counts as cold. Code may hold a plan's pointers across fewer
+ * allocations than this (a view taken, an output tensor allocated, then read): it is never evicted from
+ * under them; a running plan is held (hold()) for the whole run.
+ */
+const COLD_TICKS = 32;
+
+/** Something whose arena bytes can be given back under memory pressure and taken again on next use. */
+export interface Evictable {
+  /** The allocation tick of its last use. */
+  lastUse: number;
+  residentBytes(): number;
+  /** Give the arena bytes back; the next use takes them again. */
+  evict(): void;
+}
 
 export class WasmBackend {
   readonly name = 'wasm';
@@ -37,8 +53,69 @@ export class WasmBackend {
     return new WasmBackend(instantiateSync(build));
   }
 
+  /** Counts allocations: the clock of least-recent use (tensors and plans stamp it when used). */
+  tick = 0;
+  private evictables: Array<WeakRef<Evictable>> = [];
+  /** Below this much wasm memory nothing is evicted: small programs never pay for it. */
+  reclaimFloor = RECLAIM_FLOOR;
+  /** Bytes given back by evictions so far (for memory reports and tests). */
+  evictedBytes = 0;
+
+  /** Register something whose arena bytes can be given back under memory pressure (held weakly). */
+  track(e: Evictable): void {
+    this.evictables.push(new WeakRef(e));
+    // forget collected ones now and then, so the list stays the size of what is alive
+    if (this.evictables.length > 2 * this.liveEstimate + 1024) this.prune();
+  }
+
+  private liveEstimate = 0;
+
+  private prune(): void {
+    this.evictables = this.evictables.filter((r) => r.deref() !== undefined);
+    this.liveEstimate = this.evictables.length;
+  }
+
+  /**
+   * Arena bytes. When none are free and the memory is past reclaimFloor, the coldest evictables (compiled
+   * plans: their value blocks and packed weights are scratch between runs) not used in the last COLD_TICKS
+   * allocations are evicted, least recent first, until the block fits; only then does the memory grow. So
+   * the plans of models a program dropped stop holding memory before the collector finds them.
+   */
   alloc(bytes: number): number {
+    this.tick++;
+    const p = this.arena.tryAlloc(bytes);
+    if (p >= 0) return p;
+    if (this.memory.buffer.byteLength >= this.reclaimFloor) this.reclaim(bytes);
     return this.arena.alloc(bytes);
+  }
+
+  private holds = 0;
+  private heldSince = Infinity;
+
+  /**
+   * Nothing used from now until the returned release is called is evicted (a plan's run: its weights are
+   * paged in one by one, and must all stay in until its kernels ran).
+   */
+  hold(): () => void {
+    if (this.holds++ === 0) this.heldSince = this.tick;
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--this.holds === 0) this.heldSince = Infinity;
+    };
+  }
+
+  private reclaim(bytes: number): void {
+    this.prune();
+    const cold = Math.min(this.tick - COLD_TICKS, this.heldSince);
+    const candidates = this.evictables.map((r) => r.deref()!).filter((e) => e.lastUse < cold && e.residentBytes() > 0)
+      .sort((a, b) => a.lastUse - b.lastUse);
+    for (const e of candidates) {
+      if (this.arena.fits(bytes)) return;
+      this.evictedBytes += e.residentBytes();
+      e.evict();
+    }
   }
 
   free(ptr: number): void {

@@ -1,0 +1,60 @@
+// Memory that needs no dispose on the common path: compiled plans are scratch between runs, so a plan nobody
+// ran for a while gives its arena block back under pressure and takes it again on next use, and a plan
+// that is collected without dispose() frees its blocks. Forced here by a zero reclaim floor: every
+// allocation that does not fit evicts the coldest plans first, and results must not change.
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { join } from 'node:path';
+import { useBuild } from './helpers.js';
+import type { WasmBackend } from '../src/backend/index.js';
+import * as eg from '../src/index.js';
+
+describe('plans under memory pressure', () => {
+  let be: WasmBackend;
+  beforeAll(() => { be = useBuild('simd'); be.reclaimFloor = 0; });
+  afterAll(() => { be.reclaimFloor = 64 * 1024 * 1024; });
+
+  it('training, evaluation and prediction give the same numbers when plans are evicted between uses', async () => {
+    const d = await eg.data.loadDigits();
+    const x = eg.data.slice(d.images, 0, 96), y = eg.tensor(Int32Array.from(d.labels.slice(0, 96)), [96], 'int32');
+    const run = async (pressure: boolean) => {
+      const m = eg.sequential([
+        eg.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
+        eg.layers.batchNormalization(),
+        eg.layers.maxPooling2d({ poolSize: 2 }),
+        eg.layers.flatten(),
+        eg.layers.dense({ units: 10, activation: 'softmax', seed: 2 }),
+      ]);
+      m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      const evicted0 = be.evictedBytes;
+      const losses: number[] = [];
+      for (let e = 0; e < 3; e++) {
+        // batch sizes 32 and 16 alternate: two training plans, one of them always cold
+        const h = await m.fit(x, y, { epochs: 1, batchSize: e % 2 ? 16 : 32, seed: e, validationSplit: 0.25 });
+        losses.push(h.history.loss[0], h.history.val_loss[0]);
+        if (pressure) {
+          // fill the free memory so that the next allocation must evict: a burst of big, short-lived tensors
+          for (let k = 0; k < 40; k++) eg.randomNormal([1 << 16]);
+        }
+        losses.push(...(m.predict(eg.data.slice(x, 0, 7)).dataSync() as Float32Array).slice(0, 10));
+      }
+      return { losses, evicted: be.evictedBytes - evicted0 };
+    };
+    const calm = await run(false), pressed = await run(true);
+    expect(pressed.evicted).toBeGreaterThan(0);
+    calm.losses.forEach((v, i) => expect(pressed.losses[i]).toBe(v));
+  });
+
+  it('a graph model\'s plans come back after eviction, with their packed weights repacked', async () => {
+    const m = await eg.loadModel(join(import.meta.dirname, 'fixtures', 'mlp_tanh_sigmoid.onnx'));
+    const x = eg.randomUniform([8, 784], 0, 1, 3);
+    const a = m.predict(x).dataSync();
+    const before = be.evictedBytes;
+    for (let k = 0; k < 200; k++) eg.randomNormal([1 << 14]); // the plan goes cold and is evicted when space is needed
+    const big = eg.randomNormal([1 << 24]); // 64 MiB: does not fit without evicting
+    big.dispose();
+    expect(be.evictedBytes).toBeGreaterThan(before);
+    // garbage where the plan's blocks were: what comes back must be rebuilt, not found
+    be.arena.fillFree(0xff);
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(a));
+  });
+});
