@@ -2,12 +2,26 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     pool: 'forks',
     // Node 20's V8 has relaxed SIMD behind a flag (on by default from Node 22, and in Deno, Bun and
     // Chromium): enable it so the relaxed build runs the same suite as the other two.
     execArgv: ['--experimental-wasm-relaxed-simd'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
+    projects: [
+      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'] } },
+      // the training, transfer, fine-tuning and import suites again under constant memory pressure: every
+      // allocation that does not fit evicts the coldest tensors and plans first (EDGEGRAD_RECLAIM_FLOOR=0),
+      // so code that holds a pointer or a view too long fails here; `EDGEGRAD_RECLAIM_FLOOR=0 npm test`
+      // runs everything that way
+      {
+        extends: true,
+        test: {
+          name: 'pressure',
+          include: ['test/train.test.ts', 'test/transfer.test.ts', 'test/finetune.test.ts', 'test/onnx.test.ts', 'test/quantize.test.ts', 'test/memory.test.ts'],
+          env: { EDGEGRAD_RECLAIM_FLOOR: '0' },
+        },
+      },
+    ],
   },
 });

@@ -28,9 +28,14 @@ for (let i = 0; i < cycles; i++) {
   rows.push({ cycle: i + 1, wasm: be.memoryBytes() / MiB, inUse: be.arena.inUse / MiB, rss: process.memoryUsage().rss / MiB });
   if ((i + 1) % 100 === 0) console.error(`cycle ${i + 1}/${cycles}: wasm ${rows.at(-1).wasm.toFixed(0)} MiB, in use ${rows.at(-1).inUse.toFixed(1)} MiB, rss ${rows.at(-1).rss.toFixed(0)} MiB, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
-// the working set: what one cycle holds (after the first few, when everything is planned once)
-const warm = rows[Math.min(rows.length - 1, 19)], last = rows.at(-1);
-const growth = { wasm: (last.wasm - warm.wasm) / warm.wasm, rss: (last.rss - warm.rss) / warm.rss };
+// "flat after the first cycles": the mean over cycles 100-199 (the arena has reached its reclaim floor,
+// everything is planned) against the mean over the last 100, as growth per 1,000 cycles relative to the
+// first (the working set); means, because RSS moves with every collection
+const mean = (rs, k) => rs.reduce((s, r) => s + r[k], 0) / rs.length;
+const early = rows.slice(Math.min(99, Math.max(0, rows.length - 200)), Math.min(199, rows.length)), late = rows.slice(-100);
+const span = Math.max(1, (rows.length - 100) - 150) / 1000;
+const growth = { wasm: (mean(late, 'wasm') - mean(early, 'wasm')) / mean(early, 'wasm') / span, rss: (mean(late, 'rss') - mean(early, 'rss')) / mean(early, 'rss') / span };
+const warm = { wasm: mean(early, 'wasm'), rss: mean(early, 'rss') }, last = { wasm: mean(late, 'wasm'), rss: mean(late, 'rss') };
 
 let eagerDone = 0, eagerError = '';
 const a = eg.randomNormal([1 << 20]);
@@ -57,8 +62,8 @@ ${line('wasm', '#1f77b4')}${line('inUse', '#2ca02c')}${line('rss', '#d62728')}
 `);
 const result = {
   cycles, seconds: +((performance.now() - t0) / 1000).toFixed(1),
-  wasmMiB: { atCycle20: +warm.wasm.toFixed(1), last: +last.wasm.toFixed(1), growth: +growth.wasm.toFixed(3) },
-  rssMiB: { atCycle20: +warm.rss.toFixed(1), last: +last.rss.toFixed(1), growth: +growth.rss.toFixed(3) },
+  wasmMiB: { cycles100to199: +warm.wasm.toFixed(1), last100: +last.wasm.toFixed(1), growthPer1000Cycles: +growth.wasm.toFixed(3) },
+  rssMiB: { cycles100to199: +warm.rss.toFixed(1), last100: +last.rss.toFixed(1), growthPer1000Cycles: +growth.rss.toFixed(3) },
   eager: { asked: eager, done: eagerDone, error: eagerError || null, wasmMiB: +(be.memoryBytes() / MiB).toFixed(1) },
   bars: { flat: growth.wasm < 0.05 && growth.rss < 0.05, eagerLoop: eagerDone === eager },
 };

@@ -1,13 +1,49 @@
 // Tensor: a shape, a dtype and a buffer in the backend's memory. Buffers are freed by dispose() or, when a
-// tensor is garbage collected, by a FinalizationRegistry, so the common path needs no manual memory care.
+// tensor is garbage collected, by a FinalizationRegistry. The collector does not feel wasm memory and runs
+// finalizers only between tasks, so that alone cannot bound it: under memory pressure the backend also
+// evicts the data of tensors nobody used for a while to the JavaScript heap, where the collector does see
+// it (even inside a synchronous loop), and `ptr` pages it back in when a kernel needs it again. So the
+// common path needs no dispose and no tidy.
 import { getBackend, type WasmBackend } from './backend/index.js';
+import type { Evictable } from './backend/wasm/backend.js';
 
 export type DType = 'float32' | 'int32';
 export type TypedArray = Float32Array | Int32Array;
 export type NestedArray = number | NestedArray[];
 export type TensorLike = TypedArray | number[] | NestedArray;
 
-const registry = new FinalizationRegistry<{ backend: WasmBackend; ptr: number }>(({ backend, ptr }) => backend.free(ptr));
+/** A tensor's data while evicted: held by the tensor alone, so it goes when the tensor goes. */
+interface Box { host?: Uint8Array }
+
+/**
+ * Where a tensor's bytes are in the arena (`ptr`, or -1 when evicted or disposed). The backend holds this
+ * record while the bytes are resident, to evict them, and the finalization registry holds it until the
+ * tensor's finalizer ran; neither may keep evicted data alive (a synchronous loop runs no finalizer), so
+ * the record lets go of the box when it evicts into it, and never points back at the tensor.
+ */
+class Cell implements Evictable {
+  lastUse: number;
+  constructor(readonly be: WasmBackend, public ptr: number, readonly bytes: number, public box: Box | undefined) { this.lastUse = be.tick; }
+  residentBytes(): number { return this.ptr >= 0 ? this.bytes : 0; }
+  evict(): void {
+    if (this.ptr < 0 || !this.box) return;
+    this.box.host = new Uint8Array(this.be.memory.buffer, this.ptr, this.bytes).slice();
+    this.be.free(this.ptr);
+    this.ptr = -1;
+    this.box = undefined;
+  }
+  /** Back into the arena (allocates: may evict others, may grow the memory). */
+  pageIn(box: Box): void {
+    const p = this.be.alloc(this.bytes);
+    new Uint8Array(this.be.memory.buffer, p, this.bytes).set(box.host!);
+    box.host = undefined;
+    this.ptr = p;
+    this.box = box;
+    this.be.track(this);
+  }
+}
+
+const registry = new FinalizationRegistry<Cell>((c) => { if (c.ptr >= 0) { c.be.forget(c); c.be.free(c.ptr); c.ptr = -1; } });
 
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
@@ -24,7 +60,9 @@ export class Tensor {
   readonly dtype: DType;
   readonly size: number;
   /** @internal */ readonly backend: WasmBackend;
-  private _ptr: number;
+  private readonly cell: Cell;
+  private readonly box: Box = {};
+  private disposed = false;
   /**
    * @internal Bumped by every library write to a weight in place (optimizer steps, moving statistics,
    * setWeights): plans that keep copies derived from it (folded batch norms, packed panels) compare it.
@@ -37,8 +75,9 @@ export class Tensor {
     this.dtype = dtype;
     this.size = sizeOf(shape);
     this.backend = backend;
-    this._ptr = ptr;
-    registry.register(this, { backend, ptr }, this);
+    this.cell = new Cell(backend, ptr, this.size * 4, this.box);
+    registry.register(this, this.cell, this);
+    backend.track(this.cell);
   }
 
   /** @internal Allocate an uninitialized tensor on the active backend. */
@@ -54,18 +93,32 @@ export class Tensor {
   }
 
   get isDisposed(): boolean {
-    return this._ptr < 0;
+    return this.disposed;
   }
 
-  /** @internal Byte offset of the data in the backend memory. */
+  /**
+   * @internal Byte offset of the data in the backend memory, paging it back in if it was evicted (which
+   * allocates: read it right before the kernel call, take views after it, never before).
+   */
   get ptr(): number {
-    if (this._ptr < 0) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
-    return this._ptr;
+    if (this.disposed) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
+    const c = this.cell;
+    c.lastUse = this.backend.tick;
+    if (c.ptr < 0) { c.pageIn(this.box); c.lastUse = this.backend.tick; }
+    return c.ptr;
   }
 
-  /** @internal A live view of the data; invalid after any allocation (the memory may grow). */
+  /**
+   * @internal A live view of the data (of its copy in the JS heap while evicted: taking it never
+   * allocates); invalid after any allocation or kernel call.
+   */
   view(): TypedArray {
-    return this.dtype === 'int32' ? this.backend.i32(this.ptr, this.size) : this.backend.f32(this.ptr, this.size);
+    if (this.disposed) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
+    const c = this.cell;
+    c.lastUse = this.backend.tick;
+    const h = this.box.host;
+    if (c.ptr < 0) return this.dtype === 'int32' ? new Int32Array(h!.buffer, h!.byteOffset, this.size) : new Float32Array(h!.buffer, h!.byteOffset, this.size);
+    return this.dtype === 'int32' ? this.backend.i32(c.ptr, this.size) : this.backend.f32(c.ptr, this.size);
   }
 
   /** A copy of the data. */
@@ -89,17 +142,21 @@ export class Tensor {
   }
 
   dispose(): void {
-    if (this._ptr < 0) return;
+    if (this.disposed) return;
     registry.unregister(this);
-    this.backend.free(this._ptr);
-    this._ptr = -1;
+    const c = this.cell;
+    if (c.ptr >= 0) { this.backend.forget(c); this.backend.free(c.ptr); }
+    c.ptr = -1;
+    c.box = undefined;
+    this.box.host = undefined;
+    this.disposed = true;
   }
 
   /** A tensor of another shape over a copy of the same data. */
   reshape(shape: readonly number[]): Tensor {
     const s = resolveShape(shape, this.size, 'reshape');
     const t = Tensor.empty(s, this.dtype, this.backend);
-    new Uint8Array(this.backend.memory.buffer).copyWithin(t.ptr, this.ptr, this.ptr + this.size * 4);
+    t.view().set(this.view()); // views after the allocation; an evicted source is read where it is
     return t;
   }
 

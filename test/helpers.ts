@@ -15,6 +15,9 @@ export function useBuild(build: WasmBuild): WasmBackend {
   const be = WasmBackend.createSync(build);
   // every kernel call that takes the shared workspace is checked for writing past it, in every test
   be.guardWorkspace = true;
+  // EDGEGRAD_RECLAIM_FLOOR=0 runs the suite under constant memory pressure (every allocation that does not
+  // fit evicts the coldest tensors and plans first): a stress run for code that holds a pointer too long
+  if (process.env.EDGEGRAD_RECLAIM_FLOOR !== undefined) be.reclaimFloor = Number(process.env.EDGEGRAD_RECLAIM_FLOOR);
   setBackend(be);
   return be;
 }

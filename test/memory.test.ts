@@ -1,8 +1,8 @@
-// Memory that needs no dispose on the common path: compiled plans are scratch between runs, so a plan nobody
-// ran for a while gives its arena block back under pressure and takes it again on next use, and a plan
-// that is collected without dispose() frees its blocks. Forced here by a zero reclaim floor: every
-// allocation that does not fit evicts the coldest plans first, and results must not change.
-import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+// Memory that needs no dispose on the common path: under pressure the coldest tensors move to the JS heap
+// (paged back in when a kernel needs them) and the coldest plans give their scratch back (taken again on
+// next use); a plan collected without dispose() frees its blocks. Forced here by a zero reclaim floor:
+// every allocation that does not fit evicts first, and results must not change.
+import { describe, expect, it, beforeEach } from 'vitest';
 import { join } from 'node:path';
 import { useBuild } from './helpers.js';
 import type { WasmBackend } from '../src/backend/index.js';
@@ -10,8 +10,8 @@ import * as eg from '../src/index.js';
 
 describe('plans under memory pressure', () => {
   let be: WasmBackend;
-  beforeAll(() => { be = useBuild('simd'); be.reclaimFloor = 0; });
-  afterAll(() => { be.reclaimFloor = 64 * 1024 * 1024; });
+  // a fresh backend per case: what one case left in memory must not decide whether the next one evicts
+  beforeEach(() => { be = useBuild('simd'); be.reclaimFloor = 0; });
 
   it('training, evaluation and prediction give the same numbers when plans are evicted between uses', async () => {
     const d = await eg.data.loadDigits();
@@ -42,6 +42,30 @@ describe('plans under memory pressure', () => {
     const calm = await run(false), pressed = await run(true);
     expect(pressed.evicted).toBeGreaterThan(0);
     calm.losses.forEach((v, i) => expect(pressed.losses[i]).toBe(v));
+  });
+
+  it('an evicted tensor keeps its data: read where it is, paged back in for a kernel, written through its view', () => {
+    const a = eg.tensor(Float32Array.from({ length: 1000 }, (_, i) => i + 1), [1000]);
+    const want = Array.from(a.dataSync());
+    // a goes cold, and is evicted when a block bigger than the whole memory needs the room
+    const squeeze = () => { for (let k = 0; k < 100; k++) eg.randomNormal([1 << 14]); be.free(be.alloc(be.memoryBytes())); be.arena.fillFree(0xff); };
+    const before = be.evictedBytes;
+    squeeze();
+    expect(be.evictedBytes).toBeGreaterThan(before);
+    expect(Array.from(a.dataSync())).toEqual(want); // from its copy in the JS heap
+    expect(Array.from(eg.add(a, a).dataSync())).toEqual(want.map((v) => 2 * v)); // paged back in for the kernel
+    expect(Array.from(a.dataSync())).toEqual(want);
+    const b = eg.randomNormal([1000], 0, 1, 9);
+    squeeze();
+    b.view().fill(2); // written while evicted
+    expect(Array.from(eg.mul(b, b).dataSync()).every((v) => v === 4)).toBe(true);
+  });
+
+  it('10,000 results of 4 MiB in a synchronous loop need no dispose (sized down here: 400), memory stays bounded', () => {
+    be.reclaimFloor = 64 * 1024 * 1024;
+    const x = eg.randomNormal([1 << 20]);
+    for (let i = 0; i < 400; i++) eg.relu(x); // 1.6 GB of results, all dropped, no task boundary for finalizers
+    expect(be.memoryBytes()).toBeLessThan(256 * 1024 * 1024);
   });
 
   it('a graph model\'s plans come back after eviction, with their packed weights repacked', async () => {

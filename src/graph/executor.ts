@@ -1,7 +1,7 @@
 // A compiled plan: a graph with every shape resolved for one batch size, and every intermediate value
 // placed in one arena block by liveness (values whose lifetimes do not overlap share bytes). Plan once,
 // allocate once, run many times. Parameters and state live in their own persistent tensors.
-import type { WasmBackend } from '../backend/wasm/backend.js';
+import type { Evictable, WasmBackend } from '../backend/wasm/backend.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor.js';
 import { type Graph, resolve, sizeOfShape } from './ir.js';
@@ -9,9 +9,22 @@ import { getOp, type RunContext } from './registry.js';
 
 const ALIGN = 64;
 
-/** A plan's arena blocks (its value block and packs), freed when a plan is collected without dispose(). */
-interface Blocks { be: WasmBackend; ptrs: number[] }
-const plans = new FinalizationRegistry<Blocks>((b) => { for (const p of b.ptrs) b.be.free(p); b.ptrs = []; });
+/**
+ * A plan's arena blocks (its value block and packs): scratch between runs, so the backend may evict them
+ * under memory pressure (the plan takes them again on next use), and they are freed when a plan is
+ * collected without dispose(). It never points back at its plan.
+ */
+class PlanMemory implements Evictable {
+  ptrs: number[] = [];
+  lastUse = 0;
+  constructor(readonly be: WasmBackend, readonly bytes: number) {}
+  residentBytes(): number { return this.ptrs.length ? this.bytes : 0; }
+  evict(): void {
+    for (const p of this.ptrs) this.be.free(p);
+    this.ptrs = [];
+  }
+}
+const plans = new FinalizationRegistry<PlanMemory>((m) => { m.be.forget(m); m.evict(); });
 
 /** Versions only grow, so their sum changes whenever one of them does. */
 function versionSum(ts: readonly Tensor[]): number {
@@ -46,12 +59,9 @@ export class Plan {
   private readonly packBytes = new Map<number, number>();
   /** The persistent tensors this plan reads (weights, state), paged in before each run. */
   private readonly tensors: Tensor[];
-  private resident = true;
   private disposed = false;
   private readonly blockBytes: number;
-  private readonly blocks: Blocks;
-  /** @internal allocation tick of the last use (eviction takes the coldest plan first). */
-  lastUse = 0;
+  private readonly mem: PlanMemory;
   /** Weights that folded copies in this graph were computed from, and the sum of their versions then. */
   private readonly derivedFrom: Tensor[];
   private readonly derivedVersion: number;
@@ -122,40 +132,30 @@ export class Plan {
         this.packs.set(n.id, this.be.alloc(bytes));
       }
     }
-    this.blocks = { be: this.be, ptrs: [this.base, ...this.packs.values()] };
-    plans.register(this, this.blocks, this);
-    this.lastUse = this.be.tick;
-    this.be.track(this);
-  }
-
-  /**
-   * Its arena block (every intermediate value) and packs are scratch between runs: under memory pressure a
-   * plan nobody ran for a while gives them back, and takes them again when it is next used.
-   */
-  residentBytes(): number {
-    return this.resident ? this.blockBytes + [...this.packBytes.values()].reduce((a, b) => a + b, 0) : 0;
-  }
-
-  /** @internal */
-  evict(): void {
-    if (!this.resident) return;
-    for (const p of this.blocks.ptrs) this.be.free(p);
-    this.blocks.ptrs = [];
-    this.base = 0;
-    this.resident = false;
-    this.packedVersion = -1;
+    this.mem = new PlanMemory(this.be, this.blockBytes + [...this.packBytes.values()].reduce((a, b) => a + b, 0));
+    this.mem.ptrs = [this.base, ...this.packs.values()];
+    this.mem.lastUse = this.be.tick;
+    plans.register(this, this.mem, this);
+    this.be.track(this.mem);
   }
 
   /** Make the plan's memory resident again (after an eviction) and mark it used. */
   ensure(): void {
     if (this.disposed) throw new Error('edgegrad: internal: a disposed plan was used');
-    this.lastUse = this.be.tick;
-    if (this.resident) return;
+    this.mem.lastUse = this.be.tick;
+    if (this.mem.ptrs.length) return;
+    // evicted: take the blocks again (what they held was scratch), and repack before packed weights are used
     this.base = this.be.alloc(this.blockBytes);
     for (const [id, bytes] of this.packBytes) this.packs.set(id, this.be.alloc(bytes));
-    this.blocks.ptrs = [this.base, ...this.packs.values()];
-    this.resident = true;
-    this.lastUse = this.be.tick;
+    this.mem.ptrs = [this.base, ...this.packs.values()];
+    this.packedVersion = -1;
+    this.mem.lastUse = this.be.tick;
+    this.be.track(this.mem);
+  }
+
+  /** Whether the plan's blocks are in the arena now (the backend may have evicted them). */
+  get resident(): boolean {
+    return this.mem.ptrs.length > 0;
   }
 
   /**
@@ -242,7 +242,8 @@ export class Plan {
   dispose(): void {
     if (this.disposed) return;
     plans.unregister(this);
-    this.evict();
+    this.be.forget(this.mem);
+    this.mem.evict();
     this.packs.clear();
     this.disposed = true;
   }

@@ -43,6 +43,11 @@ export class Arena {
     u8.fill(byte, this.top);
   }
 
+  /** Bytes free now without growing: the free blocks and the memory above the top. */
+  freeBytes(): number {
+    return this.free.reduce((s, b) => s + b.size, 0) + this.memory.buffer.byteLength - this.top;
+  }
+
   /** Whether tryAlloc(bytes) would succeed. */
   fits(bytes: number): boolean {
     const size = align(Math.max(bytes, 1));

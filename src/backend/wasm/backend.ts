@@ -55,31 +55,32 @@ export class WasmBackend {
 
   /** Counts allocations: the clock of least-recent use (tensors and plans stamp it when used). */
   tick = 0;
-  private evictables: Array<WeakRef<Evictable>> = [];
+  /**
+   * What holds arena bytes that can be given back: tensors' data and plans' scratch, while resident. Held
+   * strongly but small: a record never points back at its tensor or plan, so a dropped tensor is still
+   * collected, and once evicted its record leaves this set (its data goes with the tensor, to the JS heap,
+   * where the collector finds it even inside a synchronous loop).
+   */
+  private readonly resident = new Set<Evictable>();
   /** Below this much wasm memory nothing is evicted: small programs never pay for it. */
   reclaimFloor = RECLAIM_FLOOR;
   /** Bytes given back by evictions so far (for memory reports and tests). */
   evictedBytes = 0;
 
-  /** Register something whose arena bytes can be given back under memory pressure (held weakly). */
+  /** Register arena bytes that can be given back under memory pressure (until forget or eviction). */
   track(e: Evictable): void {
-    this.evictables.push(new WeakRef(e));
-    // forget collected ones now and then, so the list stays the size of what is alive
-    if (this.evictables.length > 2 * this.liveEstimate + 1024) this.prune();
+    this.resident.add(e);
   }
 
-  private liveEstimate = 0;
-
-  private prune(): void {
-    this.evictables = this.evictables.filter((r) => r.deref() !== undefined);
-    this.liveEstimate = this.evictables.length;
+  forget(e: Evictable): void {
+    this.resident.delete(e);
   }
 
   /**
-   * Arena bytes. When none are free and the memory is past reclaimFloor, the coldest evictables (compiled
-   * plans: their value blocks and packed weights are scratch between runs) not used in the last COLD_TICKS
-   * allocations are evicted, least recent first, until the block fits; only then does the memory grow. So
-   * the plans of models a program dropped stop holding memory before the collector finds them.
+   * Arena bytes. When none are free and the memory is past reclaimFloor, the coldest records (not used in
+   * the last COLD_TICKS allocations) are evicted, least recent first, until the block fits with some room
+   * to spare (so that reclaiming is rare); only then does the memory grow. So a long-lived process's memory
+   * follows its working set, not the garbage its collector has not found yet.
    */
   alloc(bytes: number): number {
     this.tick++;
@@ -107,16 +108,18 @@ export class WasmBackend {
   }
 
   private reclaim(bytes: number): void {
-    this.prune();
     const cold = Math.min(this.tick - COLD_TICKS, this.heldSince);
-    const candidates = this.evictables.map((r) => r.deref()!).filter((e) => e.lastUse < cold && e.residentBytes() > 0)
-      .sort((a, b) => a.lastUse - b.lastUse);
+    const candidates = [...this.resident].filter((e) => e.lastUse < cold).sort((a, b) => a.lastUse - b.lastUse);
+    // evict until the block fits and an eighth of the memory is free besides: one reclaim serves many allocations
+    const spare = bytes + this.memory.buffer.byteLength / 8;
     for (const e of candidates) {
-      if (this.arena.fits(bytes)) return;
+      if (this.arena.fits(bytes) && this.arena.freeBytes() >= spare) return;
       this.evictedBytes += e.residentBytes();
       e.evict();
+      this.resident.delete(e);
     }
   }
+
 
   free(ptr: number): void {
     this.arena.release(ptr);
