@@ -3,7 +3,7 @@
 // inputs, divergence, interrupted saves. Each must end in an edgegrad error that says what and where,
 // never a read outside the model's folder, a computation on uninitialized memory, or a bare TypeError.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -221,4 +221,30 @@ describe('hostile and careless input', () => {
     await expect(writeFileAtomic(join(dir, 'nope', 'm.onnx'), new Uint8Array(1))).rejects.toThrow(/cannot write '.*nope\/m\.onnx'.*earlier file there is unchanged/);
     expect(existsSync(target)).toBe(true);
   });
+
+  it('kill -9 during save, 12 times: the file is always a complete model, and the next save cleans up', async () => {
+    const dir = tmp('edgegrad-kill-');
+    const target = join(dir, 'model.onnx');
+    const src = join(import.meta.dirname, '..', 'models', 'mobilenet-v2-features.onnx');
+    const pkg = pathToFileURL(join(import.meta.dirname, '..', 'dist', 'index.js')).href;
+    // a child that saves a 9 MB model over the same path, again and again, until it is killed
+    const script = `const eg = await import(${JSON.stringify(pkg)}); const m = await eg.loadModel(${JSON.stringify(src)});
+      await m.save(${JSON.stringify(target)}); process.stdout.write('saved\\n'); for (;;) await m.save(${JSON.stringify(target)});`;
+    const { spawn } = await import('node:child_process');
+    const first = (await eg.loadModel(target).catch(() => undefined));
+    expect(first).toBeUndefined();
+    for (let k = 0; k < 12; k++) {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+      await new Promise((r) => setTimeout(r, 20 + ((k * 37) % 90))); // somewhere inside a later save
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const m = await eg.loadModel(target); // complete: a whole ONNX file that loads
+      expect(m.nodeNames.length).toBeGreaterThan(100);
+    }
+    // (most kills land while the model is encoded, before the temporary file exists; the clean-up of one
+    // that a kill left behind is checked with a planted file in the test before)
+    await writeFileAtomic(target, readFileSync(target));
+    expect(readdirSync(dir)).toEqual(['model.onnx']); // temporary files of the killed saves are gone
+  }, 300_000);
 });
