@@ -8,30 +8,20 @@
 // draw of labelled examples), tested on the first `testCount` of the last 2,000 (features of the test set
 // computed once per split with model.features).
 // `eg` is the library (the package, or its sources in tests); `log` receives progress lines.
+import { digitSplit, digitsOn } from './mobilenet-transfer.mjs';
+
 export async function mobilenetFinetune(eg, {
   modelPath = 'models/mobilenet-v2-features.onnx', perClass = 20, from = 0, testCount = 1000, headEpochs = 60, tuneEpochs = 8,
   upTo = 'block_15_add', lrScale = 0.1, batchNorm = 'inference', batchSize = 16, seed = 1, wasmBuild, log = () => {},
 } = {}) {
   await eg.ready(wasmBuild ? { wasmBuild } : {});
   const d = await eg.data.loadDigits();
-  const trainIdx = [], testIdx = [], seen = new Array(10).fill(0);
-  for (let n = from; n < 8000; n++) if (seen[d.labels[n]]++ < perClass) trainIdx.push(n);
-  for (let n = 8000; n < Math.min(d.count, 8000 + testCount); n++) testIdx.push(n);
-  const take = (idx) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32') });
-  const train = take(trainIdx), test = take(testIdx);
+  const { train, test } = digitSplit(eg, d, { perClass, testCount, from });
   const t0 = performance.now();
   const seconds = () => +((performance.now() - t0) / 1000).toFixed(1);
 
   const backbone = await eg.loadModel(modelPath);
-  const model = eg.sequential({
-    name: 'digits_finetuned',
-    layers: [
-      eg.layers.resizing({ name: 'resize', height: 224, width: 224, inputShape: [28, 28, 1] }),
-      eg.layers.grayscaleToRgb({ name: 'rgb' }),
-      backbone.freeze(),
-      eg.layers.dense({ name: 'new_head', units: 10, activation: 'softmax', seed }),
-    ],
-  });
+  const model = digitsOn(eg, backbone.freeze(), { name: 'digits_finetuned', seed });
   model.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const progress = (what) => (done, total) => { if (done === total || done % 64 === 0) log(`${what}: ${done}/${total} images  ${seconds()} s`); };
 

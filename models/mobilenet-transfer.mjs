@@ -10,11 +10,7 @@
 export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-features.onnx', perClass = 100, testCount = 2000, epochs = 100, batchSize = 32, seed = 1, int8 = false, log = () => {} } = {}) {
   const be = await eg.ready();
   const d = await eg.data.loadDigits();
-  const trainIdx = [], testIdx = [], seen = new Array(10).fill(0);
-  for (let n = 0; n < 8000; n++) if (seen[d.labels[n]]++ < perClass) trainIdx.push(n);
-  for (let n = 8000; n < Math.min(d.count, 8000 + testCount); n++) testIdx.push(n);
-  const take = (idx) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32') });
-  const train = take(trainIdx), test = take(testIdx);
+  const { trainIdx, testIdx, train, test, take } = digitSplit(eg, d, { perClass, testCount });
   /** Peak wasm bytes above what was in use when the mark was set (plans, buffers, outputs). */
   const mark = () => { const base = be.arena.inUse; be.arena.peak = base; return () => be.arena.peak - base; };
 
@@ -31,15 +27,7 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
     calibration.dispose();
     bytes = { float32: (await eg.toOnnx(float, { weights: 'float32' })).length, int8: (await eg.toOnnx(backbone)).length };
   }
-  const build = () => eg.sequential({
-    name: 'digits_on_mobilenet',
-    layers: [
-      eg.layers.resizing({ name: 'resize', height: 224, width: 224, inputShape: [28, 28, 1] }),
-      eg.layers.grayscaleToRgb({ name: 'rgb' }),
-      backbone.freeze(),
-      eg.layers.dense({ name: 'new_head', units: 10, activation: 'softmax', seed }),
-    ],
-  });
+  const build = () => digitsOn(eg, backbone.freeze(), { name: 'digits_on_mobilenet', seed });
   const compile = (m) => m.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-3 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
 
   // memory: inference vs one training step (frozen backbone, features not cached) at the same batch size
@@ -87,4 +75,29 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
     train: trainIdx.length, test: testIdx.length, accuracy, loadSeconds, trainSeconds, testSeconds, epochSeconds,
     cachedFeatures: cached, inferenceBytes, stepBytes, fitBytes, batchSize, model, bytes,
   };
+}
+
+/**
+ * The digits the experiments use: the first `perClass` of each class among the first 8,000 (from index
+ * `from` on, for another draw) to train, the first `testCount` of the last 2,000 to test.
+ */
+export function digitSplit(eg, d, { perClass, testCount, from = 0 }) {
+  const trainIdx = [], testIdx = [], seen = new Array(10).fill(0);
+  for (let n = from; n < 8000; n++) if (seen[d.labels[n]]++ < perClass) trainIdx.push(n);
+  for (let n = 8000; n < Math.min(d.count, 8000 + testCount); n++) testIdx.push(n);
+  const take = (idx) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32') });
+  return { trainIdx, testIdx, train: take(trainIdx), test: take(testIdx), take };
+}
+
+/** 28x28 digits into a 224x224 RGB backbone: resize and gray -> RGB as layers, then a new softmax head. */
+export function digitsOn(eg, backbone, { name, seed }) {
+  return eg.sequential({
+    name,
+    layers: [
+      eg.layers.resizing({ name: 'resize', height: 224, width: 224, inputShape: [28, 28, 1] }),
+      eg.layers.grayscaleToRgb({ name: 'rgb' }),
+      backbone,
+      eg.layers.dense({ name: 'new_head', units: 10, activation: 'softmax', seed }),
+    ],
+  });
 }

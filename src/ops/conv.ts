@@ -153,61 +153,50 @@ function expectDy(dy: Tensor, g: ConvGeometry, op: string): void {
   if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);
 }
 
-/** Reference: direct 7-deep loop in float64, grouped. */
-export function refConv2d(x: Arr, w: Arr, g: ConvGeometry, bias?: Arr): Arr {
+/**
+ * Every tap of a grouped conv2d, in the reference's 7-deep loop order: visit(xi, wi, yi) for each input
+ * element xi that output element yi reads through filter element wi (padding taps skipped). The float64
+ * references of the forward and both backward passes are this one walk with different sums.
+ */
+function forEachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
   const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO } = g;
   const Cg = C / G, COg = CO / G;
-  const out = arr([N, OH, OW, CO]);
   for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
     for (let co = 0; co < CO; co++) {
-      const grp = Math.floor(co / COg);
-      let s = bias ? bias.data[co] : 0;
+      const c0 = Math.floor(co / COg) * Cg, yi = ((n * OH + oy) * OW + ox) * CO + co;
       for (let ky = 0; ky < KH; ky++) {
         const iy = oy * SH - PT + ky * DH;
         if (iy < 0 || iy >= H) continue;
         for (let kx = 0; kx < KW; kx++) {
           const ix = ox * SW - PL + kx * DW;
           if (ix < 0 || ix >= W) continue;
-          for (let ci = 0; ci < Cg; ci++) {
-            s += x.data[((n * H + iy) * W + ix) * C + grp * Cg + ci] * w.data[((ky * KW + kx) * Cg + ci) * CO + co];
-          }
+          for (let ci = 0; ci < Cg; ci++) visit(((n * H + iy) * W + ix) * C + c0 + ci, ((ky * KW + kx) * Cg + ci) * CO + co, yi);
         }
       }
-      out.data[((n * OH + oy) * OW + ox) * CO + co] = s;
     }
   }
+}
+
+/** Reference: y = conv2d(x, w) + bias in float64, grouped. */
+export function refConv2d(x: Arr, w: Arr, g: ConvGeometry, bias?: Arr): Arr {
+  const out = arr([g.N, g.OH, g.OW, g.CO]);
+  if (bias) for (let i = 0; i < out.data.length; i++) out.data[i] = bias.data[i % g.CO];
+  forEachTap(g, (xi, wi, yi) => { out.data[yi] += x.data[xi] * w.data[wi]; });
   return out;
 }
 
 /**
- * Reference gradients of conv2d in float64 (the same 7-deep loop, transposed): dx[x.shape] given dy, and
- * dw[w.shape], db[CO]. dx scatters dy through each tap; dw sums x(patch) * dy over pixels.
+ * Reference gradients of conv2d in float64, given dy: dx scatters dy through each tap, dw sums x(patch) * dy
+ * over pixels, db sums dy per output channel.
  */
 export function refConv2dBackward(x: Arr, w: Arr, dy: Arr, g: ConvGeometry): { dx: Arr; dw: Arr; db: Arr } {
-  const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO } = g;
-  const Cg = C / G, COg = CO / G;
-  const dx = arr(x.shape), dw = arr(w.shape), db = arr([CO]);
-  for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-    for (let co = 0; co < CO; co++) {
-      const grad = dy.data[((n * OH + oy) * OW + ox) * CO + co];
-      if (grad === 0) continue;
-      db.data[co] += grad;
-      const c0 = Math.floor(co / COg) * Cg;
-      for (let ky = 0; ky < KH; ky++) {
-        const iy = oy * SH - PT + ky * DH;
-        if (iy < 0 || iy >= H) continue;
-        for (let kx = 0; kx < KW; kx++) {
-          const ix = ox * SW - PL + kx * DW;
-          if (ix < 0 || ix >= W) continue;
-          for (let ci = 0; ci < Cg; ci++) {
-            const xi = ((n * H + iy) * W + ix) * C + c0 + ci, wi = ((ky * KW + kx) * Cg + ci) * CO + co;
-            dx.data[xi] += grad * w.data[wi];
-            dw.data[wi] += grad * x.data[xi];
-          }
-        }
-      }
-    }
-  }
+  const dx = arr(x.shape), dw = arr(w.shape), db = arr([g.CO]);
+  for (let i = 0; i < dy.data.length; i++) db.data[i % g.CO] += dy.data[i];
+  forEachTap(g, (xi, wi, yi) => {
+    const grad = dy.data[yi];
+    dx.data[xi] += grad * w.data[wi];
+    dw.data[wi] += grad * x.data[xi];
+  });
   return { dx, dw, db };
 }
 
