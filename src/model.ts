@@ -19,6 +19,11 @@ import type { Callback, Logs } from './train/callbacks.js';
 import { METRICS, metricSum, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
 import { refuseNonFinite } from './graph/finite.js';
+import { mulberry32, rowsOf, shuffleInPlace } from './data/rows.js';
+import { divergenceWatch } from './train/divergence.js';
+import { Features, runPrefix } from './train/features.js';
+
+export { Features };
 
 /** Keras loss names; the logits forms are used internally when the model ends in softmax / sigmoid. */
 export type LossSpec = LossName | 'sparseCategoricalCrossentropy' | 'mse' | 'mae';
@@ -584,7 +589,7 @@ export class Model extends Layer {
     let k = 0;
     while (k < layers.length - 1 && isStatic(layers[k])) k++;
     const next = layers[k];
-    if (next instanceof GraphLayer && k < layers.length) {
+    if (next instanceof GraphLayer) {
       const s = next.model.splitStatic(next.trainable);
       if (s) {
         const rest = s.rest.asLayer();
@@ -814,85 +819,6 @@ export class Sequential extends Model {
   }
 }
 
-/**
- * The outputs of a model's frozen prefix for a set of examples (model.features(x)): fit, evaluate and predict
- * take them in place of x and run only the layers after the prefix. They hold `bytes` of memory until
- * disposed (or collected).
- */
-export class Features {
-  constructor(
-    readonly tensor: Tensor,
-    /** Leading layers of the model the features stand for. */
-    readonly layers: number,
-    /** Where inside the next layer (an imported graph frozen in part) the prefix ends, if it does. */
-    readonly inside: string | undefined,
-    /** @internal which weights trained when they were computed */
-    readonly signature: string,
-    /** @internal */
-    readonly model: Model,
-  ) {}
-
-  get shape(): number[] {
-    return this.tensor.shape.slice(1);
-  }
-
-  get count(): number {
-    return this.tensor.shape[0];
-  }
-
-  get bytes(): number {
-    return this.tensor.size * 4;
-  }
-
-  dispose(): void {
-    this.tensor.dispose();
-  }
-}
-
-/** The prefix over t in batches of bs (in chunks, so the chunk's outputs are all that is held at once). */
-async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>): Promise<Tensor> {
-  const parts: Float32Array[] = [];
-  let shape: number[] = [];
-  const chunk = Math.max(bs, 256 - (256 % bs));
-  for (let s = 0; s < t.shape[0]; s += chunk) {
-    const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
-    const f = prefix.predict(rows, { batchSize: bs });
-    shape = f.shape.slice(1);
-    parts.push(f.dataSync() as Float32Array);
-    rows.dispose(); f.dispose();
-    await onProgress?.(Math.min(t.shape[0], s + chunk), t.shape[0]);
-  }
-  const out = Tensor.empty([t.shape[0], ...shape]);
-  let off = 0;
-  const v = out.view();
-  for (const p of parts) { v.set(p, off); off += p.length; }
-  return out;
-}
-
-/**
- * Divergence with finite numbers: an epoch's loss 100x the lowest seen in this fit (its first batch, or a
- * better epoch): orders of magnitude up; or, with an accuracy metric over `classes`, accuracy back near
- * chance after it had clearly risen above it. Fed the first batch's loss, then each epoch's (`epoch` true);
- * returns what happened at an epoch, once, or undefined.
- */
-function divergenceWatch(classes: number): (loss: number, accuracy?: number, epoch?: boolean) => string | undefined {
-  let bestLoss = Infinity, bestAcc = 0, warned = false;
-  const chance = classes > 1 ? 1 / classes : 0.5;
-  return (loss, accuracy, epoch = false) => {
-    if (!epoch) { bestLoss = Math.min(bestLoss, loss); return undefined; }
-    let why: string | undefined;
-    if (bestLoss > 0 && Number.isFinite(bestLoss) && loss > 100 * bestLoss) why = `the loss rose to ${loss.toPrecision(3)} from ${bestLoss.toPrecision(3)}`;
-    else if (accuracy !== undefined && bestAcc >= chance + 0.25 * (1 - chance) && accuracy <= chance + 0.05 * (1 - chance)) {
-      why = `accuracy fell to ${(accuracy * 100).toFixed(1)}% (chance: ${(chance * 100).toFixed(1)}%) from ${(bestAcc * 100).toFixed(1)}%`;
-    }
-    bestLoss = Math.min(bestLoss, loss);
-    if (accuracy !== undefined) bestAcc = Math.max(bestAcc, accuracy);
-    if (!why || warned) return undefined;
-    warned = true; // once per fit
-    return why;
-  };
-}
-
 /** Every layer, nested models' layers included. */
 function allLayers(m: Model): Layer[] {
   return m.layers.flatMap((l) => (l instanceof Model ? [l, ...allLayers(l)] : [l]));
@@ -914,34 +840,6 @@ function validationRows(x: Tensor, y: Tensor, n: number, f: number | undefined):
 
 function prefixed(logs: Logs, p: string): Logs {
   return Object.fromEntries(Object.entries(logs).map(([k, v]) => [p + k, v]));
-}
-
-/** Rows [a, b) of a tensor, as a new tensor. */
-export function rowsOf(t: Tensor, a: number, b: number): Tensor {
-  const per = sizeOfShape(t.shape.slice(1));
-  const r = Tensor.empty([b - a, ...t.shape.slice(1)], t.dtype);
-  r.view().set(t.view().subarray(a * per, b * per));
-  return r;
-}
-
-/** mulberry32: small, seedable, good enough for shuffling. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Fisher-Yates. */
-export function shuffleInPlace(a: Int32Array, rand: () => number): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = a[i]; a[i] = a[j]; a[j] = t;
-  }
 }
 
 function fmtCount(n: number): string {

@@ -129,6 +129,18 @@ describe('hostile and careless input', () => {
     const half = onnx.ModelProto.decode(convBn(8, [8, 8, 8, 8]));
     half.graph!.initializer![1] = onnx.TensorProto.create({ name: 'B', dims: [8], dataType: 10, rawData: new Uint8Array(15) });
     await expect(eg.loadModel(onnx.ModelProto.encode(half).finish())).rejects.toThrow(/initializer 'B' declares \[8\] = 8 elements but holds 15 bytes, not a whole number/);
+    // a constant Gather (shape arithmetic) whose index is past the end
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+    const gather = onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [{ opType: 'Shape', name: 'shape', input: ['x'], output: ['s'] }, { opType: 'Gather', name: 'pick', input: ['s', 'i'], output: ['d'] }, { opType: 'Relu', name: 'relu', input: ['x'], output: ['y'] }],
+        initializer: [{ name: 'i', dims: [1], dataType: 7, rawData: new Uint8Array(new BigInt64Array([7n]).buffer) }],
+        input: [vi('x', [1, 2, 5, 5])], output: [vi('y', [1, 2, 5, 5])],
+      },
+    })).finish();
+    await expect(eg.loadModel(gather)).rejects.toThrow(/node 'pick' \(Gather\): index 7 is outside \[-4, 4\)/);
     // an input whose declared size would need terabytes
     const huge = onnx.ModelProto.decode(convBn(8, [8, 8, 8, 8]));
     huge.graph!.input![0].type!.tensorType!.shape!.dim![3] = onnx.TensorShapeProto.Dimension.create({ dimValue: 2147483647 });

@@ -1,6 +1,6 @@
 // Data helpers: the shipped digits, shuffling, splits, batching, standardization, one-hot.
 import { Tensor, formatShape } from '../tensor.js';
-import { mulberry32, rowsOf, shuffleInPlace } from '../model.js';
+import { mulberry32, rowsOf, shuffleInPlace } from './rows.js';
 import { readBytes } from '../io/read.js';
 
 export interface Digits {

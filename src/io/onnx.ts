@@ -687,7 +687,10 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
       case 'Gather': {
         const data = get(n, 0), idx = konst(n, 1);
         if (!data.konst || data.shape.length !== 1) unsupported(n, 'only gathering from a constant vector (shape arithmetic)');
-        const out = Array.from(idx, (i) => data.konst!.data[i < 0 ? i + data.shape[0] : i]);
+        const len = data.shape[0];
+        const bad = Array.from(idx).find((i) => !(Number.isInteger(i) && i >= -len && i < len));
+        if (bad !== undefined) fail(`node '${nodeName}' (Gather): index ${bad} is outside [${-len}, ${len})`);
+        const out = Array.from(idx, (i) => data.konst!.data[i < 0 ? i + len : i]);
         set(n, { shape: get(n, 1).shape, konst: { data: Float32Array.from(out), int: data.konst!.int } });
         break;
       }

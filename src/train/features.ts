@@ -1,0 +1,61 @@
+// Cached features: the outputs of a model's frozen prefix (a frozen backbone, or the frozen part of an
+// imported graph), computed once in inference mode and reused by fit, evaluate and predict.
+import { Tensor } from '../tensor.js';
+import type { Model } from '../model.js';
+import { rowsOf } from '../data/rows.js';
+
+/**
+ * The outputs of a model's frozen prefix for a set of examples (model.features(x)): fit, evaluate and predict
+ * take them in place of x and run only the layers after the prefix. They hold `bytes` of memory until
+ * disposed (or collected).
+ */
+export class Features {
+  constructor(
+    readonly tensor: Tensor,
+    /** Leading layers of the model the features stand for. */
+    readonly layers: number,
+    /** Where inside the next layer (an imported graph frozen in part) the prefix ends, if it does. */
+    readonly inside: string | undefined,
+    /** @internal which weights trained when they were computed */
+    readonly signature: string,
+    /** @internal */
+    readonly model: Model,
+  ) {}
+
+  get shape(): number[] {
+    return this.tensor.shape.slice(1);
+  }
+
+  get count(): number {
+    return this.tensor.shape[0];
+  }
+
+  get bytes(): number {
+    return this.tensor.size * 4;
+  }
+
+  dispose(): void {
+    this.tensor.dispose();
+  }
+}
+
+/** The prefix over t in batches of bs (in chunks, so the chunk's outputs are all that is held at once). */
+export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>): Promise<Tensor> {
+  const parts: Float32Array[] = [];
+  let shape: number[] = [];
+  const chunk = Math.max(bs, 256 - (256 % bs));
+  for (let s = 0; s < t.shape[0]; s += chunk) {
+    const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
+    const f = prefix.predict(rows, { batchSize: bs });
+    shape = f.shape.slice(1);
+    parts.push(f.dataSync() as Float32Array);
+    rows.dispose(); f.dispose();
+    await onProgress?.(Math.min(t.shape[0], s + chunk), t.shape[0]);
+  }
+  const out = Tensor.empty([t.shape[0], ...shape]);
+  let off = 0;
+  const v = out.view();
+  for (const p of parts) { v.set(p, off); off += p.length; }
+  return out;
+}
+
