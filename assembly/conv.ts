@@ -9,7 +9,8 @@ import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmW
 import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
 import { actForward } from './act';
 
-// Geometry of the current call, shared by the helpers below (set at each entry point).
+// Geometry of the current call, shared by the helpers below: every entry point takes a pointer to a
+// geometry block and loads it here first, so no call depends on an earlier one.
 let N: i32 = 0, H: i32 = 0, W: i32 = 0, C: i32 = 0, KH: i32 = 0, KW: i32 = 0, SH: i32 = 1, SW: i32 = 1;
 let PT: i32 = 0, PL: i32 = 0, DH: i32 = 1, DW: i32 = 1, OH: i32 = 0, OW: i32 = 0, G: i32 = 1, CO: i32 = 0;
 
@@ -23,13 +24,17 @@ function isPointwise(): bool {
 }
 
 /**
- * Set the geometry for the next conv call (one call instead of 16 arguments on every entry point).
- * Padding is explicit (top/left); the TS layer turns 'same'/'valid' into numbers and checks shapes.
+ * The geometry block every conv entry point takes (16 i32, CONV_GEOMETRY_INTS): N, H, W, C, KH, KW, SH, SW,
+ * PT, PL, DH, DW, OH, OW, groups, Cout. Padding is explicit (top/left); the TS layer turns 'same'/'valid'
+ * into numbers and checks shapes.
  */
-export function convSetup(n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
-  dh: i32, dw: i32, oh: i32, ow: i32, groups: i32, cout: i32): void {
-  N = n; H = h; W = w; C = c; KH = kh; KW = kw; SH = sh; SW = sw; PT = pt; PL = pl; DH = dh; DW = dw;
-  OH = oh; OW = ow; G = groups; CO = cout;
+export const CONV_GEOMETRY_INTS: i32 = 16;
+
+function loadGeometry(g: usize): void {
+  N = load<i32>(g); H = load<i32>(g, 4); W = load<i32>(g, 8); C = load<i32>(g, 12);
+  KH = load<i32>(g, 16); KW = load<i32>(g, 20); SH = load<i32>(g, 24); SW = load<i32>(g, 28);
+  PT = load<i32>(g, 32); PL = load<i32>(g, 36); DH = load<i32>(g, 40); DW = load<i32>(g, 44);
+  OH = load<i32>(g, 48); OW = load<i32>(g, 52); G = load<i32>(g, 56); CO = load<i32>(g, 60);
 }
 
 /**
@@ -37,7 +42,8 @@ export function convSetup(n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: 
  * (forward, backward data, backward filter; pointwise, direct, chunked implicit GEMM). Each entry point
  * must stay inside this: the fuzz test (test/workspace-fuzz.test.ts) checks guard bytes after it.
  */
-export function convWorkspaceSize(): i32 {
+export function convWorkspaceSize(geom: usize): i32 {
+  loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const K = KH * KW * Cg;
   const P = chunkRows(K);
@@ -58,7 +64,8 @@ export function convWorkspaceSize(): i32 {
 @inline function align16(p: usize): usize { return (p + 15) & ~15; }
 
 /** y[N, OH, OW, CO] = act(conv(x, w) + bias). act: any activation; cheap ones are fused into the GEMM. */
-export function conv2dForward(x: usize, w: usize, bias: usize, y: usize, act: i32, actParam: f32, ws: usize): void {
+export function conv2dForward(geom: usize, x: usize, w: usize, bias: usize, y: usize, act: i32, actParam: f32, ws: usize): void {
+  loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
   const fused = act == ACT_LINEAR || act == ACT_RELU || act == ACT_RELU6 || act == ACT_LEAKY_RELU;
@@ -146,7 +153,8 @@ function col2imAdd(dcol: usize, m0: i32, P: i32, c0: i32, Cg: i32, dx: usize): v
 }
 
 /** dx[N, H, W, C] (overwritten) = gradient of the conv w.r.t. its input, given dy[N, OH, OW, CO]. */
-export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): void {
+export function conv2dBackwardInput(geom: usize, dy: usize, w: usize, dx: usize, ws: usize): void {
+  loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
   if (Cg == 1 && G > 1) { depthwiseBackwardInput(dy, w, dx); return; }
@@ -174,7 +182,8 @@ export function conv2dBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): 
 }
 
 /** dw[KH, KW, Cg, CO] (overwritten) and, if dbias != 0, dbias[CO] (overwritten), given x and dy. */
-export function conv2dBackwardFilter(x: usize, dy: usize, dw: usize, dbias: usize, ws: usize): void {
+export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize, dbias: usize, ws: usize): void {
+  loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
   if (dbias) columnSums(M, CO, dy, dbias);

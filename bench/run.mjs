@@ -103,32 +103,35 @@ function gemmRows(all = true) {
 gemmRows();
 
 // ---- convolution, pooling, activation ----
-function convSetup(N, H, W, C, KH, KW, S, CO, G, pad) {
+/** The geometry block the conv kernels take (assembly/conv.ts), in memory of its own. */
+function convGeometry(N, H, W, C, KH, KW, S, CO, G, pad) {
   const OH = Math.ceil(H / S), OW = Math.ceil(W / S);
   const tot = (n, o, kk) => Math.max((o - 1) * S + kk - n, 0);
   const pt = pad === 'same' ? Math.floor(tot(H, OH, KH) / 2) : 0, pl = pad === 'same' ? Math.floor(tot(W, OW, KW) / 2) : 0;
-  return () => k.convSetup(N, H, W, C, KH, KW, S, S, pt, pl, 1, 1, OH, OW, G, CO);
+  const geom = be.alloc(64);
+  new Int32Array(be.memory.buffer, geom, 16).set([N, H, W, C, KH, KW, S, S, pt, pl, 1, 1, OH, OW, G, CO]);
+  return geom;
 }
 function convRows() {
 {
   const [N, H, W, C, CO] = [1, 56, 56, 64, 64];
   const x = buf(N * H * W * C), w = buf(9 * C * CO), y = be.alloc(N * H * W * CO * 4);
-  const setup = convSetup(N, H, W, C, 3, 3, 1, CO, 1, 'same'); setup();
-  const ws = be.workspace(k.convWorkspaceSize());
+  const geom = convGeometry(N, H, W, C, 3, 3, 1, CO, 1, 'same');
+  const ws = be.workspace(k.convWorkspaceSize(geom));
   const tx = tf.randomNormal([N, H, W, C]), tw = tf.randomNormal([3, 3, C, CO]);
-  const [o, t, sp] = compare(() => { setup(); k.conv2dForward(x, w, 0, y, 0, 0, ws); }, () => tf.conv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
+  const [o, t, sp] = compare(() => { k.conv2dForward(geom, x, w, 0, y, 0, 0, ws); }, () => tf.conv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
   row('conv2d 3x3 56x56x64->64 NHWC b1' + tag, 'ms', o, t, '', sp);
-  freeAll(x, w, y); tx.dispose(); tw.dispose();
+  freeAll(x, w, y, geom); tx.dispose(); tw.dispose();
 }
 {
   const [N, H, W, C] = [1, 112, 112, 32];
   const x = buf(N * H * W * C), w = buf(9 * C), y = be.alloc(N * H * W * C * 4);
-  const setup = convSetup(N, H, W, C, 3, 3, 1, C, C, 'same'); setup();
-  const ws = be.workspace(k.convWorkspaceSize());
+  const geom = convGeometry(N, H, W, C, 3, 3, 1, C, C, 'same');
+  const ws = be.workspace(k.convWorkspaceSize(geom));
   const tx = tf.randomNormal([N, H, W, C]), tw = tf.randomNormal([3, 3, C, 1]);
-  const [o, t, sp] = compare(() => { setup(); k.conv2dForward(x, w, 0, y, 0, 0, ws); }, () => tf.depthwiseConv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
+  const [o, t, sp] = compare(() => { k.conv2dForward(geom, x, w, 0, y, 0, 0, ws); }, () => tf.depthwiseConv2d(tx, tw, 1, 'same').dispose(), { reps: 5 });
   row('depthwise 3x3 112x112x32 b1' + tag, 'ms', o, t, '', sp);
-  freeAll(x, w, y); tx.dispose(); tw.dispose();
+  freeAll(x, w, y, geom); tx.dispose(); tw.dispose();
 }
 {
   const [N, H, W, C] = [1, 112, 112, 64];

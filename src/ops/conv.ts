@@ -62,10 +62,16 @@ export function convGeometry(x: readonly number[], w: readonly number[], strides
   return { N, H, W, C, KH, KW, SH, SW, PT, PB, PL, PR, DH, DW, OH, OW, G, CO };
 }
 
-function setup(g: ConvGeometry): number {
+/** The geometry block every conv kernel takes (assembly/conv.ts: 16 i32), in the backend's descriptor slot. */
+export function geometryBlock(be: { descriptor(v: readonly number[]): number }, g: ConvGeometry): number {
+  return be.descriptor([g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO]);
+}
+
+/** The geometry block and a workspace of the size every path of this geometry needs. */
+function setup(g: ConvGeometry): { geom: number; ws: number } {
   const be = backend();
-  be.kernels.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
-  return be.workspace(be.kernels.convWorkspaceSize());
+  const geom = geometryBlock(be, g);
+  return { geom, ws: be.workspace(be.kernels.convWorkspaceSize(geom)) };
 }
 
 export interface FusedConv2DArgs {
@@ -91,8 +97,8 @@ export function fusedConv2d(args: FusedConv2DArgs, op = 'fused.conv2d'): Tensor 
   const name = args.activation ?? 'linear';
   const fused = fusableActivation(name);
   const y = Tensor.empty([g.N, g.OH, g.OW, g.CO]);
-  const ws = setup(g);
-  backend().kernels.conv2dForward(x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, args.alpha ?? (name === 'leakyRelu' ? 0.2 : 1), ws);
+  const { geom, ws } = setup(g);
+  backend().kernels.conv2dForward(geom, x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, args.alpha ?? (name === 'leakyRelu' ? 0.2 : 1), ws);
   if (fused === undefined) activateInPlace(y, name, args.alpha);
   return y;
 }
@@ -130,8 +136,8 @@ export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filte
   const g = convGeometry(xShape, filter.shape, strides, pad, dilations, op);
   expectDy(dy, g, op);
   const dx = Tensor.empty(xShape);
-  const ws = setup(g);
-  backend().kernels.conv2dBackwardInput(dy.ptr, filter.ptr, dx.ptr, ws);
+  const { geom, ws } = setup(g);
+  backend().kernels.conv2dBackwardInput(geom, dy.ptr, filter.ptr, dx.ptr, ws);
   return dx;
 }
 
@@ -143,8 +149,8 @@ export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: readonl
   const g = convGeometry(x.shape, filterShape, strides, pad, dilations, op);
   expectDy(dy, g, op);
   const dw = Tensor.empty(filterShape), db = Tensor.empty([g.CO]);
-  const ws = setup(g);
-  backend().kernels.conv2dBackwardFilter(x.ptr, dy.ptr, dw.ptr, db.ptr, ws);
+  const { geom, ws } = setup(g);
+  backend().kernels.conv2dBackwardFilter(geom, x.ptr, dy.ptr, dw.ptr, db.ptr, ws);
   return { dw, db };
 }
 
@@ -221,9 +227,10 @@ registerOp({
     const [x, w, b] = n.inputs;
     const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
     const k = ctx.be.kernels;
-    k.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
-    k.conv2dForward(ctx.ptr(x), ctx.ptr(w), b !== undefined ? ctx.ptr(b) : 0, ctx.ptr(n.outputs[0]),
-      Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ctx.be.workspace(k.convWorkspaceSize()));
+    const geom = geometryBlock(ctx.be, g);
+    const ws = ctx.be.workspace(k.convWorkspaceSize(geom));
+    k.conv2dForward(geom, ctx.ptr(x), ctx.ptr(w), b !== undefined ? ctx.ptr(b) : 0, ctx.ptr(n.outputs[0]),
+      Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ws);
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
@@ -250,14 +257,14 @@ registerOp({
     const k = ctx.be.kernels;
     const dz = ctx.ptr(n.outputs[0]);
     activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, g.N * g.OH * g.OW * g.CO, ctx.ptr(y), ctx.ptr(dy), dz);
-    k.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
-    const ws = ctx.be.workspace(k.convWorkspaceSize());
+    const geom = geometryBlock(ctx.be, g);
+    const ws = ctx.be.workspace(k.convWorkspaceSize(geom));
     let o = 1;
-    if (n.attrs.needX) k.conv2dBackwardInput(dz, ctx.ptr(w), ctx.ptr(n.outputs[o++]), ws);
+    if (n.attrs.needX) k.conv2dBackwardInput(geom, dz, ctx.ptr(w), ctx.ptr(n.outputs[o++]), ws);
     if (n.attrs.needW) {
       const dw = ctx.ptr(n.outputs[o++]);
       const db = n.attrs.needB ? ctx.ptr(n.outputs[o++]) : 0;
-      k.conv2dBackwardFilter(ctx.ptr(x), dz, dw, db, ws);
+      k.conv2dBackwardFilter(geom, ctx.ptr(x), dz, dw, db, ws);
     } else if (n.attrs.needB) {
       k.columnSums(g.N * g.OH * g.OW, g.CO, dz, ctx.ptr(n.outputs[o++]));
     }

@@ -84,20 +84,21 @@ export function runConv(be: WasmBackend, c: ConvCase, path: ConvPath, r: Rand, c
   const xd = randData(r, xs), wd = randData(r, ws), dyd = randData(r, ys);
   const guard = new Guarded(be);
   try {
-    k.convSetup(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO);
-    const work = guard.alloc('workspace', k.convWorkspaceSize());
+    const geom = guard.alloc('geometry', 64);
+    new Int32Array(be.memory.buffer, geom, 16).set([g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.G, g.CO]);
+    const work = guard.alloc('workspace', k.convWorkspaceSize(geom));
     const xArr = { shape: c.x, data: xd }, wArr = { shape: c.w, data: wd }, dyArr = { shape: [g.N, g.OH, g.OW, g.CO], data: dyd };
     if (path === 'forward') {
       const x = guard.f32('x', xd), w = guard.f32('w', wd), y = guard.alloc('y', ys * 4);
-      k.conv2dForward(x, w, 0, y, 0, 0, work);
+      k.conv2dForward(geom, x, w, 0, y, 0, 0, work);
       verdict('conv2dForward', c, guard, check ? [['y', guard.read(y, ys), refConv2d(xArr, wArr, g).data]] : [], 1e-4);
     } else if (path === 'backwardInput') {
       const dy = guard.f32('dy', dyd), w = guard.f32('w', wd), dx = guard.alloc('dx', xs * 4);
-      k.conv2dBackwardInput(dy, w, dx, work);
+      k.conv2dBackwardInput(geom, dy, w, dx, work);
       verdict('conv2dBackwardInput', c, guard, check ? [['dx', guard.read(dx, xs), refConv2dBackward(xArr, wArr, dyArr, g).dx.data]] : [], 1e-4);
     } else {
       const x = guard.f32('x', xd), dy = guard.f32('dy', dyd), dw = guard.alloc('dw', ws * 4), db = guard.alloc('db', g.CO * 4);
-      k.conv2dBackwardFilter(x, dy, dw, db, work);
+      k.conv2dBackwardFilter(geom, x, dy, dw, db, work);
       const ref = check ? refConv2dBackward(xArr, wArr, dyArr, g) : undefined;
       verdict('conv2dBackwardFilter', c, guard, ref ? [['dw', guard.read(dw, ws), ref.dw.data], ['db', guard.read(db, g.CO), ref.db.data]] : [], 1e-4);
     }

@@ -28,12 +28,11 @@ export interface Kernels extends OptimKernels {
   quantizeU8(n: number, x: Ptr, scale: number, zp: number, y: Ptr): void;
   dequantizeU8(n: number, q: Ptr, scale: number, zp: number, y: Ptr): void;
   // conv.ts
-  convSetup(n: number, h: number, w: number, c: number, kh: number, kw: number, sh: number, sw: number, pt: number, pl: number,
-    dh: number, dw: number, oh: number, ow: number, groups: number, cout: number): void;
-  convWorkspaceSize(): number;
-  conv2dForward(x: Ptr, w: Ptr, bias: Ptr, y: Ptr, act: number, actParam: number, ws: Ptr): void;
-  conv2dBackwardInput(dy: Ptr, w: Ptr, dx: Ptr, ws: Ptr): void;
-  conv2dBackwardFilter(x: Ptr, dy: Ptr, dw: Ptr, dbias: Ptr, ws: Ptr): void;
+  /** geom: the 16-i32 geometry block (N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, groups, Cout). */
+  convWorkspaceSize(geom: Ptr): number;
+  conv2dForward(geom: Ptr, x: Ptr, w: Ptr, bias: Ptr, y: Ptr, act: number, actParam: number, ws: Ptr): void;
+  conv2dBackwardInput(geom: Ptr, dy: Ptr, w: Ptr, dx: Ptr, ws: Ptr): void;
+  conv2dBackwardFilter(geom: Ptr, x: Ptr, dy: Ptr, dw: Ptr, dbias: Ptr, ws: Ptr): void;
   columnSums(rows: number, cols: number, a: Ptr, out: Ptr): void;
   // pool.ts
   pool2dForward(kind: number, N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number,
@@ -73,6 +72,11 @@ export interface Kernels extends OptimKernels {
   categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr): number;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;
+  // exported because other assembly modules share them (export * re-exports them); not called from here
+  nextU32(rng: Ptr): number;
+  nextUniform(rng: Ptr): number;
+  setIm2col(H: number, W: number, C: number, Cg: number, c0: number, KW: number, SH: number, SW: number,
+    PT: number, PL: number, DH: number, DW: number, OH: number, OW: number): void;
   rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;
   rngNormal(rng: Ptr, n: number, out: Ptr, mean: number, std: number, truncated: number): void;
   dropoutMask(rng: Ptr, n: number, mask: Ptr, rate: number): void;
