@@ -632,7 +632,7 @@ export class Model extends Layer {
     prefix.foldForInference = true;
     try {
       const t = await runPrefix(prefix, x, bs, opts.onProgress);
-      return new Features(t, split.layers, split.inside, this.trainabilitySignature(), this);
+      return new Features(t, split.layers, split.inside, this.trainabilitySignature(), this, prefixVersion(split.prefix));
     } finally {
       prefix.dispose();
     }
@@ -646,7 +646,11 @@ export class Model extends Layer {
     if (f.signature !== this.trainabilitySignature()) {
       throw new Error(`edgegrad.${op}: which layers of model '${this.name}' train has changed since these features were computed; compute them again with model.features(x)`);
     }
-    return this.headFor(this.frozenPrefix()!, f.shape);
+    const split = this.frozenPrefix()!;
+    if (f.prefixVersion !== prefixVersion(split.prefix)) {
+      throw new Error(`edgegrad.${op}: the weights of model '${this.name}''s frozen layers changed since these features were computed (trained in another model, or set); compute them again with model.features(x)`);
+    }
+    return this.headFor(split, f.shape);
   }
 
   /**
@@ -817,6 +821,11 @@ export class Sequential extends Model {
   override get layers(): Layer[] {
     return this.list.slice();
   }
+}
+
+/** The versions of every weight of these layers, summed: it changes when any of them is trained or set. */
+function prefixVersion(layers: Layer[]): number {
+  return layers.flatMap(allWeights).reduce((s, w) => s + w.weight.tensor.version, 0);
 }
 
 /** Every layer, nested models' layers included. */

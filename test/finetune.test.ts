@@ -172,8 +172,16 @@ describe('fine-tuning imported backbones', () => {
     expect(maxAbsDiff(model.predict(f).dataSync(), model.predict(x).dataSync())).toBeLessThan(1e-5);
     await model.fit(f, y, { epochs: 2, batchSize: 5, validationData: [f, y] });
     expect(model.evaluate(f, y).loss).toBeCloseTo(model.evaluate(x, y).loss, 5);
+    // the frozen weights change elsewhere (set here): the kept features are refused, not silently stale
+    const ws = backbone.graph.values.filter((v) => v.kind === 'param').map((v) => v.tensor!);
+    const layer = model.layers[0];
+    layer.setWeights(layer.getWeights().map((t, i) => (i === 0 ? eg.mul(t, 0.5) : t)));
+    expect(ws.length).toBeGreaterThan(0);
+    expect(() => model.evaluate(f, y)).toThrow(/the weights of model .*'s frozen layers changed since these features were computed/);
+    const f2 = await model.features(x);
+    expect(model.evaluate(f2, y).loss).toBeCloseTo(model.evaluate(x, y).loss, 5);
     backbone.unfreeze();
-    expect(() => model.evaluate(f, y)).toThrow(/which layers of model .* train has changed since these features were computed/);
+    expect(() => model.evaluate(f2, y)).toThrow(/which layers of model .* train has changed since these features were computed/);
     const other = eg.sequential([eg.layers.dense({ units: 2, inputShape: [4] })]);
     expect(() => other.predict(f)).toThrow(/computed by model/);
     await expect(other.features(eg.zeros([1, 4]))).rejects.toThrow(/has no frozen prefix/);

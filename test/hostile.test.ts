@@ -259,4 +259,55 @@ describe('hostile and careless input', () => {
     await writeFileAtomic(target, readFileSync(target));
     expect(readdirSync(dir)).toEqual(['model.onnx']); // temporary files of the killed saves are gone
   }, 300_000);
+
+  it('a FIFO or a folder where a model or a shard should be is refused at once (never opened for reading), and HTTP redirects stay below the model\'s URL', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { json, weights } = await tfjsModel();
+    const dir = tmp('edgegrad-fifo-');
+    execFileSync('mkfifo', [join(dir, 'fifo.bin')]);
+    execFileSync('mkfifo', [join(dir, 'model.onnx')]);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ ...(json.weightsManifest as object[])[0], paths: ['fifo.bin'] }] }));
+    await expect(eg.loadModel(join(dir, 'model.json'))).rejects.toThrow(/weight shard 'fifo\.bin'.*not a regular file/);
+    await expect(eg.loadModel(join(dir, 'model.onnx'))).rejects.toThrow(/model\.onnx': not a regular file/);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...json, weightsManifest: [{ ...(json.weightsManifest as object[])[0], paths: ['.'] }] }));
+    await expect(eg.loadModel(join(dir, 'model.json'))).rejects.toThrow(/'\.' .*is the model's folder, not a file/);
+    // over HTTP: a shard that redirects out of /models/m/ is refused, one that stays inside loads
+    const http = await import('node:http');
+    const srv = http.createServer((req, res) => {
+      if (req.url === '/models/m/model.json') res.end(JSON.stringify({ ...json, weightsManifest: [{ ...(json.weightsManifest as object[])[0], paths: [(req.headers['x-shard'] as string) ?? 'w.bin'] }] }));
+      else if (req.url === '/models/m/w.bin' || req.url === '/secret/x.bin') res.end(weights);
+      else if (req.url === '/models/m/out.bin') { res.writeHead(302, { location: '/secret/x.bin' }); res.end(); }
+      else if (req.url === '/models/m/in.bin') { res.writeHead(302, { location: '/models/m/w.bin' }); res.end(); }
+      else { res.writeHead(404); res.end(); }
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const port = (srv.address() as { port: number }).port;
+    const realFetch = globalThis.fetch;
+    let shard = 'w.bin';
+    globalThis.fetch = ((u: string | URL, init?: RequestInit) => realFetch(u, { ...init, headers: { 'x-shard': shard } })) as typeof fetch;
+    try {
+      const url = `http://127.0.0.1:${port}/models/m/model.json`;
+      shard = 'in.bin';
+      expect((await eg.loadModel(url)).predict(eg.ones([1, 4])).shape).toEqual([1, 2]);
+      shard = 'out.bin';
+      await expect(eg.loadModel(url)).rejects.toThrow(/was redirected to '.*\/secret\/x\.bin', outside the model's URL prefix/);
+    } finally {
+      globalThis.fetch = realFetch;
+      srv.close();
+    }
+  });
+
+  it('lrScale must be a finite number >= 0; the data helpers take labels as typed arrays; conv layers need a kernel size', async () => {
+    const l = eg.layers.dense({ units: 2, inputShape: [3] });
+    for (const bad of [NaN, -1, Infinity]) expect(() => { l.lrScale = bad; }).toThrow(/lrScale must be a finite number >= 0/);
+    l.lrScale = 0.1;
+    expect(l.lrScale).toBe(0.1);
+    const labels = Int32Array.from([3, 1, 4, 1, 5]);
+    expect(Array.from(eg.data.slice(labels, 1, 3).dataSync())).toEqual([1, 4]);
+    expect(eg.data.slice(labels, 1, 3).dtype).toBe('int32');
+    expect(Array.from(eg.data.gather(labels, [4, 0]).dataSync())).toEqual([5, 3]);
+    expect(eg.data.oneHot(eg.tensor(Int32Array.from([2, 0]), [2], 'int32'), 3).arraySync()).toEqual([[0, 0, 1], [1, 0, 0]]);
+    expect(() => eg.data.slice(undefined as never, 0, 1)).toThrow(/edgegrad.data.slice: expects a Tensor/);
+    expect(() => eg.layers.conv2d({ filters: 4 } as never)).toThrow(/kernelSize is required/);
+  });
 });

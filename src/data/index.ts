@@ -1,5 +1,5 @@
 // Data helpers: the shipped digits, shuffling, splits, batching, standardization, one-hot.
-import { Tensor, formatShape } from '../tensor.js';
+import { Tensor, formatShape, tensor } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from './rows.js';
 import { readBytes } from '../io/read.js';
 
@@ -43,8 +43,17 @@ export function permutation(n: number, seed = 0): Int32Array {
   return idx;
 }
 
+/** A tensor of rows: a Tensor as it is, labels as a typed array or a list (Int32Array: int32) as a 1-D tensor. */
+function asRows(t: Tensor | ArrayLike<number>, op: string): Tensor {
+  if (t instanceof Tensor) return t;
+  if (t instanceof Int32Array) return tensor(t, [t.length], 'int32');
+  if (t instanceof Float32Array || Array.isArray(t)) return tensor(Float32Array.from(t as ArrayLike<number>), [t.length]);
+  throw new Error(`edgegrad.data.${op}: expects a Tensor (or labels as an Int32Array / Float32Array / number[]), got ${t === null ? 'null' : typeof t === 'object' ? (t as object).constructor?.name ?? 'an object' : typeof t}`);
+}
+
 /** The rows of `t` at `indices`, as a new tensor. */
-export function gather(t: Tensor, indices: ArrayLike<number>): Tensor {
+export function gather(rows: Tensor | ArrayLike<number>, indices: ArrayLike<number>): Tensor {
+  const t = asRows(rows, 'gather');
   const per = t.size / Math.max(t.shape[0], 1);
   const out = Tensor.empty([indices.length, ...t.shape.slice(1)], t.dtype);
   const src = t.view(), dst = out.view();
@@ -57,13 +66,16 @@ export function gather(t: Tensor, indices: ArrayLike<number>): Tensor {
 }
 
 /** Rows [start, end) of `t`. */
-export function slice(t: Tensor, start: number, end = t.shape[0]): Tensor {
+export function slice(rows: Tensor | ArrayLike<number>, start: number, end?: number): Tensor {
+  const t = asRows(rows, 'slice');
+  end ??= t.shape[0];
   if (!(start >= 0 && end <= t.shape[0] && start <= end)) throw new Error(`edgegrad.data.slice: rows [${start}, ${end}) of ${formatShape(t.shape)}`);
   return rowsOf(t, start, end);
 }
 
 /** One-hot rows for class indices. */
-export function oneHot(labels: ArrayLike<number>, numClasses: number): Tensor {
+export function oneHot(classes: ArrayLike<number> | Tensor, numClasses: number): Tensor {
+  const labels = classes instanceof Tensor ? classes.dataSync() : classes;
   const t = Tensor.empty([labels.length, numClasses]);
   const v = t.view();
   v.fill(0);
@@ -76,7 +88,8 @@ export function oneHot(labels: ArrayLike<number>, numClasses: number): Tensor {
 }
 
 /** Split rows into train / validation / test by fractions, optionally shuffled with a seed. */
-export function trainTestSplit(x: Tensor, y: Tensor, o: { testSize: number; validationSize?: number; shuffle?: boolean; seed?: number }) {
+export function trainTestSplit(xs: Tensor | ArrayLike<number>, ys: Tensor | ArrayLike<number>, o: { testSize: number; validationSize?: number; shuffle?: boolean; seed?: number }) {
+  const x = asRows(xs, 'trainTestSplit'), y = asRows(ys, 'trainTestSplit');
   const n = x.shape[0];
   if (y.shape[0] !== n) throw new Error(`edgegrad.data.trainTestSplit: x has ${n} rows, y has ${y.shape[0]}`);
   const nTest = Math.round(n * o.testSize), nVal = Math.round(n * (o.validationSize ?? 0));

@@ -148,8 +148,10 @@ async function loadExternal(inits: OnnxTensor[], read: ExternalReader | undefine
     if (!read) fail(`initializer '${t.name}' lives in the external file '${loc}': load the model from its path or URL so the file can be found beside it`);
     // the bytes its dims need, unless it says how many it takes
     const need = (t.dims ?? []).reduce((a: number, d) => a * num(d), 1) * (ELEMENT_BYTES[t.dataType ?? 0] ?? 4);
-    const offset = Number(kv.offset ?? 0), length = kv.length !== undefined ? Number(kv.length) : need;
-    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0)) fail(`initializer '${t.name}': external offset ${kv.offset} / length ${kv.length} are not byte counts`);
+    // decimal digits only: '1e1', ' 4' or '0x10' are not byte counts, whatever Number() makes of them
+    const count = (v: string | undefined, def: number) => (v === undefined ? def : /^\d{1,15}$/.test(v) ? Number(v) : NaN);
+    const offset = count(kv.offset, 0), length = count(kv.length, need);
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length))) fail(`initializer '${t.name}': external offset ${JSON.stringify(kv.offset)} / length ${JSON.stringify(kv.length)} are not byte counts`);
     return { t, loc, offset, length };
   });
   // each file is read once, up to the last byte any initializer takes from it: never beyond what the model declares

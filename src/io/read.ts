@@ -6,7 +6,9 @@
 interface Fs {
   readFile(p: string | URL): Promise<Uint8Array>;
   realpath(p: string): Promise<string>;
-  open(p: string, flags: string): Promise<{ stat(): Promise<{ size: number; isFile(): boolean }>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
+  stat(p: string): Promise<{ size: number; isFile(): boolean }>;
+  constants?: { O_RDONLY?: number; O_NONBLOCK?: number };
+  open(p: string, flags: string | number): Promise<{ stat(): Promise<{ size: number; isFile(): boolean }>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
 }
 
 async function nodeFs(): Promise<Fs> {
@@ -23,15 +25,22 @@ function asUrl(src: string | URL): URL | undefined {
 
 function ioError(what: string, src: string | URL, e: unknown): Error {
   const code = (e as { code?: string }).code;
-  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (e as Error).message;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file'
+    : code === 'ENOTDIR' ? 'a part of the path is not a folder' : (e as Error).message;
   return new Error(`edgegrad: cannot read ${what} '${String(src)}': ${why}`);
 }
 
+/** Whether `u` is on the origin of the folder URL `dir`, below it. */
+function inside(u: URL, dir: URL): boolean {
+  return u.origin === dir.origin && u.pathname.startsWith(dir.pathname);
+}
+
 /**
- * The bytes at a path or URL. With `maxBytes`, a file larger than that (or a device, a pipe: anything but
- * a regular file) is refused before it is read.
+ * The bytes at a path or URL. Only regular files are read (a device or a FIFO is refused, never opened
+ * for reading); with `maxBytes`, a larger file is refused before it is read. With `within`, an HTTP answer
+ * that was redirected outside that folder URL is refused.
  */
-export async function readBytes(src: string | URL, what = 'file', maxBytes?: number): Promise<Uint8Array> {
+export async function readBytes(src: string | URL, what = 'file', maxBytes?: number, within?: URL): Promise<Uint8Array> {
   const url = asUrl(src);
   if (!url || url.protocol === 'file:') {
     const fs = await nodeFs();
@@ -41,16 +50,22 @@ export async function readBytes(src: string | URL, what = 'file', maxBytes?: num
     } catch {
       throw new Error(`edgegrad: cannot read ${what} '${String(src)}': malformed percent-encoding`);
     }
-    if (maxBytes === undefined) {
-      try { return new Uint8Array(await fs.readFile(url ?? path)); } catch (e) { throw ioError(what, src, e); }
-    }
-    return readBounded(fs, path, what, maxBytes);
+    // a FIFO or a device would block or never end: only regular files are read
+    let st: { size: number; isFile(): boolean };
+    try { st = await fs.stat(path); } catch (e) { throw ioError(what, src, e); }
+    if (!st.isFile()) throw new Error(`edgegrad: cannot read ${what} '${String(src)}': ${(st as { isDirectory?(): boolean }).isDirectory?.() ? 'a folder, not a file' : 'not a regular file'}`);
+    return readBounded(fs, path, what, maxBytes ?? st.size, false, String(src));
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'data:' && url.protocol !== 'blob:') {
     throw new Error(`edgegrad: cannot read ${what} '${String(src)}': unsupported scheme '${url.protocol}'`);
   }
   const r = await fetch(url);
   if (!r.ok) throw new Error(`edgegrad: ${url} answered ${r.status} ${r.statusText}`);
+  // a redirect must not carry a file a model names out of the model's URL prefix (`within`)
+  if (within && r.url && !inside(new URL(r.url), within)) {
+    await r.body?.cancel();
+    throw new Error(`edgegrad: ${what} '${url}' was redirected to '${r.url}', outside the model's URL prefix '${within.href}'`);
+  }
   if (maxBytes === undefined) return new Uint8Array(await r.arrayBuffer());
   const declared = Number(r.headers.get('content-length') ?? NaN);
   if (declared > maxBytes) throw new Error(`edgegrad: ${what} '${url}' is ${declared} bytes, more than the ${maxBytes} the model declares`);
@@ -77,7 +92,10 @@ export async function readBytes(src: string | URL, what = 'file', maxBytes?: num
  */
 async function readBounded(fs: Fs, path: string, what: string, maxBytes: number, prefix = false, shown = path): Promise<Uint8Array> {
   let h: Awaited<ReturnType<Fs['open']>>;
-  try { h = await fs.open(path, 'r'); } catch (e) { throw ioError(what, shown, e); }
+  // non-blocking: opening a FIFO for reading would wait for a writer forever; the stat below refuses it
+  const c = fs.constants;
+  const flags = c?.O_NONBLOCK !== undefined && c.O_RDONLY !== undefined ? c.O_RDONLY | c.O_NONBLOCK : 'r';
+  try { h = await fs.open(path, flags); } catch (e) { throw ioError(what, shown, e); }
   try {
     const st = await h.stat();
     if (!st.isFile()) throw new Error(`edgegrad: cannot read ${what} '${shown}': not a regular file`);
@@ -109,15 +127,16 @@ export async function readBeside(model: string | URL, entry: string, what: strin
   try { decoded = decodeURIComponent(entry); } catch { refuse('has malformed percent-encoding'); }
   for (const e of [entry, decoded]) {
     if (SCHEME.test(e)) refuse('names a scheme: only files beside the model are read');
-    if (e.startsWith('/') || e.startsWith('\\') || /^[a-z]:/i.test(e) || e.includes('\0')) refuse('is absolute: only files beside the model are read');
+    if (e.includes('\0')) refuse('contains a NUL byte');
+    if (e.startsWith('/') || e.startsWith('\\') || /^[a-z]:/i.test(e)) refuse('is absolute: only files beside the model are read');
     if (e.split(/[\\/]/).includes('..')) refuse("leaves the model's folder ('..')");
   }
   const url = asUrl(model);
   if (url && url.protocol !== 'file:') {
     const dir = new URL('.', url);
     const target = new URL(entry, dir);
-    if (target.origin !== dir.origin || !target.pathname.startsWith(dir.pathname)) refuse("resolves outside the model's URL prefix");
-    return readBytes(target, what, maxBytes);
+    if (!inside(target, dir)) refuse("resolves outside the model's URL prefix");
+    return readBytes(target, what, maxBytes, dir);
   }
   const fs = await nodeFs();
   let modelPath: string;
@@ -133,6 +152,7 @@ export async function readBeside(model: string | URL, entry: string, what: strin
     throw ioError(what, entry, e);
   }
   const realSep = realDir.includes('\\') && !realDir.includes('/') ? '\\' : '/';
+  if (realTarget === realDir) refuse("is the model's folder, not a file");
   if (!realTarget.startsWith(realDir.endsWith(realSep) ? realDir : realDir + realSep)) refuse("resolves outside the model's folder (through a link)");
   return readBounded(fs, realTarget, what, maxBytes, prefix, entry);
 }

@@ -35,6 +35,7 @@ export class Conv2D extends Layer {
   constructor(readonly cfg: Conv2DConfig) {
     super(cfg, 'conv2d');
     if (!Number.isInteger(cfg.filters) || cfg.filters < 1) throw new Error(`edgegrad.layers.conv2d: filters must be a positive integer, got ${cfg.filters}`);
+    if (cfg.kernelSize === undefined) throw new Error('edgegrad.layers.conv2d: kernelSize is required (a number or [height, width]), as in Keras');
     this.activation = checkActivation(cfg.activation, 'conv2d');
   }
   protected override build([x]: Shape[]): void {
@@ -62,6 +63,7 @@ export class DepthwiseConv2D extends Layer {
   readonly activation: ActivationName;
   constructor(readonly cfg: DepthwiseConv2DConfig) {
     super(cfg, 'depthwise_conv2d');
+    if (cfg.kernelSize === undefined) throw new Error('edgegrad.layers.depthwiseConv2d: kernelSize is required (a number or [height, width]), as in Keras');
     this.activation = checkActivation(cfg.activation, 'depthwiseConv2d');
   }
   protected override build([x]: Shape[]): void {

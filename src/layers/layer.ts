@@ -48,8 +48,17 @@ export abstract class Layer {
   readonly name: string;
   readonly inputShape?: number[];
   private _trainable: boolean;
-  /** Learning-rate factor for this layer's parameters (fine-tuning at a lower rate). */
-  lrScale = 1;
+  private _lrScale = 1;
+
+  /** Learning-rate factor for this layer's parameters (fine-tuning at a lower rate): a finite number >= 0. */
+  get lrScale(): number {
+    return this._lrScale;
+  }
+
+  set lrScale(v: number) {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error(`edgegrad: layer '${this.name}': lrScale must be a finite number >= 0, got ${String(v)}`);
+    this._lrScale = v;
+  }
   private own: Weight[] = [];
   protected built = false;
 

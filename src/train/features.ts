@@ -20,6 +20,8 @@ export class Features {
     readonly signature: string,
     /** @internal */
     readonly model: Model,
+    /** @internal the prefix's weight versions when they were computed */
+    readonly prefixVersion = 0,
   ) {}
 
   get shape(): number[] {
