@@ -2,7 +2,7 @@
 // ReLU / ReLU6 / leaky-ReLU activation node absorbs it, so the activation runs in the GEMM epilogue (and
 // its derivative is read from the output in training). Layers emit fused nodes already; imported graphs
 // (ONNX Conv -> Relu) need this pass.
-import { fusesFromOutput } from '../ops/matmul.js';
+import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { Graph, type Node } from './ir.js';
 import { Tensor } from '../tensor.js';
 
@@ -16,7 +16,7 @@ export function fuseActivations(g: Graph): number {
     if (consumers.get(out) !== 1 || g.outputs.includes(out)) continue;
     const next = g.nodes.find((m) => !dead.has(m.id) && m.inputs.includes(out));
     if (!next || next.op !== 'activation') continue;
-    const act = next.attrs.activation as string, alpha = (next.attrs.alpha as number | undefined) ?? (act === 'leakyRelu' ? 0.2 : 1);
+    const act = next.attrs.activation as string, alpha = defaultParam(act, next.attrs.alpha as number | undefined);
     if (act === 'linear' || !fusesFromOutput(act, alpha)) continue;
     n.attrs = { ...n.attrs, activation: act, alpha };
     n.outputs = next.outputs.slice();

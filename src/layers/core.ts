@@ -2,7 +2,7 @@
 // flatten, reshape, batch normalization.
 import type { Graph, Shape } from '../graph/ir.js';
 import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
-import { fusesFromOutput } from '../ops/matmul.js';
+import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
 import { Tensor, formatShape } from '../tensor.js';
@@ -21,7 +21,7 @@ export function checkActivation(a: string | undefined, where: string): Activatio
  * output (linear, ReLU, ReLU6, leaky ReLU), a separate activation node otherwise.
  */
 export function addActivation(g: Graph, z: number, act: ActivationName, alpha: number | undefined, name: string, fuse: (attrs: { activation: string; alpha: number }) => number): number {
-  const a = alpha ?? (act === 'leakyRelu' ? 0.2 : 1);
+  const a = defaultParam(act, alpha);
   if (fusesFromOutput(act, a)) return fuse({ activation: act, alpha: a });
   const pre = fuse({ activation: 'linear', alpha: 0 });
   return g.node('activation', [pre], { activation: act, alpha: a }, `${name}/${act}`, name)[0];

@@ -23,16 +23,32 @@ function code(name: ActivationName, op: string): number | undefined {
   return c;
 }
 
+/**
+ * The activations the GEMM / conv epilogue applies itself (assembly/gemm_f32.ts `epi`, assembly/conv.ts):
+ * the one list every fusion decision reads.
+ */
+const EPILOGUE: readonly string[] = ['linear', 'relu', 'relu6', 'leakyRelu'];
+
 /** The code if the GEMM/conv epilogue can apply this activation itself. */
 export function fusableActivation(name: ActivationName): number | undefined {
   code(name, 'activation');
-  return name === 'linear' || name === 'relu' || name === 'relu6' || name === 'leakyRelu' ? Act[name] : undefined;
+  return EPILOGUE.includes(name) ? Act[name as 'linear' | 'relu' | 'relu6' | 'leakyRelu'] : undefined;
 }
 
-/** Default parameter: leaky ReLU slope 0.2 (TF.js), ELU alpha 1. */
-function param(name: ActivationName, p?: number): number {
+/**
+ * Whether an activation fuses into a trained node's epilogue: the epilogue applies it and its derivative
+ * can be read from the output y (a leaky ReLU with slope <= 0 cannot: the sign of y no longer tells).
+ */
+export function fusesFromOutput(activation: string, alpha: number): boolean {
+  return EPILOGUE.includes(activation) && (activation !== 'leakyRelu' || alpha > 0);
+}
+
+/** Default parameter: leaky ReLU slope 0.2 (TF.js), ELU alpha 1 (and 1 where none is used). */
+export function defaultParam(name: string, p?: number): number {
   return p ?? (name === 'leakyRelu' ? 0.2 : 1);
 }
+
+const param = (name: ActivationName, p?: number): number => defaultParam(name, p);
 
 /** Overwrite t with act(t); softmax/log-softmax over the last axis. */
 export function activateInPlace(t: Tensor, name: ActivationName, p?: number): void {

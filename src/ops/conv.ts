@@ -2,7 +2,7 @@
 // Groups come from the filter: w is [KH, KW, C / G, Cout]; depthwise is G = C (filter [KH, KW, C, mult]).
 // Kernels: assembly/conv.ts (implicit GEMM through assembly/gemm_f32.ts; direct depthwise).
 import { Act } from '../backend/wasm/kernels.js';
-import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
+import { activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
 import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
@@ -98,7 +98,7 @@ export function fusedConv2d(args: FusedConv2DArgs, op = 'fused.conv2d'): Tensor 
   const fused = fusableActivation(name);
   const y = Tensor.empty([g.N, g.OH, g.OW, g.CO]);
   const { geom, ws } = setup(g);
-  backend().kernels.conv2dForward(geom, x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, args.alpha ?? (name === 'leakyRelu' ? 0.2 : 1), ws);
+  backend().kernels.conv2dForward(geom, x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, defaultParam(name, args.alpha), ws);
   if (fused === undefined) activateInPlace(y, name, args.alpha);
   return y;
 }

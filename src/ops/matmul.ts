@@ -1,7 +1,7 @@
 // Matrix multiplication: C = op(A) op(B), op = identity or transpose, with an optional fused bias and
 // activation (eg.fused.matMul). Kernel: assembly/gemm_f32.ts.
 import { Act, AMode } from '../backend/wasm/kernels.js';
-import { activateInPlace, type ActivationName, fusableActivation } from './activation.js';
+import { activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
 import { arr, backend, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type GradBuilder } from '../graph/registry.js';
@@ -48,7 +48,7 @@ export function fusedMatMul(args: FusedMatMulArgs, op = 'fused.matMul'): Tensor 
   }
   const actName = args.activation ?? 'linear';
   const fused = fusableActivation(actName);
-  const p = args.alpha ?? (actName === 'leakyRelu' ? 0.2 : 1);
+  const p = defaultParam(actName, args.alpha);
   const out = Tensor.empty(shape);
   const be = backend();
   const batch = shape.length === 3 ? shape[0] : 1;
@@ -103,11 +103,6 @@ export function refMatMul(a: Arr, b: Arr, tA = false, tB = false): Arr {
 
 // ---- graph ops: dense (x W + b, fused activation) and its gradient ----
 
-
-/** Activations whose derivative can be read from the output y, so they fuse into GEMM/conv epilogues. */
-export function fusesFromOutput(activation: string, alpha: number): boolean {
-  return activation === 'linear' || activation === 'relu' || activation === 'relu6' || (activation === 'leakyRelu' && alpha > 0);
-}
 
 /** Which of dX, dW, db a backward node must produce (frozen weights, inputs that need no gradient). */
 export function gradNeeds(node: Node, b: GradBuilder): { needX: boolean; needW: boolean; needB: boolean } {
