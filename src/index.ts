@@ -93,7 +93,7 @@ import * as dataHelpers from './data/index.js';
 export const data = dataHelpers;
 
 /** A model whose layers run one after another (layers[0] needs an inputShape). */
-export function sequential(layersOrConfig: Array<Layer | import('./graph/graph-model.js').GraphModel> | { layers?: Array<Layer | import('./graph/graph-model.js').GraphModel>; name?: string } = {}): Sequential {
+export function sequential(layersOrConfig: Array<Layer | import('./graph-model.js').GraphModel> | { layers?: Array<Layer | import('./graph-model.js').GraphModel>; name?: string } = {}): Sequential {
   return new Sequential(Array.isArray(layersOrConfig) ? { layers: layersOrConfig } : layersOrConfig);
 }
 
@@ -103,18 +103,18 @@ export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs:
 }
 
 // ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
-export type { GraphModel, SaveOptions } from './graph/graph-model.js';
+export type { GraphModel, SaveOptions } from './graph-model.js';
 /**
  * Load a model: ONNX bytes, a path (Node, Deno, Bun) or URL of an .onnx file or of a TensorFlow.js
  * model.json (its shards are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory.
  */
-export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource): Promise<import('./graph/graph-model.js').GraphModel> {
+export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource): Promise<import('./graph-model.js').GraphModel> {
   const io = await import('./io/index.js');
   return io.loadModel(source);
 }
 
 /** The ONNX bytes (opset 17) of a model built, trained or imported in edgegrad, runnable by ONNX Runtime. */
-export async function toOnnx(model: Model | import('./graph/graph-model.js').GraphModel, options: import('./graph/graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
+export async function toOnnx(model: Model | import('./graph-model.js').GraphModel, options: import('./graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
   const io = await import('./io/index.js');
   if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false, weights: options.weights });
   return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw, weights: options.weights ?? model.storage });

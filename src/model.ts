@@ -8,7 +8,7 @@ import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
-import { GraphModel, type SaveOptions } from './graph/graph-model.js';
+import { GraphModel, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
 import { BatchNormalization } from './layers/core.js';

@@ -4,7 +4,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { useBuild, checkModelGradients, rng } from './helpers.js';
 import * as eg from '../src/index.js';
-import type { GraphModel } from '../src/graph/graph-model.js';
+import type { GraphModel } from '../src/graph-model.js';
 
 /** A small conv backbone with two batch norms and a residual add, built here and re-imported from ONNX. */
 async function importedBackbone(momentum = 0.9, activation: 'relu' | 'tanh' = 'relu'): Promise<GraphModel> {

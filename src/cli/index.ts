@@ -2,7 +2,7 @@
 // wrong and where; exit code 1 for bad input, 2 for bad usage.
 import * as eg from '../index.js';
 import { readBytes } from '../io/read.js';
-import type { GraphModel } from '../graph/graph-model.js';
+import type { GraphModel } from '../graph-model.js';
 import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder, loadImages } from './images.js';
 import { Progress } from './progress.js';
 

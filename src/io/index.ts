@@ -1,6 +1,6 @@
 // eg.loadModel: bytes, a path or a URL -> a runnable model. ONNX today; the format is recognized from
 // the bytes, not the name.
-import type { GraphModel } from '../graph/graph-model.js';
+import type { GraphModel } from '../graph-model.js';
 import { readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
 import { importTfjs, manifestGroupBytes, type TfjsModelJson } from './tfjs.js';

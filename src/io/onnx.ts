@@ -3,7 +3,7 @@
 // HWIO. Flatten / Reshape of a feature map goes through an explicit NHWC -> NCHW transpose so the flattened
 // order is ONNX's. Shape / Gather / Unsqueeze / Concat / Cast chains on static shapes fold to constants.
 import { Graph, type Node } from '../graph/ir.js';
-import { GraphModel } from '../graph/graph-model.js';
+import { GraphModel } from '../graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
 import { Tensor, formatShape } from '../tensor.js';
 import '../ops/index.js';

@@ -2,7 +2,7 @@
 // -> graph IR. Keras is NHWC with HWIO kernels like edgegrad, so weights load as they are; quantized
 // weights (uint8 / uint16 affine, float16) are dequantized at load.
 import { Graph } from '../graph/ir.js';
-import { GraphModel } from '../graph/graph-model.js';
+import { GraphModel } from '../graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
 import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
 import { Tensor, formatShape } from '../tensor.js';

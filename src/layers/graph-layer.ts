@@ -2,7 +2,7 @@
 // over the same weight tensors, so a pretrained backbone takes a new head and fine-tunes like any layer.
 // As a layer it takes NHWC feature maps (the layout inside), whatever its boundary was in its file.
 import type { Graph, Shape } from '../graph/ir.js';
-import type { GraphModel } from '../graph/graph-model.js';
+import type { GraphModel } from '../graph-model.js';
 import { Layer, type BatchNormMode, type Weight } from './layer.js';
 
 export class GraphLayer extends Layer {

@@ -1,7 +1,7 @@
 // Calibration for post-training quantization: the range of each value to quantize over sample inputs
 // (min / max, or the tails of a sample clipped at a percentile), run through the float graph in batches.
 import type { Graph } from '../graph/ir.js';
-import type { GraphModel } from '../graph/graph-model.js';
+import type { GraphModel } from '../graph-model.js';
 import { Plan } from '../graph/executor.js';
 import { nchwToNhwcCopy } from '../ops/shape.js';
 import { actQuantFromRange, type ActQuant } from '../ops/quant.js';

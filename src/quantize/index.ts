@@ -7,7 +7,7 @@
 //   weights 'float16': weights rounded to half precision and saved as float16 (half the file).
 // Batch norms are folded into the convolutions first, so their scale is quantized with the filter.
 import { Graph, type Node } from '../graph/ir.js';
-import { GraphModel } from '../graph/graph-model.js';
+import { GraphModel } from '../graph-model.js';
 import { optimizeForInference } from '../graph/passes.js';
 import { Model } from '../model.js';
 import { quantizeWeights, type ActQuant, type QWeights } from '../ops/quant.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import type { WasmBackend } from '../../src/backend/index.js';
 import * as eg from '../../src/index.js';
-import type { GraphModel } from '../../src/graph/graph-model.js';
+import type { GraphModel } from '../../src/graph-model.js';
 
 export type Rand = () => number;
 const pick = <T>(r: Rand, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)];

@@ -1,15 +1,15 @@
 // A model that is a graph (imported from ONNX): one input, one output, run through planned memory.
 // The boundary keeps the source's layout: a rank-4 input or output is NCHW outside and NHWC inside.
-import { Plan } from './executor.js';
-import { Graph, sizeOfShape } from './ir.js';
-import { GraphLayer } from '../layers/graph-layer.js';
-import type { BatchNormMode } from '../layers/layer.js';
-import { nearestNames } from '../names.js';
-import { nchwToNhwcCopy, nhwcToNchwCopy } from '../ops/shape.js';
-import { getOp } from './registry.js';
-import { optimizeForInference } from './passes.js';
-import { Tensor, formatShape } from '../tensor.js';
-import { refuseNonFinite } from './finite.js';
+import { Plan } from './graph/executor.js';
+import { Graph, sizeOfShape } from './graph/ir.js';
+import { GraphLayer } from './layers/graph-layer.js';
+import type { BatchNormMode } from './layers/layer.js';
+import { nearestNames } from './names.js';
+import { nchwToNhwcCopy, nhwcToNchwCopy } from './ops/shape.js';
+import { getOp } from './graph/registry.js';
+import { optimizeForInference } from './graph/passes.js';
+import { Tensor, formatShape } from './tensor.js';
+import { refuseNonFinite } from './graph/finite.js';
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
@@ -18,7 +18,7 @@ export class GraphModel {
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
   /** Set by eg.quantize: what was quantized, and what stayed float and why. */
-  quantization?: import('../quantize/index.js').QuantizationReport;
+  quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
   /**
@@ -228,7 +228,7 @@ export class GraphModel {
   }
 
   /** The functional form: backbone.apply(eg.input(...)) -> a SymbolicTensor to build a new head on. */
-  apply(x: import('../layers/layer.js').SymbolicTensor): import('../layers/layer.js').SymbolicTensor {
+  apply(x: import('./layers/layer.js').SymbolicTensor): import('./layers/layer.js').SymbolicTensor {
     return this.asLayer().apply(x);
   }
 
@@ -237,7 +237,7 @@ export class GraphModel {
    * `weights: 'float16'` stores the weights at half the size.
    */
   async save(target: string, options: SaveOptions = {}): Promise<void> {
-    const io = await import('../io/index.js');
+    const io = await import('./io/index.js');
     await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage }, target);
   }
 
