@@ -7,7 +7,7 @@ import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
-import { optimizeForInference } from './graph/passes.js';
+import { lossOnLogits, optimizeForInference } from './graph/passes.js';
 import { GraphModel, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
@@ -327,19 +327,7 @@ export class Model extends Layer {
     // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
     // frozen part of a step runs the inference graph
     const g = optimizeForInference(fwd.g, { frozenOnly: true });
-    let lossName = this.lossName as LossName | 'sparseCategoricalCrossentropy';
-    let lossInput = out;
-    const prod = g.producer(out);
-    const act = prod?.op === 'activation' ? prod.attrs.activation : undefined;
-    if (act === 'softmax' && (lossName === 'categoricalCrossentropy' || lossName === 'sparseCategoricalCrossentropy')) {
-      lossName = lossName === 'categoricalCrossentropy' ? 'softmaxCrossEntropy' : 'sparseSoftmaxCrossEntropy';
-      lossInput = prod!.inputs[0];
-    } else if (act === 'sigmoid' && lossName === 'binaryCrossentropy') {
-      lossName = 'sigmoidCrossEntropy';
-      lossInput = prod!.inputs[0];
-    } else if (lossName === 'sparseCategoricalCrossentropy') {
-      throw new Error(`edgegrad.compile: 'sparseCategoricalCrossentropy' needs a model that ends in a softmax activation (or use 'sparseSoftmaxCrossEntropy' on logits)`);
-    }
+    const { lossName, lossInput } = lossOnLogits(g, out, this.lossName);
     const sparse = lossName === 'sparseSoftmaxCrossEntropy';
     const outShape = g.values[out].shape;
     const y = g.input('y', sparse ? [-1] : outShape.slice(), sparse ? 'int32' : 'float32');
@@ -390,7 +378,10 @@ export class Model extends Layer {
     } else if (y.dtype !== 'float32' || y.rank !== outShape.length + 1 || outShape.some((d, i) => d !== y.shape[i + 1])) {
       throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
     }
-    if (!sparse) refuseNonFinite(y, op, 'y');
+    if (!sparse) {
+      refuseNonFinite(y, op, 'y');
+      checkTargets(y, this.lossName!, op);
+    }
   }
 
   private batchSizeOf(b: number | undefined, op: string): number {
@@ -820,6 +811,30 @@ export class Sequential extends Model {
 
   override get layers(): Layer[] {
     return this.list.slice();
+  }
+}
+
+/**
+ * Targets a loss cannot mean: binary cross-entropy needs values in [0, 1] (soft labels included; 3 gives a
+ * negative loss), categorical cross-entropy rows of non-negative values summing to at most 1 (one-hot or
+ * smoothed; all zeros counts for nothing).
+ */
+function checkTargets(y: Tensor, loss: string, op: string): void {
+  const v = y.view(), n = y.shape[0], per = y.size / Math.max(n, 1);
+  if (loss === 'binaryCrossentropy' || loss === 'sigmoidCrossEntropy') {
+    for (let i = 0; i < v.length; i++) {
+      if (!(v[i] >= 0 && v[i] <= 1)) throw new Error(`edgegrad.${op}: loss '${loss}' needs targets in [0, 1], got ${v[i]} in example ${Math.floor(i / per)}`);
+    }
+  } else if (loss === 'categoricalCrossentropy' || loss === 'softmaxCrossEntropy') {
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let j = r * per; j < (r + 1) * per; j++) {
+        if (v[j] < 0) throw new Error(`edgegrad.${op}: loss '${loss}' needs non-negative targets, got ${v[j]} in example ${r}`);
+        s += v[j];
+      }
+      // one-hot or smoothed rows sum to 1; an all-zero row (an example that counts for nothing) is allowed
+      if (s > 1 + 1e-3) throw new Error(`edgegrad.${op}: loss '${loss}' needs target rows that sum to 1 (one-hot or smoothed), example ${r} sums to ${s}`);
+    }
   }
 }
 

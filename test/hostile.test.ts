@@ -309,5 +309,14 @@ describe('hostile and careless input', () => {
     expect(eg.data.oneHot(eg.tensor(Int32Array.from([2, 0]), [2], 'int32'), 3).arraySync()).toEqual([[0, 0, 1], [1, 0, 0]]);
     expect(() => eg.data.slice(undefined as never, 0, 1)).toThrow(/edgegrad.data.slice: expects a Tensor/);
     expect(() => eg.layers.conv2d({ filters: 4 } as never)).toThrow(/kernelSize is required/);
+    // targets a loss cannot mean
+    const bce = eg.sequential([eg.layers.dense({ units: 1, activation: 'sigmoid', inputShape: [3] })]);
+    bce.compile({ optimizer: 'sgd', loss: 'binaryCrossentropy' });
+    await expect(bce.fit(eg.zeros([2, 3]), eg.tensor([[1], [3]]))).rejects.toThrow(/needs targets in \[0, 1\], got 3 in example 1/);
+    const cce = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [3] })]);
+    cce.compile({ optimizer: 'sgd', loss: 'categoricalCrossentropy' });
+    await expect(cce.fit(eg.zeros([2, 3]), eg.tensor([[0, 1, 0], [5, 5, 5]]))).rejects.toThrow(/example 1 sums to 15/);
+    await expect(cce.fit(eg.zeros([2, 3]), eg.tensor([[0, 1, 0], [-1, 1, 1]]))).rejects.toThrow(/needs non-negative targets, got -1 in example 1/);
+    expect(cce.evaluate(eg.zeros([2, 3]), eg.tensor([[0.05, 0.9, 0.05], [0, 0, 0]])).loss).toBeGreaterThan(0);
   });
 });

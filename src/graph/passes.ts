@@ -5,6 +5,7 @@
 import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { Graph, type Node } from './ir.js';
 import { Tensor } from '../tensor.js';
+import type { LossName } from '../ops/loss.js';
 
 export function fuseActivations(g: Graph): number {
   const consumers = new Map<number, number>();
@@ -107,4 +108,21 @@ export function foldZeroPadding(g: Graph): number {
   }
   for (let i = g.nodes.length - 1; i >= 0; i--) if (drop.has(g.nodes[i])) g.nodes.splice(i, 1);
   return drop.size;
+}
+
+/**
+ * Softmax or sigmoid outputs with cross-entropy train on the logits: one stable kernel (log-sum-exp) in
+ * place of an activation, a log and their gradients. Returns the loss to use and the value it reads.
+ */
+export function lossOnLogits(g: Graph, out: number, loss: LossName | 'sparseCategoricalCrossentropy'): { lossName: LossName; lossInput: number } {
+  const prod = g.producer(out);
+  const act = prod?.op === 'activation' ? prod.attrs.activation : undefined;
+  if (act === 'softmax' && (loss === 'categoricalCrossentropy' || loss === 'sparseCategoricalCrossentropy')) {
+    return { lossName: loss === 'categoricalCrossentropy' ? 'softmaxCrossEntropy' : 'sparseSoftmaxCrossEntropy', lossInput: prod!.inputs[0] };
+  }
+  if (act === 'sigmoid' && loss === 'binaryCrossentropy') return { lossName: 'sigmoidCrossEntropy', lossInput: prod!.inputs[0] };
+  if (loss === 'sparseCategoricalCrossentropy') {
+    throw new Error(`edgegrad.compile: 'sparseCategoricalCrossentropy' needs a model that ends in a softmax activation (or use 'sparseSoftmaxCrossEntropy' on logits)`);
+  }
+  return { lossName: loss, lossInput: out };
 }
