@@ -541,9 +541,17 @@ export class Model extends Layer {
       for (let s = 0; s < n; s += bs, batch++) {
         const b = Math.min(bs, n - s);
         tp = this.lossPlan(b, true);
-        this.feed(tp, x, y, idx, s, b);
-        tp.plan.run();
-        const loss = this.accumulate(acc, tp, y, b) + this.step(tp, epoch, batch);
+        // a step is one unit: the gradients live in the plan until the optimizer has read them, and the
+        // optimizer's first step allocates its state, so nothing used since the step began is evicted
+        const release = be.hold();
+        let loss: number;
+        try {
+          this.feed(tp, x, y, idx, s, b);
+          tp.plan.run();
+          loss = this.accumulate(acc, tp, y, b) + this.step(tp, epoch, batch);
+        } finally {
+          release();
+        }
         if (epoch === 0 && batch === 0) watch(loss); // the untrained baseline
         for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
       }

@@ -44,6 +44,25 @@ describe('plans under memory pressure', () => {
     calm.losses.forEach((v, i) => expect(pressed.losses[i]).toBe(v));
   });
 
+  it('a first training step that allocates optimizer state for many weights keeps its gradients (the plan is held)', async () => {
+    // 30 dense layers: Adam's first step allocates 120 slots after the plan ran, enough to make it cold
+    const run = async (pressure: boolean) => {
+      be = useBuild('simd');
+      be.reclaimFloor = pressure ? 0 : 1e12;
+      const layers = [eg.layers.dense({ units: 24, activation: 'tanh', inputShape: [8], seed: 1 })];
+      for (let i = 0; i < 29; i++) layers.push(eg.layers.dense({ units: 24, activation: 'tanh', seed: 2 + i }));
+      const m = eg.sequential([...layers, eg.layers.dense({ units: 2, seed: 99 })]);
+      m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'mse' });
+      const x = eg.randomNormal([16, 8], 0, 1, 3), y = eg.randomNormal([16, 2], 0, 1, 4);
+      // no free byte left: every allocation of the step (the plan, then each optimizer slot) must evict or grow
+      if (pressure) { be.arena.fillFree(0xff); while (be.arena.tryAlloc(64) >= 0) { /* fill */ } }
+      await m.fit(x, y, { epochs: 2, batchSize: 8, shuffle: false });
+      return m.getWeights().map((t) => Array.from(t.dataSync()));
+    };
+    const calm = await run(false), pressed = await run(true);
+    pressed.forEach((w, i) => expect(w).toEqual(calm[i]));
+  });
+
   it('an evicted tensor keeps its data: read where it is, paged back in for a kernel, written through its view', () => {
     const a = eg.tensor(Float32Array.from({ length: 1000 }, (_, i) => i + 1), [1000]);
     const want = Array.from(a.dataSync());
