@@ -309,6 +309,8 @@ describe('hostile and careless input', () => {
     expect(eg.data.oneHot(eg.tensor(Int32Array.from([2, 0]), [2], 'int32'), 3).arraySync()).toEqual([[0, 0, 1], [1, 0, 0]]);
     expect(() => eg.data.slice(undefined as never, 0, 1)).toThrow(/edgegrad.data.slice: expects a Tensor/);
     expect(() => eg.layers.conv2d({ filters: 4 } as never)).toThrow(/kernelSize is required/);
+    expect(() => eg.backprop.conv2dInput([1, 6, 6, 8], eg.zeros([1, 6, 6, 8]), eg.zeros([3, 3, 8, 1]), 1, 'same'))
+      .toThrow(/for a depthwise filter \[3,3,8,1\] pass it in the grouped layout \[3, 3, 1, 8\]/);
     // targets a loss cannot mean
     const bce = eg.sequential([eg.layers.dense({ units: 1, activation: 'sigmoid', inputShape: [3] })]);
     bce.compile({ optimizer: 'sgd', loss: 'binaryCrossentropy' });

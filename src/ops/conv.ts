@@ -128,13 +128,16 @@ export function depthwiseConv2d(x: Tensor | TensorLike, filter: Tensor | TensorL
   }
 }
 
-/** dx of conv2d given dy (TF.js Conv2DBackpropInput). Works for grouped and depthwise filters alike. */
+/**
+ * dx of conv2d given dy (TF.js Conv2DBackpropInput). Works for grouped and depthwise filters alike, a depthwise
+ * one in the grouped layout [KH, KW, 1, C * multiplier] (the same bytes as [KH, KW, C, multiplier]).
+ */
 export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filter: Tensor, strides: number | [number, number],
   pad: Padding, dilations?: number | [number, number]): Tensor {
   const op = 'conv2dBackpropInput';
   dy = input(dy, op, 'dy'); filter = input(filter, op, 'filter');
   const g = convGeometry(xShape, filter.shape, strides, pad, dilations, op);
-  expectDy(dy, g, op);
+  expectDy(dy, g, op, filter.shape);
   const dx = Tensor.empty(xShape);
   const { geom, ws } = setup(g);
   backend().kernels.conv2dBackwardInput(geom, dy.ptr, filter.ptr, dx.ptr, ws);
@@ -147,16 +150,20 @@ export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: readonl
   const op = 'conv2dBackpropFilter';
   x = input(x, op, 'x'); dy = input(dy, op, 'dy');
   const g = convGeometry(x.shape, filterShape, strides, pad, dilations, op);
-  expectDy(dy, g, op);
+  expectDy(dy, g, op, filterShape);
   const dw = Tensor.empty(filterShape), db = Tensor.empty([g.CO]);
   const { geom, ws } = setup(g);
   backend().kernels.conv2dBackwardFilter(geom, x.ptr, dy.ptr, dw.ptr, db.ptr, ws);
   return { dw, db };
 }
 
-function expectDy(dy: Tensor, g: ConvGeometry, op: string): void {
+function expectDy(dy: Tensor, g: ConvGeometry, op: string, filter?: readonly number[]): void {
   const want = [g.N, g.OH, g.OW, g.CO];
-  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) {
+    // a depthwise filter in its own layout [KH, KW, C, multiplier] reads as a plain conv to `multiplier` channels
+    const depthwise = filter && g.G === 1 && filter[2] === g.C && dy.rank === 4 && dy.shape[3] === filter[2] * filter[3];
+    fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}${depthwise ? `; for a depthwise filter ${formatShape(filter!)} pass it in the grouped layout [${filter![0]}, ${filter![1]}, 1, ${filter![2] * filter![3]}] (the same bytes)` : ''}`);
+  }
 }
 
 /**
