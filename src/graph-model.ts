@@ -3,7 +3,7 @@
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { GraphLayer } from './layers/graph-layer.js';
-import type { BatchNormMode } from './layers/layer.js';
+import { checkBatchNormMode, type BatchNormMode } from './layers/layer.js';
 import { nearestNames } from './names.js';
 import { nchwToNhwcCopy, nhwcToNchwCopy } from './ops/shape.js';
 import { getOp } from './graph/registry.js';
@@ -159,14 +159,14 @@ export class GraphModel {
     for (const n of this.graph.nodes.slice(0, last + 1)) {
       for (const i of n.inputs) { const v = this.graph.values[i]; if (v.kind === 'param') this.frozen.add(v.tensor!); }
     }
-    if (opts.batchNorm) this.batchNormMode = checkMode(opts.batchNorm, 'freeze');
+    if (opts.batchNorm) this.batchNormMode = checkBatchNormMode(opts.batchNorm, 'freeze');
     return this;
   }
 
   /** Make every parameter trainable again (`batchNorm`: how its batch norms then train, see batchNormMode). */
   unfreeze(opts: { batchNorm?: BatchNormMode } = {}): this {
     this.frozen.clear();
-    if (opts.batchNorm) this.batchNormMode = checkMode(opts.batchNorm, 'unfreeze');
+    if (opts.batchNorm) this.batchNormMode = checkBatchNormMode(opts.batchNorm, 'unfreeze');
     return this;
   }
 
@@ -245,11 +245,6 @@ export class GraphModel {
     for (const p of this.plans.values()) p.dispose();
     this.plans.clear();
   }
-}
-
-function checkMode(m: BatchNormMode, op: string): BatchNormMode {
-  if (m !== 'train' && m !== 'inference') throw new Error(`edgegrad.${op}: batchNorm must be 'train' or 'inference', got ${JSON.stringify(m)}`);
-  return m;
 }
 
 /** Options of `save` and `toOnnx`. */

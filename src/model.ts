@@ -10,7 +10,7 @@ import { getOp } from './graph/registry.js';
 import { lossOnLogits, optimizeForInference } from './graph/passes.js';
 import { GraphModel, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
-import { Layer, SymbolicTensor, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
+import { Layer, SymbolicTensor, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
 import { BatchNormalization } from './layers/core.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
@@ -243,7 +243,7 @@ export class Model extends Layer {
   }
 
   private setBatchNormMode(mode: BatchNormMode, op: string): void {
-    if (mode !== 'train' && mode !== 'inference') throw new Error(`edgegrad.${op}: batchNorm must be 'train' or 'inference', got ${JSON.stringify(mode)}`);
+    checkBatchNormMode(mode, op);
     const visit = (l: Layer): void => {
       if (l instanceof Model) l.layers.forEach(visit);
       else if (l instanceof BatchNormalization) l.mode = mode;
@@ -502,7 +502,7 @@ export class Model extends Layer {
       if (v) this.featuresHead(v[0] as Features, 'fit (validationData)');
       try {
         const h = await head.fit(x.tensor, y, { ...args, validationData: v && [(v[0] as Features).tensor, v[1]] });
-        h.cachedFeatures = { layers: x.layers, shape: x.shape, ...(x.inside ? { inside: x.inside } : {}) };
+        h.cachedFeatures = cacheReport(x.layers, x.shape, x.inside);
         return h;
       } finally {
         head.dropPlans();
@@ -600,9 +600,12 @@ export class Model extends Layer {
     return k === 0 ? undefined : { prefix: layers.slice(0, k), rest: layers.slice(k), layers: k };
   }
 
-  /** The head that trains on cached features: the layers after the frozen prefix, as a model of their own. */
+  /**
+   * The head that trains on cached features: the layers after the frozen prefix, as a model of their own.
+   * Callers ran checkTrainability(), so `trainability` is current.
+   */
   private headFor(split: NonNullable<ReturnType<Model['frozenPrefix']>>, featureShape: number[]): Model {
-    const sig = this.trainabilitySignature();
+    const sig = this.trainability;
     if (this.head && this.head.sig === sig) return this.head.model;
     this.head?.model.dropPlans();
     const inp = symbolicInput({ shape: featureShape, name: `${this.name}/features` });
@@ -619,7 +622,8 @@ export class Model extends Layer {
   /**
    * The outputs of the frozen prefix for x (what fit caches), computed once in inference mode in batches of
    * `batchSize` (default 8). Pass them to fit, evaluate or predict in place of x to skip the backbone;
-   * they stay valid while which weights train stays the same. `bytes` is the memory they hold.
+   * they stay valid while which weights train, and the frozen weights themselves, stay the same. `bytes`
+   * is the memory they hold.
    */
   async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {}): Promise<Features> {
     this.checkX(x, 'features');
@@ -631,7 +635,7 @@ export class Model extends Layer {
     prefix.foldForInference = true;
     try {
       const t = await runPrefix(prefix, x, bs, opts.onProgress);
-      return new Features(t, split.layers, split.inside, this.trainabilitySignature(), this, prefixVersion(split.prefix));
+      return new Features(t, split.layers, split.inside, this.trainability, this, prefixVersion(split.prefix));
     } finally {
       prefix.dispose();
     }
@@ -642,7 +646,7 @@ export class Model extends Layer {
     if (f.model !== this) throw new Error(`edgegrad.${op}: these features were computed by model '${f.model.name}', not '${this.name}'`);
     if (f.tensor.isDisposed) throw new Error(`edgegrad.${op}: these features were disposed`);
     this.checkTrainability();
-    if (f.signature !== this.trainabilitySignature()) {
+    if (f.signature !== this.trainability) {
       throw new Error(`edgegrad.${op}: which layers of model '${this.name}' train has changed since these features were computed; compute them again with model.features(x)`);
     }
     const split = this.frozenPrefix()!;
@@ -683,11 +687,12 @@ export class Model extends Layer {
     } finally {
       prefix.dispose();
     }
+    if (val && val[0] instanceof Features) this.featuresHead(val[0], 'fit (validationData)');
     const head = this.headFor(split, features.shape.slice(1));
     const valData = val && (val[0] instanceof Features ? [val[0].tensor, val[1]] : valFeatures ? [valFeatures, val[1]] : undefined) as [Tensor, Tensor] | undefined;
     try {
       const h = await head.fit(features, ys, { ...args, validationSplit: undefined, validationData: valData, cacheFeatures: false });
-      h.cachedFeatures = { layers: split.layers, shape: features.shape.slice(1), ...(split.inside ? { inside: split.inside } : {}) };
+      h.cachedFeatures = cacheReport(split.layers, features.shape.slice(1), split.inside);
       return h;
     } finally {
       head.dropPlans();
@@ -844,6 +849,11 @@ function checkTargets(y: Tensor, loss: string, op: string): void {
       if (s > 1 + 1e-3) throw new Error(`edgegrad.${op}: loss '${loss}' needs target rows that sum to 1 (one-hot or smoothed), example ${r} sums to ${s}`);
     }
   }
+}
+
+/** History.cachedFeatures: `inside` only where the cache ends inside an imported graph. */
+function cacheReport(layers: number, shape: number[], inside: string | undefined): NonNullable<History['cachedFeatures']> {
+  return { layers, shape, ...(inside ? { inside } : {}) };
 }
 
 /** The versions of every weight of these layers, summed: it changes when any of them is trained or set. */

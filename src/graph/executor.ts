@@ -108,7 +108,6 @@ export class Plan {
     this.planBytes = total;
     this.naiveBytes = naive;
     this.blockBytes = Math.max(total, ALIGN);
-    this.base = this.be.alloc(this.blockBytes);
     this.tensors = [...new Set(graph.values.filter((v) => v.tensor).map((v) => v.tensor!))];
     const self = this;
     this.ctx = {
@@ -127,15 +126,20 @@ export class Plan {
         const w = graph.values[n.inputs[1]];
         if (n.op !== 'dense' || w?.kind !== 'param' || this.shapes[n.inputs[0]][0] < 4) continue;
         const [K, N] = this.shapes[n.inputs[1]];
-        const bytes = this.be.kernels.gemmPackedBSize(K, N);
-        this.packBytes.set(n.id, bytes);
-        this.packs.set(n.id, this.be.alloc(bytes));
+        this.packBytes.set(n.id, this.be.kernels.gemmPackedBSize(K, N));
       }
     }
     this.mem = new PlanMemory(this.be, this.blockBytes + [...this.packBytes.values()].reduce((a, b) => a + b, 0));
+    plans.register(this, this.mem, this);
+    this.takeBlocks();
+  }
+
+  /** Allocate the value block and the packs (at construction, and again after an eviction). */
+  private takeBlocks(): void {
+    this.base = this.be.alloc(this.blockBytes);
+    for (const [id, bytes] of this.packBytes) this.packs.set(id, this.be.alloc(bytes));
     this.mem.ptrs = [this.base, ...this.packs.values()];
     this.mem.lastUse = this.be.tick;
-    plans.register(this, this.mem, this);
     this.be.track(this.mem);
   }
 
@@ -145,17 +149,8 @@ export class Plan {
     this.mem.lastUse = this.be.tick;
     if (this.mem.ptrs.length) return;
     // evicted: take the blocks again (what they held was scratch), and repack before packed weights are used
-    this.base = this.be.alloc(this.blockBytes);
-    for (const [id, bytes] of this.packBytes) this.packs.set(id, this.be.alloc(bytes));
-    this.mem.ptrs = [this.base, ...this.packs.values()];
+    this.takeBlocks();
     this.packedVersion = -1;
-    this.mem.lastUse = this.be.tick;
-    this.be.track(this.mem);
-  }
-
-  /** Whether the plan's blocks are in the arena now (the backend may have evicted them). */
-  get resident(): boolean {
-    return this.mem.ptrs.length > 0;
   }
 
   /**

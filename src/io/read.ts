@@ -3,12 +3,13 @@
 // shards, external data) are read only inside the model's own folder or URL prefix, and never beyond the
 // bytes the model declares.
 
+interface Stat { size: number; isFile(): boolean; isDirectory(): boolean }
+
 interface Fs {
-  readFile(p: string | URL): Promise<Uint8Array>;
   realpath(p: string): Promise<string>;
-  stat(p: string): Promise<{ size: number; isFile(): boolean }>;
+  stat(p: string): Promise<Stat>;
   constants?: { O_RDONLY?: number; O_NONBLOCK?: number };
-  open(p: string, flags: string | number): Promise<{ stat(): Promise<{ size: number; isFile(): boolean }>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
+  open(p: string, flags: string | number): Promise<{ stat(): Promise<Stat>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
 }
 
 async function nodeFs(): Promise<Fs> {
@@ -50,11 +51,7 @@ export async function readBytes(src: string | URL, what = 'file', maxBytes?: num
     } catch {
       throw new Error(`edgegrad: cannot read ${what} '${String(src)}': malformed percent-encoding`);
     }
-    // a FIFO or a device would block or never end: only regular files are read
-    let st: { size: number; isFile(): boolean };
-    try { st = await fs.stat(path); } catch (e) { throw ioError(what, src, e); }
-    if (!st.isFile()) throw new Error(`edgegrad: cannot read ${what} '${String(src)}': ${(st as { isDirectory?(): boolean }).isDirectory?.() ? 'a folder, not a file' : 'not a regular file'}`);
-    return readBounded(fs, path, what, maxBytes ?? st.size, false, String(src));
+    return readBounded(fs, path, what, maxBytes ?? Infinity, false, String(src));
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && url.protocol !== 'data:' && url.protocol !== 'blob:') {
     throw new Error(`edgegrad: cannot read ${what} '${String(src)}': unsupported scheme '${url.protocol}'`);
@@ -91,14 +88,19 @@ export async function readBytes(src: string | URL, what = 'file', maxBytes?: num
  * one handle, so what was checked is what is read.
  */
 async function readBounded(fs: Fs, path: string, what: string, maxBytes: number, prefix = false, shown = path): Promise<Uint8Array> {
+  // a FIFO or a device would block or never end: only regular files are read. Checked before opening (a
+  // FIFO opened for reading waits for a writer) and again on the handle (in case the path changed between)
+  const notAFile = (st: Stat) => new Error(`edgegrad: cannot read ${what} '${shown}': ${st.isDirectory() ? 'a folder, not a file' : 'not a regular file'}`);
+  let st: Stat;
+  try { st = await fs.stat(path); } catch (e) { throw ioError(what, shown, e); }
+  if (!st.isFile()) throw notAFile(st);
   let h: Awaited<ReturnType<Fs['open']>>;
-  // non-blocking: opening a FIFO for reading would wait for a writer forever; the stat below refuses it
   const c = fs.constants;
   const flags = c?.O_NONBLOCK !== undefined && c.O_RDONLY !== undefined ? c.O_RDONLY | c.O_NONBLOCK : 'r';
   try { h = await fs.open(path, flags); } catch (e) { throw ioError(what, shown, e); }
   try {
-    const st = await h.stat();
-    if (!st.isFile()) throw new Error(`edgegrad: cannot read ${what} '${shown}': not a regular file`);
+    st = await h.stat();
+    if (!st.isFile()) throw notAFile(st);
     if (st.size > maxBytes && !prefix) throw new Error(`edgegrad: ${what} '${shown}' is ${st.size} bytes, more than the ${maxBytes} the model declares`);
     const out = new Uint8Array(Math.min(st.size, maxBytes));
     let o = 0;

@@ -6,7 +6,7 @@ import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
 import { Tensor, formatShape } from '../tensor.js';
-import { Layer, type BatchNormMode, type LayerConfig } from './layer.js';
+import { Layer, checkBatchNormMode, type BatchNormMode, type LayerConfig } from './layer.js';
 
 export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
 
@@ -149,7 +149,7 @@ export class BatchNormalization extends Layer {
   mode: BatchNormMode;
   constructor(readonly cfg: LayerConfig & { momentum?: number; epsilon?: number; mode?: BatchNormMode } = {}) {
     super(cfg, 'batch_normalization');
-    this.mode = cfg.mode ?? 'train';
+    this.mode = cfg.mode === undefined ? 'train' : checkBatchNormMode(cfg.mode, 'layers.batchNormalization');
   }
   override get batchNormMode(): BatchNormMode { return this.mode; }
   protected override build([x]: Shape[]): void {

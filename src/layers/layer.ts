@@ -13,6 +13,12 @@ import type { Regularizer, Constraint } from '../train/regularizers.js';
  */
 export type BatchNormMode = 'train' | 'inference';
 
+/** A BatchNormMode from user input, or an error that names the call. */
+export function checkBatchNormMode(m: BatchNormMode, op: string): BatchNormMode {
+  if (m !== 'train' && m !== 'inference') throw new Error(`edgegrad.${op}: batchNorm must be 'train' or 'inference', got ${JSON.stringify(m)}`);
+  return m;
+}
+
 export interface LayerConfig {
   name?: string;
   /** Shape of one example (no batch dimension), for the first layer of a model. */
