@@ -1,7 +1,6 @@
 // Model: a DAG of layers compiled to graph plans. predict / evaluate / fit / summary.
 // Training builds forward + loss + autodiff's backward pass into one graph and plans its memory once per
 // batch size; each step copies a batch in, runs the plan, and applies the optimizer's fused updates.
-import { getBackend } from './backend/index.js';
 import './ops/index.js'; // every op family registers its graph ops
 import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
@@ -15,13 +14,16 @@ import { BatchNormalization } from './layers/core.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
 import { Tensor, formatShape } from './tensor.js';
-import type { Callback, Logs } from './train/callbacks.js';
-import { METRICS, metricSum, type MetricName } from './train/metrics.js';
+import type { Logs } from './train/callbacks.js';
+import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
 import { refuseNonFinite } from './graph/finite.js';
-import { mulberry32, rowsOf, shuffleInPlace } from './data/rows.js';
-import { divergenceWatch } from './train/divergence.js';
+import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
+import { Accumulator, feed, type TrainPlan } from './train/step.js';
+import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
+
+export type { FitArgs, History };
 
 export { Features };
 
@@ -34,58 +36,6 @@ export interface CompileArgs {
   metrics?: MetricName[];
   /** Huber delta, BCE epsilon. */
   lossOptions?: { delta?: number; epsilon?: number };
-}
-
-export interface FitArgs {
-  epochs?: number;
-  /** Examples per step: 1 is online learning, the dataset size is full-batch. Default 32. */
-  batchSize?: number;
-  shuffle?: boolean;
-  /** Seeds the shuffling and the dropout masks, for reproducible runs. */
-  seed?: number;
-  /** Fraction of the examples, taken from the end before shuffling (as Keras), held out for validation. */
-  validationSplit?: number;
-  /** Held-out examples (or their features from model.features) and labels, evaluated after each epoch. */
-  validationData?: [Tensor | Features, Tensor];
-  callbacks?: Callback[] | Callback;
-  /**
-   * Run the leading layers that train nothing and act the same in training and inference (a frozen
-   * backbone) once over the data, and train the rest on their cached outputs. Default: on when possible
-   * (sequential models).
-   */
-  cacheFeatures?: boolean;
-  /**
-   * Batch size of the one pass that computes cached features (default: min(batchSize, 8)). The frozen
-   * prefix is usually the big part of the model: small batches keep its memory small at the same speed.
-   */
-  cacheBatchSize?: number;
-  /**
-   * What to do when training diverges with finite losses (an epoch's loss 100x the best so far, or accuracy
-   * back at chance after it had improved): 'warn' (default; console.warn and History.warnings), 'stop'
-   * (throw, naming the layer whose gradient is largest relative to its weights), or 'ignore'.
-   */
-  onDivergence?: 'warn' | 'stop' | 'ignore';
-}
-
-export interface History {
-  epoch: number[];
-  history: Record<string, number[]>;
-  /**
-   * Set when fit cached the outputs of a frozen prefix: how many leading layers, their output shape, and
-   * where inside the next layer (an imported graph frozen only in part) the cached prefix ends.
-   */
-  cachedFeatures?: { layers: number; shape: number[]; inside?: string };
-  /** Warnings raised during training (divergence), in order. */
-  warnings?: string[];
-}
-
-interface TrainPlan {
-  plan: Plan;
-  x: number;
-  y: number;
-  pred: number;
-  loss: number;
-  grads: Array<{ weight: Weight; layer: Layer; grad: number }>;
 }
 
 const LOSS_ALIASES: Record<string, LossName | 'sparseCategoricalCrossentropy'> = { mse: 'meanSquaredError', mae: 'meanAbsoluteError' };
@@ -445,52 +395,16 @@ export class Model extends Layer {
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
     const idx = Int32Array.from({ length: n }, (_, i) => i);
-    const acc = this.newAccumulator();
+    const acc = new Accumulator(this.metricNames);
     for (let s = 0; s < n; s += bs) {
       const b = Math.min(bs, n - s);
       const tp = this.lossPlan(b, false);
       tp.plan.prepack();
-      this.feed(tp, x, y, idx, s, b);
+      feed(tp, x, y, idx, s, b);
       tp.plan.run();
-      this.accumulate(acc, tp, y, b);
+      acc.add(tp, y, b);
     }
-    return this.finish(acc, n, '');
-  }
-
-  private newAccumulator(): { loss: number; metrics: number[] } {
-    return { loss: 0, metrics: this.metricNames.map(() => 0) };
-  }
-
-  private accumulate(acc: { loss: number; metrics: number[] }, tp: TrainPlan, y: Tensor, b: number): number {
-    const loss = tp.plan.view(tp.loss)[0];
-    acc.loss += loss * b;
-    if (this.metricNames.length) {
-      const pred = tp.plan.view(tp.pred);
-      const target = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
-      const cols = pred.length / b;
-      this.metricNames.forEach((m, i) => { acc.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32'); });
-    }
-    return loss;
-  }
-
-  private finish(acc: { loss: number; metrics: number[] }, n: number, prefix: string): Logs {
-    const logs: Logs = { [`${prefix}loss`]: acc.loss / n };
-    this.metricNames.forEach((m, i) => { logs[`${prefix}${m}`] = acc.metrics[i] / n; });
-    return logs;
-  }
-
-  /** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
-  private feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
-    const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
-    // the plan's views first: making it resident may allocate; the data's views never do
-    const xd = tp.plan.view(tp.x);
-    const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
-    const xs = x.view(), ys = y.view();
-    for (let i = 0; i < b; i++) {
-      const r = idx[s + i];
-      xd.set(xs.subarray(r * per, (r + 1) * per), i * per);
-      yd.set(ys.subarray(r * yPer, (r + 1) * yPer), i * yPer);
-    }
+    return acc.logs(n, '');
   }
 
   async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
@@ -512,65 +426,19 @@ export class Model extends Layer {
       const cached = await this.fitOnCachedFeatures(x, y, args);
       if (cached) return cached;
     }
-    let n = this.checkX(x, 'fit');
+    const n = this.checkX(x, 'fit');
     this.checkY(y, n, 'fit');
-    const bs = this.batchSizeOf(args.batchSize, 'fit');
-    const epochs = args.epochs ?? 1;
-    if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
-    const be = getBackend();
-    const held = validationRows(x, y, n, args.validationSplit);
-    let val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
-    const nVal = held?.nVal ?? 0;
-    n -= nVal;
-    if (args.seed !== undefined) be.seed(args.seed);
-    const rand = mulberry32(args.seed ?? 0x9e3779b9);
-    const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
-    callbacks.forEach((c) => c.setModel?.(this));
-    this.stopTraining = false;
-    const history: History = { epoch: [], history: {} };
-    const idx = Int32Array.from({ length: n }, (_, i) => i);
-    for (const c of callbacks) await c.onTrainBegin?.();
-    let logs: Logs = {};
-    const watch = divergenceWatch(this.metricNames.includes('accuracy') ? this.outputs[0].shape.at(-1)! : 0);
-    let tp: TrainPlan | undefined;
-    for (let epoch = 0; epoch < epochs && !this.stopTraining; epoch++) {
-      for (const c of callbacks) await c.onEpochBegin?.(epoch);
-      if (args.shuffle !== false) shuffleInPlace(idx, rand);
-      const acc = this.newAccumulator();
-      let batch = 0;
-      for (let s = 0; s < n; s += bs, batch++) {
-        const b = Math.min(bs, n - s);
-        tp = this.lossPlan(b, true);
-        // a step is one unit: the gradients live in the plan until the optimizer has read them, and the
-        // optimizer's first step allocates its state, so nothing used since the step began is evicted
-        const release = be.hold();
-        let loss: number;
-        try {
-          this.feed(tp, x, y, idx, s, b);
-          tp.plan.run();
-          loss = this.accumulate(acc, tp, y, b) + this.step(tp, epoch, batch);
-        } finally {
-          release();
-        }
-        if (epoch === 0 && batch === 0) watch(loss); // the untrained baseline
-        for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
-      }
-      logs = this.finish(acc, n, '');
-      const diverged = watch(logs.loss, logs.accuracy, true);
-      if (diverged && tp && args.onDivergence !== 'ignore') {
-        const msg = `edgegrad.fit: training of model '${this.name}' diverged at epoch ${epoch}: ${diverged}; the largest gradient relative to its weights is in ${this.steepestLayer(tp)}; lower the learning rate or clip gradients (clipNorm)`;
-        if (args.onDivergence === 'stop') throw new Error(msg);
-        console.warn(msg);
-        (history.warnings ??= []).push(msg);
-      }
-      if (val) Object.assign(logs, prefixed(this.evaluate(val[0], val[1], { batchSize: bs }), 'val_'));
-      history.epoch.push(epoch);
-      for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
-      for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
-    }
-    for (const c of callbacks) await c.onTrainEnd?.(logs);
-    if (nVal && val) { val[0].dispose(); val[1].dispose(); }
-    return history;
+    return fitLoop(this, x, y, n, this.batchSizeOf(args.batchSize, 'fit'), args);
+  }
+
+  /** @internal For the fit loop: the forward + loss (+ backward) plan at a batch size. */
+  trainingPlan(batch: number, training: boolean): TrainPlan {
+    return this.lossPlan(batch, training);
+  }
+
+  /** @internal For the fit loop: the compiled metrics, and the classes the output has (for accuracy at chance). */
+  get compiledMetrics(): readonly MetricName[] {
+    return this.metricNames;
   }
 
   /**
@@ -702,58 +570,6 @@ export class Model extends Layer {
     }
   }
 
-  /** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */
-  private steepestLayer(tp: TrainPlan): string {
-    const k = getBackend().kernels;
-    let best = '', ratio = -1;
-    for (const gr of tp.grads) {
-      const r = Math.sqrt(k.sumSquares(gr.weight.tensor.size, tp.plan.ptr(gr.grad)) / Math.max(k.sumSquares(gr.weight.tensor.size, gr.weight.tensor.ptr), 1e-30));
-      if (r > ratio) { ratio = r; best = `layer '${gr.layer.name}' (${gr.weight.name}: |grad| / |w| = ${r.toPrecision(3)})`; }
-    }
-    return best || 'no layer (nothing trains)';
-  }
-
-  /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
-  private step(tp: TrainPlan, epoch: number, batch: number): number {
-    const be = getBackend();
-    const k = be.kernels;
-    const loss = tp.plan.view(tp.loss)[0];
-    // gradients go bad first where backpropagation starts: check from the output layer back
-    for (let i = tp.grads.length - 1; i >= 0; i--) {
-      const gr = tp.grads[i];
-      if (k.countNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad))) {
-        throw new Error(`edgegrad.fit: the gradient of layer '${gr.layer.name}' (${gr.weight.name}) became non-finite at epoch ${epoch}, batch ${batch} (loss ${loss}); training stopped, weights are from the previous step`);
-      }
-    }
-    if (!Number.isFinite(loss)) throw new Error(`edgegrad.fit: the loss became ${loss} at epoch ${epoch}, batch ${batch}; training stopped`);
-    let penalty = 0;
-    // one gradient per parameter tensor: a layer applied twice contributes twice
-    const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
-    for (const gr of tp.grads) {
-      const p = tp.plan.ptr(gr.grad);
-      const seen = byTensor.get(gr.weight.tensor);
-      if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
-    }
-    const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
-      const r = weight.regularizer;
-      if (r && (r.l1 || r.l2)) {
-        penalty += k.penalty(weight.tensor.size, weight.tensor.ptr, r.l1, r.l2);
-        k.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
-      }
-      return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
-    });
-    this.optimizer!.applyGradients(items);
-    for (const { weight } of byTensor.values()) {
-      const c = weight.constraint;
-      if (c?.name === 'maxNorm') {
-        const s = weight.tensor.shape;
-        k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
-        weight.tensor.version++;
-      }
-    }
-    return penalty;
-  }
-
   /**
    * A table of layers, output shapes, parameters (trainable / frozen), FLOPs per example and the planned
    * memory of inference at batch 1. Returned and, unless `print` is false, printed.
@@ -872,17 +688,6 @@ function allWeights(layer: Layer): Array<{ weight: Weight; layer: Layer }> {
 }
 
 /** Keras' validationSplit: the last fraction f of the n examples, copied out (undefined without f). */
-function validationRows(x: Tensor, y: Tensor, n: number, f: number | undefined): { nVal: number; val: [Tensor, Tensor] } | undefined {
-  if (f === undefined) return undefined;
-  if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
-  const nVal = Math.floor(n * f);
-  if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
-  return { nVal, val: [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)] };
-}
-
-function prefixed(logs: Logs, p: string): Logs {
-  return Object.fromEntries(Object.entries(logs).map(([k, v]) => [p + k, v]));
-}
 
 function fmtCount(n: number): string {
   return n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);

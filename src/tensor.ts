@@ -4,8 +4,7 @@
 // evicts the data of tensors nobody used for a while to the JavaScript heap, where the collector does see
 // it (even inside a synchronous loop), and `ptr` pages it back in when a kernel needs it again. So the
 // common path needs no dispose and no tidy.
-import { getBackend, type WasmBackend } from './backend/index.js';
-import type { Evictable } from './backend/wasm/backend.js';
+import { backendNamed, getBackend, type Backend, type Evictable } from './backend/index.js';
 
 export type DType = 'float32' | 'int32';
 export type TypedArray = Float32Array | Int32Array;
@@ -23,11 +22,11 @@ interface Box { host?: Uint8Array }
  */
 class Cell implements Evictable {
   lastUse: number;
-  constructor(readonly be: WasmBackend, public ptr: number, readonly bytes: number, public box: Box | undefined) { this.lastUse = be.tick; }
+  constructor(readonly be: Backend, public ptr: number, readonly bytes: number, public box: Box | undefined) { this.lastUse = be.tick; }
   residentBytes(): number { return this.ptr >= 0 ? this.bytes : 0; }
   evict(): void {
     if (this.ptr < 0 || !this.box) return;
-    this.box.host = new Uint8Array(this.be.memory.buffer, this.ptr, this.bytes).slice();
+    this.box.host = this.be.readSync(this.ptr, this.bytes);
     this.be.free(this.ptr);
     this.ptr = -1;
     this.box = undefined;
@@ -35,7 +34,7 @@ class Cell implements Evictable {
   /** Back into the arena (allocates: may evict others, may grow the memory). */
   pageIn(box: Box): void {
     const p = this.be.alloc(this.bytes);
-    new Uint8Array(this.be.memory.buffer, p, this.bytes).set(box.host!);
+    this.be.write(p, box.host!);
     box.host = undefined;
     this.ptr = p;
     this.box = box;
@@ -59,7 +58,7 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly size: number;
-  /** @internal */ readonly backend: WasmBackend;
+  /** @internal The backend whose memory holds the data (see `location`). */ readonly backend: Backend;
   private readonly cell: Cell;
   private readonly box: Box = {};
   private disposed = false;
@@ -70,7 +69,7 @@ export class Tensor {
   version = 0;
 
   /** @internal Use eg.tensor() and friends; this takes ownership of `ptr`. */
-  constructor(shape: readonly number[], dtype: DType, backend: WasmBackend, ptr: number) {
+  constructor(shape: readonly number[], dtype: DType, backend: Backend, ptr: number) {
     this.shape = Object.freeze(shape.slice());
     this.dtype = dtype;
     this.size = sizeOf(shape);
@@ -81,11 +80,16 @@ export class Tensor {
   }
 
   /** @internal Allocate an uninitialized tensor on the active backend. */
-  static empty(shape: readonly number[], dtype: DType = 'float32', backend: WasmBackend = getBackend()): Tensor {
+  static empty(shape: readonly number[], dtype: DType = 'float32', backend: Backend = getBackend()): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`edgegrad: invalid shape ${formatShape(shape)}: dimensions must be non-negative integers`);
     }
     return new Tensor(shape, dtype, backend, backend.alloc(sizeOf(shape) * 4));
+  }
+
+  /** Where the data lives: the name of its backend ('wasm', 'ref'). */
+  get location(): string {
+    return this.backend.name;
   }
 
   get rank(): number {
@@ -121,13 +125,33 @@ export class Tensor {
     return this.dtype === 'int32' ? this.backend.i32(c.ptr, this.size) : this.backend.f32(c.ptr, this.size);
   }
 
-  /** A copy of the data. */
+  /** A copy of the data, now (refused on a backend that reads back only asynchronously: use `await data()`). */
   dataSync(): TypedArray {
+    if (!this.backend.syncRead && this.cell.ptr >= 0) {
+      throw new Error(`edgegrad: dataSync() cannot read a ${formatShape(this.shape)} tensor on backend '${this.backend.name}' synchronously: use 'await t.data()'`);
+    }
     return this.view().slice();
   }
 
+  /** A copy of the data, on every backend. */
   async data(): Promise<TypedArray> {
-    return this.dataSync();
+    if (this.disposed) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
+    if (this.backend.syncRead || this.cell.ptr < 0) return this.dataSync();
+    const bytes = await this.backend.read(this.ptr, this.size * 4);
+    return this.dtype === 'int32' ? new Int32Array(bytes.buffer, bytes.byteOffset, this.size) : new Float32Array(bytes.buffer, bytes.byteOffset, this.size);
+  }
+
+  /**
+   * This tensor on another backend ('wasm', 'ref'): a copy there (this one stays), or this tensor itself
+   * if it lives there already. Ops never move data between backends implicitly.
+   */
+  to(backend: string): Tensor {
+    const be = backendNamed(backend);
+    if (be === this.backend) return this;
+    const bytes = this.backend.readSync(this.ptr, this.size * 4);
+    const t = Tensor.empty(this.shape, this.dtype, be);
+    be.write(t.ptr, bytes);
+    return t;
   }
 
   /** The data as nested arrays of the tensor's shape. */

@@ -1,7 +1,7 @@
 // Every activation against its float64 reference, every derivative against finite differences, and the
 // parameterized / stateful ones (PReLU, randomized leaky ReLU, maxout).
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import {
   ACTIVATIONS, activation, activationGrad, refActivation, refActivation1, refErf, prelu, preluGrad, refPrelu, rrelu,
   maxout, maxoutGrad, refMaxout, type ActivationName,
@@ -18,7 +18,7 @@ function smoothInputs(shape: number[], seed: number, lo = -4, hi = 8) {
   return a;
 }
 
-describe.each(BUILDS)('activations (%s build)', (build) => {
+describe.each(BACKENDS)('activations (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   it('forward matches the reference for every activation, on odd sizes', () => {

@@ -1,7 +1,7 @@
 // conv2d / depthwiseConv2d against the float64 reference over kernel sizes, strides, paddings,
 // dilations, groups and odd channel counts; backward passes against finite differences.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import {
   conv2d, depthwiseConv2d, fusedConv2d, conv2dBackpropInput, conv2dBackpropFilter, convGeometry, refConv2d, type Padding,
 } from '../src/ops/conv.js';
@@ -36,7 +36,7 @@ const DW: Array<{ x: number[]; w: number[]; s: number; pad: Padding; d?: number 
   { x: [1, 5, 2, 4], w: [3, 3, 4, 1], s: 2, pad: [[1, 1], [0, 1]] },    // window wider than the input row, strided
 ];
 
-describe.each(BUILDS)('conv2d (%s build)', (build) => {
+describe.each(BACKENDS)('conv2d (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   it('forward matches the reference', () => {

@@ -1,6 +1,6 @@
 // Broadcasting binary ops, their gradients (sums over broadcast axes), unary ops and reductions.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import { binary, binaryGrad, refBinary, unary, sumToShape, type BinaryOp } from '../src/ops/elementwise.js';
 import { reduce, reduceGrad, refReduce, argMax } from '../src/ops/reduce.js';
 import { tensor } from '../src/tensor.js';
@@ -11,7 +11,7 @@ const PAIRS: Array<[number[], number[]]> = [
 ];
 const OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min'];
 
-describe.each(BUILDS)('elementwise and reductions (%s build)', (build) => {
+describe.each(BACKENDS)('elementwise and reductions (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   it('binary ops broadcast like NumPy', () => {

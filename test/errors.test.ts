@@ -4,10 +4,10 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { useBuild } from './helpers.js';
 import * as eg from '../src/index.js';
 import { lossAndGrad } from '../src/ops/loss.js';
-import type { WasmBackend } from '../src/backend/index.js';
+import type { HeapBackend } from '../src/backend/index.js';
 
 describe('bad input', () => {
-  let be: WasmBackend;
+  let be: HeapBackend;
   beforeAll(() => { be = useBuild('simd'); });
 
   it('matMul names both shapes when inner dimensions differ', () => {

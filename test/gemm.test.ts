@@ -1,11 +1,11 @@
 // GEMM against the float64 reference over edge-case shapes (1, primes, tile +- 1, K beyond one KC block),
 // both transposes, alpha/beta, bias and fused activations; gradients against finite differences.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import { matMul, fusedMatMul, matMulGrad, refMatMul } from '../src/ops/matmul.js';
 import { refActivation } from '../src/ops/activation.js';
 import { supportedBuilds } from '../src/backend/wasm/loader.js';
-import type { WasmBackend } from '../src/backend/index.js';
+import type { HeapBackend } from '../src/backend/index.js';
 
 it('every wasm build validates in this runtime (relaxed SIMD via --experimental-wasm-relaxed-simd on Node 20)', () => {
   expect(supportedBuilds()).toEqual(['relaxed', 'simd', 'scalar']);
@@ -13,8 +13,8 @@ it('every wasm build validates in this runtime (relaxed SIMD via --experimental-
 
 const SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 13, 17];
 
-describe.each(BUILDS)('gemm (%s build)', (build) => {
-  let be: WasmBackend;
+describe.each(BACKENDS)('gemm (%s build)', (build) => {
+  let be: HeapBackend;
   beforeAll(() => { be = useBuild(build); });
 
   it('matches the reference for every M, N, K in an edge sweep and all transposes', () => {

@@ -1,6 +1,6 @@
 // Test helpers: deterministic data, the per-build backend switch, and comparisons against references.
 import { expect } from 'vitest';
-import { setBackend, WasmBackend, type WasmBuild } from '../src/backend/index.js';
+import { backendBuilds, createBackend, setBackend, type HeapBackend, type WasmBuild } from '../src/backend/index.js';
 import { Tensor, tensor } from '../src/tensor.js';
 import type { Arr } from '../src/ops/util.js';
 import type { Model } from '../src/model.js';
@@ -8,11 +8,20 @@ import { buildBackward } from '../src/autodiff.js';
 import { Plan } from '../src/graph/executor.js';
 import { Graph } from '../src/graph/ir.js';
 
+/** The wasm builds: model-level suites run on each. */
 export const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
 
-/** Instantiate the given build and make it the active backend. */
-export function useBuild(build: WasmBuild): WasmBackend {
-  const be = WasmBackend.createSync(build);
+/**
+ * Every build of every backend this runtime has (the three wasm builds, then 'ref'): the op suites run on
+ * each, so a backend that registers itself in src/backend/index.ts gets the whole op suite.
+ */
+export const BACKENDS: string[] = backendBuilds().map((b) => b.build);
+
+/** Instantiate the given build ('relaxed' | 'simd' | 'scalar', or a backend's name) and make it active. */
+export function useBuild(build: string): HeapBackend {
+  const entry = backendBuilds().find((b) => b.build === build);
+  if (!entry) throw new Error(`test: no backend build '${build}' in this runtime`);
+  const be = createBackend(entry.backend, build) as HeapBackend;
   // every kernel call that takes the shared workspace is checked for writing past it, in every test
   be.guardWorkspace = true;
   // EDGEGRAD_RECLAIM_FLOOR=0 runs the suite under constant memory pressure (every allocation that does not

@@ -4,7 +4,7 @@
 // `npm run fuzz -- --cases 1000` runs the full campaign (EDGEGRAD_FUZZ_CASES).
 import { describe, expect, it, beforeAll } from 'vitest';
 import { BUILDS, useBuild, rng, randArr, t, expectClose } from './helpers.js';
-import type { WasmBackend } from '../src/backend/index.js';
+import type { HeapBackend } from '../src/backend/index.js';
 import { conv2dBackpropFilter, conv2dBackpropInput, convGeometry, refConv2dBackward } from '../src/ops/conv.js';
 import { growMemory } from './fuzz/guard.js';
 import { randomConv, randomGemm, randomPool, runBatchNormBackward, runConv, runGemm, runPoolBackward, geometry, type ConvPath } from './fuzz/kernels.js';
@@ -14,7 +14,7 @@ const CASES = Number(process.env.EDGEGRAD_FUZZ_CASES ?? 40);
 const REF_WORK = Number(process.env.EDGEGRAD_FUZZ_REF_WORK ?? 3e5);
 
 describe.each(BUILDS)('kernel fuzz (%s build)', (build) => {
-  let be: WasmBackend;
+  let be: HeapBackend;
   beforeAll(() => { be = useBuild(build); growMemory(be, 64 << 20); });
 
   for (const path of ['forward', 'backwardInput', 'backwardFilter'] as ConvPath[]) {

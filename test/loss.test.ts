@@ -1,6 +1,6 @@
 // Each loss against its float64 reference and its gradient against finite differences.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, numericGrad, expectGradClose } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, numericGrad, expectGradClose } from './helpers.js';
 import { lossAndGrad, losses, refLoss, type LossName } from '../src/ops/loss.js';
 import { tensor } from '../src/tensor.js';
 
@@ -23,7 +23,7 @@ function softmaxRows(z: { shape: number[]; data: Float32Array }) {
   return { shape: z.shape, data: out };
 }
 
-describe.each(BUILDS)('losses (%s build)', (build) => {
+describe.each(BACKENDS)('losses (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   const rows = 6, cols = 5;

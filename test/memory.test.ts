@@ -5,11 +5,11 @@
 import { describe, expect, it, beforeEach } from 'vitest';
 import { join } from 'node:path';
 import { useBuild } from './helpers.js';
-import type { WasmBackend } from '../src/backend/index.js';
+import type { HeapBackend } from '../src/backend/index.js';
 import * as eg from '../src/index.js';
 
 describe('plans under memory pressure', () => {
-  let be: WasmBackend;
+  let be: HeapBackend;
   // a fresh backend per case: what one case left in memory must not decide whether the next one evicts
   beforeEach(() => { be = useBuild('simd'); be.reclaimFloor = 0; });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { useBuild, rng } from './helpers.js';
-import type { WasmBackend } from '../src/backend/index.js';
+import type { HeapBackend } from '../src/backend/index.js';
 import * as eg from '../src/index.js';
 import { mutateOnnx, mutateTfjs, tryModel, writeMutant } from './fuzz/models.js';
 
@@ -16,7 +16,7 @@ const CASES = Math.ceil(TOTAL / 5.25); // five seeds at a full share, one at a q
 const here = import.meta.dirname;
 
 describe('model-file fuzz', () => {
-  let be: WasmBackend;
+  let be: HeapBackend;
   const dir = mkdtempSync(join(tmpdir(), 'edgegrad-fuzz-'));
   beforeAll(() => { be = useBuild('simd'); });
 

@@ -1,10 +1,10 @@
 // Batch normalization: inference and training forward against the reference, running statistics, and
 // the backward pass (x, gamma, beta) against finite differences.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import { batchNorm, batchNormTrain, batchNormGrad, refBatchNorm, refBatchNormTrain } from '../src/ops/norm.js';
 
-describe.each(BUILDS)('batch norm (%s build)', (build) => {
+describe.each(BACKENDS)('batch norm (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   it('inference uses running statistics', () => {

@@ -1,7 +1,7 @@
 // Pooling forward against the reference (any window, stride, padding); backward against finite
 // differences, and max pooling routes the gradient to the arg-max only.
 import { describe, expect, it, beforeAll } from 'vitest';
-import { BUILDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
+import { BACKENDS, useBuild, randArr, t, expectClose, numericGrad, expectGradClose, dot } from './helpers.js';
 import { maxPool, avgPool, maxPoolGrad, avgPoolGrad, globalAvgPool, globalAvgPoolGrad, poolGeometry, refPool } from '../src/ops/pool.js';
 import type { Padding } from '../src/ops/conv.js';
 import { tensor } from '../src/tensor.js';
@@ -23,7 +23,7 @@ function distinct(shape: number[], seed: number) {
   return a;
 }
 
-describe.each(BUILDS)('pooling (%s build)', (build) => {
+describe.each(BACKENDS)('pooling (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
 
   it('max and average forward match the reference', () => {

@@ -1,42 +1,125 @@
-// The active backend. Only wasm exists today; WebGPU will register here and be picked by ready({ backend }).
+// The backends this runtime has, and the active one. A backend registers itself here (a name, the builds
+// it offers in this runtime, how to create one); eg.ready({ backend }) picks one, eg.backends() lists them.
+import type { Backend } from './backend.js';
 import { WasmBackend } from './wasm/backend.js';
-import type { WasmBuild } from './wasm/loader.js';
+import { supportedBuilds, type WasmBuild } from './wasm/loader.js';
+import { RefBackend } from './ref/backend.js';
 
-export type BackendName = 'wasm' | 'auto';
+export type BackendName = 'wasm' | 'ref' | 'auto';
 export interface ReadyOptions {
+  /** 'auto' (default): the best wasm build; 'ref': the pure-TypeScript reference backend (slow; engines without wasm). */
   backend?: BackendName;
   /** Force a wasm build ('relaxed' | 'simd' | 'scalar'); by default the best one this runtime validates. */
   wasmBuild?: WasmBuild;
 }
 
-let active: WasmBackend | null = null;
-
-/** Instantiate (or switch) the backend. Call once before using tensors; cheap to call again. */
-export async function ready(options: ReadyOptions = {}): Promise<WasmBackend> {
-  const { backend = 'auto', wasmBuild } = options;
-  if (backend !== 'wasm' && backend !== 'auto') {
-    throw new Error(`edgegrad.ready: unknown backend '${String(backend)}' (expected 'wasm' or 'auto')`);
-  }
-  if (active && (!wasmBuild || active.build === wasmBuild)) return active;
-  active = await WasmBackend.create(wasmBuild);
-  return active;
+interface Registration {
+  name: Exclude<BackendName, 'auto'>;
+  /** The builds this runtime can run, best first (empty: unavailable here). */
+  builds(): string[];
+  create(build?: string): Promise<Backend>;
+  createSync(build?: string): Backend;
 }
 
-/** The active backend; created synchronously on first use where the runtime allows it. */
-export function getBackend(): WasmBackend {
+const registry: Registration[] = [
+  {
+    name: 'wasm',
+    builds: () => (typeof WebAssembly === 'object' ? supportedBuilds() : []),
+    create: (build) => WasmBackend.create(build as WasmBuild | undefined),
+    createSync: (build) => WasmBackend.createSync(build as WasmBuild | undefined),
+  },
+  {
+    name: 'ref',
+    builds: () => ['ref'],
+    create: async () => RefBackend.createSync(),
+    createSync: () => RefBackend.createSync(),
+  },
+];
+
+export interface BackendInfo {
+  name: string;
+  /** The builds this runtime can run, best first. */
+  builds: string[];
+}
+
+/** The backends this runtime has, in order of preference ('auto' takes the first). */
+export function backends(): BackendInfo[] {
+  return registry.map((r) => ({ name: r.name, builds: r.builds() })).filter((b) => b.builds.length > 0);
+}
+
+/** Every (backend, build) this runtime has: what a suite that must hold on every backend runs over. */
+export function backendBuilds(): Array<{ backend: Exclude<BackendName, 'auto'>; build: string }> {
+  return registry.flatMap((r) => r.builds().map((build) => ({ backend: r.name, build })));
+}
+
+/** A new instance of a backend in a given build (tests run every build side by side). */
+export function createBackend(name: string, build?: string): Backend {
+  return registration(name).createSync(build === name ? undefined : build);
+}
+
+function registration(name: string): Registration {
+  const r = registry.find((x) => x.name === name);
+  if (!r) {
+    throw new Error(`edgegrad.ready: unknown backend '${String(name)}' (expected 'auto' or one of ${registry.map((x) => `'${x.name}'`).join(', ')})`);
+  }
+  if (r.builds().length === 0) throw new Error(`edgegrad.ready: backend '${name}' is not available in this runtime`);
+  return r;
+}
+
+let active: Backend | null = null;
+/** One instance per backend name, so that tensors can move between backends (`t.to('ref')`). */
+const instances = new Map<string, Backend>();
+
+function pickName(backend: BackendName, wasmBuild?: WasmBuild): string {
+  if (backend === 'auto') return wasmBuild ? 'wasm' : backends()[0]?.name ?? 'ref';
+  return backend;
+}
+
+function wanted(be: Backend | undefined, name: string, wasmBuild?: WasmBuild): boolean {
+  return !!be && be.name === name && (!wasmBuild || be.build === wasmBuild);
+}
+
+/** Instantiate (or switch to) a backend. Call once before using tensors; cheap to call again. */
+export async function ready(options: ReadyOptions = {}): Promise<Backend> {
+  const { backend = 'auto', wasmBuild } = options;
+  const name = pickName(backend, wasmBuild);
+  const r = registration(name);
+  if (wanted(active ?? undefined, name, wasmBuild)) return active!;
+  const have = instances.get(name);
+  const be = wanted(have, name, wasmBuild) ? have! : await r.create(wasmBuild);
+  setBackend(be);
+  return be;
+}
+
+/** The active backend; the best wasm build is created synchronously on first use where the runtime allows it. */
+export function getBackend(): Backend {
   if (!active) {
     try {
-      active = WasmBackend.createSync();
+      setBackend(registration(pickName('auto')).createSync());
     } catch (e) {
       throw new Error(`edgegrad: no backend yet: call 'await eg.ready()' first (${(e as Error).message})`);
     }
   }
-  return active;
+  return active!;
 }
 
-export function setBackend(b: WasmBackend): void {
+/** The instance of a backend by name: the active one if it has that name, else one created for it. */
+export function backendNamed(name: string): Backend {
+  if (active?.name === name) return active;
+  let be = instances.get(name);
+  if (!be) {
+    be = registration(name).createSync();
+    instances.set(name, be);
+  }
+  return be;
+}
+
+export function setBackend(b: Backend): void {
   active = b;
+  instances.set(b.name, b);
 }
 
-export { WasmBackend };
-export type { WasmBuild };
+export { HeapBackend } from './heap.js';
+export { WasmBackend, RefBackend };
+export type { Backend, WasmBuild };
+export type { Evictable } from './backend.js';

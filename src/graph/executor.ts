@@ -1,7 +1,7 @@
 // A compiled plan: a graph with every shape resolved for one batch size, and every intermediate value
 // placed in one arena block by liveness (values whose lifetimes do not overlap share bytes). Plan once,
 // allocate once, run many times. Parameters and state live in their own persistent tensors.
-import type { Evictable, WasmBackend } from '../backend/wasm/backend.js';
+import type { Backend, Evictable } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor.js';
 import { type Graph, resolve, sizeOfShape } from './ir.js';
@@ -17,7 +17,7 @@ const ALIGN = 64;
 class PlanMemory implements Evictable {
   ptrs: number[] = [];
   lastUse = 0;
-  constructor(readonly be: WasmBackend, readonly bytes: number) {}
+  constructor(readonly be: Backend, readonly bytes: number) {}
   residentBytes(): number { return this.ptrs.length ? this.bytes : 0; }
   evict(): void {
     for (const p of this.ptrs) this.be.free(p);
@@ -43,7 +43,7 @@ export interface PlanOptions {
 }
 
 export class Plan {
-  readonly be: WasmBackend;
+  readonly be: Backend;
   readonly shapes: number[][];
   /** Bytes of the planned arena block (all intermediate values, reused by liveness). */
   readonly planBytes: number;
@@ -52,11 +52,13 @@ export class Plan {
   private readonly offsets = new Map<number, number>();
   private base = 0;
   private readonly ctx: RunContext;
-  /** node id -> packed weight panels (inference plans: dense layers' kernels, packed once per weight version) */
+  /** node id -> what its op's prepare hook made of its weights (inference plans, once per weight version) */
   private readonly packs = new Map<number, number>();
   private packedVersion = -1;
-  /** Bytes of each pack, to allocate them again after an eviction. */
+  /** Bytes of each prepared copy, to allocate them again after an eviction. */
   private readonly packBytes = new Map<number, number>();
+  /** The weights the prepared copies are made from. */
+  private packSources: Tensor[] = [];
   /** The persistent tensors this plan reads (weights, state), paged in before each run. */
   private readonly tensors: Tensor[];
   private disposed = false;
@@ -116,18 +118,23 @@ export class Plan {
       dropout: opts.dropout ?? opts.training,
       shape: (id) => self.shapes[id],
       ptr: (id) => self.ptr(id),
-      // packed panels only once prepack() has filled them; until then the node packs per call
-      packed: (id) => (self.packedVersion >= 0 ? self.packs.get(id) ?? 0 : 0),
+      // prepared copies only once prepack() has filled them; until then a node runs from its weights
+      prepared: (id) => (self.packedVersion >= 0 ? self.packs.get(id) ?? 0 : 0),
     };
     if (!opts.training) {
-      // Pre-pack the kernels of dense layers (GEMM B panels) when a batch is big enough for the packed
-      // path; weights are constant between training steps, so inference need not repack per call.
+      // Weights are constant between training steps, so inference plans let ops prepare them once (the
+      // dense layer's GEMM panels) where the op has a prepare hook and its weights are parameters.
+      const shape = (id: number): number[] => this.shapes[id];
       for (const n of graph.nodes) {
-        const w = graph.values[n.inputs[1]];
-        if (n.op !== 'dense' || w?.kind !== 'param' || this.shapes[n.inputs[0]][0] < 4) continue;
-        const [K, N] = this.shapes[n.inputs[1]];
-        this.packBytes.set(n.id, this.be.kernels.gemmPackedBSize(K, N));
+        const hook = getOp(n.op).prepare;
+        const weights = hook?.inputs.map((k) => graph.values[n.inputs[k]]) ?? [];
+        if (!hook || weights.some((v) => v?.kind !== 'param')) continue;
+        const bytes = hook.bytes(this.be, shape, n);
+        if (bytes <= 0) continue;
+        this.packBytes.set(n.id, bytes);
+        this.packSources.push(...weights.map((v) => v.tensor!));
       }
+      this.packSources = [...new Set(this.packSources)];
     }
     this.mem = new PlanMemory(this.be, this.blockBytes + [...this.packBytes.values()].reduce((a, b) => a + b, 0));
     plans.register(this, this.mem, this);
@@ -161,16 +168,12 @@ export class Plan {
     return versionSum(this.derivedFrom) !== this.derivedVersion;
   }
 
-  /** Pack the dense weights into GEMM panels, unless they are packed for their current versions already. */
+  /** Run the ops' prepare hooks on the weights, unless they ran for the weights' current versions already. */
   prepack(): void {
     this.ensure();
-    const version = versionSum([...this.packs.keys()].map((id) => this.graph.values[this.graph.nodes[id].inputs[1]].tensor!));
+    const version = versionSum(this.packSources);
     if (version === this.packedVersion) return;
-    for (const [id, dst] of this.packs) {
-      const n = this.graph.nodes[id];
-      const [K, N] = this.shapes[n.inputs[1]];
-      this.be.kernels.gemmPackB(0, K, N, this.ptr(n.inputs[1]), N, dst);
-    }
+    for (const [id, dst] of this.packs) getOp(this.graph.nodes[id].op).prepare!.run(this.ctx, this.graph.nodes[id], dst);
     this.packedVersion = version;
   }
 

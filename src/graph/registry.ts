@@ -1,19 +1,32 @@
 // Ops the graph knows: each registers its shape rule, its kernel call and (if differentiable) its
 // gradient rule, from the op family's own file in src/ops/. A backend only runs kernels.
-import type { WasmBackend } from '../backend/wasm/backend.js';
+import type { Backend } from '../backend/index.js';
 import type { Attrs, Node, Shape } from './ir.js';
 
 /** What a running node sees: resolved shapes, pointers into the wasm memory, the backend and the mode. */
 export interface RunContext {
-  be: WasmBackend;
+  be: Backend;
   /** Training mode: batch statistics, random slopes, parameter gradients. */
   training: boolean;
   /** Dropout active: in training, and at inference for Monte-Carlo dropout. */
   dropout: boolean;
   shape(valueId: number): number[];
   ptr(valueId: number): number;
-  /** The weights of this node pre-packed for the GEMM (inference plans), or 0. */
-  packed(nodeId: number): number;
+  /** What this node's `prepare` hook made of its weights (inference plans, current weights), or 0: run without. */
+  prepared(nodeId: number): number;
+}
+
+/**
+ * Weight preparation, for inference plans: a copy of a node's constant inputs in the layout its kernel runs
+ * fastest from (packed GEMM panels), made once per version of those weights, in the plan's memory.
+ */
+export interface PrepareHook {
+  /** The inputs (by position) it prepares: the plan uses the hook only where all of them are parameters. */
+  inputs: number[];
+  /** Bytes of the prepared copy for this node in this plan, or 0 where it would not pay (small batches). */
+  bytes(be: Backend, shape: (valueId: number) => number[], node: Node): number;
+  /** Fill `dst` from the node's current weights. */
+  run(ctx: RunContext, node: Node, dst: number): void;
 }
 
 /** What a gradient rule gets: add backward nodes with `node`, read forward shapes with `shape`. */
@@ -37,6 +50,7 @@ export interface OpSpec {
   outputDtype?(k: number): 'float32' | 'int32';
   /** Inputs (by position) this node writes in place when it runs in this mode (batch-norm moving statistics). */
   mutates?(node: Node, training: boolean): number[];
+  prepare?: PrepareHook;
   /** FLOPs for the summary, from resolved shapes. */
   flops?(inputs: Shape[], outputs: Shape[], attrs: Attrs): number;
 }

@@ -1,10 +1,11 @@
 // Activations: step, sign, linear, sigmoid, tanh, ReLU, ReLU6, leaky ReLU, PReLU, randomized leaky ReLU,
 // ELU, SELU, softplus, GELU, softmax, log-softmax, maxout; forward, gradient and float64 references.
 // Kernels: assembly/act.ts.
-import { Act } from '../backend/wasm/kernels.js';
-import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import { Act } from '../backend/kernels.js';
+import { arr, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 export type ActivationName =
@@ -52,14 +53,8 @@ const param = (name: ActivationName, p?: number): number => defaultParam(name, p
 
 /** Overwrite t with act(t); softmax/log-softmax over the last axis. */
 export function activateInPlace(t: Tensor, name: ActivationName, p?: number): void {
-  const be = backend();
-  const c = code(name, 'activation');
-  if (c === undefined) {
-    const cols = t.shape[t.rank - 1] ?? 1;
-    be.kernels.softmaxForward(t.size / Math.max(cols, 1), cols, t.ptr, t.ptr, +(name === 'logSoftmax'));
-  } else if (c !== Act.linear) {
-    be.kernels.actForward(c, t.size, t.ptr, t.ptr, param(name, p));
-  }
+  if (code(name, 'activation') === Act.linear) return;
+  runEager('activation', [t], { activation: name, alpha: p }, { outputs: [t] });
 }
 
 /** y = act(x) by name. */
@@ -67,9 +62,7 @@ export function activation(x: Tensor | TensorLike, name: ActivationName, p?: num
   const t = input(x, name, 'x');
   if (p !== undefined) finite(p, name, 'alpha');
   if ((name === 'softmax' || name === 'logSoftmax') && t.rank === 0) fail(name, 'needs rank >= 1');
-  const y = t.clone();
-  activateInPlace(y, name, p);
-  return y;
+  return runEager('activation', [t], { activation: name, alpha: p })[0];
 }
 
 /**
@@ -81,16 +74,8 @@ export function activationGrad(name: ActivationName, x: Tensor, y: Tensor, dy: T
   x = input(x, op, 'x'); y = input(y, op, 'y'); dy = input(dy, op, 'dy');
   if (y.size !== x.size) fail(op, `y ${formatShape(y.shape)} does not match x ${formatShape(x.shape)}`);
   if (dy.size !== x.size) fail(`${name}Grad`, `dy ${formatShape(dy.shape)} does not match x ${formatShape(x.shape)}`);
-  const be = backend();
-  const dx = Tensor.empty(x.shape);
-  const c = code(name, `${name}Grad`);
-  if (c === undefined) {
-    const cols = x.shape[x.rank - 1];
-    be.kernels.softmaxBackward(x.size / cols, cols, y.ptr, dy.ptr, dx.ptr, +(name === 'logSoftmax'));
-  } else {
-    be.kernels.actBackward(c, x.size, x.ptr, y.ptr, dy.ptr, dx.ptr, param(name, p));
-  }
-  return dx;
+  code(name, op);
+  return runEager('activationGrad', [x, y, dy], { activation: name, alpha: p })[0];
 }
 
 export const linear = (x: Tensor | TensorLike) => activation(x, 'linear');
@@ -114,15 +99,12 @@ export function prelu(x: Tensor | TensorLike, alpha: Tensor | TensorLike): Tenso
   const t = input(x, 'prelu', 'x'), a = input(alpha, 'prelu', 'alpha');
   const C = t.shape[t.rank - 1];
   if (a.size !== C && a.size !== 1) fail('prelu', `alpha must have 1 or ${C} (channels) elements, got ${formatShape(a.shape)}`);
-  const y = Tensor.empty(t.shape);
-  backend().kernels.preluForward(t.size, a.size, t.ptr, a.ptr, y.ptr);
-  return y;
+  return runEager('prelu', [t, a.rank === 1 ? a : a.reshape([a.size])])[0];
 }
 
 export function preluGrad(x: Tensor, alpha: Tensor, dy: Tensor): { dx: Tensor; dalpha: Tensor } {
-  const dx = Tensor.empty(x.shape), dalpha = Tensor.empty(alpha.shape);
-  backend().kernels.preluBackward(x.size, alpha.size, x.ptr, alpha.ptr, dy.ptr, dx.ptr, dalpha.ptr);
-  return { dx, dalpha };
+  const [dx, dalpha] = runEager('preluGrad', [x, alpha.rank === 1 ? alpha : alpha.reshape([alpha.size]), dy]);
+  return { dx, dalpha: dalpha.reshape(alpha.shape) };
 }
 
 export interface RReluOptions { lower?: number; upper?: number; training?: boolean }
@@ -138,9 +120,7 @@ export function rrelu(x: Tensor | TensorLike, opts: RReluOptions = {}): { y: Ten
   if (!(lower >= 0 && lower <= upper)) fail('rrelu', `need 0 <= lower <= upper, got ${lower}, ${upper}`);
   const t = input(x, 'rrelu', 'x');
   if (!training) return { y: activation(t, 'leakyRelu', (lower + upper) / 2) };
-  const y = Tensor.empty(t.shape), slopes = Tensor.empty(t.shape);
-  const be = backend();
-  be.kernels.rreluTrain(t.size, t.ptr, y.ptr, slopes.ptr, lower, upper, be.rng);
+  const [y, slopes] = runEager('rrelu', [t], { lower, upper }, { training: true });
   return { y, slopes };
 }
 
@@ -151,16 +131,11 @@ export function maxout(x: Tensor | TensorLike, units: number): Tensor {
   if (!Number.isInteger(units) || units < 1 || last % units !== 0) {
     fail('maxout', `last axis ${last} of ${formatShape(t.shape)} is not divisible into ${units} units`);
   }
-  const y = Tensor.empty([...t.shape.slice(0, -1), units]);
-  backend().kernels.maxoutForward(t.size / last, units, last / units, t.ptr, y.ptr);
-  return y;
+  return runEager('maxout', [t], { units })[0];
 }
 
 export function maxoutGrad(x: Tensor, units: number, dy: Tensor): Tensor {
-  const last = x.shape[x.rank - 1];
-  const dx = Tensor.empty(x.shape);
-  backend().kernels.maxoutBackward(x.size / last, units, last / units, x.ptr, dy.ptr, dx.ptr);
-  return dx;
+  return runEager('maxoutGrad', [x, dy], { units })[0];
 }
 
 // ---- references (float64) ----
@@ -263,7 +238,7 @@ registerOp({
     const c = code(name, 'activation');
     const size = sizeOfShape(shape);
     if (c === undefined) {
-      const cols = shape[shape.length - 1];
+      const cols = Math.max(shape[shape.length - 1] ?? 1, 1);
       ctx.be.kernels.softmaxForward(size / cols, cols, ctx.ptr(x), ctx.ptr(y), +(name === 'logSoftmax'));
     } else {
       ctx.be.kernels.actForward(c, size, ctx.ptr(x), ctx.ptr(y), param(name, n.attrs.alpha as number | undefined));
@@ -295,7 +270,7 @@ registerOp({
 registerOp({
   name: 'prelu',
   infer([x, alpha], _a, node) {
-    if (alpha.length !== 1 || alpha[0] !== x[x.length - 1]) fail('prelu', `node '${node}': alpha ${formatShape(alpha)} must have one slope per channel of ${formatShape(x)}`);
+    if (alpha.length !== 1 || (alpha[0] !== x[x.length - 1] && alpha[0] !== 1)) fail('prelu', `node '${node}': alpha ${formatShape(alpha)} must have one slope per channel of ${formatShape(x)} (or one for all)`);
     return [x.slice()];
   },
   run(ctx, n) {

@@ -1,12 +1,15 @@
 // conv2d and depthwiseConv2d over NHWC with HWIO filters, forward and backward, and references.
 // Groups come from the filter: w is [KH, KW, C / G, Cout]; depthwise is G = C (filter [KH, KW, C, mult]).
 // Kernels: assembly/conv.ts (implicit GEMM through assembly/gemm_f32.ts; direct depthwise).
-import { Act } from '../backend/wasm/kernels.js';
+import { Act } from '../backend/kernels.js';
 import { activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
-import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
+import { arr, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
-import { registerOp } from '../graph/registry.js';
-import { activationGradFromOutput, gradNeeds } from './matmul.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
+import type { Attrs } from '../graph/ir.js';
+import type { Backend } from '../backend/index.js';
+import { activationGradFromOutput, columnSums, gradNeeds } from './matmul.js';
 
 /** 'same' | 'valid' | one number for all sides | [[top, bottom], [left, right]]. */
 export type Padding = 'same' | 'valid' | number | [[number, number], [number, number]];
@@ -68,10 +71,21 @@ export function geometryBlock(be: { descriptor(v: readonly number[]): number }, 
 }
 
 /** The geometry block and a workspace of the size every path of this geometry needs. */
-function setup(g: ConvGeometry): { geom: number; ws: number } {
-  const be = backend();
+function setup(be: Backend, g: ConvGeometry): { geom: number; ws: number } {
   const geom = geometryBlock(be, g);
   return { geom, ws: be.workspace(be.kernels.convWorkspaceSize(geom)) };
+}
+
+/** conv2dBackwardInput's one call site (eager conv2dBackpropInput and the conv2dGrad node). */
+function backwardInput(ctx: RunContext, g: ConvGeometry, dy: number, w: number, dx: number): void {
+  const { geom, ws } = setup(ctx.be, g);
+  ctx.be.kernels.conv2dBackwardInput(geom, dy, ctx.ptr(w), ctx.ptr(dx), ws);
+}
+
+/** conv2dBackwardFilter's one call site: dw, and db (column sums of dy) where db is not 0. */
+function backwardFilter(ctx: RunContext, g: ConvGeometry, x: number, dy: number, dw: number, db: number): void {
+  const { geom, ws } = setup(ctx.be, g);
+  ctx.be.kernels.conv2dBackwardFilter(geom, ctx.ptr(x), dy, ctx.ptr(dw), db, ws);
 }
 
 export interface FusedConv2DArgs {
@@ -95,11 +109,10 @@ export function fusedConv2d(args: FusedConv2DArgs, op = 'fused.conv2d'): Tensor 
     if (bias.size !== g.CO) fail(op, `bias must have ${g.CO} elements (output channels), got ${formatShape(bias.shape)}`);
   }
   const name = args.activation ?? 'linear';
-  const fused = fusableActivation(name);
-  const y = Tensor.empty([g.N, g.OH, g.OW, g.CO]);
-  const { geom, ws } = setup(g);
-  backend().kernels.conv2dForward(geom, x.ptr, w.ptr, bias ? bias.ptr : 0, y.ptr, fused ?? Act.linear, defaultParam(name, args.alpha), ws);
-  if (fused === undefined) activateInPlace(y, name, args.alpha);
+  const fused = fusableActivation(name) !== undefined;
+  const attrs = { strides: [g.SH, g.SW], pad: [[g.PT, g.PB], [g.PL, g.PR]], dilations: [g.DH, g.DW], activation: fused ? name : 'linear', alpha: defaultParam(name, args.alpha) };
+  const [y] = runEager('conv2d', bias ? [x, w, bias.rank === 1 ? bias : bias.reshape([bias.size])] : [x, w], attrs);
+  if (!fused) activateInPlace(y, name, args.alpha);
   return y;
 }
 
@@ -138,10 +151,12 @@ export function conv2dBackpropInput(xShape: readonly number[], dy: Tensor, filte
   dy = input(dy, op, 'dy'); filter = input(filter, op, 'filter');
   const g = convGeometry(xShape, filter.shape, strides, pad, dilations, op);
   expectDy(dy, g, op, filter.shape);
-  const dx = Tensor.empty(xShape);
-  const { geom, ws } = setup(g);
-  backend().kernels.conv2dBackwardInput(geom, dy.ptr, filter.ptr, dx.ptr, ws);
-  return dx;
+  return runEager('conv2dBackpropInput', [dy, filter], { ...eagerAttrs(g), xShape: xShape.slice() })[0];
+}
+
+/** A geometry's strides, explicit padding and dilations as node attributes. */
+function eagerAttrs(g: ConvGeometry): Attrs {
+  return { strides: [g.SH, g.SW], pad: [[g.PT, g.PB], [g.PL, g.PR]], dilations: [g.DH, g.DW] };
 }
 
 /** dw (and db = column sums of dy) of conv2d (TF.js Conv2DBackpropFilter, which tfjs-wasm lacks). */
@@ -151,9 +166,7 @@ export function conv2dBackpropFilter(x: Tensor, dy: Tensor, filterShape: readonl
   x = input(x, op, 'x'); dy = input(dy, op, 'dy');
   const g = convGeometry(x.shape, filterShape, strides, pad, dilations, op);
   expectDy(dy, g, op, filterShape);
-  const dw = Tensor.empty(filterShape), db = Tensor.empty([g.CO]);
-  const { geom, ws } = setup(g);
-  backend().kernels.conv2dBackwardFilter(geom, x.ptr, dy.ptr, dw.ptr, db.ptr, ws);
+  const [dw, db] = runEager('conv2dBackpropFilter', [x, dy], { ...eagerAttrs(g), filterShape: filterShape.slice() });
   return { dw, db };
 }
 
@@ -233,10 +246,8 @@ registerOp({
   run(ctx, n) {
     const [x, w, b] = n.inputs;
     const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
-    const k = ctx.be.kernels;
-    const geom = geometryBlock(ctx.be, g);
-    const ws = ctx.be.workspace(k.convWorkspaceSize(geom));
-    k.conv2dForward(geom, ctx.ptr(x), ctx.ptr(w), b !== undefined ? ctx.ptr(b) : 0, ctx.ptr(n.outputs[0]),
+    const { geom, ws } = setup(ctx.be, g);
+    ctx.be.kernels.conv2dForward(geom, ctx.ptr(x), ctx.ptr(w), b !== undefined ? ctx.ptr(b) : 0, ctx.ptr(n.outputs[0]),
       Act[n.attrs.activation as keyof typeof Act], (n.attrs.alpha as number) ?? 0, ws);
   },
   grad(n, [dy], b) {
@@ -261,19 +272,36 @@ registerOp({
   run(ctx, n) {
     const [x, w, y, dy] = n.inputs;
     const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
-    const k = ctx.be.kernels;
     const dz = ctx.ptr(n.outputs[0]);
     activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, g.N * g.OH * g.OW * g.CO, ctx.ptr(y), ctx.ptr(dy), dz);
-    const geom = geometryBlock(ctx.be, g);
-    const ws = ctx.be.workspace(k.convWorkspaceSize(geom));
     let o = 1;
-    if (n.attrs.needX) k.conv2dBackwardInput(geom, dz, ctx.ptr(w), ctx.ptr(n.outputs[o++]), ws);
+    if (n.attrs.needX) backwardInput(ctx, g, dz, w, n.outputs[o++]);
     if (n.attrs.needW) {
-      const dw = ctx.ptr(n.outputs[o++]);
-      const db = n.attrs.needB ? ctx.ptr(n.outputs[o++]) : 0;
-      k.conv2dBackwardFilter(geom, ctx.ptr(x), dz, dw, db, ws);
+      const dw = n.outputs[o++];
+      backwardFilter(ctx, g, x, dz, dw, n.attrs.needB ? ctx.ptr(n.outputs[o++]) : 0);
     } else if (n.attrs.needB) {
-      k.columnSums(g.N * g.OH * g.OW, g.CO, dz, ctx.ptr(n.outputs[o++]));
+      columnSums(ctx, g.N * g.OH * g.OW, g.CO, dz, ctx.ptr(n.outputs[o++]));
     }
+  },
+});
+
+registerOp({
+  name: 'conv2dBackpropInput',
+  // inputs: dy, filter; attrs: the geometry's and xShape
+  infer(_s, attrs) { return [(attrs.xShape as number[]).slice()]; },
+  run(ctx, n) {
+    const [dy, w] = n.inputs;
+    backwardInput(ctx, nodeGeometry(n.attrs.xShape as number[], ctx.shape(w), n.attrs, n.name), ctx.ptr(dy), w, n.outputs[0]);
+  },
+});
+
+registerOp({
+  name: 'conv2dBackpropFilter',
+  // inputs: x, dy; attrs: the geometry's and filterShape; outputs: dw, db
+  infer(_s, attrs) { const f = attrs.filterShape as number[]; return [f.slice(), [f[3]]]; },
+  run(ctx, n) {
+    const [x, dy] = n.inputs;
+    const g = nodeGeometry(ctx.shape(x), n.attrs.filterShape as number[], n.attrs, n.name);
+    backwardFilter(ctx, g, x, ctx.ptr(dy), n.outputs[0], ctx.ptr(n.outputs[1]));
   },
 });

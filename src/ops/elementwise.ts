@@ -1,9 +1,10 @@
 // Elementwise binary ops with broadcasting (add, sub, mul, div, maximum, minimum), their gradients
 // (which sum over broadcast axes), and unary math. Kernels: assembly/elementwise.ts.
-import { Bin, Un } from '../backend/wasm/kernels.js';
-import { arr, backend, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
+import { Bin, Un } from '../backend/kernels.js';
+import { arr, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 export type BinaryOp = keyof typeof Bin;
@@ -53,15 +54,7 @@ function collapse(shape: number[], strides: number[][]): [number[], number[][]] 
 
 export function binary(op: BinaryOp, a: Tensor | TensorLike, b: Tensor | TensorLike): Tensor {
   const ta = input(a, op, 'a'), tb = input(b, op, 'b');
-  const shape = broadcastShape(ta.shape, tb.shape, op);
-  const out = Tensor.empty(shape);
-  if (out.size === 0) return out;
-  const full = shape.length ? shape : [1];
-  const [sh, [sa, sb]] = collapse(full, [stridesIn(ta.shape, full), stridesIn(tb.shape, full)]);
-  if (sh.length > 8) fail(op, `broadcast of ${formatShape(ta.shape)} and ${formatShape(tb.shape)} needs more than 8 axes`);
-  const be = backend();
-  be.kernels.binary(Bin[op], sh.length, be.descriptor([...sh, ...sa, ...sb]), ta.ptr, tb.ptr, out.ptr);
-  return out;
+  return runEager(op, [ta, tb])[0];
 }
 
 export const add = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('add', a, b);
@@ -73,17 +66,9 @@ export const minimum = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binar
 
 /** Sum `big` down to `shape` (the adjoint of broadcasting `shape` up to big's shape). */
 export function sumToShape(big: Tensor, shape: readonly number[]): Tensor {
-  const out = Tensor.empty(shape);
-  if (sizeOf(shape) === big.size) {
-    out.view().set(big.view());
-    return out;
-  }
+  if (sizeOf(shape) === big.size) return big.reshape(shape);
   broadcastShape(shape, big.shape, 'sumToShape');
-  const full = big.shape.length ? big.shape.slice() : [1];
-  const [sh, [ss]] = collapse(full, [stridesIn(shape, full)]);
-  const be = backend();
-  be.kernels.sumToShape(sh.length, be.descriptor([...sh, ...ss]), big.ptr, out.ptr, out.size);
-  return out;
+  return runEager('sumToShape', [big], { shape: shape.slice() })[0];
 }
 
 /** Gradients of a op b for upstream dy, each summed to its operand's shape. */
@@ -128,9 +113,8 @@ export type UnaryOp = keyof typeof Un;
 
 export function unary(op: UnaryOp, x: Tensor | TensorLike): Tensor {
   const t = input(x, op, 'x');
-  const y = Tensor.empty(t.shape);
-  backend().kernels.unary(Un[op], t.size, t.ptr, y.ptr);
-  return y;
+  if (Un[op] === undefined) fail('unary', `unknown op '${String(op)}' (expected one of ${Object.keys(Un).join(', ')})`);
+  return runEager('unary', [t], { op })[0];
 }
 
 export const neg = (x: Tensor | TensorLike) => unary('neg', x);
@@ -169,8 +153,10 @@ export function refBinary(op: BinaryOp, a: Arr, b: Arr): Arr {
 
 function runBinary(ctx: RunContext, op: BinaryOp, a: number, b: number, out: number): void {
   const shape = ctx.shape(out);
+  if (sizeOfShape(shape) === 0) return;
   const full = shape.length ? shape : [1];
   const [sh, [sa, sb]] = collapse(full, [stridesIn(ctx.shape(a), full), stridesIn(ctx.shape(b), full)]);
+  if (sh.length > 8) fail(op, `broadcast of ${formatShape(ctx.shape(a))} and ${formatShape(ctx.shape(b))} needs more than 8 axes`);
   ctx.be.kernels.binary(Bin[op], sh.length, ctx.be.descriptor([...sh, ...sa, ...sb]), ctx.ptr(a), ctx.ptr(b), ctx.ptr(out));
 }
 
@@ -209,13 +195,33 @@ for (const op of ['add', 'sub', 'mul', 'div'] as const) {
   });
 }
 
+// maximum / minimum: eager (their gradient is binaryGrad's selection mask)
+for (const op of ['max', 'min'] as const) {
+  registerOp({
+    name: op,
+    infer([a, b], _attrs, node) {
+      try { return [broadcastShape(a, b, op)]; } catch (e) { throw new Error(`${(e as Error).message} (node '${node}')`); }
+    },
+    run(ctx, n) { runBinary(ctx, op, n.inputs[0], n.inputs[1], n.outputs[0]); },
+  });
+}
+
+registerOp({
+  name: 'unary',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    ctx.be.kernels.unary(Un[n.attrs.op as UnaryOp], sizeOfShape(ctx.shape(n.inputs[0])), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+  },
+  flops: ([x]) => sizeOfShape(x),
+});
+
 registerOp({
   name: 'sumToShape',
-  // inputs: the big gradient and a value of the target shape
-  infer([, like]) { return [like.slice()]; },
+  // inputs: the big gradient and a value of the target shape (or attrs.shape, eager)
+  infer([, like], attrs) { return [(attrs.shape as number[] | undefined)?.slice() ?? like.slice()]; },
   run(ctx, n) {
-    const [big, like] = n.inputs;
-    const bigShape = ctx.shape(big), shape = ctx.shape(like);
+    const big = n.inputs[0];
+    const bigShape = ctx.shape(big), shape = ctx.shape(n.outputs[0]);
     const full = bigShape.length ? bigShape : [1];
     const [sh, [ss]] = collapse(full, [stridesIn(shape, full)]);
     ctx.be.kernels.sumToShape(sh.length, ctx.be.descriptor([...sh, ...ss]), ctx.ptr(big), ctx.ptr(n.outputs[0]), sizeOfShape(shape));

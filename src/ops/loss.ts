@@ -1,10 +1,11 @@
 // Losses with gradients: MSE, MAE, Huber / smooth-L1, binary cross-entropy (probabilities and logits),
 // softmax cross-entropy (one-hot and sparse), binary and categorical hinge. Mean reduction as Keras.
 // Kernels: assembly/loss.ts.
-import { Loss } from '../backend/wasm/kernels.js';
-import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import { Loss } from '../backend/kernels.js';
+import { fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 export type LossName =
@@ -32,8 +33,7 @@ export function lossAndGrad(name: LossName, labels: Tensor | TensorLike, predict
   const sparse = name === 'sparseSoftmaxCrossEntropy';
   const p = input(predictions, name, 'predictions');
   const y = input(labels, name, 'labels', sparse ? 'int32' : 'float32');
-  const be = backend();
-  const k = be.kernels;
+  if (!LOSSES.includes(name)) fail('loss', `unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
   const cols = p.shape[p.rank - 1] ?? 1;
   const rows = p.size / Math.max(cols, 1);
   if (p.size === 0) fail(name, `empty predictions ${formatShape(p.shape)}`);
@@ -46,40 +46,11 @@ export function lossAndGrad(name: LossName, labels: Tensor | TensorLike, predict
   } else if (y.size !== p.size || y.shape.some((d, i) => d !== p.shape[i]) || y.rank !== p.rank) {
     fail(name, `labels ${formatShape(y.shape)} and predictions ${formatShape(p.shape)} must have the same shape`);
   }
-  const grad = wantGrad ? Tensor.empty(p.shape) : undefined;
-  const g = grad ? grad.ptr : 0;
-  let loss: number;
-  switch (name) {
-    case 'meanSquaredError': loss = k.lossElementwise(Loss.mse, p.size, p.ptr, y.ptr, g, 0); break;
-    case 'meanAbsoluteError': loss = k.lossElementwise(Loss.mae, p.size, p.ptr, y.ptr, g, 0); break;
-    case 'huber': loss = k.lossElementwise(Loss.huber, p.size, p.ptr, y.ptr, g, finite(opts.delta ?? 1, name, 'delta')); break;
-    case 'binaryCrossentropy': loss = k.lossElementwise(Loss.bce, p.size, p.ptr, y.ptr, g, finite(opts.epsilon ?? 1e-7, name, 'epsilon')); break;
-    case 'sigmoidCrossEntropy': loss = k.lossElementwise(Loss.bceLogits, p.size, p.ptr, y.ptr, g, 0); break;
-    case 'hinge': loss = k.lossElementwise(Loss.hinge, p.size, p.ptr, y.ptr, g, 0); break;
-    case 'softmaxCrossEntropy': loss = k.softmaxCrossEntropy(rows, cols, p.ptr, y.ptr, 0, g); break;
-    case 'sparseSoftmaxCrossEntropy': loss = k.softmaxCrossEntropy(rows, cols, p.ptr, y.ptr, 1, g); break;
-    case 'categoricalHinge': loss = k.categoricalHinge(rows, cols, p.ptr, y.ptr, g); break;
-    case 'categoricalCrossentropy': loss = categoricalFromProbs(p, y, rows, cols, grad); break;
-    default: fail('loss', `unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
-  }
+  const attrs = { loss: name, delta: finite(opts.delta ?? 1, name, 'delta'), epsilon: finite(opts.epsilon ?? 1e-7, name, 'epsilon'), grad: wantGrad };
+  const [l, grad] = runEager('loss', [p, sparse && y.rank !== 1 ? y.reshape([y.size]) : y], attrs);
+  const loss = l.dataSync()[0];
+  l.dispose();
   return { loss, grad };
-}
-
-/** -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities). */
-function categoricalFromProbs(p: Tensor, y: Tensor, rows: number, cols: number, grad?: Tensor): number {
-  const eps = 1e-7;
-  const pv = p.view(), yv = y.view();
-  const gv = grad?.view();
-  let total = 0;
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) {
-      const i = r * cols + c;
-      const q = Math.min(Math.max(pv[i], eps), 1 - eps);
-      total -= yv[i] * Math.log(q);
-      if (gv) gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -yv[i] / q / rows : 0;
-    }
-  }
-  return total / rows;
 }
 
 function lossTensor(name: LossName, labels: Tensor | TensorLike, predictions: Tensor | TensorLike, opts?: LossOptions): Tensor {
@@ -146,7 +117,7 @@ export function refLoss(name: LossName, y: Arr, p: Arr, opts: LossOptions = {}):
 
 registerOp({
   name: 'loss',
-  // inputs: prediction, target; outputs: [1] mean loss, dLoss/dPrediction
+  // inputs: prediction, target; outputs: [1] mean loss, dLoss/dPrediction (unless attrs.grad is false)
   infer([p, t], a, node) {
     const name = a.loss as LossName;
     if (!LOSSES.includes(name)) fail('loss', `node '${node}': unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
@@ -155,13 +126,13 @@ registerOp({
     } else if (t.length !== p.length || t.some((d, i) => i > 0 && d !== p[i])) {
       fail(name, `node '${node}': labels ${formatShape(t)} do not match predictions ${formatShape(p)}`);
     }
-    return [[1], p.slice()];
+    return a.grad === false ? [[1]] : [[1], p.slice()];
   },
   outputDtype: () => 'float32',
   run(ctx, n) {
     const [p, t] = n.inputs, [l, g] = n.outputs;
-    const shape = ctx.shape(p), cols = shape[shape.length - 1], size = sizeOfShape(shape), rows = size / cols;
-    const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = ctx.ptr(g);
+    const shape = ctx.shape(p), cols = shape[shape.length - 1] ?? 1, size = sizeOfShape(shape), rows = size / cols;
+    const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = g === undefined ? 0 : ctx.ptr(g);
     const a = n.attrs;
     let v: number;
     switch (a.loss as LossName) {
@@ -175,13 +146,14 @@ registerOp({
       case 'sparseSoftmaxCrossEntropy': v = k.softmaxCrossEntropy(rows, cols, P, T, 1, G); break;
       case 'categoricalHinge': v = k.categoricalHinge(rows, cols, P, T, G); break;
       case 'categoricalCrossentropy': {
-        const pv = ctx.be.f32(P, size), tv = ctx.be.f32(T, size), gv = ctx.be.f32(G, size);
+        // -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities)
+        const pv = ctx.be.f32(P, size), tv = ctx.be.f32(T, size), gv = G ? ctx.be.f32(G, size) : undefined;
         let total = 0;
         const eps = 1e-7;
         for (let i = 0; i < size; i++) {
           const q = Math.min(Math.max(pv[i], eps), 1 - eps);
           total -= tv[i] * Math.log(q);
-          gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -tv[i] / q / rows : 0;
+          if (gv) gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -tv[i] / q / rows : 0;
         }
         v = total / rows;
         break;

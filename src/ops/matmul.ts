@@ -1,11 +1,13 @@
 // Matrix multiplication: C = op(A) op(B), op = identity or transpose, with an optional fused bias and
 // activation (eg.fused.matMul). Kernel: assembly/gemm_f32.ts.
-import { Act, AMode } from '../backend/wasm/kernels.js';
+import { Act, AMode } from '../backend/kernels.js';
 import { activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
-import { arr, backend, fail, formatShape, input, type Arr, Tensor } from './util.js';
+import { arr, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
-import { registerOp, type GradBuilder } from '../graph/registry.js';
-import type { Node } from '../graph/ir.js';
+import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
+import { sizeOfShape, type Node } from '../graph/ir.js';
+import type { Backend } from '../backend/index.js';
 
 /** Shape rule: [M, K] x [K, N] -> [M, N] with transposes; rank-3 operands batch (batch 1 broadcasts). */
 export function matMulShape(a: readonly number[], b: readonly number[], tA: boolean, tB: boolean, op = 'matMul'): number[] {
@@ -39,28 +41,33 @@ export function fusedMatMul(args: FusedMatMulArgs, op = 'fused.matMul'): Tensor 
   const a = input(args.a, op, 'a'), b = input(args.b, op, 'b');
   const tA = !!args.transposeA, tB = !!args.transposeB;
   const shape = matMulShape(a.shape, b.shape, tA, tB, op);
-  const N = shape[shape.length - 1], M = shape[shape.length - 2];
-  const K = tA ? a.shape[a.rank - 2] : a.shape[a.rank - 1];
+  const N = shape[shape.length - 1];
   let bias: Tensor | undefined;
   if (args.bias !== undefined) {
     bias = input(args.bias, op, 'bias');
     if (bias.size !== N) fail(op, `bias must have ${N} elements (one per output column), got ${formatShape(bias.shape)}`);
   }
   const actName = args.activation ?? 'linear';
-  const fused = fusableActivation(actName);
+  const fused = fusableActivation(actName) !== undefined;
   const p = defaultParam(actName, args.alpha);
-  const out = Tensor.empty(shape);
-  const be = backend();
-  const batch = shape.length === 3 ? shape[0] : 1;
-  const ws = be.workspace(be.kernels.gemmWorkspaceSize(M, N, K));
-  const lda = tA ? M : K, ldb = tB ? K : N;
-  const aStep = a.rank === 3 && a.shape[0] > 1 ? M * K * 4 : 0, bStep = b.rank === 3 && b.shape[0] > 1 ? K * N * 4 : 0;
-  for (let i = 0; i < batch; i++) {
-    be.kernels.gemm(+tA, +tB, M, N, K, 1, a.ptr + i * aStep, lda, b.ptr + i * bStep, ldb, 0, out.ptr + i * M * N * 4, N,
-      bias ? bias.ptr : 0, fused ?? Act.linear, p, ws);
-  }
-  if (fused === undefined) activateInPlace(out, actName, p);
+  const [out] = runEager('matMul', bias ? [a, b, bias] : [a, b], { transposeA: tA, transposeB: tB, activation: fused ? actName : 'linear', alpha: p });
+  if (!fused) activateInPlace(out, actName, p);
   return out;
+}
+
+/**
+ * The f32 GEMM's one call site: C = alpha op(A) op(B) + beta C (+ bias, epilogue activation), handles
+ * resolved by the caller (offsets into a buffer are allowed).
+ */
+export function gemm(ctx: RunContext, tA: boolean, tB: boolean, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number,
+  C: number, ldc: number, bias = 0, act: number = Act.linear, alpha = 0): void {
+  const k = ctx.be.kernels;
+  k.gemm(+tA, +tB, M, N, K, 1, A, lda, B, ldb, 0, C, ldc, bias, act, alpha, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+}
+
+/** Column sums of a rows x cols matrix (bias gradients): the kernel's one call site. */
+export function columnSums(ctx: RunContext, rows: number, cols: number, a: number, out: number): void {
+  ctx.be.kernels.columnSums(rows, cols, a, out);
 }
 
 /** C = op(A) op(B) (TF.js tf.matMul). */
@@ -126,12 +133,22 @@ registerOp({
     const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
     const k = ctx.be.kernels;
     const act = Act[n.attrs.activation as keyof typeof Act], alpha = (n.attrs.alpha as number) ?? 0, bias = b !== undefined ? ctx.ptr(b) : 0;
-    const packed = ctx.packed(n.id);
+    const packed = ctx.prepared(n.id);
     if (packed) {
       k.gemmPrepacked(AMode.matrix, 0, M, N, K, 1, ctx.ptr(x), K, packed, 0, ctx.ptr(y), N, bias, act, alpha, ctx.be.workspace(k.gemmPackedASize()));
     } else {
-      k.gemm(0, 0, M, N, K, 1, ctx.ptr(x), K, ctx.ptr(w), N, 0, ctx.ptr(y), N, bias, act, alpha, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+      gemm(ctx, false, false, M, N, K, ctx.ptr(x), K, ctx.ptr(w), N, ctx.ptr(y), N, bias, act, alpha);
     }
+  },
+  // inference plans pack the kernel into GEMM panels once per weight version, where the batch is big enough
+  // for the packed path
+  prepare: {
+    inputs: [1],
+    bytes: (be, shape, n) => (shape(n.inputs[0])[0] < 4 ? 0 : be.kernels.gemmPackedBSize(shape(n.inputs[1])[0], shape(n.inputs[1])[1])),
+    run(ctx, n, dst) {
+      const [K, N] = ctx.shape(n.inputs[1]);
+      ctx.be.kernels.gemmPackB(0, K, N, ctx.ptr(n.inputs[1]), N, dst);
+    },
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
@@ -155,21 +172,45 @@ registerOp({
   run(ctx, n) {
     const [x, w, y, dy] = n.inputs;
     const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
-    const k = ctx.be.kernels;
     const dz = ctx.ptr(n.outputs[0]);
     activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, M * N, ctx.ptr(y), ctx.ptr(dy), dz);
     let o = 1;
-    if (n.attrs.needX) k.gemm(0, 1, M, K, N, 1, dz, N, ctx.ptr(w), N, 0, ctx.ptr(n.outputs[o++]), K, 0, 0, 0, ctx.be.workspace(k.gemmWorkspaceSize(M, K, N)));
-    if (n.attrs.needW) k.gemm(1, 0, K, N, M, 1, ctx.ptr(x), K, dz, N, 0, ctx.ptr(n.outputs[o++]), N, 0, 0, 0, ctx.be.workspace(k.gemmWorkspaceSize(K, N, M)));
-    if (n.attrs.needB) k.columnSums(M, N, dz, ctx.ptr(n.outputs[o++]));
+    if (n.attrs.needX) gemm(ctx, false, true, M, K, N, dz, N, ctx.ptr(w), N, ctx.ptr(n.outputs[o++]), K);
+    if (n.attrs.needW) gemm(ctx, true, false, K, N, M, ctx.ptr(x), K, dz, N, ctx.ptr(n.outputs[o++]), N);
+    if (n.attrs.needB) columnSums(ctx, M, N, dz, ctx.ptr(n.outputs[o++]));
   },
 });
 
+registerOp({
+  name: 'matMul',
+  // inputs: a, b (rank 2 or 3; a batch of 1 broadcasts), optional bias [N]; attrs: transposeA, transposeB,
+  // activation (one the epilogue applies), alpha
+  infer([a, b, bias], attrs) {
+    const shape = matMulShape(a, b, !!attrs.transposeA, !!attrs.transposeB);
+    if (bias && (bias.length !== 1 || bias[0] !== shape[shape.length - 1])) fail('matMul', `bias ${formatShape(bias)} does not match ${shape[shape.length - 1]} columns`);
+    return [shape];
+  },
+  run(ctx, n) {
+    const [a, b, bias] = n.inputs, y = n.outputs[0];
+    const tA = !!n.attrs.transposeA, tB = !!n.attrs.transposeB;
+    const as = ctx.shape(a), bs = ctx.shape(b), shape = ctx.shape(y);
+    const N = shape[shape.length - 1], M = shape[shape.length - 2];
+    const K = tA ? as[as.length - 2] : as[as.length - 1];
+    const batch = shape.length === 3 ? shape[0] : 1;
+    const aStep = as.length === 3 && as[0] > 1 ? M * K * 4 : 0, bStep = bs.length === 3 && bs[0] > 1 ? K * N * 4 : 0;
+    const act = Act[(n.attrs.activation as keyof typeof Act | undefined) ?? 'linear'], alpha = (n.attrs.alpha as number) ?? 0;
+    for (let i = 0; i < batch; i++) {
+      gemm(ctx, tA, tB, M, N, K, ctx.ptr(a) + i * aStep, tA ? M : K, ctx.ptr(b) + i * bStep, tB ? K : N, ctx.ptr(y) + i * M * N * 4, N,
+        bias !== undefined ? ctx.ptr(bias) : 0, act, alpha);
+    }
+  },
+  flops: ([a], [y], attrs) => 2 * sizeOfShape(y) * (attrs.transposeA ? a[a.length - 2] : a[a.length - 1]),
+});
+
 /** dz = dy * act'(from y) for the output-fusable activations (linear copies). */
-export function activationGradFromOutput(be: { kernels: import('../backend/wasm/kernels.js').Kernels; memory: WebAssembly.Memory },
-  activation: string, alpha: number, n: number, y: number, dy: number, dz: number): void {
+export function activationGradFromOutput(be: Backend, activation: string, alpha: number, n: number, y: number, dy: number, dz: number): void {
   if (activation === 'linear') {
-    new Uint8Array(be.memory.buffer).copyWithin(dz, dy, dy + n * 4);
+    be.copy(dz, dy, n * 4);
     return;
   }
   // relu: y > 0 iff x > 0; relu6: 0 < y < 6 iff 0 < x < 6; leaky (alpha > 0): y >= 0 iff x >= 0

@@ -1,9 +1,10 @@
 // Batch normalization over the last (channel) axis: inference with running statistics (TF.js
 // tf.batchNorm), training with batch statistics and running-average updates, and the backward pass.
 // Kernels: assembly/norm.ts.
-import { arr, backend, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
+import { arr, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 function channelParam(t: Tensor | TensorLike | undefined, C: number, fillValue: number, op: string, name: string): Tensor {
@@ -27,9 +28,8 @@ export function batchNorm(x: Tensor | TensorLike, mean: Tensor | TensorLike, var
   const C = t.shape[t.rank - 1];
   const m = channelParam(mean, C, 0, op, 'mean'), v = channelParam(variance, C, 1, op, 'variance');
   const b = channelParam(offset, C, 0, op, 'offset'), g = channelParam(scale, C, 1, op, 'scale');
-  const y = Tensor.empty(t.shape);
-  const be = backend();
-  be.kernels.batchNormInfer(t.size / C, C, t.ptr, g.ptr, b.ptr, m.ptr, v.ptr, varianceEpsilon, y.ptr, be.workspace(C * 4));
+  const [y, bm, bs] = runEager('batchNorm', [t, g, b, m, v], { epsilon: varianceEpsilon });
+  bm.dispose(); bs.dispose();
   if (offset === undefined) b.dispose();
   if (scale === undefined) g.dispose();
   return y;
@@ -51,19 +51,18 @@ export function batchNormTrain(x: Tensor, gamma: Tensor, beta: Tensor, opts: { e
   }
   const M = x.size / C;
   if (M < 1) fail(op, `x ${formatShape(x.shape)} has no rows to take statistics over`);
-  const y = Tensor.empty(x.shape), mean = Tensor.empty([C]), invStd = Tensor.empty([C]);
-  const be = backend();
-  be.kernels.batchNormTrain(M, C, x.ptr, gamma.ptr, beta.ptr, epsilon, momentum, y.ptr, mean.ptr, invStd.ptr,
-    opts.movingMean?.ptr ?? 0, opts.movingVariance?.ptr ?? 0, be.workspace(C * 16));
+  const moving = opts.movingMean && opts.movingVariance ? [opts.movingMean, opts.movingVariance] : [];
+  if (opts.movingMean && !opts.movingVariance) fail(op, "'movingMean' needs 'movingVariance' too");
+  const [y, mean, invStd] = runEager('batchNorm', [x, gamma, beta, ...moving], { epsilon, momentum }, { training: true });
+  for (const t of moving) t.version++;
   return { y, mean, invStd };
 }
 
 export function batchNormGrad(x: Tensor, dy: Tensor, gamma: Tensor, mean: Tensor, invStd: Tensor): { dx: Tensor; dgamma: Tensor; dbeta: Tensor } {
   const C = x.shape[x.rank - 1];
   if (dy.size !== x.size) fail('batchNormGrad', `dy ${formatShape(dy.shape)} does not match x ${formatShape(x.shape)}`);
-  const dx = Tensor.empty(x.shape), dgamma = Tensor.empty([C]), dbeta = Tensor.empty([C]);
-  const be = backend();
-  be.kernels.batchNormBackward(x.size / C, C, x.ptr, dy.ptr, gamma.ptr, mean.ptr, invStd.ptr, dx.ptr, dgamma.ptr, dbeta.ptr, be.workspace(C * 16));
+  if (gamma.size !== C) fail('batchNormGrad', `gamma ${formatShape(gamma.shape)} does not have ${C} channels`);
+  const [dx, dgamma, dbeta] = runEager('batchNormGrad', [x, dy, gamma, mean, invStd]);
   return { dx, dgamma, dbeta };
 }
 
@@ -97,13 +96,15 @@ export function refBatchNorm(x: Arr, mean: Arr, variance: Arr, offset: Arr, scal
 
 registerOp({
   name: 'batchNorm',
-  // inputs: x, gamma, beta, moving mean, moving variance; outputs: y, batch mean, 1/sqrt(batch var + eps)
-  infer([x, ...params], _a, node) {
+  // inputs: x, gamma, beta, moving mean, moving variance (optional in training: eager batchNormTrain);
+  // outputs: y, batch mean, 1/sqrt(batch var + eps)
+  infer([x, ...params], a, node) {
     const C = x[x.length - 1];
     // gamma, beta, moving mean, moving variance: one value per channel each, or the kernel reads past them
     ['gamma', 'beta', 'moving mean', 'moving variance'].forEach((what, k) => {
+      if (k >= 2 && params.length === 2 && a.momentum !== undefined && !a.frozen) return;
       const s = params[k];
-      if (!s || s.length !== 1 || s[0] !== C) fail('batchNorm', `node '${node}': ${what} is ${s ? formatShape(s) : 'missing'}, but ${formatShape(x)} has ${C} channels`);
+      if (!s || sizeOfShape(s) !== C) fail('batchNorm', `node '${node}': ${what} is ${s ? formatShape(s) : 'missing'}, but ${formatShape(x)} has ${C} channels`);
     });
     return [x.slice(), [C], [C]];
   },
@@ -115,7 +116,7 @@ registerOp({
     // a frozen batch norm (Keras: trainable = false) normalizes with its moving statistics even in training
     if (ctx.training && !n.attrs.frozen) {
       k.batchNormTrain(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), eps, n.attrs.momentum as number, ctx.ptr(y), ctx.ptr(mean), ctx.ptr(invStd),
-        ctx.ptr(mm), ctx.ptr(mv), ctx.be.workspace(C * 16));
+        mm === undefined ? 0 : ctx.ptr(mm), mv === undefined ? 0 : ctx.ptr(mv), ctx.be.workspace(C * 16));
     } else {
       k.batchNormInfer(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), ctx.ptr(mm), ctx.ptr(mv), eps, ctx.ptr(y), ctx.be.workspace(C * 4));
     }
@@ -139,7 +140,7 @@ registerOp({
 
 registerOp({
   name: 'batchNormGrad',
-  infer([x, , g]) { return [x.slice(), g.slice(), g.slice()]; },
+  infer([x]) { const C = x[x.length - 1]; return [x.slice(), [C], [C]]; },
   run(ctx, n) {
     const [x, dy, g, mean, invStd] = n.inputs, [dx, dg, db] = n.outputs;
     const shape = ctx.shape(x), C = shape[shape.length - 1];

@@ -1,11 +1,13 @@
 // Max and average pooling over NHWC (any window, stride, padding) and global average pooling, with
 // backward passes (max routes each gradient to the first arg-max only) and references.
 // Kernels: assembly/pool.ts, assembly/reduce.ts.
-import { Pool, Red } from '../backend/wasm/kernels.js';
+import { Pool } from '../backend/kernels.js';
 import { padAndOut, type Padding } from './conv.js';
-import { arr, backend, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
+import { arr, fail, formatShape, input, pair, rankIs, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
+import { runReduce, runReduceGrad } from './reduce.js';
 
 export interface PoolGeometry { N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number; PT: number; PL: number; OH: number; OW: number }
 
@@ -20,58 +22,49 @@ export function poolGeometry(x: readonly number[], filterSize: number | [number,
   return { N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW };
 }
 
-function pool(kind: number, op: string, x: Tensor | TensorLike, filterSize: number | [number, number], strides: number | [number, number] | undefined, pad: Padding): Tensor {
+function pool(kind: 'max' | 'avg', op: string, x: Tensor | TensorLike, filterSize: number | [number, number], strides: number | [number, number] | undefined, pad: Padding): Tensor {
   const t = input(x, op, 'x');
-  const g = poolGeometry(t.shape, filterSize, strides, pad, op);
-  const y = Tensor.empty([g.N, g.OH, g.OW, g.C]);
-  backend().kernels.pool2dForward(kind, g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.OH, g.OW, t.ptr, y.ptr);
-  return y;
+  poolGeometry(t.shape, filterSize, strides, pad, op);
+  return runEager('pool', [t], { kind, filterSize, strides, pad })[0];
 }
 
 /** TF.js tf.maxPool (NHWC). strides default to the window. */
 export function maxPool(x: Tensor | TensorLike, filterSize: number | [number, number], strides?: number | [number, number], pad: Padding = 'valid'): Tensor {
-  return pool(Pool.max, 'maxPool', x, filterSize, strides, pad);
+  return pool('max', 'maxPool', x, filterSize, strides, pad);
 }
 
 /** TF.js tf.avgPool (NHWC); padded positions are not counted in the average. */
 export function avgPool(x: Tensor | TensorLike, filterSize: number | [number, number], strides?: number | [number, number], pad: Padding = 'valid'): Tensor {
-  return pool(Pool.avg, 'avgPool', x, filterSize, strides, pad);
+  return pool('avg', 'avgPool', x, filterSize, strides, pad);
 }
 
-function poolGrad(kind: number, op: string, x: Tensor, dy: Tensor, filterSize: number | [number, number], strides: number | [number, number] | undefined, pad: Padding): Tensor {
+function poolGrad(kind: 'max' | 'avg', op: string, x: Tensor, dy: Tensor, filterSize: number | [number, number], strides: number | [number, number] | undefined, pad: Padding): Tensor {
   x = input(x, op, 'x'); dy = input(dy, op, 'dy');
   const g = poolGeometry(x.shape, filterSize, strides, pad, op);
   const want = [g.N, g.OH, g.OW, g.C];
   if (dy.shape.some((d, i) => d !== want[i]) || dy.rank !== 4) fail(op, `dy must be ${formatShape(want)}, got ${formatShape(dy.shape)}`);
-  const dx = Tensor.empty(x.shape);
-  backend().kernels.pool2dBackward(kind, g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.OH, g.OW, x.ptr, dy.ptr, dx.ptr);
-  return dx;
+  return runEager('poolGrad', [x, dy], { kind, filterSize, strides, pad })[0];
 }
 
 export function maxPoolGrad(x: Tensor, dy: Tensor, filterSize: number | [number, number], strides?: number | [number, number], pad: Padding = 'valid'): Tensor {
-  return poolGrad(Pool.max, 'maxPoolGrad', x, dy, filterSize, strides, pad);
+  return poolGrad('max', 'maxPoolGrad', x, dy, filterSize, strides, pad);
 }
 
 export function avgPoolGrad(x: Tensor, dy: Tensor, filterSize: number | [number, number], strides?: number | [number, number], pad: Padding = 'valid'): Tensor {
-  return poolGrad(Pool.avg, 'avgPoolGrad', x, dy, filterSize, strides, pad);
+  return poolGrad('avg', 'avgPoolGrad', x, dy, filterSize, strides, pad);
 }
 
 /** Mean over height and width: [N, H, W, C] -> [N, C]. */
 export function globalAvgPool(x: Tensor | TensorLike): Tensor {
   const t = input(x, 'globalAvgPool', 'x');
   rankIs(t, 4, 'globalAvgPool', 'x', '[batch, height, width, channels]');
-  const [N, H, W, C] = t.shape;
-  const y = Tensor.empty([N, C]);
-  backend().kernels.reduce(Red.mean, N, H * W, C, t.ptr, y.ptr);
-  return y;
+  return runEager('globalAvgPool', [t])[0];
 }
 
 export function globalAvgPoolGrad(x: Tensor, dy: Tensor): Tensor {
-  const [N, H, W, C] = x.shape;
+  const [N, , , C] = x.shape;
   if (dy.size !== N * C) fail('globalAvgPoolGrad', `dy must be [${N},${C}], got ${formatShape(dy.shape)}`);
-  const dx = Tensor.empty(x.shape);
-  backend().kernels.reduceBackward(Red.mean, N, H * W, C, x.ptr, dy.ptr, dx.ptr);
-  return dx;
+  return runEager('globalAvgPoolGrad', [x, dy])[0];
 }
 
 /** Reference pooling in float64 (average over in-bounds elements). */
@@ -129,7 +122,7 @@ registerOp({
   },
   run(ctx, n) {
     const [N, H, W, C] = ctx.shape(n.inputs[0]);
-    ctx.be.kernels.reduce(Red.mean, N, H * W, C, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+    runReduce(ctx, 'mean', [N, H * W, C], n.inputs[0], n.outputs[0]);
   },
   grad(n, [dy], b) {
     return [b.node('globalAvgPoolGrad', [n.inputs[0], dy!], {}, `${n.name}_grad`)[0]];
@@ -142,6 +135,6 @@ registerOp({
   run(ctx, n) {
     const [x, dy] = n.inputs;
     const [N, H, W, C] = ctx.shape(x);
-    ctx.be.kernels.reduceBackward(Red.mean, N, H * W, C, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(n.outputs[0]));
+    runReduceGrad(ctx, 'mean', [N, H * W, C], x, dy, n.outputs[0]);
   },
 });

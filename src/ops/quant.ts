@@ -3,7 +3,7 @@
 // - the arithmetic of an ONNX QDQ model's DequantizeLinear -> Conv/Gemm. Quantize / dequantize helpers
 // round half to even, as ONNX QuantizeLinear does. Kernels: assembly/gemm_i8.ts.
 import { registerOp } from '../graph/registry.js';
-import type { WasmBackend } from '../backend/wasm/backend.js';
+import type { Backend } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor, formatShape } from '../tensor.js';
 import { convGeometry, type Padding } from './conv.js';
@@ -65,17 +65,17 @@ export function quantizeWeights(w: ArrayLike<number>, K: number, N: number, limi
 }
 
 interface Packed { pb: Tensor; colSums: Tensor; biasQ: Tensor; mult: Tensor; relaxed7: number }
-const packs = new WeakMap<QWeights, WeakMap<WasmBackend, Packed>>();
+const packs = new WeakMap<QWeights, WeakMap<Backend, Packed>>();
 
 /** The weights packed for this backend's kernels (once), with the quantized bias and output multipliers. */
-function packed(q: QWeights, be: WasmBackend): Packed {
+function packed(q: QWeights, be: Backend): Packed {
   let byBe = packs.get(q);
   if (!byBe) packs.set(q, (byBe = new WeakMap()));
   let p = byBe.get(be);
   if (p) return p;
   const k = be.kernels;
   const w = be.alloc(q.w.length);
-  new Int8Array(be.memory.buffer, w, q.w.length).set(q.w);
+  be.write(w, q.w);
   const relaxed7 = be.relaxedDotOk() && k.qWeightsAre7Bit(q.K, q.N, w, q.N) ? 1 : 0;
   const i32 = (n: number) => Tensor.empty([Math.max(1, Math.ceil(n / 4))], 'int32', be);
   p = { pb: i32(k.qgemmPackedBSize(q.K, q.N)), colSums: i32(q.N * 4), biasQ: i32(q.N * 4), mult: Tensor.empty([q.N], 'float32', be), relaxed7 };
@@ -93,26 +93,28 @@ function packed(q: QWeights, be: WasmBackend): Packed {
 const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 
 /** Scratch layout for one int8 GEMM call: quantized input, packed A, column terms. */
-function scratch(be: WasmBackend, inBytes: number, M: number, K: number, N: number): { xq: number; pa: number; work: number } {
+function scratch(be: Backend, inBytes: number, M: number, K: number, N: number): { xq: number; pa: number; work: number } {
   const al = (n: number) => Math.ceil(n / 64) * 64;
   const paBytes = be.kernels.qgemmPackedASize(M, K);
   const ws = be.workspace(al(inBytes) + al(paBytes) + al(be.kernels.qgemmWorkSize(N, K)));
   return { xq: ws, pa: ws + al(inBytes), work: ws + al(inBytes) + al(paBytes) };
 }
 
-/** y[M, N] (f32) = act(dequantized int8 GEMM of x[M, K] (f32, quantized here) and q), or raw i32 sums. */
-function runDense(be: WasmBackend, q: QWeights, M: number, x: number, y: number, act: number, raw = false): void {
-  const k = be.kernels, p = packed(q, be);
-  const s = scratch(be, 0, M, q.K, q.N);
-  k.qQuantizePackA(M, q.K, x, q.K, q.input.scale, q.input.zeroPoint, s.pa);
-  k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
-    y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
+/** y[M, N] (f32) = act(dequantized int8 GEMM of x[M, K] (f32, quantized here) and q): a 1x1 convolution over M pixels. */
+function runDense(be: Backend, q: QWeights, M: number, x: number, y: number, act: number): void {
+  runConv(be, q, [1, 1, q.K, q.N], [1, 1, M, q.K], POINTWISE, x, y, act);
 }
 
 interface ConvAttrs { strides: [number, number]; pad: Padding; dilations: [number, number] }
+const POINTWISE: ConvAttrs = { strides: [1, 1], pad: 'valid', dilations: [1, 1] };
 
-function runConv(be: WasmBackend, q: QWeights, xShape: number[], a: ConvAttrs, x: number, y: number, act: number, raw = false, xIsU8 = false): void {
-  const g = convGeometry(xShape, q.filterShape!, a.strides, a.pad, a.dilations, 'qconv2d');
+/**
+ * The int8 kernels' one call site: y = act(dequantized int8 convolution of x with q) as f32, or the raw i32
+ * sums; x is f32 (quantized here) or, with xIsU8, already u8. A dense layer is the 1x1 case.
+ */
+function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShape: number[], a: ConvAttrs, x: number, y: number, act: number,
+  raw = false, xIsU8 = false): void {
+  const g = convGeometry(xShape, filterShape, a.strides, a.pad, a.dilations, 'qconv2d');
   if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups) has no int8 kernel`);
   const k = be.kernels, p = packed(q, be);
   const M = g.N * g.OH * g.OW, inBytes = g.N * g.H * g.W * g.C;
@@ -161,7 +163,7 @@ registerOp({
   },
   run(ctx, n) {
     const q = n.attrs.q as QWeights;
-    runConv(ctx.be, q, ctx.shape(n.inputs[0]), n.attrs as unknown as ConvAttrs, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qconv2d'));
+    runConv(ctx.be, q, q.filterShape!, ctx.shape(n.inputs[0]), n.attrs as unknown as ConvAttrs, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qconv2d'));
   },
   flops: ([x], [y], a) => { const f = (a.q as QWeights).filterShape!; return 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2]; },
 });
@@ -184,15 +186,13 @@ registerOp({
 // ---- the integer kernels as plain functions, for tests and benchmarks ----
 
 /** sum_k (a[m, k] - za) * w[k, n] exactly (i32), through the int8 GEMM of the active build. */
-export function int8MatMul(a: Uint8Array, M: number, K: number, za: number, w: Int8Array, N: number, be: WasmBackend = getBackend()): Int32Array {
+export function int8MatMul(a: Uint8Array, M: number, K: number, za: number, w: Int8Array, N: number, be: Backend = getBackend()): Int32Array {
   if (a.length !== M * K || w.length !== K * N) fail('int8MatMul', `a has ${a.length} values for ${M} x ${K}, w ${w.length} for ${K} x ${N}`);
   const q: QWeights = { w, K, N, scale: new Float32Array(N).fill(1), input: { scale: 1, zeroPoint: za } };
   const x = be.alloc(M * K), y = Tensor.empty([M, N], 'int32', be);
   try {
-    new Uint8Array(be.memory.buffer, x, M * K).set(a);
-    const k = be.kernels, p = packed(q, be), s = scratch(be, 0, M, K, N);
-    k.qgemmPackA(M, K, x, K, s.pa);
-    k.qgemm(M, N, K, s.pa, za, p.pb.ptr, p.colSums.ptr, 0, p.relaxed7, QOUT_I32, y.ptr, N, p.mult.ptr, 0, 0, 255, 0, s.work);
+    be.write(x, a);
+    runConv(be, q, [1, 1, K, N], [1, 1, M, K], POINTWISE, x, y.ptr, 0, true, true);
     return be.i32(y.ptr, M * N).slice();
   } finally {
     be.free(x);
@@ -202,15 +202,15 @@ export function int8MatMul(a: Uint8Array, M: number, K: number, za: number, w: I
 
 /** The i32 sums of an NHWC u8 convolution with s8 filter [KH, KW, C, CO] (padding reads za). */
 export function int8Conv2d(x: Uint8Array, xShape: number[], za: number, w: Int8Array, filterShape: number[], strides: number | [number, number],
-  pad: Padding, be: WasmBackend = getBackend()): { y: Int32Array; shape: number[] } {
+  pad: Padding, be: Backend = getBackend()): { y: Int32Array; shape: number[] } {
   const st: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
   const g = convGeometry(xShape, filterShape, st, pad, [1, 1], 'int8Conv2d');
   const [KH, KW, C, CO] = filterShape;
   const q: QWeights = { w, K: KH * KW * C, N: CO, scale: new Float32Array(CO).fill(1), input: { scale: 1, zeroPoint: za }, filterShape };
   const xp = be.alloc(x.length), y = Tensor.empty([g.N * g.OH * g.OW, CO], 'int32', be);
   try {
-    new Uint8Array(be.memory.buffer, xp, x.length).set(x);
-    runConv(be, q, xShape, { strides: st, pad, dilations: [1, 1] }, xp, y.ptr, 0, true, true);
+    be.write(xp, x);
+    runConv(be, q, filterShape, xShape, { strides: st, pad, dilations: [1, 1] }, xp, y.ptr, 0, true, true);
     return { y: be.i32(y.ptr, y.size).slice(), shape: [g.N, g.OH, g.OW, CO] };
   } finally {
     be.free(xp);

@@ -1,11 +1,28 @@
 // Seeded random tensors and dropout. Without a seed, draws continue the backend's stream (seeded 0x5eed at
 // start; eg.setSeed to change it); with a seed, a fresh xoshiro128** state gives the same numbers in every
 // runtime and build. Kernels: assembly/random.ts.
-import { Bin } from '../backend/wasm/kernels.js';
 import { backend, fail, finite, input, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
-import { registerOp } from '../graph/registry.js';
+import { getOp, registerOp, type RunContext } from '../graph/registry.js';
 import { sizeOfShape } from '../graph/ir.js';
+import { runEager } from '../graph/eager.js';
+import './elementwise.js'; // the 'mul' op that dropout applies its mask with
+
+type Distribution = 'uniform' | 'normal' | 'truncatedNormal' | 'dropoutMask';
+
+/** The random kernels' one call site: fill value `out` from the stream at `rng` (a 16-byte state). */
+function draw(ctx: RunContext, rng: number, dist: Distribution, out: number, a: number, b: number): void {
+  const k = ctx.be.kernels, n = sizeOfShape(ctx.shape(out)), p = ctx.ptr(out);
+  if (dist === 'uniform') k.rngUniform(rng, n, p, a, b);
+  else if (dist === 'dropoutMask') k.dropoutMask(rng, n, p, a);
+  else k.rngNormal(rng, n, p, a, b, +(dist === 'truncatedNormal'));
+}
+
+function sample(shape: readonly number[], dist: Distribution, a: number, b: number, seed: number | undefined): Tensor {
+  const t = Tensor.empty(shape);
+  withRng(seed, (rng) => runEager('random', [], { dist, a, b, rng }, { outputs: [t] }));
+  return t;
+}
 
 function withRng<T>(seed: number | undefined, f: (rng: number) => T): T {
   const be = backend();
@@ -29,43 +46,43 @@ export function setSeed(seed: number): void {
 export function randomUniform(shape: readonly number[], minval = 0, maxval = 1, seed?: number): Tensor {
   finite(minval, 'randomUniform', 'minval'); finite(maxval, 'randomUniform', 'maxval');
   if (maxval < minval) fail('randomUniform', `maxval ${maxval} < minval ${minval}`);
-  const t = Tensor.empty(shape);
-  withRng(seed, (rng) => backend().kernels.rngUniform(rng, t.size, t.ptr, minval, maxval));
-  return t;
+  return sample(shape, 'uniform', minval, maxval, seed);
 }
 
 export function randomNormal(shape: readonly number[], mean = 0, stdDev = 1, seed?: number): Tensor {
   finite(mean, 'randomNormal', 'mean'); finite(stdDev, 'randomNormal', 'stdDev');
-  const t = Tensor.empty(shape);
-  withRng(seed, (rng) => backend().kernels.rngNormal(rng, t.size, t.ptr, mean, stdDev, 0));
-  return t;
+  return sample(shape, 'normal', mean, stdDev, seed);
 }
 
 /** Normal samples redrawn until within 2 standard deviations (Keras/TF truncated normal). */
 export function truncatedNormal(shape: readonly number[], mean = 0, stdDev = 1, seed?: number): Tensor {
   finite(mean, 'truncatedNormal', 'mean'); finite(stdDev, 'truncatedNormal', 'stdDev');
-  const t = Tensor.empty(shape);
-  withRng(seed, (rng) => backend().kernels.rngNormal(rng, t.size, t.ptr, mean, stdDev, 1));
-  return t;
+  return sample(shape, 'truncatedNormal', mean, stdDev, seed);
 }
 
 /** Inverted-dropout mask: 0 with probability `rate`, else 1 / (1 - rate). */
 export function dropoutMask(shape: readonly number[], rate: number, seed?: number): Tensor {
   finite(rate, 'dropout', 'rate');
   if (rate < 0 || rate >= 1) fail('dropout', `rate must be in [0, 1), got ${rate}`);
-  const t = Tensor.empty(shape);
-  withRng(seed, (rng) => backend().kernels.dropoutMask(rng, t.size, t.ptr, rate));
-  return t;
+  return sample(shape, 'dropoutMask', rate, 0, seed);
 }
 
 /** TF.js tf.dropout: zero each element with probability `rate`, scale the rest by 1 / (1 - rate). */
 export function dropout(x: Tensor | TensorLike, rate: number, seed?: number): Tensor {
   const t = input(x, 'dropout', 'x');
   const mask = dropoutMask(t.shape, rate, seed);
-  const be = backend();
-  be.kernels.binary(Bin.mul, 1, be.descriptor([t.size, 1, 1]), t.ptr, mask.ptr, mask.ptr);
-  return mask;
+  return runEager('mul', [t, mask], {}, { outputs: [mask] })[0];
 }
+
+registerOp({
+  name: 'random',
+  // no inputs; attrs: dist, its parameters a and b, the shape, and the stream (default: the backend's)
+  infer(_inputs, attrs) { return [(attrs.shape as number[]).slice()]; },
+  run(ctx, n) {
+    const a = n.attrs;
+    draw(ctx, (a.rng as number | undefined) ?? ctx.be.rng, a.dist as Distribution, n.outputs[0], a.a as number, a.b as number);
+  },
+});
 
 // ---- graph op: dropout (training: inverted-dropout mask from the backend's stream; inference: identity) ----
 
@@ -75,13 +92,12 @@ registerOp({
   run(ctx, n) {
     const x = n.inputs[0], [y, mask] = n.outputs;
     const size = sizeOfShape(ctx.shape(x));
-    const k = ctx.be.kernels;
     const rate = n.attrs.rate as number;
     if (ctx.dropout && rate > 0) {
-      k.dropoutMask(ctx.be.rng, size, ctx.ptr(mask), rate);
-      k.binary(Bin.mul, 1, ctx.be.descriptor([size, 1, 1]), ctx.ptr(x), ctx.ptr(mask), ctx.ptr(y));
+      draw(ctx, ctx.be.rng, 'dropoutMask', mask, rate, 0);
+      getOp('mul').run(ctx, { ...n, op: 'mul', inputs: [x, mask], outputs: [y] });
     } else {
-      new Uint8Array(ctx.be.memory.buffer).copyWithin(ctx.ptr(y), ctx.ptr(x), ctx.ptr(x) + size * 4);
+      ctx.be.copy(ctx.ptr(y), ctx.ptr(x), size * 4);
     }
   },
   grad(n, [dy], b) {

@@ -1,7 +1,9 @@
 // Reductions: sum, mean, max, min over axes, argMax; gradients. Kernels: assembly/reduce.ts.
-import { Red } from '../backend/wasm/kernels.js';
-import { arr, backend, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
+import { Red } from '../backend/kernels.js';
+import { arr, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 
 export type ReduceOp = keyof typeof Red;
 
@@ -16,11 +18,8 @@ function normAxes(axis: number | number[] | undefined, rank: number, op: string)
 
 /** Reduce one axis: [outer, n, inner] view. */
 function reduceAxis(op: ReduceOp, t: Tensor, axis: number): Tensor {
-  const outer = sizeOf(t.shape.slice(0, axis)), n = t.shape[axis], inner = sizeOf(t.shape.slice(axis + 1));
-  if (n === 0 && (op === 'max' || op === 'min')) fail(op, `cannot take the ${op} of an empty axis ${axis} of ${formatShape(t.shape)}`);
-  const y = Tensor.empty([...t.shape.slice(0, axis), ...t.shape.slice(axis + 1)]);
-  backend().kernels.reduce(Red[op], outer, n, inner, t.ptr, y.ptr);
-  return y;
+  if (t.shape[axis] === 0 && (op === 'max' || op === 'min')) fail(op, `cannot take the ${op} of an empty axis ${axis} of ${formatShape(t.shape)}`);
+  return runEager('reduce', [t], { op, axis })[0];
 }
 
 export function reduce(op: ReduceOp, x: Tensor | TensorLike, axis?: number | number[], keepDims = false): Tensor {
@@ -51,22 +50,62 @@ export const min = (x: Tensor | TensorLike, axis?: number | number[], keepDims =
 export function argMax(x: Tensor | TensorLike, axis = -1): Tensor {
   const t = input(x, 'argMax', 'x');
   const [a] = normAxes(axis, t.rank, 'argMax');
-  const outer = sizeOf(t.shape.slice(0, a)), n = t.shape[a], inner = sizeOf(t.shape.slice(a + 1));
-  if (n === 0) fail('argMax', `axis ${a} of ${formatShape(t.shape)} is empty`);
-  const y = Tensor.empty([...t.shape.slice(0, a), ...t.shape.slice(a + 1)], 'int32');
-  backend().kernels.argmax(outer, n, inner, t.ptr, y.ptr);
-  return y;
+  if (t.shape[a] === 0) fail('argMax', `axis ${a} of ${formatShape(t.shape)} is empty`);
+  return runEager('argMax', [t], { axis: a })[0];
 }
 
 /** Gradient of a single-axis reduction: dy has the reduced shape (without keepDims). */
 export function reduceGrad(op: ReduceOp, x: Tensor, axis: number, dy: Tensor): Tensor {
   const a = axis < 0 ? axis + x.rank : axis;
-  const outer = sizeOf(x.shape.slice(0, a)), n = x.shape[a], inner = sizeOf(x.shape.slice(a + 1));
-  if (dy.size !== outer * inner) fail(`${op}Grad`, `dy ${formatShape(dy.shape)} does not match the reduction of ${formatShape(x.shape)} over axis ${a}`);
-  const dx = Tensor.empty(x.shape);
-  backend().kernels.reduceBackward(Red[op], outer, n, inner, x.ptr, dy.ptr, dx.ptr);
-  return dx;
+  if (dy.size !== sizeOf(x.shape.slice(0, a)) * sizeOf(x.shape.slice(a + 1))) fail(`${op}Grad`, `dy ${formatShape(dy.shape)} does not match the reduction of ${formatShape(x.shape)} over axis ${a}`);
+  return runEager('reduceGrad', [x, dy], { op, axis: a })[0];
 }
+
+// ---- graph ops: one axis as an [outer, n, inner] view ----
+
+/** [outer, n, inner] of `shape` around `axis`. */
+function around(shape: readonly number[], axis: number): [number, number, number] {
+  return [sizeOf(shape.slice(0, axis)), shape[axis], sizeOf(shape.slice(axis + 1))];
+}
+
+/** The reduction kernel call (reduce ops, global average pooling). */
+export function runReduce(ctx: RunContext, op: ReduceOp, [outer, n, inner]: readonly number[], x: number, y: number): void {
+  ctx.be.kernels.reduce(Red[op], outer, n, inner, ctx.ptr(x), ctx.ptr(y));
+}
+
+/** Its gradient's kernel call. */
+export function runReduceGrad(ctx: RunContext, op: ReduceOp, [outer, n, inner]: readonly number[], x: number, dy: number, dx: number): void {
+  ctx.be.kernels.reduceBackward(Red[op], outer, n, inner, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(dx));
+}
+
+registerOp({
+  name: 'reduce',
+  infer([x], a) { const k = a.axis as number; return [[...x.slice(0, k), ...x.slice(k + 1)]]; },
+  run(ctx, n) {
+    const x = n.inputs[0];
+    runReduce(ctx, n.attrs.op as ReduceOp, around(ctx.shape(x), n.attrs.axis as number), x, n.outputs[0]);
+  },
+});
+
+registerOp({
+  name: 'argMax',
+  infer([x], a) { const k = a.axis as number; return [[...x.slice(0, k), ...x.slice(k + 1)]]; },
+  outputDtype: () => 'int32',
+  run(ctx, n) {
+    const [outer, len, inner] = around(ctx.shape(n.inputs[0]), n.attrs.axis as number);
+    ctx.be.kernels.argmax(outer, len, inner, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+  },
+});
+
+registerOp({
+  name: 'reduceGrad',
+  // inputs: x and dy (the reduced shape); output dx
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const [x, dy] = n.inputs;
+    runReduceGrad(ctx, n.attrs.op as ReduceOp, around(ctx.shape(x), n.attrs.axis as number), x, dy, n.outputs[0]);
+  },
+});
 
 export function refReduce(op: ReduceOp, x: Arr, axis: number): Arr {
   const outer = sizeOf(x.shape.slice(0, axis)), n = x.shape[axis], inner = sizeOf(x.shape.slice(axis + 1));

@@ -1,5 +1,6 @@
 // Shape ops of the graph: reshape (flatten), concatenate along the last axis, zero padding of NHWC maps.
-// They move bytes only, so they run as typed-array copies on the wasm memory.
+// They move bytes only, so they run as typed-array copies over the backend's heap (a backend without a
+// host-visible heap needs copy kernels for them).
 import { registerOp, type RunContext } from '../graph/registry.js';
 import type { Node } from '../graph/ir.js';
 import { sizeOfShape } from '../graph/ir.js';
@@ -16,7 +17,7 @@ registerOp({
   },
   run(ctx, n) {
     const x = n.inputs[0], y = n.outputs[0];
-    if (ctx.ptr(x) !== ctx.ptr(y)) new Uint8Array(ctx.be.memory.buffer).copyWithin(ctx.ptr(y), ctx.ptr(x), ctx.ptr(x) + sizeOfShape(ctx.shape(x)) * 4);
+    ctx.be.copy(ctx.ptr(y), ctx.ptr(x), sizeOfShape(ctx.shape(x)) * 4);
   },
   grad(n, [dy], b) {
     return [b.node('reshape', [dy!], { shape: b.shape(n.inputs[0]).slice() }, `${n.name}_grad`)[0]];
@@ -24,7 +25,7 @@ registerOp({
 });
 
 /** Copy [rows, widths[k]] blocks between a concatenated [rows, sum(widths)] buffer and its parts. */
-function concatCopy(mem: ArrayBuffer, rows: number, parts: Array<{ ptr: number; width: number }>, whole: number, gather: boolean): void {
+function concatCopy(mem: ArrayBufferLike, rows: number, parts: Array<{ ptr: number; width: number }>, whole: number, gather: boolean): void {
   const f = new Float32Array(mem);
   const total = parts.reduce((s, p) => s + p.width, 0);
   for (let r = 0; r < rows; r++) {
@@ -50,7 +51,7 @@ registerOp({
   },
   run(ctx, n) {
     const shape = ctx.shape(n.outputs[0]), rows = sizeOfShape(shape.slice(0, -1));
-    concatCopy(ctx.be.memory.buffer, rows, n.inputs.map((i) => ({ ptr: ctx.ptr(i), width: ctx.shape(i).at(-1)! })), ctx.ptr(n.outputs[0]), true);
+    concatCopy(ctx.be.heapU8().buffer, rows, n.inputs.map((i) => ({ ptr: ctx.ptr(i), width: ctx.shape(i).at(-1)! })), ctx.ptr(n.outputs[0]), true);
   },
   grad(n, [dy], b) {
     const outs = b.node('concatGrad', [dy!, ...n.inputs], {}, `${n.name}_grad`);
@@ -64,12 +65,12 @@ registerOp({
   run(ctx, n) {
     const [dy] = n.inputs;
     const shape = ctx.shape(dy), rows = sizeOfShape(shape.slice(0, -1));
-    concatCopy(ctx.be.memory.buffer, rows, n.outputs.map((o) => ({ ptr: ctx.ptr(o), width: ctx.shape(o).at(-1)! })), ctx.ptr(dy), false);
+    concatCopy(ctx.be.heapU8().buffer, rows, n.outputs.map((o) => ({ ptr: ctx.ptr(o), width: ctx.shape(o).at(-1)! })), ctx.ptr(dy), false);
   },
 });
 
 /** Copy between an [N, H, W, C] map and the [N, H+t+b, W+l+r, C] map it sits in (zeros around). */
-function padCopy(mem: ArrayBuffer, inner: number[], pad: [[number, number], [number, number]], small: number, big: number, toBig: boolean): void {
+function padCopy(mem: ArrayBufferLike, inner: number[], pad: [[number, number], [number, number]], small: number, big: number, toBig: boolean): void {
   const [N, H, W, C] = inner;
   const [[t, b], [l, r]] = pad;
   const BW = W + l + r, BH = H + t + b;
@@ -89,7 +90,7 @@ registerOp({
     return [[x[0], x[1] + t + b, x[2] + l + r, x[3]]];
   },
   run(ctx, n) {
-    padCopy(ctx.be.memory.buffer, ctx.shape(n.inputs[0]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), true);
+    padCopy(ctx.be.heapU8().buffer, ctx.shape(n.inputs[0]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), true);
   },
   grad(n, [dy], b) {
     return [b.node('crop2d', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
@@ -101,7 +102,7 @@ registerOp({
   // inputs: the padded gradient and a value of the unpadded shape
   infer([, like]) { return [like.slice()]; },
   run(ctx, n) {
-    padCopy(ctx.be.memory.buffer, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
+    padCopy(ctx.be.heapU8().buffer, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
   },
 });
 
@@ -176,7 +177,7 @@ registerOp({
     return [perm.map((p) => x[p])];
   },
   run(ctx, n) {
-    permute(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), n.attrs.perm as number[]);
+    permute(ctx.be.heapF32(), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), n.attrs.perm as number[]);
   },
   grad(n, [dy], b) {
     const perm = n.attrs.perm as number[];
@@ -208,7 +209,7 @@ registerOp({
   },
   run(ctx, n) {
     const a = n.attrs;
-    sliceCopy(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
+    sliceCopy(ctx.be.heapF32(), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
   },
   grad(n, [dy], b) {
     return [b.node('sliceGrad', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
@@ -220,6 +221,6 @@ registerOp({
   infer([, like]) { return [like.slice()]; },
   run(ctx, n) {
     const a = n.attrs;
-    sliceCopy(new Float32Array(ctx.be.memory.buffer), ctx.ptr(n.outputs[0]) / 4, ctx.ptr(n.inputs[0]) / 4, ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
+    sliceCopy(ctx.be.heapF32(), ctx.ptr(n.outputs[0]) / 4, ctx.ptr(n.inputs[0]) / 4, ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
   },
 });

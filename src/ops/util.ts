@@ -1,6 +1,6 @@
 // Shared checks and the reference-array type. Errors name the op, the argument and the shapes.
 import { Tensor, formatShape, sizeOf, tensor, type TensorLike } from '../tensor.js';
-import { getBackend, type WasmBackend } from '../backend/index.js';
+import { getBackend, type Backend } from '../backend/index.js';
 
 /** Reference implementations work on plain arrays in float64, so finite differences on them are accurate. */
 export interface Arr {
@@ -36,7 +36,7 @@ export function finite(v: number, op: string, name: string): number {
   return v;
 }
 
-export function backend(): WasmBackend {
+export function backend(): Backend {
   return getBackend();
 }
 

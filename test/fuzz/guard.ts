@@ -3,7 +3,7 @@
 // what it was given (or past the workspace size its *Size function promised) is caught, whatever the
 // arena placed next to it. Outputs and workspaces start as garbage, so a kernel that reads them before
 // writing is caught by the comparison with the reference.
-import type { WasmBackend } from '../../src/backend/index.js';
+import type { HeapBackend } from '../../src/backend/index.js';
 
 const GUARD = 256;
 const PATTERN = 0xa5;
@@ -13,7 +13,7 @@ interface Buf { name: string; base: number; bytes: number }
 export class Guarded {
   private bufs: Buf[] = [];
 
-  constructor(private readonly be: WasmBackend) {}
+  constructor(private readonly be: HeapBackend) {}
 
   /** A buffer of `bytes`, filled with `data` (f32) or with garbage (NaN-free large values). */
   alloc(name: string, bytes: number, data?: ArrayLike<number>): number {
@@ -58,6 +58,6 @@ export class Guarded {
 }
 
 /** Grow the wasm memory (then release the block): an overflow then lands on live data instead of trapping. */
-export function growMemory(be: WasmBackend, bytes: number): void {
+export function growMemory(be: HeapBackend, bytes: number): void {
   be.free(be.alloc(bytes));
 }

@@ -1,7 +1,7 @@
 // Kernel fuzzing: random shapes for every kernel that takes a workspace and every backward path, run on
 // guarded buffers (test/fuzz/guard.ts) and compared with float64 references. One case is a plain object,
 // so a failure prints the exact shape to reproduce it.
-import type { WasmBackend } from '../../src/backend/index.js';
+import type { HeapBackend } from '../../src/backend/index.js';
 import { convGeometry, refConv2d, refConv2dBackward, type ConvGeometry, type Padding } from '../../src/ops/conv.js';
 import { refMatMul } from '../../src/ops/matmul.js';
 import { Guarded } from './guard.js';
@@ -77,7 +77,7 @@ export type ConvPath = 'forward' | 'backwardInput' | 'backwardFilter';
  * each between guards; the result against refConv2d / refConv2dBackward when `check` (big cases only
  * check the guards: the float64 reference would dominate the run).
  */
-export function runConv(be: WasmBackend, c: ConvCase, path: ConvPath, r: Rand, check: boolean): void {
+export function runConv(be: HeapBackend, c: ConvCase, path: ConvPath, r: Rand, check: boolean): void {
   const g = geometry(c);
   const k = be.kernels;
   const xs = g.N * g.H * g.W * g.C, ws = c.w.reduce((a, b) => a * b, 1), ys = g.N * g.OH * g.OW * g.CO;
@@ -119,7 +119,7 @@ export function randomGemm(r: Rand, maxWork = 4e6): GemmCase {
 }
 
 /** C = op(A) op(B) + beta C on guarded buffers, the workspace exactly gemmWorkspaceSize(M, N, K) bytes. */
-export function runGemm(be: WasmBackend, c: GemmCase, r: Rand): void {
+export function runGemm(be: HeapBackend, c: GemmCase, r: Rand): void {
   const { tA, tB, M, N, K, beta } = c;
   const k = be.kernels;
   const ad = randData(r, M * K), bd = randData(r, K * N), cd = randData(r, M * N);
@@ -139,7 +139,7 @@ export function runGemm(be: WasmBackend, c: GemmCase, r: Rand): void {
 export interface NormCase { M: number; C: number }
 
 /** Batch-norm backward (batch statistics) against its closed form; workspace C * 16 bytes as the op gives it. */
-export function runBatchNormBackward(be: WasmBackend, c: NormCase, r: Rand): void {
+export function runBatchNormBackward(be: HeapBackend, c: NormCase, r: Rand): void {
   const { M, C } = c;
   const k = be.kernels;
   const xd = randData(r, M * C), dyd = randData(r, M * C), gd = randData(r, C);
@@ -179,7 +179,7 @@ export function randomPool(r: Rand): PoolCase {
 }
 
 /** Pool backward (max: to the first arg-max of each window; avg: over the window's valid pixels). */
-export function runPoolBackward(be: WasmBackend, c: PoolCase, r: Rand): void {
+export function runPoolBackward(be: HeapBackend, c: PoolCase, r: Rand): void {
   const { kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW } = c;
   const k = be.kernels;
   const xs = N * H * W * C, ys = N * OH * OW * C;

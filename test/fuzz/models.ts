@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import type { WasmBackend } from '../../src/backend/index.js';
+import type { HeapBackend } from '../../src/backend/index.js';
 import * as eg from '../../src/index.js';
 import type { GraphModel } from '../../src/graph-model.js';
 
@@ -118,7 +118,7 @@ export function mutateTfjs(json: unknown, weights: Uint8Array, r: Rand): { what:
 }
 
 /** Fill the free wasm memory with a byte: what a stale read would see. */
-function poison(be: WasmBackend, byte: number): void {
+function poison(be: HeapBackend, byte: number): void {
   be.arena.fillFree(byte);
 }
 
@@ -129,7 +129,7 @@ export type Outcome = 'loaded' | 'refused';
  * non-edgegrad error, an error that does not name the file) or a model whose outputs depend on what the
  * free memory held.
  */
-export async function tryModel(be: WasmBackend, path: string, what: string, load: () => Promise<GraphModel>): Promise<Outcome> {
+export async function tryModel(be: HeapBackend, path: string, what: string, load: () => Promise<GraphModel>): Promise<Outcome> {
   let m: GraphModel;
   try {
     m = await load();

@@ -2,7 +2,7 @@
 // then SIMD128, then scalar. The builds are embedded (base64), so nothing is fetched or looked up on disk:
 // the same code runs in Node, Deno, Bun, browsers, Electron and webviews.
 import * as binaries from './binaries.generated.js';
-import type { Kernels } from './kernels.js';
+import type { WasmExports } from './exports.js';
 
 export type WasmBuild = 'relaxed' | 'simd' | 'scalar';
 export const BUILDS: readonly WasmBuild[] = ['relaxed', 'simd', 'scalar'];
@@ -48,13 +48,13 @@ function pick(build?: WasmBuild): WasmBuild {
   return ok[0];
 }
 
-export interface Instance { build: WasmBuild; memory: WebAssembly.Memory; kernels: Kernels }
+export interface Instance { build: WasmBuild; memory: WebAssembly.Memory; kernels: WasmExports }
 
 export async function instantiate(build?: WasmBuild): Promise<Instance> {
   const b = pick(build);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
   const { instance } = await WebAssembly.instantiate(wasmBytes(b) as BufferSource, imports(memory));
-  return { build: b, memory, kernels: instance.exports as unknown as Kernels };
+  return { build: b, memory, kernels: instance.exports as unknown as WasmExports };
 }
 
 /** Synchronous variant (Node, Deno, Bun, workers); browsers' main threads refuse it for modules this size. */
@@ -62,5 +62,5 @@ export function instantiateSync(build?: WasmBuild): Instance {
   const b = pick(build);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
   const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes(b) as BufferSource), imports(memory));
-  return { build: b, memory, kernels: instance.exports as unknown as Kernels };
+  return { build: b, memory, kernels: instance.exports as unknown as WasmExports };
 }

@@ -1,9 +1,11 @@
-// The typed surface of the AssemblyScript exports (assembly/index.ts). Pointers are byte offsets into the
-// backend's one WebAssembly.Memory; every kernel writes only through the pointers it is given.
-type Ptr = number;
+// The kernel ABI every backend implements (the kernel table: one of these per backend). Its names, codes and
+// signatures are those of the AssemblyScript exports (assembly/index.ts), checked by test/abi.test.ts. A
+// `Ptr` is a buffer handle: a byte offset into the backend's heap (the wasm memory, the reference backend's
+// ArrayBuffer), valid for offset arithmetic within one allocation. Every kernel writes only through the
+// handles it is given. A packed layout (GEMM panels) is private to the backend that packed it.
+export type Ptr = number;
 
 export interface Kernels extends OptimKernels {
-  heapBase(): Ptr;
   // gemm_f32.ts
   gemm(transA: number, transB: number, M: number, N: number, K: number, alpha: number, A: Ptr, lda: number, B: Ptr, ldb: number,
     beta: number, C: Ptr, ldc: number, bias: Ptr, act: number, actParam: number, ws: Ptr): void;
@@ -72,11 +74,6 @@ export interface Kernels extends OptimKernels {
   categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr): number;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;
-  // exported because other assembly modules share them (export * re-exports them); not called from here
-  nextU32(rng: Ptr): number;
-  nextUniform(rng: Ptr): number;
-  setIm2col(H: number, W: number, C: number, Cg: number, c0: number, KW: number, SH: number, SW: number,
-    PT: number, PL: number, DH: number, DW: number, OH: number, OW: number): void;
   rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;
   rngNormal(rng: Ptr, n: number, out: Ptr, mean: number, std: number, truncated: number): void;
   dropoutMask(rng: Ptr, n: number, mask: Ptr, rate: number): void;
@@ -108,3 +105,17 @@ export interface OptimKernels {
   clampValues(n: number, x: Ptr, lo: number, hi: number): void;
   maxNormColumns(rows: number, cols: number, w: Ptr, c: number): void;
 }
+
+/** Every kernel of the ABI by name (test/abi.test.ts checks this list against the interfaces above). */
+export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
+  'gemm', 'gemmWorkspaceSize', 'gemmPackB', 'gemmPackedBSize', 'gemmPackedASize', 'gemmPrepacked',
+  'qgemmPackedBSize', 'qgemmPackedASize', 'qgemmWorkSize', 'qWeightsAre7Bit', 'qgemmPackB', 'qgemmPackA', 'qgemm',
+  'qim2col', 'qQuantizePackA', 'quantizeU8', 'dequantizeU8', 'convWorkspaceSize', 'conv2dForward',
+  'conv2dBackwardInput', 'conv2dBackwardFilter', 'columnSums', 'pool2dForward', 'pool2dBackward', 'actForward',
+  'actBackward', 'softmaxForward', 'softmaxBackward', 'maxoutForward', 'maxoutBackward', 'preluForward',
+  'preluBackward', 'rreluTrain', 'batchNormTrain', 'batchNormInfer', 'batchNormBackward', 'reduce', 'argmax',
+  'reduceBackward', 'binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'lossElementwise',
+  'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
+  'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
+  'penalty', 'sumSquares', 'clampValues', 'maxNormColumns',
+];

@@ -1,6 +1,8 @@
-// The memory owner: one WebAssembly.Memory, carved by a first-fit free list with coalescing.
+// The memory owner: one growable memory (a WebAssembly.Memory, the reference heap), carved by a first-fit free list with coalescing.
 // Blocks are 64-byte aligned (cache lines; SIMD loads never straddle). Growing the memory keeps every
 // address valid but detaches old views, so views are always made fresh from `memory.buffer`.
+import type { HeapMemory } from './backend.js';
+
 const ALIGN = 64;
 const PAGE = 65536;
 
@@ -12,7 +14,7 @@ export class Arena {
   peak = 0;
   inUse = 0;
 
-  constructor(readonly memory: WebAssembly.Memory, base: number, private readonly maxBytes = 4 * 1024 ** 3 - PAGE) {
+  constructor(readonly memory: HeapMemory, base: number, private readonly maxBytes = 4 * 1024 ** 3 - PAGE) {
     this.top = align(base);
   }
 
@@ -61,7 +63,7 @@ export class Arena {
     const ptr = this.top;
     const end = ptr + size;
     if (end > this.maxBytes) {
-      throw new RangeError(`edgegrad: out of wasm memory: cannot allocate ${bytes} bytes (in use ${this.inUse}, limit ${this.maxBytes})`);
+      throw new RangeError(`edgegrad: out of backend memory: cannot allocate ${bytes} bytes (in use ${this.inUse}, limit ${this.maxBytes})`);
     }
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));

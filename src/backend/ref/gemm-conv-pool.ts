@@ -1,0 +1,285 @@
+// Reference kernels for f32 GEMM, 2-D convolution (NHWC, HWIO filters, grouped/depthwise) and pooling:
+// the contracts of assembly/gemm_f32.ts, assembly/conv.ts and assembly/pool.ts as plain loops with float64
+// accumulation. No packing, no blocking: the "packed" B is a row-major copy of op(B), and no kernel here
+// needs a workspace.
+import { Act, AMode, Pool, type Kernels, type Ptr } from '../kernels.js';
+import { f32, i32, type HeapMemory } from './memory.js';
+
+type GemmConvPoolKernels = Pick<Kernels,
+  'gemm' | 'gemmWorkspaceSize' | 'gemmPackB' | 'gemmPackedBSize' | 'gemmPackedASize' | 'gemmPrepacked' | 'columnSums' |
+  'convWorkspaceSize' | 'conv2dForward' | 'conv2dBackwardInput' | 'conv2dBackwardFilter' | 'pool2dForward' | 'pool2dBackward'>;
+
+const fr = Math.fround;
+
+// SELU constants as the kernels hold them (f32).
+const SELU_ALPHA = fr(1.6732632423543772);
+const SELU_SCALE = fr(1.0507009873554805);
+
+/** erf(x): W. J. Cody's rational approximations, as assembly/common.ts erf64 (the exact GELU needs it). */
+function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 0.46875) {
+    const t = x * x;
+    const p = 3.20937758913846947e03 + t * (3.77485237685302021e02 + t * (1.13864154151050156e02 + t * (3.16112374387056560e00 + t * 1.85777706184603153e-1)));
+    const q = 2.84423683343917062e03 + t * (1.28261652607737228e03 + t * (2.44024637934444173e02 + t * (2.36012909523441209e01 + t)));
+    return x * p / q;
+  }
+  let r = 1;
+  if (ax < 4) {
+    const p = 1.23033935479799725e03 + ax * (2.05107837782607147e03 + ax * (1.71204761263407058e03 + ax * (8.81952221241769090e02 + ax * (2.98635138197400131e02 + ax * (6.61191906371416295e01 + ax * (8.88314979438837594e00 + ax * (5.64188496988670089e-1 + ax * 2.15311535474403846e-8)))))));
+    const q = 1.23033935480374942e03 + ax * (3.43936767414372164e03 + ax * (4.36261909014324716e03 + ax * (3.29079923573345963e03 + ax * (1.62138957456669019e03 + ax * (5.37181101862009858e02 + ax * (1.17693950891312499e02 + ax * (1.57449261107098347e01 + ax)))))));
+    r = 1 - Math.exp(-ax * ax) * p / q;
+  }
+  return x < 0 ? -r : r;
+}
+
+/** The GEMM epilogue (gemm_f32.ts `epi`): ReLU, ReLU6, leaky ReLU; every other code leaves v unchanged. */
+function gemmEpilogue(v: number, act: number, p: number): number {
+  if (act === Act.relu) return Math.max(v, 0);
+  if (act === Act.relu6) return Math.min(Math.max(v, 0), 6);
+  if (act === Act.leakyRelu) return v >= 0 ? v : v * p;
+  return v;
+}
+
+/** Any activation code (act.ts actOne), as conv2dForward applies it; p: leaky slope or ELU alpha. */
+function activation(act: number, x: number, p: number): number {
+  switch (act) {
+    case Act.linear: return x;
+    case Act.relu: return Math.max(x, 0);
+    case Act.relu6: return Math.min(Math.max(x, 0), 6);
+    case Act.leakyRelu: return x >= 0 ? x : p * x;
+    case Act.elu: return x >= 0 ? x : p * Math.expm1(x);
+    case Act.selu: return SELU_SCALE * (x >= 0 ? x : SELU_ALPHA * Math.expm1(x));
+    case Act.sigmoid: return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+    case Act.tanh: return Math.tanh(x);
+    case Act.softplus: return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+    case Act.gelu: return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+    case Act.step: return x > 0 ? 1 : 0;
+    case Act.sign: return x > 0 ? 1 : x < 0 ? -1 : 0;
+    default: throw new Error(`edgegrad: ref conv2dForward: unknown activation code ${act}`);
+  }
+}
+
+/** Conv geometry block: 16 i32 (N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, groups, Cout). */
+interface Geom {
+  N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number;
+  PT: number; PL: number; DH: number; DW: number; OH: number; OW: number; G: number; CO: number;
+  Cg: number; coutg: number;
+}
+
+export function gemmConvPoolKernels(mem: HeapMemory): GemmConvPoolKernels {
+  /** A float view of `count` floats at p (empty when count <= 0). */
+  const view = (p: Ptr, count: number): Float32Array => f32(mem, p, Math.max(0, count));
+  /** A view covering a rows x cols matrix with row stride ld. */
+  const mat = (p: Ptr, rows: number, cols: number, ld: number): Float32Array =>
+    view(p, rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0);
+
+  function readGeom(g: Ptr): Geom {
+    const v = i32(mem, g, 16);
+    const [N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO] = v;
+    return { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO, Cg: Math.trunc(C / G), coutg: Math.trunc(CO / G) };
+  }
+
+  /**
+   * C = epi(alpha * op(A) op(B) + beta * C + bias), op(A)[i][k] = a(i, k), op(B)[k][j] = b(k, j). beta == 0
+   * never reads C. K == 0: C = beta * C + bias (alpha is not applied to the empty product).
+   */
+  function gemmCore(M: number, N: number, K: number, alpha: number, a: (i: number, k: number) => number,
+    b: (k: number, j: number) => number, beta: number, C: Ptr, ldc: number, bias: Ptr, act: number, p: number): void {
+    if (M <= 0 || N <= 0) return;
+    alpha = fr(alpha); beta = fr(beta); p = fr(p);
+    const c = mat(C, M, N, ldc);
+    const bv = bias ? view(bias, N) : undefined;
+    for (let i = 0; i < M; i++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) s += a(i, k) * b(k, j);
+        let v = K > 0 ? alpha * s : 0;
+        if (beta !== 0) v += beta * c[i * ldc + j];
+        if (bv) v += bv[j];
+        c[i * ldc + j] = gemmEpilogue(fr(v), act, p);
+      }
+    }
+  }
+
+  /** op(A) as an accessor: A is M x K (row stride lda), or K x M when transA. */
+  function opA(transA: number, M: number, K: number, A: Ptr, lda: number): (i: number, k: number) => number {
+    const a = transA ? mat(A, K, M, lda) : mat(A, M, K, lda);
+    return transA ? (i, k) => a[k * lda + i] : (i, k) => a[i * lda + k];
+  }
+
+  function convForward(geom: Ptr, x: Ptr, w: Ptr, bias: Ptr, y: Ptr, act: number, actParam: number): void {
+    const g = readGeom(geom);
+    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = g;
+    const xv = view(x, N * H * W * C), wv = view(w, KH * KW * Cg * CO), yv = view(y, N * OH * OW * CO);
+    const bv = bias ? view(bias, CO) : undefined;
+    const p = fr(actParam);
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      for (let o = 0; o < CO; o++) {
+        const c0 = Math.trunc(o / coutg) * Cg; // first input channel of o's group
+        let s = bv ? bv[o] : 0;
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < Cg; ci++) {
+              s += xv[((n * H + iy) * W + ix) * C + c0 + ci] * wv[((ky * KW + kx) * Cg + ci) * CO + o];
+            }
+          }
+        }
+        yv[((n * OH + oy) * OW + ox) * CO + o] = act === Act.linear ? s : activation(act, fr(s), p);
+      }
+    }
+  }
+
+  function convBackwardInput(geom: Ptr, dy: Ptr, w: Ptr, dx: Ptr): void {
+    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = readGeom(geom);
+    const dyv = view(dy, N * OH * OW * CO), wv = view(w, KH * KW * Cg * CO), dxv = view(dx, N * H * W * C);
+    const acc = new Float64Array(dxv.length);
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      for (let o = 0; o < CO; o++) {
+        const c0 = Math.trunc(o / coutg) * Cg;
+        const d = dyv[((n * OH + oy) * OW + ox) * CO + o];
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < Cg; ci++) {
+              acc[((n * H + iy) * W + ix) * C + c0 + ci] += d * wv[((ky * KW + kx) * Cg + ci) * CO + o];
+            }
+          }
+        }
+      }
+    }
+    dxv.set(acc);
+  }
+
+  function convBackwardFilter(geom: Ptr, x: Ptr, dy: Ptr, dw: Ptr, dbias: Ptr): void {
+    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = readGeom(geom);
+    const xv = view(x, N * H * W * C), dyv = view(dy, N * OH * OW * CO), dwv = view(dw, KH * KW * Cg * CO);
+    const acc = new Float64Array(dwv.length);
+    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+      for (let o = 0; o < CO; o++) {
+        const c0 = Math.trunc(o / coutg) * Cg;
+        const d = dyv[((n * OH + oy) * OW + ox) * CO + o];
+        for (let ky = 0; ky < KH; ky++) {
+          const iy = oy * SH - PT + ky * DH;
+          if (iy < 0 || iy >= H) continue;
+          for (let kx = 0; kx < KW; kx++) {
+            const ix = ox * SW - PL + kx * DW;
+            if (ix < 0 || ix >= W) continue;
+            for (let ci = 0; ci < Cg; ci++) {
+              acc[((ky * KW + kx) * Cg + ci) * CO + o] += xv[((n * H + iy) * W + ix) * C + c0 + ci] * d;
+            }
+          }
+        }
+      }
+    }
+    dwv.set(acc);
+    if (dbias) columnSums(N * OH * OW, CO, dy, dbias);
+  }
+
+  function columnSums(rows: number, cols: number, a: Ptr, out: Ptr): void {
+    const av = view(a, rows * cols), ov = view(out, cols);
+    for (let j = 0; j < cols; j++) {
+      let s = 0;
+      for (let r = 0; r < rows; r++) s += av[r * cols + j];
+      ov[j] = s;
+    }
+  }
+
+  /** Rows [y0, y1) x columns [x0, x1) of the input under output pixel (oy, ox): the window clipped to the image. */
+  function clip(H: number, W: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number, oy: number, ox: number) {
+    return {
+      y0: Math.max(0, oy * SH - PT), y1: Math.min(H, oy * SH - PT + KH),
+      x0: Math.max(0, ox * SW - PL), x1: Math.min(W, ox * SW - PL + KW),
+    };
+  }
+
+  return {
+    gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, actParam, _ws) {
+      if (M <= 0 || N <= 0) return;
+      const bm = transB ? mat(B, N, K, ldb) : mat(B, K, N, ldb);
+      const b = transB ? (k: number, j: number) => bm[j * ldb + k] : (k: number, j: number) => bm[k * ldb + j];
+      gemmCore(M, N, K, alpha, opA(transA, M, K, A, lda), b, beta, C, ldc, bias, act, actParam);
+    },
+
+    gemmWorkspaceSize(_M, _N, _K) { return 0; },
+
+    /** The reference's packed op(B): a plain row-major K x N copy. */
+    gemmPackB(transB, K, N, B, ldb, dst) {
+      if (K <= 0 || N <= 0) return;
+      const bm = transB ? mat(B, N, K, ldb) : mat(B, K, N, ldb);
+      const d = view(dst, K * N);
+      for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) d[k * N + j] = transB ? bm[j * ldb + k] : bm[k * ldb + j];
+    },
+
+    gemmPackedBSize(K, N) { return Math.max(0, K) * Math.max(0, N) * 4; },
+
+    gemmPackedASize() { return 0; },
+
+    gemmPrepacked(mode, transA, M, N, K, alpha, A, lda, packedB, beta, C, ldc, bias, act, actParam, _ws) {
+      if (mode !== AMode.matrix) throw new Error(`edgegrad: ref gemmPrepacked supports only AMode.matrix (got mode ${mode})`);
+      if (M <= 0 || N <= 0) return;
+      const pb = view(packedB, K * N);
+      gemmCore(M, N, K, alpha, opA(transA, M, K, A, lda), (k, j) => pb[k * N + j], beta, C, ldc, bias, act, actParam);
+    },
+
+    columnSums,
+
+    convWorkspaceSize(_geom) { return 0; },
+
+    conv2dForward(geom, x, w, bias, y, act, actParam, _ws) { convForward(geom, x, w, bias, y, act, actParam); },
+
+    conv2dBackwardInput(geom, dy, w, dx, _ws) { convBackwardInput(geom, dy, w, dx); },
+
+    conv2dBackwardFilter(geom, x, dy, dw, dbias, _ws) { convBackwardFilter(geom, x, dy, dw, dbias); },
+
+    /** Max (empty window: -Infinity; NaN propagates) or average over the in-bounds elements (empty: 0). */
+    pool2dForward(kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, y) {
+      const isMax = kind === Pool.max; // any other code averages, as the kernel does
+      const xv = view(x, N * H * W * C), yv = view(y, N * OH * OW * C);
+      for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+        const { y0, y1, x0, x1 } = clip(H, W, KH, KW, SH, SW, PT, PL, oy, ox);
+        for (let c = 0; c < C; c++) {
+          let a = isMax ? -Infinity : 0, count = 0;
+          for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) {
+            const v = xv[((n * H + iy) * W + ix) * C + c];
+            a = isMax ? Math.max(a, v) : a + v;
+            count++;
+          }
+          yv[((n * OH + oy) * OW + ox) * C + c] = isMax ? a : count > 0 ? a / count : 0;
+        }
+      }
+    },
+
+    /** dx overwritten. Max: each dy to the first element of its window that no later one exceeds; avg: dy / count. */
+    pool2dBackward(kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, dy, dx) {
+      const xv = view(x, N * H * W * C), dyv = view(dy, N * OH * OW * C), dxv = view(dx, N * H * W * C);
+      const acc = new Float64Array(dxv.length);
+      for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+        const { y0, y1, x0, x1 } = clip(H, W, KH, KW, SH, SW, PT, PL, oy, ox);
+        const count = Math.max(0, y1 - y0) * Math.max(0, x1 - x0);
+        for (let c = 0; c < C; c++) {
+          const d = dyv[((n * OH + oy) * OW + ox) * C + c];
+          if (kind === Pool.max) {
+            // first arg-max in window order; the first element is taken even if NaN, later NaNs never win
+            let best = -Infinity, arg = -1;
+            for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) {
+              const off = ((n * H + iy) * W + ix) * C + c;
+              if (xv[off] > best || arg < 0) { best = xv[off]; arg = off; }
+            }
+            if (arg >= 0) acc[arg] += d;
+          } else {
+            for (let iy = y0; iy < y1; iy++) for (let ix = x0; ix < x1; ix++) acc[((n * H + iy) * W + ix) * C + c] += d / count;
+          }
+        }
+      }
+      dxv.set(acc);
+    },
+  };
+}

@@ -1,0 +1,137 @@
+// The fit loop: epochs of shuffled batches through a model's training plan, the step after each (NaN
+// guard, regularization, optimizer, constraints), validation, callbacks and the divergence watch.
+import { getBackend } from '../backend/index.js';
+import type { Features } from './features.js';
+import type { Tensor } from '../tensor.js';
+import { mulberry32, rowsOf, shuffleInPlace } from '../data/rows.js';
+import type { Callback, Logs, TrainableModel } from './callbacks.js';
+import { divergenceWatch } from './divergence.js';
+import type { MetricName } from './metrics.js';
+import type { Optimizer } from './optimizers.js';
+import { Accumulator, applyStep, feed, steepestLayer, type TrainPlan } from './step.js';
+
+export interface FitArgs {
+  epochs?: number;
+  /** Examples per step: 1 is online learning, the dataset size is full-batch. Default 32. */
+  batchSize?: number;
+  shuffle?: boolean;
+  /** Seeds the shuffling and the dropout masks, for reproducible runs. */
+  seed?: number;
+  /** Fraction of the examples, taken from the end before shuffling (as Keras), held out for validation. */
+  validationSplit?: number;
+  /** Held-out examples (or their features from model.features) and labels, evaluated after each epoch. */
+  validationData?: [Tensor | Features, Tensor];
+  callbacks?: Callback[] | Callback;
+  /**
+   * Run the leading layers that train nothing and act the same in training and inference (a frozen
+   * backbone) once over the data, and train the rest on their cached outputs. Default: on when possible
+   * (sequential models).
+   */
+  cacheFeatures?: boolean;
+  /**
+   * Batch size of the one pass that computes cached features (default: min(batchSize, 8)). The frozen
+   * prefix is usually the big part of the model: small batches keep its memory small at the same speed.
+   */
+  cacheBatchSize?: number;
+  /**
+   * What to do when training diverges with finite losses (an epoch's loss 100x the best so far, or accuracy
+   * back at chance after it had improved): 'warn' (default; console.warn and History.warnings), 'stop'
+   * (throw, naming the layer whose gradient is largest relative to its weights), or 'ignore'.
+   */
+  onDivergence?: 'warn' | 'stop' | 'ignore';
+}
+
+export interface History {
+  epoch: number[];
+  history: Record<string, number[]>;
+  /**
+   * Set when fit cached the outputs of a frozen prefix: how many leading layers, their output shape, and
+   * where inside the next layer (an imported graph frozen only in part) the cached prefix ends.
+   */
+  cachedFeatures?: { layers: number; shape: number[]; inside?: string };
+  /** Warnings raised during training (divergence), in order. */
+  warnings?: string[];
+}
+
+/** What the fit loop needs of a model. */
+export interface Trainee extends TrainableModel {
+  readonly name: string;
+  optimizer?: Optimizer;
+  readonly outputs: ReadonlyArray<{ shape: number[] }>;
+  readonly compiledMetrics: readonly MetricName[];
+  trainingPlan(batch: number, training: boolean): TrainPlan;
+  evaluate(x: Tensor | Features, y: Tensor, opts?: { batchSize?: number }): Logs;
+}
+
+/** Train on n examples of (x, y) (checked by the caller) in batches of bs. */
+export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, bs: number, args: FitArgs): Promise<History> {
+    const epochs = args.epochs ?? 1;
+    if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
+    const be = getBackend();
+    const held = validationRows(x, y, n, args.validationSplit);
+    let val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
+    const nVal = held?.nVal ?? 0;
+    n -= nVal;
+    if (args.seed !== undefined) be.seed(args.seed);
+    const rand = mulberry32(args.seed ?? 0x9e3779b9);
+    const callbacks = args.callbacks === undefined ? [] : Array.isArray(args.callbacks) ? args.callbacks : [args.callbacks];
+    callbacks.forEach((c) => c.setModel?.(model));
+    model.stopTraining = false;
+    const history: History = { epoch: [], history: {} };
+    const idx = Int32Array.from({ length: n }, (_, i) => i);
+    for (const c of callbacks) await c.onTrainBegin?.();
+    let logs: Logs = {};
+    const watch = divergenceWatch(model.compiledMetrics.includes('accuracy') ? model.outputs[0].shape.at(-1)! : 0);
+    let tp: TrainPlan | undefined;
+    for (let epoch = 0; epoch < epochs && !model.stopTraining; epoch++) {
+      for (const c of callbacks) await c.onEpochBegin?.(epoch);
+      if (args.shuffle !== false) shuffleInPlace(idx, rand);
+      const acc = new Accumulator(model.compiledMetrics);
+      let batch = 0;
+      for (let s = 0; s < n; s += bs, batch++) {
+        const b = Math.min(bs, n - s);
+        tp = model.trainingPlan(b, true);
+        // a step is one unit: the gradients live in the plan until the optimizer has read them, and the
+        // optimizer's first step allocates its state, so nothing used since the step began is evicted
+        const release = be.hold();
+        let loss: number;
+        try {
+          feed(tp, x, y, idx, s, b);
+          tp.plan.run();
+          loss = acc.add(tp, y, b) + applyStep(tp, model.optimizer!, epoch, batch);
+        } finally {
+          release();
+        }
+        if (epoch === 0 && batch === 0) watch(loss); // the untrained baseline
+        for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
+      }
+      logs = acc.logs(n, '');
+      const diverged = watch(logs.loss, logs.accuracy, true);
+      if (diverged && tp && args.onDivergence !== 'ignore') {
+        const msg = `edgegrad.fit: training of model '${model.name}' diverged at epoch ${epoch}: ${diverged}; the largest gradient relative to its weights is in ${steepestLayer(tp)}; lower the learning rate or clip gradients (clipNorm)`;
+        if (args.onDivergence === 'stop') throw new Error(msg);
+        console.warn(msg);
+        (history.warnings ??= []).push(msg);
+      }
+      if (val) Object.assign(logs, prefixed(model.evaluate(val[0], val[1], { batchSize: bs }), 'val_'));
+      history.epoch.push(epoch);
+      for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+      for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
+    }
+    for (const c of callbacks) await c.onTrainEnd?.(logs);
+    if (nVal && val) { val[0].dispose(); val[1].dispose(); }
+    return history;
+  }
+
+export function validationRows(x: Tensor, y: Tensor, n: number, f: number | undefined): { nVal: number; val: [Tensor, Tensor] } | undefined {
+  if (f === undefined) return undefined;
+  if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
+  const nVal = Math.floor(n * f);
+  if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
+  return { nVal, val: [rowsOf(x, n - nVal, n), rowsOf(y, n - nVal, n)] };
+}
+
+
+function prefixed(logs: Logs, p: string): Logs {
+  return Object.fromEntries(Object.entries(logs).map(([k, v]) => [p + k, v]));
+}

@@ -1,0 +1,115 @@
+// One training step after the plan ran: the NaN guard, regularization, the optimizer's fused update and
+// the weight constraints, all as kernels of the active backend on the plan's gradient buffers; and the
+// feeding of a batch into a plan. The model code above never touches memory.
+import { getBackend } from '../backend/index.js';
+import type { Plan } from '../graph/executor.js';
+import { sizeOfShape } from '../graph/ir.js';
+import type { Layer, Weight } from '../layers/layer.js';
+import type { Tensor } from '../tensor.js';
+import type { Optimizer } from './optimizers.js';
+import type { Logs } from './callbacks.js';
+import { metricSum, type MetricName } from './metrics.js';
+
+/** A compiled forward + loss (+ backward) plan and where its values are. */
+export interface TrainPlan {
+  plan: Plan;
+  x: number;
+  y: number;
+  pred: number;
+  loss: number;
+  grads: Array<{ weight: Weight; layer: Layer; grad: number }>;
+}
+
+/** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
+export function feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
+  const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
+  // the plan's views first: making it resident may allocate; the data's views never do
+  const xd = tp.plan.view(tp.x);
+  const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+  const xs = x.view(), ys = y.view();
+  for (let i = 0; i < b; i++) {
+    const r = idx[s + i];
+    xd.set(xs.subarray(r * per, (r + 1) * per), i * per);
+    yd.set(ys.subarray(r * yPer, (r + 1) * yPer), i * yPer);
+  }
+}
+
+/** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */
+export function steepestLayer(tp: TrainPlan): string {
+  const k = getBackend().kernels;
+  let best = '', ratio = -1;
+  for (const gr of tp.grads) {
+    const r = Math.sqrt(k.sumSquares(gr.weight.tensor.size, tp.plan.ptr(gr.grad)) / Math.max(k.sumSquares(gr.weight.tensor.size, gr.weight.tensor.ptr), 1e-30));
+    if (r > ratio) { ratio = r; best = `layer '${gr.layer.name}' (${gr.weight.name}: |grad| / |w| = ${r.toPrecision(3)})`; }
+  }
+  return best || 'no layer (nothing trains)';
+}
+
+/** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
+export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, batch: number): number {
+  const k = getBackend().kernels;
+  const loss = tp.plan.view(tp.loss)[0];
+  // gradients go bad first where backpropagation starts: check from the output layer back
+  for (let i = tp.grads.length - 1; i >= 0; i--) {
+    const gr = tp.grads[i];
+    if (k.countNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad))) {
+      throw new Error(`edgegrad.fit: the gradient of layer '${gr.layer.name}' (${gr.weight.name}) became non-finite at epoch ${epoch}, batch ${batch} (loss ${loss}); training stopped, weights are from the previous step`);
+    }
+  }
+  if (!Number.isFinite(loss)) throw new Error(`edgegrad.fit: the loss became ${loss} at epoch ${epoch}, batch ${batch}; training stopped`);
+  let penalty = 0;
+  // one gradient per parameter tensor: a layer applied twice contributes twice
+  const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
+  for (const gr of tp.grads) {
+    const p = tp.plan.ptr(gr.grad);
+    const seen = byTensor.get(gr.weight.tensor);
+    if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
+  }
+  const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
+    const r = weight.regularizer;
+    if (r && (r.l1 || r.l2)) {
+      penalty += k.penalty(weight.tensor.size, weight.tensor.ptr, r.l1, r.l2);
+      k.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
+    }
+    return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
+  });
+  optimizer.applyGradients(items);
+  for (const { weight } of byTensor.values()) {
+    const c = weight.constraint;
+    if (c?.name === 'maxNorm') {
+      const s = weight.tensor.shape;
+      k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
+      weight.tensor.version++;
+    }
+  }
+  return penalty;
+}
+
+/** Sums of the loss and the metrics over the batches of a pass, weighted by batch size. */
+export class Accumulator {
+  private loss = 0;
+  private readonly metrics: number[];
+  constructor(private readonly names: readonly MetricName[]) {
+    this.metrics = names.map(() => 0);
+  }
+
+  /** Add a batch of b examples that the plan just ran on (labels y); returns its mean loss. */
+  add(tp: TrainPlan, y: Tensor, b: number): number {
+    const loss = tp.plan.view(tp.loss)[0];
+    this.loss += loss * b;
+    if (this.names.length) {
+      const pred = tp.plan.view(tp.pred);
+      const target = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+      const cols = pred.length / b;
+      this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32'); });
+    }
+    return loss;
+  }
+
+  /** The means over n examples, keys prefixed ('val_'). */
+  logs(n: number, prefix: string): Logs {
+    const logs: Logs = { [`${prefix}loss`]: this.loss / n };
+    this.names.forEach((m, i) => { logs[`${prefix}${m}`] = this.metrics[i] / n; });
+    return logs;
+  }
+}
