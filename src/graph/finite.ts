@@ -1,11 +1,23 @@
-// The input guard shared by models: NaN or infinite inputs give silent NaN outputs, so they are refused
-// before anything runs, saying how many there are and where the first one is.
+// Statistics of a buffer that the training code reads (how many values are not finite, the sum of
+// squares), each the one call site of its kernel; and the input guard shared by models: NaN or infinite
+// inputs give silent NaN outputs, so they are refused before anything runs, saying how many there are and
+// where the first one is.
 import { getBackend } from '../backend/index.js';
 import type { Tensor } from '../tensor.js';
 
+/** How many of the n floats at `handle` (on the active backend) are NaN or infinite. */
+export function countNonFinite(n: number, handle: number): number {
+  return getBackend().kernels.countNonFinite(n, handle);
+}
+
+/** The sum of squares of the n floats at `handle`, in float64. */
+export function sumSquares(n: number, handle: number): number {
+  return getBackend().kernels.sumSquares(n, handle);
+}
+
 export function refuseNonFinite(t: Tensor, op: string, what: string): void {
   if (t.dtype !== 'float32' || t.size === 0) return;
-  const bad = getBackend().kernels.countNonFinite(t.size, t.ptr);
+  const bad = countNonFinite(t.size, t.ptr);
   if (!bad) return;
   const v = t.view();
   let i = 0;

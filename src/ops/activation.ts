@@ -4,7 +4,8 @@
 import { Act } from '../backend/kernels.js';
 import { arr, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
-import { registerOp } from '../graph/registry.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import type { Backend } from '../backend/index.js';
 import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
@@ -225,6 +226,26 @@ export function refMaxout(x: Arr, units: number): Arr {
 
 // ---- graph ops ----
 
+/** The forward kernels' one call site: y = act(x) (softmax and log-softmax over the last axis). */
+function runActivation(ctx: RunContext, name: ActivationName, alpha: number | undefined, x: number, y: number): void {
+  const shape = ctx.shape(x), size = sizeOfShape(shape);
+  const c = code(name, 'activation');
+  if (c === undefined) {
+    const cols = Math.max(shape[shape.length - 1] ?? 1, 1);
+    ctx.be.kernels.softmaxForward(size / cols, cols, ctx.ptr(x), ctx.ptr(y), +(name === 'logSoftmax'));
+  } else {
+    ctx.be.kernels.actForward(c, size, ctx.ptr(x), ctx.ptr(y), param(name, alpha));
+  }
+}
+
+/**
+ * The elementwise backward kernel's one call site: dx = dy * act'(x), from x or y = act(x) as the rule
+ * needs (handles, so a caller may pass 0 for x where the rule reads y: the output-fused epilogues).
+ */
+export function actBackward(be: Backend, name: string, n: number, x: number, y: number, dy: number, dx: number, alpha?: number): void {
+  be.kernels.actBackward(code(name as ActivationName, 'activation')!, n, x, y, dy, dx, param(name as ActivationName, alpha));
+}
+
 registerOp({
   name: 'activation',
   infer([x], a, node) {
@@ -232,17 +253,7 @@ registerOp({
     return [x.slice()];
   },
   run(ctx, n) {
-    const x = n.inputs[0], y = n.outputs[0];
-    const shape = ctx.shape(x);
-    const name = n.attrs.activation as ActivationName;
-    const c = code(name, 'activation');
-    const size = sizeOfShape(shape);
-    if (c === undefined) {
-      const cols = Math.max(shape[shape.length - 1] ?? 1, 1);
-      ctx.be.kernels.softmaxForward(size / cols, cols, ctx.ptr(x), ctx.ptr(y), +(name === 'logSoftmax'));
-    } else {
-      ctx.be.kernels.actForward(c, size, ctx.ptr(x), ctx.ptr(y), param(name, n.attrs.alpha as number | undefined));
-    }
+    runActivation(ctx, n.attrs.activation as ActivationName, n.attrs.alpha as number | undefined, n.inputs[0], n.outputs[0]);
   },
   grad(n, [dy], b) {
     return [b.node('activationGrad', [n.inputs[0], n.outputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
@@ -256,13 +267,12 @@ registerOp({
     const [x, y, dy] = n.inputs;
     const shape = ctx.shape(x);
     const name = n.attrs.activation as ActivationName;
-    const c = code(name, 'activation');
     const size = sizeOfShape(shape);
-    if (c === undefined) {
+    if (code(name, 'activation') === undefined) {
       const cols = shape[shape.length - 1];
       ctx.be.kernels.softmaxBackward(size / cols, cols, ctx.ptr(y), ctx.ptr(dy), ctx.ptr(n.outputs[0]), +(name === 'logSoftmax'));
     } else {
-      ctx.be.kernels.actBackward(c, size, ctx.ptr(x), ctx.ptr(y), ctx.ptr(dy), ctx.ptr(n.outputs[0]), param(name, n.attrs.alpha as number | undefined));
+      actBackward(ctx.be, name, size, ctx.ptr(x), ctx.ptr(y), ctx.ptr(dy), ctx.ptr(n.outputs[0]), n.attrs.alpha as number | undefined);
     }
   },
 });
@@ -326,7 +336,7 @@ registerOp({
     const lower = n.attrs.lower as number, upper = n.attrs.upper as number;
     const size = sizeOfShape(ctx.shape(x));
     if (ctx.training) ctx.be.kernels.rreluTrain(size, ctx.ptr(x), ctx.ptr(y), ctx.ptr(s), lower, upper, ctx.be.rng);
-    else ctx.be.kernels.actForward(Act.leakyRelu, size, ctx.ptr(x), ctx.ptr(y), (lower + upper) / 2);
+    else runActivation(ctx, 'leakyRelu', (lower + upper) / 2, x, y);
   },
   grad(n, [dy], b) {
     return [b.node('mul', [dy!, n.outputs[1]], {}, `${n.name}_grad`)[0]];

@@ -115,6 +115,16 @@ export function refLoss(name: LossName, y: Arr, p: Arr, opts: LossOptions = {}):
 
 // ---- graph op: the loss and its gradient w.r.t. the prediction in one pass (the seed of autodiff) ----
 
+/** The elementwise losses: the kernel's code and its parameter (Huber delta, BCE epsilon) from the attrs. */
+const ELEMENTWISE: Record<string, (a: Record<string, unknown>) => [number, number]> = {
+  meanSquaredError: () => [Loss.mse, 0],
+  meanAbsoluteError: () => [Loss.mae, 0],
+  huber: (a) => [Loss.huber, (a.delta as number) ?? 1],
+  binaryCrossentropy: (a) => [Loss.bce, (a.epsilon as number) ?? 1e-7],
+  sigmoidCrossEntropy: () => [Loss.bceLogits, 0],
+  hinge: () => [Loss.hinge, 0],
+};
+
 registerOp({
   name: 'loss',
   // inputs: prediction, target; outputs: [1] mean loss, dLoss/dPrediction (unless attrs.grad is false)
@@ -134,16 +144,17 @@ registerOp({
     const shape = ctx.shape(p), cols = shape[shape.length - 1] ?? 1, size = sizeOfShape(shape), rows = size / cols;
     const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = g === undefined ? 0 : ctx.ptr(g);
     const a = n.attrs;
+    const name = a.loss as LossName;
     let v: number;
-    switch (a.loss as LossName) {
-      case 'meanSquaredError': v = k.lossElementwise(Loss.mse, size, P, T, G, 0); break;
-      case 'meanAbsoluteError': v = k.lossElementwise(Loss.mae, size, P, T, G, 0); break;
-      case 'huber': v = k.lossElementwise(Loss.huber, size, P, T, G, (a.delta as number) ?? 1); break;
-      case 'binaryCrossentropy': v = k.lossElementwise(Loss.bce, size, P, T, G, (a.epsilon as number) ?? 1e-7); break;
-      case 'sigmoidCrossEntropy': v = k.lossElementwise(Loss.bceLogits, size, P, T, G, 0); break;
-      case 'hinge': v = k.lossElementwise(Loss.hinge, size, P, T, G, 0); break;
-      case 'softmaxCrossEntropy': v = k.softmaxCrossEntropy(rows, cols, P, T, 0, G); break;
-      case 'sparseSoftmaxCrossEntropy': v = k.softmaxCrossEntropy(rows, cols, P, T, 1, G); break;
+    switch (name) {
+      case 'meanSquaredError': case 'meanAbsoluteError': case 'huber': case 'binaryCrossentropy': case 'sigmoidCrossEntropy': case 'hinge': {
+        const [code, param] = ELEMENTWISE[name](a);
+        v = k.lossElementwise(code, size, P, T, G, param);
+        break;
+      }
+      case 'softmaxCrossEntropy': case 'sparseSoftmaxCrossEntropy':
+        v = k.softmaxCrossEntropy(rows, cols, P, T, +(name === 'sparseSoftmaxCrossEntropy'), G);
+        break;
       case 'categoricalHinge': v = k.categoricalHinge(rows, cols, P, T, G); break;
       case 'categoricalCrossentropy': {
         // -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities)

@@ -1,7 +1,7 @@
 // Matrix multiplication: C = op(A) op(B), op = identity or transpose, with an optional fused bias and
 // activation (eg.fused.matMul). Kernel: assembly/gemm_f32.ts.
 import { Act, AMode } from '../backend/kernels.js';
-import { activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
+import { actBackward, activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
 import { arr, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
@@ -214,5 +214,5 @@ export function activationGradFromOutput(be: Backend, activation: string, alpha:
     return;
   }
   // relu: y > 0 iff x > 0; relu6: 0 < y < 6 iff 0 < x < 6; leaky (alpha > 0): y >= 0 iff x >= 0
-  be.kernels.actBackward(Act[activation as keyof typeof Act], n, y, 0, dy, dz, alpha);
+  actBackward(be, activation, n, y, 0, dy, dz, alpha);
 }

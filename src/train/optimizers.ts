@@ -1,6 +1,7 @@
 // Optimizers over parameters in wasm memory: each step is one fused kernel per parameter
 // (assembly/optim.ts) after optional gradient clipping by value or by global norm.
 import { getBackend } from '../backend/index.js';
+import { sumSquares } from '../graph/finite.js';
 import { Tensor } from '../tensor.js';
 import type { Schedule } from './schedules.js';
 
@@ -53,7 +54,7 @@ export abstract class Optimizer {
     if (this.clipValue !== undefined) for (const it of items) k.clampValues(it.param.size, it.grad, -this.clipValue, this.clipValue);
     if (this.clipNorm !== undefined) {
       let ss = 0;
-      for (const it of items) ss += k.sumSquares(it.param.size, it.grad);
+      for (const it of items) ss += sumSquares(it.param.size, it.grad);
       const norm = Math.sqrt(ss);
       if (norm > this.clipNorm) for (const it of items) k.affine(it.param.size, it.grad, this.clipNorm / norm, 0, it.grad);
     }

@@ -4,6 +4,7 @@
 import { getBackend } from '../backend/index.js';
 import type { Plan } from '../graph/executor.js';
 import { sizeOfShape } from '../graph/ir.js';
+import { countNonFinite, sumSquares } from '../graph/finite.js';
 import type { Layer, Weight } from '../layers/layer.js';
 import type { Tensor } from '../tensor.js';
 import type { Optimizer } from './optimizers.js';
@@ -36,10 +37,9 @@ export function feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: nu
 
 /** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */
 export function steepestLayer(tp: TrainPlan): string {
-  const k = getBackend().kernels;
   let best = '', ratio = -1;
   for (const gr of tp.grads) {
-    const r = Math.sqrt(k.sumSquares(gr.weight.tensor.size, tp.plan.ptr(gr.grad)) / Math.max(k.sumSquares(gr.weight.tensor.size, gr.weight.tensor.ptr), 1e-30));
+    const r = Math.sqrt(sumSquares(gr.weight.tensor.size, tp.plan.ptr(gr.grad)) / Math.max(sumSquares(gr.weight.tensor.size, gr.weight.tensor.ptr), 1e-30));
     if (r > ratio) { ratio = r; best = `layer '${gr.layer.name}' (${gr.weight.name}: |grad| / |w| = ${r.toPrecision(3)})`; }
   }
   return best || 'no layer (nothing trains)';
@@ -52,7 +52,7 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
   // gradients go bad first where backpropagation starts: check from the output layer back
   for (let i = tp.grads.length - 1; i >= 0; i--) {
     const gr = tp.grads[i];
-    if (k.countNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad))) {
+    if (countNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad))) {
       throw new Error(`edgegrad.fit: the gradient of layer '${gr.layer.name}' (${gr.weight.name}) became non-finite at epoch ${epoch}, batch ${batch} (loss ${loss}); training stopped, weights are from the previous step`);
     }
   }
