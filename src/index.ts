@@ -1,7 +1,7 @@
 // edgegrad's public API: this file and nothing else is the contract (see DESIGN.md).
 export { ready, getBackend } from './backend/index.js';
 export type { ReadyOptions, BackendName, WasmBuild } from './backend/index.js';
-export { backends } from './backend/index.js';
+export { backends, loadBackends } from './backend/index.js';
 export type { Backend, BackendInfo } from './backend/index.js';
 export { supportedBuilds } from './backend/wasm/loader.js';
 export { Tensor, tensor, scalar, zeros, ones, fill } from './tensor.js';

@@ -1,6 +1,6 @@
 // Test helpers: deterministic data, the per-build backend switch, and comparisons against references.
 import { expect } from 'vitest';
-import { backendBuilds, createBackend, setBackend, type HeapBackend, type WasmBuild } from '../src/backend/index.js';
+import { backendBuilds, createBackend, loadBackends, setBackend, type HeapBackend, type WasmBuild } from '../src/backend/index.js';
 import { Tensor, tensor } from '../src/tensor.js';
 import type { Arr } from '../src/ops/util.js';
 import type { Model } from '../src/model.js';
@@ -16,6 +16,7 @@ export const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
  * each, so a backend that registers itself in src/backend/index.ts gets the whole op suite.
  */
 export const BACKENDS: string[] = backendBuilds().map((b) => b.build);
+await loadBackends();
 
 /** Instantiate the given build ('relaxed' | 'simd' | 'scalar', or a backend's name) and make it active. */
 export function useBuild(build: string): HeapBackend {

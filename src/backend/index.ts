@@ -3,7 +3,7 @@
 import type { Backend } from './backend.js';
 import { WasmBackend } from './wasm/backend.js';
 import { supportedBuilds, type WasmBuild } from './wasm/loader.js';
-import { RefBackend } from './ref/backend.js';
+import type { RefBackend } from './ref/backend.js';
 
 export type BackendName = 'wasm' | 'ref' | 'auto';
 export interface ReadyOptions {
@@ -17,9 +17,16 @@ interface Registration {
   name: Exclude<BackendName, 'auto'>;
   /** The builds this runtime can run, best first (empty: unavailable here). */
   builds(): string[];
+  /** Loads the backend's code where it is a separate chunk (so the main bundle stays small). */
+  load?(): Promise<void>;
   create(build?: string): Promise<Backend>;
   createSync(build?: string): Backend;
 }
+
+// The reference backend is code only tests and engines without wasm need: a chunk of its own, loaded on
+// first use.
+let refModule: { RefBackend: typeof RefBackend } | undefined;
+const loadRef = async (): Promise<void> => { refModule ??= await import('./ref/backend.js'); };
 
 const registry: Registration[] = [
   {
@@ -31,8 +38,12 @@ const registry: Registration[] = [
   {
     name: 'ref',
     builds: () => ['ref'],
-    create: async () => RefBackend.createSync(),
-    createSync: () => RefBackend.createSync(),
+    load: loadRef,
+    create: async () => { await loadRef(); return refModule!.RefBackend.createSync(); },
+    createSync: () => {
+      if (!refModule) throw new Error("edgegrad: the 'ref' backend loads on first use: call 'await eg.ready({ backend: \"ref\" })' or 'await eg.loadBackends()' first");
+      return refModule.RefBackend.createSync();
+    },
   },
 ];
 
@@ -50,6 +61,11 @@ export function backends(): BackendInfo[] {
 /** Every (backend, build) this runtime has: what a suite that must hold on every backend runs over. */
 export function backendBuilds(): Array<{ backend: Exclude<BackendName, 'auto'>; build: string }> {
   return registry.flatMap((r) => r.builds().map((build) => ({ backend: r.name, build })));
+}
+
+/** Load the code of every backend this runtime has (those kept in chunks of their own), so all can be created synchronously. */
+export async function loadBackends(): Promise<void> {
+  for (const r of registry) if (r.builds().length) await r.load?.();
 }
 
 /** A new instance of a backend in a given build (tests run every build side by side). */
@@ -120,6 +136,7 @@ export function setBackend(b: Backend): void {
 }
 
 export { HeapBackend } from './heap.js';
-export { WasmBackend, RefBackend };
+export { WasmBackend };
+export type { RefBackend };
 export type { Backend, WasmBuild };
 export type { Evictable } from './backend.js';
