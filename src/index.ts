@@ -3,7 +3,7 @@ export { ready, getBackend } from './backend/index.js';
 export type { ReadyOptions, BackendName, WasmBuild } from './backend/index.js';
 export { backends, loadBackends } from './backend/index.js';
 export type { Backend, BackendInfo } from './backend/index.js';
-export { supportedBuilds } from './backend/wasm/loader.js';
+export { supportedBuilds } from './backend/index.js';
 export { Tensor, tensor, scalar, zeros, ones, fill } from './tensor.js';
 export type { DType, TensorLike, TypedArray, NestedArray } from './tensor.js';
 

@@ -62,7 +62,7 @@ describe('backends', () => {
           eg.layers.dense({ units: 3, activation: 'softmax', seed: 4 }),
         ],
       });
-      model.compile({ optimizer: eg.optimizers.adam(0.01), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+      model.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.01 }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
       const x = randArr([24, 4], 9);
       const y = Int32Array.from({ length: 24 }, (_, i) => (x.data[i * 4] > 0 ? 1 : 0) + (x.data[i * 4 + 1] > 0.5 ? 1 : 0));
       const h = await model.fit(eg.tensor(x.data, [24, 4]), eg.tensor(y, [24], 'int32'), { epochs: 3, batchSize: 8, shuffle: false });

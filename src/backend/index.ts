@@ -136,7 +136,7 @@ export function setBackend(b: Backend): void {
 }
 
 export { HeapBackend } from './heap.js';
-export { WasmBackend };
+export { WasmBackend, supportedBuilds };
 export type { RefBackend };
 export type { Backend, WasmBuild };
 export type { Evictable } from './backend.js';
