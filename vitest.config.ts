@@ -1,4 +1,14 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+
+// WebGPU in Node on CPU-only machines: Dawn (npm 'webgpu') on the SwiftShader Vulkan driver that Debian's
+// chromium ships. The dynamic loader reads LD_LIBRARY_PATH when a process starts, so it is set here, before
+// the worker processes are forked (test/webgpu.test.ts).
+const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (existsSync(swiftshader) && !process.env.VK_ICD_FILENAMES) {
+  process.env.VK_ICD_FILENAMES = swiftshader;
+  process.env.LD_LIBRARY_PATH = ['/usr/lib/chromium', process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+}
 
 export default defineConfig({
   test: {

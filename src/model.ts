@@ -1,6 +1,7 @@
 // Model: a DAG of layers compiled to graph plans. predict / evaluate / fit / summary.
 // Training builds forward + loss + autodiff's backward pass into one graph and plans its memory once per
 // batch size; each step copies a batch in, runs the plan, and applies the optimizer's fused updates.
+import { getBackend } from './backend/index.js';
 import './ops/index.js'; // every op family registers its graph ops
 import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
@@ -305,6 +306,9 @@ export class Model extends Layer {
     const want = this.inputShapeOf;
     if (!(x instanceof Tensor)) throw new Error(`edgegrad.${op}: x must be a Tensor`);
     if (x.dtype !== 'float32') throw new Error(`edgegrad.${op}: x must be float32, got ${x.dtype}`);
+    if (x.backend !== getBackend()) {
+      throw new Error(`edgegrad.${op}: x lives on backend '${x.location}' but the active one is '${getBackend().name}': move it with x.to('${getBackend().name}')`);
+    }
     if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
       throw new Error(`edgegrad.${op}: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
     }
@@ -353,30 +357,37 @@ export class Model extends Layer {
     this.checkTrainability();
     const per = sizeOfShape(this.inputShapeOf), outPer = sizeOfShape(this.outputs[0].shape.slice(1));
     const outShape = [n, ...this.outputs[0].shape.slice(1)];
-    const pass = (dropout: boolean, out: Float32Array) => {
+    // batches in and out by copies on the backend: nothing crosses to the CPU
+    const pass = (dropout: boolean, out: Tensor) => {
       for (let s = 0; s < n; s += bs) {
         const b = Math.min(bs, n - s);
         const p = this.inferencePlan(b, dropout);
         p.prepack();
-        p.view(p.xId).set(x.view().subarray(s * per, (s + b) * per));
-        p.run();
-        out.set(p.view(p.outId), s * outPer);
+        const release = p.be.hold();
+        try {
+          p.be.copy(p.ptr(p.xId), x.ptr + s * per * 4, b * per * 4);
+          p.run();
+          p.be.copy(out.ptr + s * outPer * 4, p.ptr(p.outId), b * outPer * 4);
+        } finally {
+          release();
+        }
       }
     };
     const samples = opts.mcSamples ?? 0;
     if (!samples) {
-      const buf = new Float32Array(n * outPer);
-      pass(false, buf);
       const t = Tensor.empty(outShape);
-      t.view().set(buf);
+      pass(false, t);
       return t;
     }
     if (!Number.isInteger(samples) || samples < 1) throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${samples}`);
     const sum = new Float64Array(n * outPer), sq = new Float64Array(n * outPer), buf = new Float32Array(n * outPer);
+    const draw = Tensor.empty(outShape);
     for (let k = 0; k < samples; k++) {
-      pass(true, buf);
+      pass(true, draw);
+      buf.set(draw.dataSync());
       for (let i = 0; i < buf.length; i++) { sum[i] += buf[i]; sq[i] += buf[i] * buf[i]; }
     }
+    draw.dispose();
     const mean = Tensor.empty(outShape), variance = Tensor.empty(outShape);
     const mv = mean.view(), vv = variance.view();
     for (let i = 0; i < buf.length; i++) {

@@ -148,9 +148,21 @@ export class Tensor {
   to(backend: string): Tensor {
     const be = backendNamed(backend);
     if (be === this.backend) return this;
-    const bytes = this.backend.readSync(this.ptr, this.size * 4);
+    if (!this.backend.syncRead) {
+      throw new Error(`edgegrad: a tensor on '${this.location}' reads back only asynchronously: use 'await t.copyTo('${backend}')'`);
+    }
     const t = Tensor.empty(this.shape, this.dtype, be);
-    be.write(t.ptr, bytes);
+    be.write(t.ptr, this.backend.readSync(this.ptr, this.size * 4));
+    return t;
+  }
+
+  /** This tensor on another backend, from any backend (a GPU reads back asynchronously). */
+  async copyTo(backend: string): Promise<Tensor> {
+    const be = backendNamed(backend);
+    if (be === this.backend) return this;
+    const data = await this.data();
+    const t = Tensor.empty(this.shape, this.dtype, be);
+    be.write(t.ptr, data);
     return t;
   }
 
@@ -180,8 +192,18 @@ export class Tensor {
   reshape(shape: readonly number[]): Tensor {
     const s = resolveShape(shape, this.size, 'reshape');
     const t = Tensor.empty(s, this.dtype, this.backend);
-    t.view().set(this.view()); // views after the allocation; an evicted source is read where it is
+    const dst = t.ptr;
+    // an evicted source is copied from where it is, without paging it in
+    if (this.cell.ptr < 0 && !this.disposed) this.backend.write(dst, this.box.host!);
+    else this.backend.copy(dst, this.ptr, this.size * 4);
     return t;
+  }
+
+  /** @internal Overwrite the data with `values` (as many as the tensor has), on any backend. */
+  write(values: ArrayLike<number>): void {
+    if (values.length !== this.size) throw new Error(`edgegrad: ${values.length} values for a tensor of ${this.size} ${formatShape(this.shape)}`);
+    const host = this.dtype === 'int32' ? Int32Array.from(values) : Float32Array.from(values);
+    this.backend.write(this.ptr, host);
   }
 
   clone(): Tensor {
@@ -254,13 +276,14 @@ export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DT
     throw new Error(`edgegrad.tensor: ${flat.length} values do not fill shape ${formatShape(s)} (${sizeOf(s)} elements)`);
   }
   const t = Tensor.empty(s, dtype);
-  t.view().set(flat);
+  t.write(flat);
   return t;
 }
 
 export function fill(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
   const t = Tensor.empty(shape, dtype);
-  t.view().fill(value);
+  const host = dtype === 'int32' ? new Int32Array(t.size) : new Float32Array(t.size);
+  t.backend.write(t.ptr, host.fill(value));
   return t;
 }
 

@@ -17,7 +17,7 @@ describe('backends', () => {
   });
 
   it('ready picks one by name, refuses an unknown one, and tensors say where they live', async () => {
-    await expect(eg.ready({ backend: 'gpu' as never })).rejects.toThrow("unknown backend 'gpu' (expected 'auto' or one of 'wasm', 'ref')");
+    await expect(eg.ready({ backend: 'gpu' as never })).rejects.toThrow("unknown backend 'gpu' (expected 'auto' or one of 'wasm', 'webgpu', 'ref')");
     const ref = await eg.ready({ backend: 'ref' });
     expect(ref.name).toBe('ref');
     expect(eg.tensor([1, 2, 3]).location).toBe('ref');

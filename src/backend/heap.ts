@@ -22,7 +22,7 @@ export abstract class HeapBackend implements Backend {
   readonly kernels: Kernels;
   readonly memory: HeapMemory;
   readonly arena: Arena;
-  readonly syncRead = true;
+  readonly syncRead: boolean = true;
   /** 16 bytes of xoshiro128** state for kernels that draw random numbers. */
   readonly rng: number;
   private ws = 0;

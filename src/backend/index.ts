@@ -5,9 +5,13 @@ import { WasmBackend } from './wasm/backend.js';
 import { supportedBuilds, type WasmBuild } from './wasm/loader.js';
 import type { RefBackend } from './ref/backend.js';
 
-export type BackendName = 'wasm' | 'ref' | 'auto';
+export type BackendName = 'wasm' | 'webgpu' | 'ref' | 'auto';
 export interface ReadyOptions {
-  /** 'auto' (default): the best wasm build; 'ref': the pure-TypeScript reference backend (slow; engines without wasm). */
+  /**
+   * 'auto' (default): WebGPU on a hardware adapter where the runtime has navigator.gpu, else the best wasm
+   * build; 'webgpu' (in Node it needs the optional package 'webgpu', in Bun 'bun-webgpu'); 'wasm'; 'ref':
+   * the pure-TypeScript reference backend (slow; engines without wasm).
+   */
   backend?: BackendName;
   /** Force a wasm build ('relaxed' | 'simd' | 'scalar'); by default the best one this runtime validates. */
   wasmBuild?: WasmBuild;
@@ -27,6 +31,9 @@ interface Registration {
 // first use.
 let refModule: { RefBackend: typeof RefBackend } | undefined;
 const loadRef = async (): Promise<void> => { refModule ??= await import('./ref/backend.js'); };
+/** Set once a WebGPU device was created in this runtime. */
+let webgpuSeen = false;
+const hasNavigatorGpu = (): boolean => !!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
 
 const registry: Registration[] = [
   {
@@ -34,6 +41,18 @@ const registry: Registration[] = [
     builds: () => (typeof WebAssembly === 'object' ? supportedBuilds() : []),
     create: (build) => WasmBackend.create(build as WasmBuild | undefined),
     createSync: (build) => WasmBackend.createSync(build as WasmBuild | undefined),
+  },
+  {
+    name: 'webgpu',
+    // a device is found asynchronously: listed where navigator.gpu exists or once one was created
+    builds: () => (hasNavigatorGpu() || webgpuSeen ? ['webgpu'] : []),
+    async create() {
+      const { WebGpuBackend } = await import('./webgpu/backend.js');
+      const be = await WebGpuBackend.create();
+      webgpuSeen = true;
+      return be;
+    },
+    createSync: () => { throw new Error("edgegrad: a WebGPU device is created asynchronously: call 'await eg.ready({ backend: \"webgpu\" })' first"); },
   },
   {
     name: 'ref',
@@ -78,16 +97,17 @@ function registration(name: string): Registration {
   if (!r) {
     throw new Error(`edgegrad.ready: unknown backend '${String(name)}' (expected 'auto' or one of ${registry.map((x) => `'${x.name}'`).join(', ')})`);
   }
-  if (r.builds().length === 0) throw new Error(`edgegrad.ready: backend '${name}' is not available in this runtime`);
+  if (r.builds().length === 0 && r.name !== 'webgpu') throw new Error(`edgegrad.ready: backend '${name}' is not available in this runtime`);
   return r;
 }
 
 let active: Backend | null = null;
+let autoTried = false;
 /** One instance per backend name, so that tensors can move between backends (`t.to('ref')`). */
 const instances = new Map<string, Backend>();
 
 function pickName(backend: BackendName, wasmBuild?: WasmBuild): string {
-  if (backend === 'auto') return wasmBuild ? 'wasm' : backends()[0]?.name ?? 'ref';
+  if (backend === 'auto') return wasmBuild ? 'wasm' : backends().find((b) => b.name !== 'webgpu')?.name ?? 'ref';
   return backend;
 }
 
@@ -98,11 +118,20 @@ function wanted(be: Backend | undefined, name: string, wasmBuild?: WasmBuild): b
 /** Instantiate (or switch to) a backend. Call once before using tensors; cheap to call again. */
 export async function ready(options: ReadyOptions = {}): Promise<Backend> {
   const { backend = 'auto', wasmBuild } = options;
+  if (backend === 'auto' && !wasmBuild && hasNavigatorGpu() && active?.name !== 'webgpu' && !autoTried) {
+    // WebGPU only on a hardware adapter: a software one is slower than wasm SIMD
+    autoTried = true;
+    try {
+      const be = await registration('webgpu').create();
+      if (!(be as Backend & { adapter?: { fallback: boolean } }).adapter?.fallback) { setBackend(be); return be; }
+    } catch { /* no usable adapter: wasm */ }
+  }
   const name = pickName(backend, wasmBuild);
   const r = registration(name);
   if (wanted(active ?? undefined, name, wasmBuild)) return active!;
   const have = instances.get(name);
-  const be = wanted(have, name, wasmBuild) ? have! : await r.create(wasmBuild);
+  const usable = wanted(have, name, wasmBuild) && !(have as Backend & { lost?: string }).lost;
+  const be = usable ? have! : await r.create(wasmBuild);
   setBackend(be);
   return be;
 }

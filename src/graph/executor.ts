@@ -111,6 +111,10 @@ export class Plan {
     this.naiveBytes = naive;
     this.blockBytes = Math.max(total, ALIGN);
     this.tensors = [...new Set(graph.values.filter((v) => v.tensor).map((v) => v.tensor!))];
+    const foreign = graph.values.find((v) => v.tensor && v.tensor.backend !== this.be);
+    if (foreign) {
+      throw new Error(`edgegrad: weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''} lives on backend '${foreign.tensor!.location}' but the active one is '${this.be.name}': build the model after eg.ready({ backend: '${this.be.name}' }), or move its weights with setWeights`);
+    }
     const self = this;
     this.ctx = {
       be: this.be,
@@ -233,7 +237,7 @@ export class Plan {
   /** A tensor holding a copy of a planned value. */
   read(id: number): Tensor {
     const t = Tensor.empty(this.shapes[id]);
-    t.view().set(this.view(id));
+    this.be.copy(t.ptr, this.ptr(id), t.size * 4);
     return t;
   }
 

@@ -5,7 +5,7 @@ import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
 import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
-import { Tensor, formatShape } from '../tensor.js';
+import { fill, formatShape } from '../tensor.js';
 import { Layer, checkBatchNormMode, type BatchNormMode, type LayerConfig } from './layer.js';
 
 export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
@@ -77,9 +77,7 @@ export class Activation extends Layer {
 export class PReLU extends Layer {
   constructor(readonly cfg: LayerConfig & { alphaInitializer?: number } = {}) { super(cfg, 'prelu'); }
   protected override build([x]: Shape[]): void {
-    const t = Tensor.empty([x[x.length - 1]]);
-    t.view().fill(this.cfg.alphaInitializer ?? 0.25);
-    this.addWeight('alpha', t);
+    this.addWeight('alpha', fill([x[x.length - 1]], this.cfg.alphaInitializer ?? 0.25));
   }
   protected call(g: Graph, [x]: number[]): number[] {
     return g.node('prelu', [x, this.weightValue(g, this.weights[0])], {}, this.name, this.name);
@@ -154,11 +152,10 @@ export class BatchNormalization extends Layer {
   override get batchNormMode(): BatchNormMode { return this.mode; }
   protected override build([x]: Shape[]): void {
     const C = x[x.length - 1];
-    const fill = (v: number) => { const t = Tensor.empty([C]); t.view().fill(v); return t; };
-    this.addWeight('gamma', fill(1));
-    this.addWeight('beta', fill(0));
-    this.addWeight('moving_mean', fill(0), false);
-    this.addWeight('moving_variance', fill(1), false);
+    this.addWeight('gamma', fill([C], 1));
+    this.addWeight('beta', fill([C], 0));
+    this.addWeight('moving_mean', fill([C], 0), false);
+    this.addWeight('moving_variance', fill([C], 1), false);
   }
   protected call(g: Graph, [x]: number[]): number[] {
     const ids = this.weights.map((w) => this.weightValue(g, w));

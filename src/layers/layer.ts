@@ -159,7 +159,9 @@ export abstract class Layer {
       if (v.size !== w.tensor.size || v.shape.some((d, j) => d !== w.tensor.shape[j])) {
         throw new Error(`edgegrad: layer '${this.name}' weight '${w.name}' is ${formatShape(w.tensor.shape)}, got ${formatShape(v.shape)}`);
       }
-      w.tensor.view().set(v.view());
+      const src = v.backend === w.tensor.backend ? v : v.to(w.tensor.location);
+      w.tensor.backend.copy(w.tensor.ptr, src.ptr, w.tensor.size * 4);
+      if (src !== v) src.dispose();
       w.tensor.version++;
     });
   }

@@ -5,6 +5,7 @@ import { arr, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
+import { activation } from './activation.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 export type BinaryOp = keyof typeof Bin;
@@ -102,11 +103,11 @@ export function binaryGrad(op: BinaryOp, a: Tensor, b: Tensor, dy: Tensor): { da
 }
 
 function equalMask(a: Tensor, sel: Tensor): Tensor {
-  // 1 where a (broadcast) equals the selected value
-  const diff = binary('sub', sel, a);
-  const v = diff.view();
-  for (let i = 0; i < v.length; i++) v[i] = v[i] === 0 ? 1 : 0;
-  return diff;
+  // 1 where a (broadcast) equals the selected value: 1 - sign(|sel - a|), in ops (on every backend)
+  const diff = binary('sub', sel, a), d = unary('abs', diff), s = activation(d, 'sign');
+  const mask = binary('sub', 1, s);
+  [diff, d, s].forEach((t) => t.dispose());
+  return mask;
 }
 
 export type UnaryOp = keyof typeof Un;

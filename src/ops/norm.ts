@@ -2,16 +2,14 @@
 // tf.batchNorm), training with batch statistics and running-average updates, and the backward pass.
 // Kernels: assembly/norm.ts.
 import { arr, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
-import type { TensorLike } from '../tensor.js';
+import { fill, type TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 function channelParam(t: Tensor | TensorLike | undefined, C: number, fillValue: number, op: string, name: string): Tensor {
   if (t === undefined) {
-    const p = Tensor.empty([C]);
-    p.view().fill(fillValue);
-    return p;
+    return fill([C], fillValue);
   }
   const p = input(t, op, name);
   if (p.size !== C) fail(op, `'${name}' must have ${C} elements (one per channel), got ${formatShape(p.shape)}`);

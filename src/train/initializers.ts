@@ -1,7 +1,7 @@
 // Weight initializers with Keras' names and defaults. Variance scaling (Glorot & Bengio 2010; He et al.
 // 2015; LeCun et al. 1998): normal variants draw from a normal truncated at 2 std, with the std divided by
 // 0.87962566103423978 (the std of a standard normal truncated at +-2) so the variance is the target.
-import { Tensor } from '../tensor.js';
+import { Tensor, fill } from '../tensor.js';
 import { randomNormal, randomUniform, truncatedNormal } from '../ops/random.js';
 
 export interface Initializer {
@@ -36,7 +36,7 @@ function varianceScaling(name: string, scale: number, mode: 'fanIn' | 'fanOut' |
 }
 
 function filled(name: string, v: number): Initializer {
-  return { name, init(shape) { const t = Tensor.empty(shape); t.view().fill(v); return t; } };
+  return { name, init(shape) { return fill(shape, v); } };
 }
 
 export const initializers = {

@@ -2,7 +2,7 @@
 // (assembly/optim.ts) after optional gradient clipping by value or by global norm.
 import { getBackend } from '../backend/index.js';
 import { sumSquares } from '../graph/finite.js';
-import { Tensor } from '../tensor.js';
+import { Tensor, fill as filled } from '../tensor.js';
 import type { Schedule } from './schedules.js';
 
 export interface OptimizerConfig {
@@ -42,7 +42,7 @@ export abstract class Optimizer {
   protected state(p: Tensor, count: number, fill = 0): number[] {
     let s = this.slots.get(p);
     if (!s) {
-      s = Array.from({ length: count }, () => { const t = Tensor.empty(p.shape); t.view().fill(fill); return t; });
+      s = Array.from({ length: count }, () => filled(p.shape, fill));
       this.slots.set(p, s);
     }
     return s.map((t) => t.ptr);
@@ -193,7 +193,7 @@ export class Rprop extends Optimizer {
   private steps = new Map<Tensor, Tensor>();
   private stepState(p: Tensor, lr: number): number {
     let s = this.steps.get(p);
-    if (!s) { s = Tensor.empty(p.shape); s.view().fill(lr); this.steps.set(p, s); }
+    if (!s) { s = filled(p.shape, lr); this.steps.set(p, s); }
     return s.ptr;
   }
   override dispose(): void {

@@ -1,0 +1,558 @@
+// The webgpu backend's kernel table: WGSL compute shaders with the contracts of the wasm kernels
+// (assembly/*.ts; src/backend/ref/ is the plain reading of them). Each thread computes whole outputs from
+// its inputs (no atomics), so the results do not depend on scheduling. Kernels that return a number to
+// the caller synchronously (loss sums, NaN counts, norms) cannot exist on a GPU: the table lacks them, and
+// so do the int8 and random kernels for now (see lacks()).
+import type { Kernels } from '../kernels.js';
+import type { GpuHeap } from './gpu.js';
+
+/** f32 element index of a byte handle. */
+const e = (p: number): number => p >>> 2;
+
+/** The activation functions and their derivatives, by the codes of Act (src/backend/kernels.ts). */
+const ACT = /* wgsl */ `
+const SELU_A: f32 = 1.6732632423543772;
+const SELU_S: f32 = 1.0507009873554805;
+fn sigm(x: f32) -> f32 { if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); } let z = exp(x); return z / (1.0 + z); }
+fn erf_(x: f32) -> f32 {
+  // Abramowitz-Stegun 7.1.26 refined: |error| < 1.5e-7
+  let ax = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * ax);
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-ax * ax);
+  return select(y, -y, x < 0.0);
+}
+fn act(k: u32, x: f32, p: f32) -> f32 {
+  switch k {
+    case 0u: { return x; }
+    case 1u: { return max(x, 0.0); }
+    case 2u: { return min(max(x, 0.0), 6.0); }
+    case 3u: { return select(p * x, x, x >= 0.0); }
+    case 4u: { return select(p * (exp(x) - 1.0), x, x >= 0.0); }
+    case 5u: { return SELU_S * select(SELU_A * (exp(x) - 1.0), x, x >= 0.0); }
+    case 6u: { return sigm(x); }
+    case 7u: { return tanh(x); }
+    case 8u: { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }
+    case 9u: { return 0.5 * x * (1.0 + erf_(x * 0.7071067811865476)); }
+    case 10u: { return select(0.0, 1.0, x > 0.0); }
+    default: { return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0); }
+  }
+}
+fn actGrad(k: u32, x: f32, y: f32, p: f32) -> f32 {
+  switch k {
+    case 0u: { return 1.0; }
+    case 1u: { return select(0.0, 1.0, x > 0.0); }
+    case 2u: { return select(0.0, 1.0, x > 0.0 && x < 6.0); }
+    case 3u: { return select(p, 1.0, x >= 0.0); }
+    case 4u: { return select(y + p, 1.0, x >= 0.0); }
+    case 5u: { return select(y + SELU_S * SELU_A, SELU_S, x >= 0.0); }
+    case 6u: { return y * (1.0 - y); }
+    case 7u: { return 1.0 - y * y; }
+    case 8u: { return sigm(x); }
+    case 9u: { return 0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
+    default: { return 0.0; }
+  }
+}
+/** The GEMM / conv epilogue: only relu, relu6 and leaky ReLU (codes 1-3); other codes pass through, as in wasm. */
+fn epi(k: u32, x: f32, p: f32) -> f32 { if (k >= 1u && k <= 3u) { return act(k, x, p); } return x; }
+`;
+
+const MAIN = '@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u)';
+
+// ---- GEMM: C = alpha op(A) op(B) + beta C (+ bias, epilogue); one thread per output element ----
+// args u: tA tB M N K A lda B ldb C ldc bias act; f: alpha beta p
+const GEMM = ACT + /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw);
+  let M = ai(2u); let N = ai(3u); let K = ai(4u);
+  if (i >= M * N) { return; }
+  let m = i / N; let n = i % N;
+  let tA = ai(0u); let tB = ai(1u); let A = ai(5u); let lda = ai(6u); let B = ai(7u); let ldb = ai(8u);
+  var s: f32 = 0.0;
+  for (var k = 0u; k < K; k++) {
+    let a = select(mem[A + m * lda + k], mem[A + k * lda + m], tA != 0u);
+    let b = select(mem[B + k * ldb + n], mem[B + n * ldb + k], tB != 0u);
+    s = fma(a, b, s);
+  }
+  let C = ai(9u) + m * ai(10u) + n;
+  var v = af(13u) * s;
+  if (af(14u) != 0.0) { v += af(14u) * mem[C]; }
+  if (ai(11u) != 0u) { v += mem[ai(11u) + n]; }
+  mem[C] = epi(ai(12u), v, af(15u));
+}`;
+
+const COLUMN_SUMS = /* wgsl */ `
+${MAIN} {
+  let c = flat(g, nw); let rows = ai(0u); let cols = ai(1u);
+  if (c >= cols) { return; }
+  var s: f32 = 0.0;
+  for (var r = 0u; r < rows; r++) { s += mem[ai(2u) + r * cols + c]; }
+  mem[ai(3u) + c] = s;
+}`;
+
+// ---- elementwise ----
+// binary: u: op rank n a b out, then shape[8], strideA[8], strideB[8]
+const BINARY = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw);
+  if (i >= ai(2u)) { return; }
+  let r = ai(1u);
+  var rem = i; var oa = 0u; var ob = 0u;
+  for (var d = 0u; d < r; d++) {
+    let ax = r - 1u - d;
+    let dim = ai(6u + ax);
+    let c = rem % dim; rem = rem / dim;
+    oa += c * ai(14u + ax); ob += c * ai(22u + ax);
+  }
+  let x = mem[ai(3u) + oa]; let y = mem[ai(4u) + ob];
+  var v: f32;
+  switch ai(0u) {
+    case 0u: { v = x + y; }
+    case 1u: { v = x - y; }
+    case 2u: { v = x * y; }
+    case 3u: { v = x / y; }
+    case 4u: { v = select(max(x, y), x + y, x != x || y != y); }
+    default: { v = select(min(x, y), x + y, x != x || y != y); }
+  }
+  mem[ai(5u) + i] = v;
+}`;
+
+// sumToShape: u: rank smallSize big small, then shape[8] (big), strideSmall[8]; a thread per small element
+// sums the big elements that broadcast to it
+const SUM_TO_SHAPE = /* wgsl */ `
+${MAIN} {
+  let s = flat(g, nw);
+  if (s >= ai(1u)) { return; }
+  let r = ai(0u);
+  // big strides, and the count of big elements per small one
+  var bigStride: array<u32, 8>; var acc = 1u; var reps = 1u;
+  for (var d = 0u; d < r; d++) { let ax = r - 1u - d; bigStride[ax] = acc; acc *= ai(4u + ax); if (ai(12u + ax) == 0u) { reps *= ai(4u + ax); } }
+  // the small element's coordinates on its own axes (strides of the small layout)
+  var base = 0u; var rem = s;
+  for (var ax = 0u; ax < r; ax++) {
+    let st = ai(12u + ax);
+    if (st != 0u) { let c = rem / st; rem = rem % st; base += c * bigStride[ax]; }
+  }
+  var sum: f32 = 0.0;
+  for (var k = 0u; k < reps; k++) {
+    var kr = k; var off = base;
+    for (var d = 0u; d < r; d++) {
+      let ax = r - 1u - d;
+      if (ai(12u + ax) == 0u) { let dim = ai(4u + ax); off += (kr % dim) * bigStride[ax]; kr = kr / dim; }
+    }
+    sum += mem[ai(2u) + off];
+  }
+  mem[ai(3u) + s] = sum;
+}`;
+
+// unary: u: kind n x y
+const UNARY = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw);
+  if (i >= ai(1u)) { return; }
+  let x = mem[ai(2u) + i];
+  var v: f32;
+  switch ai(0u) {
+    case 0u: { v = -x; }
+    case 1u: { v = abs(x); }
+    case 2u: { v = exp(x); }
+    case 3u: { v = log(x); }
+    case 4u: { v = sqrt(x); }
+    case 5u: { v = x * x; }
+    default: { v = 1.0 / x; }
+  }
+  mem[ai(3u) + i] = v;
+}`;
+
+// axpy: y += alpha x (u: n x y; f: alpha); affine: out = x scale + shift (u: n x out; f: scale shift)
+const AXPY = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(2u) + i] = fma(af(3u), mem[ai(1u) + i], mem[ai(2u) + i]); }`;
+const AFFINE = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(2u) + i] = fma(mem[ai(1u) + i], af(3u), af(4u)); }`;
+const COPY = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = mem[ai(2u) + i]; }`;
+
+// ---- activations ----
+// u: kind n x y; f: p
+const ACT_FORWARD = ACT + `${MAIN} { let i = flat(g, nw); if (i >= ai(1u)) { return; } mem[ai(3u) + i] = act(ai(0u), mem[ai(2u) + i], af(4u)); }`;
+// u: kind n x y dy dx; f: p  (x or y 0: read as zeros)
+const ACT_BACKWARD = ACT + /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw);
+  if (i >= ai(1u)) { return; }
+  let x = select(0.0, mem[ai(2u) + i], ai(2u) != 0u);
+  let y = select(0.0, mem[ai(3u) + i], ai(3u) != 0u);
+  mem[ai(5u) + i] = mem[ai(4u) + i] * actGrad(ai(0u), x, y, af(6u));
+}`;
+// a thread per row. u: rows cols x y log
+const SOFTMAX = /* wgsl */ `
+${MAIN} {
+  let r = flat(g, nw);
+  if (r >= ai(0u)) { return; }
+  let C = ai(1u); let x = ai(2u) + r * C; let y = ai(3u) + r * C;
+  var m = -3.4028234e38;
+  for (var c = 0u; c < C; c++) { m = max(m, mem[x + c]); }
+  var s: f32 = 0.0;
+  for (var c = 0u; c < C; c++) { s += exp(mem[x + c] - m); }
+  let lse = m + log(s);
+  for (var c = 0u; c < C; c++) { let v = mem[x + c]; mem[y + c] = select(exp(v - m) / s, v - lse, ai(4u) != 0u); }
+}`;
+// u: rows cols y dy dx log
+const SOFTMAX_BACKWARD = /* wgsl */ `
+${MAIN} {
+  let r = flat(g, nw);
+  if (r >= ai(0u)) { return; }
+  let C = ai(1u); let y = ai(2u) + r * C; let dy = ai(3u) + r * C; let dx = ai(4u) + r * C;
+  let lg = ai(5u) != 0u;
+  var s: f32 = 0.0;
+  for (var c = 0u; c < C; c++) { s += select(mem[dy + c] * mem[y + c], mem[dy + c], lg); }
+  for (var c = 0u; c < C; c++) {
+    let yv = mem[y + c]; let d = mem[dy + c];
+    mem[dx + c] = select(yv * (d - s), d - exp(yv) * s, lg);
+  }
+}`;
+
+// ---- reductions over [outer, n, inner]: a thread per (outer, inner) ----
+// u: op outer n inner x out
+const REDUCE = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw); let n = ai(2u); let inner = ai(3u);
+  if (t >= ai(1u) * inner) { return; }
+  let o = t / inner; let j = t % inner; let op = ai(0u);
+  let base = ai(4u) + o * n * inner + j;
+  var acc: f32 = select(select(0.0, 3.4028234e38, op == 3u), -3.4028234e38, op == 2u);
+  var nan = false;
+  for (var i = 0u; i < n; i++) {
+    let v = mem[base + i * inner];
+    if (v != v) { nan = true; }
+    if (op == 2u) { acc = max(acc, v); } else if (op == 3u) { acc = min(acc, v); } else { acc += v; }
+  }
+  if (op == 1u) { acc = acc / f32(n); }
+  if (nan && op >= 2u) { acc = qnan(); }
+  mem[ai(5u) + t] = acc;
+}`;
+// argmax: u: outer n inner x out (int32)
+const ARGMAX = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw); let n = ai(1u); let inner = ai(2u);
+  if (t >= ai(0u) * inner) { return; }
+  let base = ai(3u) + (t / inner) * n * inner + t % inner;
+  var best = 0u; var bv = mem[base];
+  for (var i = 1u; i < n; i++) { let v = mem[base + i * inner]; if (v > bv) { bv = v; best = i; } }
+  mem[ai(4u) + t] = bitcast<f32>(i32(best));
+}`;
+// reduceBackward: a thread per x element. u: op outer n inner x dy dx
+const REDUCE_BACKWARD = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let n = ai(2u); let inner = ai(3u);
+  if (i >= ai(1u) * n * inner) { return; }
+  let o = i / (n * inner); let k = (i / inner) % n; let j = i % inner; let op = ai(0u);
+  let d = mem[ai(5u) + o * inner + j];
+  var v: f32 = d;
+  if (op == 1u) { v = d * (1.0 / f32(n)); }
+  if (op >= 2u) {
+    // the first extremum takes the gradient
+    let base = ai(4u) + o * n * inner + j;
+    var best = 0u; var bv = mem[base];
+    for (var q = 1u; q < n; q++) { let w = mem[base + q * inner]; if ((op == 2u && w > bv) || (op == 3u && w < bv)) { bv = w; best = q; } }
+    v = select(0.0, d, best == k);
+  }
+  mem[ai(6u) + i] = v;
+}`;
+
+// ---- pooling over NHWC ----
+// u: kind N H W C KH KW SH SW PT PL OH OW x y
+const POOL = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw);
+  let N = ai(1u); let H = ai(2u); let W = ai(3u); let C = ai(4u); let OH = ai(11u); let OW = ai(12u);
+  if (t >= N * OH * OW * C) { return; }
+  let c = t % C; let ox = (t / C) % OW; let oy = (t / (C * OW)) % OH; let n = t / (C * OW * OH);
+  var m = -3.4028234e38; var s: f32 = 0.0; var cnt = 0u; var nan = false; var any = false;
+  for (var ky = 0u; ky < ai(5u); ky++) {
+    let iy = i32(oy * ai(7u) + ky) - i32(ai(9u));
+    if (iy < 0 || iy >= i32(H)) { continue; }
+    for (var kx = 0u; kx < ai(6u); kx++) {
+      let ix = i32(ox * ai(8u) + kx) - i32(ai(10u));
+      if (ix < 0 || ix >= i32(W)) { continue; }
+      let v = mem[ai(13u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c];
+      if (v != v) { nan = true; }
+      m = max(m, v); s += v; cnt++; any = true;
+    }
+  }
+  var out: f32;
+  if (ai(0u) == 0u) { out = select(select(negInf(), m, any), qnan(), nan); }
+  else { out = select(0.0, s / f32(cnt), cnt > 0u); }
+  mem[ai(14u) + t] = out;
+}`;
+// a thread per input element gathers from the windows that contain it. u: kind N H W C KH KW SH SW PT PL OH OW x dy dx
+const POOL_BACKWARD = /* wgsl */ `
+fn winArg(n: u32, oy: u32, ox: u32, c: u32) -> i32 {
+  // the window's first maximum, as a flat input index (-1: empty)
+  let H = ai(2u); let W = ai(3u); let C = ai(4u);
+  var best = -1; var bv = 0.0;
+  for (var ky = 0u; ky < ai(5u); ky++) {
+    let iy = i32(oy * ai(7u) + ky) - i32(ai(9u));
+    if (iy < 0 || iy >= i32(H)) { continue; }
+    for (var kx = 0u; kx < ai(6u); kx++) {
+      let ix = i32(ox * ai(8u) + kx) - i32(ai(10u));
+      if (ix < 0 || ix >= i32(W)) { continue; }
+      let idx = i32(((n * H + u32(iy)) * W + u32(ix)) * C + c);
+      let v = mem[ai(13u) + u32(idx)];
+      if (best < 0 || v > bv) { best = idx; bv = v; }
+    }
+  }
+  return best;
+}
+fn winCount(oy: u32, ox: u32) -> u32 {
+  var cnt = 0u;
+  for (var ky = 0u; ky < ai(5u); ky++) {
+    let iy = i32(oy * ai(7u) + ky) - i32(ai(9u));
+    if (iy < 0 || iy >= i32(ai(2u))) { continue; }
+    for (var kx = 0u; kx < ai(6u); kx++) {
+      let ix = i32(ox * ai(8u) + kx) - i32(ai(10u));
+      if (ix >= 0 && ix < i32(ai(3u))) { cnt++; }
+    }
+  }
+  return cnt;
+}
+${MAIN} {
+  let t = flat(g, nw);
+  let N = ai(1u); let H = ai(2u); let W = ai(3u); let C = ai(4u); let OH = ai(11u); let OW = ai(12u);
+  if (t >= N * H * W * C) { return; }
+  let c = t % C; let x = (t / C) % W; let y = (t / (C * W)) % H; let n = t / (C * W * H);
+  var s: f32 = 0.0;
+  for (var oy = 0u; oy < OH; oy++) {
+    let ky = i32(y) + i32(ai(9u)) - i32(oy * ai(7u));
+    if (ky < 0 || ky >= i32(ai(5u))) { continue; }
+    for (var ox = 0u; ox < OW; ox++) {
+      let kx = i32(x) + i32(ai(10u)) - i32(ox * ai(8u));
+      if (kx < 0 || kx >= i32(ai(6u))) { continue; }
+      let d = mem[ai(14u) + ((n * OH + oy) * OW + ox) * C + c];
+      if (ai(0u) == 0u) { if (winArg(n, oy, ox, c) == i32(t)) { s += d; } }
+      else { s += d / f32(winCount(oy, ox)); }
+    }
+  }
+  mem[ai(15u) + t] = s;
+}`;
+
+// ---- convolution over NHWC, filter [KH, KW, C/G, CO] (the geometry block of assembly/conv.ts) ----
+// geometry words first: N H W C KH KW SH SW PT PL DH DW OH OW G CO, then x w bias y act; f: p
+const CONV = ACT + /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw);
+  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
+  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
+  if (t >= N * OH * OW * CO) { return; }
+  let co = t % CO; let ox = (t / CO) % OW; let oy = (t / (CO * OW)) % OH; let n = t / (CO * OW * OH);
+  let Cg = C / G; let c0 = (co / (CO / G)) * Cg;
+  var s: f32 = 0.0;
+  if (ai(18u) != 0u) { s = mem[ai(18u) + co]; }
+  for (var ky = 0u; ky < KH; ky++) {
+    let iy = i32(oy * ai(6u) + ky * ai(10u)) - i32(ai(8u));
+    if (iy < 0 || iy >= i32(H)) { continue; }
+    for (var kx = 0u; kx < KW; kx++) {
+      let ix = i32(ox * ai(7u) + kx * ai(11u)) - i32(ai(9u));
+      if (ix < 0 || ix >= i32(W)) { continue; }
+      let xb = ai(16u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c0;
+      let wb = ai(17u) + ((ky * KW + kx) * Cg) * CO + co;
+      for (var ci = 0u; ci < Cg; ci++) { s = fma(mem[xb + ci], mem[wb + ci * CO], s); }
+    }
+  }
+  mem[ai(19u) + t] = act(ai(20u), s, af(21u));
+}`;
+// dx: a thread per input element. geometry, then dy w dx
+const CONV_BACKWARD_INPUT = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw);
+  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
+  let SH = ai(6u); let SW = ai(7u); let PT = ai(8u); let PL = ai(9u); let DH = ai(10u); let DW = ai(11u);
+  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
+  if (t >= N * H * W * C) { return; }
+  let c = t % C; let x = (t / C) % W; let y = (t / (C * W)) % H; let n = t / (C * W * H);
+  let Cg = C / G; let COg = CO / G; let grp = c / Cg; let ci = c % Cg;
+  var s: f32 = 0.0;
+  for (var ky = 0u; ky < KH; ky++) {
+    let ny = i32(y) + i32(PT) - i32(ky * DH);
+    if (ny < 0 || ny % i32(SH) != 0) { continue; }
+    let oy = u32(ny) / SH;
+    if (oy >= OH) { continue; }
+    for (var kx = 0u; kx < KW; kx++) {
+      let nx = i32(x) + i32(PL) - i32(kx * DW);
+      if (nx < 0 || nx % i32(SW) != 0) { continue; }
+      let ox = u32(nx) / SW;
+      if (ox >= OW) { continue; }
+      let db = ai(16u) + ((n * OH + oy) * OW + ox) * CO + grp * COg;
+      let wb = ai(17u) + ((ky * KW + kx) * Cg + ci) * CO + grp * COg;
+      for (var k = 0u; k < COg; k++) { s = fma(mem[db + k], mem[wb + k], s); }
+    }
+  }
+  mem[ai(18u) + t] = s;
+}`;
+// dw: a thread per filter element. geometry, then x dy dw
+const CONV_BACKWARD_FILTER = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw);
+  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
+  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
+  let Cg = C / G;
+  if (t >= KH * KW * Cg * CO) { return; }
+  let co = t % CO; let ci = (t / CO) % Cg; let kx = (t / (CO * Cg)) % KW; let ky = t / (CO * Cg * KW);
+  let c = (co / (CO / G)) * Cg + ci;
+  var s: f32 = 0.0;
+  for (var n = 0u; n < N; n++) {
+    for (var oy = 0u; oy < OH; oy++) {
+      let iy = i32(oy * ai(6u) + ky * ai(10u)) - i32(ai(8u));
+      if (iy < 0 || iy >= i32(H)) { continue; }
+      for (var ox = 0u; ox < OW; ox++) {
+        let ix = i32(ox * ai(7u) + kx * ai(11u)) - i32(ai(9u));
+        if (ix < 0 || ix >= i32(W)) { continue; }
+        s = fma(mem[ai(16u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c], mem[ai(17u) + ((n * OH + oy) * OW + ox) * CO + co], s);
+      }
+    }
+  }
+  mem[ai(18u) + t] = s;
+}`;
+
+// ---- batch norm over [M, C] (channels last) ----
+// inference: u: M C x gamma beta mean var y; f: eps
+const BN_INFER = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let C = ai(1u);
+  if (i >= ai(0u) * C) { return; }
+  let c = i % C;
+  let inv = 1.0 / sqrt(mem[ai(6u) + c] + af(8u));
+  mem[ai(7u) + i] = mem[ai(3u) + c] * (mem[ai(2u) + i] - mem[ai(5u) + c]) * inv + mem[ai(4u) + c];
+}`;
+// training statistics, a thread per channel: u: M C x saveMean saveInvStd runMean runVar; f: eps momentum
+const BN_STATS = /* wgsl */ `
+${MAIN} {
+  let c = flat(g, nw); let M = ai(0u); let C = ai(1u);
+  if (c >= C) { return; }
+  var m: f32 = 0.0;
+  for (var r = 0u; r < M; r++) { m += mem[ai(2u) + r * C + c]; }
+  m = m / f32(M);
+  var v: f32 = 0.0;
+  for (var r = 0u; r < M; r++) { let d = mem[ai(2u) + r * C + c] - m; v += d * d; }
+  v = v / f32(M);
+  mem[ai(3u) + c] = m;
+  mem[ai(4u) + c] = 1.0 / sqrt(v + af(7u));
+  let mo = af(8u);
+  if (ai(5u) != 0u) { mem[ai(5u) + c] = mo * mem[ai(5u) + c] + (1.0 - mo) * m; }
+  if (ai(6u) != 0u) { mem[ai(6u) + c] = mo * mem[ai(6u) + c] + (1.0 - mo) * v; }
+}`;
+// normalize with saved statistics: u: M C x gamma beta mean invStd y
+const BN_APPLY = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let C = ai(1u);
+  if (i >= ai(0u) * C) { return; }
+  let c = i % C;
+  mem[ai(7u) + i] = mem[ai(3u) + c] * (mem[ai(2u) + i] - mem[ai(5u) + c]) * mem[ai(6u) + c] + mem[ai(4u) + c];
+}`;
+// backward sums, a thread per channel: u: M C x dy mean invStd dgamma dbeta
+const BN_GRAD_SUMS = /* wgsl */ `
+${MAIN} {
+  let c = flat(g, nw); let M = ai(0u); let C = ai(1u);
+  if (c >= C) { return; }
+  var sg: f32 = 0.0; var sb: f32 = 0.0;
+  let m = mem[ai(4u) + c]; let inv = mem[ai(5u) + c];
+  for (var r = 0u; r < M; r++) { let d = mem[ai(3u) + r * C + c]; sb += d; sg += d * (mem[ai(2u) + r * C + c] - m) * inv; }
+  mem[ai(6u) + c] = sg; mem[ai(7u) + c] = sb;
+}`;
+// dx = gamma invStd (dy - dbeta/M - xhat dgamma/M): u: M C x dy gamma mean invStd dx dgamma dbeta
+const BN_GRAD_DX = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let M = ai(0u); let C = ai(1u);
+  if (i >= M * C) { return; }
+  let c = i % C; let inv = mem[ai(6u) + c];
+  let xh = (mem[ai(2u) + i] - mem[ai(5u) + c]) * inv;
+  mem[ai(7u) + i] = mem[ai(4u) + c] * inv * (mem[ai(3u) + i] - mem[ai(9u) + c] / f32(M) - xh * mem[ai(8u) + c] / f32(M));
+}`;
+
+/** The descriptor values behind a descriptor handle (the backend keeps them host-side). */
+export type DescriptorLookup = (handle: number) => readonly number[];
+
+export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Kernels> {
+  const geometry = (p: number): number[] => desc(p).slice(0, 16);
+  const gemm: Kernels['gemm'] = (tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, p) => {
+    gpu.run(GEMM, M * N, { u: [tA, tB, M, N, K, e(A), lda, e(B), ldb, e(C), ldc, bias ? e(bias) : 0, act], f: [alpha, beta, p] });
+  };
+  return {
+    gemm,
+    gemmWorkspaceSize: () => 0,
+    // packed B is a plain row-major copy of op(B)
+    gemmPackedBSize: (K, N) => K * N * 4,
+    gemmPackedASize: () => 0,
+    gemmPackB: (transB, K, N, B, ldb, dst) => copyPacked(gpu, transB, K, N, B, ldb, dst),
+    gemmPrepacked(mode, transA, M, N, K, alpha, A, lda, packedB, beta, C, ldc, bias, act, p) {
+      if (mode !== 0) throw new Error('edgegrad: webgpu gemmPrepacked reads A as a matrix only');
+      gemm(transA, 0, M, N, K, alpha, A, lda, packedB, N, beta, C, ldc, bias, act, p, 0);
+    },
+    columnSums: (rows, cols, a, out) => gpu.run(COLUMN_SUMS, cols, { u: [rows, cols, e(a), e(out)] }),
+    binary(op, rank, d, a, b, out) {
+      const v = desc(d), r = rank, pad = (xs: readonly number[]) => [...xs, ...new Array(8 - xs.length).fill(0)];
+      const shape = v.slice(0, r), n = shape.reduce((x, y) => x * y, 1);
+      gpu.run(BINARY, n, { u: [op, r, n, e(a), e(b), e(out), ...pad(shape), ...pad(v.slice(r, 2 * r)), ...pad(v.slice(2 * r, 3 * r))] });
+    },
+    sumToShape(rank, d, big, small, smallSize) {
+      const v = desc(d), pad = (xs: readonly number[]) => [...xs, ...new Array(8 - xs.length).fill(0)];
+      gpu.run(SUM_TO_SHAPE, smallSize, { u: [rank, smallSize, e(big), e(small), ...pad(v.slice(0, rank)), ...pad(v.slice(rank, 2 * rank))] });
+    },
+    unary: (kind, n, x, y) => gpu.run(UNARY, n, { u: [kind, n, e(x), e(y)] }),
+    axpy: (n, alpha, x, y) => gpu.run(AXPY, n, { u: [n, e(x), e(y)], f: [alpha] }),
+    affine: (n, x, scale, shift, out) => gpu.run(AFFINE, n, { u: [n, e(x), e(out)], f: [scale, shift] }),
+    actForward: (kind, n, x, y, p) => gpu.run(ACT_FORWARD, n, { u: [kind, n, e(x), e(y)], f: [p] }),
+    actBackward: (kind, n, x, y, dy, dx, p) => gpu.run(ACT_BACKWARD, n, { u: [kind, n, x ? e(x) : 0, y ? e(y) : 0, e(dy), e(dx)], f: [p] }),
+    softmaxForward: (rows, cols, x, y, log) => gpu.run(SOFTMAX, rows, { u: [rows, cols, e(x), e(y), log] }),
+    softmaxBackward: (rows, cols, y, dy, dx, log) => gpu.run(SOFTMAX_BACKWARD, rows, { u: [rows, cols, e(y), e(dy), e(dx), log] }),
+    reduce: (op, outer, n, inner, x, out) => gpu.run(REDUCE, outer * inner, { u: [op, outer, n, inner, e(x), e(out)] }),
+    argmax: (outer, n, inner, x, out) => gpu.run(ARGMAX, outer * inner, { u: [outer, n, inner, e(x), e(out)] }),
+    reduceBackward: (op, outer, n, inner, x, dy, dx) => gpu.run(REDUCE_BACKWARD, outer * n * inner, { u: [op, outer, n, inner, e(x), e(dy), e(dx)] }),
+    pool2dForward: (kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, y) =>
+      gpu.run(POOL, N * OH * OW * C, { u: [kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, e(x), e(y)] }),
+    pool2dBackward: (kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, dy, dx) =>
+      gpu.run(POOL_BACKWARD, N * H * W * C, { u: [kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, e(x), e(dy), e(dx)] }),
+    convWorkspaceSize: () => 0,
+    conv2dForward(geom, x, w, bias, y, act, p) {
+      const gm = geometry(geom);
+      gpu.run(CONV, gm[0] * gm[12] * gm[13] * gm[15], { u: [...gm, e(x), e(w), bias ? e(bias) : 0, e(y), act], f: [p] });
+    },
+    conv2dBackwardInput(geom, dy, w, dx) {
+      const gm = geometry(geom);
+      gpu.run(CONV_BACKWARD_INPUT, gm[0] * gm[1] * gm[2] * gm[3], { u: [...gm, e(dy), e(w), e(dx)] });
+    },
+    conv2dBackwardFilter(geom, x, dy, dw, dbias) {
+      const gm = geometry(geom);
+      gpu.run(CONV_BACKWARD_FILTER, gm[4] * gm[5] * (gm[3] / gm[14]) * gm[15], { u: [...gm, e(x), e(dy), e(dw)] });
+      if (dbias) gpu.run(COLUMN_SUMS, gm[15], { u: [gm[0] * gm[12] * gm[13], gm[15], e(dy), e(dbias)] });
+    },
+    batchNormInfer: (M, C, x, gamma, beta, mean, variance, eps, y) =>
+      gpu.run(BN_INFER, M * C, { u: [M, C, e(x), e(gamma), e(beta), e(mean), e(variance), e(y)], f: [eps] }),
+    batchNormTrain(M, C, x, gamma, beta, eps, momentum, y, saveMean, saveInvStd, runMean, runVar) {
+      gpu.run(BN_STATS, C, { u: [M, C, e(x), e(saveMean), e(saveInvStd), runMean ? e(runMean) : 0, runVar ? e(runVar) : 0], f: [eps, momentum] });
+      gpu.run(BN_APPLY, M * C, { u: [M, C, e(x), e(gamma), e(beta), e(saveMean), e(saveInvStd), e(y)] });
+    },
+    batchNormBackward(M, C, x, dy, gamma, mean, invStd, dx, dgamma, dbeta) {
+      gpu.run(BN_GRAD_SUMS, C, { u: [M, C, e(x), e(dy), e(mean), e(invStd), e(dgamma), e(dbeta)] });
+      gpu.run(BN_GRAD_DX, M * C, { u: [M, C, e(x), e(dy), e(gamma), e(mean), e(invStd), e(dx), e(dgamma), e(dbeta)] });
+    },
+  };
+}
+
+/** dst[K, N] = op(B) (row-major), B with leading dimension ldb. */
+function copyPacked(gpu: GpuHeap, transB: number, K: number, N: number, B: number, ldb: number, dst: number): void {
+  if (!transB && ldb === N) { gpu.run(COPY, K * N, { u: [K * N, e(dst), e(B)] }); return; }
+  gpu.run(TRANSPOSE_COPY, K * N, { u: [K, N, e(B), ldb, e(dst), transB] });
+}
+
+// u: K N B ldb dst transB
+const TRANSPOSE_COPY = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let N = ai(1u);
+  if (i >= ai(0u) * N) { return; }
+  let k = i / N; let n = i % N;
+  mem[ai(4u) + i] = select(mem[ai(2u) + k * ai(3u) + n], mem[ai(2u) + n * ai(3u) + k], ai(5u) != 0u);
+}`;
+
+/** dst <- src, n floats (non-overlapping or identical ranges). */
+export function gpuCopy(gpu: GpuHeap, dst: number, src: number, bytes: number): void {
+  if (dst === src || bytes === 0) return;
+  if (Math.abs(dst - src) < bytes) throw new Error('edgegrad: internal: overlapping copy on the GPU');
+  gpu.run(COPY, bytes >>> 2, { u: [bytes >>> 2, e(dst), e(src)] });
+}

@@ -1,0 +1,173 @@
+// The webgpu backend on a real WebGPU implementation: in Node, Dawn (npm 'webgpu') on the SwiftShader
+// Vulkan driver that Debian's chromium ships (vitest.config.ts puts it on the loader path). Every op with a
+// WGSL kernel against the same op on wasm, on small odd shapes (a software adapter is slow); reads are
+// asynchronous. Skipped, saying why, only where this machine has no such driver (CI installs chromium).
+import { beforeAll, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import * as eg from '../src/index.js';
+import { Tensor } from '../src/tensor.js';
+import { setBackend, type Backend } from '../src/backend/index.js';
+import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { expectClose, randArr, useBuild } from './helpers.js';
+
+const driver = existsSync('/usr/lib/chromium/vk_swiftshader_icd.json');
+if (!driver && process.env.CI) throw new Error('test/webgpu: CI must have the SwiftShader driver (Debian chromium): .ci/run installs it');
+
+/** Random host data of a shape. */
+const data = (shape: number[], seed: number, lo = -1, hi = 1) => randArr(shape, seed, lo, hi).data;
+
+describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
+  let wasm: Backend, gpu: WebGpuBackend;
+  beforeAll(async () => {
+    wasm = useBuild('simd');
+    gpu = await eg.ready({ backend: 'webgpu' }) as WebGpuBackend;
+  });
+
+  /** Run f on wasm and on webgpu; the outputs' data from each. */
+  async function both(f: () => Tensor | Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
+    setBackend(wasm);
+    const a = [f()].flat().map((t) => t.dataSync() as Float32Array);
+    setBackend(gpu);
+    const outs = [f()].flat();
+    for (const t of outs) expect(t.location).toBe('webgpu');
+    const b = await Promise.all(outs.map(async (t) => await t.data() as Float32Array));
+    return [a, b];
+  }
+
+  async function same(what: string, f: () => Tensor | Tensor[], tol = 1e-5): Promise<void> {
+    const [a, b] = await both(f);
+    a.forEach((x, i) => expectClose(b[i], x, tol, `${what} [${i}]`));
+  }
+
+  it('reports its adapter, and says what it lacks', () => {
+    expect(gpu.name).toBe('webgpu');
+    expect(gpu.adapter.vendor + gpu.adapter.device).toMatch(/swiftshader|google/i);
+    expect(gpu.adapter.fallback).toBe(true);
+    expect(gpu.lacks()).toContain('lossElementwise');
+    expect(gpu.lacks()).not.toContain('gemm');
+    expect(eg.backends().map((b) => b.name)).toContain('webgpu');
+  });
+
+  it('reads asynchronously; dataSync refuses with a message', async () => {
+    setBackend(gpu);
+    const t = eg.tensor([1, 2, 3, 4], [2, 2]);
+    expect(() => t.dataSync()).toThrow("use 'await t.data()'");
+    expect(Array.from(await t.data())).toEqual([1, 2, 3, 4]);
+    expect(() => t.to('wasm')).toThrow("use 'await t.copyTo('wasm')'");
+    const back = await t.copyTo('wasm');
+    expect(back.location).toBe('wasm');
+    expect(Array.from(back.dataSync())).toEqual([1, 2, 3, 4]);
+  });
+
+  it('matMul: both transposes, batches, fused bias and epilogues', async () => {
+    const A = data([17, 23], 1), B = data([23, 9], 2), bias = data([9], 3);
+    await same('matMul', () => eg.matMul(eg.tensor(A, [17, 23]), eg.tensor(B, [23, 9])));
+    await same('matMul tA tB', () => eg.matMul(eg.tensor(A, [23, 17]), eg.tensor(B, [9, 23]), true, true));
+    await same('batched', () => eg.matMul(eg.tensor(data([3, 5, 4], 4), [3, 5, 4]), eg.tensor(data([1, 4, 6], 5), [1, 4, 6])));
+    for (const activation of ['relu', 'relu6', 'leakyRelu', 'gelu', 'sigmoid'] as const) {
+      await same(`fused ${activation}`, () => eg.fused.matMul({ a: eg.tensor(A, [17, 23]), b: eg.tensor(B, [23, 9]), bias: eg.tensor(bias), activation }));
+    }
+  });
+
+  it('every activation and its gradient; softmax and log-softmax', async () => {
+    const x = data([5, 7], 6, -4, 4), dy = data([5, 7], 7);
+    for (const name of eg.ACTIVATIONS) {
+      await same(name, () => {
+        const t = eg.tensor(x, [5, 7]);
+        const y = eg.activation(t, name);
+        return [y, eg.backprop.activation(name, t, y, eg.tensor(dy, [5, 7]))];
+      }, 2e-5);
+    }
+  });
+
+  it('broadcasting binary ops and their gradients, unary ops, reductions', async () => {
+    const a = data([2, 3, 4], 8, 0.5, 2), b = data([3, 1], 9, 0.5, 2);
+    for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+      await same(op, () => {
+        const ta = eg.tensor(a, [2, 3, 4]), tb = eg.tensor(b, [3, 1]);
+        const { da, db } = eg.backprop.binary(op, ta, tb, eg.tensor(data([2, 3, 4], 10), [2, 3, 4]));
+        return [{ add: eg.add, sub: eg.sub, mul: eg.mul, div: eg.div, max: eg.maximum, min: eg.minimum }[op](ta, tb), da, db];
+      });
+    }
+    for (const f of [eg.neg, eg.abs, eg.exp, eg.log, eg.sqrt, eg.square, eg.reciprocal]) await same(f.name, () => f(eg.tensor(a, [2, 3, 4])));
+    for (const f of [eg.sum, eg.mean, eg.max, eg.min]) {
+      await same('reduce', () => [f(eg.tensor(a, [2, 3, 4]), 1), f(eg.tensor(a, [2, 3, 4]), [0, 2], true), f(eg.tensor(a, [2, 3, 4]))]);
+    }
+    await same('reduce grads', () => (['sum', 'mean', 'max', 'min'] as const).map((op) => eg.backprop.reduce(op, eg.tensor(a, [2, 3, 4]), 1, eg.tensor(data([2, 4], 11), [2, 4]))));
+    const [ia, ib] = await both(() => eg.argMax(eg.tensor(a, [2, 3, 4]), 2));
+    expect(Array.from(new Int32Array(ib[0].buffer, ib[0].byteOffset, ib[0].length))).toEqual(Array.from(new Int32Array(ia[0].buffer, ia[0].byteOffset, ia[0].length)));
+  });
+
+  it('convolution: grouped, strided, dilated, padded, depthwise, and both backward passes', async () => {
+    const x = data([2, 7, 6, 6], 12), w = data([3, 3, 2, 6], 13), bias = data([6], 14);
+    await same('conv', () => eg.fused.conv2d({ x: eg.tensor(x, [2, 7, 6, 6]), filter: eg.tensor(w, [3, 3, 2, 6]), strides: 2, pad: 'same', bias: eg.tensor(bias), activation: 'relu' }));
+    await same('dilated', () => eg.conv2d(eg.tensor(x, [2, 7, 6, 6]), eg.tensor(w, [3, 3, 2, 6]), 1, [[1, 2], [0, 1]], 2));
+    await same('depthwise', () => eg.depthwiseConv2d(eg.tensor(x, [2, 7, 6, 6]), eg.tensor(data([3, 3, 6, 2], 15), [3, 3, 6, 2]), 1, 'same'));
+    await same('1x1', () => eg.conv2d(eg.tensor(x, [2, 7, 6, 6]), eg.tensor(data([1, 1, 6, 5], 16), [1, 1, 6, 5]), 1, 'valid'));
+    const dy = data([2, 4, 3, 6], 17);
+    await same('backprop', () => {
+      const dx = eg.backprop.conv2dInput([2, 7, 6, 6], eg.tensor(dy, [2, 4, 3, 6]), eg.tensor(w, [3, 3, 2, 6]), 2, 'same');
+      const { dw, db } = eg.backprop.conv2dFilter(eg.tensor(x, [2, 7, 6, 6]), eg.tensor(dy, [2, 4, 3, 6]), [3, 3, 2, 6], 2, 'same');
+      return [dx, dw, db];
+    }, 2e-5);
+  });
+
+  it('pooling and its gradients, global average pooling', async () => {
+    const x = data([2, 7, 5, 3], 18), dy = data([2, 4, 3, 3], 19);
+    await same('pools', () => [eg.maxPool(eg.tensor(x, [2, 7, 5, 3]), 3, 2, 'same'), eg.avgPool(eg.tensor(x, [2, 7, 5, 3]), 3, 2, 'same'), eg.globalAvgPool(eg.tensor(x, [2, 7, 5, 3]))]);
+    await same('pool grads', () => [
+      eg.backprop.maxPool(eg.tensor(x, [2, 7, 5, 3]), eg.tensor(dy, [2, 4, 3, 3]), 3, 2, 'same'),
+      eg.backprop.avgPool(eg.tensor(x, [2, 7, 5, 3]), eg.tensor(dy, [2, 4, 3, 3]), 3, 2, 'same'),
+      eg.backprop.globalAvgPool(eg.tensor(x, [2, 7, 5, 3]), eg.tensor(data([2, 3], 20), [2, 3])),
+    ]);
+  });
+
+  it('batch norm: inference, training with moving statistics, gradient', async () => {
+    const x = data([6, 5], 21), g = data([5], 22), b = data([5], 23), m = data([5], 24), v = data([5], 25, 0.5, 2);
+    await same('bn', () => {
+      const mm = eg.tensor(m), mv = eg.tensor(v);
+      const train = eg.backprop.batchNormTrain(eg.tensor(x, [6, 5]), eg.tensor(g), eg.tensor(b), { movingMean: mm, movingVariance: mv, momentum: 0.9 });
+      const grad = eg.backprop.batchNorm(eg.tensor(x, [6, 5]), eg.tensor(data([6, 5], 26), [6, 5]), eg.tensor(g), train.mean, train.invStd);
+      return [eg.batchNorm(eg.tensor(x, [6, 5]), eg.tensor(m), eg.tensor(v), eg.tensor(b), eg.tensor(g)), train.y, train.mean, train.invStd, mm, mv, grad.dx, grad.dgamma, grad.dbeta];
+    }, 2e-5);
+  });
+
+  it('a kernel the backend lacks is named, with the backend', () => {
+    setBackend(gpu);
+    expect(() => eg.prelu(eg.tensor([1, -2]), eg.tensor([0.1]))).toThrow("backend 'webgpu' lacks kernel 'preluForward'");
+  });
+
+  it('a trained model predicts on webgpu as on wasm', async () => {
+    setBackend(wasm);
+    const model = eg.sequential({
+      layers: [
+        eg.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 1], padding: 'same', seed: 1 }),
+        eg.layers.maxPooling2d({ poolSize: 2 }),
+        eg.layers.batchNormalization(),
+        eg.layers.flatten(),
+        eg.layers.dense({ units: 5, activation: 'softmax', seed: 2 }),
+      ],
+    });
+    model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+    const x = data([6, 8, 8, 1], 27);
+    const y = new Float32Array(30).map((_, i) => (i % 5 === Math.floor(i / 5) % 5 ? 1 : 0));
+    await model.fit(eg.tensor(x, [6, 8, 8, 1]), eg.tensor(y, [6, 5]), { epochs: 2, batchSize: 3 });
+    const want = (model.predict(eg.tensor(x, [6, 8, 8, 1])) as Tensor).dataSync();
+    // the same weights on the GPU
+    const weights = model.getWeights().map((w) => w.dataSync().slice());
+    setBackend(gpu);
+    const onGpu = eg.sequential({
+      layers: [
+        eg.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 1], padding: 'same' }),
+        eg.layers.maxPooling2d({ poolSize: 2 }),
+        eg.layers.batchNormalization(),
+        eg.layers.flatten(),
+        eg.layers.dense({ units: 5, activation: 'softmax' }),
+      ],
+    });
+    onGpu.setWeights(weights.map((w, i) => eg.tensor(w, model.getWeights()[i].shape)));
+    const got = onGpu.predict(eg.tensor(x, [6, 8, 8, 1])) as Tensor;
+    expect(got.location).toBe('webgpu');
+    expectClose(await got.data(), want, 1e-5, 'predictions');
+  });
+});
