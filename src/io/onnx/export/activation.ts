@@ -1,0 +1,39 @@
+// Activations: edgegrad's activation node (and the activation fused into a conv or dense) as ONNX ops,
+// rrelu at inference (a leaky relu of the mean slope), and PRelu.
+import { attrFloat, attrInt, fail, OPSET, type ExportContext, type ExportFamily } from './context.js';
+
+/** the activation act after x, as ONNX nodes (mapAxis: softmax over the channels of an NCHW map); returns its output */
+export function emitActivation(cx: ExportContext, x: string, act: string, alpha: number, nodeName: string, out: string | undefined, mapAxis: boolean): string {
+  switch (act) {
+    case 'linear': return out ? cx.emit('Identity', [x], [], `${nodeName}/identity`, out) : x;
+    case 'relu': return cx.emit('Relu', [x], [], `${nodeName}/relu`, out);
+    case 'relu6': return cx.emit('Clip', [x, cx.floatInit(`${nodeName}/min`, [], [0]), cx.floatInit(`${nodeName}/max`, [], [6])], [], `${nodeName}/relu6`, out);
+    case 'leakyRelu': return cx.emit('LeakyRelu', [x], [attrFloat('alpha', alpha)], `${nodeName}/leaky_relu`, out);
+    case 'elu': return cx.emit('Elu', [x], [attrFloat('alpha', alpha)], `${nodeName}/elu`, out);
+    case 'selu': return cx.emit('Selu', [x], [], `${nodeName}/selu`, out);
+    case 'sigmoid': return cx.emit('Sigmoid', [x], [], `${nodeName}/sigmoid`, out);
+    case 'tanh': return cx.emit('Tanh', [x], [], `${nodeName}/tanh`, out);
+    case 'softplus': return cx.emit('Softplus', [x], [], `${nodeName}/softplus`, out);
+    case 'sign': return cx.emit('Sign', [x], [], `${nodeName}/sign`, out);
+    case 'softmax': return cx.emit('Softmax', [x], [attrInt('axis', mapAxis ? 1 : -1)], `${nodeName}/softmax`, out);
+    case 'logSoftmax': return cx.emit('LogSoftmax', [x], [attrInt('axis', mapAxis ? 1 : -1)], `${nodeName}/log_softmax`, out);
+    default: return fail(`activation '${act}' (node '${nodeName}') has no ONNX opset ${OPSET} equivalent in this exporter`);
+  }
+}
+
+export const activationFamily: ExportFamily = {
+  activation: (cx, n, out) => {
+    const x = n.inputs[0], map = cx.isMap.has(x);
+    cx.setOut(n, emitActivation(cx, cx.valueName(x), n.attrs.activation as string, (n.attrs.alpha as number) ?? 1, n.name, out, map), map);
+  },
+  rrelu: (cx, n, out) => {
+    const x = n.inputs[0];
+    cx.setOut(n, emitActivation(cx, cx.valueName(x), 'leakyRelu', ((n.attrs.lower as number) + (n.attrs.upper as number)) / 2, n.name, out, false), cx.isMap.has(x));
+  },
+  prelu: (cx, n, out) => {
+    const [x, alpha] = n.inputs;
+    const C = cx.shapeOf(alpha)[0];
+    const slope = cx.floatInit(cx.g.values[alpha].name, cx.isMap.has(x) ? [C, 1, 1] : [C], cx.g.values[alpha].tensor!.dataSync());
+    cx.setOut(n, cx.emit('PRelu', [cx.valueName(x), slope], [], n.name, out), cx.isMap.has(x));
+  },
+};

@@ -1,0 +1,29 @@
+// dense as Gemm, qdense as Gemm on QDQ input, weights and bias; a fused activation follows as its own node.
+import type { Node } from '../../../graph/ir.js';
+import type { QWeights } from '../../../ops/quant.js';
+import { emitActivation } from './activation.js';
+import { fail, type ExportContext, type ExportFamily } from './context.js';
+import { int32Bias, qdqInput } from './quant.js';
+
+/** Gemm of ins and the activation of node n after it (the model's output name on the last of them) */
+function gemm(cx: ExportContext, n: Node, ins: string[], alpha: number, out: string | undefined): void {
+  const linear = n.attrs.activation === 'linear';
+  const y = cx.emit('Gemm', ins, [], n.name, linear ? out : undefined);
+  cx.setOut(n, linear ? y : emitActivation(cx, y, n.attrs.activation as string, alpha, n.name, out, false));
+}
+
+export const denseFamily: ExportFamily = {
+  dense: (cx, n, out) => {
+    const [x, w, b] = n.inputs;
+    const ins = [cx.valueName(x), cx.param(w)];
+    if (b !== undefined) ins.push(cx.param(b));
+    gemm(cx, n, ins, n.attrs.alpha as number, out);
+  },
+  qdense: (cx, n, out) => {
+    const q = n.attrs.q as QWeights;
+    if (q.raw) fail(`node '${n.name}': integer results (imported MatMulInteger) do not export yet`);
+    const ins = [qdqInput(cx, cx.valueName(n.inputs[0]), q.input.scale, q.input.zeroPoint, n.name), cx.int8Weights(`${n.name}/kernel`, q.w, [q.K, q.N], q.scale)];
+    if (q.bias) ins.push(int32Bias(cx, `${n.name}/bias`, q));
+    gemm(cx, n, ins, 0, out);
+  },
+};

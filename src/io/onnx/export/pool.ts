@@ -1,0 +1,20 @@
+// pool as MaxPool / AveragePool (bottom / right pads from the output size), globalAvgPool as
+// GlobalAveragePool + Flatten (edgegrad's is [N, C], ONNX's [N, C, 1, 1]).
+import { poolGeometry } from '../../../ops/pool.js';
+import type { Padding } from '../../../ops/conv.js';
+import { attrInt, attrInts, type ExportFamily } from './context.js';
+
+export const poolFamily: ExportFamily = {
+  pool: (cx, n) => {
+    const a = n.attrs, x = n.inputs[0];
+    const geo = poolGeometry(cx.shapeOf(x), a.filterSize as [number, number], a.strides as [number, number], a.pad as Padding, 'toOnnx');
+    const pb = (geo.OH - 1) * geo.SH + geo.KH - geo.H - geo.PT, pr = (geo.OW - 1) * geo.SW + geo.KW - geo.W - geo.PL;
+    cx.setOut(n, cx.emit(a.kind === 'max' ? 'MaxPool' : 'AveragePool', [cx.valueName(x)], [
+      attrInts('kernel_shape', [geo.KH, geo.KW]), attrInts('strides', [geo.SH, geo.SW]), attrInts('pads', [geo.PT, geo.PL, Math.max(0, pb), Math.max(0, pr)]),
+    ], n.name), true);
+  },
+  globalAvgPool: (cx, n, out) => {
+    const gap = cx.emit('GlobalAveragePool', [cx.valueName(n.inputs[0])], [], n.name);
+    cx.setOut(n, cx.emit('Flatten', [gap], [attrInt('axis', 1)], `${n.name}/flatten`, out));
+  },
+};

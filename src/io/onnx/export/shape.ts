@@ -1,0 +1,45 @@
+// Ops that move values: dropout (nothing at inference), the layout views nhwcToNchw / nchwToNhwc (nothing:
+// ONNX holds maps NCHW already), transpose, slice, reshape (a map flattened in NHWC order gets a Transpose
+// first), concat and grayscaleToRgb.
+import { attrInt, attrInts, fail, type ExportFamily } from './context.js';
+
+export const shapeFamily: ExportFamily = {
+  dropout: (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0]), cx.isMap.has(n.inputs[0])),
+  // the ONNX value of a map is NCHW already: this is its plain rank-4 view
+  nhwcToNchw: (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0])),
+  // and a plain NCHW rank-4 value is a map as it stands
+  nchwToNhwc: (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0]), true),
+  transpose: (cx, n, out) => {
+    if (cx.isMap.has(n.inputs[0])) fail(`transpose of a feature map (node '${n.name}')`);
+    cx.setOut(n, cx.emit('Transpose', [cx.valueName(n.inputs[0])], [attrInts('perm', n.attrs.perm as number[])], n.name, out));
+  },
+  slice: (cx, n, out) => {
+    const a = n.attrs, x = n.inputs[0];
+    const map = cx.isMap.has(x);
+    const axis = map ? [0, 2, 3, 1][a.axis as number] : (a.axis as number);
+    const ins = [cx.valueName(x), cx.intInit(`${n.name}/starts`, [a.start as number]), cx.intInit(`${n.name}/ends`, [a.end as number]), cx.intInit(`${n.name}/axes`, [axis])];
+    cx.setOut(n, cx.emit('Slice', ins, [], n.name, out), map);
+  },
+  reshape: (cx, n, out) => {
+    const x = n.inputs[0];
+    let src = cx.valueName(x);
+    // a map flattened by a model built here is in NHWC order
+    if (cx.isMap.has(x)) src = cx.emit('Transpose', [src], [attrInts('perm', [0, 2, 3, 1])], `${n.name}/to_nhwc`);
+    const target = (n.attrs.shape as number[]).map((d, i) => (i === 0 ? -1 : d));
+    if (target.length === 4 && n.attrs.layout === 'map') {
+      // a reshape to a feature map (a Keras-style Reshape to [h, w, c]): NHWC order -> NCHW again
+      const r = cx.emit('Reshape', [src, cx.intInit(`${n.name}/shape`, target)], [], n.name);
+      cx.setOut(n, cx.emit('Transpose', [r], [attrInts('perm', [0, 3, 1, 2])], `${n.name}/to_nchw`), true);
+    } else {
+      cx.setOut(n, cx.emit('Reshape', [src, cx.intInit(`${n.name}/shape`, target)], [], n.name, out));
+    }
+  },
+  concat: (cx, n, out) => {
+    const map = cx.isMap.has(n.inputs[0]);
+    cx.setOut(n, cx.emit('Concat', n.inputs.map((id) => cx.valueName(id)), [attrInt('axis', map ? 1 : -1)], n.name, out), map);
+  },
+  grayscaleToRgb: (cx, n, out) => {
+    const x = cx.valueName(n.inputs[0]), map = cx.isMap.has(n.inputs[0]);
+    cx.setOut(n, cx.emit('Concat', [x, x, x], [attrInt('axis', map ? 1 : -1)], n.name, out), map);
+  },
+};

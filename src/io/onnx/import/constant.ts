@@ -1,0 +1,46 @@
+// Constants and shape arithmetic: Constant, and Shape / Gather / Cast on static shapes fold to constants
+// (Cast also reads float16-stored weights, and MatMulInteger / ConvInteger results as float).
+import { FLOAT, type OnnxNode } from '../proto.js';
+import type { Family, ImportContext } from './context.js';
+import { fail } from './errors.js';
+import { tensorData } from './tensor.js';
+
+function constant(cx: ImportContext, n: OnnxNode): void {
+  const t = cx.attr(n, 'value')?.t;
+  if (!t) cx.unsupported(n, 'only tensor constants (the value attribute)');
+  const d = tensorData(t!, `constant '${n.name}'`);
+  cx.set(n, { shape: d.dims, konst: { data: d.data, int: d.int } });
+}
+
+function shape(cx: ImportContext, n: OnnxNode): void {
+  const v = cx.get(n, 0);
+  cx.set(n, { shape: [v.shape.length], konst: { data: Float32Array.from(v.shape), int: true } });
+}
+
+function gather(cx: ImportContext, n: OnnxNode): void {
+  const data = cx.get(n, 0), idx = cx.konst(n, 1);
+  if (!data.konst || data.shape.length !== 1) cx.unsupported(n, 'only gathering from a constant vector (shape arithmetic)');
+  const len = data.shape[0];
+  const bad = Array.from(idx).find((i) => !(Number.isInteger(i) && i >= -len && i < len));
+  if (bad !== undefined) fail(`node '${n.name}' (Gather): index ${bad} is outside [${-len}, ${len})`);
+  const out = Array.from(idx, (i) => data.konst!.data[i < 0 ? i + len : i]);
+  cx.set(n, { shape: cx.get(n, 1).shape, konst: { data: Float32Array.from(out), int: data.konst!.int } });
+}
+
+function cast(cx: ImportContext, n: OnnxNode): void {
+  const v = cx.get(n, 0);
+  const to = cx.int(n, 'to', FLOAT);
+  if (v.id !== undefined && v.integer && to === FLOAT) return cx.set(n, { id: v.id, nhwc: v.nhwc, shape: v.shape });
+  if (!v.konst) cx.unsupported(n, 'only on constants (shape arithmetic, float16-stored weights) and on MatMulInteger / ConvInteger results to float');
+  // integer types: UINT8..INT64 (2-7), BOOL (9), UINT32/UINT64 (12, 13)
+  const toInt = (to >= 2 && to <= 7) || to === 9 || to === 12 || to === 13;
+  const data = toInt ? Float32Array.from(v.konst!.data, Math.trunc) : v.konst!.data;
+  cx.set(n, { shape: v.shape, konst: { data, int: toInt } });
+}
+
+export const constantFamily: Family = {
+  Constant: { convert: constant },
+  Shape: { convert: shape },
+  Gather: { convert: gather },
+  Cast: { convert: cast },
+};

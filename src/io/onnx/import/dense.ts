@@ -1,0 +1,41 @@
+// Gemm / MatMul with a rank-2 initializer B -> dense (alpha folded into the weights, beta into the bias;
+// int8 weights from a DequantizeLinear kept when they are per output column).
+import { Tensor, formatShape } from '../../../tensor.js';
+import type { OnnxNode } from '../proto.js';
+import type { Family, ImportContext } from './context.js';
+import { tensorFrom } from './tensor.js';
+
+function gemm(cx: ImportContext, n: OnnxNode): void {
+  const op = n.opType;
+  const a = cx.graphVal(n, 0);
+  if (a.shape.length !== 2) cx.unsupported(n, `input ${formatShape(a.shape)} must be rank 2`);
+  if (op === 'Gemm' && cx.int(n, 'transA', 0)) cx.unsupported(n, 'transA 1');
+  const bv = cx.get(n, 1);
+  if (!bv.konst || bv.shape.length !== 2) cx.unsupported(n, 'B must be a rank-2 initializer');
+  const transB = op === 'Gemm' && cx.int(n, 'transB', 0) === 1;
+  const [K, N] = transB ? [bv.shape[1], bv.shape[0]] : bv.shape;
+  if (K !== a.shape[1]) cx.unsupported(n, `A ${formatShape(a.shape)} does not match B ${formatShape(bv.shape)}${transB ? ' (transposed)' : ''}`);
+  const alpha = op === 'Gemm' ? cx.float(n, 'alpha', 1) : 1, beta = op === 'Gemm' ? cx.float(n, 'beta', 1) : 1;
+  const w = Tensor.empty([K, N]);
+  const wv = w.view(), bd = bv.konst!.data;
+  for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wv[k * N + j] = alpha * (transB ? bd[j * K + k] : bd[k * N + j]);
+  const ins = [a.id!, cx.param(`${n.name}/W`, w)];
+  const i8 = bv.konst!.int8;
+  if (i8 && alpha === 1 && i8.scale.length === N && i8.axis === (transB ? 0 : 1)) {
+    const q = new Int8Array(K * N);
+    for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) q[k * N + j] = transB ? i8.q[j * K + k] : i8.q[k * N + j];
+    cx.g.values[ins[1]].int8 = { w: q, scale: i8.scale };
+  }
+  if (op === 'Gemm' && n.input[2]) {
+    const c = cx.get(n, 2);
+    if (!c.konst || c.konst.data.length !== N) cx.unsupported(n, `bias C ${formatShape(c.shape)} must be an initializer of ${N} values`);
+    ins.push(cx.param(`${n.name}/B`, tensorFrom(c.konst!.data.map((v) => v * beta), [N])));
+  }
+  const [id] = cx.g.node('dense', ins, { activation: 'linear', alpha: 0 }, n.name);
+  cx.set(n, { id, shape: [-1, N] });
+}
+
+export const denseFamily: Family = {
+  Gemm: { convert: gemm },
+  MatMul: { convert: gemm },
+};

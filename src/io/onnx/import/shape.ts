@@ -1,0 +1,125 @@
+// Ops that move values without computing: Flatten, Reshape, Transpose (layout identities free), Squeeze /
+// Unsqueeze, Split, Slice, Concat, Identity and Dropout. A flattened or reshaped map goes through an explicit
+// NHWC -> NCHW transpose so the order is ONNX's.
+import { formatShape } from '../../../tensor.js';
+import type { OnnxNode } from '../proto.js';
+import type { Family, ImportContext, Val } from './context.js';
+
+function flatten(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.graphVal(n, 0);
+  if (cx.int(n, 'axis', 1) !== 1) cx.unsupported(n, 'axis other than 1');
+  const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  cx.set(n, x.nhwc ? cx.flattenMap(n, x) : x.shape.length === 2 ? x : { id: cx.g.node('reshape', [x.id!], { shape: [-1, per] }, n.name)[0], shape: [-1, per] });
+}
+
+function reshape(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.asPlain(cx.graphVal(n, 0), n.name!);
+  const target = Array.from(cx.konst(n, 1));
+  const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  const rest = target.slice(1).map((d, i) => (d === 0 ? x.shape[i + 1] : d));
+  const known = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const resolved = rest.map((d) => (d === -1 ? per / known : d));
+  if ((target[0] !== -1 && target[0] !== 0 && x.shape[0] !== -1) || resolved.reduce((a, b) => a * b, 1) !== per) {
+    cx.unsupported(n, `reshape of ${formatShape(x.shape)} to ${JSON.stringify(target)} (the batch dimension must stay first)`);
+  }
+  const [id] = cx.g.node('reshape', [x.id!], { shape: [-1, ...resolved] }, n.name);
+  cx.set(n, { id, shape: [-1, ...resolved] });
+}
+
+function transpose(cx: ImportContext, n: OnnxNode): void {
+  const x0 = cx.graphVal(n, 0);
+  const p0 = cx.ints(n, 'perm', x0.shape.map((_, i) => x0.shape.length - 1 - i)).join(',');
+  // layout identities, free: a map (NHWC bytes) transposed to NHWC is those bytes as a plain tensor,
+  // and a plain NHWC tensor transposed to NCHW is a map with the same bytes
+  if (x0.nhwc && p0 === '0,2,3,1') return cx.set(n, { id: x0.id, shape: [x0.shape[0], x0.shape[2], x0.shape[3], x0.shape[1]] });
+  if (!x0.nhwc && x0.shape.length === 4 && p0 === '0,3,1,2') return cx.set(n, { id: x0.id, nhwc: true, shape: [x0.shape[0], x0.shape[3], x0.shape[1], x0.shape[2]] });
+  const x = cx.asPlain(x0, n.name!);
+  const perm = cx.ints(n, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
+  if (perm[0] !== 0) cx.unsupported(n, `perm ${JSON.stringify(perm)} moves the batch dimension`);
+  const [id] = cx.g.node('transpose', [x.id!], { perm }, n.name);
+  cx.set(n, { id, shape: cx.plainShape(id) });
+}
+
+/** Squeeze / Unsqueeze: a reshape (of constants: shape arithmetic, the same numbers) */
+function squeeze(cx: ImportContext, n: OnnxNode): void {
+  const op = n.opType;
+  const v0 = cx.get(n, 0);
+  if (v0.konst) return cx.set(n, { shape: [v0.konst.data.length], konst: v0.konst });
+  const x = cx.asPlain(v0, n.name!);
+  const axes = (n.input[1] ? Array.from(cx.konst(n, 1)) : cx.ints(n, 'axes', [])).map((a) => (a < 0 ? a + x.shape.length + (op === 'Unsqueeze' ? 1 : 0) : a));
+  let shape = x.shape.slice();
+  if (op === 'Squeeze') shape = shape.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1));
+  else for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
+  if (shape[0] !== -1 || axes.includes(0)) cx.unsupported(n, `${op.toLowerCase()} of the batch dimension`);
+  const [id] = cx.g.node('reshape', [x.id!], { shape }, n.name);
+  cx.set(n, { id, shape });
+}
+
+function split(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.graphVal(n, 0);
+  let axis = cx.int(n, 'axis', 0);
+  if (axis < 0) axis += x.shape.length;
+  if (axis === 0) cx.unsupported(n, 'splitting the batch dimension');
+  const size = x.shape[axis];
+  const sizes = n.input[1] ? Array.from(cx.konst(n, 1)) : cx.ints(n, 'split', []);
+  const parts = sizes.length ? sizes : new Array(n.output.length).fill(size / n.output.length);
+  if (parts.reduce((a, b) => a + b, 0) !== size || parts.some((p) => !Number.isInteger(p))) cx.unsupported(n, `split ${JSON.stringify(parts)} of axis ${axis} (${size})`);
+  let start = 0;
+  parts.forEach((len, k) => {
+    const [id] = cx.g.node('slice', [x.id!], { axis: cx.storageAxis(x, axis), start, end: start + len }, `${n.name}:${k}`);
+    cx.set(n, { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? len : d)) }, k);
+    start += len;
+  });
+}
+
+function slice(cx: ImportContext, n: OnnxNode): void {
+  let x = cx.graphVal(n, 0);
+  const starts = Array.from(cx.konst(n, 1)), ends = Array.from(cx.konst(n, 2));
+  const axes = n.input[3] ? Array.from(cx.konst(n, 3)) : starts.map((_, i) => i);
+  const steps = n.input[4] ? Array.from(cx.konst(n, 4)) : starts.map(() => 1);
+  axes.forEach((a0, k) => {
+    const axis = a0 < 0 ? a0 + x.shape.length : a0;
+    if (steps[k] !== 1) cx.unsupported(n, `step ${steps[k]} (unit steps only)`);
+    if (axis === 0) cx.unsupported(n, 'slicing the batch dimension');
+    const size = x.shape[axis];
+    const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
+    const st = clampIdx(starts[k]), en = Math.max(st, clampIdx(ends[k]));
+    const [id] = cx.g.node('slice', [x.id!], { axis: cx.storageAxis(x, axis), start: st, end: en }, k === axes.length - 1 ? n.name : `${n.name}/${k}`);
+    x = { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? en - st : d)) };
+  });
+  cx.set(n, x);
+}
+
+function concat(cx: ImportContext, n: OnnxNode): void {
+  if (n.input.every((_, k) => cx.get(n, k).konst)) {
+    // shape arithmetic: join constant vectors
+    const parts = n.input.map((_, k) => Array.from(cx.get(n, k).konst!.data));
+    return cx.set(n, { shape: [parts.flat().length], konst: { data: Float32Array.from(parts.flat()), int: true } });
+  }
+  let xs: Val[] = n.input.map((_, k) => cx.graphVal(n, k));
+  const rank = xs[0].shape.length;
+  let axis = cx.int(n, 'axis', 1);
+  if (axis < 0) axis += rank;
+  if (rank === 4 && axis === 1) xs = xs.map((v, k) => cx.asMap(v, `${n.name}/${k}`));
+  else xs = xs.map((v, k) => cx.asPlain(v, `${n.name}/${k}`));
+  if (!(xs[0].nhwc ? axis === 1 : axis === rank - 1)) cx.unsupported(n, `concatenation over axis ${axis} of ${formatShape(xs[0].shape)} (edgegrad joins channels / the last axis)`);
+  const [id] = cx.g.node('concat', xs.map((v) => v.id!), {}, n.name);
+  cx.set(n, { id, nhwc: xs[0].nhwc, shape: xs[0].nhwc ? cx.mapShape(id) : cx.g.values[id].shape });
+}
+
+/** Identity, and Dropout at inference: the input as it stands */
+const same = (cx: ImportContext, n: OnnxNode): void => cx.set(n, cx.get(n, 0));
+
+// the order of the quantized-value movers is the order the error message lists them in
+export const shapeFamily: Family = {
+  Flatten: { convert: flatten, quantized: 'moves' },
+  Reshape: { convert: reshape, quantized: 'moves' },
+  Transpose: { convert: transpose, quantized: 'moves' },
+  Squeeze: { convert: squeeze, quantized: 'moves' },
+  Unsqueeze: { convert: squeeze, quantized: 'moves' },
+  Identity: { convert: same, quantized: 'moves' },
+  Dropout: { convert: same },
+  Split: { convert: split },
+  Slice: { convert: slice },
+  Concat: { convert: concat },
+};

@@ -1,0 +1,52 @@
+// The import converter table: ONNX op type -> converter, gathered from the op families (a module each).
+// What the importer supports is what this table holds: the error for any other op lists it.
+import type { OnnxNode } from '../proto.js';
+import type { ConverterEntry, Family, ImportContext } from './context.js';
+import { gatherFamilies } from '../families.js';
+import { fail } from './errors.js';
+import { activationFamily } from './activation.js';
+import { constantFamily } from './constant.js';
+import { convFamily } from './conv.js';
+import { denseFamily } from './dense.js';
+import { elementwiseFamily } from './elementwise.js';
+import { normFamily } from './norm.js';
+import { poolFamily } from './pool.js';
+import { quantFamily } from './quant.js';
+import { shapeFamily } from './shape.js';
+import { spatialFamily } from './spatial.js';
+
+/** the op families, by name (in this order, the ops that read quantized tensors are listed in messages) */
+export const FAMILIES: Readonly<Record<string, Family>> = {
+  quant: quantFamily, pool: poolFamily, shape: shapeFamily, conv: convFamily, dense: denseFamily, activation: activationFamily,
+  elementwise: elementwiseFamily, norm: normFamily, spatial: spatialFamily, constant: constantFamily,
+};
+
+/** ONNX op type -> converter (a Map: an op type named 'constructor' finds nothing) */
+export const CONVERTERS: ReadonlyMap<string, ConverterEntry> = gatherFamilies(FAMILIES, 'ONNX op');
+/** the ONNX ops edgegrad imports, sorted */
+export const SUPPORTED_OPS: readonly string[] = [...CONVERTERS.keys()].sort();
+/** the ops that may read a quantized tensor */
+export const READS_QUANTIZED: ReadonlySet<string> = new Set([...CONVERTERS].filter(([, e]) => e.quantized).map(([op]) => op));
+const MOVES_VALUES = new Set([...CONVERTERS].filter(([, e]) => e.quantized === 'moves').map(([op]) => op));
+
+/**
+ * Convert one node with its op type's converter. The node gets a name if it has none (messages use it); an
+ * error that is not edgegrad's own (a malformed field the checks missed) still says where it was.
+ */
+export function convertNode(cx: ImportContext, n: OnnxNode): void {
+  const op = n.opType;
+  const nodeName = n.name || `${op}_${n.output[0]}`;
+  n.name = nodeName;
+  try {
+    const entry = CONVERTERS.get(op);
+    if (!entry) cx.unsupported(n, `not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')})`);
+    entry.convert(cx, n);
+  } catch (e) {
+    const msg = (e as Error).message ?? String(e);
+    if (/^edgegrad/.test(msg)) throw e;
+    fail(`node '${nodeName}' (${op}): malformed (${(e as Error).name}: ${msg})`);
+  }
+  // a quantized tensor stays quantized through ops that only move its values (max pooling included)
+  const q0 = n.input[0] ? cx.vals.get(n.input[0])?.quant : undefined;
+  if (q0 && MOVES_VALUES.has(op)) { const o = cx.vals.get(n.output[0]); if (o && o.id !== undefined) o.quant = q0; }
+}

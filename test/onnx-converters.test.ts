@@ -1,0 +1,310 @@
+// The ONNX import converters and export writers one op family at a time, through their tables, on tiny
+// hand-built nodes: the graph nodes and values a converter makes, the ONNX nodes an exporter writes. And the
+// tables against what the importer claims: the README's op list, the error for an unknown op, the graph
+// ops the exporter knows.
+import { describe, expect, it, beforeAll } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { useBuild } from './helpers.js';
+import { Graph } from '../src/graph/ir.js';
+import { registeredOps } from '../src/graph/registry.js';
+import { Tensor } from '../src/tensor.js';
+import '../src/ops/index.js';
+import type { OnnxAttr, OnnxNode, OnnxTensor } from '../src/io/onnx/proto.js';
+import { ImportContext } from '../src/io/onnx/import/context.js';
+import { CONVERTERS, FAMILIES, READS_QUANTIZED, SUPPORTED_OPS, convertNode } from '../src/io/onnx/import/table.js';
+import { ExportContext } from '../src/io/onnx/export/context.js';
+import { EXPORTERS, EXPORT_FAMILIES, EXPORTED_OPS, exportNode } from '../src/io/onnx/export/table.js';
+import { gatherFamilies } from '../src/io/onnx/families.js';
+
+// ---- import: a context with named inputs, a node, and what it made
+
+const ints = (name: string, v: number[]): OnnxAttr => ({ name, ints: v });
+const int = (name: string, i: number): OnnxAttr => ({ name, i });
+const float = (name: string, f: number): OnnxAttr => ({ name, f });
+const str = (name: string, v: string): OnnxAttr => ({ name, s: new TextEncoder().encode(v) });
+
+/** graph ops the import cases below produced: each must be one the exporter writes */
+const produced = new Set<string>();
+
+class Case {
+  readonly cx = new ImportContext(new Graph(), 17, READS_QUANTIZED);
+  /** a computed feature map, ONNX shape [N, C, H, W] (NHWC in the graph) */
+  map(name: string, [C, H, W]: number[]): this {
+    this.cx.vals.set(name, { id: this.cx.g.input(name, [-1, H, W, C]), nhwc: true, shape: [-1, C, H, W] });
+    return this;
+  }
+  /** a computed plain value, batch first */
+  plain(name: string, shape: number[]): this {
+    this.cx.vals.set(name, { id: this.cx.g.input(name, [-1, ...shape]), shape: [-1, ...shape] });
+    return this;
+  }
+  /** an initializer: float32 by default, int64 (7) or int8 (3) */
+  init(name: string, dims: number[], data: number[], dataType = 1): this {
+    const t: OnnxTensor = { name, dims, dataType };
+    if (dataType === 1) t.floatData = data; else if (dataType === 7) t.int64Data = data; else t.int32Data = data;
+    this.cx.initializer(t);
+    return this;
+  }
+  /** convert one node (named 'n'), through the table */
+  run(opType: string, input: string[], attribute: OnnxAttr[] = [], output = ['y']): this {
+    const n: OnnxNode = { opType, name: 'n', input, output, attribute };
+    convertNode(this.cx, n);
+    for (const nd of this.cx.g.nodes) produced.add(nd.op);
+    return this;
+  }
+  get nodes() { return this.cx.g.nodes.map((n) => n.op); }
+  node(op: string) { return this.cx.g.nodes.find((n) => n.op === op)!; }
+  val(name = 'y') { return this.cx.vals.get(name)!; }
+  /** the data of the graph value (a weight) input k of the node with op */
+  weight(op: string, k: number) { const v = this.cx.g.values[this.node(op).inputs[k]]; return { shape: v.shape, data: Array.from(v.tensor!.dataSync()) }; }
+  /** the graph shape of an ONNX value */
+  shape(name = 'y') { return this.cx.g.values[this.val(name).id!].shape; }
+}
+const seq = (n: number, scale = 1) => Array.from({ length: n }, (_, i) => i * scale);
+
+describe('ONNX import converters, by family', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('conv: an OIHW filter becomes HWIO, pads and strides become conv2d attributes', () => {
+    const c = new Case().map('x', [3, 5, 5]).init('w', [2, 3, 3, 3], seq(54)).init('b', [2], [0.5, -0.5])
+      .run('Conv', ['x', 'w', 'b'], [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])]);
+    expect(c.nodes).toEqual(['conv2d']);
+    expect(c.node('conv2d').attrs).toMatchObject({ strides: [2, 2], pad: [[1, 1], [1, 1]], dilations: [1, 1], activation: 'linear' });
+    const w = c.weight('conv2d', 1);
+    expect(w.shape).toEqual([3, 3, 3, 2]);
+    // HWIO [y=1, x=2, i=1, o=1] is OIHW [o=1, i=1, y=1, x=2]
+    expect(w.data[((1 * 3 + 2) * 3 + 1) * 2 + 1]).toBe(((1 * 3 + 1) * 3 + 1) * 3 + 2);
+    expect(c.weight('conv2d', 2).data).toEqual([0.5, -0.5]);
+    expect(c.val()).toMatchObject({ nhwc: true, shape: [-1, 2, 3, 3] });
+    expect(() => new Case().map('x', [4, 5, 5]).init('w', [2, 3, 3, 3], seq(54)).run('Conv', ['x', 'w']))
+      .toThrow("ONNX op 'Conv' (node 'n', opset 17): filter [2,3,3,3] with group 1 does not fit 4 input channels");
+  });
+
+  it('activation: one activation node, Clip by its bounds, HardSwish as scale, shift, relu6 and products, PRelu per channel', () => {
+    expect(new Case().plain('x', [4]).run('LeakyRelu', ['x'], [float('alpha', 0.2)]).node('activation').attrs).toEqual({ activation: 'leakyRelu', alpha: 0.2 });
+    expect(new Case().map('x', [2, 3, 3]).init('lo', [], [0]).init('hi', [], [6]).run('Clip', ['x', 'lo', 'hi']).node('activation').attrs.activation).toBe('relu6');
+    expect(() => new Case().plain('x', [4]).init('lo', [], [0]).init('hi', [], [1]).run('Clip', ['x', 'lo', 'hi'])).toThrow("ONNX op 'Clip' (node 'n', opset 17): Clip to [0, 1]");
+    const hs = new Case().map('x', [2, 3, 3]).run('HardSwish', ['x']);
+    expect(hs.nodes).toEqual(['mul', 'add', 'activation', 'mul', 'mul']);
+    expect(hs.val()).toMatchObject({ nhwc: true, shape: [-1, 2, 3, 3] });
+    const pr = new Case().map('x', [3, 2, 2]).init('s', [1], [0.25]).run('PRelu', ['x', 's']);
+    expect(pr.weight('prelu', 1)).toEqual({ shape: [3], data: [0.25, 0.25, 0.25] });
+    // softmax over a map's channels is edgegrad's; over its width it is not
+    expect(() => new Case().map('x', [2, 3, 3]).run('Softmax', ['x'], [int('axis', 3)])).toThrow(/softmax over axis 3 of \[-1,2,3,3\]/);
+  });
+
+  it('pool: ceil_mode adds bottom / right padding; GlobalAveragePool gives ONNX\'s [N, C, 1, 1]', () => {
+    const mp = new Case().map('x', [2, 5, 5]).run('MaxPool', ['x'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1)]);
+    expect(mp.node('pool').attrs).toMatchObject({ kind: 'max', filterSize: [2, 2], pad: [[0, 1], [0, 1]] });
+    expect(mp.val().shape).toEqual([-1, 2, 3, 3]);
+    const gap = new Case().map('x', [4, 3, 3]).run('GlobalAveragePool', ['x']);
+    expect(gap.nodes).toEqual(['globalAvgPool', 'reshape']);
+    expect(gap.val()).toEqual({ id: gap.val().id, shape: [-1, 4, 1, 1] });
+    expect(() => new Case().map('x', [2, 5, 5]).run('AveragePool', ['x'], [ints('kernel_shape', [2, 2]), int('ceil_mode', 1)])).toThrow(/ceil_mode 1 for average pooling/);
+  });
+
+  it('dense: Gemm folds transB, alpha and beta into the weights; MatMul takes B as it is', () => {
+    const g = new Case().plain('x', [3]).init('B', [2, 3], seq(6)).init('C', [2], [1, 2])
+      .run('Gemm', ['x', 'B', 'C'], [int('transB', 1), float('alpha', 2), float('beta', 3)]);
+    expect(g.nodes).toEqual(['dense']);
+    expect(g.weight('dense', 1)).toEqual({ shape: [3, 2], data: [0, 6, 2, 8, 4, 10] });
+    expect(g.weight('dense', 2).data).toEqual([3, 6]);
+    expect(g.val().shape).toEqual([-1, 2]);
+    expect(new Case().plain('x', [2]).init('B', [2, 3], seq(6)).run('MatMul', ['x', 'B']).weight('dense', 1)).toEqual({ shape: [2, 3], data: seq(6) });
+    expect(() => new Case().plain('x', [4]).init('B', [5, 3], seq(15)).run('Gemm', ['x', 'B'])).toThrow("ONNX op 'Gemm' (node 'n', opset 17): A [-1,4] does not match B [5,3]");
+  });
+
+  it('elementwise: a [1, C, 1, 1] constant against a map is stored NHWC [1, 1, 1, C]; two maps in different layouts meet as maps', () => {
+    const a = new Case().map('x', [3, 2, 2]).init('c', [1, 3, 1, 1], [1, 2, 3]).run('Sub', ['x', 'c']);
+    expect(a.nodes).toEqual(['sub']);
+    expect(a.weight('sub', 1)).toEqual({ shape: [1, 1, 1, 3], data: [1, 2, 3] });
+    expect(a.val()).toMatchObject({ nhwc: true, shape: [-1, 3, 2, 2] });
+    const b = new Case().map('x', [3, 2, 2]).plain('p', [3, 2, 2]).run('Add', ['x', 'p']);
+    expect(b.nodes).toEqual(['nchwToNhwc', 'add']);
+    expect(() => new Case().init('a', [1], [1]).init('b', [1], [2]).run('Mul', ['a', 'b'])).toThrow(/two constant operands/);
+  });
+
+  it('norm: BatchNormalization keeps ONNX\'s momentum, running statistics as state', () => {
+    const c = new Case().map('x', [2, 3, 3]);
+    for (const k of ['s', 'b', 'm', 'v']) c.init(k, [2], [1, 2]);
+    c.run('BatchNormalization', ['x', 's', 'b', 'm', 'v'], [float('momentum', 0.8)]);
+    expect(c.node('batchNorm').attrs).toEqual({ epsilon: 1e-5, momentum: expect.closeTo(0.8, 6) });
+    expect(c.node('batchNorm').inputs.slice(1).map((i) => c.cx.g.values[i].kind)).toEqual(['param', 'param', 'state', 'state']);
+  });
+
+  it('shape: Flatten of a map goes through NCHW; Transpose between layouts is free; Split slices the channels; constants fold', () => {
+    const f = new Case().map('x', [2, 3, 3]).run('Flatten', ['x']);
+    expect(f.nodes).toEqual(['nhwcToNchw', 'reshape']);
+    expect(f.val().shape).toEqual([-1, 18]);
+    const t = new Case().map('x', [2, 3, 4]).run('Transpose', ['x'], [ints('perm', [0, 2, 3, 1])]);
+    expect(t.nodes).toEqual([]);
+    expect(t.val()).toEqual({ id: t.cx.vals.get('x')!.id, shape: [-1, 3, 4, 2] });
+    const s = new Case().map('x', [4, 2, 2]).run('Split', ['x'], [int('axis', 1)], ['a', 'b']);
+    expect(s.cx.g.nodes.map((n) => [n.op, n.attrs])).toEqual([['slice', { axis: 3, start: 0, end: 2 }], ['slice', { axis: 3, start: 2, end: 4 }]]);
+    expect(s.val('b')).toMatchObject({ nhwc: true, shape: [-1, 2, 2, 2] });
+    const cat = new Case().init('a', [2], [1, 2], 7).init('b', [1], [3], 7).run('Concat', ['a', 'b'], [int('axis', 0)]);
+    expect(cat.nodes).toEqual([]);
+    expect(Array.from(cat.val().konst!.data)).toEqual([1, 2, 3]);
+    const id = new Case().plain('x', [4]).run('Identity', ['x']);
+    expect(id.val()).toBe(id.cx.vals.get('x'));
+    expect(() => new Case().plain('x', [4, 2]).run('Transpose', ['x'], [ints('perm', [1, 0, 2])])).toThrow(/moves the batch dimension/);
+  });
+
+  it('spatial: Pad becomes zeroPad2d; Resize by scales becomes resize2d with TF\'s coordinate rule', () => {
+    const p = new Case().map('x', [2, 3, 3]).init('pads', [8], [0, 0, 1, 2, 0, 0, 3, 4], 7).run('Pad', ['x', 'pads']);
+    expect(p.node('zeroPad2d').attrs).toEqual({ padding: [[1, 3], [2, 4]] });
+    expect(p.val().shape).toEqual([-1, 2, 7, 9]);
+    const r = new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2])
+      .run('Resize', ['x', '', 'sc'], [str('mode', 'nearest'), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')]);
+    expect(r.node('resize2d').attrs).toEqual({ size: [6, 6], method: 'nearest', alignCorners: false, halfPixelCenters: false });
+    expect(() => new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2]).run('Resize', ['x', '', 'sc'], [str('mode', 'cubic')])).toThrow(/mode 'cubic' \(linear and nearest\)/);
+  });
+
+  it('constant: Shape, Gather and Cast on static shapes fold to constants; a Constant node is one', () => {
+    const c = new Case().map('x', [3, 4, 5]).init('i', [1], [1], 7);
+    c.run('Shape', ['x'], [], ['s']).run('Gather', ['s', 'i'], [], ['g']).run('Cast', ['g'], [int('to', 1)]);
+    expect(c.nodes).toEqual([]);
+    expect(Array.from(c.val('s').konst!.data)).toEqual([-1, 3, 4, 5]);
+    expect(c.val()).toMatchObject({ shape: [1], konst: { int: false } });
+    expect(Array.from(c.val().konst!.data)).toEqual([3]);
+    const k = new Case().run('Constant', [], [{ name: 'value', t: { dims: [2], dataType: 1, floatData: [1.5, 2.5] } }]);
+    expect(Array.from(k.val().konst!.data)).toEqual([1.5, 2.5]);
+    expect(() => new Case().init('v', [4], [1, 2, 3, 4], 7).init('i', [1], [7], 7).run('Gather', ['v', 'i'])).toThrow("node 'n' (Gather): index 7 is outside [-4, 4)");
+  });
+
+  it('quant: Q -> DQ on a computed value is one fakeQuant; DQ of int8 weights folds and remembers them; only the readers read quantized tensors', () => {
+    const q = new Case().map('x', [2, 3, 3]).init('s', [], [0.1]).init('z', [], [128], 2);
+    q.run('QuantizeLinear', ['x', 's', 'z'], [], ['q']);
+    expect(q.nodes).toEqual([]);
+    q.run('MaxPool', ['q'], [ints('kernel_shape', [2, 2])], ['p']); // moves values: still quantized
+    expect(q.val('p').quant).toEqual({ scale: expect.closeTo(0.1, 7), zeroPoint: 128, qmin: 0, qmax: 255 });
+    expect(() => q.run('Relu', ['p'], [], ['r'])).toThrow(`node 'n' (Relu) reads the quantized 'p': edgegrad reads quantized tensors in ${[...READS_QUANTIZED].join(', ')}`);
+    q.run('DequantizeLinear', ['p', 's', 'z']);
+    expect(q.nodes).toEqual(['pool', 'fakeQuant']);
+    expect(q.node('fakeQuant').attrs).toMatchObject({ zeroPoint: 128, qmin: 0, qmax: 255 });
+
+    const w = new Case().init('wq', [2, 2], [1, -2, 3, -4], 3).init('ws', [2], [0.5, 0.25]).init('wz', [2], [0, 0], 3);
+    w.run('DequantizeLinear', ['wq', 'ws', 'wz'], [int('axis', 1)]);
+    expect(Array.from(w.val().konst!.data)).toEqual([0.5, -0.5, 1.5, -1]);
+    expect(w.val().konst!.int8).toMatchObject({ axis: 1 });
+    expect(Array.from(w.val().konst!.int8!.q)).toEqual([1, -2, 3, -4]);
+  });
+
+  it('quant: QLinearMatMul runs qdense on the u8 input, its output a fakeQuant held dequantized', () => {
+    const c = new Case().plain('x', [2]).init('s', [], [0.5]).init('z', [], [10], 2).run('QuantizeLinear', ['x', 's', 'z'], [], ['q']);
+    c.init('w', [2, 3], [1, 2, 3, 4, 5, 6], 3).init('wsc', [], [0.1]).init('wz', [], [0], 3).init('ys', [], [0.2]).init('yz', [], [0], 2);
+    c.run('QLinearMatMul', ['q', 's', 'z', 'w', 'wsc', 'wz', 'ys', 'yz']);
+    expect(c.nodes).toEqual(['qdense', 'fakeQuant']);
+    expect(c.node('qdense').attrs.q).toMatchObject({ K: 2, N: 3, input: { scale: 0.5, zeroPoint: 10 }, raw: false });
+    expect(c.val()).toMatchObject({ shape: [-1, 3], quant: { zeroPoint: 0, exact: true } });
+  });
+});
+
+describe('ONNX converter tables', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('the supported ops are the table\'s, each in one family; an unknown op\'s error lists them', () => {
+    const fromFamilies = Object.values(FAMILIES).flatMap((f) => Object.keys(f));
+    expect(new Set(fromFamilies).size).toBe(fromFamilies.length);
+    expect([...fromFamilies].sort()).toEqual(SUPPORTED_OPS);
+    expect([...CONVERTERS.keys()].sort()).toEqual(SUPPORTED_OPS);
+    for (const op of ['Hardmax', 'constructor', 'toString', '__proto__', '']) {
+      expect(() => new Case().plain('x', [4]).run(op, ['x']), op).toThrow(`ONNX op '${op}' (node 'n', opset 17): not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')})`);
+    }
+    expect(() => gatherFamilies({ a: { Relu: 1 }, b: { Relu: 2 } }, 'ONNX op')).toThrow("edgegrad: ONNX op 'Relu' is in both the a and b families");
+  });
+
+  it('every converter is tried: none of them is missing, and each fails with an edgegrad error naming the node on a bare node', () => {
+    for (const op of SUPPORTED_OPS) {
+      let msg = '';
+      try { new Case().run(op, ['nothing']); } catch (e) { msg = (e as Error).message; }
+      // either it reads its input (and finds nothing) or it needs an attribute (Constant)
+      expect(msg, op).toMatch(/^edgegrad\.loadModel: .*'n'/);
+      expect(msg, op).not.toMatch(/not supported \(/);
+    }
+  });
+
+  it('the README\'s ONNX import list names exactly the ops of the table', () => {
+    const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const start = readme.indexOf('- **ONNX import**');
+    const para = readme.slice(start, readme.indexOf('\n- **', start + 1));
+    // capitalized words of the paragraph, less its prose (and ReLU6, the name of Clip's case)
+    const prose = new Set(['ONNX', 'TF', 'NHWC', 'ReLU6', 'Feature', 'Inference', 'Quantization']);
+    const named = new Set([...para.matchAll(/\b[A-Z][A-Za-z0-9]*\b(?!')/g)].map((m) => m[0]).filter((w) => !prose.has(w)));
+    expect([...named].sort()).toEqual(SUPPORTED_OPS);
+  });
+
+  it('the exporter writes exactly registered graph ops, one family each, and every op the import converters made', () => {
+    const fromFamilies = Object.values(EXPORT_FAMILIES).flatMap((f) => Object.keys(f));
+    expect(new Set(fromFamilies).size).toBe(fromFamilies.length);
+    expect([...EXPORTERS.keys()].sort()).toEqual(EXPORTED_OPS);
+    const ops = new Set(registeredOps());
+    expect(EXPORTED_OPS.filter((op) => !ops.has(op))).toEqual([]);
+    expect(produced.size).toBeGreaterThan(10);
+    expect([...produced].filter((op) => !EXPORTERS.has(op))).toEqual([]);
+  });
+});
+
+// ---- export: a graph with a map input, one node, and the ONNX nodes written
+
+/** an export context over g with input x written as an NCHW map (or a plain value) named 'x' */
+function exportCase(g: Graph, x: number, map = g.values[x].shape.length === 4): ExportContext {
+  const cx = new ExportContext(g);
+  cx.onnxName.set(x, 'x');
+  if (map) cx.isMap.add(x);
+  return cx;
+}
+const write = (cx: ExportContext, out?: string) => { for (const n of cx.g.nodes) exportNode(cx, n, out); return cx.nodes as Array<{ opType: string; input: string[]; output: string[]; attribute: Array<{ name: string; ints?: number[]; i?: number; f?: number }> }>; };
+const weight = (shape: number[]) => { const t = Tensor.empty(shape); t.view().set(seq(t.size)); return t; };
+
+describe('ONNX export writers, by family', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('conv: conv2d is a Conv with an OIHW filter and explicit pads, its fused activation a node after it', () => {
+    const g = new Graph();
+    const x = g.input('x', [-1, 5, 5, 3]);
+    const w = g.param('k', weight([3, 3, 3, 2]), true);
+    g.node('conv2d', [x, w], { strides: [1, 1], pad: 'same', dilations: [1, 1], activation: 'relu', alpha: 0 }, 'c');
+    const cx = exportCase(g, x);
+    const nodes = write(cx);
+    expect(nodes.map((n) => n.opType)).toEqual(['Conv', 'Relu']);
+    expect(nodes[0].input).toEqual(['x', 'k']);
+    expect(Object.fromEntries(nodes[0].attribute.map((a) => [a.name, a.ints ?? a.i]))).toEqual({ kernel_shape: [3, 3], strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], group: 1 });
+    expect((cx.inits[0] as { dims: number[] }).dims).toEqual([2, 3, 3, 3]);
+    expect(cx.isMap.has(g.nodes[0].outputs[0])).toBe(true);
+  });
+
+  it('dense and activation: Gemm then the activation, the last one named output; softmax of a map over its channels', () => {
+    const g = new Graph();
+    const x = g.input('x', [-1, 4]);
+    g.node('dense', [x, g.param('w', weight([4, 2]), true)], { activation: 'softmax', alpha: 0 }, 'd');
+    const nodes = write(exportCase(g, x), 'output');
+    expect(nodes.map((n) => [n.opType, n.output[0]])).toEqual([['Gemm', 'd_out'], ['Softmax', 'output']]);
+    expect(nodes[1].attribute).toEqual([{ name: 'axis', type: 2, i: -1 }]);
+    const gm = new Graph();
+    const xm = gm.input('x', [-1, 2, 2, 3]);
+    gm.node('activation', [xm], { activation: 'softmax', alpha: 1 }, 'a');
+    expect(write(exportCase(gm, xm))[0].attribute).toEqual([{ name: 'axis', type: 2, i: 1 }]);
+  });
+
+  it('shape: a map\'s reshape goes through a Transpose to NHWC order; slice axes of a map are NCHW', () => {
+    const g = new Graph();
+    const x = g.input('x', [-1, 2, 2, 3]);
+    g.node('reshape', [x], { shape: [-1, 12] }, 'r');
+    g.node('slice', [x], { axis: 3, start: 0, end: 2 }, 's');
+    const cx = exportCase(g, x);
+    const nodes = write(cx);
+    expect(nodes.map((n) => n.opType)).toEqual(['Transpose', 'Reshape', 'Slice']);
+    expect(nodes[0].attribute[0].ints).toEqual([0, 2, 3, 1]);
+    const axes = cx.inits.find((t) => (t as { name: string }).name === 's/axes') as { rawData: Uint8Array };
+    expect(Number(new BigInt64Array(axes.rawData.buffer)[0])).toBe(1);
+  });
+
+  it('an op without an exporter says so, naming the node', () => {
+    const g = new Graph();
+    const x = g.input('x', [-1, 4]);
+    g.nodes.push({ id: 0, op: 'maxout', name: 'm', inputs: [x], outputs: [x], attrs: {} });
+    expect(() => write(exportCase(g, x))).toThrow("edgegrad.toOnnx: graph op 'maxout' (node 'm') is not exported yet");
+  });
+});
