@@ -97,11 +97,17 @@ export function actForward(kind: i32, n: i32, x: usize, y: usize, p: f32): void 
   }
 }
 
-/** dx[i] = dy[i] * f'(x[i]); x or y may be 0 when the rule does not need it. dx may alias dy. */
+/**
+ * dx[i] = dy[i] * f'(x[i]); dx may alias dy. x or y may be 0 (absent) when the rule does not need it; an absent
+ * operand reads as zeros in every build (for ReLU and leaky ReLU without x that is their slope at 0: 0 and 1),
+ * as in the reference backend. Callers holding only y pass it as x where the slope reads the same from either
+ * (ReLU, ReLU6, leaky ReLU with a positive slope: the fused dense backward, src/ops/matmul.ts, does this).
+ */
 export function actBackward(kind: i32, n: i32, x: usize, y: usize, dy: usize, dx: usize, p: f32): void {
   let i = 0;
   if (ASC_FEATURE_SIMD) {
-    if (kind == ACT_RELU || kind == ACT_LEAKY_RELU) {
+    // the vector loop reads x: without it the scalar loop below gives the zeros-for-x rule
+    if (x != 0 && (kind == ACT_RELU || kind == ACT_LEAKY_RELU)) {
       const z = f32x4.splat(0), vp = f32x4.splat(p);
       for (; i + 3 < n; i += 4) {
         const o = <usize>i << 2;

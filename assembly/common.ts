@@ -65,20 +65,48 @@ export function erf64(x: f64): f64 {
 /** Scratch words for kernels that need a few bytes of static state; part of the data segment, never allocated. */
 export const SCRATCH: usize = memory.data(1024, 16);
 
-// ---- u8 quantization (ONNX QuantizeLinear): x / scale, rounded half to even, plus the zero point, saturated ----
-
-@inline export function quantizeOne(v: f32, scale: f32, zp: i32): u8 {
-  const f = nearest<f32>(v / scale);
-  // NaN -> the zero point; beyond the i32 range saturates like the SIMD path
-  let q = f != f ? zp : (f >= 2147483520 ? 2147483520 : f <= -2147483648 ? -2147483648 : <i32>f) + zp;
-  return <u8>(q < 0 ? 0 : q > 255 ? 255 : q);
+/**
+ * i32.trunc_sat_f32_s in every build: toward zero, saturated to the i32 range, NaN -> 0. Where nontrapping
+ * float-to-int is enabled a plain conversion is that instruction; the scalar build disables the feature,
+ * and there a plain conversion traps on NaN and on values outside the i32 range.
+ */
+// @ts-ignore: decorator
+@inline export function truncSatI32(f: f32): i32 {
+  if (ASC_FEATURE_NONTRAPPING_F2I) return <i32>f;
+  return f != f ? 0 : f >= 2147483648.0 ? 2147483647 : f < -2147483648.0 ? -2147483648 : <i32>f;
 }
 
-/** 16 floats -> 16 saturated u8 (round half to even), as one v128. */
-@inline export function quantize16(src: usize, scale: v128, zp: v128): v128 {
-  const q0 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src), scale))), zp);
-  const q1 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 16), scale))), zp);
-  const q2 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 32), scale))), zp);
-  const q3 = i32x4.add(i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 48), scale))), zp);
-  return i8x16.narrow_i16x8_u(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3));
+// ---- u8 quantization (ONNX QuantizeLinear): x / scale, rounded half to even, plus the zero point, saturated ----
+// Saturation is exact for every input: +Infinity and values past the i32 range give 255, -Infinity gives 0,
+// NaN gives the zero point (clamped), as ONNX QuantizeLinear and the reference backend (src/backend/ref/quant.ts).
+
+/** One value. The sum with the zero point is taken in f64, where it is exact, so it cannot wrap. */
+// @ts-ignore: decorator
+@inline export function quantizeOne(v: f32, scale: f32, zp: i32): u8 {
+  const f = nearest<f32>(v / scale);
+  const q: f64 = f != f ? <f64>zp : <f64>f + <f64>zp;
+  return q <= 0 ? 0 : q >= 255 ? 255 : <u8><i32>q;
+}
+
+/**
+ * Whether quantize16 is exact for the zero point zp (every u8 zero point is): it saturates to i16 before
+ * adding zp, which loses nothing while 32767 + zp >= 255 and -32768 + zp <= 0.
+ */
+// @ts-ignore: decorator
+@inline export function quantize16Exact(zp: i32): bool {
+  return zp >= -32512 && zp <= 32767;
+}
+
+/**
+ * 16 floats -> 16 saturated u8 (round half to even), as one v128; zp16 = i16x8.splat(zp), zp with
+ * quantize16Exact. i32 (trunc_sat) -> i16 (saturating narrow), + zp with i16 saturation, -> u8 (saturating
+ * narrow): no step wraps, so +Infinity gives 255 whatever zp is (NaN truncates to 0, giving zp).
+ */
+// @ts-ignore: decorator
+@inline export function quantize16(src: usize, scale: v128, zp16: v128): v128 {
+  const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src), scale)));
+  const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 16), scale)));
+  const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 32), scale)));
+  const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(v128.load(src, 48), scale)));
+  return i8x16.narrow_i16x8_u(i16x8.add_sat_s(i16x8.narrow_i32x4_s(q0, q1), zp16), i16x8.add_sat_s(i16x8.narrow_i32x4_s(q2, q3), zp16));
 }

@@ -5,7 +5,8 @@
 // 1x1 / stride 1 / no padding is a plain GEMM on the input. Depthwise (C/G == 1) runs a direct kernel:
 // a K = KH*KW GEMM would waste the micro-kernel. Backward passes reuse the GEMM over pixel chunks:
 //   dX = col2im(dY W^T),  dW = im2col(X)^T dY,  db = column sums of dY.
-import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmWorkspaceSize, setIm2col, A_MATRIX, A_IM2COL } from './gemm_f32';
+import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmWorkspaceSize, A_MATRIX, A_IM2COL } from './gemm_f32';
+import { setIm2col, walkPatchRow } from './im2col';
 import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
 import { actForward } from './act';
 
@@ -95,61 +96,57 @@ export function conv2dForward(geom: usize, x: usize, w: usize, bias: usize, y: u
   if (!fused) actForward(act, M * CO, y, y, actParam);
 }
 
+/** Patch rows into a plain f32 matrix (the im2col walk's visitor, im2col.ts): `row` is the row's start. */
+@unmanaged class ColF32 {
+  // @ts-ignore: decorator
+  @inline copy(x: usize, row: usize, k: i32, s: i32, len: i32): i32 {
+    const dst = row + (<usize>k << 2), src = x + (<usize>s << 2);
+    if (len >= 16) memory.copy(dst, src, <usize>len << 2);
+    else for (let j = 0; j < len; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
+    return 0;
+  }
+  // @ts-ignore: decorator
+  @inline pad(x: usize, row: usize, k: i32, len: i32): i32 {
+    const dst = row + (<usize>k << 2);
+    for (let j = 0; j < len; j++) store<f32>(dst + (<usize>j << 2), 0);
+    return 0;
+  }
+}
+
+/** The adjoint of ColF32: x (here dx) += the row's columns; padding columns go nowhere. */
+@unmanaged class Col2imAddF32 {
+  // @ts-ignore: decorator
+  @inline copy(x: usize, row: usize, k: i32, s: i32, len: i32): i32 {
+    const d = x + (<usize>s << 2), src = row + (<usize>k << 2);
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 3 < len; j += 4) {
+        const q = <usize>j << 2;
+        v128.store(d + q, f32x4.add(v128.load(d + q), v128.load(src + q)));
+      }
+    }
+    for (; j < len; j++) {
+      const q = <usize>j << 2;
+      store<f32>(d + q, load<f32>(d + q) + load<f32>(src + q));
+    }
+    return 0;
+  }
+  // @ts-ignore: decorator
+  @inline pad(x: usize, row: usize, k: i32, len: i32): i32 { return 0; }
+}
+
 /** Explicit im2col of output pixels [m0, m0+P) for channels [c0, c0+Cg) into col[P, KH*KW*Cg]. */
 function im2col(x: usize, m0: i32, P: i32, c0: i32, Cg: i32, col: usize): void {
   const K = KH * KW * Cg;
-  for (let r = 0; r < P; r++) {
-    const m = m0 + r;
-    const n = m / (OH * OW), rem = m % (OH * OW);
-    const oy = rem / OW, ox = rem % OW;
-    let dst = col + (<usize>(r * K) << 2);
-    for (let ky = 0; ky < KH; ky++) {
-      const iy = oy * SH - PT + ky * DH;
-      for (let kx = 0; kx < KW; kx++) {
-        const ix = ox * SW - PL + kx * DW;
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-          const src = x + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2);
-          if (Cg >= 16) memory.copy(dst, src, <usize>Cg << 2);
-          else for (let j = 0; j < Cg; j++) store<f32>(dst + (<usize>j << 2), load<f32>(src + (<usize>j << 2)));
-        } else {
-          for (let j = 0; j < Cg; j++) store<f32>(dst + (<usize>j << 2), 0);
-        }
-        dst += <usize>Cg << 2;
-      }
-    }
-  }
+  setIm2col(H, W, C, Cg, c0, KW, SH, SW, PT, PL, DH, DW, OH, OW);
+  for (let r = 0; r < P; r++) walkPatchRow<ColF32>(changetype<ColF32>(0), m0 + r, 0, K, x, col + (<usize>(r * K) << 2));
 }
 
 /** dx[pixels of the chunk] += col2im(dcol) for channels [c0, c0+Cg). */
 function col2imAdd(dcol: usize, m0: i32, P: i32, c0: i32, Cg: i32, dx: usize): void {
   const K = KH * KW * Cg;
-  for (let r = 0; r < P; r++) {
-    const m = m0 + r;
-    const n = m / (OH * OW), rem = m % (OH * OW);
-    const oy = rem / OW, ox = rem % OW;
-    let src = dcol + (<usize>(r * K) << 2);
-    for (let ky = 0; ky < KH; ky++) {
-      const iy = oy * SH - PT + ky * DH;
-      for (let kx = 0; kx < KW; kx++) {
-        const ix = ox * SW - PL + kx * DW;
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-          const d = dx + (<usize>(((n * H + iy) * W + ix) * C + c0) << 2);
-          let j = 0;
-          if (ASC_FEATURE_SIMD) {
-            for (; j + 3 < Cg; j += 4) {
-              const q = <usize>j << 2;
-              v128.store(d + q, f32x4.add(v128.load(d + q), v128.load(src + q)));
-            }
-          }
-          for (; j < Cg; j++) {
-            const q = <usize>j << 2;
-            store<f32>(d + q, load<f32>(d + q) + load<f32>(src + q));
-          }
-        }
-        src += <usize>Cg << 2;
-      }
-    }
-  }
+  setIm2col(H, W, C, Cg, c0, KW, SH, SW, PT, PL, DH, DW, OH, OW);
+  for (let r = 0; r < P; r++) walkPatchRow<Col2imAddF32>(changetype<Col2imAddF32>(0), m0 + r, 0, K, dx, dcol + (<usize>(r * K) << 2));
 }
 
 /** dx[N, H, W, C] (overwritten) = gradient of the conv w.r.t. its input, given dy[N, OH, OW, CO]. */
@@ -187,6 +184,8 @@ export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
   if (dbias) columnSums(M, CO, dy, dbias);
+  // no output pixels: dw is a sum over nothing (the chunked paths below would not write it at all)
+  if (M == 0) { memory.fill(dw, 0, <usize>(KH * KW * Cg * CO) << 2); return; }
   if (Cg == 1 && G > 1) { depthwiseBackwardFilter(x, dy, dw); return; }
   if (useDirect() && !isPointwise()) { directBackwardFilter(x, dy, dw, ws); return; }
   const K = KH * KW * Cg;

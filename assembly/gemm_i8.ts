@@ -14,7 +14,8 @@
 // - SIMD128: i32x4.dot_i16x8_s on sign/zero-extended operands, pairs of k per lane, reduced at the end.
 // - scalar: plain loops over the same packed layout.
 // Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
-import { quantizeOne, quantize16 } from './common';
+import { quantizeOne, quantize16, quantize16Exact, truncSatI32 } from './common';
+import { setIm2col, walkPatchPixel } from './im2col';
 
 export const QNR: i32 = 8;
 export const QMR: i32 = 4;
@@ -278,7 +279,8 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
             store<i32>(C + ((row + <usize>c) << 2), v);
           } else if (mode == QOUT_U8) {
             const f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
-            let q = <i32>nearest<f32>(f) + zy;
+            // trunc_sat in every build (the scalar one would trap on NaN or a product past the i32 range)
+            let q = truncSatI32(nearest<f32>(f)) + zy;
             q = q < qmin ? qmin : q > qmax ? qmax : q;
             store<u8>(C + row + <usize>c, <u8>q);
           } else {
@@ -303,8 +305,8 @@ export function qQuantizePackA(M: i32, K: i32, x: usize, ldx: i32, scale: f32, z
   for (let m = 0; m < M; m++) {
     const src = x + (<usize>(m * ldx) << 2), row = dst + <usize>(m * Kp);
     let k = 0, s = 0;
-    if (ASC_FEATURE_SIMD) {
-      const sv = f32x4.splat(scale), zv = i32x4.splat(zp);
+    if (ASC_FEATURE_SIMD && quantize16Exact(zp)) {
+      const sv = f32x4.splat(scale), zv = i16x8.splat(<i16>zp);
       let acc = i32x4.splat(0);
       for (; k + 16 <= K; k += 16) {
         const q = quantize16(src + (<usize>k << 2), sv, zv);
@@ -324,6 +326,28 @@ export function qQuantizePackA(M: i32, K: i32, x: usize, ldx: i32, scale: f32, z
 }
 
 
+// the padding byte of the current qim2col (its input zero point)
+let qPad: u8 = 0;
+
+/** Patch rows of u8 (the im2col walk's visitor, im2col.ts), each visit returning the sum of its bytes. */
+@unmanaged class ColU8 {
+  // @ts-ignore: decorator
+  @inline copy(x: usize, row: usize, k: i32, s: i32, len: i32): i32 {
+    const dst = row + <usize>k, src = x + <usize>s;
+    let sum = 0;
+    // few bytes: a byte loop beats the memory.copy call
+    if (len < 16) { for (let c = 0; c < len; c++) { const v = load<u8>(src + <usize>c); store<u8>(dst + <usize>c, v); sum += <i32>v; } }
+    else { memory.copy(dst, src, <usize>len); for (let c = 0; c < len; c++) sum += <i32>load<u8>(src + <usize>c); }
+    return sum;
+  }
+  // @ts-ignore: decorator
+  @inline pad(x: usize, row: usize, k: i32, len: i32): i32 {
+    const dst = row + <usize>k, za = qPad;
+    if (len < 16) { for (let c = 0; c < len; c++) store<u8>(dst + <usize>c, za); } else memory.fill(dst, za, <usize>len);
+    return <i32>za * len;
+  }
+}
+
 /**
  * The patch matrix of an NHWC u8 convolution (groups 1) straight into qgemm's packed-A layout: one row of
  * Kp = roundUp(KH*KW*C, 4) bytes per output pixel, positions outside the image set to the input zero point
@@ -333,29 +357,15 @@ export function qim2col(N: i32, H: i32, W: i32, C: i32, KH: i32, KW: i32, SH: i3
   OH: i32, OW: i32, x: usize, za: i32, dst: usize): void {
   const K = KH * KW * C, Kp = roundUp(K, 4), M = N * OH * OW, Mp = roundUp(M, QMR);
   const sums = dst + <usize>(Mp * Kp);
+  setIm2col(H, W, C, C, 0, KW, SH, SW, PT, PL, DH, DW, OH, OW);
+  qPad = <u8>za;
   let m = 0;
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
-        let row = dst + <usize>(m * Kp);
-        let s = 0;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * SH - PT + ky * DH;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * SW - PL + kx * DW;
-            if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-              const src = x + <usize>(((n * H + iy) * W + ix) * C);
-              // few channels: a byte loop beats the memory.copy call
-              if (C < 16) { for (let c = 0; c < C; c++) { const v = load<u8>(src + <usize>c); store<u8>(row + <usize>c, v); s += <i32>v; } }
-              else { memory.copy(row, src, <usize>C); for (let c = 0; c < C; c++) s += <i32>load<u8>(src + <usize>c); }
-            } else {
-              if (C < 16) { for (let c = 0; c < C; c++) store<u8>(row + <usize>c, <u8>za); } else memory.fill(row, <u8>za, <usize>C);
-              s += za * C;
-            }
-            row += <usize>C;
-          }
-        }
-        for (let k = K; k < Kp; k++) { store<u8>(row, 0); row++; }
+        const row = dst + <usize>(m * Kp);
+        const s = walkPatchPixel<ColU8>(changetype<ColU8>(0), n, oy, ox, 0, K, x, row);
+        for (let k = K; k < Kp; k++) store<u8>(row + <usize>k, 0);
         store<i32>(sums + (<usize>m << 2), s);
         m++;
       }

@@ -129,8 +129,8 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
             both([x, null, dy, junk(n)], (k, [a, b, c, d]) => k.actBackward(code, n, a, b, c, d, p), `${name}' y=0 n=${n}`);
             both([y, null, dy, junk(n)], (k, [a, b, c, d]) => k.actBackward(code, n, a, b, c, d, p), `${name}' from y n=${n}`);
           }
-          // x not given: the rules that read y only (relu/leaky need x on the SIMD path)
-          if (['linear', 'sigmoid', 'tanh', 'step', 'sign'].includes(name)) {
+          // x not given: the rules that read y only, and relu/leaky (x then reads as zeros)
+          if (['linear', 'relu', 'leakyRelu', 'sigmoid', 'tanh', 'step', 'sign'].includes(name)) {
             both([null, y, dy, junk(n)], (k, [a, b, c, d]) => k.actBackward(code, n, a, b, c, d, p), `${name}' x=0 n=${n}`);
           }
           // ELU/SELU with x = 0 take the x >= 0 branch everywhere

@@ -277,8 +277,7 @@ describe.each(BUILDS)('ref gemm/conv/pool kernels vs wasm (%s build)', (build) =
       const geom = pr.ints(g), x = pr.put(rand(N * H * W * C, 1)), w = pr.put(rand(KH * KW * (G ? C / G : 0) * CO, 2)), b = pr.put(rand(CO, 3));
       const y = pr.put(new Float32Array(N * OH * OW * CO).fill(NaN)), dx = pr.put(new Float32Array(N * H * W * C).fill(NaN));
       const dy = pr.put(rand(N * OH * OW * CO, 4)), db = pr.put(new Float32Array(CO).fill(NaN));
-      // dw starts at 0: with no output pixels the wasm implicit-GEMM paths leave dw unwritten (see the report)
-      const dw = pr.put(new Float32Array(KH * KW * (G ? C / G : 0) * CO));
+      const dw = pr.put(new Float32Array(KH * KW * (G ? C / G : 0) * CO).fill(NaN));
       const ws = pr.ws(pr.ref.convWorkspaceSize(geom.r), pr.wk.convWorkspaceSize(geom.w));
       for (const [k, s] of [[pr.ref, 'r'], [pr.wk, 'w']] as const) {
         k.conv2dForward(geom[s], x[s], w[s], b[s], y[s], Act.relu, 0, ws[s]);
