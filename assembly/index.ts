@@ -11,6 +11,7 @@ export * from './elementwise';
 export * from './loss';
 export * from './random';
 export * from './optim';
+export * from './copy';
 
 /** First free byte after the module's static data: the TS arena starts here. */
 export function heapBase(): usize {

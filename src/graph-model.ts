@@ -5,7 +5,8 @@ import { Graph, sizeOfShape } from './graph/ir.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { checkBatchNormMode, type BatchNormMode } from './layers/layer.js';
 import { nearestNames } from './names.js';
-import { nchwToNhwcCopy, nhwcToNchwCopy } from './ops/shape.js';
+import { runEager } from './graph/eager.js';
+import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
@@ -62,18 +63,22 @@ export class GraphModel {
     const B = x.shape[0];
     const p = this.plan(B);
     const [inId] = p.graph.inputs, [outId] = p.graph.outputs;
-    const dst = p.view(inId), src = x.view();
-    if (this.inputNchw) nchwToNhwcCopy(src as Float32Array, dst, [B, ...want]);
-    else dst.set(src);
-    p.run();
-    const oshape = p.shapes[outId];
-    // allocate before taking views: growing the memory detaches every view
-    const [N, H, W, C] = oshape;
-    const t = Tensor.empty(this.outputNchw ? [N, C, H, W] : oshape);
-    const out = p.view(outId);
-    if (this.outputNchw) nhwcToNchwCopy(out, t.view() as Float32Array, oshape);
-    else t.view().set(out);
-    return t;
+    // layouts change on the backend, and data moves by copies there: nothing crosses to the CPU
+    const xin = this.inputNchw ? runEager('nchwToNhwc', [x])[0] : x;
+    const t = Tensor.empty(p.shapes[outId]);
+    const release = p.be.hold();
+    try {
+      p.be.copy(p.ptr(inId), xin.ptr, xin.size * 4);
+      p.run();
+      p.be.copy(t.ptr, p.ptr(outId), t.size * 4);
+    } finally {
+      release();
+      if (xin !== x) xin.dispose();
+    }
+    if (!this.outputNchw) return t;
+    const nchw = runEager('nhwcToNchw', [t])[0];
+    t.dispose();
+    return nchw;
   }
 
   /** Nodes, parameters, FLOPs per example and planned memory at batch 1. */

@@ -47,7 +47,8 @@ describe('MobileNetV2 transfer', () => {
     expect(maxRelDiff((await eg.loadModel(path)).predict(x).dataSync(), r.model.predict(x).dataSync())).toBeLessThan(1e-4);
     // the same run on the backbone quantized to int8 (post-training, 64 calibration digits) lands within a point
     const q = await mobilenetTransfer(eg, { modelPath: MODEL, testCount: 500, int8: true });
-    expect(Math.abs(q.accuracy - r.accuracy), `float backbone ${r.accuracy}, int8 backbone ${q.accuracy}`).toBeLessThanOrEqual(0.01);
+    // in test examples (of 500), not in floats: 0.88 - 0.87 is 0.010000000000000009
+    expect(Math.round(Math.abs(q.accuracy - r.accuracy) * 500), `float backbone ${r.accuracy}, int8 backbone ${q.accuracy}`).toBeLessThanOrEqual(5);
     expect(q.stepBytes).toBeLessThan(2 * q.inferenceBytes);
     expect(q.bytes.float32 / q.bytes.int8, 'int8 file vs float32 file').toBeGreaterThanOrEqual(3.5);
   }, 300_000);

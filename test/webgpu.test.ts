@@ -3,11 +3,12 @@
 // WGSL kernel against the same op on wasm, on small odd shapes (a software adapter is slow); reads are
 // asynchronous. Skipped, saying why, only where this machine has no such driver (CI installs chromium).
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as eg from '../src/index.js';
 import { Tensor } from '../src/tensor.js';
 import { setBackend, type Backend } from '../src/backend/index.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
+import { runEager } from '../src/graph/eager.js';
 import { expectClose, randArr, useBuild } from './helpers.js';
 
 const driver = existsSync('/usr/lib/chromium/vk_swiftshader_icd.json');
@@ -130,6 +131,41 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
       const grad = eg.backprop.batchNorm(eg.tensor(x, [6, 5]), eg.tensor(data([6, 5], 26), [6, 5]), eg.tensor(g), train.mean, train.invStd);
       return [eg.batchNorm(eg.tensor(x, [6, 5]), eg.tensor(m), eg.tensor(v), eg.tensor(b), eg.tensor(g)), train.y, train.mean, train.invStd, mm, mv, grad.dx, grad.dgamma, grad.dbeta];
     }, 2e-5);
+  });
+
+  it('shape ops: transposes, concatenation, padding, cropping, slices (and their gradients)', async () => {
+    const x = data([2, 3, 4, 5], 28), y = data([2, 3, 4, 2], 29);
+    await same('shape ops', () => {
+      const tx = eg.tensor(x, [2, 3, 4, 5]), ty = eg.tensor(y, [2, 3, 4, 2]);
+      const padded = runEager('zeroPad2d', [tx], { padding: [[1, 2], [0, 3]] })[0];
+      return [
+        runEager('transpose', [tx], { perm: [0, 3, 1, 2] })[0],
+        runEager('nchwToNhwc', [tx])[0],
+        runEager('nhwcToNchw', [tx])[0],
+        runEager('concat', [tx, ty])[0],
+        ...runEager('concatGrad', [eg.tensor(data([2, 3, 4, 7], 30), [2, 3, 4, 7]), tx, ty]),
+        padded,
+        runEager('crop2d', [padded, tx], { padding: [[1, 2], [0, 3]] })[0],
+        runEager('slice', [tx], { axis: 2, start: 1, end: 3 })[0],
+        runEager('sliceGrad', [eg.tensor(data([2, 3, 2, 5], 31), [2, 3, 2, 5]), tx], { axis: 2, start: 1, end: 3 })[0],
+      ];
+    });
+  });
+
+  it('imported ONNX models (torchvision exports: MobileNetV2 features, SqueezeNet 1.1) predict on webgpu as on wasm', async () => {
+    for (const file of ['models/mobilenet-v2-features.onnx', 'test/fixtures/squeezenet1_1.onnx']) {
+      const bytes = new Uint8Array(readFileSync(file));
+      setBackend(wasm);
+      const onWasm = await eg.loadModel(bytes);
+      const shape = [1, ...onWasm.inputShape];
+      const x = data(shape, 32, 0, 1);
+      const want = onWasm.predict(eg.tensor(x, shape)).dataSync();
+      setBackend(gpu);
+      const onGpu = await eg.loadModel(bytes);
+      const got = onGpu.predict(eg.tensor(x, shape));
+      expect(got.location).toBe('webgpu');
+      expectClose(await got.data(), want, 1e-4, file);
+    }
   });
 
   it('a kernel the backend lacks is named, with the backend', () => {

@@ -43,9 +43,6 @@ export interface Backend {
   i32(ptr: Ptr, n: number): Int32Array;
   /** Copy bytes between buffers of this backend (ranges may overlap). */
   copy(dst: Ptr, src: Ptr, bytes: number): void;
-  /** Where syncRead: live views over the whole heap, indexed by handle (bytes) or handle / 4 (floats). */
-  heapU8(): Uint8Array;
-  heapF32(): Float32Array;
   /** Scratch for one kernel call, reused by the next: never hold it across calls. */
   workspace(bytes: number): Ptr;
   /** A small i32 block (broadcast shapes and strides) in the descriptor slot. */

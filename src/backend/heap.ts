@@ -118,14 +118,6 @@ export abstract class HeapBackend implements Backend {
     if (dst !== src) new Uint8Array(this.memory.buffer).copyWithin(dst, src, src + bytes);
   }
 
-  heapU8(): Uint8Array {
-    return new Uint8Array(this.memory.buffer);
-  }
-
-  heapF32(): Float32Array {
-    return new Float32Array(this.memory.buffer);
-  }
-
   readSync(ptr: Ptr, bytes: number): Uint8Array {
     return new Uint8Array(this.memory.buffer, ptr, bytes).slice();
   }

@@ -68,6 +68,10 @@ export interface Kernels extends OptimKernels {
   affine(n: number, x: Ptr, scale: number, shift: number, out: Ptr): void;
   unary(kind: number, n: number, x: Ptr, y: Ptr): void;
   countNonFinite(n: number, x: Ptr): number;
+  // copy.ts
+  /** desc = [shape[rank], srcStrides[rank], dstStrides[rank]] (elements); src and dst must not overlap. */
+  stridedCopy(rank: number, desc: Ptr, src: Ptr, dst: Ptr): void;
+  fillValue(n: number, out: Ptr, value: number): void;
   // loss.ts
   lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number): number;
   softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr): number;
@@ -117,5 +121,5 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'reduceBackward', 'binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'lossElementwise',
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
-  'penalty', 'sumSquares', 'clampValues', 'maxNormColumns',
+  'penalty', 'sumSquares', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
 ];

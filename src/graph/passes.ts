@@ -4,8 +4,18 @@
 // (ONNX Conv -> Relu) need this pass.
 import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { Graph, type Node } from './ir.js';
-import { Tensor } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
+import { add, div, mul, neg, sqrt, sub } from '../ops/elementwise.js';
 import type { LossName } from '../ops/loss.js';
+
+/** gamma / sqrt(variance + eps) per channel: the scale a batch norm folds into the conv before it. */
+function foldScale(gamma: Tensor, variance: Tensor, eps: number): Tensor {
+  const v = add(variance, eps), r = sqrt(v);
+  v.dispose();
+  const s = div(gamma, r);
+  r.dispose();
+  return s;
+}
 
 export function fuseActivations(g: Graph): number {
   const consumers = new Map<number, number>();
@@ -56,17 +66,15 @@ export function optimizeForInference(g: Graph, opts: { frozenOnly?: boolean } = 
       && bn.inputs.slice(1).every((i) => g.values[i].tensor)
       // a model that trains folds only what it does not train (its copies would go stale)
       && (!opts.frozenOnly || [n.inputs[1], n.inputs[2], ...bn.inputs.slice(1, 3)].every((i) => i === undefined || g.values[i].trainable === false))) {
-      const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((i) => g.values[i].tensor!.dataSync());
+      // in ops, on the weights' backend: w' = w * scale, b' = (b - mean) * scale + beta, scale = gamma / sqrt(var + eps)
+      const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((i) => g.values[i].tensor!);
       const eps = bn.attrs.epsilon as number;
-      const CO = w.shape[3];
-      const kv = w.tensor!.dataSync();
-      const scale = Float32Array.from(gamma, (gv, c) => gv / Math.sqrt(variance[c] + eps));
-      const nw = Tensor.empty(w.shape);
-      const nv = nw.view();
-      for (let i = 0; i < kv.length; i++) nv[i] = kv[i] * scale[i % CO];
-      const b0 = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() : new Float32Array(CO);
-      const nb = Tensor.empty([CO]);
-      nb.view().set(Float32Array.from(b0, (bv, c) => (bv - mean[c]) * scale[c] + beta[c]));
+      const scale = foldScale(gamma, variance, eps);
+      const nw = mul(w.tensor!, scale);
+      const centered = n.inputs[2] !== undefined ? sub(g.values[n.inputs[2]].tensor!, mean) : neg(mean);
+      const shifted = mul(centered, scale);
+      const nb = add(shifted, beta);
+      [scale, centered, shifted].forEach((t) => t.dispose());
       const sources = [n.inputs[1], n.inputs[2], ...bn.inputs.slice(1)].filter((i) => i !== undefined).map((i) => g.values[i].tensor!);
       const fw = out.param(`${w.name}(bn folded)`, nw, false), fb = out.param(`${n.name}/bias(bn folded)`, nb, false);
       out.values[fw].sources = out.values[fb].sources = sources;

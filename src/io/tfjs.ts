@@ -5,7 +5,7 @@ import { Graph } from '../graph/ir.js';
 import { GraphModel } from '../graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
 import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
-import { Tensor, formatShape } from '../tensor.js';
+import { Tensor, fill as filled, formatShape } from '../tensor.js';
 import '../ops/index.js';
 import { halfToFloat } from './half.js';
 
@@ -117,7 +117,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     used.add(key);
     const { shape, data } = weights.get(key)!;
     const t = Tensor.empty(shape);
-    t.view().set(data);
+    t.write(data);
     return t;
   };
   const act = (a: unknown, layer: string): ActivationName => {
@@ -209,7 +209,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         const rank = g.values[ins[0]].shape.length;
         if (ax !== -1 && ax !== rank - 1) fail(`layer '${nm}': batch normalization over axis ${ax} (the last axis only)`);
         const C = g.values[ins[0]].shape[rank - 1];
-        const fill = (v: number) => { const t = Tensor.empty([C]); t.view().fill(v); return t; };
+        const fill = (v: number) => filled([C], v);
         const gamma = c.scale === false ? fill(1) : weight(nm, 'gamma');
         const beta = c.center === false ? fill(0) : weight(nm, 'beta');
         out = g.node('batchNorm', [ins[0], g.param(`${nm}/gamma`, gamma, true), g.param(`${nm}/beta`, beta, true),

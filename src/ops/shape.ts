@@ -1,10 +1,24 @@
-// Shape ops of the graph: reshape (flatten), concatenate along the last axis, zero padding of NHWC maps.
-// They move bytes only, so they run as typed-array copies over the backend's heap (a backend without a
-// host-visible heap needs copy kernels for them).
+// Shape ops of the graph: reshape (flatten), concatenate along the last axis, zero padding and cropping of
+// NHWC maps, transposes (NCHW <-> NHWC among them), slices. They move data only: each is one or a few
+// strided copies (the stridedCopy kernel: a shape and the strides of source and destination) and fills.
 import { registerOp, type RunContext } from '../graph/registry.js';
-import type { Node } from '../graph/ir.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { fail, formatShape } from './util.js';
+
+/**
+ * The strided copy's one call site: for every index i of `shape`, dst[i . dstStrides] = src[i . srcStrides]
+ * (strides in elements; src and dst are handles, offsets allowed).
+ */
+function stridedCopy(ctx: RunContext, shape: readonly number[], src: number, srcStrides: readonly number[], dst: number, dstStrides: readonly number[]): void {
+  if (shape.length > 8) fail('copy', `${formatShape(shape)} has more than 8 axes`);
+  if (sizeOfShape(shape) === 0) return;
+  ctx.be.kernels.stridedCopy(shape.length, ctx.be.descriptor([...shape, ...srcStrides, ...dstStrides]), src, dst);
+}
+
+/** The fill kernel's one call site: n floats at handle `out` set to `value`. */
+function fillValue(ctx: RunContext, n: number, out: number, value: number): void {
+  ctx.be.kernels.fillValue(n, out, value);
+}
 
 registerOp({
   name: 'reshape',
@@ -25,16 +39,14 @@ registerOp({
 });
 
 /** Copy [rows, widths[k]] blocks between a concatenated [rows, sum(widths)] buffer and its parts. */
-function concatCopy(mem: ArrayBufferLike, rows: number, parts: Array<{ ptr: number; width: number }>, whole: number, gather: boolean): void {
-  const f = new Float32Array(mem);
-  const total = parts.reduce((s, p) => s + p.width, 0);
-  for (let r = 0; r < rows; r++) {
-    let off = 0;
-    for (const p of parts) {
-      const a = whole / 4 + r * total + off, b = p.ptr / 4 + r * p.width;
-      if (gather) f.copyWithin(a, b, b + p.width); else f.copyWithin(b, a, a + p.width);
-      off += p.width;
-    }
+function concatCopy(ctx: RunContext, rows: number, parts: Array<{ ptr: number; width: number }>, whole: number, gather: boolean): void {
+  const total = parts.reduce((t, p) => t + p.width, 0);
+  let off = 0;
+  for (const p of parts) {
+    const w = whole + off * 4;
+    if (gather) stridedCopy(ctx, [rows, p.width], p.ptr, [p.width, 1], w, [total, 1]);
+    else stridedCopy(ctx, [rows, p.width], w, [total, 1], p.ptr, [p.width, 1]);
+    off += p.width;
   }
 }
 
@@ -51,7 +63,7 @@ registerOp({
   },
   run(ctx, n) {
     const shape = ctx.shape(n.outputs[0]), rows = sizeOfShape(shape.slice(0, -1));
-    concatCopy(ctx.be.heapU8().buffer, rows, n.inputs.map((i) => ({ ptr: ctx.ptr(i), width: ctx.shape(i).at(-1)! })), ctx.ptr(n.outputs[0]), true);
+    concatCopy(ctx, rows, n.inputs.map((i) => ({ ptr: ctx.ptr(i), width: ctx.shape(i).at(-1)! })), ctx.ptr(n.outputs[0]), true);
   },
   grad(n, [dy], b) {
     const outs = b.node('concatGrad', [dy!, ...n.inputs], {}, `${n.name}_grad`);
@@ -65,20 +77,21 @@ registerOp({
   run(ctx, n) {
     const [dy] = n.inputs;
     const shape = ctx.shape(dy), rows = sizeOfShape(shape.slice(0, -1));
-    concatCopy(ctx.be.heapU8().buffer, rows, n.outputs.map((o) => ({ ptr: ctx.ptr(o), width: ctx.shape(o).at(-1)! })), ctx.ptr(dy), false);
+    concatCopy(ctx, rows, n.outputs.map((o) => ({ ptr: ctx.ptr(o), width: ctx.shape(o).at(-1)! })), ctx.ptr(dy), false);
   },
 });
 
 /** Copy between an [N, H, W, C] map and the [N, H+t+b, W+l+r, C] map it sits in (zeros around). */
-function padCopy(mem: ArrayBufferLike, inner: number[], pad: [[number, number], [number, number]], small: number, big: number, toBig: boolean): void {
+function padCopy(ctx: RunContext, inner: number[], pad: [[number, number], [number, number]], small: number, big: number, toBig: boolean): void {
   const [N, H, W, C] = inner;
   const [[t, b], [l, r]] = pad;
   const BW = W + l + r, BH = H + t + b;
-  const f = new Float32Array(mem);
-  if (toBig) f.fill(0, big / 4, big / 4 + N * BH * BW * C);
-  for (let n = 0; n < N; n++) for (let y = 0; y < H; y++) {
-    const s = small / 4 + ((n * H + y) * W) * C, d = big / 4 + ((n * BH + y + t) * BW + l) * C;
-    if (toBig) f.copyWithin(d, s, s + W * C); else f.copyWithin(s, d, d + W * C);
+  const at = big + ((t * BW + l) * C) * 4, smallStrides = [H * W * C, W * C, 1], bigStrides = [BH * BW * C, BW * C, 1];
+  if (toBig) {
+    fillValue(ctx, N * BH * BW * C, big, 0);
+    stridedCopy(ctx, [N, H, W * C], small, smallStrides, at, bigStrides);
+  } else {
+    stridedCopy(ctx, [N, H, W * C], at, bigStrides, small, smallStrides);
   }
 }
 
@@ -90,7 +103,7 @@ registerOp({
     return [[x[0], x[1] + t + b, x[2] + l + r, x[3]]];
   },
   run(ctx, n) {
-    padCopy(ctx.be.heapU8().buffer, ctx.shape(n.inputs[0]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), true);
+    padCopy(ctx, ctx.shape(n.inputs[0]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), true);
   },
   grad(n, [dy], b) {
     return [b.node('crop2d', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
@@ -102,7 +115,7 @@ registerOp({
   // inputs: the padded gradient and a value of the unpadded shape
   infer([, like]) { return [like.slice()]; },
   run(ctx, n) {
-    padCopy(ctx.be.heapU8().buffer, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
+    padCopy(ctx, ctx.shape(n.inputs[1]), n.attrs.padding as [[number, number], [number, number]], ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), false);
   },
 });
 
@@ -120,10 +133,18 @@ export function nchwToNhwcCopy(src: Float32Array, dst: Float32Array, [N, C, H, W
   }
 }
 
-/** Views of a node's input and output over the wasm memory. */
-function ioViews(ctx: RunContext, n: Node): [Float32Array, Float32Array] {
-  const size = sizeOfShape(ctx.shape(n.inputs[0]));
-  return [ctx.be.f32(ctx.ptr(n.inputs[0]), size), ctx.be.f32(ctx.ptr(n.outputs[0]), size)];
+/** Row-major strides of a shape. */
+function stridesOf(shape: readonly number[]): number[] {
+  const st = new Array<number>(shape.length);
+  let k = 1;
+  for (let i = shape.length - 1; i >= 0; i--) { st[i] = k; k *= shape[i]; }
+  return st;
+}
+
+/** y = x with its axes permuted: y shape[d] = x shape[perm[d]] (ONNX / NumPy semantics). */
+function permute(ctx: RunContext, x: number, y: number, shape: readonly number[], perm: readonly number[]): void {
+  const out = perm.map((p) => shape[p]), ist = stridesOf(shape);
+  stridedCopy(ctx, out, x, perm.map((p) => ist[p]), y, stridesOf(out));
 }
 
 registerOp({
@@ -132,41 +153,16 @@ registerOp({
     if (x.length !== 4) fail('nhwcToNchw', `node '${node}': needs a rank-4 map, got ${formatShape(x)}`);
     return [[x[0], x[3], x[1], x[2]]];
   },
-  run(ctx, n) { const [src, dst] = ioViews(ctx, n); nhwcToNchwCopy(src, dst, ctx.shape(n.inputs[0])); },
+  run(ctx, n) { permute(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), [0, 3, 1, 2]); },
   grad(n, [dy], b) { return [b.node('nchwToNhwc', [dy!], {}, `${n.name}_grad`)[0]]; },
 });
 
 registerOp({
   name: 'nchwToNhwc',
   infer([x]) { return [[x[0], x[2], x[3], x[1]]]; },
-  run(ctx, n) { const [src, dst] = ioViews(ctx, n); nchwToNhwcCopy(src, dst, ctx.shape(n.inputs[0])); },
+  run(ctx, n) { permute(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), [0, 2, 3, 1]); },
   grad(n, [dy], b) { return [b.node('nhwcToNchw', [dy!], {}, `${n.name}_grad`)[0]]; },
 });
-
-/** Row-major strides of a shape. */
-function stridesOf(shape: number[]): number[] {
-  const st = new Array<number>(shape.length);
-  let k = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { st[i] = k; k *= shape[i]; }
-  return st;
-}
-
-/** out[i] = in[perm applied to i]: out shape[d] = in shape[perm[d]] (ONNX / NumPy semantics). */
-function permute(f: Float32Array, src: number, dst: number, shape: number[], perm: number[]): void {
-  const out = perm.map((p) => shape[p]);
-  const ist = stridesOf(shape), ost = perm.map((p) => ist[p]);
-  const n = out.reduce((a, b) => a * b, 1);
-  const idx = new Array<number>(out.length).fill(0);
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    f[dst + i] = f[src + off];
-    for (let d = out.length - 1; d >= 0; d--) {
-      if (++idx[d] < out[d]) { off += ost[d]; break; }
-      off -= ost[d] * (out[d] - 1);
-      idx[d] = 0;
-    }
-  }
-}
 
 registerOp({
   name: 'transpose',
@@ -177,7 +173,7 @@ registerOp({
     return [perm.map((p) => x[p])];
   },
   run(ctx, n) {
-    permute(ctx.be.heapF32(), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), n.attrs.perm as number[]);
+    permute(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), n.attrs.perm as number[]);
   },
   grad(n, [dy], b) {
     const perm = n.attrs.perm as number[];
@@ -187,13 +183,15 @@ registerOp({
 });
 
 /** Copy rows [start, end) of `axis` between a tensor and its slice; toSlice false scatters back (zeros elsewhere). */
-function sliceCopy(f: Float32Array, big: number, small: number, shape: number[], axis: number, start: number, end: number, toSlice: boolean): void {
-  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1), inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+function sliceCopy(ctx: RunContext, big: number, small: number, shape: number[], axis: number, start: number, end: number, toSlice: boolean): void {
+  const outer = sizeOfShape(shape.slice(0, axis)), inner = sizeOfShape(shape.slice(axis + 1));
   const n = shape[axis], m = end - start;
-  if (!toSlice) f.fill(0, big, big + outer * n * inner);
-  for (let o = 0; o < outer; o++) {
-    const b0 = big + (o * n + start) * inner, s0 = small + o * m * inner;
-    if (toSlice) f.copyWithin(s0, b0, b0 + m * inner); else f.copyWithin(b0, s0, s0 + m * inner);
+  const at = big + start * inner * 4, bigStrides = [n * inner, inner, 1], smallStrides = [m * inner, inner, 1];
+  if (toSlice) {
+    stridedCopy(ctx, [outer, m, inner], at, bigStrides, small, smallStrides);
+  } else {
+    fillValue(ctx, outer * n * inner, big, 0);
+    stridedCopy(ctx, [outer, m, inner], small, smallStrides, at, bigStrides);
   }
 }
 
@@ -209,7 +207,7 @@ registerOp({
   },
   run(ctx, n) {
     const a = n.attrs;
-    sliceCopy(ctx.be.heapF32(), ctx.ptr(n.inputs[0]) / 4, ctx.ptr(n.outputs[0]) / 4, ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
+    sliceCopy(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
   },
   grad(n, [dy], b) {
     return [b.node('sliceGrad', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
@@ -221,6 +219,6 @@ registerOp({
   infer([, like]) { return [like.slice()]; },
   run(ctx, n) {
     const a = n.attrs;
-    sliceCopy(ctx.be.heapF32(), ctx.ptr(n.outputs[0]) / 4, ctx.ptr(n.inputs[0]) / 4, ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
+    sliceCopy(ctx, ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
   },
 });

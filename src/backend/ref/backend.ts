@@ -9,6 +9,7 @@ import { gemmConvPoolKernels } from './gemm-conv-pool.js';
 import { quantKernels } from './quant.js';
 import { actNormLossKernels } from './act-norm-loss.js';
 import { elementwiseRandomOptimKernels } from './elementwise-random-optim.js';
+import { copyKernels } from './copy.js';
 
 export class RefBackend extends HeapBackend {
   readonly name = 'ref';
@@ -20,6 +21,7 @@ export class RefBackend extends HeapBackend {
       ...quantKernels(memory),
       ...actNormLossKernels(memory),
       ...elementwiseRandomOptimKernels(memory),
+      ...copyKernels(memory),
     }), 64);
   }
 

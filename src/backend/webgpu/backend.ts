@@ -35,7 +35,7 @@ export class WebGpuBackend extends HeapBackend {
   }
 
   /** The entry point and adapter the device came from (see GpuDevice.keep). */
-  private keep: unknown[] = [];
+  /** @internal */ keep: unknown[] = [];
 
   /** Why the device was lost, if it was. */
   lost?: string;
@@ -68,8 +68,6 @@ export class WebGpuBackend extends HeapBackend {
 
   override f32(): Float32Array { return this.noHostView(); }
   override i32(): Int32Array { return this.noHostView(); }
-  override heapU8(): Uint8Array { return this.noHostView(); }
-  override heapF32(): Float32Array { return this.noHostView(); }
 
   override descriptor(values: readonly number[]): number {
     if (values.length > 64) throw new Error(`edgegrad: descriptor of ${values.length} ints exceeds 64`);

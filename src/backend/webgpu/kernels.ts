@@ -465,6 +465,23 @@ ${MAIN} {
   mem[ai(7u) + i] = mem[ai(4u) + c] * inv * (mem[ai(3u) + i] - mem[ai(9u) + c] / f32(M) - xh * mem[ai(8u) + c] / f32(M));
 }`;
 
+// strided copy over up to 8 axes: a thread per element. u: rank n src dst, shape[8], srcStrides[8], dstStrides[8]
+const STRIDED_COPY = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw);
+  if (i >= ai(1u)) { return; }
+  let r = ai(0u);
+  var rem = i; var s = 0u; var t = 0u;
+  for (var d = 0u; d < r; d++) {
+    let ax = r - 1u - d;
+    let dim = ai(4u + ax);
+    let c = rem % dim; rem = rem / dim;
+    s += c * ai(12u + ax); t += c * ai(20u + ax);
+  }
+  mem[ai(3u) + t] = mem[ai(2u) + s];
+}`;
+const FILL = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = af(2u); }`;
+
 /** The descriptor values behind a descriptor handle (the backend keeps them host-side). */
 export type DescriptorLookup = (handle: number) => readonly number[];
 
@@ -522,6 +539,12 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
       gpu.run(CONV_BACKWARD_FILTER, gm[4] * gm[5] * (gm[3] / gm[14]) * gm[15], { u: [...gm, e(x), e(dy), e(dw)] });
       if (dbias) gpu.run(COLUMN_SUMS, gm[15], { u: [gm[0] * gm[12] * gm[13], gm[15], e(dy), e(dbias)] });
     },
+    stridedCopy(rank, d, src, dst) {
+      const v = desc(d), pad = (xs: readonly number[]) => [...xs, ...new Array(8 - xs.length).fill(0)];
+      const shape = v.slice(0, rank), n = shape.reduce((x, y) => x * y, 1);
+      gpu.run(STRIDED_COPY, n, { u: [rank, n, e(src), e(dst), ...pad(shape), ...pad(v.slice(rank, 2 * rank)), ...pad(v.slice(2 * rank, 3 * rank))] });
+    },
+    fillValue: (n, out, value) => gpu.run(FILL, n, { u: [n, e(out)], f: [value] }),
     batchNormInfer: (M, C, x, gamma, beta, mean, variance, eps, y) =>
       gpu.run(BN_INFER, M * C, { u: [M, C, e(x), e(gamma), e(beta), e(mean), e(variance), e(y)], f: [eps] }),
     batchNormTrain(M, C, x, gamma, beta, eps, momentum, y, saveMean, saveInvStd, runMean, runVar) {

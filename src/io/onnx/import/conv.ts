@@ -2,7 +2,7 @@
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext } from './context.js';
-import { oihwToHwio, tensorFrom } from './tensor.js';
+import { oihwToHwio, oihwToHwioData, tensorFrom } from './tensor.js';
 
 function conv(cx: ImportContext, n: OnnxNode): void {
   const x = cx.mapIn(n);
@@ -17,9 +17,7 @@ function conv(cx: ImportContext, n: OnnxNode): void {
   const ins = [x.id!, cx.param(`${n.name}/W`, oihwToHwio(wv.konst!.data, wv.shape))];
   const i8 = wv.konst!.int8;
   if (i8 && i8.axis === 0 && i8.scale.length === O) {
-    const hwio = oihwToHwio(Float32Array.from(i8.q), wv.shape);
-    cx.g.values[ins[1]].int8 = { w: Int8Array.from(hwio.dataSync()), scale: i8.scale };
-    hwio.dispose();
+    cx.g.values[ins[1]].int8 = { w: Int8Array.from(oihwToHwioData(i8.q, wv.shape)), scale: i8.scale };
   }
   if (n.input[2]) ins.push(cx.param(`${n.name}/B`, tensorFrom(cx.konst(n, 2), [O])));
   const [id] = cx.g.node('conv2d', ins, { strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, n.name);

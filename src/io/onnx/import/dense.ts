@@ -1,6 +1,6 @@
 // Gemm / MatMul with a rank-2 initializer B -> dense (alpha folded into the weights, beta into the bias;
 // int8 weights from a DequantizeLinear kept when they are per output column).
-import { Tensor, formatShape } from '../../../tensor.js';
+import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext } from './context.js';
 import { tensorFrom } from './tensor.js';
@@ -16,9 +16,9 @@ function gemm(cx: ImportContext, n: OnnxNode): void {
   const [K, N] = transB ? [bv.shape[1], bv.shape[0]] : bv.shape;
   if (K !== a.shape[1]) cx.unsupported(n, `A ${formatShape(a.shape)} does not match B ${formatShape(bv.shape)}${transB ? ' (transposed)' : ''}`);
   const alpha = op === 'Gemm' ? cx.float(n, 'alpha', 1) : 1, beta = op === 'Gemm' ? cx.float(n, 'beta', 1) : 1;
-  const w = Tensor.empty([K, N]);
-  const wv = w.view(), bd = bv.konst!.data;
+  const wv = new Float32Array(K * N), bd = bv.konst!.data;
   for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) wv[k * N + j] = alpha * (transB ? bd[j * K + k] : bd[k * N + j]);
+  const w = tensorFrom(wv, [K, N]);
   const ins = [a.id!, cx.param(`${n.name}/W`, w)];
   const i8 = bv.konst!.int8;
   if (i8 && alpha === 1 && i8.scale.length === N && i8.axis === (transB ? 0 : 1)) {

@@ -2,11 +2,11 @@
 // int8); Q -> DQ on an activation becomes one fake-quantize node (round half to even, saturate), the
 // arithmetic ONNX Runtime runs. QOperator: QLinearConv / QLinearMatMul run as qconv2d / qdense on the u8
 // input, ConvInteger / MatMulInteger give the exact int32 sums (held in float; only a Cast reads them).
-import { Tensor, formatShape } from '../../../tensor.js';
+import { formatShape } from '../../../tensor.js';
 import { quantizeValue, type QWeights } from '../../../ops/quant.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
-import { oihwToHwio, tensorFrom } from './tensor.js';
+import { oihwToHwioData, tensorFrom } from './tensor.js';
 
 /** the range of the quantized type: int8 or uint8 */
 const qrange = (signed: boolean): [number, number] => (signed ? [-128, 127] : [0, 255]);
@@ -94,18 +94,13 @@ function qconv(cx: ImportContext, n: OnnxNode, linear: boolean, { xv, input, ws,
   const [, Ig, kh, kw] = ws;
   const strides = cx.ints(n, 'strides', [1, 1]), dil = cx.ints(n, 'dilations', [1, 1]);
   const pad = cx.padsOf(n, x.shape[2], x.shape[3], [kh, kw], strides, dil);
-  const hwio = oihwToHwio(wInt, ws);
-  const filter = hwio.dataSync();
+  const filter = oihwToHwioData(wInt, ws);
   if (group === 1) {
     const q: QWeights = { w: Int8Array.from(filter), K: kh * kw * Ig, N: O, scale: scales, bias, input, filterShape: [kh, kw, Ig, O], raw: !linear };
-    hwio.dispose();
     return cx.g.node('qconv2d', [x.id!], { q, strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, n.name)[0];
   }
   // grouped / depthwise: float convolution of the dequantized values (no int8 kernel for groups)
-  const wf = Tensor.empty([kh, kw, Ig, O]);
-  const wd = wf.view();
-  for (let i = 0; i < wd.length; i++) wd[i] = filter[i] * (linear ? scales[i % O] : 1);
-  hwio.dispose();
+  const wf = tensorFrom(filter.map((v, i) => v * (linear ? scales[i % O] : 1)), [kh, kw, Ig, O]);
   const ins = [x.id!, cx.param(`${n.name}/W`, wf)];
   if (bias) ins.push(cx.param(`${n.name}/B`, tensorFrom(bias, [O])));
   if (!linear) cx.unsupported(n, `ConvInteger with ${group} groups (only groups 1)`);

@@ -66,14 +66,19 @@ function copyBytes(b: Uint8Array): ArrayBuffer {
   return out.buffer;
 }
 
-/** OIHW (ONNX conv filters) -> HWIO (edgegrad's). */
-export function oihwToHwio(d: Float32Array, [O, I, H, W]: number[]): Tensor {
-  const t = Tensor.empty([H, W, I, O]);
-  const v = t.view();
+/** OIHW (ONNX conv filters) -> HWIO (edgegrad's), on the CPU. */
+export function oihwToHwioData(d: ArrayLike<number>, [O, I, H, W]: number[]): Float32Array {
+  const v = new Float32Array(O * I * H * W);
   for (let o = 0; o < O; o++) for (let i = 0; i < I; i++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
     v[((y * W + x) * I + i) * O + o] = d[((o * I + i) * H + y) * W + x];
   }
-  return t;
+  return v;
+}
+
+/** OIHW (ONNX conv filters) -> an HWIO weight tensor on the active backend. */
+export function oihwToHwio(d: Float32Array, shape: number[]): Tensor {
+  const [O, I, H, W] = shape;
+  return tensorFrom(oihwToHwioData(d, shape), [H, W, I, O]);
 }
 
 /** A weight tensor of exactly this shape: fewer or more values than it needs are an error, never garbage. */
@@ -81,6 +86,6 @@ export function tensorFrom(data: Float32Array, shape: number[]): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   if (data.length !== n) fail(`a weight has ${data.length} values where ${formatShape(shape)} needs ${n}`);
   const t = Tensor.empty(shape);
-  t.view().set(data);
+  t.write(data);
   return t;
 }
