@@ -22,6 +22,8 @@ export class GraphModel {
   quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
+  /** Outputs of the imported file beyond the first, which this model does not compute (one output per model). */
+  ignoredOutputs: string[] = [];
   /**
    * How its trainable batch norms normalize while the model trains (see BatchNormMode): 'train' (batch
    * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).

@@ -191,6 +191,17 @@ describe('ONNX import converters, by family', () => {
     expect(Array.from(w.val().konst!.int8!.q)).toEqual([1, -2, 3, -4]);
   });
 
+  it('quant: a zero point from a Constant node keeps its type (int8: the signed range; it was read as uint8)', () => {
+    const c = new Case().map('x', [3, 2, 2]).init('s', [], [0.01]);
+    c.run('Constant', [], [{ name: 'value', t: { dims: [], dataType: 3, int32Data: [0] } }], ['z']);
+    c.run('QuantizeLinear', ['x', 's', 'z'], [], ['q']);
+    expect(c.val('q').quant).toMatchObject({ zeroPoint: 0, qmin: -128, qmax: 127 });
+    const u = new Case().map('x', [3, 2, 2]).init('s', [], [0.01]);
+    u.run('Constant', [], [{ name: 'value', t: { dims: [], dataType: 2, int32Data: [0] } }], ['z']);
+    u.run('QuantizeLinear', ['x', 's', 'z'], [], ['q']);
+    expect(u.val('q').quant).toMatchObject({ qmin: 0, qmax: 255 });
+  });
+
   it('quant: QLinearMatMul runs qdense on the u8 input, its output a fakeQuant held dequantized', () => {
     const c = new Case().plain('x', [2]).init('s', [], [0.5]).init('z', [], [10], 2).run('QuantizeLinear', ['x', 's', 'z'], [], ['q']);
     c.init('w', [2, 3], [1, 2, 3, 4, 5, 6], 3).init('wsc', [], [0.1]).init('wz', [], [0], 3).init('ys', [], [0.2]).init('yz', [], [0], 2);
@@ -286,6 +297,19 @@ describe('ONNX export writers, by family', () => {
     const xm = gm.input('x', [-1, 2, 2, 3]);
     gm.node('activation', [xm], { activation: 'softmax', alpha: 1 }, 'a');
     expect(write(exportCase(gm, xm))[0].attribute).toEqual([{ name: 'axis', type: 2, i: 1 }]);
+  });
+
+  it('shape: Unsqueeze / Squeeze of a constant keep its numbers under the new shape (a bias [C] -> [C, 1, 1] adds to a map)', () => {
+    const c = new Case().map('x', [3, 2, 2]).init('b', [3], [1, 2, 3]).init('ax', [2], [1, 2], 7);
+    c.run('Unsqueeze', ['b', 'ax'], [], ['b3']);
+    expect(c.val('b3').shape).toEqual([3, 1, 1]);
+    expect(Array.from(c.val('b3').konst!.data)).toEqual([1, 2, 3]);
+    c.run('Add', ['x', 'b3']);
+    expect(c.nodes).toEqual(['add']);
+    const neg = new Case().init('b', [3], [1, 2, 3]).run('Unsqueeze', ['b'], [ints('axes', [-1, -3])], ['u']);
+    expect(neg.val('u').shape).toEqual([1, 3, 1]);
+    const sq = new Case().init('b', [1, 3, 1], [1, 2, 3]).run('Squeeze', ['b'], [ints('axes', [0])], ['s']);
+    expect(sq.val('s').shape).toEqual([3, 1]);
   });
 
   it('shape: a map\'s reshape goes through a Transpose to NHWC order; slice axes of a map are NCHW', () => {

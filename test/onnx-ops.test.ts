@@ -74,4 +74,39 @@ describe('ONNX op coverage', () => {
     // and exported again
     expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-4);
   });
+
+  it('a bias Unsqueezed to [C, 1, 1] adds to a map, Sign runs and exports back, and a second graph output is said, not silently dropped', async () => {
+    const inits = [
+      { name: 'b', dims: [4], dataType: 1, rawData: new Uint8Array(Float32Array.of(0.5, -0.25, 0, 1).buffer) },
+      { name: 'axes', dims: [2], dataType: 7, rawData: new Uint8Array(BigInt64Array.of(1n, 2n).buffer) },
+    ];
+    const nodes = [
+      { opType: 'Unsqueeze', name: 'u', input: ['b', 'axes'], output: ['b3'] },
+      { opType: 'Add', name: 'add', input: ['x', 'b3'], output: ['s'] },
+      { opType: 'Sign', name: 'sign', input: ['s'], output: ['y'] },
+      { opType: 'Sigmoid', name: 'other', input: ['x'], output: ['z'] },
+    ];
+    const vi = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }, { dimValue: 3 }, { dimValue: 3 }] } } } });
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+      graph: { name: 'two_outputs', node: nodes, initializer: inits, input: [vi('x')], output: [vi('y'), vi('z')] },
+    })).finish();
+    const warn = vi_spy();
+    const m = await eg.loadModel(bytes);
+    expect(m.ignoredOutputs).toEqual(['z']);
+    expect(warn.calls.join('\n')).toContain("computes the first ('y') and ignores 'z'");
+    warn.restore();
+    const x = eg.randomNormal([2, 4, 3, 3], 0, 1, 6);
+    const theirs = await runOrt(bytes, x);
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(theirs));
+    expect(Array.from(await runOrt(await eg.toOnnx(m), x))).toEqual(Array.from(theirs));
+    expect(Array.from((await eg.loadModel(await eg.toOnnx(m))).predict(x).dataSync())).toEqual(Array.from(theirs));
+  });
 });
+
+/** Collect console.warn calls until restored. */
+function vi_spy(): { calls: string[]; restore(): void } {
+  const calls: string[] = [], orig = console.warn;
+  console.warn = (...a: unknown[]) => { calls.push(a.map(String).join(' ')); };
+  return { calls, restore: () => { console.warn = orig; } };
+}

@@ -7,7 +7,7 @@ import { tensorFrom } from './tensor.js';
 
 /** ONNX op -> edgegrad's activation name (Clip's depends on its bounds) */
 const ACTIVATIONS: Record<string, string> = {
-  Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', LeakyRelu: 'leakyRelu', Elu: 'elu', Selu: 'selu', Softplus: 'softplus', Softmax: 'softmax', LogSoftmax: 'logSoftmax', Clip: '',
+  Relu: 'relu', Sigmoid: 'sigmoid', Tanh: 'tanh', LeakyRelu: 'leakyRelu', Elu: 'elu', Selu: 'selu', Softplus: 'softplus', Softmax: 'softmax', LogSoftmax: 'logSoftmax', Sign: 'sign', Clip: '',
 };
 
 function activation(cx: ImportContext, n: OnnxNode): void {

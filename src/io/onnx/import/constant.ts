@@ -10,6 +10,7 @@ function constant(cx: ImportContext, n: OnnxNode): void {
   if (!t) cx.unsupported(n, 'only tensor constants (the value attribute)');
   const d = tensorData(t!, `constant '${n.name}'`);
   cx.set(n, { shape: d.dims, konst: { data: d.data, int: d.int } });
+  cx.constantType(n.output[0], t!.dataType);
 }
 
 function shape(cx: ImportContext, n: OnnxNode): void {

@@ -39,7 +39,12 @@ export class ImportContext {
     if (!this.initTypes.has(t.name!)) this.initTypes.set(t.name!, t.dataType);
   }
 
-  /** whether input k (a zero point) is an int8 initializer: the quantized type is int8, else uint8 */
+  /** A Constant node's output: its element type is known like an initializer's (a zero point's type matters). */
+  constantType(name: string, dataType: number | undefined): void {
+    if (!this.initTypes.has(name)) this.initTypes.set(name, dataType);
+  }
+
+  /** whether input k (a zero point) is an int8 initializer or constant: the quantized type is int8, else uint8 */
   signedZeroPoint(n: OnnxNode, k: number): boolean {
     return !!n.input[k] && this.initTypes.get(n.input[k]) === INT8;
   }

@@ -31,6 +31,11 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   fuseActivations(g);
   const model = new GraphModel(g, og.name || name, input.dims.slice(1), input.nchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
   if (report) model.quantization = report;
+  // one output per model: the others are said, never silently dropped
+  model.ignoredOutputs = og.output.slice(1).map((o) => o.name ?? '');
+  if (model.ignoredOutputs.length) {
+    console.warn(`edgegrad.loadModel: '${model.name}' has ${og.output.length} outputs; edgegrad computes the first ('${outName}') and ignores ${model.ignoredOutputs.map((o) => `'${o}'`).join(', ')}`);
+  }
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
   return model;

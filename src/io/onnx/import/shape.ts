@@ -40,16 +40,22 @@ function transpose(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, shape: cx.plainShape(id) });
 }
 
-/** Squeeze / Unsqueeze: a reshape (of constants: shape arithmetic, the same numbers) */
+/** How many axes an Unsqueeze adds (negative axes count from the end of the output). */
+function axesCount(n: OnnxNode, cx: ImportContext): number {
+  return n.input[1] ? cx.konst(n, 1).length : cx.ints(n, 'axes', []).length;
+}
+
+/** Squeeze / Unsqueeze: a reshape (of constants: the same numbers under the new shape) */
 function squeeze(cx: ImportContext, n: OnnxNode): void {
   const op = n.opType;
   const v0 = cx.get(n, 0);
-  if (v0.konst) return cx.set(n, { shape: [v0.konst.data.length], konst: v0.konst });
-  const x = cx.asPlain(v0, n.name!);
-  const axes = (n.input[1] ? Array.from(cx.konst(n, 1)) : cx.ints(n, 'axes', [])).map((a) => (a < 0 ? a + x.shape.length + (op === 'Unsqueeze' ? 1 : 0) : a));
+  const x = v0.konst ? v0 : cx.asPlain(v0, n.name!);
+  const axes = (n.input[1] ? Array.from(cx.konst(n, 1)) : cx.ints(n, 'axes', [])).map((a) => (a < 0 ? a + x.shape.length + (op === 'Unsqueeze' ? axesCount(n, cx) : 0) : a));
   let shape = x.shape.slice();
   if (op === 'Squeeze') shape = shape.filter((d, i) => (axes.length ? !axes.includes(i) : d !== 1));
   else for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
+  // a constant keeps its numbers under its new shape (a bias [C] unsqueezed to [C, 1, 1] broadcasts over a map)
+  if (v0.konst) return cx.set(n, { shape, konst: v0.konst });
   if (shape[0] !== -1 || axes.includes(0)) cx.unsupported(n, `${op.toLowerCase()} of the batch dimension`);
   const [id] = cx.g.node('reshape', [x.id!], { shape }, n.name);
   cx.set(n, { id, shape });
