@@ -102,11 +102,8 @@ describe('runtimes', () => {
     expect(r.variance).toEqual([5, 10]);
   });
 
-  const haveChromium = existsSync(CHROMIUM);
-  if (!haveChromium && !process.env.CI) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
-
-  it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
+  /** The bundle, the smoke pages and the fixtures over HTTP on 127.0.0.1 (nothing else). */
+  async function serve(): Promise<{ server: ReturnType<typeof createServer>; port: number }> {
     const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.onnx': 'application/octet-stream', '.gz': 'application/gzip' };
     const server = createServer((req, res) => {
       const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
@@ -115,7 +112,48 @@ describe('runtimes', () => {
       res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
     });
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    const port = (server.address() as { port: number }).port;
+    return { server, port: (server.address() as { port: number }).port };
+  }
+
+  const haveChromium = existsSync(CHROMIUM);
+  if (!haveChromium && !process.env.CI) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
+
+  it.skipIf(!haveChromium && !process.env.CI)('WebGPU in headless Chromium (SwiftShader), in a page and in a module worker, matches wasm', async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
+    const { server, port } = await serve();
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
+    // --enable-unsafe-webgpu is required (without it requestAdapter() is null) and enough on this driver
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/test/smoke/webgpu.html`);
+      await page.waitForFunction('window.__page !== undefined && window.__worker !== undefined', undefined, { timeout: 90_000 });
+      for (const where of ['__page', '__worker']) {
+        const r = await page.evaluate(`window.${where}`) as { err: number; locations: string[]; syncError: string; adapter: { fallback: boolean }; auto: string; error?: string };
+        expect(r.error, where).toBeUndefined();
+        expect(r.err, where).toBeLessThan(1e-5);
+        expect(r.locations).toEqual(['webgpu', 'webgpu']);
+        expect(r.syncError).toContain("use 'await t.data()'");
+        // a software adapter: 'auto' keeps wasm
+        expect(r.adapter.fallback).toBe(true);
+        expect(r.auto).toBe('wasm');
+      }
+    } finally {
+      await browser.close();
+      server.close();
+      rmSync(profile, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
+    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
+    const { server, port } = await serve();
     const { chromium } = await import('playwright-core');
     const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
     const browser = await chromium.launchPersistentContext(profile, {
