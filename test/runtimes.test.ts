@@ -57,6 +57,14 @@ describe('runtimes', () => {
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 
+  it.skipIf(!existsSync('/usr/lib/chromium/vk_swiftshader_icd.json') && !process.env.CI)('Bun runs the webgpu backend (bun-webgpu on SwiftShader) and matches wasm', () => {
+    const r = JSON.parse(execFileSync(bin('bun'), ['test/smoke/webgpu-run.mjs'], { cwd: root, encoding: 'utf8', timeout: 90_000 }).trim().split('\n').pop()!);
+    expect(r.err).toBeLessThan(1e-5);
+    expect(r.locations).toEqual(['webgpu', 'webgpu']);
+    expect(r.adapter.device).toMatch(/swiftshader/);
+    expect(r.auto).toBe('wasm');
+  });
+
   it('the edgegrad command runs under Deno and Bun too (info, predict on an image)', () => {
     const png = join(mkdtempSync(join(tmpdir(), 'edgegrad-rt-')), 'zero.png');
     // a 28x28 grayscale PNG of a ring: some input the digits CNN can classify

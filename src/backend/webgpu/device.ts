@@ -81,7 +81,16 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
     maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
   };
   const f16 = adapter.features.has('shader-f16');
-  const device = await adapter.requestDevice({ requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize } });
+  let device: GPUDevice;
+  try {
+    // the adapter's maxima for buffer sizes (the defaults are 256 / 128 MiB): the heap is one buffer
+    device = await adapter.requestDevice({ requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize } });
+  } catch {
+    // an implementation that refuses them (bun-webgpu validates limits its own way): the defaults
+    device = await adapter.requestDevice();
+    limits.maxBufferSize = device.limits.maxBufferSize;
+    limits.maxStorageBufferBindingSize = device.limits.maxStorageBufferBindingSize;
+  }
   return {
     device,
     keep: [gpu, adapter],
