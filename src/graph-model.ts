@@ -10,7 +10,7 @@ import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
-import { refuseNonFinite } from './graph/finite.js';
+import { checkBackend, refuseNonFinite } from './graph/finite.js';
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
@@ -55,12 +55,14 @@ export class GraphModel {
 
   /** Run x ([batch, ...inputShape], e.g. NCHW) through the model. */
   predict(x: Tensor): Tensor {
+    if (!(x instanceof Tensor)) throw new Error(`edgegrad.predict: x must be a Tensor (eg.tensor(data, shape)), got ${Array.isArray(x) ? 'an array' : typeof x === 'object' && x ? (x as object).constructor.name : typeof x}`);
     const want = this.inputShape;
     if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
       throw new Error(`edgegrad.predict: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
     }
     if (x.dtype !== 'float32') throw new Error(`edgegrad.predict: x must be float32, got ${x.dtype}`);
     if (x.shape[0] === 0) throw new Error(`edgegrad.predict: x is empty (${formatShape(x.shape)})`);
+    checkBackend(x, 'predict');
     refuseNonFinite(x, 'predict', 'x');
     const B = x.shape[0];
     const p = this.plan(B);

@@ -1,7 +1,6 @@
 // Model: a DAG of layers compiled to graph plans. predict / evaluate / fit / summary.
 // Training builds forward + loss + autodiff's backward pass into one graph and plans its memory once per
 // batch size; each step copies a batch in, runs the plan, and applies the optimizer's fused updates.
-import { getBackend } from './backend/index.js';
 import './ops/index.js'; // every op family registers its graph ops
 import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
@@ -18,7 +17,8 @@ import { Tensor, formatShape } from './tensor.js';
 import type { Logs } from './train/callbacks.js';
 import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
-import { refuseNonFinite } from './graph/finite.js';
+import { checkBackend, refuseNonFinite } from './graph/finite.js';
+import { getBackend } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
@@ -306,9 +306,7 @@ export class Model extends Layer {
     const want = this.inputShapeOf;
     if (!(x instanceof Tensor)) throw new Error(`edgegrad.${op}: x must be a Tensor`);
     if (x.dtype !== 'float32') throw new Error(`edgegrad.${op}: x must be float32, got ${x.dtype}`);
-    if (x.backend !== getBackend()) {
-      throw new Error(`edgegrad.${op}: x lives on backend '${x.location}' but the active one is '${getBackend().name}': move it with x.to('${getBackend().name}')`);
-    }
+    checkBackend(x, op);
     if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
       throw new Error(`edgegrad.${op}: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
     }
@@ -400,6 +398,7 @@ export class Model extends Layer {
 
   /** Mean loss and metrics over (x, y). */
   evaluate(x: Tensor | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+    refuseWithoutSyncReads('evaluate');
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
     const n = this.checkX(x, 'evaluate');
     this.checkY(y, n, 'evaluate');
@@ -419,6 +418,7 @@ export class Model extends Layer {
   }
 
   async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
+    refuseWithoutSyncReads('fit');
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     if (x instanceof Features) {
       const head = this.featuresHead(x, 'fit');
@@ -659,6 +659,16 @@ export class Sequential extends Model {
  * negative loss), categorical cross-entropy rows of non-negative values summing to at most 1 (one-hot or
  * smoothed; all zeros counts for nothing).
  */
+/**
+ * Training and evaluation read the loss and metrics back every step and check labels on the CPU: not yet
+ * on a backend that reads back only asynchronously (webgpu), which runs inference.
+ */
+function refuseWithoutSyncReads(op: string): void {
+  const be = getBackend();
+  if (be.syncRead) return;
+  throw new Error(`edgegrad.${op}: training is not supported on the '${be.name}' backend yet (inference is): ${op} on wasm (eg.ready({ backend: 'wasm' })), then move the weights with setWeights`);
+}
+
 function checkTargets(y: Tensor, loss: string, op: string): void {
   const v = y.view(), n = y.shape[0], per = y.size / Math.max(n, 1);
   if (loss === 'binaryCrossentropy' || loss === 'sigmoidCrossEntropy') {

@@ -35,6 +35,15 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     return [a, b];
   }
 
+  /** A tensor made on another backend (to pass to an op on this one). */
+  function gpuFrom(be: Backend): Tensor {
+    const active = gpu;
+    setBackend(be);
+    const t = eg.tensor([1, -1]);
+    setBackend(active);
+    return t;
+  }
+
   async function same(what: string, f: () => Tensor | Tensor[], tol = 1e-5): Promise<void> {
     const [a, b] = await both(f);
     a.forEach((x, i) => expectClose(b[i], x, tol, `${what} [${i}]`));
@@ -79,6 +88,25 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
         return [y, eg.backprop.activation(name, t, y, eg.tensor(dy, [5, 7]))];
       }, 2e-5);
     }
+  });
+
+  it('large and non-finite inputs: tanh saturates, NaN propagates through activations, max/min, pooling and fused epilogues as on wasm', async () => {
+    const v = Float32Array.of(89, 100, 1e4, -100, -1e4, NaN, 0.5, -Infinity, Infinity, NaN, -3, 2);
+    /** NaN where wasm has NaN, the same infinities, finite values within 1e-6 relative. */
+    const sameSpecials = async (what: string, f: () => Tensor | Tensor[]) => {
+      const [a, b] = await both(f);
+      a.forEach((want, k) => want.forEach((w, i) => {
+        const g = b[k][i];
+        const ok = Number.isFinite(w) ? Math.abs(g - w) <= 1e-6 * Math.max(1, Math.abs(w)) : Object.is(g, w) || (Number.isNaN(g) && Number.isNaN(w));
+        expect(ok, `${what} [${k}][${i}]: webgpu ${g}, wasm ${w} (input ${v[i % v.length]})`).toBe(true);
+      }));
+    };
+    for (const name of eg.ACTIVATIONS.filter((a) => a !== 'softmax' && a !== 'logSoftmax')) {
+      await sameSpecials(`${name} at extremes`, () => eg.activation(eg.tensor(v, [3, 4]), name));
+    }
+    await sameSpecials('max/min with NaN', () => [eg.maximum(eg.tensor(v, [3, 4]), 0), eg.minimum(eg.tensor(v, [3, 4]), 0)]);
+    await sameSpecials('pool and reduce with NaN', () => [eg.maxPool(eg.tensor(v, [1, 3, 4, 1]), 2, 1, 'valid'), eg.max(eg.tensor(v, [3, 4]), 1), eg.min(eg.tensor(v, [3, 4]), 1)]);
+    await sameSpecials('fused relu with NaN', () => eg.fused.matMul({ a: eg.tensor(v, [3, 4]), b: eg.tensor(Float32Array.of(1, 0, 0, 1, 0, 0, 0, 0), [4, 2]), activation: 'relu' }));
   });
 
   it('broadcasting binary ops and their gradients, unary ops, reductions', async () => {
@@ -166,6 +194,21 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
       expect(got.location).toBe('webgpu');
       expectClose(await got.data(), want, 1e-4, file);
     }
+  });
+
+  it('a model that ran on one backend says so on another instead of computing on stale plans; training on webgpu is refused clearly', async () => {
+    setBackend(wasm);
+    const m = eg.sequential({ layers: [eg.layers.dense({ units: 2, inputShape: [3], kernelInitializer: 'ones' })] });
+    expect(Array.from((m.predict(eg.tensor([[1, 2, 3]])) as Tensor).dataSync())).toEqual([6, 6]);
+    setBackend(gpu);
+    expect(() => m.predict(eg.tensor([[1, 2, 3]]))).toThrow("weight 'dense/kernel' of layer 'dense' lives on backend 'wasm' (simd build) but the active one is 'webgpu'");
+    expect(() => eg.relu(gpuFrom(wasm))).toThrow("'x' lives on backend 'wasm' (simd build) but the active one is 'webgpu': move it with x.to('webgpu')");
+    const onGpu = eg.sequential({ layers: [eg.layers.dense({ units: 2, inputShape: [3] })] });
+    onGpu.compile({ optimizer: 'sgd', loss: 'mse' });
+    await expect(onGpu.fit(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).rejects.toThrow("training is not supported on the 'webgpu' backend yet");
+    expect(() => onGpu.evaluate(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).toThrow("training is not supported on the 'webgpu' backend yet");
+    await expect(eg.toOnnx(onGpu as never)).rejects.toThrow("has its weights on the 'webgpu' backend, which the exporter cannot read yet");
+    await expect(eg.quantize(onGpu)).rejects.toThrow("has its weights on the 'webgpu' backend: quantize it on wasm");
   });
 
   it('a kernel the backend lacks is named, with the backend', () => {

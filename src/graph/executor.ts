@@ -3,6 +3,7 @@
 // allocate once, run many times. Parameters and state live in their own persistent tensors.
 import type { Backend, Evictable } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
+import { backendLabel } from './finite.js';
 import { Tensor } from '../tensor.js';
 import { type Graph, resolve, sizeOfShape } from './ir.js';
 import { getOp, type RunContext } from './registry.js';
@@ -72,6 +73,9 @@ export class Plan {
 
   constructor(readonly graph: Graph, readonly opts: PlanOptions) {
     this.be = getBackend();
+    if (this.be.name === 'webgpu' && opts.training) {
+      throw new Error("edgegrad: training is not supported on the 'webgpu' backend yet (inference is): train on wasm, then move the weights with setWeights");
+    }
     const { batch } = opts;
     this.shapes = graph.values.map((v) => resolve(v.shape, batch));
     // lifetimes in node indices; graph inputs are written before node 0
@@ -113,7 +117,7 @@ export class Plan {
     this.tensors = [...new Set(graph.values.filter((v) => v.tensor).map((v) => v.tensor!))];
     const foreign = graph.values.find((v) => v.tensor && v.tensor.backend !== this.be);
     if (foreign) {
-      throw new Error(`edgegrad: weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''} lives on backend '${foreign.tensor!.location}' but the active one is '${this.be.name}': build the model after eg.ready({ backend: '${this.be.name}' }), or move its weights with setWeights`);
+      throw new Error(`edgegrad: weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: build the model after eg.ready({ backend: '${this.be.name}' }), or move its weights with setWeights`);
     }
     const self = this;
     this.ctx = {
@@ -169,7 +173,8 @@ export class Plan {
    * in another model that shares it, setWeights): the plan must be rebuilt.
    */
   get stale(): boolean {
-    return versionSum(this.derivedFrom) !== this.derivedVersion;
+    // or built for another backend than the active one: rebuilding says where the weights live
+    return this.be !== getBackend() || versionSum(this.derivedFrom) !== this.derivedVersion;
   }
 
   /** Run the ops' prepare hooks on the weights, unless they ran for the weights' current versions already. */

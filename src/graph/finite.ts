@@ -2,7 +2,7 @@
 // squares), each the one call site of its kernel; and the input guard shared by models: NaN or infinite
 // inputs give silent NaN outputs, so they are refused before anything runs, saying how many there are and
 // where the first one is.
-import { getBackend } from '../backend/index.js';
+import { getBackend, type Backend } from '../backend/index.js';
 import type { Tensor } from '../tensor.js';
 
 /** How many of the n floats at `handle` (on the active backend) are NaN or infinite. */
@@ -15,10 +15,22 @@ export function sumSquares(n: number, handle: number): number {
   return getBackend().kernels.sumSquares(n, handle);
 }
 
+/** The name of a backend as a user tells them apart ('wasm (scalar build)'). */
+export function backendLabel(be: Backend): string {
+  return be.build !== be.name ? `${be.name}' (${be.build} build)` : `${be.name}'`;
+}
+
+/** x must live on the active backend (an instance: two wasm builds are two backends). */
+export function checkBackend(x: Tensor, op: string): void {
+  const active = getBackend();
+  if (x.backend === active) return;
+  throw new Error(`edgegrad.${op}: x lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `x.to('${active.name}')` : `await x.copyTo('${active.name}')`}`);
+}
+
 export function refuseNonFinite(t: Tensor, op: string, what: string): void {
   // a backend that reads back only asynchronously (webgpu) cannot count here: its inputs are not checked
   if (t.dtype !== 'float32' || t.size === 0 || !t.backend.syncRead) return;
-  const bad = countNonFinite(t.size, t.ptr);
+  const bad = t.backend.kernels.countNonFinite(t.size, t.ptr);
   if (!bad) return;
   const v = t.view();
   let i = 0;

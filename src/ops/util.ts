@@ -1,6 +1,7 @@
 // Shared checks and the reference-array type. Errors name the op, the argument and the shapes.
 import { Tensor, formatShape, sizeOf, tensor, type TensorLike } from '../tensor.js';
 import { getBackend, type Backend } from '../backend/index.js';
+import { backendLabel } from '../graph/finite.js';
 
 /** Reference implementations work on plain arrays in float64, so finite differences on them are accurate. */
 export interface Arr {
@@ -23,7 +24,10 @@ export function input(x: Tensor | TensorLike, op: string, name: string, dtype: '
   const t = x instanceof Tensor ? x : tensor(x as TensorLike, undefined, dtype);
   if (t.isDisposed) fail(op, `'${name}' was disposed`);
   if (t.dtype !== dtype) fail(op, `'${name}' must be ${dtype}, got ${t.dtype} ${formatShape(t.shape)}`);
-  if (t.backend !== getBackend()) fail(op, `'${name}' belongs to another backend instance; create it after eg.ready()`);
+  if (t.backend !== getBackend()) {
+    const be = getBackend(), how = t.backend.syncRead ? `${name}.to('${be.name}')` : `await ${name}.copyTo('${be.name}')`;
+    fail(op, `'${name}' lives on backend '${backendLabel(t.backend)} but the active one is '${backendLabel(be)}: move it with ${how}`);
+  }
   return t;
 }
 

@@ -57,6 +57,8 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   const src = model instanceof Model
     ? new GraphModel(model.inferenceGraph(), model.name, model.inputShapeOf, false, false, { format: 'edgegrad', opset: 17, producer: 'edgegrad' })
     : model;
+  const onGpu = src.graph.values.find((v) => v.tensor && !v.tensor.backend.syncRead);
+  if (onGpu) fail(`model '${src.name}' has its weights on the '${onGpu.tensor!.location}' backend: quantize it on wasm (the int8 kernels run there)`);
   const weights = opts.weights ?? 'int8';
   if (weights !== 'int8' && weights !== 'float16') fail(`weights must be 'int8' or 'float16', got '${String(weights)}'`);
   const activations = opts.activations ?? (weights === 'int8' ? 'int8' : 'float32');

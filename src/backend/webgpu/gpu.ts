@@ -25,6 +25,8 @@ fn flat(g: vec3u, n: vec3u) -> u32 { return g.x + g.y * n.x * 64u; }
 // not constant expressions: WGSL refuses infinities and NaN there
 fn negInf() -> f32 { return bitcast<f32>(0xff800000u | (ai(0u) & 0u)); }
 fn qnan() -> f32 { return bitcast<f32>(0x7fc00000u | (ai(0u) & 0u)); }
+// by the bits: a compiler may assume x != x is false
+fn isNan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
 `;
 
 /** A kernel's arguments: u32 words (offsets in f32 elements, sizes, codes) then f32 words. */

@@ -22,6 +22,8 @@ fn erf_(x: f32) -> f32 {
   return select(y, -y, x < 0.0);
 }
 fn act(k: u32, x: f32, p: f32) -> f32 {
+  // NaN in, NaN out (as wasm; WGSL's max/min may drop it); step and sign give 0 there, as wasm
+  if (isNan(x) && k < 10u) { return x; }
   switch k {
     case 0u: { return x; }
     case 1u: { return max(x, 0.0); }
@@ -30,7 +32,7 @@ fn act(k: u32, x: f32, p: f32) -> f32 {
     case 4u: { return select(p * (exp(x) - 1.0), x, x >= 0.0); }
     case 5u: { return SELU_S * select(SELU_A * (exp(x) - 1.0), x, x >= 0.0); }
     case 6u: { return sigm(x); }
-    case 7u: { return tanh(x); }
+    case 7u: { return tanh(clamp(x, -15.0, 15.0)); }
     case 8u: { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }
     case 9u: { return 0.5 * x * (1.0 + erf_(x * 0.7071067811865476)); }
     case 10u: { return select(0.0, 1.0, x > 0.0); }
@@ -110,8 +112,8 @@ ${MAIN} {
     case 1u: { v = x - y; }
     case 2u: { v = x * y; }
     case 3u: { v = x / y; }
-    case 4u: { v = select(max(x, y), x + y, x != x || y != y); }
-    default: { v = select(min(x, y), x + y, x != x || y != y); }
+    case 4u: { v = select(max(x, y), x + y, isNan(x) || isNan(y)); }
+    default: { v = select(min(x, y), x + y, isNan(x) || isNan(y)); }
   }
   mem[ai(5u) + i] = v;
 }`;
@@ -220,7 +222,7 @@ ${MAIN} {
   var nan = false;
   for (var i = 0u; i < n; i++) {
     let v = mem[base + i * inner];
-    if (v != v) { nan = true; }
+    if (isNan(v)) { nan = true; }
     if (op == 2u) { acc = max(acc, v); } else if (op == 3u) { acc = min(acc, v); } else { acc += v; }
   }
   if (op == 1u) { acc = acc / f32(n); }
@@ -272,7 +274,7 @@ ${MAIN} {
       let ix = i32(ox * ai(8u) + kx) - i32(ai(10u));
       if (ix < 0 || ix >= i32(W)) { continue; }
       let v = mem[ai(13u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c];
-      if (v != v) { nan = true; }
+      if (isNan(v)) { nan = true; }
       m = max(m, v); s += v; cnt++; any = true;
     }
   }
