@@ -11,7 +11,7 @@ export const LOSS_BCE_LOGITS: i32 = 4;
 export const LOSS_HINGE: i32 = 5;
 
 /** Elementwise losses, mean over n = rows * cols. param: Huber's delta; epsilon for BCE. */
-export function lossElementwise(kind: i32, n: i32, pred: usize, target: usize, grad: usize, param: f32): f64 {
+export function lossElementwise(kind: i32, n: i32, pred: usize, target: usize, grad: usize, param: f32, out: usize): f64 {
   let s: f64 = 0;
   const inv: f32 = 1 / <f32>n;
   for (let i = 0; i < n; i++) {
@@ -52,7 +52,7 @@ export function lossElementwise(kind: i32, n: i32, pred: usize, target: usize, g
     s += l;
     if (grad) store<f32>(grad + o, g * inv);
   }
-  return s / <f64>n;
+  return mean(s / <f64>n, out);
 }
 
 /**
@@ -60,7 +60,7 @@ export function lossElementwise(kind: i32, n: i32, pred: usize, target: usize, g
  * or i32 class indices [rows] (sparse != 0). Loss per row = logsumexp(z) - sum t z / sum t ... i.e.
  * -sum_j t_j log softmax(z)_j; gradient (softmax(z) sum t - t) / rows.
  */
-export function softmaxCrossEntropy(rows: i32, cols: i32, logits: usize, target: usize, sparse: i32, grad: usize): f64 {
+export function softmaxCrossEntropy(rows: i32, cols: i32, logits: usize, target: usize, sparse: i32, grad: usize, out: usize): f64 {
   let total: f64 = 0;
   const inv: f32 = 1 / <f32>rows;
   for (let r = 0; r < rows; r++) {
@@ -93,14 +93,14 @@ export function softmaxCrossEntropy(rows: i32, cols: i32, logits: usize, target:
       }
     }
   }
-  return total / <f64>rows;
+  return mean(total / <f64>rows, out);
 }
 
 /**
  * Multi-class (Crammer-Singer) hinge as Keras' categorical_hinge: per row, with one-hot t,
  * max(0, 1 + max_{j: t_j = 0} p_j - sum_j t_j p_j). Mean over rows.
  */
-export function categoricalHinge(rows: i32, cols: i32, pred: usize, target: usize, grad: usize): f64 {
+export function categoricalHinge(rows: i32, cols: i32, pred: usize, target: usize, grad: usize, out: usize): f64 {
   let total: f64 = 0;
   const inv: f32 = 1 / <f32>rows;
   for (let r = 0; r < rows; r++) {
@@ -126,5 +126,11 @@ export function categoricalHinge(rows: i32, cols: i32, pred: usize, target: usiz
       }
     }
   }
-  return total / <f64>rows;
+  return mean(total / <f64>rows, out);
+}
+
+/** The mean loss, also stored (as f32) at `out` when it is not 0: a caller that cannot read a return value synchronously (a GPU plan) reads it from memory. */
+@inline function mean(v: f64, out: usize): f64 {
+  if (out) store<f32>(out, <f32>v);
+  return v;
 }

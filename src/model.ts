@@ -315,15 +315,17 @@ export class Model extends Layer {
     return x.shape[0];
   }
 
-  private checkY(y: Tensor, n: number, op: string): void {
+  /** y's shape, dtype and values; `host`: a copy of its data (a backend that reads back only asynchronously). */
+  private checkY(y: Tensor, n: number, op: string, host?: ArrayLike<number>): void {
     if (!(y instanceof Tensor)) throw new Error(`edgegrad.${op}: y must be a Tensor`);
+    checkBackend(y, op, 'y');
     if (y.shape[0] !== n) throw new Error(`edgegrad.${op}: x has ${n} examples but y has ${y.shape[0]} (${formatShape(y.shape)})`);
     const sparse = this.lossName === 'sparseCategoricalCrossentropy';
     const outShape = this.outputs[0].shape.slice(1);
     if (sparse) {
       if (y.dtype !== 'int32' || y.rank !== 1) throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices [${n}], got ${y.dtype} ${formatShape(y.shape)}`);
       // the loss kernel reads logits[row * classes + label]: a label out of range would read another row or past the batch
-      const classes = outShape[outShape.length - 1], v = y.view();
+      const classes = outShape[outShape.length - 1], v = host ?? y.view();
       for (let i = 0; i < v.length; i++) {
         if (!(v[i] >= 0 && v[i] < classes)) throw new Error(`edgegrad.${op}: label ${v[i]} of example ${i} is outside [0, ${classes}): the model has ${classes} outputs`);
       }
@@ -332,7 +334,11 @@ export class Model extends Layer {
     }
     if (!sparse) {
       refuseNonFinite(y, op, 'y');
-      checkTargets(y, this.lossName!, op);
+      if (host && host.length) {
+        const bad = Array.prototype.findIndex.call(host, (v: number) => !Number.isFinite(v));
+        if (bad >= 0) throw new Error(`edgegrad.${op}: y contains NaN or infinite values (the first, ${host[bad]}, in example ${Math.floor(bad / (y.size / n))})`);
+      }
+      checkTargets(host ?? y.view(), y.shape[0], this.lossName!, op);
     }
   }
 
@@ -418,7 +424,12 @@ export class Model extends Layer {
   }
 
   async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
-    refuseWithoutSyncReads('fit');
+    const be = getBackend();
+    if (!be.syncRead) {
+      // the first slice of training on a GPU: the loss, read once per epoch; not yet metrics, validation, regularizers' penalties or clipNorm
+      if (this.metricNames.length) throw new Error(`edgegrad.fit: metrics are not computed on the '${be.name}' backend yet: compile without metrics (the loss is reported), or train on wasm`);
+      if (args.validationData || args.validationSplit !== undefined) throw new Error(`edgegrad.fit: validation is not run on the '${be.name}' backend yet: evaluate on wasm after training`);
+    }
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     if (x instanceof Features) {
       const head = this.featuresHead(x, 'fit');
@@ -433,12 +444,13 @@ export class Model extends Layer {
         head.dropPlans();
       }
     }
-    if (args.cacheFeatures !== false && this instanceof Sequential) {
+    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead) {
       const cached = await this.fitOnCachedFeatures(x, y, args);
       if (cached) return cached;
     }
     const n = this.checkX(x, 'fit');
-    this.checkY(y, n, 'fit');
+    // labels are checked on the CPU: a GPU's are read back once, here
+    this.checkY(y, n, 'fit', be.syncRead || !(y instanceof Tensor) || y.backend !== be ? undefined : Array.from(await y.data()));
     return fitLoop(this, x, y, n, this.batchSizeOf(args.batchSize, 'fit'), args);
   }
 
@@ -669,8 +681,8 @@ function refuseWithoutSyncReads(op: string): void {
   throw new Error(`edgegrad.${op}: training is not supported on the '${be.name}' backend yet (inference is): ${op} on wasm (eg.ready({ backend: 'wasm' })), then move the weights with setWeights`);
 }
 
-function checkTargets(y: Tensor, loss: string, op: string): void {
-  const v = y.view(), n = y.shape[0], per = y.size / Math.max(n, 1);
+function checkTargets(v: ArrayLike<number>, n: number, loss: string, op: string): void {
+  const per = v.length / Math.max(n, 1);
   if (loss === 'binaryCrossentropy' || loss === 'sigmoidCrossEntropy') {
     for (let i = 0; i < v.length; i++) {
       if (!(v[i] >= 0 && v[i] <= 1)) throw new Error(`edgegrad.${op}: loss '${loss}' needs targets in [0, 1], got ${v[i]} in example ${Math.floor(i / per)}`);

@@ -236,8 +236,8 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
           if (name === 'hinge') for (let i = 0; i < n; i++) t[i] = [0, 1, -1, 0.5][i % 4];
           if (name === 'mae' || name === 'mse') for (let i = 0; i < n; i += 3) t[i] = p[i];
           if (name === 'bceLogits') for (let i = 0; i < n; i += 3) p[i] = [60, -60, 0][(i / 3) % 3];
-          both([p, t, junk(n)], (k, [a, b, g]) => k.lossElementwise(code, n, a, b, g, param), `${name} n=${n} param=${param}`);
-          both([p, t, null], (k, [a, b, g]) => k.lossElementwise(code, n, a, b, g, param), `${name} no grad n=${n}`);
+          both([p, t, junk(n)], (k, [a, b, g]) => k.lossElementwise(code, n, a, b, g, param, 0), `${name} n=${n} param=${param}`);
+          both([p, t, null], (k, [a, b, g]) => k.lossElementwise(code, n, a, b, g, param, 0), `${name} no grad n=${n}`);
         }
       }
     }
@@ -246,10 +246,10 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
   it('hinge margins that round to 0 in f32 (no loss, no gradient, as in the kernel)', () => {
     // 1 - 1.1 * 0.90909088 = 1.4e-8 exactly, but 0 in f32; 1 - 2^-26 rounds to 1 in f32
     both([Float32Array.of(0.9090908765792847, 0.5), Float32Array.of(1.1, 1), junk(2)],
-      (k, [a, b, g]) => k.lossElementwise(Loss.hinge, 2, a, b, g, 0), 'hinge f32 margin');
+      (k, [a, b, g]) => k.lossElementwise(Loss.hinge, 2, a, b, g, 0, 0), 'hinge f32 margin');
     // row 0: 2^-26 - 1 + 1 is 0 in f32 (no loss); row 1: margin 1.5
     both([Float32Array.of(1, 2 ** -26, 0.5, 0.25), Float32Array.of(1, 0, 0, 0), junk(4)],
-      (k, [a, b, g]) => k.categoricalHinge(2, 2, a, b, g), 'categorical hinge f32 margin');
+      (k, [a, b, g]) => k.categoricalHinge(2, 2, a, b, g, 0), 'categorical hinge f32 margin');
   });
 
   it('softmax cross-entropy: soft/one-hot and sparse targets, grad given or not', () => {
@@ -264,8 +264,8 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
       const onehot = new Float32Array(n);
       labels.forEach((l, i) => { onehot[i * cols + l] = 1; });
       for (const [tgt, sparse] of [[soft, 0], [onehot, 0], [labels, 1]] as const) {
-        both([z, tgt, junk(n)], (k, [a, b, g]) => k.softmaxCrossEntropy(rows, cols, a, b, sparse, g), `sce ${rows}x${cols} sparse=${sparse}`);
-        both([z, tgt, null], (k, [a, b, g]) => k.softmaxCrossEntropy(rows, cols, a, b, sparse, g), `sce no grad ${rows}x${cols}`);
+        both([z, tgt, junk(n)], (k, [a, b, g]) => k.softmaxCrossEntropy(rows, cols, a, b, sparse, g, 0), `sce ${rows}x${cols} sparse=${sparse}`);
+        both([z, tgt, null], (k, [a, b, g]) => k.softmaxCrossEntropy(rows, cols, a, b, sparse, g, 0), `sce no grad ${rows}x${cols}`);
       }
     }
   });
@@ -284,8 +284,8 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
       }
       const soft = rand(n, seed++, 0, 1);
       for (const t of [onehot, soft]) {
-        both([p, t, junk(n)], (k, [a, b, g]) => k.categoricalHinge(rows, cols, a, b, g), `cat hinge ${rows}x${cols}`);
-        both([p, t, null], (k, [a, b, g]) => k.categoricalHinge(rows, cols, a, b, g), `cat hinge no grad ${rows}x${cols}`);
+        both([p, t, junk(n)], (k, [a, b, g]) => k.categoricalHinge(rows, cols, a, b, g, 0), `cat hinge ${rows}x${cols}`);
+        both([p, t, null], (k, [a, b, g]) => k.categoricalHinge(rows, cols, a, b, g, 0), `cat hinge no grad ${rows}x${cols}`);
       }
     }
   });

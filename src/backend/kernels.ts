@@ -73,9 +73,9 @@ export interface Kernels extends OptimKernels {
   stridedCopy(rank: number, desc: Ptr, src: Ptr, dst: Ptr): void;
   fillValue(n: number, out: Ptr, value: number): void;
   // loss.ts
-  lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number): number;
-  softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr): number;
-  categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr): number;
+  lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number, out: Ptr): number;
+  softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr, out: Ptr): number;
+  categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr, out: Ptr): number;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;
   rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;

@@ -73,9 +73,6 @@ export class Plan {
 
   constructor(readonly graph: Graph, readonly opts: PlanOptions) {
     this.be = getBackend();
-    if (this.be.name === 'webgpu' && opts.training) {
-      throw new Error("edgegrad: training is not supported on the 'webgpu' backend yet (inference is): train on wasm, then move the weights with setWeights");
-    }
     const { batch } = opts;
     this.shapes = graph.values.map((v) => resolve(v.shape, batch));
     // lifetimes in node indices; graph inputs are written before node 0

@@ -21,10 +21,10 @@ export function backendLabel(be: Backend): string {
 }
 
 /** x must live on the active backend (an instance: two wasm builds are two backends). */
-export function checkBackend(x: Tensor, op: string): void {
+export function checkBackend(x: Tensor, op: string, name = 'x'): void {
   const active = getBackend();
   if (x.backend === active) return;
-  throw new Error(`edgegrad.${op}: x lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `x.to('${active.name}')` : `await x.copyTo('${active.name}')`}`);
+  throw new Error(`edgegrad.${op}: ${name} lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `${name}.to('${active.name}')` : `await ${name}.copyTo('${active.name}')`}`);
 }
 
 export function refuseNonFinite(t: Tensor, op: string, what: string): void {

@@ -6,6 +6,7 @@ import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
 import { activation } from './activation.js';
+import { fillValue } from './shape.js';
 import { sizeOfShape } from '../graph/ir.js';
 
 export type BinaryOp = keyof typeof Bin;
@@ -233,5 +234,5 @@ registerOp({
   name: 'constant',
   // a scalar fill (gradient rules use it for signs)
   infer() { return [[1]]; },
-  run(ctx, n) { ctx.be.f32(ctx.ptr(n.outputs[0]), 1)[0] = n.attrs.value as number; },
+  run(ctx, n) { fillValue(ctx, 1, ctx.ptr(n.outputs[0]), n.attrs.value as number); },
 });

@@ -142,20 +142,20 @@ registerOp({
   run(ctx, n) {
     const [p, t] = n.inputs, [l, g] = n.outputs;
     const shape = ctx.shape(p), cols = shape[shape.length - 1] ?? 1, size = sizeOfShape(shape), rows = size / cols;
-    const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = g === undefined ? 0 : ctx.ptr(g);
+    const k = ctx.be.kernels, P = ctx.ptr(p), T = ctx.ptr(t), G = g === undefined ? 0 : ctx.ptr(g), L = ctx.ptr(l);
     const a = n.attrs;
     const name = a.loss as LossName;
-    let v: number;
+    // the kernels store the mean loss at L themselves (a GPU cannot return it)
     switch (name) {
       case 'meanSquaredError': case 'meanAbsoluteError': case 'huber': case 'binaryCrossentropy': case 'sigmoidCrossEntropy': case 'hinge': {
         const [code, param] = ELEMENTWISE[name](a);
-        v = k.lossElementwise(code, size, P, T, G, param);
+        k.lossElementwise(code, size, P, T, G, param, L);
         break;
       }
       case 'softmaxCrossEntropy': case 'sparseSoftmaxCrossEntropy':
-        v = k.softmaxCrossEntropy(rows, cols, P, T, +(name === 'sparseSoftmaxCrossEntropy'), G);
+        k.softmaxCrossEntropy(rows, cols, P, T, +(name === 'sparseSoftmaxCrossEntropy'), G, L);
         break;
-      case 'categoricalHinge': v = k.categoricalHinge(rows, cols, P, T, G); break;
+      case 'categoricalHinge': k.categoricalHinge(rows, cols, P, T, G, L); break;
       case 'categoricalCrossentropy': {
         // -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities)
         const pv = ctx.be.f32(P, size), tv = ctx.be.f32(T, size), gv = G ? ctx.be.f32(G, size) : undefined;
@@ -166,10 +166,9 @@ registerOp({
           total -= tv[i] * Math.log(q);
           if (gv) gv[i] = pv[i] > eps && pv[i] < 1 - eps ? -tv[i] / q / rows : 0;
         }
-        v = total / rows;
+        ctx.be.f32(L, 1)[0] = total / rows;
         break;
       }
     }
-    ctx.be.f32(ctx.ptr(l), 1)[0] = v;
   },
 });

@@ -16,7 +16,7 @@ function stridedCopy(ctx: RunContext, shape: readonly number[], src: number, src
 }
 
 /** The fill kernel's one call site: n floats at handle `out` set to `value`. */
-function fillValue(ctx: RunContext, n: number, out: number, value: number): void {
+export function fillValue(ctx: RunContext, n: number, out: number, value: number): void {
   ctx.be.kernels.fillValue(n, out, value);
 }
 

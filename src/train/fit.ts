@@ -102,13 +102,20 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
         } finally {
           release();
         }
-        if (epoch === 0 && batch === 0) watch(loss); // the untrained baseline
+        // a GPU's loss is read per step only for callbacks that ask for it
+        if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = new Float32Array((await be.read(tp.plan.ptr(tp.loss), 4)).buffer)[0];
+        if (epoch === 0 && batch === 0 && be.syncRead) watch(loss); // the untrained baseline
         for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
       }
+      await acc.settle();
       logs = acc.logs(n, '');
+      if (!be.syncRead && !Number.isFinite(logs.loss)) {
+        throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
+      }
       const diverged = watch(logs.loss, logs.accuracy, true);
       if (diverged && tp && args.onDivergence !== 'ignore') {
-        const msg = `edgegrad.fit: training of model '${model.name}' diverged at epoch ${epoch}: ${diverged}; the largest gradient relative to its weights is in ${steepestLayer(tp)}; lower the learning rate or clip gradients (clipNorm)`;
+        const where = be.syncRead ? `; the largest gradient relative to its weights is in ${steepestLayer(tp)}` : '';
+        const msg = `edgegrad.fit: training of model '${model.name}' diverged at epoch ${epoch}: ${diverged}${where}; lower the learning rate or clip gradients (clipNorm)`;
         if (args.onDivergence === 'stop') throw new Error(msg);
         console.warn(msg);
         (history.warnings ??= []).push(msg);

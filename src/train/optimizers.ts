@@ -53,6 +53,7 @@ export abstract class Optimizer {
     const k = getBackend().kernels;
     if (this.clipValue !== undefined) for (const it of items) k.clampValues(it.param.size, it.grad, -this.clipValue, this.clipValue);
     if (this.clipNorm !== undefined) {
+      if (!getBackend().syncRead) throw new Error(`edgegrad.fit: clipNorm is not applied on the '${getBackend().name}' backend yet (it needs the global norm on the CPU): use clipValue, or train on wasm`);
       let ss = 0;
       for (const it of items) ss += sumSquares(it.param.size, it.grad);
       const norm = Math.sqrt(ss);

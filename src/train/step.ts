@@ -6,7 +6,7 @@ import type { Plan } from '../graph/executor.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { countNonFinite, sumSquares } from '../graph/finite.js';
 import type { Layer, Weight } from '../layers/layer.js';
-import type { Tensor } from '../tensor.js';
+import { fill, type Tensor } from '../tensor.js';
 import type { Optimizer } from './optimizers.js';
 import type { Logs } from './callbacks.js';
 import { metricSum, type MetricName } from './metrics.js';
@@ -24,6 +24,17 @@ export interface TrainPlan {
 /** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
 export function feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
   const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
+  const be = tp.plan.be;
+  if (!be.syncRead) {
+    // no views of GPU memory: a copy per example, on the device
+    const xd = tp.plan.ptr(tp.x), yd = tp.plan.ptr(tp.y), xs = x.ptr, ys = y.ptr;
+    for (let i = 0; i < b; i++) {
+      const r = idx[s + i];
+      be.copy(xd + i * per * 4, xs + r * per * 4, per * 4);
+      be.copy(yd + i * yPer * 4, ys + r * yPer * 4, yPer * 4);
+    }
+    return;
+  }
   // the plan's views first: making it resident may allocate; the data's views never do
   const xd = tp.plan.view(tp.x);
   const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
@@ -47,7 +58,8 @@ export function steepestLayer(tp: TrainPlan): string {
 
 /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
 export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, batch: number): number {
-  const k = getBackend().kernels;
+  const be = getBackend(), k = be.kernels;
+  if (!be.syncRead) return applyStepAsync(tp, optimizer);
   const loss = tp.plan.view(tp.loss)[0];
   // gradients go bad first where backpropagation starts: check from the output layer back
   for (let i = tp.grads.length - 1; i >= 0; i--) {
@@ -85,6 +97,36 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
   return penalty;
 }
 
+/**
+ * The step on a backend that reads back only asynchronously (webgpu): the same updates, without a
+ * per-step read (the NaN guard checks the epoch's loss instead); the penalty of L1/L2 regularizers is not
+ * added to the reported loss there, so they are refused until it is.
+ */
+function applyStepAsync(tp: TrainPlan, optimizer: Optimizer): number {
+  const be = tp.plan.be, k = be.kernels;
+  const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
+  for (const gr of tp.grads) {
+    const p = tp.plan.ptr(gr.grad);
+    const seen = byTensor.get(gr.weight.tensor);
+    if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
+  }
+  const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
+    const r = weight.regularizer;
+    if (r && (r.l1 || r.l2)) throw new Error(`edgegrad.fit: weight regularizers are not applied on the '${be.name}' backend yet (layer '${layer.name}'): train on wasm`);
+    return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
+  });
+  optimizer.applyGradients(items);
+  for (const { weight } of byTensor.values()) {
+    const c = weight.constraint;
+    if (c?.name === 'maxNorm') {
+      const s = weight.tensor.shape;
+      k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
+      weight.tensor.version++;
+    }
+  }
+  return 0;
+}
+
 /** Sums of the loss and the metrics over the batches of a pass, weighted by batch size. */
 export class Accumulator {
   private loss = 0;
@@ -93,8 +135,17 @@ export class Accumulator {
     this.metrics = names.map(() => 0);
   }
 
-  /** Add a batch of b examples that the plan just ran on (labels y); returns its mean loss. */
+  /** On a backend that reads back only asynchronously: the loss sum, on the device, read by settle(). */
+  private device?: Tensor;
+
+  /** Add a batch of b examples that the plan just ran on (labels y); returns its mean loss (NaN on a GPU: see settle). */
   add(tp: TrainPlan, y: Tensor, b: number): number {
+    const be = tp.plan.be;
+    if (!be.syncRead) {
+      this.device ??= fill([1], 0);
+      be.kernels.axpy(1, b, tp.plan.ptr(tp.loss), this.device.ptr);
+      return NaN;
+    }
     const loss = tp.plan.view(tp.loss)[0];
     this.loss += loss * b;
     if (this.names.length) {
@@ -104,6 +155,14 @@ export class Accumulator {
       this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32'); });
     }
     return loss;
+  }
+
+  /** Read what a GPU accumulated (once per pass). */
+  async settle(): Promise<void> {
+    if (!this.device) return;
+    this.loss = (await this.device.data())[0];
+    this.device.dispose();
+    this.device = undefined;
   }
 
   /** The means over n examples, keys prefixed ('val_'). */

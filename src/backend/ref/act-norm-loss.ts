@@ -90,6 +90,12 @@ function actGrad(kind: number, x: number, y: number, p: number): number {
   }
 }
 
+/** The mean, stored as f32 at `out` when it is not 0 (assembly/loss.ts `mean`). */
+function storeMean(v: number, out: number, mem?: HeapMemory): number {
+  if (out && mem) f32(mem, out, 1)[0] = v;
+  return v;
+}
+
 /** Sizes are converted to i32 (`|= 0`) on entry, as the wasm ABI does with its i32 parameters. */
 export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
   const F = (p: number, n: number): Float32Array => f32(mem, p, n);
@@ -258,7 +264,7 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
     // ---- loss.ts: return the mean loss; grad (0 = not wanted) gets d(mean loss)/d(pred), overwritten ----
 
     /** Elementwise losses, mean over n. param: Huber's delta, BCE's epsilon. n = 0 returns NaN. */
-    lossElementwise(kind, n, pred, target, grad, param) {
+    lossElementwise(kind, n, pred, target, grad, param, out) {
       n |= 0;
       const ps = F(pred, n).slice(), ts = F(target, n).slice(), prm = fr(param);
       const gs = new Float64Array(n);
@@ -298,14 +304,14 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
         gs[i] = g / n;
       }
       if (grad) F(grad, n).set(gs);
-      return s / n;
+      return storeMean(s / n, out, mem);
     },
 
     /**
      * Softmax cross-entropy from logits: per row sum(t) logsumexp(z) - sum t z, mean over rows; targets soft
      * [rows, cols] (sparse = 0) or i32 labels [rows]; grad = (softmax(z) sum t - t) / rows.
      */
-    softmaxCrossEntropy(rows, cols, logits, target, sparse, grad) {
+    softmaxCrossEntropy(rows, cols, logits, target, sparse, grad, out) {
       rows |= 0; cols |= 0;
       const zs = F(logits, rows * cols).slice();
       const labels = sparse ? i32(mem, target, rows).slice() : undefined;
@@ -333,7 +339,7 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
         }
       }
       if (grad) F(grad, rows * cols).set(gs);
-      return total / rows;
+      return storeMean(total / rows, out, mem);
     },
 
     /**
@@ -341,7 +347,7 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
      * grad where the margin is positive: -t, plus (1 - t) at the first arg-max of (1 - t) p. The margin is
      * computed in f32 exactly as the kernel does (it decides which rows have a loss and a gradient).
      */
-    categoricalHinge(rows, cols, pred, target, grad) {
+    categoricalHinge(rows, cols, pred, target, grad, out) {
       rows |= 0; cols |= 0;
       const ps = F(pred, rows * cols).slice(), ts = F(target, rows * cols).slice();
       const gs = new Float64Array(rows * cols);
@@ -361,7 +367,7 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
         }
       }
       if (grad) F(grad, rows * cols).set(gs);
-      return total / rows;
+      return storeMean(total / rows, out, mem);
     },
   };
 }

@@ -484,6 +484,130 @@ ${MAIN} {
 }`;
 const FILL = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = af(2u); }`;
 
+
+// ---- training: losses (a thread per batch: the mean stored at `out`), optimizers, constraints ----
+
+// lossElementwise: u: kind n pred target grad out; f: param
+const LOSS_ELEMENTWISE = /* wgsl */ `
+fn sig(z: f32) -> f32 { if (z >= 0.0) { return 1.0 / (1.0 + exp(-z)); } let e = exp(z); return e / (1.0 + e); }
+${MAIN} {
+  if (flat(g, nw) != 0u) { return; }
+  let kind = ai(0u); let n = ai(1u); let P = ai(2u); let T = ai(3u); let G = ai(4u); let p = af(6u);
+  var s: f32 = 0.0;
+  for (var i = 0u; i < n; i++) {
+    let x = mem[P + i]; let t = mem[T + i];
+    var l: f32 = 0.0; var d: f32 = 0.0;
+    switch kind {
+      case 0u: { let e = x - t; l = e * e; d = 2.0 * e; }
+      case 1u: { let e = x - t; l = abs(e); d = select(select(0.0, -1.0, e < 0.0), 1.0, e > 0.0); }
+      case 2u: { let e = x - t; let a = abs(e); if (a <= p) { l = 0.5 * e * e; d = e; } else { l = p * (a - 0.5 * p); d = select(-p, p, e > 0.0); } }
+      case 3u: {
+        let hi = 1.0 - p; let q = clamp(x, p, hi);
+        l = -(t * log(q) + (1.0 - t) * log(1.0 - q));
+        d = select(0.0, (q - t) / (q * (1.0 - q)), x > p && x < hi);
+      }
+      case 4u: { l = max(x, 0.0) - x * t + log(1.0 + exp(-abs(x))); d = sig(x) - t; }
+      default: {
+        let y = select(select(t, 1.0, t == 1.0), -1.0, t == 0.0);
+        let m = 1.0 - y * x;
+        if (m > 0.0) { l = m; d = -y; }
+      }
+    }
+    s += l;
+    if (G != 0u) { mem[G + i] = d / f32(n); }
+  }
+  mem[ai(5u)] = s / f32(n);
+}`;
+
+// softmaxCrossEntropy: u: rows cols logits target sparse grad out
+const SOFTMAX_CE = /* wgsl */ `
+${MAIN} {
+  if (flat(g, nw) != 0u) { return; }
+  let rows = ai(0u); let cols = ai(1u); let Z = ai(2u); let T = ai(3u); let sparse = ai(4u) != 0u; let G = ai(5u);
+  var total: f32 = 0.0;
+  for (var r = 0u; r < rows; r++) {
+    let o = r * cols;
+    var m = -3.4028234e38;
+    for (var c = 0u; c < cols; c++) { m = max(m, mem[Z + o + c]); }
+    var se: f32 = 0.0;
+    for (var c = 0u; c < cols; c++) { se += exp(mem[Z + o + c] - m); }
+    let lse = m + log(se);
+    var tsum: f32 = 0.0; var tz: f32 = 0.0;
+    let label = u32(memI(T + r));
+    if (sparse) { tsum = 1.0; tz = mem[Z + o + label]; }
+    else { for (var c = 0u; c < cols; c++) { tsum += mem[T + o + c]; tz += mem[T + o + c] * mem[Z + o + c]; } }
+    total += tsum * lse - tz;
+    if (G != 0u) {
+      for (var c = 0u; c < cols; c++) {
+        let tv = select(mem[T + o + c], select(0.0, 1.0, c == label), sparse);
+        mem[G + o + c] = (exp(mem[Z + o + c] - lse) * tsum - tv) / f32(rows);
+      }
+    }
+  }
+  mem[ai(6u)] = total / f32(rows);
+}`;
+
+// categoricalHinge: u: rows cols pred target grad out
+const CATEGORICAL_HINGE = /* wgsl */ `
+${MAIN} {
+  if (flat(g, nw) != 0u) { return; }
+  let rows = ai(0u); let cols = ai(1u); let P = ai(2u); let T = ai(3u); let G = ai(4u);
+  var total: f32 = 0.0;
+  for (var r = 0u; r < rows; r++) {
+    let o = r * cols;
+    var pos: f32 = 0.0; var neg = -3.4028234e38; var arg = 0u;
+    for (var c = 0u; c < cols; c++) {
+      pos += mem[T + o + c] * mem[P + o + c];
+      let nv = (1.0 - mem[T + o + c]) * mem[P + o + c];
+      if (nv > neg) { neg = nv; arg = c; }
+    }
+    let m = neg - pos + 1.0;
+    if (m > 0.0) { total += m; }
+    if (G != 0u) {
+      for (var c = 0u; c < cols; c++) {
+        let t = mem[T + o + c];
+        mem[G + o + c] = select(0.0, (-t + select(0.0, 1.0 - t, c == arg)) / f32(rows), m > 0.0);
+      }
+    }
+  }
+  mem[ai(5u)] = total / f32(rows);
+}`;
+
+// optimizers, a thread per weight. u: n w g s1 s2 [nesterov]; f: the hyperparameters
+const SGD = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let gi = mem[ai(2u) + i]; let lr = af(5u); let mo = af(6u);
+  if (mo == 0.0) { mem[ai(1u) + i] = mem[ai(1u) + i] - lr * gi; return; }
+  let v = mo * mem[ai(3u) + i] - lr * gi; mem[ai(3u) + i] = v;
+  mem[ai(1u) + i] = mem[ai(1u) + i] + select(v, mo * v - lr * gi, ai(4u) != 0u); }`;
+const ADAGRAD = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let gi = mem[ai(2u) + i];
+  let a = mem[ai(3u) + i] + gi * gi; mem[ai(3u) + i] = a; mem[ai(1u) + i] = mem[ai(1u) + i] - af(5u) * gi / (sqrt(a) + af(6u)); }`;
+const ADADELTA = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let gi = mem[ai(2u) + i]; let rho = af(6u); let eps = af(7u);
+  let eg = rho * mem[ai(3u) + i] + (1.0 - rho) * gi * gi;
+  let d = sqrt(mem[ai(4u) + i] + eps) / sqrt(eg + eps) * gi;
+  mem[ai(3u) + i] = eg; mem[ai(4u) + i] = rho * mem[ai(4u) + i] + (1.0 - rho) * d * d; mem[ai(1u) + i] = mem[ai(1u) + i] - af(5u) * d; }`;
+const RMSPROP = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let gi = mem[ai(2u) + i]; let rho = af(6u); let mo = af(7u);
+  let s = rho * mem[ai(3u) + i] + (1.0 - rho) * gi * gi; mem[ai(3u) + i] = s;
+  let st = af(5u) * gi / (sqrt(s) + af(8u));
+  if (mo != 0.0) { let v = mo * mem[ai(4u) + i] + st; mem[ai(4u) + i] = v; mem[ai(1u) + i] = mem[ai(1u) + i] - v; }
+  else { mem[ai(1u) + i] = mem[ai(1u) + i] - st; } }`;
+// adam / nadam: f: lrT or lr, b1, b2, eps, k1, k1n, k2 (the bias corrections computed on the CPU in float64)
+const ADAM = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let gi = mem[ai(2u) + i]; let b1 = af(6u); let b2 = af(7u);
+  let m = b1 * mem[ai(3u) + i] + (1.0 - b1) * gi; let v = b2 * mem[ai(4u) + i] + (1.0 - b2) * gi * gi;
+  mem[ai(3u) + i] = m; mem[ai(4u) + i] = v;
+  if (ai(5u) == 0u) { mem[ai(1u) + i] = mem[ai(1u) + i] - af(9u) * m / (sqrt(v) + af(8u)); }
+  else { let mh = b1 * m / af(11u) + (1.0 - b1) * gi / af(10u); mem[ai(1u) + i] = mem[ai(1u) + i] - af(9u) * mh / (sqrt(v / af(12u)) + af(8u)); } }`;
+const RPROP = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } var gi = mem[ai(2u) + i]; let s = gi * mem[ai(3u) + i]; var st = mem[ai(4u) + i];
+  if (s > 0.0) { st = min(st * af(6u), af(8u)); } else if (s < 0.0) { st = max(st * af(5u), af(7u)); gi = 0.0; }
+  mem[ai(4u) + i] = st; mem[ai(3u) + i] = gi;
+  if (gi > 0.0) { mem[ai(1u) + i] = mem[ai(1u) + i] - st; } else if (gi < 0.0) { mem[ai(1u) + i] = mem[ai(1u) + i] + st; } }`;
+// regularizeGrad: u: n w g; f: l1 l2
+const REGULARIZE = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let w = mem[ai(1u) + i];
+  mem[ai(2u) + i] = mem[ai(2u) + i] + af(3u) * select(select(0.0, -1.0, w < 0.0), 1.0, w > 0.0) + 2.0 * af(4u) * w; }`;
+const CLAMP = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = min(max(mem[ai(1u) + i], af(2u)), af(3u)); }`;
+// maxNormColumns: a thread per column. u: rows cols w; f: c
+const MAX_NORM = `${MAIN} { let j = flat(g, nw); let rows = ai(0u); let cols = ai(1u); if (j >= cols) { return; }
+  var s: f32 = 0.0; for (var r = 0u; r < rows; r++) { let v = mem[ai(2u) + r * cols + j]; s += v * v; }
+  let norm = sqrt(s); if (norm > af(3u)) { let k = af(3u) / norm; for (var r = 0u; r < rows; r++) { mem[ai(2u) + r * cols + j] = mem[ai(2u) + r * cols + j] * k; } } }`;
+
 /** The descriptor values behind a descriptor handle (the backend keeps them host-side). */
 export type DescriptorLookup = (handle: number) => readonly number[];
 
@@ -547,6 +671,35 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
       gpu.run(STRIDED_COPY, n, { u: [rank, n, e(src), e(dst), ...pad(shape), ...pad(v.slice(rank, 2 * rank)), ...pad(v.slice(2 * rank, 3 * rank))] });
     },
     fillValue: (n, out, value) => gpu.run(FILL, n, { u: [n, e(out)], f: [value] }),
+    lossElementwise(kind, n, pred, target, grad, param, out) {
+      gpu.run(LOSS_ELEMENTWISE, 1, { u: [kind, n, e(pred), e(target), grad ? e(grad) : 0, e(out)], f: [param] });
+      return NaN;
+    },
+    softmaxCrossEntropy(rows, cols, logits, target, sparse, grad, out) {
+      gpu.run(SOFTMAX_CE, 1, { u: [rows, cols, e(logits), e(target), sparse, grad ? e(grad) : 0, e(out)] });
+      return NaN;
+    },
+    categoricalHinge(rows, cols, pred, target, grad, out) {
+      gpu.run(CATEGORICAL_HINGE, 1, { u: [rows, cols, e(pred), e(target), grad ? e(grad) : 0, e(out)] });
+      return NaN;
+    },
+    sgdUpdate: (n, w, g, v, lr, momentum, nesterov) => gpu.run(SGD, n, { u: [n, e(w), e(g), v ? e(v) : 0, nesterov], f: [lr, momentum] }),
+    adagradUpdate: (n, w, g, a, lr, eps) => gpu.run(ADAGRAD, n, { u: [n, e(w), e(g), e(a), 0], f: [lr, eps] }),
+    adadeltaUpdate: (n, w, g, eg, ed, lr, rho, eps) => gpu.run(ADADELTA, n, { u: [n, e(w), e(g), e(eg), e(ed)], f: [lr, rho, eps] }),
+    rmspropUpdate: (n, w, g, s, v, lr, rho, momentum, eps) => gpu.run(RMSPROP, n, { u: [n, e(w), e(g), e(s), v ? e(v) : 0], f: [lr, rho, momentum, eps] }),
+    adamUpdate(n, w, g, m, v, lr, b1, b2, eps, t) {
+      const lrT = Math.fround(Math.fround(lr) * Math.sqrt(1 - Math.pow(Math.fround(b2), t)) / (1 - Math.pow(Math.fround(b1), t)));
+      gpu.run(ADAM, n, { u: [n, e(w), e(g), e(m), e(v), 0], f: [b1, b2, eps, lrT, 1, 1, 1] });
+    },
+    nadamUpdate(n, w, g, m, v, lr, b1, b2, eps, t) {
+      const f1 = Math.fround(b1), f2 = Math.fround(b2);
+      gpu.run(ADAM, n, { u: [n, e(w), e(g), e(m), e(v), 1], f: [b1, b2, eps, lr, 1 - Math.pow(f1, t), 1 - Math.pow(f1, t + 1), 1 - Math.pow(f2, t)] });
+    },
+    rpropUpdate: (n, w, g, prev, step, etaMinus, etaPlus, stepMin, stepMax) =>
+      gpu.run(RPROP, n, { u: [n, e(w), e(g), e(prev), e(step)], f: [etaMinus, etaPlus, stepMin, stepMax] }),
+    regularizeGrad: (n, w, g, l1, l2) => gpu.run(REGULARIZE, n, { u: [n, e(w), e(g)], f: [l1, l2] }),
+    clampValues: (n, x, lo, hi) => gpu.run(CLAMP, n, { u: [n, e(x)], f: [lo, hi] }),
+    maxNormColumns: (rows, cols, w, c) => gpu.run(MAX_NORM, cols, { u: [rows, cols, e(w)], f: [c] }),
     batchNormInfer: (M, C, x, gamma, beta, mean, variance, eps, y) =>
       gpu.run(BN_INFER, M * C, { u: [M, C, e(x), e(gamma), e(beta), e(mean), e(variance), e(y)], f: [eps] }),
     batchNormTrain(M, C, x, gamma, beta, eps, momentum, y, saveMean, saveInvStd, runMean, runVar) {
