@@ -2,6 +2,7 @@
 // every build: identical inputs in both heaps, each side sized by its own *Size functions, and whole output
 // allocations compared, guard floats around them included (so writes outside the outputs show too).
 import { describe, expect, it, beforeAll } from 'vitest';
+import { rng } from './helpers.js';
 import { WasmBackend } from '../src/backend/wasm/backend.js';
 import type { WasmBuild } from '../src/backend/index.js';
 import { RefMemory } from '../src/backend/ref/memory.js';
@@ -12,17 +13,6 @@ const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
 const GUARD = 16; // floats of sentinel before and after every buffer
 const SENTINEL = 12345.5;
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function rand(n: number, seed: number, ints = false): Float32Array {
   const r = rng(seed);
   const d = new Float32Array(n);

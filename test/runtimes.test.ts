@@ -129,21 +129,26 @@ describe('runtimes', () => {
     return { server, port: (server.address() as { port: number }).port };
   }
 
+  /** Headless Chromium with a fresh profile and the flags this closed network needs (DESIGN.md), plus `extra`. */
+  async function launchChromium(extra: string[]) {
+    const { chromium } = await import('playwright-core');
+    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', ...extra, '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    return { browser, profile };
+  }
+
   const haveChromium = existsSync(CHROMIUM);
   if (!haveChromium && !process.env.CI) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
 
   it.skipIf(!haveChromium && !process.env.CI)('WebGPU in headless Chromium (SwiftShader), in a page and in a module worker, matches wasm', async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
     const { server, port } = await serve();
-    const { chromium } = await import('playwright-core');
-    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
     // --enable-unsafe-webgpu is required (without it requestAdapter() is null) and enough on this driver
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    const { browser, profile } = await launchChromium(['--enable-unsafe-webgpu']);
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/test/smoke/webgpu.html`);
@@ -168,14 +173,7 @@ describe('runtimes', () => {
   it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
     expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
     const { server, port } = await serve();
-    const { chromium } = await import('playwright-core');
-    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    const { browser, profile } = await launchChromium(['--disable-gpu']);
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/test/smoke/page.html`);

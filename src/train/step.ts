@@ -70,13 +70,7 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
   }
   if (!Number.isFinite(loss)) throw new Error(`edgegrad.fit: the loss became ${loss} at epoch ${epoch}, batch ${batch}; training stopped`);
   let penalty = 0;
-  // one gradient per parameter tensor: a layer applied twice contributes twice
-  const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
-  for (const gr of tp.grads) {
-    const p = tp.plan.ptr(gr.grad);
-    const seen = byTensor.get(gr.weight.tensor);
-    if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
-  }
+  const byTensor = mergeGradients(tp);
   const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
     const r = weight.regularizer;
     if (r && (r.l1 || r.l2)) {
@@ -86,15 +80,34 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
     return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
   });
   optimizer.applyGradients(items);
-  for (const { weight } of byTensor.values()) {
+  constrain(byTensor.values());
+  return penalty;
+}
+
+type Grad = { weight: Weight; layer: Layer; ptr: number };
+
+/** One gradient per parameter tensor: a layer applied twice contributes twice (summed into the first). */
+function mergeGradients(tp: TrainPlan): Map<Tensor, Grad> {
+  const k = tp.plan.be.kernels;
+  const byTensor = new Map<Tensor, Grad>();
+  for (const gr of tp.grads) {
+    const p = tp.plan.ptr(gr.grad);
+    const seen = byTensor.get(gr.weight.tensor);
+    if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
+  }
+  return byTensor;
+}
+
+/** The weight constraints after an update (max-norm columns). */
+function constrain(grads: Iterable<Grad>): void {
+  for (const { weight } of grads) {
     const c = weight.constraint;
     if (c?.name === 'maxNorm') {
       const s = weight.tensor.shape;
-      k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
+      weight.tensor.backend.kernels.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
       weight.tensor.version++;
     }
   }
-  return penalty;
 }
 
 /**
@@ -103,27 +116,15 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
  * added to the reported loss there, so they are refused until it is.
  */
 function applyStepAsync(tp: TrainPlan, optimizer: Optimizer): number {
-  const be = tp.plan.be, k = be.kernels;
-  const byTensor = new Map<Tensor, { weight: Weight; layer: Layer; ptr: number }>();
-  for (const gr of tp.grads) {
-    const p = tp.plan.ptr(gr.grad);
-    const seen = byTensor.get(gr.weight.tensor);
-    if (seen) k.axpy(gr.weight.tensor.size, 1, p, seen.ptr); else byTensor.set(gr.weight.tensor, { weight: gr.weight, layer: gr.layer, ptr: p });
-  }
+  const be = tp.plan.be;
+  const byTensor = mergeGradients(tp);
   const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
     const r = weight.regularizer;
     if (r && (r.l1 || r.l2)) throw new Error(`edgegrad.fit: weight regularizers are not applied on the '${be.name}' backend yet (layer '${layer.name}'): train on wasm`);
     return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
   });
   optimizer.applyGradients(items);
-  for (const { weight } of byTensor.values()) {
-    const c = weight.constraint;
-    if (c?.name === 'maxNorm') {
-      const s = weight.tensor.shape;
-      k.maxNormColumns(weight.tensor.size / s[s.length - 1], s[s.length - 1], weight.tensor.ptr, c.maxValue);
-      weight.tensor.version++;
-    }
-  }
+  constrain(byTensor.values());
   return 0;
 }
 

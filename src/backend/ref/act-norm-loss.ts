@@ -49,8 +49,8 @@ function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
-/** f(x); p is the leaky-ReLU slope or the ELU alpha. */
-function act(kind: number, x: number, p: number): number {
+/** f(x) for any activation code (the conv epilogue applies them all too); p: the leaky-ReLU slope or the ELU alpha. */
+export function act(kind: number, x: number, p: number): number {
   switch (kind) {
     case LINEAR: return x;
     case RELU: return Math.max(x, 0);

@@ -4,6 +4,7 @@
 // needs a workspace.
 import { Act, AMode, Pool, type Kernels, type Ptr } from '../kernels.js';
 import { f32, i32, type HeapMemory } from './memory.js';
+import { act as activation } from './act-norm-loss.js';
 
 type GemmConvPoolKernels = Pick<Kernels,
   'gemm' | 'gemmWorkspaceSize' | 'gemmPackB' | 'gemmPackedBSize' | 'gemmPackedASize' | 'gemmPrepacked' | 'columnSums' |
@@ -11,53 +12,12 @@ type GemmConvPoolKernels = Pick<Kernels,
 
 const fr = Math.fround;
 
-// SELU constants as the kernels hold them (f32).
-const SELU_ALPHA = fr(1.6732632423543772);
-const SELU_SCALE = fr(1.0507009873554805);
-
-/** erf(x): W. J. Cody's rational approximations, as assembly/common.ts erf64 (the exact GELU needs it). */
-function erf(x: number): number {
-  const ax = Math.abs(x);
-  if (ax < 0.46875) {
-    const t = x * x;
-    const p = 3.20937758913846947e03 + t * (3.77485237685302021e02 + t * (1.13864154151050156e02 + t * (3.16112374387056560e00 + t * 1.85777706184603153e-1)));
-    const q = 2.84423683343917062e03 + t * (1.28261652607737228e03 + t * (2.44024637934444173e02 + t * (2.36012909523441209e01 + t)));
-    return x * p / q;
-  }
-  let r = 1;
-  if (ax < 4) {
-    const p = 1.23033935479799725e03 + ax * (2.05107837782607147e03 + ax * (1.71204761263407058e03 + ax * (8.81952221241769090e02 + ax * (2.98635138197400131e02 + ax * (6.61191906371416295e01 + ax * (8.88314979438837594e00 + ax * (5.64188496988670089e-1 + ax * 2.15311535474403846e-8)))))));
-    const q = 1.23033935480374942e03 + ax * (3.43936767414372164e03 + ax * (4.36261909014324716e03 + ax * (3.29079923573345963e03 + ax * (1.62138957456669019e03 + ax * (5.37181101862009858e02 + ax * (1.17693950891312499e02 + ax * (1.57449261107098347e01 + ax)))))));
-    r = 1 - Math.exp(-ax * ax) * p / q;
-  }
-  return x < 0 ? -r : r;
-}
-
 /** The GEMM epilogue (gemm_f32.ts `epi`): ReLU, ReLU6, leaky ReLU; every other code leaves v unchanged. */
 function gemmEpilogue(v: number, act: number, p: number): number {
   if (act === Act.relu) return Math.max(v, 0);
   if (act === Act.relu6) return Math.min(Math.max(v, 0), 6);
   if (act === Act.leakyRelu) return v >= 0 ? v : v * p;
   return v;
-}
-
-/** Any activation code (act.ts actOne), as conv2dForward applies it; p: leaky slope or ELU alpha. */
-function activation(act: number, x: number, p: number): number {
-  switch (act) {
-    case Act.linear: return x;
-    case Act.relu: return Math.max(x, 0);
-    case Act.relu6: return Math.min(Math.max(x, 0), 6);
-    case Act.leakyRelu: return x >= 0 ? x : p * x;
-    case Act.elu: return x >= 0 ? x : p * Math.expm1(x);
-    case Act.selu: return SELU_SCALE * (x >= 0 ? x : SELU_ALPHA * Math.expm1(x));
-    case Act.sigmoid: return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-    case Act.tanh: return Math.tanh(x);
-    case Act.softplus: return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-    case Act.gelu: return 0.5 * x * (1 + erf(x * Math.SQRT1_2));
-    case Act.step: return x > 0 ? 1 : 0;
-    case Act.sign: return x > 0 ? 1 : x < 0 ? -1 : 0;
-    default: throw new Error(`edgegrad: ref conv2dForward: unknown activation code ${act}`);
-  }
 }
 
 /** Conv geometry block: 16 i32 (N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, groups, Cout). */

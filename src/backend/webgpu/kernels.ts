@@ -91,21 +91,31 @@ ${MAIN} {
   mem[ai(3u) + c] = s;
 }`;
 
+/**
+ * The element offsets of flat index i in two strided views of one shape (rank r): the shape's and the two
+ * views' strides are argument words from `shape`, `sa` and `sb` on.
+ */
+const ODOMETER = /* wgsl */ `
+fn offsets(i: u32, r: u32, shape: u32, sa: u32, sb: u32) -> vec2u {
+  var rem = i; var o = vec2u(0u, 0u);
+  for (var d = 0u; d < r; d++) {
+    let ax = r - 1u - d;
+    let dim = ai(shape + ax);
+    let c = rem % dim; rem = rem / dim;
+    o += c * vec2u(ai(sa + ax), ai(sb + ax));
+  }
+  return o;
+}`;
+
 // ---- elementwise ----
 // binary: u: op rank n a b out, then shape[8], strideA[8], strideB[8]
 const BINARY = /* wgsl */ `
+${ODOMETER}
 ${MAIN} {
   let i = flat(g, nw);
   if (i >= ai(2u)) { return; }
-  let r = ai(1u);
-  var rem = i; var oa = 0u; var ob = 0u;
-  for (var d = 0u; d < r; d++) {
-    let ax = r - 1u - d;
-    let dim = ai(6u + ax);
-    let c = rem % dim; rem = rem / dim;
-    oa += c * ai(14u + ax); ob += c * ai(22u + ax);
-  }
-  let x = mem[ai(3u) + oa]; let y = mem[ai(4u) + ob];
+  let o = offsets(i, ai(1u), 6u, 14u, 22u);
+  let x = mem[ai(3u) + o.x]; let y = mem[ai(4u) + o.y];
   var v: f32;
   switch ai(0u) {
     case 0u: { v = x + y; }
@@ -469,18 +479,12 @@ ${MAIN} {
 
 // strided copy over up to 8 axes: a thread per element. u: rank n src dst, shape[8], srcStrides[8], dstStrides[8]
 const STRIDED_COPY = /* wgsl */ `
+${ODOMETER}
 ${MAIN} {
   let i = flat(g, nw);
   if (i >= ai(1u)) { return; }
-  let r = ai(0u);
-  var rem = i; var s = 0u; var t = 0u;
-  for (var d = 0u; d < r; d++) {
-    let ax = r - 1u - d;
-    let dim = ai(4u + ax);
-    let c = rem % dim; rem = rem / dim;
-    s += c * ai(12u + ax); t += c * ai(20u + ax);
-  }
-  mem[ai(3u) + t] = mem[ai(2u) + s];
+  let o = offsets(i, ai(0u), 4u, 12u, 20u);
+  mem[ai(3u) + o.y] = mem[ai(2u) + o.x];
 }`;
 const FILL = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = af(2u); }`;
 
