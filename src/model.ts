@@ -425,10 +425,8 @@ export class Model extends Layer {
 
   async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
     const be = getBackend();
-    if (!be.syncRead) {
-      // the first slice of training on a GPU: the loss, read once per epoch; not yet metrics, validation, regularizers' penalties or clipNorm
-      if (this.metricNames.length) throw new Error(`edgegrad.fit: metrics are not computed on the '${be.name}' backend yet: compile without metrics (the loss is reported), or train on wasm`);
-      if (args.validationData || args.validationSplit !== undefined) throw new Error(`edgegrad.fit: validation is not run on the '${be.name}' backend yet: evaluate on wasm after training`);
+    if (!be.syncRead && args.validationData?.[0] instanceof Features) {
+      throw new Error(`edgegrad.fit: cached features are not used on the '${be.name}' backend yet: pass the validation inputs`);
     }
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     if (x instanceof Features) {

@@ -6,8 +6,10 @@ import { Tensor } from '../tensor.js';
 /** Rows [a, b) of a tensor, as a new tensor. */
 export function rowsOf(t: Tensor, a: number, b: number): Tensor {
   const per = sizeOfShape(t.shape.slice(1));
-  const r = Tensor.empty([b - a, ...t.shape.slice(1)], t.dtype);
-  r.view().set(t.view().subarray(a * per, b * per));
+  const r = Tensor.empty([b - a, ...t.shape.slice(1)], t.dtype, t.backend);
+  // a copy on the tensor's backend (a GPU's too); an evicted source is paged in by ptr
+  const dst = r.ptr;
+  t.backend.copy(dst, t.ptr + a * per * 4, (b - a) * per * 4);
   return r;
 }
 

@@ -102,6 +102,7 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
         } finally {
           release();
         }
+        if (!be.syncRead) await acc.addMetrics(tp, y, b);
         // a GPU's loss is read per step only for callbacks that ask for it
         if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = new Float32Array((await be.read(tp.plan.ptr(tp.loss), 4)).buffer)[0];
         if (epoch === 0 && batch === 0 && be.syncRead) watch(loss); // the untrained baseline
@@ -120,7 +121,7 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
         console.warn(msg);
         (history.warnings ??= []).push(msg);
       }
-      if (val) Object.assign(logs, prefixed(model.evaluate(val[0], val[1], { batchSize: bs }), 'val_'));
+      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateAsync(model, val[0] as Tensor, val[1], bs), 'val_'));
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
@@ -129,6 +130,23 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
     if (nVal && val) { val[0].dispose(); val[1].dispose(); }
     return history;
   }
+
+/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit). */
+async function evaluateAsync(model: Trainee, x: Tensor, y: Tensor, bs: number): Promise<Logs> {
+  const n = x.shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
+  const acc = new Accumulator(model.compiledMetrics);
+  for (let s = 0; s < n; s += bs) {
+    const b = Math.min(bs, n - s);
+    const tp = model.trainingPlan(b, false);
+    tp.plan.prepack();
+    feed(tp, x, y, idx, s, b);
+    tp.plan.run();
+    acc.add(tp, y, b);
+    await acc.addMetrics(tp, y, b);
+  }
+  await acc.settle();
+  return acc.logs(n, '');
+}
 
 export function validationRows(x: Tensor, y: Tensor, n: number, f: number | undefined): { nVal: number; val: [Tensor, Tensor] } | undefined {
   if (f === undefined) return undefined;

@@ -158,6 +158,20 @@ export class Accumulator {
     return loss;
   }
 
+  /**
+   * On a backend that reads back only asynchronously, the metrics of the batch the plan just ran on: its
+   * predictions and labels are read back (small: a batch of outputs) and counted on the CPU.
+   */
+  async addMetrics(tp: TrainPlan, y: Tensor, b: number): Promise<void> {
+    if (!this.names.length) return;
+    const be = tp.plan.be, outs = tp.plan.shapes[tp.pred].reduce((a, c) => a * c, 1), cols = outs / b;
+    const sparse = y.dtype === 'int32', yLen = sparse ? b : outs;
+    const [p, t] = await Promise.all([be.read(tp.plan.ptr(tp.pred), outs * 4), be.read(tp.plan.ptr(tp.y), yLen * 4)]);
+    const pred = new Float32Array(p.buffer, p.byteOffset, outs);
+    const target = sparse ? new Int32Array(t.buffer, t.byteOffset, yLen) : new Float32Array(t.buffer, t.byteOffset, yLen);
+    this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse); });
+  }
+
   /** Read what a GPU accumulated (once per pass). */
   async settle(): Promise<void> {
     if (!this.device) return;
