@@ -70,6 +70,17 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     expect(Array.from(back.dataSync())).toEqual([1, 2, 3, 4]);
   });
 
+  it('the data helpers make their tensors on the GPU: digits, slices, gathers, one-hot', async () => {
+    setBackend(wasm);
+    const dw = await eg.data.loadDigits();
+    const want = [eg.data.slice(dw.images, 10, 13).dataSync(), eg.data.gather(dw.images, [5, 0, 7]).dataSync(), eg.data.oneHot([2, 0], 3).dataSync()];
+    setBackend(gpu);
+    const dg = await eg.data.loadDigits();
+    expect(dg.images.location).toBe('webgpu');
+    const got = await Promise.all([eg.data.slice(dg.images, 10, 13), eg.data.gather(dg.images, [5, 0, 7]), eg.data.oneHot([2, 0], 3)].map((t) => t.data()));
+    got.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(want[i])));
+  });
+
   it('matMul: both transposes, batches, fused bias and epilogues', async () => {
     const A = data([17, 23], 1), B = data([23, 9], 2), bias = data([9], 3);
     await same('matMul', () => eg.matMul(eg.tensor(A, [17, 23]), eg.tensor(B, [23, 9])));

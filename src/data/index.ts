@@ -25,8 +25,9 @@ export async function loadDigits(source?: string | URL | Uint8Array): Promise<Di
   const px = rows * cols;
   if (raw.length !== 20 + count * (px + 1)) throw new Error(`edgegrad.data.loadDigits: file holds ${raw.length} bytes, header promises ${20 + count * (px + 1)} (${count} digits of ${rows}x${cols})`);
   const images = Tensor.empty([count, rows, cols, 1]);
-  const v = images.view();
+  const v = new Float32Array(count * px);
   for (let i = 0; i < count * px; i++) v[i] = raw[20 + i] / 255;
+  images.write(v);
   const labels = Int32Array.from(raw.subarray(20 + count * px));
   return { images, labels, count };
 }
@@ -55,13 +56,14 @@ function asRows(t: Tensor | ArrayLike<number>, op: string): Tensor {
 export function gather(rows: Tensor | ArrayLike<number>, indices: ArrayLike<number>): Tensor {
   const t = asRows(rows, 'gather');
   const per = t.size / Math.max(t.shape[0], 1);
-  const out = Tensor.empty([indices.length, ...t.shape.slice(1)], t.dtype);
-  const src = t.view(), dst = out.view();
   for (let i = 0; i < indices.length; i++) {
     const r = indices[i];
     if (!(r >= 0 && r < t.shape[0])) throw new Error(`edgegrad.data.gather: index ${r} is outside [0, ${t.shape[0]})`);
-    dst.set(src.subarray(r * per, (r + 1) * per), i * per);
   }
+  const out = Tensor.empty([indices.length, ...t.shape.slice(1)], t.dtype, t.backend);
+  // row copies on the tensor's backend (a GPU's too)
+  const dst = out.ptr, src = t.ptr;
+  for (let i = 0; i < indices.length; i++) t.backend.copy(dst + i * per * 4, src + indices[i] * per * 4, per * 4);
   return out;
 }
 
@@ -77,13 +79,13 @@ export function slice(rows: Tensor | ArrayLike<number>, start: number, end?: num
 export function oneHot(classes: ArrayLike<number> | Tensor, numClasses: number): Tensor {
   const labels = classes instanceof Tensor ? classes.dataSync() : classes;
   const t = Tensor.empty([labels.length, numClasses]);
-  const v = t.view();
-  v.fill(0);
+  const v = new Float32Array(labels.length * numClasses);
   for (let i = 0; i < labels.length; i++) {
     const c = labels[i];
     if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new Error(`edgegrad.data.oneHot: label ${c} at ${i} is outside [0, ${numClasses})`);
     v[i * numClasses + c] = 1;
   }
+  t.write(v);
   return t;
 }
 
