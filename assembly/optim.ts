@@ -160,6 +160,25 @@ export function sumSquares(n: i32, x: usize): f64 {
   return s;
 }
 
+/**
+ * Clipping by global norm without a number crossing to the caller (a GPU's form, the same on every backend):
+ * acc (one f32) += sum x^2 over each gradient, then scaleByNorm scales each by clip / sqrt(acc) where that
+ * is below 1.
+ */
+export function sumSquaresTo(n: i32, x: usize, acc: usize): void {
+  store<f32>(acc, <f32>(<f64>load<f32>(acc) + sumSquares(n, x)));
+}
+
+export function scaleByNorm(n: i32, x: usize, acc: usize, clip: f32): void {
+  const norm = Mathf.sqrt(load<f32>(acc));
+  if (!(norm > clip)) return;
+  const k = clip / norm;
+  for (let i = 0; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(x + o, load<f32>(x + o) * k);
+  }
+}
+
 /** Clamp n floats to [lo, hi] in place (clipping by value). */
 export function clampValues(n: i32, x: usize, lo: f32, hi: f32): void {
   for (let i = 0; i < n; i++) {

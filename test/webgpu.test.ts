@@ -256,6 +256,26 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     onWasm.weights.forEach((w, i) => expectClose(onGpu.weights[i], w, 1e-3, `weight ${i}`));
   });
 
+  it('clipNorm, L1/L2 regularizers and max-norm constraints train on webgpu as on wasm (every optimizer)', async () => {
+    const x = data([24, 6], 40), y = data([24, 3], 41);
+    for (const name of ['sgd', 'momentum', 'adagrad', 'adadelta', 'rmsprop', 'adam', 'nadam', 'rprop'] as const) {
+      const run = async (be: Backend) => {
+        setBackend(be);
+        const m = eg.sequential({ layers: [
+          eg.layers.dense({ units: 5, activation: 'tanh', inputShape: [6], seed: 1, kernelRegularizer: eg.regularizers.l1l2({ l1: 0.01, l2: 0.02 }), kernelConstraint: eg.constraints.maxNorm({ maxValue: 0.9 }) }),
+          eg.layers.dense({ units: 3, seed: 2 }),
+        ] });
+        const opt = name === 'momentum' ? eg.optimizers.sgd({ learningRate: 0.05, momentum: 0.9, nesterov: true, clipNorm: 0.5 })
+          : (eg.optimizers as Record<string, (c: object) => eg.Optimizer>)[name]({ learningRate: 0.05, clipNorm: 0.5 });
+        m.compile({ optimizer: opt, loss: 'mse' });
+        await m.fit(eg.tensor(x, [24, 6]), eg.tensor(y, [24, 3]), { epochs: 3, batchSize: 8, seed: 3 });
+        return Promise.all(m.getWeights().map((w) => w.data()));
+      };
+      const want = await run(wasm), got = await run(gpu);
+      want.forEach((w, i) => expectClose(got[i], w, 1e-4, `${name} weight ${i}`));
+    }
+  });
+
   it('a kernel the backend lacks is named, with the backend', () => {
     setBackend(gpu);
     expect(() => eg.prelu(eg.tensor([1, -2]), eg.tensor([0.1]))).toThrow("backend 'webgpu' lacks kernel 'preluForward'");

@@ -106,6 +106,10 @@ export interface OptimKernels {
   regularizeGrad(n: number, w: Ptr, g: Ptr, l1: number, l2: number): void;
   penalty(n: number, w: Ptr, l1: number, l2: number): number;
   sumSquares(n: number, x: Ptr): number;
+  /** acc (one f32) += sum x^2: the global norm for clipping, kept in memory (a GPU cannot return it). */
+  sumSquaresTo(n: number, x: Ptr, acc: Ptr): void;
+  /** x *= clip / sqrt(acc) where sqrt(acc) > clip. */
+  scaleByNorm(n: number, x: Ptr, acc: Ptr, clip: number): void;
   clampValues(n: number, x: Ptr, lo: number, hi: number): void;
   maxNormColumns(rows: number, cols: number, w: Ptr, c: number): void;
 }
@@ -121,5 +125,5 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'reduceBackward', 'binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'lossElementwise',
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
-  'penalty', 'sumSquares', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
+  'penalty', 'sumSquares', 'sumSquaresTo', 'scaleByNorm', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
 ];

@@ -52,8 +52,13 @@ export abstract class Optimizer {
   applyGradients(items: ParamGrad[]): void {
     const k = getBackend().kernels;
     if (this.clipValue !== undefined) for (const it of items) k.clampValues(it.param.size, it.grad, -this.clipValue, this.clipValue);
-    if (this.clipNorm !== undefined) {
-      if (!getBackend().syncRead) throw new Error(`edgegrad.fit: clipNorm is not applied on the '${getBackend().name}' backend yet (it needs the global norm on the CPU): use clipValue, or train on wasm`);
+    if (this.clipNorm !== undefined && !getBackend().syncRead) {
+      // the global norm stays on the device (a GPU cannot hand it back in time)
+      const acc = filled([1], 0);
+      for (const it of items) k.sumSquaresTo(it.param.size, it.grad, acc.ptr);
+      for (const it of items) k.scaleByNorm(it.param.size, it.grad, acc.ptr, this.clipNorm);
+      acc.dispose();
+    } else if (this.clipNorm !== undefined) {
       let ss = 0;
       for (const it of items) ss += sumSquares(it.param.size, it.grad);
       const norm = Math.sqrt(ss);

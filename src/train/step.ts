@@ -71,16 +71,12 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
   if (!Number.isFinite(loss)) throw new Error(`edgegrad.fit: the loss became ${loss} at epoch ${epoch}, batch ${batch}; training stopped`);
   let penalty = 0;
   const byTensor = mergeGradients(tp);
-  const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
+  for (const { weight } of byTensor.values()) {
     const r = weight.regularizer;
-    if (r && (r.l1 || r.l2)) {
-      penalty += k.penalty(weight.tensor.size, weight.tensor.ptr, r.l1, r.l2);
-      k.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
-    }
-    return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
-  });
-  optimizer.applyGradients(items);
-  constrain(byTensor.values());
+    // the penalty of the weights before this update, as the loss the gradients came from
+    if (r && (r.l1 || r.l2)) penalty += k.penalty(weight.tensor.size, weight.tensor.ptr, r.l1, r.l2);
+  }
+  update(byTensor, optimizer);
   return penalty;
 }
 
@@ -116,16 +112,20 @@ function constrain(grads: Iterable<Grad>): void {
  * added to the reported loss there, so they are refused until it is.
  */
 function applyStepAsync(tp: TrainPlan, optimizer: Optimizer): number {
-  const be = tp.plan.be;
-  const byTensor = mergeGradients(tp);
+  // the penalty's value (added to the loss a per-step callback sees on wasm) is not read here
+  update(mergeGradients(tp), optimizer);
+  return 0;
+}
+
+/** The regularizers' gradients, the optimizer's update, the constraints: the part of a step every backend runs alike. */
+function update(byTensor: Map<Tensor, Grad>, optimizer: Optimizer): void {
   const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
     const r = weight.regularizer;
-    if (r && (r.l1 || r.l2)) throw new Error(`edgegrad.fit: weight regularizers are not applied on the '${be.name}' backend yet (layer '${layer.name}'): train on wasm`);
+    if (r && (r.l1 || r.l2)) weight.tensor.backend.kernels.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
     return { param: weight.tensor, grad: ptr, lrScale: layer.lrScale };
   });
   optimizer.applyGradients(items);
   constrain(byTensor.values());
-  return 0;
 }
 
 /** Sums of the loss and the metrics over the batches of a pass, weighted by batch size. */

@@ -9,7 +9,7 @@ import { type HeapMemory, f32, i32, u32 } from './memory.js';
 type ElementwiseRandomOptimKernels = Pick<Kernels, 'binary' | 'sumToShape' | 'axpy' | 'affine' | 'unary' | 'countNonFinite'
   | 'reduce' | 'argmax' | 'reduceBackward' | 'rngSeed' | 'rngUniform' | 'rngNormal' | 'dropoutMask' | 'rreluTrain'
   | 'sgdUpdate' | 'adagradUpdate' | 'adadeltaUpdate' | 'rmspropUpdate' | 'adamUpdate' | 'nadamUpdate' | 'rpropUpdate'
-  | 'regularizeGrad' | 'penalty' | 'sumSquares' | 'clampValues' | 'maxNormColumns'>;
+  | 'regularizeGrad' | 'penalty' | 'sumSquares' | 'sumSquaresTo' | 'scaleByNorm' | 'clampValues' | 'maxNormColumns'>;
 
 // wasm receives f32 parameters rounded to float32 and i32 parameters wrapped to 32 bits: do the same.
 const fr = Math.fround;
@@ -435,6 +435,24 @@ export function elementwiseRandomOptimKernels(mem: HeapMemory): ElementwiseRando
     },
 
     /** x = min(max(x, lo), hi) in place (NaN stays NaN; lo > hi gives hi). */
+    /** acc += sum x^2 (f32 storage, float64 sum). */
+    sumSquaresTo(n: number, x: number, acc: number): void {
+      n = int(n);
+      const X = f32(mem, x, n), A = f32(mem, acc, 1);
+      let s = 0;
+      for (let i = 0; i < n; i++) s += X[i] * X[i];
+      A[0] = A[0] + s;
+    },
+
+    /** x *= f32(clip / f32(sqrt(acc))) where the norm exceeds clip. */
+    scaleByNorm(n: number, x: number, acc: number, clip: number): void {
+      n = int(n); clip = fr(clip);
+      const norm = fr(Math.sqrt(f32(mem, acc, 1)[0]));
+      if (!(norm > clip)) return;
+      const k = fr(clip / norm), X = f32(mem, x, n);
+      for (let i = 0; i < n; i++) X[i] = X[i] * k;
+    },
+
     clampValues(n: number, x: number, lo: number, hi: number): void {
       n = int(n); lo = fr(lo); hi = fr(hi);
       const X = f32(mem, x, n);

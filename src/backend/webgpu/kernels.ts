@@ -606,6 +606,10 @@ const RPROP = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } var g
 // regularizeGrad: u: n w g; f: l1 l2
 const REGULARIZE = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let w = mem[ai(1u) + i];
   mem[ai(2u) + i] = mem[ai(2u) + i] + af(3u) * select(select(0.0, -1.0, w < 0.0), 1.0, w > 0.0) + 2.0 * af(4u) * w; }`;
+// sumSquaresTo: one thread (a batch of gradients, once per step). u: n x acc
+const SUM_SQUARES_TO = `${MAIN} { if (flat(g, nw) != 0u) { return; } var s: f32 = 0.0; for (var i = 0u; i < ai(0u); i++) { let v = mem[ai(1u) + i]; s += v * v; } mem[ai(2u)] = mem[ai(2u)] + s; }`;
+// scaleByNorm: u: n x acc; f: clip
+const SCALE_BY_NORM = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } let norm = sqrt(mem[ai(2u)]); if (norm > af(3u)) { mem[ai(1u) + i] = mem[ai(1u) + i] * (af(3u) / norm); } }`;
 const CLAMP = `${MAIN} { let i = flat(g, nw); if (i >= ai(0u)) { return; } mem[ai(1u) + i] = min(max(mem[ai(1u) + i], af(2u)), af(3u)); }`;
 // maxNormColumns: a thread per column. u: rows cols w; f: c
 const MAX_NORM = `${MAIN} { let j = flat(g, nw); let rows = ai(0u); let cols = ai(1u); if (j >= cols) { return; }
@@ -702,6 +706,8 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     rpropUpdate: (n, w, g, prev, step, etaMinus, etaPlus, stepMin, stepMax) =>
       gpu.run(RPROP, n, { u: [n, e(w), e(g), e(prev), e(step)], f: [etaMinus, etaPlus, stepMin, stepMax] }),
     regularizeGrad: (n, w, g, l1, l2) => gpu.run(REGULARIZE, n, { u: [n, e(w), e(g)], f: [l1, l2] }),
+    sumSquaresTo: (n, x, acc) => gpu.run(SUM_SQUARES_TO, 1, { u: [n, e(x), e(acc)] }),
+    scaleByNorm: (n, x, acc, clip) => gpu.run(SCALE_BY_NORM, n, { u: [n, e(x), e(acc)], f: [clip] }),
     clampValues: (n, x, lo, hi) => gpu.run(CLAMP, n, { u: [n, e(x)], f: [lo, hi] }),
     maxNormColumns: (rows, cols, w, c) => gpu.run(MAX_NORM, cols, { u: [rows, cols, e(w)], f: [c] }),
     batchNormInfer: (M, C, x, gamma, beta, mean, variance, eps, y) =>
