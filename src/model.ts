@@ -378,6 +378,7 @@ export class Model extends Layer {
       }
     };
     const samples = opts.mcSamples ?? 0;
+    if (samples) refuseWithoutSyncReads('predict (mcSamples)', 'run the Monte-Carlo passes on wasm');
     if (!samples) {
       const t = Tensor.empty(outShape);
       pass(false, t);
@@ -404,7 +405,7 @@ export class Model extends Layer {
 
   /** Mean loss and metrics over (x, y). */
   evaluate(x: Tensor | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
-    refuseWithoutSyncReads('evaluate');
+    refuseWithoutSyncReads('evaluate', "pass validationData to fit (evaluated on the device), or evaluate on wasm (eg.ready({ backend: 'wasm' }) and setWeights)");
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
     const n = this.checkX(x, 'evaluate');
     this.checkY(y, n, 'evaluate');
@@ -515,6 +516,7 @@ export class Model extends Layer {
    * is the memory they hold.
    */
   async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {}): Promise<Features> {
+    refuseWithoutSyncReads('features', "fit trains the whole model there; cache features on wasm");
     this.checkX(x, 'features');
     this.checkTrainability();
     const split = this.frozenPrefix();
@@ -670,13 +672,13 @@ export class Sequential extends Model {
  * smoothed; all zeros counts for nothing).
  */
 /**
- * Training and evaluation read the loss and metrics back every step and check labels on the CPU: not yet
- * on a backend that reads back only asynchronously (webgpu), which runs inference.
+ * What returns numbers synchronously (evaluate's logs, Monte-Carlo statistics, features cached on the CPU)
+ * cannot on a backend that reads back only asynchronously (webgpu): refused there, saying what to do instead.
  */
-function refuseWithoutSyncReads(op: string): void {
+function refuseWithoutSyncReads(op: string, instead: string): void {
   const be = getBackend();
   if (be.syncRead) return;
-  throw new Error(`edgegrad.${op}: training is not supported on the '${be.name}' backend yet (inference is): ${op} on wasm (eg.ready({ backend: 'wasm' })), then move the weights with setWeights`);
+  throw new Error(`edgegrad.${op}: not available on the '${be.name}' backend yet (it reads results back synchronously): ${instead}`);
 }
 
 function checkTargets(v: ArrayLike<number>, n: number, loss: string, op: string): void {

@@ -153,8 +153,8 @@ function broadcastCase(r: () => number, rank: number, maxSize = 3000): { out: nu
 
 const NAMES = ['binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'reduce', 'argmax', 'reduceBackward',
   'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'rreluTrain', 'sgdUpdate', 'adagradUpdate', 'adadeltaUpdate',
-  'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad', 'penalty', 'sumSquares', 'clampValues',
-  'maxNormColumns'] as const;
+  'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad', 'penalty', 'sumSquares', 'sumSquaresTo',
+  'scaleByNorm', 'clampValues', 'maxNormColumns'] as const;
 
 describe.each(BUILDS)('reference elementwise / reduce / random / optim kernels vs wasm (%s build)', (build) => {
   let p: Pair;
@@ -389,6 +389,11 @@ describe.each(BUILDS)('reference elementwise / reduce / random / optim kernels v
       update(`regularizeGrad n ${n}`, [ws, data(n, seed++)], (k, [W, G]) => k.regularizeGrad(n, W, G, 0.01, 0.003), 1e-6);
       update(`penalty n ${n}`, [data(n, seed++, -2, 2)], (k, [W]) => k.penalty(n, W, 0.01, 0.003), 'exact');
       update(`sumSquares n ${n}`, [data(n, seed++, -2, 2)], (k, [X]) => k.sumSquares(n, X), 'exact');
+      // the norm kept in memory (clipNorm on a GPU): accumulated, then each gradient scaled where it exceeds the clip
+      update(`sumSquaresTo + scaleByNorm n ${n}`, [data(n, seed++, -2, 2), Float32Array.of(0.75)], (k, [X, A]) => {
+        k.sumSquaresTo(n, X, A);
+        k.scaleByNorm(n, X, A, 1.5);
+      }, 1e-6);
       update(`clampValues n ${n}`, [data(n, seed++, -2, 2, 0.1)], (k, [X]) => k.clampValues(n, X, -0.5, 0.7), 'exact');
       update(`clampValues lo > hi n ${n}`, [data(n, seed++, -2, 2, 0.1)], (k, [X]) => k.clampValues(n, X, 0.5, -0.5), 'exact');
     }

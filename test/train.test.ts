@@ -191,6 +191,18 @@ describe('optimizers, schedules, clipping, regularization', () => {
     for (let j = 0; j < 3; j++) expect(Math.hypot(w[j], w[3 + j], w[6 + j], w[9 + j], w[12 + j])).toBeLessThanOrEqual(0.1 + 1e-6);
   });
 
+  it('stopTraining set in onBatchEnd takes effect after that batch (Keras), and the epoch reports what ran', async () => {
+    const { x, y } = regression();
+    const m = linearModel();
+    m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.05 }), loss: 'mse' });
+    const batches: number[] = [];
+    const stopper = { onBatchEnd: (b: number) => { batches.push(b); if (b === 1) m.stopTraining = true; } };
+    const h = await m.fit(x, y, { epochs: 5, batchSize: 4, callbacks: stopper, shuffle: false });
+    expect(batches).toEqual([0, 1]);
+    expect(h.epoch).toEqual([0]);
+    expect(Number.isFinite(h.history.loss[0])).toBe(true);
+  });
+
   it('early stopping stops after `patience` epochs without improvement and restores the best weights', async () => {
     const { x, y } = regression();
     const m = linearModel();
@@ -205,6 +217,8 @@ describe('optimizers, schedules, clipping, regularization', () => {
     const vl = h.history.val_loss;
     const best = vl.indexOf(Math.min(...vl));
     expect(es.bestEpoch).toBe(best);
+    // patience 1: the first epoch without improvement stops it (Keras)
+    expect(es.stoppedEpoch - es.bestEpoch).toBe(1);
     expect(Array.from(m.getWeights()[0].dataSync())).toEqual(Array.from(snapshots[best]));
   });
 });
@@ -220,6 +234,21 @@ describe('models', () => {
     m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.1 }), loss: 'mse' });
     await m.fit(x, eg.ones([8, 5]), { epochs: 1, batchSize: 8 });
     expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(eager()));
+  });
+
+  it('a dropout of rate 0 is the identity in training too: the layers before it learn as without it', async () => {
+    const run = async (rate?: number) => {
+      const m = eg.sequential([
+        eg.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], seed: 1 }),
+        ...(rate === undefined ? [] : [eg.layers.dropout({ rate })]),
+        eg.layers.dense({ units: 2, seed: 2 }),
+      ]);
+      m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.1 }), loss: 'mse' });
+      await m.fit(eg.randomNormal([8, 4], 0, 1, 3), eg.randomNormal([8, 2], 0, 1, 4), { epochs: 2, batchSize: 4, seed: 5 });
+      return m.getWeights()[0].dataSync();
+    };
+    // the mask the backward pass multiplies by held whatever the memory had: zero gradients before the dropout
+    expect(Array.from(await run(0))).toEqual(Array.from(await run()));
   });
 
   it('Monte-Carlo dropout: predict with mcSamples returns a mean and a positive variance; plain predict is deterministic', () => {

@@ -173,6 +173,17 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     }, 2e-5);
   });
 
+  it('batch norm statistics over many rows far from zero (25,088 rows of mean 10) agree with wasm, which sums in float64', async () => {
+    const shape = [32, 28, 28, 2], x = data(shape, 42, 9, 11), g = data([2], 43), b = data([2], 44), dy = data(shape, 45, 0, 1e-3);
+    const [want, got] = await both(() => {
+      const t = eg.backprop.batchNormTrain(eg.tensor(x, shape), eg.tensor(g), eg.tensor(b), {});
+      const d = eg.backprop.batchNorm(eg.tensor(x, shape), eg.tensor(dy, shape), eg.tensor(g), t.mean, t.invStd);
+      return [t.mean, t.invStd, d.dgamma, d.dbeta];
+    });
+    // per channel, relative: plain f32 sums of 25,088 terms drift by ~1e-4 of the sum
+    want.forEach((w, k) => w.forEach((v, i) => expect(Math.abs(got[k][i] - v), `output ${k} channel ${i}: webgpu ${got[k][i]}, wasm ${v}`).toBeLessThanOrEqual(2e-6 * Math.abs(v) + 1e-9)));
+  });
+
   it('shape ops: transposes, concatenation, padding, cropping, slices (and their gradients)', async () => {
     const x = data([2, 3, 4, 5], 28), y = data([2, 3, 4, 2], 29);
     await same('shape ops', () => {
@@ -217,7 +228,10 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     expect(() => eg.relu(gpuFrom(wasm))).toThrow("'x' lives on backend 'wasm' (simd build) but the active one is 'webgpu': move it with x.to('webgpu')");
     const onGpu = eg.sequential({ layers: [eg.layers.dense({ units: 2, inputShape: [3] })] });
     onGpu.compile({ optimizer: 'sgd', loss: 'mse' });
-    expect(() => onGpu.evaluate(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).toThrow("training is not supported on the 'webgpu' backend yet");
+    expect(() => onGpu.evaluate(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).toThrow("edgegrad.evaluate: not available on the 'webgpu' backend yet (it reads results back synchronously): pass validationData to fit");
+    expect(() => onGpu.predict(eg.tensor([[1, 2, 3]]), { mcSamples: 3 })).toThrow("edgegrad.predict (mcSamples): not available on the 'webgpu' backend yet");
+    await expect(onGpu.features(eg.tensor([[1, 2, 3]]))).rejects.toThrow("edgegrad.features: not available on the 'webgpu' backend yet");
+    expect(() => eg.data.oneHot(eg.tensor([1, 0], [2], 'int32'), 2)).toThrow("the labels live on the 'webgpu' backend");
     await expect(eg.toOnnx(onGpu as never)).rejects.toThrow("has its weights on the 'webgpu' backend, which the exporter cannot read yet");
     await expect(eg.quantize(onGpu)).rejects.toThrow("has its weights on the 'webgpu' backend: quantize it on wasm");
   });

@@ -77,6 +77,7 @@ export function slice(rows: Tensor | ArrayLike<number>, start: number, end?: num
 
 /** One-hot rows for class indices. */
 export function oneHot(classes: ArrayLike<number> | Tensor, numClasses: number): Tensor {
+  if (classes instanceof Tensor && !classes.backend.syncRead) throw new Error(`edgegrad.data.oneHot: the labels live on the '${classes.location}' backend: pass them as an array (await labels.data())`);
   const labels = classes instanceof Tensor ? classes.dataSync() : classes;
   const t = Tensor.empty([labels.length, numClasses]);
   const v = new Float32Array(labels.length * numClasses);

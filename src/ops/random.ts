@@ -7,6 +7,7 @@ import { getOp, registerOp, type RunContext } from '../graph/registry.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { runEager } from '../graph/eager.js';
 import './elementwise.js'; // the 'mul' op that dropout applies its mask with
+import { fillValue } from './shape.js';
 
 type Distribution = 'uniform' | 'normal' | 'truncatedNormal' | 'dropoutMask';
 
@@ -98,6 +99,8 @@ registerOp({
       getOp('mul').run(ctx, { ...n, op: 'mul', inputs: [x, mask], outputs: [y] });
     } else {
       ctx.be.copy(ctx.ptr(y), ctx.ptr(x), size * 4);
+      // the backward pass multiplies by the mask: with nothing dropped (rate 0) it must pass the gradient
+      if (ctx.training) fillValue(ctx, size, ctx.ptr(mask), 1);
     }
   },
   grad(n, [dy], b) {

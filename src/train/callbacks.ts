@@ -47,7 +47,8 @@ export function earlyStopping(o: { monitor?: string; minDelta?: number; patience
       if (score < best - minDelta) {
         best = score; wait = 0; cb.bestEpoch = epoch;
         if (o.restoreBestWeights && model) { bestWeights?.forEach((t) => t.dispose()); bestWeights = model.getWeights(); }
-      } else if (++wait > patience) {
+      } else if (++wait >= patience) {
+        // Keras: stop once `patience` epochs in a row brought no improvement
         cb.stoppedEpoch = epoch;
         if (model) model.stopTraining = true;
       }

@@ -87,8 +87,8 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
       for (const c of callbacks) await c.onEpochBegin?.(epoch);
       if (args.shuffle !== false) shuffleInPlace(idx, rand);
       const acc = new Accumulator(model.compiledMetrics);
-      let batch = 0;
-      for (let s = 0; s < n; s += bs, batch++) {
+      let batch = 0, seen = 0;
+      for (let s = 0; s < n && !model.stopTraining; s += bs, batch++) {
         const b = Math.min(bs, n - s);
         tp = model.trainingPlan(b, true);
         // a step is one unit: the gradients live in the plan until the optimizer has read them, and the
@@ -106,10 +106,12 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
         // a GPU's loss is read per step only for callbacks that ask for it
         if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = new Float32Array((await be.read(tp.plan.ptr(tp.loss), 4)).buffer)[0];
         if (epoch === 0 && batch === 0 && be.syncRead) watch(loss); // the untrained baseline
+        seen += b;
+        // model.stopTraining set by a callback takes effect after this batch (Keras)
         for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
       }
       await acc.settle();
-      logs = acc.logs(n, '');
+      logs = acc.logs(seen, '');
       if (!be.syncRead && !Number.isFinite(logs.loss)) {
         throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
       }

@@ -161,18 +161,20 @@ export class GpuHeap implements HeapMemory {
    */
   read(at: number, bytes: number): Promise<Uint8Array> {
     const size = Math.max(Math.ceil(bytes / 4) * 4, 4);
-    const enc = this.takeEncoder();
-    if (!this.staging || this.staging.size < size) {
-      this.staging?.destroy();
-      this.staging = this.device.createBuffer({ size: Math.max(size, 1 << 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    }
-    const staging = this.staging;
+    // a snapshot now, in order with what is encoded so far: later dispatches cannot change what this read sees
+    const snap = this.device.createBuffer({ size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    if (bytes) this.takeEncoder().copyBufferToBuffer(this.gpuBuffer, at, snap, 0, size);
     const turn = this.reading.then(async () => {
-      // encoded now, in order with the dispatches before it; the previous read has unmapped the buffer
-      const e = this.takeEncoder();
-      if (bytes) e.copyBufferToBuffer(this.gpuBuffer, at, staging, 0, size);
+      // the previous read has unmapped the staging buffer; it grows here, in turn, never under another read
+      if (!this.staging || this.staging.size < size) {
+        this.staging?.destroy();
+        this.staging = this.device.createBuffer({ size: Math.max(size, 1 << 16), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      }
+      const staging = this.staging;
+      this.takeEncoder().copyBufferToBuffer(snap, 0, staging, 0, size);
       this.flush();
       await staging.mapAsync(GPUMapMode.READ, 0, size);
+      snap.destroy();
       if (this.error) {
         staging.unmap();
         const message = this.error;
@@ -183,7 +185,6 @@ export class GpuHeap implements HeapMemory {
       staging.unmap();
       return out;
     });
-    void enc;
     this.reading = turn.catch(() => undefined);
     return turn;
   }

@@ -432,17 +432,22 @@ ${MAIN} {
   let inv = 1.0 / sqrt(mem[ai(6u) + c] + af(8u));
   mem[ai(7u) + i] = mem[ai(3u) + c] * (mem[ai(2u) + i] - mem[ai(5u) + c]) * inv + mem[ai(4u) + c];
 }`;
+// compensated (Kahan) sums: wasm sums a channel's M = N H W rows in float64; plain f32 sums drift from it
+const KAHAN = /* wgsl */ `
+struct Sum { s: f32, c: f32 };
+fn kadd(a: Sum, v: f32) -> Sum { let y = v - a.c; let t = a.s + y; return Sum(t, (t - a.s) - y); }`;
+
 // training statistics, a thread per channel: u: M C x saveMean saveInvStd runMean runVar; f: eps momentum
-const BN_STATS = /* wgsl */ `
+const BN_STATS = KAHAN + /* wgsl */ `
 ${MAIN} {
   let c = flat(g, nw); let M = ai(0u); let C = ai(1u);
   if (c >= C) { return; }
-  var m: f32 = 0.0;
-  for (var r = 0u; r < M; r++) { m += mem[ai(2u) + r * C + c]; }
-  m = m / f32(M);
-  var v: f32 = 0.0;
-  for (var r = 0u; r < M; r++) { let d = mem[ai(2u) + r * C + c] - m; v += d * d; }
-  v = v / f32(M);
+  var sm = Sum(0.0, 0.0);
+  for (var r = 0u; r < M; r++) { sm = kadd(sm, mem[ai(2u) + r * C + c]); }
+  let m = sm.s / f32(M);
+  var sv = Sum(0.0, 0.0);
+  for (var r = 0u; r < M; r++) { let d = mem[ai(2u) + r * C + c] - m; sv = kadd(sv, d * d); }
+  let v = sv.s / f32(M);
   mem[ai(3u) + c] = m;
   mem[ai(4u) + c] = 1.0 / sqrt(v + af(7u));
   let mo = af(8u);
@@ -458,14 +463,14 @@ ${MAIN} {
   mem[ai(7u) + i] = mem[ai(3u) + c] * (mem[ai(2u) + i] - mem[ai(5u) + c]) * mem[ai(6u) + c] + mem[ai(4u) + c];
 }`;
 // backward sums, a thread per channel: u: M C x dy mean invStd dgamma dbeta
-const BN_GRAD_SUMS = /* wgsl */ `
+const BN_GRAD_SUMS = KAHAN + /* wgsl */ `
 ${MAIN} {
   let c = flat(g, nw); let M = ai(0u); let C = ai(1u);
   if (c >= C) { return; }
-  var sg: f32 = 0.0; var sb: f32 = 0.0;
+  var sg = Sum(0.0, 0.0); var sb = Sum(0.0, 0.0);
   let m = mem[ai(4u) + c]; let inv = mem[ai(5u) + c];
-  for (var r = 0u; r < M; r++) { let d = mem[ai(3u) + r * C + c]; sb += d; sg += d * (mem[ai(2u) + r * C + c] - m) * inv; }
-  mem[ai(6u) + c] = sg; mem[ai(7u) + c] = sb;
+  for (var r = 0u; r < M; r++) { let d = mem[ai(3u) + r * C + c]; sb = kadd(sb, d); sg = kadd(sg, d * (mem[ai(2u) + r * C + c] - m) * inv); }
+  mem[ai(6u) + c] = sg.s; mem[ai(7u) + c] = sb.s;
 }`;
 // dx = gamma invStd (dy - dbeta/M - xhat dgamma/M): u: M C x dy gamma mean invStd dx dgamma dbeta
 const BN_GRAD_DX = /* wgsl */ `

@@ -20,7 +20,7 @@ const valueInfo = (name: string, dims: Dim[]) => ({ name, type: { tensorType: { 
 
 export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   const gpu = src.graph.values.find((v) => v.tensor && !v.tensor.backend.syncRead);
-  if (gpu) throw new Error(`edgegrad.save: model '${src.name}' has its weights on the '${gpu.tensor!.location}' backend, which the exporter cannot read yet: build or load it on wasm to save or export it`);
+  if (gpu) throw new Error(`edgegrad.save / toOnnx: model '${src.name}' has its weights on the '${gpu.tensor!.location}' backend, which the exporter cannot read yet: build or load it on wasm to save or export it`);
   const { graph: g, name, nchwBoundary } = src;
   const cx = new ExportContext(g, src.weights);
   const inputInfo = writeInput(cx, nchwBoundary);
