@@ -184,7 +184,7 @@ function expectDy(dy: Tensor, g: ConvGeometry, op: string, filter?: readonly num
  * element xi that output element yi reads through filter element wi (padding taps skipped). The float64
  * references of the forward and both backward passes are this one walk with different sums.
  */
-function forEachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
+export function forEachTap(g: ConvGeometry, visit: (xi: number, wi: number, yi: number) => void): void {
   const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, G, CO } = g;
   const Cg = C / G, COg = CO / G;
   for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {

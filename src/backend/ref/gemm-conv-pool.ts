@@ -5,6 +5,7 @@
 import { Act, AMode, Pool, type Kernels, type Ptr } from '../kernels.js';
 import { f32, i32, type HeapMemory } from './memory.js';
 import { act as activation } from './act-norm-loss.js';
+import { forEachTap, type ConvGeometry } from '../../ops/conv.js';
 
 type GemmConvPoolKernels = Pick<Kernels,
   'gemm' | 'gemmWorkspaceSize' | 'gemmPackB' | 'gemmPackedBSize' | 'gemmPackedASize' | 'gemmPrepacked' | 'columnSums' |
@@ -26,6 +27,9 @@ interface Geom {
   PT: number; PL: number; DH: number; DW: number; OH: number; OW: number; G: number; CO: number;
   Cg: number; coutg: number;
 }
+
+/** The walk's geometry (the bottom / right padding is implied by the output size: the walk does not read it). */
+const taps = (g: Geom): ConvGeometry => ({ ...g, PB: 0, PR: 0 });
 
 export function gemmConvPoolKernels(mem: HeapMemory): GemmConvPoolKernels {
   /** A float view of `count` floats at p (empty when count <= 0). */
@@ -68,77 +72,34 @@ export function gemmConvPoolKernels(mem: HeapMemory): GemmConvPoolKernels {
     return transA ? (i, k) => a[k * lda + i] : (i, k) => a[i * lda + k];
   }
 
+  // the three passes are one walk over the taps (src/ops/conv.ts forEachTap, the float64 references'),
+  // each with its own sum
   function convForward(geom: Ptr, x: Ptr, w: Ptr, bias: Ptr, y: Ptr, act: number, actParam: number): void {
     const g = readGeom(geom);
-    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = g;
+    const { N, H, W, C, KH, KW, OH, OW, CO, Cg } = g;
     const xv = view(x, N * H * W * C), wv = view(w, KH * KW * Cg * CO), yv = view(y, N * OH * OW * CO);
-    const bv = bias ? view(bias, CO) : undefined;
+    const acc = new Float64Array(yv.length);
+    if (bias) { const bv = view(bias, CO); for (let i = 0; i < acc.length; i++) acc[i] = bv[i % CO]; }
+    forEachTap(taps(g), (xi, wi, yi) => { acc[yi] += xv[xi] * wv[wi]; });
     const p = fr(actParam);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-      for (let o = 0; o < CO; o++) {
-        const c0 = Math.trunc(o / coutg) * Cg; // first input channel of o's group
-        let s = bv ? bv[o] : 0;
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * SH - PT + ky * DH;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * SW - PL + kx * DW;
-            if (ix < 0 || ix >= W) continue;
-            for (let ci = 0; ci < Cg; ci++) {
-              s += xv[((n * H + iy) * W + ix) * C + c0 + ci] * wv[((ky * KW + kx) * Cg + ci) * CO + o];
-            }
-          }
-        }
-        yv[((n * OH + oy) * OW + ox) * CO + o] = act === Act.linear ? s : activation(act, fr(s), p);
-      }
-    }
+    for (let i = 0; i < acc.length; i++) yv[i] = act === Act.linear ? acc[i] : activation(act, fr(acc[i]), p);
   }
 
   function convBackwardInput(geom: Ptr, dy: Ptr, w: Ptr, dx: Ptr): void {
-    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = readGeom(geom);
+    const g = readGeom(geom);
+    const { N, H, W, C, KH, KW, OH, OW, CO, Cg } = g;
     const dyv = view(dy, N * OH * OW * CO), wv = view(w, KH * KW * Cg * CO), dxv = view(dx, N * H * W * C);
     const acc = new Float64Array(dxv.length);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-      for (let o = 0; o < CO; o++) {
-        const c0 = Math.trunc(o / coutg) * Cg;
-        const d = dyv[((n * OH + oy) * OW + ox) * CO + o];
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * SH - PT + ky * DH;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * SW - PL + kx * DW;
-            if (ix < 0 || ix >= W) continue;
-            for (let ci = 0; ci < Cg; ci++) {
-              acc[((n * H + iy) * W + ix) * C + c0 + ci] += d * wv[((ky * KW + kx) * Cg + ci) * CO + o];
-            }
-          }
-        }
-      }
-    }
+    forEachTap(taps(g), (xi, wi, yi) => { acc[xi] += dyv[yi] * wv[wi]; });
     dxv.set(acc);
   }
 
   function convBackwardFilter(geom: Ptr, x: Ptr, dy: Ptr, dw: Ptr, dbias: Ptr): void {
-    const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO, Cg, coutg } = readGeom(geom);
+    const g = readGeom(geom);
+    const { N, H, W, C, KH, KW, OH, OW, CO, Cg } = g;
     const xv = view(x, N * H * W * C), dyv = view(dy, N * OH * OW * CO), dwv = view(dw, KH * KW * Cg * CO);
     const acc = new Float64Array(dwv.length);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
-      for (let o = 0; o < CO; o++) {
-        const c0 = Math.trunc(o / coutg) * Cg;
-        const d = dyv[((n * OH + oy) * OW + ox) * CO + o];
-        for (let ky = 0; ky < KH; ky++) {
-          const iy = oy * SH - PT + ky * DH;
-          if (iy < 0 || iy >= H) continue;
-          for (let kx = 0; kx < KW; kx++) {
-            const ix = ox * SW - PL + kx * DW;
-            if (ix < 0 || ix >= W) continue;
-            for (let ci = 0; ci < Cg; ci++) {
-              acc[((ky * KW + kx) * Cg + ci) * CO + o] += xv[((n * H + iy) * W + ix) * C + c0 + ci] * d;
-            }
-          }
-        }
-      }
-    }
+    forEachTap(taps(g), (xi, wi, yi) => { acc[wi] += xv[xi] * dyv[yi]; });
     dwv.set(acc);
     if (dbias) columnSums(N * OH * OW, CO, dy, dbias);
   }

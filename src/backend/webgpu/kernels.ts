@@ -345,77 +345,82 @@ ${MAIN} {
 }`;
 
 // ---- convolution over NHWC, filter [KH, KW, C/G, CO] (the geometry block of assembly/conv.ts) ----
-// geometry words first: N H W C KH KW SH SW PT PL DH DW OH OW G CO, then x w bias y act; f: p
-const CONV = ACT + /* wgsl */ `
+/** The conv geometry block (the first 16 argument words) and where an output row / column reads the input. */
+const GEOM = /* wgsl */ `
+struct Geom { N: u32, H: u32, W: u32, C: u32, KH: u32, KW: u32, SH: u32, SW: u32, PT: u32, PL: u32, DH: u32, DW: u32, OH: u32, OW: u32, G: u32, CO: u32 };
+fn geom() -> Geom {
+  return Geom(ai(0u), ai(1u), ai(2u), ai(3u), ai(4u), ai(5u), ai(6u), ai(7u), ai(8u), ai(9u), ai(10u), ai(11u), ai(12u), ai(13u), ai(14u), ai(15u));
+}
+fn inY(q: Geom, oy: u32, ky: u32) -> i32 { return i32(oy * q.SH + ky * q.DH) - i32(q.PT); }
+fn inX(q: Geom, ox: u32, kx: u32) -> i32 { return i32(ox * q.SW + kx * q.DW) - i32(q.PL); }`;
+
+// forward: a thread per output element. geometry, then x w bias y act; f: p
+const CONV = ACT + GEOM + /* wgsl */ `
 ${MAIN} {
   let t = flat(g, nw);
-  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
-  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
-  if (t >= N * OH * OW * CO) { return; }
-  let co = t % CO; let ox = (t / CO) % OW; let oy = (t / (CO * OW)) % OH; let n = t / (CO * OW * OH);
-  let Cg = C / G; let c0 = (co / (CO / G)) * Cg;
+  let q = geom();
+  if (t >= q.N * q.OH * q.OW * q.CO) { return; }
+  let co = t % q.CO; let ox = (t / q.CO) % q.OW; let oy = (t / (q.CO * q.OW)) % q.OH; let n = t / (q.CO * q.OW * q.OH);
+  let Cg = q.C / q.G; let c0 = (co / (q.CO / q.G)) * Cg;
   var s: f32 = 0.0;
   if (ai(18u) != 0u) { s = mem[ai(18u) + co]; }
-  for (var ky = 0u; ky < KH; ky++) {
-    let iy = i32(oy * ai(6u) + ky * ai(10u)) - i32(ai(8u));
-    if (iy < 0 || iy >= i32(H)) { continue; }
-    for (var kx = 0u; kx < KW; kx++) {
-      let ix = i32(ox * ai(7u) + kx * ai(11u)) - i32(ai(9u));
-      if (ix < 0 || ix >= i32(W)) { continue; }
-      let xb = ai(16u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c0;
-      let wb = ai(17u) + ((ky * KW + kx) * Cg) * CO + co;
-      for (var ci = 0u; ci < Cg; ci++) { s = fma(mem[xb + ci], mem[wb + ci * CO], s); }
+  for (var ky = 0u; ky < q.KH; ky++) {
+    let iy = inY(q, oy, ky);
+    if (iy < 0 || iy >= i32(q.H)) { continue; }
+    for (var kx = 0u; kx < q.KW; kx++) {
+      let ix = inX(q, ox, kx);
+      if (ix < 0 || ix >= i32(q.W)) { continue; }
+      let xb = ai(16u) + ((n * q.H + u32(iy)) * q.W + u32(ix)) * q.C + c0;
+      let wb = ai(17u) + ((ky * q.KW + kx) * Cg) * q.CO + co;
+      for (var ci = 0u; ci < Cg; ci++) { s = fma(mem[xb + ci], mem[wb + ci * q.CO], s); }
     }
   }
   mem[ai(19u) + t] = act(ai(20u), s, af(21u));
 }`;
-// dx: a thread per input element. geometry, then dy w dx
-const CONV_BACKWARD_INPUT = /* wgsl */ `
+// dx: a thread per input element, gathering the outputs it fed. geometry, then dy w dx
+const CONV_BACKWARD_INPUT = GEOM + /* wgsl */ `
 ${MAIN} {
   let t = flat(g, nw);
-  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
-  let SH = ai(6u); let SW = ai(7u); let PT = ai(8u); let PL = ai(9u); let DH = ai(10u); let DW = ai(11u);
-  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
-  if (t >= N * H * W * C) { return; }
-  let c = t % C; let x = (t / C) % W; let y = (t / (C * W)) % H; let n = t / (C * W * H);
-  let Cg = C / G; let COg = CO / G; let grp = c / Cg; let ci = c % Cg;
+  let q = geom();
+  if (t >= q.N * q.H * q.W * q.C) { return; }
+  let c = t % q.C; let x = (t / q.C) % q.W; let y = (t / (q.C * q.W)) % q.H; let n = t / (q.C * q.W * q.H);
+  let Cg = q.C / q.G; let COg = q.CO / q.G; let grp = c / Cg; let ci = c % Cg;
   var s: f32 = 0.0;
-  for (var ky = 0u; ky < KH; ky++) {
-    let ny = i32(y) + i32(PT) - i32(ky * DH);
-    if (ny < 0 || ny % i32(SH) != 0) { continue; }
-    let oy = u32(ny) / SH;
-    if (oy >= OH) { continue; }
-    for (var kx = 0u; kx < KW; kx++) {
-      let nx = i32(x) + i32(PL) - i32(kx * DW);
-      if (nx < 0 || nx % i32(SW) != 0) { continue; }
-      let ox = u32(nx) / SW;
-      if (ox >= OW) { continue; }
-      let db = ai(16u) + ((n * OH + oy) * OW + ox) * CO + grp * COg;
-      let wb = ai(17u) + ((ky * KW + kx) * Cg + ci) * CO + grp * COg;
+  for (var ky = 0u; ky < q.KH; ky++) {
+    let ny = i32(y) + i32(q.PT) - i32(ky * q.DH);
+    if (ny < 0 || ny % i32(q.SH) != 0) { continue; }
+    let oy = u32(ny) / q.SH;
+    if (oy >= q.OH) { continue; }
+    for (var kx = 0u; kx < q.KW; kx++) {
+      let nx = i32(x) + i32(q.PL) - i32(kx * q.DW);
+      if (nx < 0 || nx % i32(q.SW) != 0) { continue; }
+      let ox = u32(nx) / q.SW;
+      if (ox >= q.OW) { continue; }
+      let db = ai(16u) + ((n * q.OH + oy) * q.OW + ox) * q.CO + grp * COg;
+      let wb = ai(17u) + ((ky * q.KW + kx) * Cg + ci) * q.CO + grp * COg;
       for (var k = 0u; k < COg; k++) { s = fma(mem[db + k], mem[wb + k], s); }
     }
   }
   mem[ai(18u) + t] = s;
 }`;
 // dw: a thread per filter element. geometry, then x dy dw
-const CONV_BACKWARD_FILTER = /* wgsl */ `
+const CONV_BACKWARD_FILTER = GEOM + /* wgsl */ `
 ${MAIN} {
   let t = flat(g, nw);
-  let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let KH = ai(4u); let KW = ai(5u);
-  let OH = ai(12u); let OW = ai(13u); let G = ai(14u); let CO = ai(15u);
-  let Cg = C / G;
-  if (t >= KH * KW * Cg * CO) { return; }
-  let co = t % CO; let ci = (t / CO) % Cg; let kx = (t / (CO * Cg)) % KW; let ky = t / (CO * Cg * KW);
-  let c = (co / (CO / G)) * Cg + ci;
+  let q = geom();
+  let Cg = q.C / q.G;
+  if (t >= q.KH * q.KW * Cg * q.CO) { return; }
+  let co = t % q.CO; let ci = (t / q.CO) % Cg; let kx = (t / (q.CO * Cg)) % q.KW; let ky = t / (q.CO * Cg * q.KW);
+  let c = (co / (q.CO / q.G)) * Cg + ci;
   var s: f32 = 0.0;
-  for (var n = 0u; n < N; n++) {
-    for (var oy = 0u; oy < OH; oy++) {
-      let iy = i32(oy * ai(6u) + ky * ai(10u)) - i32(ai(8u));
-      if (iy < 0 || iy >= i32(H)) { continue; }
-      for (var ox = 0u; ox < OW; ox++) {
-        let ix = i32(ox * ai(7u) + kx * ai(11u)) - i32(ai(9u));
-        if (ix < 0 || ix >= i32(W)) { continue; }
-        s = fma(mem[ai(16u) + ((n * H + u32(iy)) * W + u32(ix)) * C + c], mem[ai(17u) + ((n * OH + oy) * OW + ox) * CO + co], s);
+  for (var n = 0u; n < q.N; n++) {
+    for (var oy = 0u; oy < q.OH; oy++) {
+      let iy = inY(q, oy, ky);
+      if (iy < 0 || iy >= i32(q.H)) { continue; }
+      for (var ox = 0u; ox < q.OW; ox++) {
+        let ix = inX(q, ox, kx);
+        if (ix < 0 || ix >= i32(q.W)) { continue; }
+        s = fma(mem[ai(16u) + ((n * q.H + u32(iy)) * q.W + u32(ix)) * q.C + c], mem[ai(17u) + ((n * q.OH + oy) * q.OW + ox) * q.CO + co], s);
       }
     }
   }
