@@ -16,6 +16,10 @@ import { CONVERTERS, FAMILIES, READS_QUANTIZED, SUPPORTED_OPS, convertNode } fro
 import { ExportContext } from '../src/io/onnx/export/context.js';
 import { EXPORTERS, EXPORT_FAMILIES, EXPORTED_OPS, exportNode } from '../src/io/onnx/export/table.js';
 import { gatherFamilies } from '../src/io/onnx/families.js';
+import { FOLDABLE } from '../src/io/onnx/import/fold.js';
+
+/** ops the constant folder evaluates that no converter handles (supported on constants only) */
+const FOLD_ONLY = [...FOLDABLE].filter((o) => !CONVERTERS.has(o)).sort();
 
 // ---- import: a context with named inputs, a node, and what it made
 
@@ -122,7 +126,10 @@ describe('ONNX import converters, by family', () => {
     expect(a.val()).toMatchObject({ nhwc: true, shape: [-1, 3, 2, 2] });
     const b = new Case().map('x', [3, 2, 2]).plain('p', [3, 2, 2]).run('Add', ['x', 'p']);
     expect(b.nodes).toEqual(['nchwToNhwc', 'add']);
-    expect(() => new Case().init('a', [1], [1]).init('b', [1], [2]).run('Mul', ['a', 'b'])).toThrow(/two constant operands/);
+    // two constant operands: evaluated at import (constant folding), no graph node
+    const k = new Case().init('a', [1], [3]).init('b', [2], [2, 4]).run('Mul', ['a', 'b']);
+    expect(k.nodes).toEqual([]);
+    expect(Array.from(k.val().konst!.data)).toEqual([6, 12]);
   });
 
   it('norm: BatchNormalization keeps ONNX\'s momentum, running statistics as state', () => {
@@ -221,7 +228,7 @@ describe('ONNX converter tables', () => {
     expect([...fromFamilies].sort()).toEqual(SUPPORTED_OPS);
     expect([...CONVERTERS.keys()].sort()).toEqual(SUPPORTED_OPS);
     for (const op of ['Hardmax', 'constructor', 'toString', '__proto__', '']) {
-      expect(() => new Case().plain('x', [4]).run(op, ['x']), op).toThrow(`ONNX op '${op}' (node 'n', opset 17): not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')})`);
+      expect(() => new Case().plain('x', [4]).run(op, ['x']), op).toThrow(`ONNX op '${op}' (node 'n', opset 17): not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')}; on constants also ${FOLD_ONLY.join(', ')})`);
     }
     expect(() => gatherFamilies({ a: { Relu: 1 }, b: { Relu: 2 } }, 'ONNX op')).toThrow("edgegrad: ONNX op 'Relu' is in both the a and b families");
   });
@@ -244,6 +251,11 @@ describe('ONNX converter tables', () => {
     const prose = new Set(['ONNX', 'TF', 'NHWC', 'ReLU6', 'Feature', 'Inference', 'Quantization']);
     const named = new Set([...para.matchAll(/\b[A-Z][A-Za-z0-9]*\b(?!')/g)].map((m) => m[0]).filter((w) => !prose.has(w)));
     expect([...named].sort()).toEqual(SUPPORTED_OPS);
+    // and the constant folder's list, the ops it evaluates that have no converter
+    const fstart = readme.indexOf('- **Constant folding**');
+    const fpara = readme.slice(fstart, readme.indexOf('\n- **', fstart + 1));
+    const folded = new Set([...fpara.matchAll(/\b[A-Z][A-Za-z0-9]*\b(?!')/g)].map((m) => m[0]).filter((w) => !prose.has(w) && w !== 'Constant' && w !== 'Shape'));
+    expect([...folded].sort()).toEqual(FOLD_ONLY);
   });
 
   it('the exporter writes exactly registered graph ops, one family each, and every op the import converters made', () => {

@@ -81,6 +81,8 @@ export function runReduceGrad(ctx: RunContext, op: ReduceOp, [outer, n, inner]: 
 registerOp({
   name: 'reduce',
   infer([x], a) { const k = a.axis as number; return [[...x.slice(0, k), ...x.slice(k + 1)]]; },
+  // sum / mean spread dy back over the axis; max / min route it to the first extreme (reduceBackward)
+  grad(n, [dy], b) { return [b.node('reduceGrad', [n.inputs[0], dy!], { op: n.attrs.op, axis: n.attrs.axis }, `${n.name}/grad`)[0]]; },
   run(ctx, n) {
     const x = n.inputs[0];
     runReduce(ctx, n.attrs.op as ReduceOp, around(ctx.shape(x), n.attrs.axis as number), x, n.outputs[0]);

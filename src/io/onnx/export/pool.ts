@@ -1,5 +1,6 @@
 // pool as MaxPool / AveragePool (bottom / right pads from the output size), globalAvgPool as
-// GlobalAveragePool + Flatten (edgegrad's is [N, C], ONNX's [N, C, 1, 1]).
+// GlobalAveragePool + Flatten (edgegrad's is [N, C], ONNX's [N, C, 1, 1]), reduce as ReduceMean / Sum / Max /
+// Min over its one axis (of a map: over the NHWC bytes it reduces, after a Transpose to them).
 import { poolGeometry } from '../../../ops/pool.js';
 import type { Padding } from '../../../ops/conv.js';
 import { attrInt, attrInts, type ExportFamily } from './context.js';
@@ -12,6 +13,17 @@ export const poolFamily: ExportFamily = {
     cx.setOut(n, cx.emit(a.kind === 'max' ? 'MaxPool' : 'AveragePool', [cx.valueName(x)], [
       attrInts('kernel_shape', [geo.KH, geo.KW]), attrInts('strides', [geo.SH, geo.SW]), attrInts('pads', [geo.PT, geo.PL, Math.max(0, pb), Math.max(0, pr)]),
     ], n.name), true);
+  },
+  reduce: (cx, n, out) => {
+    const x = n.inputs[0], axis = n.attrs.axis as number;
+    let src = cx.valueName(x);
+    if (cx.isMap.has(x)) src = cx.emit('Transpose', [src], [attrInts('perm', [0, 2, 3, 1])], `${n.name}/to_nhwc`);
+    const op = { mean: 'ReduceMean', sum: 'ReduceSum', max: 'ReduceMax', min: 'ReduceMin' }[n.attrs.op as string]!;
+    // opset 17: ReduceSum reads its axes from an input, the others from an attribute
+    const node = op === 'ReduceSum'
+      ? cx.emit(op, [src, cx.intInit(`${n.name}/axes`, [axis])], [attrInt('keepdims', 0)], n.name, out)
+      : cx.emit(op, [src], [attrInts('axes', [axis]), attrInt('keepdims', 0)], n.name, out);
+    cx.setOut(n, node);
   },
   globalAvgPool: (cx, n, out) => {
     const gap = cx.emit('GlobalAveragePool', [cx.valueName(n.inputs[0])], [], n.name);

@@ -13,9 +13,13 @@ function constant(cx: ImportContext, n: OnnxNode): void {
   cx.constantType(n.output[0], t!.dataType);
 }
 
+/** Shape of a computed value: its static shape (the batch as -1), from start to end (opset 15) */
 function shape(cx: ImportContext, n: OnnxNode): void {
-  const v = cx.get(n, 0);
-  cx.set(n, { shape: [v.shape.length], konst: { data: Float32Array.from(v.shape), int: true } });
+  const v = cx.get(n, 0), r = v.shape.length;
+  const clampAxis = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+  const start = clampAxis(cx.int(n, 'start', 0)), end = clampAxis(cx.int(n, 'end', r));
+  const d = v.shape.slice(start, Math.max(start, end));
+  cx.set(n, { shape: [d.length], konst: { data: Float32Array.from(d), int: true } });
 }
 
 function gather(cx: ImportContext, n: OnnxNode): void {

@@ -10,13 +10,18 @@ function binary(cx: ImportContext, n: OnnxNode): void {
   if (p.id !== undefined && q.id !== undefined && p.nhwc !== q.nhwc) { p = cx.asMap(p, `${n.name}/a`); q = cx.asMap(q, `${n.name}/b`); }
   const toGraph = (v: Val, other: Val, k: number): number => {
     if (v.id !== undefined) return v.id;
-    let shape = v.shape;
-    if (other.nhwc) {
-      const s = v.shape.length === 3 ? [1, ...v.shape] : v.shape;
-      if (s.length === 4 && s[2] === 1 && s[3] === 1) shape = [s[0], 1, 1, s[1]];
-      else if (v.konst!.data.length !== 1) cx.unsupported(n, `constant ${formatShape(v.shape)} broadcast against a feature map`);
+    let shape = v.shape, data = v.konst!.data;
+    if (other.nhwc && data.length !== 1) {
+      // an NCHW constant (rank <= 4, broadcast from the right) against a map: its numbers in NHWC order
+      if (v.shape.length > 4) cx.unsupported(n, `constant ${formatShape(v.shape)} broadcast against a feature map`);
+      const [a, c, h, w] = [...new Array(4 - v.shape.length).fill(1), ...v.shape];
+      shape = [a, h, w, c];
+      if (c > 1 && h * w > 1) {
+        data = new Float32Array(data.length);
+        for (let i = 0; i < a; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) data[(i * h * w + p) * c + ch] = v.konst!.data[(i * c + ch) * h * w + p];
+      }
     }
-    return cx.g.param(`${n.name}/${k}`, tensorFrom(v.konst!.data, shape), true);
+    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), true);
   };
   if (p.konst && q.konst) cx.unsupported(n, 'two constant operands');
   const [id] = cx.g.node(n.opType.toLowerCase(), [toGraph(p, q, 0), toGraph(q, p, 1)], {}, n.name);

@@ -4,6 +4,7 @@ import type { OnnxNode } from '../proto.js';
 import type { ConverterEntry, Family, ImportContext } from './context.js';
 import { gatherFamilies } from '../families.js';
 import { fail } from './errors.js';
+import { FOLDABLE, foldConstants } from './fold.js';
 import { activationFamily } from './activation.js';
 import { constantFamily } from './constant.js';
 import { convFamily } from './conv.js';
@@ -12,13 +13,14 @@ import { elementwiseFamily } from './elementwise.js';
 import { normFamily } from './norm.js';
 import { poolFamily } from './pool.js';
 import { quantFamily } from './quant.js';
+import { reduceFamily } from './reduce.js';
 import { shapeFamily } from './shape.js';
 import { spatialFamily } from './spatial.js';
 
 /** the op families, by name (in this order, the ops that read quantized tensors are listed in messages) */
 export const FAMILIES: Readonly<Record<string, Family>> = {
   quant: quantFamily, pool: poolFamily, shape: shapeFamily, conv: convFamily, dense: denseFamily, activation: activationFamily,
-  elementwise: elementwiseFamily, norm: normFamily, spatial: spatialFamily, constant: constantFamily,
+  elementwise: elementwiseFamily, norm: normFamily, spatial: spatialFamily, constant: constantFamily, reduce: reduceFamily,
 };
 
 /** ONNX op type -> converter (a Map: an op type named 'constructor' finds nothing) */
@@ -38,8 +40,11 @@ export function convertNode(cx: ImportContext, n: OnnxNode): void {
   const nodeName = n.name || `${op}_${n.output[0]}`;
   n.name = nodeName;
   try {
+    // any node whose inputs are all constants is evaluated here, once (shape arithmetic above all)
+    if (foldConstants(cx, n)) return;
     const entry = CONVERTERS.get(op);
-    if (!entry) cx.unsupported(n, `not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')})`);
+    if (!entry && FOLDABLE.has(op)) cx.unsupported(n, 'supported only on constants (shape arithmetic), and an input here is computed by the graph');
+    if (!entry) cx.unsupported(n, `not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')}; on constants also ${[...FOLDABLE].filter((o) => !CONVERTERS.has(o)).sort().join(', ')})`);
     entry.convert(cx, n);
   } catch (e) {
     const msg = (e as Error).message ?? String(e);

@@ -1,0 +1,58 @@
+// ReduceMean / ReduceSum / ReduceMax / ReduceMin over computed values (on constants they fold at import).
+// The mean over a map's H and W (a global average pool written as a reduction, as PyTorch exports
+// x.mean([2, 3])) is the global pooling kernel; any other axes reduce one at a time in the value's layout.
+import type { OnnxNode } from '../proto.js';
+import type { Family, ImportContext, Val } from './context.js';
+
+const OPS: Record<string, 'mean' | 'sum' | 'max' | 'min'> = { ReduceMean: 'mean', ReduceSum: 'sum', ReduceMax: 'max', ReduceMin: 'min' };
+
+function reduce(cx: ImportContext, n: OnnxNode): void {
+  const op = OPS[n.opType];
+  const x0 = cx.graphVal(n, 0), rank = x0.shape.length;
+  // axes: an input from opset 13 (ReduceSum) / 18 (the others), an attribute before
+  const fromInput = n.input[1] ? Array.from(cx.konst(n, 1)) : undefined;
+  let axes = (fromInput ?? cx.ints(n, 'axes', [])).map((a) => {
+    const ax = a < 0 ? a + rank : a;
+    if (!(Number.isInteger(ax) && ax >= 0 && ax < rank)) cx.unsupported(n, `axis ${a} is outside a rank-${rank} value`);
+    return ax;
+  });
+  if (axes.length === 0) {
+    if (cx.int(n, 'noop_with_empty_axes', 0)) return cx.set(n, x0);
+    axes = x0.shape.map((_, i) => i);
+  }
+  axes = [...new Set(axes)].sort((a, b) => a - b);
+  if (axes.includes(0)) cx.unsupported(n, 'reducing the batch dimension');
+  const keep = cx.int(n, 'keepdims', 1) === 1;
+  const kept = x0.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const dropped = x0.shape.filter((_, i) => !axes.includes(i));
+  if (x0.nhwc && op === 'mean' && axes.join() === '2,3') {
+    const [gid] = cx.g.node('globalAvgPool', [x0.id!], {}, keep ? `${n.name}/gap` : n.name);
+    if (!keep) return cx.set(n, { id: gid, shape: dropped });
+    // [N, C] as ONNX's [N, C, 1, 1] (plain; the same bytes as an NHWC [N, 1, 1, C] map)
+    const [id] = cx.g.node('reshape', [gid], { shape: kept }, n.name);
+    return cx.set(n, { id, shape: kept });
+  }
+  // reduce in the storage layout, last axis first (each node removes one), then give the result its shape
+  const x: Val = x0;
+  const storage = axes.map((a) => cx.storageAxis(x, a)).sort((a, b) => b - a);
+  let id = x.id!;
+  storage.forEach((a, k) => { [id] = cx.g.node('reduce', [id], { op, axis: a }, `${n.name}/${k}`); });
+  if (x.nhwc) {
+    // a map keeps its layout with the reduced axes as 1s; without keepdims it goes to ONNX order first
+    const nhwcKept = [kept[0], kept[2], kept[3], kept[1]];
+    const [m] = cx.g.node('reshape', [id], { shape: nhwcKept, layout: 'map' }, keep ? n.name : `${n.name}/map`);
+    if (keep) return cx.set(n, { id: m, nhwc: true, shape: kept });
+    const plain = cx.asPlain({ id: m, nhwc: true, shape: kept }, n.name!);
+    const [out] = cx.g.node('reshape', [plain.id!], { shape: dropped }, `${n.name}/drop`);
+    return cx.set(n, { id: out, shape: dropped });
+  }
+  const [out] = cx.g.node('reshape', [id], { shape: keep ? kept : dropped }, n.name);
+  cx.set(n, { id: out, shape: keep ? kept : dropped });
+}
+
+export const reduceFamily: Family = {
+  ReduceMean: { convert: reduce },
+  ReduceSum: { convert: reduce },
+  ReduceMax: { convert: reduce },
+  ReduceMin: { convert: reduce },
+};

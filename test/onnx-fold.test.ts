@@ -1,0 +1,152 @@
+// Constant folding at import and the Reduce family, against ONNX Runtime: graphs that compute shapes,
+// masks and per-channel constants from Shape through arithmetic (what exporters write), reductions over
+// maps and plain values on any axes, and the gradient of a reduction (finite differences).
+import { beforeAll, describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
+import { useBuild, maxRelDiff, runOrt } from './helpers.js';
+import * as eg from '../src/index.js';
+
+const { onnx } = onnxProto as unknown as { onnx: any };
+
+type Attr = { name: string; type: number; ints?: number[]; i?: number; f?: number; t?: unknown };
+const ints = (name: string, v: number[]): Attr => ({ name, type: 7, ints: v });
+const int = (name: string, v: number): Attr => ({ name, type: 2, i: v });
+const node = (opType: string, input: string[], output: string[], attribute: Attr[] = []) => ({ opType, name: `${opType}_${output[0]}`, input, output, attribute });
+
+function model(nodes: unknown[], inits: unknown[], inDims: Array<number | string>, outDims: Array<number | string>, opset = 17): Uint8Array {
+  const vi = (name: string, dims: Array<number | string>) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, producerName: 'edgegrad-test', opsetImport: [{ domain: '', version: opset }],
+    graph: { name: 'fold', node: nodes, initializer: inits, input: [vi('x', inDims)], output: [vi('y', outDims)] },
+  })).finish();
+}
+const i64 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+const f32 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from(vals).buffer) });
+
+describe('ONNX constant folding', () => {
+  beforeAll(() => useBuild('simd'));
+
+  it('ShuffleNet-style shape arithmetic: Shape -> Gather -> Div -> Concat -> Reshape (no "two constant operands")', async () => {
+    const nodes = [
+      node('Shape', ['x'], ['s']),
+      node('Gather', ['s', 'one'], ['c'], [int('axis', 0)]),
+      node('Div', ['c', 'two'], ['half']),                       // int64 / int64: truncating
+      node('Add', ['half', 'zero'], ['half2']),                  // two constant operands
+      node('Unsqueeze', ['half2', 'ax0'], ['h1']),
+      node('Concat', ['minus1', 'twoV', 'h1', 'sixteen'], ['shape'], [int('axis', 0)]),
+      node('Reshape', ['x', 'shape'], ['r']),
+      node('Transpose', ['r'], ['t'], [ints('perm', [0, 2, 1, 3])]),
+      node('Reshape', ['t', 'back'], ['y']),
+    ];
+    const inits = [i64('one', [1], []), i64('two', [2], []), i64('zero', [0], []), i64('ax0', [0]), i64('minus1', [-1]), i64('twoV', [2]), i64('sixteen', [16]), i64('back', [0, 6, 4, 4])];
+    const bytes = model(nodes, inits, ['N', 6, 4, 4], ['N', 6, 4, 4]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([2, 6, 4, 4], 0, 1, 3);
+    expect(Array.from(m.predict(x).dataSync())).toEqual(Array.from(await runOrt(bytes, x)));
+  });
+
+  it('folds Range, Cast, Mul, Pow, Sqrt, Greater, Where, Expand, Tile, Slice (negative steps), ConstantOfShape, ReduceProd, Equal and Mod into a per-channel constant', async () => {
+    const nodes = [
+      node('Range', ['r0', 'r6', 'r1'], ['idx']),                 // 0..5 (int64)
+      node('Cast', ['idx'], ['idxf'], [int('to', 1)]),
+      node('Mul', ['idxf', 'half'], ['m']),
+      node('Pow', ['m', 'twoF'], ['p']),
+      node('Sqrt', ['p'], ['sq']),
+      node('Greater', ['sq', 'one5'], ['gt']),
+      node('Mod', ['idx', 'three'], ['mod']),
+      node('Equal', ['mod', 'r0'], ['eq']),
+      node('Cast', ['eq'], ['eqf'], [int('to', 1)]),
+      node('Where', ['gt', 'sq', 'eqf'], ['w']),
+      node('Slice', ['w', 'sStart', 'sEnd', 'sAx', 'sStep'], ['rev']),   // reversed
+      node('ConstantOfShape', ['cShape'], ['ones'], [{ name: 'value', type: 4, t: f32('v', [0.25], [1]) }]),
+      node('ReduceProd', ['cShape'], ['prod'], [int('keepdims', 0)]),
+      node('Cast', ['prod'], ['prodf'], [int('to', 1)]),
+      node('Mul', ['ones', 'prodf'], ['onesP']),                  // 0.25 * 6 = 1.5
+      node('Add', ['rev', 'onesP'], ['bias']),
+      node('Unsqueeze', ['bias', 'ax12'], ['b3']),                // [6, 1, 1]
+      node('Expand', ['b3', 'eShape'], ['b4']),                   // [1, 6, 1, 1]
+      node('Tile', ['b4', 'reps'], ['b5']),                       // [1, 6, 2, 2]
+      node('Add', ['x', 'b5'], ['a']),
+      node('Relu', ['a'], ['y']),
+    ];
+    const inits = [
+      i64('r0', [0], []), i64('r6', [6], []), i64('r1', [1], []), f32('half', [0.5], []), f32('twoF', [2], []), f32('one5', [1.2], []),
+      i64('three', [3], []), i64('sStart', [-1]), i64('sEnd', [-100]), i64('sAx', [0]), i64('sStep', [-1]), i64('cShape', [6]),
+      i64('ax12', [1, 2]), i64('eShape', [1, 6, 1, 1]), i64('reps', [1, 1, 2, 2]),
+    ];
+    const bytes = model(nodes, inits, ['N', 6, 2, 2], ['N', 6, 2, 2]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([3, 6, 2, 2], 0, 1, 4);
+    expect(maxRelDiff(m.predict(x).dataSync(), await runOrt(bytes, x))).toBeLessThan(1e-6);
+    // everything before the last Add folded: one add (of a parameter) and the ReLU remain
+    expect(m.summary({ print: false })).toMatch(/Parameters: 24\b/);
+  });
+
+  it('says which op is only supported on constants, and bad folds name the node', async () => {
+    const nodes = [node('Range', ['r0', 'x', 'r1'], ['y'])];
+    await expect(eg.loadModel(model(nodes, [f32('r0', [0], []), f32('r1', [1], [])], [1], [1]))).rejects.toThrow(/ONNX op 'Range' \(node 'Range_y', opset 17\): supported only on constants/);
+    const bad = [node('Reshape', ['c', 'sh'], ['k']), node('Add', ['x', 'k'], ['y'])];
+    await expect(eg.loadModel(model(bad, [f32('c', [1, 2, 3]), i64('sh', [2, 2])], ['N', 4], ['N', 4]))).rejects.toThrow(/node 'Reshape_k', opset 17\): constant folding: reshape of \[3\] to \[2,2\]/);
+    const gather = [node('Gather', ['c', 'i'], ['k']), node('Add', ['x', 'k'], ['y'])];
+    await expect(eg.loadModel(model(gather, [f32('c', [1, 2, 3]), i64('i', [3])], ['N', 1], ['N', 1]))).rejects.toThrow(/Gather.*index 3 is outside \[-3, 3\)/);
+  });
+});
+
+describe('ONNX Reduce ops on computed values', () => {
+  beforeAll(() => useBuild('simd'));
+
+  const cases: Array<[string, string, number[], number, number[]]> = [
+    // op, what, axes, keepdims, output dims (after the batch)
+    ['ReduceMean', 'over H and W of a map (global average pooling, as PyTorch writes it)', [2, 3], 0, [5]],
+    ['ReduceMean', 'over H and W, keepdims', [2, 3], 1, [5, 1, 1]],
+    ['ReduceMax', 'over the channels, keepdims', [1], 1, [1, 3, 4]],
+    ['ReduceSum', 'over W, no keepdims (a map leaves its layout)', [3], 0, [5, 3]],
+    ['ReduceMin', 'over H, keepdims (a map stays a map)', [-2], 1, [5, 1, 4]],
+    ['ReduceSum', 'over C, H and W', [1, 2, 3], 0, []],
+  ];
+  it.each(cases)('%s %s matches ONNX Runtime, and exports back', async (op, _what, axes, keep, dims) => {
+    // opset 18 reads axes from an input for all four; 17 from an attribute except ReduceSum
+    const axesIn = op === 'ReduceSum';
+    const nodes = [
+      node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [1, 1])]),
+      node(op, axesIn ? ['c', 'axes'] : ['c'], ['r'], [...(axesIn ? [] : [ints('axes', axes)]), int('keepdims', keep)]),
+      node('Relu', ['r'], ['y']),
+    ];
+    const w = Array.from({ length: 5 * 2 }, (_, i) => Math.sin(i + 1));
+    const bytes = model(nodes, [f32('w', w, [5, 2, 1, 1]), i64('axes', axes)], ['N', 2, 3, 4], ['N', ...dims]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([2, 2, 3, 4], 0, 1, 9);
+    const ours = m.predict(x), theirs = await runOrt(bytes, x);
+    expect(ours.shape).toEqual([2, ...dims]);
+    expect(maxRelDiff(ours.dataSync(), theirs)).toBeLessThan(1e-5);
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-5);
+  });
+
+  it('trains through a reduction: a ReduceMax / ReduceMean head fine-tunes, gradients match finite differences', async () => {
+    const nodes = [
+      node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [1, 1])]),
+      node('ReduceMax', ['c'], ['r'], [ints('axes', [3]), int('keepdims', 0)]),
+      node('ReduceMean', ['r'], ['y'], [ints('axes', [2]), int('keepdims', 0)]),
+    ];
+    const w = Array.from({ length: 3 * 2 }, (_, i) => Math.cos(i + 1));
+    const base = await eg.loadModel(model(nodes, [f32('w', w, [3, 2, 1, 1])], ['N', 2, 3, 4], ['N', 3]));
+    const x = eg.randomNormal([4, 3, 4, 2], 0, 1, 2); // NHWC inside a sequential model
+    const y = eg.randomNormal([4, 3], 0, 1, 3);
+    const net = eg.sequential([base]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
+    const loss = (): number => net.evaluate(x, y).loss;
+    // the conv weight's gradient from one step of SGD at lr 1 against central differences of the loss
+    const wT = net.getWeights()[0];
+    const w0 = Float32Array.from(wT.dataSync());
+    const eps = 1e-2, fd: number[] = [];
+    for (let i = 0; i < w0.length; i++) {
+      const p = Float32Array.from(w0); p[i] += eps; wT.write(p); net.setWeights([wT]); const lp = loss();
+      p[i] -= 2 * eps; wT.write(p); net.setWeights([wT]); const lm = loss();
+      fd.push((lp - lm) / (2 * eps));
+    }
+    wT.write(w0); net.setWeights([wT]);
+    await net.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false });
+    const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
+    expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
+  });
+});
