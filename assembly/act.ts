@@ -140,8 +140,9 @@ export function softmaxForward(rows: i32, cols: i32, x: usize, y: usize, log: i3
       if (!log) store<f32>(yr + (<usize>c << 2), e);
     }
     if (log) {
-      const lse = m + <f32>Math.log(s);
-      for (let c = 0; c < cols; c++) store<f32>(yr + (<usize>c << 2), load<f32>(xr + (<usize>c << 2)) - lse);
+      // (x - m) - log s, not x - (m + log s): at |x| ~ 1e4 the float32 sum m + log s loses the digits
+      const ls = <f32>Math.log(s);
+      for (let c = 0; c < cols; c++) store<f32>(yr + (<usize>c << 2), (load<f32>(xr + (<usize>c << 2)) - m) - ls);
     } else {
       const inv = <f32>(1.0 / s);
       for (let c = 0; c < cols; c++) store<f32>(yr + (<usize>c << 2), load<f32>(yr + (<usize>c << 2)) * inv);

@@ -92,6 +92,44 @@ describe('ONNX constant folding', () => {
   });
 });
 
+describe('ONNX unary ops on computed values', () => {
+  beforeAll(() => useBuild('simd'));
+
+  const chain = () => [
+    node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [1, 1])]),
+    node('Abs', ['c'], ['a']), node('Sqrt', ['a'], ['s']), node('Neg', ['s'], ['n']), node('Exp', ['n'], ['e']),
+    node('Reciprocal', ['e'], ['r']), node('Log', ['r'], ['l']), node('Mul', ['l', 'e'], ['y']),
+  ];
+  const w = Array.from({ length: 3 * 2 }, (_, i) => Math.sin(2 * i + 1));
+
+  it('Abs, Sqrt, Neg, Exp, Reciprocal, Log match ONNX Runtime and export back', async () => {
+    const bytes = model(chain(), [f32('w', w, [3, 2, 1, 1])], ['N', 2, 3, 4], ['N', 3, 3, 4]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([2, 2, 3, 4], 0, 1, 5);
+    const theirs = await runOrt(bytes, x);
+    expect(maxRelDiff(m.predict(x).dataSync(), theirs)).toBeLessThan(1e-5);
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-5);
+  });
+
+  it('their gradients match finite differences', async () => {
+    const base = await eg.loadModel(model(chain(), [f32('w', w, [3, 2, 1, 1])], ['N', 2, 3, 4], ['N', 3, 3, 4]));
+    const net = eg.sequential([base, eg.layers.flatten()]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
+    const x = eg.randomNormal([3, 3, 4, 2], 0, 1, 6), y = eg.randomNormal([3, 36], 0, 0.2, 7);
+    const wT = net.getWeights()[0], w0 = Float32Array.from(wT.dataSync());
+    const eps = 1e-2, fd: number[] = [];
+    for (let i = 0; i < w0.length; i++) {
+      const p = Float32Array.from(w0); p[i] += eps; wT.write(p); net.setWeights([wT]); const lp = net.evaluate(x, y).loss;
+      p[i] -= 2 * eps; wT.write(p); net.setWeights([wT]); const lm = net.evaluate(x, y).loss;
+      fd.push((lp - lm) / (2 * eps));
+    }
+    wT.write(w0); net.setWeights([wT]);
+    await net.fit(x, y, { epochs: 1, batchSize: 3, shuffle: false });
+    const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
+    expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
+  });
+});
+
 describe('ONNX Reduce ops on computed values', () => {
   beforeAll(() => useBuild('simd'));
 

@@ -211,6 +211,20 @@ for (const op of ['max', 'min'] as const) {
 registerOp({
   name: 'unary',
   infer([x]) { return [x.slice()]; },
+  grad(n, [dy], b) {
+    const [x] = n.inputs, y = n.outputs[0], nm = n.name;
+    const mul = (p: number, q: number, k: string) => b.node('mul', [p, q], {}, `${nm}_${k}`)[0];
+    const minus = (p: number) => b.node('unary', [p], { op: 'neg' }, `${nm}_neg`)[0];
+    switch (n.attrs.op as UnaryOp) {
+      case 'neg': return [minus(dy!)];
+      case 'abs': return [mul(dy!, b.node('activation', [x], { activation: 'sign' }, `${nm}_sign`)[0], 'dx')];
+      case 'exp': return [mul(dy!, y, 'dx')];
+      case 'log': return [b.node('div', [dy!, x], {}, `${nm}_dx`)[0]];
+      case 'sqrt': return [b.node('div', [dy!, b.node('add', [y, y], {}, `${nm}_2y`)[0]], {}, `${nm}_dx`)[0]];
+      case 'square': return [mul(dy!, b.node('add', [x, x], {}, `${nm}_2x`)[0], 'dx')];
+      case 'reciprocal': return [minus(mul(dy!, mul(y, y, 'y2'), 'dy2'))];
+    }
+  },
   run(ctx, n) {
     ctx.be.kernels.unary(Un[n.attrs.op as UnaryOp], sizeOfShape(ctx.shape(n.inputs[0])), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
   },

@@ -131,8 +131,8 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
         for (let c = 0; c < cols; c++) m = Math.max(m, xs[o + c]);
         let s = 0;
         for (let c = 0; c < cols; c++) s += Math.exp(xs[o + c] - m);
-        const lse = m + Math.log(s);
-        for (let c = 0; c < cols; c++) ys[o + c] = log ? xs[o + c] - lse : Math.exp(xs[o + c] - m) / s;
+        const ls = Math.log(s);
+        for (let c = 0; c < cols; c++) ys[o + c] = log ? (xs[o + c] - m) - ls : Math.exp(xs[o + c] - m) / s;
       }
     },
 

@@ -202,8 +202,8 @@ ${MAIN} {
   for (var c = 0u; c < C; c++) { m = max(m, mem[x + c]); }
   var s: f32 = 0.0;
   for (var c = 0u; c < C; c++) { s += exp(mem[x + c] - m); }
-  let lse = m + log(s);
-  for (var c = 0u; c < C; c++) { let v = mem[x + c]; mem[y + c] = select(exp(v - m) / s, v - lse, ai(4u) != 0u); }
+  let ls = log(s);
+  for (var c = 0u; c < C; c++) { let v = mem[x + c]; mem[y + c] = select(exp(v - m) / s, (v - m) - ls, ai(4u) != 0u); }
 }`;
 // u: rows cols y dy dx log
 const SOFTMAX_BACKWARD = /* wgsl */ `

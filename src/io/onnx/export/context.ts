@@ -110,11 +110,13 @@ export class ExportContext {
       return this.floatInit(v.name, [O, I, H, W], hwioToOihw(d, v.shape, new Float32Array(d.length)));
     }
     if (transform === 'map-const') {
-      // a constant broadcast against a map: [1, 1, 1, C] (NHWC) -> [1, C, 1, 1]
+      // a constant broadcast against a map: NHWC [a, h, w, c] -> NCHW [a, c, h, w] ([1, 1, 1, C] -> [1, C, 1, 1])
       const s = v.shape;
-      if (s.length === 4 && s[1] === 1 && s[2] === 1) return this.floatInit(v.name, [s[0], s[3], 1, 1], d);
       if (d.length === 1) return this.floatInit(v.name, [1], d);
-      fail(`constant '${v.name}' ${JSON.stringify(s)} broadcast against a feature map`);
+      if (s.length !== 4) fail(`constant '${v.name}' ${JSON.stringify(s)} broadcast against a feature map`);
+      const [a, h, w, c] = s, out = new Float32Array(d.length);
+      for (let i = 0; i < a; i++) for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) out[(i * c + ch) * h * w + p] = d[(i * h * w + p) * c + ch];
+      return this.floatInit(v.name, [a, c, h, w], out);
     }
     return this.floatInit(v.name, v.shape, d);
   }

@@ -1,4 +1,4 @@
-// add / sub / mul / div; a constant operand of a map is written [1, C, 1, 1] (NCHW).
+// add / sub / mul / div (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
 import { type ExportFamily, type Exporter } from './context.js';
 
 const binary = (opType: string): Exporter => (cx, n, out) => {
@@ -8,7 +8,16 @@ const binary = (opType: string): Exporter => (cx, n, out) => {
   cx.setOut(n, cx.emit(opType, [nm(p), nm(q)], [], n.name, out), map);
 };
 
+const UNARY: Record<string, string> = { neg: 'Neg', abs: 'Abs', exp: 'Exp', log: 'Log', sqrt: 'Sqrt', reciprocal: 'Reciprocal' };
+
+const unary: Exporter = (cx, n, out) => {
+  const x = cx.valueName(n.inputs[0]), map = cx.isMap.has(n.inputs[0]);
+  const op = n.attrs.op as string;
+  cx.setOut(n, op === 'square' ? cx.emit('Mul', [x, x], [], n.name, out) : cx.emit(UNARY[op], [x], [], n.name, out), map);
+};
+
 export const elementwiseFamily: ExportFamily = {
+  unary,
   add: binary('Add'),
   sub: binary('Sub'),
   mul: binary('Mul'),

@@ -1,4 +1,4 @@
-// Add / Sub / Mul / Div: two computed operands (met as maps when their layouts differ), or one computed and
+// Neg / Abs / Exp / Log / Sqrt / Reciprocal; Add / Sub / Mul / Div: two computed operands (met as maps when their layouts differ), or one computed and
 // one constant (an NCHW [1, C, 1, 1] / [C, 1, 1] constant against a map becomes NHWC [1, 1, 1, C]).
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
@@ -29,7 +29,22 @@ function binary(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, nhwc: main.nhwc, shape: main.nhwc ? cx.mapShape(id) : cx.g.values[id].shape });
 }
 
+const UNARY: Record<string, string> = { Neg: 'neg', Abs: 'abs', Exp: 'exp', Log: 'log', Sqrt: 'sqrt', Reciprocal: 'reciprocal' };
+
+/** Neg / Abs / Exp / Log / Sqrt / Reciprocal of a computed value (of constants they fold at import) */
+function unary(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.graphVal(n, 0);
+  const [id] = cx.g.node('unary', [x.id!], { op: UNARY[n.opType] }, n.name);
+  cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
+}
+
 export const elementwiseFamily: Family = {
+  Neg: { convert: unary },
+  Abs: { convert: unary },
+  Exp: { convert: unary },
+  Log: { convert: unary },
+  Sqrt: { convert: unary },
+  Reciprocal: { convert: unary },
   Add: { convert: binary },
   Sub: { convert: binary },
   Mul: { convert: binary },
