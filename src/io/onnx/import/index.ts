@@ -41,7 +41,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   return model;
 }
 
-/** The decoded model, its graph and its opset (11-21), or an error that says why not. */
+/** The decoded model, its graph and its opset (1-21), or an error that says why not. */
 async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; opset: number }> {
   const root = await protoRoot();
   let m: OnnxModel;
@@ -54,7 +54,8 @@ async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; 
   if (!og || !og.node?.length) fail(`no graph in the file (${bytes.length} bytes): not an ONNX model`);
   const opsetEntry = m.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
   const opset = num(opsetEntry?.version);
-  if (opset < 11 || opset > 21) fail(`ONNX opset ${opset} is not supported (opsets 11-21)`);
+  // opsets before 11 are read through upgrade.ts (each old op form rewritten to its current one)
+  if (!(opset >= 1 && opset <= 21)) fail(`ONNX opset ${opset} is not supported (opsets 1-21)`);
   return { m, og: og!, opset };
 }
 

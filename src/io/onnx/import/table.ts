@@ -5,6 +5,7 @@ import type { ConverterEntry, Family, ImportContext } from './context.js';
 import { gatherFamilies } from '../families.js';
 import { fail } from './errors.js';
 import { FOLDABLE, foldConstants } from './fold.js';
+import { upgradeNode } from './upgrade.js';
 import { activationFamily } from './activation.js';
 import { constantFamily } from './constant.js';
 import { convFamily } from './conv.js';
@@ -40,12 +41,14 @@ export function convertNode(cx: ImportContext, n: OnnxNode): void {
   const nodeName = n.name || `${op}_${n.output[0]}`;
   n.name = nodeName;
   try {
+    // a file of an opset before 11: the node in its current form first
+    upgradeNode(cx, n);
     // any node whose inputs are all constants is evaluated here, once (shape arithmetic above all)
     if (foldConstants(cx, n)) return;
-    const entry = CONVERTERS.get(op);
+    const entry = CONVERTERS.get(n.opType);
     if (!entry && FOLDABLE.has(op)) cx.unsupported(n, 'supported only on constants (shape arithmetic), and an input here is computed by the graph');
     if (!entry) cx.unsupported(n, `not supported (edgegrad reads ${SUPPORTED_OPS.join(', ')}; on constants also ${[...FOLDABLE].filter((o) => !CONVERTERS.has(o)).sort().join(', ')})`);
-    entry.convert(cx, n);
+    entry!.convert(cx, n);
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
     if (/^edgegrad/.test(msg)) throw e;
