@@ -1,5 +1,5 @@
-// A model that is a graph (imported from ONNX): one input, one output, run through planned memory.
-// The boundary keeps the source's layout: a rank-4 input or output is NCHW outside and NHWC inside.
+// A model that is a graph (imported from ONNX or TF.js): its inputs and outputs by name, run through planned
+// memory. The boundary keeps the source's layout: a rank-4 input or output is NCHW outside, NHWC inside.
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { GraphLayer } from './layers/graph-layer.js';
@@ -12,6 +12,15 @@ import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 
+/** A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. */
+export interface Boundary {
+  inputs: Array<{ name: string; shape: number[]; nchw: boolean }>;
+  outputs: Array<{ name: string; nchw: boolean }>;
+}
+
+/** What predict takes: one tensor (one input), tensors in input order, or a { name: tensor } map. */
+export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
+
 export class GraphModel {
   private plans = new Map<number, Plan>();
   /** Parameters that fine-tuning must not change (freeze / unfreeze), by tensor. */
@@ -22,8 +31,6 @@ export class GraphModel {
   quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
-  /** Outputs of the imported file beyond the first, which this model does not compute (one output per model). */
-  ignoredOutputs: string[] = [];
   /**
    * How its trainable batch norms normalize while the model trains (see BatchNormMode): 'train' (batch
    * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).
@@ -38,7 +45,30 @@ export class GraphModel {
     readonly inputNchw: boolean,
     readonly outputNchw: boolean,
     readonly info: { format: string; opset: number; producer: string },
-  ) {}
+    boundary?: Boundary,
+  ) {
+    this.boundary = boundary ?? {
+      inputs: [{ name: graph.values[graph.inputs[0]]?.name ?? 'input', shape: inputShape, nchw: inputNchw }],
+      outputs: [{ name: 'output', nchw: outputNchw }],
+    };
+    if (this.boundary.inputs.length !== graph.inputs.length || this.boundary.outputs.length !== graph.outputs.length) {
+      throw new Error(`edgegrad: model '${name}': ${this.boundary.inputs.length} inputs / ${this.boundary.outputs.length} outputs named for a graph of ${graph.inputs.length} / ${graph.outputs.length}`);
+    }
+  }
+
+  /** The inputs and outputs, in order, with the names the source gave them. */
+  readonly boundary: Boundary;
+
+  get inputNames(): string[] { return this.boundary.inputs.map((i) => i.name); }
+  get outputNames(): string[] { return this.boundary.outputs.map((o) => o.name); }
+
+  /** @internal For what takes one input and gives one output (a layer, the quantizer's calibration): else an error saying so. */
+  single(op: string): void {
+    const { inputs, outputs } = this.boundary;
+    if (inputs.length !== 1 || outputs.length !== 1) {
+      throw new Error(`edgegrad.${op}: model '${this.name}' has ${inputs.length} inputs (${this.inputNames.join(', ')}) and ${outputs.length} outputs (${this.outputNames.join(', ')}); ${op} takes models with one of each (cut it at one output: model.cut(node))`);
+    }
+  }
 
   private plan(batch: number): Plan {
     // folded copies go stale when the weights they came from change (trained inside another model, say)
@@ -53,36 +83,72 @@ export class GraphModel {
     return p;
   }
 
-  /** Run x ([batch, ...inputShape], e.g. NCHW) through the model. */
-  predict(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) throw new Error(`edgegrad.predict: x must be a Tensor (eg.tensor(data, shape)), got ${Array.isArray(x) ? 'an array' : typeof x === 'object' && x ? (x as object).constructor.name : typeof x}`);
-    const want = this.inputShape;
-    if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
-      throw new Error(`edgegrad.predict: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
+  /**
+   * Run the model: x is one tensor ([batch, ...inputShape], e.g. NCHW) for a model with one input, the
+   * tensors in input order, or a { name: tensor } map (inputNames). Returns the output tensor; with several
+   * outputs, an array in output order (a map by outputNames when x was a map).
+   */
+  predict(x: Tensor): Tensor;
+  predict(x: ModelInputs): Tensor | Tensor[] | Record<string, Tensor>;
+  predict(x: ModelInputs): Tensor | Tensor[] | Record<string, Tensor> {
+    const xs = this.inputsOf(x, 'predict');
+    const outs = this.boundary.outputs;
+    if (x instanceof Tensor && outs.length > 1) {
+      throw new Error(`edgegrad.predict: model '${this.name}' has ${outs.length} outputs (${this.outputNames.join(', ')}): pass its input as [x] (outputs in order) or { ${this.inputNames[0]}: x } (outputs by name)`);
     }
-    if (x.dtype !== 'float32') throw new Error(`edgegrad.predict: x must be float32, got ${x.dtype}`);
-    if (x.shape[0] === 0) throw new Error(`edgegrad.predict: x is empty (${formatShape(x.shape)})`);
-    checkBackend(x, 'predict');
-    refuseNonFinite(x, 'predict', 'x');
-    const B = x.shape[0];
+    const B = xs[0].shape[0];
     const p = this.plan(B);
-    const [inId] = p.graph.inputs, [outId] = p.graph.outputs;
     // layouts change on the backend, and data moves by copies there: nothing crosses to the CPU
-    const xin = this.inputNchw ? runEager('nchwToNhwc', [x])[0] : x;
-    const t = Tensor.empty(p.shapes[outId]);
+    const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
+    const ys = p.graph.outputs.map((id) => Tensor.empty(p.shapes[id]));
     const release = p.be.hold();
     try {
-      p.be.copy(p.ptr(inId), xin.ptr, xin.size * 4);
+      p.graph.inputs.forEach((id, k) => p.be.copy(p.ptr(id), ins[k].ptr, ins[k].size * 4));
       p.run();
-      p.be.copy(t.ptr, p.ptr(outId), t.size * 4);
+      p.graph.outputs.forEach((id, k) => p.be.copy(ys[k].ptr, p.ptr(id), ys[k].size * 4));
     } finally {
       release();
-      if (xin !== x) xin.dispose();
+      ins.forEach((t, k) => { if (t !== xs[k]) t.dispose(); });
     }
-    if (!this.outputNchw) return t;
-    const nchw = runEager('nhwcToNchw', [t])[0];
-    t.dispose();
-    return nchw;
+    const res = ys.map((t, k) => {
+      if (!outs[k].nchw) return t;
+      const nchw = runEager('nhwcToNchw', [t])[0];
+      t.dispose();
+      return nchw;
+    });
+    if (res.length === 1) return res[0];
+    return Array.isArray(x) ? res : Object.fromEntries(res.map((t, k) => [outs[k].name, t]));
+  }
+
+  /** The inputs of a call in input order, each checked (shape, dtype, backend, finite), one batch size. */
+  private inputsOf(x: ModelInputs, op: string): Tensor[] {
+    const specs = this.boundary.inputs;
+    const what = (v: unknown) => (Array.isArray(v) ? 'an array' : typeof v === 'object' && v ? (v as object).constructor.name : typeof v);
+    let xs: unknown[];
+    if (x instanceof Tensor) xs = [x];
+    else if (Array.isArray(x)) xs = x;
+    else if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+      const extra = Object.keys(x).filter((k) => !specs.some((s) => s.name === k));
+      if (extra.length) throw new Error(`edgegrad.${op}: model '${this.name}' has no input ${extra.map((e) => `'${e}'`).join(', ')} (inputs: ${this.inputNames.join(', ')})`);
+      xs = specs.map((s) => (x as Record<string, Tensor>)[s.name]);
+    } else {
+      throw new Error(`edgegrad.${op}: x must be a Tensor (eg.tensor(data, shape)), an array of them or a { name: tensor } map, got ${what(x)}`);
+    }
+    if (xs.length !== specs.length) throw new Error(`edgegrad.${op}: model '${this.name}' takes ${specs.length} inputs (${this.inputNames.join(', ')}), got ${xs.length}`);
+    return xs.map((t, k) => {
+      const spec = specs[k], label = specs.length > 1 ? `input '${spec.name}'` : 'x';
+      if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: ${label} must be a Tensor (eg.tensor(data, shape)), got ${t === undefined ? 'nothing' : what(t)}`);
+      const want = spec.shape;
+      if (t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
+        throw new Error(`edgegrad.${op}: model '${this.name}' expects ${specs.length > 1 ? `${label} ` : 'input '}[batch, ${want.join(', ')}], got ${formatShape(t.shape)}`);
+      }
+      if (t.dtype !== 'float32') throw new Error(`edgegrad.${op}: ${label} must be float32, got ${t.dtype}`);
+      if (t.shape[0] === 0) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
+      if (t.shape[0] !== (xs[0] as Tensor).shape[0]) throw new Error(`edgegrad.${op}: the inputs have different batch sizes (${(xs as Tensor[]).map((v) => v.shape[0]).join(', ')})`);
+      checkBackend(t, op);
+      refuseNonFinite(t, op, label);
+      return t;
+    });
   }
 
   /** Nodes, parameters, FLOPs per example and planned memory at batch 1. */
@@ -98,8 +164,15 @@ export class GraphModel {
     const trainable = this.countParams(true);
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
+    const io = (l: Array<{ name: string; shape: number[] }>) => l.map((v) => `${v.name} float32 [batch, ${v.shape.join(', ')}]`).join('; ');
+    const outShapes = this.boundary.outputs.map((o, k) => {
+      const s = p.shapes[p.graph.outputs[k]];
+      return { name: o.name, shape: (o.nchw ? [s[3], s[1], s[2]] : s.slice(1)) };
+    });
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
+      `Inputs: ${io(this.boundary.inputs)}`,
+      `Outputs: ${io(outShapes)}`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
       `Trainable parameters: ${trainable} (frozen ${this.countParams() - trainable}; batch norms in ${this.batchNormMode} mode while training)`,
@@ -153,7 +226,8 @@ export class GraphModel {
     keep.forEach((n) => cut.nodes.push({ ...n }));
     cut.nodes.forEach((n, k) => { n.id = k; });
     const isMap = this.inputNchw && g.values[out].shape.length === 4 && keep.at(-1)!.op !== 'nhwcToNchw';
-    const m = new GraphModel(cut, `${this.name}/${g.nodes[i].name}`, this.inputShape, this.inputNchw, isMap, this.info);
+    const m = new GraphModel(cut, `${this.name}/${g.nodes[i].name}`, this.inputShape, this.inputNchw, isMap, this.info,
+      { inputs: this.boundary.inputs, outputs: [{ name: g.nodes[i].name, nchw: isMap }] });
     m.frozen = this.frozen;
     m.storage = this.storage;
     return m;
@@ -227,6 +301,16 @@ export class GraphModel {
     return m;
   }
 
+  /** @internal What the ONNX exporter writes: the graph, its boundary's layout and names, the weight storage. */
+  exportSource(options: SaveOptions = {}): import('./io/onnx/export/index.js').ExportSource {
+    // a quantized or TF.js model names its one output 'output' as before; an ONNX file's names are kept
+    const named = this.info.format === 'ONNX';
+    return {
+      graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage,
+      inputNames: named ? this.inputNames : undefined, outputNames: named ? this.outputNames : undefined,
+    };
+  }
+
   isFrozen(t: Tensor): boolean {
     return this.frozen.has(t);
   }
@@ -247,7 +331,7 @@ export class GraphModel {
    */
   async save(target: string, options: SaveOptions = {}): Promise<void> {
     const io = await import('./io/index.js');
-    await io.saveModel({ graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage }, target);
+    await io.saveModel(this.exportSource(options), target);
   }
 
   dispose(): void {

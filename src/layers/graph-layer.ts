@@ -9,6 +9,7 @@ export class GraphLayer extends Layer {
   private readonly ws: Weight[];
 
   constructor(readonly model: GraphModel) {
+    model.single('use it as a layer');
     super({ name: model.name, inputShape: model.graph.values[model.graph.inputs[0]].shape.slice(1) }, 'graph');
     this.built = true;
     // parameters train, state (batch-norm running statistics) does not; only values its nodes read (a cut

@@ -16,6 +16,7 @@ function fail(msg: string): never {
 export async function calibrate(src: GraphModel, g: Graph, ids: number[], opts: QuantizeOptions): Promise<Map<number, ActQuant>> {
   const x = opts.calibration;
   if (!x) fail("int8 activations need calibration data: quantize(model, { calibration: x }) (or activations: 'float32' for weight-only)");
+  src.single('quantize with int8 activations (calibration)');
   const want = src.inputShape;
   if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) fail(`calibration data ${formatShape(x.shape)} does not match the model input [n, ${want.join(', ')}]`);
   if (x.shape[0] < 1) fail('the calibration set is empty');

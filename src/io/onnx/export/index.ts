@@ -1,5 +1,5 @@
-// ONNX export: the inference graph of a model -> ModelProto (opset 17). The boundary (the input, and the
-// output back to the boundary's layout) is written here; each node by its op's exporter (table.ts).
+// ONNX export: the inference graph of a model -> ModelProto (opset 17). The boundary (the inputs, and the
+// outputs back to the boundary's layout) is written here; each node by its op's exporter (table.ts).
 import type { Graph, Node } from '../../../graph/ir.js';
 import { protoRoot, FLOAT } from '../proto.js';
 import { attrInts, ExportContext, fail, OPSET } from './context.js';
@@ -12,6 +12,9 @@ export interface ExportSource {
   nchwBoundary: boolean;
   /** weight storage: float32 (default) or float16 (half the size; each weight is cast to float in the graph) */
   weights?: 'float32' | 'float16';
+  /** names of the graph's inputs and outputs, in order (an imported model's own); default input / output */
+  inputNames?: string[];
+  outputNames?: string[];
 }
 
 type Dim = { dimValue?: number; dimParam?: string };
@@ -23,56 +26,58 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   if (gpu) throw new Error(`edgegrad.save / toOnnx: model '${src.name}' has its weights on the '${gpu.tensor!.location}' backend, which the exporter cannot read yet: build or load it on wasm to save or export it`);
   const { graph: g, name, nchwBoundary } = src;
   const cx = new ExportContext(g, src.weights);
-  const inputInfo = writeInput(cx, nchwBoundary);
-  const outId = g.outputs[0];
-  for (const n of g.nodes) exportNode(cx, n, n.outputs[0] === outId && !isMapOut(g, n) ? 'output' : undefined);
-  const outDims = writeOutput(cx, outId, nchwBoundary);
+  // the boundary's names first, so that no value written later takes one of them
+  const inNames = g.inputs.map((_, k) => cx.unique(src.inputNames?.[k] ?? (g.inputs.length === 1 ? 'input' : `input_${k}`)));
+  const outNames = g.outputs.map((_, k) => cx.unique(src.outputNames?.[k] ?? (g.outputs.length === 1 ? 'output' : `output_${k}`)));
+  const inputInfo = g.inputs.map((id, k) => writeInput(cx, id, inNames[k], nchwBoundary));
+  // a node whose value is an output (as it stands: not a map needing a layout change) writes it under the
+  // output's name directly; other outputs get an Identity or Transpose after
+  const direct = new Map<number, string>();
+  g.outputs.forEach((id, k) => { if (!direct.has(id) && !g.inputs.includes(id)) direct.set(id, outNames[k]); });
+  for (const n of g.nodes) exportNode(cx, n, direct.has(n.outputs[0]) && !isMapOut(g, n) ? direct.get(n.outputs[0]) : undefined);
+  const outputInfo = g.outputs.map((id, k) => valueInfo(outNames[k], writeOutput(cx, id, outNames[k], nchwBoundary)));
   const root = await protoRoot();
   const model = root.ModelProto.create({
     irVersion: 8,
     producerName: 'edgegrad',
     producerVersion: '0.1.0',
     opsetImport: [{ domain: '', version: OPSET }],
-    graph: { name, node: cx.nodes, initializer: cx.inits, input: [inputInfo], output: [valueInfo('output', outDims)] },
+    graph: { name, node: cx.nodes, initializer: cx.inits, input: inputInfo, output: outputInfo },
   });
   return root.ModelProto.encode(model).finish();
 }
 
-/** The graph's one input: an image NCHW at an NCHW boundary, else NHWC and transposed to NCHW inside. */
-function writeInput(cx: ExportContext, nchwBoundary: boolean): unknown {
-  const g = cx.g;
-  if (g.inputs.length !== 1) fail(`models with ${g.inputs.length} inputs are not exported yet`);
-  const xId = g.inputs[0];
+/** An input: an image NCHW at an NCHW boundary, else NHWC and transposed to NCHW inside. */
+function writeInput(cx: ExportContext, xId: number, inName: string, nchwBoundary: boolean): unknown {
   const xs = cx.shapeOf(xId);
   if (xs.length !== 4) {
-    cx.onnxName.set(xId, cx.unique('input'));
-    return valueInfo(cx.onnxName.get(xId)!, xs.map(dim));
+    cx.onnxName.set(xId, inName);
+    return valueInfo(inName, xs.map(dim));
   }
   const [, H, W, C] = xs;
   cx.isMap.add(xId);
   if (nchwBoundary) {
-    cx.onnxName.set(xId, cx.unique('input'));
-    return valueInfo(cx.onnxName.get(xId)!, [dim(-1), dim(C), dim(H), dim(W)]);
+    cx.onnxName.set(xId, inName);
+    return valueInfo(inName, [dim(-1), dim(C), dim(H), dim(W)]);
   }
-  const inName = cx.unique('input');
-  cx.onnxName.set(xId, cx.emit('Transpose', [inName], [attrInts('perm', [0, 3, 1, 2])], 'input/to_nchw'));
+  cx.onnxName.set(xId, cx.emit('Transpose', [inName], [attrInts('perm', [0, 3, 1, 2])], `${inName}/to_nchw`));
   return valueInfo(inName, [dim(-1), dim(H), dim(W), dim(C)]);
 }
 
-/** The value 'output': a map goes back to the boundary's layout. Returns its dims. */
-function writeOutput(cx: ExportContext, outId: number, nchwBoundary: boolean): Dim[] {
-  const outName = cx.onnxName.get(outId)!;
+/** An output under its name: a map goes back to the boundary's layout. Returns its dims. */
+function writeOutput(cx: ExportContext, outId: number, name: string, nchwBoundary: boolean): Dim[] {
+  const have = cx.onnxName.get(outId)!;
   const os = cx.shapeOf(outId);
   if (!cx.isMap.has(outId)) {
-    if (outName !== 'output') cx.emit('Identity', [outName], [], 'output/identity', 'output');
+    if (have !== name) cx.emit('Identity', [have], [], `${name}/identity`, name);
     return os.map(dim);
   }
   const [, H, W, C] = os;
   if (nchwBoundary) {
-    cx.emit('Identity', [outName], [], 'output/identity', 'output');
+    if (have !== name) cx.emit('Identity', [have], [], `${name}/identity`, name);
     return [dim(-1), dim(C), dim(H), dim(W)];
   }
-  cx.emit('Transpose', [outName], [attrInts('perm', [0, 2, 3, 1])], 'output/to_nhwc', 'output');
+  cx.emit('Transpose', [have], [attrInts('perm', [0, 2, 3, 1])], `${name}/to_nhwc`, name);
   return [dim(-1), dim(H), dim(W), dim(C)];
 }
 

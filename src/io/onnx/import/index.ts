@@ -1,10 +1,10 @@
-// ONNX import: ModelProto bytes -> GraphModel. Parse, check the opset and the one input, build the
+// ONNX import: ModelProto bytes -> GraphModel. Parse, check the opset and the inputs, build the
 // converter context, convert each node with its op's converter (table.ts), then the int8 and fusion passes.
 import { Graph } from '../../../graph/ir.js';
 import { GraphModel } from '../../../graph-model.js';
 import { fuseActivations } from '../../../graph/passes.js';
 import '../../../ops/index.js';
-import { num, protoRoot, FLOAT16, type OnnxGraph, type OnnxModel, type OnnxNode } from '../proto.js';
+import { num, protoRoot, FLOAT, FLOAT16, type OnnxGraph, type OnnxModel, type OnnxNode } from '../proto.js';
 import { ImportContext } from './context.js';
 import { fail } from './errors.js';
 import { loadExternal, type ExternalReader } from './external.js';
@@ -19,23 +19,24 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   await loadExternal(og.initializer, readExternal);
   const cx = new ImportContext(new Graph(), opset, READS_QUANTIZED);
   for (const init of og.initializer) cx.initializer(init);
-  const input = graphInput(cx, og);
+  const inputs = graphInputs(cx, og);
   for (const n of og.node) convertNode(cx, n);
 
   const g = cx.g;
-  const outName = og.output[0]?.name;
-  const out = outName ? cx.vals.get(outName) : undefined;
-  if (!out || out.id === undefined) fail(`the model output '${outName}' is not computed by the graph`);
-  g.outputs = [out.id!];
+  const outputs = og.output.map((o) => {
+    const v = cx.vals.get(o.name);
+    if (!v) fail(`the model output '${o.name}' is not computed by the graph`);
+    if (v.id === undefined) fail(`the model output '${o.name}' is a constant (it does not depend on the input${inputs.length > 1 ? 's' : ''})`);
+    return { name: o.name, id: v.id, nchw: !!v.nhwc };
+  });
+  if (outputs.length === 0) fail('the graph declares no output');
+  g.outputs = outputs.map((o) => o.id);
   const report = int8FromQdq(g);
   fuseActivations(g);
-  const model = new GraphModel(g, og.name || name, input.dims.slice(1), input.nchw, !!out.nhwc, { format: 'ONNX', opset, producer: m.producerName ?? '' });
+  const [first] = inputs;
+  const model = new GraphModel(g, og.name || name, first.dims.slice(1), first.nchw, outputs[0].nchw, { format: 'ONNX', opset, producer: m.producerName ?? '' },
+    { inputs: inputs.map((i) => ({ name: i.name, shape: i.dims.slice(1), nchw: i.nchw })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
   if (report) model.quantization = report;
-  // one output per model: the others are said, never silently dropped
-  model.ignoredOutputs = og.output.slice(1).map((o) => o.name ?? '');
-  if (model.ignoredOutputs.length) {
-    console.warn(`edgegrad.loadModel: '${model.name}' has ${og.output.length} outputs; edgegrad computes the first ('${outName}') and ignores ${model.ignoredOutputs.map((o) => `'${o}'`).join(', ')}`);
-  }
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
   return model;
@@ -60,23 +61,27 @@ async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; 
 }
 
 /**
- * The model's one input (the graph input that is not an initializer), batch dimension free. A rank-4 input is
- * NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from NHWC frameworks,
- * edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
+ * The model's inputs (the graph inputs that are not initializers), each with a free batch dimension first. A
+ * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
+ * NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
  */
-function graphInput(cx: ImportContext, og: OnnxGraph): { dims: number[]; nchw: boolean } {
+function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean }> {
   const realInputs = og.input.filter((i) => !cx.vals.has(i.name));
-  if (realInputs.length !== 1) fail(`edgegrad imports models with one input; this one has ${realInputs.length} (${realInputs.map((i) => i.name).join(', ')})`);
-  const inInfo = realInputs[0];
-  const inDims = (inInfo.type?.tensorType?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
-  if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
-  // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
-  if (inDims.slice(1).reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(inDims.slice(1))} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
-  const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
-  const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
-  const nhwcInput = inDims.length === 4 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
-  const inNchw = inDims.length === 4 && !nhwcInput;
-  const xId = cx.g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
-  cx.vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
-  return { dims: inDims, nchw: inNchw };
+  if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
+  return realInputs.map((inInfo) => {
+    const tt = inInfo.type?.tensorType;
+    if (tt?.elemType !== undefined && tt.elemType !== FLOAT) fail(`input '${inInfo.name}' is of ONNX type ${tt.elemType}: edgegrad's inputs are float32 (type 1)`);
+    const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
+    if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
+    if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
+    // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
+    if (inDims.slice(1).reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(inDims.slice(1))} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
+    const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
+    const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
+    const nhwcInput = inDims.length === 4 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
+    const inNchw = inDims.length === 4 && !nhwcInput;
+    const xId = cx.g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
+    cx.vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
+    return { name: inInfo.name, dims: inDims, nchw: inNchw };
+  });
 }

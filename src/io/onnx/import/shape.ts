@@ -106,6 +106,7 @@ function concat(cx: ImportContext, n: OnnxNode): void {
   const rank = xs[0].shape.length;
   let axis = cx.int(n, 'axis', 1);
   if (axis < 0) axis += rank;
+  if (axis === 0) cx.unsupported(n, 'concatenation along the batch dimension');
   if (rank === 4 && axis === 1) xs = xs.map((v, k) => cx.asMap(v, `${n.name}/${k}`));
   else xs = xs.map((v, k) => cx.asPlain(v, `${n.name}/${k}`));
   if (!(xs[0].nhwc ? axis === 1 : axis === rank - 1)) cx.unsupported(n, `concatenation over axis ${axis} of ${formatShape(xs[0].shape)} (edgegrad joins channels / the last axis)`);
