@@ -120,6 +120,34 @@ export class GraphModel {
     return Array.isArray(x) ? res : Object.fromEntries(res.map((t, k) => [outs[k].name, t]));
   }
 
+  /**
+   * Where inference spends its time: each node of the inference plan timed over `runs` runs (after warm-up
+   * runs, so the engine has optimized the kernels), median per node, slowest first. Timing each node costs
+   * a little itself: compare nodes with each other, and the total with predict's time.
+   */
+  profile(x: ModelInputs, opts: { runs?: number } = {}): Array<{ node: string; op: string; ms: number; share: number }> {
+    const runs = opts.runs ?? 10;
+    if (!Number.isInteger(runs) || runs < 1) throw new Error(`edgegrad.profile: runs must be a positive integer, got ${runs}`);
+    const xs = this.inputsOf(x, 'profile');
+    const p = this.plan(xs[0].shape[0]);
+    const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
+    const times = p.graph.nodes.map(() => [] as number[]);
+    try {
+      for (let r = -2; r < runs; r++) {
+        p.graph.inputs.forEach((id, k) => p.be.copy(p.ptr(id), ins[k].ptr, ins[k].size * 4));
+        const t = p.runProfiled();
+        if (r >= 0) t.forEach((e, k) => times[k].push(e.ms));
+      }
+    } finally {
+      ins.forEach((t, k) => { if (t !== xs[k]) t.dispose(); });
+    }
+    const med = (v: number[]) => { const s = v.slice().sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+    const rows = p.graph.nodes.map((n, k) => ({ node: n.name, op: n.op, ms: med(times[k]), share: 0 }));
+    const total = rows.reduce((a, r) => a + r.ms, 0) || 1;
+    rows.forEach((r) => { r.share = r.ms / total; });
+    return rows.sort((a, b) => b.ms - a.ms);
+  }
+
   /** The inputs of a call in input order, each checked (shape, dtype, backend, finite), one batch size. */
   private inputsOf(x: ModelInputs, op: string): Tensor[] {
     const specs = this.boundary.inputs;

@@ -218,5 +218,15 @@ describe('edgegrad command', () => {
     const m = cli('bench', 'models/digits-cnn.onnx', '--batch', '4', '--runs', '2');
     expect(m.status, m.stderr).toBe(0);
     expect(m.stdout).toMatch(/models\/digits-cnn\.onnx inference, batch 4 +[\d.]+ ms +[\d.]+ examples\/s, [\d.]+ GFLOP\/s/);
+    // --profile: every node of the inference plan timed, by op and slowest first
+    const p = cli('bench', 'models/digits-cnn.onnx', '--runs', '3', '--profile', '--json');
+    expect(p.status, p.stderr).toBe(0);
+    const prof = JSON.parse(p.stdout).profile as { total: number; ops: Array<{ op: string; ms: number; count: number }>; nodes: Array<{ node: string; op: string; ms: number; share: number }> };
+    expect(prof.ops.map((o) => o.op)).toContain('conv2d');
+    expect(prof.nodes.length).toBe(prof.ops.reduce((a, o) => a + o.count, 0));
+    for (let i = 1; i < prof.nodes.length; i++) expect(prof.nodes[i].ms).toBeLessThanOrEqual(prof.nodes[i - 1].ms);
+    expect(prof.nodes.reduce((a, n) => a + n.share, 0)).toBeCloseTo(1, 6);
+    expect(cli('bench', 'models/digits-cnn.onnx', '--profile').stdout).toMatch(/profile: \d+ nodes[\s\S]*by op:[\s\S]*slowest nodes:/);
+    expect(cli('bench', '--profile').stderr).toMatch(/--profile times the nodes of a MODEL/);
   });
 });

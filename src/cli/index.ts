@@ -23,7 +23,7 @@ const USAGE = `usage:
                                             post-training quantization: int8 (activations calibrated on
                                             the images in DIR) or float16; prints sizes, and accuracies
                                             before / after on a labelled folder (--data)
-  edgegrad bench [MODEL] [--batch 1] [--runs 20] [--json]
+  edgegrad bench [MODEL] [--batch 1] [--runs 20] [--profile] [--json]
                                             inference time of MODEL, or GEMM / conv kernel speed
 MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
 Exit codes: 0 done, 1 bad input (files, names, shapes), 2 bad usage.`;
@@ -266,7 +266,7 @@ function median(v: number[]): number {
 }
 
 async function bench(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
-  const { pos, flags } = parseFlags(args, { batch: 'number', runs: 'number' });
+  const { pos, flags } = parseFlags(args, { batch: 'number', runs: 'number', profile: 'boolean' });
   const runs = (flags.runs as number) ?? 20, batch = (flags.batch as number) ?? 1;
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, got ${runs}`);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
@@ -279,12 +279,29 @@ async function bench(args: string[], json: boolean, out: (s: string) => void): P
   };
   const rows: Array<{ what: string; ms: number; rate: string }> = [];
   if (pos.length > 1) throw new UsageError('bench takes at most one MODEL');
+  if (flags.profile && !pos[0]) throw new UsageError('--profile times the nodes of a MODEL: give one');
   if (pos[0]) {
     const m = await eg.loadModel(pos[0]);
     const x = eg.randomUniform([batch, ...m.inputShape], 0, 1, 1);
     const flops = Number(/FLOPs per example: (\d+)/.exec(m.summary({ print: false }))?.[1] ?? 0);
     const ms = time(() => m.predict(x).dispose());
     rows.push({ what: `${pos[0]} inference, batch ${batch}`, ms, rate: `${((batch * 1000) / ms).toFixed(1)} examples/s${flops ? `, ${((flops * batch) / ms / 1e6).toFixed(1)} GFLOP/s` : ''}` });
+    if (flags.profile) {
+      const nodes = m.profile(x, { runs });
+      const byOp = new Map<string, { ms: number; count: number }>();
+      for (const n of nodes) { const e = byOp.get(n.op) ?? { ms: 0, count: 0 }; e.ms += n.ms; e.count++; byOp.set(n.op, e); }
+      const ops = [...byOp].map(([op, e]) => ({ op, ms: e.ms, count: e.count })).sort((a, b) => b.ms - a.ms);
+      const total = nodes.reduce((a, n) => a + n.ms, 0);
+      if (json) { out(JSON.stringify({ build: be.build, runs, rows, profile: { total, ops, nodes } })); return; }
+      out(`edgegrad bench (wasm build: ${be.build}; median of ${runs} runs after 3 warm-up runs)`);
+      for (const r of rows) out(`  ${r.what.padEnd(48)} ${(r.ms.toFixed(2) + ' ms').padStart(11)}  ${r.rate}`);
+      out(`profile: ${nodes.length} nodes, ${total.toFixed(2)} ms timed node by node (median per node)`);
+      out('  by op:');
+      for (const o of ops) out(`    ${o.op.padEnd(20)} ${String(o.count).padStart(4)} nodes ${(o.ms.toFixed(3) + ' ms').padStart(11)} ${(100 * o.ms / total).toFixed(1).padStart(5)}%`);
+      out('  slowest nodes:');
+      for (const n of nodes.slice(0, 15)) out(`    ${n.node.slice(0, 48).padEnd(48)} ${n.op.padEnd(16)} ${(n.ms.toFixed(3) + ' ms').padStart(11)} ${(100 * n.share).toFixed(1).padStart(5)}%`);
+      return;
+    }
   } else {
     for (const n of [256, 512, 1024]) {
       const a = eg.randomUniform([n, n], -1, 1, 1), b = eg.randomUniform([n, n], -1, 1, 2);
