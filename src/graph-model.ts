@@ -165,7 +165,8 @@ export class GraphModel {
     if (xs.length !== specs.length) throw new Error(`edgegrad.${op}: model '${this.name}' takes ${specs.length} inputs (${this.inputNames.join(', ')}), got ${xs.length}`);
     return xs.map((t, k) => {
       const spec = specs[k], label = specs.length > 1 ? `input '${spec.name}'` : 'x';
-      if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: ${label} must be a Tensor (eg.tensor(data, shape)), got ${t === undefined ? 'nothing' : what(t)}`);
+      if (t === undefined) throw new Error(`edgegrad.${op}: ${label} is missing (inputs: ${this.inputNames.join(', ')})`);
+      if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: ${label} must be a Tensor (eg.tensor(data, shape)), got ${what(t)}`);
       const want = spec.shape;
       if (t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
         throw new Error(`edgegrad.${op}: model '${this.name}' expects ${specs.length > 1 ? `${label} ` : 'input '}[batch, ${want.join(', ')}], got ${formatShape(t.shape)}`);
@@ -336,6 +337,7 @@ export class GraphModel {
     return {
       graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage,
       inputNames: named ? this.inputNames : undefined, outputNames: named ? this.outputNames : undefined,
+      inputsNchw: this.boundary.inputs.map((i) => i.nchw), outputsNchw: this.boundary.outputs.map((o) => o.nchw),
     };
   }
 

@@ -112,3 +112,89 @@ describe('ONNX op coverage', () => {
     expect(maxRelDiff(again.z.data as Float32Array, theirs.z.data as Float32Array)).toBeLessThan(1e-6);
   });
 });
+
+describe('ONNX boundaries and Resize, as an outside run found them', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  type Dims = Array<number | string>;
+  const vi = (name: string, dims: Dims) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
+  const f32 = (name: string, dims: number[], vals: number[]) => ({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from(vals).buffer) });
+  const i64 = (name: string, vals: number[]) => ({ name, dims: [vals.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+  const str = (name: string, v: string) => ({ name, type: 3, s: new TextEncoder().encode(v) });
+  const build = (nodes: unknown[], inits: unknown[], inputs: Array<[string, Dims]>, outputs: Array<[string, Dims]>): Uint8Array => onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, opsetImport: [{ domain: '', version: 13 }],
+    graph: { name: 'outside', node: nodes, initializer: inits, input: inputs.map(([n, d]) => vi(n, d)), output: outputs.map(([n, d]) => vi(n, d)) },
+  })).finish();
+  const ortRun = async (bytes: Uint8Array, feeds: Record<string, eg.Tensor>) => {
+    const ort = await import('onnxruntime-web');
+    const s = await ort.InferenceSession.create(bytes);
+    const r = await s.run(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor('float32', t.dataSync() as Float32Array, t.shape as number[])])));
+    return Object.fromEntries(s.outputNames.map((k) => [k, { data: r[k].data as Float32Array, dims: [...r[k].dims] }]));
+  };
+
+  it.each([['half_pixel', 1.5], ['asymmetric', 1.5], ['half_pixel', 0.5], ['pytorch_half_pixel', 0.5]] as const)('linear Resize (%s) by scales %s on 9x11 maps coordinates by 1 / scale, and exports back', async (ctm, sc) => {
+    const OH = Math.floor(9 * sc), OW = Math.floor(11 * sc);
+    const bytes = build([{ opType: 'Resize', name: 'r', input: ['x', '', 's'], output: ['y'], attribute: [str('mode', 'linear'), str('coordinate_transformation_mode', ctm)] }],
+      [f32('s', [4], [1, 1, sc, sc])], [['x', ['N', 2, 9, 11]]], [['y', ['N', 2, OH, OW]]]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([2, 2, 9, 11], 0, 1, 4);
+    const theirs = (await ortRun(bytes, { x })).y;
+    const ours = m.predict(x);
+    expect(ours.shape).toEqual(theirs.dims);
+    expect(maxRelDiff(ours.dataSync(), theirs.data)).toBeLessThan(1e-5);
+    const back = (await ortRun(await eg.toOnnx(m), { x })).y;
+    expect(maxRelDiff(back.data, theirs.data)).toBeLessThan(1e-5);
+  });
+
+  it('a Resize to sizes (8x10 -> 13x7, nearest and linear) exports with its sizes: ONNX Runtime loads and matches it', async () => {
+    for (const mode of ['nearest', 'linear']) {
+      const bytes = build([{ opType: 'Resize', name: 'r', input: ['x', '', '', 'sz'], output: ['y'], attribute: [str('mode', mode), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')] }],
+        [i64('sz', [1, 2, 13, 7])], [['x', [1, 2, 8, 10]]], [['y', [1, 2, 13, 7]]]);
+      const m = await eg.loadModel(bytes);
+      const x = eg.randomNormal([1, 2, 8, 10], 0, 1, 5);
+      const theirs = (await ortRun(bytes, { x })).y;
+      expect(maxRelDiff(m.predict(x).dataSync(), theirs.data)).toBeLessThan(1e-5);
+      const back = (await ortRun(await eg.toOnnx(m), { x })).y;
+      expect(back.dims).toEqual([1, 2, 13, 7]);
+      expect(maxRelDiff(back.data, theirs.data)).toBeLessThan(1e-5);
+    }
+  });
+
+  it('an output transposed to NHWC stays NHWC when exported; a map input that is not the first keeps NCHW', async () => {
+    const w = Array.from({ length: 6 * 4 * 9 }, (_, i) => Math.sin(i));
+    const perm = build([
+      { opType: 'Conv', name: 'c', input: ['x', 'w'], output: ['c'], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] },
+      { opType: 'Transpose', name: 't', input: ['c'], output: ['y'], attribute: [{ name: 'perm', type: 7, ints: [0, 2, 3, 1] }] },
+    ], [f32('w', [6, 4, 3, 3], w)], [['x', ['N', 4, 8, 10]]], [['y', ['N', 8, 10, 6]]]);
+    const x = eg.randomNormal([1, 4, 8, 10], 0, 1, 6);
+    const theirs = (await ortRun(perm, { x })).y;
+    const m = await eg.loadModel(perm);
+    expect(maxRelDiff(m.predict(x).dataSync(), theirs.data)).toBeLessThan(1e-5);
+    const back = (await ortRun(await eg.toOnnx(m), { x })).y;
+    expect(back.dims).toEqual([1, 8, 10, 6]);
+    expect(maxRelDiff(back.data, theirs.data)).toBeLessThan(1e-5);
+
+    const vecFirst = build([
+      { opType: 'Conv', name: 'c', input: ['x', 'w2'], output: ['c'] },
+      { opType: 'Unsqueeze', name: 'u', input: ['v', 'ax'], output: ['v4'] },
+      { opType: 'Mul', name: 'm', input: ['c', 'v4'], output: ['y'] },
+    ], [f32('w2', [2, 4, 1, 1], [1, 2, 3, 4, -1, 0.5, 2, -3]), i64('ax', [2, 3])], [['v', ['N', 2]], ['x', ['N', 4, 9, 11]]], [['y', ['N', 2, 9, 11]]]);
+    const v = eg.randomNormal([3, 2], 0, 1, 7), x2 = eg.randomNormal([3, 4, 9, 11], 0, 1, 8);
+    const want = (await ortRun(vecFirst, { v, x: x2 })).y;
+    const m2 = await eg.loadModel(vecFirst);
+    expect(maxRelDiff((m2.predict([v, x2]) as eg.Tensor).dataSync(), want.data)).toBeLessThan(1e-5);
+    const back2 = (await ortRun(await eg.toOnnx(m2), { v, x: x2 })).y;
+    expect(back2.dims).toEqual([3, 2, 9, 11]);
+    expect(maxRelDiff(back2.data, want.data)).toBeLessThan(1e-5);
+  });
+
+  it('says what a refusal is about: the ONNX node of a shape that does not fit (and the batch reading), an int64 input by name, a missing input', async () => {
+    const sub = build([{ opType: 'Sub', name: '/transform/Sub', input: ['x', 'm'], output: ['y'] }], [f32('m', [3, 1, 1], [1, 2, 3])], [['x', [3, 16, 16]]], [['y', [3, 16, 16]]]);
+    await expect(eg.loadModel(sub)).rejects.toThrow(/ONNX op 'Sub' \(node '\/transform\/Sub', opset 13\): .*do not broadcast.*edgegrad reads each input's first dimension as the batch/);
+    const ids = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'ids', node: [{ opType: 'Identity', name: 'i', input: ['ids'], output: ['y'] }], input: [{ name: 'ids', type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } }], output: [vi('y', ['N', 4])] } })).finish();
+    await expect(eg.loadModel(ids)).rejects.toThrow("input 'ids' is int64: edgegrad's inputs are float32");
+    const two = build([{ opType: 'Add', name: 'a', input: ['p', 'q'], output: ['y'] }], [], [['p', ['N', 3]], ['q', ['N', 3]]], [['y', ['N', 3]]]);
+    const m = await eg.loadModel(two);
+    expect(() => m.predict({ p: eg.zeros([1, 3]) })).toThrow("input 'q' is missing (inputs: p, q)");
+  });
+});

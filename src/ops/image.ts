@@ -7,12 +7,20 @@ import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
 
 export type ResizeMethod = 'bilinear' | 'nearest';
-export interface ResizeOptions { alignCorners?: boolean; halfPixelCenters?: boolean }
+export interface ResizeOptions {
+  alignCorners?: boolean;
+  halfPixelCenters?: boolean;
+  /**
+   * The factors (output / input, height and width) the coordinates are mapped with, where a file gives
+   * them (ONNX Resize's scales): 1.5 on 9 rows makes 13, mapped by 1 / 1.5, not 9 / 13. Default: the sizes'.
+   */
+  scales?: [number, number];
+}
 
 /** Per output coordinate: the two source indices and the weight of the second. */
-function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
-  const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : inSize / outSize;
+  const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : factor ? 1 / factor : inSize / outSize;
   for (let d = 0; d < outSize; d++) {
     if (method === 'nearest') {
       const s = o.halfPixelCenters ? (d + 0.5) * scale : d * scale;
@@ -28,7 +36,7 @@ function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: Res
 
 /** dst[N, OH, OW, C] = resize(src[N, H, W, C]), or (backward) dsrc += scatter(ddst) with the same weights. */
 function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions, backward: boolean): void {
-  const ty = axisTable(H, OH, method, o), tx = axisTable(W, OW, method, o);
+  const ty = axisTable(H, OH, method, o, o.scales?.[0]), tx = axisTable(W, OW, method, o, o.scales?.[1]);
   if (backward) x.fill(0);
   for (let n = 0; n < N; n++) {
     const xb = n * H * W * C, yb = n * OH * OW * C;

@@ -10,9 +10,36 @@ import { fail, formatShape } from './util.js';
  * (strides in elements; src and dst are handles, offsets allowed).
  */
 function stridedCopy(ctx: RunContext, shape: readonly number[], src: number, srcStrides: readonly number[], dst: number, dstStrides: readonly number[]): void {
-  if (shape.length > 8) fail('copy', `${formatShape(shape)} has more than 8 axes`);
   if (sizeOfShape(shape) === 0) return;
-  ctx.be.kernels.stridedCopy(shape.length, ctx.be.descriptor([...shape, ...srcStrides, ...dstStrides]), src, dst);
+  const [sh, ss, ds] = simplify(shape, srcStrides, dstStrides);
+  if (sh.length > 8) fail('copy', `${formatShape(shape)} has more than 8 axes`);
+  ctx.be.kernels.stridedCopy(sh.length, ctx.be.descriptor([...sh, ...ss, ...ds]), src, dst);
+}
+
+/**
+ * The same copy over fewer, longer axes: axes of extent 1 dropped, neighbours that are one run in both
+ * source and destination merged, and the axis that is contiguous in the source (or else the destination)
+ * and longest moved innermost. The kernel's inner loop runs over the last axis (a memory copy when both
+ * strides are 1), so a slice of channels or a shuffle is a few long runs, not one call per element.
+ */
+function simplify(shape: readonly number[], src: readonly number[], dst: readonly number[]): [number[], number[], number[]] {
+  let axes = shape.map((n, i) => ({ n, s: src[i], d: dst[i] })).filter((a) => a.n !== 1);
+  if (axes.length === 0) return [[1], [1], [1]];
+  const merged = [axes[0]];
+  for (const a of axes.slice(1)) {
+    const p = merged[merged.length - 1];
+    if (p.s === a.s * a.n && p.d === a.d * a.n) merged[merged.length - 1] = { n: p.n * a.n, s: a.s, d: a.d };
+    else merged.push(a);
+  }
+  axes = merged;
+  const last = axes[axes.length - 1];
+  if (!(last.s === 1 && last.d === 1)) {
+    // innermost: a contiguous run in the source, else in the destination, the longest such
+    const pick = (k: 's' | 'd') => axes.filter((a) => a[k] === 1).sort((a, b) => b.n - a.n)[0];
+    const inner = pick('s') ?? pick('d');
+    if (inner && inner !== last && inner.n > last.n) axes = [...axes.filter((a) => a !== inner), inner];
+  }
+  return [axes.map((a) => a.n), axes.map((a) => a.s), axes.map((a) => a.d)];
 }
 
 /** The fill kernel's one call site: n floats at handle `out` set to `value`. */
@@ -146,6 +173,30 @@ function permute(ctx: RunContext, x: number, y: number, shape: readonly number[]
   const out = perm.map((p) => shape[p]), ist = stridesOf(shape);
   stridedCopy(ctx, out, x, perm.map((p) => ist[p]), y, stridesOf(out));
 }
+
+/**
+ * ShuffleNet's channel shuffle on an NHWC map, in one pass: the C = groups * k channels, read as
+ * [groups, k], are written as [k, groups] (out channel j * groups + g is in channel g * k + j).
+ */
+registerOp({
+  name: 'channelShuffle',
+  infer([x], a, node) {
+    const g = a.groups as number, C = x[x.length - 1];
+    if (!(Number.isInteger(g) && g >= 1 && C % g === 0)) fail('channelShuffle', `node '${node}': ${C} channels do not split into ${g} groups`);
+    return [x.slice()];
+  },
+  run(ctx, n) {
+    const shape = ctx.shape(n.inputs[0]), C = shape[shape.length - 1], g = n.attrs.groups as number, k = C / g;
+    const rows = sizeOfShape(shape) / C;
+    // out [rows, k, g] <- in [rows, g, k]
+    stridedCopy(ctx, [rows, k, g], ctx.ptr(n.inputs[0]), [C, 1, k], ctx.ptr(n.outputs[0]), [C, g, 1]);
+  },
+  grad(n, [dy], b) {
+    const C = b.shape(n.inputs[0]).at(-1)!, g = n.attrs.groups as number;
+    return [b.node('channelShuffle', [dy!], { groups: C / g }, `${n.name}_grad`)[0]];
+  },
+  flops: ([x]) => sizeOfShape(x),
+});
 
 registerOp({
   name: 'nhwcToNchw',

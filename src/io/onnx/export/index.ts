@@ -15,6 +15,9 @@ export interface ExportSource {
   /** names of the graph's inputs and outputs, in order (an imported model's own); default input / output */
   inputNames?: string[];
   outputNames?: string[];
+  /** per input / output: whether a rank-4 one is NCHW at the boundary (an imported model's own); default nchwBoundary */
+  inputsNchw?: boolean[];
+  outputsNchw?: boolean[];
 }
 
 type Dim = { dimValue?: number; dimParam?: string };
@@ -29,13 +32,13 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   // the boundary's names first, so that no value written later takes one of them
   const inNames = g.inputs.map((_, k) => cx.unique(src.inputNames?.[k] ?? (g.inputs.length === 1 ? 'input' : `input_${k}`)));
   const outNames = g.outputs.map((_, k) => cx.unique(src.outputNames?.[k] ?? (g.outputs.length === 1 ? 'output' : `output_${k}`)));
-  const inputInfo = g.inputs.map((id, k) => writeInput(cx, id, inNames[k], nchwBoundary));
+  const inputInfo = g.inputs.map((id, k) => writeInput(cx, id, inNames[k], src.inputsNchw?.[k] ?? nchwBoundary));
   // a node whose value is an output (as it stands: not a map needing a layout change) writes it under the
   // output's name directly; other outputs get an Identity or Transpose after
   const direct = new Map<number, string>();
   g.outputs.forEach((id, k) => { if (!direct.has(id) && !g.inputs.includes(id)) direct.set(id, outNames[k]); });
   for (const n of g.nodes) exportNode(cx, n, direct.has(n.outputs[0]) && !isMapOut(g, n) ? direct.get(n.outputs[0]) : undefined);
-  const outputInfo = g.outputs.map((id, k) => valueInfo(outNames[k], writeOutput(cx, id, outNames[k], nchwBoundary)));
+  const outputInfo = g.outputs.map((id, k) => valueInfo(outNames[k], writeOutput(cx, id, outNames[k], src.outputsNchw?.[k] ?? nchwBoundary)));
   const root = await protoRoot();
   const model = root.ModelProto.create({
     irVersion: 8,

@@ -38,6 +38,15 @@ export const shapeFamily: ExportFamily = {
     const map = cx.isMap.has(n.inputs[0]);
     cx.setOut(n, cx.emit('Concat', n.inputs.map((id) => cx.valueName(id)), [attrInt('axis', map ? 1 : -1)], n.name, out), map);
   },
+  // a map's channel shuffle, as ShuffleNet writes it in ONNX: Reshape [N, g, C/g, H, W], Transpose, Reshape
+  channelShuffle: (cx, n, out) => {
+    const x = n.inputs[0];
+    if (!cx.isMap.has(x)) fail(`channel shuffle of a value that is not a feature map (node '${n.name}')`);
+    const [, H, W, C] = cx.shapeOf(x), g = n.attrs.groups as number;
+    const r5 = cx.emit('Reshape', [cx.valueName(x), cx.intInit(`${n.name}/split`, [0, g, C / g, H, W])], [], `${n.name}/split`);
+    const t = cx.emit('Transpose', [r5], [attrInts('perm', [0, 2, 1, 3, 4])], `${n.name}/swap`);
+    cx.setOut(n, cx.emit('Reshape', [t, cx.intInit(`${n.name}/merge`, [0, C, H, W])], [], n.name, out), true);
+  },
   grayscaleToRgb: (cx, n, out) => {
     const x = cx.valueName(n.inputs[0]), map = cx.isMap.has(n.inputs[0]);
     cx.setOut(n, cx.emit('Concat', [x, x, x], [attrInt('axis', map ? 1 : -1)], n.name, out), map);

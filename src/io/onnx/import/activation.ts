@@ -21,7 +21,7 @@ function activation(cx: ImportContext, n: OnnxNode): void {
     let axis = cx.int(n, 'axis', cx.opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
     const last = x.nhwc ? axis === 1 : axis === rank - 1;
-    if (!last && !(cx.opset < 13 && rank === 2 && axis === 1)) cx.unsupported(n, `softmax over axis ${axis} of ${formatShape(x.shape)} (edgegrad takes it over the channels / last axis)`);
+    if (!last && !(cx.opset < 13 && rank === 2 && axis === 1)) cx.unsupported(n, `softmax over axis ${axis} of ${formatShape(x.shape)}: edgegrad takes it over the channels of an NCHW feature map (axis 1), or the last axis of other values`);
   }
   if (op === 'Clip') {
     const lo = n.input[1] ? cx.konst(n, 1)[0] : -Infinity, hi = n.input[2] ? cx.konst(n, 2)[0] : Infinity;

@@ -18,6 +18,12 @@ export interface Val {
   quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number; exact?: boolean };
   /** integers computed exactly in float (MatMulInteger / ConvInteger outputs): only Cast to float reads them */
   integer?: boolean;
+  /**
+   * A map's channels seen as two axes (ShuffleNet's channel shuffle: Reshape to [N, g, C/g, H, W], Transpose
+   * of those two, Reshape back): the bytes are the map `id` as it stands, and `swapped` says a shuffle is
+   * pending. Reshape and Transpose read it as it is; any other reader gets it materialized (get()).
+   */
+  split?: { groups: number; swapped: boolean };
 }
 
 /** padding of a conv / pool node as [[top, bottom], [left, right]] */
@@ -50,11 +56,29 @@ export class ImportContext {
   }
 
   get(n: OnnxNode, k: number): Val {
-    const v = this.vals.get(n.input[k]);
+    let v = this.vals.get(n.input[k]);
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
+    if (v.split) v = this.materialize(n.input[k]);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
     if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;
+  }
+
+  /**
+   * The value named `name` as plain ONNX data: a split map (see Val.split) gets its pending shuffle and
+   * its ONNX layout ([N, A, B, H, W]) here, once (later readers share it).
+   */
+  materialize(name: string): Val {
+    const v = this.vals.get(name)!;
+    if (!v.split) return v;
+    let id = v.id!;
+    const [N, A, B, H, W] = v.shape;
+    if (v.split.swapped) id = this.g.node('channelShuffle', [id], { groups: B }, `${name}/shuffle`)[0];
+    const plain = this.g.node('nhwcToNchw', [id], {}, `${name}/nchw`)[0];
+    const [out] = this.g.node('reshape', [plain], { shape: [N, A, B, H, W] }, `${name}/5d`);
+    const m: Val = { id: out, shape: v.shape };
+    this.vals.set(name, m);
+    return m;
   }
 
   konst(n: OnnxNode, k: number): Float32Array {

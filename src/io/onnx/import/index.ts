@@ -24,8 +24,8 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
 
   const g = cx.g;
   const outputs = og.output.map((o) => {
-    const v = cx.vals.get(o.name);
-    if (!v) fail(`the model output '${o.name}' is not computed by the graph`);
+    if (!cx.vals.has(o.name)) fail(`the model output '${o.name}' is not computed by the graph`);
+    const v = cx.materialize(o.name);
     if (v.id === undefined) fail(`the model output '${o.name}' is a constant (it does not depend on the input${inputs.length > 1 ? 's' : ''})`);
     return { name: o.name, id: v.id, nchw: !!v.nhwc };
   });
@@ -60,6 +60,8 @@ async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; 
   return { m, og: og!, opset };
 }
 
+const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'a string', 9: 'bool', 10: 'float16', 11: 'float64 (double)', 12: 'uint32', 13: 'uint64' };
+
 /**
  * The model's inputs (the graph inputs that are not initializers), each with a free batch dimension first. A
  * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
@@ -70,7 +72,7 @@ function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; di
   if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
   return realInputs.map((inInfo) => {
     const tt = inInfo.type?.tensorType;
-    if (tt?.elemType !== undefined && tt.elemType !== FLOAT) fail(`input '${inInfo.name}' is of ONNX type ${tt.elemType}: edgegrad's inputs are float32 (type 1)`);
+    if (tt?.elemType !== undefined && tt.elemType !== FLOAT) fail(`input '${inInfo.name}' is ${TYPE_NAMES[tt.elemType] ?? `of ONNX type ${tt.elemType}`}: edgegrad's inputs are float32 (integer and boolean inputs are not read yet)`);
     const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
     if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
     if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);

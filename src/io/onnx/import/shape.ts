@@ -12,7 +12,34 @@ function flatten(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, x.nhwc ? cx.flattenMap(n, x) : x.shape.length === 2 ? x : { id: cx.g.node('reshape', [x.id!], { shape: [-1, per] }, n.name)[0], shape: [-1, per] });
 }
 
+/**
+ * The channel shuffle without leaving NHWC: a map reshaped to [N, g, C/g, H, W] keeps its bytes (a split map,
+ * Val.split), its two channel axes transposed only mark a shuffle pending, and the reshape back to
+ * [N, C, H, W] is one channelShuffle node (or nothing, if the axes were not swapped). True if it applied.
+ */
+function splitChannels(cx: ImportContext, n: OnnxNode, target: number[]): boolean {
+  const v = cx.vals.get(n.input[0]);
+  if (!v || v.id === undefined) return false;
+  const dims = target.map((d, i) => (d === 0 ? v.shape[i] : d));
+  if (v.nhwc && dims.length === 5) {
+    const [, C, H, W] = v.shape;
+    const A = dims[1] === -1 ? C / dims[2] : dims[1], B = dims[2] === -1 ? C / dims[1] : dims[2];
+    if (!(Number.isInteger(A) && Number.isInteger(B) && A * B === C && dims[3] === H && dims[4] === W && A > 1 && B > 1)) return false;
+    cx.set(n, { id: v.id, shape: [v.shape[0], A, B, H, W], split: { groups: A, swapped: false } });
+    return true;
+  }
+  if (v.split && dims.length === 4) {
+    const [N, A, B, H, W] = v.shape;
+    if (!((dims[1] === A * B || dims[1] === -1) && dims[2] === H && dims[3] === W)) return false;
+    const id = v.split.swapped ? cx.g.node('channelShuffle', [v.id], { groups: B }, n.name)[0] : v.id;
+    cx.set(n, { id, nhwc: true, shape: [N, A * B, H, W] });
+    return true;
+  }
+  return false;
+}
+
 function reshape(cx: ImportContext, n: OnnxNode): void {
+  if (splitChannels(cx, n, Array.from(cx.konst(n, 1)))) return;
   const x = cx.asPlain(cx.graphVal(n, 0), n.name!);
   const target = Array.from(cx.konst(n, 1));
   const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
@@ -27,6 +54,12 @@ function reshape(cx: ImportContext, n: OnnxNode): void {
 }
 
 function transpose(cx: ImportContext, n: OnnxNode): void {
+  const v = cx.vals.get(n.input[0]);
+  // the two channel axes of a split map swapped: a shuffle pending (or undone)
+  if (v?.split && cx.ints(n, 'perm', []).join(',') === '0,2,1,3,4') {
+    const [N, A, B, H, W] = v.shape;
+    return cx.set(n, { id: v.id, shape: [N, B, A, H, W], split: { groups: v.split.groups, swapped: !v.split.swapped } });
+  }
   const x0 = cx.graphVal(n, 0);
   const p0 = cx.ints(n, 'perm', x0.shape.map((_, i) => x0.shape.length - 1 - i)).join(',');
   // layout identities, free: a map (NHWC bytes) transposed to NHWC is those bytes as a plain tensor,

@@ -29,7 +29,9 @@ function resize(cx: ImportContext, n: OnnxNode): void {
     ? ({ asymmetric: 'plain', align_corners: 'align', half_pixel: 'half', pytorch_half_pixel: OH > 1 && OW > 1 ? 'half' : undefined } as Record<string, string | undefined>)[ctm]
     : ({ asymmetric: nm === 'floor' ? 'plain' : undefined, align_corners: nm === 'round_prefer_ceil' ? 'align' : undefined, tf_half_pixel_for_nn: nm === 'floor' ? 'half' : undefined } as Record<string, string | undefined>)[ctm];
   if (!rule) cx.unsupported(n, `mode '${mode}' with coordinate_transformation_mode '${ctm}'${mode === 'nearest' ? ` and nearest_mode '${nm}'` : ''}`);
-  const [id] = cx.g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', alignCorners: rule === 'align', halfPixelCenters: rule === 'half' }, n.name);
+  // with scales (and no sizes), coordinates map by 1 / scale, not by the sizes' ratio (ONNX's rule)
+  const factors = !sizes && (H * scales![2] !== OH || W * scales![3] !== OW) ? { scales: [scales![2], scales![3]] } : {};
+  const [id] = cx.g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', alignCorners: rule === 'align', halfPixelCenters: rule === 'half', ...factors }, n.name);
   cx.set(n, { id, nhwc: true, shape: cx.mapShape(id) });
 }
 

@@ -51,6 +51,11 @@ export function convertNode(cx: ImportContext, n: OnnxNode): void {
     entry!.convert(cx, n);
   } catch (e) {
     const msg = (e as Error).message ?? String(e);
+    // a graph op's own error (a shape that does not fit): said with the ONNX node it came from
+    if (/^edgegrad\.\w+: /.test(msg) && !/ONNX op '/.test(msg) && !/^edgegrad\.loadModel/.test(msg)) {
+      const batch = /\[-1[,\]]/.test(msg) ? "; edgegrad reads each input's first dimension as the batch (-1 here), whatever the file declares" : '';
+      fail(`ONNX op '${op}' (node '${nodeName}', opset ${cx.opset}): ${msg.replace(/^edgegrad\.\w+: /, '')}${batch}`);
+    }
     if (/^edgegrad/.test(msg)) throw e;
     fail(`node '${nodeName}' (${op}): malformed (${(e as Error).name}: ${msg})`);
   }
