@@ -188,3 +188,64 @@ describe('ONNX Reduce ops on computed values', () => {
     expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
   });
 });
+
+describe('ONNX MatMul beyond dense layers, LayerNormalization, Pow', () => {
+  beforeAll(() => useBuild('simd'));
+
+  // tokens [N, 4, 6] -> LayerNorm -> x W (constant) -> (x W)(x W)ᵀ (two computed operands) -> Pow 2 -> mean
+  const block = (opset: number) => {
+    const nodes = [
+      node('LayerNormalization', ['x', 'g', 'b'], ['ln'], [int('axis', -1)]),
+      node('MatMul', ['ln', 'w'], ['h']),
+      node('Transpose', ['h'], ['ht'], [ints('perm', [0, 2, 1])]),
+      node('MatMul', ['h', 'ht'], ['s']),
+      node('Pow', ['s', 'two'], ['p']),
+      node('ReduceMean', ['p'], ['y'], [ints('axes', [2]), int('keepdims', 0)]),
+    ];
+    const w = Array.from({ length: 6 * 5 }, (_, i) => Math.sin(i + 0.5) / 2);
+    return model(nodes, [f32('g', [1, 0.5, 2, 1.5, 1, 0.8]), f32('b', [0, 0.1, -0.2, 0.3, 0, 0.05]), f32('w', w, [6, 5]), f32('two', [2], [])], ['N', 4, 6], ['N', 4], opset);
+  };
+
+  it('match ONNX Runtime and export back', async () => {
+    const bytes = block(17);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([3, 4, 6], 0, 1, 8);
+    const theirs = await runOrt(bytes, x);
+    expect(maxRelDiff(m.predict(x).dataSync(), theirs)).toBeLessThan(1e-5);
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-5);
+  });
+
+  it('train: the gradients of the LayerNorm scale and of the MatMul weight match finite differences', async () => {
+    const base = await eg.loadModel(block(17));
+    const net = eg.sequential([base]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
+    const x = eg.randomNormal([3, 4, 6], 0, 1, 9), y = eg.randomNormal([3, 4], 0, 1, 10);
+    const ws = net.getWeights();
+    const w0 = ws.map((t) => Float32Array.from(t.dataSync()));
+    const eps = 1e-2, fd: number[][] = [];
+    // the trainable ones: the LayerNorm scale and bias and the MatMul weight (the epsilon is a constant)
+    const trained = ws.map((t, k) => k).filter((k) => ws[k].size > 1);
+    expect(trained.map((k) => ws[k].shape)).toEqual([[6], [6], [6, 5]]);
+    for (let k = 0; k < ws.length; k++) {
+      if (!trained.includes(k)) { fd.push([]); continue; }
+      fd.push([]);
+      for (let i = 0; i < w0[k].length; i++) {
+        const set = (d: number) => { const p = Float32Array.from(w0[k]); p[i] += d; ws[k].write(p); net.setWeights(ws); return net.evaluate(x, y).loss; };
+        const lp = set(eps), lm = set(-eps);
+        fd[k].push((lp - lm) / (2 * eps));
+        ws[k].write(w0[k]); net.setWeights(ws);
+      }
+    }
+    await net.fit(x, y, { epochs: 1, batchSize: 3, shuffle: false });
+    const after = net.getWeights();
+    for (const k of trained) {
+      const grad = Array.from(after[k].dataSync(), (v, i) => w0[k][i] - v);
+      expect(maxRelDiff(grad, fd[k]), `weight ${k} ${ws[k].shape} ${grad.slice(0, 4)} vs ${fd[k].slice(0, 4)}`).toBeLessThan(3e-2);
+    }
+  });
+
+  it('Pow by an exponent it does not compute says so', async () => {
+    const bytes = model([node('Pow', ['x', 'e'], ['y'])], [f32('e', [2.5], [])], ['N', 3], ['N', 3]);
+    await expect(eg.loadModel(bytes)).rejects.toThrow("ONNX op 'Pow' (node 'Pow_y', opset 17): exponent 2.5 (edgegrad computes 2, 3, 0.5, 1 and -1)");
+  });
+});

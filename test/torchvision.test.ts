@@ -60,4 +60,19 @@ describe.skipIf(!have && !process.env.CI)('torchvision architectures exported by
     expect(loss.every(Number.isFinite)).toBe(true);
     expect(loss.at(-1)!).toBeLessThan(loss[0]);
   }, 120_000);
+
+  it.each([13, 17])('a small transformer block (attention, LayerNorm, tanh-GELU MLP; opset %i) loads, matches ONNX Runtime, exports back and trains', async (opset) => {
+    const file = join(dir, `attention-${opset}.onnx`);
+    if (!existsSync(file)) execFileSync(PY, [join(root, 'scripts', 'export-attention.py'), file, String(opset)], { stdio: 'ignore', timeout: 120_000 });
+    const bytes = readFileSync(file);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([3, 8, 16], 0, 1, 21);
+    const theirs = await runOrt(bytes, x);
+    expect(maxRelDiff(m.predict(x).dataSync(), theirs)).toBeLessThan(1e-4);
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-4);
+    const net = eg.sequential([m]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.05 }), loss: 'mse' });
+    const h = await net.fit(x, eg.randomNormal([3, 8, 16], 0, 1, 22), { epochs: 5, batchSize: 3 });
+    expect(h.history.loss.at(-1)!).toBeLessThan(h.history.loss[0]);
+  }, 120_000);
 });

@@ -22,7 +22,8 @@ export function matMulShape(a: readonly number[], b: readonly number[], tA: bool
   if (a.length === 2 && b.length === 2) return [M, N];
   const ba = a.length === 3 ? a[0] : 1, bb = b.length === 3 ? b[0] : 1;
   if (ba !== bb && ba !== 1 && bb !== 1) fail(op, `batch dimensions differ: ${formatShape(a)} x ${formatShape(b)}`);
-  return [Math.max(ba, bb), M, N];
+  // 1 broadcasts; the batch of a graph (-1) is not smaller than 1
+  return [ba === 1 ? bb : ba, M, N];
 }
 
 export interface FusedMatMulArgs {
@@ -205,6 +206,28 @@ registerOp({
     }
   },
   flops: ([a], [y], attrs) => 2 * sizeOfShape(y) * (attrs.transposeA ? a[a.length - 2] : a[a.length - 1]),
+  // y = op(A) op(B) (+ bias): dA and dB by two more products, summed over the batch where an operand of
+  // rank 2 met one of rank 3; the bias's gradient sums dy to its shape
+  grad(n, [dy], b) {
+    const [a, w, bias] = n.inputs;
+    const tA = !!n.attrs.transposeA, tB = !!n.attrs.transposeB;
+    if (((n.attrs.activation as string | undefined) ?? 'linear') !== 'linear') fail('matMul', `node '${n.name}': no gradient through a fused activation`);
+    const mm = (x: number, y: number, ta: boolean, tb: boolean, k: string) => b.node('matMul', [x, y], { transposeA: ta, transposeB: tb }, `${n.name}_${k}`)[0];
+    // a product over a batch that the operand did not have: summed over it
+    const fit = (g: number, like: number, k: string) => {
+      const gs = b.shape(g), ls = b.shape(like);
+      if (gs.length > ls.length) return b.node('reduce', [g], { op: 'sum', axis: 0 }, `${n.name}_${k}_sum`)[0];
+      if (gs.length === 3 && ls[0] === 1 && gs[0] !== 1) {
+        const sum = b.node('reduce', [g], { op: 'sum', axis: 0 }, `${n.name}_${k}_sum`)[0];
+        return b.node('reshape', [sum], { shape: ls.slice() }, `${n.name}_${k}_1`)[0];
+      }
+      return g;
+    };
+    const dA = b.needs(a) ? fit(tA ? mm(w, dy!, tB, true, 'da') : mm(dy!, w, false, !tB, 'da'), a, 'da') : undefined;
+    const dW = b.needs(w) ? fit(tB ? mm(dy!, a, true, tA, 'db') : mm(a, dy!, !tA, false, 'db'), w, 'db') : undefined;
+    const dBias = bias !== undefined && b.needs(bias) ? b.node('sumToShape', [dy!, bias], {}, `${n.name}_dbias`)[0] : undefined;
+    return [dA, dW, dBias];
+  },
 });
 
 /** dz = dy * act'(from y) for the output-fusable activations (linear copies). */

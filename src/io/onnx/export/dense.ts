@@ -1,8 +1,9 @@
-// dense as Gemm, qdense as Gemm on QDQ input, weights and bias; a fused activation follows as its own node.
+// dense as Gemm, matMul as MatMul, qdense as Gemm on QDQ input, weights and bias; a fused activation follows
+// as its own node.
 import type { Node } from '../../../graph/ir.js';
 import type { QWeights } from '../../../ops/quant.js';
 import { emitActivation } from './activation.js';
-import { fail, type ExportContext, type ExportFamily } from './context.js';
+import { attrInts, fail, type ExportContext, type ExportFamily } from './context.js';
 import { int32Bias, qdqInput } from './quant.js';
 
 /** Gemm of ins and the activation of node n after it (the model's output name on the last of them) */
@@ -18,6 +19,21 @@ export const denseFamily: ExportFamily = {
     const ins = [cx.valueName(x), cx.param(w)];
     if (b !== undefined) ins.push(cx.param(b));
     gemm(cx, n, ins, n.attrs.alpha as number, out);
+  },
+  // matMul (rank 2 or 3, as imported): MatMul, with its transposes, bias and activation where it has them
+  matMul: (cx, n, out) => {
+    const [a, b, bias] = n.inputs;
+    const tr = (id: number, t: unknown, k: string) => {
+      const v = cx.g.values[id].kind === 'param' ? cx.param(id) : cx.valueName(id);
+      if (!t) return v;
+      const r = cx.shapeOf(id).length;
+      return cx.emit('Transpose', [v], [attrInts('perm', r === 3 ? [0, 2, 1] : [1, 0])], `${n.name}/t${k}`);
+    };
+    const act = (n.attrs.activation as string | undefined) ?? 'linear';
+    const plain = act === 'linear' && bias === undefined;
+    let y = cx.emit('MatMul', [tr(a, n.attrs.transposeA, 'a'), tr(b, n.attrs.transposeB, 'b')], [], n.name, plain ? out : undefined);
+    if (bias !== undefined) y = cx.emit('Add', [y, cx.param(bias)], [], `${n.name}/bias`, act === 'linear' ? out : undefined);
+    cx.setOut(n, act === 'linear' ? y : emitActivation(cx, y, act, (n.attrs.alpha as number) ?? 0, n.name, out, false));
   },
   qdense: (cx, n, out) => {
     const q = n.attrs.q as QWeights;

@@ -1,12 +1,26 @@
 // Gemm / MatMul with a rank-2 initializer B -> dense (alpha folded into the weights, beta into the bias;
-// int8 weights from a DequantizeLinear kept when they are per output column).
+// int8 weights from a DequantizeLinear kept when they are per output column); other MatMuls -> matMul.
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext } from './context.js';
 import { tensorFrom } from './tensor.js';
 
+/**
+ * MatMul beyond a dense layer: a rank-3 input ([batch, T, D], a transformer's tokens) times a constant
+ * [D, E], or two computed operands (attention's Q·Kᵀ and its product with V), rank 2 or 3 each.
+ */
+function matMul(cx: ImportContext, n: OnnxNode): void {
+  const a = cx.asPlain(cx.graphVal(n, 0), `${n.name}/a`);
+  const bv = cx.get(n, 1);
+  const b = bv.konst ? { id: cx.param(`${n.name}/B`, tensorFrom(bv.konst.data, bv.shape)), shape: bv.shape } : cx.asPlain(bv, `${n.name}/b`);
+  if (a.shape.length > 3 || b.shape.length > 3) cx.unsupported(n, `operands ${formatShape(a.shape)} x ${formatShape(b.shape)}: rank 2 or 3 only`);
+  const [id] = cx.g.node('matMul', [a.id!, b.id!], {}, n.name);
+  cx.set(n, { id, shape: cx.plainShape(id) });
+}
+
 function gemm(cx: ImportContext, n: OnnxNode): void {
   const op = n.opType;
+  if (op === 'MatMul' && (cx.get(n, 0).shape.length !== 2 || !cx.get(n, 1).konst)) return matMul(cx, n);
   const a = cx.graphVal(n, 0);
   if (a.shape.length !== 2) cx.unsupported(n, `input ${formatShape(a.shape)} must be rank 2`);
   if (op === 'Gemm' && cx.int(n, 'transA', 0)) cx.unsupported(n, 'transA 1');

@@ -38,7 +38,24 @@ function unary(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
 }
 
+/** Pow of a computed value by a constant exponent: 2 is square, 0.5 sqrt, -1 reciprocal, 1 the value, 3 x * x². */
+function pow(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.graphVal(n, 0), e = cx.get(n, 1);
+  if (!e.konst || e.konst.data.length !== 1) cx.unsupported(n, 'only a constant scalar exponent');
+  const p = e.konst!.data[0];
+  const u = (op: string, src: number, nm: string) => cx.g.node('unary', [src], { op }, nm)[0];
+  let id: number;
+  if (p === 1) return cx.set(n, x);
+  else if (p === 2) id = u('square', x.id!, n.name!);
+  else if (p === 0.5) id = u('sqrt', x.id!, n.name!);
+  else if (p === -1) id = u('reciprocal', x.id!, n.name!);
+  else if (p === 3) id = cx.g.node('mul', [x.id!, u('square', x.id!, `${n.name}/sq`)], {}, n.name)[0];
+  else return cx.unsupported(n, `exponent ${p} (edgegrad computes 2, 3, 0.5, 1 and -1)`);
+  cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
+}
+
 export const elementwiseFamily: Family = {
+  Pow: { convert: pow },
   Neg: { convert: unary },
   Abs: { convert: unary },
   Exp: { convert: unary },
