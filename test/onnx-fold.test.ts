@@ -249,3 +249,28 @@ describe('ONNX MatMul beyond dense layers, LayerNormalization, Pow', () => {
     await expect(eg.loadModel(bytes)).rejects.toThrow("ONNX op 'Pow' (node 'Pow_y', opset 17): exponent 2.5 (edgegrad computes 2, 3, 0.5, 1 and -1)");
   });
 });
+
+describe('ONNX exact GELU (Erf inside x * 0.5 * (1 + erf(x / sqrt 2)))', () => {
+  beforeAll(() => useBuild('simd'));
+
+  it.each([['Div by sqrt 2', false], ['Mul by 1 / sqrt 2, operands swapped', true]] as const)('is one gelu activation (%s), matches ONNX Runtime and exports back; a bare Erf is refused', async (_what, alt) => {
+    const nodes = [
+      alt ? node('Mul', ['k', 'x'], ['s']) : node('Div', ['x', 'k'], ['s']),
+      node('Erf', ['s'], ['e']),
+      alt ? node('Add', ['one', 'e'], ['e1']) : node('Add', ['e', 'one'], ['e1']),
+      alt ? node('Mul', ['e1', 'x'], ['t']) : node('Mul', ['x', 'e1'], ['t']),
+      alt ? node('Mul', ['half', 't'], ['y']) : node('Mul', ['t', 'half'], ['y']),
+    ];
+    const bytes = model(nodes, [f32('k', [alt ? Math.SQRT1_2 : Math.SQRT2], []), f32('one', [1], []), f32('half', [0.5], [])], ['N', 5], ['N', 5]);
+    const m = await eg.loadModel(bytes);
+    expect(m.summary({ print: false })).toMatch(/1 nodes after inference passes \(1 imported\): activation/);
+    const x = eg.randomNormal([4, 5], 0, 2, 11);
+    const theirs = await runOrt(bytes, x);
+    expect(maxRelDiff(m.predict(x).dataSync(), theirs)).toBeLessThan(1e-6);
+    expect(maxRelDiff(await runOrt(await eg.toOnnx(m), x), theirs)).toBeLessThan(1e-6);
+    const bare = model([node('Erf', ['x'], ['y'])], [], ['N', 5], ['N', 5]);
+    await expect(eg.loadModel(bare)).rejects.toThrow("ONNX op 'Erf' (node 'Erf_y', opset 17): edgegrad reads Erf only inside an exact GELU");
+    const leaked = model([...nodes.slice(0, 2), node('Relu', ['e'], ['y'])], [f32('k', [alt ? Math.SQRT1_2 : Math.SQRT2], [])], ['N', 5], ['N', 5]);
+    await expect(eg.loadModel(leaked)).rejects.toThrow(/edgegrad reads Erf only inside an exact GELU .*, and node 'Relu_y' \(Relu\) reads it otherwise/);
+  });
+});

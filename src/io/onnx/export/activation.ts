@@ -15,6 +15,12 @@ export function emitActivation(cx: ExportContext, x: string, act: string, alpha:
     case 'tanh': return cx.emit('Tanh', [x], [], `${nodeName}/tanh`, out);
     case 'softplus': return cx.emit('Softplus', [x], [], `${nodeName}/softplus`, out);
     case 'sign': return cx.emit('Sign', [x], [], `${nodeName}/sign`, out);
+    case 'gelu': { // exact: x * 0.5 * (1 + erf(x / sqrt 2)), as PyTorch writes it (opset 17 has no Gelu)
+      const e = cx.emit('Erf', [cx.emit('Div', [x, cx.floatInitRaw(`${nodeName}/sqrt2`, [], [Math.SQRT2])], [], `${nodeName}/scaled`)], [], `${nodeName}/erf`);
+      const one = cx.emit('Add', [e, cx.floatInitRaw(`${nodeName}/one`, [], [1])], [], `${nodeName}/erf1`);
+      const twice = cx.emit('Mul', [x, one], [], `${nodeName}/twice`);
+      return cx.emit('Mul', [twice, cx.floatInitRaw(`${nodeName}/half`, [], [0.5])], [], `${nodeName}/gelu`, out);
+    }
     case 'softmax': return cx.emit('Softmax', [x], [attrInt('axis', mapAxis ? 1 : -1)], `${nodeName}/softmax`, out);
     case 'logSoftmax': return cx.emit('LogSoftmax', [x], [attrInt('axis', mapAxis ? 1 : -1)], `${nodeName}/log_softmax`, out);
     default: return fail(`activation '${act}' (node '${nodeName}') has no ONNX opset ${OPSET} equivalent in this exporter`);

@@ -24,6 +24,13 @@ export interface Val {
    * pending. Reshape and Transpose read it as it is; any other reader gets it materialized (get()).
    */
   split?: { groups: number; swapped: boolean };
+  /**
+   * A step of the exact GELU as exporters write it, x * 0.5 * (1 + erf(x / sqrt 2)), not computed yet:
+   * 'scaled' is x / sqrt 2, 'erf' its Erf, 'erf1' 1 + that, 'twice' x times that (2 GELU(x)); `x` is the
+   * input. The last Mul by 0.5 makes it one gelu activation; any other reader materializes it (get()), which
+   * only 'scaled' can (edgegrad has no Erf kernel of its own).
+   */
+  gelu?: { step: 'scaled' | 'erf' | 'erf1' | 'twice'; x: Val; from: OnnxNode };
 }
 
 /** padding of a conv / pool node as [[top, bottom], [left, right]] */
@@ -59,6 +66,7 @@ export class ImportContext {
     let v = this.vals.get(n.input[k]);
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
     if (v.split) v = this.materialize(n.input[k]);
+    if (v.gelu) v = this.materializeGelu(n.input[k], n);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
     if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;
@@ -70,6 +78,7 @@ export class ImportContext {
    */
   materialize(name: string): Val {
     const v = this.vals.get(name)!;
+    if (v.gelu) return this.materializeGelu(name, { name: `the graph output '${name}'`, opType: 'output', input: [], output: [], attribute: [] });
     if (!v.split) return v;
     let id = v.id!;
     const [N, A, B, H, W] = v.shape;
@@ -77,6 +86,16 @@ export class ImportContext {
     const plain = this.g.node('nhwcToNchw', [id], {}, `${name}/nchw`)[0];
     const [out] = this.g.node('reshape', [plain], { shape: [N, A, B, H, W] }, `${name}/5d`);
     const m: Val = { id: out, shape: v.shape };
+    this.vals.set(name, m);
+    return m;
+  }
+
+  /** A GELU step read by something else than the next step: x / sqrt 2 computed; an Erf is refused. */
+  materializeGelu(name: string, reader: OnnxNode): Val {
+    const v = this.vals.get(name)!, g = v.gelu!;
+    if (g.step !== 'scaled') fail(`ONNX op 'Erf' (node '${g.from.name}', opset ${this.opset}): edgegrad reads Erf only inside an exact GELU (x * 0.5 * (1 + erf(x / sqrt 2))), and node '${reader.name}' (${reader.opType}) reads it otherwise`);
+    const [id] = this.g.node('mul', [g.x.id!, this.scalarParam(`${name}/inv_sqrt2`, Math.SQRT1_2)], {}, g.from.name!);
+    const m: Val = { id, nhwc: g.x.nhwc, shape: g.x.shape };
     this.vals.set(name, m);
     return m;
   }

@@ -5,7 +5,48 @@ import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
 
+/** The exact GELU, x * 0.5 * (1 + erf(x / sqrt 2)), recognized step by step (Val.gelu); true if n was a step. */
+function geluStep(cx: ImportContext, n: OnnxNode): boolean {
+  const raw = (k: number) => (n.input[k] ? cx.vals.get(n.input[k]) : undefined);
+  const [p, q] = [raw(0), raw(1)];
+  const scalar = (v: Val | undefined, want: number) => !!v?.konst && v.konst.data.length === 1 && Math.abs(v.konst.data[0] - want) < 1e-5 * Math.abs(want);
+  const computed = (v: Val | undefined) => !!v && v.id !== undefined && !v.split && !v.gelu;
+  const set = (step: 'scaled' | 'erf' | 'erf1' | 'twice', x: Val) => { cx.set(n, { shape: x.shape, nhwc: x.nhwc, gelu: { step, x, from: n } }); return true; };
+  switch (n.opType) {
+    case 'Div': return computed(p) && scalar(q, Math.SQRT2) ? set('scaled', p!) : false;
+    case 'Mul':
+      if (computed(p) && scalar(q, Math.SQRT1_2)) return set('scaled', p!);
+      if (computed(q) && scalar(p, Math.SQRT1_2)) return set('scaled', q!);
+      // x * (1 + erf(x / sqrt 2)), either order, with the same x
+      if (p?.gelu?.step === 'erf1' && q?.id === p.gelu.x.id && computed(q)) return set('twice', q!);
+      if (q?.gelu?.step === 'erf1' && p?.id === q.gelu.x.id && computed(p)) return set('twice', p!);
+      // ... * 0.5: the activation
+      for (const [a, b] of [[p, q], [q, p]] as const) {
+        if (a?.gelu?.step === 'twice' && scalar(b, 0.5)) {
+          const x = a.gelu.x;
+          const [id] = cx.g.node('activation', [x.id!], { activation: 'gelu', alpha: 1 }, n.name);
+          cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
+          return true;
+        }
+      }
+      return false;
+    case 'Add':
+      if (p?.gelu?.step === 'erf' && scalar(q, 1)) return set('erf1', p.gelu.x);
+      if (q?.gelu?.step === 'erf' && scalar(p, 1)) return set('erf1', q.gelu.x);
+      return false;
+    default: return false;
+  }
+}
+
+/** Erf: only as a step of the exact GELU (see geluStep) */
+function erf(cx: ImportContext, n: OnnxNode): void {
+  const v = cx.vals.get(n.input[0]);
+  if (v?.gelu?.step !== 'scaled') cx.unsupported(n, 'edgegrad reads Erf only inside an exact GELU (x * 0.5 * (1 + erf(x / sqrt 2)))');
+  cx.set(n, { shape: v!.shape, nhwc: v!.nhwc, gelu: { step: 'erf', x: v!.gelu!.x, from: n } });
+}
+
 function binary(cx: ImportContext, n: OnnxNode): void {
+  if (geluStep(cx, n)) return;
   let [p, q] = [cx.get(n, 0), cx.get(n, 1)];
   if (p.id !== undefined && q.id !== undefined && p.nhwc !== q.nhwc) { p = cx.asMap(p, `${n.name}/a`); q = cx.asMap(q, `${n.name}/b`); }
   const toGraph = (v: Val, other: Val, k: number): number => {
@@ -55,6 +96,7 @@ function pow(cx: ImportContext, n: OnnxNode): void {
 }
 
 export const elementwiseFamily: Family = {
+  Erf: { convert: erf },
   Pow: { convert: pow },
   Neg: { convert: unary },
   Abs: { convert: unary },
