@@ -14,7 +14,8 @@ import { checkBackend, refuseNonFinite } from './graph/finite.js';
 
 /** A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. */
 export interface Boundary {
-  inputs: Array<{ name: string; shape: number[]; nchw: boolean }>;
+  /** dtype: int32 for integer inputs (indices; the file's own integer type in onnxType); float32 by default */
+  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number }>;
   outputs: Array<{ name: string; nchw: boolean }>;
 }
 
@@ -171,11 +172,12 @@ export class GraphModel {
       if (t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
         throw new Error(`edgegrad.${op}: model '${this.name}' expects ${specs.length > 1 ? `${label} ` : 'input '}[batch, ${want.join(', ')}], got ${formatShape(t.shape)}`);
       }
-      if (t.dtype !== 'float32') throw new Error(`edgegrad.${op}: ${label} must be float32, got ${t.dtype}`);
+      const dtype = spec.dtype ?? 'float32';
+      if (t.dtype !== dtype) throw new Error(`edgegrad.${op}: ${label} must be ${dtype}${dtype === 'int32' ? ` (indices: eg.tensor(Int32Array.from(ids), shape, 'int32'))` : ''}, got ${t.dtype}`);
       if (t.shape[0] === 0) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
       if (t.shape[0] !== (xs[0] as Tensor).shape[0]) throw new Error(`edgegrad.${op}: the inputs have different batch sizes (${(xs as Tensor[]).map((v) => v.shape[0]).join(', ')})`);
       checkBackend(t, op);
-      refuseNonFinite(t, op, label);
+      if (dtype === 'float32') refuseNonFinite(t, op, label);
       return t;
     });
   }
@@ -193,7 +195,7 @@ export class GraphModel {
     const trainable = this.countParams(true);
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
-    const io = (l: Array<{ name: string; shape: number[] }>) => l.map((v) => `${v.name} float32 [batch, ${v.shape.join(', ')}]`).join('; ');
+    const io = (l: Array<{ name: string; shape: number[]; dtype?: string }>) => l.map((v) => `${v.name} ${v.dtype ?? 'float32'} [batch, ${v.shape.join(', ')}]`).join('; ');
     const outShapes = this.boundary.outputs.map((o, k) => {
       const s = p.shapes[p.graph.outputs[k]];
       return { name: o.name, shape: (o.nchw ? [s[3], s[1], s[2]] : s.slice(1)) };
@@ -338,6 +340,7 @@ export class GraphModel {
       graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage,
       inputNames: named ? this.inputNames : undefined, outputNames: named ? this.outputNames : undefined,
       inputsNchw: this.boundary.inputs.map((i) => i.nchw), outputsNchw: this.boundary.outputs.map((o) => o.nchw),
+      inputTypes: this.boundary.inputs.map((i) => (i.dtype === 'int32' ? (i.onnxType === 7 ? 7 : 6) : 1)),
     };
   }
 

@@ -274,3 +274,36 @@ describe('ONNX exact GELU (Erf inside x * 0.5 * (1 + erf(x / sqrt 2)))', () => {
     await expect(eg.loadModel(leaked)).rejects.toThrow(/edgegrad reads Erf only inside an exact GELU .*, and node 'Relu_y' \(Relu\) reads it otherwise/);
   });
 });
+
+describe('ONNX integer inputs: an embedding', () => {
+  beforeAll(() => useBuild('simd'));
+
+  it('int64 token ids gather rows of a constant table, as ONNX Runtime does; the export keeps the int64 input', async () => {
+    const table = Array.from({ length: 10 * 3 }, (_, i) => Math.cos(i));
+    const ids64 = (name: string) => ({ name, type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } });
+    const out = { name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: 'N' }, { dimValue: 3 }] } } } };
+    const bytes = onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+      graph: { name: 'emb', node: [node('Gather', ['table', 'ids'], ['rows']), node('ReduceMean', ['rows'], ['y'], [ints('axes', [1]), int('keepdims', 0)])], initializer: [f32('table', table, [10, 3])], input: [ids64('ids')], output: [out] },
+    })).finish();
+    const m = await eg.loadModel(bytes);
+    expect(m.summary({ print: false })).toMatch(/Inputs: ids int32 \[batch, 4\]/);
+    const ids = Int32Array.of(0, 3, 9, -1, 2, 2, 7, 5);
+    const ort = await import('onnxruntime-web');
+    const want = async (b: Uint8Array) => {
+      const s = await ort.InferenceSession.create(b);
+      return (await s.run({ [s.inputNames[0]]: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [2, 4]) }))[s.outputNames[0]].data as Float32Array;
+    };
+    const theirs = await want(bytes);
+    expect(maxRelDiff(m.predict(eg.tensor(ids, [2, 4], 'int32')).dataSync(), theirs)).toBeLessThan(1e-6);
+    expect(maxRelDiff(await want(await eg.toOnnx(m)), theirs)).toBeLessThan(1e-6);
+    expect(() => m.predict(eg.tensor(Int32Array.of(0, 1, 2, 10), [1, 4], 'int32'))).toThrow("node 'Gather_rows': index 10 (position 3) is outside [-10, 10)");
+    expect(() => m.predict(eg.zeros([1, 4]))).toThrow("x must be int32 (indices: eg.tensor(Int32Array.from(ids), shape, 'int32')), got float32");
+    // an integer input anywhere but a Gather's indices is refused at load
+    const bad = onnx.ModelProto.encode(onnx.ModelProto.create({
+      irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+      graph: { name: 'bad', node: [node('Relu', ['ids'], ['y'])], input: [ids64('ids')], output: [out] },
+    })).finish();
+    await expect(eg.loadModel(bad)).rejects.toThrow("node 'Relu_y' (Relu) reads the integer input 'ids': edgegrad reads integer inputs as indices of a Gather (embeddings) only");
+  });
+});

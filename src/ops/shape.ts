@@ -273,3 +273,26 @@ registerOp({
     sliceCopy(ctx, ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
   },
 });
+
+/**
+ * Rows of a table by int32 indices (an embedding; ONNX Gather on axis 0 of a constant): table [V, ...row],
+ * ids [...] -> [...ids, ...row]. Each row is one copy; an index outside [-V, V) is an error naming it.
+ * (No gradient yet: models with integer inputs are inference-only for now.)
+ */
+registerOp({
+  name: 'embedding',
+  infer([table, ids]) { return [[...ids, ...table.slice(1)]]; },
+  run(ctx, n) {
+    const [table, ids] = n.inputs;
+    const ts = ctx.shape(table), V = ts[0], row = sizeOfShape(ts.slice(1));
+    const count = sizeOfShape(ctx.shape(ids));
+    if (!ctx.be.syncRead) fail('embedding', `node '${n.name}': reads its indices on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
+    const idx = ctx.be.i32(ctx.ptr(ids), count).slice();
+    const t = ctx.ptr(table), y = ctx.ptr(n.outputs[0]);
+    for (let i = 0; i < count; i++) {
+      const r = idx[i] < 0 ? idx[i] + V : idx[i];
+      if (!(r >= 0 && r < V)) fail('embedding', `node '${n.name}': index ${idx[i]} (position ${i}) is outside [${-V}, ${V})`);
+      ctx.be.copy(y + i * row * 4, t + r * row * 4, row * 4);
+    }
+  },
+});

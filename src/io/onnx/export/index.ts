@@ -18,11 +18,13 @@ export interface ExportSource {
   /** per input / output: whether a rank-4 one is NCHW at the boundary (an imported model's own); default nchwBoundary */
   inputsNchw?: boolean[];
   outputsNchw?: boolean[];
+  /** per input: its ONNX element type (1 float, 6 int32, 7 int64); default float */
+  inputTypes?: number[];
 }
 
 type Dim = { dimValue?: number; dimParam?: string };
 const dim = (d: number): Dim => (d === -1 ? { dimParam: 'batch' } : { dimValue: d });
-const valueInfo = (name: string, dims: Dim[]) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: dims } } } });
+const valueInfo = (name: string, dims: Dim[], elemType = FLOAT) => ({ name, type: { tensorType: { elemType, shape: { dim: dims } } } });
 
 export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   const gpu = src.graph.values.find((v) => v.tensor && !v.tensor.backend.syncRead);
@@ -32,7 +34,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   // the boundary's names first, so that no value written later takes one of them
   const inNames = g.inputs.map((_, k) => cx.unique(src.inputNames?.[k] ?? (g.inputs.length === 1 ? 'input' : `input_${k}`)));
   const outNames = g.outputs.map((_, k) => cx.unique(src.outputNames?.[k] ?? (g.outputs.length === 1 ? 'output' : `output_${k}`)));
-  const inputInfo = g.inputs.map((id, k) => writeInput(cx, id, inNames[k], src.inputsNchw?.[k] ?? nchwBoundary));
+  const inputInfo = g.inputs.map((id, k) => writeInput(cx, id, inNames[k], src.inputsNchw?.[k] ?? nchwBoundary, src.inputTypes?.[k] ?? FLOAT));
   // a node whose value is an output (as it stands: not a map needing a layout change) writes it under the
   // output's name directly; other outputs get an Identity or Transpose after
   const direct = new Map<number, string>();
@@ -51,11 +53,11 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
 }
 
 /** An input: an image NCHW at an NCHW boundary, else NHWC and transposed to NCHW inside. */
-function writeInput(cx: ExportContext, xId: number, inName: string, nchwBoundary: boolean): unknown {
+function writeInput(cx: ExportContext, xId: number, inName: string, nchwBoundary: boolean, elemType: number): unknown {
   const xs = cx.shapeOf(xId);
-  if (xs.length !== 4) {
+  if (xs.length !== 4 || elemType !== FLOAT) {
     cx.onnxName.set(xId, inName);
-    return valueInfo(inName, xs.map(dim));
+    return valueInfo(inName, xs.map(dim), elemType);
   }
   const [, H, W, C] = xs;
   cx.isMap.add(xId);

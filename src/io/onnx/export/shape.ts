@@ -47,6 +47,11 @@ export const shapeFamily: ExportFamily = {
     const t = cx.emit('Transpose', [r5], [attrInts('perm', [0, 2, 1, 3, 4])], `${n.name}/swap`);
     cx.setOut(n, cx.emit('Reshape', [t, cx.intInit(`${n.name}/merge`, [0, C, H, W])], [], n.name, out), true);
   },
+  // rows of a table by indices: Gather on axis 0
+  embedding: (cx, n, out) => {
+    const [table, ids] = n.inputs;
+    cx.setOut(n, cx.emit('Gather', [cx.param(table), cx.valueName(ids)], [attrInt('axis', 0)], n.name, out));
+  },
   grayscaleToRgb: (cx, n, out) => {
     const x = cx.valueName(n.inputs[0]), map = cx.isMap.has(n.inputs[0]);
     cx.setOut(n, cx.emit('Concat', [x, x, x], [attrInt('axis', map ? 1 : -1)], n.name, out), map);

@@ -3,7 +3,8 @@
 import { FLOAT, type OnnxNode } from '../proto.js';
 import type { Family, ImportContext } from './context.js';
 import { fail } from './errors.js';
-import { tensorData } from './tensor.js';
+import { tensorData, tensorFrom } from './tensor.js';
+import { formatShape } from '../../../tensor.js';
 
 function constant(cx: ImportContext, n: OnnxNode): void {
   const t = cx.attr(n, 'value')?.t;
@@ -23,6 +24,16 @@ function shape(cx: ImportContext, n: OnnxNode): void {
 }
 
 function gather(cx: ImportContext, n: OnnxNode): void {
+  const ids = cx.get(n, 1);
+  if (ids.id !== undefined) {
+    // rows of a constant table by computed indices: an embedding
+    const table = cx.get(n, 0);
+    if (ids.dtype !== 'int32') cx.unsupported(n, 'indices computed by the graph must be an integer input');
+    if (!table.konst || table.shape.length < 2) cx.unsupported(n, `gathering by computed indices from ${table.konst ? formatShape(table.shape) : 'a computed value'}: edgegrad gathers rows of a constant table (embeddings)`);
+    if (cx.int(n, 'axis', 0) !== 0) cx.unsupported(n, 'gathering by computed indices along an axis other than 0');
+    const [id] = cx.g.node('embedding', [cx.param(`${n.name}/table`, tensorFrom(table.konst!.data, table.shape)), ids.id], {}, n.name);
+    return cx.set(n, { id, shape: [...ids.shape, ...table.shape.slice(1)] });
+  }
   const data = cx.get(n, 0), idx = cx.konst(n, 1);
   if (!data.konst || data.shape.length !== 1) cx.unsupported(n, 'only gathering from a constant vector (shape arithmetic)');
   const len = data.shape[0];

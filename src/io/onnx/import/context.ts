@@ -31,7 +31,12 @@ export interface Val {
    * only 'scaled' can (edgegrad has no Erf kernel of its own).
    */
   gelu?: { step: 'scaled' | 'erf' | 'erf1' | 'twice'; x: Val; from: OnnxNode };
+  /** an integer input (int32 inside, whatever the file's integer type): only Gather (embeddings) reads it */
+  dtype?: 'int32';
 }
+
+/** The ops that read integer inputs. */
+const READS_INTEGERS = new Set(['Gather', 'Identity']);
 
 /** padding of a conv / pool node as [[top, bottom], [left, right]] */
 export type Pads = [[number, number], [number, number]];
@@ -67,6 +72,7 @@ export class ImportContext {
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
     if (v.split) v = this.materialize(n.input[k]);
     if (v.gelu) v = this.materializeGelu(n.input[k], n);
+    if (v.dtype === 'int32' && !READS_INTEGERS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the integer input '${n.input[k]}': edgegrad reads integer inputs as indices of a Gather (embeddings) only`);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
     if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;

@@ -35,7 +35,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   fuseActivations(g);
   const [first] = inputs;
   const model = new GraphModel(g, og.name || name, first.dims.slice(1), first.nchw, outputs[0].nchw, { format: 'ONNX', opset, producer: m.producerName ?? '' },
-    { inputs: inputs.map((i) => ({ name: i.name, shape: i.dims.slice(1), nchw: i.nchw })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
+    { inputs: inputs.map((i) => ({ name: i.name, shape: i.dims.slice(1), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
   if (report) model.quantization = report;
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
@@ -60,6 +60,8 @@ async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; 
   return { m, og: og!, opset };
 }
 
+/** ONNX's integer and boolean element types: read as int32 indices */
+const INTEGER_TYPES = new Set([2, 3, 4, 5, 6, 7, 9, 12, 13]);
 const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'a string', 9: 'bool', 10: 'float16', 11: 'float64 (double)', 12: 'uint32', 13: 'uint64' };
 
 /**
@@ -67,12 +69,14 @@ const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16',
  * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
  * NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
  */
-function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean }> {
+function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number }> {
   const realInputs = og.input.filter((i) => !cx.vals.has(i.name));
   if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
   return realInputs.map((inInfo) => {
     const tt = inInfo.type?.tensorType;
-    if (tt?.elemType !== undefined && tt.elemType !== FLOAT) fail(`input '${inInfo.name}' is ${TYPE_NAMES[tt.elemType] ?? `of ONNX type ${tt.elemType}`}: edgegrad's inputs are float32 (integer and boolean inputs are not read yet)`);
+    const elem = tt?.elemType ?? FLOAT;
+    const integer = INTEGER_TYPES.has(elem);
+    if (elem !== FLOAT && !integer) fail(`input '${inInfo.name}' is ${TYPE_NAMES[elem] ?? `of ONNX type ${elem}`}: edgegrad's inputs are float32, or integers (indices)`);
     const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
     if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
     if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
@@ -80,10 +84,16 @@ function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; di
     if (inDims.slice(1).reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(inDims.slice(1))} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
     const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
+    if (integer) {
+      // indices: int32 inside, whatever integer type the file declares (predict takes int32 tensors)
+      const xId = cx.g.input(inInfo.name, inDims, 'int32');
+      cx.vals.set(inInfo.name, { id: xId, shape: inDims, dtype: 'int32' });
+      return { name: inInfo.name, dims: inDims, nchw: false, dtype: 'int32' as const, onnxType: elem };
+    }
     const nhwcInput = inDims.length === 4 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
     const inNchw = inDims.length === 4 && !nhwcInput;
     const xId = cx.g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
     cx.vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
-    return { name: inInfo.name, dims: inDims, nchw: inNchw };
+    return { name: inInfo.name, dims: inDims, nchw: inNchw, dtype: 'float32' as const, onnxType: FLOAT };
   });
 }
