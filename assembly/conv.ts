@@ -9,6 +9,7 @@ import { gemm, gemmPackB, gemmPrepacked, gemmPackedBSize, gemmPackedASize, gemmW
 import { setIm2col, walkPatchRow } from './im2col';
 import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
 import { actForward } from './act';
+import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, row16Scratch } from './threads';
 
 // Geometry of the current call, shared by the helpers below: every entry point takes a pointer to a
 // geometry block and loads it here first, so no call depends on an earlier one.
@@ -31,7 +32,10 @@ function isPointwise(): bool {
  */
 export const CONV_GEOMETRY_INTS: i32 = 16;
 
+let geomPtr: usize = 0;
+
 function loadGeometry(g: usize): void {
+  geomPtr = g;
   N = load<i32>(g); H = load<i32>(g, 4); W = load<i32>(g, 8); C = load<i32>(g, 12);
   KH = load<i32>(g, 16); KW = load<i32>(g, 20); SH = load<i32>(g, 24); SW = load<i32>(g, 28);
   PT = load<i32>(g, 32); PL = load<i32>(g, 36); DH = load<i32>(g, 40); DW = load<i32>(g, 44);
@@ -49,7 +53,7 @@ export function convWorkspaceSize(geom: usize): i32 {
   const K = KH * KW * Cg;
   const P = chunkRows(K);
   // forward: packed filter + one packed A block; the direct kernel pads the filter to [K, 16]
-  let size = max(gemmPackedBSize(K, coutg) + gemmPackedASize() + 64, DIRECT_CO * K * 4 + 64);
+  let size = max(gemmPackedBSize(K, coutg) + gemmPackedASize() + 64, DBF_PARTS * DIRECT_CO * K * 4 + 64);
   if (isPointwise()) {
     // dX = dY W^T over all pixels at once (B = W^T is small); dW = X^T dY over chunks of P pixels
     size = max(size, gemmWorkspaceSize(N * OH * OW, Cg, coutg));
@@ -72,12 +76,13 @@ export function conv2dForward(geom: usize, x: usize, w: usize, bias: usize, y: u
   const fused = act == ACT_LINEAR || act == ACT_RELU || act == ACT_RELU6 || act == ACT_LEAKY_RELU;
   const ea = fused ? act : ACT_LINEAR;
   if (Cg == 1 && G > 1) {
-    depthwiseForward(x, w, bias, y);
+    if (!share(CJ_DW_FWD, x, w, bias, y, <i64>M * <i64>CO * <i64>(KH * KW), N * OH, 4)) depthwiseForward(x, w, bias, y, 0, N * OH);
     if (act != ACT_LINEAR) actForward(act, M * CO, y, y, actParam);
     return;
   }
   if (useDirect()) {
-    directForward(x, w, bias, y, ws);
+    padFilter(w, ws);
+    if (!share(CJ_DIRECT_FWD, x, ws, bias, y, <i64>M * <i64>CO * <i64>(KH * KW * C), N * OH, 4)) directForward(x, ws, bias, y, 0, N * OH);
     if (act != ACT_LINEAR) actForward(act, M * CO, y, y, actParam);
     return;
   }
@@ -154,8 +159,19 @@ export function conv2dBackwardInput(geom: usize, dy: usize, w: usize, dx: usize,
   loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
-  if (Cg == 1 && G > 1) { depthwiseBackwardInput(dy, w, dx); return; }
-  if (useDirect() && !isPointwise()) { directBackwardInput(dy, w, dx, ws); return; }
+  if (Cg == 1 && G > 1) {
+    memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
+    if (!share(CJ_DW_BWI, dy, w, dx, 0, <i64>M * <i64>CO * <i64>(KH * KW), N * H, 4)) depthwiseBackwardInput(dy, w, dx, 0, N * H);
+    return;
+  }
+  if (useDirect() && !isPointwise()) {
+    if (ASC_FEATURE_SIMD) {
+      padFilter(w, ws);
+      memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
+      if (!share(CJ_DIRECT_BWI, dy, ws, dx, 0, <i64>M * <i64>DIRECT_CO * <i64>(KH * KW * C), N * H, 4)) directBackwardInput(dy, ws, dx, 0, N * H);
+    }
+    return;
+  }
   if (isPointwise()) {
     for (let g = 0; g < G; g++) {
       // dx[:, g] = dy[:, g] W_g^T, W_g = w[Cg, CO] columns of group g
@@ -186,8 +202,30 @@ export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize
   if (dbias) columnSums(M, CO, dy, dbias);
   // no output pixels: dw is a sum over nothing (the chunked paths below would not write it at all)
   if (M == 0) { memory.fill(dw, 0, <usize>(KH * KW * Cg * CO) << 2); return; }
-  if (Cg == 1 && G > 1) { depthwiseBackwardFilter(x, dy, dw); return; }
-  if (useDirect() && !isPointwise()) { directBackwardFilter(x, dy, dw, ws); return; }
+  if (Cg == 1 && G > 1) {
+    memory.fill(dw, 0, <usize>(KH * KW * CO) << 2);
+    // channel chunks each walk every pixel: one per thread
+    if (!share(CJ_DW_BWF, x, dy, dw, 0, <i64>M * <i64>CO * <i64>(KH * KW), (CO + 3) / 4, 1)) depthwiseBackwardFilter(x, dy, dw, 0, CO);
+    return;
+  }
+  if (useDirect() && !isPointwise()) {
+    if (ASC_FEATURE_SIMD) {
+      // dW is summed in DBF_PARTS parts of the output rows, each into its own [K, 16] block, then the blocks
+      // are added in order: the same sums however many threads take the parts
+      const K = KH * KW * C, R = N * OH, parts = min(DBF_PARTS, R);
+      const blk = <usize>(K * DIRECT_CO) << 2;
+      memory.fill(ws, 0, blk * <usize>parts);
+      if (!share(CJ_DIRECT_BWF, x, dy, ws, 0, <i64>M * <i64>DIRECT_CO * <i64>K, parts, DBF_PARTS)) {
+        for (let q = 0; q < parts; q++) directBackwardFilter(x, dy, ws + blk * <usize>q, shareStart(R, 1, q, parts), shareStart(R, 1, q + 1, parts));
+      }
+      for (let q = 1; q < parts; q++) {
+        const src = ws + blk * <usize>q;
+        for (let i: usize = 0; i < blk; i += 16) v128.store(ws + i, f32x4.add(v128.load(ws + i), v128.load(src + i)));
+      }
+      for (let k = 0; k < K; k++) memory.copy(dw + (<usize>(k * CO) << 2), ws + (<usize>(k * DIRECT_CO) << 2), <usize>CO << 2);
+    }
+    return;
+  }
   const K = KH * KW * Cg;
   const P = chunkRows(K);
   if (isPointwise()) {
@@ -234,14 +272,16 @@ export function columnSums(rows: i32, cols: i32, a: usize, out: usize): void {
 
 // ---- depthwise (C/G == 1, channel multiplier M = CO / C; output channel o = c * M + m) ----
 
-function depthwiseForward(x: usize, w: usize, bias: usize, y: usize): void {
+/** Output rows [r0, r1) of the N * OH rows. */
+function depthwiseForward(x: usize, w: usize, bias: usize, y: usize, r0: i32, r1: i32): void {
   const fast3x3 = ASC_FEATURE_SIMD && KH == 3 && KW == 3 && CO == C && (C & 3) == 0;
   // interior output columns: the whole 3-wide window is inside the input
   const ox0 = min(OW, max(0, (PL + SW - 1) / SW));
   const lim = W - 1 - 2 * DW + PL; // last interior column satisfies ox * SW <= lim (none if lim < 0)
   const ox1 = lim < 0 ? ox0 : max(ox0, min(OW, lim / SW + 1));
-  for (let n = 0; n < N; n++) {
-    for (let oy = 0; oy < OH; oy++) {
+  for (let r = r0; r < r1; r++) {
+    const n = r / OH, oy = r - n * OH;
+    {
       const iy0 = oy * SH - PT;
       const rowOut = y + (<usize>((n * OH + oy) * OW * CO) << 2);
       if (fast3x3 && iy0 >= 0 && iy0 + 2 * DH < H) {
@@ -339,16 +379,21 @@ function depthwisePixel(x: usize, w: usize, bias: usize, out: usize, n: i32, iy0
   }
 }
 
-function depthwiseBackwardInput(dy: usize, w: usize, dx: usize): void {
+/**
+ * dx rows [r0, r1) of the N * H input rows (dx zeroed by the caller): every output pixel's taps that land
+ * there, in the single-thread order.
+ */
+function depthwiseBackwardInput(dy: usize, w: usize, dx: usize, r0: i32, r1: i32): void {
   const mult = CO / C;
-  memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
-  for (let n = 0; n < N; n++) {
+  for (let n = r0 / H; n < N && n * H < r1; n++) {
+    const lo = max(0, r0 - n * H), hi = min(H, r1 - n * H);
     for (let oy = 0; oy < OH; oy++) {
+      if (oy * SH - PT + (KH - 1) * DH < lo || oy * SH - PT >= hi) continue;
       for (let ox = 0; ox < OW; ox++) {
         const g = dy + (<usize>(((n * OH + oy) * OW + ox) * CO) << 2);
         for (let ky = 0; ky < KH; ky++) {
           const iy = oy * SH - PT + ky * DH;
-          if (iy < 0 || iy >= H) continue;
+          if (iy < lo || iy >= hi) continue;
           for (let kx = 0; kx < KW; kx++) {
             const ix = ox * SW - PL + kx * DW;
             if (ix < 0 || ix >= W) continue;
@@ -374,9 +419,9 @@ function depthwiseBackwardInput(dy: usize, w: usize, dx: usize): void {
   }
 }
 
-function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
+/** dw channels [o0, o1) (o0 a multiple of 4; dw zeroed by the caller). */
+function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize, o0: i32, o1: i32): void {
   const mult = CO / C;
-  memory.fill(dw, 0, <usize>(KH * KW * CO) << 2);
   for (let n = 0; n < N; n++) {
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
@@ -389,16 +434,16 @@ function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
             if (ix < 0 || ix >= W) continue;
             const s = x + (<usize>(((n * H + iy) * W + ix) * C) << 2);
             const q = dw + (<usize>((ky * KW + kx) * CO) << 2);
-            let o = 0;
+            let o = o0;
             if (ASC_FEATURE_SIMD) {
               if (mult == 1) {
-                for (; o + 3 < CO; o += 4) {
+                for (; o + 3 < o1; o += 4) {
                   const b = <usize>o << 2;
                   v128.store(q + b, f32x4.add(v128.load(q + b), f32x4.mul(v128.load(g + b), v128.load(s + b))));
                 }
               }
             }
-            for (; o < CO; o++) {
+            for (; o < o1; o++) {
               const p = q + (<usize>o << 2);
               store<f32>(p, load<f32>(p) + load<f32>(g + (<usize>o << 2)) * load<f32>(s + (<usize>(o / mult) << 2)));
             }
@@ -415,7 +460,7 @@ function depthwiseBackwardFilter(x: usize, dy: usize, dw: usize): void {
 // value is splat once per tap; the filter is first padded to [K, 16] in the workspace.
 
 const DIRECT_CO: i32 = 16;
-const ROW16: usize = memory.data(128, 16); // [0, 64): bias or a dy row; [64, 128): an output tile
+// Each thread's ROW16 is its row16Scratch (threads.ts): [0, 64): bias or a dy row; [64, 128): an output tile.
 
 function useDirect(): bool {
   return ASC_FEATURE_SIMD && G == 1 && CO <= DIRECT_CO;
@@ -431,14 +476,15 @@ function padFilter(w: usize, wp: usize): void {
   }
 }
 
-function directForward(x: usize, w: usize, bias: usize, y: usize, ws: usize): void {
+/** Output rows [r0, r1) of the N * OH rows; wp: the filter padded by padFilter. */
+function directForward(x: usize, wp: usize, bias: usize, y: usize, r0: i32, r1: i32): void {
   if (ASC_FEATURE_SIMD) {
-    const wp = ws;
-    padFilter(w, wp);
+    const ROW16 = row16Scratch;
     memory.fill(ROW16, 0, 64);
     if (bias) memory.copy(ROW16, bias, <usize>CO << 2);
     const narrow = CO <= 8; // up to 8 channels need two of the four accumulators: then 4 pixels at once
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) {
+    for (let r = r0; r < r1; r++) {
+      const n = r / OH, oy = r - n * OH;
       let ox = 0;
       while (ox < OW) {
         // interior runs of 4 output pixels (every window column inside the row): weights loaded once per tap
@@ -458,6 +504,7 @@ function directForward(x: usize, w: usize, bias: usize, y: usize, ws: usize): vo
 /** One output pixel, all (up to 16) channels. */
 function directPixel(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): void {
   if (ASC_FEATURE_SIMD) {
+    const ROW16 = row16Scratch;
     let a0 = v128.load(ROW16), a1 = v128.load(ROW16, 16), a2 = v128.load(ROW16, 32), a3 = v128.load(ROW16, 48);
     const wide = CO > 8;
     for (let ky = 0; ky < KH; ky++) {
@@ -494,6 +541,7 @@ function directPixel(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): v
 /** Four horizontally adjacent interior output pixels, CO <= 8: eight accumulators, shared weight loads. */
 function directQuad(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): void {
   if (ASC_FEATURE_SIMD) {
+    const ROW16 = row16Scratch;
     const b0 = v128.load(ROW16), b1 = v128.load(ROW16, 16);
     let p00 = b0, p01 = b1, p10 = b0, p11 = b1, p20 = b0, p21 = b1, p30 = b0, p31 = b1;
     const step = <usize>(SW * C) << 2;
@@ -530,19 +578,21 @@ function directQuad(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): vo
 /** dy row of pixel p into ROW16, zero-padded to 16 channels, as four vectors. */
 // @ts-ignore: decorator
 @inline function loadDyRow(dy: usize, p: i32): void {
+  const ROW16 = row16Scratch;
   memory.fill(ROW16, 0, 64);
   memory.copy(ROW16, dy + (<usize>(p * CO) << 2), <usize>CO << 2);
 }
 
-/** dw [K, CO] = sum over output pixels of x(patch) outer dy(pixel); accumulated in a padded [K, 16] block. */
-function directBackwardFilter(x: usize, dy: usize, dw: usize, ws: usize): void {
+/** Parts of the output rows the direct dW is summed in (fixed: the sums do not depend on the thread count). */
+const DBF_PARTS: i32 = 4;
+
+/** acc [K, 16] (zeroed by the caller) += sum over the output pixels of rows [r0, r1) (of N * OH) of x(patch) outer dy(pixel). */
+function directBackwardFilter(x: usize, dy: usize, acc: usize, r0: i32, r1: i32): void {
   if (ASC_FEATURE_SIMD) {
-    const K = KH * KW * C;
-    const acc = ws;
     const narrow = CO <= 8;
     const pixels = N * OH * OW;
-    memory.fill(acc, 0, <usize>(K * DIRECT_CO) << 2);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) {
+    for (let r = r0; r < r1; r++) {
+      const n = r / OH, oy = r - n * OH;
       let ox = 0;
       while (ox < OW) {
         const p = (n * OH + oy) * OW + ox;
@@ -558,13 +608,13 @@ function directBackwardFilter(x: usize, dy: usize, dw: usize, ws: usize): void {
         }
       }
     }
-    for (let k = 0; k < K; k++) memory.copy(dw + (<usize>(k * CO) << 2), acc + (<usize>(k * DIRECT_CO) << 2), <usize>CO << 2);
   }
 }
 
 function directFilterPixel(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox: i32, p: i32): void {
   if (ASC_FEATURE_SIMD) {
     const wide = CO > 8;
+    const ROW16 = row16Scratch;
     loadDyRow(dy, p);
     const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
     for (let ky = 0; ky < KH; ky++) {
@@ -624,18 +674,22 @@ function directFilterQuad(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox: 
   }
 }
 
-/** dx (overwritten) = sum over output pixels and taps of W[tap] dy(pixel), a dot over the output channels. */
-function directBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): void {
+/**
+ * dx rows [r0, r1) of the N * H input rows (dx zeroed by the caller) += sum over output pixels and taps of
+ * W[tap] dy(pixel), a dot over the output channels; wp: the filter padded by padFilter.
+ */
+function directBackwardInput(dy: usize, wp: usize, dx: usize, r0: i32, r1: i32): void {
   if (ASC_FEATURE_SIMD) {
-    const wp = ws;
-    padFilter(w, wp);
-    memory.fill(dx, 0, <usize>(N * H * W * C) << 2);
-    for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++) {
+    const ROW16 = row16Scratch;
+    for (let n = r0 / H; n < N && n * H < r1; n++) for (let oy = 0; oy < OH; oy++) {
+      const lo = max(0, r0 - n * H), hi = min(H, r1 - n * H);
+      if (oy * SH - PT + (KH - 1) * DH < lo || oy * SH - PT >= hi) continue;
+      for (let ox = 0; ox < OW; ox++) {
       loadDyRow(dy, (n * OH + oy) * OW + ox);
       const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
       for (let ky = 0; ky < KH; ky++) {
         const iy = oy * SH - PT + ky * DH;
-        if (iy < 0 || iy >= H) continue;
+        if (iy < lo || iy >= hi) continue;
         for (let kx = 0; kx < KW; kx++) {
           const ix = ox * SW - PL + kx * DW;
           if (ix < 0 || ix >= W) continue;
@@ -653,6 +707,56 @@ function directBackwardInput(dy: usize, w: usize, dx: usize, ws: usize): void {
           }
         }
       }
+      }
     }
   }
+}
+
+// ---- threads (threads.ts): the direct and depthwise paths share out rows, taps or channels ----
+const CJ_DW_FWD: i32 = 0, CJ_DIRECT_FWD: i32 = 1, CJ_DW_BWI: i32 = 2, CJ_DIRECT_BWI: i32 = 3;
+const CJ_DW_BWF: i32 = 4, CJ_DIRECT_BWF: i32 = 5;
+export const JOB_CONV: i32 = 2;
+/** Multiply-adds below which a conv pass runs on one thread. */
+const CONV_PARALLEL_MIN_MACS: i64 = 1 << 18;
+
+/**
+ * Run pass `sub` on the pool (threads.ts) in chunks of `units` (rows, taps or channel quads): up to
+ * `perThread` chunks per thread, claimed by whichever thread is free. False (nothing run): no pool, too
+ * little work or nothing to split; the caller runs the pass itself.
+ */
+function share(sub: i32, a: usize, b: usize, c: usize, d: usize, macs: i64, units: i32, perThread: i32): bool {
+  if (threads() < 2 || macs < CONV_PARALLEL_MIN_MACS || units < 2) return false;
+  const n = min(units, perThread * threads());
+  const j = jobArgs();
+  store<i32>(j, sub); store<u32>(j, <u32>geomPtr, 4);
+  store<u32>(j, <u32>a, 8); store<u32>(j, <u32>b, 12); store<u32>(j, <u32>c, 16); store<u32>(j, <u32>d, 20);
+  parallelBegin(JOB_CONV, n);
+  for (let ch = claim(); ch >= 0; ch = claim()) { convChunk(sub, a, b, c, d, ch, n); chunkDone(); }
+  parallelEnd();
+  return true;
+}
+
+/** Chunk `ch` of `n` of pass `sub` (the geometry loaded): whole output rows, dx rows, taps or channels. */
+function convChunk(sub: i32, a: usize, b: usize, c: usize, d: usize, ch: i32, n: i32): void {
+  if (sub == CJ_DW_FWD) depthwiseForward(a, b, c, d, shareStart(N * OH, 1, ch, n), shareStart(N * OH, 1, ch + 1, n));
+  else if (sub == CJ_DIRECT_FWD) directForward(a, b, c, d, shareStart(N * OH, 1, ch, n), shareStart(N * OH, 1, ch + 1, n));
+  else if (sub == CJ_DW_BWI) depthwiseBackwardInput(a, b, c, shareStart(N * H, 1, ch, n), shareStart(N * H, 1, ch + 1, n));
+  else if (sub == CJ_DIRECT_BWI) directBackwardInput(a, b, c, shareStart(N * H, 1, ch, n), shareStart(N * H, 1, ch + 1, n));
+  else if (sub == CJ_DW_BWF) depthwiseBackwardFilter(a, b, c, shareStart(CO, 4, ch, n), shareStart(CO, 4, ch + 1, n));
+  else if (sub == CJ_DIRECT_BWF) {
+    // chunk = one of the n (= parts) row parts, into its own accumulator block
+    const blk = <usize>(KH * KW * C * DIRECT_CO) << 2;
+    directBackwardFilter(a, b, c + blk * <usize>ch, shareStart(N * OH, 1, ch, n), shareStart(N * OH, 1, ch + 1, n));
+  }
+}
+
+/** A worker's part of a JOB_CONV: the chunks it claims. */
+export function convJob(): void {
+  if (!ASC_FEATURE_THREADS) return;
+  const j = jobArgs();
+  const sub = load<i32>(j);
+  loadGeometry(<usize>load<u32>(j, 4));
+  const a = <usize>load<u32>(j, 8), b = <usize>load<u32>(j, 12), c = <usize>load<u32>(j, 16), d = <usize>load<u32>(j, 20);
+  const n = jobChunks();
+  for (let ch = claim(); ch >= 0; ch = claim()) { convChunk(sub, a, b, c, d, ch, n); chunkDone(); }
 }

@@ -6,15 +6,16 @@
 // A micro-panel (L1-resident for its KC span) against each packed B panel. Any M, N, K: panels are
 // zero-padded and partial tiles go through a scratch tile. Pointers and sizes in, nothing allocated.
 import { madd4, ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU } from './common';
-import { walkPatchRow } from './im2col';
+import { walkPatchRow, saveIm2col, loadIm2col, IM2COL_INTS } from './im2col';
+import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, tileScratch, packScratch } from './threads';
 
 export const MR: i32 = 4;
 export const NR: i32 = 8;
 export const KC: i32 = 256;
 export const MC: i32 = 128;
 
-// A 4x8 tile for partial (edge) stores: the micro-kernel writes here, then the valid part is copied out.
-const TILE: usize = memory.data(MR * NR * 4, 16);
+// Partial (edge) tiles: the micro-kernel writes a 4x8 tile into this thread's tileScratch (threads.ts),
+// then the valid part is copied out.
 
 // Source of op(A) for the packer: a plain matrix, or the implicit im2col matrix of an NHWC convolution
 // (rows = output pixels, columns = (ky, kx, ci)), so convolution never materializes its patch matrix.
@@ -128,6 +129,8 @@ const ASH: usize = ASC_FEATURE_SIMD ? 4 : 2;
 /** The A packer of driver<PackMatrix>: op(A) is a plain matrix. */
 @unmanaged class PackMatrix {
   // @ts-ignore: decorator
+  @inline isIm2col(): bool { return false; }
+  // @ts-ignore: decorator
   @inline pack(transA: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32, A: usize, lda: i32, dst: usize): void {
     packA(transA, M, i0, mc, p0, kc, A, lda, dst);
   }
@@ -139,6 +142,8 @@ const ASH: usize = ASC_FEATURE_SIMD ? 4 : 2;
  * row's first slot in its panel); padding is 0.
  */
 @unmanaged class PackIm2col {
+  // @ts-ignore: decorator
+  @inline isIm2col(): bool { return true; }
   // @ts-ignore: decorator
   @inline pack(transA: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32, A: usize, lda: i32, dst: usize): void {
     packIm2col(M, i0, mc, p0, kc, A, dst);
@@ -235,6 +240,7 @@ function storeTile(t: usize, C: usize, ldc: i32, rows: i32, cols: i32, alpha: f3
 // @ts-ignore: decorator
 @inline function micro4x8(kc: i32, a: usize, b: usize, C: usize, ldc: i32, rows: i32, cols: i32, alpha: f32, betaEff: f32,
   last: bool, bias: usize, col0: i32, act: i32, p: f32): void {
+  const TILE = tileScratch;
   if (ASC_FEATURE_SIMD) {
     let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
     let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -296,11 +302,12 @@ function storeTile(t: usize, C: usize, ldc: i32, rows: i32, cols: i32, alpha: f3
  * The blocked driver over an already packed op(B). `ws` holds one packed A block (gemmPackedASize bytes).
  * Loop order (BLIS): KC blocks > MC blocks of A (packed, L2) > NR panels of B (L1) > MR panels of A.
  * Pack (PackMatrix or PackIm2col) packs A: one compiled driver per kind, so the plain GEMM's carries no
- * im2col code.
+ * im2col code. With a pool (threads.ts) and enough work, C is shared out by row blocks (multiples of MR)
+ * or column panels (multiples of NR): every C element is still computed by the same tile code over the
+ * same K order, so the result is the single-thread one, bit for bit.
  */
 function driver<Pack>(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, pb: usize,
   beta: f32, C: usize, ldc: i32, bias: usize, act: i32, p: f32, ws: usize): void {
-  const Npad = roundUp(N, NR);
   if (K == 0) {
     // Empty inner dimension: C = beta * C, then the epilogue.
     for (let i = 0; i < M; i++) {
@@ -313,16 +320,87 @@ function driver<Pack>(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize,
     }
     return;
   }
+  const T = threads();
+  const tilesM = (M + MR - 1) / MR, tilesN = (N + NR - 1) / NR;
+  // below PARALLEL_MIN_MACS a dispatch (microseconds) costs more than it saves
+  if (T > 1 && <i64>M * <i64>N * <i64>K >= PARALLEL_MIN_MACS && (tilesM >= 2 || tilesN >= 2)) {
+    // One block of A rows (M <= MC): split the columns, so each thread reads only its panels of B and packs
+    // the small A itself. More rows: split them in whole MC blocks where there are enough (B is read once
+    // per block, as on one thread), else in MR tiles.
+    const byRows = M > MC || tilesN < 2;
+    const unit = M >= 2 * T * MC ? MC : MR;
+    const a = jobArgs();
+    store<i32>(a, changetype<Pack>(0).isIm2col() ? 1 : 0);
+    store<i32>(a, transA, 4); store<i32>(a, M, 8); store<i32>(a, N, 12); store<i32>(a, K, 16);
+    store<f32>(a, alpha, 20); store<u32>(a, <u32>A, 24); store<i32>(a, lda, 28); store<u32>(a, <u32>pb, 32);
+    store<f32>(a, beta, 36); store<u32>(a, <u32>C, 40); store<i32>(a, ldc, 44); store<u32>(a, <u32>bias, 48);
+    store<i32>(a, act, 52); store<f32>(a, p, 56); store<i32>(a, byRows ? unit : 0, 60);
+    if (changetype<Pack>(0).isIm2col()) saveIm2col(a + 64);
+    // several chunks per thread: whichever thread is free takes the next; but each column chunk packs all
+    // of A again, which only wide products amortize
+    const chunks = byRows ? min((M + unit - 1) / unit, 4 * T) : min(tilesN, N >= 512 ? 4 * T : T);
+    parallelBegin(JOB_GEMM, chunks);
+    for (let c = claim(); c >= 0; c = claim()) {
+      driverShare<Pack>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, ws, byRows ? unit : 0, c, chunks);
+      chunkDone();
+    }
+    parallelEnd();
+    return;
+  }
+  driverRange<Pack>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, ws, 0, M, 0, N);
+}
+
+/** Work (multiply-adds) below which the GEMM runs on one thread. */
+const PARALLEL_MIN_MACS: i64 = 1 << 18;
+export const JOB_GEMM: i32 = 1;
+/** Argument words of a JOB_GEMM (16 + the im2col geometry). */
+export const GEMM_JOB_INTS: i32 = 16 + IM2COL_INTS;
+
+// @ts-ignore: decorator
+@inline function driverShare<Pack>(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, pb: usize,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, p: f32, ws: usize, rowUnit: i32, part: i32, parts: i32): void {
+  if (rowUnit) {
+    // rows in multiples of rowUnit (MR or MC): tile boundaries stay where one thread puts them
+    const i0 = shareStart(M, rowUnit, part, parts), i1 = shareStart(M, rowUnit, part + 1, parts);
+    if (i0 < i1) driverRange<Pack>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, ws, i0, i1, 0, N);
+  } else {
+    const j0 = shareStart(N, NR, part, parts), j1 = shareStart(N, NR, part + 1, parts);
+    if (j0 < j1) driverRange<Pack>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, ws, 0, M, j0, j1);
+  }
+}
+
+/** A worker's share of a JOB_GEMM (threads_worker.ts). */
+export function gemmJob(): void {
+  if (!ASC_FEATURE_THREADS) return;
+  const a = jobArgs();
+  const im2col = load<i32>(a) != 0;
+  const transA = load<i32>(a, 4), M = load<i32>(a, 8), N = load<i32>(a, 12), K = load<i32>(a, 16);
+  const alpha = load<f32>(a, 20), A = <usize>load<u32>(a, 24), lda = load<i32>(a, 28), pb = <usize>load<u32>(a, 32);
+  const beta = load<f32>(a, 36), C = <usize>load<u32>(a, 40), ldc = load<i32>(a, 44), bias = <usize>load<u32>(a, 48);
+  const act = load<i32>(a, 52), p = load<f32>(a, 56), byRows = load<i32>(a, 60);
+  const chunks = jobChunks();
+  if (im2col) loadIm2col(a + 64);
+  for (let c = claim(); c >= 0; c = claim()) {
+    if (im2col) driverShare<PackIm2col>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, packScratch, byRows, c, chunks);
+    else driverShare<PackMatrix>(transA, M, N, K, alpha, A, lda, pb, beta, C, ldc, bias, act, p, packScratch, byRows, c, chunks);
+    chunkDone();
+  }
+}
+
+/** The driver over C rows [m0, m1) (m0 a multiple of MR) and columns [n0, n1) (n0 a multiple of NR). */
+function driverRange<Pack>(transA: i32, M: i32, N: i32, K: i32, alpha: f32, A: usize, lda: i32, pb: usize,
+  beta: f32, C: usize, ldc: i32, bias: usize, act: i32, p: f32, ws: usize, m0: i32, m1: i32, n0: i32, n1: i32): void {
+  const Npad = roundUp(N, NR);
   for (let p0 = 0; p0 < K; p0 += KC) {
     const kc = min(KC, K - p0);
     const betaEff: f32 = p0 == 0 ? beta : 1;
     const last = p0 + kc >= K;
     const blk = pb + (<usize>p0 * <usize>Npad << 2);
-    for (let i0 = 0; i0 < M; i0 += MC) {
-      const mc = min(MC, M - i0);
+    for (let i0 = m0; i0 < m1; i0 += MC) {
+      const mc = min(MC, m1 - i0);
       changetype<Pack>(0).pack(transA, M, i0, mc, p0, kc, A, lda, ws);
-      for (let j0 = 0; j0 < N; j0 += NR) {
-        const cols = min(NR, N - j0);
+      for (let j0 = n0; j0 < n1; j0 += NR) {
+        const cols = min(NR, n1 - j0);
         const bp = blk + (<usize>j0 * <usize>kc << 2);
         for (let r0 = 0; r0 < mc; r0 += MR) {
           const rows = min(MR, mc - r0);

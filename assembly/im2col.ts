@@ -27,6 +27,23 @@ export function setIm2col(H: i32, W: i32, C: i32, Cg: i32, c0: i32, KW: i32, SH:
   gPT = PT; gPL = PL; gDH = DH; gDW = DW; gOH = OH; gOW = OW;
 }
 
+/** i32 words of the geometry saveIm2col writes (a threaded job carries it to workers' instances). */
+export const IM2COL_INTS: i32 = 14;
+
+export function saveIm2col(dst: usize): void {
+  store<i32>(dst, gH); store<i32>(dst, gW, 4); store<i32>(dst, gC, 8); store<i32>(dst, gCg, 12);
+  store<i32>(dst, gC0, 16); store<i32>(dst, gKW, 20); store<i32>(dst, gSH, 24); store<i32>(dst, gSW, 28);
+  store<i32>(dst, gPT, 32); store<i32>(dst, gPL, 36); store<i32>(dst, gDH, 40); store<i32>(dst, gDW, 44);
+  store<i32>(dst, gOH, 48); store<i32>(dst, gOW, 52);
+}
+
+export function loadIm2col(src: usize): void {
+  gH = load<i32>(src); gW = load<i32>(src, 4); gC = load<i32>(src, 8); gCg = load<i32>(src, 12);
+  gC0 = load<i32>(src, 16); gKW = load<i32>(src, 20); gSH = load<i32>(src, 24); gSW = load<i32>(src, 28);
+  gPT = load<i32>(src, 32); gPL = load<i32>(src, 36); gDH = load<i32>(src, 40); gDW = load<i32>(src, 44);
+  gOH = load<i32>(src, 48); gOW = load<i32>(src, 52);
+}
+
 /** Columns [p0, p0 + kc) of patch row m (output pixel m in NHWC order): see the top of the file. */
 // @ts-ignore: decorator
 @inline export function walkPatchRow<T>(op: T, m: i32, p0: i32, kc: i32, x: usize, row: usize): i32 {

@@ -17,3 +17,7 @@ export * from './copy';
 export function heapBase(): usize {
   return __heap_base;
 }
+
+// threaded builds: the pool's control (src/backend/wasm/pool.ts)
+export { threadsSetup, threadInit, threadsStop, threadScratchSize } from './threads';
+export { threadWorkerLoop } from './threads_worker';

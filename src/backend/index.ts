@@ -3,6 +3,7 @@
 import type { Backend } from './backend.js';
 import { WasmBackend } from './wasm/backend.js';
 import { supportedBuilds, type WasmBuild } from './wasm/loader.js';
+import type { ThreadsInfo } from './wasm/pool.js';
 import type { RefBackend } from './ref/backend.js';
 
 export type BackendName = 'wasm' | 'webgpu' | 'ref' | 'auto';
@@ -15,7 +16,17 @@ export interface ReadyOptions {
   backend?: BackendName;
   /** Force a wasm build ('relaxed' | 'simd' | 'scalar'); by default the best one this runtime validates. */
   wasmBuild?: WasmBuild;
+  /**
+   * Threads for the wasm backend's kernels (GEMM, convolution and its gradients, depthwise, pooling),
+   * results identical to one thread. Default: the cores this runtime reports. More than one needs shared
+   * memory: Node, Deno, Bun, Electron, and pages that are cross-origin isolated (COOP + COEP headers);
+   * elsewhere one thread runs, and the returned backend's `threads.reason` says why.
+   */
+  threads?: number;
 }
+
+/** What ready() returns: the backend, and for wasm how many threads run its kernels and why. */
+export type ReadyBackend = Backend & { readonly threads?: ThreadsInfo };
 
 interface Registration {
   name: Exclude<BackendName, 'auto'>;
@@ -23,7 +34,7 @@ interface Registration {
   builds(): string[];
   /** Loads the backend's code where it is a separate chunk (so the main bundle stays small). */
   load?(): Promise<void>;
-  create(build?: string): Promise<Backend>;
+  create(build?: string, threads?: number): Promise<Backend>;
   createSync(build?: string): Backend;
 }
 
@@ -39,7 +50,7 @@ const registry: Registration[] = [
   {
     name: 'wasm',
     builds: () => (typeof WebAssembly === 'object' ? supportedBuilds() : []),
-    create: (build) => WasmBackend.create(build as WasmBuild | undefined),
+    create: (build, threads) => WasmBackend.create(build as WasmBuild | undefined, { threads }),
     createSync: (build) => WasmBackend.createSync(build as WasmBuild | undefined),
   },
   {
@@ -105,19 +116,22 @@ let active: Backend | null = null;
 let autoTried = false;
 /** One instance per backend name, so that tensors can move between backends (`t.to('ref')`). */
 const instances = new Map<string, Backend>();
+/** The wasm backends ready() created or found active (one per build and thread count asked). */
+const wasmMade: WasmBackend[] = [];
 
 function pickName(backend: BackendName, wasmBuild?: WasmBuild): string {
   if (backend === 'auto') return wasmBuild ? 'wasm' : backends().find((b) => b.name !== 'webgpu')?.name ?? 'ref';
   return backend;
 }
 
-function wanted(be: Backend | undefined, name: string, wasmBuild?: WasmBuild): boolean {
-  return !!be && be.name === name && (!wasmBuild || be.build === wasmBuild);
+function wanted(be: Backend | undefined, name: string, wasmBuild?: WasmBuild, threads?: number): boolean {
+  return !!be && be.name === name && (!wasmBuild || be.build === wasmBuild) &&
+    (threads === undefined || name !== 'wasm' || (be as WasmBackend).threadsAsked === threads || (be as WasmBackend).threads.threads === threads);
 }
 
 /** Instantiate (or switch to) a backend. Call once before using tensors; cheap to call again. */
-export async function ready(options: ReadyOptions = {}): Promise<Backend> {
-  const { backend = 'auto', wasmBuild } = options;
+export async function ready(options: ReadyOptions = {}): Promise<ReadyBackend> {
+  const { backend = 'auto', wasmBuild, threads } = options;
   if (backend === 'auto' && !wasmBuild && hasNavigatorGpu() && active?.name !== 'webgpu' && !autoTried) {
     // WebGPU only on a hardware adapter: a software one is slower than wasm SIMD
     autoTried = true;
@@ -128,10 +142,15 @@ export async function ready(options: ReadyOptions = {}): Promise<Backend> {
   }
   const name = pickName(backend, wasmBuild);
   const r = registration(name);
-  if (wanted(active ?? undefined, name, wasmBuild)) return active!;
-  const have = instances.get(name);
-  const usable = wanted(have, name, wasmBuild) && !(have as Backend & { lost?: string }).lost;
-  const be = usable ? have! : await r.create(wasmBuild);
+  // (the active one too: getBackend() may have created it synchronously)
+  if (active instanceof WasmBackend && !wasmMade.includes(active)) wasmMade.push(active);
+  if (wanted(active ?? undefined, name, wasmBuild, threads)) return active!;
+  // wasm backends created by ready() are kept by build and threads: switching back and forth (a bench, a
+  // test comparing thread counts) reuses them instead of starting new worker pools
+  const have = [instances.get(name), ...(name === 'wasm' ? wasmMade : [])].find((b) => wanted(b, name, wasmBuild, threads));
+  const usable = !!have && !(have as Backend & { lost?: string }).lost;
+  const be = usable ? have! : await r.create(wasmBuild, threads);
+  if (be instanceof WasmBackend && !wasmMade.includes(be)) wasmMade.push(be);
   setBackend(be);
   return be;
 }

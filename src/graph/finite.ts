@@ -17,7 +17,9 @@ export function sumSquares(n: number, handle: number): number {
 
 /** The name of a backend as a user tells them apart ('wasm (scalar build)'). */
 export function backendLabel(be: Backend): string {
-  return be.build !== be.name ? `${be.name}' (${be.build} build)` : `${be.name}'`;
+  const t = (be as Backend & { threads?: { threads: number } }).threads?.threads;
+  const threads = t && t > 1 ? `, ${t} threads` : '';
+  return be.build !== be.name ? `${be.name}' (${be.build} build${threads})` : `${be.name}'${threads ? ` (${threads.slice(2)})` : ''}`;
 }
 
 /** x must live on the active backend (an instance: two wasm builds are two backends). */

@@ -1,8 +1,13 @@
 // The wasm backend: one instantiated build (relaxed SIMD, SIMD128 or scalar), its WebAssembly.Memory carved
 // by the shared heap machinery (src/backend/heap.ts), and the AssemblyScript kernels as its kernel table.
+// With threads (create(build, { threads })), the threaded variant of the build runs on a shared memory and
+// a pool of workers takes shares of the large kernels (src/backend/wasm/pool.ts, assembly/threads.ts).
 import { HeapBackend } from '../heap.js';
-import { instantiate, instantiateSync, type Instance, type WasmBuild } from './loader.js';
+import { instantiate, instantiateSync, supportedBuilds, type Instance, type WasmBuild } from './loader.js';
 import type { WasmExports } from './exports.js';
+import {
+  CONTROL_BYTES, MAX_THREADS, Pool, coreCount, instantiateThreaded, threadsUnavailable, type ThreadsInfo, type ThreadsWanted,
+} from './pool.js';
 
 export class WasmBackend extends HeapBackend {
   readonly name = 'wasm';
@@ -10,18 +15,89 @@ export class WasmBackend extends HeapBackend {
   declare readonly kernels: WasmExports;
   declare readonly memory: WebAssembly.Memory;
   private dotOk?: boolean;
+  /** Threads that run kernels (1: this thread only), and why not more (or why these). */
+  threads: ThreadsInfo = { threads: 1, reason: 'created synchronously (threads start in eg.ready())' };
+  /** The `threads` this backend was created for (undefined: the default, the cores there are). */
+  threadsAsked?: number;
+  private pool: Pool | null = null;
+  private ctrl = 0;
 
-  private constructor(inst: Instance) {
+  /** The compiled threaded module (what pool workers instantiate); absent in the single-threaded builds. */
+  private readonly module?: WebAssembly.Module;
+
+  private constructor(inst: Instance & { module?: WebAssembly.Module }) {
     super(inst.memory, inst.kernels, inst.kernels.heapBase());
     this.build = inst.build;
+    this.module = inst.module;
   }
 
-  static async create(build?: WasmBuild): Promise<WasmBackend> {
-    return new WasmBackend(await instantiate(build));
+  /**
+   * A backend in `build` (default: the best this runtime validates) with `threads` threads (default: the
+   * cores there are). Where threads cannot run, the single-threaded build, with the reason in `threads`.
+   */
+  static async create(build?: WasmBuild, opts: ThreadsWanted = {}): Promise<WasmBackend> {
+    // an unknown or unsupported build: the loader's error
+    if (build !== undefined && !supportedBuilds().includes(build)) await instantiate(build);
+    const b = build ?? supportedBuilds()[0];
+    const asked = opts.threads;
+    if (asked !== undefined && !(Number.isInteger(asked) && asked >= 1)) {
+      throw new Error(`edgegrad.ready: threads must be a whole number >= 1 (got ${String(asked)})`);
+    }
+    const cores = await coreCount();
+    const made = (be: WasmBackend): WasmBackend => { be.threadsAsked = asked; return be; };
+    const want = Math.min(asked ?? cores, MAX_THREADS);
+    const single = async (reason: string): Promise<WasmBackend> => {
+      const be = new WasmBackend(await instantiate(b));
+      be.threads = { threads: 1, reason };
+      return made(be);
+    };
+    if (want <= 1) return single(asked === 1 ? 'threads: 1 asked' : `${cores} core${cores === 1 ? '' : 's'} reported`);
+    const why = await threadsUnavailable(b);
+    if (why) return single(why);
+    let be: WasmBackend | undefined;
+    try {
+      be = new WasmBackend(await instantiateThreaded(b));
+      await be.startPool(want);
+      const capped = asked !== undefined && asked > MAX_THREADS ? ` (at most ${MAX_THREADS})` : '';
+      be.threads = { threads: want, reason: asked !== undefined ? `threads: ${asked} asked${capped}` : `${cores} cores reported` };
+      return made(be);
+    } catch (e) {
+      be?.dispose();
+      return single(`the worker pool did not start: ${(e as Error).message}`);
+    }
   }
 
   static createSync(build?: WasmBuild): WasmBackend {
     return new WasmBackend(instantiateSync(build));
+  }
+
+  private async startPool(n: number): Promise<void> {
+    const k = this.kernels;
+    const ctrl = (this.ctrl = this.arena.alloc(CONTROL_BYTES));
+    new Uint8Array(this.memory.buffer, ctrl, CONTROL_BYTES).fill(0);
+    const scratch: number[] = [];
+    for (let i = 1; i < n; i++) scratch.push(this.arena.alloc(k.threadScratchSize()));
+    this.pool = await Pool.start({ module: this.module!, memory: this.memory, ctrl, scratch, n });
+    k.threadsSetup(ctrl, n);
+  }
+
+  /** Jobs shared out to the pool so far, modulo 32768 (tests: a kernel that should split did). */
+  threadJobs(): number {
+    return this.ctrl ? this.i32(this.ctrl, 1)[0] : 0;
+  }
+
+  /** Chunks of those jobs that pool workers (not this thread) finished. */
+  workerChunks(): number {
+    return this.ctrl ? this.i32(this.ctrl + 28, 1)[0] : 0;
+  }
+
+  /** Stop the pool's workers; kernels run on this thread from then on. */
+  dispose(): void {
+    if (!this.pool) return;
+    this.kernels.threadsStop();
+    this.pool.terminate();
+    this.pool = null;
+    this.threads = { threads: 1, reason: 'disposed' };
   }
 
   /**

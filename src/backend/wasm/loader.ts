@@ -16,15 +16,28 @@ function decode(b64: string): Uint8Array {
   return out;
 }
 
+/**
+ * A build's base64: embedded, or (the classic-script build, which leaves the scalar build out to stay small)
+ * set by the add-on script dist/edgegrad-scalar.js, loaded before it where an engine lacks SIMD.
+ */
+function base64Of(build: WasmBuild): string {
+  return binaries[build] || ((globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild && build === 'scalar' ? (globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild! : '');
+}
+
 export function wasmBytes(build: WasmBuild): Uint8Array {
   let b = cache.get(build);
-  if (!b) { b = decode(binaries[build]); cache.set(build, b); }
+  if (!b) {
+    const b64 = base64Of(build);
+    if (!b64) throw new Error(`edgegrad: this bundle carries no '${build}' wasm build${build === 'scalar' ? ' (the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)' : ''}`);
+    b = decode(b64);
+    cache.set(build, b);
+  }
   return b;
 }
 
-/** Builds this runtime can run, best first. */
+/** Builds this runtime can run, best first (of those the bundle carries). */
 export function supportedBuilds(): WasmBuild[] {
-  return BUILDS.filter((b) => WebAssembly.validate(wasmBytes(b) as BufferSource));
+  return BUILDS.filter((b) => base64Of(b) !== '' && WebAssembly.validate(wasmBytes(b) as BufferSource));
 }
 
 function imports(memory: WebAssembly.Memory): WebAssembly.Imports {
@@ -41,6 +54,8 @@ function imports(memory: WebAssembly.Memory): WebAssembly.Imports {
 function pick(build?: WasmBuild): WasmBuild {
   const ok = supportedBuilds();
   if (build) {
+    if (!BUILDS.includes(build)) throw new Error(`edgegrad: unknown wasm build '${String(build)}' (the builds: ${BUILDS.join(', ')}; this runtime runs ${ok.join(', ') || 'none'})`);
+    if (!ok.includes(build) && !base64Of(build)) wasmBytes(build); // throws: which script carries it
     if (!ok.includes(build)) throw new Error(`edgegrad: the '${build}' wasm build does not validate in this runtime (supported: ${ok.join(', ') || 'none'})`);
     return build;
   }
@@ -53,7 +68,11 @@ export interface Instance { build: WasmBuild; memory: WebAssembly.Memory; kernel
 export async function instantiate(build?: WasmBuild): Promise<Instance> {
   const b = pick(build);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
-  const { instance } = await WebAssembly.instantiate(wasmBytes(b) as BufferSource, imports(memory));
+  const { instance } = await WebAssembly.instantiate(wasmBytes(b) as BufferSource, imports(memory)).catch((e: Error) => {
+    // a Content Security Policy without 'wasm-unsafe-eval' refuses to compile; V8's message names 'unsafe-eval',
+    // which would allow eval as well
+    throw /Content Security Policy|unsafe-eval/i.test(String(e?.message)) ? new Error("edgegrad: this page's Content Security Policy refuses to compile WebAssembly: add 'wasm-unsafe-eval' to its script-src directive (script-src 'self' 'wasm-unsafe-eval'); 'unsafe-eval' is not needed", { cause: e }) : e;
+  });
   return { build: b, memory, kernels: instance.exports as unknown as WasmExports };
 }
 
@@ -64,3 +83,6 @@ export function instantiateSync(build?: WasmBuild): Instance {
   const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes(b) as BufferSource), imports(memory));
   return { build: b, memory, kernels: instance.exports as unknown as WasmExports };
 }
+
+/** The imports every build takes (the threaded builds' pool workers too: src/backend/wasm/pool.ts). */
+export const wasmImports = imports;
