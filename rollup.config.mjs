@@ -1,47 +1,310 @@
-// Bundles the compiled TS (build/tsc, from `tsc -p tsconfig.build.json`) into ESM with the three wasm builds
-// embedded: dist/index.js, plus chunks loaded on first use (the ONNX importer and its protobuf code), and
-// ships the digits data file beside it (loaded relative to the bundle). Declarations come straight from
-// tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts bundler to call).
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+// Bundles the compiled TS (build/tsc, from `tsc -p tsconfig.build.json`) with the wasm builds embedded
+// (nothing to locate at run time), minified, with source maps back to src/:
+// - dist/index.js (ESM): the entry for Node, Deno, Bun, browsers and bundlers, plus chunks loaded on first use
+//   (the ONNX importer and its protobuf code, the reference and WebGPU backends);
+// - dist/edgegrad.cjs: the same as one CommonJS file, for `require('edgegrad')` (Electron main, older tooling);
+// - dist/edgegrad.js: a classic script (one file, chunks inlined) defining the global `edgegrad`, for
+//   `<script src>` users and webviews that load pages from file:// (where module scripts are refused);
+// - dist/cli.js: the `edgegrad` command over ./index.js.
+// The digits data file is shipped beside them (loadDigits finds it relative to the bundle). Declarations
+// come from tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts bundler to call); the
+// generated modules declare the embedded builds `string`, so no base64 reaches them.
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import commonjs from '@rollup/plugin-commonjs';
 import { nodeResolve } from '@rollup/plugin-node-resolve';
+import terser from '@rollup/plugin-terser';
+import MagicString from 'magic-string';
+
+/** ESM entries, by output name: each becomes dist/<name>.js and shares code with the others through chunks. */
+const entries = { index: 'build/tsc/index.js' };
+
+// layer.constructor.name is shown by model.summary(): class names stay.
+const minify = () => terser({ ecma: 2020, keep_classnames: true, compress: { passes: 2 }, format: { comments: false } });
+
+/**
+ * A dynamic import of a Node built-in with a literal specifier (`import('node:os')`, or what the minifier
+ * makes of `const spec = 'node:fs/promises'; import(spec)`) is resolved by browser bundlers (esbuild,
+ * webpack, Vite), which then fail or need configuration: in the output the specifier becomes an expression
+ * they leave alone. Runs after the minifier.
+ */
+const opaqueNodeImports = {
+  name: 'opaque-node-imports',
+  renderChunk(code) {
+    const found = [...code.matchAll(/\bimport\(\s*(['"])(node:[\w/]+)\1\s*\)/g)];
+    if (found.length === 0) return null;
+    const ms = new MagicString(code);
+    for (const m of found) ms.overwrite(m.index, m.index + m[0].length, `import(String(${m[1]}${m[2]}${m[1]}))`);
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+};
+const outputPlugins = () => [minify(), opaqueNodeImports];
+
+/**
+ * protobufjs looks for optional Node modules (long, buffer, fs) through eval('require') ("inquire"): in a
+ * bundle that is an eval a strict CSP refuses and that finds nothing anyway; it is replaced by "none found".
+ */
+const noInquire = {
+  name: 'no-inquire',
+  resolveId: (id) => (id === '@protobufjs/inquire' ? '\0no-inquire' : null),
+  load: (id) => (id === '\0no-inquire' ? 'export default function inquire() { return null; }' : null),
+};
+
+/**
+ * The generated modules of embedded wasm builds (`export const relaxed = '<base64>'`, ...), packed for
+ * shipping. The builds share most of their bytes, so each module is stored as one stream in which later bytes
+ * copy runs of earlier ones at any distance (an LZ77 without a window: a build copies from those before it,
+ * the threaded builds from the single-threaded ones, which their module imports), written in hex, which gzip
+ * compresses better than base64 (a byte stays a pair of characters, so repeats stay repeats). The modules
+ * unpack when evaluated (a few ms) and export the same base64 strings as before.
+ */
+const PACKED = { 'binaries.generated.js': null, 'binaries-threads.generated.js': 'binaries.generated.js' };
+const generatedBuilds = (code) => [...code.matchAll(/^export const (\w+) = '([A-Za-z0-9+/=]*)';$/gm)].map(([, name, b64]) => ({ name, bytes: Buffer.from(b64, 'base64') }));
+const packBinaries = {
+  name: 'pack-wasm-binaries',
+  transform(code, id) {
+    const file = id.replace(/\\/g, '/').replace(/^.*\/backend\/wasm\//, '');
+    if (!(file in PACKED) || !/\/backend\/wasm\//.test(id.replace(/\\/g, '/'))) return null;
+    const builds = generatedBuilds(code);
+    if (builds.length === 0) return null;
+    // the builds of the module this one copies from: its bytes come first, already in place
+    const base = PACKED[file] ? generatedBuilds(readFileSync(join(dirname(id), PACKED[file]), 'utf8')) : [];
+    const dict = Buffer.concat(base.map((b) => b.bytes));
+    const all = Buffer.concat([dict, ...builds.map((b) => b.bytes)]);
+    let at = dict.length;
+    const slices = builds.map(({ name, bytes }) => `${name} = b64(all.subarray(${at}, ${(at += bytes.length)}))`);
+    const prefix = base.length === 0 ? '' : `import * as base from './${PACKED[file]}';
+for (const k of ${JSON.stringify(base.map((b) => b.name))}) { const t = atob(base[k]); for (let i = 0; i < t.length; i++) all[o++] = t.charCodeAt(i); }
+`;
+    return {
+      code: `// the wasm builds, packed by rollup.config.mjs (packBinaries)
+const s = '${Buffer.from(lz(all, dict.length)).toString('hex')}';
+const hex = new Uint8Array(128), ops = new Uint8Array(s.length / 2), all = new Uint8Array(${all.length});
+for (let i = 0; i < 16; i++) hex['0123456789abcdef'.charCodeAt(i)] = i;
+for (let i = 0; i < ops.length; i++) ops[i] = (hex[s.charCodeAt(2 * i)] << 4) | hex[s.charCodeAt(2 * i + 1)];
+let p = 0, o = 0;
+${prefix}const num = () => { let v = 0, m = 1, b; do { b = ops[p++]; v += (b & 127) * m; m *= 128; } while (b & 128); return v; };
+for (;;) {
+  const n = num();
+  all.set(ops.subarray(p, p + n), o);
+  p += n; o += n;
+  if (o >= all.length) break;
+  const from = num(), len = num();
+  all.copyWithin(o, from, from + len);
+  o += len;
+}
+function b64(u) { let t = ''; for (let i = 0; i < u.length; i += 8192) t += String.fromCharCode.apply(null, u.subarray(i, i + 8192)); return btoa(t); }
+export const ${slices.join(', ')};
+`,
+      map: { mappings: '' }, // generated data: nothing to map back to
+    };
+  },
+};
+
+/**
+ * bytes[start..] as runs of [varint n, n literal bytes, varint from, varint len] (copy len bytes from
+ * position `from`, before this point; bytes[0, start) is there already), ending with a literal run: repeats
+ * of 16 bytes or more at any distance (gzip finds the shorter, nearer ones after).
+ */
+function lz(bytes, start = 0) {
+  const K = 16, out = [], heads = new Map();
+  const key = (i) => bytes.toString('latin1', i, i + K);
+  const add = (j) => { const k = key(j), c = heads.get(k); if (c) { c.push(j); if (c.length > 32) c.shift(); } else heads.set(k, [j]); };
+  const num = (v) => { do { out.push((v & 127) | (v >= 128 ? 128 : 0)); v = Math.floor(v / 128); } while (v > 0); };
+  for (let j = 0; j + K <= start; j++) add(j);
+  let lit = start, i = start;
+  const flush = (end) => { num(end - lit); for (let j = lit; j < end; j++) out.push(bytes[j]); };
+  while (i + K <= bytes.length) {
+    let best = 0, from = 0;
+    for (const c of heads.get(key(i)) ?? []) {
+      let n = 0;
+      while (i + n < bytes.length && bytes[c + n] === bytes[i + n] && c + n < i) n++;
+      if (n > best) { best = n; from = c; }
+    }
+    add(i);
+    if (best >= K) {
+      flush(i); num(from); num(best);
+      for (let j = i + 1; j < i + best && j + K <= bytes.length; j += 4) add(j);
+      i += best; lit = i;
+    } else i++;
+  }
+  flush(bytes.length);
+  return Uint8Array.from(out);
+}
+
+/**
+ * onnx-proto's generated messages carry, besides create / encode / decode (what edgegrad calls), verify,
+ * fromObject, toObject, toJSON and the length-delimited variants: two thirds of the code, never called.
+ * They are dropped from the bundle (statements `Message.verify = function ...` and the like).
+ */
+const UNUSED_PROTO = new Set(['verify', 'fromObject', 'toObject', 'toJSON', 'encodeDelimited', 'decodeDelimited']);
+const leanOnnxProto = {
+  name: 'lean-onnx-proto',
+  transform(code, id) {
+    if (!id.replace(/\\/g, '/').endsWith('onnx-proto/dist/onnx.js')) return null;
+    const ms = new MagicString(code);
+    const walk = (node) => {
+      if (!node || typeof node.type !== 'string') return;
+      const e = node.type === 'ExpressionStatement' ? node.expression : undefined;
+      if (e?.type === 'AssignmentExpression' && e.left.type === 'MemberExpression' && !e.left.computed && UNUSED_PROTO.has(e.left.property.name)) {
+        ms.remove(node.start, node.end);
+        return;
+      }
+      for (const v of Object.values(node)) {
+        if (Array.isArray(v)) v.forEach(walk);
+        else if (v && typeof v === 'object') walk(v);
+      }
+    };
+    walk(this.parse(code));
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+};
+
+/** tsc's source maps (with the TypeScript inlined), so the shipped maps lead back to src/. */
+const tscSourceMaps = {
+  name: 'tsc-source-maps',
+  load(id) {
+    if (!id.endsWith('.js') || !resolve(id).startsWith(resolve('build/tsc')) || !existsSync(`${id}.map`)) return null;
+    return { code: readFileSync(id, 'utf8'), map: readFileSync(`${id}.map`, 'utf8') };
+  },
+};
+
+const shipData = {
+  name: 'ship-data',
+  writeBundle() {
+    mkdirSync('dist', { recursive: true });
+    copyFileSync('src/data/digits.u8.gz', 'dist/digits.u8.gz');
+  },
+};
+
+const onwarn = (w, warn) => {
+  if (w.code === 'CIRCULAR_DEPENDENCY') return;
+  warn(w);
+};
+
+/**
+ * WGSL ships without its comments and indentation: in each template literal marked \`/* wgsl *\/\`, the text
+ * between interpolations loses its // comments, and each run of whitespace becomes one space (WGSL reads
+ * tokens, never layout). About 8 kB less raw, 2 kB less gzip, in every build that carries the WebGPU backend.
+ */
+const minifyWgsl = {
+  name: 'minify-wgsl',
+  transform(code, id) {
+    if (!/backend[\\/]webgpu[\\/][^\\/]+\.js$/.test(id) || !code.includes('/* wgsl */')) return null;
+    const ms = new MagicString(code);
+    const marker = /\/\* wgsl \*\/\s*`/g;
+    let m;
+    while ((m = marker.exec(code))) {
+      let i = m.index + m[0].length, part = i;
+      const squeeze = (a, b) => {
+        if (b <= a) return;
+        const text = code.slice(a, b).replace(/\/\/[^\n]*/g, '').replace(/\s+/g, ' ');
+        ms.overwrite(a, b, text.length ? text : ' ');
+      };
+      for (;;) {
+        const c = code[i];
+        if (c === '\\') { i += 2; continue; }
+        if (c === '`') { squeeze(part, i); break; }
+        if (c === '$' && code[i + 1] === '{') {
+          squeeze(part, i);
+          let depth = 0;
+          for (i += 1; ; i++) { if (code[i] === '{') depth++; else if (code[i] === '}' && --depth === 0) break; }
+          part = ++i;
+          continue;
+        }
+        i++;
+      }
+      marker.lastIndex = i + 1;
+    }
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+};
+
+const plugins = () => [tscSourceMaps, minifyWgsl, packBinaries, leanOnnxProto, noInquire, nodeResolve({ preferBuiltins: true, browser: false }), commonjs()];
 
 const library = {
-  input: 'build/tsc/index.js',
+  input: entries,
   // keep the core in dist/index.js itself (no facade): the digits file is found next to it
   preserveEntrySignatures: 'allow-extension',
-  output: { dir: 'dist', format: 'es', sourcemap: false, entryFileNames: 'index.js', chunkFileNames: 'chunks/[name]-[hash].js' },
-  plugins: [
-    nodeResolve({ preferBuiltins: true }),
-    commonjs(),
-    {
-      name: 'ship-data',
-      writeBundle() {
-        mkdirSync('dist', { recursive: true });
-        copyFileSync('src/data/digits.u8.gz', 'dist/digits.u8.gz');
-      },
-    },
-  ],
-  onwarn(w, warn) {
-    // protobufjs reaches for optional modules through eval('require'); that is by design
-    if (w.code === 'EVAL' || w.code === 'CIRCULAR_DEPENDENCY') return;
-    warn(w);
+  output: {
+    dir: 'dist', format: 'es', sourcemap: true, entryFileNames: '[name].js', chunkFileNames: 'chunks/[name]-[hash].js',
+    plugins: outputPlugins(),
   },
+  plugins: [...plugins(), shipData],
+  onwarn,
+};
+
+/** One self-contained file (dynamic imports inlined) of the main entry, in `format`. */
+const single = (file, format, extra = {}, more = []) => ({
+  input: entries.index,
+  output: { file, format, sourcemap: true, inlineDynamicImports: true, plugins: outputPlugins(), ...extra },
+  plugins: [...more, ...plugins()],
+  onwarn,
+});
+
+/**
+ * The classic script never runs threads (a page from file:// cannot be cross-origin isolated; pages that can
+ * take the ES module build): the threaded builds' module is replaced by its empty stand-in, and ready()
+ * says why it runs one thread.
+ */
+/**
+ * The classic script also leaves the scalar build out (7 kB of its gzip size): engines without WebAssembly
+ * SIMD (Safari before 16.4) load dist/edgegrad-scalar.js before it, which sets globalThis.edgegradScalarBuild.
+ */
+const noScalarBuild = {
+  name: 'no-scalar-build',
+  transform(code, id) {
+    if (!id.replace(/\\/g, '/').endsWith('/backend/wasm/binaries.generated.js')) return null;
+    return { code: code.replace(/^export const scalar = '[A-Za-z0-9+/=]*';$/m, "export const scalar = '';"), map: null };
+  },
+  writeBundle() {
+    const b64 = readFileSync('build/wasm/edgegrad.scalar.wasm').toString('base64');
+    writeFileSync('dist/edgegrad-scalar.js', `/* edgegrad's scalar wasm build, for the classic script (dist/edgegrad.js) on engines without WebAssembly SIMD: load this first */\nglobalThis.edgegradScalarBuild = '${b64}';\n`);
+  },
+};
+
+const noThreadBuilds = {
+  name: 'no-thread-builds',
+  resolveId: (id, importer) => (importer && id.endsWith('/binaries-threads.generated.js') ? resolve(dirname(importer), id.replace(/\.generated\.js$/, '.none.js')) : null),
 };
 
 /** The library entry as the command imports it ('../index.js' from build/tsc/cli), resolved or not. */
 function isLibraryEntry(id) {
-  return id === '../index.js' || resolve(id) === resolve('build/tsc/index.js');
+  return id === '../index.js' || resolve(id) === resolve(entries.index);
 }
 
 // The `edgegrad` command: its own small file over the library entry (kept external, so one copy of it).
 const cli = {
   input: 'build/tsc/cli/index.js',
   external: isLibraryEntry,
-  output: { file: 'dist/cli.js', format: 'es', banner: '#!/usr/bin/env node', paths: (id) => (isLibraryEntry(id) ? './index.js' : id) },
-  plugins: [nodeResolve({ preferBuiltins: true }), commonjs()],
-  onwarn: library.onwarn,
+  output: {
+    file: 'dist/cli.js', format: 'es', sourcemap: true, banner: '#!/usr/bin/env node',
+    paths: (id) => (isLibraryEntry(id) ? './index.js' : id), plugins: outputPlugins(),
+  },
+  plugins: plugins(),
+  onwarn,
 };
 
-export default [library, cli];
+// The worker script (eg.worker()): its own small file over the library entry too. Whatever it imports from
+// the library (its tensors above all) must be the library's own copy, so every module outside src/worker
+// comes from ./index.js (each is imported by a name that index.js exports).
+const tscRoot = resolve('build/tsc');
+const fromLibrary = (id, parent) => {
+  const abs = parent && id.startsWith('.') ? resolve(dirname(parent), id) : resolve(id);
+  return abs.startsWith(tscRoot) && !abs.startsWith(join(tscRoot, 'worker'));
+};
+const workerScript = {
+  input: 'build/tsc/worker/main.js',
+  external: fromLibrary,
+  output: { file: 'dist/worker.js', format: 'es', sourcemap: true, paths: () => './index.js', plugins: outputPlugins() },
+  plugins: plugins(),
+  onwarn,
+};
+
+export default [
+  library,
+  workerScript,
+  single('dist/edgegrad.cjs', 'cjs', { exports: 'named' }),
+  single('dist/edgegrad.js', 'iife', { name: 'edgegrad', exports: 'named' }, [noThreadBuilds, noScalarBuild]),
+  cli,
+];

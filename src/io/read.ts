@@ -1,7 +1,11 @@
-// Reading bytes from where a model or dataset lives: a path or file: URL (Node, Deno and Bun, through
-// node:fs, which all three provide) or an http(s) URL (fetch, everywhere). Files a model names (weight
-// shards, external data) are read only inside the model's own folder or URL prefix, and never beyond the
-// bytes the model declares.
+// Reading bytes from where a model or dataset lives. Where a string without a scheme points depends on the
+// runtime, never on the string: in Node, Deno, Bun and Electron's main process it is a path (read through
+// node:fs, which all of them provide); in a page (an Electron renderer too) it is a URL relative to the page
+// (document.baseURI), in a web worker relative to its script (self.location). http(s), data: and blob: URLs
+// are fetched everywhere; file: URLs are read through node:fs where there is one, and in a page through
+// XMLHttpRequest where the embedder allows it (fetch never reads them). Files a model names (weight shards,
+// external data) are read only inside the model's own folder or URL prefix, and never beyond the bytes the
+// model declares.
 
 interface Stat { size: number; isFile(): boolean; isDirectory(): boolean }
 
@@ -12,16 +16,81 @@ interface Fs {
   open(p: string, flags: string | number): Promise<{ stat(): Promise<Stat>; read(b: Uint8Array, o: number, n: number, pos: number): Promise<{ bytesRead: number }>; close(): Promise<void> }>;
 }
 
-async function nodeFs(): Promise<Fs> {
+interface Xhr {
+  open(method: string, url: string): void; send(): void; responseType: string; response: ArrayBuffer | null; status: number;
+  onload: (() => void) | null; onerror: (() => void) | null;
+}
+
+interface Globals {
+  document?: { baseURI?: string };
+  location?: { href?: string };
+  process?: { versions?: { node?: string }; type?: string };
+  Deno?: { version?: unknown };
+  XMLHttpRequest?: new () => Xhr;
+}
+
+const g = globalThis as Globals;
+
+/** Whether this runtime reads files by path: Node, Bun, Deno, Electron (also a renderer with Node integration). */
+function hasFiles(): boolean {
+  return !!(g.process?.versions?.node || g.Deno?.version);
+}
+
+/**
+ * What a relative URL resolves against: a page's base URI, a web worker's script. None in Node, Deno, Bun
+ * and Electron's main process (a DOM emulation there, such as jsdom, does not make strings URLs); an
+ * Electron renderer or its worker is a page even with Node integration (process.type says which).
+ */
+function pageBase(): string | undefined {
+  const electronPage = g.process?.type === 'renderer' || g.process?.type === 'worker';
+  if (hasFiles() && !electronPage) return undefined;
+  if (typeof g.document?.baseURI === 'string') return g.document.baseURI;
+  return typeof g.location?.href === 'string' ? g.location.href : undefined;
+}
+
+async function nodeFs(what: string, src: string | URL): Promise<Fs> {
   const spec = 'node:fs/promises'; // a variable, so the library needs no Node typings and bundlers leave it
-  return (await import(spec)) as Fs;
+  try {
+    return (await import(spec)) as Fs;
+  } catch {
+    throw new Error(`edgegrad: cannot read ${what} '${String(src)}': this runtime has no file system (pass the bytes, or a URL)`);
+  }
 }
 
 const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
-/** A path given without a scheme, or a file: URL, is a file; anything else a URL for fetch. */
+/**
+ * A string without a scheme (or a Windows drive path) is a path where files are read by path, a URL
+ * relative to the page or worker elsewhere; a string with a scheme or a URL is that URL. undefined: a path.
+ */
 function asUrl(src: string | URL): URL | undefined {
-  return typeof src === 'string' && !SCHEME.test(src) ? undefined : new URL(String(src));
+  if (typeof src !== 'string') return new URL(String(src));
+  if (SCHEME.test(src) && !/^[a-z]:[\\/]/i.test(src)) return new URL(src);
+  const base = pageBase();
+  return base === undefined ? undefined : new URL(src, base);
+}
+
+/**
+ * A file: URL read from a page, where fetch refuses the scheme: XMLHttpRequest reads it where the embedder
+ * allows it (Electron, a webview with file access from file URLs, Chromium's --allow-file-access-from-files).
+ */
+function readFileUrlInPage(url: URL, what: string, maxBytes: number, prefix = false): Promise<Uint8Array> {
+  const refused = () => new Error(`edgegrad: cannot read ${what} '${url.href}': this page may not read file: URLs, or the file is missing (fetch never reads them; XMLHttpRequest did not either). Pass the bytes instead (an <input type="file">, drag and drop, or your app's file API), or serve the files over http(s) or your webview's own scheme`);
+  const X = g.XMLHttpRequest;
+  if (!X) return Promise.reject(refused());
+  return new Promise((ok, fail) => {
+    const r = new X();
+    r.open('GET', url.href);
+    r.responseType = 'arraybuffer';
+    r.onload = () => {
+      if ((r.status !== 0 && r.status !== 200) || !r.response) return fail(refused());
+      if (r.response.byteLength > maxBytes && prefix) return ok(new Uint8Array(r.response, 0, maxBytes));
+      if (r.response.byteLength > maxBytes) return fail(new Error(`edgegrad: ${what} '${url.href}' is ${r.response.byteLength} bytes, more than the ${maxBytes} the model declares`));
+      ok(new Uint8Array(r.response));
+    };
+    r.onerror = () => fail(refused());
+    try { r.send(); } catch { fail(refused()); }
+  });
 }
 
 function ioError(what: string, src: string | URL, e: unknown): Error {
@@ -44,7 +113,8 @@ function inside(u: URL, dir: URL): boolean {
 export async function readBytes(src: string | URL, what = 'file', maxBytes?: number, within?: URL): Promise<Uint8Array> {
   const url = asUrl(src);
   if (!url || url.protocol === 'file:') {
-    const fs = await nodeFs();
+    if (url && !hasFiles()) return readFileUrlInPage(url, what, maxBytes ?? Infinity);
+    const fs = await nodeFs(what, src);
     let path: string;
     try {
       path = url ? decodeURIComponent(url.pathname) : (src as string);
@@ -140,7 +210,8 @@ export async function readBeside(model: string | URL, entry: string, what: strin
     if (!inside(target, dir)) refuse("resolves outside the model's URL prefix");
     return readBytes(target, what, maxBytes, dir);
   }
-  const fs = await nodeFs();
+  if (url && !hasFiles()) return readFileUrlInPage(new URL(entry, url), what, maxBytes, prefix);
+  const fs = await nodeFs(what, model);
   let modelPath: string;
   try { modelPath = url ? decodeURIComponent(url.pathname) : String(model); } catch { return refuse('cannot be resolved: the model path is malformed'); }
   const sep = modelPath.includes('\\') && !modelPath.includes('/') ? '\\' : '/';
