@@ -104,20 +104,40 @@ export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs:
   return new Model(cfg);
 }
 
+// ---- workers: models that load, train and predict off this thread ----
+export { worker, EdgeWorker, RemoteModel } from './worker/client.js';
+export type { WorkerOptions, WorkerInfo, RemoteFitArgs, RemoteCallbacks, LayerSpec, OptimizerSpec } from './worker/client.js';
+export type { Pacing } from './train/pace.js';
+
 // ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
 export type { GraphModel, SaveOptions } from './graph-model.js';
 /**
- * Load a model: ONNX bytes, a path (Node, Deno, Bun) or URL of an .onnx file or of a TensorFlow.js
- * model.json (its shards are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory.
+ * Load a model: ONNX bytes, a path or URL of an .onnx file or of a TensorFlow.js model.json (its shards
+ * are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory. A string without a
+ * scheme is a path in Node, Deno, Bun and Electron's main process, and a URL relative to the page (or the
+ * worker's script) in a browser.
  */
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource): Promise<import('./graph-model.js').GraphModel> {
   const io = await import('./io/index.js');
   return io.loadModel(source);
 }
 
+/** The models saved in this browser's IndexedDB (`model.save('indexeddb://name')`): each one's URL, size and when it was saved. */
+export async function listModels(): Promise<Array<{ url: string; bytes: number; savedAt: Date }>> {
+  const io = await import('./io/index.js');
+  return (await io.idbList()).map((m) => ({ url: `indexeddb://${m.name}`, bytes: m.bytes, savedAt: new Date(m.savedAt) }));
+}
+
+/** Delete a model saved as 'indexeddb://name'; false if none was saved by that name. */
+export async function removeModel(url: string): Promise<boolean> {
+  if (typeof url !== 'string' || !url.startsWith('indexeddb://')) throw new Error(`edgegrad.removeModel: expects an 'indexeddb://name' URL, got ${JSON.stringify(url)}`);
+  const io = await import('./io/index.js');
+  return io.idbRemove(url.slice('indexeddb://'.length));
+}
+
 /** The ONNX bytes (opset 17) of a model built, trained or imported in edgegrad, runnable by ONNX Runtime. */
 export async function toOnnx(model: Model | import('./graph-model.js').GraphModel, options: import('./graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
   const io = await import('./io/index.js');
   if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false, weights: options.weights });
-  return io.toOnnx({ graph: model.graph, name: model.name, nchwBoundary: model.inputNchw, weights: options.weights ?? model.storage });
+  return io.toOnnx(model.exportSource(options));
 }

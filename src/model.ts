@@ -21,6 +21,7 @@ import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { getBackend } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
+import { Pacer, type Pacing } from './train/pace.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
 import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 
@@ -425,6 +426,7 @@ export class Model extends Layer {
   }
 
   async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
+    new Pacer(args, 'fit').check('before the first step');
     const be = getBackend();
     if (!be.syncRead && args.validationData?.[0] instanceof Features) {
       throw new Error(`edgegrad.fit: cached features are not used on the '${be.name}' backend yet: pass the validation inputs`);
@@ -515,7 +517,7 @@ export class Model extends Layer {
    * they stay valid while which weights train, and the frozen weights themselves, stay the same. `bytes`
    * is the memory they hold.
    */
-  async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } = {}): Promise<Features> {
+  async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } & Pacing = {}): Promise<Features> {
     refuseWithoutSyncReads('features', "fit trains the whole model there; cache features on wasm");
     this.checkX(x, 'features');
     this.checkTrainability();
@@ -525,7 +527,7 @@ export class Model extends Layer {
     const prefix = new Sequential({ layers: split.prefix, name: `${this.name}/frozen` });
     prefix.foldForInference = true;
     try {
-      const t = await runPrefix(prefix, x, bs, opts.onProgress);
+      const t = await runPrefix(prefix, x, bs, opts.onProgress, new Pacer(opts, 'features'));
       return new Features(t, split.layers, split.inside, this.trainability, this, prefixVersion(split.prefix));
     } finally {
       prefix.dispose();
@@ -572,9 +574,19 @@ export class Model extends Layer {
     const total = xs.shape[0] + (val && val[0] instanceof Tensor ? val[0].shape[0] : 0);
     const report = async (done: number) => { for (const c of callbacks) await c.onFeaturesProgress?.(done, total); };
     let features: Tensor, valFeatures: Tensor | undefined;
+    const dropRows = () => { if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); val?.[1].dispose(); } };
     try {
-      features = await runPrefix(prefix, xs, cbs, report);
-      valFeatures = val && val[0] instanceof Tensor ? await runPrefix(prefix, val[0], cbs, (d) => report(xs.shape[0] + d)) : undefined;
+      const pacer = new Pacer(args, 'fit');
+      features = await runPrefix(prefix, xs, cbs, report, pacer);
+      try {
+        valFeatures = val && val[0] instanceof Tensor ? await runPrefix(prefix, val[0], cbs, (d) => report(xs.shape[0] + d), pacer) : undefined;
+      } catch (e) {
+        features.dispose();
+        throw e;
+      }
+    } catch (e) {
+      dropRows(); // cancelled (or failed) while computing the features
+      throw e;
     } finally {
       prefix.dispose();
     }
@@ -589,7 +601,7 @@ export class Model extends Layer {
       head.dropPlans();
       features.dispose();
       valFeatures?.dispose();
-      if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); val?.[1].dispose(); }
+      dropRows();
     }
   }
 

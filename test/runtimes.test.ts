@@ -4,15 +4,14 @@
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { join, normalize, extname } from 'node:path';
+import { join } from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { encode as encodePng } from 'fast-png';
+import { browserTests, CHROMIUM, launchChromium, serve } from './browser.js';
 
 const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
-const CHROMIUM = '/usr/bin/chromium';
 
 interface Report { ok: boolean; build: string; builds: string[]; rng: string; relaxedDot?: boolean; onnx?: { rows: number; rowSum: number } }
 /** Node's random bits (computed once): every other runtime must draw the same bits from the same seeds. */
@@ -116,39 +115,12 @@ describe('runtimes', () => {
     expect(r.variance).toEqual([5, 10]);
   });
 
-  /** The bundle, the smoke pages and the fixtures over HTTP on 127.0.0.1 (nothing else). */
-  async function serve(): Promise<{ server: ReturnType<typeof createServer>; port: number }> {
-    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.onnx': 'application/octet-stream', '.gz': 'application/gzip' };
-    const server = createServer((req, res) => {
-      const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname));
-      const file = join(root, path);
-      if (!(path.startsWith('/dist/') || path.startsWith('/test/smoke/') || path.startsWith('/test/fixtures/')) || !existsSync(file)) { res.writeHead(404).end(); return; }
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-    });
-    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-    return { server, port: (server.address() as { port: number }).port };
-  }
+  if (!browserTests) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
 
-  /** Headless Chromium with a fresh profile and the flags this closed network needs (DESIGN.md), plus `extra`. */
-  async function launchChromium(extra: string[]) {
-    const { chromium } = await import('playwright-core');
-    const profile = mkdtempSync(join(tmpdir(), 'edgegrad-chromium-'));
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', ...extra, '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    return { browser, profile };
-  }
-
-  const haveChromium = existsSync(CHROMIUM);
-  if (!haveChromium && !process.env.CI) console.warn(`runtimes.test: ${CHROMIUM} not found: browser smoke test skipped (bash .ci/run installs it)`);
-
-  it.skipIf(!haveChromium && !process.env.CI)('WebGPU in headless Chromium (SwiftShader), in a page and in a module worker, matches wasm', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
-    const { server, port } = await serve();
+  it.skipIf(!browserTests)('WebGPU in headless Chromium (SwiftShader), in a page and in a module worker, matches wasm', async () => {
+    const { server, port } = await serve(['/dist/', '/test/smoke/', '/test/fixtures/']);
     // --enable-unsafe-webgpu is required (without it requestAdapter() is null) and enough on this driver
-    const { browser, profile } = await launchChromium(['--enable-unsafe-webgpu']);
+    const { browser, close } = await launchChromium(['--enable-unsafe-webgpu']);
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/test/smoke/webgpu.html`);
@@ -164,16 +136,14 @@ describe('runtimes', () => {
         expect(r.auto).toBe('wasm');
       }
     } finally {
-      await browser.close();
+      await close();
       server.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   });
 
-  it.skipIf(!haveChromium && !process.env.CI)('headless Chromium loads the bundle from a page and runs the check', async () => {
-    expect(existsSync(CHROMIUM), `${CHROMIUM} is required under CI`).toBe(true);
-    const { server, port } = await serve();
-    const { browser, profile } = await launchChromium(['--disable-gpu']);
+  it.skipIf(!browserTests)('headless Chromium loads the bundle from a page and runs the check', async () => {
+    const { server, port } = await serve(['/dist/', '/test/smoke/', '/test/fixtures/']);
+    const { browser, close } = await launchChromium(['--disable-gpu']);
     try {
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${port}/test/smoke/page.html`);
@@ -191,10 +161,16 @@ describe('runtimes', () => {
       expect(io.err).toBeLessThan(1e-6);
       expect(io.cnnShape).toEqual([1, 10]);
       expect(io.missing).toBe("edgegrad.loadModel: no model saved as 'indexeddb://nope'");
+      // the saved models listed (none in a fresh profile), and deleted
+      const more = io as unknown as { before: unknown[]; listed: Array<{ url: string; bytes: number; recent: boolean }>; removed: boolean[]; after: string[] };
+      expect(more.before).toEqual([]);
+      expect(more.listed.map((r) => r.url)).toEqual(['indexeddb://another', 'indexeddb://tiny']);
+      for (const r of more.listed) { expect(r.bytes).toBeGreaterThan(50); expect(r.recent).toBe(true); }
+      expect(more.removed).toEqual([true, false]);
+      expect(more.after).toEqual(['indexeddb://another']);
     } finally {
-      await browser.close();
+      await close();
       server.close();
-      rmSync(profile, { recursive: true, force: true });
     }
   });
 });

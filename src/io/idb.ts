@@ -41,3 +41,44 @@ export async function idbLoad(name: string): Promise<Uint8Array> {
     db.close();
   }
 }
+
+/** The saved models: name, size in bytes and when saved (ms since the epoch), by name. Never creates the database. */
+export async function idbList(): Promise<Array<{ name: string; bytes: number; savedAt: number }>> {
+  const idb = (globalThis as { indexedDB?: IDBFactory & { databases?: () => Promise<Array<{ name?: string }>> } }).indexedDB;
+  if (!idb) throw new Error('edgegrad.listModels: indexeddb:// needs a runtime with IndexedDB (a browser)');
+  if (idb.databases && !(await idb.databases()).some((d) => d.name === DB)) return [];
+  const db = await open();
+  try {
+    return await new Promise((resolve, reject) => {
+      const out: Array<{ name: string; bytes: number; savedAt: number }> = [];
+      const req = db.transaction(STORE, 'readonly').objectStore(STORE).openCursor();
+      req.onsuccess = () => {
+        const c = req.result;
+        if (!c) { resolve(out.sort((a, b) => (a.name < b.name ? -1 : 1))); return; }
+        const v = c.value as { bytes?: Uint8Array; savedAt?: number };
+        out.push({ name: String(c.key), bytes: v.bytes?.byteLength ?? 0, savedAt: v.savedAt ?? 0 });
+        c.continue();
+      };
+      req.onerror = () => reject(new Error(`edgegrad.listModels: reading IndexedDB '${DB}' failed: ${req.error?.message}`));
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Delete a saved model; false if there was none by that name. */
+export async function idbRemove(name: string): Promise<boolean> {
+  const db = await open();
+  try {
+    return await new Promise<boolean>((resolve, reject) => {
+      const tx = db.transaction(STORE, 'readwrite'), store = tx.objectStore(STORE);
+      let had = false;
+      const get = store.getKey(name);
+      get.onsuccess = () => { had = get.result !== undefined; if (had) store.delete(name); };
+      tx.oncomplete = () => resolve(had);
+      tx.onerror = tx.onabort = () => reject(new Error(`edgegrad.removeModel: IndexedDB refused to delete 'indexeddb://${name}' (${tx.error?.message})`));
+    });
+  } finally {
+    db.close();
+  }
+}

@@ -3,6 +3,7 @@
 import type { GraphModel } from '../graph-model.js';
 import { readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
+export { idbList, idbRemove } from './idb.js';
 import { importTfjs, manifestGroupBytes, type TfjsModelJson } from './tfjs.js';
 
 /** A TensorFlow.js layers model in memory: the model.json object and its weight shards' bytes, in order. */

@@ -3,6 +3,7 @@
 import { Tensor } from '../tensor.js';
 import type { Model } from '../model.js';
 import { rowsOf } from '../data/rows.js';
+import type { Pacer } from './pace.js';
 
 /**
  * The outputs of a model's frozen prefix for a set of examples (model.features(x)): fit, evaluate and predict
@@ -41,11 +42,14 @@ export class Features {
   }
 }
 
-/** The prefix over t in batches of bs (in chunks, so the chunk's outputs are all that is held at once). */
-export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>): Promise<Tensor> {
+/**
+ * The prefix over t in batches of bs (in chunks, so the chunk's outputs are all that is held at once). With a
+ * pacer, a chunk is one batch, and the pacer yields and checks its signal between them.
+ */
+export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>, pacer?: Pacer): Promise<Tensor> {
   const parts: Float32Array[] = [];
   let shape: number[] = [];
-  const chunk = Math.max(bs, 256 - (256 % bs));
+  const chunk = pacer ? bs : Math.max(bs, 256 - (256 % bs));
   for (let s = 0; s < t.shape[0]; s += chunk) {
     const rows = rowsOf(t, s, Math.min(t.shape[0], s + chunk));
     const f = prefix.predict(rows, { batchSize: bs });
@@ -53,6 +57,7 @@ export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress
     parts.push(f.dataSync() as Float32Array);
     rows.dispose(); f.dispose();
     await onProgress?.(Math.min(t.shape[0], s + chunk), t.shape[0]);
+    await pacer?.step(`computing features: ${Math.min(t.shape[0], s + chunk)} of ${t.shape[0]} examples done`);
   }
   const out = Tensor.empty([t.shape[0], ...shape]);
   let off = 0;

@@ -9,8 +9,9 @@ import { divergenceWatch } from './divergence.js';
 import type { MetricName } from './metrics.js';
 import type { Optimizer } from './optimizers.js';
 import { Accumulator, applyStep, feed, steepestLayer, type TrainPlan } from './step.js';
+import { Pacer, type Pacing } from './pace.js';
 
-export interface FitArgs {
+export interface FitArgs extends Pacing {
   epochs?: number;
   /** Examples per step: 1 is online learning, the dataset size is full-batch. Default 32. */
   batchSize?: number;
@@ -67,9 +68,20 @@ export interface Trainee extends TrainableModel {
 export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, bs: number, args: FitArgs): Promise<History> {
     const epochs = args.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
-    const be = getBackend();
+    const pacer = new Pacer(args, 'fit');
+    pacer.check('before the first step');
     const held = validationRows(x, y, n, args.validationSplit);
-    let val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
+    try {
+      return await epochsOf(model, x, y, n, bs, args, pacer, held);
+    } finally {
+      if (held) { held.val[0].dispose(); held.val[1].dispose(); }
+    }
+}
+
+async function epochsOf(model: Trainee, x: Tensor, y: Tensor, n: number, bs: number, args: FitArgs, pacer: Pacer, held: ReturnType<typeof validationRows>): Promise<History> {
+    const epochs = args.epochs ?? 1;
+    const be = getBackend();
+    const val: [Tensor | Features, Tensor] | undefined = held?.val ?? args.validationData;
     const nVal = held?.nVal ?? 0;
     n -= nVal;
     if (args.seed !== undefined) be.seed(args.seed);
@@ -109,6 +121,7 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
         seen += b;
         // model.stopTraining set by a callback takes effect after this batch (Keras)
         for (const c of callbacks) if (c.onBatchEnd) await c.onBatchEnd(batch, { loss, size: b });
+        await pacer.step(`after ${batch + 1} batches of epoch ${epoch + 1}; the weights are those of that step`);
       }
       await acc.settle();
       logs = acc.logs(seen, '');
@@ -129,7 +142,6 @@ export async function fitLoop(model: Trainee, x: Tensor, y: Tensor, n: number, b
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
     }
     for (const c of callbacks) await c.onTrainEnd?.(logs);
-    if (nVal && val) { val[0].dispose(); val[1].dispose(); }
     return history;
   }
 
