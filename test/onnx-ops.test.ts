@@ -188,11 +188,12 @@ describe('ONNX boundaries and Resize, as an outside run found them', () => {
     expect(maxRelDiff(back2.data, want.data)).toBeLessThan(1e-5);
   });
 
-  it('says what a refusal is about: the ONNX node of a shape that does not fit (and the batch reading), an int64 input by name, a missing input', async () => {
+  it('says what a refusal is about: the ONNX node of a shape that does not fit (and the batch reading), input types by name, a missing input', async () => {
     const sub = build([{ opType: 'Sub', name: '/transform/Sub', input: ['x', 'm'], output: ['y'] }], [f32('m', [3, 1, 1], [1, 2, 3])], [['x', [3, 16, 16]]], [['y', [3, 16, 16]]]);
     await expect(eg.loadModel(sub)).rejects.toThrow(/ONNX op 'Sub' \(node '\/transform\/Sub', opset 13\): .*do not broadcast.*edgegrad reads each input's first dimension as the batch/);
-    const ids = onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'ids', node: [{ opType: 'Identity', name: 'i', input: ['ids'], output: ['y'] }], input: [{ name: 'ids', type: { tensorType: { elemType: 7, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } }], output: [vi('y', ['N', 4])] } })).finish();
-    await expect(eg.loadModel(ids)).rejects.toThrow("input 'ids' is int64: edgegrad's inputs are float32");
+    const typed = (elemType: number) => onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'ids', node: [{ opType: 'Identity', name: 'i', input: ['ids'], output: ['y'] }], input: [{ name: 'ids', type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } }], output: [vi('y', ['N', 4])] } })).finish();
+    await expect(eg.loadModel(typed(10))).rejects.toThrow("input 'ids' is float16: edgegrad's inputs are float32, or integers (indices)");
+    await expect(eg.loadModel(typed(7))).rejects.toThrow("node 'i' (Identity) reads the integer input 'ids': edgegrad reads integer inputs as indices of a Gather (embeddings) only");
     const two = build([{ opType: 'Add', name: 'a', input: ['p', 'q'], output: ['y'] }], [], [['p', ['N', 3]], ['q', ['N', 3]]], [['y', ['N', 3]]]);
     const m = await eg.loadModel(two);
     expect(() => m.predict({ p: eg.zeros([1, 3]) })).toThrow("input 'q' is missing (inputs: p, q)");

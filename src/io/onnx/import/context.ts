@@ -36,7 +36,7 @@ export interface Val {
 }
 
 /** The ops that read integer inputs. */
-const READS_INTEGERS = new Set(['Gather', 'Identity']);
+const READS_INTEGERS = new Set(['Gather']);
 
 /** padding of a conv / pool node as [[top, bottom], [left, right]] */
 export type Pads = [[number, number], [number, number]];
