@@ -68,6 +68,18 @@ function buf(n, seed = 1) {
 }
 const freeAll = (...ps) => ps.forEach((p) => be.free(p));
 
+/** LeNet-5 (conv5x5(6)-pool-conv5x5(16)-pool-dense 120-84-10) on the active backend: the training rows' model. */
+const lenet5 = () => eg.sequential([
+  eg.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
+  eg.layers.maxPool2d({ poolSize: 2 }),
+  eg.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', seed: 2 }),
+  eg.layers.maxPool2d({ poolSize: 2 }),
+  eg.layers.flatten(),
+  eg.layers.dense({ units: 120, activation: 'relu', seed: 3 }),
+  eg.layers.dense({ units: 84, activation: 'relu', seed: 4 }),
+  eg.layers.dense({ units: 10, activation: 'softmax', seed: 5 }),
+]);
+
 const rows = [];
 const trainMem = [];
 function row(name, unit, ours, tfjs, note = '', speedup = NaN) {
@@ -252,16 +264,7 @@ if (defaultBuild !== 'simd') {
   trainMem.push(['after the MLP', process.memoryUsage().rss, be.memoryBytes()]);
 
   // LeNet-5: conv5x5(6)-pool-conv5x5(16)-pool-dense 120-84-10, batch 32, one Adam step
-  const lenet = eg.sequential([
-    eg.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
-    eg.layers.maxPool2d({ poolSize: 2 }),
-    eg.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', seed: 2 }),
-    eg.layers.maxPool2d({ poolSize: 2 }),
-    eg.layers.flatten(),
-    eg.layers.dense({ units: 120, activation: 'relu', seed: 3 }),
-    eg.layers.dense({ units: 84, activation: 'relu', seed: 4 }),
-    eg.layers.dense({ units: 10, activation: 'softmax', seed: 5 }),
-  ]);
+  const lenet = lenet5();
   lenet.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
   const steps = QUICK ? 10 : 40;
   const lx = eg.data.slice(d.images, 0, 32 * steps), ly = eg.data.slice(y, 0, 32 * steps);
@@ -496,16 +499,7 @@ if (defaultBuild !== 'simd') {
     const steps = QUICK ? 4 : 8;
     const make = async (threads) => {
       await on(threads);
-      const m = eg.sequential([
-        eg.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
-        eg.layers.maxPool2d({ poolSize: 2 }),
-        eg.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', seed: 2 }),
-        eg.layers.maxPool2d({ poolSize: 2 }),
-        eg.layers.flatten(),
-        eg.layers.dense({ units: 120, activation: 'relu', seed: 3 }),
-        eg.layers.dense({ units: 84, activation: 'relu', seed: 4 }),
-        eg.layers.dense({ units: 10, activation: 'softmax', seed: 5 }),
-      ]);
+      const m = lenet5();
       m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
       // the data on this backend (a tensor lives on the backend that was active when it was made)
       const x = eg.tensor(eg.data.slice(d.images, 0, 32 * steps).dataSync(), [32 * steps, 28, 28, 1]);
