@@ -38,6 +38,20 @@ export class GraphModel {
    */
   batchNormMode: BatchNormMode = 'train';
 
+  private _lrScale = 1;
+  /**
+   * Learning-rate factor of its parameters where it trains as a layer (eg.sequential([model, ...])): a finite
+   * number >= 0, 0 keeps them as they are. The layer reads it from here, so it may be set before or after.
+   */
+  get lrScale(): number {
+    return this._lrScale;
+  }
+
+  set lrScale(v: number) {
+    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error(`edgegrad: model '${this.name}': lrScale must be a finite number >= 0, got ${String(v)}`);
+    this._lrScale = v;
+  }
+
   constructor(
     readonly graph: Graph,
     readonly name: string,

@@ -445,6 +445,12 @@ export class Model extends Layer {
         head.dropPlans();
       }
     }
+    // validation data is checked before any step: an error after an epoch of training would leave changed weights
+    const v = args.validationData;
+    if (v !== undefined) {
+      if (!Array.isArray(v) || v.length !== 2) throw new Error('edgegrad.fit: validationData must be [x, y]');
+      if (v[0] instanceof Tensor && be.syncRead) this.checkY(v[1], this.checkX(v[0], 'fit (validationData)'), 'fit (validationData)');
+    }
     if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead) {
       const cached = await this.fitOnCachedFeatures(x, y, args);
       if (cached) return cached;

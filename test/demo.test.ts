@@ -194,6 +194,22 @@ describe.skipIf(!browserTests)('the demo page (npm run demo) in headless Chromiu
     expect(await page.isEnabled('#fit')).toBe(true);
   }, 30_000);
 
+  it('a fine-tune cancelled before its first epoch ends keeps the model that was there; 0 epochs is refused', async () => {
+    const before = { source: await attr('#model-info', 'data-source'), accuracy: await attr('#model-info', 'data-accuracy') };
+    await page.evaluate(() => { delete document.getElementById('train-result')!.dataset.outcome; });
+    await page.fill('#epochs', '500');
+    await page.click('#fit');
+    await page.click('#cancel');
+    await page.waitForSelector('#train-result[data-outcome]', { timeout: 10_000 });
+    expect(await attr('#train-result', 'data-outcome')).toBe('cancelled');
+    expect(await page.textContent('#train-result')).toMatch(/the model before is kept/);
+    expect({ source: await attr('#model-info', 'data-source'), accuracy: await attr('#model-info', 'data-accuracy') }).toEqual(before);
+    await page.fill('#epochs', '0');
+    await page.click('#fit');
+    expect(await page.textContent('#train-result')).toMatch(/epochs must be a whole number from 1 to 500/);
+    expect(await page.isEnabled('#fit')).toBe(true);
+  }, 30_000);
+
   it('after a reload, finds the saved model in IndexedDB and loads it, with the accuracy it was saved with', async () => {
     await page.reload();
     await page.waitForSelector('body[data-ready]', { timeout: 30_000 });

@@ -69,3 +69,44 @@ describe('bad input', () => {
     await expect(eg.ready({ wasmBuild: 'avx' as never })).rejects.toThrow(/unknown wasm build 'avx' \(the builds: relaxed, simd, scalar; this runtime runs (relaxed, )?simd, scalar\)/);
   });
 });
+
+describe('training mistakes, said before any step', () => {
+  beforeAll(() => { useBuild('simd'); });
+
+  it('optimizers refuse a learning rate that is not a number or schedule, and options they do not have', () => {
+    expect(() => eg.optimizers.adam({ learningRate: 'x' as never })).toThrow("'learningRate' must be a positive number or a schedule (eg.schedules.*), got \"x\"");
+    expect(() => eg.optimizers.adam({ learningRat: 0.1 } as never)).toThrow("unknown option 'learningRat' (this optimizer takes learningRate, clipValue, clipNorm, beta1, beta2, epsilon)");
+    expect(() => eg.optimizers.momentum({ momentum: 0.5, nesterov: true })).not.toThrow();
+    expect(() => eg.optimizers.sgd({ learningRate: eg.schedules.exponentialDecay({ initialLearningRate: 0.1, decaySteps: 10, decayRate: 0.5 }) })).not.toThrow();
+  });
+
+  it('validationData is checked before the first step: the weights do not move when it is wrong', async () => {
+    const m = eg.sequential([eg.layers.dense({ units: 4, inputShape: [3], activation: 'softmax', seed: 1 })]);
+    m.compile({ optimizer: eg.optimizers.adam(), loss: 'sparseCategoricalCrossentropy' });
+    const w0 = Array.from(m.getWeights()[0].dataSync());
+    const x = eg.ones([64, 3]), y = eg.tensor(new Int32Array(64), [64], 'int32');
+    await expect(m.fit(x, y, { validationData: [eg.ones([10, 5]), eg.tensor(new Int32Array(10), [10], 'int32')] })).rejects.toThrow(/edgegrad\.fit \(validationData\): model '\w+' expects input \[batch, 3\], got \[10,5\]/);
+    await expect(m.fit(x, y, { validationData: [eg.ones([10, 3]), eg.tensor(Int32Array.of(0, 1, 2, 3, 4, 0, 0, 0, 0, 0), [10], 'int32')] })).rejects.toThrow('edgegrad.fit (validationData): label 4 of example 4 is outside [0, 4)');
+    await expect(m.fit(x, y, { validationData: [eg.ones([10, 3]), eg.tensor(new Int32Array(9), [9], 'int32')] })).rejects.toThrow('edgegrad.fit (validationData): x has 10 examples but y has 9');
+    expect(Array.from(m.getWeights()[0].dataSync())).toEqual(w0);
+  });
+
+  it("an imported graph's lrScale is the one its layer trains with: 0 keeps it as it is; bad values are refused", async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const g = await eg.loadModel(readFileSync(join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx')));
+    expect(() => { g.lrScale = -1; }).toThrow(/lrScale must be a finite number >= 0, got -1/);
+    const features = g.cut('flatten');
+    features.lrScale = 0;
+    const m = eg.sequential({ layers: [features, eg.layers.dense({ units: 5, activation: 'softmax', seed: 2 })] });
+    expect(m.layers[0].lrScale).toBe(0);
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-2 }), loss: 'sparseCategoricalCrossentropy' });
+    const x = eg.randomUniform([32, 28, 28, 1], 0, 1, 3), y = eg.tensor(Int32Array.from({ length: 32 }, (_, i) => i % 5), [32], 'int32');
+    const probe = eg.randomUniform([2, 28, 28, 1], 0, 1, 4);
+    const before = Array.from(eg.sequential([features]).predict(probe).dataSync());
+    await m.fit(x, y, { epochs: 2, batchSize: 8, cacheFeatures: false });
+    expect(Array.from(eg.sequential([features]).predict(probe).dataSync())).toEqual(before);
+    m.layers[0].lrScale = 1; // the same number, seen from the model
+    expect(features.lrScale).toBe(1);
+  });
+});

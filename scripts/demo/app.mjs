@@ -89,6 +89,9 @@ async function medianMs(models, x, runs = 7) {
 function showModel(model, source, accuracy) {
   if (state.model && state.model !== model) state.model.dispose().catch(() => {});
   state.model = model;
+  // a comparison of the model before says nothing of this one
+  $('quant-table').hidden = true;
+  $('quant-status').textContent = '';
   state.source = source;
   const info = $('model-info');
   info.textContent = `model: ${source} · held-out accuracy (digits 5–9, ${state.data.labelsV.length} images) ${pct(accuracy)}`;
@@ -114,9 +117,11 @@ const accChart = new LineChart($('acc-chart'), {
 });
 
 async function fineTune() {
-  const epochs = Math.max(1, Math.min(500, Math.round(Number($('epochs').value) || 20)));
   const { worker: w, data } = state;
   const result = $('train-result');
+  const asked = Number($('epochs').value);
+  if (!(Number.isInteger(asked) && asked >= 1 && asked <= 500)) { result.textContent = `epochs must be a whole number from 1 to 500, not '${$('epochs').value}'`; return; }
+  const epochs = asked;
   result.textContent = 'building the model…';
   delete result.dataset.accuracy;
   delete result.dataset.outcome;
@@ -124,17 +129,17 @@ async function fineTune() {
   lossChart.setXMax(epochs); accChart.setXMax(epochs);
   const ctl = state.ctl = new AbortController();
   setBusy(true);
-  let model;
+  let model, feats;
   try {
     // the backbone up to 'flatten', frozen (its features are computed once and cached), and a new head
-    const feats = await (await state.base.cut('flatten')).freeze();
+    feats = await (await state.base.cut('flatten')).freeze();
     model = await w.sequential({ name: 'digits_5_9', layers: [feats, { dense: { units: 64, activation: 'relu', seed: 4 } }, { dense: { units: 5, activation: 'softmax', seed: 5 } }] });
     await model.compile({ optimizer: { adam: { learningRate: 1e-3 } }, loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   } catch (e) {
     state.ctl = undefined; setBusy(false); fail('building the model', e); return;
   }
   const perEpoch = Math.ceil(data.x.shape[0] / BATCH);
-  let epoch = 0, batch = 0, last = {}, afterAbort = 0;
+  let epoch = 0, batch = 0, last = {}, afterAbort = 0, epochsDone = 0;
   const t0 = performance.now();
   let outcome = 'done', stopMs;
   try {
@@ -150,6 +155,7 @@ async function fineTune() {
         },
         onEpochEnd: (e, logs) => {
           last = logs;
+          epochsDone = e + 1;
           lossChart.add('train', e + 1, logs.loss); lossChart.add('validation', e + 1, logs.val_loss);
           accChart.add('train', e + 1, logs.accuracy); accChart.add('validation', e + 1, logs.val_accuracy);
         },
@@ -162,6 +168,17 @@ async function fineTune() {
   }
   state.ctl = undefined;
   const seconds = (performance.now() - t0) / 1000;
+  // the cut backbone lives on in the sequential model (the worker holds it there): only our handle goes
+  feats.dispose().catch(() => {});
+  if (outcome === 'cancelled' && epochsDone === 0 && state.model) {
+    // cancelled before a whole epoch: the model that was there stays (this one learned next to nothing)
+    model.dispose().catch(() => {});
+    result.dataset.outcome = outcome;
+    if (stopMs !== undefined) Object.assign(result.dataset, { stopMs: stopMs.toFixed(1), batchesAfterCancel: String(afterAbort) });
+    result.textContent = `cancelled in the first epoch (stopped ${stopMs.toFixed(0)} ms after Cancel): the model before is kept (${state.source})`;
+    setBusy(false);
+    return;
+  }
   // cancelled or not, the model holds the weights of its last step and stays usable
   const accuracy = await accuracyOf(model);
   showModel(model, outcome === 'done' ? `fine-tuned, ${epochs} epochs` : `fine-tuned, cancelled in epoch ${epoch + 1}`, accuracy);

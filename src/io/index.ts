@@ -1,7 +1,7 @@
 // eg.loadModel: bytes, a path or a URL -> a runnable model. ONNX today; the format is recognized from
 // the bytes, not the name.
 import type { GraphModel } from '../graph-model.js';
-import { readBeside, readBytes } from './read.js';
+import { hasFiles, readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
 export { idbList, idbRemove } from './idb.js';
 import { importTfjs, manifestGroupBytes, type TfjsModelJson } from './tfjs.js';
@@ -87,6 +87,9 @@ export async function toOnnx(src: ExportSource): Promise<Uint8Array> {
  */
 export async function saveModel(src: ExportSource, target: string): Promise<void> {
   if (typeof target !== 'string' || !target) throw new Error(`edgegrad.save: target must be a file path, got ${String(target)}`);
+  if (!target.startsWith('indexeddb://') && !hasFiles()) {
+    throw new Error(`edgegrad.save: cannot write '${target}': this runtime has no file system (a page or a browser worker); save to 'indexeddb://name', or take the bytes with eg.toOnnx(model) (a download, your app's file API)`);
+  }
   const bytes = await exportOnnx(src);
   if (target.startsWith('indexeddb://')) await idbSave(target.slice('indexeddb://'.length), bytes);
   else await writeFileAtomic(target, bytes);

@@ -32,7 +32,7 @@ interface Globals {
 const g = globalThis as Globals;
 
 /** Whether this runtime reads files by path: Node, Bun, Deno, Electron (also a renderer with Node integration). */
-function hasFiles(): boolean {
+export function hasFiles(): boolean {
   return !!(g.process?.versions?.node || g.Deno?.version);
 }
 

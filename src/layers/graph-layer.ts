@@ -8,6 +8,15 @@ import { Layer, type BatchNormMode, type Weight } from './layer.js';
 export class GraphLayer extends Layer {
   private readonly ws: Weight[];
 
+  /** The model's own lrScale (set on the model or on this layer, the same number). */
+  override get lrScale(): number {
+    return this.model.lrScale;
+  }
+
+  override set lrScale(v: number) {
+    this.model.lrScale = v;
+  }
+
   constructor(readonly model: GraphModel) {
     model.single('use it as a layer');
     super({ name: model.name, inputShape: model.graph.values[model.graph.inputs[0]].shape.slice(1) }, 'graph');

@@ -26,9 +26,16 @@ export abstract class Optimizer {
   iterations = 0;
   private readonly slots = new Map<Tensor, Tensor[]>();
 
-  constructor(cfg: OptimizerConfig, defaultLr: number) {
+  /** own: the config keys of the optimizer beyond learningRate and the clipping ones (a misspelled key is an error) */
+  constructor(cfg: OptimizerConfig, defaultLr: number, own: readonly string[] = []) {
+    const known = ['learningRate', 'clipValue', 'clipNorm', ...own];
+    const unknown = Object.keys(cfg ?? {}).filter((k) => !known.includes(k));
+    if (unknown.length) throw new Error(`edgegrad.optimizers: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (this optimizer takes ${known.join(', ')})`);
     this.learningRate = cfg.learningRate ?? defaultLr;
     if (typeof this.learningRate === 'number') positive(this.learningRate, 'learningRate');
+    else if (typeof this.learningRate !== 'object' || this.learningRate === null || typeof (this.learningRate as { at?: unknown }).at !== 'function') {
+      throw new Error(`edgegrad.optimizers: 'learningRate' must be a positive number or a schedule (eg.schedules.*), got ${JSON.stringify(this.learningRate)}`);
+    }
     if (cfg.clipValue !== undefined) this.clipValue = positive(cfg.clipValue, 'clipValue');
     if (cfg.clipNorm !== undefined) this.clipNorm = positive(cfg.clipNorm, 'clipNorm');
   }
@@ -95,7 +102,7 @@ export class SGD extends Optimizer {
   readonly momentum: number;
   readonly nesterov: boolean;
   constructor(cfg: OptimizerConfig & { momentum?: number; nesterov?: boolean } = {}) {
-    super(cfg, 0.01);
+    super(cfg, 0.01, ['momentum', 'nesterov']);
     this.momentum = inRange(cfg.momentum ?? 0, 'momentum');
     this.nesterov = !!cfg.nesterov;
     this.name = this.nesterov ? 'nesterov' : this.momentum ? 'momentum' : 'sgd';
@@ -111,7 +118,7 @@ export class AdaGrad extends Optimizer {
   readonly epsilon: number;
   readonly initialAccumulatorValue: number;
   constructor(cfg: OptimizerConfig & { epsilon?: number; initialAccumulatorValue?: number } = {}) {
-    super(cfg, 0.001);
+    super(cfg, 0.001, ['epsilon', 'initialAccumulatorValue']);
     this.epsilon = cfg.epsilon ?? 1e-7;
     this.initialAccumulatorValue = cfg.initialAccumulatorValue ?? 0.1;
   }
@@ -126,7 +133,7 @@ export class AdaDelta extends Optimizer {
   readonly rho: number;
   readonly epsilon: number;
   constructor(cfg: OptimizerConfig & { rho?: number; epsilon?: number } = {}) {
-    super(cfg, 0.001);
+    super(cfg, 0.001, ['rho', 'epsilon']);
     this.rho = inRange(cfg.rho ?? 0.95, 'rho');
     this.epsilon = cfg.epsilon ?? 1e-7;
   }
@@ -142,7 +149,7 @@ export class RMSProp extends Optimizer {
   readonly momentum: number;
   readonly epsilon: number;
   constructor(cfg: OptimizerConfig & { rho?: number; momentum?: number; epsilon?: number } = {}) {
-    super(cfg, 0.001);
+    super(cfg, 0.001, ['rho', 'momentum', 'epsilon']);
     this.rho = inRange(cfg.rho ?? 0.9, 'rho');
     this.momentum = inRange(cfg.momentum ?? 0, 'momentum');
     this.epsilon = cfg.epsilon ?? 1e-7;
@@ -159,7 +166,7 @@ export class Adam extends Optimizer {
   readonly beta2: number;
   readonly epsilon: number;
   constructor(cfg: OptimizerConfig & { beta1?: number; beta2?: number; epsilon?: number } = {}) {
-    super(cfg, 0.001);
+    super(cfg, 0.001, ['beta1', 'beta2', 'epsilon']);
     this.beta1 = inRange(cfg.beta1 ?? 0.9, 'beta1');
     this.beta2 = inRange(cfg.beta2 ?? 0.999, 'beta2');
     this.epsilon = cfg.epsilon ?? 1e-7;
@@ -186,7 +193,7 @@ export class Rprop extends Optimizer {
   readonly stepMin: number;
   readonly stepMax: number;
   constructor(cfg: OptimizerConfig & { etaMinus?: number; etaPlus?: number; stepMin?: number; stepMax?: number } = {}) {
-    super(cfg, 0.01);
+    super(cfg, 0.01, ['etaMinus', 'etaPlus', 'stepMin', 'stepMax']);
     this.etaMinus = cfg.etaMinus ?? 0.5;
     this.etaPlus = cfg.etaPlus ?? 1.2;
     this.stepMin = cfg.stepMin ?? 1e-6;

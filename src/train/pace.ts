@@ -42,7 +42,8 @@ export function yieldToEventLoop(): Promise<void> {
 /** The reason abort() was given, unless it is the default AbortError (undefined then). */
 export function customReason(signal: AbortSignal): unknown {
   const r: unknown = signal.reason;
-  const isDefault = r === undefined || (r instanceof Error && r.name === 'AbortError' && /^(This operation was aborted|signal is aborted without reason|The operation was aborted\.?)$/i.test(r.message));
+  // the default reasons: Node's, Chromium's, Firefox's / Safari's, Deno's
+  const isDefault = r === undefined || ((r as { name?: string }).name === 'AbortError' && /^(This operation was aborted|signal is aborted without reason|The operation was aborted\.?|The signal has been aborted)$/i.test((r as { message?: string }).message ?? ''));
   return isDefault ? undefined : r;
 }
 

@@ -11,6 +11,7 @@ import type { SaveOptions } from '../graph-model.js';
 import type { BatchNormMode } from '../layers/layer.js';
 import type { OptimizerName } from '../train/optimizers.js';
 import { abortError, customReason } from '../train/pace.js';
+import { workerExecArgv } from '../backend/wasm/pool.js';
 import { fromWire, isWireModel, isWireTensor, rebuildError, wireTensor, deepMap, type Call, type Abort, type Reply, type WireModel } from './protocol.js';
 
 export interface WorkerOptions {
@@ -73,6 +74,18 @@ function absolute(src: string | URL): string {
   const g = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
   const base = g.document?.baseURI ?? (isNode() ? undefined : g.location?.href);
   return base ? new URL(src, base).href : src; // Node, Deno, Bun: a path, and the worker shares the working folder
+}
+
+/** A signal aborted when any of `signals` is (with its reason): AbortSignal.any where the runtime has it. */
+function anySignal(signals: AbortSignal[]): AbortSignal {
+  const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
+  if (any) return any(signals);
+  const c = new AbortController();
+  for (const s of signals) {
+    if (s.aborted) { c.abort(s.reason); break; }
+    s.addEventListener('abort', () => c.abort(s.reason), { once: true });
+  }
+  return c.signal;
 }
 
 /** The worker script's URL: given (a URL, a path, or relative to this page), or worker.js beside the library. */
@@ -244,16 +257,35 @@ export class RemoteModel {
     const { callbacks, signal, ...rest } = args;
     const list = callbacks === undefined ? [] : Array.isArray(callbacks) ? callbacks : [callbacks];
     const hooks: RemoteCallbacks[] = [], builtins: object[] = [];
-    for (const c of list) {
-      if ('earlyStopping' in c || 'reduceLROnPlateau' in c) builtins.push(c);
-      else if ('setModel' in c) throw new Error("edgegrad.worker: fit: eg.callbacks.* act on a model in their own thread: give a worker's fit their options, { earlyStopping: { patience: 3 } }");
-      else hooks.push(c as RemoteCallbacks);
-    }
+    const HOOKS = ['onTrainBegin', 'onEpochBegin', 'onBatchEnd', 'onEpochEnd', 'onTrainEnd', 'onFeaturesProgress'];
+    list.forEach((c, i) => {
+      if (c && typeof c === 'object' && ('earlyStopping' in c || 'reduceLROnPlateau' in c)) builtins.push(c);
+      else if (c && typeof c === 'object' && 'setModel' in c) throw new Error("edgegrad.worker: fit: eg.callbacks.* act on a model in their own thread: give a worker's fit their options, { earlyStopping: { patience: 3 } }");
+      else if (c && typeof c === 'object' && Object.keys(c).length && Object.keys(c).every((k) => HOOKS.includes(k) && typeof (c as Record<string, unknown>)[k] === 'function')) hooks.push(c as RemoteCallbacks);
+      else throw new Error(`edgegrad.worker: fit: callbacks[${i}] is neither progress hooks (${HOOKS.join(', ')}: functions) nor { earlyStopping: {...} } / { reduceLROnPlateau: {...} }: got ${JSON.stringify(c)}`);
+    });
     const names = [...new Set(hooks.flatMap((h) => Object.keys(h).filter((k) => typeof (h as Record<string, unknown>)[k] === 'function')))];
+    // a hook that throws stops the fit (after the batch in progress) and the fit rejects with its error,
+    // as in this thread: the hooks run here, so the error is caught here and the worker is told to stop
+    const stop = new AbortController();
+    let hookError: { e: unknown } | undefined;
     const on = (event: string, a: unknown[]) => {
-      for (const h of hooks) (h as Record<string, ((...v: unknown[]) => void) | undefined>)[event]?.(...a);
+      if (hookError) return;
+      try {
+        for (const h of hooks) (h as Record<string, ((...v: unknown[]) => void) | undefined>)[event]?.(...a);
+      } catch (e) {
+        hookError = { e };
+        stop.abort();
+      }
     };
-    return this.worker.call('fit', [x, y, { ...rest, hooks: names, builtins }], this.id, { on, signal }) as Promise<History>;
+    const both = signal ? anySignal([signal, stop.signal]) : stop.signal;
+    try {
+      return await (this.worker.call('fit', [x, y, { ...rest, hooks: names, builtins }], this.id, { on, signal: both }) as Promise<History>);
+    } catch (e) {
+      throw hookError ? hookError.e : e;
+    } finally {
+      if (hookError === undefined) stop.abort(); // releases the listener on the user's signal
+    }
   }
 
   /**
@@ -323,10 +355,17 @@ export async function worker(opts: WorkerOptions = {}): Promise<EdgeWorker> {
   let ep: Endpoint;
   if (isNode()) {
     const spec = 'node:worker_threads';
-    const wt = (await import(spec)) as { Worker: new (u: URL) => NodeWorker };
-    ep = nodeEndpoint(new wt.Worker(url), () => client, failed);
+    const wt = (await import(spec)) as { Worker: new (u: URL, o: { execArgv?: string[] }) => NodeWorker };
+    ep = nodeEndpoint(new wt.Worker(url, { execArgv: workerExecArgv() }), () => client, failed);
   } else if (typeof Worker === 'function') {
-    ep = webEndpoint(new Worker(url, { type: 'module', name: 'edgegrad' }), () => client, failed);
+    let w: Worker;
+    try {
+      w = new Worker(url, { type: 'module', name: 'edgegrad' });
+    } catch (e) {
+      const fileHint = url.protocol === 'file:' ? ': a page opened from file:// cannot start workers (serve it over http(s) or your webview\'s own scheme, or train in the page: fit yields to the event loop)' : '';
+      throw new Error(`edgegrad.worker: cannot start a worker from '${url.href}'${fileHint} (${(e as Error).message})`);
+    }
+    ep = webEndpoint(w, () => client, failed);
   } else {
     throw new Error('edgegrad.worker: this runtime has no workers (no Worker, no node:worker_threads)');
   }

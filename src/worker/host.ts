@@ -39,6 +39,7 @@ export function serve(port: Port): void {
         case 'loadModel': return keep(await eg.loadModel(args[0] as string | Uint8Array));
         case 'sequential': {
           const cfg = args[0] as { name?: string; layers: unknown[] };
+          if (!Array.isArray(cfg?.layers) || cfg.layers.length === 0) throw new Error('edgegrad.worker: sequential needs { layers: [...] } with at least one layer (a model of this worker, or a spec { dense: {...} })');
           const layers = cfg.layers.map((l, i) => (isWireModel(l) ? model(l, `sequential layers[${i}]`) : layerOf(l, i)));
           return keep(eg.sequential({ name: cfg.name, layers: layers as Array<Layer | eg.GraphModel> }));
         }
@@ -56,6 +57,7 @@ export function serve(port: Port): void {
         const target = at === undefined ? m : layerAt(m, at);
         for (const [k, v] of Object.entries(props)) {
           if (!(SETTABLE as readonly string[]).includes(k)) throw new Error(`edgegrad.worker: set: '${k}' cannot be set (settable: ${SETTABLE.join(', ')})`);
+          if (!(k in target)) throw new Error(`edgegrad.worker: set: '${(target as { name?: string }).name}' has no '${k}'`);
           (target as unknown as Record<string, unknown>)[k] = v;
         }
         return undefined;

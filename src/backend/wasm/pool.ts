@@ -171,10 +171,11 @@ export class Pool {
     try {
       if (isNode()) {
         const spec = 'node:worker_threads';
-        const { Worker } = (await import(spec)) as { Worker: new (code: string, opts: { eval: boolean; workerData: unknown }) => NodeWorker };
+        const { Worker } = (await import(spec)) as { Worker: new (code: string, opts: { eval: boolean; execArgv?: string[]; workerData: unknown }) => NodeWorker };
         for (let id = 1; id < init.n; id++) {
           const w = new Worker(NODE_WORKER, {
             eval: true,
+            execArgv: workerExecArgv(),
             workerData: { module: init.module, memory: init.memory, ctrl: init.ctrl, id, n: init.n, scratch: init.scratch[id - 1] },
           });
           w.unref();
@@ -219,6 +220,16 @@ export class Pool {
     for (const w of this.workers) w.terminate();
     this.revoke();
   }
+}
+
+/**
+ * The Node flags a worker gets: its parent's (the default), unless they say how a main script is read
+ * (--input-type, --eval, --print), which Node refuses for a worker whose code is a file or a string of
+ * CommonJS: then none (V8's flags, such as --experimental-wasm-relaxed-simd, hold for the whole process).
+ */
+export function workerExecArgv(): string[] | undefined {
+  const argv = (globalThis as { process?: { execArgv?: string[] } }).process?.execArgv ?? [];
+  return argv.some((a) => /^(--input-type|--eval|--print|-e|-p)(=|$)/.test(a)) ? [] : undefined;
 }
 
 export { CONTROL_BYTES };

@@ -47,7 +47,8 @@ async function parse(bytes: Uint8Array): Promise<{ m: OnnxModel; og: OnnxGraph; 
   const root = await protoRoot();
   let m: OnnxModel;
   try {
-    m = root.ModelProto.decode(bytes);
+    // a plain Uint8Array view: protobufjs handles a Node Buffer through Buffer() calls Node deprecates (DEP0005)
+    m = root.ModelProto.decode(bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     return fail(`not a valid ONNX file (${(e as Error).message})`);
   }
