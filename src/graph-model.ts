@@ -3,7 +3,7 @@
 import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { GraphLayer } from './layers/graph-layer.js';
-import { checkBatchNormMode, type BatchNormMode } from './layers/layer.js';
+import { checkBatchNormMode, checkLrScale, type BatchNormMode } from './layers/layer.js';
 import { nearestNames } from './names.js';
 import { runEager } from './graph/eager.js';
 import './ops/shape.js';
@@ -48,8 +48,7 @@ export class GraphModel {
   }
 
   set lrScale(v: number) {
-    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error(`edgegrad: model '${this.name}': lrScale must be a finite number >= 0, got ${String(v)}`);
-    this._lrScale = v;
+    this._lrScale = checkLrScale(v, `model '${this.name}'`);
   }
 
   constructor(

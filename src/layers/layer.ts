@@ -50,6 +50,12 @@ export class SymbolicTensor {
   ) {}
 }
 
+/** A learning-rate factor: a finite number >= 0 (0 keeps the parameters as they are), or an error naming `who`. */
+export function checkLrScale(v: number, who: string): number {
+  if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error(`edgegrad: ${who}: lrScale must be a finite number >= 0, got ${String(v)}`);
+  return v;
+}
+
 export abstract class Layer {
   readonly name: string;
   readonly inputShape?: number[];
@@ -62,8 +68,7 @@ export abstract class Layer {
   }
 
   set lrScale(v: number) {
-    if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new Error(`edgegrad: layer '${this.name}': lrScale must be a finite number >= 0, got ${String(v)}`);
-    this._lrScale = v;
+    this._lrScale = checkLrScale(v, `layer '${this.name}'`);
   }
   private own: Weight[] = [];
   protected built = false;
