@@ -23,6 +23,23 @@ function model(nodes: unknown[], inits: unknown[], inDims: Array<number | string
 const i64 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
 const f32 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from(vals).buffer) });
 
+/**
+ * Weights `ks` of a model compiled with SGD at learning rate 1 and a mean loss: the gradient one full-batch
+ * step applies, and the central differences (step 1e-2) of the loss it evaluates, per weight.
+ */
+async function stepVsDifferences(net: import('../src/index.js').Model, x: eg.Tensor, y: eg.Tensor, ks: number[]): Promise<Array<{ grad: number[]; fd: number[] }>> {
+  const ws = net.getWeights(), w0 = ws.map((t) => Float32Array.from(t.dataSync())), eps = 1e-2;
+  const fds = ks.map((k) => Array.from(w0[k], (_, i) => {
+    const at = (d: number) => { const p = Float32Array.from(w0[k]); p[i] += d; ws[k].write(p); net.setWeights(ws); return net.evaluate(x, y).loss; };
+    const v = (at(eps) - at(-eps)) / (2 * eps);
+    ws[k].write(w0[k]); net.setWeights(ws);
+    return v;
+  }));
+  await net.fit(x, y, { epochs: 1, batchSize: x.shape[0], shuffle: false });
+  const after = net.getWeights();
+  return ks.map((k, j) => ({ grad: Array.from(after[k].dataSync(), (v, i) => w0[k][i] - v), fd: fds[j] }));
+}
+
 describe('ONNX constant folding', () => {
   beforeAll(() => useBuild('simd'));
 
@@ -116,16 +133,7 @@ describe('ONNX unary ops on computed values', () => {
     const net = eg.sequential([base, eg.layers.flatten()]);
     net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
     const x = eg.randomNormal([3, 3, 4, 2], 0, 1, 6), y = eg.randomNormal([3, 36], 0, 0.2, 7);
-    const wT = net.getWeights()[0], w0 = Float32Array.from(wT.dataSync());
-    const eps = 1e-2, fd: number[] = [];
-    for (let i = 0; i < w0.length; i++) {
-      const p = Float32Array.from(w0); p[i] += eps; wT.write(p); net.setWeights([wT]); const lp = net.evaluate(x, y).loss;
-      p[i] -= 2 * eps; wT.write(p); net.setWeights([wT]); const lm = net.evaluate(x, y).loss;
-      fd.push((lp - lm) / (2 * eps));
-    }
-    wT.write(w0); net.setWeights([wT]);
-    await net.fit(x, y, { epochs: 1, batchSize: 3, shuffle: false });
-    const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
+    const [{ grad, fd }] = await stepVsDifferences(net, x, y, [0]);
     expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
   });
 });
@@ -172,19 +180,8 @@ describe('ONNX Reduce ops on computed values', () => {
     const y = eg.randomNormal([4, 3], 0, 1, 3);
     const net = eg.sequential([base]);
     net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
-    const loss = (): number => net.evaluate(x, y).loss;
     // the conv weight's gradient from one step of SGD at lr 1 against central differences of the loss
-    const wT = net.getWeights()[0];
-    const w0 = Float32Array.from(wT.dataSync());
-    const eps = 1e-2, fd: number[] = [];
-    for (let i = 0; i < w0.length; i++) {
-      const p = Float32Array.from(w0); p[i] += eps; wT.write(p); net.setWeights([wT]); const lp = loss();
-      p[i] -= 2 * eps; wT.write(p); net.setWeights([wT]); const lm = loss();
-      fd.push((lp - lm) / (2 * eps));
-    }
-    wT.write(w0); net.setWeights([wT]);
-    await net.fit(x, y, { epochs: 1, batchSize: 4, shuffle: false });
-    const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
+    const [{ grad, fd }] = await stepVsDifferences(net, x, y, [0]);
     expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
   });
 });
@@ -221,27 +218,11 @@ describe('ONNX MatMul beyond dense layers, LayerNormalization, Pow', () => {
     net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
     const x = eg.randomNormal([3, 4, 6], 0, 1, 9), y = eg.randomNormal([3, 4], 0, 1, 10);
     const ws = net.getWeights();
-    const w0 = ws.map((t) => Float32Array.from(t.dataSync()));
-    const eps = 1e-2, fd: number[][] = [];
     // the trainable ones: the LayerNorm scale and bias and the MatMul weight (the epsilon is a constant)
     const trained = ws.map((t, k) => k).filter((k) => ws[k].size > 1);
     expect(trained.map((k) => ws[k].shape)).toEqual([[6], [6], [6, 5]]);
-    for (let k = 0; k < ws.length; k++) {
-      if (!trained.includes(k)) { fd.push([]); continue; }
-      fd.push([]);
-      for (let i = 0; i < w0[k].length; i++) {
-        const set = (d: number) => { const p = Float32Array.from(w0[k]); p[i] += d; ws[k].write(p); net.setWeights(ws); return net.evaluate(x, y).loss; };
-        const lp = set(eps), lm = set(-eps);
-        fd[k].push((lp - lm) / (2 * eps));
-        ws[k].write(w0[k]); net.setWeights(ws);
-      }
-    }
-    await net.fit(x, y, { epochs: 1, batchSize: 3, shuffle: false });
-    const after = net.getWeights();
-    for (const k of trained) {
-      const grad = Array.from(after[k].dataSync(), (v, i) => w0[k][i] - v);
-      expect(maxRelDiff(grad, fd[k]), `weight ${k} ${ws[k].shape} ${grad.slice(0, 4)} vs ${fd[k].slice(0, 4)}`).toBeLessThan(3e-2);
-    }
+    const got = await stepVsDifferences(net, x, y, trained);
+    got.forEach(({ grad, fd }, j) => expect(maxRelDiff(grad, fd), `weight ${trained[j]} ${ws[trained[j]].shape} ${grad.slice(0, 4)} vs ${fd.slice(0, 4)}`).toBeLessThan(3e-2));
   });
 
   it('Pow by an exponent it does not compute says so', async () => {

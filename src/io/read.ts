@@ -41,7 +41,7 @@ export function hasFiles(): boolean {
  * and Electron's main process (a DOM emulation there, such as jsdom, does not make strings URLs); an
  * Electron renderer or its worker is a page even with Node integration (process.type says which).
  */
-function pageBase(): string | undefined {
+export function pageBase(): string | undefined {
   const electronPage = g.process?.type === 'renderer' || g.process?.type === 'worker';
   if (hasFiles() && !electronPage) return undefined;
   if (typeof g.document?.baseURI === 'string') return g.document.baseURI;
@@ -57,7 +57,7 @@ async function nodeFs(what: string, src: string | URL): Promise<Fs> {
   }
 }
 
-const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+export const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 /**
  * A string without a scheme (or a Windows drive path) is a path where files are read by path, a URL

@@ -12,6 +12,7 @@ import type { BatchNormMode } from '../layers/layer.js';
 import type { OptimizerName } from '../train/optimizers.js';
 import { abortError, customReason } from '../train/pace.js';
 import { workerExecArgv } from '../backend/wasm/pool.js';
+import { pageBase, SCHEME } from '../io/read.js';
 import { fromWire, isWireModel, isWireTensor, rebuildError, wireTensor, deepMap, type Call, type Abort, type Reply, type WireModel } from './protocol.js';
 
 export interface WorkerOptions {
@@ -70,9 +71,8 @@ const isNode = (): boolean => {
 /** A path or URL as the worker must see it: relative to this page (or this worker), not to the worker script. */
 function absolute(src: string | URL): string {
   if (src instanceof URL) return src.href;
-  if (/^[a-z][a-z0-9+.-]*:/i.test(src)) return src;
-  const g = globalThis as { document?: { baseURI?: string }; location?: { href?: string } };
-  const base = g.document?.baseURI ?? (isNode() ? undefined : g.location?.href);
+  if (SCHEME.test(src)) return src;
+  const base = pageBase(); // the loaders' own rule (src/io/read.ts)
   return base ? new URL(src, base).href : src; // Node, Deno, Bun: a path, and the worker shares the working folder
 }
 
@@ -98,7 +98,7 @@ function scriptUrl(given: string | URL | undefined): URL {
     }
   }
   const a = absolute(given);
-  if (/^[a-z][a-z0-9+.-]*:/i.test(a)) return new URL(a);
+  if (SCHEME.test(a)) return new URL(a);
   const cwd = (globalThis as { process?: { cwd(): string } }).process?.cwd();
   if (!cwd) throw new Error(`edgegrad.worker: the worker script '${a}' is not a URL`);
   return new URL(a.split('/').map(encodeURIComponent).join('/'), `file://${cwd.split('/').map(encodeURIComponent).join('/')}/`);
