@@ -24,6 +24,8 @@ export const ACT_SOFTPLUS: i32 = 8;
 export const ACT_GELU: i32 = 9;
 export const ACT_STEP: i32 = 10;
 export const ACT_SIGN: i32 = 11;
+/** Recurrent gates only (assembly/recurrent.ts): clip(0.2 x + 0.5, 0, 1), Keras's hard sigmoid. */
+export const ACT_HARD_SIGMOID: i32 = 12;
 
 // SELU constants from Klambauer et al. 2017, "Self-Normalizing Neural Networks".
 export const SELU_ALPHA: f32 = 1.6732632423543772;

@@ -12,6 +12,7 @@ export * from './loss';
 export * from './random';
 export * from './optim';
 export * from './copy';
+export * from './recurrent';
 
 /** First free byte after the module's static data: the TS arena starts here. */
 export function heapBase(): usize {

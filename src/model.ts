@@ -99,13 +99,15 @@ export class Model extends Layer {
 
   /** Inline this model's DAG into `g` (so models nest as layers). */
   protected call(g: Graph, inputIds: number[]): number[] {
-    const map = new Map<SymbolicTensor, number>();
+    const map = new Map<SymbolicTensor, number>(), calls = new Map<SymbolicTensor[], number[]>();
     this.inputs.forEach((s, i) => map.set(s, inputIds[i]));
     const visit = (s: SymbolicTensor): number => {
       const known = map.get(s);
       if (known !== undefined) return known;
       if ('input' in s.source) throw new Error(`edgegrad: model '${this.name}': input '${s.source.input}' is not among the model's inputs`);
-      const outs = s.source.layer.addTo(g, s.source.inputs.map(visit));
+      // the outputs of one call (applyAll) share its inputs array: the layer is added once for all of them
+      let outs = calls.get(s.source.inputs);
+      if (!outs) calls.set(s.source.inputs, outs = s.source.layer.addTo(g, s.source.inputs.map(visit)));
       map.set(s, outs[s.source.index]);
       return outs[s.source.index];
     };

@@ -76,6 +76,19 @@ export interface Kernels extends OptimKernels {
   lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number, out: Ptr): number;
   softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr, out: Ptr): number;
   categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr, out: Ptr): number;
+  // recurrent.ts
+  rnnCell(B: number, U: number, z: Ptr, ldz: number, h: Ptr, ldh: number, act: number): void;
+  rnnCellBackward(B: number, U: number, h: Ptr, ldh: number, dy: Ptr, lddy: number, dh: Ptr, dz: Ptr, lddz: number, act: number): void;
+  lstmCell(B: number, U: number, z: Ptr, ldz: number, cp: Ptr, ldcp: number, c: Ptr, ldc: number, h: Ptr, ldh: number,
+    peep: Ptr, act: number, ract: number): void;
+  lstmCellBackward(B: number, U: number, z: Ptr, ldz: number, cp: Ptr, ldcp: number, c: Ptr, ldc: number, dy: Ptr, lddy: number,
+    dh: Ptr, dc: Ptr, peep: Ptr, dpeep: Ptr, dz: Ptr, lddz: number, act: number, ract: number): void;
+  gruGates(B: number, U: number, g: Ptr, ldg: number, hr: Ptr, rb: Ptr, hp: Ptr, ldhp: number, rh: Ptr, ldrh: number, ract: number): void;
+  gruOutput(B: number, U: number, g: Ptr, ldg: number, hr: Ptr, rb: Ptr, hp: Ptr, ldhp: number, n: Ptr, ldn: number,
+    h: Ptr, ldh: number, act: number, resetAfter: number): void;
+  gruBackward(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, n: Ptr, ldn: number, dy: Ptr, lddy: number,
+    dh: Ptr, dx: Ptr, lddx: number, dhr: Ptr, lddhr: number, act: number, ract: number, resetAfter: number): void;
+  gruBackwardReset(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, drh: Ptr, dx: Ptr, lddx: number, dh: Ptr, ract: number): void;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;
   rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;
@@ -85,7 +98,7 @@ export interface Kernels extends OptimKernels {
 
 // Codes shared with assembly/common.ts and the family files. Keep in sync.
 export const Act = {
-  linear: 0, relu: 1, relu6: 2, leakyRelu: 3, elu: 4, selu: 5, sigmoid: 6, tanh: 7, softplus: 8, gelu: 9, step: 10, sign: 11,
+  linear: 0, relu: 1, relu6: 2, leakyRelu: 3, elu: 4, selu: 5, sigmoid: 6, tanh: 7, softplus: 8, gelu: 9, step: 10, sign: 11, hardSigmoid: 12,
 } as const;
 export const Bin = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
 export const Un = { neg: 0, abs: 1, exp: 2, log: 3, sqrt: 4, square: 5, reciprocal: 6 } as const;
@@ -126,4 +139,5 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
   'penalty', 'sumSquares', 'sumSquaresTo', 'scaleByNorm', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
+  'rnnCell', 'rnnCellBackward', 'lstmCell', 'lstmCellBackward', 'gruGates', 'gruOutput', 'gruBackward', 'gruBackwardReset',
 ];

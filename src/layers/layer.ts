@@ -142,6 +142,17 @@ export abstract class Layer {
     return new SymbolicTensor(g.values[outs[0]].shape, { layer: this, inputs: list, index: 0 });
   }
 
+  /**
+   * Functional API: apply this layer and get every output it has, in order (a recurrent layer with
+   * returnState: the output, then its final states).
+   */
+  applyAll(inputs: SymbolicTensor | SymbolicTensor[]): SymbolicTensor[] {
+    const list = Array.isArray(inputs) ? inputs : [inputs];
+    const g = new Graph();
+    const outs = this.addTo(g, list.map((s, i) => g.input(`in${i}`, s.shape)));
+    return outs.map((o, index) => new SymbolicTensor(g.values[o].shape, { layer: this, inputs: list, index }));
+  }
+
   /** Parameters (not state); with trainableOnly, those that training updates now (isTrainable). */
   countParams(trainableOnly = false): number {
     return this.weights.filter((w) => w.trainable && (!trainableOnly || this.isTrainable(w))).reduce((s, w) => s + w.tensor.size, 0);

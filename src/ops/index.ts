@@ -12,3 +12,4 @@ export * from './reduce.js';
 export type { Arr } from './util.js';
 export * from './shape.js';
 export * from './quant.js';
+export * from './recurrent.js';

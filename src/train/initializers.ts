@@ -1,7 +1,7 @@
 // Weight initializers with Keras' names and defaults. Variance scaling (Glorot & Bengio 2010; He et al.
 // 2015; LeCun et al. 1998): normal variants draw from a normal truncated at 2 std, with the std divided by
 // 0.87962566103423978 (the std of a standard normal truncated at +-2) so the variance is the target.
-import { Tensor, fill } from '../tensor.js';
+import { Tensor, fill, tensor } from '../tensor.js';
 import { randomNormal, randomUniform, truncatedNormal } from '../ops/random.js';
 
 export interface Initializer {
@@ -39,6 +39,41 @@ function filled(name: string, v: number): Initializer {
   return { name, init(shape) { return fill(shape, v); } };
 }
 
+/**
+ * Orthogonal (Saxe et al. 2014), Keras's default for recurrent kernels: the Q of a QR decomposition of a
+ * normal matrix (sign-corrected so it is uniformly distributed), as a [prod(shape[:-1]), shape[-1]] matrix
+ * with orthonormal rows or columns (whichever are fewer), times `gain`.
+ */
+function orthogonal(gain = 1): Initializer {
+  return {
+    name: 'orthogonal',
+    init(shape, seed) {
+      const cols = shape[shape.length - 1] ?? 1, rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+      const m = Math.max(rows, cols), n = Math.min(rows, cols);
+      const g = randomNormal([n, m], 0, 1, seed), a = Float64Array.from(g.dataSync());
+      g.dispose();
+      // modified Gram-Schmidt over the n vectors of length m (rows of a); r's diagonal sign kept in the vector
+      for (let i = 0; i < n; i++) {
+        const v = a.subarray(i * m, (i + 1) * m);
+        for (let k = 0; k < i; k++) {
+          const q = a.subarray(k * m, (k + 1) * m);
+          let d = 0;
+          for (let j = 0; j < m; j++) d += q[j] * v[j];
+          for (let j = 0; j < m; j++) v[j] -= d * q[j];
+        }
+        let norm = 0;
+        for (let j = 0; j < m; j++) norm += v[j] * v[j];
+        norm = Math.sqrt(norm) || 1;
+        for (let j = 0; j < m; j++) v[j] /= norm;
+      }
+      // a holds n orthonormal vectors of length m: as rows when rows <= cols, else as columns
+      const out = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = gain * (rows <= cols ? a[r * m + c] : a[c * m + r]);
+      return tensor(out, shape.slice());
+    },
+  };
+}
+
 export const initializers = {
   zeros: () => filled('zeros', 0),
   ones: () => filled('ones', 1),
@@ -52,6 +87,7 @@ export const initializers = {
   heUniform: () => varianceScaling('heUniform', 2, 'fanIn', 'uniform'),
   lecunNormal: () => varianceScaling('lecunNormal', 1, 'fanIn', 'normal'),
   lecunUniform: () => varianceScaling('lecunUniform', 1, 'fanIn', 'uniform'),
+  orthogonal: (o: { gain?: number } = {}) => orthogonal(o.gain ?? 1),
 };
 
 export type InitializerName = keyof typeof initializers;

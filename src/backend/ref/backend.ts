@@ -10,6 +10,7 @@ import { quantKernels } from './quant.js';
 import { actNormLossKernels } from './act-norm-loss.js';
 import { elementwiseRandomOptimKernels } from './elementwise-random-optim.js';
 import { copyKernels } from './copy.js';
+import { recurrentKernels } from './recurrent.js';
 
 export class RefBackend extends HeapBackend {
   readonly name = 'ref';
@@ -22,6 +23,7 @@ export class RefBackend extends HeapBackend {
       ...actNormLossKernels(memory),
       ...elementwiseRandomOptimKernels(memory),
       ...copyKernels(memory),
+      ...recurrentKernels(memory),
     }), 64);
   }
 

@@ -1,0 +1,308 @@
+// Recurrent cells (simple RNN, LSTM, GRU), one time step over a batch, forward and backward. The op
+// (src/ops/recurrent.ts) runs the GEMMs: the input projection of all steps at once, h_{t-1}·R per step; these
+// kernels are the elementwise rest of a step in one pass: gate nonlinearities, cell update, output. Rows are
+// strided (`ld*`, in elements) so a step reads and writes its slice of [B, T, ·] sequences in place. A null
+// pointer (0) for a previous state or an incoming gradient means zeros. Gate activations are restricted to
+// those whose derivative is a function of their output: linear, ReLU, sigmoid, tanh, hard sigmoid.
+import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, sigmoidf } from './common';
+
+// ---- activations: scalar, and four lanes (a polynomial exp: Cephes expf, ~1 ulp on [-87, 88]) ----
+
+// @ts-ignore: decorator
+@inline function actS(kind: i32, x: f32): f32 {
+  switch (kind) {
+    case ACT_SIGMOID: return sigmoidf(x);
+    case ACT_TANH: return Mathf.tanh(x);
+    case ACT_HARD_SIGMOID: return min(max(<f32>0.2 * x + <f32>0.5, <f32>0), <f32>1);
+    case ACT_RELU: return max(x, 0);
+    default: return x;
+  }
+}
+
+/** f'(x) from y = f(x). */
+// @ts-ignore: decorator
+@inline function dactS(kind: i32, y: f32): f32 {
+  switch (kind) {
+    case ACT_SIGMOID: return y * (1 - y);
+    case ACT_TANH: return 1 - y * y;
+    case ACT_HARD_SIGMOID: return y > 0 && y < 1 ? 0.2 : 0;
+    case ACT_RELU: return y > 0 ? 1 : 0;
+    default: return 1;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function expV(x: v128): v128 {
+  const v = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = madd4(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
+  p = madd4(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd4(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd4(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd4(p, r, f32x4.splat(5.0000001201e-1));
+  p = madd4(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1)));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+}
+
+// @ts-ignore: decorator
+@inline function actV(kind: i32, x: v128): v128 {
+  const one = f32x4.splat(1);
+  switch (kind) {
+    case ACT_SIGMOID: return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
+    // tanh x = 1 - 2 / (e^2x + 1): exact limits at both ends, ~1e-7 absolute near 0
+    case ACT_TANH: return f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(x, x)), one)));
+    case ACT_HARD_SIGMOID: return f32x4.pmin(f32x4.pmax(madd4(x, f32x4.splat(0.2), f32x4.splat(0.5)), f32x4.splat(0)), one);
+    case ACT_RELU: return f32x4.pmax(x, f32x4.splat(0));
+    default: return x;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function dactV(kind: i32, y: v128): v128 {
+  const one = f32x4.splat(1), zero = f32x4.splat(0);
+  switch (kind) {
+    case ACT_SIGMOID: return f32x4.mul(y, f32x4.sub(one, y));
+    case ACT_TANH: return f32x4.sub(one, f32x4.mul(y, y));
+    case ACT_HARD_SIGMOID: return v128.and(v128.and(f32x4.gt(y, zero), f32x4.lt(y, one)), f32x4.splat(0.2));
+    case ACT_RELU: return v128.and(f32x4.gt(y, zero), one);
+    default: return one;
+  }
+}
+
+// @ts-ignore: decorator
+@inline function at(p: usize, row: i32, ld: i32, j: i32): usize {
+  return p + ((<usize>row * <usize>ld + <usize>j) << 2);
+}
+
+// @ts-ignore: decorator
+@inline function ldS(p: usize, row: i32, ld: i32, j: i32): f32 {
+  return p ? load<f32>(at(p, row, ld, j)) : 0;
+}
+
+// @ts-ignore: decorator
+@inline function ldV(p: usize, row: i32, ld: i32, j: i32): v128 {
+  return p ? v128.load(at(p, row, ld, j)) : f32x4.splat(0);
+}
+
+// ---- simple RNN: h = act(z), z = x W + b + h_{t-1} R already summed by the GEMMs ----
+
+/** h[b, j] = act(z[b, j]) for B rows of U (h may alias z). */
+export function rnnCell(B: i32, U: i32, z: usize, ldz: i32, h: usize, ldh: i32, act: i32): void {
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) v128.store(at(h, b, ldh, j), actV(act, v128.load(at(z, b, ldz, j))));
+    }
+    for (; j < U; j++) store<f32>(at(h, b, ldh, j), actS(act, load<f32>(at(z, b, ldz, j))));
+  }
+}
+
+/** dz = (dy + dh) act'(h): dy (strided, may be 0) from this step's output, dh ([B, U]) from later steps. */
+export function rnnCellBackward(B: i32, U: i32, h: usize, ldh: i32, dy: usize, lddy: i32, dh: usize, dz: usize, lddz: i32, act: i32): void {
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const g = f32x4.add(ldV(dy, b, lddy, j), ldV(dh, b, U, j));
+        v128.store(at(dz, b, lddz, j), f32x4.mul(g, dactV(act, v128.load(at(h, b, ldh, j)))));
+      }
+    }
+    for (; j < U; j++) store<f32>(at(dz, b, lddz, j), (ldS(dy, b, lddy, j) + ldS(dh, b, U, j)) * dactS(act, load<f32>(at(h, b, ldh, j))));
+  }
+}
+
+// ---- LSTM: gates i, f, g (candidate), o in blocks of U; c = f c_{t-1} + i g; h = o act(c) ----
+
+/**
+ * One LSTM step: z ([B, 4U] pre-activations, rows ldz apart) becomes the activated gates in place; writes the
+ * cell c and the output h. cp: c_{t-1} (0: zeros). peep: [3U] peephole weights for i, f, o (0: none).
+ */
+export function lstmCell(B: i32, U: i32, z: usize, ldz: i32, cp: usize, ldcp: i32, c: usize, ldc: i32, h: usize, ldh: i32,
+  peep: usize, act: i32, ract: i32): void {
+  const U2 = U << 1, U3 = U * 3;
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const cpv = ldV(cp, b, ldcp, j);
+        let zi = v128.load(at(z, b, ldz, j)), zf = v128.load(at(z, b, ldz, U + j)), zo = v128.load(at(z, b, ldz, U3 + j));
+        if (peep) {
+          zi = madd4(v128.load(at(peep, 0, 0, j)), cpv, zi);
+          zf = madd4(v128.load(at(peep, 0, 0, U + j)), cpv, zf);
+        }
+        const i = actV(ract, zi), f = actV(ract, zf), g = actV(act, v128.load(at(z, b, ldz, U2 + j)));
+        const cv = madd4(f, cpv, f32x4.mul(i, g));
+        if (peep) zo = madd4(v128.load(at(peep, 0, 0, U2 + j)), cv, zo);
+        const o = actV(ract, zo);
+        v128.store(at(z, b, ldz, j), i);
+        v128.store(at(z, b, ldz, U + j), f);
+        v128.store(at(z, b, ldz, U2 + j), g);
+        v128.store(at(z, b, ldz, U3 + j), o);
+        v128.store(at(c, b, ldc, j), cv);
+        v128.store(at(h, b, ldh, j), f32x4.mul(o, actV(act, cv)));
+      }
+    }
+    for (; j < U; j++) {
+      const cpv = ldS(cp, b, ldcp, j);
+      let zi = load<f32>(at(z, b, ldz, j)), zf = load<f32>(at(z, b, ldz, U + j)), zo = load<f32>(at(z, b, ldz, U3 + j));
+      if (peep) {
+        zi += load<f32>(at(peep, 0, 0, j)) * cpv;
+        zf += load<f32>(at(peep, 0, 0, U + j)) * cpv;
+      }
+      const i = actS(ract, zi), f = actS(ract, zf), g = actS(act, load<f32>(at(z, b, ldz, U2 + j)));
+      const cv = f * cpv + i * g;
+      if (peep) zo += load<f32>(at(peep, 0, 0, U2 + j)) * cv;
+      const o = actS(ract, zo);
+      store<f32>(at(z, b, ldz, j), i);
+      store<f32>(at(z, b, ldz, U + j), f);
+      store<f32>(at(z, b, ldz, U2 + j), g);
+      store<f32>(at(z, b, ldz, U3 + j), o);
+      store<f32>(at(c, b, ldc, j), cv);
+      store<f32>(at(h, b, ldh, j), o * actS(act, cv));
+    }
+  }
+}
+
+/**
+ * One LSTM step backward. z: the activated gates of the step; cp, c: c_{t-1}, c_t; dy (may be 0) and dh
+ * ([B, U]): the gradient of h_t from this step's output and from later steps; dc ([B, U]): in, the gradient of
+ * c_t from later steps; out, that of c_{t-1}. Writes dz ([B, 4U] pre-activation gradients, rows lddz apart)
+ * and accumulates dpeep ([3U], where peep) .
+ */
+export function lstmCellBackward(B: i32, U: i32, z: usize, ldz: i32, cp: usize, ldcp: i32, c: usize, ldc: i32, dy: usize, lddy: i32,
+  dh: usize, dc: usize, peep: usize, dpeep: usize, dz: usize, lddz: i32, act: i32, ract: i32): void {
+  const U2 = U << 1, U3 = U * 3;
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const i = v128.load(at(z, b, ldz, j)), f = v128.load(at(z, b, ldz, U + j));
+        const g = v128.load(at(z, b, ldz, U2 + j)), o = v128.load(at(z, b, ldz, U3 + j));
+        const cpv = ldV(cp, b, ldcp, j), cv = v128.load(at(c, b, ldc, j)), ac = actV(act, cv);
+        const dhv = f32x4.add(ldV(dy, b, lddy, j), v128.load(at(dh, b, U, j)));
+        const dzo = f32x4.mul(f32x4.mul(dhv, ac), dactV(ract, o));
+        let dcv = madd4(f32x4.mul(dhv, o), dactV(act, ac), v128.load(at(dc, b, U, j)));
+        if (peep) dcv = madd4(dzo, v128.load(at(peep, 0, 0, U2 + j)), dcv);
+        const dzi = f32x4.mul(f32x4.mul(dcv, g), dactV(ract, i));
+        const dzf = f32x4.mul(f32x4.mul(dcv, cpv), dactV(ract, f));
+        const dzg = f32x4.mul(f32x4.mul(dcv, i), dactV(act, g));
+        let dcp = f32x4.mul(dcv, f);
+        if (peep) {
+          dcp = madd4(dzi, v128.load(at(peep, 0, 0, j)), madd4(dzf, v128.load(at(peep, 0, 0, U + j)), dcp));
+          v128.store(at(dpeep, 0, 0, j), madd4(dzi, cpv, v128.load(at(dpeep, 0, 0, j))));
+          v128.store(at(dpeep, 0, 0, U + j), madd4(dzf, cpv, v128.load(at(dpeep, 0, 0, U + j))));
+          v128.store(at(dpeep, 0, 0, U2 + j), madd4(dzo, cv, v128.load(at(dpeep, 0, 0, U2 + j))));
+        }
+        v128.store(at(dc, b, U, j), dcp);
+        v128.store(at(dz, b, lddz, j), dzi);
+        v128.store(at(dz, b, lddz, U + j), dzf);
+        v128.store(at(dz, b, lddz, U2 + j), dzg);
+        v128.store(at(dz, b, lddz, U3 + j), dzo);
+      }
+    }
+    for (; j < U; j++) {
+      const i = load<f32>(at(z, b, ldz, j)), f = load<f32>(at(z, b, ldz, U + j));
+      const g = load<f32>(at(z, b, ldz, U2 + j)), o = load<f32>(at(z, b, ldz, U3 + j));
+      const cpv = ldS(cp, b, ldcp, j), cv = load<f32>(at(c, b, ldc, j)), ac = actS(act, cv);
+      const dhv = ldS(dy, b, lddy, j) + load<f32>(at(dh, b, U, j));
+      const dzo = dhv * ac * dactS(ract, o);
+      let dcv = load<f32>(at(dc, b, U, j)) + dhv * o * dactS(act, ac);
+      if (peep) dcv += dzo * load<f32>(at(peep, 0, 0, U2 + j));
+      const dzi = dcv * g * dactS(ract, i), dzf = dcv * cpv * dactS(ract, f), dzg = dcv * i * dactS(act, g);
+      let dcp = dcv * f;
+      if (peep) {
+        dcp += dzi * load<f32>(at(peep, 0, 0, j)) + dzf * load<f32>(at(peep, 0, 0, U + j));
+        store<f32>(at(dpeep, 0, 0, j), load<f32>(at(dpeep, 0, 0, j)) + dzi * cpv);
+        store<f32>(at(dpeep, 0, 0, U + j), load<f32>(at(dpeep, 0, 0, U + j)) + dzf * cpv);
+        store<f32>(at(dpeep, 0, 0, U2 + j), load<f32>(at(dpeep, 0, 0, U2 + j)) + dzo * cv);
+      }
+      store<f32>(at(dc, b, U, j), dcp);
+      store<f32>(at(dz, b, lddz, j), dzi);
+      store<f32>(at(dz, b, lddz, U + j), dzf);
+      store<f32>(at(dz, b, lddz, U2 + j), dzg);
+      store<f32>(at(dz, b, lddz, U3 + j), dzo);
+    }
+  }
+}
+
+// ---- GRU: gates z, r, candidate h in blocks of U; h = z h_{t-1} + (1 - z) hh ----
+// g ([B, 3U], rows ldg apart): x W + input bias, made the activated z, r, hh in place. hr ([B, 3U], contiguous):
+// h_{t-1} R (0: zeros). rb: the recurrent bias [3U] (reset-after form; 0: none).
+
+/** z and r of one GRU step; where rh is given (reset-before form), also rh = r h_{t-1}, the input of the candidate's GEMM. */
+export function gruGates(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usize, hp: usize, ldhp: i32, rh: usize, ldrh: i32, ract: i32): void {
+  const U3 = U * 3;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < (U << 1); j++) {
+      const v = actS(ract, load<f32>(at(g, b, ldg, j)) + ldS(hr, b, U3, j) + ldS(rb, 0, 0, j));
+      store<f32>(at(g, b, ldg, j), v);
+      if (rh && j >= U) store<f32>(at(rh, b, ldrh, j - U), v * ldS(hp, b, ldhp, j - U));
+    }
+  }
+}
+
+/**
+ * The candidate and output of one GRU step. Reset-after: n = h_{t-1} Rh + rbh (saved to n), hh = act(x Wh + r n);
+ * reset-before: hr's third block holds (r h_{t-1}) Rh, hh = act(x Wh + that).
+ */
+export function gruOutput(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usize, hp: usize, ldhp: i32, n: usize, ldn: i32,
+  h: usize, ldh: i32, act: i32, resetAfter: i32): void {
+  const U2 = U << 1, U3 = U * 3;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < U; j++) {
+      const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j));
+      let a = load<f32>(at(g, b, ldg, U2 + j)), rec = ldS(hr, b, U3, U2 + j);
+      if (resetAfter) {
+        rec += ldS(rb, 0, 0, U2 + j);
+        if (n) store<f32>(at(n, b, ldn, j), rec);
+        a += r * rec;
+      } else {
+        a += rec;
+      }
+      const hh = actS(act, a);
+      store<f32>(at(g, b, ldg, U2 + j), hh);
+      store<f32>(at(h, b, ldh, j), z * ldS(hp, b, ldhp, j) + (1 - z) * hh);
+    }
+  }
+}
+
+/**
+ * One GRU step backward. dy (may be 0) + dh: the gradient of h_t; writes dx ([B, 3U] pre-activation gradients
+ * of x W + b, rows lddx apart; the r block only in the reset-after form) and, reset-after, dhr (those of
+ * h_{t-1} R + rb, rows lddhr apart); dh becomes the direct part of the gradient of h_{t-1} (dh z).
+ */
+export function gruBackward(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp: i32, n: usize, ldn: i32, dy: usize, lddy: i32,
+  dh: usize, dx: usize, lddx: i32, dhr: usize, lddhr: i32, act: i32, ract: i32, resetAfter: i32): void {
+  const U2 = U << 1;
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < U; j++) {
+      const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j)), hh = load<f32>(at(g, b, ldg, U2 + j));
+      const d = ldS(dy, b, lddy, j) + load<f32>(at(dh, b, U, j));
+      const dzz = d * (ldS(hp, b, ldhp, j) - hh) * dactS(ract, z);
+      const dzh = d * (1 - z) * dactS(act, hh);
+      store<f32>(at(dx, b, lddx, j), dzz);
+      store<f32>(at(dx, b, lddx, U2 + j), dzh);
+      if (resetAfter) {
+        const dzr = dzh * load<f32>(at(n, b, ldn, j)) * dactS(ract, r);
+        store<f32>(at(dx, b, lddx, U + j), dzr);
+        store<f32>(at(dhr, b, lddhr, j), dzz);
+        store<f32>(at(dhr, b, lddhr, U + j), dzr);
+        store<f32>(at(dhr, b, lddhr, U2 + j), dzh * r);
+      }
+      store<f32>(at(dh, b, U, j), d * z);
+    }
+  }
+}
+
+/** Reset-before form, after drh = dhh_pre Rhᵀ: the r block of dx, and dh += drh r. */
+export function gruBackwardReset(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp: i32, drh: usize, dx: usize, lddx: i32, dh: usize, ract: i32): void {
+  for (let b = 0; b < B; b++) {
+    for (let j = 0; j < U; j++) {
+      const r = load<f32>(at(g, b, ldg, U + j)), d = load<f32>(at(drh, b, U, j));
+      store<f32>(at(dx, b, lddx, U + j), d * ldS(hp, b, ldhp, j) * dactS(ract, r));
+      store<f32>(at(dh, b, U, j), load<f32>(at(dh, b, U, j)) + d * r);
+    }
+  }
+}

@@ -1,0 +1,440 @@
+// Recurrent ops over a whole sequence: simple RNN (Elman), LSTM (forget gate, optional peepholes) and GRU
+// (both reset forms), forward and backpropagation through time. Sequences are batch-major [B, T, F]. One GEMM
+// projects the inputs of all steps (x W + b); each step adds h_{t-1} R with a GEMM into its slice and runs one
+// fused cell kernel (assembly/recurrent.ts) for the gates, the cell update and the output. The backward pass
+// walks the steps in reverse with the same kernels' backward forms, collecting the pre-activation gradients
+// of every step, so the weight gradients are again single GEMMs over all steps (dW = xᵀ dZ, dR = h_{t-1}ᵀ dZ).
+// Gate layouts are Keras's: LSTM i, f, c, o; GRU z, r, h.
+import { arr, fail, formatShape, type Arr } from './util.js';
+import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
+import type { Attrs, Node, Shape } from '../graph/ir.js';
+import { Act } from '../backend/kernels.js';
+
+export type RecurrentActivation = 'tanh' | 'sigmoid' | 'hardSigmoid' | 'relu' | 'linear';
+export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = ['tanh', 'sigmoid', 'hardSigmoid', 'relu', 'linear'];
+export type Cell = 'simpleRnn' | 'lstm' | 'gru';
+
+/** Gates per unit: the width of W, R and b in units. */
+export const GATES: Record<Cell, number> = { simpleRnn: 1, lstm: 4, gru: 3 };
+
+function actCode(name: unknown, op: string, what: string): number {
+  if (!RECURRENT_ACTIVATIONS.includes(name as RecurrentActivation)) {
+    fail(op, `${what} '${String(name)}' is not one a recurrent cell runs (${RECURRENT_ACTIVATIONS.join(', ')})`);
+  }
+  return Act[name as RecurrentActivation];
+}
+
+/** The operands of a recurrent node by role, from its inputs (ids or shapes) and attrs. */
+interface Operands<T> { x: T; W: T; R: T; b?: T; h0?: T; c0?: T; p?: T }
+
+function operands<T>(list: readonly T[], a: Attrs, cell: Cell): Operands<T> {
+  const [x, W, R] = list;
+  let k = 3;
+  const b = a.bias !== false ? list[k++] : undefined;
+  const h0 = a.initialState ? list[k++] : undefined;
+  const c0 = a.initialState && cell === 'lstm' ? list[k++] : undefined;
+  const p = a.peepholes ? list[k++] : undefined;
+  return { x, W, R, b, h0, c0, p };
+}
+
+const ROLES = ['x', 'W', 'R', 'b', 'h0', 'c0', 'p'] as const;
+type Role = typeof ROLES[number];
+
+/** Step s of T in processing order: the input's time index t, and the output position (Keras go_backwards: s). */
+function steps(a: Attrs, T: number): { t(s: number): number; pos(s: number): number } {
+  const back = !!a.reverse || !!a.goBackwards;
+  return { t: (s) => (back ? T - 1 - s : s), pos: (s) => (a.goBackwards ? s : back ? T - 1 - s : s) };
+}
+
+function inferRecurrent(cell: Cell, shapes: Shape[], a: Attrs, node: string): Operands<Shape> & { B: number; T: number; F: number; U: number } {
+  const o = operands(shapes, a, cell), G = GATES[cell], U = a.units as number;
+  const where = `node '${node}'`;
+  if (!Number.isInteger(U) || U < 1) fail(cell, `${where}: units must be a positive integer, got ${String(U)}`);
+  if (!o.x || o.x.length !== 3) fail(cell, `${where}: input must be [batch, steps, features], got ${o.x ? formatShape(o.x) : 'nothing'}`);
+  const [B, T, F] = o.x;
+  if (T < 1) fail(cell, `${where}: the sequence has no steps (${formatShape(o.x)})`);
+  const expect = (s: Shape | undefined, want: number[], what: string): void => {
+    if (!s || s.length !== want.length || s.some((d, i) => d !== want[i] && !(d === -1 || want[i] === -1))) {
+      fail(cell, `${where}: ${what} must be ${formatShape(want)}, got ${s ? formatShape(s) : 'nothing'}`);
+    }
+  };
+  expect(o.W, [F, G * U], 'the kernel W');
+  expect(o.R, [U, G * U], 'the recurrent kernel R');
+  if (o.b) {
+    const n = o.b.reduce((m, d) => m * d, 1), want = cell === 'gru' && a.resetAfter ? 2 * G * U : G * U;
+    if (n !== want) fail(cell, `${where}: the bias must have ${want} values${cell === 'gru' && a.resetAfter ? ' (input and recurrent biases, reset after)' : ''}, got ${formatShape(o.b)}`);
+  }
+  if (a.initialState) {
+    expect(o.h0, [B, U], 'the initial state h0');
+    if (cell === 'lstm') expect(o.c0, [B, U], 'the initial cell state c0');
+  }
+  if (a.peepholes) {
+    if (cell !== 'lstm') fail(cell, `${where}: only an LSTM has peepholes`);
+    expect(o.p, [3 * U], 'the peephole weights');
+  }
+  if (a.reverse && a.goBackwards) fail(cell, `${where}: reverse and goBackwards both set`);
+  actCode(a.activation ?? 'tanh', cell, `${where}: activation`);
+  if (cell !== 'simpleRnn') actCode(a.recurrentActivation ?? 'sigmoid', cell, `${where}: recurrentActivation`);
+  return { ...o, B, T, F, U };
+}
+
+/** The resolved dimensions and handles of a running recurrent node. */
+function bind(ctx: RunContext, n: Node, cell: Cell) {
+  const o = operands(n.inputs, n.attrs, cell);
+  const [B, T, F] = ctx.shape(o.x), U = n.attrs.units as number;
+  const p = (id: number | undefined): number => (id === undefined ? 0 : ctx.ptr(id));
+  return {
+    B, T, F, U, k: ctx.be.kernels, order: steps(n.attrs, T),
+    x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: p(o.h0), c0: p(o.c0), peep: p(o.p),
+    act: actCode(n.attrs.activation ?? 'tanh', cell, 'activation'),
+    ract: actCode(n.attrs.recurrentActivation ?? 'sigmoid', cell, 'recurrentActivation'),
+  };
+}
+
+/** C = alpha op(A) op(B) + beta C on the node's backend (row strides in elements). */
+function gemm(ctx: RunContext, tA: number, tB: number, M: number, N: number, K: number, A: number, lda: number, B: number, ldb: number,
+  beta: number, C: number, ldc: number, bias = 0): void {
+  const k = ctx.be.kernels;
+  k.gemm(tA, tB, M, N, K, 1, A, lda, B, ldb, beta, C, ldc, bias, Act.linear, 0, ctx.be.workspace(k.gemmWorkspaceSize(M, N, K)));
+}
+
+/** Copy B rows of U floats between strided matrices. */
+function copyRows(ctx: RunContext, B: number, U: number, src: number, lds: number, dst: number, ldd: number): void {
+  ctx.be.kernels.stridedCopy(2, ctx.be.descriptor([B, U, lds, 1, ldd, 1]), src, dst);
+}
+
+const F32 = 4;
+
+/**
+ * h_{t-1} of every step, in the input's time order ([B, T, U]; h0 or zeros at the first step processed): the
+ * left operand of dR = Σ_t h_{t-1}ᵀ dZ_t as one GEMM.
+ */
+function previousStates(ctx: RunContext, r: ReturnType<typeof bind>, hseq: number, dst: number): void {
+  const { B, T, U, order } = r;
+  if (!r.h0) ctx.be.kernels.fillValue(B * T * U, dst, 0);
+  for (let s = 0; s < T; s++) {
+    const to = dst + order.t(s) * U * F32;
+    if (s > 0) copyRows(ctx, B, U, hseq + order.pos(s - 1) * U * F32, T * U, to, T * U);
+    else if (r.h0) copyRows(ctx, B, U, r.h0, U, to, T * U);
+  }
+}
+
+/** The input gradient and the weight gradients from the pre-activation gradients dZ ([B*T, G*U]) of all steps. */
+function weightGrads(ctx: RunContext, r: ReturnType<typeof bind>, G: number, dZ: number, HP: number, out: Partial<Record<Role, number>>): void {
+  const { B, T, F, U } = r, M = B * T, N = G * U;
+  if (out.x !== undefined) gemm(ctx, 0, 1, M, F, N, dZ, N, r.W, N, 0, ctx.ptr(out.x), F);
+  if (out.W !== undefined) gemm(ctx, 1, 0, F, N, M, r.x, F, dZ, N, 0, ctx.ptr(out.W), N);
+  if (out.R !== undefined) gemm(ctx, 1, 0, U, N, M, HP, U, dZ, N, 0, ctx.ptr(out.R), N);
+  if (out.b !== undefined) r.k.columnSums(M, N, dZ, ctx.ptr(out.b));
+}
+
+// ---- shared registration: forward op, its gradient op, the gradient rule ----
+
+/** Internal outputs of each gradient op before the input gradients: scratch the backward pass needs. */
+const GRAD_SCRATCH: Record<Cell, (B: number, T: number, U: number) => Shape[]> = {
+  // dZ, h_{t-1} of every step, dh
+  simpleRnn: (B, T, U) => [[B, T, U], [B, T, U], [B, U]],
+  // dZ, h_{t-1}, dh, dc
+  lstm: (B, T, U) => [[B, T, 4 * U], [B, T, U], [B, U], [B, U]],
+  // dX, dHR, h_{t-1}, dh, drh
+  gru: (B, T, U) => [[B, T, 3 * U], [B, T, 3 * U], [B, T, U], [B, U], [B, U]],
+};
+
+/** Forward outputs the backward pass reads (by index): the sequence and the saved activations. */
+const SAVED: Record<Cell, number[]> = { simpleRnn: [0], lstm: [0, 3, 4], gru: [0, 2, 3] };
+/** Forward outputs that carry gradients in: hseq, hT (and cT). */
+const CARRIED: Record<Cell, number> = { simpleRnn: 2, lstm: 3, gru: 2 };
+
+function registerGrad(cell: Cell): void {
+  registerOp({
+    name: `${cell}Grad`,
+    // inputs: the forward node's inputs, its saved outputs, then the incoming gradients that exist (attrs.dOut)
+    infer(shapes, a, node) {
+      const fwd = shapes.slice(0, a.nIn as number);
+      const { B, T, U, ...o } = inferRecurrent(cell, fwd, a, node);
+      const out = GRAD_SCRATCH[cell](B, T, U);
+      for (const role of ROLES) if ((a.need as Role[]).includes(role)) out.push(o[role]!.slice());
+      return out;
+    },
+    run(ctx, n) { BACKWARD[cell](ctx, n); },
+  });
+}
+
+function gradRule(cell: Cell) {
+  return (n: Node, dOut: Array<number | undefined>, b: GradBuilder): Array<number | undefined> => {
+    const o = operands(n.inputs, n.attrs, cell);
+    const need = ROLES.filter((r) => o[r] !== undefined && b.needs(o[r]!));
+    const carried = dOut.slice(0, CARRIED[cell]);
+    const ins = [...n.inputs, ...SAVED[cell].map((k) => n.outputs[k]), ...carried.filter((d): d is number => d !== undefined)];
+    const outs = b.node(`${cell}Grad`, ins, { ...n.attrs, nIn: n.inputs.length, need, dOut: carried.map((d) => d !== undefined) }, `${n.name}_grad`);
+    const scratch = GRAD_SCRATCH[cell](1, 1, 1).length;
+    const at = operands(n.inputs.map((_, i) => i), n.attrs, cell), dIn: Array<number | undefined> = n.inputs.map(() => undefined);
+    need.forEach((r, i) => { dIn[at[r]!] = outs[scratch + i]; });
+    return dIn;
+  };
+}
+
+/** Input positions of the saved forward outputs and incoming gradients in a gradient node. */
+function gradOperands(n: Node, cell: Cell) {
+  const nIn = n.attrs.nIn as number, saved = SAVED[cell].length, present = n.attrs.dOut as boolean[];
+  let k = nIn + saved;
+  const d = present.map((has) => (has ? n.inputs[k++] : undefined));
+  const outs = new Map<Role, number>();
+  (n.attrs.need as Role[]).forEach((r, i) => outs.set(r, n.outputs[GRAD_SCRATCH[cell](1, 1, 1).length + i]));
+  return { saved: n.inputs.slice(nIn, nIn + saved), d, out: Object.fromEntries(outs) as Partial<Record<Role, number>> };
+}
+
+function flops(G: number) {
+  return (inputs: Shape[]): number => {
+    const [B, T, F] = inputs[0], U = inputs[2][0];
+    return 2 * Math.max(B, 1) * T * (F + U) * G * U + 8 * Math.max(B, 1) * T * G * U;
+  };
+}
+
+// ---- simple RNN ----
+
+registerOp({
+  name: 'simpleRnn',
+  // inputs x, W [F, U], R [U, U], b [U] (attr bias), h0 (attr initialState); outputs hseq, hT, pre (internal:
+  // the pre-activations x W + b in time order)
+  infer(shapes, a, node) {
+    const { B, T, U } = inferRecurrent('simpleRnn', shapes, a, node);
+    return [[B, T, U], [B, U], [B, T, U]];
+  },
+  run(ctx, n) {
+    const r = bind(ctx, n, 'simpleRnn'), { B, T, F, U, order } = r;
+    const [hseq, hT, pre] = n.outputs.map((id) => ctx.ptr(id));
+    gemm(ctx, 0, 0, B * T, U, F, r.x, F, r.W, U, 0, pre, U, r.b);
+    for (let s = 0; s < T; s++) {
+      const z = pre + order.t(s) * U * F32;
+      const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+      if (hp) gemm(ctx, 0, 0, B, U, U, hp, ldhp, r.R, U, 1, z, T * U);
+      r.k.rnnCell(B, U, z, T * U, hseq + order.pos(s) * U * F32, T * U, r.act);
+    }
+    copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
+  },
+  grad: gradRule('simpleRnn'),
+  flops: flops(1),
+});
+registerGrad('simpleRnn');
+
+// ---- LSTM ----
+
+registerOp({
+  name: 'lstm',
+  // inputs x, W [F, 4U], R [U, 4U], b [4U] (attr bias), h0, c0 (attr initialState), peepholes [3U] (attr
+  // peepholes); outputs hseq, hT, cT, gates (activated, time order), cells (time order)
+  infer(shapes, a, node) {
+    const { B, T, U } = inferRecurrent('lstm', shapes, a, node);
+    return [[B, T, U], [B, U], [B, U], [B, T, 4 * U], [B, T, U]];
+  },
+  run(ctx, n) {
+    const r = bind(ctx, n, 'lstm'), { B, T, F, U, order } = r, N = 4 * U;
+    const [hseq, hT, cT, gates, cells] = n.outputs.map((id) => ctx.ptr(id));
+    gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
+    for (let s = 0; s < T; s++) {
+      const t = order.t(s), z = gates + t * N * F32;
+      const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+      const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
+      if (hp) gemm(ctx, 0, 0, B, N, U, hp, ldhp, r.R, N, 1, z, T * N);
+      r.k.lstmCell(B, U, z, T * N, cp, ldcp, cells + t * U * F32, T * U, hseq + order.pos(s) * U * F32, T * U, r.peep, r.act, r.ract);
+    }
+    copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
+    copyRows(ctx, B, U, cells + order.t(T - 1) * U * F32, T * U, cT, U);
+  },
+  grad: gradRule('lstm'),
+  flops: flops(4),
+});
+registerGrad('lstm');
+
+// ---- GRU ----
+
+registerOp({
+  name: 'gru',
+  // inputs x, W [F, 3U], R [U, 3U], b ([3U]; reset after: [2, 3U], input then recurrent bias), h0; outputs hseq,
+  // hT, gates (activated z, r, hh, time order), aux (reset after: h_{t-1} Rh + rbh; before: r h_{t-1}), hr
+  // (scratch: h_{t-1} R of the step)
+  infer(shapes, a, node) {
+    const { B, T, U } = inferRecurrent('gru', shapes, a, node);
+    return [[B, T, U], [B, U], [B, T, 3 * U], [B, T, U], [B, 3 * U]];
+  },
+  run(ctx, n) {
+    const r = bind(ctx, n, 'gru'), { B, T, F, U, order } = r, N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
+    const [hseq, hT, gates, aux, hr] = n.outputs.map((id) => ctx.ptr(id));
+    const rb = after && r.b ? r.b + N * F32 : 0;
+    gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
+    for (let s = 0; s < T; s++) {
+      const t = order.t(s), g = gates + t * N * F32;
+      const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+      if (hp) gemm(ctx, 0, 0, B, after ? N : 2 * U, U, hp, ldhp, r.R, N, 0, hr, N);
+      r.k.gruGates(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, after ? 0 : aux + t * U * F32, T * U, r.ract);
+      if (hp && !after) gemm(ctx, 0, 0, B, U, U, aux + t * U * F32, T * U, r.R + 2 * U * F32, N, 0, hr + 2 * U * F32, N);
+      r.k.gruOutput(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, after ? aux + t * U * F32 : 0, T * U, hseq + order.pos(s) * U * F32, T * U, r.act, after);
+    }
+    copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
+  },
+  grad: gradRule('gru'),
+  flops: flops(3),
+});
+registerGrad('gru');
+
+// ---- backward passes (BPTT) ----
+
+const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
+  simpleRnn(ctx, n) {
+    const r = bind(ctx, n, 'simpleRnn'), { B, T, U, order } = r;
+    const { saved: [hseqId], d: [dy, dhT], out } = gradOperands(n, 'simpleRnn');
+    const [dZ, HP, dh] = n.outputs.slice(0, 3).map((id) => ctx.ptr(id)), hseq = ctx.ptr(hseqId);
+    const dyp = dy === undefined ? 0 : ctx.ptr(dy);
+    if (dhT !== undefined) ctx.be.copy(dh, ctx.ptr(dhT), B * U * F32);
+    else r.k.fillValue(B * U, dh, 0);
+    for (let s = T - 1; s >= 0; s--) {
+      if (s < T - 1) gemm(ctx, 0, 1, B, U, U, dZ + order.t(s + 1) * U * F32, T * U, r.R, U, 0, dh, U);
+      r.k.rnnCellBackward(B, U, hseq + order.pos(s) * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, dh, dZ + order.t(s) * U * F32, T * U, r.act);
+    }
+    if (out.h0 !== undefined) gemm(ctx, 0, 1, B, U, U, dZ + order.t(0) * U * F32, T * U, r.R, U, 0, ctx.ptr(out.h0), U);
+    if (out.R !== undefined) previousStates(ctx, r, hseq, HP);
+    weightGrads(ctx, r, 1, dZ, HP, out);
+  },
+
+  lstm(ctx, n) {
+    const r = bind(ctx, n, 'lstm'), { B, T, U, order } = r, N = 4 * U;
+    const { saved: [hseqId, gatesId, cellsId], d: [dy, dhT, dcT], out } = gradOperands(n, 'lstm');
+    const [dZ, HP, dh, dc] = n.outputs.slice(0, 4).map((id) => ctx.ptr(id));
+    const hseq = ctx.ptr(hseqId), gates = ctx.ptr(gatesId), cells = ctx.ptr(cellsId), dyp = dy === undefined ? 0 : ctx.ptr(dy);
+    for (const [buf, from] of [[dh, dhT], [dc, dcT]] as const) {
+      if (from !== undefined) ctx.be.copy(buf, ctx.ptr(from), B * U * F32);
+      else r.k.fillValue(B * U, buf, 0);
+    }
+    // the kernel accumulates peephole gradients wherever there are peepholes
+    const dp = out.p !== undefined ? ctx.ptr(out.p) : 0;
+    if (r.peep) {
+      if (!dp) fail('lstm', `node '${n.name}': peephole gradients have nowhere to go`);
+      r.k.fillValue(3 * U, dp, 0);
+    }
+    for (let s = T - 1; s >= 0; s--) {
+      const t = order.t(s);
+      if (s < T - 1) gemm(ctx, 0, 1, B, U, N, dZ + order.t(s + 1) * N * F32, T * N, r.R, N, 0, dh, U);
+      const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
+      r.k.lstmCellBackward(B, U, gates + t * N * F32, T * N, cp, ldcp, cells + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U,
+        dh, dc, r.peep, dp, dZ + t * N * F32, T * N, r.act, r.ract);
+    }
+    if (out.h0 !== undefined) gemm(ctx, 0, 1, B, U, N, dZ + order.t(0) * N * F32, T * N, r.R, N, 0, ctx.ptr(out.h0), U);
+    if (out.c0 !== undefined) ctx.be.copy(ctx.ptr(out.c0), dc, B * U * F32);
+    if (out.R !== undefined) previousStates(ctx, r, hseq, HP);
+    weightGrads(ctx, r, 4, dZ, HP, out);
+  },
+
+  gru(ctx, n) {
+    const r = bind(ctx, n, 'gru'), { B, T, F, U, order } = r, N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
+    const { saved: [hseqId, gatesId, auxId], d: [dy, dhT], out } = gradOperands(n, 'gru');
+    const [dX, dHR, HP, dh, drh] = n.outputs.slice(0, 5).map((id) => ctx.ptr(id));
+    const hseq = ctx.ptr(hseqId), gates = ctx.ptr(gatesId), aux = ctx.ptr(auxId), dyp = dy === undefined ? 0 : ctx.ptr(dy);
+    if (dhT !== undefined) ctx.be.copy(dh, ctx.ptr(dhT), B * U * F32);
+    else r.k.fillValue(B * U, dh, 0);
+    for (let s = T - 1; s >= 0; s--) {
+      const t = order.t(s), g = gates + t * N * F32, dx = dX + t * N * F32;
+      const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+      r.k.gruBackward(B, U, g, T * N, hp, ldhp, aux + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, dh, dx, T * N,
+        dHR + t * N * F32, T * N, r.act, r.ract, after);
+      if (!after) {
+        // the candidate saw (r h_{t-1}) Rh: its gradient reaches r and h_{t-1} through that product
+        gemm(ctx, 0, 1, B, U, U, dx + 2 * U * F32, T * N, r.R + 2 * U * F32, N, 0, drh, U);
+        r.k.gruBackwardReset(B, U, g, T * N, hp, ldhp, drh, dx, T * N, dh, r.ract);
+      }
+      // dh_{t-1} += (gradients of h_{t-1} R) Rᵀ
+      if (hp) gemm(ctx, 0, 1, B, U, after ? N : 2 * U, after ? dHR + t * N * F32 : dx, T * N, r.R, N, 1, dh, U);
+    }
+    if (out.h0 !== undefined) ctx.be.copy(ctx.ptr(out.h0), dh, B * U * F32);
+    const M = B * T;
+    if (out.x !== undefined) gemm(ctx, 0, 1, M, F, N, dX, N, r.W, N, 0, ctx.ptr(out.x), F);
+    if (out.W !== undefined) gemm(ctx, 1, 0, F, N, M, r.x, F, dX, N, 0, ctx.ptr(out.W), N);
+    if (out.R !== undefined) {
+      previousStates(ctx, r, hseq, HP);
+      if (after) {
+        gemm(ctx, 1, 0, U, N, M, HP, U, dHR, N, 0, ctx.ptr(out.R), N);
+      } else {
+        gemm(ctx, 1, 0, U, 2 * U, M, HP, U, dX, N, 0, ctx.ptr(out.R), N);
+        gemm(ctx, 1, 0, U, U, M, aux, U, dX + 2 * U * F32, N, 0, ctx.ptr(out.R) + 2 * U * F32, N);
+      }
+    }
+    if (out.b !== undefined) {
+      r.k.columnSums(M, N, dX, ctx.ptr(out.b));
+      if (after) r.k.columnSums(M, N, dHR, ctx.ptr(out.b) + N * F32);
+    }
+  },
+};
+
+// ---- float64 references ----
+
+export interface RecurrentRefOptions {
+  h0?: Arr; c0?: Arr; p?: Arr; b?: Arr;
+  activation?: RecurrentActivation; recurrentActivation?: RecurrentActivation;
+  reverse?: boolean; goBackwards?: boolean; resetAfter?: boolean;
+}
+
+function refAct(name: RecurrentActivation, x: number): number {
+  switch (name) {
+    case 'sigmoid': return 1 / (1 + Math.exp(-x));
+    case 'tanh': return Math.tanh(x);
+    case 'hardSigmoid': return Math.min(Math.max(0.2 * x + 0.5, 0), 1);
+    case 'relu': return Math.max(x, 0);
+    default: return x;
+  }
+}
+
+/**
+ * A recurrent layer over a sequence in float64, straight from the equations: x [B, T, F], W [F, G U], R [U, G U].
+ * Returns the output sequence (positions as the op writes them), the last h and (LSTM) the last c.
+ */
+export function refRecurrent(cell: Cell, x: Arr, W: Arr, R: Arr, opts: RecurrentRefOptions = {}): { hseq: Arr; hT: Arr; cT?: Arr } {
+  const [B, T, F] = x.shape, G = GATES[cell], U = R.shape[0], N = G * U;
+  const act = (v: number): number => refAct(opts.activation ?? 'tanh', v);
+  const ract = (v: number): number => refAct(opts.recurrentActivation ?? 'sigmoid', v);
+  const order = steps({ reverse: opts.reverse, goBackwards: opts.goBackwards }, T);
+  const hseq = arr([B, T, U]), hT = arr([B, U]), cT = arr([B, U]);
+  const bias = (k: number): number => (opts.b ? opts.b.data[k] : 0);
+  for (let bi = 0; bi < B; bi++) {
+    let h = Array.from({ length: U }, (_, j) => (opts.h0 ? opts.h0.data[bi * U + j] : 0));
+    let c = Array.from({ length: U }, (_, j) => (opts.c0 ? opts.c0.data[bi * U + j] : 0));
+    for (let s = 0; s < T; s++) {
+      const t = order.t(s);
+      // xw[k] = x_t W[:, k] + b[k]; hr[k] = h R[:, k]
+      const xw = new Float64Array(N), hr = new Float64Array(N);
+      for (let k = 0; k < N; k++) {
+        let a = bias(k);
+        for (let f = 0; f < F; f++) a += x.data[(bi * T + t) * F + f] * W.data[f * N + k];
+        xw[k] = a;
+        let q = 0;
+        for (let j = 0; j < U; j++) q += h[j] * R.data[j * N + k];
+        hr[k] = q;
+      }
+      if (cell === 'simpleRnn') {
+        h = h.map((_, j) => act(xw[j] + hr[j]));
+      } else if (cell === 'lstm') {
+        const p = (k: number): number => (opts.p ? opts.p.data[k] : 0);
+        const next = c.map((cp, j) => {
+          const i = ract(xw[j] + hr[j] + p(j) * cp), f = ract(xw[U + j] + hr[U + j] + p(U + j) * cp);
+          return f * cp + i * act(xw[2 * U + j] + hr[2 * U + j]);
+        });
+        h = next.map((cv, j) => ract(xw[3 * U + j] + hr[3 * U + j] + p(2 * U + j) * cv) * act(cv));
+        c = next;
+      } else {
+        const rb = (k: number): number => (opts.resetAfter ? bias(N + k) : 0);
+        const z = h.map((_, j) => ract(xw[j] + hr[j] + rb(j)));
+        const r = h.map((_, j) => ract(xw[U + j] + hr[U + j] + rb(U + j)));
+        const hh = h.map((_, j) => {
+          if (opts.resetAfter) return act(xw[2 * U + j] + r[j] * (hr[2 * U + j] + rb(2 * U + j)));
+          let q = 0;
+          for (let i = 0; i < U; i++) q += r[i] * h[i] * R.data[i * N + 2 * U + j];
+          return act(xw[2 * U + j] + q);
+        });
+        h = h.map((hp, j) => z[j] * hp + (1 - z[j]) * hh[j]);
+      }
+      const pos = order.pos(s);
+      for (let j = 0; j < U; j++) hseq.data[(bi * T + pos) * U + j] = h[j];
+    }
+    for (let j = 0; j < U; j++) { hT.data[bi * U + j] = h[j]; cT.data[bi * U + j] = c[j]; }
+  }
+  return { hseq, hT, ...(cell === 'lstm' ? { cT } : {}) };
+}

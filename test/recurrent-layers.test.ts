@@ -1,0 +1,118 @@
+// Recurrent layers end to end: whole-model gradients (stacks, bidirectional, timeDistributed) against finite
+// differences, layers against the float64 op reference with their own weights, Keras's layouts and
+// initializers, return states in the functional API, training that learns, and errors that say what is wrong.
+import { describe, expect, it } from 'vitest';
+import * as eg from '../src/index.js';
+import { useBuild, checkModelGradients, rng, expectClose } from './helpers.js';
+import { refRecurrent } from '../src/ops/recurrent.js';
+
+const onehot = (B: number, C: number): Float32Array => Float32Array.from({ length: B * C }, (_, i) => (i % C === Math.floor(i / C) % C ? 1 : 0));
+
+describe('recurrent layers', () => {
+  it('model gradients: lstm -> gru (sequences) -> simpleRNN -> dense', () => {
+    useBuild('relaxed');
+    const m = eg.sequential([
+      eg.layers.lstm({ units: 5, returnSequences: true, inputShape: [4, 3], seed: 1 }),
+      eg.layers.gru({ units: 6, returnSequences: true, seed: 2 }),
+      eg.layers.simpleRNN({ units: 4, seed: 3 }),
+      eg.layers.dense({ units: 3, activation: 'softmax', seed: 4 }),
+    ]);
+    checkModelGradients(m, [4, 3], onehot(4, 3));
+  });
+
+  it('model gradients: bidirectional lstm (concat, ave), reset-before gru, timeDistributed dense', () => {
+    useBuild('relaxed');
+    const inp = eg.input({ shape: [5, 3] });
+    const a = eg.layers.bidirectional({ layer: eg.layers.lstm({ units: 4, returnSequences: true, usePeepholes: true, seed: 5 }) }).apply(inp);
+    const b = eg.layers.timeDistributed({ layer: eg.layers.dense({ units: 3, activation: 'tanh', seed: 6 }) }).apply(a);
+    const c = eg.layers.bidirectional({ layer: eg.layers.gru({ units: 3, resetAfter: false, seed: 7 }), mergeMode: 'ave' }).apply(b);
+    const out = eg.layers.dense({ units: 2, activation: 'softmax', seed: 8 }).apply(c);
+    checkModelGradients(eg.model({ inputs: inp, outputs: out }), [5, 3], onehot(3, 2));
+  });
+
+  it('a layer computes the op reference with its own weights, in Keras layouts', async () => {
+    useBuild('simd');
+    const B = 2, T = 6, F = 3;
+    const r = rng(3), xs = Float32Array.from({ length: B * T * F }, () => r() * 2 - 1);
+    for (const [cell, layer] of [
+      ['lstm', eg.layers.lstm({ units: 5, returnSequences: true, goBackwards: true, inputShape: [T, F] })],
+      ['gru', eg.layers.gru({ units: 5, returnSequences: true, inputShape: [T, F] })],
+      ['gru', eg.layers.gru({ units: 5, returnSequences: true, resetAfter: false, recurrentActivation: 'hardSigmoid', inputShape: [T, F] })],
+      ['simpleRnn', eg.layers.simpleRNN({ units: 5, returnSequences: true, activation: 'relu', inputShape: [T, F] })],
+    ] as const) {
+      const m = eg.sequential([layer]);
+      const y = await m.predict(eg.tensor(xs, [B, T, F]));
+      const w = layer.weights.map((v) => ({ shape: v.tensor.shape.slice(), data: v.tensor.dataSync() }));
+      const cfg = layer.cfg;
+      const want = refRecurrent(cell, { shape: [B, T, F], data: xs }, w[0], w[1], {
+        b: w[2], activation: layer.activation, recurrentActivation: layer.recurrentActivation, goBackwards: !!cfg.goBackwards,
+        resetAfter: cell === 'gru' && cfg.resetAfter !== false,
+      });
+      expectClose(y.dataSync(), want.hseq.data, 1e-5, `${layer.name}`);
+    }
+  });
+
+  it('Keras weights: shapes, forget bias 1, orthogonal recurrent kernel', () => {
+    useBuild('simd');
+    const l = eg.layers.lstm({ units: 6, inputShape: [4, 3] }), gr = eg.layers.gru({ units: 6, inputShape: [4, 3] });
+    eg.sequential([l]); eg.sequential([gr]);
+    expect(l.weights.map((w) => [w.name, w.tensor.shape])).toEqual([['kernel', [3, 24]], ['recurrentKernel', [6, 24]], ['bias', [24]]]);
+    expect(gr.weights.map((w) => w.tensor.shape)).toEqual([[3, 18], [6, 18], [2, 18]]);
+    expect(Array.from(l.weights[2].tensor.dataSync())).toEqual(Array.from({ length: 24 }, (_, i) => (i >= 6 && i < 12 ? 1 : 0)));
+    // rows of the [6, 24] orthogonal matrix are orthonormal
+    const R = l.weights[1].tensor.dataSync();
+    for (let i = 0; i < 6; i++) {
+      for (let j = 0; j < 6; j++) {
+        let d = 0;
+        for (let k = 0; k < 24; k++) d += R[i * 24 + k] * R[j * 24 + k];
+        expect(Math.abs(d - (i === j ? 1 : 0))).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('returnState and initial states in the functional API', async () => {
+    useBuild('simd');
+    // an encoder's final (h, c) starts a second LSTM over the same sequence; h also feeds the head
+    const inp = eg.input({ shape: [5, 3] });
+    const [, h, c] = eg.layers.lstm({ units: 6, returnState: true, seed: 1 }).applyAll(inp);
+    expect([h.shape, c.shape]).toEqual([[-1, 6], [-1, 6]]);
+    const second = eg.layers.lstm({ units: 6, returnSequences: true, seed: 2 });
+    const y = second.apply([inp, h, c]);
+    const out = eg.layers.timeDistributed({ layer: eg.layers.dense({ units: 2, seed: 3 }) }).apply(y);
+    const m = eg.model({ inputs: inp, outputs: out });
+    const r = rng(1), xs = Float32Array.from({ length: 2 * 15 }, () => r());
+    const p = await m.predict(eg.tensor(xs, [2, 5, 3]));
+    expect(p.shape).toEqual([2, 5, 2]);
+    // the states flow: the same second layer started from zeros gives other outputs
+    const alone = eg.model({ inputs: inp, outputs: eg.layers.timeDistributed({ layer: eg.layers.dense({ units: 2, seed: 3 }) }).apply(second.apply(inp)) });
+    const q = await alone.predict(eg.tensor(xs, [2, 5, 3]));
+    expect(Math.max(...p.dataSync().map((v, i) => Math.abs(v - q.dataSync()[i])))).toBeGreaterThan(1e-4);
+    checkModelGradients(eg.model({ inputs: inp, outputs: eg.layers.dense({ units: 2, activation: 'softmax', seed: 4 }).apply(eg.layers.gru({ units: 3, seed: 5 }).apply(y)) }),
+      [5, 3], onehot(2, 2));
+  });
+
+  it('an LSTM learns to tell rising from falling sequences', async () => {
+    useBuild('relaxed');
+    const r = rng(7), N = 256, T = 12;
+    const xs = new Float32Array(N * T), ys = new Float32Array(N * 2);
+    for (let i = 0; i < N; i++) {
+      const up = i % 2, start = r();
+      for (let t = 0; t < T; t++) xs[i * T + t] = start + (up ? 1 : -1) * 0.05 * t + 0.1 * (r() - 0.5);
+      ys[i * 2 + up] = 1;
+    }
+    const m = eg.sequential([eg.layers.lstm({ units: 8, inputShape: [T, 1], seed: 3 }), eg.layers.dense({ units: 2, activation: 'softmax', seed: 4 })]);
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.02 }), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    await m.fit(eg.tensor(xs, [N, T, 1]), eg.tensor(ys, [N, 2]), { epochs: 15, batchSize: 32 });
+    const { accuracy } = await m.evaluate(eg.tensor(xs, [N, T, 1]), eg.tensor(ys, [N, 2])) as { accuracy: number };
+    expect(accuracy).toBeGreaterThan(0.95);
+  });
+
+  it('clear errors', () => {
+    useBuild('simd');
+    expect(() => eg.layers.lstm({ units: 0 })).toThrow(/units must be a positive integer/);
+    expect(() => eg.layers.lstm({ units: 3, recurrentActivation: 'softmax' as never })).toThrow(/'softmax' is not one a recurrent cell runs/);
+    expect(() => eg.layers.gru({ units: 3, recurrentDropout: 0.2 })).toThrow(/recurrentDropout is not supported/);
+    expect(() => eg.sequential([eg.layers.lstm({ units: 3, inputShape: [4] })])).toThrow(/input must be \[batch, steps, features\], got \[-1,4\]/);
+    expect(() => eg.layers.timeDistributed({ layer: eg.layers.conv2d({ filters: 2, kernelSize: 3 }) })).toThrow(/only dense layers/);
+  });
+});
