@@ -9,7 +9,7 @@ import { getOp } from './graph/registry.js';
 import { lossOnLogits, optimizeForInference } from './graph/passes.js';
 import { GraphModel, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
-import { Layer, SymbolicTensor, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
+import { Layer, SymbolicTensor, fmtCount, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
 import { BatchNormalization } from './layers/core.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
@@ -623,10 +623,16 @@ export class Model extends Layer {
     const g = plan.graph;
     const rows: string[][] = [['Layer (type)', 'Output shape', 'Params', 'FLOPs']];
     let flopsTotal = 0;
+    const notes: string[] = [];
     for (const layer of this.layers) {
-      const nodes = g.nodes.filter((nd) => nd.layer === layer.name);
-      const last = nodes[nodes.length - 1];
-      const shape = last ? g.values[last.outputs[0]].shape : [];
+      const names = new Set([layer.name, ...layer.sublayers.map((l) => l.name)]);
+      const nodes = g.nodes.filter((nd) => names.has(nd.layer ?? ''));
+      // the layer's output: the last of its values that the rest of the graph reads (a recurrent op's
+      // sequence or last state, not its saved activations)
+      const mine = new Set(nodes.flatMap((nd) => nd.outputs));
+      const read = new Set([...g.outputs, ...g.nodes.filter((nd) => !names.has(nd.layer ?? '')).flatMap((nd) => nd.inputs)]);
+      const out = [...mine].filter((v) => read.has(v)).pop() ?? nodes[nodes.length - 1]?.outputs[0];
+      const shape = out !== undefined ? g.values[out].shape : [];
       const flops = nodes.reduce((s, nd) => {
         const f = getOp(nd.op).flops;
         return s + (f ? f(nd.inputs.map((i) => plan.shapes[i]), nd.outputs.map((o) => plan.shapes[o]), nd.attrs) : 0);
@@ -634,6 +640,8 @@ export class Model extends Layer {
       flopsTotal += flops;
       const all = layer.countParams(), tr = layer.countParams(true);
       const frozen = all && !tr ? ' (frozen)' : tr < all ? ` (${tr} trainable)` : '';
+      const note = layer.summaryNote(flops);
+      if (note) notes.push(`${layer.name}: ${note}`);
       rows.push([`${layer.name} (${layer.constructor.name})`, formatShape(shape.map((d) => (d === -1 ? 'null' : d)) as unknown as number[]), `${layer.countParams()}${frozen}`, fmtCount(flops)]);
     }
     const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -644,6 +652,7 @@ export class Model extends Layer {
       `Model: ${this.name}`,
       line(rows[0]), '-'.repeat(widths.reduce((a, b) => a + b + 2, -2)),
       ...rows.slice(1).map(line),
+      ...notes,
       `Total params: ${total} (trainable ${trainable}, frozen ${total - trainable}); ${fmtBytes(total * 4 + stateBytes)} of weights and state`,
       `FLOPs per example: ${fmtCount(flopsTotal)}`,
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
@@ -742,9 +751,6 @@ function allWeights(layer: Layer): Array<{ weight: Weight; layer: Layer }> {
 
 /** Keras' validationSplit: the last fraction f of the n examples, copied out (undefined without f). */
 
-function fmtCount(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(n);
-}
 
 function fmtBytes(n: number): string {
   return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`;

@@ -107,6 +107,23 @@ describe('recurrent layers', () => {
     expect(accuracy).toBeGreaterThan(0.95);
   });
 
+  it('summary: output shapes, state sizes and FLOPs per step', () => {
+    useBuild('simd');
+    const m = eg.sequential([
+      eg.layers.bidirectional({ layer: eg.layers.lstm({ units: 8, returnSequences: true }), inputShape: [12, 3] }),
+      eg.layers.gru({ units: 5 }),
+      eg.layers.dense({ units: 2 }),
+    ]);
+    const s = m.summary({ print: false });
+    expect(s).toMatch(/bidirectional\S* \(Bidirectional\)\s+\[null,12,16\]\s+(\d+)/);
+    expect(s).toMatch(/gru\S* \(RNN\)\s+\[null,5\]\s+/);
+    // per step: 2 (F + U) G U multiply-adds per example plus the cell's elementwise work
+    const lstmStep = 2 * (3 + 8) * 32 + 8 * 32, gruStep = 2 * (16 + 5) * 15 + 8 * 15;
+    expect(s).toContain(`two directions; state h 8 + c 8 per sequence, 12 steps, ${(2 * lstmStep / 1e3).toFixed(1)}k FLOPs per step`);
+    expect(s).toContain(`state h 5 per sequence, 12 steps, ${gruStep} FLOPs per step`);
+    expect(Number(/bidirectional\S* \(Bidirectional\)\s+\S+\s+(\d+)/.exec(s)![1])).toBe(2 * (3 * 32 + 8 * 32 + 32));
+  });
+
   it('clear errors', () => {
     useBuild('simd');
     expect(() => eg.layers.lstm({ units: 0 })).toThrow(/units must be a positive integer/);

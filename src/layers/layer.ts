@@ -35,6 +35,11 @@ export interface Weight {
   constraint?: Constraint;
 }
 
+/** A count for people: 1.23G, 4.56M, 7.8k. */
+export function fmtCount(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}G` : n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : String(Math.round(n));
+}
+
 const counters = new Map<string, number>();
 export function uniqueName(prefix: string): string {
   const n = counters.get(prefix) ?? 0;
@@ -104,6 +109,16 @@ export abstract class Layer {
   /** How the batch norms in this layer normalize while it trains: over the batch ('train') or with their moving statistics. */
   get batchNormMode(): BatchNormMode | undefined {
     return undefined;
+  }
+
+  /** Layers this one runs inside itself (a wrapper's), whose nodes count as its own in summaries. */
+  get sublayers(): Layer[] {
+    return [];
+  }
+
+  /** A line for summary() below the table (a recurrent layer's state size and FLOPs per step), or ''. */
+  summaryNote(_flopsPerExample: number): string {
+    return '';
   }
 
   /** Create parameters for these input shapes (batch dimension -1). Called once. */

@@ -8,7 +8,7 @@ import { GATES, RECURRENT_ACTIVATIONS, type Cell, type RecurrentActivation } fro
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
 import { fill, formatShape, tensor } from '../tensor.js';
-import { Layer, type LayerConfig, type Weight } from './layer.js';
+import { Layer, fmtCount, type LayerConfig, type Weight } from './layer.js';
 import { Dense, checkActivation } from './core.js';
 import { defaultParam } from '../ops/activation.js';
 
@@ -90,8 +90,17 @@ export class RNN extends Layer {
   /** Number of state tensors (h; and c for an LSTM). */
   get stateCount(): number { return this.cell === 'lstm' ? 2 : 1; }
 
+  /** Steps of the sequence it was built for. */
+  private steps = 0;
+
+  override summaryNote(flops: number): string {
+    const U = this.units;
+    return `state ${this.cell === 'lstm' ? `h ${U} + c ${U}` : `h ${U}`} per sequence, ${this.steps} steps, ${fmtCount(flops / Math.max(1, this.steps))} FLOPs per step`;
+  }
+
   protected override build([x]: Shape[]): void {
     if (x.length !== 3) throw new Error(`edgegrad.layers.${this.cell} '${this.name}': input must be [batch, steps, features], got ${formatShape(x)}`);
+    this.steps = x[1];
     const c = this.cfg, U = this.units, N = GATES[this.cell] * U;
     this.addWeight('kernel', getInitializer(c.kernelInitializer, 'glorotUniform').init([x[2], N], c.seed), true, c.kernelRegularizer, c.kernelConstraint);
     this.addWeight('recurrentKernel', getInitializer(c.recurrentInitializer, 'orthogonal').init([U, N], c.seed === undefined ? undefined : c.seed + 1),
@@ -152,6 +161,8 @@ export class Bidirectional extends Layer {
   }
 
   override get weights(): Weight[] { return [...this.forward.weights, ...this.backward.weights]; }
+  override get sublayers(): Layer[] { return [this.forward, this.backward]; }
+  override summaryNote(flops: number): string { return `two directions; ${this.forward.summaryNote(flops)}`; }
   override get trainable(): boolean { return super.trainable; }
   override set trainable(v: boolean) {
     super.trainable = v;
@@ -193,6 +204,7 @@ export class TimeDistributed extends Layer {
     this.layer = cfg.layer;
   }
   override get weights(): Weight[] { return this.layer.weights; }
+  override get sublayers(): Layer[] { return [this.layer]; }
   override set trainable(v: boolean) { super.trainable = v; if (this.layer) this.layer.trainable = v; }
   override get trainable(): boolean { return super.trainable; }
 
