@@ -1,6 +1,8 @@
 // TensorFlow.js layers-model import: model.json (Keras topology, sequential or functional) + weight bytes
 // -> graph IR. Keras is NHWC with HWIO kernels like edgegrad, so weights load as they are; quantized
-// weights (uint8 / uint16 affine, float16) are dequantized at load.
+// weights (uint8 / uint16 affine, float16) are dequantized at load. Recurrent layers (LSTM, GRU, SimpleRNN,
+// Bidirectional of one of them) become the graph's lstm / gru / simpleRnn nodes, whose weight layouts are
+// Keras's (kernel [F, gU], recurrent_kernel [U, gU], gate columns i f c o / z r h).
 import { Graph } from '../graph/ir.js';
 import { GraphModel } from '../graph-model.js';
 import { fuseActivations } from '../graph/passes.js';
@@ -90,6 +92,10 @@ function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8A
   return out;
 }
 
+/** Keras's recurrent activations (tfjs writes snake case) -> the recurrent ops' names. */
+const RNN_ACT: Record<string, string> = { tanh: 'tanh', sigmoid: 'sigmoid', hard_sigmoid: 'hardSigmoid', hardSigmoid: 'hardSigmoid', relu: 'relu', linear: 'linear' };
+const RNN_OP: Record<string, { op: string; gates: number }> = { LSTM: { op: 'lstm', gates: 4 }, GRU: { op: 'gru', gates: 3 }, SimpleRNN: { op: 'simpleRnn', gates: 1 } };
+
 const pair = (v: unknown, d: number): [number, number] => (v === undefined || v === null ? [d, d] : typeof v === 'number' ? [v, v] : [(v as number[])[0], (v as number[])[1]]);
 
 export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 'tfjs-model'): GraphModel {
@@ -108,7 +114,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
   });
   const sequential = mc.class_name === 'Sequential';
   const g = new Graph();
-  const outs = new Map<string, number>(); // layer name -> output value
+  const outs = new Map<string, number[]>(); // layer name -> its output values (a recurrent layer's states after its output)
   let inputShape: number[] | undefined;
   const used = new Set<string>();
   const weight = (layer: string, w: string): Tensor => {
@@ -137,9 +143,10 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     const first = nodes[0] as unknown;
     const list = (Array.isArray(first) ? first : (first as { args?: unknown[] }).args ?? []) as unknown[][];
     return list.map((ref) => {
-      const src = Array.isArray(ref) ? (ref[0] as string) : ((ref as { config?: { keras_history?: unknown[] } }).config?.keras_history?.[0] as string);
-      const id = outs.get(src);
-      if (id === undefined) fail(`layer '${l.name}' reads '${src}', which is not defined before it`);
+      const h = (Array.isArray(ref) ? ref : (ref as { config?: { keras_history?: unknown[] } }).config?.keras_history ?? []) as unknown[];
+      const src = h[0] as string, k = (h[2] as number | undefined) ?? 0;
+      const id = outs.get(src)?.[k];
+      if (id === undefined) fail(`layer '${l.name}' reads '${src}'${k ? ` output ${k}` : ''}, which is not defined before it`);
       return id;
     });
   };
@@ -152,6 +159,56 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     if (dims.reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`layer '${nm}': ${field} ${JSON.stringify(v)} is beyond what edgegrad accepts (${MAX_ELEMENTS} elements per example)`);
     return dims;
   };
+  /** Dense on the last axis (Keras applies it per step of a sequence: a batched product for [B, T, F]). */
+  const dense = (x: number, c: Record<string, unknown>, nm: string, scope: string): number => {
+    const ps = [g.param(`${nm}/kernel`, weight(scope, 'kernel'), true)];
+    if (c.use_bias !== false) ps.push(g.param(`${nm}/bias`, weight(scope, 'bias'), true));
+    const y = g.values[x].shape.length > 2 ? g.node('matMul', [x, ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0] : g.node('dense', [x, ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0];
+    return withActivation(y, act(c.activation, nm), nm);
+  };
+  /**
+   * An LSTM / GRU / SimpleRNN on x [B, T, F] as one recurrent node named `node`, its weights under `scope` in
+   * tfjs's order (kernel, recurrent_kernel, bias). `reverse` runs it backward with outputs aligned to the input's
+   * steps (Bidirectional's backward copy). Returns [output (last step or sequence), final states if return_state].
+   * Ignored on purpose: dropout and recurrent_dropout act in training only; implementation and unroll choose how
+   * Keras computes the same function; unit_forget_bias only initializes the bias, which the weights replace.
+   */
+  const recurrent = (cls: string, c: Record<string, unknown>, x: number, nm: string, node: string, scope: string, reverse = false): number[] => {
+    const spec = RNN_OP[cls];
+    if (!spec) fail(`layer '${nm}' wraps a ${cls}: Bidirectional of LSTM, GRU or SimpleRNN only`);
+    const no = (opt: string, why: string) => { if (c[opt] !== undefined && c[opt] !== null && c[opt] !== false) fail(`layer '${nm}' (${cls}): ${opt} ${JSON.stringify(c[opt])} is not supported (${why})`); };
+    no('stateful', 'states carried from batch to batch; save the model with stateful false');
+    no('time_major', 'inputs are [batch, steps, features]');
+    const ra = (v: unknown, opt: string, d: string) => RNN_ACT[(v ?? d) as string] ?? fail(`layer '${nm}' (${cls}): ${opt} '${v}' is not supported (${Object.keys(RNN_ACT).join(', ')})`);
+    const xs = g.values[x].shape;
+    if (xs.length !== 3) fail(`layer '${nm}' (${cls}): input ${formatShape(xs)} is not [batch, steps, features]`);
+    const U = c.units as number;
+    if (!(Number.isInteger(U) && U > 0)) fail(`layer '${nm}' (${cls}): units ${JSON.stringify(c.units)} is not a positive integer`);
+    const { op, gates } = spec;
+    const resetAfter = op === 'gru' && c.reset_after === true;
+    const take = (w: string, shape: number[]) => {
+      const t = weight(scope, w);
+      if (t.shape.join() !== shape.join()) fail(`layer '${nm}' (${cls}): weight '${w}' is ${formatShape(t.shape)}, not ${formatShape(shape)} (${xs[2]} features, ${U} units)`);
+      return t;
+    };
+    const W = take('kernel', [xs[2], gates * U]), R = take('recurrent_kernel', [U, gates * U]);
+    // GRU reset_after: Keras's bias [2, 3U] (input bias row, recurrent bias row), as the op takes it
+    const useBias = c.use_bias !== false, b = useBias ? [g.param(`${node}/bias`, take('bias', resetAfter ? [2, gates * U] : [gates * U]), true)] : [];
+    const attrs: Record<string, unknown> = { units: U, activation: ra(c.activation, 'activation', 'tanh'), goBackwards: !reverse && c.go_backwards === true, reverse, bias: useBias };
+    // tfjs's default recurrent activation is hard_sigmoid (Keras's is sigmoid, which it always writes)
+    if (op !== 'simpleRnn') attrs.recurrentActivation = ra(c.recurrent_activation, 'recurrent_activation', 'hard_sigmoid');
+    if (op === 'gru') attrs.resetAfter = resetAfter;
+    const o = g.node(op, [x, g.param(`${node}/kernel`, W, true), g.param(`${node}/recurrent_kernel`, R, true), ...b], attrs, node, nm);
+    const y = c.return_sequences === true ? o[0] : o[1];
+    return c.return_state === true ? [y, o[1], ...(op === 'lstm' ? [o[2]] : [])] : [y];
+  };
+  // an input that an Embedding reads holds token ids: int32
+  const embedded = new Set<string>();
+  layers.forEach((l, i) => {
+    if (l.class_name !== 'Embedding') return;
+    if (sequential) embedded.add(i === 0 || (i === 1 && layers[0].class_name === 'InputLayer') ? 'input' : '');
+    else for (const n of (l.inbound_nodes ?? []) as unknown[][]) for (const r of (Array.isArray(n) ? n : []) as unknown[][]) if (Array.isArray(r)) embedded.add(r[0] as string);
+  });
   let prev: number | undefined;
   for (const l of layers) {
     const c = l.config;
@@ -162,16 +219,16 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
       const bs = c.batch_input_shape ?? c.batch_shape;
       if (bs === undefined) fail(`the first layer '${nm}' has no batch_input_shape (and there is no InputLayer)`);
       inputShape = batchShape(bs, nm, 'batch_input_shape');
-      prev = g.input('input', [-1, ...inputShape]);
+      prev = g.input('input', [-1, ...inputShape], embedded.has('input') ? 'int32' : 'float32');
     }
     const ins = inboundOf(l, prev);
-    let out: number;
+    let out: number, extra: number[] = [];
     switch (l.class_name) {
       case 'InputLayer': {
         const shape = batchShape(c.batch_input_shape ?? c.batch_shape, nm, 'batch_input_shape');
         if (inputShape) fail('edgegrad imports models with one input');
         inputShape = shape;
-        out = g.input(nm, [-1, ...shape]);
+        out = g.input(nm, [-1, ...shape], embedded.has(sequential ? 'input' : nm) ? 'int32' : 'float32');
         break;
       }
       case 'Conv2D': case 'DepthwiseConv2D': case 'SeparableConv2D': {
@@ -197,10 +254,45 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         out = withActivation(g.node('conv2d', [x, ...ps], attrs, nm, nm)[0], act(c.activation, nm), nm);
         break;
       }
-      case 'Dense': {
-        const ps = [g.param(`${nm}/kernel`, weight(nm, 'kernel'), true)];
-        if (c.use_bias !== false) ps.push(g.param(`${nm}/bias`, weight(nm, 'bias'), true));
-        out = withActivation(g.node('dense', [ins[0], ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0], act(c.activation, nm), nm);
+      case 'Dense':
+        out = dense(ins[0], c, nm, nm);
+        break;
+      case 'TimeDistributed': {
+        const inner = c.layer as KerasLayer | undefined;
+        if (inner?.class_name === 'Dense') out = dense(ins[0], inner.config, nm, nm);
+        else if (inner?.class_name === 'Dropout') out = ins[0];
+        else fail(`layer '${nm}': TimeDistributed of ${inner?.class_name ?? JSON.stringify(inner)} (of Dense only: other layers take per-step inputs edgegrad does not import yet)`);
+        break;
+      }
+      case 'LSTM': case 'GRU': case 'SimpleRNN': {
+        if (ins.length !== 1) fail(`layer '${nm}' (${l.class_name}): initial states given as inputs (${ins.length} inputs) are not supported`);
+        [out, ...extra] = recurrent(l.class_name, c, ins[0], nm, nm, nm);
+        break;
+      }
+      case 'Bidirectional': {
+        const inner = c.layer as KerasLayer | undefined;
+        if (!inner || typeof inner.config !== 'object') fail(`layer '${nm}': Bidirectional without a layer config`);
+        if (ins.length !== 1) fail(`layer '${nm}' (Bidirectional): initial states given as inputs (${ins.length} inputs) are not supported`);
+        const ic = inner.config, iname = String(ic.name ?? inner.class_name.toLowerCase());
+        const mode = c.merge_mode === undefined ? 'concat' : c.merge_mode;
+        if (!['concat', 'sum', 'mul', 'ave'].includes(mode as string)) fail(`layer '${nm}': merge_mode ${JSON.stringify(mode)} is not supported (concat, sum, mul, ave)`);
+        // the backward copy is the layer with go_backwards flipped; tfjs reverses its sequence to the input's order
+        if (ic.go_backwards === true && ic.return_sequences === true) fail(`layer '${nm}': Bidirectional of a go_backwards layer with return_sequences (its backward copy's sequence is reversed in time; not supported)`);
+        const fw = recurrent(inner.class_name, ic, ins[0], nm, `${nm}/forward`, `${nm}/forward_${iname}`);
+        // Keras's explicit backward_layer (its go_backwards is the forward layer's flipped) has its own name
+        const back = c.backward_layer as KerasLayer | undefined, bc = back?.config ?? ic;
+        const bname = back ? String(bc.name ?? `backward_${iname}`) : `backward_${iname}`;
+        const bw = recurrent(back?.class_name ?? inner.class_name, { ...bc, go_backwards: false }, ins[0], nm, `${nm}/backward`, `${nm}/${bname}`, ic.go_backwards !== true);
+        if (mode === 'concat') out = g.node('concat', [fw[0], bw[0]], {}, nm, nm)[0];
+        else if (mode === 'ave') out = g.node('mul', [g.node('add', [fw[0], bw[0]], {}, `${nm}/sum`, nm)[0], g.node('constant', [], { value: 0.5 }, `${nm}/half`, nm)[0]], {}, nm, nm)[0];
+        else out = g.node(mode === 'sum' ? 'add' : 'mul', [fw[0], bw[0]], {}, nm, nm)[0];
+        extra = [...fw.slice(1), ...bw.slice(1)];
+        break;
+      }
+      case 'Embedding': {
+        if (c.mask_zero === true) fail(`layer '${nm}' (Embedding): mask_zero true (masking of padded steps) is not supported`);
+        if (g.values[ins[0]].dtype !== 'int32') fail(`layer '${nm}' (Embedding) reads a computed value; edgegrad embeds the model's input (token ids) only`);
+        out = g.node('embedding', [g.param(`${nm}/embeddings`, weight(nm, 'embeddings'), true), ins[0]], {}, nm, nm)[0];
         break;
       }
       case 'BatchNormalization': {
@@ -242,6 +334,15 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
       case 'GlobalAveragePooling2D':
         out = g.node('globalAvgPool', [ins[0]], {}, nm, nm)[0];
         break;
+      case 'GlobalAveragePooling1D': case 'GlobalMaxPooling1D': {
+        // over the steps of [B, T, U]: the 2-d poolings on [B, T, 1, U]
+        const s = g.values[ins[0]].shape;
+        if (s.length !== 3 || c.keepdims === true || (c.data_format && c.data_format !== 'channels_last')) fail(`layer '${nm}': ${l.class_name} of ${formatShape(s)} (of [batch, steps, features], channels_last, no keepdims)`);
+        const x4 = g.node('reshape', [ins[0]], { shape: [-1, s[1], 1, s[2]] }, `${nm}/steps`, nm)[0];
+        out = l.class_name === 'GlobalAveragePooling1D' ? g.node('globalAvgPool', [x4], {}, nm, nm)[0]
+          : g.node('reshape', [g.node('pool', [x4], { kind: 'max', filterSize: [s[1], 1], strides: [1, 1], pad: 'valid' }, nm, nm)[0]], { shape: [-1, s[2]] }, `${nm}/flatten`, nm)[0];
+        break;
+      }
       case 'Flatten': {
         const s = g.values[ins[0]].shape;
         out = g.node('reshape', [ins[0]], { shape: [-1, s.slice(1).reduce((a, b) => a * b, 1)] }, nm, nm)[0];
@@ -268,7 +369,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
       default:
         fail(`layer class '${l.class_name}' (layer '${nm}') is not supported`);
     }
-    outs.set(nm, out);
+    outs.set(nm, [out, ...extra]);
     prev = out;
     } catch (e) {
       const msg = (e as Error).message ?? String(e);
@@ -277,12 +378,15 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     }
   }
   if (!inputShape) fail('no input layer (and no batch_input_shape on the first layer)');
-  const outName = sequential ? undefined : ((mc.config as { output_layers?: unknown[][] }).output_layers?.[0]?.[0] as string | undefined);
-  const outId = outName ? outs.get(outName) : prev;
+  const outRef = sequential ? undefined : (mc.config as { output_layers?: unknown[][] }).output_layers?.[0];
+  const outName = outRef?.[0] as string | undefined;
+  const outId = outName ? outs.get(outName)?.[(outRef?.[2] as number | undefined) ?? 0] : prev;
   if (outId === undefined) fail(`output layer '${outName}' not found`);
   g.outputs = [outId];
   const unused = [...weights.keys()].filter((k) => !used.has(k));
   if (unused.length) fail(`weights ${unused.slice(0, 5).join(', ')}${unused.length > 5 ? ', ...' : ''} belong to no layer (the topology and the weights do not match)`);
   fuseActivations(g);
-  return new GraphModel(g, name, inputShape, false, false, { format: 'TensorFlow.js layers', opset: 0, producer: `keras ${topo.keras_version ?? ''}`.trim() });
+  const input = g.values[g.inputs[0]];
+  return new GraphModel(g, name, inputShape, false, false, { format: 'TensorFlow.js layers', opset: 0, producer: `keras ${topo.keras_version ?? ''}`.trim() },
+    { inputs: [{ name: input.name, shape: inputShape, nchw: false, dtype: input.dtype === 'int32' ? 'int32' : 'float32' }], outputs: [{ name: 'output', nchw: false }] });
 }
