@@ -86,11 +86,32 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
   return p ? v128.load(at(p, row, ld, j)) : f32x4.splat(0);
 }
 
+/** Row b of a step is padding (mask m[b ldm] == 0; m 0: no mask): the state carries over unchanged. */
+// @ts-ignore: decorator
+@inline function padded(m: usize, ldm: i32, b: i32): bool {
+  return m != 0 && load<f32>(m + ((<usize>b * <usize>ldm) << 2)) == 0;
+}
+
+/** dst row b = src row b (src 0: zeros). */
+// @ts-ignore: decorator
+@inline function copyRow(U: i32, src: usize, lds: i32, dst: usize, ldd: i32, b: i32): void {
+  if (src) memory.copy(at(dst, b, ldd, 0), at(src, b, lds, 0), <usize>U << 2);
+  else memory.fill(at(dst, b, ldd, 0), 0, <usize>U << 2);
+}
+
+/** Backward through a padded row: its pre-activation gradients are 0 and the gradient of h passes to h_{t-1}. */
+// @ts-ignore: decorator
+@inline function passRow(U: i32, G: i32, dy: usize, lddy: i32, dh: usize, dz: usize, lddz: i32, b: i32): void {
+  for (let j = 0; j < U; j++) store<f32>(at(dh, b, U, j), ldS(dy, b, lddy, j) + load<f32>(at(dh, b, U, j)));
+  memory.fill(at(dz, b, lddz, 0), 0, <usize>(G * U) << 2);
+}
+
 // ---- simple RNN: h = act(z), z = x W + b + h_{t-1} R already summed by the GEMMs ----
 
-/** h[b, j] = act(z[b, j]) for B rows of U (h may alias z). */
-export function rnnCell(B: i32, U: i32, z: usize, ldz: i32, h: usize, ldh: i32, act: i32): void {
+/** h[b, j] = act(z[b, j]) for B rows of U (h may alias z); a padded row keeps h_{t-1} (hp). */
+export function rnnCell(B: i32, U: i32, z: usize, ldz: i32, hp: usize, ldhp: i32, m: usize, ldm: i32, h: usize, ldh: i32, act: i32): void {
   for (let b = 0; b < B; b++) {
+    if (padded(m, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); continue; }
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       for (; j + 4 <= U; j += 4) v128.store(at(h, b, ldh, j), actV(act, v128.load(at(z, b, ldz, j))));
@@ -99,9 +120,13 @@ export function rnnCell(B: i32, U: i32, z: usize, ldz: i32, h: usize, ldh: i32, 
   }
 }
 
-/** dz = (dy + dh) act'(h): dy (strided, may be 0) from this step's output, dh ([B, U]) from later steps. */
-export function rnnCellBackward(B: i32, U: i32, h: usize, ldh: i32, dy: usize, lddy: i32, dh: usize, dz: usize, lddz: i32, act: i32): void {
+/**
+ * dz = (dy + dh) act'(h): dy (strided, may be 0) from this step's output, dh ([B, U]) from later steps. dh is
+ * consumed: 0 after, or, on a padded row, the whole gradient of h, which belongs to h_{t-1}.
+ */
+export function rnnCellBackward(B: i32, U: i32, h: usize, ldh: i32, dy: usize, lddy: i32, m: usize, ldm: i32, dh: usize, dz: usize, lddz: i32, act: i32): void {
   for (let b = 0; b < B; b++) {
+    if (padded(m, ldm, b)) { passRow(U, 1, dy, lddy, dh, dz, lddz, b); continue; }
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       for (; j + 4 <= U; j += 4) {
@@ -110,6 +135,7 @@ export function rnnCellBackward(B: i32, U: i32, h: usize, ldh: i32, dy: usize, l
       }
     }
     for (; j < U; j++) store<f32>(at(dz, b, lddz, j), (ldS(dy, b, lddy, j) + ldS(dh, b, U, j)) * dactS(act, load<f32>(at(h, b, ldh, j))));
+    memory.fill(at(dh, b, U, 0), 0, <usize>U << 2);
   }
 }
 
@@ -117,12 +143,14 @@ export function rnnCellBackward(B: i32, U: i32, h: usize, ldh: i32, dy: usize, l
 
 /**
  * One LSTM step: z ([B, 4U] pre-activations, rows ldz apart) becomes the activated gates in place; writes the
- * cell c and the output h. cp: c_{t-1} (0: zeros). peep: [3U] peephole weights for i, f, o (0: none).
+ * cell c and the output h. hp, cp: h_{t-1}, c_{t-1} (0: zeros). peep: [3U] peephole weights for i, f, o (0:
+ * none). A padded row (mask m) keeps h_{t-1} and c_{t-1}.
  */
-export function lstmCell(B: i32, U: i32, z: usize, ldz: i32, cp: usize, ldcp: i32, c: usize, ldc: i32, h: usize, ldh: i32,
-  peep: usize, act: i32, ract: i32): void {
+export function lstmCell(B: i32, U: i32, z: usize, ldz: i32, hp: usize, ldhp: i32, cp: usize, ldcp: i32, m: usize, ldm: i32,
+  c: usize, ldc: i32, h: usize, ldh: i32, peep: usize, act: i32, ract: i32): void {
   const U2 = U << 1, U3 = U * 3;
   for (let b = 0; b < B; b++) {
+    if (padded(m, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); copyRow(U, cp, ldcp, c, ldc, b); continue; }
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       for (; j + 4 <= U; j += 4) {
@@ -169,12 +197,14 @@ export function lstmCell(B: i32, U: i32, z: usize, ldz: i32, cp: usize, ldcp: i3
  * One LSTM step backward. z: the activated gates of the step; cp, c: c_{t-1}, c_t; dy (may be 0) and dh
  * ([B, U]): the gradient of h_t from this step's output and from later steps; dc ([B, U]): in, the gradient of
  * c_t from later steps; out, that of c_{t-1}. Writes dz ([B, 4U] pre-activation gradients, rows lddz apart)
- * and accumulates dpeep ([3U], where peep) .
+ * and accumulates dpeep ([3U], where peep). dh is consumed as in rnnCellBackward.
  */
 export function lstmCellBackward(B: i32, U: i32, z: usize, ldz: i32, cp: usize, ldcp: i32, c: usize, ldc: i32, dy: usize, lddy: i32,
-  dh: usize, dc: usize, peep: usize, dpeep: usize, dz: usize, lddz: i32, act: i32, ract: i32): void {
+  m: usize, ldm: i32, dh: usize, dc: usize, peep: usize, dpeep: usize, dz: usize, lddz: i32, act: i32, ract: i32): void {
   const U2 = U << 1, U3 = U * 3;
   for (let b = 0; b < B; b++) {
+    // a padded row: dc passes to c_{t-1} as it is
+    if (padded(m, ldm, b)) { passRow(U, 4, dy, lddy, dh, dz, lddz, b); continue; }
     let j = 0;
     if (ASC_FEATURE_SIMD) {
       for (; j + 4 <= U; j += 4) {
@@ -224,6 +254,7 @@ export function lstmCellBackward(B: i32, U: i32, z: usize, ldz: i32, cp: usize, 
       store<f32>(at(dz, b, lddz, U2 + j), dzg);
       store<f32>(at(dz, b, lddz, U3 + j), dzo);
     }
+    memory.fill(at(dh, b, U, 0), 0, <usize>U << 2);
   }
 }
 
@@ -247,10 +278,11 @@ export function gruGates(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usiz
  * The candidate and output of one GRU step. Reset-after: n = h_{t-1} Rh + rbh (saved to n), hh = act(x Wh + r n);
  * reset-before: hr's third block holds (r h_{t-1}) Rh, hh = act(x Wh + that).
  */
-export function gruOutput(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usize, hp: usize, ldhp: i32, n: usize, ldn: i32,
-  h: usize, ldh: i32, act: i32, resetAfter: i32): void {
+export function gruOutput(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usize, hp: usize, ldhp: i32, m: usize, ldm: i32,
+  n: usize, ldn: i32, h: usize, ldh: i32, act: i32, resetAfter: i32): void {
   const U2 = U << 1, U3 = U * 3;
   for (let b = 0; b < B; b++) {
+    if (padded(m, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); continue; }
     for (let j = 0; j < U; j++) {
       const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j));
       let a = load<f32>(at(g, b, ldg, U2 + j)), rec = ldS(hr, b, U3, U2 + j);
@@ -274,9 +306,14 @@ export function gruOutput(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usi
  * h_{t-1} R + rb, rows lddhr apart); dh becomes the direct part of the gradient of h_{t-1} (dh z).
  */
 export function gruBackward(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp: i32, n: usize, ldn: i32, dy: usize, lddy: i32,
-  dh: usize, dx: usize, lddx: i32, dhr: usize, lddhr: i32, act: i32, ract: i32, resetAfter: i32): void {
+  m: usize, ldm: i32, dh: usize, dx: usize, lddx: i32, dhr: usize, lddhr: i32, act: i32, ract: i32, resetAfter: i32): void {
   const U2 = U << 1;
   for (let b = 0; b < B; b++) {
+    if (padded(m, ldm, b)) {
+      passRow(U, 3, dy, lddy, dh, dx, lddx, b);
+      if (resetAfter) memory.fill(at(dhr, b, lddhr, 0), 0, <usize>(3 * U) << 2);
+      continue;
+    }
     for (let j = 0; j < U; j++) {
       const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j)), hh = load<f32>(at(g, b, ldg, U2 + j));
       const d = ldS(dy, b, lddy, j) + load<f32>(at(dh, b, U, j));

@@ -107,6 +107,29 @@ describe('recurrent layers', () => {
     expect(accuracy).toBeGreaterThan(0.95);
   });
 
+  it('masking: padded steps are skipped, so a padded batch gives what each unpadded sequence gives alone', async () => {
+    useBuild('relaxed');
+    const T = 7, F = 3, r = rng(9);
+    const seq = (n: number): number[] => Array.from({ length: n * F }, () => r() * 2 - 1);
+    const a = seq(4), b = seq(7), c = seq(5);
+    const pad = (v: number[], before: number): number[] => [...Array(before * F).fill(0), ...v, ...Array(T * F - v.length - before * F).fill(0)];
+    const batch = eg.tensor([...pad(a, 0), ...pad(b, 0), ...pad(c, 2)], [3, T, F]);
+    for (const make of [
+      () => eg.layers.lstm({ units: 5, seed: 1 }),
+      () => eg.layers.gru({ units: 4, seed: 2 }),
+      () => eg.layers.bidirectional({ layer: eg.layers.simpleRNN({ units: 3, seed: 3 }), mergeMode: 'sum' }),
+    ]) {
+      const layer = make(), stack = eg.layers.lstm({ units: 4, returnSequences: true, seed: 4 });
+      const padded = eg.sequential([eg.layers.masking({ inputShape: [T, F] }), stack, layer]);
+      const got = (await padded.predict(batch)).dataSync();
+      for (const [k, v] of [a, b, c].entries()) {
+        const inp = eg.input({ shape: [v.length / F, F] }), alone = eg.model({ inputs: inp, outputs: layer.apply(stack.apply(inp)) });
+        const want = (await alone.predict(eg.tensor(v, [1, v.length / F, F]))).dataSync();
+        expectClose(got.slice(k * want.length, (k + 1) * want.length), want, 1e-5, `${layer.name} sequence ${k}`);
+      }
+    }
+  });
+
   it('summary: output shapes, state sizes and FLOPs per step', () => {
     useBuild('simd');
     const m = eg.sequential([

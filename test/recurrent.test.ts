@@ -20,6 +20,11 @@ const CASES: Case[] = [
   { cell: 'gru', name: 'reset after', attrs: { resetAfter: true }, U: 6 },
   { cell: 'gru', name: 'reset before, h0, goBackwards', attrs: { resetAfter: false, initialState: true, goBackwards: true }, U: 5 },
   { cell: 'gru', name: 'reset after, h0, reverse', attrs: { resetAfter: true, initialState: true, reverse: true }, U: 8 },
+  { cell: 'simpleRnn', name: 'masked, h0', attrs: { masked: true, initialState: true }, U: 6 },
+  { cell: 'lstm', name: 'masked, h0 c0, goBackwards', attrs: { masked: true, initialState: true, goBackwards: true }, U: 8 },
+  { cell: 'lstm', name: 'masked, peepholes, reverse', attrs: { masked: true, peepholes: true, reverse: true }, U: 5 },
+  { cell: 'gru', name: 'masked, reset after, h0', attrs: { masked: true, resetAfter: true, initialState: true }, U: 6 },
+  { cell: 'gru', name: 'masked, reset before', attrs: { masked: true, resetAfter: false }, U: 5 },
 ];
 
 const B = 3, T = 5, F = 7;
@@ -36,6 +41,8 @@ function operands(c: Case, seed: number): { list: Arr[]; roles: string[]; opts: 
     if (c.cell === 'lstm') { opts.c0 = randArr([B, U], seed + 5); list.push(opts.c0); roles.push('c0'); }
   }
   if (a.peepholes) { opts.p = randArr([3 * U], seed + 6, -0.5, 0.5); list.push(opts.p); roles.push('p'); }
+  // padding at the end (row 0), at the start (row 1), a gap (row 2); last in the list, not differentiated
+  if (a.masked) { opts.mask = { shape: [B, T], data: Float32Array.from([1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0]) }; list.push(opts.mask); }
   return { list, roles, opts, x, W, R };
 }
 
@@ -62,6 +69,7 @@ describe.each(BACKENDS)('recurrent ops (%s)', (build) => {
       const loss = (vals: Arr[]): number => {
         const [x, W, R] = vals, o: RecurrentRefOptions = { ...opts };
         roles.forEach((r, i) => { if (i >= 3) (o as Record<string, Arr>)[r] = vals[i]; });
+        if (opts.mask) o.mask = opts.mask;
         const y = refRecurrent(c.cell, x, W, R, o);
         return dot(gy.data, y.hseq.data) + dot(gh.data, y.hT.data) + (y.cT ? dot(gc.data, y.cT.data) : 0);
       };

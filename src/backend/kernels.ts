@@ -76,18 +76,18 @@ export interface Kernels extends OptimKernels {
   lossElementwise(kind: number, n: number, pred: Ptr, target: Ptr, grad: Ptr, param: number, out: Ptr): number;
   softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr, out: Ptr): number;
   categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr, out: Ptr): number;
-  // recurrent.ts
-  rnnCell(B: number, U: number, z: Ptr, ldz: number, h: Ptr, ldh: number, act: number): void;
-  rnnCellBackward(B: number, U: number, h: Ptr, ldh: number, dy: Ptr, lddy: number, dh: Ptr, dz: Ptr, lddz: number, act: number): void;
-  lstmCell(B: number, U: number, z: Ptr, ldz: number, cp: Ptr, ldcp: number, c: Ptr, ldc: number, h: Ptr, ldh: number,
-    peep: Ptr, act: number, ract: number): void;
+  // recurrent.ts (m: the step's column of a [B, T] mask, 0 = padding; 0 for no mask)
+  rnnCell(B: number, U: number, z: Ptr, ldz: number, hp: Ptr, ldhp: number, m: Ptr, ldm: number, h: Ptr, ldh: number, act: number): void;
+  rnnCellBackward(B: number, U: number, h: Ptr, ldh: number, dy: Ptr, lddy: number, m: Ptr, ldm: number, dh: Ptr, dz: Ptr, lddz: number, act: number): void;
+  lstmCell(B: number, U: number, z: Ptr, ldz: number, hp: Ptr, ldhp: number, cp: Ptr, ldcp: number, m: Ptr, ldm: number,
+    c: Ptr, ldc: number, h: Ptr, ldh: number, peep: Ptr, act: number, ract: number): void;
   lstmCellBackward(B: number, U: number, z: Ptr, ldz: number, cp: Ptr, ldcp: number, c: Ptr, ldc: number, dy: Ptr, lddy: number,
-    dh: Ptr, dc: Ptr, peep: Ptr, dpeep: Ptr, dz: Ptr, lddz: number, act: number, ract: number): void;
+    m: Ptr, ldm: number, dh: Ptr, dc: Ptr, peep: Ptr, dpeep: Ptr, dz: Ptr, lddz: number, act: number, ract: number): void;
   gruGates(B: number, U: number, g: Ptr, ldg: number, hr: Ptr, rb: Ptr, hp: Ptr, ldhp: number, rh: Ptr, ldrh: number, ract: number): void;
-  gruOutput(B: number, U: number, g: Ptr, ldg: number, hr: Ptr, rb: Ptr, hp: Ptr, ldhp: number, n: Ptr, ldn: number,
+  gruOutput(B: number, U: number, g: Ptr, ldg: number, hr: Ptr, rb: Ptr, hp: Ptr, ldhp: number, m: Ptr, ldm: number, n: Ptr, ldn: number,
     h: Ptr, ldh: number, act: number, resetAfter: number): void;
   gruBackward(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, n: Ptr, ldn: number, dy: Ptr, lddy: number,
-    dh: Ptr, dx: Ptr, lddx: number, dhr: Ptr, lddhr: number, act: number, ract: number, resetAfter: number): void;
+    m: Ptr, ldm: number, dh: Ptr, dx: Ptr, lddx: number, dhr: Ptr, lddhr: number, act: number, ract: number, resetAfter: number): void;
   gruBackwardReset(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, drh: Ptr, dx: Ptr, lddx: number, dh: Ptr, ract: number): void;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;

@@ -43,6 +43,8 @@ export class Graph {
   readonly nodes: Node[] = [];
   inputs: number[] = [];
   outputs: number[] = [];
+  /** Sequence masks ([B, T, 1], 0 = padded step) of values that carry one (Keras's mask propagation). */
+  readonly masks = new Map<number, number>();
 
   value(v: Omit<Value, 'id'>): number {
     const id = this.values.length;

@@ -71,6 +71,7 @@ export class Activation extends Layer {
   protected call(g: Graph, [x]: number[]): number[] {
     return g.node('activation', [x], { activation: this.activation, alpha: this.cfg.alpha ?? (this.activation === 'leakyRelu' ? 0.3 : 1) }, this.name, this.name);
   }
+  protected override get propagatesMask(): boolean { return true; }
 }
 
 /** PReLU (He et al. 2015): one learnable slope per channel (last axis), initialized to `alphaInitializer` (0.25). */
@@ -118,6 +119,7 @@ export class Dropout extends Layer {
     return [g.node('dropout', [x], { rate: this.rate }, this.name, this.name)[0]];
   }
   override get stochastic(): boolean { return true; }
+  protected override get propagatesMask(): boolean { return true; }
 }
 
 export class Flatten extends Layer {

@@ -2,7 +2,7 @@
 import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
 import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
 import { Add, Concatenate } from './merge.js';
-import { Bidirectional, RNN, TimeDistributed, type GRUConfig, type LSTMConfig, type RNNConfig } from './recurrent.js';
+import { Bidirectional, Masking, RNN, TimeDistributed, type GRUConfig, type LSTMConfig, type RNNConfig } from './recurrent.js';
 import type { BatchNormMode, LayerConfig, Layer } from './layer.js';
 import type { ActivationName } from '../ops/activation.js';
 
@@ -37,11 +37,12 @@ export const layers = {
   gru: (c: GRUConfig) => new RNN('gru', c, 'gru'),
   bidirectional: (c: LayerConfig & { layer: RNN; mergeMode?: 'concat' | 'sum' | 'mul' | 'ave'; backwardLayer?: RNN }) => new Bidirectional(c),
   timeDistributed: (c: LayerConfig & { layer: Layer }) => new TimeDistributed(c),
+  masking: (c: LayerConfig & { maskValue?: number } = {}) => new Masking(c),
 };
 
 export { Layer, SymbolicTensor, input } from './layer.js';
 export { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape } from './core.js';
 export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D } from './conv.js';
 export { Add, Concatenate } from './merge.js';
-export { Bidirectional, RNN, TimeDistributed } from './recurrent.js';
+export { Bidirectional, Masking, RNN, TimeDistributed } from './recurrent.js';
 export type { GRUConfig, LSTMConfig, RNNConfig } from './recurrent.js';

@@ -127,13 +127,21 @@ export abstract class Layer {
   /** Add this layer's nodes to `g` for these input values; return the output values. */
   protected abstract call(g: Graph, inputs: number[]): number[];
 
+  /** Whether a sequence mask on the input applies to the output too (layers that act per step). */
+  protected get propagatesMask(): boolean {
+    return false;
+  }
+
   /** Build on first use, then add the nodes. */
   addTo(g: Graph, inputs: number[]): number[] {
     if (!this.built) {
       this.build(inputs.map((i) => g.values[i].shape));
       this.built = true;
     }
-    return this.call(g, inputs);
+    const outs = this.call(g, inputs);
+    const mask = g.masks.get(inputs[0]);
+    if (mask !== undefined && this.propagatesMask && outs.length === 1) g.masks.set(outs[0], mask);
+    return outs;
   }
 
   /** A graph value for one of this layer's weights. */

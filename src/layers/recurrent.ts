@@ -126,15 +126,19 @@ export class RNN extends Layer {
       throw new Error(`edgegrad.layers.${this.cell} '${this.name}': initial states are ${this.stateCount === 2 ? 'h and c' : 'h'}, got ${states.length} tensors`);
     }
     const x = c.dropout ? g.node('dropout', [x0], { rate: c.dropout }, `${this.name}/dropout`, this.name)[0] : x0;
+    const mask = g.masks.get(x0);
     const [W, R, ...rest] = this.weights.map((w) => this.weightValue(g, w));
     const b = c.useBias !== false ? rest.shift() : undefined;
     const attrs = {
       units: this.units, activation: this.activation, recurrentActivation: this.recurrentActivation,
       bias: b !== undefined, initialState: states.length > 0, peepholes: this.cell === 'lstm' && !!c.usePeepholes,
       resetAfter: this.cell === 'gru' && c.resetAfter !== false, goBackwards: !!c.goBackwards && !this.reverse, reverse: this.reverse,
+      masked: mask !== undefined,
     };
-    const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest], attrs, this.name, this.name);
+    const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest, ...(mask === undefined ? [] : [mask])], attrs, this.name, this.name);
     const y = this.returnSequences ? outs[0] : outs[1];
+    // the sequence keeps its mask for the next recurrent layer (with goBackwards the steps come reversed)
+    if (mask !== undefined && this.returnSequences && !attrs.goBackwards) g.masks.set(y, mask);
     return this.returnState ? [y, ...outs.slice(1, 1 + this.stateCount)] : [y];
   }
 }
@@ -188,6 +192,8 @@ export class Bidirectional extends Layer {
       const s = g.node('add', [f[0], b[0]], {}, `${name}/sum`, name)[0];
       y = g.node('mul', [s, g.node('constant', [], { value: 0.5 }, `${name}/half`, name)[0]], {}, name, name)[0];
     }
+    const mask = g.masks.get(x);
+    if (mask !== undefined && this.forward.returnSequences && !this.forward.cfg.goBackwards) g.masks.set(y, mask);
     return this.forward.returnState ? [y, ...f.slice(1), ...b.slice(1)] : [y];
   }
 }
@@ -205,6 +211,7 @@ export class TimeDistributed extends Layer {
   }
   override get weights(): Weight[] { return this.layer.weights; }
   override get sublayers(): Layer[] { return [this.layer]; }
+  protected override get propagatesMask(): boolean { return true; }
   override set trainable(v: boolean) { super.trainable = v; if (this.layer) this.layer.trainable = v; }
   override get trainable(): boolean { return super.trainable; }
 
@@ -222,5 +229,25 @@ export class TimeDistributed extends Layer {
     const z = g.node('matMul', [x, ...ids], {}, act === 'linear' ? this.name : `${this.name}/matmul`, this.name)[0];
     if (act === 'linear') return [z];
     return g.node('activation', [z], { activation: checkActivation(act, 'timeDistributed'), alpha }, this.name, this.name);
+  }
+}
+
+/**
+ * Marks padded steps: a step whose features all equal `maskValue` (default 0) is skipped by the recurrent
+ * layers after it (their state carries over, as in Keras), and its values are zeroed. Dropout, activation and
+ * timeDistributed layers, and recurrent layers that return sequences, pass the mask on.
+ */
+export class Masking extends Layer {
+  readonly maskValue: number;
+  constructor(cfg: LayerConfig & { maskValue?: number } = {}) {
+    super(cfg, 'masking');
+    this.maskValue = cfg.maskValue ?? 0;
+    if (!Number.isFinite(this.maskValue)) throw new Error(`edgegrad.layers.masking: maskValue must be a finite number, got ${cfg.maskValue}`);
+  }
+  protected call(g: Graph, [x]: number[]): number[] {
+    const m = g.node('sequenceMask', [x], { maskValue: this.maskValue }, `${this.name}/mask`, this.name)[0];
+    const y = g.node('mul', [x, m], {}, this.name, this.name)[0];
+    g.masks.set(y, m);
+    return [y];
   }
 }

@@ -8,7 +8,7 @@
 import { arr, fail, formatShape, type Arr } from './util.js';
 import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
 import type { Attrs, Node, Shape } from '../graph/ir.js';
-import { Act } from '../backend/kernels.js';
+import { Act, Red, Un } from '../backend/kernels.js';
 
 export type RecurrentActivation = 'tanh' | 'sigmoid' | 'hardSigmoid' | 'relu' | 'linear';
 export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = ['tanh', 'sigmoid', 'hardSigmoid', 'relu', 'linear'];
@@ -25,7 +25,7 @@ function actCode(name: unknown, op: string, what: string): number {
 }
 
 /** The operands of a recurrent node by role, from its inputs (ids or shapes) and attrs. */
-interface Operands<T> { x: T; W: T; R: T; b?: T; h0?: T; c0?: T; p?: T }
+interface Operands<T> { x: T; W: T; R: T; b?: T; h0?: T; c0?: T; p?: T; mask?: T }
 
 function operands<T>(list: readonly T[], a: Attrs, cell: Cell): Operands<T> {
   const [x, W, R] = list;
@@ -34,7 +34,8 @@ function operands<T>(list: readonly T[], a: Attrs, cell: Cell): Operands<T> {
   const h0 = a.initialState ? list[k++] : undefined;
   const c0 = a.initialState && cell === 'lstm' ? list[k++] : undefined;
   const p = a.peepholes ? list[k++] : undefined;
-  return { x, W, R, b, h0, c0, p };
+  const mask = a.masked ? list[k++] : undefined;
+  return { x, W, R, b, h0, c0, p, mask };
 }
 
 const ROLES = ['x', 'W', 'R', 'b', 'h0', 'c0', 'p'] as const;
@@ -72,6 +73,9 @@ function inferRecurrent(cell: Cell, shapes: Shape[], a: Attrs, node: string): Op
     if (cell !== 'lstm') fail(cell, `${where}: only an LSTM has peepholes`);
     expect(o.p, [3 * U], 'the peephole weights');
   }
+  if (a.masked && (!o.mask || o.mask.length < 2 || o.mask[0] !== B || o.mask[1] !== T || o.mask.slice(2).some((d) => d !== 1))) {
+    fail(cell, `${where}: the mask must be [${B},${T}] (1 for a step, 0 for padding), got ${o.mask ? formatShape(o.mask) : 'nothing'}`);
+  }
   if (a.reverse && a.goBackwards) fail(cell, `${where}: reverse and goBackwards both set`);
   actCode(a.activation ?? 'tanh', cell, `${where}: activation`);
   if (cell !== 'simpleRnn') actCode(a.recurrentActivation ?? 'sigmoid', cell, `${where}: recurrentActivation`);
@@ -86,6 +90,8 @@ function bind(ctx: RunContext, n: Node, cell: Cell) {
   return {
     B, T, F, U, k: ctx.be.kernels, order: steps(n.attrs, T),
     x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: p(o.h0), c0: p(o.c0), peep: p(o.p),
+    /** The mask's column for input step t (0: no mask); rows T apart. */
+    m: (t: number): number => (o.mask === undefined ? 0 : ctx.ptr(o.mask) + t * F32),
     act: actCode(n.attrs.activation ?? 'tanh', cell, 'activation'),
     ract: actCode(n.attrs.recurrentActivation ?? 'sigmoid', cell, 'recurrentActivation'),
   };
@@ -209,7 +215,7 @@ registerOp({
       const z = pre + order.t(s) * U * F32;
       const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
       if (hp) gemm(ctx, 0, 0, B, U, U, hp, ldhp, r.R, U, 1, z, T * U);
-      r.k.rnnCell(B, U, z, T * U, hseq + order.pos(s) * U * F32, T * U, r.act);
+      r.k.rnnCell(B, U, z, T * U, hp, ldhp, r.m(order.t(s)), T, hseq + order.pos(s) * U * F32, T * U, r.act);
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
   },
@@ -237,7 +243,7 @@ registerOp({
       const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
       const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
       if (hp) gemm(ctx, 0, 0, B, N, U, hp, ldhp, r.R, N, 1, z, T * N);
-      r.k.lstmCell(B, U, z, T * N, cp, ldcp, cells + t * U * F32, T * U, hseq + order.pos(s) * U * F32, T * U, r.peep, r.act, r.ract);
+      r.k.lstmCell(B, U, z, T * N, hp, ldhp, cp, ldcp, r.m(t), T, cells + t * U * F32, T * U, hseq + order.pos(s) * U * F32, T * U, r.peep, r.act, r.ract);
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
     copyRows(ctx, B, U, cells + order.t(T - 1) * U * F32, T * U, cT, U);
@@ -269,7 +275,7 @@ registerOp({
       if (hp) gemm(ctx, 0, 0, B, after ? N : 2 * U, U, hp, ldhp, r.R, N, 0, hr, N);
       r.k.gruGates(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, after ? 0 : aux + t * U * F32, T * U, r.ract);
       if (hp && !after) gemm(ctx, 0, 0, B, U, U, aux + t * U * F32, T * U, r.R + 2 * U * F32, N, 0, hr + 2 * U * F32, N);
-      r.k.gruOutput(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, after ? aux + t * U * F32 : 0, T * U, hseq + order.pos(s) * U * F32, T * U, r.act, after);
+      r.k.gruOutput(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, r.m(t), T, after ? aux + t * U * F32 : 0, T * U, hseq + order.pos(s) * U * F32, T * U, r.act, after);
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
   },
@@ -277,6 +283,28 @@ registerOp({
   flops: flops(3),
 });
 registerGrad('gru');
+
+// ---- sequence masks ----
+
+registerOp({
+  name: 'sequenceMask',
+  // x [B, T, ...] -> [B, T, 1]: 0 where every value of the step equals maskValue (padding), else 1 (Keras's Masking)
+  infer([x], _a, node) {
+    if (x.length < 3) fail('masking', `node '${node}': input must be [batch, steps, features], got ${formatShape(x)}`);
+    return [[x[0], x[1], 1]];
+  },
+  run(ctx, n) {
+    const shape = ctx.shape(n.inputs[0]), rows = shape[0] * shape[1], F = shape.slice(2).reduce((a, b) => a * b, 1), k = ctx.be.kernels;
+    // step(max |x - maskValue|) over each step's features; the kernels here take no workspace of their own
+    const tmp = ctx.be.workspace(rows * F * F32), y = ctx.ptr(n.outputs[0]);
+    k.affine(rows * F, ctx.ptr(n.inputs[0]), 1, -(n.attrs.maskValue as number), tmp);
+    k.unary(Un.abs, rows * F, tmp, tmp);
+    k.reduce(Red.max, rows, F, 1, tmp, y);
+    k.actForward(Act.step, rows, y, y, 0);
+  },
+  // piecewise constant: no gradient flows through a mask
+  grad: (n) => n.inputs.map(() => undefined),
+});
 
 // ---- backward passes (BPTT) ----
 
@@ -288,11 +316,16 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
     const dyp = dy === undefined ? 0 : ctx.ptr(dy);
     if (dhT !== undefined) ctx.be.copy(dh, ctx.ptr(dhT), B * U * F32);
     else r.k.fillValue(B * U, dh, 0);
+    // the cell kernel consumes dh (what it leaves is what passes padded rows to h_{t-1}); the GEMM adds the rest
     for (let s = T - 1; s >= 0; s--) {
-      if (s < T - 1) gemm(ctx, 0, 1, B, U, U, dZ + order.t(s + 1) * U * F32, T * U, r.R, U, 0, dh, U);
-      r.k.rnnCellBackward(B, U, hseq + order.pos(s) * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, dh, dZ + order.t(s) * U * F32, T * U, r.act);
+      if (s < T - 1) gemm(ctx, 0, 1, B, U, U, dZ + order.t(s + 1) * U * F32, T * U, r.R, U, 1, dh, U);
+      r.k.rnnCellBackward(B, U, hseq + order.pos(s) * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, r.m(order.t(s)), T,
+        dh, dZ + order.t(s) * U * F32, T * U, r.act);
     }
-    if (out.h0 !== undefined) gemm(ctx, 0, 1, B, U, U, dZ + order.t(0) * U * F32, T * U, r.R, U, 0, ctx.ptr(out.h0), U);
+    if (out.h0 !== undefined) {
+      gemm(ctx, 0, 1, B, U, U, dZ + order.t(0) * U * F32, T * U, r.R, U, 1, dh, U);
+      ctx.be.copy(ctx.ptr(out.h0), dh, B * U * F32);
+    }
     if (out.R !== undefined) previousStates(ctx, r, hseq, HP);
     weightGrads(ctx, r, 1, dZ, HP, out);
   },
@@ -314,12 +347,15 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
     }
     for (let s = T - 1; s >= 0; s--) {
       const t = order.t(s);
-      if (s < T - 1) gemm(ctx, 0, 1, B, U, N, dZ + order.t(s + 1) * N * F32, T * N, r.R, N, 0, dh, U);
+      if (s < T - 1) gemm(ctx, 0, 1, B, U, N, dZ + order.t(s + 1) * N * F32, T * N, r.R, N, 1, dh, U);
       const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
       r.k.lstmCellBackward(B, U, gates + t * N * F32, T * N, cp, ldcp, cells + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U,
-        dh, dc, r.peep, dp, dZ + t * N * F32, T * N, r.act, r.ract);
+        r.m(t), T, dh, dc, r.peep, dp, dZ + t * N * F32, T * N, r.act, r.ract);
     }
-    if (out.h0 !== undefined) gemm(ctx, 0, 1, B, U, N, dZ + order.t(0) * N * F32, T * N, r.R, N, 0, ctx.ptr(out.h0), U);
+    if (out.h0 !== undefined) {
+      gemm(ctx, 0, 1, B, U, N, dZ + order.t(0) * N * F32, T * N, r.R, N, 1, dh, U);
+      ctx.be.copy(ctx.ptr(out.h0), dh, B * U * F32);
+    }
     if (out.c0 !== undefined) ctx.be.copy(ctx.ptr(out.c0), dc, B * U * F32);
     if (out.R !== undefined) previousStates(ctx, r, hseq, HP);
     weightGrads(ctx, r, 4, dZ, HP, out);
@@ -335,7 +371,7 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
     for (let s = T - 1; s >= 0; s--) {
       const t = order.t(s), g = gates + t * N * F32, dx = dX + t * N * F32;
       const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
-      r.k.gruBackward(B, U, g, T * N, hp, ldhp, aux + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, dh, dx, T * N,
+      r.k.gruBackward(B, U, g, T * N, hp, ldhp, aux + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, r.m(t), T, dh, dx, T * N,
         dHR + t * N * F32, T * N, r.act, r.ract, after);
       if (!after) {
         // the candidate saw (r h_{t-1}) Rh: its gradient reaches r and h_{t-1} through that product
@@ -371,6 +407,8 @@ export interface RecurrentRefOptions {
   h0?: Arr; c0?: Arr; p?: Arr; b?: Arr;
   activation?: RecurrentActivation; recurrentActivation?: RecurrentActivation;
   reverse?: boolean; goBackwards?: boolean; resetAfter?: boolean;
+  /** [B, T]: 0 marks a padded step, which keeps the state (and outputs it again). */
+  mask?: Arr;
 }
 
 function refAct(name: RecurrentActivation, x: number): number {
@@ -399,6 +437,10 @@ export function refRecurrent(cell: Cell, x: Arr, W: Arr, R: Arr, opts: Recurrent
     let c = Array.from({ length: U }, (_, j) => (opts.c0 ? opts.c0.data[bi * U + j] : 0));
     for (let s = 0; s < T; s++) {
       const t = order.t(s);
+      if (opts.mask && opts.mask.data[bi * T + t] === 0) {
+        for (let j = 0; j < U; j++) hseq.data[(bi * T + order.pos(s)) * U + j] = h[j];
+        continue;
+      }
       // xw[k] = x_t W[:, k] + b[k]; hr[k] = h R[:, k]
       const xw = new Float64Array(N), hr = new Float64Array(N);
       for (let k = 0; k < N; k++) {

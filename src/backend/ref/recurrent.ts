@@ -34,17 +34,34 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
   // element j of row b of a strided matrix at p; 0 reads as zero
   const get = (p: number, b: number, ld: number, j: number): number => (p ? f32(m, p + (b * ld + j) * 4, 1)[0] : 0);
   const set = (p: number, b: number, ld: number, j: number, v: number): void => { f32(m, p + (b * ld + j) * 4, 1)[0] = v; };
+  // a padded row (mask 0): the state carries over; backward, the gradient of h passes to h_{t-1}
+  const padded = (mask: number, ldm: number, b: number): boolean => mask !== 0 && get(mask, b, ldm, 0) === 0;
+  const copyRow = (U: number, src: number, lds: number, dst: number, ldd: number, b: number): void => {
+    for (let j = 0; j < U; j++) set(dst, b, ldd, j, get(src, b, lds, j));
+  };
+  const passRow = (U: number, G: number, dy: number, lddy: number, dh: number, dz: number, lddz: number, b: number): void => {
+    for (let j = 0; j < U; j++) set(dh, b, U, j, get(dy, b, lddy, j) + get(dh, b, U, j));
+    for (let j = 0; j < G * U; j++) set(dz, b, lddz, j, 0);
+  };
   return {
-    rnnCell(B, U, z, ldz, h, ldh, a) {
-      for (let b = 0; b < B; b++) for (let j = 0; j < U; j++) set(h, b, ldh, j, act(a, get(z, b, ldz, j)));
-    },
-    rnnCellBackward(B, U, h, ldh, dy, lddy, dh, dz, lddz, a) {
+    rnnCell(B, U, z, ldz, hp, ldhp, mk, ldm, h, ldh, a) {
       for (let b = 0; b < B; b++) {
-        for (let j = 0; j < U; j++) set(dz, b, lddz, j, (get(dy, b, lddy, j) + get(dh, b, U, j)) * dact(a, get(h, b, ldh, j)));
+        if (padded(mk, ldm, b)) copyRow(U, hp, ldhp, h, ldh, b);
+        else for (let j = 0; j < U; j++) set(h, b, ldh, j, act(a, get(z, b, ldz, j)));
       }
     },
-    lstmCell(B, U, z, ldz, cp, ldcp, c, ldc, h, ldh, peep, a, ra) {
+    rnnCellBackward(B, U, h, ldh, dy, lddy, mk, ldm, dh, dz, lddz, a) {
       for (let b = 0; b < B; b++) {
+        if (padded(mk, ldm, b)) { passRow(U, 1, dy, lddy, dh, dz, lddz, b); continue; }
+        for (let j = 0; j < U; j++) {
+          set(dz, b, lddz, j, (get(dy, b, lddy, j) + get(dh, b, U, j)) * dact(a, get(h, b, ldh, j)));
+          set(dh, b, U, j, 0);
+        }
+      }
+    },
+    lstmCell(B, U, z, ldz, hp, ldhp, cp, ldcp, mk, ldm, c, ldc, h, ldh, peep, a, ra) {
+      for (let b = 0; b < B; b++) {
+        if (padded(mk, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); copyRow(U, cp, ldcp, c, ldc, b); continue; }
         for (let j = 0; j < U; j++) {
           const cpv = get(cp, b, ldcp, j);
           const i = act(ra, get(z, b, ldz, j) + get(peep, 0, 0, j) * cpv);
@@ -58,8 +75,9 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
         }
       }
     },
-    lstmCellBackward(B, U, z, ldz, cp, ldcp, c, ldc, dy, lddy, dh, dc, peep, dpeep, dz, lddz, a, ra) {
+    lstmCellBackward(B, U, z, ldz, cp, ldcp, c, ldc, dy, lddy, mk, ldm, dh, dc, peep, dpeep, dz, lddz, a, ra) {
       for (let b = 0; b < B; b++) {
+        if (padded(mk, ldm, b)) { passRow(U, 4, dy, lddy, dh, dz, lddz, b); continue; }
         for (let j = 0; j < U; j++) {
           const [i, f, g, o] = [0, 1, 2, 3].map((k) => get(z, b, ldz, k * U + j));
           const cpv = get(cp, b, ldcp, j), cv = get(c, b, ldc, j), ac = act(a, cv);
@@ -74,6 +92,7 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
             set(dpeep, 0, 0, 2 * U + j, get(dpeep, 0, 0, 2 * U + j) + dzo * cv);
           }
           [dzi, dzf, dzg, dzo].forEach((v, k) => set(dz, b, lddz, k * U + j, v));
+          set(dh, b, U, j, 0);
         }
       }
     },
@@ -86,8 +105,9 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
         }
       }
     },
-    gruOutput(B, U, g, ldg, hr, rb, hp, ldhp, n, ldn, h, ldh, a, resetAfter) {
+    gruOutput(B, U, g, ldg, hr, rb, hp, ldhp, mk, ldm, n, ldn, h, ldh, a, resetAfter) {
       for (let b = 0; b < B; b++) {
+        if (padded(mk, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); continue; }
         for (let j = 0; j < U; j++) {
           const z = get(g, b, ldg, j), r = get(g, b, ldg, U + j);
           let pre = get(g, b, ldg, 2 * U + j), rec = get(hr, b, 3 * U, 2 * U + j);
@@ -104,8 +124,13 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
         }
       }
     },
-    gruBackward(B, U, g, ldg, hp, ldhp, n, ldn, dy, lddy, dh, dx, lddx, dhr, lddhr, a, ra, resetAfter) {
+    gruBackward(B, U, g, ldg, hp, ldhp, n, ldn, dy, lddy, mk, ldm, dh, dx, lddx, dhr, lddhr, a, ra, resetAfter) {
       for (let b = 0; b < B; b++) {
+        if (padded(mk, ldm, b)) {
+          passRow(U, 3, dy, lddy, dh, dx, lddx, b);
+          if (resetAfter) for (let j = 0; j < 3 * U; j++) set(dhr, b, lddhr, j, 0);
+          continue;
+        }
         for (let j = 0; j < U; j++) {
           const z = get(g, b, ldg, j), r = get(g, b, ldg, U + j), hh = get(g, b, ldg, 2 * U + j);
           const d = get(dy, b, lddy, j) + get(dh, b, U, j);
