@@ -36,6 +36,27 @@ describe('TensorFlow.js recurrent import', () => {
     });
   }
 
+  it("eg.layers given the fixtures' weights in tfjs's order give tfjs's outputs too", () => {
+    const L = eg.layers, inputShape = [5, 3], hard = 'hardSigmoid' as const;
+    const cases: Record<string, () => eg.Layer[]> = {
+      lstm_go_backwards: () => [L.lstm({ units: 4, goBackwards: true, returnSequences: true, activation: 'relu', recurrentActivation: hard, inputShape })],
+      lstm_no_bias: () => [L.lstm({ units: 4, useBias: false, recurrentActivation: hard, inputShape })],
+      gru_seq_backwards: () => [L.gru({ units: 4, resetAfter: false, goBackwards: true, returnSequences: true, inputShape })],
+      gru_reset_after: () => [L.gru({ units: 4, returnSequences: true, inputShape })],
+      simple_rnn_relu: () => [L.simpleRNN({ units: 5, activation: 'relu', inputShape })],
+      bidi_rnn_mul: () => [L.bidirectional({ layer: L.simpleRNN({ units: 4, returnSequences: true }), mergeMode: 'mul', inputShape })],
+      lstm_time_distributed: () => [L.lstm({ units: 5, returnSequences: true, recurrentActivation: hard, inputShape }), L.timeDistributed({ layer: L.dense({ units: 3, activation: 'tanh' }) })],
+    };
+    for (const [name, layers] of Object.entries(cases)) {
+      const { modelJson, weights } = fixture(name), f = new Float32Array(weights.buffer, weights.byteOffset, weights.length / 4);
+      let off = 0;
+      const model = eg.sequential(layers());
+      model.setWeights(modelJson.weightsManifest[0].weights.map((w: { shape: number[] }) => { const n = w.shape.reduce((a, b) => a * b, 1); return eg.tensor(f.slice(off, off += n), w.shape); }));
+      const want = io(name);
+      expect(maxRelDiff(model.predict(input(want)).dataSync(), want.output.data), name).toBeLessThan(1e-5);
+    }
+  });
+
   it('every backend build agrees on the Bidirectional and stacked models', async () => {
     for (const build of BACKENDS) {
       useBuild(build);
