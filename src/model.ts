@@ -661,6 +661,15 @@ export class Model extends Layer {
     return out;
   }
 
+  /** Zero the states of every stateful recurrent layer (a new series begins). */
+  resetStates(): void {
+    const visit = (l: Layer): void => {
+      (l as Layer & { resetStates?: () => void }).resetStates?.();
+      l.sublayers.forEach(visit);
+    };
+    this.layers.forEach(visit);
+  }
+
   /** Free plans and optimizer state (weights stay, owned by the layers). */
   dispose(): void {
     this.dropPlans();

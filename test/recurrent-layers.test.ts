@@ -130,6 +130,45 @@ describe('recurrent layers', () => {
     }
   });
 
+  it('stateful: consecutive windows continue one sequence; training carries states; resetStates starts over', async () => {
+    useBuild('relaxed');
+    const B = 2, T = 12, W = 4, F = 3, r = rng(21);
+    const xs = Float32Array.from({ length: B * T * F }, () => r() * 2 - 1);
+    const window = (k: number): eg.Tensor => {
+      const v = new Float32Array(B * W * F);
+      for (let b = 0; b < B; b++) v.set(xs.subarray((b * T + k * W) * F, (b * T + k * W + W) * F), b * W * F);
+      return eg.tensor(v, [B, W, F]);
+    };
+    for (const cell of ['lstm', 'gru', 'simpleRNN'] as const) {
+      const whole = eg.layers[cell]({ units: 5, returnSequences: true, inputShape: [T, F], seed: 8 });
+      const full = (await eg.sequential([whole]).predict(eg.tensor(xs, [B, T, F]))).dataSync();
+      const part = eg.layers[cell]({ units: 5, returnSequences: true, stateful: true, batchSize: B, inputShape: [W, F], seed: 8 });
+      const m = eg.sequential([part]);
+      for (let k = 0; k < T / W; k++) {
+        const got = (await m.predict(window(k), { batchSize: B })).dataSync();
+        for (let b = 0; b < B; b++) {
+          expectClose(got.slice(b * W * 5, (b + 1) * W * 5), full.slice((b * T + k * W) * 5, (b * T + k * W + W) * 5), 1e-5, `${cell} window ${k} row ${b}`);
+        }
+      }
+      m.resetStates();
+      const first = (await m.predict(window(0), { batchSize: B })).dataSync();
+      expectClose(first, Array.from({ length: B }, (_, b) => Array.from(full.slice(b * T * 5, (b * T + W) * 5))).flat(), 1e-5, `${cell} after resetStates`);
+    }
+    // truncated BPTT: a stateful model trains window after window; another batch size is refused clearly
+    const m = eg.sequential([eg.layers.lstm({ units: 6, stateful: true, batchSize: B, inputShape: [W, F], seed: 1 }), eg.layers.dense({ units: 1 })]);
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.02 }), loss: 'meanSquaredError' });
+    const target = eg.tensor([0.5, -0.5], [B, 1]);
+    const losses: number[] = [];
+    for (let e = 0; e < 30; e++) {
+      m.resetStates();
+      for (let k = 0; k < T / W; k++) losses.push((await m.fit(window(k), target, { epochs: 1, batchSize: B, shuffle: false })).history.loss[0]);
+    }
+    const mean3 = (v: number[]): number => (v[0] + v[1] + v[2]) / 3;
+    expect(mean3(losses.slice(-3)), losses.map((v) => v.toFixed(3)).join(' ')).toBeLessThan(mean3(losses) * 0.1);
+    await expect(async () => m.predict(eg.tensor(new Float32Array(3 * W * F), [3, W, F]), { batchSize: 3 })).rejects.toThrow(/keeps states for batches of 2, got a batch of 3/);
+    expect(() => eg.layers.lstm({ units: 2, stateful: true })).toThrow(/needs batchSize/);
+  });
+
   it('summary: output shapes, state sizes and FLOPs per step', () => {
     useBuild('simd');
     const m = eg.sequential([

@@ -7,7 +7,7 @@ import type { Graph, Shape } from '../graph/ir.js';
 import { GATES, RECURRENT_ACTIVATIONS, type Cell, type RecurrentActivation } from '../ops/recurrent.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
-import { fill, formatShape, tensor } from '../tensor.js';
+import { fill, formatShape, tensor, type Tensor } from '../tensor.js';
 import { Layer, fmtCount, type LayerConfig, type Weight } from './layer.js';
 import { Dense, checkActivation } from './core.js';
 import { defaultParam } from '../ops/activation.js';
@@ -37,7 +37,14 @@ export interface RNNConfig extends LayerConfig {
    */
   dropout?: number;
   recurrentDropout?: number;
+  /**
+   * Carry the final states of a batch over as the initial states of the next (truncated backpropagation
+   * through time over a long series cut into consecutive windows): needs `batchSize`, and the series' windows
+   * in order (fit with `shuffle: false`); `resetStates()` starts over.
+   */
   stateful?: boolean;
+  /** The fixed batch size of a stateful layer. */
+  batchSize?: number;
   seed?: number;
 }
 
@@ -79,13 +86,27 @@ export class RNN extends Layer {
     this.recurrentActivation = checkRecurrentActivation(cfg.recurrentActivation, 'sigmoid', where, 'recurrentActivation');
     if (cfg.dropout !== undefined && !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`edgegrad.layers.${where}: dropout must be in [0, 1), got ${cfg.dropout}`);
     if (cfg.recurrentDropout) throw new Error(`edgegrad.layers.${where}: recurrentDropout is not supported (use dropout, on the inputs of every step)`);
-    if (cfg.stateful) throw new Error(`edgegrad.layers.${where}: stateful is not supported: pass the states yourself (returnState, and initial states as inputs)`);
+    if (cfg.stateful && !(Number.isInteger(cfg.batchSize) && cfg.batchSize! > 0)) {
+      throw new Error(`edgegrad.layers.${where}: a stateful layer needs batchSize (a positive integer: its states are one row per example of a batch), got ${cfg.batchSize}`);
+    }
     if (cell !== 'lstm' && cfg.usePeepholes) throw new Error(`edgegrad.layers.${where}: usePeepholes is an LSTM option`);
   }
 
   get returnSequences(): boolean { return !!this.cfg.returnSequences; }
   get returnState(): boolean { return !!this.cfg.returnState; }
-  override get stochastic(): boolean { return !!this.cfg.dropout; }
+  // a stateful layer's output depends on the batches before: never cached as a frozen prefix
+  override get stochastic(): boolean { return !!this.cfg.dropout || !!this.cfg.stateful; }
+
+  /** A stateful layer's states (h, and c for an LSTM), [batchSize, units] each. */
+  private states: Tensor[] = [];
+
+  /** Zero a stateful layer's states (a new series begins). */
+  resetStates(): void {
+    for (const t of this.states) {
+      t.backend.kernels.fillValue(t.size, t.ptr, 0);
+      t.version++;
+    }
+  }
 
   /** Number of state tensors (h; and c for an LSTM). */
   get stateCount(): number { return this.cell === 'lstm' ? 2 : 1; }
@@ -118,10 +139,13 @@ export class RNN extends Layer {
       this.addWeight('bias', b, true, c.biasRegularizer);
     }
     if (this.cell === 'lstm' && c.usePeepholes) this.addWeight('peepholes', fill([3 * U], 0));
+    if (c.stateful) this.states = Array.from({ length: this.stateCount }, () => fill([c.batchSize!, U], 0));
   }
 
-  protected call(g: Graph, [x0, ...states]: number[]): number[] {
+  protected call(g: Graph, [x0, ...given]: number[]): number[] {
     const c = this.cfg;
+    if (c.stateful && given.length) throw new Error(`edgegrad.layers.${this.cell} '${this.name}': a stateful layer keeps its own states: do not pass initial states`);
+    const states = c.stateful ? this.states.map((t, i) => g.state(`${this.name}/state_${'hc'[i]}`, t, this.name)) : given;
     if (states.length && states.length !== this.stateCount) {
       throw new Error(`edgegrad.layers.${this.cell} '${this.name}': initial states are ${this.stateCount === 2 ? 'h and c' : 'h'}, got ${states.length} tensors`);
     }
@@ -133,7 +157,7 @@ export class RNN extends Layer {
       units: this.units, activation: this.activation, recurrentActivation: this.recurrentActivation,
       bias: b !== undefined, initialState: states.length > 0, peepholes: this.cell === 'lstm' && !!c.usePeepholes,
       resetAfter: this.cell === 'gru' && c.resetAfter !== false, goBackwards: !!c.goBackwards && !this.reverse, reverse: this.reverse,
-      masked: mask !== undefined,
+      masked: mask !== undefined, stateful: !!c.stateful,
     };
     const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest, ...(mask === undefined ? [] : [mask])], attrs, this.name, this.name);
     const y = this.returnSequences ? outs[0] : outs[1];

@@ -82,14 +82,39 @@ function inferRecurrent(cell: Cell, shapes: Shape[], a: Attrs, node: string): Op
   return { ...o, B, T, F, U };
 }
 
+/** Outputs each op has before the copies of the initial states that a stateful node keeps. */
+const OUTPUTS: Record<Cell, number> = { simpleRnn: 3, lstm: 5, gru: 5 };
+
+/**
+ * A stateful node (Keras's stateful: the states carry over from batch to batch) reads its initial states
+ * from persistent state values and writes its final states back into them. It first copies them to outputs
+ * of its own, which the sequence starts from and the backward pass reads (the state values have moved on by
+ * then). Returns the handles to start from.
+ */
+function statefulStart(ctx: RunContext, n: Node, cell: Cell, B: number): { h0: number; c0: number } {
+  const o = operands(n.inputs, n.attrs, cell), U = n.attrs.units as number;
+  const held = ctx.shape(o.h0!)[0];
+  if (held !== B) fail(cell, `node '${n.name}': a stateful layer keeps states for batches of ${held}, got a batch of ${B} (fit, predict and evaluate with batchSize ${held}, and a number of examples divisible by it)`);
+  const h0 = ctx.ptr(n.outputs[OUTPUTS[cell]]), c0 = cell === 'lstm' ? ctx.ptr(n.outputs[OUTPUTS[cell] + 1]) : 0;
+  ctx.be.copy(h0, ctx.ptr(o.h0!), B * U * F32);
+  if (c0) ctx.be.copy(c0, ctx.ptr(o.c0!), B * U * F32);
+  return { h0, c0 };
+}
+
+function statefulEnd(ctx: RunContext, n: Node, cell: Cell, B: number): void {
+  const o = operands(n.inputs, n.attrs, cell), U = n.attrs.units as number;
+  ctx.be.copy(ctx.ptr(o.h0!), ctx.ptr(n.outputs[1]), B * U * F32);
+  if (cell === 'lstm') ctx.be.copy(ctx.ptr(o.c0!), ctx.ptr(n.outputs[2]), B * U * F32);
+}
+
 /** The resolved dimensions and handles of a running recurrent node. */
-function bind(ctx: RunContext, n: Node, cell: Cell) {
+function bind(ctx: RunContext, n: Node, cell: Cell, start?: { h0: number; c0: number }) {
   const o = operands(n.inputs, n.attrs, cell);
   const [B, T, F] = ctx.shape(o.x), U = n.attrs.units as number;
   const p = (id: number | undefined): number => (id === undefined ? 0 : ctx.ptr(id));
   return {
     B, T, F, U, k: ctx.be.kernels, order: steps(n.attrs, T),
-    x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: p(o.h0), c0: p(o.c0), peep: p(o.p),
+    x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: start ? start.h0 : p(o.h0), c0: start ? start.c0 : p(o.c0), peep: p(o.p),
     /** The mask's column for input step t (0: no mask); rows T apart. */
     m: (t: number): number => (o.mask === undefined ? 0 : ctx.ptr(o.mask) + t * F32),
     act: actCode(n.attrs.activation ?? 'tanh', cell, 'activation'),
@@ -110,6 +135,10 @@ function copyRows(ctx: RunContext, B: number, U: number, src: number, lds: numbe
 }
 
 const F32 = 4;
+
+function stateCopies(cell: Cell, a: Attrs, B: number, U: number): Shape[] {
+  return a.stateful ? (cell === 'lstm' ? [[B, U], [B, U]] : [[B, U]]) : [];
+}
 
 /**
  * h_{t-1} of every step, in the input's time order ([B, T, U]; h0 or zeros at the first step processed): the
@@ -171,8 +200,15 @@ function gradRule(cell: Cell) {
     const o = operands(n.inputs, n.attrs, cell);
     const need = ROLES.filter((r) => o[r] !== undefined && b.needs(o[r]!));
     const carried = dOut.slice(0, CARRIED[cell]);
-    const ins = [...n.inputs, ...SAVED[cell].map((k) => n.outputs[k]), ...carried.filter((d): d is number => d !== undefined)];
-    const outs = b.node(`${cell}Grad`, ins, { ...n.attrs, nIn: n.inputs.length, need, dOut: carried.map((d) => d !== undefined) }, `${n.name}_grad`);
+    const fwd = n.inputs.slice();
+    if (n.attrs.stateful) {
+      // the state values hold the final states by the time the backward pass runs: it reads the copies
+      const at = operands(n.inputs.map((_, i) => i), n.attrs, cell);
+      fwd[at.h0!] = n.outputs[OUTPUTS[cell]];
+      if (cell === 'lstm') fwd[at.c0!] = n.outputs[OUTPUTS[cell] + 1];
+    }
+    const ins = [...fwd, ...SAVED[cell].map((k) => n.outputs[k]), ...carried.filter((d): d is number => d !== undefined)];
+    const outs = b.node(`${cell}Grad`, ins, { ...n.attrs, stateful: false, nIn: n.inputs.length, need, dOut: carried.map((d) => d !== undefined) }, `${n.name}_grad`);
     const scratch = GRAD_SCRATCH[cell](1, 1, 1).length;
     const at = operands(n.inputs.map((_, i) => i), n.attrs, cell), dIn: Array<number | undefined> = n.inputs.map(() => undefined);
     need.forEach((r, i) => { dIn[at[r]!] = outs[scratch + i]; });
@@ -190,6 +226,14 @@ function gradOperands(n: Node, cell: Cell) {
   return { saved: n.inputs.slice(nIn, nIn + saved), d, out: Object.fromEntries(outs) as Partial<Record<Role, number>> };
 }
 
+function statefulMutates(cell: Cell) {
+  return (n: Node): number[] => {
+    if (!n.attrs.stateful) return [];
+    const at = operands(n.inputs.map((_, i) => i), n.attrs, cell);
+    return cell === 'lstm' ? [at.h0!, at.c0!] : [at.h0!];
+  };
+}
+
 function flops(G: number) {
   return (inputs: Shape[]): number => {
     const [B, T, F] = inputs[0], U = inputs[2][0];
@@ -205,10 +249,10 @@ registerOp({
   // the pre-activations x W + b in time order)
   infer(shapes, a, node) {
     const { B, T, U } = inferRecurrent('simpleRnn', shapes, a, node);
-    return [[B, T, U], [B, U], [B, T, U]];
+    return [[B, T, U], [B, U], [B, T, U], ...stateCopies('simpleRnn', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'simpleRnn'), { B, T, F, U, order } = r;
+    const r = bind(ctx, n, 'simpleRnn', n.attrs.stateful ? statefulStart(ctx, n, 'simpleRnn', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r;
     const [hseq, hT, pre] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, U, F, r.x, F, r.W, U, 0, pre, U, r.b);
     for (let s = 0; s < T; s++) {
@@ -218,7 +262,9 @@ registerOp({
       r.k.rnnCell(B, U, z, T * U, hp, ldhp, r.m(order.t(s)), T, hseq + order.pos(s) * U * F32, T * U, r.act);
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
+    if (n.attrs.stateful) statefulEnd(ctx, n, 'simpleRnn', B);
   },
+  mutates: statefulMutates('simpleRnn'),
   grad: gradRule('simpleRnn'),
   flops: flops(1),
 });
@@ -232,10 +278,10 @@ registerOp({
   // peepholes); outputs hseq, hT, cT, gates (activated, time order), cells (time order)
   infer(shapes, a, node) {
     const { B, T, U } = inferRecurrent('lstm', shapes, a, node);
-    return [[B, T, U], [B, U], [B, U], [B, T, 4 * U], [B, T, U]];
+    return [[B, T, U], [B, U], [B, U], [B, T, 4 * U], [B, T, U], ...stateCopies('lstm', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'lstm'), { B, T, F, U, order } = r, N = 4 * U;
+    const r = bind(ctx, n, 'lstm', n.attrs.stateful ? statefulStart(ctx, n, 'lstm', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r, N = 4 * U;
     const [hseq, hT, cT, gates, cells] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
     for (let s = 0; s < T; s++) {
@@ -247,7 +293,9 @@ registerOp({
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
     copyRows(ctx, B, U, cells + order.t(T - 1) * U * F32, T * U, cT, U);
+    if (n.attrs.stateful) statefulEnd(ctx, n, 'lstm', B);
   },
+  mutates: statefulMutates('lstm'),
   grad: gradRule('lstm'),
   flops: flops(4),
 });
@@ -262,10 +310,11 @@ registerOp({
   // (scratch: h_{t-1} R of the step)
   infer(shapes, a, node) {
     const { B, T, U } = inferRecurrent('gru', shapes, a, node);
-    return [[B, T, U], [B, U], [B, T, 3 * U], [B, T, U], [B, 3 * U]];
+    return [[B, T, U], [B, U], [B, T, 3 * U], [B, T, U], [B, 3 * U], ...stateCopies('gru', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'gru'), { B, T, F, U, order } = r, N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
+    const r = bind(ctx, n, 'gru', n.attrs.stateful ? statefulStart(ctx, n, 'gru', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r,
+      N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
     const [hseq, hT, gates, aux, hr] = n.outputs.map((id) => ctx.ptr(id));
     const rb = after && r.b ? r.b + N * F32 : 0;
     gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
@@ -278,7 +327,9 @@ registerOp({
       r.k.gruOutput(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, r.m(t), T, after ? aux + t * U * F32 : 0, T * U, hseq + order.pos(s) * U * F32, T * U, r.act, after);
     }
     copyRows(ctx, B, U, hseq + order.pos(T - 1) * U * F32, T * U, hT, U);
+    if (n.attrs.stateful) statefulEnd(ctx, n, 'gru', B);
   },
+  mutates: statefulMutates('gru'),
   grad: gradRule('gru'),
   flops: flops(3),
 });
