@@ -40,7 +40,9 @@ function seed(model, s, scale = 0.6, keep = () => false) {
 
 const B = 3, T = 5, F = 3;
 const fixtures = [];
-function add(name, note, build, { ints = 0, keep, edit, expected } = {}) { fixtures.push({ name, note, build, ints, keep, edit, expected }); }
+function add(name, note, build, { ints = 0, keep, edit, expected, pad } = {}) { fixtures.push({ name, note, build, ints, keep, edit, expected, pad }); }
+// padded steps (masks): example 0 ends with 2, example 1 starts with 1, example 2 has one in the middle
+const PADDED = [[0, 3], [0, 4], [1, 0], [2, 2]];
 const seq = (...layers) => tf.sequential({ layers });
 const inp = { inputShape: [T, F] };
 
@@ -87,7 +89,6 @@ add('gru_avgpool', 'GRU(5, sequences) -> GlobalAveragePooling1D -> Dense(1)', ()
   tf.layers.gru({ name: 'gru', units: 5, returnSequences: true, ...inp }),
   tf.layers.globalAveragePooling1d({ name: 'pool' }),
   tf.layers.dense({ name: 'head', units: 1 })));
-
 // ---- GRU with reset_after: a float64 reference of Keras's formula ----
 const act = { tanh: Math.tanh, sigmoid: (v) => 1 / (1 + Math.exp(-v)), hard_sigmoid: (v) => Math.min(1, Math.max(0, 0.2 * v + 0.5)), relu: (v) => Math.max(0, v), linear: (v) => v };
 /** Keras GRU, batch-major x [B, T, F], kernel [F, 3U], recurrent [U, 3U], bias [3U] or [2, 3U] (reset_after). */
@@ -135,6 +136,20 @@ add('gru_reset_after', 'GRU with reset_after (Keras default; bias [2, 3U]), sigm
   },
 });
 
+add('masking_lstm_stack', 'Masking(0) -> LSTM(5, sequences) -> LSTM(4) -> Dense(2): padded steps skipped', () => seq(
+  tf.layers.masking({ name: 'mask', maskValue: 0, ...inp }),
+  tf.layers.lstm({ name: 'lstm_1', units: 5, returnSequences: true }),
+  tf.layers.lstm({ name: 'lstm_2', units: 4, recurrentActivation: 'sigmoid' }),
+  tf.layers.dense({ name: 'head', units: 2 })), { pad: true });
+add('masking_rnn_backwards', 'Masking(0) -> SimpleRNN(go_backwards, sequences) -> GRU(sequences): tfjs passes the mask on unreversed', () => seq(
+  tf.layers.masking({ name: 'mask', maskValue: 0, ...inp }),
+  tf.layers.simpleRNN({ name: 'rnn', units: 4, goBackwards: true, returnSequences: true }),
+  tf.layers.gru({ name: 'gru', units: 3, returnSequences: true })), { pad: true });
+add('mask_zero_bidi_gru', 'Embedding(12, 4, mask_zero) -> Bidirectional(GRU, sequences) -> TimeDistributed(Dense(2)) on token ids, 0 padding', () => seq(
+  tf.layers.embedding({ name: 'embed', inputDim: 12, outputDim: 4, inputLength: T, maskZero: true }),
+  tf.layers.bidirectional({ name: 'bidi', layer: tf.layers.gru({ name: 'gru', units: 4, returnSequences: true }) }),
+  tf.layers.timeDistributed({ name: 'td', layer: tf.layers.dense({ name: 'dense', units: 2 }) })), { ints: 12, pad: true });
+
 rmSync(root, { recursive: true, force: true });
 let s = 1;
 for (const f of fixtures) {
@@ -143,7 +158,9 @@ for (const f of fixtures) {
   const r = rng(1000 + s);
   const shape = f.ints ? [B, T] : [B, T, F];
   const n = shape.reduce((a, b) => a * b, 1);
-  const input = f.ints ? Array.from({ length: n }, () => Math.floor(r() * f.ints)) : Array.from(uniform(n, r, 1));
+  const input = f.ints ? Array.from({ length: n }, () => (f.pad ? 1 : 0) + Math.floor(r() * (f.ints - (f.pad ? 1 : 0)))) : Array.from(uniform(n, r, 1));
+  const step = shape.slice(2).reduce((a, b) => a * b, 1);
+  if (f.pad) for (const [b, t] of PADDED) input.fill(0, (b * T + t) * step, (b * T + t + 1) * step);
   const y = model.predict(tf.tensor(input, shape, f.ints ? 'int32' : 'float32'));
   const tfjsOut = Array.from(y.dataSync());
   let output = tfjsOut, source = `TensorFlow.js ${tf.version.tfjs} (cpu backend)`;

@@ -21,7 +21,7 @@ describe('TensorFlow.js recurrent import', () => {
 
   it('covers the fixtures the script writes', () => {
     expect(names).toEqual(expect.arrayContaining(['lstm_last', 'lstm_seq_sigmoid', 'lstm_unit_forget_bias', 'gru_reset_before', 'gru_reset_after', 'simple_rnn_tanh',
-      'simple_rnn_relu', 'bidi_lstm_concat', 'bidi_lstm_sum', 'lstm_go_backwards', 'stack_lstm_dense', 'text_classifier', 'lstm_time_distributed']));
+      'simple_rnn_relu', 'bidi_lstm_concat', 'bidi_lstm_sum', 'lstm_go_backwards', 'stack_lstm_dense', 'text_classifier', 'lstm_time_distributed', 'masking_lstm_stack', 'mask_zero_bidi_gru']));
   });
 
   for (const name of names) {
@@ -128,7 +128,7 @@ describe('TensorFlow.js recurrent import', () => {
     await expect(edit('simple_rnn_relu', (l) => { l[0].config.activation = 'softsign'; })).rejects.toThrow(/layer 'rnn' \(SimpleRNN\): activation 'softsign' is not supported/);
     await expect(edit('gru_reset_before', (l) => { l[0].config.reset_after = true; })).rejects.toThrow(/layer 'gru' \(GRU\): weight 'bias' is \[15\], not \[2,15\]/);
     await expect(edit('bidi_lstm_sum', (l) => { l[0].config.merge_mode = null; })).rejects.toThrow(/layer 'bidi': merge_mode null is not supported/);
-    await expect(edit('text_classifier', (l) => { l[0].config.mask_zero = true; })).rejects.toThrow(/layer 'embed' \(Embedding\): mask_zero true/);
+    await expect(edit('text_bidi_maxpool', (l) => { l[0].config.mask_zero = true; })).rejects.toThrow(/layer 'pool' \(GlobalMaxPooling1D\) receives the mask of padded steps/);
     await expect(edit('lstm_time_distributed', (l) => { (l[1].config.layer as { class_name: string }).class_name = 'Conv2D'; })).rejects.toThrow(/layer 'td': TimeDistributed of Conv2D/);
     await expect(edit('bidi_lstm_concat', (l) => { (l[0].config.layer as { config: Record<string, unknown> }).config.go_backwards = true; })).rejects.toThrow(/layer 'bidi': Bidirectional of a go_backwards layer with return_sequences/);
     // dropout acts in training only: the same outputs

@@ -95,6 +95,8 @@ function decodeWeights(manifest: TfjsModelJson['weightsManifest'], bytes: Uint8A
 /** Keras's recurrent activations (tfjs writes snake case) -> the recurrent ops' names. */
 const RNN_ACT: Record<string, string> = { tanh: 'tanh', sigmoid: 'sigmoid', hard_sigmoid: 'hardSigmoid', hardSigmoid: 'hardSigmoid', relu: 'relu', linear: 'linear' };
 const RNN_OP: Record<string, { op: string; gates: number }> = { LSTM: { op: 'lstm', gates: 4 }, GRU: { op: 'gru', gates: 3 }, SimpleRNN: { op: 'simpleRnn', gates: 1 } };
+/** Layers that pass a sequence mask (Masking, Embedding mask_zero) on unchanged, as tfjs's supportsMasking layers do. */
+const MASK_PASS = new Set(['Dense', 'TimeDistributed', 'Activation', 'ReLU', 'Dropout', 'GaussianNoise', 'BatchNormalization']);
 
 const pair = (v: unknown, d: number): [number, number] => (v === undefined || v === null ? [d, d] : typeof v === 'number' ? [v, v] : [(v as number[])[0], (v as number[])[1]]);
 
@@ -169,7 +171,8 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
   /**
    * An LSTM / GRU / SimpleRNN on x [B, T, F] as one recurrent node named `node`, its weights under `scope` in
    * tfjs's order (kernel, recurrent_kernel, bias). `reverse` runs it backward with outputs aligned to the input's
-   * steps (Bidirectional's backward copy). Returns [output (last step or sequence), final states if return_state].
+   * steps (Bidirectional's backward copy). A mask on x skips the padded steps (state carried over, as tfjs does).
+   * Returns [output (last step or sequence), final states if return_state].
    * Ignored on purpose: dropout and recurrent_dropout act in training only; implementation and unroll choose how
    * Keras computes the same function; unit_forget_bias only initializes the bias, which the weights replace.
    */
@@ -194,11 +197,12 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     const W = take('kernel', [xs[2], gates * U]), R = take('recurrent_kernel', [U, gates * U]);
     // GRU reset_after: Keras's bias [2, 3U] (input bias row, recurrent bias row), as the op takes it
     const useBias = c.use_bias !== false, b = useBias ? [g.param(`${node}/bias`, take('bias', resetAfter ? [2, gates * U] : [gates * U]), true)] : [];
-    const attrs: Record<string, unknown> = { units: U, activation: ra(c.activation, 'activation', 'tanh'), goBackwards: !reverse && c.go_backwards === true, reverse, bias: useBias };
+    const mask = g.masks.get(x);
+    const attrs: Record<string, unknown> = { units: U, activation: ra(c.activation, 'activation', 'tanh'), goBackwards: !reverse && c.go_backwards === true, reverse, bias: useBias, masked: mask !== undefined };
     // tfjs's default recurrent activation is hard_sigmoid (Keras's is sigmoid, which it always writes)
     if (op !== 'simpleRnn') attrs.recurrentActivation = ra(c.recurrent_activation, 'recurrent_activation', 'hard_sigmoid');
     if (op === 'gru') attrs.resetAfter = resetAfter;
-    const o = g.node(op, [x, g.param(`${node}/kernel`, W, true), g.param(`${node}/recurrent_kernel`, R, true), ...b], attrs, node, nm);
+    const o = g.node(op, [x, g.param(`${node}/kernel`, W, true), g.param(`${node}/recurrent_kernel`, R, true), ...b, ...(mask === undefined ? [] : [mask])], attrs, node, nm);
     const y = c.return_sequences === true ? o[0] : o[1];
     return c.return_state === true ? [y, o[1], ...(op === 'lstm' ? [o[2]] : [])] : [y];
   };
@@ -290,9 +294,24 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         break;
       }
       case 'Embedding': {
-        if (c.mask_zero === true) fail(`layer '${nm}' (Embedding): mask_zero true (masking of padded steps) is not supported`);
         if (g.values[ins[0]].dtype !== 'int32') fail(`layer '${nm}' (Embedding) reads a computed value; edgegrad embeds the model's input (token ids) only`);
-        out = g.node('embedding', [g.param(`${nm}/embeddings`, weight(nm, 'embeddings'), true), ins[0]], {}, nm, nm)[0];
+        const table = weight(nm, 'embeddings');
+        out = g.node('embedding', [g.param(`${nm}/embeddings`, table, true), ins[0]], {}, nm, nm)[0];
+        if (c.mask_zero === true) {
+          // the mask [B, T, 1] (0 for token 0, padding) by the same lookup in a constant column of ones but row 0
+          const ones = new Float32Array(table.shape[0]).fill(1);
+          ones[0] = 0;
+          const col = Tensor.empty([table.shape[0], 1]);
+          col.write(ones);
+          g.masks.set(out, g.node('embedding', [g.param(`${nm}/mask_zero`, col, false), ins[0]], {}, `${nm}/mask`, nm)[0]);
+        }
+        break;
+      }
+      case 'Masking': {
+        // Keras's Masking: a step whose features all equal mask_value is padding; its values become 0
+        const m = g.node('sequenceMask', [ins[0]], { maskValue: (c.mask_value as number) ?? 0 }, `${nm}/mask`, nm)[0];
+        out = g.node('mul', [ins[0], m], {}, nm, nm)[0];
+        g.masks.set(out, m);
         break;
       }
       case 'BatchNormalization': {
@@ -368,6 +387,14 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         break;
       default:
         fail(`layer class '${l.class_name}' (layer '${nm}') is not supported`);
+    }
+    // a mask reaches the next layers through those that take it: recurrent layers pass it on with their
+    // sequences (tfjs passes it unreversed after go_backwards too); other layers would not run in tfjs
+    const mask = ins.map((i) => g.masks.get(i)).find((m) => m !== undefined);
+    if (mask !== undefined && !g.masks.has(out)) {
+      const rnn = RNN_OP[l.class_name] ? c : l.class_name === 'Bidirectional' ? (c.layer as KerasLayer).config : undefined;
+      if (!rnn && !MASK_PASS.has(l.class_name)) fail(`layer '${nm}' (${l.class_name}) receives the mask of padded steps (from Masking or an Embedding's mask_zero), which it does not take`);
+      if (!rnn || rnn.return_sequences === true) g.masks.set(out, mask);
     }
     outs.set(nm, [out, ...extra]);
     prev = out;
