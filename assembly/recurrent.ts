@@ -266,10 +266,22 @@ export function lstmCellBackward(B: i32, U: i32, z: usize, ldz: i32, cp: usize, 
 export function gruGates(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usize, hp: usize, ldhp: i32, rh: usize, ldrh: i32, ract: i32): void {
   const U3 = U * 3;
   for (let b = 0; b < B; b++) {
-    for (let j = 0; j < (U << 1); j++) {
-      const v = actS(ract, load<f32>(at(g, b, ldg, j)) + ldS(hr, b, U3, j) + ldS(rb, 0, 0, j));
-      store<f32>(at(g, b, ldg, j), v);
-      if (rh && j >= U) store<f32>(at(rh, b, ldrh, j - U), v * ldS(hp, b, ldhp, j - U));
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const z = actV(ract, f32x4.add(v128.load(at(g, b, ldg, j)), f32x4.add(ldV(hr, b, U3, j), ldV(rb, 0, 0, j))));
+        const r = actV(ract, f32x4.add(v128.load(at(g, b, ldg, U + j)), f32x4.add(ldV(hr, b, U3, U + j), ldV(rb, 0, 0, U + j))));
+        v128.store(at(g, b, ldg, j), z);
+        v128.store(at(g, b, ldg, U + j), r);
+        if (rh) v128.store(at(rh, b, ldrh, j), f32x4.mul(r, ldV(hp, b, ldhp, j)));
+      }
+    }
+    for (; j < U; j++) {
+      const z = actS(ract, load<f32>(at(g, b, ldg, j)) + ldS(hr, b, U3, j) + ldS(rb, 0, 0, j));
+      const r = actS(ract, load<f32>(at(g, b, ldg, U + j)) + ldS(hr, b, U3, U + j) + ldS(rb, 0, 0, U + j));
+      store<f32>(at(g, b, ldg, j), z);
+      store<f32>(at(g, b, ldg, U + j), r);
+      if (rh) store<f32>(at(rh, b, ldrh, j), r * ldS(hp, b, ldhp, j));
     }
   }
 }
@@ -283,7 +295,25 @@ export function gruOutput(B: i32, U: i32, g: usize, ldg: i32, hr: usize, rb: usi
   const U2 = U << 1, U3 = U * 3;
   for (let b = 0; b < B; b++) {
     if (padded(m, ldm, b)) { copyRow(U, hp, ldhp, h, ldh, b); continue; }
-    for (let j = 0; j < U; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const z = v128.load(at(g, b, ldg, j)), r = v128.load(at(g, b, ldg, U + j));
+        let a = v128.load(at(g, b, ldg, U2 + j)), rec = ldV(hr, b, U3, U2 + j);
+        if (resetAfter) {
+          rec = f32x4.add(rec, ldV(rb, 0, 0, U2 + j));
+          if (n) v128.store(at(n, b, ldn, j), rec);
+          a = madd4(r, rec, a);
+        } else {
+          a = f32x4.add(a, rec);
+        }
+        const hh = actV(act, a);
+        v128.store(at(g, b, ldg, U2 + j), hh);
+        // z h_{t-1} + (1 - z) hh = hh + z (h_{t-1} - hh)
+        v128.store(at(h, b, ldh, j), madd4(z, f32x4.sub(ldV(hp, b, ldhp, j), hh), hh));
+      }
+    }
+    for (; j < U; j++) {
       const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j));
       let a = load<f32>(at(g, b, ldg, U2 + j)), rec = ldS(hr, b, U3, U2 + j);
       if (resetAfter) {
@@ -314,7 +344,27 @@ export function gruBackward(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp:
       if (resetAfter) memory.fill(at(dhr, b, lddhr, 0), 0, <usize>(3 * U) << 2);
       continue;
     }
-    for (let j = 0; j < U; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      const one = f32x4.splat(1);
+      for (; j + 4 <= U; j += 4) {
+        const z = v128.load(at(g, b, ldg, j)), r = v128.load(at(g, b, ldg, U + j)), hh = v128.load(at(g, b, ldg, U2 + j));
+        const d = f32x4.add(ldV(dy, b, lddy, j), v128.load(at(dh, b, U, j)));
+        const dzz = f32x4.mul(f32x4.mul(d, f32x4.sub(ldV(hp, b, ldhp, j), hh)), dactV(ract, z));
+        const dzh = f32x4.mul(f32x4.mul(d, f32x4.sub(one, z)), dactV(act, hh));
+        v128.store(at(dx, b, lddx, j), dzz);
+        v128.store(at(dx, b, lddx, U2 + j), dzh);
+        if (resetAfter) {
+          const dzr = f32x4.mul(f32x4.mul(dzh, v128.load(at(n, b, ldn, j))), dactV(ract, r));
+          v128.store(at(dx, b, lddx, U + j), dzr);
+          v128.store(at(dhr, b, lddhr, j), dzz);
+          v128.store(at(dhr, b, lddhr, U + j), dzr);
+          v128.store(at(dhr, b, lddhr, U2 + j), f32x4.mul(dzh, r));
+        }
+        v128.store(at(dh, b, U, j), f32x4.mul(d, z));
+      }
+    }
+    for (; j < U; j++) {
       const z = load<f32>(at(g, b, ldg, j)), r = load<f32>(at(g, b, ldg, U + j)), hh = load<f32>(at(g, b, ldg, U2 + j));
       const d = ldS(dy, b, lddy, j) + load<f32>(at(dh, b, U, j));
       const dzz = d * (ldS(hp, b, ldhp, j) - hh) * dactS(ract, z);
@@ -336,7 +386,15 @@ export function gruBackward(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp:
 /** Reset-before form, after drh = dhh_pre Rhᵀ: the r block of dx, and dh += drh r. */
 export function gruBackwardReset(B: i32, U: i32, g: usize, ldg: i32, hp: usize, ldhp: i32, drh: usize, dx: usize, lddx: i32, dh: usize, ract: i32): void {
   for (let b = 0; b < B; b++) {
-    for (let j = 0; j < U; j++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const r = v128.load(at(g, b, ldg, U + j)), d = v128.load(at(drh, b, U, j));
+        v128.store(at(dx, b, lddx, U + j), f32x4.mul(f32x4.mul(d, ldV(hp, b, ldhp, j)), dactV(ract, r)));
+        v128.store(at(dh, b, U, j), madd4(d, r, v128.load(at(dh, b, U, j))));
+      }
+    }
+    for (; j < U; j++) {
       const r = load<f32>(at(g, b, ldg, U + j)), d = load<f32>(at(drh, b, U, j));
       store<f32>(at(dx, b, lddx, U + j), d * ldS(hp, b, ldhp, j) * dactS(ract, r));
       store<f32>(at(dh, b, U, j), load<f32>(at(dh, b, U, j)) + d * r);
