@@ -12,10 +12,15 @@ import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 
-/** A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. */
+/**
+ * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
+ * input's batch is its first axis unless batchAxis says otherwise (an ONNX RNN's time-major X [T, batch, F]
+ * and initial states [dirs, batch, H]); shape is then the declared shape without that axis. batchAxis -1:
+ * no batch, the whole tensor has the fixed shape (an ONNX RNN's weights fed as inputs).
+ */
 export interface Boundary {
   /** dtype: int32 for integer inputs (indices; the file's own integer type in onnxType); float32 by default */
-  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number }>;
+  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number; batchAxis?: number }>;
   outputs: Array<{ name: string; nchw: boolean }>;
 }
 
@@ -110,8 +115,7 @@ export class GraphModel {
     if (x instanceof Tensor && outs.length > 1) {
       throw new Error(`edgegrad.predict: model '${this.name}' has ${outs.length} outputs (${this.outputNames.join(', ')}): pass its input as [x] (outputs in order) or { ${this.inputNames[0]}: x } (outputs by name)`);
     }
-    const B = xs[0].shape[0];
-    const p = this.plan(B);
+    const p = this.plan(this.batchOf(xs));
     // layouts change on the backend, and data moves by copies there: nothing crosses to the CPU
     const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
     const ys = p.graph.outputs.map((id) => Tensor.empty(p.shapes[id]));
@@ -143,7 +147,7 @@ export class GraphModel {
     const runs = opts.runs ?? 10;
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`edgegrad.profile: runs must be a positive integer, got ${runs}`);
     const xs = this.inputsOf(x, 'profile');
-    const p = this.plan(xs[0].shape[0]);
+    const p = this.plan(this.batchOf(xs));
     const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
     const times = p.graph.nodes.map(() => [] as number[]);
     try {
@@ -160,6 +164,12 @@ export class GraphModel {
     const total = rows.reduce((a, r) => a + r.ms, 0) || 1;
     rows.forEach((r) => { r.share = r.ms / total; });
     return rows.sort((a, b) => b.ms - a.ms);
+  }
+
+  /** The batch size of a call: the length of the first input's batch axis that has one (1 if none does). */
+  private batchOf(xs: Tensor[]): number {
+    const k = this.boundary.inputs.findIndex((s) => (s.batchAxis ?? 0) >= 0);
+    return k < 0 ? 1 : xs[k].shape[this.boundary.inputs[k].batchAxis ?? 0];
   }
 
   /** The inputs of a call in input order, each checked (shape, dtype, backend, finite), one batch size. */
@@ -181,14 +191,18 @@ export class GraphModel {
       const spec = specs[k], label = specs.length > 1 ? `input '${spec.name}'` : 'x';
       if (t === undefined) throw new Error(`edgegrad.${op}: ${label} is missing (inputs: ${this.inputNames.join(', ')})`);
       if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: ${label} must be a Tensor (eg.tensor(data, shape)), got ${what(t)}`);
-      const want = spec.shape;
-      if (t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
-        throw new Error(`edgegrad.${op}: model '${this.name}' expects ${specs.length > 1 ? `${label} ` : 'input '}[batch, ${want.join(', ')}], got ${formatShape(t.shape)}`);
+      const want = spec.shape, b = spec.batchAxis ?? 0;
+      const rest = t.shape.filter((_, i) => i !== b);
+      if (t.rank !== want.length + (b >= 0 ? 1 : 0) || want.some((d, i) => d !== rest[i])) {
+        const shown: Array<string | number> = want.slice();
+        if (b >= 0) shown.splice(b, 0, 'batch');
+        throw new Error(`edgegrad.${op}: model '${this.name}' expects ${specs.length > 1 ? `${label} ` : 'input '}[${shown.join(', ')}], got ${formatShape(t.shape)}`);
       }
       const dtype = spec.dtype ?? 'float32';
       if (t.dtype !== dtype) throw new Error(`edgegrad.${op}: ${label} must be ${dtype}${dtype === 'int32' ? ` (indices: eg.tensor(Int32Array.from(ids), shape, 'int32'))` : ''}, got ${t.dtype}`);
-      if (t.shape[0] === 0) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
-      if (t.shape[0] !== (xs[0] as Tensor).shape[0]) throw new Error(`edgegrad.${op}: the inputs have different batch sizes (${(xs as Tensor[]).map((v) => v.shape[0]).join(', ')})`);
+      if (t.size === 0) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
+      const batches = specs.map((s, j) => ((s.batchAxis ?? 0) >= 0 ? (xs[j] as Tensor | undefined)?.shape?.[s.batchAxis ?? 0] : undefined));
+      if (batches[k] !== undefined && batches[k] !== batches.find((v) => v !== undefined)) throw new Error(`edgegrad.${op}: the inputs have different batch sizes (${batches.filter((v) => v !== undefined).join(', ')})`);
       checkBackend(t, op);
       if (dtype === 'float32') refuseNonFinite(t, op, label);
       return t;
@@ -208,10 +222,15 @@ export class GraphModel {
     const trainable = this.countParams(true);
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
-    const io = (l: Array<{ name: string; shape: number[]; dtype?: string }>) => l.map((v) => `${v.name} ${v.dtype ?? 'float32'} [batch, ${v.shape.join(', ')}]`).join('; ');
+    // the batch where it is (an ONNX RNN's time-major values hold it on axis 1; a weight fed as an input has none)
+    const io = (l: Array<{ name: string; shape: number[]; dtype?: string; batchAxis?: number }>) => l.map((v) => {
+      const dims: Array<number | string> = v.shape.slice();
+      if ((v.batchAxis ?? 0) >= 0) dims.splice(v.batchAxis ?? 0, 0, 'batch');
+      return `${v.name} ${v.dtype ?? 'float32'} [${dims.join(', ')}]`;
+    }).join('; ');
     const outShapes = this.boundary.outputs.map((o, k) => {
-      const s = p.shapes[p.graph.outputs[k]];
-      return { name: o.name, shape: (o.nchw ? [s[3], s[1], s[2]] : s.slice(1)) };
+      const s = p.graph.values[p.graph.outputs[k]].shape, b = Math.max(s.indexOf(-1), 0);
+      return o.nchw ? { name: o.name, shape: [s[3], s[1], s[2]] } : { name: o.name, shape: s.filter((_, i) => i !== b), batchAxis: s.includes(-1) ? b : -1 };
     });
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,

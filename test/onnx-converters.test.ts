@@ -155,7 +155,9 @@ describe('ONNX import converters, by family', () => {
     expect(Array.from(cat.val().konst!.data)).toEqual([1, 2, 3]);
     const id = new Case().plain('x', [4]).run('Identity', ['x']);
     expect(id.val()).toBe(id.cx.vals.get('x'));
-    expect(() => new Case().plain('x', [4, 2]).run('Transpose', ['x'], [ints('perm', [1, 0, 2])])).toThrow(/moves the batch dimension/);
+    // the batch may move (a time-major RNN's [T, batch, F]); it may not be squeezed, sliced or joined along
+    expect(new Case().plain('x', [4, 2]).run('Transpose', ['x'], [ints('perm', [1, 0, 2])]).shape()).toEqual([4, -1, 2]);
+    expect(() => new Case().plain('x', [4, 2]).run('Transpose', ['x'], [ints('perm', [1, 0, 2])], ['t']).run('Squeeze', ['t'], [ints('axes', [1])])).toThrow(/squeeze of the batch dimension/);
   });
 
   it('spatial: Pad becomes zeroPad2d; Resize by scales becomes resize2d with TF\'s coordinate rule', () => {
@@ -221,6 +223,30 @@ describe('ONNX import converters, by family', () => {
 
 describe('ONNX converter tables', () => {
   beforeAll(() => { useBuild('simd'); });
+
+  it('recurrent: a layout-0 LSTM is a transpose to batch-major, one lstm per direction with i, f, c, o columns, and Y / Y_h assembled', () => {
+    const H = 2, F = 3;
+    // ONNX W rows: gate blocks i, o, f, c of H rows each; row r, column f holds 10 r + f
+    const c = new Case().init('W', [1, 4 * H, F], seq(4 * H * F).map((i) => 10 * Math.floor(i / F) + (i % F))).init('R', [1, 4 * H, H], seq(4 * H * H))
+      .init('B', [1, 8 * H], seq(8 * H));
+    c.cx.vals.set('X', { id: c.cx.g.input('X', [5, -1, F]), shape: [5, -1, F] });
+    c.run('LSTM', ['X', 'W', 'R', 'B'], [int('hidden_size', H)], ['Y', 'Y_h']);
+    expect(c.nodes).toEqual(['transpose', 'lstm', 'reshape', 'transpose', 'reshape', 'transpose']);
+    expect(c.node('lstm').attrs).toMatchObject({ units: H, reverse: false, initialState: false, peepholes: false, activation: 'tanh', recurrentActivation: 'sigmoid' });
+    const w = c.weight('lstm', 1);
+    expect(w.shape).toEqual([F, 4 * H]);
+    // column j of gate g (i, f, c, o) at feature f is ONNX row block(g) * H + j: i 0, f 2, c 3, o 1
+    expect([0, 1, 2, 3].map((g) => w.data[1 * 4 * H + g * H + 1])).toEqual([0, 2, 3, 1].map((b) => 10 * (b * H + 1) + 1));
+    // the bias is Wb + Rb, in the same order
+    expect(c.weight('lstm', 3).data.slice(0, 2 * H)).toEqual([0, 1, 4, 5].map((k) => k + k + 4 * H));
+    expect(c.shape('Y')).toEqual([5, 1, -1, H]);
+    expect(c.shape('Y_h')).toEqual([1, -1, H]);
+    const bi = new Case().init('W', [2, 3 * H, F], seq(6 * H * F)).init('R', [2, 3 * H, H], seq(6 * H * H)).init('B', [2, 6 * H], seq(12 * H)).plain('X', [5, F])
+      .run('GRU', ['X', 'W', 'R', 'B'], [int('hidden_size', H), int('layout', 1), int('linear_before_reset', 1), str('direction', 'bidirectional')], ['Y']);
+    expect(bi.nodes).toEqual(['gru', 'gru', 'concat', 'reshape']);
+    expect(bi.cx.g.nodes.slice(0, 2).map((n) => [n.attrs.reverse, n.attrs.resetAfter, bi.cx.g.values[n.inputs[3]].shape])).toEqual([[false, true, [6 * H]], [true, true, [6 * H]]]);
+    expect(bi.shape('Y')).toEqual([-1, 5, 2, H]);
+  });
 
   it('the supported ops are the table\'s, each in one family; an unknown op\'s error lists them', () => {
     const fromFamilies = Object.values(FAMILIES).flatMap((f) => Object.keys(f));
@@ -335,6 +361,27 @@ describe('ONNX export writers, by family', () => {
     expect(nodes[0].attribute[0].ints).toEqual([0, 2, 3, 1]);
     const axes = cx.inits.find((t) => (t as { name: string }).name === 's/axes') as { rawData: Uint8Array };
     expect(Number(new BigInt64Array(axes.rawData.buffer)[0])).toBe(1);
+  });
+
+  it('recurrent: lstm is an ONNX LSTM of layout 0 between Transposes, gates back in ONNX order, goBackwards a reversing Slice', () => {
+    const g = new Graph();
+    const x = g.input('x', [-1, 4, 3]);
+    const U = 2;
+    g.node('lstm', [x, g.param('k', weight([3, 4 * U]), true), g.param('r', weight([U, 4 * U]), true), g.param('b', weight([4 * U]), true)], { units: U, goBackwards: true }, 'l');
+    const cx = exportCase(g, x);
+    const nodes = write(cx, 'output');
+    expect(nodes.map((n) => n.opType)).toEqual(['Transpose', 'LSTM', 'Slice', 'Squeeze', 'Transpose', 'Squeeze', 'Squeeze']);
+    expect(nodes[4].output[0]).toBe('output');
+    const lstm = nodes[1] as unknown as { attribute: Array<{ name: string; s?: Uint8Array; strings?: Uint8Array[] }> };
+    expect(new TextDecoder().decode(lstm.attribute.find((a) => a.name === 'direction')!.s)).toBe('reverse');
+    const init = (nm: string) => { const t = cx.inits.find((i) => (i as { name: string }).name === nm) as { dims: number[]; rawData: Uint8Array }; return { dims: t.dims, data: Array.from(new Float32Array(t.rawData.slice().buffer)) }; };
+    const W = init('l/W');
+    expect(W.dims).toEqual([1, 4 * U, 3]);
+    // ONNX row block o (1) holds edgegrad's gate o (columns 3U..4U): row U, feature 0 is k[0, 3U]
+    expect(W.data[U * 3]).toBe(3 * U);
+    const B = init('l/B');
+    expect(B.data.slice(0, 4 * U)).toEqual([0, 1, 6, 7, 2, 3, 4, 5]);
+    expect(B.data.slice(4 * U).every((v) => v === 0)).toBe(true);
   });
 
   it('an op without an exporter says so, naming the node', () => {

@@ -217,10 +217,10 @@ registerOp({
 
 registerOp({
   name: 'transpose',
+  // any perm: the batch may move (an imported ONNX RNN's time-major values hold it on axis 1)
   infer([x], a, node) {
     const perm = a.perm as number[];
     if (perm.length !== x.length || [...perm].sort().some((p, i) => p !== i)) fail('transpose', `node '${node}': perm ${JSON.stringify(perm)} does not permute ${formatShape(x)}`);
-    if (perm[0] !== 0 && x[0] === -1) fail('transpose', `node '${node}': the batch dimension must stay first`);
     return [perm.map((p) => x[p])];
   },
   run(ctx, n) {
@@ -248,10 +248,10 @@ function sliceCopy(ctx: RunContext, big: number, small: number, shape: number[],
 
 registerOp({
   name: 'slice',
-  // one axis, unit step: attrs { axis, start, end } (resolved to 0 <= start <= end <= size)
+  // one axis, unit step: attrs { axis, start, end } (resolved to 0 <= start <= end <= size); any axis but the batch's
   infer([x], a, node) {
     const axis = a.axis as number, start = a.start as number, end = a.end as number;
-    if (!(axis > 0 && axis < x.length && start >= 0 && end <= x[axis] && start <= end)) fail('slice', `node '${node}': [${start}, ${end}) of axis ${axis} of ${formatShape(x)}`);
+    if (!(axis >= 0 && axis < x.length && x[axis] !== -1 && start >= 0 && end <= x[axis] && start <= end)) fail('slice', `node '${node}': [${start}, ${end}) of axis ${axis} of ${formatShape(x)}`);
     const out = x.slice();
     out[axis] = end - start;
     return [out];

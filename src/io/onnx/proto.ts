@@ -3,7 +3,7 @@
 
 export type Long = number | { toNumber(): number };
 export interface OnnxTensor { name?: string; dims?: Long[]; dataType?: number; rawData?: Uint8Array; floatData?: number[]; int64Data?: Long[]; int32Data?: number[]; doubleData?: number[]; dataLocation?: number; externalData?: Array<{ key?: string; value?: string }> }
-export interface OnnxAttr { name: string; type?: number; f?: number; i?: Long; s?: Uint8Array; t?: OnnxTensor; ints?: Long[]; floats?: number[] }
+export interface OnnxAttr { name: string; type?: number; f?: number; i?: Long; s?: Uint8Array; t?: OnnxTensor; ints?: Long[]; floats?: number[]; strings?: Uint8Array[] }
 export interface OnnxNode { input: string[]; output: string[]; name?: string; opType: string; attribute: OnnxAttr[] }
 export interface OnnxValueInfo { name: string; type?: { tensorType?: { elemType?: number; shape?: { dim: Array<{ dimValue?: Long; dimParam?: string }> } } } }
 export interface OnnxGraph { node: OnnxNode[]; initializer: OnnxTensor[]; input: OnnxValueInfo[]; output: OnnxValueInfo[]; name?: string }

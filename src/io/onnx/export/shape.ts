@@ -25,7 +25,9 @@ export const shapeFamily: ExportFamily = {
     let src = cx.valueName(x);
     // a map flattened by a model built here is in NHWC order
     if (cx.isMap.has(x)) src = cx.emit('Transpose', [src], [attrInts('perm', [0, 2, 3, 1])], `${n.name}/to_nhwc`);
-    const target = (n.attrs.shape as number[]).map((d, i) => (i === 0 ? -1 : d));
+    // the batch first (-1), or where it is elsewhere copied by a 0 (an imported time-major RNN's [T, batch, H])
+    const shape = n.attrs.shape as number[], b = shape.indexOf(-1), xs = cx.shapeOf(x);
+    const target = b > 0 ? shape.map((d, i) => (i === b && xs[b] === -1 ? 0 : d)) : shape.map((d, i) => (i === 0 ? -1 : d));
     if (target.length === 4 && n.attrs.layout === 'map') {
       // a reshape to a feature map (a Keras-style Reshape to [h, w, c]): NHWC order -> NCHW again
       const r = cx.emit('Reshape', [src, cx.intInit(`${n.name}/shape`, target)], [], n.name);

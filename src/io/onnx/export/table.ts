@@ -9,12 +9,14 @@ import { elementwiseFamily } from './elementwise.js';
 import { normFamily } from './norm.js';
 import { poolFamily } from './pool.js';
 import { quantFamily } from './quant.js';
+import { recurrentFamily } from './recurrent.js';
 import { shapeFamily } from './shape.js';
 import { spatialFamily } from './spatial.js';
 
 export const EXPORT_FAMILIES: Readonly<Record<string, ExportFamily>> = {
   conv: convFamily, dense: denseFamily, activation: activationFamily, pool: poolFamily, norm: normFamily,
   elementwise: elementwiseFamily, shape: shapeFamily, spatial: spatialFamily, quant: quantFamily,
+  recurrent: recurrentFamily,
 };
 
 /** graph op -> exporter (a Map: no op name finds an Object.prototype member) */

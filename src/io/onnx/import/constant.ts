@@ -1,7 +1,7 @@
 // Constants and shape arithmetic: Constant, and Shape / Gather / Cast on static shapes fold to constants
 // (Cast also reads float16-stored weights, and MatMulInteger / ConvInteger results as float).
 import { FLOAT, type OnnxNode } from '../proto.js';
-import type { Family, ImportContext } from './context.js';
+import type { Family, ImportContext, Val } from './context.js';
 import { fail } from './errors.js';
 import { tensorData, tensorFrom } from './tensor.js';
 import { formatShape } from '../../../tensor.js';
@@ -35,12 +35,30 @@ function gather(cx: ImportContext, n: OnnxNode): void {
     return cx.set(n, { id, shape: [...ids.shape, ...table.shape.slice(1)] });
   }
   const data = cx.get(n, 0), idx = cx.konst(n, 1);
+  if (data.id !== undefined && !data.nhwc && idx.length === 1) return gatherStep(cx, n, data, idx[0]);
   if (!data.konst || data.shape.length !== 1) cx.unsupported(n, 'only gathering from a constant vector (shape arithmetic)');
   const len = data.shape[0];
   const bad = Array.from(idx).find((i) => !(Number.isInteger(i) && i >= -len && i < len));
   if (bad !== undefined) fail(`node '${n.name}' (Gather): index ${bad} is outside [${-len}, ${len})`);
   const out = Array.from(idx, (i) => data.konst!.data[i < 0 ? i + len : i]);
   cx.set(n, { shape: cx.get(n, 1).shape, konst: { data: Float32Array.from(out), int: data.konst!.int } });
+}
+
+/**
+ * One constant index of a computed value along an axis that is not the batch (PyTorch's y[:, -1, :], the last
+ * step of a sequence): a slice, and a scalar index drops the axis.
+ */
+function gatherStep(cx: ImportContext, n: OnnxNode, x: Val, i0: number): void {
+  let axis = cx.int(n, 'axis', 0);
+  if (axis < 0) axis += x.shape.length;
+  const len = x.shape[axis];
+  if (len === -1) cx.unsupported(n, 'gathering along the batch dimension');
+  if (!(Number.isInteger(i0) && i0 >= -len && i0 < len)) fail(`node '${n.name}' (Gather): index ${i0} is outside [${-len}, ${len})`);
+  const i = i0 < 0 ? i0 + len : i0;
+  const [id] = cx.g.node('slice', [x.id!], { axis, start: i, end: i + 1 }, `${n.name}/slice`);
+  const shape = x.shape.slice();
+  if (cx.get(n, 1).shape.length === 0) shape.splice(axis, 1); else shape[axis] = 1;
+  cx.set(n, { id: cx.g.node('reshape', [id], { shape }, n.name)[0], shape });
 }
 
 function cast(cx: ImportContext, n: OnnxNode): void {

@@ -33,7 +33,16 @@ export interface Val {
   gelu?: { step: 'scaled' | 'erf' | 'erf1' | 'twice'; x: Val; from: OnnxNode };
   /** an integer input (int32 inside, whatever the file's integer type): only Gather (embeddings) reads it */
   dtype?: 'int32';
+  /**
+   * Zeros of `shape`, whose -1 is the batch: the default initial state PyTorch writes as a ConstantOfShape (or
+   * Expand) to a size read from the input's Shape. Slices keep it (fold.ts); an LSTM, GRU or RNN reads it as
+   * no initial state; anything else refuses it.
+   */
+  zeros?: boolean;
 }
+
+/** The ops that read a batch-sized zeros value (Val.zeros). */
+const READS_ZEROS = new Set(['LSTM', 'GRU', 'RNN']);
 
 /** The ops that read integer inputs. */
 const READS_INTEGERS = new Set(['Gather']);
@@ -74,6 +83,7 @@ export class ImportContext {
     if (v.gelu) v = this.materializeGelu(n.input[k], n);
     if (v.dtype === 'int32' && !READS_INTEGERS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the integer input '${n.input[k]}': edgegrad reads integer inputs as indices of a Gather (embeddings) only`);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
+    if (v.zeros && !READS_ZEROS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', zeros of the batch's size: edgegrad reads these only as the initial state of an LSTM, GRU or RNN`);
     if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;
   }

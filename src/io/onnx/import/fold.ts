@@ -4,7 +4,7 @@
 // channel splits, reshape targets and padding from Shape through this kind of arithmetic.
 import { formatShape } from '../../../tensor.js';
 import { FLOAT, type OnnxNode } from '../proto.js';
-import type { ImportContext } from './context.js';
+import type { ImportContext, Val } from './context.js';
 import { fail } from './errors.js';
 import { MAX_ELEMENTS, tensorData } from './tensor.js';
 
@@ -254,6 +254,7 @@ export const FOLDABLE: ReadonlySet<string> = new Set(Object.keys(FOLDERS));
  * folder does not know still fold by their inputs only (folders read what they need from the node).
  */
 export function foldConstants(cx: ImportContext, n: OnnxNode): boolean {
+  if (batchZeros(cx, n)) return true;
   const f = FOLDERS[n.opType];
   if (!f || n.input.length === 0) return false;
   const ins: Array<K | undefined> = [];
@@ -268,5 +269,36 @@ export function foldConstants(cx: ImportContext, n: OnnxNode): boolean {
     if (o.shape.length === 0 && o.data.length !== 1) fail(`node '${n.name}' (${n.opType}): constant folding produced ${o.data.length} values for a scalar`);
     cx.set(n, { shape: o.shape, konst: { data: o.data instanceof Float32Array ? o.data : Float32Array.from(o.data), int: o.int } }, k);
   });
+  return true;
+}
+
+/**
+ * Zeros the size of a batch (Val.zeros): a ConstantOfShape of zeros, or an Expand of a zero constant, to a
+ * shape holding the batch (-1, from a Shape of the input), and Slices of those on other axes. True if n was one.
+ */
+function batchZeros(cx: ImportContext, n: OnnxNode): boolean {
+  const v = (k: number) => (n.input[k] ? cx.vals.get(n.input[k]) : undefined);
+  const x = v(0);
+  const batchShape = (s: Val | undefined) => (s?.konst && s.shape.length === 1 && Array.from(s.konst.data).filter((d) => d === -1).length === 1 ? Array.from(s.konst.data) : undefined);
+  let shape: number[] | undefined;
+  if (n.opType === 'ConstantOfShape' && (shape = batchShape(x))) {
+    const t = cx.attr(n, 'value')?.t;
+    if (t && tensorData(t, `node '${n.name}' value`).data[0] !== 0) return false;
+  } else if (n.opType === 'Expand' && x?.konst && x.konst.data.every((d) => d === 0) && (shape = batchShape(v(1)))) {
+    const r = Math.max(shape.length, x.shape.length), pad = (s: number[]) => [...new Array(r - s.length).fill(1), ...s];
+    shape = pad(shape).map((d, i) => (d === -1 ? -1 : Math.max(d, pad(x.shape)[i])));
+  } else if ((n.opType === 'Slice' || n.opType === 'Identity') && x?.zeros) {
+    // the same slice of a stand-in with the batch as 1, the batch put back where it was
+    const b = x.shape.indexOf(-1), one = x.shape.map((d) => (d === -1 ? 1 : d));
+    const ks = n.input.slice(1).map((nm) => (nm ? cx.vals.get(nm)?.konst : undefined));
+    if (ks.some((k, i) => n.input[i + 1] && !k)) return false;
+    const ins = [{ data: new Float64Array(size(one)), shape: one, int: false }, ...ks.map((k, i) => (k ? { data: k.data, shape: cx.vals.get(n.input[i + 1])!.shape, int: true } : undefined))];
+    const out = n.opType === 'Identity' ? ins[0]! : (FOLDERS.Slice(cx, n, ins) as K);
+    if (out.shape[b] !== 1) return false;
+    shape = out.shape.map((d, i) => (i === b ? -1 : d));
+  } else {
+    return false;
+  }
+  cx.set(n, { shape, zeros: true });
   return true;
 }

@@ -34,8 +34,9 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const report = int8FromQdq(g);
   fuseActivations(g);
   const [first] = inputs;
-  const model = new GraphModel(g, og.name || name, first.dims.slice(1), first.nchw, outputs[0].nchw, { format: 'ONNX', opset, producer: m.producerName ?? '' },
-    { inputs: inputs.map((i) => ({ name: i.name, shape: i.dims.slice(1), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
+  const per = (i: (typeof inputs)[number]) => i.dims.filter((_, a) => a !== i.batchAxis);
+  const model = new GraphModel(g, og.name || name, per(first), first.nchw, outputs[0].nchw, { format: 'ONNX', opset, producer: m.producerName ?? '' },
+    { inputs: inputs.map((i) => ({ name: i.name, shape: per(i), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType, ...(i.batchAxis ? { batchAxis: i.batchAxis } : {}) })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
   if (report) model.quantization = report;
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
@@ -70,7 +71,7 @@ const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16',
  * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
  * NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
  */
-function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number }> {
+function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number; batchAxis: number }> {
   const realInputs = og.input.filter((i) => !cx.vals.has(i.name));
   if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
   return realInputs.map((inInfo) => {
@@ -78,23 +79,43 @@ function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; di
     const elem = tt?.elemType ?? FLOAT;
     const integer = INTEGER_TYPES.has(elem);
     if (elem !== FLOAT && !integer) fail(`input '${inInfo.name}' is ${TYPE_NAMES[elem] ?? `of ONNX type ${elem}`}: edgegrad's inputs are float32, or integers (indices)`);
-    const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === 0 ? -1 : num(d.dimValue, -1)));
+    const b = batchAxis(og, inInfo.name);
+    const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === b ? -1 : num(d.dimValue, -1)));
     if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
-    if (inDims.slice(1).some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
+    const per = inDims.filter((_, i) => i !== b);
+    if (per.some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
     // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
-    if (inDims.slice(1).reduce((a, b) => a * b, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(inDims.slice(1))} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
+    if (per.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(per)} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
     const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
     if (integer) {
       // indices: int32 inside, whatever integer type the file declares (predict takes int32 tensors)
       const xId = cx.g.input(inInfo.name, inDims, 'int32');
       cx.vals.set(inInfo.name, { id: xId, shape: inDims, dtype: 'int32' });
-      return { name: inInfo.name, dims: inDims, nchw: false, dtype: 'int32' as const, onnxType: elem };
+      return { name: inInfo.name, dims: inDims, nchw: false, dtype: 'int32' as const, onnxType: elem, batchAxis: b };
     }
-    const nhwcInput = inDims.length === 4 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
-    const inNchw = inDims.length === 4 && !nhwcInput;
+    const nhwcInput = inDims.length === 4 && b === 0 && uses.length === 1 && uses[0].opType === 'Transpose' && permOf(uses[0]) === '0,3,1,2';
+    const inNchw = inDims.length === 4 && b === 0 && !nhwcInput;
     const xId = cx.g.input(inInfo.name, inNchw ? [-1, inDims[2], inDims[3], inDims[1]] : inDims);
     cx.vals.set(inInfo.name, { id: xId, nhwc: inNchw, shape: inDims });
-    return { name: inInfo.name, dims: inDims, nchw: inNchw, dtype: 'float32' as const, onnxType: FLOAT };
+    return { name: inInfo.name, dims: inDims, nchw: inNchw, dtype: 'float32' as const, onnxType: FLOAT, batchAxis: b };
   });
+}
+
+/**
+ * The batch axis of an input: 0, but 1 where an LSTM / GRU / RNN of layout 0 reads it (through Slices, as
+ * PyTorch splits the states of stacked layers) as its X [T, batch, F] or an initial state [dirs, batch, H],
+ * and none (-1: a whole tensor of a fixed shape) where one reads it as its weights W, R, B or P.
+ */
+function batchAxis(og: OnnxGraph, name: string, depth = 0): number {
+  for (const nd of og.node) {
+    const k = nd.input.indexOf(name);
+    if (k < 0) continue;
+    if (['LSTM', 'GRU', 'RNN'].includes(nd.opType)) {
+      if ([1, 2, 3, 7].includes(k)) return -1;
+      if ([0, 5, 6].includes(k) && num(nd.attribute.find((a) => a.name === 'layout')?.i, 0) === 0) return 1;
+    }
+    if (k === 0 && (nd.opType === 'Slice' || nd.opType === 'Identity') && depth < 4 && batchAxis(og, nd.output[0], depth + 1) === 1) return 1;
+  }
+  return 0;
 }

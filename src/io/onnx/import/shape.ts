@@ -42,6 +42,8 @@ function reshape(cx: ImportContext, n: OnnxNode): void {
   if (splitChannels(cx, n, Array.from(cx.konst(n, 1)))) return;
   const x = cx.asPlain(cx.graphVal(n, 0), n.name!);
   const target = Array.from(cx.konst(n, 1));
+  const b = x.shape.indexOf(-1);
+  if (b > 0) return reshapeAround(cx, n, x, target, b);
   const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
   const rest = target.slice(1).map((d, i) => (d === 0 ? x.shape[i + 1] : d));
   const known = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
@@ -51,6 +53,22 @@ function reshape(cx: ImportContext, n: OnnxNode): void {
   }
   const [id] = cx.g.node('reshape', [x.id!], { shape: [-1, ...resolved] }, n.name);
   cx.set(n, { id, shape: [-1, ...resolved] });
+}
+
+/**
+ * A reshape of a value whose batch is not its first axis (a time-major RNN's output): the batch stays where
+ * it is, copied by a 0 (PyTorch's [0, 0, -1] after a time-major LSTM), and the rest resolves per example.
+ */
+function reshapeAround(cx: ImportContext, n: OnnxNode, x: Val, target: number[], b: number): void {
+  const dims = target.map((d, i) => (d === 0 && !cx.int(n, 'allowzero', 0) ? x.shape[i] : d));
+  const per = x.shape.reduce((a, d) => (d === -1 ? a : a * d), 1);
+  const known = dims.reduce((a, d, i) => (d === -1 || i === b ? a : a * d), 1);
+  const shape = dims.map((d, i) => (i === b ? -1 : d === -1 ? per / known : d));
+  if (target[b] !== 0 || dims.filter((d, i) => d === -1 && i !== b).length > 1 || shape.reduce((a, d) => (d === -1 ? a : a * d), 1) !== per) {
+    cx.unsupported(n, `reshape of ${formatShape(x.shape)} to ${JSON.stringify(target)}: the batch (axis ${b} here) must stay where it is (a 0 there)`);
+  }
+  const [id] = cx.g.node('reshape', [x.id!], { shape }, n.name);
+  cx.set(n, { id, shape });
 }
 
 function transpose(cx: ImportContext, n: OnnxNode): void {
@@ -67,8 +85,8 @@ function transpose(cx: ImportContext, n: OnnxNode): void {
   if (x0.nhwc && p0 === '0,2,3,1') return cx.set(n, { id: x0.id, shape: [x0.shape[0], x0.shape[2], x0.shape[3], x0.shape[1]] });
   if (!x0.nhwc && x0.shape.length === 4 && p0 === '0,3,1,2') return cx.set(n, { id: x0.id, nhwc: true, shape: [x0.shape[0], x0.shape[3], x0.shape[1], x0.shape[2]] });
   const x = cx.asPlain(x0, n.name!);
+  // any perm: the batch may move (a time-major RNN's [T, batch, F], batch-first again after it)
   const perm = cx.ints(n, 'perm', x.shape.map((_, i) => x.shape.length - 1 - i));
-  if (perm[0] !== 0) cx.unsupported(n, `perm ${JSON.stringify(perm)} moves the batch dimension`);
   const [id] = cx.g.node('transpose', [x.id!], { perm }, n.name);
   cx.set(n, { id, shape: cx.plainShape(id) });
 }
@@ -89,7 +107,7 @@ function squeeze(cx: ImportContext, n: OnnxNode): void {
   else for (const a of [...axes].sort((p, q) => p - q)) shape.splice(a, 0, 1);
   // a constant keeps its numbers under its new shape (a bias [C] unsqueezed to [C, 1, 1] broadcasts over a map)
   if (v0.konst) return cx.set(n, { shape, konst: v0.konst });
-  if (shape[0] !== -1 || axes.includes(0)) cx.unsupported(n, `${op.toLowerCase()} of the batch dimension`);
+  if (op === 'Squeeze' && axes.some((a) => x.shape[a] === -1)) cx.unsupported(n, 'squeeze of the batch dimension');
   const [id] = cx.g.node('reshape', [x.id!], { shape }, n.name);
   cx.set(n, { id, shape });
 }
@@ -98,7 +116,7 @@ function split(cx: ImportContext, n: OnnxNode): void {
   const x = cx.graphVal(n, 0);
   let axis = cx.int(n, 'axis', 0);
   if (axis < 0) axis += x.shape.length;
-  if (axis === 0) cx.unsupported(n, 'splitting the batch dimension');
+  if (x.shape[axis] === -1) cx.unsupported(n, 'splitting the batch dimension');
   const size = x.shape[axis];
   const sizes = n.input[1] ? Array.from(cx.konst(n, 1)) : cx.ints(n, 'split', []);
   const parts = sizes.length ? sizes : new Array(n.output.length).fill(size / n.output.length);
@@ -119,7 +137,7 @@ function slice(cx: ImportContext, n: OnnxNode): void {
   axes.forEach((a0, k) => {
     const axis = a0 < 0 ? a0 + x.shape.length : a0;
     if (steps[k] !== 1) cx.unsupported(n, `step ${steps[k]} (unit steps only)`);
-    if (axis === 0) cx.unsupported(n, 'slicing the batch dimension');
+    if (x.shape[axis] === -1) cx.unsupported(n, 'slicing the batch dimension');
     const size = x.shape[axis];
     const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
     const st = clampIdx(starts[k]), en = Math.max(st, clampIdx(ends[k]));
@@ -139,9 +157,16 @@ function concat(cx: ImportContext, n: OnnxNode): void {
   const rank = xs[0].shape.length;
   let axis = cx.int(n, 'axis', 1);
   if (axis < 0) axis += rank;
-  if (axis === 0) cx.unsupported(n, 'concatenation along the batch dimension');
+  if (xs.some((v) => v.shape[axis] === -1)) cx.unsupported(n, 'concatenation along the batch dimension');
   if (rank === 4 && axis === 1) xs = xs.map((v, k) => cx.asMap(v, `${n.name}/${k}`));
   else xs = xs.map((v, k) => cx.asPlain(v, `${n.name}/${k}`));
+  // edgegrad joins the last axis: another axis (the states of stacked time-major RNNs, [dirs, batch, H]) goes last and back
+  if (!xs[0].nhwc && axis !== rank - 1) {
+    const perm = [...Array(rank).keys()].filter((i) => i !== axis).concat(axis), inv = perm.map((_, i) => perm.indexOf(i));
+    const moved = xs.map((v, k) => cx.g.node('transpose', [v.id!], { perm }, `${n.name}/${k}/last`)[0]);
+    const [id] = cx.g.node('transpose', [cx.g.node('concat', moved, {}, `${n.name}/join`)[0]], { perm: inv }, n.name);
+    return cx.set(n, { id, shape: cx.plainShape(id) });
+  }
   if (!(xs[0].nhwc ? axis === 1 : axis === rank - 1)) cx.unsupported(n, `concatenation over axis ${axis} of ${formatShape(xs[0].shape)} (edgegrad joins channels / the last axis)`);
   const [id] = cx.g.node('concat', xs.map((v) => v.id!), {}, n.name);
   cx.set(n, { id, nhwc: xs[0].nhwc, shape: xs[0].nhwc ? cx.mapShape(id) : cx.g.values[id].shape });

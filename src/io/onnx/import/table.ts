@@ -14,6 +14,7 @@ import { elementwiseFamily } from './elementwise.js';
 import { normFamily } from './norm.js';
 import { poolFamily } from './pool.js';
 import { quantFamily } from './quant.js';
+import { recurrentFamily } from './recurrent.js';
 import { reduceFamily } from './reduce.js';
 import { shapeFamily } from './shape.js';
 import { spatialFamily } from './spatial.js';
@@ -22,6 +23,7 @@ import { spatialFamily } from './spatial.js';
 export const FAMILIES: Readonly<Record<string, Family>> = {
   quant: quantFamily, pool: poolFamily, shape: shapeFamily, conv: convFamily, dense: denseFamily, activation: activationFamily,
   elementwise: elementwiseFamily, norm: normFamily, spatial: spatialFamily, constant: constantFamily, reduce: reduceFamily,
+  recurrent: recurrentFamily,
 };
 
 /** ONNX op type -> converter (a Map: an op type named 'constructor' finds nothing) */
