@@ -298,12 +298,12 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         const table = weight(nm, 'embeddings');
         out = g.node('embedding', [g.param(`${nm}/embeddings`, table, true), ins[0]], {}, nm, nm)[0];
         if (c.mask_zero === true) {
-          // the mask [B, T, 1] (0 for token 0, padding) by the same lookup in a constant column of ones but row 0
+          // the mask [B, T, 1] (0 for token 0, padding) by the same lookup in a constant (state, not trained) column of ones but row 0
           const ones = new Float32Array(table.shape[0]).fill(1);
           ones[0] = 0;
           const col = Tensor.empty([table.shape[0], 1]);
           col.write(ones);
-          g.masks.set(out, g.node('embedding', [g.param(`${nm}/mask_zero`, col, false), ins[0]], {}, `${nm}/mask`, nm)[0]);
+          g.masks.set(out, g.node('embedding', [g.state(`${nm}/mask_zero`, col), ins[0]], {}, `${nm}/mask`, nm)[0]);
         }
         break;
       }
