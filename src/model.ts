@@ -284,7 +284,7 @@ export class Model extends Layer {
     const { lossName, lossInput } = lossOnLogits(g, out, this.lossName);
     const sparse = lossName === 'sparseSoftmaxCrossEntropy';
     const outShape = g.values[out].shape;
-    const y = g.input('y', sparse ? [-1] : outShape.slice(), sparse ? 'int32' : 'float32');
+    const y = g.input('y', sparse ? outShape.slice(0, -1) : outShape.slice(), sparse ? 'int32' : 'float32');
     const [lossV, dPred] = g.node('loss', [lossInput, y], { loss: lossName, ...this.lossOptions }, 'loss');
     const owners = new Map<Tensor, { weight: Weight; layer: Layer }>();
     for (const layer of this.layers) for (const w of allWeights(layer)) owners.set(w.weight.tensor, w);
@@ -326,11 +326,17 @@ export class Model extends Layer {
     const sparse = this.lossName === 'sparseCategoricalCrossentropy';
     const outShape = this.outputs[0].shape.slice(1);
     if (sparse) {
-      if (y.dtype !== 'int32' || y.rank !== 1) throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices [${n}], got ${y.dtype} ${formatShape(y.shape)}`);
+      // one index per example, or per step of an example with a sequence of predictions
+      const want = [n, ...outShape.slice(0, -1)], per = sizeOfShape(outShape.slice(0, -1));
+      if (y.dtype !== 'int32' || y.rank !== want.length || want.some((d, i) => d !== y.shape[i])) {
+        throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices ${formatShape(want)}, got ${y.dtype} ${formatShape(y.shape)}`);
+      }
       // the loss kernel reads logits[row * classes + label]: a label out of range would read another row or past the batch
       const classes = outShape[outShape.length - 1], v = host ?? y.view();
       for (let i = 0; i < v.length; i++) {
-        if (!(v[i] >= 0 && v[i] < classes)) throw new Error(`edgegrad.${op}: label ${v[i]} of example ${i} is outside [0, ${classes}): the model has ${classes} outputs`);
+        if (!(v[i] >= 0 && v[i] < classes)) {
+          throw new Error(`edgegrad.${op}: label ${v[i]} of example ${Math.floor(i / per)}${per > 1 ? ` (step ${i % per})` : ''} is outside [0, ${classes}): the model has ${classes} outputs`);
+        }
       }
     } else if (y.dtype !== 'float32' || y.rank !== outShape.length + 1 || outShape.some((d, i) => d !== y.shape[i + 1])) {
       throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
@@ -341,7 +347,7 @@ export class Model extends Layer {
         const bad = Array.prototype.findIndex.call(host, (v: number) => !Number.isFinite(v));
         if (bad >= 0) throw new Error(`edgegrad.${op}: y contains NaN or infinite values (the first, ${host[bad]}, in example ${Math.floor(bad / (y.size / n))})`);
       }
-      checkTargets(host ?? y.view(), y.shape[0], this.lossName!, op);
+      checkTargets(host ?? y.view(), y.shape[0], y.shape[y.rank - 1] ?? 1, this.lossName!, op);
     }
   }
 
@@ -695,7 +701,11 @@ export class Sequential extends Model {
       this.inputs = [symbolicInput({ shape, name: `${this.name}_input` })];
       this.outputs = this.inputs;
     }
-    this.outputs = [layer.apply(this.outputs[0])];
+    const outs = layer.applyAll(this.outputs[0]);
+    if (outs.length !== 1) {
+      throw new Error(`edgegrad.sequential: layer '${layer.name}' has ${outs.length} outputs (returnState?): a sequential model's layers have one each; use the functional API (layer.applyAll) for the others`);
+    }
+    this.outputs = outs;
     this.list.push(layer);
   }
 
@@ -719,21 +729,23 @@ function refuseWithoutSyncReads(op: string, instead: string): void {
   throw new Error(`edgegrad.${op}: not available on the '${be.name}' backend yet (it reads results back synchronously): ${instead}`);
 }
 
-function checkTargets(v: ArrayLike<number>, n: number, loss: string, op: string): void {
-  const per = v.length / Math.max(n, 1);
+function checkTargets(v: ArrayLike<number>, n: number, cols: number, loss: string, op: string): void {
+  const per = v.length / Math.max(n, 1), rows = v.length / cols, steps = per / cols;
+  const where = (i: number): string => `example ${Math.floor(i / per)}${steps > 1 ? ` (step ${Math.floor((i % per) / cols)})` : ''}`;
   if (loss === 'binaryCrossentropy' || loss === 'sigmoidCrossEntropy') {
     for (let i = 0; i < v.length; i++) {
-      if (!(v[i] >= 0 && v[i] <= 1)) throw new Error(`edgegrad.${op}: loss '${loss}' needs targets in [0, 1], got ${v[i]} in example ${Math.floor(i / per)}`);
+      if (!(v[i] >= 0 && v[i] <= 1)) throw new Error(`edgegrad.${op}: loss '${loss}' needs targets in [0, 1], got ${v[i]} in ${where(i)}`);
     }
   } else if (loss === 'categoricalCrossentropy' || loss === 'softmaxCrossEntropy') {
-    for (let r = 0; r < n; r++) {
+    // a distribution over the last axis: per example, or per step of a sequence of predictions
+    for (let r = 0; r < rows; r++) {
       let s = 0;
-      for (let j = r * per; j < (r + 1) * per; j++) {
-        if (v[j] < 0) throw new Error(`edgegrad.${op}: loss '${loss}' needs non-negative targets, got ${v[j]} in example ${r}`);
+      for (let j = r * cols; j < (r + 1) * cols; j++) {
+        if (v[j] < 0) throw new Error(`edgegrad.${op}: loss '${loss}' needs non-negative targets, got ${v[j]} in ${where(j)}`);
         s += v[j];
       }
       // one-hot or smoothed rows sum to 1; an all-zero row (an example that counts for nothing) is allowed
-      if (s > 1 + 1e-3) throw new Error(`edgegrad.${op}: loss '${loss}' needs target rows that sum to 1 (one-hot or smoothed), example ${r} sums to ${s}`);
+      if (s > 1 + 1e-3) throw new Error(`edgegrad.${op}: loss '${loss}' needs target rows that sum to 1 (one-hot or smoothed), ${where(r * cols)} sums to ${s}`);
     }
   }
 }

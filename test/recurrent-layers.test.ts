@@ -169,6 +169,69 @@ describe('recurrent layers', () => {
     expect(() => eg.layers.lstm({ units: 2, stateful: true })).toThrow(/needs batchSize/);
   });
 
+  it('per-step classification: sparse and one-hot labels per step, accuracy counted per step', async () => {
+    useBuild('relaxed');
+    const N = 16, T = 5, F = 3, C = 4, r = rng(4);
+    const xs = Float32Array.from({ length: N * T * F }, () => r() * 2 - 1);
+    const labels = Int32Array.from({ length: N * T }, (_, i) => i % C);
+    const m = eg.sequential([
+      eg.layers.bidirectional({ layer: eg.layers.gru({ units: 6, returnSequences: true, seed: 1 }), inputShape: [T, F] }),
+      eg.layers.timeDistributed({ layer: eg.layers.dense({ units: C, activation: 'softmax', seed: 2 }) }),
+    ]);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const x = eg.tensor(xs, [N, T, F]), y = eg.tensor(labels, [N, T], 'int32');
+    await m.fit(x, y, { epochs: 2, batchSize: 8 });
+    const pred = (await m.predict(x)).dataSync();
+    let hits = 0;
+    for (let i = 0; i < N * T; i++) {
+      let best = 0;
+      for (let c = 1; c < C; c++) if (pred[i * C + c] > pred[i * C + best]) best = c;
+      hits += best === labels[i] ? 1 : 0;
+    }
+    const want = hits / (N * T);
+    expect((await m.evaluate(x, y)).accuracy).toBeCloseTo(want, 6);
+    // the same with one-hot rows per step
+    m.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+    const onehotY = eg.tensor(Float32Array.from({ length: N * T * C }, (_, i) => (labels[Math.floor(i / C)] === i % C ? 1 : 0)), [N, T, C]);
+    expect((await m.evaluate(x, onehotY)).accuracy).toBeCloseTo(want, 6);
+    await expect(async () => m.fit(x, eg.tensor(Float32Array.from({ length: N * T * C }, () => 1), [N, T, C]))).rejects.toThrow(/example 0 \(step 0\) sums to 4/);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const bad = labels.slice(); bad[7] = 9;
+    await expect(async () => m.fit(x, eg.tensor(bad, [N, T], 'int32'))).rejects.toThrow(/label 9 of example 1 \(step 2\) is outside \[0, 4\)/);
+  });
+
+  it('a masking prefix is not feature-cached (the cache would drop the mask)', async () => {
+    useBuild('relaxed');
+    const N = 8, T = 6, F = 2, r = rng(5);
+    const xs = Float32Array.from({ length: N * T * F }, (_, i) => (Math.floor(i / F) % T >= 4 ? 0 : r()));
+    const ys = Float32Array.from({ length: N }, () => r());
+    const losses: number[] = [];
+    for (const cacheFeatures of [true, false]) {
+      const m = eg.sequential([eg.layers.masking({ inputShape: [T, F] }), eg.layers.lstm({ units: 3, seed: 1 }), eg.layers.dense({ units: 1, seed: 2 })]);
+      m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+      const h = await m.fit(eg.tensor(xs, [N, T, F]), eg.tensor(ys, [N, 1]), { epochs: 2, batchSize: 4, shuffle: false, cacheFeatures });
+      expect(h.cachedFeatures).toBeUndefined();
+      losses.push(h.history.loss[1]);
+    }
+    expect(losses[0]).toBe(losses[1]);
+  });
+
+  it("bidirectional of a goBackwards layer runs its copy forwards (Keras's pairing)", async () => {
+    useBuild('simd');
+    const B = 2, T = 5, F = 3, r = rng(6), xs = Float32Array.from({ length: B * T * F }, () => r() * 2 - 1);
+    const fwd = eg.layers.lstm({ units: 4, goBackwards: true, seed: 1 });
+    const bi = eg.layers.bidirectional({ layer: fwd, inputShape: [T, F] });
+    const y = (await eg.sequential([bi]).predict(eg.tensor(xs, [B, T, F]))).dataSync();
+    const w = bi.weights.map((v) => ({ shape: v.tensor.shape.slice(), data: v.tensor.dataSync() }));
+    const x = { shape: [B, T, F], data: xs };
+    const a = refRecurrent('lstm', x, w[0], w[1], { b: w[2], goBackwards: true }).hT, b = refRecurrent('lstm', x, w[3], w[4], { b: w[5] }).hT;
+    const want = Array.from({ length: B }, (_, i) => [...Array.from(a.data.slice(i * 4, i * 4 + 4)), ...Array.from(b.data.slice(i * 4, i * 4 + 4))]).flat();
+    expectClose(y, want, 1e-5, 'bidirectional goBackwards');
+    expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2, goBackwards: true, returnSequences: true }) })).toThrow(/goBackwards layer with returnSequences/);
+    expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2 }), mergeMode: null as never })).toThrow(/mergeMode must be/);
+    expect(() => eg.sequential([eg.layers.lstm({ units: 2, returnState: true, inputShape: [3, 2] })])).toThrow(/has 3 outputs \(returnState\?\)/);
+  });
+
   it('summary: output shapes, state sizes and FLOPs per step', () => {
     useBuild('simd');
     const m = eg.sequential([
@@ -178,7 +241,7 @@ describe('recurrent layers', () => {
     ]);
     const s = m.summary({ print: false });
     expect(s).toMatch(/bidirectional\S* \(Bidirectional\)\s+\[null,12,16\]\s+(\d+)/);
-    expect(s).toMatch(/gru\S* \(RNN\)\s+\[null,5\]\s+/);
+    expect(s).toMatch(/gru\S* \(GRU\)\s+\[null,5\]\s+/);
     // per step: 2 (F + U) G U multiply-adds per example plus the cell's elementwise work
     const lstmStep = 2 * (3 + 8) * 32 + 8 * 32, gruStep = 2 * (16 + 5) * 15 + 8 * 15;
     expect(s).toContain(`two directions; state h 8 + c 8 per sequence, 12 steps, ${(2 * lstmStep / 1e3).toFixed(1)}k FLOPs per step`);

@@ -51,7 +51,7 @@ export class Dense extends Layer {
     this.activation = checkActivation(cfg.activation, 'dense');
   }
   protected override build([x]: Shape[]): void {
-    if (x.length !== 2) throw new Error(`edgegrad.layers.dense '${this.name}': input must be [batch, features], got ${formatShape(x)} (add a flatten layer)`);
+    if (x.length !== 2) throw new Error(`edgegrad.layers.dense '${this.name}': input must be [batch, features], got ${formatShape(x)} (add a flatten layer${x.length === 3 ? ', or wrap it in timeDistributed for one output per step' : ''})`);
     const c = this.cfg;
     this.addWeight('kernel', getInitializer(c.kernelInitializer, 'glorotUniform').init([x[1], this.units], c.seed), true, c.kernelRegularizer, c.kernelConstraint);
     if (c.useBias !== false) this.addWeight('bias', getInitializer(c.biasInitializer, 'zeros').init([this.units]), true, c.biasRegularizer);

@@ -2,7 +2,7 @@
 import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
 import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
 import { Add, Concatenate } from './merge.js';
-import { Bidirectional, Masking, RNN, TimeDistributed, type GRUConfig, type LSTMConfig, type RNNConfig } from './recurrent.js';
+import { Bidirectional, GRU, LSTM, Masking, RNN, SimpleRNN, TimeDistributed, type GRUConfig, type LSTMConfig, type RNNConfig } from './recurrent.js';
 import type { BatchNormMode, LayerConfig, Layer } from './layer.js';
 import type { ActivationName } from '../ops/activation.js';
 
@@ -32,9 +32,9 @@ export const layers = {
   resizing: (c: LayerConfig & { height: number; width: number; interpolation?: 'bilinear' | 'nearest' }) => new Resizing(c),
   grayscaleToRgb: (c: LayerConfig = {}) => new GrayscaleToRGB(c),
   zeroPadding2d: (c: LayerConfig & { padding?: number | [number, number] | [[number, number], [number, number]] } = {}) => new ZeroPadding2D(c),
-  simpleRNN: (c: RNNConfig) => new RNN('simpleRnn', c, 'simple_rnn'),
-  lstm: (c: LSTMConfig) => new RNN('lstm', c, 'lstm'),
-  gru: (c: GRUConfig) => new RNN('gru', c, 'gru'),
+  simpleRNN: (c: RNNConfig) => new SimpleRNN(c),
+  lstm: (c: LSTMConfig) => new LSTM(c),
+  gru: (c: GRUConfig) => new GRU(c),
   bidirectional: (c: LayerConfig & { layer: RNN; mergeMode?: 'concat' | 'sum' | 'mul' | 'ave'; backwardLayer?: RNN }) => new Bidirectional(c),
   timeDistributed: (c: LayerConfig & { layer: Layer }) => new TimeDistributed(c),
   masking: (c: LayerConfig & { maskValue?: number } = {}) => new Masking(c),
@@ -44,5 +44,5 @@ export { Layer, SymbolicTensor, input } from './layer.js';
 export { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape } from './core.js';
 export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D } from './conv.js';
 export { Add, Concatenate } from './merge.js';
-export { Bidirectional, Masking, RNN, TimeDistributed } from './recurrent.js';
+export { Bidirectional, GRU, LSTM, Masking, RNN, SimpleRNN, TimeDistributed } from './recurrent.js';
 export type { GRUConfig, LSTMConfig, RNNConfig } from './recurrent.js';

@@ -167,6 +167,26 @@ export class RNN extends Layer {
   }
 }
 
+/** eg.layers.simpleRNN: h = act(x W + h_{t-1} R + b) (Elman). */
+export class SimpleRNN extends RNN {
+  constructor(cfg: RNNConfig) { super('simpleRnn', cfg, 'simpleRNN'); }
+}
+
+/** eg.layers.lstm (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000). */
+export class LSTM extends RNN {
+  constructor(cfg: LSTMConfig) { super('lstm', cfg, 'lstm'); }
+}
+
+/** eg.layers.gru (Cho et al. 2014). */
+export class GRU extends RNN {
+  constructor(cfg: GRUConfig) { super('gru', cfg, 'gru'); }
+}
+
+/** A new layer of the same kind and configuration (the backward copy of a bidirectional one). */
+function sameKind(l: RNN, cfg: RNNConfig & LSTMConfig & GRUConfig): RNN {
+  return l.cell === 'lstm' ? new LSTM(cfg) : l.cell === 'gru' ? new GRU(cfg) : new SimpleRNN(cfg);
+}
+
 /**
  * Runs a recurrent layer over the sequence in both directions and merges the two outputs (Schuster & Paliwal
  * 1997): 'concat' (default), 'sum', 'mul' or 'ave'. The backward copy has the same configuration; its outputs
@@ -180,12 +200,16 @@ export class Bidirectional extends Layer {
   constructor(cfg: LayerConfig & { layer: RNN; mergeMode?: 'concat' | 'sum' | 'mul' | 'ave'; backwardLayer?: RNN }) {
     if (!(cfg.layer instanceof RNN)) throw new Error('edgegrad.layers.bidirectional: layer must be a simpleRNN, lstm or gru layer');
     super({ ...cfg, inputShape: cfg.inputShape ?? cfg.layer.inputShape }, 'bidirectional');
-    this.mergeMode = cfg.mergeMode ?? 'concat';
-    if (!['concat', 'sum', 'mul', 'ave'].includes(this.mergeMode)) throw new Error(`edgegrad.layers.bidirectional: mergeMode must be concat, sum, mul or ave, got ${JSON.stringify(cfg.mergeMode)}`);
+    this.mergeMode = cfg.mergeMode === undefined ? 'concat' : cfg.mergeMode;
+    if (!['concat', 'sum', 'mul', 'ave'].includes(this.mergeMode)) throw new Error(`edgegrad.layers.bidirectional: mergeMode must be concat, sum, mul or ave (Keras's null, two outputs, is not offered), got ${JSON.stringify(cfg.mergeMode)}`);
     this.forward = cfg.layer;
-    this.backward = cfg.backwardLayer ?? new RNN(cfg.layer.cell, { ...cfg.layer.cfg, name: `backward_${cfg.layer.name}`, inputShape: undefined }, cfg.layer.cell);
+    // Keras runs the copy with go_backwards flipped: a forward layer that goes backwards pairs with a copy that
+    // goes forwards. Their sequences would then both come in reversed order, which is not offered.
+    const back = !cfg.layer.cfg.goBackwards;
+    if (!back && cfg.layer.returnSequences) throw new Error('edgegrad.layers.bidirectional: a goBackwards layer with returnSequences is not supported (its copy would run forwards and both sequences come reversed); drop goBackwards');
+    this.backward = cfg.backwardLayer ?? sameKind(cfg.layer, { ...cfg.layer.cfg, goBackwards: false, name: `backward_${cfg.layer.name}`, inputShape: undefined });
     if (this.backward.cell !== this.forward.cell) throw new Error('edgegrad.layers.bidirectional: backwardLayer must be the same kind of layer');
-    this.backward.reverse = true;
+    this.backward.reverse = back;
   }
 
   override get weights(): Weight[] { return [...this.forward.weights, ...this.backward.weights]; }
@@ -268,6 +292,8 @@ export class Masking extends Layer {
     this.maskValue = cfg.maskValue ?? 0;
     if (!Number.isFinite(this.maskValue)) throw new Error(`edgegrad.layers.masking: maskValue must be a finite number, got ${cfg.maskValue}`);
   }
+  // its output carries a mask that a feature cache cannot carry: never cached as a frozen prefix
+  override get stochastic(): boolean { return true; }
   protected call(g: Graph, [x]: number[]): number[] {
     const m = g.node('sequenceMask', [x], { maskValue: this.maskValue }, `${this.name}/mask`, this.name)[0];
     const y = g.node('mul', [x, m], {}, this.name, this.name)[0];

@@ -132,7 +132,8 @@ registerOp({
     const name = a.loss as LossName;
     if (!LOSSES.includes(name)) fail('loss', `node '${node}': unknown loss '${String(name)}' (expected one of ${LOSSES.join(', ')})`);
     if (name === 'sparseSoftmaxCrossEntropy') {
-      if (t.length !== 1) fail(name, `node '${node}': labels must be [batch] class indices, got ${formatShape(t)}`);
+      // one class index per row of predictions: [batch], or [batch, steps] for a sequence of predictions
+      if (t.length !== p.length - 1 || t.some((d, i) => i > 0 && d !== p[i])) fail(name, `node '${node}': labels must be class indices ${formatShape(p.slice(0, -1))}, got ${formatShape(t)}`);
     } else if (t.length !== p.length || t.some((d, i) => i > 0 && d !== p[i])) {
       fail(name, `node '${node}': labels ${formatShape(t)} do not match predictions ${formatShape(p)}`);
     }

@@ -152,8 +152,8 @@ export class Accumulator {
     if (this.names.length) {
       const pred = tp.plan.view(tp.pred);
       const target = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
-      const cols = pred.length / b;
-      this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32'); });
+      const cols = pred.length / b, classes = tp.plan.shapes[tp.pred].at(-1)!;
+      this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32', classes); });
     }
     return loss;
   }
@@ -165,11 +165,11 @@ export class Accumulator {
   async addMetrics(tp: TrainPlan, y: Tensor, b: number): Promise<void> {
     if (!this.names.length) return;
     const be = tp.plan.be, outs = tp.plan.shapes[tp.pred].reduce((a, c) => a * c, 1), cols = outs / b;
-    const sparse = y.dtype === 'int32', yLen = sparse ? b : outs;
+    const classes = tp.plan.shapes[tp.pred].at(-1)!, sparse = y.dtype === 'int32', yLen = sparse ? outs / classes : outs;
     const [p, t] = await Promise.all([be.read(tp.plan.ptr(tp.pred), outs * 4), be.read(tp.plan.ptr(tp.y), yLen * 4)]);
     const pred = new Float32Array(p.buffer, p.byteOffset, outs);
     const target = sparse ? new Int32Array(t.buffer, t.byteOffset, yLen) : new Float32Array(t.buffer, t.byteOffset, yLen);
-    this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse); });
+    this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
   }
 
   /** Read what a GPU accumulated (once per pass). */
