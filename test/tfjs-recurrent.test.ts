@@ -112,6 +112,16 @@ describe('TensorFlow.js recurrent import', () => {
     expect(maxRelDiff((await eg.loadModel({ modelJson, weights })).predict(input(want)).dataSync(), want.output.data)).toBeLessThan(1e-5);
   });
 
+  it("Keras's own weight names (tensorflowjs_converter of a TF 2 model: a cell scope inside the layer's)", async () => {
+    for (const [name, rename] of [['bidi_lstm_concat', (n: string) => n.replace(/(ward_lstm)\//, '$1/lstm_cell_1/')], ['gru_reset_after', (n: string) => n.replace('gru/', 'gru/gru_cell/')]] as const) {
+      const { modelJson, weights } = fixture(name);
+      for (const w of modelJson.weightsManifest[0].weights) w.name = rename(w.name);
+      Object.assign(modelJson.modelTopology.config.layers[0].config.layer?.config ?? modelJson.modelTopology.config.layers[0].config, { time_major: false, unroll: false, implementation: 2 });
+      const want = io(name);
+      expect(maxRelDiff((await eg.loadModel({ modelJson, weights })).predict(input(want)).dataSync(), want.output.data), name).toBeLessThan(1e-5);
+    }
+  });
+
   it('token ids of the Embedding model are int32; a float input is refused with how to pass them', async () => {
     const want = io('text_classifier');
     const m = await eg.loadModel(fixture('text_classifier'));
