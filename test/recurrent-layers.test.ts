@@ -225,7 +225,8 @@ describe('recurrent layers', () => {
     const w = bi.weights.map((v) => ({ shape: v.tensor.shape.slice(), data: v.tensor.dataSync() }));
     const x = { shape: [B, T, F], data: xs };
     const a = refRecurrent('lstm', x, w[0], w[1], { b: w[2], goBackwards: true }).hT, b = refRecurrent('lstm', x, w[3], w[4], { b: w[5] }).hT;
-    const want = Array.from({ length: B }, (_, i) => [...Array.from(a.data.slice(i * 4, i * 4 + 4)), ...Array.from(b.data.slice(i * 4, i * 4 + 4))]).flat();
+    const row = (v: ArrayLike<number>, i: number): number[] => Array.from({ length: 4 }, (_, j) => v[i * 4 + j]);
+    const want = Array.from({ length: B }, (_, i) => [...row(a.data, i), ...row(b.data, i)]).flat();
     expectClose(y, want, 1e-5, 'bidirectional goBackwards');
     expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2, goBackwards: true, returnSequences: true }) })).toThrow(/goBackwards layer with returnSequences/);
     expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2 }), mergeMode: null as never })).toThrow(/mergeMode must be/);
