@@ -2,6 +2,8 @@
 // (XNNPACK, single thread) on the same shapes, in one Node process. Each row alternates ours and theirs
 // over several rounds and reports medians after warm-up, so machine drift hits both sides alike.
 // Writes bench/results/latest.md; ratio > 1 means edgegrad is better (faster, or more GFLOP/s).
+// BENCH_ONLY=rnn,gemm (comma-separated section names: gemm conv relu simd128 lenet train rnn inference
+// torchvision int8 threads) runs only those sections and writes bench/results/only.md instead.
 import v8 from 'node:v8';
 // Node 20's V8 ships relaxed SIMD behind a flag; Node 22+, Deno, Bun and Chromium enable it by default.
 // Turn it on so the default build here is the one users of current runtimes get; the SIMD128 build is
@@ -20,6 +22,8 @@ const JSON_OUT = args.has('--json');
 const QUICK = args.has('--quick');
 const here = dirname(fileURLToPath(import.meta.url));
 const log = (...m) => { if (!JSON_OUT) console.log(...m); };
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim()).filter(Boolean)) : null;
+const want = (section) => !ONLY || ONLY.has(section);
 
 const require = createRequire(import.meta.url);
 setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/');
@@ -113,7 +117,7 @@ function gemmRows(all = true) {
   gemmRow(1, 1024, 1024, 'gemv 1x1024x1024');
   gemmRow(32, 256, 784, 'gemm 32x784x256 (tall-skinny)');
 }
-gemmRows();
+if (want('gemm')) gemmRows();
 
 // ---- convolution, pooling, activation ----
 /** The geometry block the conv kernels take (assembly/conv.ts), in memory of its own. */
@@ -155,8 +159,8 @@ function convRows() {
   freeAll(x, y); tx.dispose();
 }
 }
-convRows();
-{
+if (want('conv')) convRows();
+if (want('relu')) {
   const n = 1 << 20;
   const x = buf(n), y = be.alloc(n * 4);
   const tx = tf.randomNormal([n]);
@@ -167,7 +171,7 @@ convRows();
 
 // ---- the same kernels in the SIMD128 build (what Node 20 picks without the flag, and older browsers) ----
 let wasmPeak = be.memoryBytes(), arenaPeak = be.arena.peak;
-if (defaultBuild !== 'simd') {
+if (defaultBuild !== 'simd' && want('simd128')) {
   wasmPeak = Math.max(wasmPeak, be.memoryBytes()); arenaPeak = Math.max(arenaPeak, be.arena.peak);
   be = await eg.ready({ wasmBuild: 'simd', threads: 1 });
   k = be.kernels;
@@ -181,7 +185,7 @@ if (defaultBuild !== 'simd') {
 }
 
 // ---- LeNet-sized conv forward + backward, batch 32: conv5x5(6)-relu-maxpool2-conv5x5(16)-relu-maxpool2 ----
-{
+if (want('lenet')) {
   const B = 32;
   const x = eg.randomNormal([B, 28, 28, 1], 0, 1, 1);
   const w1 = eg.randomNormal([5, 5, 1, 6], 0, 0.2, 2), b1 = eg.zeros([6]);
@@ -232,7 +236,7 @@ if (defaultBuild !== 'simd') {
 }
 
 // ---- training (issue #3): the digits MLP, 10 epochs, and a LeNet-5 training step ----
-{
+if (want('train')) {
   const d = await eg.data.loadDigits();
   const x = d.images.reshape([d.count, 784]);
   const y = eg.data.oneHot(d.labels, 10);
@@ -310,8 +314,69 @@ if (defaultBuild !== 'simd') {
   trainMem.push(['after LeNet', process.memoryUsage().rss, be.memoryBytes()]);
 }
 
+// ---- recurrent layers (issue 14): one training step of LSTM(128) + dense softmax on 28 steps of 28
+// features (digits read row by row), batch 32, Adam, categorical cross-entropy, against the same model in
+// TF.js on its wasm backend; GRU alike (TF.js's GRU is Keras's resetAfter: false, so ours is too here);
+// and LSTM inference at batch 32. Each round runs `steps` training steps (one fit epoch) of each side,
+// back to back; the ratio is the median of the per-round ratios, as in compare(). ----
+if (want('rnn')) {
+  const d = await eg.data.loadDigits();
+  const B = 32, steps = QUICK ? 2 : 3, rounds = QUICK ? 3 : 5, n = B * steps;
+  const seqs = eg.data.slice(d.images, 0, n).reshape([n, 28, 28]);
+  const labels = eg.data.oneHot(Array.from(d.labels.subarray(0, n)), 10);
+  const tx = tf.tensor(seqs.dataSync(), [n, 28, 28]), ty = tf.tensor(labels.dataSync(), [n, 10]);
+  const med = (v) => v.slice().sort((x, y) => x - y)[v.length >> 1];
+  // TF.js warns about its orthogonal initializer on 128x512 matrices; keep the table readable
+  const warn = console.warn;
+  console.warn = () => {};
+  const models = {};
+  for (const kind of ['lstm', 'gru']) {
+    const opts = kind === 'gru' ? { resetAfter: false } : {};
+    const ours = eg.sequential([
+      eg.layers[kind]({ units: 128, inputShape: [28, 28], seed: 1, ...opts }),
+      eg.layers.dense({ units: 10, activation: 'softmax', seed: 2 }),
+    ]);
+    ours.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-3 }), loss: 'categoricalCrossentropy' });
+    const theirs = tf.sequential({ layers: [
+      tf.layers[kind]({ units: 128, inputShape: [28, 28] }),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ] });
+    theirs.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+    models[kind] = { ours, theirs };
+    let oursLoss = NaN, theirsLoss = NaN;
+    const oursEpoch = async () => { oursLoss = (await ours.fit(seqs, labels, { epochs: 1, batchSize: B, shuffle: false })).history.loss[0]; };
+    const theirsEpoch = async () => { theirsLoss = (await theirs.fit(tx, ty, { epochs: 1, batchSize: B, shuffle: false, verbose: 0 })).history.loss[0]; };
+    // warm-up by time, as compare() does (both wasm binaries reach V8's optimizing tier)
+    let spentO = 0, spentT = 0;
+    for (let i = 0; i < 2 || spentO < (QUICK ? 300 : 600) || spentT < (QUICK ? 300 : 600); i++) {
+      let t0 = performance.now(); await oursEpoch(); spentO += performance.now() - t0;
+      t0 = performance.now(); await theirsEpoch(); spentT += performance.now() - t0;
+    }
+    const a = [], b = [], q = [];
+    for (let r = 0; r < rounds; r++) {
+      let t0 = performance.now(); await oursEpoch(); const o = (performance.now() - t0) / steps;
+      t0 = performance.now(); await theirsEpoch(); const t = (performance.now() - t0) / steps;
+      a.push(o); b.push(t); q.push(t / o);
+    }
+    const label = kind === 'lstm' ? 'LSTM' : 'GRU (resetAfter: false)';
+    row(`${label} train step (128 units, 28 steps, 28 features, batch 32)`, 'ms', med(a), med(b),
+      `Adam, categorical cross-entropy, digits row by row; mean loss of the last epoch of ${steps} steps: edgegrad ${oursLoss.toFixed(3)}, tfjs-wasm ${theirsLoss.toFixed(3)}`, med(q));
+  }
+  {
+    const { ours, theirs } = models.lstm;
+    const x = eg.data.slice(seqs, 0, B), txb = tf.tensor(x.dataSync(), [B, 28, 28]);
+    const [o, t, sp] = compare(() => ours.predict(x).dispose(), () => theirs.predict(txb).dispose(), { reps: 3 });
+    row('LSTM predict (128 units, 28 steps, 28 features, batch 32)', 'ms', o, t, '', sp);
+    txb.dispose();
+  }
+  console.warn = warn;
+  for (const { theirs } of Object.values(models)) theirs.dispose();
+  tx.dispose(); ty.dispose();
+  trainMem.push(['after the recurrent rows', process.memoryUsage().rss, be.memoryBytes()]);
+}
+
 // ---- model inference (issue #4): SqueezeNet 1.1 (ONNX) and MobileNetV2 (nsfwjs, TF.js), batch 1 ----
-{
+if (want('inference')) {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
   const { readFileSync } = await import('node:fs');
@@ -350,7 +415,7 @@ if (defaultBuild !== 'simd') {
 // ---- torchvision architectures as PyTorch exports them (issue 12), batch 1, against onnxruntime-web on the
 // same file, one thread each: exported by scripts/export-torchvision.py (Debian's python3-torchvision; the
 // test suite caches them in node_modules/.cache), skipped with a note where neither is there ----
-{
+if (want('torchvision')) {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
   const { existsSync, readFileSync, mkdirSync: mk } = await import('node:fs');
@@ -389,7 +454,7 @@ if (defaultBuild !== 'simd') {
 }
 
 // ---- int8 (issue #6): the int8 GEMM and quantized models against edgegrad's own float32, same run ----
-{
+if (want('int8')) {
   const ort = await import('onnxruntime-web');
   ort.env.wasm.numThreads = 1;
   const dot = be.relaxedDotOk() ? 'relaxed i8 x i7 dot' : be.build === 'relaxed' ? 'SIMD128 i16 dot: this engine fails the relaxed-dot known-answer test' : 'SIMD128 i16 dot';
@@ -442,7 +507,7 @@ if (defaultBuild !== 'simd') {
 // onnxruntime-web with 2 threads. Each round times every side back to back (the 1-thread and 2-thread
 // backends are both kept, eg.ready switches between them), so load from other processes hits all alike;
 // ratios need a quiet machine to mean much (2 threads on 2 cores want both cores).
-{
+if (want('threads')) {
   const be1 = await eg.ready({ threads: 1 });
   const be2 = await eg.ready({ threads: 2 });
   const tinfo = be2.threads ? `${be2.threads.threads} threads (${be2.threads.reason})` : 'this dist/ predates threads: rebuild it';
@@ -575,4 +640,4 @@ const md = [
   ``,
 ].join('\n');
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.md'), md);
+writeFileSync(join(here, 'results', ONLY ? 'only.md' : 'latest.md'), md);
