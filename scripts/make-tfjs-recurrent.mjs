@@ -149,6 +149,12 @@ add('mask_zero_bidi_gru', 'Embedding(12, 4, mask_zero) -> Bidirectional(GRU, seq
   tf.layers.embedding({ name: 'embed', inputDim: 12, outputDim: 4, inputLength: T, maskZero: true }),
   tf.layers.bidirectional({ name: 'bidi', layer: tf.layers.gru({ name: 'gru', units: 4, returnSequences: true }) }),
   tf.layers.timeDistributed({ name: 'td', layer: tf.layers.dense({ name: 'dense', units: 2 }) })), { ints: 12, pad: true });
+add('bidi_merge_null_functional', 'functional: Bidirectional(SimpleRNN, merge_mode null, return_state) -> its two outputs and two states concatenated -> Dense', () => {
+  const x = tf.input({ name: 'sequence', shape: [T, F] });
+  const [yf, yb, hf, hb] = tf.layers.bidirectional({ name: 'bidi', layer: tf.layers.simpleRNN({ name: 'rnn', units: 3, returnState: true }), mergeMode: null }).apply(x);
+  const all = tf.layers.concatenate({ name: 'all' }).apply([yb, hf, yf, hb]);
+  return tf.model({ inputs: x, outputs: tf.layers.dense({ name: 'head', units: 2 }).apply(all) });
+});
 
 rmSync(root, { recursive: true, force: true });
 let s = 1;

@@ -137,7 +137,7 @@ describe('TensorFlow.js recurrent import', () => {
     await expect(edit('lstm_last', (l) => { l[0].config.stateful = true; })).rejects.toThrow(/layer 'lstm' \(LSTM\): stateful true is not supported/);
     await expect(edit('simple_rnn_relu', (l) => { l[0].config.activation = 'softsign'; })).rejects.toThrow(/layer 'rnn' \(SimpleRNN\): activation 'softsign' is not supported/);
     await expect(edit('gru_reset_before', (l) => { l[0].config.reset_after = true; })).rejects.toThrow(/layer 'gru' \(GRU\): weight 'bias' is \[15\], not \[2,15\]/);
-    await expect(edit('bidi_lstm_sum', (l) => { l[0].config.merge_mode = null; })).rejects.toThrow(/layer 'bidi': merge_mode null is not supported/);
+    await expect(edit('bidi_lstm_sum', (l) => { l[0].config.merge_mode = 'max'; })).rejects.toThrow(/layer 'bidi': merge_mode "max" is not supported/);
     await expect(edit('text_bidi_maxpool', (l) => { l[0].config.mask_zero = true; })).rejects.toThrow(/layer 'pool' \(GlobalMaxPooling1D\) receives the mask of padded steps/);
     await expect(edit('lstm_time_distributed', (l) => { (l[1].config.layer as { class_name: string }).class_name = 'Conv2D'; })).rejects.toThrow(/layer 'td': TimeDistributed of Conv2D/);
     await expect(edit('bidi_lstm_concat', (l) => { (l[0].config.layer as { config: Record<string, unknown> }).config.go_backwards = true; })).rejects.toThrow(/layer 'bidi': Bidirectional of a go_backwards layer with return_sequences/);

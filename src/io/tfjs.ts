@@ -279,7 +279,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         if (ins.length !== 1) fail(`layer '${nm}' (Bidirectional): initial states given as inputs (${ins.length} inputs) are not supported`);
         const ic = inner.config, iname = String(ic.name ?? inner.class_name.toLowerCase());
         const mode = c.merge_mode === undefined ? 'concat' : c.merge_mode;
-        if (!['concat', 'sum', 'mul', 'ave'].includes(mode as string)) fail(`layer '${nm}': merge_mode ${JSON.stringify(mode)} is not supported (concat, sum, mul, ave)`);
+        if (mode !== null && !['concat', 'sum', 'mul', 'ave'].includes(mode as string)) fail(`layer '${nm}': merge_mode ${JSON.stringify(mode)} is not supported (concat, sum, mul, ave, null)`);
         // the backward copy is the layer with go_backwards flipped; tfjs reverses its sequence to the input's order
         if (ic.go_backwards === true && ic.return_sequences === true) fail(`layer '${nm}': Bidirectional of a go_backwards layer with return_sequences (its backward copy's sequence is reversed in time; not supported)`);
         const fw = recurrent(inner.class_name, ic, ins[0], nm, `${nm}/forward`, `${nm}/forward_${iname}`);
@@ -287,10 +287,12 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
         const back = c.backward_layer as KerasLayer | undefined, bc = back?.config ?? ic;
         const bname = back ? String(bc.name ?? `backward_${iname}`) : `backward_${iname}`;
         const bw = recurrent(back?.class_name ?? inner.class_name, { ...bc, go_backwards: false }, ins[0], nm, `${nm}/backward`, `${nm}/${bname}`, ic.go_backwards !== true);
-        if (mode === 'concat') out = g.node('concat', [fw[0], bw[0]], {}, nm, nm)[0];
+        // merge_mode null: the two outputs, forward then backward, before the states (tfjs's order)
+        if (mode === null) [out, extra] = [fw[0], [bw[0]]];
+        else if (mode === 'concat') out = g.node('concat', [fw[0], bw[0]], {}, nm, nm)[0];
         else if (mode === 'ave') out = g.node('mul', [g.node('add', [fw[0], bw[0]], {}, `${nm}/sum`, nm)[0], g.node('constant', [], { value: 0.5 }, `${nm}/half`, nm)[0]], {}, nm, nm)[0];
         else out = g.node(mode === 'sum' ? 'add' : 'mul', [fw[0], bw[0]], {}, nm, nm)[0];
-        extra = [...fw.slice(1), ...bw.slice(1)];
+        extra = [...extra, ...fw.slice(1), ...bw.slice(1)];
         break;
       }
       case 'Embedding': {
