@@ -13,6 +13,7 @@ export * from './random';
 export * from './optim';
 export * from './copy';
 export * from './recurrent';
+export * from './augment';
 
 /** First free byte after the module's static data: the TS arena starts here. */
 export function heapBase(): usize {

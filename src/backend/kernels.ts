@@ -89,6 +89,11 @@ export interface Kernels extends OptimKernels {
   gruBackward(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, n: Ptr, ldn: number, dy: Ptr, lddy: number,
     m: Ptr, ldm: number, dh: Ptr, dx: Ptr, lddx: number, dhr: Ptr, lddhr: number, act: number, ract: number, resetAfter: number): void;
   gruBackwardReset(B: number, U: number, g: Ptr, ldg: number, hp: Ptr, ldhp: number, drh: Ptr, dx: Ptr, lddx: number, dh: Ptr, ract: number): void;
+  // augment.ts (mats: a 2x3 matrix per image, output to input pixel coordinates; params: 4 floats per image and channel)
+  imageAffine(N: number, H: number, W: number, C: number, OH: number, OW: number, x: Ptr, mats: Ptr, y: Ptr, interp: number, fill: number, fillValue: number): void;
+  imageAffineBackward(N: number, H: number, W: number, C: number, OH: number, OW: number, dy: Ptr, mats: Ptr, dx: Ptr, interp: number, fill: number): void;
+  imageAdjust(N: number, HW: number, C: number, x: Ptr, params: Ptr, lo: number, hi: number, y: Ptr): void;
+  imageAdjustBackward(N: number, HW: number, C: number, x: Ptr, dy: Ptr, params: Ptr, lo: number, hi: number, dx: Ptr, ws: Ptr): void;
   // random.ts
   rngSeed(rng: Ptr, seed: number): void;
   rngUniform(rng: Ptr, n: number, out: Ptr, lo: number, hi: number): void;
@@ -140,4 +145,5 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
   'penalty', 'sumSquares', 'sumSquaresTo', 'scaleByNorm', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
   'rnnCell', 'rnnCellBackward', 'lstmCell', 'lstmCellBackward', 'gruGates', 'gruOutput', 'gruBackward', 'gruBackwardReset',
+  'imageAffine', 'imageAffineBackward', 'imageAdjust', 'imageAdjustBackward',
 ];

@@ -2,6 +2,7 @@
 import { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape, type DenseConfig } from './core.js';
 import { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D, type Conv2DConfig, type DepthwiseConv2DConfig, type PoolConfig } from './conv.js';
 import { Add, Concatenate } from './merge.js';
+import { GaussianDropout, GaussianNoise, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom, type AugmentConfig, type GeometricConfig } from './augment.js';
 import { Bidirectional, GRU, LSTM, Masking, RNN, SimpleRNN, TimeDistributed, type GRUConfig, type LSTMConfig, type RNNConfig } from './recurrent.js';
 import type { BatchNormMode, LayerConfig, Layer } from './layer.js';
 import type { ActivationName } from '../ops/activation.js';
@@ -38,11 +39,22 @@ export const layers = {
   bidirectional: (c: LayerConfig & { layer: RNN; mergeMode?: 'concat' | 'sum' | 'mul' | 'ave'; backwardLayer?: RNN }) => new Bidirectional(c),
   timeDistributed: (c: LayerConfig & { layer: Layer }) => new TimeDistributed(c),
   masking: (c: LayerConfig & { maskValue?: number } = {}) => new Masking(c),
+  randomFlip: (c: GeometricConfig & { mode?: 'horizontal' | 'vertical' | 'horizontal_and_vertical' } = {}) => new RandomFlip(c),
+  randomRotation: (c: GeometricConfig & { factor: number | [number, number] }) => new RandomRotation(c),
+  randomTranslation: (c: GeometricConfig & { heightFactor: number | [number, number]; widthFactor: number | [number, number] }) => new RandomTranslation(c),
+  randomZoom: (c: GeometricConfig & { heightFactor: number | [number, number]; widthFactor?: number | [number, number] }) => new RandomZoom(c),
+  randomCrop: (c: AugmentConfig & { height: number; width: number }) => new RandomCrop(c),
+  randomContrast: (c: AugmentConfig & { factor: number | [number, number]; valueRange?: [number, number] }) => new RandomContrast(c),
+  randomBrightness: (c: AugmentConfig & { factor: number | [number, number]; valueRange?: [number, number] }) => new RandomBrightness(c),
+  gaussianNoise: (c: AugmentConfig & { stddev: number }) => new GaussianNoise(c),
+  gaussianDropout: (c: AugmentConfig & { rate: number }) => new GaussianDropout(c),
 };
 
 export { Layer, SymbolicTensor, input } from './layer.js';
 export { Activation, BatchNormalization, Dense, Dropout, Flatten, Maxout, PReLU, RReLU, Reshape } from './core.js';
 export { Conv2D, DepthwiseConv2D, GlobalAveragePooling2D, GrayscaleToRGB, Pooling2D, Resizing, ZeroPadding2D } from './conv.js';
 export { Add, Concatenate } from './merge.js';
+export { GaussianDropout, GaussianNoise, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom } from './augment.js';
+export type { AugmentConfig, GeometricConfig } from './augment.js';
 export { Bidirectional, GRU, LSTM, Masking, RNN, SimpleRNN, TimeDistributed } from './recurrent.js';
 export type { GRUConfig, LSTMConfig, RNNConfig } from './recurrent.js';

@@ -13,3 +13,4 @@ export type { Arr } from './util.js';
 export * from './shape.js';
 export * from './quant.js';
 export * from './recurrent.js';
+export * from './augment.js';

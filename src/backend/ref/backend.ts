@@ -11,6 +11,7 @@ import { actNormLossKernels } from './act-norm-loss.js';
 import { elementwiseRandomOptimKernels } from './elementwise-random-optim.js';
 import { copyKernels } from './copy.js';
 import { recurrentKernels } from './recurrent.js';
+import { augmentKernels } from './augment.js';
 
 export class RefBackend extends HeapBackend {
   readonly name = 'ref';
@@ -24,6 +25,7 @@ export class RefBackend extends HeapBackend {
       ...elementwiseRandomOptimKernels(memory),
       ...copyKernels(memory),
       ...recurrentKernels(memory),
+      ...augmentKernels(memory),
     }), 64);
   }
 
