@@ -81,7 +81,7 @@ export function augmentKernels(mem: HeapMemory): AugmentKernels {
         }
       }
     },
-    imageAdjustBackward(N, HW, C, x, dy, params, lo, hi, dx) {
+    imageAdjustBackward(N, HW, C, x, dy, params, lo, hi, dx, _ws) {
       const xv = f32(mem, x, N * HW * C), dyv = f32(mem, dy, N * HW * C), dxv = f32(mem, dx, N * HW * C), p = f32(mem, params, N * C * 4);
       for (let n = 0; n < N; n++) {
         for (let c = 0; c < C; c++) {
