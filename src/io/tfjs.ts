@@ -165,8 +165,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
   const dense = (x: number, c: Record<string, unknown>, nm: string, scope: string): number => {
     const ps = [g.param(`${nm}/kernel`, weight(scope, 'kernel'), true)];
     if (c.use_bias !== false) ps.push(g.param(`${nm}/bias`, weight(scope, 'bias'), true));
-    const y = g.values[x].shape.length > 2 ? g.node('matMul', [x, ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0] : g.node('dense', [x, ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0];
-    return withActivation(y, act(c.activation, nm), nm);
+    return withActivation(g.node(g.values[x].shape.length > 2 ? 'matMul' : 'dense', [x, ...ps], { activation: 'linear', alpha: 0 }, nm, nm)[0], act(c.activation, nm), nm);
   };
   /**
    * An LSTM / GRU / SimpleRNN on x [B, T, F] as one recurrent node named `node`, its weights under `scope` in
@@ -180,7 +179,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
     const spec = RNN_OP[cls];
     if (!spec) fail(`layer '${nm}' wraps a ${cls}: Bidirectional of LSTM, GRU or SimpleRNN only`);
     const no = (opt: string, why: string) => { if (c[opt] !== undefined && c[opt] !== null && c[opt] !== false) fail(`layer '${nm}' (${cls}): ${opt} ${JSON.stringify(c[opt])} is not supported (${why})`); };
-    no('stateful', 'states carried from batch to batch; save the model with stateful false');
+    no('stateful', 'an imported model keeps no states from batch to batch; save it with stateful false, or build it with eg.layers');
     no('time_major', 'inputs are [batch, steps, features]');
     const ra = (v: unknown, opt: string, d: string) => RNN_ACT[(v ?? d) as string] ?? fail(`layer '${nm}' (${cls}): ${opt} '${v}' is not supported (${Object.keys(RNN_ACT).join(', ')})`);
     const xs = g.values[x].shape;
