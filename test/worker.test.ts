@@ -123,6 +123,29 @@ describe('eg.worker() in Node (worker_threads)', () => {
     }
   });
 
+  it('builds wrappers from nested specs: a bidirectional LSTM over digit rows, as in this thread', async () => {
+    const eg = await load();
+    const { x, y } = await digits(eg, 64);
+    const rows = x.reshape([64, 28, 28]);
+    const spec: import('../src/index.js').LayerSpec[] = [
+      { bidirectional: { layer: { lstm: { units: 8, seed: 1 } }, inputShape: [28, 28] } },
+      { dense: { units: 10, activation: 'softmax', seed: 2 } },
+    ];
+    const w = await eg.worker();
+    try {
+      const remote = await w.sequential({ layers: spec });
+      await remote.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+      const h = await remote.fit(rows, y, { epochs: 1, batchSize: 16, seed: 3 });
+      const local = eg.sequential([eg.layers.bidirectional({ layer: eg.layers.lstm({ units: 8, seed: 1 }), inputShape: [28, 28] }), eg.layers.dense({ units: 10, activation: 'softmax', seed: 2 })]);
+      local.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+      const hl = await local.fit(rows, y, { epochs: 1, batchSize: 16, seed: 3 });
+      expect(h.history.loss).toEqual(hl.history.loss);
+      expect(Array.from((await remote.predict(rows) as import('../src/index.js').Tensor).dataSync())).toEqual(Array.from((await local.predict(rows)).dataSync()));
+    } finally {
+      w.terminate();
+    }
+  }, 60_000);
+
   it('runs a model with two inputs and two outputs: tensors in order, or by name', async () => {
     const eg = await load();
     const { default: onnxProto } = await import('onnx-proto');

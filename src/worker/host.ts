@@ -137,7 +137,10 @@ function layerOf(spec: unknown, i: number): Layer {
     throw new Error(`edgegrad.worker: sequential layers[${i}]: a layer is a model of this worker or a spec { <name>: config } with a name of eg.layers (${names.join(', ')}), got ${JSON.stringify(spec)}`);
   }
   const make = (eg.layers as Record<string, (c: unknown) => Layer>)[keys[0]];
-  return make((spec as Record<string, unknown>)[keys[0]] ?? {});
+  const cfg = ((spec as Record<string, unknown>)[keys[0]] ?? {}) as Record<string, unknown>;
+  // wrappers (bidirectional, timeDistributed) take their inner layers as specs too
+  const inner = (v: unknown): unknown => (v && typeof v === 'object' && !(v instanceof eg.Layer) ? layerOf(v, i) : v);
+  return make('layer' in cfg || 'backwardLayer' in cfg ? { ...cfg, layer: inner(cfg.layer), ...('backwardLayer' in cfg ? { backwardLayer: inner(cfg.backwardLayer) } : {}) } : cfg);
 }
 
 function layerAt(m: AnyModel, at: string | number): Layer {
