@@ -3,7 +3,9 @@
 // initializers, return states in the functional API, training that learns, and errors that say what is wrong.
 import { describe, expect, it } from 'vitest';
 import * as eg from '../src/index.js';
-import { useBuild, checkModelGradients, rng, expectClose } from './helpers.js';
+import { useBuild, checkModelGradients, rng, expectClose, maxRelDiff } from './helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { refRecurrent } from '../src/ops/recurrent.js';
 
 const onehot = (B: number, C: number): Float32Array => Float32Array.from({ length: B * C }, (_, i) => (i % C === Math.floor(i / C) % C ? 1 : 0));
@@ -231,6 +233,19 @@ describe('recurrent layers', () => {
     expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2, goBackwards: true, returnSequences: true }) })).toThrow(/goBackwards layer with returnSequences/);
     expect(() => eg.layers.bidirectional({ layer: eg.layers.gru({ units: 2 }), mergeMode: null as never })).toThrow(/mergeMode must be/);
     expect(() => eg.sequential([eg.layers.lstm({ units: 2, returnState: true, inputShape: [3, 2] })])).toThrow(/has 3 outputs \(returnState\?\)/);
+  });
+
+  it("masks pass on after goBackwards as in Keras and TF.js (a TF.js model's weights give its outputs)", async () => {
+    useBuild('simd');
+    const dir = join(import.meta.dirname, 'fixtures', 'tfjs-recurrent', 'masking_rnn_backwards');
+    const j = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')), io = JSON.parse(readFileSync(join(dir, 'io.json'), 'utf8'));
+    const u = readFileSync(join(dir, 'group1-shard1of1.bin')), f = new Float32Array(u.buffer.slice(u.byteOffset, u.byteOffset + u.length));
+    let off = 0;
+    const ws = j.weightsManifest[0].weights.map((w: { shape: number[] }) => { const n = w.shape.reduce((a, b) => a * b, 1); return eg.tensor(f.slice(off, off += n), w.shape); });
+    const m = eg.sequential([eg.layers.masking({ maskValue: 0, inputShape: [5, 3] }), eg.layers.simpleRNN({ units: 4, goBackwards: true, returnSequences: true }),
+      eg.layers.gru({ units: 3, returnSequences: true, resetAfter: false, recurrentActivation: 'hardSigmoid' })]);
+    m.setWeights(ws);
+    expect(maxRelDiff((await m.predict(eg.tensor(Float32Array.from(io.input.data), io.input.shape))).dataSync(), io.output.data)).toBeLessThan(1e-5);
   });
 
   it('summary: output shapes, state sizes and FLOPs per step', () => {

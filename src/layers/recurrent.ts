@@ -161,8 +161,9 @@ export class RNN extends Layer {
     };
     const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest, ...(mask === undefined ? [] : [mask])], attrs, this.name, this.name);
     const y = this.returnSequences ? outs[0] : outs[1];
-    // the sequence keeps its mask for the next recurrent layer (with goBackwards the steps come reversed)
-    if (mask !== undefined && this.returnSequences && !attrs.goBackwards) g.masks.set(y, mask);
+    // the sequence keeps its mask for the next recurrent layer; as Keras and TF.js do, unchanged even after
+    // goBackwards (whose sequence comes in reversed order): models trained there load and run the same here
+    if (mask !== undefined && this.returnSequences) g.masks.set(y, mask);
     return this.returnState ? [y, ...outs.slice(1, 1 + this.stateCount)] : [y];
   }
 }
@@ -241,7 +242,7 @@ export class Bidirectional extends Layer {
       y = g.node('mul', [s, g.node('constant', [], { value: 0.5 }, `${name}/half`, name)[0]], {}, name, name)[0];
     }
     const mask = g.masks.get(x);
-    if (mask !== undefined && this.forward.returnSequences && !this.forward.cfg.goBackwards) g.masks.set(y, mask);
+    if (mask !== undefined && this.forward.returnSequences) g.masks.set(y, mask);
     return this.forward.returnState ? [y, ...f.slice(1), ...b.slice(1)] : [y];
   }
 }
