@@ -7,7 +7,7 @@ import { Plan } from './graph/executor.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
 import { lossOnLogits, optimizeForInference } from './graph/passes.js';
-import { GraphModel, type SaveOptions } from './graph-model.js';
+import { GraphModel, type ModelInputs, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, fmtCount, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
 import { BatchNormalization } from './layers/core.js';
@@ -114,9 +114,48 @@ export class Model extends Layer {
     return this.outputs.map(visit);
   }
 
-  /** Per-example input shape. */
+  /** Per-example input shape (the first input's). */
   get inputShapeOf(): number[] {
     return this.inputs[0].shape.slice(1);
+  }
+
+  /** The inputs' names (eg.input's name), in order. */
+  get inputNames(): string[] {
+    return this.inputs.map((s, i) => ('input' in s.source ? s.source.input : `input_${i}`));
+  }
+
+  /** The outputs' names: the producing layer's (with its output index where a layer gives several), in order. */
+  get outputNames(): string[] {
+    const base = this.outputs.map((s, i) => ('layer' in s.source ? s.source.layer.name : `output_${i}`));
+    return this.outputs.map((s, i) => (base.indexOf(base[i]) !== base.lastIndexOf(base[i]) && 'index' in s.source ? `${base[i]}:${s.source.index}` : base[i]));
+  }
+
+  /** Training needs one output (one loss): a clear error otherwise, before anything runs. */
+  private oneOutput(op: string): void {
+    if (this.outputs.length > 1) {
+      throw new Error(`edgegrad.${op}: model '${this.name}' has ${this.outputs.length} outputs (${this.outputNames.join(', ')}); fit and evaluate take a model with one: build one per head over the same layers (eg.model({ inputs, outputs: head }))`);
+    }
+  }
+
+  /** A call's inputs in input order: one tensor (a model with one input), an array in input order, or a { name: tensor } map. */
+  private inputsOf(x: ModelInputs, op: string): Tensor[] {
+    const names = this.inputNames, k = names.length;
+    if (x instanceof Tensor) {
+      if (k !== 1) throw new Error(`edgegrad.${op}: model '${this.name}' takes ${k} inputs (${names.join(', ')}): pass them as an array in that order or a { name: tensor } map`);
+      return [x];
+    }
+    if (Array.isArray(x)) {
+      if (x.length !== k) throw new Error(`edgegrad.${op}: model '${this.name}' takes ${k} input${k === 1 ? '' : 's'} (${names.join(', ')}), got ${x.length}`);
+      return x;
+    }
+    if (x && typeof x === 'object' && !(x instanceof Features)) {
+      const given = Object.keys(x), extra = given.filter((g) => !names.includes(g)), missing = names.filter((nm) => !given.includes(nm));
+      if (extra.length || missing.length) {
+        throw new Error(`edgegrad.${op}: model '${this.name}' has inputs ${names.join(', ')}${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; no input named ${extra.join(', ')}` : ''}`);
+      }
+      return names.map((nm) => (x as Record<string, Tensor>)[nm]);
+    }
+    throw new Error(`edgegrad.${op}: x must be a Tensor, an array of tensors in input order, or a { name: tensor } map`);
   }
 
   compile(args: CompileArgs): void {
@@ -220,29 +259,29 @@ export class Model extends Layer {
     await io.saveModel({ graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights }, target);
   }
 
-  /** Forward graph: input x -> outputs. */
-  private forwardGraph(): { g: Graph; x: number; out: number } {
+  /** Forward graph: inputs -> outputs (x, out: the first of each). */
+  private forwardGraph(): { g: Graph; xs: number[]; outs: number[]; x: number; out: number } {
     const g = new Graph();
-    const x = g.input('x', [-1, ...this.inputShapeOf]);
-    const [out] = this.addTo(g, [x]);
-    g.outputs = [out];
-    return { g, x, out };
+    const xs = this.inputs.map((s, i) => g.input(i === 0 ? 'x' : this.inputNames[i], [-1, ...s.shape.slice(1)]));
+    const outs = this.addTo(g, xs);
+    g.outputs = outs.slice();
+    return { g, xs, outs, x: xs[0], out: outs[0] };
   }
 
   /** @internal Inference folds batch norms and pads into convs (for frozen prefixes whose plans are short-lived). */
   foldForInference = false;
 
   /** The inference plan at this batch size; callers run checkTrainability() first, once per call. */
-  private inferencePlan(batch: number, dropout = false): Plan & { xId: number; outId: number } {
+  private inferencePlan(batch: number, dropout = false): Plan & { xIds: number[]; outIds: number[] } {
     const key = `infer:${batch}:${dropout}`;
-    let p = this.plans.get(key) as (Plan & { xId: number; outId: number }) | undefined;
+    let p = this.plans.get(key) as (Plan & { xIds: number[]; outIds: number[] }) | undefined;
     // folded copies of frozen weights go stale when those weights change elsewhere (another model trains them)
     if (p?.stale) { p.dispose(); this.plans.delete(key); p = undefined; }
     if (!p) {
-      const { g, x, out } = this.forwardGraph();
+      const { g, xs, outs } = this.forwardGraph();
       // inference folds batch norms into convs (only frozen ones, unless this is a frozen prefix) and pads
       const run = optimizeForInference(g, { frozenOnly: !this.foldForInference });
-      p = Object.assign(new Plan(run, { batch, training: false, dropout }), { xId: x, outId: out });
+      p = Object.assign(new Plan(run, { batch, training: false, dropout }), { xIds: xs, outIds: outs });
       this.plans.set(key, p);
     }
     return p;
@@ -277,7 +316,8 @@ export class Model extends Layer {
     if (cached && !cached.plan.stale) return cached;
     if (cached) { cached.plan.dispose(); this.plans.delete(key); }
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
-    const fwd = this.forwardGraph(), { x, out } = fwd;
+    this.oneOutput('fit');
+    const fwd = this.forwardGraph(), { xs, out } = fwd;
     // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
     // frozen part of a step runs the inference graph
     const g = optimizeForInference(fwd.g, { frozenOnly: true });
@@ -300,22 +340,29 @@ export class Model extends Layer {
     g.outputs = [out, lossV];
     // labels stay alive to the end: metrics read them after the run, and the planner would reuse their bytes
     const plan = new Plan(g, { batch, training, keep: [y, ...grads.map((x) => x.grad)] });
-    const tp: TrainPlan = { plan, x, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
+    const tp: TrainPlan = { plan, x: xs[0], xs, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
     this.plans.set(key, tp);
     return tp;
   }
 
-  private checkX(x: Tensor, op: string): number {
-    const want = this.inputShapeOf;
-    if (!(x instanceof Tensor)) throw new Error(`edgegrad.${op}: x must be a Tensor`);
-    if (x.dtype !== 'float32') throw new Error(`edgegrad.${op}: x must be float32, got ${x.dtype}`);
-    checkBackend(x, op);
-    if (x.rank !== want.length + 1 || want.some((d, i) => d !== x.shape[i + 1])) {
-      throw new Error(`edgegrad.${op}: model '${this.name}' expects input [batch, ${want.join(', ')}], got ${formatShape(x.shape)}`);
-    }
-    if (x.shape[0] === 0) throw new Error(`edgegrad.${op}: the dataset is empty (x is ${formatShape(x.shape)})`);
-    refuseNonFinite(x, op, 'x');
-    return x.shape[0];
+  /** The inputs of a call checked (type, dtype, backend, shape, finite values, one batch size); returns the batch size. */
+  private checkX(x: Tensor | Tensor[], op: string): number {
+    const xs = Array.isArray(x) ? x : [x], several = this.inputs.length > 1;
+    let n = -1;
+    xs.forEach((t, k) => {
+      const what = several ? `input '${this.inputNames[k]}'` : 'x', want = this.inputs[k].shape.slice(1);
+      if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: ${what} must be a Tensor`);
+      if (t.dtype !== 'float32') throw new Error(`edgegrad.${op}: ${what} must be float32, got ${t.dtype}`);
+      checkBackend(t, op);
+      if (t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
+        throw new Error(`edgegrad.${op}: model '${this.name}' expects ${several ? `${what} ` : 'input '}[batch, ${want.join(', ')}], got ${formatShape(t.shape)}`);
+      }
+      if (t.shape[0] === 0) throw new Error(`edgegrad.${op}: the dataset is empty (${what} is ${formatShape(t.shape)})`);
+      if (n >= 0 && t.shape[0] !== n) throw new Error(`edgegrad.${op}: the inputs have different numbers of examples (${xs.map((u, i) => `${this.inputNames[i]} ${u.shape[0]}`).join(', ')})`);
+      n = t.shape[0];
+      refuseNonFinite(t, op, several ? this.inputNames[k] : 'x');
+    });
+    return n;
   }
 
   /** y's shape, dtype and values; `host`: a copy of its data (a backend that reads back only asynchronously). */
@@ -363,24 +410,29 @@ export class Model extends Layer {
    */
   predict(x: Tensor | Features, opts?: { batchSize?: number }): Tensor;
   predict(x: Tensor | Features, opts: { batchSize?: number; mcSamples: number }): { mean: Tensor; variance: Tensor };
-  predict(x: Tensor | Features, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | { mean: Tensor; variance: Tensor } {
+  predict(x: ModelInputs, opts?: { batchSize?: number }): Tensor | Tensor[] | Record<string, Tensor>;
+  predict(x: ModelInputs | Features, opts: { batchSize?: number; mcSamples?: number } = {}): Tensor | Tensor[] | Record<string, Tensor> | { mean: Tensor; variance: Tensor } {
     if (x instanceof Features) return this.featuresHead(x, 'predict').predict(x.tensor, opts as { batchSize?: number; mcSamples: number });
-    const n = this.checkX(x, 'predict');
+    const xs = this.inputsOf(x, 'predict');
+    const n = this.checkX(xs, 'predict');
     const bs = this.batchSizeOf(opts.batchSize, 'predict');
+    const outs = this.outputs, several = outs.length > 1;
+    if (several && x instanceof Tensor) {
+      throw new Error(`edgegrad.predict: model '${this.name}' has ${outs.length} outputs (${this.outputNames.join(', ')}): pass its input as [x] (outputs in order) or { ${this.inputNames[0]}: x } (outputs by name)`);
+    }
     this.checkTrainability();
-    const per = sizeOfShape(this.inputShapeOf), outPer = sizeOfShape(this.outputs[0].shape.slice(1));
-    const outShape = [n, ...this.outputs[0].shape.slice(1)];
+    const per = this.inputs.map((s) => sizeOfShape(s.shape.slice(1))), outPer = outs.map((o) => sizeOfShape(o.shape.slice(1)));
     // batches in and out by copies on the backend: nothing crosses to the CPU
-    const pass = (dropout: boolean, out: Tensor) => {
+    const pass = (dropout: boolean, ys: Tensor[]) => {
       for (let s = 0; s < n; s += bs) {
         const b = Math.min(bs, n - s);
         const p = this.inferencePlan(b, dropout);
         p.prepack();
         const release = p.be.hold();
         try {
-          p.be.copy(p.ptr(p.xId), x.ptr + s * per * 4, b * per * 4);
+          p.xIds.forEach((id, k) => p.be.copy(p.ptr(id), xs[k].ptr + s * per[k] * 4, b * per[k] * 4));
           p.run();
-          p.be.copy(out.ptr + s * outPer * 4, p.ptr(p.outId), b * outPer * 4);
+          p.outIds.forEach((id, k) => p.be.copy(ys[k].ptr + s * outPer[k] * 4, p.ptr(id), b * outPer[k] * 4));
         } finally {
           release();
         }
@@ -389,15 +441,18 @@ export class Model extends Layer {
     const samples = opts.mcSamples ?? 0;
     if (samples) refuseWithoutSyncReads('predict (mcSamples)', 'run the Monte-Carlo passes on wasm');
     if (!samples) {
-      const t = Tensor.empty(outShape);
-      pass(false, t);
-      return t;
+      const ys = outs.map((o) => Tensor.empty([n, ...o.shape.slice(1)]));
+      pass(false, ys);
+      if (!several) return ys[0];
+      return Array.isArray(x) ? ys : Object.fromEntries(ys.map((t, k) => [this.outputNames[k], t]));
     }
+    if (several) throw new Error(`edgegrad.predict: mcSamples takes a model with one output; '${this.name}' has ${outs.length}`);
+    const outShape = [n, ...outs[0].shape.slice(1)];
     if (!Number.isInteger(samples) || samples < 1) throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${samples}`);
-    const sum = new Float64Array(n * outPer), sq = new Float64Array(n * outPer), buf = new Float32Array(n * outPer);
+    const size = n * outPer[0], sum = new Float64Array(size), sq = new Float64Array(size), buf = new Float32Array(size);
     const draw = Tensor.empty(outShape);
     for (let k = 0; k < samples; k++) {
-      pass(true, draw);
+      pass(true, [draw]);
       buf.set(draw.dataSync());
       for (let i = 0; i < buf.length; i++) { sum[i] += buf[i]; sq[i] += buf[i] * buf[i]; }
     }
@@ -413,10 +468,12 @@ export class Model extends Layer {
   }
 
   /** Mean loss and metrics over (x, y). */
-  evaluate(x: Tensor | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+  evaluate(x: ModelInputs | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
     refuseWithoutSyncReads('evaluate', "pass validationData to fit (evaluated on the device), or evaluate on wasm (eg.ready({ backend: 'wasm' }) and setWeights)");
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
-    const n = this.checkX(x, 'evaluate');
+    this.oneOutput('evaluate');
+    const xs = this.inputsOf(x, 'evaluate');
+    const n = this.checkX(xs, 'evaluate');
     this.checkY(y, n, 'evaluate');
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
@@ -426,20 +483,24 @@ export class Model extends Layer {
       const b = Math.min(bs, n - s);
       const tp = this.lossPlan(b, false);
       tp.plan.prepack();
-      feed(tp, x, y, idx, s, b);
+      feed(tp, xs, y, idx, s, b);
       tp.plan.run();
       acc.add(tp, y, b);
     }
     return acc.logs(n, '');
   }
 
-  async fit(x: Tensor | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
+  async fit(x0: ModelInputs | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
     new Pacer(args, 'fit').check('before the first step');
     const be = getBackend();
     if (!be.syncRead && args.validationData?.[0] instanceof Features) {
       throw new Error(`edgegrad.fit: cached features are not used on the '${be.name}' backend yet: pass the validation inputs`);
     }
     if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    this.oneOutput('fit');
+    // one input: a tensor (the path with feature caching); several: the tensors in input order
+    const xs = x0 instanceof Features ? undefined : this.inputsOf(x0, 'fit');
+    const x: Tensor | Features | Tensor[] = x0 instanceof Features ? x0 : xs!.length === 1 ? xs![0] : xs!;
     if (x instanceof Features) {
       const head = this.featuresHead(x, 'fit');
       const v = args.validationData;
@@ -457,16 +518,19 @@ export class Model extends Layer {
     const v = args.validationData;
     if (v !== undefined) {
       if (!Array.isArray(v) || v.length !== 2) throw new Error('edgegrad.fit: validationData must be [x, y]');
-      if (v[0] instanceof Tensor && be.syncRead) this.checkY(v[1], this.checkX(v[0], 'fit (validationData)'), 'fit (validationData)');
+      if (!(v[0] instanceof Features) && be.syncRead) this.checkY(v[1], this.checkX(this.inputsOf(v[0], 'fit (validationData)'), 'fit (validationData)'), 'fit (validationData)');
     }
-    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead) {
-      const cached = await this.fitOnCachedFeatures(x, y, args);
+    // validation inputs in input order from here on (a map becomes an array; one input, a tensor)
+    const vx = v && !(v[0] instanceof Features) ? this.inputsOf(v[0], 'fit (validationData)') : undefined;
+    const inOrder: FitArgs = vx ? { ...args, validationData: [vx.length === 1 ? vx[0] : vx, v![1]] } : args;
+    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead && x instanceof Tensor) {
+      const cached = await this.fitOnCachedFeatures(x, y, inOrder);
       if (cached) return cached;
     }
     const n = this.checkX(x, 'fit');
     // labels are checked on the CPU: a GPU's are read back once, here
     this.checkY(y, n, 'fit', be.syncRead || !(y instanceof Tensor) || y.backend !== be ? undefined : Array.from(await y.data()));
-    return fitLoop(this, x, y, n, this.batchSizeOf(args.batchSize, 'fit'), args);
+    return fitLoop(this, x, y, n, this.batchSizeOf(args.batchSize, 'fit'), inOrder);
   }
 
   /** @internal For the fit loop: the forward + loss (+ backward) plan at a batch size. */

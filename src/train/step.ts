@@ -14,36 +14,33 @@ import { metricSum, type MetricName } from './metrics.js';
 /** A compiled forward + loss (+ backward) plan and where its values are. */
 export interface TrainPlan {
   plan: Plan;
+  /** The (first) input; xs: every input, in order. */
   x: number;
+  xs?: number[];
   y: number;
   pred: number;
   loss: number;
   grads: Array<{ weight: Weight; layer: Layer; grad: number }>;
 }
 
-/** Copy examples idx[s .. s+b) of x and y into the plan's input buffers. */
-export function feed(tp: TrainPlan, x: Tensor, y: Tensor, idx: Int32Array, s: number, b: number): void {
-  const per = sizeOfShape(x.shape.slice(1)), yPer = sizeOfShape(y.shape.slice(1));
+/** Copy examples idx[s .. s+b) of x (one tensor, or one per input of the plan) and y into the plan's input buffers. */
+export function feed(tp: TrainPlan, x: Tensor | Tensor[], y: Tensor, idx: Int32Array, s: number, b: number): void {
+  const xs = Array.isArray(x) ? x : [x], ids = tp.xs ?? [tp.x];
   const be = tp.plan.be;
-  if (!be.syncRead) {
-    // no views of GPU memory: a copy per example, on the device
-    const xd = tp.plan.ptr(tp.x), yd = tp.plan.ptr(tp.y), xs = x.ptr, ys = y.ptr;
-    for (let i = 0; i < b; i++) {
-      const r = idx[s + i];
-      be.copy(xd + i * per * 4, xs + r * per * 4, per * 4);
-      be.copy(yd + i * yPer * 4, ys + r * yPer * 4, yPer * 4);
+  const rows = (t: Tensor, id: number): void => {
+    const per = sizeOfShape(t.shape.slice(1));
+    if (!be.syncRead) {
+      // no views of GPU memory: a copy per example, on the device
+      const d = tp.plan.ptr(id), src = t.ptr;
+      for (let i = 0; i < b; i++) be.copy(d + i * per * 4, src + idx[s + i] * per * 4, per * 4);
+      return;
     }
-    return;
-  }
-  // the plan's views first: making it resident may allocate; the data's views never do
-  const xd = tp.plan.view(tp.x);
-  const yd = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
-  const xs = x.view(), ys = y.view();
-  for (let i = 0; i < b; i++) {
-    const r = idx[s + i];
-    xd.set(xs.subarray(r * per, (r + 1) * per), i * per);
-    yd.set(ys.subarray(r * yPer, (r + 1) * yPer), i * yPer);
-  }
+    // the plan's views first: making it resident may allocate; the data's views never do
+    const d = t.dtype === 'int32' ? tp.plan.viewI32(id) : tp.plan.view(id), v = t.view();
+    for (let i = 0; i < b; i++) { const r = idx[s + i]; d.set(v.subarray(r * per, (r + 1) * per), i * per); }
+  };
+  xs.forEach((t, k) => rows(t, ids[k]));
+  rows(y, tp.y);
 }
 
 /** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */

@@ -1,0 +1,79 @@
+// Built models with several inputs and outputs (Keras's functional API): predict takes the inputs as an
+// array in input order or a { name: tensor } map and returns the outputs alike; fit and evaluate take several
+// inputs (batches, shuffling, validation split and data); a model with several outputs says how to train one
+// head. Checked against the same computation done by hand and by single-input models over the same layers.
+import { describe, expect, it } from 'vitest';
+import * as eg from '../src/index.js';
+import { useBuild, rng, expectClose } from './helpers.js';
+
+const rand = (seed: number, shape: number[]): eg.Tensor => { const r = rng(seed); return eg.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r() * 2 - 1), shape); };
+
+describe('models with several inputs and outputs', () => {
+  it('an encoder-decoder: two inputs, fit with validation split, predict by array or by name', async () => {
+    useBuild('relaxed');
+    const enc = eg.input({ shape: [6, 3], name: 'source' }), dec = eg.input({ shape: [4, 2], name: 'target_in' });
+    const [, h, c] = eg.layers.lstm({ units: 8, returnState: true, seed: 1 }).applyAll(enc);
+    const y = eg.layers.lstm({ units: 8, returnSequences: true, seed: 2 }).apply([dec, h, c]);
+    const out = eg.layers.timeDistributed({ layer: eg.layers.dense({ units: 2, seed: 3 }) }).apply(y);
+    const m = eg.model({ inputs: [enc, dec], outputs: out });
+    expect(m.inputNames).toEqual(['source', 'target_in']);
+    const N = 64, xe = rand(1, [N, 6, 3]), xd = rand(2, [N, 4, 2]);
+    // target: the decoder input shifted by the mean of the source's first feature (needs the encoder's state)
+    const ev = xe.dataSync(), dv = xd.dataSync();
+    const target = eg.tensor(Float32Array.from({ length: N * 8 }, (_, i) => {
+      const n = Math.floor(i / 8);
+      let mean = 0;
+      for (let t = 0; t < 6; t++) mean += ev[(n * 6 + t) * 3] / 6;
+      return dv[i] * 0.5 + mean;
+    }), [N, 4, 2]);
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.02 }), loss: 'meanSquaredError' });
+    const h0 = m.evaluate([xe, xd], target).loss;
+    const hist = await m.fit({ target_in: xd, source: xe }, target, { epochs: 25, batchSize: 16, validationSplit: 0.25, seed: 1 });
+    expect(hist.history.val_loss.at(-1)!).toBeLessThan(h0 * 0.3);
+    const a = await m.predict([xe, xd]) as eg.Tensor, b = await m.predict({ source: xe, target_in: xd }) as eg.Tensor;
+    expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+    // validationData by name too, and evaluate agrees with the last epoch's validation loss on the same rows
+    const h2 = await m.fit([xe, xd], target, { epochs: 1, batchSize: 16, validationData: [{ source: xe, target_in: xd }, target] });
+    expect(h2.history.val_loss[0]).toBeCloseTo(m.evaluate([xe, xd], target).loss, 5);
+  });
+
+  it('two outputs: predict returns both (array or map); each head trains as a model of its own over shared layers', async () => {
+    useBuild('simd');
+    const inp = eg.input({ shape: [5], name: 'x' });
+    const trunk = eg.layers.dense({ units: 6, activation: 'tanh', seed: 1 }).apply(inp);
+    const cls = eg.layers.dense({ units: 3, activation: 'softmax', seed: 2, name: 'classes' }).apply(trunk);
+    const reg = eg.layers.dense({ units: 1, seed: 3, name: 'value' }).apply(trunk);
+    const both = eg.model({ inputs: inp, outputs: [cls, reg] });
+    expect(both.outputNames).toEqual(['classes', 'value']);
+    const x = rand(4, [7, 5]);
+    const [p, q] = await both.predict([x]) as eg.Tensor[];
+    const byName = await both.predict({ x }) as Record<string, eg.Tensor>;
+    expect(Object.keys(byName)).toEqual(['classes', 'value']);
+    const alone = eg.model({ inputs: inp, outputs: reg });
+    expectClose(q.dataSync(), (await alone.predict(x)).dataSync(), 0, 'value head');
+    expectClose(byName.classes.dataSync(), p.dataSync(), 0, 'by name');
+    expect(() => both.predict(x)).toThrow(/has 2 outputs \(classes, value\): pass its input as \[x\]/);
+    both.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    await expect(async () => both.fit(x, eg.tensor(new Float32Array(7), [7, 1]))).rejects.toThrow(/has 2 outputs .*build one per head/);
+    alone.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    await alone.fit(x, eg.tensor(new Float32Array(7), [7, 1]), { epochs: 2 });
+    // the shared trunk trained: the other head's predictions moved
+    const [p2] = await both.predict([x]) as eg.Tensor[];
+    expect(Array.from(p2.dataSync())).not.toEqual(Array.from(p.dataSync()));
+  });
+
+  it('says what is wrong with the inputs', async () => {
+    useBuild('simd');
+    const a = eg.input({ shape: [2], name: 'a' }), b = eg.input({ shape: [3], name: 'b' });
+    const m = eg.model({ inputs: [a, b], outputs: eg.layers.dense({ units: 1 }).apply(eg.layers.concatenate().apply([a, b])) });
+    const xa = rand(1, [4, 2]), xb = rand(2, [4, 3]);
+    expect(() => m.predict(xa)).toThrow(/takes 2 inputs \(a, b\): pass them as an array/);
+    expect(() => m.predict([xa])).toThrow(/takes 2 inputs \(a, b\), got 1/);
+    expect(() => m.predict({ a: xa, c: xb } as never)).toThrow(/has inputs a, b; missing b; no input named c/);
+    expect(() => m.predict([xb, xa])).toThrow(/expects input 'a' \[batch, 2\], got \[4,3\]/);
+    expect(() => m.predict([xa, rand(3, [5, 3])])).toThrow(/different numbers of examples \(a 4, b 5\)/);
+    m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    const h = await m.fit([xa, xb], eg.tensor(new Float32Array(4), [4, 1]), { epochs: 1, batchSize: 2 });
+    expect(h.history.loss[0]).toBeGreaterThanOrEqual(0);
+  });
+});
