@@ -176,6 +176,22 @@ describe('recurrent layers exported to ONNX', () => {
     expect(await roundTrip(m, 2)).toBeLessThan(TOL);
   });
 
+  it('initial states and returnState (an encoder\'s final h, c start a decoder), no bias: every output', async () => {
+    const inp = eg.input({ shape: [T, F] });
+    const [, h, c] = eg.layers.lstm({ units: 4, returnState: true, useBias: false }).applyAll(inp);
+    const [y, h2] = eg.layers.gru({ units: 4, returnSequences: true, returnState: true }).applyAll([inp, h]);
+    const z = eg.layers.lstm({ units: 4, returnSequences: true, goBackwards: true }).apply([y, h2, c]);
+    const m = eg.model({ inputs: inp, outputs: [z, h2, c] });
+    const x = randArr([3, T, F], 5);
+    const ours = (await m.predict([eg.tensor(x.data, x.shape)])) as eg.Tensor[];
+    const s = await ort.InferenceSession.create(await eg.toOnnx(m));
+    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) });
+    s.outputNames.forEach((o, k) => {
+      expect([...r[o].dims]).toEqual(ours[k].shape);
+      expect(maxRelDiff(ours[k].dataSync(), r[o].data as Float32Array), o).toBeLessThan(TOL);
+    });
+  });
+
   it('a stateful layer is refused by name (ONNX states start from the inputs every run)', async () => {
     const m = eg.sequential([eg.layers.lstm({ units: 3, stateful: true, batchSize: 2, inputShape: [T, F], name: 'carry' })]);
     await expect(eg.toOnnx(m)).rejects.toThrow(/node 'carry.*\(lstm\): a stateful recurrent layer carries its states between batches/);
