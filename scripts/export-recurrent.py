@@ -41,8 +41,9 @@ def export(name, m, states=False, seed=0):
         args += tuple(torch.randn(n, B, U) for _ in range(2 if isinstance(r, nn.LSTM) else 1))
         names += ['h0', 'c0'][:len(args) - 1]
     outs = ['y'] if isinstance(m, Head) else ['y', 'h_n', 'c_n'][:3 if isinstance(r, nn.LSTM) else 2]
-    # the batch dimension is dynamic where it comes first (edgegrad reads each input's first dimension as the batch)
-    dyn = {'x': {0: 'batch'}, 'y': {0: 'batch'}} if bf and not states else None
+    # the batch is dynamic (the tests run another batch size than the export's): axis 0 of batch-first
+    # sequences, axis 1 of time-major ones and of the states [layers * dirs, batch, U]
+    dyn = {nm: {0 if bf and nm in ('x', 'y') else 1: 'batch'} for nm in names + outs}
     torch.onnx.export(m, args, os.path.join(OUT, f'{name}.onnx'), opset_version=OPSET, input_names=names, output_names=outs, dynamic_axes=dyn)
 
 def rnd(rng, *shape):
