@@ -385,9 +385,16 @@ export class GraphModel {
     return new GraphLayer(this);
   }
 
-  /** The functional form: backbone.apply(eg.input(...)) -> a SymbolicTensor to build a new head on. */
-  apply(x: import('./layers/layer.js').SymbolicTensor): import('./layers/layer.js').SymbolicTensor {
+  /**
+   * The functional form: backbone.apply(eg.input(...)) -> a SymbolicTensor to build a new head on (several
+   * inputs: an array in input order; applyAll gives every output). As a layer it takes NHWC feature maps.
+   */
+  apply(x: import('./layers/layer.js').SymbolicTensor | import('./layers/layer.js').SymbolicTensor[]): import('./layers/layer.js').SymbolicTensor {
     return this.asLayer().apply(x);
+  }
+
+  applyAll(x: import('./layers/layer.js').SymbolicTensor | import('./layers/layer.js').SymbolicTensor[]): import('./layers/layer.js').SymbolicTensor[] {
+    return this.asLayer().applyAll(x);
   }
 
   /**

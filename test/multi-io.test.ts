@@ -77,3 +77,45 @@ describe('models with several inputs and outputs', () => {
     expect(h.history.loss[0]).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('an imported model with two inputs and two outputs (PyTorch export)', () => {
+  it('predicts both outputs as ONNX Runtime does, fine-tunes one head, and exports what ONNX Runtime runs the same', async () => {
+    useBuild('relaxed');
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const ort = await import('onnxruntime-web');
+    ort.env.wasm.numThreads = 1;
+    const bytes = readFileSync(join(import.meta.dirname, 'fixtures', 'two_io.onnx'));
+    const gm = await eg.loadModel(bytes);
+    expect([gm.inputNames, gm.outputNames]).toEqual([['image', 'features'], ['logits', 'value']]);
+    const N = 32, img = rand(11, [N, 1, 6, 6]), feat = rand(12, [N, 5]);
+    const runOrt = async (model: Uint8Array) => {
+      const s = await ort.InferenceSession.create(model);
+      const r = await s.run({ image: new ort.Tensor('float32', img.dataSync() as Float32Array, [N, 1, 6, 6]), features: new ort.Tensor('float32', feat.dataSync() as Float32Array, [N, 5]) });
+      return [r.logits.data as Float32Array, r.value.data as Float32Array];
+    };
+    const [l0, v0] = gm.predict([img, feat]) as eg.Tensor[];
+    const [ol, ov] = await runOrt(bytes);
+    expectClose(l0.dataSync(), ol, 1e-5, 'logits vs ORT');
+    expectClose(v0.dataSync(), ov, 1e-5, 'value vs ORT');
+    // fine-tune the value head on new targets, the shared trunk frozen: as a layer the graph takes NHWC images
+    gm.freeze({ upTo: '/Concat' });
+    const imageIn = eg.input({ shape: [6, 6, 1], name: 'image' }), featuresIn = eg.input({ shape: [5], name: 'features' });
+    const [, value] = gm.applyAll([imageIn, featuresIn]);
+    const tuned = eg.model({ inputs: [imageIn, featuresIn], outputs: value });
+    const nhwc = eg.tensor(Float32Array.from({ length: N * 36 }, (_, i) => img.dataSync()[Math.floor(i / 36) * 36 + (i % 36)]), [N, 6, 6, 1]);
+    const target = eg.tensor(Float32Array.from({ length: N }, (_, i) => Math.sin(i)), [N, 1]);
+    tuned.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.05 }), loss: 'meanSquaredError' });
+    const before = tuned.evaluate({ image: nhwc, features: feat }, target).loss;
+    await tuned.fit({ image: nhwc, features: feat }, target, { epochs: 30, batchSize: 8 });
+    expect(tuned.evaluate([nhwc, feat], target).loss).toBeLessThan(before * 0.8);
+    // the imported model shares the tuned weights: its value head moved, its class head did not
+    const [l1, v1] = gm.predict([img, feat]) as eg.Tensor[];
+    expect(Array.from(l1.dataSync())).toEqual(Array.from(l0.dataSync()));
+    expect(Math.max(...Array.from(v1.dataSync(), (v, i) => Math.abs(v - v0.dataSync()[i])))).toBeGreaterThan(1e-3);
+    // exported back to ONNX: ONNX Runtime gives both outputs as edgegrad does
+    const [el, ev] = await runOrt(await eg.toOnnx(gm));
+    expectClose(el, l1.dataSync(), 1e-5, 'exported logits');
+    expectClose(ev, v1.dataSync(), 1e-5, 'exported value');
+  });
+});

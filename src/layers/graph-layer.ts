@@ -18,7 +18,6 @@ export class GraphLayer extends Layer {
   }
 
   constructor(readonly model: GraphModel) {
-    model.single('use it as a layer');
     super({ name: model.name, inputShape: model.graph.values[model.graph.inputs[0]].shape.slice(1) }, 'graph');
     this.built = true;
     // parameters train, state (batch-norm running statistics) does not; only values its nodes read (a cut
@@ -47,9 +46,12 @@ export class GraphLayer extends Layer {
 
   protected override build(_s: Shape[]): void { /* the weights come with the graph */ }
 
-  protected call(g: Graph, [x]: number[]): number[] {
+  protected call(g: Graph, xs: number[]): number[] {
     const src = this.model.graph;
-    const map = new Map<number, number>([[src.inputs[0], x]]);
+    if (xs.length !== src.inputs.length) {
+      throw new Error(`edgegrad: graph '${this.name}' takes ${src.inputs.length} input${src.inputs.length === 1 ? '' : 's'} (${this.model.inputNames.join(', ')}), got ${xs.length}`);
+    }
+    const map = new Map<number, number>(src.inputs.map((id, k) => [id, xs[k]]));
     const val = (id: number): number => {
       const known = map.get(id);
       if (known !== undefined) return known;
@@ -75,6 +77,6 @@ export class GraphLayer extends Layer {
       const outs = g.node(n.op, n.inputs.map(val), attrs, `${this.name}/${n.name}`, this.name);
       n.outputs.forEach((o, k) => map.set(o, outs[k]));
     }
-    return [map.get(src.outputs[0])!];
+    return src.outputs.map((o) => map.get(o)!);
   }
 }
