@@ -53,7 +53,7 @@ async function compare(file: string): Promise<Record<string, number>> {
 }
 
 /** A model with one node built with onnx-proto: X [T, B, F] -> op -> Y (for the refusals). */
-function oneNode(op: string, attribute: unknown[], extra: { gates?: number; inputs?: string[]; h0?: boolean } = {}): Uint8Array {
+function oneNode(op: string, attribute: unknown[], extra: { gates?: number; inputs?: string[]; h0?: boolean; steps?: string } = {}): Uint8Array {
   const H = 3, F = 2, G = extra.gates ?? { LSTM: 4, GRU: 3, RNN: 1 }[op]!;
   const t = (name: string, dims: number[]) => ({ name, dims, dataType: 1, floatData: Array.from(randArr(dims, 3).data) });
   const vi = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
@@ -61,7 +61,7 @@ function oneNode(op: string, attribute: unknown[], extra: { gates?: number; inpu
     irVersion: 8, producerName: 'edgegrad-test', opsetImport: [{ domain: '', version: 14 }],
     graph: {
       name: 'one', node: [{ opType: op, name: 'the_rnn', input: extra.inputs ?? ['X', 'W', 'R'], output: ['Y'], attribute: [{ name: 'hidden_size', type: 2, i: H }, ...attribute] }],
-      input: [vi('X', [4, 2, F]), ...(extra.inputs?.includes('lens') ? [{ name: 'lens', type: { tensorType: { elemType: 6, shape: { dim: [{ dimValue: 2 }] } } } }] : [])],
+      input: [extra.steps ? { name: 'X', type: { tensorType: { elemType: 1, shape: { dim: [{ dimParam: extra.steps }, { dimValue: 2 }, { dimValue: F }] } } } } : vi('X', [4, 2, F]), ...(extra.inputs?.includes('lens') ? [{ name: 'lens', type: { tensorType: { elemType: 6, shape: { dim: [{ dimValue: 2 }] } } } }] : [])],
       output: [vi('Y', [4, 1, 2, H])], initializer: [t('W', [1, G * H, F]), t('R', [1, G * H, H]), ...(extra.h0 ? [t('h0', [1, 2, H])] : [])],
     },
   });
@@ -119,6 +119,7 @@ describe('ONNX recurrent ops against ONNX Runtime', () => {
     ['activation_alpha', oneNode('GRU', [{ name: 'activation_alpha', type: 6, floats: [0.1] }]), /'the_rnn'.*activation_alpha/],
     ['computed sequence_lens', oneNode('GRU', [], { inputs: ['X', 'W', 'R', '', 'lens'] }), /'the_rnn'.*sequence_lens \('lens'\)/],
     ['a constant initial state whose rows differ (it fixes the batch)', oneNode('RNN', [], { inputs: ['X', 'W', 'R', '', '', 'h0'], h0: true }), /'the_rnn'.*initial_h is a constant \[1,2,3\] whose rows differ per example: it fixes the batch at 2/],
+    ['a dynamic sequence length', oneNode('LSTM', [], { steps: 'time' }), /input 'X' has dynamic dimensions \[-1,-1,2\] beyond the batch \(a recurrent model runs a fixed number of steps here: export it with a fixed sequence length\)/],
     ['a direction ONNX does not have', oneNode('RNN', [str('direction', 'sideways')]), /'the_rnn'.*direction 'sideways'/],
   ])('refuses %s, naming the node', async (_what, bytes, msg) => {
     await expect(eg.loadModel(bytes)).rejects.toThrow(msg);

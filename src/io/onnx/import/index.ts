@@ -83,7 +83,8 @@ function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; di
     const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === b ? -1 : num(d.dimValue, -1)));
     if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
     const per = inDims.filter((_, i) => i !== b);
-    if (per.some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch`);
+    const steps = og.node.some((nd) => ['LSTM', 'GRU', 'RNN'].includes(nd.opType)) ? ' (a recurrent model runs a fixed number of steps here: export it with a fixed sequence length)' : '';
+    if (per.some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch${steps}`);
     // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
     if (per.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(per)} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
