@@ -718,8 +718,11 @@ export class Model extends Layer {
     const line = (r: string[]) => r.map((v, c) => v.padEnd(widths[c])).join('  ');
     const total = this.countParams(), trainable = this.countParams(true);
     const stateBytes = this.weights.filter((w) => !w.trainable).reduce((s, w) => s + w.tensor.size * 4, 0);
+    const io = (list: SymbolicTensor[], names: string[]) => list.map((t, k) => `${names[k]} float32 [batch, ${t.shape.slice(1).join(', ')}]`).join('; ');
     const out = [
       `Model: ${this.name}`,
+      `Inputs: ${io(this.inputs, this.inputNames)}`,
+      `Outputs: ${io(this.outputs, this.outputNames)}`,
       line(rows[0]), '-'.repeat(widths.reduce((a, b) => a + b + 2, -2)),
       ...rows.slice(1).map(line),
       ...notes,

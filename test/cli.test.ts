@@ -57,6 +57,27 @@ describe('edgegrad command', () => {
     expect(b.stdout).toMatch(/^output \[1,5\], argmax per row: 0/);
   });
 
+  it('predict runs a model with two inputs (--input NAME=FILE) and prints both outputs by name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
+    const img = Float32Array.from({ length: 2 * 36 }, (_, i) => Math.sin(i)), feat = Float32Array.from({ length: 10 }, (_, i) => Math.cos(i));
+    writeFileSync(join(dir, 'img.npy'), npy([2, 1, 6, 6], img));
+    writeFileSync(join(dir, 'feat.json'), JSON.stringify([Array.from(feat.subarray(0, 5)), Array.from(feat.subarray(5))]));
+    const r = cli('predict', 'test/fixtures/two_io.onnx', '--input', `features=${join(dir, 'feat.json')}`, '--input', `image=${join(dir, 'img.npy')}`, '--json');
+    expect(r.stderr).toBe('');
+    const j = JSON.parse(r.stdout);
+    const m = await eg.loadModel(join(root, 'test', 'fixtures', 'two_io.onnx'));
+    const [logits, value] = m.predict([eg.tensor(img, [2, 1, 6, 6]), eg.tensor(feat, [2, 5])]) as eg.Tensor[];
+    expect(j.outputs.map((o: { name: string }) => o.name)).toEqual(['logits', 'value']);
+    expect(j.outputs[0].output.flat()).toEqual(Array.from(logits.dataSync()).map((v) => expect.closeTo(v, 5)));
+    expect(j.outputs[1].output.flat()).toEqual(Array.from(value.dataSync()).map((v) => expect.closeTo(v, 5)));
+    expect(j.outputs[0].argmax).toHaveLength(2);
+    const plain = cli('predict', 'test/fixtures/two_io.onnx', '--input', `image=${join(dir, 'img.npy')}`, '--input', `features=${join(dir, 'feat.json')}`).stdout;
+    expect(plain).toMatch(/^logits: output \[2,3\], argmax per row: \d, \d\n.*\nvalue: output \[2,1\]/s);
+    expect(cli('predict', 'test/fixtures/two_io.onnx', join(dir, 'img.npy')).stderr).toMatch(/has 2 inputs \(image, features\): give each with --input NAME=FILE/);
+    expect(cli('predict', 'test/fixtures/two_io.onnx', '--input', `image=${join(dir, 'img.npy')}`).stderr).toMatch(/needs --input for features/);
+    expect(cli('predict', 'test/fixtures/two_io.onnx', '--input', `pixels=${join(dir, 'img.npy')}`).stderr).toMatch(/has no input 'pixels' \(inputs: image, features\)/);
+  });
+
   it('says what is wrong: missing files, bad inputs, bad usage', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
     let r = cli('info', 'nope.onnx');

@@ -12,7 +12,10 @@ declare const process: { argv: string[]; exitCode?: number };
 const USAGE = `usage:
   edgegrad info MODEL [--json]              summary: nodes, parameters, FLOPs, planned memory
   edgegrad predict MODEL INPUT [--json]     run INPUT through MODEL: an image (.png, .jpg; resized to the
-                                            model's input), a .npy (float32/float64) or a .json nested array
+                                            model's input), a .npy (float32/float64, int32/int64) or a .json
+                                            nested array
+  edgegrad predict MODEL --input NAME=FILE [--input NAME=FILE ...] [--json]
+                                            a model with several inputs: each by name (info lists them)
   edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE] [--epochs 10] [--lr 0.001]
                     [--batch 32] [--val 0.2] [--fp16] [--json]
                                             MODEL below NODE, frozen, under a new softmax head trained on
@@ -59,10 +62,21 @@ export function parseNpy(bytes: Uint8Array, where: string): eg.Tensor {
   const fortran = /'fortran_order':\s*True/.test(header);
   const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   if (fortran) throw new Error(`${where}: Fortran-order arrays are not supported (header at offset ${hstart})`);
-  if (descr !== '<f4' && descr !== '<f8') throw new Error(`${where}: dtype '${descr}' is not supported (float32 '<f4' or float64 '<f8')`);
-  const n = shape.reduce((a, b) => a * b, 1), size = descr === '<f4' ? 4 : 8, off = hstart + hlen;
+  const sizes: Record<string, number> = { '<f4': 4, '<f8': 8, '<i4': 4, '<i8': 8 };
+  if (!descr || !sizes[descr]) throw new Error(`${where}: dtype '${descr}' is not supported (float32 '<f4', float64 '<f8', int32 '<i4', int64 '<i8')`);
+  const n = shape.reduce((a, b) => a * b, 1), size = sizes[descr], off = hstart + hlen;
   if (bytes.length - off !== n * size) throw new Error(`${where}: header says ${JSON.stringify(shape)} (${n * size} bytes) but ${bytes.length - off} bytes follow at offset ${off}`);
   const copy = bytes.slice(off);
+  if (descr === '<i4') return eg.tensor(new Int32Array(copy.buffer), shape, 'int32');
+  if (descr === '<i8') {
+    // indices and ids: int32 inside, with a clear error where a value does not fit
+    const v = new BigInt64Array(copy.buffer), out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      if (v[i] > 2147483647n || v[i] < -2147483648n) throw new Error(`${where}: int64 value ${v[i]} at index ${i} does not fit int32`);
+      out[i] = Number(v[i]);
+    }
+    return eg.tensor(out, shape, 'int32');
+  }
   const data = descr === '<f4' ? new Float32Array(copy.buffer) : Float32Array.from(new Float64Array(copy.buffer));
   return eg.tensor(data, shape);
 }
@@ -83,6 +97,61 @@ async function loadInput(path: string, m: GraphModel): Promise<eg.Tensor> {
     return eg.tensor(data, [1, ...m.inputShape]);
   }
   throw new Error(`${path}: unknown input format (use .png, .jpg, .npy or .json)`);
+}
+
+/**
+ * predict MODEL INPUT, or predict MODEL --input NAME=FILE ... for several inputs. Each input without its
+ * batch dimension gets one; each output is printed with its name (and the arg-max per row of a 2-d one).
+ */
+async function predictCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const pos: string[] = [], named: Array<[string, string]> = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--input') { pos.push(args[i]); continue; }
+    const v = args[++i] ?? '', eq = v.indexOf('=');
+    if (eq < 1) throw new UsageError(`--input needs NAME=FILE, got '${v}'`);
+    named.push([v.slice(0, eq), v.slice(eq + 1)]);
+  }
+  if (pos.length !== (named.length ? 1 : 2)) throw new UsageError(named.length ? 'predict with --input takes only MODEL before them' : 'predict takes MODEL and INPUT (or MODEL --input NAME=FILE ...)');
+  const m = await eg.loadModel(pos[0]);
+  const names = m.inputNames, spec = m.boundary.inputs;
+  if (!named.length && names.length > 1) throw new UsageError(`model '${m.name}' has ${names.length} inputs (${names.join(', ')}): give each with --input NAME=FILE`);
+  for (const [n] of named) if (!names.includes(n)) throw new Error(`model '${m.name}' has no input '${n}' (inputs: ${names.join(', ')})`);
+  const missing = names.filter((n) => named.length && !named.some(([k]) => k === n));
+  if (missing.length) throw new Error(`model '${m.name}' needs --input for ${missing.join(', ')}`);
+  const files = named.length ? names.map((n) => named.find(([k]) => k === n)![1]) : [pos[1]];
+  const xs = await Promise.all(files.map(async (f, k) => {
+    let x = names.length === 1 ? await loadInput(f, m) : await loadArray(f);
+    // one example without its batch dimension gets one
+    if (x.rank === spec[k].shape.length) x = x.reshape([1, ...x.shape]);
+    // integer inputs from JSON arrays
+    if (spec[k].dtype === 'int32' && x.dtype !== 'int32') x = eg.tensor(Int32Array.from(x.dataSync(), (v) => Math.round(v)), x.shape, 'int32');
+    return x;
+  }));
+  const res = m.predict(names.length === 1 ? xs[0] : xs);
+  const ys = res instanceof eg.Tensor ? [res] : Array.isArray(res) ? res : Object.values(res);
+  const report = ys.map((y, k) => {
+    const rows = y.arraySync() as number[][];
+    return { name: m.outputNames[k], shape: y.shape, output: rows, argmax: y.rank === 2 ? rows.map((r) => r.indexOf(Math.max(...r))) : undefined };
+  });
+  if (json) {
+    out(JSON.stringify(report.length === 1 ? { shape: report[0].shape, output: report[0].output, argmax: report[0].argmax } : { outputs: report }));
+    return;
+  }
+  for (const r of report) {
+    out(`${report.length > 1 ? `${r.name}: ` : ''}output ${JSON.stringify(r.shape)}${r.argmax ? `, argmax per row: ${r.argmax.join(', ')}` : ''}\n${JSON.stringify(r.output)}`);
+  }
+}
+
+/** A .npy or .json array file as a tensor (inputs that are not images). */
+async function loadArray(path: string): Promise<eg.Tensor> {
+  const bytes = await readBytes(path, 'input');
+  if (path.endsWith('.npy')) return parseNpy(bytes, path);
+  if (path.endsWith('.json')) {
+    let v: unknown;
+    try { v = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`${path}: not valid JSON (${(e as Error).message})`); }
+    return eg.tensor(v as eg.NestedArray);
+  }
+  throw new Error(`${path}: unknown input format for a model with several inputs (use .npy or .json)`);
 }
 
 /** Flags --name value (and boolean --name) after the positional arguments. */
@@ -331,18 +400,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
       out(json ? JSON.stringify({ model: rest[0], name: m.name, format: m.info.format, inputShape: m.inputShape, nodes: m.nodeNames, summary }) : summary);
       return 0;
     }
-    if (cmd === 'predict') {
-      if (rest.length !== 2) throw new UsageError('predict takes MODEL and INPUT');
-      const m = await eg.loadModel(rest[0]);
-      let x = await loadInput(rest[1], m);
-      // one example without its batch dimension gets one
-      if (x.rank === m.inputShape.length) x = x.reshape([1, ...x.shape]);
-      const y = m.predict(x);
-      const rows = y.arraySync() as number[][];
-      const top = y.rank === 2 ? rows.map((r) => r.indexOf(Math.max(...r))) : undefined;
-      out(json ? JSON.stringify({ shape: y.shape, output: rows, argmax: top }) : `output ${JSON.stringify(y.shape)}${top ? `, argmax per row: ${top.join(', ')}` : ''}\n${JSON.stringify(rows)}`);
-      return 0;
-    }
+    if (cmd === 'predict') { await predictCmd(rest, json, out); return 0; }
     if (cmd === 'finetune') { await finetune(rest, json, out); return 0; }
     if (cmd === 'bench') { await bench(rest, json, out); return 0; }
     if (cmd === 'quantize') { await quantizeCmd(rest, json, out); return 0; }
