@@ -2,7 +2,7 @@
 // log-softmax, maxout) and the ones with parameters or state (PReLU, randomized leaky ReLU).
 import {
   ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_LEAKY_RELU, ACT_ELU, ACT_SELU, ACT_SIGMOID, ACT_TANH, ACT_SOFTPLUS,
-  ACT_GELU, ACT_STEP, ACT_SIGN, SELU_ALPHA, SELU_SCALE, sigmoidf, erf64,
+  ACT_GELU, ACT_STEP, ACT_SIGN, ACT_HARD_SIGMOID, SELU_ALPHA, SELU_SCALE, sigmoidf, erf64,
 } from './common';
 import { nextUniform } from './random';
 
@@ -27,6 +27,7 @@ const INV_SQRT_2PI: f64 = 0.3989422804014327;
     case ACT_GELU: return <f32>(0.5 * <f64>x * (1.0 + erf64(<f64>x * INV_SQRT2)));
     case ACT_STEP: return x > 0 ? 1 : 0;
     case ACT_SIGN: return x > 0 ? 1 : (x < 0 ? -1 : 0);
+    case ACT_HARD_SIGMOID: return min(max(<f32>0.2 * x + <f32>0.5, <f32>0), <f32>1);
     default: return unreachable();
   }
 }
@@ -50,6 +51,7 @@ const INV_SQRT_2PI: f64 = 0.3989422804014327;
     }
     case ACT_STEP: return 0;
     case ACT_SIGN: return 0;
+    case ACT_HARD_SIGMOID: return x > -2.5 && x < 2.5 ? <f32>0.2 : <f32>0;
     default: return unreachable();
   }
 }

@@ -12,7 +12,7 @@ export { conv2d, depthwiseConv2d } from './ops/conv.js';
 export type { Padding } from './ops/conv.js';
 export { maxPool, avgPool, globalAvgPool } from './ops/pool.js';
 export {
-  activation, linear, relu, relu6, leakyRelu, prelu, rrelu, elu, selu, sigmoid, tanh, softplus, gelu, step, sign,
+  activation, linear, relu, relu6, leakyRelu, prelu, rrelu, elu, selu, sigmoid, tanh, softplus, gelu, step, sign, hardSigmoid,
   softmax, logSoftmax, maxout, ACTIVATIONS,
 } from './ops/activation.js';
 export type { ActivationName, RReluOptions } from './ops/activation.js';

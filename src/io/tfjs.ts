@@ -130,7 +130,7 @@ export function importTfjs(json: TfjsModelJson, weightBytes: Uint8Array, name = 
   };
   const act = (a: unknown, layer: string): ActivationName => {
     const s = (a ?? 'linear') as string;
-    const map: Record<string, ActivationName> = { linear: 'linear', relu: 'relu', relu6: 'relu6', sigmoid: 'sigmoid', tanh: 'tanh', softmax: 'softmax', elu: 'elu', selu: 'selu', softplus: 'softplus', gelu: 'gelu' };
+    const map: Record<string, ActivationName> = { linear: 'linear', relu: 'relu', relu6: 'relu6', sigmoid: 'sigmoid', tanh: 'tanh', softmax: 'softmax', elu: 'elu', selu: 'selu', softplus: 'softplus', gelu: 'gelu', hard_sigmoid: 'hardSigmoid', hardSigmoid: 'hardSigmoid' };
     const name = map[s];
     if (!name || !ACTIVATIONS.includes(name)) fail(`layer '${layer}': activation '${s}' is not supported`);
     return name;

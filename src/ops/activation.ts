@@ -11,10 +11,10 @@ import { sizeOfShape } from '../graph/ir.js';
 
 export type ActivationName =
   | 'linear' | 'relu' | 'relu6' | 'leakyRelu' | 'elu' | 'selu' | 'sigmoid' | 'tanh' | 'softplus' | 'gelu'
-  | 'step' | 'sign' | 'softmax' | 'logSoftmax';
+  | 'step' | 'sign' | 'hardSigmoid' | 'softmax' | 'logSoftmax';
 
 export const ACTIVATIONS: readonly ActivationName[] = [
-  'linear', 'relu', 'relu6', 'leakyRelu', 'elu', 'selu', 'sigmoid', 'tanh', 'softplus', 'gelu', 'step', 'sign', 'softmax', 'logSoftmax',
+  'linear', 'relu', 'relu6', 'leakyRelu', 'elu', 'selu', 'sigmoid', 'tanh', 'softplus', 'gelu', 'step', 'sign', 'hardSigmoid', 'softmax', 'logSoftmax',
 ];
 
 /** The kernel code of an elementwise activation, or undefined for the row-wise ones. */
@@ -92,6 +92,8 @@ export const gelu = (x: Tensor | TensorLike) => activation(x, 'gelu');
 /** Heaviside step: 1 for x > 0, else 0. */
 export const step = (x: Tensor | TensorLike) => activation(x, 'step');
 export const sign = (x: Tensor | TensorLike) => activation(x, 'sign');
+/** Keras's hard sigmoid: clip(0.2 x + 0.5, 0, 1). */
+export const hardSigmoid = (x: Tensor | TensorLike) => activation(x, 'hardSigmoid');
 export const softmax = (x: Tensor | TensorLike) => activation(x, 'softmax');
 export const logSoftmax = (x: Tensor | TensorLike) => activation(x, 'logSoftmax');
 
@@ -180,6 +182,7 @@ export function refActivation1(name: ActivationName, x: number, p?: number): num
     case 'gelu': return 0.5 * x * (1 + refErf(x / Math.SQRT2));
     case 'step': return x > 0 ? 1 : 0;
     case 'sign': return Math.sign(x);
+    case 'hardSigmoid': return Math.min(Math.max(0.2 * x + 0.5, 0), 1);
     default: throw new Error(`refActivation1: ${name} is not elementwise`);
   }
 }

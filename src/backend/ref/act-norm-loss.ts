@@ -14,7 +14,7 @@ const fr = Math.fround;
 
 // Activation codes (assembly/common.ts; Act in ../kernels.ts).
 const LINEAR = 0, RELU = 1, RELU6 = 2, LEAKY_RELU = 3, ELU = 4, SELU = 5, SIGMOID = 6, TANH = 7, SOFTPLUS = 8,
-  GELU = 9, STEP = 10, SIGN = 11;
+  GELU = 9, STEP = 10, SIGN = 11, HARD_SIGMOID = 12;
 // Loss codes (assembly/loss.ts; Loss in ../kernels.ts). Any other code is the binary hinge, as in wasm.
 const MSE = 0, MAE = 1, HUBER = 2, BCE = 3, BCE_LOGITS = 4;
 
@@ -64,6 +64,7 @@ export function act(kind: number, x: number, p: number): number {
     case GELU: return 0.5 * x * (1 + erf(x * INV_SQRT2)); // exact GELU, x Phi(x)
     case STEP: return x > 0 ? 1 : 0;
     case SIGN: return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case HARD_SIGMOID: return Math.min(Math.max(fr(0.2) * x + 0.5, 0), 1);
     default: throw new RangeError(`edgegrad: unknown activation code ${kind}`);
   }
 }
@@ -86,6 +87,7 @@ function actGrad(kind: number, x: number, y: number, p: number): number {
     case GELU: return 0.5 * (1 + erf(x * INV_SQRT2)) + x * INV_SQRT_2PI * Math.exp(-0.5 * x * x);
     case STEP: return 0;
     case SIGN: return 0;
+    case HARD_SIGMOID: return x > -2.5 && x < 2.5 ? fr(0.2) : 0;
     default: throw new RangeError(`edgegrad: unknown activation code ${kind}`);
   }
 }

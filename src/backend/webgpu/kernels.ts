@@ -23,7 +23,7 @@ fn erf_(x: f32) -> f32 {
 }
 fn act(k: u32, x: f32, p: f32) -> f32 {
   // NaN in, NaN out (as wasm; WGSL's max/min may drop it); step and sign give 0 there, as wasm
-  if (isNan(x) && k < 10u) { return x; }
+  if (isNan(x) && (k < 10u || k == 12u)) { return x; }
   switch k {
     case 0u: { return x; }
     case 1u: { return max(x, 0.0); }
@@ -36,6 +36,7 @@ fn act(k: u32, x: f32, p: f32) -> f32 {
     case 8u: { return max(x, 0.0) + log(1.0 + exp(-abs(x))); }
     case 9u: { return 0.5 * x * (1.0 + erf_(x * 0.7071067811865476)); }
     case 10u: { return select(0.0, 1.0, x > 0.0); }
+    case 12u: { return min(max(0.2 * x + 0.5, 0.0), 1.0); }
     default: { return select(select(0.0, -1.0, x < 0.0), 1.0, x > 0.0); }
   }
 }
@@ -51,6 +52,7 @@ fn actGrad(k: u32, x: f32, y: f32, p: f32) -> f32 {
     case 7u: { return 1.0 - y * y; }
     case 8u: { return sigm(x); }
     case 9u: { return 0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x); }
+    case 12u: { return select(0.0, 0.2, x > -2.5 && x < 2.5); }
     default: { return 0.0; }
   }
 }

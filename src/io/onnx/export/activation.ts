@@ -15,6 +15,7 @@ export function emitActivation(cx: ExportContext, x: string, act: string, alpha:
     case 'tanh': return cx.emit('Tanh', [x], [], `${nodeName}/tanh`, out);
     case 'softplus': return cx.emit('Softplus', [x], [], `${nodeName}/softplus`, out);
     case 'sign': return cx.emit('Sign', [x], [], `${nodeName}/sign`, out);
+    case 'hardSigmoid': return cx.emit('HardSigmoid', [x], [attrFloat('alpha', 0.2), attrFloat('beta', 0.5)], `${nodeName}/hard_sigmoid`, out);
     case 'gelu': { // exact: x * 0.5 * (1 + erf(x / sqrt 2)), as PyTorch writes it (opset 17 has no Gelu)
       const e = cx.emit('Erf', [cx.emit('Div', [x, cx.floatInitRaw(`${nodeName}/sqrt2`, [], [Math.SQRT2])], [], `${nodeName}/scaled`)], [], `${nodeName}/erf`);
       const one = cx.emit('Add', [e, cx.floatInitRaw(`${nodeName}/one`, [], [1])], [], `${nodeName}/erf1`);
