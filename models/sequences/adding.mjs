@@ -249,12 +249,13 @@ export function gradientSvg(results, T) {
   const W = 640, H = 360, L = 60, B = 40, Rm = 170, Tm = 20;
   let lo = Infinity, hi = -Infinity;
   for (const [, n] of lines) for (const v of n) if (v > 0) { lo = Math.min(lo, Math.log10(v)); hi = Math.max(hi, Math.log10(v)); }
-  lo = Math.floor(Math.max(lo, -20)); hi = Math.ceil(hi);
+  lo = Math.floor(Math.max(lo, -30)); hi = Math.ceil(hi);
+  const every = Math.max(1, Math.ceil((hi - lo) / 10));
   const X = (k) => L + (k / (T - 1)) * (W - L - Rm), Y = (v) => Tm + (1 - (v - lo) / (hi - lo || 1)) * (H - Tm - B);
   const svg = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`, `<rect width="${W}" height="${H}" fill="white"/>`];
-  for (let e = lo; e <= hi; e++) svg.push(`<line x1="${L}" x2="${W - Rm}" y1="${Y(e)}" y2="${Y(e)}" stroke="#ddd"/><text x="${L - 6}" y="${Y(e) + 4}" text-anchor="end">1e${e}</text>`);
+  for (let e = hi; e >= lo; e -= every) svg.push(`<line x1="${L}" x2="${W - Rm}" y1="${Y(e)}" y2="${Y(e)}" stroke="#ddd"/><text x="${L - 6}" y="${Y(e) + 4}" text-anchor="end">1e${e}</text>`);
   for (let k = 0; k < T; k += Math.max(1, Math.round(T / 8 / 5) * 5)) svg.push(`<text x="${X(k)}" y="${H - B + 14}" text-anchor="middle">${k}</text>`);
-  svg.push(`<text x="${(L + W - Rm) / 2}" y="${H - 8}" text-anchor="middle">steps back from the output (k = T-1-t), T = ${T}</text>`);
+  svg.push(`<text x="${(L + W - Rm) / 2}" y="${H - 8}" text-anchor="middle">steps back from the output (k = T-1-t), T = ${T}; below 1e${lo} drawn at 1e${lo}</text>`);
   svg.push(`<text x="14" y="${(H - B) / 2}" transform="rotate(-90 14 ${(H - B) / 2})" text-anchor="middle">||dy/dx_t||</text>`);
   lines.forEach(([name, n, color, dash], i) => {
     const pts = [];

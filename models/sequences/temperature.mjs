@@ -201,7 +201,7 @@ export function temperatureTable(r) {
   ];
   const p = r.rows[0].testMae;
   for (const row of r.rows) {
-    out.push(`| ${row.kind === 'mlp' ? 'MLP (dense 64 ReLU, dense 1)' : row.kind === 'lstm' ? 'LSTM 32, dense 1' : row.kind} | ${row.params} | ${row.testMae.toFixed(3)} | ${row.range ? `${row.range[0].toFixed(3)}-${row.range[1].toFixed(3)} (${row.seeds} seeds)` : '-'} | ${conv(row.testMae).toFixed(3)} | ${(row.testMae / p).toFixed(3)} | ${row.bestEpoch ? `${row.bestEpoch} (${row.epochs})` : '-'} | ${row.seconds ? row.seconds.toFixed(1) : '-'} |`);
+    out.push(`| ${row.kind === 'mlp' ? 'MLP (dense 64 ReLU, dense 1)' : row.kind === 'lstm' ? 'LSTM 32, dense 1' : row.kind} | ${row.params} | ${row.testMae.toFixed(3)} | ${row.range ? `${row.range[0].toFixed(3)}-${row.range[1].toFixed(3)} (${row.seeds} seeds)` : '-'} | ${conv(row.testMae).toFixed(3)} | ${(row.testMae / p).toFixed(3)} | ${row.bestEpoch ? `${row.bestEpoch} (${row.epochs})` : '-'} | ${row.seconds ? row.seconds.toFixed(row.seconds < 1 ? 2 : 1) : "-"} |`);
   }
   return out.join('\n');
 }
