@@ -58,7 +58,7 @@ const noInquire = {
  * compresses better than base64 (a byte stays a pair of characters, so repeats stay repeats). The modules
  * unpack when evaluated (a few ms) and export the same base64 strings as before.
  */
-const PACKED = { 'binaries.generated.js': null, 'binaries-threads.generated.js': 'binaries.generated.js' };
+const PACKED = { 'binaries.generated.js': null, 'binaries-threads.generated.js': 'binaries.generated.js', 'binaries-scalar.generated.js': 'binaries.generated.js' };
 const generatedBuilds = (code) => [...code.matchAll(/^export const (\w+) = '([A-Za-z0-9+/=]*)';$/gm)].map(([, name, b64]) => ({ name, bytes: Buffer.from(b64, 'base64') }));
 const packBinaries = {
   name: 'pack-wasm-binaries',
@@ -253,13 +253,24 @@ const single = (file, format, extra = {}, more = []) => ({
  */
 const noScalarBuild = {
   name: 'no-scalar-build',
-  transform(code, id) {
-    if (!id.replace(/\\/g, '/').endsWith('/backend/wasm/binaries.generated.js')) return null;
-    return { code: code.replace(/^export const scalar = '[A-Za-z0-9+/=]*';$/m, "export const scalar = '';"), map: null };
-  },
+  resolveId: (id, importer) => (importer && id.endsWith('/binaries-scalar.generated.js') ? resolve(dirname(importer), id.replace(/\.generated\.js$/, '.none.js')) : null),
   writeBundle() {
     const b64 = readFileSync('build/wasm/edgegrad.scalar.wasm').toString('base64');
     writeFileSync('dist/edgegrad-scalar.js', `/* edgegrad's scalar wasm build, for the classic script (dist/edgegrad.js) on engines without WebAssembly SIMD: load this first */\nglobalThis.edgegradScalarBuild = '${b64}';\n`);
+  },
+};
+
+/**
+ * The classic script leaves out the reference backend (tests, and engines without wasm, need it) and the
+ * WebGPU one (file:// pages and webviews run wasm; the ES module build has WebGPU): their stand-ins say so.
+ */
+const wasmOnly = {
+  name: 'wasm-only',
+  resolveId(id, importer) {
+    if (!importer || !/[\\/]backend[\\/]index\.js$/.test(importer)) return null;
+    if (id === './ref/backend.js') return resolve(dirname(importer), 'ref/none.js');
+    if (id === './webgpu/backend.js') return resolve(dirname(importer), 'webgpu/none.js');
+    return null;
   },
 };
 
@@ -305,6 +316,6 @@ export default [
   library,
   workerScript,
   single('dist/edgegrad.cjs', 'cjs', { exports: 'named' }),
-  single('dist/edgegrad.js', 'iife', { name: 'edgegrad', exports: 'named' }, [noThreadBuilds, noScalarBuild]),
+  single('dist/edgegrad.js', 'iife', { name: 'edgegrad', exports: 'named' }, [noThreadBuilds, noScalarBuild, wasmOnly]),
   cli,
 ];

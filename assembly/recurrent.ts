@@ -8,8 +8,7 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
 
 // ---- activations: scalar, and four lanes (a polynomial exp: Cephes expf, ~1 ulp on [-87, 88]) ----
 
-// @ts-ignore: decorator
-@inline function actS(kind: i32, x: f32): f32 {
+function actS(kind: i32, x: f32): f32 {
   switch (kind) {
     case ACT_SIGMOID: return sigmoidf(x);
     case ACT_TANH: return Mathf.tanh(x);
@@ -20,8 +19,7 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
 }
 
 /** f'(x) from y = f(x). */
-// @ts-ignore: decorator
-@inline function dactS(kind: i32, y: f32): f32 {
+function dactS(kind: i32, y: f32): f32 {
   switch (kind) {
     case ACT_SIGMOID: return y * (1 - y);
     case ACT_TANH: return 1 - y * y;
@@ -31,8 +29,7 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
   }
 }
 
-// @ts-ignore: decorator
-@inline function expV(x: v128): v128 {
+function expV(x: v128): v128 {
   const v = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
   const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504088896341)));
   let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
@@ -46,8 +43,7 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
   return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
 }
 
-// @ts-ignore: decorator
-@inline function actV(kind: i32, x: v128): v128 {
+function actV(kind: i32, x: v128): v128 {
   const one = f32x4.splat(1);
   switch (kind) {
     case ACT_SIGMOID: return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
@@ -59,8 +55,7 @@ import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, s
   }
 }
 
-// @ts-ignore: decorator
-@inline function dactV(kind: i32, y: v128): v128 {
+function dactV(kind: i32, y: v128): v128 {
   const one = f32x4.splat(1), zero = f32x4.splat(0);
   switch (kind) {
     case ACT_SIGMOID: return f32x4.mul(y, f32x4.sub(one, y));

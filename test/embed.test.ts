@@ -232,7 +232,7 @@ describe('embedding', () => {
     expect(r.digitsError).toMatch(/cannot read digits file 'file:\/\/\/.*\/dist\/digits\.u8\.gz'.*Pass the bytes/);
     // the scalar build is not in the classic script: asked for, the error says which script brings it
     expect(r.builds).toEqual(['relaxed', 'simd']);
-    expect(r.scalarError).toMatch(/carries no 'scalar' wasm build .*load dist\/edgegrad-scalar\.js before it/);
+    expect(r.scalarError).toMatch(/no 'scalar' wasm build loaded .*load dist\/edgegrad-scalar\.js before it/);
     const withScalar = await withChromium([], (b) => runClassicPage(b, 'embed-classic-scalar.html'));
     expect(withScalar.error).toBeUndefined();
     expect(withScalar.builds).toEqual(['relaxed', 'simd', 'scalar']);

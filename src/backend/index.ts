@@ -2,7 +2,8 @@
 // it offers in this runtime, how to create one); eg.ready({ backend }) picks one, eg.backends() lists them.
 import type { Backend } from './backend.js';
 import { WasmBackend } from './wasm/backend.js';
-import { supportedBuilds, type WasmBuild } from './wasm/loader.js';
+import { loadScalarBuild, supportedBuilds, type WasmBuild } from './wasm/loader.js';
+import { hasHardwareAdapter } from './webgpu/adapter.js';
 import type { ThreadsInfo } from './wasm/pool.js';
 import type { RefBackend } from './ref/backend.js';
 
@@ -50,6 +51,7 @@ const registry: Registration[] = [
   {
     name: 'wasm',
     builds: () => (typeof WebAssembly === 'object' ? supportedBuilds() : []),
+    load: () => loadScalarBuild().catch(() => { /* a bundle without it (the classic script) */ }),
     create: (build, threads) => WasmBackend.create(build as WasmBuild | undefined, { threads }),
     createSync: (build) => WasmBackend.createSync(build as WasmBuild | undefined),
   },
@@ -135,7 +137,8 @@ export async function ready(options: ReadyOptions = {}): Promise<ReadyBackend> {
   if (backend === 'auto' && !wasmBuild && hasNavigatorGpu() && active?.name !== 'webgpu' && !autoTried) {
     // WebGPU only on a hardware adapter: a software one is slower than wasm SIMD
     autoTried = true;
-    try {
+    // asked before the WebGPU code (a chunk of its own) loads: a page without a GPU never downloads it
+    if (await hasHardwareAdapter()) try {
       const be = await registration('webgpu').create();
       if (!(be as Backend & { adapter?: { fallback: boolean } }).adapter?.fallback) { setBackend(be); return be; }
     } catch { /* no usable adapter: wasm */ }

@@ -4,7 +4,9 @@ import type { GraphModel } from '../graph-model.js';
 import { hasFiles, readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
 export { idbList, idbRemove } from './idb.js';
-import { importTfjs, manifestGroupBytes, type TfjsModelJson } from './tfjs.js';
+import type { TfjsModelJson } from './tfjs.js';
+// the TF.js importer and the ONNX exporter are chunks of their own: a page that runs an ONNX model loads neither
+const tfjs = () => import('./tfjs.js');
 
 /** A TensorFlow.js layers model in memory: the model.json object and its weight shards' bytes, in order. */
 export interface TfjsModelSource { modelJson: TfjsModelJson | string; weights: Uint8Array | Uint8Array[] }
@@ -15,7 +17,7 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
       const json = typeof source.modelJson === 'string' ? JSON.parse(source.modelJson) as TfjsModelJson : source.modelJson;
       const shards = Array.isArray(source.weights) ? source.weights : [source.weights];
       if (shards.some((s) => !(s instanceof Uint8Array))) throw new Error('edgegrad.loadModel: weights must be a Uint8Array or a list of them');
-      return importTfjs(json, concat(shards), 'tfjs-model');
+      return tfjs().then((t) => t.importTfjs(json, concat(shards), 'tfjs-model'));
     });
   }
   const idb = typeof source === 'string' && source.startsWith('indexeddb://') ? source.slice('indexeddb://'.length) : undefined;
@@ -32,6 +34,7 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
     try { json = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`edgegrad.loadModel: '${String(source)}' is not valid JSON (${(e as Error).message})`); }
     // shards are read from beside model.json only, each bounded by the bytes its group declares
     return withFile(String(source), async () => {
+      const { importTfjs, manifestGroupBytes } = await tfjs();
       const groups = manifestGroupBytes(json, String(source));
       const shards: Uint8Array[] = [];
       for (const { paths, bytes: declared } of groups) {
@@ -73,12 +76,11 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-import { exportOnnx, type ExportSource } from './onnx-export.js';
-import { writeFileAtomic } from './write.js';
+import type { ExportSource } from './onnx-export.js';
 
 /** The ONNX bytes of a model (opset 17), runnable by ONNX Runtime. */
 export async function toOnnx(src: ExportSource): Promise<Uint8Array> {
-  return exportOnnx(src);
+  return (await import('./onnx-export.js')).exportOnnx(src);
 }
 
 /**
@@ -90,7 +92,7 @@ export async function saveModel(src: ExportSource, target: string): Promise<void
   if (!target.startsWith('indexeddb://') && !hasFiles()) {
     throw new Error(`edgegrad.save: cannot write '${target}': this runtime has no file system (a page or a browser worker); save to 'indexeddb://name', or take the bytes with eg.toOnnx(model) (a download, your app's file API)`);
   }
-  const bytes = await exportOnnx(src);
+  const bytes = await toOnnx(src);
   if (target.startsWith('indexeddb://')) await idbSave(target.slice('indexeddb://'.length), bytes);
-  else await writeFileAtomic(target, bytes);
+  else await (await import('./write.js')).writeFileAtomic(target, bytes);
 }

@@ -16,19 +16,35 @@ function decode(b64: string): Uint8Array {
   return out;
 }
 
+let scalarB64 = '';
+
 /**
- * A build's base64: embedded, or (the classic-script build, which leaves the scalar build out to stay small)
- * set by the add-on script dist/edgegrad-scalar.js, loaded before it where an engine lacks SIMD.
+ * The scalar build is a chunk of its own, which only engines without WebAssembly SIMD need: loaded by
+ * ready() there (or when asked for by name), and by loadBackends().
+ */
+export async function loadScalarBuild(): Promise<void> {
+  if (!scalarB64) scalarB64 = (await import('./binaries-scalar.generated.js')).scalar;
+}
+
+/** Whether no SIMD build validates here: the engine needs the scalar one. */
+export function needsScalar(): boolean {
+  return !(['relaxed', 'simd'] as const).some((b) => binaries[b] && WebAssembly.validate(wasmBytes(b) as BufferSource));
+}
+
+/**
+ * A build's base64: embedded (relaxed, simd), loaded (scalar), or (the classic-script build, which leaves the
+ * scalar build out to stay small) set by the add-on script dist/edgegrad-scalar.js, loaded before it.
  */
 function base64Of(build: WasmBuild): string {
-  return binaries[build] || ((globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild && build === 'scalar' ? (globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild! : '');
+  if (build !== 'scalar') return binaries[build];
+  return scalarB64 || (globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild || '';
 }
 
 export function wasmBytes(build: WasmBuild): Uint8Array {
   let b = cache.get(build);
   if (!b) {
     const b64 = base64Of(build);
-    if (!b64) throw new Error(`edgegrad: this bundle carries no '${build}' wasm build${build === 'scalar' ? ' (the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)' : ''}`);
+    if (!b64) throw new Error(`edgegrad: no '${build}' wasm build loaded${build === 'scalar' ? " (it loads on demand: 'await eg.ready({ wasmBuild: \"scalar\" })' or 'await eg.loadBackends()' first; the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)" : ''}`);
     b = decode(b64);
     cache.set(build, b);
   }
@@ -66,6 +82,7 @@ function pick(build?: WasmBuild): WasmBuild {
 export interface Instance { build: WasmBuild; memory: WebAssembly.Memory; kernels: WasmExports }
 
 export async function instantiate(build?: WasmBuild): Promise<Instance> {
+  if (build === 'scalar' || (!build && needsScalar())) await loadScalarBuild().catch(() => { /* the classic script: its add-on or nothing */ });
   const b = pick(build);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
   const { instance } = await WebAssembly.instantiate(wasmBytes(b) as BufferSource, imports(memory)).catch((e: Error) => {

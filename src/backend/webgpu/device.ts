@@ -1,6 +1,7 @@
 // Finding a WebGPU device: navigator.gpu (browsers, workers, Deno), else in Node the optional npm package
 // `webgpu` (Dawn) and in Bun `bun-webgpu`, imported only when asked for. Fake adapters (Dawn's
 // null-backend, whose dispatches do nothing) are refused; the error says why no device was found.
+import { isSoftwareAdapter, type AdapterLike } from './adapter.js';
 
 /** What eg.ready({ backend: 'webgpu' }) reports about the adapter it took. */
 export interface AdapterReport {
@@ -69,10 +70,7 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
   if (info.device === 'null-backend' || info.architecture === 'null-backend') {
     throw new Error("edgegrad: the only WebGPU adapter here is Dawn's fake 'null-backend' one (its dispatches do nothing); install a Vulkan driver");
   }
-  let fallback = false;
-  try { fallback = !!(adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter; } catch { /* bun-webgpu's getter throws */ }
-  const swName = `${info.vendor ?? ''} ${info.architecture ?? ''} ${info.device ?? ''} ${info.description ?? ''}`.toLowerCase();
-  if (/swiftshader|llvmpipe|lavapipe|warp|software/.test(swName)) fallback = true;
+  const fallback = isSoftwareAdapter(adapter as AdapterLike);
   const l = adapter.limits;
   const limits = {
     maxBufferSize: l.maxBufferSize,
