@@ -7,6 +7,10 @@
 import { describe, expect, it } from 'vitest';
 import { WasmBackend } from '../src/backend/wasm/backend.js';
 import type { WasmBuild } from '../src/backend/wasm/loader.js';
+import { loadScalarBuild } from '../src/backend/wasm/loader.js';
+
+// the scalar build is a chunk loaded on demand
+await loadScalarBuild();
 import { Act } from '../src/backend/kernels.js';
 
 const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];
