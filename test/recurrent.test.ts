@@ -27,9 +27,11 @@ const CASES: Case[] = [
   { cell: 'gru', name: 'masked, reset before', attrs: { masked: true, resetAfter: false }, U: 5 },
 ];
 
-const B = 3, T = 5, F = 7;
+const T = 5, F = 7;
+// batches under 4 take the plain GEMM per step, larger ones the recurrent weight packed once per pass
+const BATCHES = [3, 6];
 
-function operands(c: Case, seed: number): { list: Arr[]; roles: string[]; opts: RecurrentRefOptions; x: Arr; W: Arr; R: Arr } {
+function operands(c: Case, seed: number, B: number): { list: Arr[]; roles: string[]; opts: RecurrentRefOptions; x: Arr; W: Arr; R: Arr } {
   const G = GATES[c.cell], U = c.U, a = c.attrs;
   const x = randArr([B, T, F], seed), W = randArr([F, G * U], seed + 1, -0.5, 0.5), R = randArr([U, G * U], seed + 2, -0.5, 0.5);
   const list: Arr[] = [x, W, R], roles = ['x', 'W', 'R'];
@@ -42,16 +44,21 @@ function operands(c: Case, seed: number): { list: Arr[]; roles: string[]; opts: 
   }
   if (a.peepholes) { opts.p = randArr([3 * U], seed + 6, -0.5, 0.5); list.push(opts.p); roles.push('p'); }
   // padding at the end (row 0), at the start (row 1), a gap (row 2); last in the list, not differentiated
-  if (a.masked) { opts.mask = { shape: [B, T], data: Float32Array.from([1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0]) }; list.push(opts.mask); }
+  if (a.masked) {
+    const rows = [[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 1, 1, 0]];
+    opts.mask = { shape: [B, T], data: Float32Array.from({ length: B * T }, (_, i) => rows[Math.floor(i / T) % 3][i % T]) };
+    list.push(opts.mask);
+  }
   return { list, roles, opts, x, W, R };
 }
 
 describe.each(BACKENDS)('recurrent ops (%s)', (build) => {
-  for (const c of CASES) {
+  for (const [ci, c] of CASES.entries()) {
+    const B = BATCHES[ci % 2];
     const attrs = { units: c.U, ...c.attrs };
     it(`${c.cell} ${c.name}: forward matches the float64 reference`, () => {
       useBuild(build);
-      const { list, opts, x, W, R } = operands(c, 11);
+      const { list, opts, x, W, R } = operands(c, 11, B);
       const outs = runEager(c.cell, list.map(t), attrs);
       const want = refRecurrent(c.cell, x, W, R, opts);
       expectClose(outs[0].dataSync(), want.hseq.data, 2e-5, 'hseq');
@@ -62,7 +69,7 @@ describe.each(BACKENDS)('recurrent ops (%s)', (build) => {
 
     it(`${c.cell} ${c.name}: BPTT gradients match finite differences`, () => {
       useBuild(build);
-      const { list, roles, opts } = operands(c, 23);
+      const { list, roles, opts } = operands(c, 23, B);
       const U = c.U;
       // loss = sum(gy * hseq) + sum(gh * hT) (+ sum(gc * cT)): every gradient path in
       const gy = randArr([B, T, U], 31), gh = randArr([B, U], 32), gc = randArr([B, U], 33);
