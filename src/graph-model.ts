@@ -240,6 +240,13 @@ export class GraphModel {
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
       `Trainable parameters: ${trainable} (frozen ${this.countParams() - trainable}; batch norms in ${this.batchNormMode} mode while training)`,
     ];
+    // recurrent nodes: their state and the work of one step
+    for (const n of p.graph.nodes) {
+      if (n.op !== 'lstm' && n.op !== 'gru' && n.op !== 'simpleRnn') continue;
+      const U = n.attrs.units as number, T = p.shapes[n.inputs[0]][1], f = getOp(n.op).flops;
+      const perStep = f ? f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs) / T : 0;
+      out.push(`${n.op} '${n.name}': state ${n.op === 'lstm' ? `h ${U} + c ${U}` : `h ${U}`}, ${T} steps, ${Math.round(perStep)} FLOPs per step${n.attrs.reverse ? ', reversed' : ''}`);
+    }
     const q = this.quantization;
     if (q) {
       const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');

@@ -265,6 +265,16 @@ describe('recurrent layers', () => {
     expect(Number(/bidirectional\S* \(Bidirectional\)\s+\S+\s+(\d+)/.exec(s)![1])).toBe(2 * (3 * 32 + 8 * 32 + 32));
   });
 
+  it('an imported model\'s summary (edgegrad info) shows each recurrent node\'s state and FLOPs per step', async () => {
+    useBuild('simd');
+    const m = await eg.loadModel(join(import.meta.dirname, 'fixtures', 'recurrent', 'lstm_bidirectional_2layers_batch_first.onnx'));
+    const s = m.summary({ print: false });
+    const lines = s.split('\n').filter((l) => /^lstm '/.test(l));
+    expect(lines.length).toBe(4);
+    expect(lines[0]).toMatch(/^lstm '.*': state h \d+ \+ c \d+, \d+ steps, \d+ FLOPs per step$/);
+    expect(lines.filter((l) => l.endsWith(', reversed'))).toHaveLength(2);
+  });
+
   it('clear errors', () => {
     useBuild('simd');
     expect(() => eg.layers.lstm({ units: 0 })).toThrow(/units must be a positive integer/);
