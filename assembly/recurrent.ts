@@ -101,6 +101,27 @@ function dactV(kind: i32, y: v128): v128 {
   memory.fill(at(dz, b, lddz, 0), 0, <usize>(G * U) << 2);
 }
 
+/**
+ * Recurrent dropout (Gal & Ghahramani 2016: one mask per sequence on the recurrent connections): out = a m
+ * row by row, or out += a m with accumulate (the backward pass). a: B rows lda apart (0: zeros); m and out:
+ * [B, U]; out may alias a when lda == U.
+ */
+export function rnnMaskRows(B: i32, U: i32, a: usize, lda: i32, m: usize, out: usize, ldo: i32, accumulate: i32): void {
+  for (let b = 0; b < B; b++) {
+    let j = 0;
+    if (ASC_FEATURE_SIMD) {
+      for (; j + 4 <= U; j += 4) {
+        const v = f32x4.mul(ldV(a, b, lda, j), v128.load(at(m, b, U, j)));
+        v128.store(at(out, b, ldo, j), accumulate ? f32x4.add(v128.load(at(out, b, ldo, j)), v) : v);
+      }
+    }
+    for (; j < U; j++) {
+      const v = ldS(a, b, lda, j) * load<f32>(at(m, b, U, j));
+      store<f32>(at(out, b, ldo, j), accumulate ? load<f32>(at(out, b, ldo, j)) + v : v);
+    }
+  }
+}
+
 // ---- simple RNN: h = act(z), z = x W + b + h_{t-1} R already summed by the GEMMs ----
 
 /** h[b, j] = act(z[b, j]) for B rows of U (h may alias z); a padded row keeps h_{t-1} (hp). */

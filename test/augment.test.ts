@@ -194,6 +194,19 @@ describe('augmentation layers', () => {
     expect(h.cachedFeatures).toBeUndefined();
   });
 
+  it('export to ONNX as what they are at inference (randomCrop: a centre Slice), and ONNX Runtime agrees', async () => {
+    useBuild('relaxed');
+    const m = eg.sequential([...layers(3).map((l, i) => (i === 0 ? eg.layers.randomFlip({ inputShape: [H, W, C], seed: 3 }) : l)),
+      eg.layers.randomCrop({ height: 6, width: 5, seed: 4 }), eg.layers.conv2d({ filters: 2, kernelSize: 3, seed: 5 }), eg.layers.flatten(), eg.layers.dense({ units: 3, seed: 6 })]);
+    const x = img(13);
+    const want = (await m.predict(x)).dataSync();
+    const ort = await import('onnxruntime-web');
+    ort.env.wasm.numThreads = 1;
+    const s = await ort.InferenceSession.create(await eg.toOnnx(m));
+    const r = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, [N, H, W, C]) });
+    expectClose(r[s.outputNames[0]].data as Float32Array, want, 1e-5, 'exported');
+  });
+
   it('clear errors', () => {
     useBuild('relaxed');
     expect(() => eg.layers.randomRotation({ factor: [0.3, 0.1] })).toThrow(/factor must be a number or a \[lower, upper\] pair/);

@@ -248,6 +248,32 @@ describe('recurrent layers', () => {
     expect(maxRelDiff((await m.predict(eg.tensor(Float32Array.from(io.input.data), io.input.shape))).dataSync(), io.output.data)).toBeLessThan(1e-5);
   });
 
+  it('recurrent dropout: nothing at inference (and in the ONNX export), one mask per sequence in training, and it trains', async () => {
+    useBuild('relaxed');
+    const T = 6, F = 3, r = rng(12), N = 32;
+    const xs = eg.tensor(Float32Array.from({ length: N * T * F }, () => r() * 2 - 1), [N, T, F]);
+    const ys = eg.tensor(Float32Array.from({ length: N }, (_, i) => (i % 2 ? 1 : -1)), [N, 1]);
+    for (const make of [(rd: number) => eg.layers.lstm({ units: 5, recurrentDropout: rd, seed: 1, inputShape: [T, F] }),
+      (rd: number) => eg.layers.gru({ units: 5, recurrentDropout: rd, resetAfter: false, seed: 1, inputShape: [T, F] })]) {
+      const withRd = eg.sequential([make(0.4), eg.layers.dense({ units: 1, seed: 2 })]);
+      const plain = eg.sequential([make(0), eg.layers.dense({ units: 1, seed: 2 })]);
+      plain.setWeights(withRd.getWeights());
+      const a = (await withRd.predict(xs)).dataSync(), b = (await plain.predict(xs)).dataSync();
+      expect(Array.from(a)).toEqual(Array.from(b));
+      // Monte-Carlo dropout draws masks: the passes differ
+      const mc = withRd.predict(xs, { mcSamples: 5 });
+      expect(Math.max(...Array.from(mc.variance.dataSync()))).toBeGreaterThan(0);
+      const ort = await import('onnxruntime-web');
+      ort.env.wasm.numThreads = 1;
+      const sess = await ort.InferenceSession.create(await eg.toOnnx(withRd));
+      const res = await sess.run({ [sess.inputNames[0]]: new ort.Tensor('float32', xs.dataSync() as Float32Array, [N, T, F]) });
+      expectClose(res[sess.outputNames[0]].data as Float32Array, a, 1e-5, 'exported with recurrent dropout');
+      withRd.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.03 }), loss: 'meanSquaredError' });
+      const h = await withRd.fit(xs, ys, { epochs: 25, batchSize: 8, seed: 3 });
+      expect(h.history.loss.at(-1)!).toBeLessThan(h.history.loss[0] * 0.7);
+    }
+  });
+
   it('summary: output shapes, state sizes and FLOPs per step', () => {
     useBuild('simd');
     const m = eg.sequential([
@@ -279,7 +305,7 @@ describe('recurrent layers', () => {
     useBuild('simd');
     expect(() => eg.layers.lstm({ units: 0 })).toThrow(/units must be a positive integer/);
     expect(() => eg.layers.lstm({ units: 3, recurrentActivation: 'softmax' as never })).toThrow(/'softmax' is not one a recurrent cell runs/);
-    expect(() => eg.layers.gru({ units: 3, recurrentDropout: 0.2 })).toThrow(/recurrentDropout is not supported/);
+    expect(() => eg.layers.gru({ units: 3, recurrentDropout: 1 })).toThrow(/recurrentDropout must be in \[0, 1\), got 1/);
     expect(() => eg.sequential([eg.layers.lstm({ units: 3, inputShape: [4] })])).toThrow(/input must be \[batch, steps, features\], got \[-1,4\]/);
     expect(() => eg.layers.timeDistributed({ layer: eg.layers.conv2d({ filters: 2, kernelSize: 3 }) })).toThrow(/only dense layers/);
   });

@@ -25,6 +25,10 @@ const CASES: Case[] = [
   { cell: 'lstm', name: 'masked, peepholes, reverse', attrs: { masked: true, peepholes: true, reverse: true }, U: 5 },
   { cell: 'gru', name: 'masked, reset after, h0', attrs: { masked: true, resetAfter: true, initialState: true }, U: 6 },
   { cell: 'gru', name: 'masked, reset before', attrs: { masked: true, resetAfter: false }, U: 5 },
+  { cell: 'simpleRnn', name: 'recurrent dropout, h0', attrs: { recurrentDropout: true, initialState: true }, U: 6 },
+  { cell: 'lstm', name: 'recurrent dropout, h0 c0, peepholes', attrs: { recurrentDropout: true, initialState: true, peepholes: true }, U: 8 },
+  { cell: 'gru', name: 'recurrent dropout, reset after, reverse', attrs: { recurrentDropout: true, resetAfter: true, reverse: true }, U: 5 },
+  { cell: 'gru', name: 'recurrent dropout, reset before, h0, masked', attrs: { recurrentDropout: true, resetAfter: false, initialState: true, masked: true }, U: 8 },
 ];
 
 const T = 5, F = 7;
@@ -48,6 +52,11 @@ function operands(c: Case, seed: number, B: number): { list: Arr[]; roles: strin
     const rows = [[1, 1, 1, 0, 0], [0, 0, 1, 1, 1], [1, 0, 1, 1, 0]];
     opts.mask = { shape: [B, T], data: Float32Array.from({ length: B * T }, (_, i) => rows[Math.floor(i / T) % 3][i % T]) };
     list.push(opts.mask);
+  }
+  // recurrent dropout at rate 0.3: multipliers 0 or 1 / 0.7, one row per sequence (not differentiated either)
+  if (a.recurrentDropout) {
+    opts.rm = { shape: [B, c.U], data: Float32Array.from({ length: B * c.U }, (_, i) => ((i * 7 + 3) % 10 < 3 ? 0 : 1 / 0.7)) };
+    list.push(opts.rm);
   }
   return { list, roles, opts, x, W, R };
 }
@@ -77,6 +86,7 @@ describe.each(BACKENDS)('recurrent ops (%s)', (build) => {
         const [x, W, R] = vals, o: RecurrentRefOptions = { ...opts };
         roles.forEach((r, i) => { if (i >= 3) (o as Record<string, Arr>)[r] = vals[i]; });
         if (opts.mask) o.mask = opts.mask;
+        if (opts.rm) o.rm = opts.rm;
         const y = refRecurrent(c.cell, x, W, R, o);
         return dot(gy.data, y.hseq.data) + dot(gh.data, y.hT.data) + (y.cT ? dot(gc.data, y.cT.data) : 0);
       };
@@ -86,7 +96,7 @@ describe.each(BACKENDS)('recurrent ops (%s)', (build) => {
       const carried = c.cell === 'lstm' ? [gy, gh, gc] : [gy, gh];
       const need = roles;
       const grads = runEager(`${c.cell}Grad`, [...ins, ...saved, ...carried.map(t)], { ...attrs, nIn: ins.length, need, dOut: carried.map(() => true) });
-      const scratch = { simpleRnn: 3, lstm: 4, gru: 5 }[c.cell];
+      const scratch = { simpleRnn: 5, lstm: 6, gru: 7 }[c.cell];
       expect(grads.length).toBe(scratch + need.length);
       roles.forEach((role, i) => {
         const num = numericGrad((v) => loss(list.map((a, k) => (k === i ? { shape: a.shape, data: v } : a))), list[i].data, 1e-4, 40, i + 1);

@@ -77,6 +77,7 @@ export interface Kernels extends OptimKernels {
   softmaxCrossEntropy(rows: number, cols: number, logits: Ptr, target: Ptr, sparse: number, grad: Ptr, out: Ptr): number;
   categoricalHinge(rows: number, cols: number, pred: Ptr, target: Ptr, grad: Ptr, out: Ptr): number;
   // recurrent.ts (m: the step's column of a [B, T] mask, 0 = padding; 0 for no mask)
+  rnnMaskRows(B: number, U: number, a: Ptr, lda: number, m: Ptr, out: Ptr, ldo: number, accumulate: number): void;
   rnnCell(B: number, U: number, z: Ptr, ldz: number, hp: Ptr, ldhp: number, m: Ptr, ldm: number, h: Ptr, ldh: number, act: number): void;
   rnnCellBackward(B: number, U: number, h: Ptr, ldh: number, dy: Ptr, lddy: number, m: Ptr, ldm: number, dh: Ptr, dz: Ptr, lddz: number, act: number): void;
   lstmCell(B: number, U: number, z: Ptr, ldz: number, hp: Ptr, ldhp: number, cp: Ptr, ldcp: number, m: Ptr, ldm: number,
@@ -144,6 +145,6 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',
   'penalty', 'sumSquares', 'sumSquaresTo', 'scaleByNorm', 'clampValues', 'maxNormColumns', 'stridedCopy', 'fillValue',
-  'rnnCell', 'rnnCellBackward', 'lstmCell', 'lstmCellBackward', 'gruGates', 'gruOutput', 'gruBackward', 'gruBackwardReset',
+  'rnnMaskRows', 'rnnCell', 'rnnCellBackward', 'lstmCell', 'lstmCellBackward', 'gruGates', 'gruOutput', 'gruBackward', 'gruBackwardReset',
   'imageAffine', 'imageAffineBackward', 'imageAdjust', 'imageAdjustBackward',
 ];

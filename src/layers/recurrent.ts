@@ -33,9 +33,13 @@ export interface RNNConfig extends LayerConfig {
   recurrentConstraint?: Constraint;
   /**
    * Dropout on the inputs of every step (the non-recurrent connections, as Zaremba et al. 2014 regularize
-   * LSTMs); training only. Recurrent dropout is not offered.
+   * LSTMs); training only.
    */
   dropout?: number;
+  /**
+   * Dropout on the recurrent connections: h_{t-1} in the recurrent products times one mask per sequence, the
+   * same at every step (Gal & Ghahramani 2016, Keras's recurrent_dropout); training and Monte-Carlo dropout.
+   */
   recurrentDropout?: number;
   /**
    * Carry the final states of a batch over as the initial states of the next (truncated backpropagation
@@ -85,7 +89,9 @@ export class RNN extends Layer {
     this.activation = checkRecurrentActivation(cfg.activation, 'tanh', where, 'activation');
     this.recurrentActivation = checkRecurrentActivation(cfg.recurrentActivation, 'sigmoid', where, 'recurrentActivation');
     if (cfg.dropout !== undefined && !(cfg.dropout >= 0 && cfg.dropout < 1)) throw new Error(`edgegrad.layers.${where}: dropout must be in [0, 1), got ${cfg.dropout}`);
-    if (cfg.recurrentDropout) throw new Error(`edgegrad.layers.${where}: recurrentDropout is not supported (use dropout, on the inputs of every step)`);
+    if (cfg.recurrentDropout !== undefined && !(cfg.recurrentDropout >= 0 && cfg.recurrentDropout < 1)) {
+      throw new Error(`edgegrad.layers.${where}: recurrentDropout must be in [0, 1), got ${cfg.recurrentDropout}`);
+    }
     if (cfg.stateful && !(Number.isInteger(cfg.batchSize) && cfg.batchSize! > 0)) {
       throw new Error(`edgegrad.layers.${where}: a stateful layer needs batchSize (a positive integer: its states are one row per example of a batch), got ${cfg.batchSize}`);
     }
@@ -95,7 +101,7 @@ export class RNN extends Layer {
   get returnSequences(): boolean { return !!this.cfg.returnSequences; }
   get returnState(): boolean { return !!this.cfg.returnState; }
   // a stateful layer's output depends on the batches before: never cached as a frozen prefix
-  override get stochastic(): boolean { return !!this.cfg.dropout || !!this.cfg.stateful; }
+  override get stochastic(): boolean { return !!this.cfg.dropout || !!this.cfg.recurrentDropout || !!this.cfg.stateful; }
 
   /** A stateful layer's states (h, and c for an LSTM), [batchSize, units] each. */
   private states: Tensor[] = [];
@@ -157,9 +163,10 @@ export class RNN extends Layer {
       units: this.units, activation: this.activation, recurrentActivation: this.recurrentActivation,
       bias: b !== undefined, initialState: states.length > 0, peepholes: this.cell === 'lstm' && !!c.usePeepholes,
       resetAfter: this.cell === 'gru' && c.resetAfter !== false, goBackwards: !!c.goBackwards && !this.reverse, reverse: this.reverse,
-      masked: mask !== undefined, stateful: !!c.stateful,
+      masked: mask !== undefined, stateful: !!c.stateful, recurrentDropout: !!c.recurrentDropout,
     };
-    const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest, ...(mask === undefined ? [] : [mask])], attrs, this.name, this.name);
+    const rm = c.recurrentDropout ? g.node('recurrentDropoutMask', [x0], { units: this.units, rate: c.recurrentDropout }, `${this.name}/recurrent_dropout`, this.name) : [];
+    const outs = g.node(this.cell, [x, W, R, ...(b === undefined ? [] : [b]), ...states, ...rest, ...(mask === undefined ? [] : [mask]), ...rm], attrs, this.name, this.name);
     const y = this.returnSequences ? outs[0] : outs[1];
     // the sequence keeps its mask for the next recurrent layer; as Keras and TF.js do, unchanged even after
     // goBackwards (whose sequence comes in reversed order): models trained there load and run the same here

@@ -8,7 +8,7 @@
 import { arr, fail, formatShape, type Arr } from './util.js';
 import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
 import type { Attrs, Node, Shape } from '../graph/ir.js';
-import { Act, AMode, Red, Un } from '../backend/kernels.js';
+import { Act, AMode, Red, Un, type Kernels } from '../backend/kernels.js';
 
 export type RecurrentActivation = 'tanh' | 'sigmoid' | 'hardSigmoid' | 'relu' | 'linear';
 export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = ['tanh', 'sigmoid', 'hardSigmoid', 'relu', 'linear'];
@@ -25,7 +25,7 @@ function actCode(name: unknown, op: string, what: string): number {
 }
 
 /** The operands of a recurrent node by role, from its inputs (ids or shapes) and attrs. */
-interface Operands<T> { x: T; W: T; R: T; b?: T; h0?: T; c0?: T; p?: T; mask?: T }
+interface Operands<T> { x: T; W: T; R: T; b?: T; h0?: T; c0?: T; p?: T; mask?: T; rm?: T }
 
 function operands<T>(list: readonly T[], a: Attrs, cell: Cell): Operands<T> {
   const [x, W, R] = list;
@@ -35,7 +35,9 @@ function operands<T>(list: readonly T[], a: Attrs, cell: Cell): Operands<T> {
   const c0 = a.initialState && cell === 'lstm' ? list[k++] : undefined;
   const p = a.peepholes ? list[k++] : undefined;
   const mask = a.masked ? list[k++] : undefined;
-  return { x, W, R, b, h0, c0, p, mask };
+  // recurrent dropout: the multipliers of h_{t-1} in the recurrent products, one row per sequence
+  const rm = a.recurrentDropout ? list[k++] : undefined;
+  return { x, W, R, b, h0, c0, p, mask, rm };
 }
 
 const ROLES = ['x', 'W', 'R', 'b', 'h0', 'c0', 'p'] as const;
@@ -73,6 +75,7 @@ function inferRecurrent(cell: Cell, shapes: Shape[], a: Attrs, node: string): Op
     if (cell !== 'lstm') fail(cell, `${where}: only an LSTM has peepholes`);
     expect(o.p, [3 * U], 'the peephole weights');
   }
+  if (a.recurrentDropout) expect(o.rm, [B, U], 'the recurrent dropout multipliers');
   if (a.masked && (!o.mask || o.mask.length < 2 || o.mask[0] !== B || o.mask[1] !== T || o.mask.slice(2).some((d) => d !== 1))) {
     fail(cell, `${where}: the mask must be [${B},${T}] (1 for a step, 0 for padding), got ${o.mask ? formatShape(o.mask) : 'nothing'}`);
   }
@@ -107,6 +110,11 @@ function statefulEnd(ctx: RunContext, n: Node, cell: Cell, B: number): void {
   if (cell === 'lstm') ctx.be.copy(ctx.ptr(o.c0!), ctx.ptr(n.outputs[2]), B * U * F32);
 }
 
+/** The forward's buffer for h_{t-1} m (recurrent dropout: its last output), or 0. */
+function dropBuffer(ctx: RunContext, n: Node): number {
+  return n.attrs.recurrentDropout ? ctx.ptr(n.outputs[n.outputs.length - 1]) : 0;
+}
+
 /** The resolved dimensions and handles of a running recurrent node. */
 function bind(ctx: RunContext, n: Node, cell: Cell, start?: { h0: number; c0: number }) {
   const o = operands(n.inputs, n.attrs, cell);
@@ -117,6 +125,7 @@ function bind(ctx: RunContext, n: Node, cell: Cell, start?: { h0: number; c0: nu
     x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: start ? start.h0 : p(o.h0), c0: start ? start.c0 : p(o.c0), peep: p(o.p),
     /** The mask's column for input step t (0: no mask); rows T apart. */
     m: (t: number): number => (o.mask === undefined ? 0 : ctx.ptr(o.mask) + t * F32),
+    rm: p(o.rm),
     act: actCode(n.attrs.activation ?? 'tanh', cell, 'activation'),
     ract: actCode(n.attrs.recurrentActivation ?? 'sigmoid', cell, 'recurrentActivation'),
   };
@@ -151,6 +160,18 @@ function stepProduct(ctx: RunContext, M: number, trans: number, K: number, N: nu
   };
 }
 
+/**
+ * dh += dZ_t op(R) for the step before (simple RNN, LSTM): straight into dh, or with recurrent dropout into
+ * `g` and then masked into dh (the product saw h_{t-1} m).
+ */
+function recurrentBack(r: { B: number; U: number; rm: number; k: Kernels }, rec: ReturnType<typeof stepProduct>, dh: number, g: number) {
+  return (dZ: number, ld: number): void => {
+    if (!r.rm) { rec.mul(dZ, ld, 1, dh, r.U); return; }
+    rec.mul(dZ, ld, 0, g, r.U);
+    r.k.rnnMaskRows(r.B, r.U, g, r.U, r.rm, dh, r.U, 1);
+  };
+}
+
 /** Copy B rows of U floats between strided matrices. */
 function copyRows(ctx: RunContext, B: number, U: number, src: number, lds: number, dst: number, ldd: number): void {
   ctx.be.kernels.stridedCopy(2, ctx.be.descriptor([B, U, lds, 1, ldd, 1]), src, dst);
@@ -158,8 +179,19 @@ function copyRows(ctx: RunContext, B: number, U: number, src: number, lds: numbe
 
 const F32 = 4;
 
+/** Outputs after the op's own: the copies of a stateful node's initial states, then h_{t-1} m (recurrent dropout). */
 function stateCopies(cell: Cell, a: Attrs, B: number, U: number): Shape[] {
-  return a.stateful ? (cell === 'lstm' ? [[B, U], [B, U]] : [[B, U]]) : [];
+  return [...(a.stateful ? (cell === 'lstm' ? [[B, U], [B, U]] : [[B, U]]) : []), ...(a.recurrentDropout ? [[B, U]] : [])];
+}
+
+/**
+ * h_{t-1} as the recurrent product sees it: itself, or with recurrent dropout h_{t-1} m written to `buf`
+ * ([B, U]). Returns the handle and row stride.
+ */
+function dropped(r: { B: number; U: number; rm: number; k: Kernels }, hp: number, ldhp: number, buf: number): [number, number] {
+  if (!r.rm || !hp) return [hp, ldhp];
+  r.k.rnnMaskRows(r.B, r.U, hp, ldhp, r.rm, buf, r.U, 0);
+  return [buf, r.U];
 }
 
 /**
@@ -173,6 +205,8 @@ function previousStates(ctx: RunContext, r: ReturnType<typeof bind>, hseq: numbe
     const to = dst + order.t(s) * U * F32;
     if (s > 0) copyRows(ctx, B, U, hseq + order.pos(s - 1) * U * F32, T * U, to, T * U);
     else if (r.h0) copyRows(ctx, B, U, r.h0, U, to, T * U);
+    // with recurrent dropout the products saw h_{t-1} m
+    if (r.rm) r.k.rnnMaskRows(B, U, to, T * U, r.rm, to, T * U, 0);
   }
 }
 
@@ -190,11 +224,11 @@ function weightGrads(ctx: RunContext, r: ReturnType<typeof bind>, G: number, dZ:
 /** Internal outputs of each gradient op before the input gradients: scratch the backward pass needs. */
 const GRAD_SCRATCH: Record<Cell, (B: number, T: number, U: number) => Shape[]> = {
   // dZ, h_{t-1} of every step, dh
-  simpleRnn: (B, T, U) => [[B, T, U], [B, T, U], [B, U]],
+  simpleRnn: (B, T, U) => [[B, T, U], [B, T, U], [B, U], [B, U], [B, U]],
   // dZ, h_{t-1}, dh, dc
-  lstm: (B, T, U) => [[B, T, 4 * U], [B, T, U], [B, U], [B, U]],
+  lstm: (B, T, U) => [[B, T, 4 * U], [B, T, U], [B, U], [B, U], [B, U], [B, U]],
   // dX, dHR, h_{t-1}, dh, drh
-  gru: (B, T, U) => [[B, T, 3 * U], [B, T, 3 * U], [B, T, U], [B, U], [B, U]],
+  gru: (B, T, U) => [[B, T, 3 * U], [B, T, 3 * U], [B, T, U], [B, U], [B, U], [B, U], [B, U]],
 };
 
 /** Forward outputs the backward pass reads (by index): the sequence and the saved activations. */
@@ -277,12 +311,12 @@ registerOp({
     const r = bind(ctx, n, 'simpleRnn', n.attrs.stateful ? statefulStart(ctx, n, 'simpleRnn', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r;
     const [hseq, hT, pre] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, U, F, r.x, F, r.W, U, 0, pre, U, r.b);
-    const rec = stepProduct(ctx, B, 0, U, U, r.R, U);
+    const rec = stepProduct(ctx, B, 0, U, U, r.R, U), hm = dropBuffer(ctx, n);
     try {
       for (let s = 0; s < T; s++) {
         const z = pre + order.t(s) * U * F32;
         const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
-        if (hp) rec.mul(hp, ldhp, 1, z, T * U);
+        if (hp) rec.mul(...dropped(r, hp, ldhp, hm), 1, z, T * U);
         r.k.rnnCell(B, U, z, T * U, hp, ldhp, r.m(order.t(s)), T, hseq + order.pos(s) * U * F32, T * U, r.act);
       }
     } finally {
@@ -311,13 +345,13 @@ registerOp({
     const r = bind(ctx, n, 'lstm', n.attrs.stateful ? statefulStart(ctx, n, 'lstm', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r, N = 4 * U;
     const [hseq, hT, cT, gates, cells] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
-    const rec = stepProduct(ctx, B, 0, U, N, r.R, N);
+    const rec = stepProduct(ctx, B, 0, U, N, r.R, N), hm = dropBuffer(ctx, n);
     try {
       for (let s = 0; s < T; s++) {
         const t = order.t(s), z = gates + t * N * F32;
         const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
         const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
-        if (hp) rec.mul(hp, ldhp, 1, z, T * N);
+        if (hp) rec.mul(...dropped(r, hp, ldhp, hm), 1, z, T * N);
         r.k.lstmCell(B, U, z, T * N, hp, ldhp, cp, ldcp, r.m(t), T, cells + t * U * F32, T * U, hseq + order.pos(s) * U * F32, T * U, r.peep, r.act, r.ract);
       }
     } finally {
@@ -352,12 +386,15 @@ registerOp({
     gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
     // h R (reset after: all of R; before: the z and r columns, then (r h) Rh)
     const zr = stepProduct(ctx, B, 0, U, after ? N : 2 * U, r.R, N), cand = after ? undefined : stepProduct(ctx, B, 0, U, U, r.R + 2 * U * F32, N);
+    const hm = dropBuffer(ctx, n);
     try {
       for (let s = 0; s < T; s++) {
         const t = order.t(s), g = gates + t * N * F32;
         const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
-        if (hp) zr.mul(hp, ldhp, 0, hr, N);
-        r.k.gruGates(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, after ? 0 : aux + t * U * F32, T * U, r.ract);
+        // the recurrent products (and r h of the reset-before candidate) see h_{t-1} m; the blend sees h_{t-1}
+        const [hd, ldhd] = dropped(r, hp, ldhp, hm);
+        if (hp) zr.mul(hd, ldhd, 0, hr, N);
+        r.k.gruGates(B, U, g, T * N, hp ? hr : 0, rb, hd, ldhd, after ? 0 : aux + t * U * F32, T * U, r.ract);
         if (hp && cand) cand.mul(aux + t * U * F32, T * U, 0, hr + 2 * U * F32, N);
         r.k.gruOutput(B, U, g, T * N, hp ? hr : 0, rb, hp, ldhp, r.m(t), T, after ? aux + t * U * F32 : 0, T * U, hseq + order.pos(s) * U * F32, T * U, r.act, after);
       }
@@ -395,26 +432,39 @@ registerOp({
   grad: (n) => n.inputs.map(() => undefined),
 });
 
+registerOp({
+  name: 'recurrentDropoutMask',
+  // the recurrent dropout multipliers of a batch, [B, units]: 0 with probability rate, else 1 / (1 - rate),
+  // drawn once per sequence where dropout acts (training, Monte-Carlo dropout); 1 elsewhere. Input: x (its batch)
+  infer([x], a) { return [[x[0], a.units as number]]; },
+  run(ctx, n) {
+    const [B] = ctx.shape(n.inputs[0]), size = B * (n.attrs.units as number), out = ctx.ptr(n.outputs[0]);
+    if (ctx.dropout) ctx.be.kernels.dropoutMask(ctx.be.rng, size, out, n.attrs.rate as number);
+    else ctx.be.kernels.fillValue(size, out, 1);
+  },
+  grad: (n) => n.inputs.map(() => undefined),
+});
+
 // ---- backward passes (BPTT) ----
 
 const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
   simpleRnn(ctx, n) {
     const r = bind(ctx, n, 'simpleRnn'), { B, T, U, order } = r;
     const { saved: [hseqId], d: [dy, dhT], out } = gradOperands(n, 'simpleRnn');
-    const [dZ, HP, dh] = n.outputs.slice(0, 3).map((id) => ctx.ptr(id)), hseq = ctx.ptr(hseqId);
+    const [dZ, HP, dh, gd] = n.outputs.slice(0, 4).map((id) => ctx.ptr(id)), hseq = ctx.ptr(hseqId);
     const dyp = dy === undefined ? 0 : ctx.ptr(dy);
     if (dhT !== undefined) ctx.be.copy(dh, ctx.ptr(dhT), B * U * F32);
     else r.k.fillValue(B * U, dh, 0);
     // the cell kernel consumes dh (what it leaves is what passes padded rows to h_{t-1}); the GEMM adds the rest
-    const rec = stepProduct(ctx, B, 1, U, U, r.R, U);
+    const rec = stepProduct(ctx, B, 1, U, U, r.R, U), back = recurrentBack(r, rec, dh, gd);
     try {
       for (let s = T - 1; s >= 0; s--) {
-        if (s < T - 1) rec.mul(dZ + order.t(s + 1) * U * F32, T * U, 1, dh, U);
+        if (s < T - 1) back(dZ + order.t(s + 1) * U * F32, T * U);
         r.k.rnnCellBackward(B, U, hseq + order.pos(s) * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, r.m(order.t(s)), T,
           dh, dZ + order.t(s) * U * F32, T * U, r.act);
       }
       if (out.h0 !== undefined) {
-        rec.mul(dZ + order.t(0) * U * F32, T * U, 1, dh, U);
+        back(dZ + order.t(0) * U * F32, T * U);
         ctx.be.copy(ctx.ptr(out.h0), dh, B * U * F32);
       }
     } finally {
@@ -427,7 +477,7 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
   lstm(ctx, n) {
     const r = bind(ctx, n, 'lstm'), { B, T, U, order } = r, N = 4 * U;
     const { saved: [hseqId, gatesId, cellsId], d: [dy, dhT, dcT], out } = gradOperands(n, 'lstm');
-    const [dZ, HP, dh, dc] = n.outputs.slice(0, 4).map((id) => ctx.ptr(id));
+    const [dZ, HP, dh, dc, gd] = n.outputs.slice(0, 5).map((id) => ctx.ptr(id));
     const hseq = ctx.ptr(hseqId), gates = ctx.ptr(gatesId), cells = ctx.ptr(cellsId), dyp = dy === undefined ? 0 : ctx.ptr(dy);
     for (const [buf, from] of [[dh, dhT], [dc, dcT]] as const) {
       if (from !== undefined) ctx.be.copy(buf, ctx.ptr(from), B * U * F32);
@@ -439,17 +489,17 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
       if (!dp) fail('lstm', `node '${n.name}': peephole gradients have nowhere to go`);
       r.k.fillValue(3 * U, dp, 0);
     }
-    const rec = stepProduct(ctx, B, 1, N, U, r.R, N);
+    const rec = stepProduct(ctx, B, 1, N, U, r.R, N), back = recurrentBack(r, rec, dh, gd);
     try {
       for (let s = T - 1; s >= 0; s--) {
         const t = order.t(s);
-        if (s < T - 1) rec.mul(dZ + order.t(s + 1) * N * F32, T * N, 1, dh, U);
+        if (s < T - 1) back(dZ + order.t(s + 1) * N * F32, T * N);
         const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
         r.k.lstmCellBackward(B, U, gates + t * N * F32, T * N, cp, ldcp, cells + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U,
           r.m(t), T, dh, dc, r.peep, dp, dZ + t * N * F32, T * N, r.act, r.ract);
       }
       if (out.h0 !== undefined) {
-        rec.mul(dZ + order.t(0) * N * F32, T * N, 1, dh, U);
+        back(dZ + order.t(0) * N * F32, T * N);
         ctx.be.copy(ctx.ptr(out.h0), dh, B * U * F32);
       }
     } finally {
@@ -463,7 +513,7 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
   gru(ctx, n) {
     const r = bind(ctx, n, 'gru'), { B, T, F, U, order } = r, N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
     const { saved: [hseqId, gatesId, auxId], d: [dy, dhT], out } = gradOperands(n, 'gru');
-    const [dX, dHR, HP, dh, drh] = n.outputs.slice(0, 5).map((id) => ctx.ptr(id));
+    const [dX, dHR, HP, dh, drh, gd, hm] = n.outputs.slice(0, 7).map((id) => ctx.ptr(id));
     const hseq = ctx.ptr(hseqId), gates = ctx.ptr(gatesId), aux = ctx.ptr(auxId), dyp = dy === undefined ? 0 : ctx.ptr(dy);
     if (dhT !== undefined) ctx.be.copy(dh, ctx.ptr(dhT), B * U * F32);
     else r.k.fillValue(B * U, dh, 0);
@@ -474,13 +524,17 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
         const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
         r.k.gruBackward(B, U, g, T * N, hp, ldhp, aux + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, r.m(t), T, dh, dx, T * N,
           dHR + t * N * F32, T * N, r.act, r.ract, after);
+        // with recurrent dropout the products saw h_{t-1} m: their gradient (into gd) is masked on its way to dh
+        const [hd, ldhd] = dropped(r, hp, ldhp, hm), into = r.rm ? gd : dh;
+        if (r.rm) r.k.fillValue(B * U, gd, 0);
         if (!after) {
           // the candidate saw (r h_{t-1}) Rh: its gradient reaches r and h_{t-1} through that product
           cand!.mul(dx + 2 * U * F32, T * N, 0, drh, U);
-          r.k.gruBackwardReset(B, U, g, T * N, hp, ldhp, drh, dx, T * N, dh, r.ract);
+          r.k.gruBackwardReset(B, U, g, T * N, hd, ldhd, drh, dx, T * N, into, r.ract);
         }
         // dh_{t-1} += (gradients of h_{t-1} R) Rᵀ
-        if (hp) rec.mul(after ? dHR + t * N * F32 : dx, T * N, 1, dh, U);
+        if (hp) rec.mul(after ? dHR + t * N * F32 : dx, T * N, 1, into, U);
+        if (r.rm) r.k.rnnMaskRows(B, U, gd, U, r.rm, dh, U, 1);
       }
     } finally {
       rec.free(); cand?.free();
@@ -513,6 +567,8 @@ export interface RecurrentRefOptions {
   reverse?: boolean; goBackwards?: boolean; resetAfter?: boolean;
   /** [B, T]: 0 marks a padded step, which keeps the state (and outputs it again). */
   mask?: Arr;
+  /** [B, U]: recurrent dropout multipliers of h_{t-1} in the recurrent products. */
+  rm?: Arr;
 }
 
 function refAct(name: RecurrentActivation, x: number): number {
@@ -545,14 +601,15 @@ export function refRecurrent(cell: Cell, x: Arr, W: Arr, R: Arr, opts: Recurrent
         for (let j = 0; j < U; j++) hseq.data[(bi * T + order.pos(s)) * U + j] = h[j];
         continue;
       }
-      // xw[k] = x_t W[:, k] + b[k]; hr[k] = h R[:, k]
+      // xw[k] = x_t W[:, k] + b[k]; hr[k] = (h m) R[:, k]
       const xw = new Float64Array(N), hr = new Float64Array(N);
+      const hd = h.map((v, j) => (opts.rm ? v * opts.rm.data[bi * U + j] : v));
       for (let k = 0; k < N; k++) {
         let a = bias(k);
         for (let f = 0; f < F; f++) a += x.data[(bi * T + t) * F + f] * W.data[f * N + k];
         xw[k] = a;
         let q = 0;
-        for (let j = 0; j < U; j++) q += h[j] * R.data[j * N + k];
+        for (let j = 0; j < U; j++) q += hd[j] * R.data[j * N + k];
         hr[k] = q;
       }
       if (cell === 'simpleRnn') {
@@ -572,7 +629,7 @@ export function refRecurrent(cell: Cell, x: Arr, W: Arr, R: Arr, opts: Recurrent
         const hh = h.map((_, j) => {
           if (opts.resetAfter) return act(xw[2 * U + j] + r[j] * (hr[2 * U + j] + rb(2 * U + j)));
           let q = 0;
-          for (let i = 0; i < U; i++) q += r[i] * h[i] * R.data[i * N + 2 * U + j];
+          for (let i = 0; i < U; i++) q += r[i] * hd[i] * R.data[i * N + 2 * U + j];
           return act(xw[2 * U + j] + q);
         });
         h = h.map((hp, j) => z[j] * hp + (1 - z[j]) * hh[j]);

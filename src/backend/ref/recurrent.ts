@@ -3,7 +3,7 @@
 import type { Kernels } from '../kernels.js';
 import { type HeapMemory, f32 } from './memory.js';
 
-type RecurrentKernels = Pick<Kernels, 'rnnCell' | 'rnnCellBackward' | 'lstmCell' | 'lstmCellBackward' | 'gruGates' |
+type RecurrentKernels = Pick<Kernels, 'rnnMaskRows' | 'rnnCell' | 'rnnCellBackward' | 'lstmCell' | 'lstmCellBackward' | 'gruGates' |
   'gruOutput' | 'gruBackward' | 'gruBackwardReset'>;
 
 // Activation codes (assembly/common.ts; Act in ../kernels.ts): the ones a recurrent gate may use.
@@ -44,6 +44,11 @@ export function recurrentKernels(m: HeapMemory): RecurrentKernels {
     for (let j = 0; j < G * U; j++) set(dz, b, lddz, j, 0);
   };
   return {
+    rnnMaskRows(B, U, a, lda, mk, out, ldo, accumulate) {
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < U; j++) set(out, b, ldo, j, (accumulate ? get(out, b, ldo, j) : 0) + get(a, b, lda, j) * get(mk, b, U, j));
+      }
+    },
     rnnCell(B, U, z, ldz, hp, ldhp, mk, ldm, h, ldh, a) {
       for (let b = 0; b < B; b++) {
         if (padded(mk, ldm, b)) copyRow(U, hp, ldhp, h, ldh, b);

@@ -1,10 +1,26 @@
-// Ops that move values: dropout (nothing at inference), the layout views nhwcToNchw / nchwToNhwc (nothing:
+// Ops that move values: dropout, augmentation and training noise (nothing at inference; randomCrop's centre), the layout views nhwcToNchw / nchwToNhwc (nothing:
 // ONNX holds maps NCHW already), transpose, slice, reshape (a map flattened in NHWC order gets a Transpose
 // first), concat and grayscaleToRgb.
 import { attrInt, attrInts, fail, type ExportFamily } from './context.js';
 
+/** What acts only in training passes its input through at inference, and so in the exported graph. */
+const passThrough: ExportFamily[string] = (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0]), cx.isMap.has(n.inputs[0]));
+
 export const shapeFamily: ExportFamily = {
-  dropout: (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0]), cx.isMap.has(n.inputs[0])),
+  dropout: passThrough,
+  gaussianNoise: passThrough,
+  gaussianDropout: passThrough,
+  imageAdjust: passThrough,
+  // recurrent dropout's multipliers are 1 at inference: the recurrent node's export does not read them
+  recurrentDropoutMask: () => undefined,
+  // geometric augmentation: nothing at inference, but randomCrop's centre window
+  randomAffine: (cx, n, out) => {
+    const crop = n.attrs.crop as [number, number] | undefined, x = n.inputs[0];
+    if (!crop) return passThrough(cx, n, out);
+    const map = cx.isMap.has(x), [, H, W] = cx.shapeOf(x), top = Math.floor((H - crop[0]) / 2), left = Math.floor((W - crop[1]) / 2);
+    const ins = [cx.valueName(x), cx.intInit(`${n.name}/starts`, [top, left]), cx.intInit(`${n.name}/ends`, [top + crop[0], left + crop[1]]), cx.intInit(`${n.name}/axes`, map ? [2, 3] : [1, 2])];
+    cx.setOut(n, cx.emit('Slice', ins, [], n.name, out), map);
+  },
   // the ONNX value of a map is NCHW already: this is its plain rank-4 view
   nhwcToNchw: (cx, n) => cx.setOut(n, cx.valueName(n.inputs[0])),
   // and a plain NCHW rank-4 value is a map as it stands
