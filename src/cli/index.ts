@@ -82,13 +82,8 @@ export function parseNpy(bytes: Uint8Array, where: string): eg.Tensor {
 }
 
 async function loadInput(path: string, m: GraphModel): Promise<eg.Tensor> {
+  if (path.endsWith('.npy') || path.endsWith('.json')) return loadArray(path);
   const bytes = await readBytes(path, 'input');
-  if (path.endsWith('.npy')) return parseNpy(bytes, path);
-  if (path.endsWith('.json')) {
-    let v: unknown;
-    try { v = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`${path}: not valid JSON (${(e as Error).message})`); }
-    return eg.tensor(v as eg.NestedArray);
-  }
   if (IMAGE_EXT.test(path)) {
     const to = imageInput(m.inputShape, m.inputNchw);
     if (!to) throw new Error(`${path}: model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images`);
