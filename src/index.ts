@@ -138,6 +138,5 @@ export async function removeModel(url: string): Promise<boolean> {
 /** The ONNX bytes (opset 17) of a model built, trained or imported in edgegrad, runnable by ONNX Runtime. */
 export async function toOnnx(model: Model | import('./graph-model.js').GraphModel, options: import('./graph-model.js').SaveOptions = {}): Promise<Uint8Array> {
   const io = await import('./io/index.js');
-  if (model instanceof Model) return io.toOnnx({ graph: model.inferenceGraph(), name: model.name, nchwBoundary: false, weights: options.weights });
   return io.toOnnx(model.exportSource(options));
 }

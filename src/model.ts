@@ -57,6 +57,11 @@ export class Model extends Layer {
     this.inputs = Array.isArray(cfg.inputs) ? cfg.inputs : [cfg.inputs];
     this.outputs = Array.isArray(cfg.outputs) ? cfg.outputs : [cfg.outputs];
     this.built = true;
+    // inputs and outputs are fed and returned by name: each once
+    const twice = (names: string[]) => names.find((n, i) => names.indexOf(n) !== i);
+    const din = twice(this.inputNames), dout = new Set(this.outputs).size !== this.outputs.length ? this.outputNames.find((n, i) => this.outputNames.indexOf(n) !== i) : undefined;
+    if (din !== undefined) throw new Error(`edgegrad.model: two inputs are named '${din}': give each eg.input its own name`);
+    if (dout !== undefined) throw new Error(`edgegrad.model: output '${dout}' is listed twice`);
   }
 
   /** The layers in topological order (each once). */
@@ -256,7 +261,12 @@ export class Model extends Layer {
    */
   async save(target: string, options: SaveOptions = {}): Promise<void> {
     const io = await import('./io/index.js');
-    await io.saveModel({ graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights }, target);
+    await io.saveModel(this.exportSource(options), target);
+  }
+
+  /** What the ONNX exporter writes: the inference graph, with the model's input and output names. */
+  exportSource(options: SaveOptions = {}): import('./io/onnx/export/index.js').ExportSource {
+    return { graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights, inputNames: this.inputNames, outputNames: this.outputNames };
   }
 
   /** Forward graph: inputs -> outputs (x, out: the first of each). */
@@ -438,6 +448,9 @@ export class Model extends Layer {
         }
       }
     };
+    if (opts.mcSamples !== undefined && !(Number.isInteger(opts.mcSamples) && opts.mcSamples >= 1)) {
+      throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${opts.mcSamples}`);
+    }
     const samples = opts.mcSamples ?? 0;
     if (samples) refuseWithoutSyncReads('predict (mcSamples)', 'run the Monte-Carlo passes on wasm');
     if (!samples) {
@@ -597,6 +610,9 @@ export class Model extends Layer {
    */
   async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } & Pacing = {}): Promise<Features> {
     refuseWithoutSyncReads('features', "fit trains the whole model there; cache features on wasm");
+    if (!(this instanceof Sequential)) {
+      throw new Error(`edgegrad.features: model '${this.name}' is functional; features are cached for sequential models (a frozen prefix of layers in a row): build the frozen part and the head as eg.sequential, or fit with cacheFeatures: false`);
+    }
     this.checkX(x, 'features');
     this.checkTrainability();
     const split = this.frozenPrefix();

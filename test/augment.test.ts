@@ -210,6 +210,8 @@ describe('augmentation layers', () => {
   it('clear errors', () => {
     useBuild('relaxed');
     expect(() => eg.layers.randomRotation({ factor: [0.3, 0.1] })).toThrow(/factor must be a number or a \[lower, upper\] pair/);
+    expect(() => eg.layers.randomContrast({} as never)).toThrow(/randomContrast: factor must be a number or a \[lower, upper\] pair, got nothing/);
+    expect(() => eg.layers.randomFlip({ seed: 1.5 })).toThrow(/edgegrad\.layers\.randomFlip: seed must be an integer/);
     expect(() => eg.layers.randomFlip({ mode: 'diagonal' as never })).toThrow(/mode must be horizontal, vertical or horizontal_and_vertical/);
     expect(() => eg.layers.randomZoom({ heightFactor: [-1, 0] })).toThrow(/zoom in infinitely/);
     expect(() => eg.sequential([eg.layers.randomCrop({ height: 9, width: 2, inputShape: [8, 8, 1] })])).toThrow(/a 9x2 crop does not fit 8x8 images/);

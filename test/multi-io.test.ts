@@ -62,6 +62,22 @@ describe('models with several inputs and outputs', () => {
     expect(Array.from(p2.dataSync())).not.toEqual(Array.from(p.dataSync()));
   });
 
+  it('names survive the ONNX round trip; duplicate names, features of a functional model and mcSamples 0 are refused', async () => {
+    useBuild('simd');
+    const a = eg.input({ shape: [2], name: 'image' }), b = eg.input({ shape: [3], name: 'meta' });
+    const score = eg.layers.dense({ units: 1, name: 'score', seed: 1 }).apply(eg.layers.concatenate().apply([a, b]));
+    const m = eg.model({ inputs: [a, b], outputs: score });
+    const back = await eg.loadModel(await eg.toOnnx(m));
+    expect([back.inputNames, back.outputNames]).toEqual([['image', 'meta'], ['score']]);
+    const xa = rand(1, [4, 2]), xb = rand(2, [4, 3]);
+    expectClose((back.predict({ image: xa, meta: xb }) as eg.Tensor).dataSync(), (await m.predict({ image: xa, meta: xb }) as eg.Tensor).dataSync(), 1e-6, 'by name after the round trip');
+    expect(() => eg.model({ inputs: [eg.input({ shape: [2], name: 'x' }), eg.input({ shape: [2], name: 'x' })], outputs: score })).toThrow(/two inputs are named 'x'/);
+    expect(() => eg.model({ inputs: [a, b], outputs: [score, score] })).toThrow(/output 'score(:0)?' is listed twice/);
+    await expect(async () => m.features([xa, xb] as never)).rejects.toThrow(/is functional; features are cached for sequential models/);
+    const s = eg.sequential([eg.layers.dense({ units: 2, inputShape: [2] })]);
+    expect(() => s.predict(xa, { mcSamples: 0 })).toThrow(/mcSamples must be a positive integer, got 0/);
+  });
+
   it('says what is wrong with the inputs', async () => {
     useBuild('simd');
     const a = eg.input({ shape: [2], name: 'a' }), b = eg.input({ shape: [3], name: 'b' });

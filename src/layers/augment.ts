@@ -23,15 +23,21 @@ export interface GeometricConfig extends AugmentConfig {
 /** Keras's factor: f -> [-f, f], or [lo, hi] as given. */
 function range(f: number | Range | undefined, what: string, where: string): Range {
   const r: Range = typeof f === 'number' ? [-Math.abs(f), Math.abs(f)] : Array.isArray(f) && f.length === 2 ? [f[0], f[1]] : [NaN, NaN];
-  if (!r.every(Number.isFinite) || r[0] > r[1]) throw new Error(`edgegrad.layers.${where}: ${what} must be a number or a [lower, upper] pair, got ${JSON.stringify(f)}`);
+  if (!r.every(Number.isFinite) || r[0] > r[1]) throw new Error(`edgegrad.layers.${where}: ${what} must be a number or a [lower, upper] pair, got ${f === undefined ? 'nothing' : JSON.stringify(f)}`);
   return r;
 }
 
+/** The eg.layers factory of a layer name prefix: random_flip -> randomFlip (what errors name). */
+const factory = (prefix: string): string => prefix.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
+
 abstract class Augmentation extends Layer {
   private rng?: Tensor;
+  /** The eg.layers factory's name, for errors. */
+  protected readonly fn: string;
   constructor(readonly cfgBase: AugmentConfig, prefix: string) {
     super(cfgBase, prefix);
-    if (cfgBase.seed !== undefined && !Number.isInteger(cfgBase.seed)) throw new Error(`edgegrad.layers.${prefix}: seed must be an integer, got ${cfgBase.seed}`);
+    this.fn = factory(prefix);
+    if (cfgBase.seed !== undefined && !Number.isInteger(cfgBase.seed)) throw new Error(`edgegrad.layers.${this.fn}: seed must be an integer, got ${cfgBase.seed}`);
   }
   // random in training: never a cached prefix, and nothing after it is
   override get stochastic(): boolean { return true; }
@@ -56,13 +62,13 @@ abstract class Augmentation extends Layer {
 abstract class Geometric extends Augmentation {
   constructor(readonly cfg: GeometricConfig, prefix: string) {
     super(cfg, prefix);
-    if (cfg.fillMode !== undefined && !(cfg.fillMode in FILL_MODES)) throw new Error(`edgegrad.layers.${prefix}: fillMode must be reflect, wrap, constant or nearest, got ${JSON.stringify(cfg.fillMode)}`);
+    if (cfg.fillMode !== undefined && !(cfg.fillMode in FILL_MODES)) throw new Error(`edgegrad.layers.${this.fn}: fillMode must be reflect, wrap, constant or nearest, got ${JSON.stringify(cfg.fillMode)}`);
     if (cfg.interpolation !== undefined && cfg.interpolation !== 'bilinear' && cfg.interpolation !== 'nearest') {
-      throw new Error(`edgegrad.layers.${prefix}: interpolation must be bilinear or nearest, got ${JSON.stringify(cfg.interpolation)}`);
+      throw new Error(`edgegrad.layers.${this.fn}: interpolation must be bilinear or nearest, got ${JSON.stringify(cfg.interpolation)}`);
     }
   }
   protected abstract attrs(x: Shape): AffineAttrs;
-  protected override build([x]: Shape[]): void { this.checkImages(x, this.constructor.name); }
+  protected override build([x]: Shape[]): void { this.checkImages(x, this.fn); }
   protected call(g: Graph, [x]: number[]): number[] {
     const attrs: AffineAttrs = { fillMode: this.cfg.fillMode ?? 'reflect', fillValue: this.cfg.fillValue ?? 0, interpolation: this.cfg.interpolation ?? 'bilinear', ...this.attrs(g.values[x].shape) };
     return [g.node('randomAffine', this.operands(g, x), attrs as Record<string, unknown>, this.name, this.name)[0]];
@@ -134,10 +140,10 @@ abstract class ValueAdjust extends Augmentation {
     super(cfg, prefix);
     this.valueRange = cfg.valueRange ?? [0, 255];
     if (!(Array.isArray(this.valueRange) && this.valueRange.length === 2 && this.valueRange[0] < this.valueRange[1])) {
-      throw new Error(`edgegrad.layers.${prefix}: valueRange must be [min, max] with min < max, got ${JSON.stringify(cfg.valueRange)}`);
+      throw new Error(`edgegrad.layers.${this.fn}: valueRange must be [min, max] with min < max, got ${JSON.stringify(cfg.valueRange)}`);
     }
   }
-  protected override build([x]: Shape[]): void { this.checkImages(x, this.constructor.name); }
+  protected override build([x]: Shape[]): void { this.checkImages(x, this.fn); }
   protected call(g: Graph, [x]: number[]): number[] {
     return [g.node('imageAdjust', this.operands(g, x), { kind: this.kind, range: this.range, valueRange: this.valueRange }, this.name, this.name)[0]];
   }
@@ -150,7 +156,8 @@ export class RandomContrast extends ValueAdjust {
   constructor(cfg: AugmentConfig & { factor: number | Range; valueRange?: Range }) {
     super(cfg, 'random_contrast');
     // Keras: f -> [1 - f, 1 + f]; [lower, upper] -> [1 - lower, 1 + upper]
-    const f = typeof cfg.factor === 'number' ? [cfg.factor, cfg.factor] : Array.isArray(cfg.factor) ? cfg.factor : [NaN, NaN];
+    if (typeof cfg.factor !== 'number' && !Array.isArray(cfg.factor)) range(cfg.factor, 'factor', 'randomContrast');
+    const f = typeof cfg.factor === 'number' ? [cfg.factor, cfg.factor] : cfg.factor;
     const r = range([-f[0], f[1]], 'factor', 'randomContrast');
     if (r[0] < -1) throw new Error(`edgegrad.layers.randomContrast: the lower factor must be at most 1 (contrast factors are >= 0), got ${-r[0]}`);
     this.range = [1 + r[0], 1 + r[1]];
