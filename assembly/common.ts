@@ -31,6 +31,39 @@ export const ACT_HARD_SIGMOID: i32 = 12;
 export const SELU_ALPHA: f32 = 1.6732632423543772;
 export const SELU_SCALE: f32 = 1.0507009873554805;
 
+/**
+ * e^x on four lanes: Cephes' expf (a degree-6 polynomial after a ln 2 range reduction, ~1 ulp), with x clamped
+ * to [-87, 88] so 2^n stays a normal float; NaN stays NaN.
+ */
+// @ts-ignore: decorator
+@inline export function expV(x: v128): v128 {
+  const v = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
+  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = madd4(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
+  p = madd4(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd4(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd4(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd4(p, r, f32x4.splat(5.0000001201e-1));
+  p = madd4(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1)));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
+}
+
+/** The logistic function on four lanes: 1 / (1 + e^-x), exact limits at both ends. */
+// @ts-ignore: decorator
+@inline export function sigmoidV(x: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
+}
+
+/** tanh on four lanes: 1 - 2 / (e^2x + 1), exact limits at both ends, ~1e-7 absolute near 0. */
+// @ts-ignore: decorator
+@inline export function tanhV(x: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(x, x)), one)));
+}
+
 /** Numerically stable logistic function: never evaluates exp of a large positive number. */
 // @ts-ignore: decorator
 @inline export function sigmoidf(x: f32): f32 {

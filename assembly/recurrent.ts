@@ -4,9 +4,9 @@
 // strided (`ld*`, in elements) so a step reads and writes its slice of [B, T, ·] sequences in place. A null
 // pointer (0) for a previous state or an incoming gradient means zeros. Gate activations are restricted to
 // those whose derivative is a function of their output: linear, ReLU, sigmoid, tanh, hard sigmoid.
-import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, sigmoidf } from './common';
+import { ACT_LINEAR, ACT_RELU, ACT_SIGMOID, ACT_TANH, ACT_HARD_SIGMOID, madd4, sigmoidf, sigmoidV, tanhV } from './common';
 
-// ---- activations: scalar, and four lanes (a polynomial exp: Cephes expf, ~1 ulp on [-87, 88]) ----
+// ---- activations: scalar, and four lanes (sigmoidV, tanhV: common.ts) ----
 
 function actS(kind: i32, x: f32): f32 {
   switch (kind) {
@@ -29,26 +29,11 @@ function dactS(kind: i32, y: f32): f32 {
   }
 }
 
-function expV(x: v128): v128 {
-  const v = f32x4.min(f32x4.max(x, f32x4.splat(-87.0)), f32x4.splat(88.0));
-  const n = f32x4.nearest(f32x4.mul(v, f32x4.splat(1.44269504088896341)));
-  let r = f32x4.sub(v, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = madd4(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
-  p = madd4(p, r, f32x4.splat(8.3334519073e-3));
-  p = madd4(p, r, f32x4.splat(4.1665795894e-2));
-  p = madd4(p, r, f32x4.splat(1.6666665459e-1));
-  p = madd4(p, r, f32x4.splat(5.0000001201e-1));
-  p = madd4(p, f32x4.mul(r, r), f32x4.add(r, f32x4.splat(1)));
-  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23));
-}
-
 function actV(kind: i32, x: v128): v128 {
   const one = f32x4.splat(1);
   switch (kind) {
-    case ACT_SIGMOID: return f32x4.div(one, f32x4.add(one, expV(f32x4.neg(x))));
-    // tanh x = 1 - 2 / (e^2x + 1): exact limits at both ends, ~1e-7 absolute near 0
-    case ACT_TANH: return f32x4.sub(one, f32x4.div(f32x4.splat(2), f32x4.add(expV(f32x4.add(x, x)), one)));
+    case ACT_SIGMOID: return sigmoidV(x);
+    case ACT_TANH: return tanhV(x);
     case ACT_HARD_SIGMOID: return f32x4.pmin(f32x4.pmax(madd4(x, f32x4.splat(0.2), f32x4.splat(0.5)), f32x4.splat(0)), one);
     case ACT_RELU: return f32x4.pmax(x, f32x4.splat(0));
     default: return x;
