@@ -116,16 +116,21 @@ function dropBuffer(ctx: RunContext, n: Node): number {
 }
 
 /** The resolved dimensions and handles of a running recurrent node. */
-function bind(ctx: RunContext, n: Node, cell: Cell, start?: { h0: number; c0: number }) {
+function bind(ctx: RunContext, n: Node, cell: Cell) {
   const o = operands(n.inputs, n.attrs, cell);
-  const [B, T, F] = ctx.shape(o.x), U = n.attrs.units as number;
+  const [B, T, F] = ctx.shape(o.x), U = n.attrs.units as number, order = steps(n.attrs, T);
   const p = (id: number | undefined): number => (id === undefined ? 0 : ctx.ptr(id));
+  // a stateful forward starts from its copies of the state values (the backward node is never stateful)
+  const start = n.attrs.stateful ? statefulStart(ctx, n, cell, B) : undefined;
+  const h0 = start ? start.h0 : p(o.h0);
   return {
-    B, T, F, U, k: ctx.be.kernels, order: steps(n.attrs, T),
-    x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0: start ? start.h0 : p(o.h0), c0: start ? start.c0 : p(o.c0), peep: p(o.p),
+    B, T, F, U, k: ctx.be.kernels, order,
+    x: p(o.x), W: p(o.W), R: p(o.R), b: p(o.b), h0, c0: start ? start.c0 : p(o.c0), peep: p(o.p),
     /** The mask's column for input step t (0: no mask); rows T apart. */
     m: (t: number): number => (o.mask === undefined ? 0 : ctx.ptr(o.mask) + t * F32),
     rm: p(o.rm),
+    /** h_{t-1} of processing step s and its row stride: the output written the step before, or h0 (0: zeros). */
+    prevH: (hseq: number, s: number): [number, number] => (s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [h0, U]),
     act: actCode(n.attrs.activation ?? 'tanh', cell, 'activation'),
     ract: actCode(n.attrs.recurrentActivation ?? 'sigmoid', cell, 'recurrentActivation'),
   };
@@ -308,14 +313,14 @@ registerOp({
     return [[B, T, U], [B, U], [B, T, U], ...stateCopies('simpleRnn', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'simpleRnn', n.attrs.stateful ? statefulStart(ctx, n, 'simpleRnn', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r;
+    const r = bind(ctx, n, 'simpleRnn'), { B, T, F, U, order } = r;
     const [hseq, hT, pre] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, U, F, r.x, F, r.W, U, 0, pre, U, r.b);
     const rec = stepProduct(ctx, B, 0, U, U, r.R, U), hm = dropBuffer(ctx, n);
     try {
       for (let s = 0; s < T; s++) {
         const z = pre + order.t(s) * U * F32;
-        const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+        const [hp, ldhp] = r.prevH(hseq, s);
         if (hp) rec.mul(...dropped(r, hp, ldhp, hm), 1, z, T * U);
         r.k.rnnCell(B, U, z, T * U, hp, ldhp, r.m(order.t(s)), T, hseq + order.pos(s) * U * F32, T * U, r.act);
       }
@@ -342,14 +347,14 @@ registerOp({
     return [[B, T, U], [B, U], [B, U], [B, T, 4 * U], [B, T, U], ...stateCopies('lstm', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'lstm', n.attrs.stateful ? statefulStart(ctx, n, 'lstm', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r, N = 4 * U;
+    const r = bind(ctx, n, 'lstm'), { B, T, F, U, order } = r, N = 4 * U;
     const [hseq, hT, cT, gates, cells] = n.outputs.map((id) => ctx.ptr(id));
     gemm(ctx, 0, 0, B * T, N, F, r.x, F, r.W, N, 0, gates, N, r.b);
     const rec = stepProduct(ctx, B, 0, U, N, r.R, N), hm = dropBuffer(ctx, n);
     try {
       for (let s = 0; s < T; s++) {
         const t = order.t(s), z = gates + t * N * F32;
-        const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+        const [hp, ldhp] = r.prevH(hseq, s);
         const [cp, ldcp] = s > 0 ? [cells + order.t(s - 1) * U * F32, T * U] : [r.c0, U];
         if (hp) rec.mul(...dropped(r, hp, ldhp, hm), 1, z, T * N);
         r.k.lstmCell(B, U, z, T * N, hp, ldhp, cp, ldcp, r.m(t), T, cells + t * U * F32, T * U, hseq + order.pos(s) * U * F32, T * U, r.peep, r.act, r.ract);
@@ -379,7 +384,7 @@ registerOp({
     return [[B, T, U], [B, U], [B, T, 3 * U], [B, T, U], [B, 3 * U], ...stateCopies('gru', a, B, U)];
   },
   run(ctx, n) {
-    const r = bind(ctx, n, 'gru', n.attrs.stateful ? statefulStart(ctx, n, 'gru', ctx.shape(n.inputs[0])[0]) : undefined), { B, T, F, U, order } = r,
+    const r = bind(ctx, n, 'gru'), { B, T, F, U, order } = r,
       N = 3 * U, after = n.attrs.resetAfter ? 1 : 0;
     const [hseq, hT, gates, aux, hr] = n.outputs.map((id) => ctx.ptr(id));
     const rb = after && r.b ? r.b + N * F32 : 0;
@@ -390,7 +395,7 @@ registerOp({
     try {
       for (let s = 0; s < T; s++) {
         const t = order.t(s), g = gates + t * N * F32;
-        const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+        const [hp, ldhp] = r.prevH(hseq, s);
         // the recurrent products (and r h of the reset-before candidate) see h_{t-1} m; the blend sees h_{t-1}
         const [hd, ldhd] = dropped(r, hp, ldhp, hm);
         if (hp) zr.mul(hd, ldhd, 0, hr, N);
@@ -521,7 +526,7 @@ const BACKWARD: Record<Cell, (ctx: RunContext, n: Node) => void> = {
     try {
       for (let s = T - 1; s >= 0; s--) {
         const t = order.t(s), g = gates + t * N * F32, dx = dX + t * N * F32;
-        const [hp, ldhp] = s > 0 ? [hseq + order.pos(s - 1) * U * F32, T * U] : [r.h0, U];
+        const [hp, ldhp] = r.prevH(hseq, s);
         r.k.gruBackward(B, U, g, T * N, hp, ldhp, aux + t * U * F32, T * U, dyp && dyp + order.pos(s) * U * F32, T * U, r.m(t), T, dh, dx, T * N,
           dHR + t * N * F32, T * N, r.act, r.ract, after);
         // with recurrent dropout the products saw h_{t-1} m: their gradient (into gd) is masked on its way to dh
