@@ -140,3 +140,7 @@ export async function toOnnx(model: Model | import('./graph-model.js').GraphMode
   const io = await import('./io/index.js');
   return io.toOnnx(model.exportSource(options));
 }
+
+// ---- smaller networks: distillation, growing ----
+export { distill } from './compress/distill.js';
+export type { DistillArgs, DistillHistory, Teacher } from './compress/distill.js';
