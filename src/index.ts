@@ -111,15 +111,16 @@ export type { Pacing } from './train/pace.js';
 
 // ---- model I/O (the ONNX importer and its protobuf code load on first use, as a separate chunk) ----
 export type { GraphModel, SaveOptions } from './graph-model.js';
+export type { LoadOptions } from './io/index.js';
 /**
  * Load a model: ONNX bytes, a path or URL of an .onnx file or of a TensorFlow.js model.json (its shards
  * are read beside it), or { modelJson, weights } for a TensorFlow.js model in memory. A string without a
  * scheme is a path in Node, Deno, Bun and Electron's main process, and a URL relative to the page (or the
  * worker's script) in a browser.
  */
-export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource): Promise<import('./graph-model.js').GraphModel> {
+export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | import('./io/index.js').TfjsModelSource, options: import('./io/index.js').LoadOptions = {}): Promise<import('./graph-model.js').GraphModel> {
   const io = await import('./io/index.js');
-  return io.loadModel(source);
+  return io.loadModel(source, options);
 }
 
 /** The models saved in this browser's IndexedDB (`model.save('indexeddb://name')`): each one's URL, size and when it was saved. */

@@ -11,9 +11,21 @@ const tfjs = () => import('./tfjs.js');
 /** A TensorFlow.js layers model in memory: the model.json object and its weight shards' bytes, in order. */
 export interface TfjsModelSource { modelJson: TfjsModelJson | string; weights: Uint8Array | Uint8Array[] }
 
-export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource): Promise<GraphModel> {
+/** Options of eg.loadModel. */
+export interface LoadOptions {
+  /**
+   * ONNX only: graph inputs bound to values at load, as if the file stored them as initializers (ONNX
+   * Runtime's addInitializer): a shape, axes or weights fed as an input become constants, and the model's
+   * inputs are the others.
+   */
+  constants?: Record<string, import('../tensor.js').Tensor>;
+}
+
+export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
+  const onlyOnnx = () => { if (options.constants && Object.keys(options.constants).length) throw new Error('edgegrad.loadModel: options.constants binds inputs of ONNX models; this is a TensorFlow.js model'); };
   if (typeof source === 'object' && !(source instanceof Uint8Array) && !(source instanceof ArrayBuffer) && !(source instanceof URL)) {
     return withFile('tfjs-model', () => {
+      onlyOnnx();
       const json = typeof source.modelJson === 'string' ? JSON.parse(source.modelJson) as TfjsModelJson : source.modelJson;
       const shards = Array.isArray(source.weights) ? source.weights : [source.weights];
       if (shards.some((s) => !(s instanceof Uint8Array))) throw new Error('edgegrad.loadModel: weights must be a Uint8Array or a list of them');
@@ -34,6 +46,7 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
     try { json = JSON.parse(new TextDecoder().decode(bytes)); } catch (e) { throw new Error(`edgegrad.loadModel: '${String(source)}' is not valid JSON (${(e as Error).message})`); }
     // shards are read from beside model.json only, each bounded by the bytes its group declares
     return withFile(String(source), async () => {
+      onlyOnnx();
       const { importTfjs, manifestGroupBytes } = await tfjs();
       const groups = manifestGroupBytes(json, String(source));
       const shards: Uint8Array[] = [];
@@ -52,7 +65,7 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
   // external-data files are read beside the model when it came from a path or URL, and nowhere else
   const from = typeof source === 'string' || source instanceof URL ? source : undefined;
   const file = from === undefined ? 'bytes' : String(from);
-  return withFile(file, () => importOnnx(bytes, name, from === undefined ? undefined : (loc: string, maxBytes: number) => readBeside(from, loc, 'external data file', maxBytes, true)));
+  return withFile(file, () => importOnnx(bytes, name, from === undefined ? undefined : (loc: string, maxBytes: number) => readBeside(from, loc, 'external data file', maxBytes, true), options));
 }
 
 /**

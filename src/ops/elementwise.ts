@@ -197,7 +197,7 @@ for (const op of ['add', 'sub', 'mul', 'div'] as const) {
   });
 }
 
-// maximum / minimum: eager (their gradient is binaryGrad's selection mask)
+// maximum / minimum: the gradient goes to the operand that won (to b on a tie), through a 0/1 mask
 for (const op of ['max', 'min'] as const) {
   registerOp({
     name: op,
@@ -205,6 +205,18 @@ for (const op of ['max', 'min'] as const) {
       try { return [broadcastShape(a, b, op)]; } catch (e) { throw new Error(`${(e as Error).message} (node '${node}')`); }
     },
     run(ctx, n) { runBinary(ctx, op, n.inputs[0], n.inputs[1], n.outputs[0]); },
+    grad(n, [dy], b) {
+      const [x, y] = n.inputs, nm = n.name;
+      const toShape = (g: number, like: number) => {
+        const s = b.shape(like), gs = b.shape(g);
+        return s.length === gs.length && s.every((d, i) => d === gs[i]) ? g : b.node('sumToShape', [g, like], {}, `${nm}_sum`)[0];
+      };
+      // step(x - y) is 1 where x > y: x won a max; step(y - x), x won a min
+      const wins = b.node('activation', [b.node('sub', op === 'max' ? [x, y] : [y, x], {}, `${nm}_diff`)[0]], { activation: 'step' }, `${nm}_wins`)[0];
+      const dx = b.node('mul', [dy!, wins], {}, `${nm}_dx`)[0];
+      return [b.needs(x) ? toShape(dx, x) : undefined, b.needs(y) ? toShape(b.node('sub', [dy!, dx], {}, `${nm}_dy`)[0], y) : undefined];
+    },
+    flops: (_i, [o]) => sizeOfShape(o),
   });
 }
 

@@ -15,12 +15,52 @@ export interface ResizeOptions {
    * them (ONNX Resize's scales): 1.5 on 9 rows makes 13, mapped by 1 / 1.5, not 9 / 13. Default: the sizes'.
    */
   scales?: [number, number];
+  /**
+   * ONNX Resize's coordinate rule, where a file gives it (it then wins over alignCorners / halfPixelCenters):
+   * how an output index maps to a source coordinate, and (nearest) how that coordinate rounds.
+   */
+  coordinate?: 'half_pixel' | 'pytorch_half_pixel' | 'align_corners' | 'asymmetric' | 'tf_half_pixel_for_nn';
+  nearestMode?: 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil';
+}
+
+/** ONNX's rules (the Resize operator's coordinate_transformation_mode and nearest_mode). */
+function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
+  // the scale as given (fractional output lengths included), else the sizes' ratio
+  const s = factor ?? outSize / inSize, span = inSize * s;
+  const source = (d: number): number => {
+    switch (o.coordinate) {
+      case 'half_pixel': return (d + 0.5) / s - 0.5;
+      case 'pytorch_half_pixel': return outSize > 1 ? (d + 0.5) / s - 0.5 : 0;
+      case 'align_corners': return span > 1 ? (d * (inSize - 1)) / (span - 1) : 0;
+      case 'tf_half_pixel_for_nn': return (d + 0.5) / s;
+      default: return d / s;
+    }
+  };
+  const clamp = (v: number) => Math.min(inSize - 1, Math.max(0, v));
+  for (let d = 0; d < outSize; d++) {
+    const x = source(d);
+    if (method === 'nearest') {
+      const fl = Math.floor(x);
+      const r = o.nearestMode === 'floor' ? fl : o.nearestMode === 'ceil' ? Math.ceil(x)
+        : x - fl === 0.5 ? (o.nearestMode === 'round_prefer_ceil' ? fl + 1 : fl) : Math.round(x);
+      i0[d] = i1[d] = clamp(r);
+      continue;
+    }
+    const c = clamp(x), lo = Math.floor(c);
+    i0[d] = lo; i1[d] = Math.min(lo + 1, inSize - 1); f[d] = c - lo;
+  }
+  return { i0, i1, f };
 }
 
 /** Per output coordinate: the two source indices and the weight of the second. */
 function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+  if (o.coordinate) return onnxTable(inSize, outSize, method, o, factor);
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
-  const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : factor ? 1 / factor : inSize / outSize;
+  // align corners maps the ends onto the ends: over (out - 1) steps, where out is the size the scale asks for,
+  // fractional when a scale gives it (ONNX's reference: 4 columns at 0.6 make 2, 3 / (2.4 - 1) apart)
+  const span = factor ? inSize * factor : outSize;
+  const scale = o.alignCorners ? (span > 1 ? (inSize - 1) / (span - 1) : 0) : factor ? 1 / factor : inSize / outSize;
   for (let d = 0; d < outSize; d++) {
     if (method === 'nearest') {
       const s = o.halfPixelCenters ? (d + 0.5) * scale : d * scale;

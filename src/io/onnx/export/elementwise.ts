@@ -1,4 +1,4 @@
-// add / sub / mul / div (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
+// add / sub / mul / div / max / min (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
 import { type ExportFamily, type Exporter } from './context.js';
 
 const binary = (opType: string): Exporter => (cx, n, out) => {
@@ -22,4 +22,6 @@ export const elementwiseFamily: ExportFamily = {
   sub: binary('Sub'),
   mul: binary('Mul'),
   div: binary('Div'),
+  max: binary('Max'),
+  min: binary('Min'),
 };

@@ -7,9 +7,10 @@ export const spatialFamily: ExportFamily = {
     const a = n.attrs, x = n.inputs[0];
     const [OH, OW] = a.size as [number, number];
     const nearest = a.method === 'nearest';
-    const ctm = a.alignCorners ? 'align_corners' : a.halfPixelCenters ? (nearest ? 'tf_half_pixel_for_nn' : 'half_pixel') : 'asymmetric';
+    // ONNX's own rule where the node came from a file that named one, else the TF.js flags' equivalent
+    const ctm = (a.coordinate as string | undefined) ?? (a.alignCorners ? 'align_corners' : a.halfPixelCenters ? (nearest ? 'tf_half_pixel_for_nn' : 'half_pixel') : 'asymmetric');
     const attrs: unknown[] = [attrStr('mode', nearest ? 'nearest' : 'linear'), attrStr('coordinate_transformation_mode', ctm)];
-    if (nearest) attrs.push(attrStr('nearest_mode', a.alignCorners ? 'round_prefer_ceil' : 'floor'));
+    if (nearest) attrs.push(attrStr('nearest_mode', (a.nearestMode as string | undefined) ?? (a.alignCorners ? 'round_prefer_ceil' : 'floor')));
     const src = cx.valueName(x);
     if (a.scales) {
       // the file's own factors: the same coordinates, and the same output size, as where they came from

@@ -2,7 +2,7 @@
 // HardSigmoid / HardSwish written as a relu6 between a scale and a shift.
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
-import type { Family, ImportContext } from './context.js';
+import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
 
 /** ONNX op -> edgegrad's activation name (Clip's depends on its bounds) */
@@ -15,23 +15,60 @@ function activation(cx: ImportContext, n: OnnxNode): void {
   const x = cx.graphVal(n, 0);
   let act = ACTIVATIONS[op];
   let alpha = op === 'LeakyRelu' ? cx.float(n, 'alpha', 0.01) : op === 'Elu' ? cx.float(n, 'alpha', 1) : 1;
-  if (op === 'Selu' && (Math.abs(cx.float(n, 'alpha', 1.67326) - 1.6732632) > 1e-4 || Math.abs(cx.float(n, 'gamma', 1.0507) - 1.0507010) > 1e-4)) cx.unsupported(n, 'only the standard SELU constants are supported');
+  if (op === 'Selu') {
+    // SELU with other constants: gamma * elu(x, alpha)
+    const a = cx.float(n, 'alpha', 1.67326319217681884765625), gm = cx.float(n, 'gamma', 1.05070102214813232421875);
+    if (Math.abs(a - 1.6732632) > 1e-6 || Math.abs(gm - 1.0507010) > 1e-6) {
+      const [e] = cx.g.node('activation', [x.id!], { activation: 'elu', alpha: a }, `${n.name}/elu`);
+      const [id] = cx.g.node('mul', [e, cx.scalarParam(`${n.name}/gamma`, gm)], {}, n.name);
+      return cx.set(n, { ...x, id });
+    }
+  }
   if (op === 'Softmax' || op === 'LogSoftmax') {
     const rank = x.shape.length;
     let axis = cx.int(n, 'axis', cx.opset >= 13 ? -1 : 1);
     if (axis < 0) axis += rank;
     const last = x.nhwc ? axis === 1 : axis === rank - 1;
-    if (!last && !(cx.opset < 13 && rank === 2 && axis === 1)) cx.unsupported(n, `softmax over axis ${axis} of ${formatShape(x.shape)}: edgegrad takes it over the channels of an NCHW feature map (axis 1), or the last axis of other values`);
+    if (!last && !(cx.opset < 13 && rank === 2 && axis === 1)) return softmaxAround(cx, n, x, axis, ACTIVATIONS[op]);
   }
   if (op === 'Clip') {
-    const lo = n.input[1] ? cx.konst(n, 1)[0] : -Infinity, hi = n.input[2] ? cx.konst(n, 2)[0] : Infinity;
+    const lo = n.input[1] ? cx.konst(n, 1)[0] : cx.opset < 11 ? cx.float(n, 'min', -3.4028234663852886e38) : -Infinity;
+    const hi = n.input[2] ? cx.konst(n, 2)[0] : cx.opset < 11 ? cx.float(n, 'max', 3.4028234663852886e38) : Infinity;
     if (lo === 0 && hi === 6) act = 'relu6';
-    else if (lo === 0 && hi === Infinity) act = 'relu';
-    else cx.unsupported(n, `Clip to [${lo}, ${hi}] (edgegrad maps [0, 6] and [0, inf))`);
+    else if (lo === 0 && hi >= 3.4028234663852886e38) act = 'relu';
+    else {
+      // any other bounds: max(x, lo) then min(., hi), each an elementwise op with its gradient
+      let id = x.id!;
+      if (lo > -Infinity && lo > -3.4028234663852886e38) id = cx.g.node('max', [id, cx.scalarParam(`${n.name}/min`, lo)], {}, hi < Infinity ? `${n.name}/lo` : n.name)[0];
+      if (hi < Infinity && hi < 3.4028234663852886e38) id = cx.g.node('min', [id, cx.scalarParam(`${n.name}/max`, hi)], {}, n.name)[0];
+      if (id === x.id) id = cx.g.node('reshape', [id], { shape: cx.g.values[id].shape.slice() }, n.name)[0];
+      return cx.set(n, { ...x, id });
+    }
     alpha = 1;
   }
   const [id] = cx.g.node('activation', [x.id!], { activation: act, alpha }, n.name);
   cx.set(n, { ...x, id });
+}
+
+/**
+ * Softmax over an axis that is not the last: opset 13's single axis moves to the end and back (two
+ * transposes); before 13 the axes from `axis` on are one (a reshape to [..., rest] and back).
+ */
+function softmaxAround(cx: ImportContext, n: OnnxNode, x0: Val, axis: number, act: string): void {
+  const x = cx.asPlain(x0, n.name!), shape = x.shape;
+  const node = (op: string, ins: number[], attrs: Record<string, unknown>, k?: string) => cx.g.node(op, ins, attrs, k ? `${n.name}/${k}` : n.name)[0];
+  if (shape[axis] === -1 || (cx.opset < 13 && axis === 0 && shape[0] === -1)) cx.unsupported(n, `softmax over axis ${axis} of ${formatShape(shape)}, the batch dimension`);
+  let id: number;
+  if (cx.opset < 13) {
+    const rest = shape.slice(axis).reduce((a, b) => a * b, 1), lead = shape.slice(0, axis);
+    const flat = lead.includes(-1) ? [-1, lead.filter((d) => d !== -1).reduce((a, b) => a * b, 1), rest] : [lead.reduce((a, b) => a * b, 1), rest];
+    id = node('reshape', [node('activation', [node('reshape', [x.id!], { shape: flat }, 'flat')], { activation: act, alpha: 1 }, 'softmax')], { shape: shape.slice() });
+  } else {
+    const perm = [...shape.keys()].filter((a) => a !== axis).concat(axis);
+    const inv = perm.map((_, i) => perm.indexOf(i));
+    id = node('transpose', [node('activation', [node('transpose', [x.id!], { perm }, 'last')], { activation: act, alpha: 1 }, 'softmax')], { perm: inv });
+  }
+  cx.set(n, { id, shape: shape.slice() });
 }
 
 function prelu(cx: ImportContext, n: OnnxNode): void {

@@ -29,7 +29,7 @@ function gather(cx: ImportContext, n: OnnxNode): void {
     // rows of a constant table by computed indices: an embedding
     const table = cx.get(n, 0);
     if (ids.dtype !== 'int32') cx.unsupported(n, 'indices computed by the graph must be an integer input');
-    if (!table.konst || table.shape.length < 2) cx.unsupported(n, `gathering by computed indices from ${table.konst ? formatShape(table.shape) : 'a computed value'}: edgegrad gathers rows of a constant table (embeddings)`);
+    if (!table.konst || table.shape.length < 2) cx.unsupported(n, `gathering by computed indices from ${table.konst ? formatShape(table.shape) : `a computed value (input 0 ('${n.input[0]}'))`}: edgegrad gathers rows of a constant table (embeddings)`);
     if (cx.int(n, 'axis', 0) !== 0) cx.unsupported(n, 'gathering by computed indices along an axis other than 0');
     const [id] = cx.g.node('embedding', [cx.param(`${n.name}/table`, tensorFrom(table.konst!.data, table.shape)), ids.id], {}, n.name);
     return cx.set(n, { id, shape: [...ids.shape, ...table.shape.slice(1)] });

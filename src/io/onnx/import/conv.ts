@@ -7,7 +7,7 @@ import { oihwToHwio, oihwToHwioData, tensorFrom } from './tensor.js';
 function conv(cx: ImportContext, n: OnnxNode): void {
   const x = cx.mapIn(n);
   const wv = cx.get(n, 1);
-  if (!wv.konst || wv.shape.length !== 4) cx.unsupported(n, 'the filter must be a rank-4 initializer');
+  if (!wv.konst || wv.shape.length !== 4) cx.unsupported(n, `the filter (input 1 ('${n.input[1]}')) must be a rank-4 initializer`);
   const [O, Ig, kh, kw] = wv.shape;
   const C = x.shape[1];
   const group = cx.int(n, 'group', 1);

@@ -25,7 +25,7 @@ function gemm(cx: ImportContext, n: OnnxNode): void {
   if (a.shape.length !== 2) cx.unsupported(n, `input ${formatShape(a.shape)} must be rank 2`);
   if (op === 'Gemm' && cx.int(n, 'transA', 0)) cx.unsupported(n, 'transA 1');
   const bv = cx.get(n, 1);
-  if (!bv.konst || bv.shape.length !== 2) cx.unsupported(n, 'B must be a rank-2 initializer');
+  if (!bv.konst || bv.shape.length !== 2) cx.unsupported(n, `B (input 1 ('${n.input[1]}')) must be a rank-2 initializer`);
   const transB = op === 'Gemm' && cx.int(n, 'transB', 0) === 1;
   const [K, N] = transB ? [bv.shape[1], bv.shape[0]] : bv.shape;
   if (K !== a.shape[1]) cx.unsupported(n, `A ${formatShape(a.shape)} does not match B ${formatShape(bv.shape)}${transB ? ' (transposed)' : ''}`);

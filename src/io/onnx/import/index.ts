@@ -5,7 +5,8 @@ import { GraphModel } from '../../../graph-model.js';
 import { fuseActivations } from '../../../graph/passes.js';
 import '../../../ops/index.js';
 import { num, protoRoot, FLOAT, FLOAT16, type OnnxGraph, type OnnxModel, type OnnxNode } from '../proto.js';
-import { ImportContext } from './context.js';
+import { ImportContext, type Val } from './context.js';
+import { Tensor, formatShape } from '../../../tensor.js';
 import { fail } from './errors.js';
 import { loadExternal, type ExternalReader } from './external.js';
 import { int8FromQdq } from './int8.js';
@@ -14,12 +15,69 @@ import { MAX_ELEMENTS } from './tensor.js';
 
 export type { ExternalReader };
 
-export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExternal?: ExternalReader): Promise<GraphModel> {
+/** Options of an ONNX import (eg.loadModel's second argument). */
+export interface ImportOptions {
+  /**
+   * Graph inputs bound to values at load, as if the file stored them as initializers (ONNX Runtime's
+   * SessionOptions.addInitializer): a parameter fed as an input (a shape, axes, a scale, a filter) becomes a
+   * constant, so the ops that need it constant can read it, and the model's remaining inputs are the others.
+   */
+  constants?: Record<string, Tensor>;
+}
+
+export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExternal?: ExternalReader, opts: ImportOptions = {}): Promise<GraphModel> {
   const { m, og, opset } = await parse(bytes);
   await loadExternal(og.initializer, readExternal);
-  const cx = new ImportContext(new Graph(), opset, READS_QUANTIZED);
-  for (const init of og.initializer) cx.initializer(init);
-  const inputs = graphInputs(cx, og);
+  const bound = bindConstants(og, opts.constants ?? {});
+  const build = (batched: boolean) => {
+    const cx = new ImportContext(new Graph(), opset, READS_QUANTIZED);
+    for (const init of og.initializer) cx.initializer(init);
+    for (const c of bound) { cx.vals.set(c.name, c.val); cx.constantType(c.name, c.elem); }
+    return buildModel(cx, m, og, name, batched);
+  };
+  try {
+    return build(true);
+  } catch (e) {
+    // The first axis of every input is a free batch, as exporters mean it even where they write a fixed 1. A
+    // graph that computes across that axis (reduces, concatenates or splits it, broadcasts a rank-1 input
+    // against it, takes a scalar input) cannot have one: where every input's shape is declared in full, it
+    // loads again as ONNX states it, each input one whole tensor of its declared shape (no batch axis).
+    if (!(e instanceof Error) || !fixedShapes(og, bound.map((c) => c.name))) throw e;
+    try {
+      return build(false);
+    } catch (e2) {
+      throw /batch/.test(e.message) ? e2 : e;
+    }
+  }
+}
+
+/** Whether every input of the graph declares all its dimensions (a whole tensor can stand in for it). */
+function fixedShapes(og: OnnxGraph, bound: string[]): boolean {
+  const inits = new Set([...og.initializer.map((t) => t.name), ...bound]);
+  return og.input.filter((i) => !inits.has(i.name)).every((i) => i.type?.tensorType?.shape?.dim?.every((d) => num(d.dimValue, -1) >= 1) ?? false);
+}
+
+/** The inputs bound at load (ImportOptions.constants) as constant values, each checked against its declaration. */
+function bindConstants(og: OnnxGraph, constants: Record<string, Tensor>): Array<{ name: string; val: Val; elem: number }> {
+  const inits = new Set(og.initializer.map((t) => t.name));
+  const free = og.input.filter((i) => !inits.has(i.name));
+  return Object.entries(constants).map(([nm, t]) => {
+    const info = free.find((i) => i.name === nm);
+    if (!info) fail(`constants: the graph has no input '${nm}' (inputs: ${free.map((i) => `'${i.name}'`).join(', ') || 'none'})`);
+    if (!(t instanceof Tensor)) fail(`constants: '${nm}' must be a Tensor (eg.tensor(data, shape))`);
+    const tt = info.type?.tensorType, elem = tt?.elemType ?? FLOAT, integer = INTEGER_TYPES.has(elem);
+    if (elem !== FLOAT && !integer) fail(`constants: input '${nm}' is ${TYPE_NAMES[elem] ?? `of ONNX type ${elem}`}: edgegrad binds float32 and integer inputs`);
+    const dims = (tt?.shape?.dim ?? []).map((d) => num(d.dimValue, -1));
+    if (tt?.shape && (dims.length !== t.rank || dims.some((d, a) => d >= 1 && d !== t.shape[a]))) fail(`constants: input '${nm}' is declared [${dims.map((d) => (d < 1 ? '?' : d)).join(', ')}], got ${formatShape(t.shape)}`);
+    const data = Float32Array.from(t.dataSync());
+    if (integer && data.some((v) => !Number.isInteger(v))) fail(`constants: input '${nm}' is ${TYPE_NAMES[elem]}, and the values bound to it are not all integers`);
+    return { name: nm, val: { shape: t.shape.slice(), konst: { data, int: integer } }, elem };
+  });
+}
+
+/** The model, its inputs with a batch axis (batched) or as whole tensors of their declared shapes. */
+function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string, batched: boolean): GraphModel {
+  const inputs = graphInputs(cx, og, batched);
   for (const n of og.node) convertNode(cx, n);
 
   const g = cx.g;
@@ -35,7 +93,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   fuseActivations(g);
   const [first] = inputs;
   const per = (i: (typeof inputs)[number]) => i.dims.filter((_, a) => a !== i.batchAxis);
-  const model = new GraphModel(g, og.name || name, per(first), first.nchw, outputs[0].nchw, { format: 'ONNX', opset, producer: m.producerName ?? '' },
+  const model = new GraphModel(g, og.name || name, per(first), first.nchw, outputs[0].nchw, { format: 'ONNX', opset: cx.opset, producer: m.producerName ?? '' },
     { inputs: inputs.map((i) => ({ name: i.name, shape: per(i), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType, ...(i.batchAxis ? { batchAxis: i.batchAxis } : {}) })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
   if (report) model.quantization = report;
   // a file that stores its weights as float16 saves that way again
@@ -71,7 +129,7 @@ const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16',
  * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
  * NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
  */
-function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number; batchAxis: number }> {
+function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number; batchAxis: number }> {
   const realInputs = og.input.filter((i) => !cx.vals.has(i.name));
   if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
   return realInputs.map((inInfo) => {
@@ -79,9 +137,9 @@ function graphInputs(cx: ImportContext, og: OnnxGraph): Array<{ name: string; di
     const elem = tt?.elemType ?? FLOAT;
     const integer = INTEGER_TYPES.has(elem);
     if (elem !== FLOAT && !integer) fail(`input '${inInfo.name}' is ${TYPE_NAMES[elem] ?? `of ONNX type ${elem}`}: edgegrad's inputs are float32, or integers (indices)`);
-    const b = batchAxis(og, inInfo.name);
+    const b = batched ? batchAxis(og, inInfo.name) : -1;
     const inDims = (tt?.shape?.dim ?? []).map((d, i) => (i === b ? -1 : num(d.dimValue, -1)));
-    if (inDims.length === 0) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
+    if (inDims.length === 0 && batched) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
     const per = inDims.filter((_, i) => i !== b);
     const steps = og.node.some((nd) => ['LSTM', 'GRU', 'RNN'].includes(nd.opType)) ? ' (a recurrent model runs a fixed number of steps here: export it with a fixed sequence length)' : '';
     if (per.some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch${steps}`);

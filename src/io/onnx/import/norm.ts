@@ -3,7 +3,7 @@
 // with its gradient).
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
-import type { Family, ImportContext } from './context.js';
+import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
 
 function batchNorm(cx: ImportContext, n: OnnxNode): void {
@@ -17,30 +17,40 @@ function batchNorm(cx: ImportContext, n: OnnxNode): void {
 }
 
 function layerNorm(cx: ImportContext, n: OnnxNode): void {
-  const x = cx.graphVal(n, 0);
-  const rank = x.shape.length;
+  const x0 = cx.asPlain(cx.graphVal(n, 0), n.name!);
+  const shape = x0.shape;
   let axis = cx.int(n, 'axis', -1);
-  if (axis < 0) axis += rank;
-  if (x.nhwc || axis !== rank - 1) cx.unsupported(n, `normalization over axis ${axis} of ${formatShape(x.shape)}: edgegrad normalizes the last axis of a plain value`);
+  if (axis < 0) axis += shape.length;
+  if (!(axis >= 0 && axis < shape.length)) cx.unsupported(n, `axis ${cx.int(n, 'axis', -1)} of a rank-${shape.length} value`);
+  if (shape.slice(axis).includes(-1)) cx.unsupported(n, `normalization over axis ${axis} of ${formatShape(shape)} takes in the batch dimension`);
   if (cx.int(n, 'stash_type', 1) !== 1) cx.unsupported(n, 'a stash_type other than float');
-  const D = x.shape[rank - 1], nm = n.name!;
-  const keep = [...x.shape.slice(0, -1), 1];
+  const nm = n.name!;
   const node = (op: string, ins: number[], attrs: Record<string, unknown>, k: string) => cx.g.node(op, ins, attrs, `${nm}/${k}`)[0];
+  // the axes from `axis` on are one: [..., D] (a reshape there and back when they are several)
+  const D = shape.slice(axis).reduce((a, b) => a * b, 1), lead = shape.slice(0, axis);
+  const x: Val = axis === shape.length - 1 ? x0 : { id: node('reshape', [x0.id!], { shape: [...lead, D] }, 'flat'), shape: [...lead, D] };
+  const rank = x.shape.length;
+  const keep = [...x.shape.slice(0, -1), 1];
   const mean = node('reshape', [node('reduce', [x.id!], { op: 'mean', axis: rank - 1 }, 'mean')], { shape: keep }, 'mean1');
   const xc = node('sub', [x.id!, mean], {}, 'centered');
   const v = node('reshape', [node('reduce', [node('unary', [xc], { op: 'square' }, 'sq')], { op: 'mean', axis: rank - 1 }, 'var')], { shape: keep }, 'var1');
   const sd = node('unary', [node('add', [v, cx.scalarParam(`${nm}/epsilon`, cx.float(n, 'epsilon', 1e-5))], {}, 'var_eps')], { op: 'sqrt' }, 'sd');
   let y = node('div', [xc, sd], {}, 'normalized');
   const scale = cx.get(n, 1);
-  if (!scale.konst || scale.konst.data.length !== D) cx.unsupported(n, `scale ${formatShape(scale.shape)} must be a constant of ${D} values`);
-  y = cx.g.node('mul', [y, cx.param(`${nm}/scale`, tensorFrom(scale.konst!.data, [D]))], {}, n.input[2] ? `${nm}/scaled` : nm)[0];
+  if (!scale.konst || scale.konst.data.length !== D) cx.unsupported(n, `scale ${formatShape(scale.shape)} (input 1 ('${n.input[1]}')) must be a constant of ${D} values`);
+  const flat = x !== x0;
+  y = cx.g.node('mul', [y, cx.param(`${nm}/scale`, tensorFrom(scale.konst!.data, [D]))], {}, n.input[2] || flat ? `${nm}/scaled` : nm)[0];
   if (n.input[2]) {
     const b = cx.get(n, 2);
-    if (!b.konst || b.konst.data.length !== D) cx.unsupported(n, `bias ${formatShape(b.shape)} must be a constant of ${D} values`);
-    y = cx.g.node('add', [y, cx.param(`${nm}/B`, tensorFrom(b.konst!.data, [D]))], {}, nm)[0];
+    if (!b.konst || b.konst.data.length !== D) cx.unsupported(n, `bias ${formatShape(b.shape)} (input 2 ('${n.input[2]}')) must be a constant of ${D} values`);
+    y = cx.g.node('add', [y, cx.param(`${nm}/B`, tensorFrom(b.konst!.data, [D]))], {}, flat ? `${nm}/biased` : nm)[0];
   }
-  if (n.output.length > 1 && n.output.slice(1).some(Boolean)) cx.unsupported(n, 'the Mean / InvStdDev outputs (training outputs)');
-  cx.set(n, { id: y, shape: x.shape });
+  if (flat) y = cx.g.node('reshape', [y], { shape: shape.slice() }, nm)[0];
+  cx.set(n, { id: y, shape: shape.slice() });
+  // the statistics (training outputs): the mean and 1 / sd, each of shape [..., 1, 1] (ones from axis on)
+  const stat = [...lead, ...shape.slice(axis).map(() => 1)];
+  if (n.output[1]) cx.set(n, { id: node('reshape', [mean], { shape: stat }, 'Mean'), shape: stat }, 1);
+  if (n.output[2]) cx.set(n, { id: node('reshape', [node('unary', [sd], { op: 'reciprocal' }, 'inv_sd')], { shape: stat }, 'InvStdDev'), shape: stat }, 2);
 }
 
 export const normFamily: Family = {

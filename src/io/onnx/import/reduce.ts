@@ -21,7 +21,7 @@ function reduce(cx: ImportContext, n: OnnxNode): void {
     axes = x0.shape.map((_, i) => i);
   }
   axes = [...new Set(axes)].sort((a, b) => a - b);
-  if (axes.includes(0)) cx.unsupported(n, 'reducing the batch dimension');
+  if (axes.includes(0) && x0.shape[0] === -1) cx.unsupported(n, 'reducing the batch dimension');
   const keep = cx.int(n, 'keepdims', 1) === 1;
   const kept = x0.shape.map((d, i) => (axes.includes(i) ? 1 : d));
   const dropped = x0.shape.filter((_, i) => !axes.includes(i));

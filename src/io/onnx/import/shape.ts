@@ -6,10 +6,19 @@ import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 
 function flatten(cx: ImportContext, n: OnnxNode): void {
-  const x = cx.graphVal(n, 0);
-  if (cx.int(n, 'axis', 1) !== 1) cx.unsupported(n, 'axis other than 1');
-  const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
-  cx.set(n, x.nhwc ? cx.flattenMap(n, x) : x.shape.length === 2 ? x : { id: cx.g.node('reshape', [x.id!], { shape: [-1, per] }, n.name)[0], shape: [-1, per] });
+  const x0 = cx.graphVal(n, 0), rank = x0.shape.length;
+  let axis = cx.int(n, 'axis', 1);
+  if (axis < 0) axis += rank;
+  if (!(axis >= 0 && axis <= rank)) cx.unsupported(n, `axis ${cx.int(n, 'axis', 1)} of a rank-${rank} value`);
+  const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  if (axis === 1 && x0.shape[0] === -1) {
+    const per = prod(x0.shape.slice(1));
+    return cx.set(n, x0.nhwc ? cx.flattenMap(n, x0) : rank === 2 ? x0 : { id: cx.g.node('reshape', [x0.id!], { shape: [-1, per] }, n.name)[0], shape: [-1, per] });
+  }
+  // [d0 ... d(axis-1), d(axis) ...] -> [their products]: the batch (a free first axis) may not merge with others
+  if (x0.shape.includes(-1)) cx.unsupported(n, `axis ${axis} of ${formatShape(x0.shape)} merges the batch dimension with other axes`);
+  const x = cx.asPlain(x0, n.name!), shape = [prod(x.shape.slice(0, axis)), prod(x.shape.slice(axis))];
+  cx.set(n, { id: cx.g.node('reshape', [x.id!], { shape }, n.name)[0], shape });
 }
 
 /**
@@ -44,6 +53,16 @@ function reshape(cx: ImportContext, n: OnnxNode): void {
   const target = Array.from(cx.konst(n, 1));
   const b = x.shape.indexOf(-1);
   if (b > 0) return reshapeAround(cx, n, x, target, b);
+  if (b < 0) {
+    // a whole tensor of a fixed shape (no batch): ONNX's rule as it stands (0 copies, -1 takes the rest)
+    const total = x.shape.reduce((p, d) => p * d, 1);
+    const dims = target.map((d, i) => (d === 0 && !cx.int(n, 'allowzero', 0) ? x.shape[i] : d));
+    const known = dims.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+    const shape = dims.map((d) => (d === -1 ? total / known : d));
+    if (dims.filter((d) => d === -1).length > 1 || shape.reduce((p, d) => p * d, 1) !== total || shape.some((d) => !Number.isInteger(d) || d < 0)) cx.unsupported(n, `reshape of ${formatShape(x.shape)} to ${JSON.stringify(target)}`);
+    const [id] = cx.g.node('reshape', [x.id!], { shape }, n.name);
+    return cx.set(n, { id, shape });
+  }
   const per = x.shape.slice(1).reduce((a, b) => a * b, 1);
   const rest = target.slice(1).map((d, i) => (d === 0 ? x.shape[i + 1] : d));
   const known = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
@@ -175,6 +194,16 @@ function concat(cx: ImportContext, n: OnnxNode): void {
 /** Identity, and Dropout at inference: the input as it stands */
 const same = (cx: ImportContext, n: OnnxNode): void => cx.set(n, cx.get(n, 0));
 
+/**
+ * Dropout (opset 12+: ratio and training_mode inputs): the identity at inference. A training_mode that is
+ * constant true asks for a random mask at run time, which no two runtimes draw alike: refused, as is one
+ * that is computed (it must be known at load).
+ */
+function dropout(cx: ImportContext, n: OnnxNode): void {
+  if (n.input[2] && cx.konst(n, 2).some((v) => v !== 0)) cx.unsupported(n, 'training_mode true (a random mask at every run): edgegrad imports Dropout for inference; train with a dropout layer instead');
+  same(cx, n);
+}
+
 // the order of the quantized-value movers is the order the error message lists them in
 export const shapeFamily: Family = {
   Flatten: { convert: flatten, quantized: 'moves' },
@@ -183,7 +212,7 @@ export const shapeFamily: Family = {
   Squeeze: { convert: squeeze, quantized: 'moves' },
   Unsqueeze: { convert: squeeze, quantized: 'moves' },
   Identity: { convert: same, quantized: 'moves' },
-  Dropout: { convert: same },
+  Dropout: { convert: dropout },
   Split: { convert: split },
   Slice: { convert: slice },
   Concat: { convert: concat },

@@ -24,14 +24,16 @@ function resize(cx: ImportContext, n: OnnxNode): void {
   const OH = sizes ? sizes[2] : Math.floor(H * scales![2]), OW = sizes ? sizes[3] : Math.floor(W * scales![3]);
   if (!(OH > 0 && OW > 0)) cx.unsupported(n, `an output size of ${OH}x${OW}`);
   if (mode !== 'linear' && mode !== 'nearest') cx.unsupported(n, `mode '${mode}' (linear and nearest)`);
-  // asymmetric, align_corners, half_pixel (linear), tf_half_pixel_for_nn (nearest)
-  const rule = mode === 'linear'
+  if (!['half_pixel', 'pytorch_half_pixel', 'align_corners', 'asymmetric', 'tf_half_pixel_for_nn'].includes(ctm)) cx.unsupported(n, `coordinate_transformation_mode '${ctm}'`);
+  if (mode === 'nearest' && !['round_prefer_floor', 'round_prefer_ceil', 'floor', 'ceil'].includes(nm)) cx.unsupported(n, `nearest_mode '${nm}'`);
+  // the TF.js rule where it is one (its flags, which the Keras layers and the exporter know), ONNX's otherwise
+  const tf = mode === 'linear'
     ? ({ asymmetric: 'plain', align_corners: 'align', half_pixel: 'half', pytorch_half_pixel: OH > 1 && OW > 1 ? 'half' : undefined } as Record<string, string | undefined>)[ctm]
     : ({ asymmetric: nm === 'floor' ? 'plain' : undefined, align_corners: nm === 'round_prefer_ceil' ? 'align' : undefined, tf_half_pixel_for_nn: nm === 'floor' ? 'half' : undefined } as Record<string, string | undefined>)[ctm];
-  if (!rule) cx.unsupported(n, `mode '${mode}' with coordinate_transformation_mode '${ctm}'${mode === 'nearest' ? ` and nearest_mode '${nm}'` : ''}`);
+  const rule = tf ? { alignCorners: tf === 'align', halfPixelCenters: tf === 'half' } : { alignCorners: false, halfPixelCenters: false, coordinate: ctm, ...(mode === 'nearest' ? { nearestMode: nm } : {}) };
   // with scales (and no sizes), coordinates map by 1 / scale, not by the sizes' ratio (ONNX's rule)
   const factors = !sizes && (H * scales![2] !== OH || W * scales![3] !== OW) ? { scales: [scales![2], scales![3]] } : {};
-  const [id] = cx.g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', alignCorners: rule === 'align', halfPixelCenters: rule === 'half', ...factors }, n.name);
+  const [id] = cx.g.node('resize2d', [x.id!], { size: [OH, OW], method: mode === 'linear' ? 'bilinear' : 'nearest', ...rule, ...factors }, n.name);
   cx.set(n, { id, nhwc: true, shape: cx.mapShape(id) });
 }
 

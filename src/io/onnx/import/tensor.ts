@@ -4,6 +4,9 @@ import { halfToFloat } from '../../half.js';
 import { num, FLOAT, UINT8, INT8, INT32, INT64, FLOAT16, DOUBLE, type OnnxTensor } from '../proto.js';
 import { fail } from './errors.js';
 
+// ONNX's TensorProto.DataType numbers of the small integer types (read like uint8 / int8)
+const UINT16 = 4, INT16 = 5, BOOL = 9;
+
 /** 1 GiB of float32: a declared dimension beyond this is refused before allocating */
 export const MAX_ELEMENTS = 1 << 28;
 
@@ -34,9 +37,12 @@ export function tensorData(t: OnnxTensor, where: string): { data: Float32Array; 
     if (raw) { check(raw.length / 8); out.set(new Float64Array(copyBytes(raw))); } else { check(t.doubleData?.length ?? 0); out.set(t.doubleData!); }
     return { data: out, dims, int: false };
   }
-  if (type === UINT8 || type === INT8) {
-    // raw bytes, or (ONNX's packing) one value per int32Data entry
-    const src = raw ? (type === INT8 ? new Int8Array(raw.buffer, raw.byteOffset, raw.length) : raw) : Int32Array.from(t.int32Data ?? []);
+  if (type === UINT8 || type === INT8 || type === BOOL || type === UINT16 || type === INT16) {
+    // raw little-endian values, or (ONNX's packing) one value per int32Data entry
+    const bytes = raw ? copyBytes(raw) : undefined;
+    const src = !bytes ? Int32Array.from(t.int32Data ?? [])
+      : type === INT8 ? new Int8Array(bytes) : type === UINT16 ? new Uint16Array(bytes.slice(0, bytes.byteLength & ~1)) : type === INT16 ? new Int16Array(bytes.slice(0, bytes.byteLength & ~1)) : new Uint8Array(bytes);
+    if (raw && (type === UINT16 || type === INT16) && raw.length % 2) check(raw.length / 2);
     check(src.length);
     out.set(src);
     return { data: out, dims, int: true };
@@ -56,7 +62,7 @@ export function tensorData(t: OnnxTensor, where: string): { data: Float32Array; 
     out.set(vals);
     return { data: out, dims, int: true };
   }
-  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, int8, uint8, int32, int64)`);
+  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, bool, int8, uint8, int16, uint16, int32, int64)`);
 }
 
 /** The bytes in a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool). */
