@@ -145,3 +145,5 @@ export async function toOnnx(model: Model | import('./graph-model.js').GraphMode
 // ---- smaller networks: distillation, growing ----
 export { distill } from './compress/distill.js';
 export type { DistillArgs, DistillHistory, Teacher } from './compress/distill.js';
+export { cascadeCorrelation } from './compress/cascade.js';
+export type { CascadeArgs, CascadeResult, CascadeStep, CascadeActivation, CascadeLoss } from './compress/cascade.js';
