@@ -1,0 +1,257 @@
+// Structured (channel) pruning: whole conv filters and dense units are removed, and the layers that read
+// them shrink with them (see structured-graph.ts), so the pruned model does less work, not just holds more
+// zeros. Channels are ranked by the L1 norm of their filter (Li et al. 2017) or by the first-order Taylor
+// estimate of the loss change when they are removed (Molchanov et al. 2017; structured-score.ts). The target
+// is a fraction of the FLOPs to keep, spread over the layers uniformly (the same fraction of channels removed
+// from every prunable layer) or by sensitivity (a global ranking, below), or a fraction of channels to remove
+// per layer. Residual connections: channels that feed an add are not pruned at all (simplest correct choice);
+// in MobileNetV2 that leaves each block's projection whole and prunes its expansion channels, which the
+// residual does not tie.
+import { GraphModel } from '../graph-model.js';
+import { Graph, resolve } from '../graph/ir.js';
+import { optimizeForInference } from '../graph/passes.js';
+import { getOp } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
+import { getBackend } from '../backend/index.js';
+import { Model } from '../model.js';
+import { nearestNames } from '../names.js';
+import type { Tensor } from '../tensor.js';
+import { formatShape } from '../tensor.js';
+import { analyzeChannels, cutsByValue, flopsWith, prunedShapes, type ChannelGroup, type Keep } from './structured-graph.js';
+import { pruneGraphModel, pruneModel, type TensorCuts } from './structured-rebuild.js';
+import { l1Scores, taylorScores, type TaylorData } from './structured-score.js';
+
+export type { TaylorData };
+
+export interface PruneChannelsOptions {
+  /** Keep this fraction of the FLOPs per example, in (0, 1): 0.5 halves them. Give flops or ratio. */
+  flops?: number;
+  /**
+   * Remove this fraction of the channels, in (0, 1): of every prunable conv / dense layer (a number), or of
+   * the layers named ({ name: fraction }; names as in the report, nodes inside an imported graph as
+   * 'graph/node'). Give flops or ratio.
+   */
+  ratio?: number | Record<string, number>;
+  /** 'l1': L1 norm of each filter (Li et al. 2017); 'taylor': |sum a dL/da| on `data` (Molchanov et al. 2017). */
+  criterion: 'l1' | 'taylor';
+  /** Examples (and targets) the Taylor criterion is estimated on. */
+  data?: TaylorData;
+  /**
+   * How a FLOPs target is spread over the layers: 'uniform' (default: the same fraction of channels removed
+   * from every prunable layer, found by bisection) or 'sensitivity' (one ranking of every channel by its
+   * score, normalized per layer by the layer's L2 norm as Molchanov et al. do, per FLOP its removal saves;
+   * the least important per FLOP go first).
+   */
+  allocation?: 'uniform' | 'sensitivity';
+  /** Round each layer's kept channels to a multiple of this (SIMD-friendly widths; default 1). */
+  multipleOf?: number;
+}
+
+export interface ChannelPruneReport {
+  criterion: 'l1' | 'taylor';
+  allocation: 'uniform' | 'sensitivity' | 'ratio';
+  /** Every pruned layer: its channels before and after (kept: the indices kept, ascending). */
+  layers: Array<{ name: string; op: 'conv2d' | 'dense'; channels: number; kept: number; keptIndices: number[] }>;
+  /** Conv / dense layers left whole, and why (a residual add, a model output, ...). */
+  tied: Array<{ name: string; reason: string }>;
+  /** FLOPs per example as summary() counts them (on the inference graph), before and after. */
+  flops: { before: number; after: number };
+  /** Parameters (countParams: weights, not batch-norm statistics), before and after. */
+  params: { before: number; after: number };
+}
+
+export interface PruneChannelsResult<M> {
+  model: M;
+  report: ChannelPruneReport;
+}
+
+const OP = 'edgegrad.pruning.pruneChannels';
+
+function fraction(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !(v > 0 && v < 1)) throw new Error(`${OP}: ${what} must be a number in (0, 1), got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
+  return v;
+}
+
+/** The forward graph a model runs, and the names of the nodes inference passes fold away (not counted in FLOPs). */
+function graphOf(model: Model | GraphModel): { g: Graph; skip: Set<string> } {
+  const g = model instanceof GraphModel ? model.graph : model.inferenceGraph();
+  const inf = inferenceGraph(model, g);
+  const kept = new Set(inf.nodes.map((n) => n.name));
+  disposeFolded(inf);
+  return { g, skip: new Set(g.nodes.map((n) => n.name).filter((n) => !kept.has(n))) };
+}
+
+/** The graph summary() counts FLOPs on: batch norms folded into convs (a built model folds its frozen ones), activations fused. */
+function inferenceGraph(model: Model | GraphModel, g: Graph): Graph {
+  return model instanceof GraphModel ? optimizeForInference(g) : optimizeForInference(g, { frozenOnly: !model.foldForInference });
+}
+
+function disposeFolded(inf: Graph): void {
+  for (const v of inf.values) if (v.sources && v.tensor) v.tensor.dispose();
+}
+
+/** FLOPs per example of a model, as its summary() reports them. */
+export function inferenceFlops(model: Model | GraphModel): number {
+  const g = model instanceof GraphModel ? model.graph : model.inferenceGraph();
+  const inf = inferenceGraph(model, g);
+  let flops = 0;
+  for (const n of inf.nodes) {
+    const f = getOp(n.op).flops;
+    if (f) flops += f(n.inputs.map((i) => resolve(inf.values[i].shape, 1)), n.outputs.map((o) => resolve(inf.values[o].shape, 1)), n.attrs);
+  }
+  disposeFolded(inf);
+  return flops;
+}
+
+/** Channels kept of C when a fraction r is removed: at least one, rounded to a multiple of m where C allows. */
+function keepCount(C: number, removed: number, m: number): number {
+  let k = Math.max(1, C - removed);
+  if (m > 1 && C >= m) k = Math.min(C, Math.max(m, Math.round(k / m) * m));
+  return k;
+}
+
+/** The k highest-scoring channels of a group, ascending (ties: the lower index). */
+function topK(scores: Float64Array, k: number): number[] {
+  return Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a] || a - b).slice(0, k).sort((a, b) => a - b);
+}
+
+/**
+ * Prune whole channels of a model's conv and dense layers (and shrink what reads them) to a FLOPs target or
+ * a channel ratio. Returns a new model of the same class (GraphModel, Sequential or functional Model) with
+ * copied weights, untouched by later training of the original, and a report. The pruned model's
+ * parameters all train (compile and fit it to recover accuracy).
+ */
+export async function pruneChannels(model: GraphModel, options: PruneChannelsOptions): Promise<PruneChannelsResult<GraphModel>>;
+export async function pruneChannels<M extends Model>(model: M, options: PruneChannelsOptions): Promise<PruneChannelsResult<M>>;
+export async function pruneChannels(model: Model | GraphModel, options: PruneChannelsOptions): Promise<PruneChannelsResult<Model | GraphModel>> {
+  if (!(model instanceof Model) && !(model instanceof GraphModel)) throw new Error(`${OP}: model must be a model (eg.sequential, eg.model or eg.loadModel), got ${model === null ? 'null' : typeof model}`);
+  if (!options || typeof options !== 'object') throw new Error(`${OP}: options are required: { flops or ratio, criterion: 'l1' | 'taylor' }`);
+  const { criterion, allocation = 'uniform', multipleOf = 1 } = options;
+  if (criterion !== 'l1' && criterion !== 'taylor') throw new Error(`${OP}: criterion must be 'l1' or 'taylor', got ${JSON.stringify(criterion)}`);
+  if (allocation !== 'uniform' && allocation !== 'sensitivity') throw new Error(`${OP}: allocation must be 'uniform' or 'sensitivity', got ${JSON.stringify(allocation)}`);
+  if (!Number.isInteger(multipleOf) || multipleOf < 1) throw new Error(`${OP}: multipleOf must be a positive integer, got ${String(multipleOf)}`);
+  if ((options.flops === undefined) === (options.ratio === undefined)) throw new Error(`${OP}: give one target: flops (the fraction of FLOPs to keep) or ratio (the fraction of channels to remove)`);
+  if (options.flops !== undefined) fraction(options.flops, 'flops');
+  if (criterion === 'taylor' && !options.data) throw new Error(`${OP}: criterion 'taylor' needs data: { x, y } to estimate the loss's sensitivity on`);
+
+  const { g, skip } = graphOf(model);
+  const { groups: all, tied } = analyzeChannels(g);
+  const convDense = g.nodes.filter((n) => n.op === 'conv2d' || n.op === 'dense').map((n) => n.name);
+  if (all.length === 0) {
+    throw new Error(`${OP}: model '${model.name}' has no prunable layer${tied.length ? ` (${tied.map((t) => `'${t.name}' ${t.reason}`).join('; ')})` : ' (no conv2d or dense node whose output channels another conv or dense reads)'}`);
+  }
+
+  // which groups a ratio applies to, and how much
+  let ratios: Map<string, number> | undefined;
+  if (options.ratio !== undefined) {
+    ratios = new Map();
+    if (typeof options.ratio === 'number') {
+      const r = fraction(options.ratio, 'ratio');
+      for (const gr of all) ratios.set(gr.name, r);
+    } else if (options.ratio && typeof options.ratio === 'object') {
+      for (const [name, r] of Object.entries(options.ratio)) {
+        fraction(r, `ratio['${name}']`);
+        if (!all.some((gr) => gr.name === name)) {
+          const t = tied.find((x) => x.name === name);
+          if (t) throw new Error(`${OP}: layer '${name}' cannot be pruned: it ${t.reason}`);
+          const near = nearestNames(name, all.map((x) => x.name));
+          throw new Error(`${OP}: model '${model.name}' has no ${convDense.includes(name) ? 'prunable ' : ''}layer '${name}'${near.length ? ` (similar: ${near.join(', ')})` : ''}; prunable: ${all.map((x) => x.name).join(', ')}`);
+        }
+        ratios.set(name, r);
+      }
+    } else {
+      throw new Error(`${OP}: ratio must be a number in (0, 1) or { layerName: number }, got ${JSON.stringify(options.ratio)}`);
+    }
+  }
+  const groups = ratios ? all.filter((gr) => ratios!.has(gr.name)) : all;
+
+  const scores = await scoresOf(model, g, groups, criterion, options.data);
+  const flopsOf = (counts: Map<string, number>) => flopsWith(g, prunedShapes(g, groups, new Map([...counts].map(([k, c]) => [k, Array.from({ length: c }, (_, i) => i)]))), skip);
+  const before = flopsWith(g, new Map(), skip);
+
+  let counts: Map<string, number>;
+  if (ratios) {
+    counts = new Map(groups.map((gr) => [gr.name, keepCount(gr.channels, Math.round(ratios!.get(gr.name)! * gr.channels), multipleOf)]));
+  } else {
+    const target = options.flops! * before;
+    const least = flopsOf(new Map(groups.map((gr) => [gr.name, keepCount(gr.channels, gr.channels, multipleOf)])));
+    if (least > target) {
+      throw new Error(`${OP}: model '${model.name}' cannot reach ${(options.flops! * 100).toFixed(1)}% of its FLOPs by pruning channels: with one channel left in every prunable layer it keeps ${(least / before * 100).toFixed(1)}% (${tied.length} conv/dense layers are tied and kept whole)`);
+    }
+    counts = allocation === 'uniform' ? uniform(groups, target, multipleOf, flopsOf) : bySensitivity(groups, scores, target, multipleOf, flopsOf, before);
+  }
+
+  const keep: Keep = new Map(groups.map((gr, k) => [gr.name, topK(scores[k], counts.get(gr.name)!)]));
+  const cuts: TensorCuts = new Map();
+  for (const [id, c] of cutsByValue(groups, keep)) cuts.set(g.values[id].tensor!, c);
+  const pruned = model instanceof GraphModel ? await pruneGraphModel(model, cuts) : await pruneModel(model, cuts);
+  return {
+    model: pruned,
+    report: {
+      criterion,
+      allocation: ratios ? 'ratio' : allocation,
+      layers: groups.map((gr) => ({ name: gr.name, op: gr.op, channels: gr.channels, kept: keep.get(gr.name)!.length, keptIndices: keep.get(gr.name)! })),
+      tied,
+      flops: { before, after: inferenceFlops(pruned) },
+      params: { before: model.countParams(), after: pruned.countParams() },
+    },
+  };
+}
+
+async function scoresOf(model: Model | GraphModel, g: Graph, groups: ChannelGroup[], criterion: 'l1' | 'taylor', data?: TaylorData): Promise<Float64Array[]> {
+  if (criterion === 'l1') return Promise.all(groups.map((gr) => l1Scores(g, gr)));
+  const d = data!;
+  if (!getBackend().syncRead) throw new Error(`${OP}: criterion 'taylor' reads gradients back synchronously, which the '${getBackend().name}' backend cannot: use 'l1', or eg.ready({ backend: 'wasm' })`);
+  const want = model instanceof GraphModel ? model.boundary.inputs[0].shape : model.inputs[0].shape.slice(1);
+  const x = d.x as Tensor | undefined;
+  if (!x || typeof x !== 'object' || !('shape' in x) || x.dtype !== 'float32' || x.shape.length !== want.length + 1 || want.some((s, i) => s !== x.shape[i + 1])) {
+    throw new Error(`${OP}: data.x must be float32 [n, ${want.join(', ')}] (the model's input), got ${x && 'shape' in x ? `${x.dtype} ${formatShape(x.shape)}` : typeof x}`);
+  }
+  if (!d.y || typeof d.y !== 'object' || !('shape' in d.y)) throw new Error(`${OP}: data.y must be a Tensor of targets`);
+  if (model instanceof GraphModel && g.inputs.length !== 1) throw new Error(`${OP}: criterion 'taylor' takes models with one input; model '${model.name}' has ${g.inputs.length}`);
+  // an ONNX image model's NCHW boundary: the graph runs NHWC inside
+  const inside = model instanceof GraphModel && model.boundary.inputs[0].nchw ? runEager('nchwToNhwc', [x])[0] : x;
+  try {
+    return taylorScores(g, groups, inside, d);
+  } finally {
+    if (inside !== x) inside.dispose();
+  }
+}
+
+/** Uniform allocation: the smallest fraction r, the same for every group, whose FLOPs meet the target (bisection). */
+function uniform(groups: ChannelGroup[], target: number, m: number, flopsOf: (c: Map<string, number>) => number): Map<string, number> {
+  const at = (r: number) => new Map(groups.map((gr) => [gr.name, keepCount(gr.channels, Math.round(r * gr.channels), m)]));
+  let lo = 0, hi = 1;
+  for (let i = 0; i < 30; i++) {
+    const mid = (lo + hi) / 2;
+    if (flopsOf(at(mid)) <= target) hi = mid; else lo = mid;
+  }
+  return at(hi);
+}
+
+/**
+ * Allocation by sensitivity: every channel ranked once by its layer-normalized score (score / L2 norm of its
+ * layer's scores, Molchanov et al. 2017) divided by the FLOPs one channel of its layer costs; the first k of
+ * that order are removed (a layer keeps at least one), k the smallest that meets the target (bisection).
+ */
+function bySensitivity(groups: ChannelGroup[], scores: Float64Array[], target: number, m: number, flopsOf: (c: Map<string, number>) => number, before: number): Map<string, number> {
+  const full = new Map(groups.map((gr) => [gr.name, gr.channels]));
+  const order: Array<{ k: number; key: number }> = [];
+  groups.forEach((gr, k) => {
+    const norm = Math.sqrt(scores[k].reduce((s, v) => s + v * v, 0)) || 1;
+    const cost = Math.max(before - flopsOf(new Map([...full, [gr.name, gr.channels - 1]])), 1);
+    for (const v of scores[k]) order.push({ k, key: v / norm / cost });
+  });
+  order.sort((a, b) => a.key - b.key);
+  const at = (n: number) => {
+    const removed = new Array<number>(groups.length).fill(0);
+    for (let i = 0; i < n; i++) removed[order[i].k]++;
+    return new Map(groups.map((gr, k) => [gr.name, keepCount(gr.channels, removed[k], m)]));
+  };
+  let lo = 0, hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (flopsOf(at(mid)) <= target) hi = mid; else lo = mid + 1;
+  }
+  return at(hi);
+}
