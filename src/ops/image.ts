@@ -26,13 +26,15 @@ export interface ResizeOptions {
 /** ONNX's rules (the Resize operator's coordinate_transformation_mode and nearest_mode). */
 function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
-  // the scale as given (fractional output lengths included), else the sizes' ratio
-  const s = factor ?? outSize / inSize, span = inSize * s;
+  // the scale as given, else the sizes' ratio
+  const s = factor ?? outSize / inSize;
   const source = (d: number): number => {
     switch (o.coordinate) {
       case 'half_pixel': return (d + 0.5) / s - 0.5;
       case 'pytorch_half_pixel': return outSize > 1 ? (d + 0.5) / s - 0.5 : 0;
-      case 'align_corners': return span > 1 ? (d * (inSize - 1)) / (span - 1) : 0;
+      // the ends onto the ends, over the output's length (the operator's text and ONNX Runtime; ONNX 1.12's
+      // reference implementation takes a fractional in * scale there, and its test data follows it)
+      case 'align_corners': return outSize > 1 ? (d * (inSize - 1)) / (outSize - 1) : 0;
       case 'tf_half_pixel_for_nn': return (d + 0.5) / s;
       default: return d / s;
     }
@@ -57,10 +59,7 @@ function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: Res
 function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
   if (o.coordinate) return onnxTable(inSize, outSize, method, o, factor);
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
-  // align corners maps the ends onto the ends: over (out - 1) steps, where out is the size the scale asks for,
-  // fractional when a scale gives it (ONNX's reference: 4 columns at 0.6 make 2, 3 / (2.4 - 1) apart)
-  const span = factor ? inSize * factor : outSize;
-  const scale = o.alignCorners ? (span > 1 ? (inSize - 1) / (span - 1) : 0) : factor ? 1 / factor : inSize / outSize;
+  const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : factor ? 1 / factor : inSize / outSize;
   for (let d = 0; d < outSize; d++) {
     if (method === 'nearest') {
       const s = o.halfPixelCenters ? (d + 0.5) * scale : d * scale;

@@ -1,0 +1,165 @@
+// ONNX models as their files state them: inputs without a batch axis (where the graph computes across the
+// first axis, and every input is declared in full), inputs bound at load (loadModel's `constants`), and the
+// op forms that go with them (Flatten / LayerNormalization / Softmax over any axis, Clip to any bounds,
+// SELU's constants, Resize's ONNX coordinate rules), each against ONNX Runtime on the same file.
+import { beforeAll, describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
+import { maxRelDiff, useBuild } from './helpers.js';
+import * as eg from '../src/index.js';
+
+const { onnx } = onnxProto as unknown as { onnx: any };
+
+type Attr = { name: string; type: number; ints?: number[]; i?: number; f?: number; s?: Uint8Array };
+const ints = (name: string, v: number[]): Attr => ({ name, type: 7, ints: v });
+const int = (name: string, v: number): Attr => ({ name, type: 2, i: v });
+const flt = (name: string, v: number): Attr => ({ name, type: 1, f: v });
+const str = (name: string, v: string): Attr => ({ name, type: 3, s: new TextEncoder().encode(v) });
+const node = (opType: string, input: string[], output: string[], attribute: Attr[] = []) => ({ opType, name: `${opType}_${output[0]}`, input, output, attribute });
+const f32 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 1, rawData: new Uint8Array(Float32Array.from(vals).buffer) });
+type Io = { name: string; dims: Array<number | string>; elem?: number };
+
+function model(nodes: unknown[], inits: unknown[], inputs: Io[], outputs: Io[], opset = 17): Uint8Array {
+  const vi = ({ name, dims, elem = 1 }: Io) => ({ name, type: { tensorType: { elemType: elem, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } } });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8, producerName: 'edgegrad-test', opsetImport: [{ domain: '', version: opset }],
+    graph: { name: 'static', node: nodes, initializer: inits, input: inputs.map(vi), output: outputs.map(vi) },
+  })).finish();
+}
+
+/** ONNX Runtime's outputs (in order) for these inputs: float32 tensors, or int64 ones given as { int64: values }. */
+async function ort(bytes: Uint8Array, feeds: Record<string, eg.Tensor | { int64: number[]; dims: number[] }>): Promise<Float32Array[]> {
+  const rt = await import('onnxruntime-web');
+  rt.env.wasm.numThreads = 1;
+  const s = await rt.InferenceSession.create(bytes);
+  const f: Record<string, InstanceType<typeof rt.Tensor>> = {};
+  for (const [k, v] of Object.entries(feeds)) {
+    f[k] = v instanceof eg.Tensor ? new rt.Tensor('float32', v.dataSync() as Float32Array, v.shape as number[]) : new rt.Tensor('int64', BigInt64Array.from(v.int64.map(BigInt)), v.dims);
+  }
+  const r = await s.run(f);
+  return s.outputNames.map((o) => r[o].data as Float32Array);
+}
+
+const outputsOf = (y: eg.Tensor | eg.Tensor[] | Record<string, eg.Tensor>): eg.Tensor[] => (y instanceof eg.Tensor ? [y] : Array.isArray(y) ? y : Object.values(y));
+
+describe('ONNX inputs without a batch axis, and inputs bound at load', () => {
+  beforeAll(() => useBuild('simd'));
+
+  // x [3, 4, 5] -> mean over axis 0 -> [4, 5] -> softmax over axis 0 (opset 13's single axis)
+  const acrossFirst = (first: number | string) => model(
+    [node('ReduceMean', ['x'], ['m'], [ints('axes', [0]), int('keepdims', 0)]), node('Softmax', ['m'], ['y'], [int('axis', 0)])],
+    [], [{ name: 'x', dims: [first, 4, 5] }], [{ name: 'y', dims: [4, 5] }]);
+
+  it('a graph that reduces the first axis loads with the input as one whole tensor of its declared shape, and matches ONNX Runtime', async () => {
+    const bytes = acrossFirst(3);
+    const m = await eg.loadModel(bytes);
+    expect(m.summary({ print: false })).toContain('Inputs: x float32 [3, 4, 5]');
+    const x = eg.randomNormal([3, 4, 5], 0, 1, 4);
+    const y = m.predict(x) as eg.Tensor;
+    expect(y.shape).toEqual([4, 5]);
+    const [theirs] = await ort(bytes, { x });
+    expect(maxRelDiff(y.dataSync(), theirs)).toBeLessThan(1e-5);
+    // the declared shape is the only one it takes
+    expect(() => m.predict(eg.randomNormal([2, 3, 4, 5], 0, 1, 5))).toThrow(/expects input \[3, 4, 5\], got \[2,3,4,5\]/);
+    // and it exports back to a file ONNX Runtime runs the same
+    const [again] = await ort(await eg.toOnnx(m), { x });
+    expect(maxRelDiff(again, theirs)).toBeLessThan(1e-5);
+  });
+
+  it('a free first dimension stays the batch: reducing it is refused, naming the node', async () => {
+    await expect(eg.loadModel(acrossFirst('N'))).rejects.toThrow(/ReduceMean_m.*reducing the batch dimension/);
+  });
+
+  it('a model that keeps its batch loads as before, even with a fixed 1 declared', async () => {
+    const bytes = model([node('Relu', ['x'], ['y'])], [], [{ name: 'x', dims: [1, 3, 4, 4] }], [{ name: 'y', dims: [1, 3, 4, 4] }]);
+    const m = await eg.loadModel(bytes);
+    expect(m.summary({ print: false })).toContain('Inputs: x float32 [batch, 3, 4, 4]');
+    expect((m.predict(eg.randomNormal([5, 3, 4, 4], 0, 1, 1)) as eg.Tensor).shape).toEqual([5, 3, 4, 4]);
+  });
+
+  // x [2, 6] reshaped to the shape fed as the int64 input 's'
+  const reshapeBy = () => model([node('Reshape', ['x', 's'], ['y'])], [], [{ name: 'x', dims: [2, 6] }, { name: 's', dims: [3], elem: 7 }], [{ name: 'y', dims: [3, 2, 2] }]);
+
+  it('constants: an input an op needs constant (a shape) is refused by name, and bound at load it runs as ONNX Runtime runs the file with it fed', async () => {
+    const bytes = reshapeBy();
+    await expect(eg.loadModel(bytes)).rejects.toThrow(/Reshape_y.*reads the integer input 's'/);
+    const m = await eg.loadModel(bytes, { constants: { s: eg.tensor(Int32Array.of(3, 2, 2), [3], 'int32') } });
+    expect(m.inputNames).toEqual(['x']);
+    const x = eg.randomNormal([2, 6], 0, 1, 2);
+    const y = m.predict(x) as eg.Tensor;
+    expect(y.shape).toEqual([3, 2, 2]);
+    const [theirs] = await ort(bytes, { x, s: { int64: [3, 2, 2], dims: [3] } });
+    expect(Array.from(y.dataSync())).toEqual(Array.from(theirs));
+  });
+
+  it('constants: a name that is not an input, a shape that is not the declared one, fractions for an integer input are clear errors', async () => {
+    const bytes = reshapeBy();
+    await expect(eg.loadModel(bytes, { constants: { t: eg.tensor([1], [1]) } })).rejects.toThrow(/constants: the graph has no input 't' \(inputs: 'x', 's'\)/);
+    await expect(eg.loadModel(bytes, { constants: { s: eg.tensor(Int32Array.of(3, 4), [2], 'int32') } })).rejects.toThrow(/constants: input 's' is declared \[3\], got \[2\]/);
+    await expect(eg.loadModel(bytes, { constants: { s: eg.tensor([3, 2, 2.5], [3]) } })).rejects.toThrow(/input 's' is int64, and the values bound to it are not all integers/);
+  });
+});
+
+describe('ONNX op forms over any axis and any constants, against ONNX Runtime', () => {
+  beforeAll(() => useBuild('simd'));
+
+  const check = async (bytes: Uint8Array, x: eg.Tensor, exportToo = true) => {
+    const m = await eg.loadModel(bytes);
+    const ours = outputsOf(m.predict(m.outputNames.length > 1 ? [x] : x)).map((t) => t.dataSync());
+    const theirs = await ort(bytes, { x });
+    theirs.forEach((t, k) => expect(maxRelDiff(ours[k], t), `output ${k}`).toBeLessThan(1e-5));
+    if (exportToo) (await ort(await eg.toOnnx(m), { x })).forEach((t, k) => expect(maxRelDiff(t, theirs[k]), `output ${k} exported`).toBeLessThan(1e-5));
+    return m;
+  };
+
+  it('LayerNormalization over the last two axes, with its Mean and InvStdDev outputs', async () => {
+    const bytes = model([node('LayerNormalization', ['x', 'g', 'b'], ['y', 'mean', 'isd'], [int('axis', 1), flt('epsilon', 1e-3)])],
+      [f32('g', Array.from({ length: 12 }, (_, i) => 0.5 + i / 10), [3, 4]), f32('b', Array.from({ length: 12 }, (_, i) => i / 20 - 0.3), [3, 4])],
+      [{ name: 'x', dims: ['N', 3, 4] }], [{ name: 'y', dims: ['N', 3, 4] }, { name: 'mean', dims: ['N', 1, 1] }, { name: 'isd', dims: ['N', 1, 1] }]);
+    await check(bytes, eg.randomNormal([5, 3, 4], 1, 2, 3), false);
+  });
+
+  it('Flatten at axis 2 and a softmax over the middle axis (opset 11: the axes from it on are one)', async () => {
+    const bytes = model([node('Flatten', ['x'], ['f'], [int('axis', 2)]), node('Softmax', ['x'], ['s'], [int('axis', 1)]), node('Flatten', ['s'], ['y'], [int('axis', 0)])],
+      [], [{ name: 'x', dims: [2, 3, 4, 5] }], [{ name: 'f', dims: [6, 20] }, { name: 'y', dims: [1, 120] }], 11);
+    const m = await check(bytes, eg.randomNormal([2, 3, 4, 5], 0, 1, 6));
+    expect(m.summary({ print: false })).toContain('Inputs: x float32 [2, 3, 4, 5]');
+  });
+
+  it('Clip to [-0.3, 0.4] and SELU with other constants after a Gemm: match, export, and the Gemm weights train by the right gradient', async () => {
+    const w = Array.from({ length: 4 * 3 }, (_, i) => Math.sin(i + 1));
+    const bytes = model([node('Gemm', ['x', 'w'], ['h']), node('Clip', ['h', 'lo', 'hi'], ['c']), node('Selu', ['c'], ['y'], [flt('alpha', 2), flt('gamma', 1.5)])],
+      [f32('w', w, [4, 3]), f32('lo', [-0.3], []), f32('hi', [0.4], [])], [{ name: 'x', dims: ['N', 4] }], [{ name: 'y', dims: ['N', 3] }]);
+    const x = eg.randomNormal([6, 4], 0, 0.5, 7);
+    const m = await check(bytes, x);
+    // one SGD step at lr 1 on a mean squared error moves w by its gradient: central differences of the loss
+    const net = eg.sequential([m]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 1 }), loss: 'mse' });
+    const target = eg.randomNormal([6, 3], 0, 0.3, 8);
+    const ws = net.getWeights(), wt = ws[0], w0 = Float32Array.from(wt.dataSync()), eps = 1e-3;
+    expect(wt.shape).toEqual([4, 3]);
+    const fd = Array.from(w0, (_, i) => {
+      const at = (d: number) => { const p = Float32Array.from(w0); p[i] += d; wt.write(p); net.setWeights(ws); return net.evaluate(x, target).loss; };
+      const v = (at(eps) - at(-eps)) / (2 * eps);
+      wt.write(w0); net.setWeights(ws);
+      return v;
+    });
+    await net.fit(x, target, { epochs: 1, batchSize: 6, shuffle: false });
+    const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
+    expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
+  });
+
+  for (const [mode, ctm, nearest, scales] of [
+    ['nearest', 'half_pixel', 'round_prefer_floor', [1, 1, 1.7, 0.6]],
+    ['nearest', 'asymmetric', 'ceil', [1, 1, 2.5, 1.5]],
+    ['nearest', 'align_corners', 'floor', [1, 1, 2, 0.75]],
+    ['linear', 'pytorch_half_pixel', '', [1, 1, 1.6, 0.5]],
+    ['linear', 'align_corners', '', [1, 1, 0.6, 1.7]],
+  ] as Array<[string, string, string, number[]]>) {
+    it(`Resize ${mode} with ${ctm}${nearest ? ` and ${nearest}` : ''} at scales ${scales.slice(2).join(' x ')}`, async () => {
+      const attrs = [str('mode', mode), str('coordinate_transformation_mode', ctm), ...(nearest ? [str('nearest_mode', nearest)] : [])];
+      const OH = Math.floor(5 * scales[2]), OW = Math.floor(7 * scales[3]);
+      const bytes = model([node('Resize', ['x', '', 'scales'], ['y'], attrs)], [f32('scales', scales)], [{ name: 'x', dims: ['N', 2, 5, 7] }], [{ name: 'y', dims: ['N', 2, OH, OW] }], 13);
+      await check(bytes, eg.randomNormal([2, 2, 5, 7], 0, 1, 9));
+    });
+  }
+});
