@@ -50,8 +50,11 @@ export interface PruneChannelsOptions {
 export interface ChannelPruneReport {
   criterion: 'l1' | 'taylor';
   allocation: 'uniform' | 'sensitivity' | 'ratio';
-  /** Every pruned layer: its channels before and after (kept: the indices kept, ascending). */
-  layers: Array<{ name: string; op: 'conv2d' | 'dense'; channels: number; kept: number; keptIndices: number[] }>;
+  /**
+   * Every prunable layer the target applied to: its channels before and after, the indices kept (ascending)
+   * and each channel's score under the criterion (higher: more important).
+   */
+  layers: Array<{ name: string; op: 'conv2d' | 'dense'; channels: number; kept: number; keptIndices: number[]; scores: number[] }>;
   /** Conv / dense layers left whole, and why (a residual add, a model output, ...). */
   tied: Array<{ name: string; reason: string }>;
   /** FLOPs per example as summary() counts them (on the inference graph), before and after. */
@@ -190,7 +193,7 @@ export async function pruneChannels(model: Model | GraphModel, options: PruneCha
     report: {
       criterion,
       allocation: ratios ? 'ratio' : allocation,
-      layers: groups.map((gr) => ({ name: gr.name, op: gr.op, channels: gr.channels, kept: keep.get(gr.name)!.length, keptIndices: keep.get(gr.name)! })),
+      layers: groups.map((gr, k) => ({ name: gr.name, op: gr.op, channels: gr.channels, kept: keep.get(gr.name)!.length, keptIndices: keep.get(gr.name)!, scores: Array.from(scores[k]) })),
       tied,
       flops: { before, after: inferenceFlops(pruned) },
       params: { before: model.countParams(), after: pruned.countParams() },
