@@ -3,11 +3,14 @@
 // teacher run per batch, the logits of a loaded softmax teacher, and the errors.
 import { describe, expect, it, beforeAll } from 'vitest';
 import { join } from 'node:path';
-import { useBuild, rng } from './helpers.js';
+import { useBuild, rng, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 import { distillLossRows, teacherLogits } from '../src/compress/distill.js';
 import { Graph } from '../src/graph/ir.js';
 import { Plan } from '../src/graph/executor.js';
+import { main as cli } from '../src/cli/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 /** The loss as the paper writes it: probabilities first, KL and CE from them (no log-softmax tricks). */
 function reference(z: number[], v: number[], y: number[], rows: number, cols: number, T: number, alpha: number): number {
@@ -165,5 +168,25 @@ describe('distill', () => {
     await expect(eg.distill(fresh, teacher, x, y)).rejects.toThrow(/student .* is not compiled/);
     await expect(eg.distill(student, teacher, x, eg.tensor(Int32Array.from([0, 3]), [2], 'int32'), { optimizer: 'adam' })).rejects.toThrow(/label 3 of example 1 is outside \[0, 3\)/);
     await expect(eg.distill(student, teacher, eg.tensor(new Float32Array(6), [2, 3]), y, { optimizer: 'adam' })).rejects.toThrow(/takes \[batch, 4\]; x is float32 \[2, ?3\]/);
+  });
+
+  it('edgegrad distill writes a student that ONNX Runtime runs, learning from unlabelled digits; bad options are usage errors', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'eg-distill-')), 'student.onnx'), lines: string[] = [];
+    const teacher = join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx');
+    const code = await cli(['distill', teacher, '--student', 'mlp-small', '--data', 'digits', '--labels', '50', '--epochs', '2', '--out', out, '--json'], (s) => lines.push(s));
+    expect(code).toBe(0);
+    const r = JSON.parse(lines.at(-1)!);
+    expect(r).toMatchObject({ labelled: 50, unlabeled: 3950, teacherCached: true, params: { teacher: 105541, student: 25285 } });
+    expect(r.accuracy.teacher).toBeGreaterThan(0.97);
+    expect(r.accuracy.student).toBeGreaterThan(0.9);
+    // the written student, run by ONNX Runtime on the held-out digits 0-4, scores what the command reported
+    const test = Array.from({ length: 2000 }, (_, i) => 8000 + i).filter((n) => digits.labels[n] < 5);
+    const probs = await runOrt(await (await import('node:fs/promises')).readFile(out), eg.data.gather(digits.images, test));
+    const hits = test.filter((n, i) => { const row = Array.from(probs.subarray(i * 5, i * 5 + 5)); return row.indexOf(Math.max(...row)) === digits.labels[n]; }).length;
+    expect(hits / test.length).toBeCloseTo(r.accuracy.student, 3);
+    const quiet = () => {};
+    expect(await cli(['distill', teacher, '--student', 'mlp-small', '--data', 'digits', '--alpha', '2', '--out', out], quiet)).toBe(2);
+    expect(await cli(['distill', teacher, '--student', 'nope', '--data', 'digits', '--out', out], quiet)).toBe(2);
+    expect(await cli(['distill', teacher, '--data', 'digits', '--out', out], quiet)).toBe(2);
   });
 });

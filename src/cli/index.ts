@@ -26,6 +26,13 @@ const USAGE = `usage:
                                             post-training quantization: int8 (activations calibrated on
                                             the images in DIR) or float16; prints sizes, and accuracies
                                             before / after on a labelled folder (--data)
+  edgegrad distill TEACHER --student mlp-small|cnn-small|LAYERS.json|STUDENT.onnx --data DIR|FILE.json|digits
+                   --out OUT.onnx [--temperature 4] [--alpha 0.9] [--epochs 10] [--labels N] [--lr 0.001]
+                   [--batch 32] [--val 0.2] [--json]
+                                            knowledge distillation: the student trained on the teacher's
+                                            softened outputs (and the labels of N examples, all by default;
+                                            the rest count as unlabelled); prints both accuracies on
+                                            held-out data ('digits': the shipped digits, README split)
   edgegrad bench [MODEL] [--batch 1] [--runs 20] [--profile] [--json]
                                             inference time of MODEL, or GEMM / conv kernel speed
 MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
@@ -273,6 +280,160 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ''})`);
 }
 
+/**
+ * The student for `distill --student SPEC`: a built-in ('mlp-small': flatten, dense 32 relu, dense softmax;
+ * 'cnn-small': conv 8 + pool, conv 16 + pool, flatten, dense softmax), a .json file with an array of layer
+ * specs as the worker takes them ([{ "dense": { "units": 32, "activation": "relu" } }, ...]; the first gets the
+ * teacher's input shape), or an .onnx / model.json file whose weights all train.
+ */
+async function distillStudent(spec: string, inputShape: number[], classes: number, seed: number): Promise<eg.Sequential> {
+  const head = () => eg.layers.dense({ name: 'student_out', units: classes, activation: 'softmax', seed: seed + 9 });
+  if (spec === 'mlp-small') {
+    return eg.sequential({ name: 'student', layers: [eg.layers.flatten({ inputShape }), eg.layers.dense({ units: 32, activation: 'relu', seed }), head()] });
+  }
+  if (spec === 'cnn-small') {
+    if (inputShape.length !== 3) throw new Error(`--student cnn-small takes images; the teacher's input is [batch, ${inputShape.join(', ')}]`);
+    return eg.sequential({
+      name: 'student',
+      layers: [
+        eg.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', inputShape, seed }), eg.layers.maxPool2d({ poolSize: 2 }),
+        eg.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', seed: seed + 1 }), eg.layers.maxPool2d({ poolSize: 2 }),
+        eg.layers.flatten(), head(),
+      ],
+    });
+  }
+  if (spec.endsWith('.json') && !spec.endsWith('model.json')) {
+    let specs: unknown;
+    try { specs = JSON.parse(new TextDecoder().decode(await readBytes(spec, 'student'))); } catch (e) { throw new Error(`${spec}: not valid JSON (${(e as Error).message})`); }
+    if (!Array.isArray(specs) || !specs.length) throw new Error(`${spec}: needs an array of layer specs, e.g. [{ "flatten": {} }, { "dense": { "units": ${classes}, "activation": "softmax" } }]`);
+    const factories = eg.layers as unknown as Record<string, (c: Record<string, unknown>) => eg.Layer>;
+    const layers = specs.map((s: unknown, i: number) => {
+      const keys = s && typeof s === 'object' && !Array.isArray(s) ? Object.keys(s) : [];
+      if (keys.length !== 1 || typeof factories[keys[0]] !== 'function') {
+        throw new Error(`${spec}: layer ${i} must be { <name>: config } with a name of eg.layers (${Object.keys(factories).join(', ')}), got ${JSON.stringify(s)}`);
+      }
+      const cfg = { ...((s as Record<string, Record<string, unknown>>)[keys[0]] ?? {}) };
+      if (i === 0 && cfg.inputShape === undefined) cfg.inputShape = inputShape;
+      return factories[keys[0]](cfg);
+    });
+    return eg.sequential({ name: 'student', layers });
+  }
+  if (spec.endsWith('.onnx') || spec.endsWith('.json')) {
+    const m = await eg.loadModel(spec);
+    m.single('distill (student)');
+    return eg.sequential({ name: m.name.replace(/\W+/g, '_'), layers: [m] });
+  }
+  throw new UsageError(`--student must be 'mlp-small', 'cnn-small', a .json file of layer specs, or an .onnx / model.json file; got '${spec}'`);
+}
+
+/** distill TEACHER --student SPEC --data DIR|FILE.json|digits --out OUT.onnx: a small student trained on the teacher's softened outputs. */
+async function distillCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const { pos, flags } = parseFlags(args, { student: 'string', data: 'string', out: 'string', temperature: 'number', alpha: 'number', epochs: 'number', lr: 'number', batch: 'number', val: 'number', labels: 'number', seed: 'number' });
+  if (pos.length !== 1) throw new UsageError('distill takes one TEACHER model');
+  if (!flags.student) throw new UsageError("distill needs --student SPEC ('mlp-small', 'cnn-small', LAYERS.json or STUDENT.onnx)");
+  if (!flags.data) throw new UsageError("distill needs --data DIR (one folder of images per class), FILE.json or 'digits'");
+  if (!flags.out) throw new UsageError('distill needs --out OUT.onnx');
+  const temperature = (flags.temperature as number) ?? 4, alpha = (flags.alpha as number) ?? 0.9, epochs = (flags.epochs as number) ?? 10;
+  const lr = (flags.lr as number) ?? 1e-3, batchSize = (flags.batch as number) ?? 32, val = (flags.val as number) ?? 0.2, seed = (flags.seed as number) ?? 1;
+  if (!(temperature > 0)) throw new UsageError(`--temperature must be > 0, got ${temperature}`);
+  if (!(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha must be in [0, 1], got ${alpha}`);
+  if (!Number.isInteger(epochs) || epochs < 1) throw new UsageError(`--epochs must be a positive integer, got ${epochs}`);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  if (!(val > 0 && val < 1)) throw new UsageError(`--val must be in (0, 1), got ${val}`);
+  if (flags.labels !== undefined && !(Number.isInteger(flags.labels) && (flags.labels as number) >= 0)) throw new UsageError(`--labels must be an integer >= 0, got ${flags.labels}`);
+  await checkOut(flags.out as string);
+  const t0 = performance.now();
+  const teacher = await eg.loadModel(pos[0]);
+  teacher.single('distill');
+  const nchw = teacher.inputNchw && teacher.inputShape.length === 3;
+  // the teacher and the student run as layers, on NHWC images (the teacher's file may be NCHW)
+  const layerShape = nchw ? [teacher.inputShape[1], teacher.inputShape[2], teacher.inputShape[0]] : teacher.inputShape;
+  const probe = teacher.predict(eg.zeros([1, ...teacher.inputShape])) as eg.Tensor;
+  if (probe.rank !== 2) throw new Error(`teacher '${teacher.name}' gives [batch, ${probe.shape.slice(1).join(', ')}]; distill takes classifiers that give [batch, classes]`);
+  const classes = probe.shape[1];
+  probe.dispose();
+  // the data: the training part (the first `--labels` keep their labels, the rest train on the teacher alone) and held-out examples
+  const src = flags.data as string;
+  let train: { x: eg.Tensor; y: eg.Tensor }, test: { x: eg.Tensor; y: eg.Tensor }, what: string;
+  if (src === 'digits') {
+    if (layerShape.join(',') !== '28,28,1') throw new Error(`--data digits: teacher '${teacher.name}' takes [batch, ${teacher.inputShape.join(', ')}], not 28x28 grayscale digits`);
+    if (classes > 10) throw new Error(`--data digits: teacher '${teacher.name}' has ${classes} outputs, the digits have 10 classes`);
+    const d = await eg.data.loadDigits();
+    // the README's split: the first 8,000 train, the last 2,000 test (the digits below `classes`)
+    const pick = (from: number, to: number) => { const idx: number[] = []; for (let n = from; n < to; n++) if (d.labels[n] < classes) idx.push(n); return idx; };
+    const take = (idx: number[]) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32') });
+    train = take(pick(0, 8000)); test = take(pick(8000, d.count));
+    what = `the shipped digits 0-${classes - 1}: ${train.y.shape[0]} training (of the first 8,000), ${test.y.shape[0]} test (of the last 2,000)`;
+  } else {
+    let ds: { x: eg.Tensor; y: eg.Tensor; classes: string[] };
+    if (await isFolder(src)) {
+      const to = imageInput(teacher.inputShape, teacher.inputNchw);
+      if (!to) throw new Error(`teacher '${teacher.name}' takes input [batch, ${teacher.inputShape.join(', ')}], not images: give --data a .json file`);
+      let loadBar: Progress | undefined;
+      ds = await loadImageFolder(src, { ...to, nchw: false }, (d, n) => { if (!json) (loadBar ??= new Progress('images  ', n)).update(d); });
+    } else if (src.endsWith('.json')) {
+      ds = await loadJsonData(src, teacher.inputShape, nchw);
+    } else {
+      throw new Error(`${src}: --data must be 'digits', a folder with one sub-folder of images per class, or a .json file { "x": [...], "y": [...] }`);
+    }
+    if (ds.classes.length !== classes) throw new Error(`${src}: ${ds.classes.length} classes (${ds.classes.join(', ')}), teacher '${teacher.name}' has ${classes} outputs`);
+    const n = ds.x.shape[0], nTest = Math.floor(n * val);
+    if (nTest < 1 || nTest >= n) throw new UsageError(`--val ${val} of ${n} examples leaves no test or no training data`);
+    // shuffled once (a folder is sorted by class) so the held-out part covers every class
+    const order = eg.data.permutation(n, seed), x = eg.data.gather(ds.x, order), y = eg.data.gather(ds.y, order);
+    train = { x: eg.data.slice(x, 0, n - nTest), y: eg.data.slice(y, 0, n - nTest) };
+    test = { x: eg.data.slice(x, n - nTest), y: eg.data.slice(y, n - nTest) };
+    what = `${src}: ${n - nTest} training, ${nTest} held out (--val ${val})`;
+  }
+  const nTrain = train.x.shape[0], nLab = Math.min((flags.labels as number | undefined) ?? nTrain, nTrain);
+  // with --labels N, N examples spread over the classes (the first of each in turn) keep their labels
+  const yv = train.y.dataSync(), byClass: number[][] = Array.from({ length: classes }, () => []);
+  for (let i = 0; i < nTrain; i++) byClass[yv[i]].push(i);
+  const lab: number[] = [];
+  for (let k = 0; lab.length < nLab; k++) for (const c of byClass) if (k < c.length && lab.length < nLab) lab.push(c[k]);
+  const isLab = new Set(lab), unl = Array.from({ length: nTrain }, (_, i) => i).filter((i) => !isLab.has(i));
+  const student = await distillStudent(flags.student as string, layerShape, classes, seed);
+  student.compile({ optimizer: eg.optimizers.adam({ learningRate: lr }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+  // the teacher's accuracy from its arg-max (it may give logits or probabilities), on NHWC images as a layer
+  const tOut = eg.sequential({ name: 'teacher', layers: [teacher] }).predict(test.x, { batchSize: 64 }).dataSync(), tl = test.y.dataSync();
+  let hits = 0;
+  for (let i = 0; i < tl.length; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (tOut[i * classes + c] > tOut[i * classes + best]) best = c;
+    if (best === tl[i]) hits++;
+  }
+  const teacherAcc = hits / tl.length;
+  const xl = eg.data.gather(train.x, lab), yl = eg.data.gather(train.y, lab);
+  const xu = unl.length ? eg.data.gather(train.x, unl) : undefined;
+  const steps = Math.ceil(nTrain / batchSize) * epochs;
+  let bar: Progress | undefined, step = 0, epoch = 0, last = '';
+  const tTrain = performance.now();
+  const h = await eg.distill(student, teacher, xl, lab.length ? yl : undefined, {
+    temperature, alpha, epochs, batchSize, seed, unlabeled: xu, validationData: [test.x, test.y],
+    callbacks: [{
+      onEpochBegin: (e) => { epoch = e; },
+      onBatchEnd: (_b, logs) => { step++; if (!json) (bar ??= new Progress('distill ', steps)).update(step, `epoch ${epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}${last}`); },
+      onEpochEnd: (_e, logs) => { last = `  held-out ${pct(logs.val_accuracy)}`; },
+    }],
+  });
+  const trainSeconds = (performance.now() - tTrain) / 1000;
+  const outPath = flags.out as string;
+  await student.save(outPath);
+  const result = {
+    teacher: pos[0], student: flags.student, out: outPath, data: what, labelled: lab.length, unlabeled: unl.length, temperature, alpha, epochs: h.epoch.length,
+    params: { teacher: teacher.countParams(), student: student.countParams() }, accuracy: { teacher: teacherAcc, student: h.history.val_accuracy.at(-1)!, test: test.y.shape[0] },
+    teacherCached: h.teacherCached, trainSeconds: +trainSeconds.toFixed(2), totalSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+  };
+  if (json) { out(JSON.stringify(result)); return; }
+  out('');
+  out(`  data         ${what}; ${lab.length} labelled, ${unl.length} unlabelled (the teacher's outputs alone)`);
+  out(`  teacher      ${pos[0]}: ${result.params.teacher} params, ${pct(teacherAcc)} held-out${h.teacherCached ? '; logits computed once and cached' : ''}`);
+  out(`  student      ${flags.student}: ${result.params.student} params (${pct(result.params.student / result.params.teacher)} of the teacher's), ${pct(result.accuracy.student)} held-out after ${result.epochs} epochs (T ${temperature}, alpha ${alpha})`);
+  out(`  time         ${trainSeconds.toFixed(1)} s distilling, ${result.totalSeconds.toFixed(1)} s in all`);
+  out(`  written      ${outPath} (ONNX)`);
+}
+
 async function quantizeCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
   const { pos, flags } = parseFlags(args, { int8: 'boolean', fp16: 'boolean', out: 'string', calibration: 'string', 'weights-only': 'boolean', data: 'string', 'keep-float': 'string', percentile: 'number', samples: 'number' });
   if (pos.length !== 1) throw new UsageError('quantize takes one MODEL');
@@ -399,6 +560,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     if (cmd === 'finetune') { await finetune(rest, json, out); return 0; }
     if (cmd === 'bench') { await bench(rest, json, out); return 0; }
     if (cmd === 'quantize') { await quantizeCmd(rest, json, out); return 0; }
+    if (cmd === 'distill') { await distillCmd(rest, json, out); return 0; }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : 'no command');
   } catch (e) {
     const raw = (e as Error)?.message ?? String(e);
