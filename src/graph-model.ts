@@ -387,6 +387,11 @@ export class GraphModel {
     return this.frozen.has(t);
   }
 
+  /** @internal Freeze these parameter tensors (a pruned copy keeps what its original had frozen). */
+  freezeTensors(ts: Iterable<Tensor>): void {
+    for (const t of ts) this.frozen.add(t);
+  }
+
   /** This graph as a layer, to put a new head on it in eg.sequential / eg.model (takes NHWC maps). */
   asLayer(): GraphLayer {
     return new GraphLayer(this);

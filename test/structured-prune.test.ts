@@ -149,8 +149,12 @@ describe('structured pruning', () => {
     }
     const x = eg.randomUniform([5, 28, 28, 1], 0, 1, 7);
     const want = data(m.predict(x));
+    m.freeze({ upTo: 'block1_pool' });
     const { model: p, report } = await pruneChannels(m, { ratio: { block1_conv: 2 / 16, block2_conv: 1 / 32 }, criterion: 'l1' });
     expect(p).toBeInstanceOf(m.constructor);
+    // what was frozen stays frozen, in the copy's own tensors
+    const wOf = (model: typeof m, name: string) => model.graph.values.find((v) => v.name === name)!.tensor!;
+    expect([p.isFrozen(wOf(p, 'block1_conv/W')), p.isFrozen(wOf(p, 'block2_conv/W')), wOf(p, 'block1_conv/W') === wOf(m, 'block1_conv/W')]).toEqual([true, false, false]);
     expect(report.layers.map((l) => l.kept)).toEqual([14, 31]);
     expect(report.layers[1].keptIndices).not.toContain(5);
     expect(maxRelDiff(data(p.predict(x)), want)).toBeLessThan(1e-5);

@@ -26,14 +26,17 @@ async function sliced(t: Tensor, cuts: TensorCuts): Promise<Tensor | undefined> 
 /** The imported graph with its weights sliced (or copied), shapes and flattens updated. */
 export async function pruneGraphModel(m: GraphModel, cuts: TensorCuts): Promise<GraphModel> {
   const g: Graph = m.graph;
-  const tensors = new Map<number, Tensor>();
+  const tensors = new Map<number, Tensor>(), frozen: Tensor[] = [];
   for (const v of g.values) {
     if (!v.tensor) continue;
     // weight-only int8 values keep their tensor and codes (the analysis never cuts them)
-    tensors.set(v.id, v.int8 ? v.tensor : (await sliced(v.tensor, cuts)) ?? v.tensor.clone());
+    const t = v.int8 ? v.tensor : (await sliced(v.tensor, cuts)) ?? v.tensor.clone();
+    tensors.set(v.id, t);
+    if (m.isFrozen(v.tensor)) frozen.push(t);
   }
   const graph = rebuildGraph(g, (id) => tensors.get(id));
   const out = new GraphModel(graph, m.name, m.inputShape.slice(), m.inputNchw, m.outputNchw, m.info, m.boundary);
+  out.freezeTensors(frozen);
   out.storage = m.storage;
   out.batchNormMode = m.batchNormMode;
   out.lrScale = m.lrScale;

@@ -121,8 +121,9 @@ function topK(scores: Float64Array, k: number): number[] {
 /**
  * Prune whole channels of a model's conv and dense layers (and shrink what reads them) to a FLOPs target or
  * a channel ratio. Returns a new model of the same class (GraphModel, Sequential or functional Model) with
- * copied weights, untouched by later training of the original, and a report. The pruned model's
- * parameters all train (compile and fit it to recover accuracy).
+ * copied weights, untouched by later training of the original, and a report. What was frozen stays
+ * frozen (layers' trainable flags, an imported graph's frozen weights): unfreeze what should recover, then
+ * compile and fit.
  */
 export async function pruneChannels(model: GraphModel, options: PruneChannelsOptions): Promise<PruneChannelsResult<GraphModel>>;
 export async function pruneChannels<M extends Model>(model: M, options: PruneChannelsOptions): Promise<PruneChannelsResult<M>>;
