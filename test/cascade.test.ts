@@ -73,6 +73,12 @@ describe('cascadeCorrelation', () => {
     let err = 0;
     ours.forEach((v, i) => { err = Math.max(err, Math.abs(v - ort[i])); });
     expect(err).toBeLessThan(1e-5);
+    // and it quantizes like any model: int8 weights and activations keep its accuracy within a point or two
+    const q = await eg.quantize(res.model, { weights: 'int8', activations: 'int8', calibration: train.x });
+    const qp = (q.predict(test.x) as eg.Tensor).dataSync(), labels = test.y.dataSync();
+    let hits = 0;
+    for (let i = 0; i < labels.length; i++) if (+(qp[2 * i + 1] > qp[2 * i]) === labels[i]) hits++;
+    expect(hits / labels.length).toBeGreaterThan(acc - 0.03);
   });
 
   it('stops when the validation loss has not improved for `patience` units and keeps the best size', async () => {

@@ -154,6 +154,27 @@ describe('distill', () => {
     await expect(eg.distill(s, teacher, x, y, { cacheTeacher: true })).rejects.toThrow(/starts with random layers .*leave cacheTeacher unset/);
   });
 
+  it('stops on an AbortSignal after the batch in progress, and earlyStopping on the validation loss', async () => {
+    const teacher = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4], seed: 1 })]);
+    const student = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4], seed: 2 })]);
+    const r = rng(8), x = eg.tensor(Array.from({ length: 64 * 4 }, () => r() - 0.5), [64, 4]);
+    const ctl = new AbortController();
+    let batches = 0;
+    await expect(eg.distill(student, teacher, x, undefined, {
+      optimizer: 'adam', epochs: 5, batchSize: 8, signal: ctl.signal, callbacks: { onBatchEnd: () => { if (++batches === 3) ctl.abort(); } },
+    })).rejects.toThrow(/abort/i);
+    expect(batches).toBe(3);
+    const y = eg.tensor(Int32Array.from({ length: 64 }, (_, i) => i % 3), [64], 'int32');
+    // the student was compiled for one-hot labels by the first call: int32 validation labels are refused before training
+    await expect(eg.distill(student, teacher, x, y, { validationData: [x, y] })).rejects.toThrow(/validationData is scored by the student's compiled loss: loss 'categoricalCrossentropy' needs float32 labels/);
+    student.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
+    const stop = eg.callbacks.earlyStopping({ monitor: 'val_loss', patience: 1 });
+    const h = await eg.distill(student, teacher, x, y, { epochs: 200, batchSize: 64, validationData: [x, y], callbacks: [stop] });
+    expect(h.epoch.length).toBeLessThan(200);
+    expect(h.history.val_loss.length).toBe(h.epoch.length);
+    expect(h.history.val_accuracy).toBeDefined();
+  });
+
   it('refuses a temperature <= 0, alpha outside [0, 1], outputs that differ and an uncompiled student', async () => {
     const teacher = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })]);
     const student = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })]);

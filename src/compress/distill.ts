@@ -26,6 +26,7 @@ import type { Optimizer, OptimizerName } from '../train/optimizers.js';
 import { Pacer, type Pacing } from '../train/pace.js';
 import type { TrainPlan } from '../train/step.js';
 import { runPrefix } from '../train/features.js';
+import { rowsOf } from '../data/rows.js';
 
 export interface DistillArgs extends Pacing {
   /** Softening temperature T > 0 of both softmaxes in the soft term (default 4). */
@@ -374,6 +375,15 @@ export async function distill(student: Model, teacher: Teacher, x: Tensor, y?: T
     const v = args.validationData;
     if (!Array.isArray(v) || v.length !== 2) throw new Error('edgegrad.distill: validationData must be [x, y]');
     checkX(v[0], 'validationData x');
+    // labels the student's compiled loss cannot score would fail only after the first epoch: one row now
+    const one = [rowsOf(v[0], 0, 1), rowsOf(v[1], 0, 1)];
+    try {
+      student.evaluate(one[0], one[1]);
+    } catch (e) {
+      throw new Error(`edgegrad.distill: validationData is scored by the student's compiled loss: ${(e as Error).message.replace(/^edgegrad\.\w+: /, '')}`);
+    } finally {
+      one.forEach((t) => t.dispose());
+    }
   }
   const n = x.shape[0];
   const labels = y === undefined ? Tensor.empty([n, classes]) : oneHotLabels(y, n, classes);
