@@ -3,6 +3,8 @@
 // op forms that go with them (Flatten / LayerNormalization / Softmax over any axis, Clip to any bounds,
 // SELU's constants, Resize's ONNX coordinate rules), each against ONNX Runtime on the same file.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { maxRelDiff, useBuild } from './helpers.js';
 import * as eg from '../src/index.js';
@@ -37,6 +39,12 @@ async function ort(bytes: Uint8Array, feeds: Record<string, eg.Tensor | { int64:
   }
   const r = await s.run(f);
   return s.outputNames.map((o) => r[o].data as Float32Array);
+}
+
+function nchwToNhwc(d: Float32Array, [N, C, H, W]: number[]): Float32Array {
+  const o = new Float32Array(d.length);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) o[((n * H + h) * W + w) * C + c] = d[((n * C + c) * H + h) * W + w];
+  return o;
 }
 
 const outputsOf = (y: eg.Tensor | eg.Tensor[] | Record<string, eg.Tensor>): eg.Tensor[] => (y instanceof eg.Tensor ? [y] : Array.isArray(y) ? y : Object.values(y));
@@ -147,6 +155,35 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     const grad = Array.from(net.getWeights()[0].dataSync(), (v, i) => w0[i] - v);
     expect(maxRelDiff(grad, fd)).toBeLessThan(2e-2);
   });
+
+  it('one-dimensional Conv (strided, padded, dilated, grouped), MaxPool and AveragePool counting its padding, over [N, C, L]', async () => {
+    const w1 = Array.from({ length: 6 * 2 * 3 }, (_, i) => Math.sin(i * 0.7) / 2), w2 = Array.from({ length: 6 * 3 * 2 }, (_, i) => Math.cos(i * 0.3) / 2);
+    const bytes = model([
+      node('Conv', ['x', 'w1', 'b1'], ['c1'], [ints('kernel_shape', [3]), ints('strides', [2]), ints('pads', [1, 2]), ints('dilations', [2])]),
+      node('Relu', ['c1'], ['r1']),
+      node('Conv', ['r1', 'w2'], ['c2'], [ints('kernel_shape', [2]), int('group', 2)]),
+      node('MaxPool', ['c2'], ['p1'], [ints('kernel_shape', [2]), ints('strides', [1])]),
+      node('AveragePool', ['p1'], ['y'], [ints('kernel_shape', [3]), ints('pads', [1, 1]), int('count_include_pad', 1)]),
+    ], [f32('w1', w1, [6, 2, 3]), f32('b1', [0.1, -0.1, 0.2, 0, 0.05, -0.2]), f32('w2', w2, [6, 3, 2])], [{ name: 'x', dims: ['N', 2, 17] }], [{ name: 'y', dims: ['N', 6, 6] }]);
+    const m = await check(bytes, eg.randomNormal([3, 2, 17], 0, 1, 10));
+    expect(m.summary({ print: false })).toContain('Outputs: y float32 [batch, 6, 6]');
+  });
+
+  for (const [file, dims] of [['conv1d', [4, 3, 64]], ['layernorm2d', [4, 8, 16]], ['interpolate', [4, 3, 7, 9]]] as Array<[string, number[]]>) {
+    it(`PyTorch's ${file} export (test/fixtures/pytorch-forms/export.py) matches ONNX Runtime, exports back, and trains`, async () => {
+      const bytes = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch-forms', `${file}.onnx`)));
+      const x = eg.randomNormal(dims, 0, 1, 11);
+      const m = await check(bytes, x);
+      // one epoch of Adam toward zeros lowers the loss (inside a sequential model maps are NHWC)
+      const net = eg.sequential([m]);
+      net.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-2 }), loss: 'mse' });
+      const xin = dims.length === 4 ? eg.tensor(nchwToNhwc(x.dataSync() as Float32Array, dims), [dims[0], dims[2], dims[3], dims[1]]) : x;
+      const target = eg.zeros((m.predict(x) as eg.Tensor).shape);
+      const before = net.evaluate(xin, target).loss;
+      await net.fit(xin, target, { epochs: 3, batchSize: 4, verbose: 0 });
+      expect(net.evaluate(xin, target).loss).toBeLessThan(before);
+    });
+  }
 
   for (const [mode, ctm, nearest, scales] of [
     ['nearest', 'half_pixel', 'round_prefer_floor', [1, 1, 1.7, 0.6]],

@@ -2,6 +2,7 @@
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext } from './context.js';
+import { oneD } from './oned.js';
 import { oihwToHwio, oihwToHwioData, tensorFrom } from './tensor.js';
 
 function conv(cx: ImportContext, n: OnnxNode): void {
@@ -25,5 +26,5 @@ function conv(cx: ImportContext, n: OnnxNode): void {
 }
 
 export const convFamily: Family = {
-  Conv: { convert: conv },
+  Conv: oneD({ convert: conv }),
 };
