@@ -189,8 +189,14 @@ describe('ONNX boundaries and Resize, as an outside run found them', () => {
   });
 
   it('says what a refusal is about: the ONNX node of a shape that does not fit (and the batch reading), input types by name, a missing input', async () => {
-    const sub = build([{ opType: 'Sub', name: '/transform/Sub', input: ['x', 'm'], output: ['y'] }], [f32('m', [3, 1, 1], [1, 2, 3])], [['x', [3, 16, 16]]], [['y', [3, 16, 16]]]);
-    await expect(eg.loadModel(sub)).rejects.toThrow(/ONNX op 'Sub' \(node '\/transform\/Sub', opset 13\): .*do not broadcast.*edgegrad reads each input's first dimension as the batch/);
+    // an image without its batch ([3, 16, 16]) minus a per-channel mean: with a batch axis first it cannot
+    // broadcast, so (every input declared in full) it loads as the whole tensor the file declares
+    const sub = (first: number | string) => build([{ opType: 'Sub', name: '/transform/Sub', input: ['x', 'm'], output: ['y'] }], [f32('m', [3, 1, 1], [1, 2, 3])], [['x', [first, 16, 16]]], [['y', [first, 16, 16]]]);
+    const whole = await eg.loadModel(sub(3));
+    expect(whole.summary({ print: false })).toContain('Inputs: x float32 [3, 16, 16]');
+    expect(Array.from((whole.predict(eg.ones([3, 16, 16])) as eg.Tensor).dataSync().filter((_, i) => i % 256 === 0))).toEqual([0, -1, -2]);
+    // a free first dimension is the batch: the refusal names the node, and the batch reading
+    await expect(eg.loadModel(sub('N'))).rejects.toThrow(/ONNX op 'Sub' \(node '\/transform\/Sub', opset 13\): .*do not broadcast.*edgegrad reads each input's first dimension as the batch/);
     const typed = (elemType: number) => onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph: { name: 'ids', node: [{ opType: 'Identity', name: 'i', input: ['ids'], output: ['y'] }], input: [{ name: 'ids', type: { tensorType: { elemType, shape: { dim: [{ dimParam: 'N' }, { dimValue: 4 }] } } } }], output: [vi('y', ['N', 4])] } })).finish();
     await expect(eg.loadModel(typed(10))).rejects.toThrow("input 'ids' is float16: edgegrad's inputs are float32, or integers (indices)");
     await expect(eg.loadModel(typed(7))).rejects.toThrow("node 'i' (Identity) reads the integer input 'ids': edgegrad reads integer inputs as indices of a Gather (embeddings) only");
