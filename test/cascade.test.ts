@@ -6,6 +6,10 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { useBuild, rng, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 import { candidateScore } from '../src/compress/cascade.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+// @ts-expect-error: a plain ES module, also run as a script (node models/compress/cascade-cars.mjs)
+import { cascadeCars } from '../models/compress/cascade-cars.mjs';
 
 /** S = Σ_o |Σ_p (V_p − V̄)(E_p,o − Ē_o)| from its definition, with V = tanh(I·w + b). */
 function plainScore(I: number[][], w: number[], E: number[][]): number {
@@ -116,5 +120,14 @@ describe('cascadeCorrelation', () => {
     await expect(eg.cascadeCorrelation(x, y, { activation: 'gelu' as 'tanh' })).rejects.toThrow(/activation must be 'tanh', 'sigmoid' or 'relu', got "gelu"/);
     await expect(eg.cascadeCorrelation(x, y, { validationData: [eg.tensor([1, 2, 3, 4, 5, 6], [2, 3]), y] })).rejects.toThrow(/validationData x has 3 features, x has 2/);
     await expect(eg.cascadeCorrelation(eg.tensor([0, NaN, 1, 0, 0, 0], [3, 2]), y)).rejects.toThrow(/x holds NaN at example 0, feature 1/);
+  });
+
+  it('on real data (Auto MPG origin, the experiment script on one split) it grows a small network as accurate as the MLP', async () => {
+    const csv = readFileSync(join(import.meta.dirname, '..', 'models', 'compress', 'data', 'cars.csv'), 'utf8');
+    const r = await cascadeCars(eg, { csv, splits: [0] });
+    expect(r.split).toEqual({ train: 235, val: 78, test: 79 });
+    expect(r.cascade[0].params).toBeLessThan(r.mlp[0].params / 2);
+    expect(r.cascade[0].testAccuracy).toBeGreaterThan(0.8);
+    expect(r.cascade[0].testAccuracy).toBeGreaterThanOrEqual(r.mlp[0].testAccuracy - 0.03);
   });
 });
