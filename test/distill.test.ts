@@ -108,6 +108,20 @@ describe('distill', () => {
     for (let c = 0; c < k; c++) expect(b1[c]).toBeCloseTo(b0[c] - lr * Array.from({ length: N }, (_, p) => dz[p * k + c]).reduce((a, b) => a + b, 0), 5);
   });
 
+  it('a student ending in log-softmax trains like the same student ending in softmax (logits up to a constant)', async () => {
+    const r = rng(12), x = eg.tensor(Array.from({ length: 16 * 4 }, () => r() - 0.5), [16, 4]);
+    const y = eg.tensor(Int32Array.from({ length: 16 }, (_, i) => i % 3), [16], 'int32');
+    const teacher = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4], seed: 1 })]);
+    const make = (activation: 'softmax' | 'logSoftmax') => eg.sequential([eg.layers.dense({ units: 3, activation, inputShape: [4], seed: 2 })]);
+    const a = make('softmax'), b = make('logSoftmax');
+    for (const m of [a, b]) m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.3 }), loss: 'meanSquaredError' });
+    const ha = await eg.distill(a, teacher, x, y, { epochs: 3, batchSize: 8, shuffle: false, temperature: 2, alpha: 0.5 });
+    const hb = await eg.distill(b, teacher, x, y, { epochs: 3, batchSize: 8, shuffle: false, temperature: 2, alpha: 0.5 });
+    ha.history.loss.forEach((l, e) => expect(hb.history.loss[e]).toBeCloseTo(l, 5));
+    const wa = a.getWeights().flatMap((t) => Array.from(t.dataSync())), wb = b.getWeights().flatMap((t) => Array.from(t.dataSync()));
+    wa.forEach((v, i) => expect(wb[i]).toBeCloseTo(v, 5));
+  });
+
   it('a loaded softmax teacher gives its logits: their softmax is its prediction', async () => {
     const teacher = await eg.loadModel(join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx'));
     const x = eg.data.slice(digits.images, 0, 20);
@@ -185,6 +199,8 @@ describe('distill', () => {
     await expect(eg.distill(student, teacher, x, y, { optimizer: 'adam', alpha: 1.5 })).rejects.toThrow(/alpha must be in \[0, 1\], got 1.5/);
     await expect(eg.distill(student, teacher, x, y, { optimizer: 'adam', alpha: -0.1 })).rejects.toThrow(/alpha must be in \[0, 1\]/);
     await expect(eg.distill(other, teacher, x, y, { optimizer: 'adam' })).rejects.toThrow(/the teacher '\w+' gives \[batch, 3\] on the student's input \[batch, 4\] but the student gives \[batch, 2\]/);
+    const sig = eg.sequential([eg.layers.dense({ units: 3, activation: 'sigmoid', inputShape: [4] })]);
+    await expect(eg.distill(sig, teacher, x, y, { optimizer: 'adam' })).rejects.toThrow(/the student '\w+' ends in a 'sigmoid' activation; distillation needs a softmax output, a log-softmax or logits/);
     const fresh = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })]);
     await expect(eg.distill(fresh, teacher, x, y)).rejects.toThrow(/student .* is not compiled/);
     await expect(eg.distill(student, teacher, x, eg.tensor(Int32Array.from([0, 3]), [2], 'int32'), { optimizer: 'adam' })).rejects.toThrow(/label 3 of example 1 is outside \[0, 3\)/);

@@ -136,13 +136,17 @@ registerOp({
 
 // ---- the teacher's logits ----
 
-/** The logits a model's output comes from: the input of a final softmax, or the output itself when it has none. */
+/**
+ * The logits a model's output comes from: the input of a final softmax, or the output itself when it has
+ * none. A final log-softmax gives v − logsumexp(v): the logits up to a constant per row, which every softmax
+ * here (at any temperature) ignores, so it is used as it is.
+ */
 function logitsOf(g: Graph, out: number, who: string): number {
   const prod = g.producer(out);
   const act = prod?.op === 'activation' ? prod.attrs.activation as string : undefined;
   if (act === 'softmax') return prod!.inputs[0];
-  if (act && act !== 'linear') {
-    throw new Error(`edgegrad.distill: the ${who} ends in a '${act}' activation; distillation needs a softmax output or logits (a linear output)`);
+  if (act && act !== 'linear' && act !== 'logSoftmax') {
+    throw new Error(`edgegrad.distill: the ${who} ends in a '${act}' activation; distillation needs a softmax output, a log-softmax or logits (a linear output)`);
   }
   return out;
 }
@@ -366,6 +370,9 @@ export async function distill(student: Model, teacher: Teacher, x: Tensor, y?: T
   if (probe.shape.length !== 2 || probe.shape[1] !== classes) {
     throw new Error(`edgegrad.distill: the teacher '${tLayer.name}' gives [batch, ${probe.shape.slice(1).join(', ')}] on the student's input [batch, ${want.join(', ')}] but the student gives [batch, ${classes}]: they must classify the same classes`);
   }
+  // the student's output must be logits or come from them, checked on its graph before anything runs
+  const sg = new Graph();
+  logitsOf(sg, student.addTo(sg, [sg.input('x', [-1, ...want])])[0], `student '${student.name}'`);
   if (!student.optimizer) {
     if (!args.optimizer) throw new Error(`edgegrad.distill: the student '${student.name}' is not compiled: compile it (its optimizer trains it; its loss scores validationData) or pass an optimizer`);
     const sparse = args.validationData?.[1].dtype === 'int32' || (y?.dtype === 'int32');
