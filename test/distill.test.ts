@@ -205,6 +205,7 @@ describe('distill', () => {
     await expect(eg.distill(fresh, teacher, x, y)).rejects.toThrow(/student .* is not compiled/);
     await expect(eg.distill(student, teacher, x, eg.tensor(Int32Array.from([0, 3]), [2], 'int32'), { optimizer: 'adam' })).rejects.toThrow(/label 3 of example 1 is outside \[0, 3\)/);
     await expect(eg.distill(student, teacher, eg.tensor(new Float32Array(6), [2, 3]), y, { optimizer: 'adam' })).rejects.toThrow(/takes \[batch, 4\]; x is float32 \[2, ?3\]/);
+    await expect(eg.distill(student, teacher, x, y, { optimizer: 'adam', unlabeled: eg.tensor([0, 0, NaN, 0], [1, 4]) })).rejects.toThrow(/unlabeled.*NaN/);
   });
 
   it('edgegrad distill writes a student that ONNX Runtime runs, learning from unlabelled digits; bad options are usage errors', async () => {

@@ -15,6 +15,7 @@ import { Plan } from '../graph/executor.js';
 import { Graph, sizeOfShape } from '../graph/ir.js';
 import { registerOp } from '../graph/registry.js';
 import { optimizeForInference } from '../graph/passes.js';
+import { refuseNonFinite } from '../graph/finite.js';
 import { GraphModel } from '../graph-model.js';
 import { Layer, input as symbolicInput, type Weight } from '../layers/layer.js';
 import { Model, Sequential } from '../model.js';
@@ -362,6 +363,7 @@ export async function distill(student: Model, teacher: Teacher, x: Tensor, y?: T
     if (!(t instanceof Tensor) || t.dtype !== 'float32' || t.rank !== want.length + 1 || want.some((d, i) => d !== t.shape[i + 1])) {
       throw new Error(`edgegrad.distill: the student '${student.name}' takes [batch, ${want.join(', ')}]; ${what} is ${t instanceof Tensor ? `${t.dtype} ${formatShape(t.shape)}` : 'not a Tensor'}`);
     }
+    refuseNonFinite(t, 'distill', what);
   };
   checkX(x, 'x');
   if (args.unlabeled) checkX(args.unlabeled, 'unlabeled');
