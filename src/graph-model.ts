@@ -11,6 +11,7 @@ import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
+import { sparsityLine } from './compress/targets.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -247,6 +248,9 @@ export class GraphModel {
       const perStep = f ? f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs) / T : 0;
       out.push(`${n.op} '${n.name}': state ${n.op === 'lstm' ? `h ${U} + c ${U}` : `h ${U}`}, ${T} steps, ${Math.round(perStep)} FLOPs per step${n.attrs.reverse ? ', reversed' : ''}`);
     }
+    // pruned weights: the share of zeros per layer (no line for a dense model)
+    const sparse = sparsityLine(this.graph);
+    if (sparse) out.push(sparse);
     const q = this.quantization;
     if (q) {
       const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');

@@ -147,3 +147,32 @@ export { distill } from './compress/distill.js';
 export type { DistillArgs, DistillHistory, Teacher } from './compress/distill.js';
 export { cascadeCorrelation } from './compress/cascade.js';
 export type { CascadeArgs, CascadeResult, CascadeStep, CascadeActivation, CascadeLoss } from './compress/cascade.js';
+
+// ---- pruning: magnitude on a schedule (TF-MOT names), Optimal Brain Damage / Surgeon ----
+import { pruneLowMagnitude, stripPruning, sparsity as pruningSparsity, targets as pruneTargets } from './compress/prune.js';
+import { polynomialDecay, constantSparsity } from './compress/schedules.js';
+import { obd, obs, hessianDiagonal } from './compress/saliency.js';
+import { pruneChannels } from './compress/structured.js';
+/**
+ * Unstructured pruning: `pruneLowMagnitude(model, { schedule, scope, layers })` returns a Pruning to pass to
+ * fit as a callback (masks held through every optimizer step); `obd` / `obs` prune by second-order
+ * saliency; `sparsity(model)` counts zero weights per layer.
+ */
+export const pruning = {
+  pruneLowMagnitude,
+  polynomialDecay,
+  constantSparsity,
+  stripPruning,
+  sparsity: pruningSparsity,
+  targets: pruneTargets,
+  obd,
+  obs,
+  hessianDiagonal,
+  /** Structured pruning: whole conv channels / dense units removed, the layers that read them shrunk (a faster model). */
+  pruneChannels,
+};
+export { Pruning } from './compress/prune.js';
+export type { PruneLowMagnitudeOptions, PruningScope } from './compress/prune.js';
+export type { PruningSchedule } from './compress/schedules.js';
+export type { HessianEstimate, HessianOptions, ObdOptions, ObsOptions } from './compress/saliency.js';
+export type { PruneChannelsOptions, PruneChannelsResult, ChannelPruneReport, TaylorData } from './compress/structured.js';

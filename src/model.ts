@@ -24,6 +24,7 @@ import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
 import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
+import { sparsityLine } from './compress/targets.js';
 
 export type { FitArgs, History };
 
@@ -745,6 +746,8 @@ export class Model extends Layer {
       `Total params: ${total} (trainable ${trainable}, frozen ${total - trainable}); ${fmtBytes(total * 4 + stateBytes)} of weights and state`,
       `FLOPs per example: ${fmtCount(flopsTotal)}`,
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
+      // pruned weights: the share of zeros per layer (no line for a dense model)
+      ...[sparsityLine(this.inferenceGraph())].filter(Boolean),
     ].join('\n');
     if (opts.print !== false) console.log(out);
     return out;

@@ -12,7 +12,7 @@
 // pruning on a polynomial-decay schedule (0 -> 70%) during the fine-tuning itself.
 //
 // `eg` is the library (the package, or its sources in tests). Run: node models/compress/prune-digits.mjs
-//   [--model models/digits-cnn.onnx] [--sparsities 0.5,0.7,0.8,0.9] [--epochs 2] [--calibration 256] [--lr 3e-4] [--quick] [--json]
+//   [--model models/digits-cnn.onnx] [--sparsities 0.5,0.7,0.8,0.9] [--epochs 2] [--calibration 1024] [--lr 3e-4] [--quick] [--json]
 // It needs a dist/ built with the pruning code (npm run build); on an older dist, bundle the sources (see RESULTS.md).
 
 /** The digits 0-4 of the README's split: the first 8,000 train, the last 2,000 test. */
@@ -37,7 +37,7 @@ export function accuracy(eg, model, x, labels) {
 }
 
 /** Prune the model at `path` with `method` to `sparsity` in one shot, then recover; accuracies and timings. */
-export async function pruneOnce(eg, path, data, { method, sparsity, epochs = 2, learningRate = 3e-4, calibration = 256, seed = 7, batchSize = 32 }) {
+export async function pruneOnce(eg, path, data, { method, sparsity, epochs = 2, learningRate = 3e-4, calibration = 1024, seed = 7, batchSize = 32 }) {
   const model = await eg.loadModel(path);
   const t0 = performance.now();
   let p;
@@ -97,11 +97,12 @@ async function main() {
   const res = await pruneDigits(eg, {
     ...(arg('model') ? { path: arg('model') } : {}),
     sparsities: arg('sparsities', quick ? '0.7' : '0.5,0.7,0.8,0.9').split(',').map(Number),
-    epochs: Number(arg('epochs', quick ? 1 : 2)), calibration: Number(arg('calibration', 256)), learningRate: Number(arg('lr', 3e-4)),
+    epochs: Number(arg('epochs', quick ? 1 : 2)), calibration: Number(arg('calibration', 1024)), learningRate: Number(arg('lr', 3e-4)),
     log: argv.includes('--json') ? () => {} : (s) => console.log(s),
   });
   if (argv.includes('--json')) console.log(JSON.stringify(res, null, 2));
 }
 
-const { fileURLToPath } = await import('node:url');
-if (process.argv[1] && (fileURLToPath(import.meta.url) === process.argv[1] || globalThis.__edgegrad)) await main();
+// run as a script (node models/compress/prune-digits.mjs), or from a bundle of the sources that sets
+// globalThis.__edgegrad (the library) and __edgegradMain; not when a test imports it
+if (typeof process !== 'undefined' && (/prune-digits\.mjs$/.test(process.argv[1] ?? '') || globalThis.__edgegradMain)) await main();

@@ -26,6 +26,12 @@ const USAGE = `usage:
                                             post-training quantization: int8 (activations calibrated on
                                             the images in DIR) or float16; prints sizes, and accuracies
                                             before / after on a labelled folder (--data)
+  edgegrad prune MODEL --sparsity 0.7 --data DIR|FILE.json|digits --out OUT.onnx [--method magnitude|obd]
+                 [--scope layer|global] [--epochs 2] [--lr 0.0003] [--batch 32] [--val 0.2] [--samples 1024]
+                 [--json]               unstructured pruning of the dense and conv kernels in one shot, then
+                                            recovery fine-tuning with the masks held; prints accuracy before,
+                                            after pruning and after recovery on held-out data, and sparsity
+                                            per layer ('digits': the shipped digits, README split)
   edgegrad distill TEACHER --student mlp-small|cnn-small|LAYERS.json|STUDENT.onnx --data DIR|FILE.json|digits
                    --out OUT.onnx [--temperature 4] [--alpha 0.9] [--epochs 10] [--labels N] [--lr 0.001]
                    [--batch 32] [--val 0.2] [--json]
@@ -485,6 +491,114 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ', QDQ'})`);
 }
 
+/**
+ * Labelled data for prune: the shipped digits ('digits': the classes the model has, first 8,000 train and
+ * last 2,000 test, as the README splits them), or a folder / .json shuffled once and split by `val`.
+ * Inputs come in the layout the model takes as a layer (NHWC images).
+ */
+async function pruneData(src: string, m: GraphModel, classes: number, val: number, seed: number): Promise<{ train: { x: eg.Tensor; y: eg.Tensor }; test: { x: eg.Tensor; y: eg.Tensor }; what: string }> {
+  const nchw = m.inputNchw && m.inputShape.length === 3;
+  const layerShape = nchw ? [m.inputShape[1], m.inputShape[2], m.inputShape[0]] : m.inputShape;
+  if (src === 'digits') {
+    if (layerShape.join(',') !== '28,28,1') throw new Error(`--data digits: model '${m.name}' takes [batch, ${m.inputShape.join(', ')}], not 28x28 grayscale digits`);
+    if (classes > 10) throw new Error(`--data digits: model '${m.name}' has ${classes} outputs, the digits have 10 classes`);
+    const d = await eg.data.loadDigits();
+    const pick = (from: number, to: number) => { const idx: number[] = []; for (let n = from; n < to; n++) if (d.labels[n] < classes) idx.push(n); return idx; };
+    const take = (idx: number[]) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32') });
+    const train = take(pick(0, 8000)), test = take(pick(8000, d.count));
+    return { train, test, what: `the shipped digits 0-${classes - 1}: ${train.y.shape[0]} training (of the first 8,000), ${test.y.shape[0]} test (of the last 2,000)` };
+  }
+  let ds: { x: eg.Tensor; y: eg.Tensor; classes: string[] };
+  if (await isFolder(src)) {
+    const to = imageInput(m.inputShape, m.inputNchw);
+    if (!to) throw new Error(`model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images: give --data a .json file`);
+    ds = await loadImageFolder(src, { ...to, nchw: false });
+  } else if (src.endsWith('.json')) {
+    ds = await loadJsonData(src, m.inputShape, nchw);
+  } else {
+    throw new Error(`${src}: --data must be 'digits', a folder with one sub-folder of images per class, or a .json file { "x": [...], "y": [...] }`);
+  }
+  if (ds.classes.length !== classes) throw new Error(`${src}: ${ds.classes.length} classes (${ds.classes.join(', ')}), model '${m.name}' has ${classes} outputs`);
+  const n = ds.x.shape[0], nTest = Math.floor(n * val);
+  if (nTest < 1 || nTest >= n) throw new UsageError(`--val ${val} of ${n} examples leaves no test or no training data`);
+  const order = eg.data.permutation(n, seed), x = eg.data.gather(ds.x, order), y = eg.data.gather(ds.y, order);
+  return { train: { x: eg.data.slice(x, 0, n - nTest), y: eg.data.slice(y, 0, n - nTest) }, test: { x: eg.data.slice(x, n - nTest), y: eg.data.slice(y, n - nTest) }, what: `${src}: ${n - nTest} training, ${nTest} held out (--val ${val})` };
+}
+
+async function pruneCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
+  const { pos, flags } = parseFlags(args, { sparsity: 'number', data: 'string', out: 'string', method: 'string', scope: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', samples: 'number', seed: 'number' });
+  if (pos.length !== 1) throw new UsageError('prune takes one MODEL');
+  if (flags.sparsity === undefined) throw new UsageError('prune needs --sparsity S (the share of dense and conv weights to remove, in [0, 1))');
+  if (!flags.data) throw new UsageError("prune needs --data DIR (one folder of images per class), FILE.json or 'digits'");
+  if (!flags.out) throw new UsageError('prune needs --out OUT.onnx');
+  const sparsity = flags.sparsity as number, method = (flags.method as string) ?? 'magnitude';
+  if (!(sparsity >= 0 && sparsity < 1)) throw new UsageError(`--sparsity must be in [0, 1), got ${sparsity}`);
+  if (method !== 'magnitude' && method !== 'obd') throw new UsageError(`--method must be 'magnitude' or 'obd', got '${method}'`);
+  const scope = (flags.scope as string) ?? 'global';
+  if (scope !== 'global' && scope !== 'layer') throw new UsageError(`--scope must be 'global' or 'layer', got '${scope}'`);
+  const epochs = (flags.epochs as number) ?? 2, lr = (flags.lr as number) ?? 3e-4, batchSize = (flags.batch as number) ?? 32;
+  const val = (flags.val as number) ?? 0.2, seed = (flags.seed as number) ?? 1, samples = (flags.samples as number) ?? 1024;
+  if (!Number.isInteger(epochs) || epochs < 0) throw new UsageError(`--epochs must be an integer >= 0, got ${epochs}`);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  if (!(val > 0 && val < 1)) throw new UsageError(`--val must be in (0, 1), got ${val}`);
+  if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples must be a positive integer, got ${samples}`);
+  await checkOut(flags.out as string);
+  const t0 = performance.now();
+  const m = await eg.loadModel(pos[0]);
+  m.single('prune');
+  const classes = m.predict(eg.zeros([1, ...m.inputShape])).shape;
+  if (classes.length !== 2) throw new Error(`model '${m.name}' gives [batch, ${classes.slice(1).join(', ')}]; prune takes classifiers that give [batch, classes]`);
+  const data = await pruneData(flags.data as string, m, classes[1], val, seed);
+  // the model runs as a layer (NHWC inside) for pruning and training; its weights are the model's own
+  const net = eg.sequential({ name: `${m.name.replace(/\W+/g, '_')}_pruned`, layers: [m] });
+  const ends = m.graph.producer(m.graph.outputs[0]);
+  const softmax = ends?.op === 'activation' && ends.attrs.activation === 'softmax';
+  net.compile({ optimizer: eg.optimizers.adam({ learningRate: lr }), loss: softmax ? 'sparseCategoricalCrossentropy' : 'sparseSoftmaxCrossEntropy', metrics: ['accuracy'] });
+  const acc = () => net.evaluate(data.test.x, data.test.y, { batchSize: 64 }).accuracy;
+  const before = acc();
+  const tPrune = performance.now();
+  const p = method === 'obd'
+    ? eg.pruning.obd(net, { x: eg.data.slice(data.train.x, 0, Math.min(samples, data.train.x.shape[0])), sparsity, scope: scope as eg.PruningScope })
+    : new eg.Pruning(net, { scope: scope as eg.PruningScope }).prune(sparsity);
+  const pruneSeconds = (performance.now() - tPrune) / 1000;
+  const pruned = acc();
+  const steps = Math.ceil(data.train.x.shape[0] / batchSize) * epochs;
+  let bar: Progress | undefined, step = 0, epoch = 0;
+  const tTrain = performance.now();
+  if (epochs > 0) {
+    await net.fit(data.train.x, data.train.y, {
+      epochs, batchSize, seed,
+      callbacks: [p, {
+        onEpochBegin: (e) => { epoch = e; },
+        onBatchEnd: (_b, logs) => { step++; if (!json) (bar ??= new Progress('recovery', steps)).update(step, `epoch ${epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}`); },
+      }],
+    });
+  }
+  const trainSeconds = (performance.now() - tTrain) / 1000;
+  eg.pruning.stripPruning(p);
+  const recovered = acc();
+  const rows = eg.pruning.sparsity(m);
+  const zeros = rows.reduce((s, r) => s + r.zeros, 0), size = rows.reduce((s, r) => s + r.size, 0);
+  const outPath = flags.out as string;
+  await m.save(outPath);
+  const result = {
+    model: pos[0], out: outPath, method, scope, sparsity: zeros / size, data: data.what, epochs,
+    accuracy: { before, pruned, recovered, test: data.test.y.shape[0] },
+    layers: rows.map((r) => ({ layer: r.layer, size: r.size, zeros: r.zeros, sparsity: r.sparsity })),
+    pruneSeconds: +pruneSeconds.toFixed(2), trainSeconds: +trainSeconds.toFixed(2), totalSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+  };
+  net.dispose();
+  if (json) { out(JSON.stringify(result)); return; }
+  out('');
+  out(`  data         ${data.what}`);
+  out(`  pruned       ${method === 'obd' ? 'Optimal Brain Damage (saliency ½·h·w², Gauss-Newton diagonal)' : 'magnitude |w|'}, ${scope} scope, to ${pct(zeros / size)} of ${size} dense and conv weights`);
+  out(`  accuracy     ${pct(before)} before, ${pct(pruned)} after pruning, ${pct(recovered)} after ${epochs} epoch${epochs === 1 ? '' : 's'} of recovery (${data.test.y.shape[0]} held-out examples)`);
+  out(`  layers       ${rows.map((r) => `${r.layer} ${pct(r.sparsity)}`).join(', ')}`);
+  out(`  time         ${pruneSeconds.toFixed(1)} s pruning, ${trainSeconds.toFixed(1)} s recovery, ${result.totalSeconds.toFixed(1)} s in all`);
+  out(`  written      ${outPath} (ONNX; the zeros are ordinary dense weights)`);
+}
+
 function median(v: number[]): number {
   const s = v.slice().sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
@@ -561,6 +675,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     if (cmd === 'bench') { await bench(rest, json, out); return 0; }
     if (cmd === 'quantize') { await quantizeCmd(rest, json, out); return 0; }
     if (cmd === 'distill') { await distillCmd(rest, json, out); return 0; }
+    if (cmd === 'prune') { await pruneCmd(rest, json, out); return 0; }
     throw new UsageError(cmd ? `unknown command '${cmd}'` : 'no command');
   } catch (e) {
     const raw = (e as Error)?.message ?? String(e);

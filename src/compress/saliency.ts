@@ -33,7 +33,7 @@ export interface HessianOptions {
   y?: Tensor | Int32Array;
   /** 'fisher' (default: Σ_c p_c g_c², the Gauss-Newton diagonal of softmax cross-entropy) or 'empirical' (g_y²) */
   hessian?: HessianEstimate;
-  /** how many examples (the first of x) to average over: default all, at most 256 unless given */
+  /** how many examples (the first of x) to average over: default all, at most 1,024 unless given (the digits CNN: 256 examples prune 70% to 97.97% test accuracy, 1,024 to 98.14%, 4,000 no better) */
   samples?: number;
   /** only these layers (names from eg.pruning.targets) */
   layers?: string[];
@@ -161,7 +161,7 @@ export function obsPrune(w: Float64Array, hinv: Float64Array, k: number): Uint8A
 function sampleCount(opts: HessianOptions, who: string): number {
   const x = opts.x;
   if (!(x instanceof Tensor)) throw new Error(`edgegrad.pruning.${who}: x must be a Tensor of inputs [n, ...], got ${x === undefined ? 'nothing' : typeof x}`);
-  const n = opts.samples ?? Math.min(x.shape[0], 256);
+  const n = opts.samples ?? Math.min(x.shape[0], 1024);
   if (!(Number.isInteger(n) && n >= 1 && n <= x.shape[0])) throw new Error(`edgegrad.pruning.${who}: samples must be an integer in [1, ${x.shape[0]}] (x has ${x.shape[0]} examples), got ${n}`);
   return n;
 }
@@ -207,7 +207,9 @@ function exampleGradients(model: Model | GraphModel, targets: readonly PruneTarg
   const g = net.inferenceGraph();
   for (const nd of g.nodes) if (nd.op === 'batchNorm') nd.attrs = { ...nd.attrs, frozen: true };
   const out = g.outputs[0];
-  const { lossName, lossInput } = lossOnLogits(g, out, 'sparseCategoricalCrossentropy');
+  // a model that ends in softmax: the loss on its logits; one that gives logits: those, and p = softmax
+  const endsInSoftmax = g.producer(out)?.op === 'activation' && g.producer(out)?.attrs.activation === 'softmax';
+  const { lossName, lossInput } = endsInSoftmax ? lossOnLogits(g, out, 'sparseCategoricalCrossentropy') : { lossName: 'sparseSoftmaxCrossEntropy' as const, lossInput: out };
   const classes = g.values[out].shape.at(-1)!;
   if (g.values[out].shape.length !== 2) throw new Error(`edgegrad.pruning.${who}: model '${model.name}' gives [batch, ${g.values[out].shape.slice(1).join(', ')}]; the Hessian estimate takes classifiers that give [batch, classes]`);
   const yId = g.input('y', [-1], 'int32');
@@ -232,6 +234,7 @@ function exampleGradients(model: Model | GraphModel, targets: readonly PruneTarg
         plan.viewI32(yId)[0] = label;
         plan.run();
         probs.set(plan.view(out));
+        if (!endsInSoftmax) softmaxInPlace(probs);
         byTarget.forEach((ids, k) => {
           const gk = grads[k];
           gk.set(plan.view(ids[0]));
@@ -267,4 +270,11 @@ function layerInputs(model: Model | GraphModel, x: Tensor, who: string): Tensor 
   const [N, C, H, W] = x.shape, src = x.dataSync(), dst = new Float32Array(src.length);
   for (let i = 0; i < N; i++) for (let c = 0; c < C; c++) for (let p = 0; p < H * W; p++) dst[(i * H * W + p) * C + c] = src[(i * C + c) * H * W + p];
   return tensor(dst, [N, H, W, C]);
+}
+
+function softmaxInPlace(z: Float32Array): void {
+  let m = -Infinity, sum = 0;
+  for (const v of z) m = Math.max(m, v);
+  for (let i = 0; i < z.length; i++) { z[i] = Math.exp(z[i] - m); sum += z[i]; }
+  for (let i = 0; i < z.length; i++) z[i] /= sum;
 }
