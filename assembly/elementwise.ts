@@ -10,6 +10,7 @@ export const BIN_MUL: i32 = 2;
 export const BIN_DIV: i32 = 3;
 export const BIN_MAX: i32 = 4;
 export const BIN_MIN: i32 = 5;
+export const BIN_POW: i32 = 6;
 
 // @ts-ignore: decorator
 @inline function bin1(op: i32, a: f32, b: f32): f32 {
@@ -19,6 +20,7 @@ export const BIN_MIN: i32 = 5;
     case BIN_MUL: return a * b;
     case BIN_DIV: return a / b;
     case BIN_MAX: return max(a, b);
+    case BIN_POW: return Mathf.pow(a, b);
     default: return min(a, b);
   }
 }
@@ -39,7 +41,8 @@ export const BIN_MIN: i32 = 5;
 // @ts-ignore: decorator
 @inline function innerRun(op: i32, L: i32, a: usize, sa: i32, b: usize, sb: i32, out: usize): void {
   let i = 0;
-  if (ASC_FEATURE_SIMD) {
+  // pow has no four-lane form: it runs one value at a time
+  if (ASC_FEATURE_SIMD && op != BIN_POW) {
     if (sa == 1 && sb == 1) {
       for (; i + 3 < L; i += 4) {
         const o = <usize>i << 2;

@@ -17,7 +17,7 @@ export {
 } from './ops/activation.js';
 export type { ActivationName, RReluOptions } from './ops/activation.js';
 export { batchNorm } from './ops/norm.js';
-export { add, sub, mul, div, maximum, minimum, neg, abs, exp, log, sqrt, square, reciprocal } from './ops/elementwise.js';
+export { add, sub, mul, div, maximum, minimum, pow, neg, abs, exp, log, sqrt, square, reciprocal } from './ops/elementwise.js';
 export { sum, mean, max, min, argMax } from './ops/reduce.js';
 export { losses, LOSSES } from './ops/loss.js';
 export type { LossName, LossOptions } from './ops/loss.js';

@@ -9,7 +9,7 @@ const PAIRS: Array<[number[], number[]]> = [
   [[5], [5]], [[3, 4], [4]], [[3, 4], [3, 1]], [[2, 3, 4], [1, 3, 1]], [[1], [2, 3]], [[2, 1, 5], [1, 4, 1]],
   [[2, 3, 4, 5], [5]], [[7, 1, 3], [1, 6, 1]], [[], [3, 2]], [[4, 33], [4, 33]], [[2, 2, 2, 2, 2], [2, 1, 2, 1, 2]],
 ];
-const OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min'];
+const OPS: BinaryOp[] = ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'];
 
 describe.each(BACKENDS)('elementwise and reductions (%s build)', (build) => {
   beforeAll(() => { useBuild(build); });
@@ -29,13 +29,18 @@ describe.each(BACKENDS)('elementwise and reductions (%s build)', (build) => {
       const a = randArr(sa, i + 100, 0.5, 2), b = randArr(sb, i + 150, 0.5, 2);
       const outShape = refBinary('add', a, b).shape;
       const g = randArr(outShape, i + 200);
-      for (const op of ['add', 'sub', 'mul', 'div'] as BinaryOp[]) {
+      for (const op of ['add', 'sub', 'mul', 'div', 'pow'] as BinaryOp[]) {
         const { da, db } = binaryGrad(op, t(a), t(b), t(g));
         expect(da.shape).toEqual(sa); expect(db.shape).toEqual(sb);
         expectGradClose(da.dataSync(), numericGrad((v) => dot(g.data, refBinary(op, { shape: sa, data: v }, b).data), a.data), `${op} da ${sa}|${sb}`);
         expectGradClose(db.dataSync(), numericGrad((v) => dot(g.data, refBinary(op, a, { shape: sb, data: v }).data), b.data), `${op} db ${sa}|${sb}`);
       }
     });
+  });
+
+  it('pow is C\'s pow: a negative base to an integer power keeps its sign, to a fractional one is NaN; 0^0 = 1, 0^-1 = Infinity', () => {
+    const got = binary('pow', tensor([-2, -2, -2, 0, 0, 0, 2, 4], [8]), tensor([2, 3, 0.5, 0, -1, 2, -2, 0.5], [8])).dataSync();
+    expect(Array.from(got)).toEqual([4, -8, NaN, 1, Infinity, 0, 0.25, 2]);
   });
 
   it('sumToShape is the adjoint of broadcasting', () => {

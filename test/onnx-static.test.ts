@@ -180,7 +180,7 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
       const xin = dims.length === 4 ? eg.tensor(nchwToNhwc(x.dataSync() as Float32Array, dims), [dims[0], dims[2], dims[3], dims[1]]) : x;
       const target = eg.zeros((m.predict(x) as eg.Tensor).shape);
       const before = net.evaluate(xin, target).loss;
-      await net.fit(xin, target, { epochs: 3, batchSize: 4, verbose: 0 });
+      await net.fit(xin, target, { epochs: 3, batchSize: 4 });
       expect(net.evaluate(xin, target).loss).toBeLessThan(before);
     });
   }

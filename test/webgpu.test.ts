@@ -116,6 +116,8 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     for (const name of eg.ACTIVATIONS.filter((a) => a !== 'softmax' && a !== 'logSoftmax')) {
       await sameSpecials(`${name} at extremes`, () => eg.activation(eg.tensor(v, [3, 4]), name));
     }
+    // pow's special values: negative bases (integer and fractional exponents), zeros
+    await sameSpecials('pow of negative bases and zeros', () => eg.pow(eg.tensor([-2, -2, -2, 0, 0, 0, 2, 4, -3, -1, 1, 0], [3, 4]), eg.tensor([2, 3, 0.5, 0, -1, 2, -2, 0.5, 3, 4, 7, 3], [3, 4])));
     await sameSpecials('max/min with NaN', () => [eg.maximum(eg.tensor(v, [3, 4]), 0), eg.minimum(eg.tensor(v, [3, 4]), 0)]);
     await sameSpecials('pool and reduce with NaN', () => [eg.maxPool(eg.tensor(v, [1, 3, 4, 1]), 2, 1, 'valid'), eg.max(eg.tensor(v, [3, 4]), 1), eg.min(eg.tensor(v, [3, 4]), 1)]);
     await sameSpecials('fused relu with NaN', () => eg.fused.matMul({ a: eg.tensor(v, [3, 4]), b: eg.tensor(Float32Array.of(1, 0, 0, 1, 0, 0, 0, 0), [4, 2]), activation: 'relu' }));
@@ -123,11 +125,11 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
 
   it('broadcasting binary ops and their gradients, unary ops, reductions', async () => {
     const a = data([2, 3, 4], 8, 0.5, 2), b = data([3, 1], 9, 0.5, 2);
-    for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min'] as const) {
+    for (const op of ['add', 'sub', 'mul', 'div', 'max', 'min', 'pow'] as const) {
       await same(op, () => {
         const ta = eg.tensor(a, [2, 3, 4]), tb = eg.tensor(b, [3, 1]);
         const { da, db } = eg.backprop.binary(op, ta, tb, eg.tensor(data([2, 3, 4], 10), [2, 3, 4]));
-        return [{ add: eg.add, sub: eg.sub, mul: eg.mul, div: eg.div, max: eg.maximum, min: eg.minimum }[op](ta, tb), da, db];
+        return [{ add: eg.add, sub: eg.sub, mul: eg.mul, div: eg.div, max: eg.maximum, min: eg.minimum, pow: eg.pow }[op](ta, tb), da, db];
       });
     }
     for (const f of [eg.neg, eg.abs, eg.exp, eg.log, eg.sqrt, eg.square, eg.reciprocal]) await same(f.name, () => f(eg.tensor(a, [2, 3, 4])));

@@ -106,7 +106,7 @@ export interface Kernels extends OptimKernels {
 export const Act = {
   linear: 0, relu: 1, relu6: 2, leakyRelu: 3, elu: 4, selu: 5, sigmoid: 6, tanh: 7, softplus: 8, gelu: 9, step: 10, sign: 11, hardSigmoid: 12,
 } as const;
-export const Bin = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 } as const;
+export const Bin = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5, pow: 6 } as const;
 export const Un = { neg: 0, abs: 1, exp: 2, log: 3, sqrt: 4, square: 5, reciprocal: 6 } as const;
 export const Red = { sum: 0, mean: 1, max: 2, min: 3 } as const;
 export const Pool = { max: 0, avg: 1 } as const;

@@ -65,6 +65,8 @@ export const mul = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('m
 export const div = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('div', a, b);
 export const maximum = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('max', a, b);
 export const minimum = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('min', a, b);
+/** a ** b elementwise, broadcasting (C's pow: a negative base takes integer exponents only, else NaN). */
+export const pow = (a: Tensor | TensorLike, b: Tensor | TensorLike) => binary('pow', a, b);
 
 /** Sum `big` down to `shape` (the adjoint of broadcasting `shape` up to big's shape). */
 export function sumToShape(big: Tensor, shape: readonly number[]): Tensor {
@@ -91,6 +93,13 @@ export function binaryGrad(op: BinaryOp, a: Tensor, b: Tensor, dy: Tensor): { da
       const neg = unary('neg', t2);
       t2.dispose();
       return { da, db: take(neg, b.shape) };
+    }
+    case 'pow': {
+      // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b ln a
+      const bm1 = binary('sub', b, 1), p = binary('pow', a, bm1), g = binary('mul', dy, b), ga = binary('mul', g, p);
+      const y = binary('pow', a, b), la = unary('log', a), gy = binary('mul', dy, y), gb = binary('mul', gy, la);
+      [bm1, p, g, y, la, gy].forEach((t) => t.dispose());
+      return { da: take(ga, a.shape), db: take(gb, b.shape) };
     }
     default: {
       // max/min: the gradient goes to the operand that was selected (a on ties)
@@ -146,7 +155,7 @@ export function refBinary(op: BinaryOp, a: Arr, b: Arr): Arr {
     let rem = k;
     for (let i = r - 1; i >= 0; i--) { idx[i] = rem % shape[i]; rem = Math.floor(rem / shape[i]); }
     const x = at(a), y = at(b);
-    out.data[k] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : op === 'div' ? x / y : op === 'max' ? Math.max(x, y) : Math.min(x, y);
+    out.data[k] = op === 'add' ? x + y : op === 'sub' ? x - y : op === 'mul' ? x * y : op === 'div' ? x / y : op === 'max' ? Math.max(x, y) : op === 'pow' ? Math.pow(x, y) : Math.min(x, y);
   }
   return out;
 }
@@ -197,8 +206,9 @@ for (const op of ['add', 'sub', 'mul', 'div'] as const) {
   });
 }
 
-// maximum / minimum: the gradient goes to the operand that won (to b on a tie), through a 0/1 mask
-for (const op of ['max', 'min'] as const) {
+// maximum / minimum: the gradient goes to the operand that won (to a on a tie, as binaryGrad), through a
+// 0/1 mask; pow: b a^(b-1) to a, a^b ln a to b
+for (const op of ['max', 'min', 'pow'] as const) {
   registerOp({
     name: op,
     infer([a, b], _attrs, node) {
@@ -211,10 +221,16 @@ for (const op of ['max', 'min'] as const) {
         const s = b.shape(like), gs = b.shape(g);
         return s.length === gs.length && s.every((d, i) => d === gs[i]) ? g : b.node('sumToShape', [g, like], {}, `${nm}_sum`)[0];
       };
-      // step(x - y) is 1 where x > y: x won a max; step(y - x), x won a min
-      const wins = b.node('activation', [b.node('sub', op === 'max' ? [x, y] : [y, x], {}, `${nm}_diff`)[0]], { activation: 'step' }, `${nm}_wins`)[0];
-      const dx = b.node('mul', [dy!, wins], {}, `${nm}_dx`)[0];
-      return [b.needs(x) ? toShape(dx, x) : undefined, b.needs(y) ? toShape(b.node('sub', [dy!, dx], {}, `${nm}_dy`)[0], y) : undefined];
+      if (op === 'pow') {
+        const one = b.node('constant', [], { value: 1 })[0];
+        const dx = () => b.node('mul', [b.node('mul', [dy!, y], {}, `${nm}_dyb`)[0], b.node('pow', [x, b.node('sub', [y, one], {}, `${nm}_bm1`)[0]], {}, `${nm}_pbm1`)[0]], {}, `${nm}_dx`)[0];
+        const dyb = () => b.node('mul', [b.node('mul', [dy!, n.outputs[0]], {}, `${nm}_dyy`)[0], b.node('unary', [x], { op: 'log' }, `${nm}_loga`)[0]], {}, `${nm}_dy`)[0];
+        return [b.needs(x) ? toShape(dx(), x) : undefined, b.needs(y) ? toShape(dyb(), y) : undefined];
+      }
+      // step(y - x) is 1 where y > x: y won a max (step(x - y), a min); x keeps the rest, ties included
+      const ywins = b.node('activation', [b.node('sub', op === 'max' ? [y, x] : [x, y], {}, `${nm}_diff`)[0]], { activation: 'step' }, `${nm}_ywins`)[0];
+      const dyy = b.node('mul', [dy!, ywins], {}, `${nm}_dy`)[0];
+      return [b.needs(x) ? toShape(b.node('sub', [dy!, dyy], {}, `${nm}_dx`)[0], x) : undefined, b.needs(y) ? toShape(dyy, y) : undefined];
     },
     flops: (_i, [o]) => sizeOfShape(o),
   });

@@ -57,6 +57,7 @@ const binOp = (op: number, a: number, b: number): number => {
     case Bin.mul: return a * b;
     case Bin.div: return a / b;
     case Bin.max: return Math.max(a, b);
+    case Bin.pow: return Math.fround(Math.pow(a, b));
     default: return Math.min(a, b);
   }
 };

@@ -125,6 +125,13 @@ ${MAIN} {
     case 2u: { v = x * y; }
     case 3u: { v = x / y; }
     case 4u: { v = select(max(x, y), x + y, isNan(x) || isNan(y)); }
+    case 6u: {
+      // WGSL's pow is undefined for x < 0: |x|^y, negated for odd integer y, NaN for a fractional y (as C's pow)
+      let p = pow(abs(x), y);
+      let odd = fract(y * 0.5) != 0.0;
+      v = select(p, select(select(p, -p, odd), qnan(), fract(y) != 0.0), x < 0.0);
+      v = select(v, select(select(1.0, 0.0, y > 0.0), -negInf(), y < 0.0), x == 0.0);
+    }
     default: { v = select(min(x, y), x + y, isNan(x) || isNan(y)); }
   }
   mem[ai(5u) + i] = v;

@@ -1,4 +1,4 @@
-// add / sub / mul / div / max / min (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
+// add / sub / mul / div / max / min / pow (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
 import { type ExportFamily, type Exporter } from './context.js';
 
 const binary = (opType: string): Exporter => (cx, n, out) => {
@@ -24,4 +24,5 @@ export const elementwiseFamily: ExportFamily = {
   div: binary('Div'),
   max: binary('Max'),
   min: binary('Min'),
+  pow: binary('Pow'),
 };

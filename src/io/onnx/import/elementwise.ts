@@ -62,7 +62,8 @@ function binary(cx: ImportContext, n: OnnxNode): void {
         for (let i = 0; i < a; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) data[(i * h * w + p) * c + ch] = v.konst!.data[(i * c + ch) * h * w + p];
       }
     }
-    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), true);
+    // a constant operand trains (a scale, a shift), but not a Pow's exponent
+    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), !(n.opType === 'Pow' && k === 1));
   };
   if (p.konst && q.konst) cx.unsupported(n, 'two constant operands');
   const [id] = cx.g.node(n.opType.toLowerCase(), [toGraph(p, q, 0), toGraph(q, p, 1)], {}, n.name);
@@ -79,19 +80,22 @@ function unary(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
 }
 
-/** Pow of a computed value by a constant exponent: 2 is square, 0.5 sqrt, -1 reciprocal, 1 the value, 3 x * x². */
+/**
+ * Pow: a constant scalar exponent 2 is square, 0.5 sqrt, -1 reciprocal, 1 the value, 3 x * x²; any other
+ * exponent (a tensor, computed, or a computed base of a constant) is the broadcasting pow op.
+ */
 function pow(cx: ImportContext, n: OnnxNode): void {
-  const x = cx.graphVal(n, 0), e = cx.get(n, 1);
-  if (!e.konst || e.konst.data.length !== 1) cx.unsupported(n, 'only a constant scalar exponent');
-  const p = e.konst!.data[0];
+  const x0 = cx.get(n, 0), e = cx.get(n, 1);
+  const p = e.konst && e.konst.data.length === 1 && x0.id !== undefined ? e.konst.data[0] : NaN;
+  if (![1, 2, 0.5, -1, 3].includes(p)) return binary(cx, n);
+  const x = cx.graphVal(n, 0);
   const u = (op: string, src: number, nm: string) => cx.g.node('unary', [src], { op }, nm)[0];
   let id: number;
   if (p === 1) return cx.set(n, x);
   else if (p === 2) id = u('square', x.id!, n.name!);
   else if (p === 0.5) id = u('sqrt', x.id!, n.name!);
   else if (p === -1) id = u('reciprocal', x.id!, n.name!);
-  else if (p === 3) id = cx.g.node('mul', [x.id!, u('square', x.id!, `${n.name}/sq`)], {}, n.name)[0];
-  else return cx.unsupported(n, `exponent ${p} (edgegrad computes 2, 3, 0.5, 1 and -1)`);
+  else id = cx.g.node('mul', [x.id!, u('square', x.id!, `${n.name}/sq`)], {}, n.name)[0];
   cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
 }
 
