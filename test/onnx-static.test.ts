@@ -107,6 +107,28 @@ describe('ONNX inputs without a batch axis, and inputs bound at load', () => {
   });
 });
 
+describe('ONNX inputs with named dimensions beside the batch (freeDimensionOverrides)', () => {
+  beforeAll(() => useBuild('simd'));
+
+  // tokens [N, seq, 8] x W [8, 4], then a mean over the sequence
+  const tokens = () => model([node('MatMul', ['x', 'w'], ['h']), node('ReduceMean', ['h'], ['y'], [ints('axes', [1]), int('keepdims', 0)])],
+    [f32('w', Array.from({ length: 32 }, (_, i) => Math.sin(i) / 3), [8, 4])], [{ name: 'x', dims: ['N', 'seq', 8] }], [{ name: 'y', dims: ['N', 4] }]);
+
+  it('a named dimension is refused with the option that sizes it; sized at load, the model matches ONNX Runtime at that size', async () => {
+    await expect(eg.loadModel(tokens())).rejects.toThrow(/input 'x' has dynamic dimensions \[-1,-1,8\] beyond the batch: give it a size at load, eg\.loadModel\(file, \{ freeDimensionOverrides: \{ seq: \.\.\. \} \}\)/);
+    const m = await eg.loadModel(tokens(), { freeDimensionOverrides: { seq: 5 } });
+    expect(m.summary({ print: false })).toContain('Inputs: x float32 [batch, 5, 8]');
+    const x = eg.randomNormal([3, 5, 8], 0, 1, 12);
+    const [theirs] = await ort(tokens(), { x });
+    expect(maxRelDiff((m.predict(x) as eg.Tensor).dataSync(), theirs)).toBeLessThan(1e-5);
+  });
+
+  it('a name no input has, or a size that is not a positive integer, is a clear error', async () => {
+    await expect(eg.loadModel(tokens(), { freeDimensionOverrides: { len: 5 } })).rejects.toThrow("freeDimensionOverrides: no input has a dimension named 'len' (named dimensions: 'N', 'seq')");
+    await expect(eg.loadModel(tokens(), { freeDimensionOverrides: { seq: 2.5 } })).rejects.toThrow("freeDimensionOverrides: 'seq' must be a positive integer, got 2.5");
+  });
+});
+
 describe('ONNX op forms over any axis and any constants, against ONNX Runtime', () => {
   beforeAll(() => useBuild('simd'));
 

@@ -19,10 +19,17 @@ export interface LoadOptions {
    * inputs are the others.
    */
   constants?: Record<string, import('../tensor.js').Tensor>;
+  /**
+   * ONNX only: sizes for named (symbolic) input dimensions beside the batch, as ONNX Runtime's
+   * freeDimensionOverrides ({ seq: 128 }: every input dimension the file names 'seq' is 128).
+   */
+  freeDimensionOverrides?: Record<string, number>;
 }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
-  const onlyOnnx = () => { if (options.constants && Object.keys(options.constants).length) throw new Error('edgegrad.loadModel: options.constants binds inputs of ONNX models; this is a TensorFlow.js model'); };
+  const onlyOnnx = () => {
+    for (const k of ['constants', 'freeDimensionOverrides'] as const) if (options[k] && Object.keys(options[k]!).length) throw new Error(`edgegrad.loadModel: options.${k} applies to ONNX models; this is a TensorFlow.js model`);
+  };
   if (typeof source === 'object' && !(source instanceof Uint8Array) && !(source instanceof ArrayBuffer) && !(source instanceof URL)) {
     return withFile('tfjs-model', () => {
       onlyOnnx();

@@ -23,11 +23,18 @@ export interface ImportOptions {
    * constant, so the ops that need it constant can read it, and the model's remaining inputs are the others.
    */
   constants?: Record<string, Tensor>;
+  /**
+   * Sizes for named (symbolic) input dimensions, as ONNX Runtime's freeDimensionOverrides: { seq: 128 }
+   * fixes every input dimension the file calls 'seq' (a sequence length, an image size), so a model whose
+   * inputs have symbolic dimensions besides the batch loads with those sizes.
+   */
+  freeDimensionOverrides?: Record<string, number>;
 }
 
 export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExternal?: ExternalReader, opts: ImportOptions = {}): Promise<GraphModel> {
   const { m, og, opset } = await parse(bytes);
   await loadExternal(og.initializer, readExternal);
+  overrideDimensions(og, opts.freeDimensionOverrides ?? {});
   const bound = bindConstants(og, opts.constants ?? {});
   const build = (batched: boolean) => {
     const cx = new ImportContext(new Graph(), opset, READS_QUANTIZED);
@@ -55,6 +62,16 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
 function fixedShapes(og: OnnxGraph, bound: string[]): boolean {
   const inits = new Set([...og.initializer.map((t) => t.name), ...bound]);
   return og.input.filter((i) => !inits.has(i.name)).every((i) => i.type?.tensorType?.shape?.dim?.every((d) => num(d.dimValue, -1) >= 1) ?? false);
+}
+
+/** Named input dimensions given sizes (ImportOptions.freeDimensionOverrides), in the decoded graph itself. */
+function overrideDimensions(og: OnnxGraph, sizes: Record<string, number>): void {
+  const named = new Set(og.input.flatMap((i) => (i.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimParam).filter((p): p is string => !!p)));
+  for (const [nm, size] of Object.entries(sizes)) {
+    if (!named.has(nm)) fail(`freeDimensionOverrides: no input has a dimension named '${nm}' (named dimensions: ${[...named].map((p) => `'${p}'`).join(', ') || 'none'})`);
+    if (!(Number.isInteger(size) && size >= 1)) fail(`freeDimensionOverrides: '${nm}' must be a positive integer, got ${size}`);
+  }
+  for (const i of og.input) for (const d of i.type?.tensorType?.shape?.dim ?? []) if (d.dimParam && sizes[d.dimParam] !== undefined) d.dimValue = sizes[d.dimParam] as unknown as typeof d.dimValue;
 }
 
 /** The inputs bound at load (ImportOptions.constants) as constant values, each checked against its declaration. */
@@ -142,7 +159,11 @@ function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<
     if (inDims.length === 0 && batched) fail(`input '${inInfo.name}' is a scalar: edgegrad's inputs have a batch dimension first`);
     const per = inDims.filter((_, i) => i !== b);
     const steps = og.node.some((nd) => ['LSTM', 'GRU', 'RNN'].includes(nd.opType)) ? ' (a recurrent model runs a fixed number of steps here: export it with a fixed sequence length)' : '';
-    if (per.some((d) => d < 1)) fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch${steps}`);
+    if (per.some((d) => d < 1)) {
+      const names = (tt?.shape?.dim ?? []).filter((d, i) => i !== b && num(d.dimValue, -1) < 1).map((d) => d.dimParam).filter(Boolean);
+      const how = names.length ? `: give ${names.length > 1 ? 'them sizes' : 'it a size'} at load, eg.loadModel(file, { freeDimensionOverrides: { ${names.map((p) => `${/^[A-Za-z_$][\w$]*$/.test(p!) ? p : `'${p}'`}: ...`).join(', ')} } })` : '';
+      fail(`input '${inInfo.name}' has dynamic dimensions ${JSON.stringify(inDims)} beyond the batch${steps}${how}`);
+    }
     // bounded before anything is planned: a declared [3, 224, 2^31] input would ask for terabytes at predict
     if (per.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(per)} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
