@@ -153,6 +153,10 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
       [], [{ name: 'x', dims: [2, 3, 4, 5] }], [{ name: 'f', dims: [6, 20] }, { name: 'y', dims: [1, 120] }], 11);
     const m = await check(bytes, eg.randomNormal([2, 3, 4, 5], 0, 1, 6));
     expect(m.summary({ print: false })).toContain('Inputs: x float32 [2, 3, 4, 5]');
+    // exported, the whole tensor keeps its declared shape (no batch, no image layout)
+    const back = onnx.ModelProto.decode(await eg.toOnnx(m));
+    expect(back.graph.input[0].type.tensorType.shape.dim.map((d: { dimValue?: unknown; dimParam?: string }) => d.dimParam ?? Number(d.dimValue))).toEqual([2, 3, 4, 5]);
+    expect(back.graph.node.map((n: { opType: string }) => n.opType)).not.toContain('Transpose');
   });
 
   it('Clip to [-0.3, 0.4] and SELU with other constants after a Gemm: match, export, and the Gemm weights train by the right gradient', async () => {

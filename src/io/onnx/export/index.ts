@@ -4,6 +4,7 @@ import type { Graph, Node } from '../../../graph/ir.js';
 import { protoRoot, FLOAT } from '../proto.js';
 import { attrInts, ExportContext, fail, OPSET } from './context.js';
 import { exportNode } from './table.js';
+import { classNamesProps } from './metadata.js';
 
 export interface ExportSource {
   graph: Graph;
@@ -20,6 +21,8 @@ export interface ExportSource {
   outputsNchw?: boolean[];
   /** per input: its ONNX element type (1 float, 6 int32, 7 int64); default float */
   inputTypes?: number[];
+  /** the output classes' names, stored in metadata_props (see metadata.ts) */
+  classNames?: readonly string[];
 }
 
 type Dim = { dimValue?: number; dimParam?: string };
@@ -48,6 +51,7 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
     producerVersion: '0.1.0',
     opsetImport: [{ domain: '', version: OPSET }],
     graph: { name, node: cx.nodes, initializer: cx.inits, input: inputInfo, output: outputInfo },
+    metadataProps: classNamesProps(src.classNames),
   });
   return root.ModelProto.encode(model).finish();
 }
@@ -55,7 +59,8 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
 /** An input: an image NCHW at an NCHW boundary, else NHWC and transposed to NCHW inside. */
 function writeInput(cx: ExportContext, xId: number, inName: string, nchwBoundary: boolean, elemType: number): unknown {
   const xs = cx.shapeOf(xId);
-  if (xs.length !== 4 || elemType !== FLOAT) {
+  // a whole tensor of a fixed shape (no batch axis) is plain whatever its rank: no image layout at its boundary
+  if (xs.length !== 4 || elemType !== FLOAT || xs[0] !== -1) {
     cx.onnxName.set(xId, inName);
     return valueInfo(inName, xs.map(dim), elemType);
   }
@@ -77,13 +82,13 @@ function writeOutput(cx: ExportContext, outId: number, name: string, nchwBoundar
     if (have !== name) cx.emit('Identity', [have], [], `${name}/identity`, name);
     return os.map(dim);
   }
-  const [, H, W, C] = os;
+  const [N, H, W, C] = os;
   if (nchwBoundary) {
     if (have !== name) cx.emit('Identity', [have], [], `${name}/identity`, name);
-    return [dim(-1), dim(C), dim(H), dim(W)];
+    return [dim(N), dim(C), dim(H), dim(W)];
   }
   cx.emit('Transpose', [have], [attrInts('perm', [0, 2, 3, 1])], `${name}/to_nhwc`, name);
-  return [dim(-1), dim(H), dim(W), dim(C)];
+  return [dim(N), dim(H), dim(W), dim(C)];
 }
 
 /** Whether a node's output is a feature map (so the graph output needs a layout transpose after it). */
