@@ -12,7 +12,7 @@
 // pruning on a polynomial-decay schedule (0 -> 70%) during the fine-tuning itself.
 //
 // `eg` is the library (the package, or its sources in tests). Run: node models/compress/prune-digits.mjs
-//   [--model models/digits-cnn.onnx] [--sparsities 0.5,0.7,0.8,0.9] [--epochs 2] [--calibration 1024] [--lr 3e-4] [--quick] [--json]
+//   [--model models/digits-cnn.onnx] [--sparsities 0.5,0.7,0.8,0.9] [--epochs 2] [--calibration 1024] [--lr 3e-4] [--quick] [--json] [--out FILE.json]
 // It needs a dist/ built with the pruning code (npm run build); on an older dist, bundle the sources (see RESULTS.md).
 
 /** The digits 0-4 of the README's split: the first 8,000 train, the last 2,000 test. */
@@ -101,6 +101,10 @@ async function main() {
     log: argv.includes('--json') ? () => {} : (s) => console.log(s),
   });
   if (argv.includes('--json')) console.log(JSON.stringify(res, null, 2));
+  if (arg('out')) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(arg('out'), JSON.stringify({ command: `node models/compress/prune-digits.mjs ${argv.join(' ')}`, ...res }, null, 2) + '\n');
+  }
 }
 
 // run as a script (node models/compress/prune-digits.mjs), or from a bundle of the sources that sets
