@@ -176,3 +176,10 @@ export type { PruneLowMagnitudeOptions, PruningScope } from './compress/prune.js
 export type { PruningSchedule } from './compress/schedules.js';
 export type { HessianEstimate, HessianOptions, ObdOptions, ObsOptions } from './compress/saliency.js';
 export type { PruneChannelsOptions, PruneChannelsResult, ChannelPruneReport, TaylorData } from './compress/structured.js';
+
+// ---- reports: training curves, the confusion matrix, accuracy against labels (one self-contained HTML page) ----
+export { confusionMatrix } from './report/confusion.js';
+import { trainingReport, lineChart, confusionTable } from './report/index.js';
+/** `html(data)`: the report page as a string (inline SVG, no script); `lineChart` and `confusionTable` its parts. */
+export const report = { html: trainingReport, lineChart, confusionTable };
+export type { ReportData, LabelsPoint, Series } from './report/index.js';
