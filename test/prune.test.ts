@@ -102,6 +102,20 @@ describe('pruning', () => {
     expect(eg.pruning.sparsity(only).map((r) => r.zeros)).toEqual([0, 256, 0]);
   });
 
+  it('a functional model: a layer applied twice is one target, pruned once; masks hold while it trains', async () => {
+    const inp = eg.input({ shape: [5] });
+    const shared = eg.layers.dense({ name: 'shared', units: 6, activation: 'relu', seed: 1 });
+    const a = shared.apply(inp), b = shared.apply(eg.layers.dense({ name: 'pre', units: 5, seed: 2 }).apply(inp));
+    const out = eg.layers.dense({ name: 'head', units: 2, activation: 'softmax', seed: 3 }).apply(eg.layers.concatenate().apply([a, b]));
+    const m = eg.model({ inputs: inp, outputs: out });
+    expect(eg.pruning.targets(m).map((t) => [t.layer, t.shape])).toEqual([['shared', [5, 6]], ['pre', [5, 5]], ['head', [12, 2]]]);
+    const { x, y } = randomData(40, [5], 2, 5);
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const p = eg.pruning.pruneLowMagnitude(m, { schedule: eg.pruning.constantSparsity({ targetSparsity: 0.4 }) });
+    await m.fit(x, y, { epochs: 3, batchSize: 8, callbacks: [p] });
+    expect(eg.pruning.sparsity(m).map((r) => r.zeros)).toEqual([12, 10, 10]);
+  });
+
   const OPTIMIZERS: Array<[string, () => eg.Optimizer]> = [
     ['sgd', () => eg.optimizers.sgd({ learningRate: 0.05 })],
     ['momentum', () => eg.optimizers.momentum({ learningRate: 0.05 })],
