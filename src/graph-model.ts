@@ -12,6 +12,7 @@ import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
+import { checkClassNames } from './io/onnx/export/metadata.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -43,6 +44,21 @@ export class GraphModel {
    * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).
    */
   batchNormMode: BatchNormMode = 'train';
+
+  private _classNames?: string[];
+  /**
+   * The names of the output classes, in output order (saved in the ONNX file's metadata, read back by
+   * loadModel; `edgegrad predict` prints them), or undefined. Set: an array of strings, one per class of a
+   * [batch, classes] output.
+   */
+  get classNames(): string[] | undefined {
+    return this._classNames?.slice();
+  }
+
+  set classNames(v: string[] | undefined) {
+    const s = this.graph.values[this.graph.outputs[0]]?.shape;
+    this._classNames = checkClassNames(v, s?.length === 2 && s[1] > 0 ? s[1] : undefined, `model '${this.name}'`);
+  }
 
   private _lrScale = 1;
   /**
@@ -119,7 +135,7 @@ export class GraphModel {
     const p = this.plan(this.batchOf(xs));
     // layouts change on the backend, and data moves by copies there: nothing crosses to the CPU
     const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
-    const ys = p.graph.outputs.map((id) => Tensor.empty(p.shapes[id]));
+    const ys = p.graph.outputs.map((id) => Tensor.empty(p.shapes[id], p.graph.values[id].dtype));
     const release = p.be.hold();
     try {
       p.graph.inputs.forEach((id, k) => p.be.copy(p.ptr(id), ins[k].ptr, ins[k].size * 4));
@@ -384,6 +400,7 @@ export class GraphModel {
       inputNames: named ? this.inputNames : undefined, outputNames: named ? this.outputNames : undefined,
       inputsNchw: this.boundary.inputs.map((i) => i.nchw), outputsNchw: this.boundary.outputs.map((o) => o.nchw),
       inputTypes: this.boundary.inputs.map((i) => (i.dtype === 'int32' ? (i.onnxType === 7 ? 7 : 6) : 1)),
+      classNames: this._classNames,
     };
   }
 

@@ -195,6 +195,32 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     expect(m.summary({ print: false })).toContain('Outputs: y float32 [batch, 6, 6]');
   });
 
+  it('ArgMax / ArgMin (keepdims either way) are int32 outputs, equal to ONNX Runtime\'s int64 ones, and export back as ArgMax', async () => {
+    const w = Array.from({ length: 4 * 5 }, (_, i) => Math.sin(i * 1.3));
+    const bytes = model([node('Gemm', ['x', 'w'], ['logits']), node('ArgMax', ['logits'], ['cls'], [int('axis', 1), int('keepdims', 0)]), node('ArgMin', ['logits'], ['low'], [int('axis', -1)])],
+      [f32('w', w, [4, 5])], [{ name: 'x', dims: ['N', 4] }], [{ name: 'logits', dims: ['N', 5] }, { name: 'cls', dims: ['N'], elem: 7 }, { name: 'low', dims: ['N', 1], elem: 7 }]);
+    const m = await eg.loadModel(bytes);
+    const x = eg.randomNormal([6, 4], 0, 1, 13);
+    const [, cls, low] = m.predict([x]) as eg.Tensor[];
+    expect([cls.dtype, low.dtype, cls.shape, low.shape]).toEqual(['int32', 'int32', [6], [6, 1]]);
+    const theirs = await ort(bytes, { x });
+    expect(Array.from(cls.dataSync())).toEqual(Array.from(theirs[1], Number));
+    expect(Array.from(low.dataSync())).toEqual(Array.from(theirs[2], Number));
+    const again = await ort(await eg.toOnnx(m), { x });
+    expect(Array.from(again[1], Number)).toEqual(Array.from(theirs[1], Number));
+    expect(Array.from(again[2], Number)).toEqual(Array.from(theirs[2], Number));
+  });
+
+  it('a constant output (the Shape of a whole tensor) is returned as it is; with a batch it is refused, as is a quantized output', async () => {
+    const shapeOf = (first: number | string) => model([node('Shape', ['x'], ['s']), node('Relu', ['x'], ['y'])], [], [{ name: 'x', dims: [first, 4] }], [{ name: 's', dims: [2], elem: 7 }, { name: 'y', dims: [first, 4] }]);
+    const m = await eg.loadModel(shapeOf(3));
+    const [s] = m.predict([eg.randomNormal([3, 4], 0, 1, 1)]) as eg.Tensor[];
+    expect([s.dtype, Array.from(s.dataSync())]).toEqual(['int32', [3, 4]]);
+    await expect(eg.loadModel(shapeOf('N'))).rejects.toThrow("the model output 's' is a constant (it does not depend on the input): with a batch dimension edgegrad cannot return it");
+    const q = model([node('QuantizeLinear', ['x', 'sc', 'zp'], ['y'])], [f32('sc', [0.1], []), { name: 'zp', dims: [], dataType: 2, rawData: Uint8Array.of(128) }], [{ name: 'x', dims: ['N', 4] }], [{ name: 'y', dims: ['N', 4], elem: 2 }]);
+    await expect(eg.loadModel(q)).rejects.toThrow("the model output 'y' is a quantized tensor (a QuantizeLinear's)");
+  });
+
   for (const [file, dims] of [['conv1d', [4, 3, 64]], ['layernorm2d', [4, 8, 16]], ['interpolate', [4, 3, 7, 9]]] as Array<[string, number[]]>) {
     it(`PyTorch's ${file} export (test/fixtures/pytorch-forms/export.py) matches ONNX Runtime, exports back, and trains`, async () => {
       const bytes = new Uint8Array(readFileSync(join(import.meta.dirname, 'fixtures', 'pytorch-forms', `${file}.onnx`)));

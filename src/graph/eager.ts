@@ -20,7 +20,7 @@ export function runEager(op: string, inputs: readonly Tensor[], attrs: Attrs = {
   const spec = getOp(op);
   const be = getBackend();
   const outs = opts.outputs ?? spec.infer(inputs.map((t) => t.shape.slice()), attrs, op)
-    .map((shape, k) => Tensor.empty(shape, spec.outputDtype?.(k) ?? 'float32', be));
+    .map((shape, k) => Tensor.empty(shape, spec.outputDtype?.(k, inputs.map((t) => t.dtype as 'float32' | 'int32')) ?? 'float32', be));
   const all = [...inputs, ...outs];
   const node: Node = { id: 0, op, name: op, inputs: inputs.map((_, i) => i), outputs: outs.map((_, k) => inputs.length + k), attrs };
   const training = opts.training ?? false;

@@ -238,7 +238,7 @@ export class Plan {
 
   /** A tensor holding a copy of a planned value. */
   read(id: number): Tensor {
-    const t = Tensor.empty(this.shapes[id]);
+    const t = Tensor.empty(this.shapes[id], this.graph.values[id].dtype);
     this.be.copy(t.ptr, this.ptr(id), t.size * 4);
     return t;
   }

@@ -71,7 +71,8 @@ export class Graph {
     const spec = getOp(op);
     const nodeName = name ?? `${op}_${this.nodes.length}`;
     const shapes = spec.infer(inputs.map((i) => this.values[i].shape), attrs, nodeName);
-    const outputs = shapes.map((shape, k) => this.value({ name: `${nodeName}:${k}`, shape, dtype: spec.outputDtype?.(k) ?? 'float32', kind: 'node', layer }));
+    const dtypes = inputs.map((i) => this.values[i].dtype as 'float32' | 'int32');
+    const outputs = shapes.map((shape, k) => this.value({ name: `${nodeName}:${k}`, shape, dtype: spec.outputDtype?.(k, dtypes) ?? 'float32', kind: 'node', layer }));
     this.nodes.push({ id: this.nodes.length, op, name: nodeName, inputs, outputs, attrs, layer });
     return outputs;
   }

@@ -47,7 +47,8 @@ export interface OpSpec {
    * value of each input (undefined where not needed).
    */
   grad?(node: Node, dOut: Array<number | undefined>, b: GradBuilder): Array<number | undefined>;
-  outputDtype?(k: number): 'float32' | 'int32';
+  /** The dtype of output k (default float32), given the inputs' (a reshape keeps its input's). */
+  outputDtype?(k: number, inputs: ReadonlyArray<'float32' | 'int32'>): 'float32' | 'int32';
   /** Inputs (by position) this node writes in place when it runs in this mode (batch-norm moving statistics). */
   mutates?(node: Node, training: boolean): number[];
   prepare?: PrepareHook;

@@ -56,6 +56,8 @@ registerOp({
     if (per(target) !== per(x)) fail('reshape', `node '${node}': cannot reshape ${formatShape(x)} to ${formatShape(target)}`);
     return [target];
   },
+  // the same bytes under a new shape: integers stay integers
+  outputDtype: (_k, [x]) => x ?? 'float32',
   run(ctx, n) {
     const x = n.inputs[0], y = n.outputs[0];
     ctx.be.copy(ctx.ptr(y), ctx.ptr(x), sizeOfShape(ctx.shape(x)) * 4);

@@ -1,7 +1,7 @@
 // ONNX export: the inference graph of a model -> ModelProto (opset 17). The boundary (the inputs, and the
 // outputs back to the boundary's layout) is written here; each node by its op's exporter (table.ts).
 import type { Graph, Node } from '../../../graph/ir.js';
-import { protoRoot, FLOAT } from '../proto.js';
+import { protoRoot, FLOAT, INT64 } from '../proto.js';
 import { attrInts, ExportContext, fail, OPSET } from './context.js';
 import { exportNode } from './table.js';
 import { classNamesProps } from './metadata.js';
@@ -43,7 +43,8 @@ export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
   const direct = new Map<number, string>();
   g.outputs.forEach((id, k) => { if (!direct.has(id) && !g.inputs.includes(id)) direct.set(id, outNames[k]); });
   for (const n of g.nodes) exportNode(cx, n, direct.has(n.outputs[0]) && !isMapOut(g, n) ? direct.get(n.outputs[0]) : undefined);
-  const outputInfo = g.outputs.map((id, k) => valueInfo(outNames[k], writeOutput(cx, id, outNames[k], src.outputsNchw?.[k] ?? nchwBoundary)));
+  // an integer output is an index (ArgMax's), which ONNX writes as int64
+  const outputInfo = g.outputs.map((id, k) => valueInfo(outNames[k], writeOutput(cx, id, outNames[k], src.outputsNchw?.[k] ?? nchwBoundary), g.values[id].dtype === 'int32' ? INT64 : FLOAT));
   const root = await protoRoot();
   const model = root.ModelProto.create({
     irVersion: 8,

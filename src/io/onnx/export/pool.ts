@@ -1,6 +1,6 @@
 // pool as MaxPool / AveragePool (bottom / right pads from the output size), globalAvgPool as
 // GlobalAveragePool + Flatten (edgegrad's is [N, C], ONNX's [N, C, 1, 1]), reduce as ReduceMean / Sum / Max /
-// Min over its one axis (of a map: over the NHWC bytes it reduces, after a Transpose to them).
+// Min over its one axis and argMax as ArgMax (of a map: over the NHWC bytes it reduces, after a Transpose to them).
 import { poolGeometry } from '../../../ops/pool.js';
 import type { Padding } from '../../../ops/conv.js';
 import { attrInt, attrInts, type ExportFamily } from './context.js';
@@ -24,6 +24,13 @@ export const poolFamily: ExportFamily = {
       ? cx.emit(op, [src, cx.intInit(`${n.name}/axes`, [axis])], [attrInt('keepdims', 0)], n.name, out)
       : cx.emit(op, [src], [attrInts('axes', [axis]), attrInt('keepdims', 0)], n.name, out);
     cx.setOut(n, node);
+  },
+  // the index of the first maximum (ONNX's int64; edgegrad's int32 inside), over the bytes it ran on
+  argMax: (cx, n, out) => {
+    const x = n.inputs[0];
+    let src = cx.valueName(x);
+    if (cx.isMap.has(x)) src = cx.emit('Transpose', [src], [attrInts('perm', [0, 2, 3, 1])], `${n.name}/to_nhwc`);
+    cx.setOut(n, cx.emit('ArgMax', [src], [attrInt('axis', n.attrs.axis as number), attrInt('keepdims', 0)], n.name, out));
   },
   globalAvgPool: (cx, n, out) => {
     const gap = cx.emit('GlobalAveragePool', [cx.valueName(n.inputs[0])], [], n.name);

@@ -6,12 +6,13 @@ import { fuseActivations } from '../../../graph/passes.js';
 import '../../../ops/index.js';
 import { num, protoRoot, FLOAT, FLOAT16, type OnnxGraph, type OnnxModel, type OnnxNode } from '../proto.js';
 import { ImportContext, type Val } from './context.js';
-import { Tensor, formatShape } from '../../../tensor.js';
+import { Tensor, formatShape, tensor } from '../../../tensor.js';
 import { fail } from './errors.js';
 import { loadExternal, type ExternalReader } from './external.js';
 import { int8FromQdq } from './int8.js';
 import { convertNode, READS_QUANTIZED } from './table.js';
 import { MAX_ELEMENTS } from './tensor.js';
+import { readClassNames } from '../export/metadata.js';
 
 export type { ExternalReader };
 
@@ -101,7 +102,16 @@ function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string
   const outputs = og.output.map((o) => {
     if (!cx.vals.has(o.name)) fail(`the model output '${o.name}' is not computed by the graph`);
     const v = cx.materialize(o.name);
-    if (v.id === undefined) fail(`the model output '${o.name}' is a constant (it does not depend on the input${inputs.length > 1 ? 's' : ''})`);
+    if (v.quant) fail(`the model output '${o.name}' is a quantized tensor (a QuantizeLinear's): edgegrad returns float32 and int32 outputs (dequantize it in the graph)`);
+    if (v.id === undefined) {
+      // a constant output (a Shape of whole tensors, say) is returned as it is; with a batch it might hold the
+      // batch's size, unknown at load
+      if (batched) fail(`the model output '${o.name}' is a constant (it does not depend on the input${inputs.length > 1 ? 's' : ''}): with a batch dimension edgegrad cannot return it`);
+      const k = v.konst!, shape = v.shape.length ? v.shape : [1];
+      const t = k.int ? tensor(Int32Array.from(k.data), shape, 'int32') : tensor(k.data, shape);
+      const id = g.node('reshape', [g.param(`${o.name}/constant`, t, false)], { shape: v.shape.slice() }, o.name)[0];
+      return { name: o.name, id, nchw: false };
+    }
     return { name: o.name, id: v.id, nchw: !!v.nhwc };
   });
   if (outputs.length === 0) fail('the graph declares no output');
@@ -115,6 +125,9 @@ function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string
   if (report) model.quantization = report;
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
+  // the class names edgegrad stores in metadata_props (finetune, model.classNames)
+  const classNames = readClassNames((m as OnnxModel & { metadataProps?: Array<{ key?: string; value?: string }> }).metadataProps);
+  if (classNames) model.classNames = classNames;
   return model;
 }
 

@@ -1,4 +1,5 @@
-// ReduceMean / ReduceSum / ReduceMax / ReduceMin over computed values (on constants they fold at import).
+// ReduceMean / ReduceSum / ReduceMax / ReduceMin over computed values (on constants they fold at import);
+// ArgMax / ArgMin, int32 indices.
 // The mean over a map's H and W (a global average pool written as a reduction, as PyTorch exports
 // x.mean([2, 3])) is the global pooling kernel; any other axes reduce one at a time in the value's layout.
 import type { OnnxNode } from '../proto.js';
@@ -50,7 +51,28 @@ function reduce(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id: out, shape: keep ? kept : dropped });
 }
 
+/**
+ * ArgMax / ArgMin: the index of the first extreme along one axis, an int32 value (ONNX's int64 at the
+ * boundary); the first minimum of x is the first maximum of -x. A model output, or what an integer reader takes.
+ */
+function argExtreme(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.asPlain(cx.graphVal(n, 0), n.name!), rank = x.shape.length;
+  let axis = cx.int(n, 'axis', 0);
+  if (axis < 0) axis += rank;
+  if (!(axis >= 0 && axis < rank)) cx.unsupported(n, `axis ${cx.int(n, 'axis', 0)} of a rank-${rank} value`);
+  if (x.shape[axis] === -1) cx.unsupported(n, 'the index along the batch dimension');
+  if (cx.int(n, 'select_last_index', 0)) cx.unsupported(n, 'select_last_index 1 (the last of equal extremes)');
+  const keep = cx.int(n, 'keepdims', 1) === 1;
+  const src = n.opType === 'ArgMin' ? cx.g.node('unary', [x.id!], { op: 'neg' }, `${n.name}/neg`)[0] : x.id!;
+  const [idx] = cx.g.node('argMax', [src], { axis }, keep ? `${n.name}/index` : n.name);
+  const shape = x.shape.map((d, i) => (i === axis ? 1 : d));
+  if (!keep) return cx.set(n, { id: idx, shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' });
+  cx.set(n, { id: cx.g.node('reshape', [idx], { shape }, n.name)[0], shape, dtype: 'int32' });
+}
+
 export const reduceFamily: Family = {
+  ArgMax: { convert: argExtreme },
+  ArgMin: { convert: argExtreme },
   ReduceMean: { convert: reduce },
   ReduceSum: { convert: reduce },
   ReduceMax: { convert: reduce },
