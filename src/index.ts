@@ -183,3 +183,13 @@ import { trainingReport, lineChart, confusionTable } from './report/index.js';
 /** `html(data)`: the report page as a string (inline SVG, no script); `lineChart` and `confusionTable` its parts. */
 export const report = { html: trainingReport, lineChart, confusionTable };
 export type { ReportData, LabelsPoint, Series } from './report/index.js';
+
+// ---- transfer learning: where to cut a backbone, accuracy against labels ----
+import { sweepCuts, cutCandidates, cutFeatures, labelsCurve } from './transfer/index.js';
+/**
+ * `sweepCuts(base, x, y, opts)`: the same small head trained on the frozen features of each candidate cut
+ * (cutCandidates), validation accuracies best first; `cutFeatures(base, at, x)`: base.cut(at).predict(x) in
+ * batches; `labelsCurve(features, y, valFeatures, valY)`: accuracy with k labelled examples per class.
+ */
+export const transfer = { sweepCuts, cutCandidates, cutFeatures, labelsCurve };
+export type { Backbone, SweepCutsOptions, CutSweep, CutSweepRow, LabelsCurvePoint, HeadOptions } from './transfer/index.js';

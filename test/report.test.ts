@@ -150,7 +150,7 @@ describe('eg.confusionMatrix', () => {
     const cm = eg.confusionMatrix(base, x, y);
     expect(cm.flat().reduce((a, b) => a + b, 0)).toBe(idx.length);
     const acc = cm.reduce((s, r, i) => s + r[i], 0) / idx.length;
-    expect(acc).toBeCloseTo(base.predict(x).arraySync().filter((r, i) => (r as number[]).indexOf(Math.max(...(r as number[]))) === d.labels[idx[i]]).length / idx.length, 10);
+    expect(acc).toBeCloseTo((base.predict(x).arraySync() as number[][]).filter((r, i) => r.indexOf(Math.max(...r)) === d.labels[idx[i]]).length / idx.length, 10);
     expect(acc).toBeGreaterThan(0.9);
     expect(() => eg.confusionMatrix(base.cut('block1_pool'), x, y)).toThrow(/must give one \[batch, classes\] output, got \[\d+,14,14,16\]/);
   });
