@@ -116,6 +116,30 @@ describe('structured pruning', () => {
     expect(p.inputNames).toEqual(['img']);
   });
 
+  it('with data, a removed channel that is a constant is folded into what reads it (a bias, or the next batch norm\'s mean): same outputs', async () => {
+    for (const bn of [false, true]) {
+      const m = eg.sequential([
+        eg.layers.conv2d({ name: 'c1', filters: 6, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 2], seed: 1 }),
+        eg.layers.conv2d({ name: 'c2', filters: 4, kernelSize: 3, useBias: !bn, seed: 2 }), // valid: every tap reads the map
+        ...(bn ? [eg.layers.batchNormalization({ name: 'bn' })] : []),
+        eg.layers.flatten(),
+        eg.layers.dense({ name: 'out', units: 3, seed: 3 }),
+      ]);
+      for (const l of m.layers) if (l.weights.length) randomize(l, l.name.length * 19 + 7);
+      // channels 2 and 4 of c1: relu(0 * x + 0.5) = 0.5 everywhere, a constant that c2 reads
+      zeroChannels(m.getLayer('c1'), [2, 4], ['kernel']);
+      const ws = m.getLayer('c1').getWeights(), b = ws[1].dataSync() as Float32Array;
+      b[2] = b[4] = 0.5;
+      m.getLayer('c1').setWeights([ws[0], eg.tensor(b, [6])]);
+      const x = eg.randomUniform([4, 8, 8, 2], -1, 1, 12);
+      const want = data(m.predict(x));
+      const { model: p } = await pruneChannels(m, { ratio: { c1: 1 / 3 }, criterion: 'l1', data: { x: eg.randomUniform([6, 8, 8, 2], -1, 1, 13), batchSize: 3 } });
+      expect(maxRelDiff(data(p.predict(x)), want)).toBeLessThan(1e-5);
+      const { model: plain } = await pruneChannels(m, { ratio: { c1: 1 / 3 }, criterion: 'l1', data: { x }, compensate: false });
+      expect(maxRelDiff(data(plain.predict(x)), want)).toBeGreaterThan(1e-2);
+    }
+  });
+
   it('residual block: channels feeding the add stay whole (reported), the inner channels are pruned', async () => {
     const inp = eg.input({ shape: [6, 6, 3] });
     const a = eg.layers.conv2d({ name: 'stem', filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', seed: 1 }).apply(inp);

@@ -28,6 +28,12 @@ export interface ChannelGroup {
   /** The source's kernel (output channels on its last axis): what the L1 criterion scores. */
   kernel: number;
   cuts: AxisCut[];
+  /**
+   * Where the channels' path ends: each conv / dense that mixes them (its data input `input`, whose last axis
+   * `index` maps the kept channels to), and the value a constant shift of its output goes into (its bias,
+   * +delta, or the moving mean of the batch norm right after it, -delta), if either exists.
+   */
+  ends: Array<{ node: Node; input: number; index(keep: readonly number[]): number[]; shift?: { value: number; sign: 1 | -1 } }>;
 }
 
 /** The prunable groups of a graph, and the conv / dense nodes that are not, each with why. */
@@ -72,6 +78,15 @@ export function analyzeChannels(g: Graph): ChannelAnalysis {
     if (n.op === 'conv2d' && shape(n.inputs[1])[2] !== shape(x)[3]) continue;
     const channels = n.op === 'conv2d' ? shape(n.inputs[1])[3] : shape(n.inputs[1])[1];
     const cuts: AxisCut[] = [];
+    const ends: ChannelGroup['ends'] = [];
+    // a constant added to an end's output: into its bias, or the moving mean of a batch norm that alone reads it
+    const shiftOf = (c: Node): { value: number; sign: 1 | -1 } | undefined => {
+      const ok = (id: number) => { const t = g.values[id].tensor; return t && !g.values[id].int8 && (reads.get(t) ?? 0) === 1; };
+      if (c.inputs[2] !== undefined) return ok(c.inputs[2]) ? { value: c.inputs[2], sign: 1 } : undefined;
+      const next = consumers.get(c.outputs[0]);
+      if (c.attrs.activation !== 'linear' || next?.length !== 1 || next[0].op !== 'batchNorm' || next[0].inputs[0] !== c.outputs[0] || g.outputs.includes(c.outputs[0])) return undefined;
+      return next[0].inputs[3] !== undefined && ok(next[0].inputs[3]) ? { value: next[0].inputs[3], sign: -1 } : undefined;
+    };
     const cut = (value: number, axis: number, index: (k: readonly number[]) => number[], where: string) => {
       const v = g.values[value];
       if (!v.tensor) throw new Tied(`${where} reads '${v.name}', which is not a weight`);
@@ -110,6 +125,7 @@ export function analyzeChannels(g: Graph): ChannelAnalysis {
           if (!g.values[c.inputs[1]].tensor || g.values[c.inputs[1]].int8) throw new Tied(`feeds ${where}, whose filter is not a float weight`);
           if (ws[2] === s[3]) {
             cut(c.inputs[1], 2, index, where); // the next conv's input channels: the end of the path
+            ends.push({ node: c, input: v, index, shift: shiftOf(c) });
           } else if (ws[2] === 1) {
             // depthwise (groups = channels): output channel c·m + j comes from input channel c
             const m = ws[3] / s[3];
@@ -123,6 +139,7 @@ export function analyzeChannels(g: Graph): ChannelAnalysis {
         } else if (c.op === 'dense') {
           if (!g.values[c.inputs[1]].tensor || g.values[c.inputs[1]].int8) throw new Tied(`feeds ${where}, whose kernel is not a float weight`);
           cut(c.inputs[1], 0, index, where); // rows of the next dense: the end of the path
+          ends.push({ node: c, input: v, index, shift: shiftOf(c) });
         } else if (c.op === 'reshape') {
           const t = shape(c.outputs[0]);
           // only a flatten ([batch, ...] -> [batch, n]): row r of the dense after it is position r of the map
@@ -144,14 +161,15 @@ export function analyzeChannels(g: Graph): ChannelAnalysis {
       // the scored activation: after a batch norm and an activation that follow alone
       for (const op of ['batchNorm', 'activation']) {
         const next = consumers.get(act);
-        if (next?.length === 1 && next[0].op === op && !g.outputs.includes(act)) act = next[0].outputs[0];
+        if (next?.length !== 1 || next[0].op !== op || g.outputs.includes(act)) continue;
+        act = next[0].outputs[0];
       }
     } catch (e) {
       if (!(e instanceof Tied)) throw e;
       tied.push({ name: n.name, reason: e.message });
       continue;
     }
-    groups.push({ name: n.name, node: n, op: n.op, channels, act, kernel: n.inputs[1], cuts });
+    groups.push({ name: n.name, node: n, op: n.op, channels, act, kernel: n.inputs[1], cuts, ends });
   }
   return { groups, tied };
 }

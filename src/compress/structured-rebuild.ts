@@ -15,22 +15,27 @@ import { rebuildGraph, sliceArray } from './structured-graph.js';
 /** Axis cuts per weight tensor: what each weight keeps. */
 export type TensorCuts = Map<Tensor, Array<{ axis: number; index: number[] }>>;
 
-/** A new tensor with only the kept indices along each cut axis, or undefined where nothing is cut. */
-async function sliced(t: Tensor, cuts: TensorCuts): Promise<Tensor | undefined> {
-  const c = cuts.get(t);
-  if (!c) return undefined;
-  const { data, shape } = sliceArray((await t.data()) as Float32Array, t.shape, c);
+/** Constants added to weights before they are cut (a removed channel's mean, folded into a bias). */
+export type TensorShifts = Map<Tensor, Float32Array>;
+
+/** A new tensor shifted and with only the kept indices along each cut axis, or undefined where neither applies. */
+async function sliced(t: Tensor, cuts: TensorCuts, shifts: TensorShifts): Promise<Tensor | undefined> {
+  const c = cuts.get(t), d = shifts.get(t);
+  if (!c && !d) return undefined;
+  let v = (await t.data()) as Float32Array;
+  if (d) v = v.map((x, i) => x + d[i]);
+  const { data, shape } = c ? sliceArray(v, t.shape, c) : { data: v, shape: t.shape.slice() };
   return tensor(data, shape);
 }
 
 /** The imported graph with its weights sliced (or copied), shapes and flattens updated. */
-export async function pruneGraphModel(m: GraphModel, cuts: TensorCuts): Promise<GraphModel> {
+export async function pruneGraphModel(m: GraphModel, cuts: TensorCuts, shifts: TensorShifts = new Map()): Promise<GraphModel> {
   const g: Graph = m.graph;
   const tensors = new Map<number, Tensor>(), frozen: Tensor[] = [];
   for (const v of g.values) {
     if (!v.tensor) continue;
     // weight-only int8 values keep their tensor and codes (the analysis never cuts them)
-    const t = v.int8 ? v.tensor : (await sliced(v.tensor, cuts)) ?? v.tensor.clone();
+    const t = v.int8 ? v.tensor : (await sliced(v.tensor, cuts, shifts)) ?? v.tensor.clone();
     tensors.set(v.id, t);
     if (m.isFrozen(v.tensor)) frozen.push(t);
   }
@@ -44,19 +49,19 @@ export async function pruneGraphModel(m: GraphModel, cuts: TensorCuts): Promise<
 }
 
 /** A copy of `l` whose weights (sliced where cut) are set once the model containing it is built. */
-async function copyLayer(l: Layer, cuts: TensorCuts, copies: Map<Layer, Layer>, later: Array<() => void>): Promise<Layer> {
+async function copyLayer(l: Layer, cuts: TensorCuts, shifts: TensorShifts, copies: Map<Layer, Layer>, later: Array<() => void>): Promise<Layer> {
   const known = copies.get(l);
   if (known) return known;
   let nl: Layer;
   if (l instanceof GraphLayer) {
-    nl = (await pruneGraphModel(l.model, cuts)).asLayer();
+    nl = (await pruneGraphModel(l.model, cuts, shifts)).asLayer();
   } else if (l instanceof Model) {
-    nl = await pruneModel(l, cuts, copies);
+    nl = await pruneModel(l, cuts, shifts, copies);
   } else if (l.weights.length === 0) {
     nl = l; // no weights, nothing to copy: the layer object serves both models
   } else {
     if (l.sublayers.length) throw new Error(`edgegrad.pruning.pruneChannels: layer '${l.name}' (${l.constructor.name}) wraps other layers; a pruned copy of it is not supported`);
-    const news = await Promise.all(l.weights.map(async (w) => ({ t: (await sliced(w.tensor, cuts)) ?? w.tensor, own: cuts.has(w.tensor) })));
+    const news = await Promise.all(l.weights.map(async (w) => { const t = await sliced(w.tensor, cuts, shifts); return { t: t ?? w.tensor, own: t !== undefined }; }));
     const cfg = (l as Layer & { cfg?: Record<string, unknown> }).cfg;
     if (!cfg) throw new Error(`edgegrad.pruning.pruneChannels: layer '${l.name}' (${l.constructor.name}) has no config to copy it from`);
     // the same kind and config, with the channel count the sliced kernel now has
@@ -77,12 +82,12 @@ async function copyLayer(l: Layer, cuts: TensorCuts, copies: Map<Layer, Layer>, 
 }
 
 /** A built model with its layers copied (and cut): a Sequential stays a Sequential, a functional model keeps its DAG. */
-export async function pruneModel(m: Model, cuts: TensorCuts, copies = new Map<Layer, Layer>()): Promise<Model> {
+export async function pruneModel(m: Model, cuts: TensorCuts, shifts: TensorShifts = new Map(), copies = new Map<Layer, Layer>()): Promise<Model> {
   const later: Array<() => void> = [];
   let out: Model;
   if (m instanceof Sequential) {
     const layers: Layer[] = [];
-    for (const l of m.layers) layers.push(await copyLayer(l, cuts, copies, later));
+    for (const l of m.layers) layers.push(await copyLayer(l, cuts, shifts, copies, later));
     out = new Sequential({ layers, name: m.name });
   } else {
     const map = new Map<SymbolicTensor, SymbolicTensor>(), calls = new Map<SymbolicTensor[], SymbolicTensor[]>();
@@ -95,7 +100,7 @@ export async function pruneModel(m: Model, cuts: TensorCuts, copies = new Map<La
       if (!outs) {
         const ins: SymbolicTensor[] = [];
         for (const x of s.source.inputs) ins.push(await visit(x));
-        const layer = await copyLayer(s.source.layer, cuts, copies, later);
+        const layer = await copyLayer(s.source.layer, cuts, shifts, copies, later);
         outs = layer.applyAll(ins.length === 1 ? ins[0] : ins);
         calls.set(s.source.inputs, outs);
       }

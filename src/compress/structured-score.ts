@@ -14,7 +14,7 @@ import type { LossName } from '../ops/loss.js';
 import { Tensor, formatShape } from '../tensor.js';
 import type { ChannelGroup } from './structured-graph.js';
 
-/** L1 norm of each output channel's filter (the kernel's last axis). */
+/** L1 norm of each output channel's filter (the kernel's last axis), as Li et al. rank them. */
 export async function l1Scores(g: Graph, group: ChannelGroup): Promise<Float64Array> {
   const w = g.values[group.kernel].tensor!;
   const d = (await w.data()) as Float32Array, C = group.channels;
@@ -27,8 +27,8 @@ export async function l1Scores(g: Graph, group: ChannelGroup): Promise<Float64Ar
 export interface TaylorData {
   /** Inputs [n, ...inputShape] (the model's input layout: NCHW for an ONNX image model). */
   x: Tensor;
-  /** Targets: int32 class indices [n] (sparse categorical cross-entropy) or float32 rows like the output. */
-  y: Tensor;
+  /** Targets (the Taylor criterion): int32 class indices [n] (sparse categorical cross-entropy) or float32 rows like the output. */
+  y?: Tensor;
   /** The loss (default: sparse categorical cross-entropy for int32 targets, categorical for float32). */
   loss?: 'sparseCategoricalCrossentropy' | LossName;
   /** Examples per batch (default 16); batches of this size only (a remainder is left out). */
@@ -40,7 +40,7 @@ export interface TaylorData {
  * statistics, as at inference; dropout off), the loss, and a backward pass to the scored activations.
  * `x` is already in the graph's layout (NHWC inside).
  */
-export function taylorScores(g: Graph, groups: readonly ChannelGroup[], x: Tensor, data: TaylorData): Float64Array[] {
+export function taylorScores(g: Graph, groups: readonly ChannelGroup[], x: Tensor, data: TaylorData & { y: Tensor }): Float64Array[] {
   const n = x.shape[0];
   const batch = Math.min(data.batchSize ?? 16, n);
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`edgegrad.pruning.pruneChannels: data.batchSize must be a positive integer, got ${String(data.batchSize)}`);
@@ -91,4 +91,43 @@ export function taylorScores(g: Graph, groups: readonly ChannelGroup[], x: Tenso
     plan.dispose();
   }
   return scores;
+}
+
+/**
+ * The mean of each value in `values` over `x` (batches of `batchSize`; a remainder is left out), per entry of
+ * its last axis (the channels of a map, the features of a row): what a removed channel is replaced by.
+ * `x` is in the graph's layout (NHWC inside); the graph runs as at inference.
+ */
+export function channelMeans(g: Graph, values: readonly number[], x: Tensor, batchSize: number): Map<number, Float64Array> {
+  const n = x.shape[0], batch = Math.min(batchSize, n), steps = Math.floor(n / batch);
+  const copy = new Graph();
+  for (const v of g.values) copy.values.push({ ...v, shape: v.shape.slice() });
+  copy.inputs = g.inputs.slice();
+  copy.outputs = g.outputs.slice();
+  for (const nd of g.nodes) copy.nodes.push({ ...nd });
+  const plan = new Plan(copy, { batch, training: false, keep: values.slice() });
+  const sums = new Map(values.map((id) => [id, new Float64Array(g.values[id].shape[g.values[id].shape.length - 1])]));
+  const xPer = sizeOfShape(x.shape.slice(1));
+  try {
+    for (let s = 0; s < steps; s++) {
+      const release = plan.be.hold();
+      try {
+        plan.be.copy(plan.ptr(g.inputs[0]), x.ptr + s * batch * xPer * 4, batch * xPer * 4);
+      } finally {
+        release();
+      }
+      plan.run();
+      for (const [id, sum] of sums) {
+        const a = plan.view(id), C = sum.length;
+        for (let i = 0; i < a.length; i++) sum[i % C] += a[i];
+      }
+    }
+  } finally {
+    plan.dispose();
+  }
+  for (const [id, sum] of sums) {
+    const count = steps * batch * sizeOfShape(g.values[id].shape.slice(1)) / sum.length;
+    for (let c = 0; c < sum.length; c++) sum[c] /= count;
+  }
+  return sums;
 }

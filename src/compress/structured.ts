@@ -19,7 +19,7 @@ import type { Tensor } from '../tensor.js';
 import { formatShape } from '../tensor.js';
 import { analyzeChannels, cutsByValue, flopsWith, prunedShapes, type ChannelGroup, type Keep } from './structured-graph.js';
 import { pruneGraphModel, pruneModel, type TensorCuts } from './structured-rebuild.js';
-import { l1Scores, taylorScores, type TaylorData } from './structured-score.js';
+import { channelMeans, l1Scores, taylorScores, type TaylorData } from './structured-score.js';
 
 export type { TaylorData };
 
@@ -45,6 +45,13 @@ export interface PruneChannelsOptions {
   allocation?: 'uniform' | 'sensitivity';
   /** Round each layer's kept channels to a multiple of this (SIMD-friendly widths; default 1). */
   multipleOf?: number;
+  /**
+   * With `data` (default true then): each removed channel is replaced by its mean activation on the data, folded
+   * into what reads it: the next conv's or dense's bias, or the moving mean of the batch norm after it
+   * (b += sum_j E[a_j] W_j over the removed inputs j; the bias correction of Nagel et al. 2019, here for
+   * pruning). A conv's taps over zero padding make it approximate at the borders.
+   */
+  compensate?: boolean;
 }
 
 export interface ChannelPruneReport {
@@ -137,6 +144,7 @@ export async function pruneChannels(model: Model | GraphModel, options: PruneCha
   if ((options.flops === undefined) === (options.ratio === undefined)) throw new Error(`${OP}: give one target: flops (the fraction of FLOPs to keep) or ratio (the fraction of channels to remove)`);
   if (options.flops !== undefined) fraction(options.flops, 'flops');
   if (criterion === 'taylor' && !options.data) throw new Error(`${OP}: criterion 'taylor' needs data: { x, y } to estimate the loss's sensitivity on`);
+  if (options.compensate && !options.data) throw new Error(`${OP}: compensate needs data: { x } to estimate the mean activations of the removed channels on`);
 
   const { g, skip } = graphOf(model);
   const { groups: all, tied } = analyzeChannels(g);
@@ -169,7 +177,8 @@ export async function pruneChannels(model: Model | GraphModel, options: PruneCha
   }
   const groups = ratios ? all.filter((gr) => ratios!.has(gr.name)) : all;
 
-  const scores = await scoresOf(model, g, groups, criterion, options.data);
+  const x = options.data ? inputOf(model, g, options.data, criterion === 'taylor') : undefined;
+  const scores = await scoresOf(g, groups, criterion, x, options.data);
   const flopsOf = (counts: Map<string, number>) => flopsWith(g, prunedShapes(g, groups, new Map([...counts].map(([k, c]) => [k, Array.from({ length: c }, (_, i) => i)]))), skip);
   const before = flopsWith(g, new Map(), skip);
 
@@ -188,7 +197,13 @@ export async function pruneChannels(model: Model | GraphModel, options: PruneCha
   const keep: Keep = new Map(groups.map((gr, k) => [gr.name, topK(scores[k], counts.get(gr.name)!)]));
   const cuts: TensorCuts = new Map();
   for (const [id, c] of cutsByValue(groups, keep)) cuts.set(g.values[id].tensor!, c);
-  const pruned = model instanceof GraphModel ? await pruneGraphModel(model, cuts) : await pruneModel(model, cuts);
+  const shifts = new Map<Tensor, Float32Array>();
+  try {
+    if (x && options.compensate !== false) for (const [id, d] of await meanShifts(g, groups, keep, x, options.data!.batchSize ?? 16)) shifts.set(g.values[id].tensor!, d);
+  } finally {
+    if (x && x !== options.data!.x) x.dispose();
+  }
+  const pruned = model instanceof GraphModel ? await pruneGraphModel(model, cuts, shifts) : await pruneModel(model, cuts, shifts);
   return {
     model: pruned,
     report: {
@@ -202,24 +217,46 @@ export async function pruneChannels(model: Model | GraphModel, options: PruneCha
   };
 }
 
-async function scoresOf(model: Model | GraphModel, g: Graph, groups: ChannelGroup[], criterion: 'l1' | 'taylor', data?: TaylorData): Promise<Float64Array[]> {
-  if (criterion === 'l1') return Promise.all(groups.map((gr) => l1Scores(g, gr)));
-  const d = data!;
-  if (!getBackend().syncRead) throw new Error(`${OP}: criterion 'taylor' reads gradients back synchronously, which the '${getBackend().name}' backend cannot: use 'l1', or eg.ready({ backend: 'wasm' })`);
+/** data.x checked against the model's input, in the graph's layout (an ONNX image model's NCHW boundary: NHWC inside). */
+function inputOf(model: Model | GraphModel, g: Graph, data: TaylorData, taylor: boolean): Tensor {
   const want = model instanceof GraphModel ? model.boundary.inputs[0].shape : model.inputs[0].shape.slice(1);
-  const x = d.x as Tensor | undefined;
+  const x = data.x as Tensor | undefined;
   if (!x || typeof x !== 'object' || !('shape' in x) || x.dtype !== 'float32' || x.shape.length !== want.length + 1 || want.some((s, i) => s !== x.shape[i + 1])) {
-    throw new Error(`${OP}: data.x must be float32 [n, ${want.join(', ')}] (the model's input), got ${x && 'shape' in x ? `${x.dtype} ${formatShape(x.shape)}` : typeof x}`);
+    throw new Error(`${OP}: data.x must be float32 [n, ${want.join(', ')}] (the model's input), got ${x && typeof x === 'object' && 'shape' in x ? `${x.dtype} ${formatShape(x.shape)}` : typeof x}`);
   }
-  if (!d.y || typeof d.y !== 'object' || !('shape' in d.y)) throw new Error(`${OP}: data.y must be a Tensor of targets`);
-  if (model instanceof GraphModel && g.inputs.length !== 1) throw new Error(`${OP}: criterion 'taylor' takes models with one input; model '${model.name}' has ${g.inputs.length}`);
-  // an ONNX image model's NCHW boundary: the graph runs NHWC inside
-  const inside = model instanceof GraphModel && model.boundary.inputs[0].nchw ? runEager('nchwToNhwc', [x])[0] : x;
-  try {
-    return taylorScores(g, groups, inside, d);
-  } finally {
-    if (inside !== x) inside.dispose();
+  if (taylor && (!data.y || typeof data.y !== 'object' || !('shape' in data.y))) throw new Error(`${OP}: data.y must be a Tensor of targets (criterion 'taylor')`);
+  if (g.inputs.length !== 1) throw new Error(`${OP}: data takes models with one input; model '${model.name}' has ${g.inputs.length}`);
+  if (!getBackend().syncRead) throw new Error(`${OP}: data (the Taylor criterion, mean compensation) is read back synchronously, which the '${getBackend().name}' backend cannot: use 'l1' without data, or eg.ready({ backend: 'wasm' })`);
+  return model instanceof GraphModel && model.boundary.inputs[0].nchw ? runEager('nchwToNhwc', [x])[0] : x;
+}
+
+async function scoresOf(g: Graph, groups: ChannelGroup[], criterion: 'l1' | 'taylor', x?: Tensor, data?: TaylorData): Promise<Float64Array[]> {
+  if (criterion === 'l1') return Promise.all(groups.map((gr) => l1Scores(g, gr)));
+  return taylorScores(g, groups, x!, data as TaylorData & { y: Tensor });
+}
+
+/**
+ * What each end of a pruned path must add to its output so that the removed channels count as their means:
+ * delta_o = sum over removed inputs j of E[a_j] * sum over the kernel's taps of W[.., j, o], by shift value
+ * (signed: a batch norm's moving mean takes -delta).
+ */
+async function meanShifts(g: Graph, groups: ChannelGroup[], keep: Keep, x: Tensor, batchSize: number): Promise<Map<number, Float32Array>> {
+  const ends = groups.filter((gr) => keep.get(gr.name)!.length < gr.channels).flatMap((gr) => gr.ends.filter((e) => e.shift).map((e) => ({ gr, e })));
+  if (!ends.length) return new Map();
+  const means = channelMeans(g, [...new Set(ends.map(({ e }) => e.input))], x, batchSize);
+  const out = new Map<number, Float64Array>();
+  for (const { gr, e } of ends) {
+    const mean = means.get(e.input)!, kept = new Set(e.index(keep.get(gr.name)!));
+    const wv = g.values[e.node.inputs[1]], w = (await wv.tensor!.data()) as Float32Array;
+    const [ci, co] = wv.shape.slice(-2), taps = w.length / (ci * co);
+    const d = out.get(e.shift!.value) ?? new Float64Array(co);
+    for (let j = 0; j < ci; j++) {
+      if (kept.has(j) || mean[j] === 0) continue;
+      for (let t = 0; t < taps; t++) for (let o = 0; o < co; o++) d[o] += e.shift!.sign * mean[j] * w[(t * ci + j) * co + o];
+    }
+    out.set(e.shift!.value, d);
   }
+  return new Map([...out].map(([k, v]) => [k, Float32Array.from(v)]));
 }
 
 /** Uniform allocation: the smallest fraction r, the same for every group, whose FLOPs meet the target (bisection). */
@@ -257,5 +294,19 @@ function bySensitivity(groups: ChannelGroup[], scores: Float64Array[], target: n
     const mid = (lo + hi) >> 1;
     if (flopsOf(at(mid)) <= target) hi = mid; else lo = mid + 1;
   }
-  return at(hi);
+  // rounding to multiples makes the FLOPs step: give back channels, the most important first, while the
+  // target still holds (each layer grows by one multiple at a time)
+  const counts = at(hi);
+  const next = groups.map((_, k) => order.slice(0, hi).filter((o) => o.k === k).map((o) => o.key).sort((a, b) => b - a));
+  const open = new Set(groups.map((_, k) => k).filter((k) => counts.get(groups[k].name)! < groups[k].channels));
+  while (open.size) {
+    const k = [...open].reduce((a, b) => ((next[b][0] ?? -Infinity) > (next[a][0] ?? -Infinity) ? b : a));
+    const gr = groups[k], c = counts.get(gr.name)!;
+    const grown = new Map(counts).set(gr.name, Math.min(gr.channels, c + m));
+    if (flopsOf(grown) > target) { open.delete(k); continue; }
+    counts.set(gr.name, grown.get(gr.name)!);
+    next[k].splice(0, m);
+    if (counts.get(gr.name) === gr.channels) open.delete(k);
+  }
+  return counts;
 }
