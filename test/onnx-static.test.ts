@@ -195,6 +195,17 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     expect(m.summary({ print: false })).toContain('Outputs: y float32 [batch, 6, 6]');
   });
 
+  it('Max, Min and Sum of three operands (two computed, one constant, broadcast) match ONNX Runtime and export back', async () => {
+    const bytes = model([node('Max', ['a', 'b', 'c'], ['mx']), node('Min', ['a', 'b', 'c'], ['mn']), node('Sum', ['a', 'b', 'c'], ['sm'])],
+      [f32('c', [0.1, -0.2, 0.3])], [{ name: 'a', dims: ['N', 3] }, { name: 'b', dims: ['N', 3] }], [{ name: 'mx', dims: ['N', 3] }, { name: 'mn', dims: ['N', 3] }, { name: 'sm', dims: ['N', 3] }]);
+    const m = await eg.loadModel(bytes);
+    const a = eg.randomNormal([5, 3], 0, 1, 14), b = eg.randomNormal([5, 3], 0, 1, 15);
+    const ours = (m.predict([a, b]) as eg.Tensor[]).map((t) => t.dataSync());
+    const theirs = await ort(bytes, { a, b });
+    theirs.forEach((t, k) => expect(maxRelDiff(ours[k], t), `output ${k}`).toBeLessThan(1e-6));
+    (await ort(await eg.toOnnx(m), { a, b })).forEach((t, k) => expect(maxRelDiff(t, theirs[k]), `exported output ${k}`).toBeLessThan(1e-6));
+  });
+
   it('ArgMax / ArgMin (keepdims either way) are int32 outputs, equal to ONNX Runtime\'s int64 ones, and export back as ArgMax', async () => {
     const w = Array.from({ length: 4 * 5 }, (_, i) => Math.sin(i * 1.3));
     const bytes = model([node('Gemm', ['x', 'w'], ['logits']), node('ArgMax', ['logits'], ['cls'], [int('axis', 1), int('keepdims', 0)]), node('ArgMin', ['logits'], ['low'], [int('axis', -1)])],

@@ -1,4 +1,4 @@
-// Neg / Abs / Exp / Log / Sqrt / Reciprocal; Add / Sub / Mul / Div: two computed operands (met as maps when their layouts differ), or one computed and
+// Neg / Abs / Exp / Log / Sqrt / Reciprocal; Add / Sub / Mul / Div / Pow, and Max / Min / Sum of any count: two computed operands (met as maps when their layouts differ), or one computed and
 // one constant (an NCHW [1, C, 1, 1] / [C, 1, 1] constant against a map becomes NHWC [1, 1, 1, C]).
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
@@ -99,7 +99,24 @@ function pow(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
 }
 
+/** Max / Min / Sum of one or more operands (broadcasting): a chain of binary nodes, left to right. */
+function variadic(cx: ImportContext, n: OnnxNode): void {
+  const ins = n.input.filter(Boolean);
+  if (ins.length === 0) cx.unsupported(n, 'no operand');
+  if (ins.length === 1) return cx.set(n, cx.get(n, 0));
+  const opType = n.opType === 'Sum' ? 'Add' : n.opType;
+  let acc = ins[0];
+  for (let k = 1; k < ins.length; k++) {
+    const last = k === ins.length - 1, out = last ? n.output[0] : `${n.name}/${k}`;
+    binary(cx, { ...n, opType, name: last ? n.name : `${n.name}/${k}`, input: [acc, ins[k]], output: [out] });
+    acc = out;
+  }
+}
+
 export const elementwiseFamily: Family = {
+  Max: { convert: variadic },
+  Min: { convert: variadic },
+  Sum: { convert: variadic },
   Erf: { convert: erf },
   Pow: { convert: pow },
   Neg: { convert: unary },
