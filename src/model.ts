@@ -25,6 +25,7 @@ import { Pacer, type Pacing } from './train/pace.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
 import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 import { sparsityLine } from './compress/targets.js';
+import { checkClassNames } from './io/onnx/export/metadata.js';
 
 export type { FitArgs, History };
 
@@ -118,6 +119,20 @@ export class Model extends Layer {
       return outs[s.source.index];
     };
     return this.outputs.map(visit);
+  }
+
+  private _classNames?: string[];
+  /**
+   * The names of the output classes, in output order (saved in the ONNX file's metadata by save / toOnnx), or
+   * undefined. Set: an array of strings, one per class of a [batch, classes] output.
+   */
+  get classNames(): string[] | undefined {
+    return this._classNames?.slice();
+  }
+
+  set classNames(v: string[] | undefined) {
+    const s = this.outputs[0]?.shape ?? [];
+    this._classNames = checkClassNames(v, s.length === 2 && s[1] > 0 ? s[1] : undefined, `model '${this.name}'`);
   }
 
   /** Per-example input shape (the first input's). */
@@ -267,7 +282,7 @@ export class Model extends Layer {
 
   /** What the ONNX exporter writes: the inference graph, with the model's input and output names. */
   exportSource(options: SaveOptions = {}): import('./io/onnx/export/index.js').ExportSource {
-    return { graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights, inputNames: this.inputNames, outputNames: this.outputNames };
+    return { graph: this.inferenceGraph(), name: this.name, nchwBoundary: false, weights: options.weights, inputNames: this.inputNames, outputNames: this.outputNames, classNames: this._classNames };
   }
 
   /** Forward graph: inputs -> outputs (x, out: the first of each). */

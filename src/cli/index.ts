@@ -5,22 +5,29 @@ import { readBytes } from '../io/read.js';
 import type { GraphModel } from '../graph-model.js';
 import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder, loadImages } from './images.js';
 import { Progress } from './progress.js';
+import { runEager } from '../graph/eager.js';
 
 // the command runs in Node, Deno or Bun; typed here so the library needs no Node typings
 declare const process: { argv: string[]; exitCode?: number };
 
 const USAGE = `usage:
-  edgegrad info MODEL [--json]              summary: nodes, parameters, FLOPs, planned memory
-  edgegrad predict MODEL INPUT [--json]     run INPUT through MODEL: an image (.png, .jpg; resized to the
+  edgegrad info MODEL [--json]              summary: nodes, parameters, FLOPs, planned memory, class names
+  edgegrad predict MODEL INPUT [--top K] [--json]
+                                            run INPUT through MODEL: an image (.png, .jpg; resized to the
                                             model's input), a .npy (float32/float64, int32/int64) or a .json
-                                            nested array
+                                            nested array; a classifier prints its K most likely classes
+                                            with probabilities (by name where the model stores them)
   edgegrad predict MODEL --input NAME=FILE [--input NAME=FILE ...] [--json]
                                             a model with several inputs: each by name (info lists them)
-  edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE] [--epochs 10] [--lr 0.001]
-                    [--batch 32] [--val 0.2] [--fp16] [--json]
+  edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE|auto] [--epochs 10] [--lr 0.001]
+                    [--batch 32] [--val 0.2] [--fp16] [--report FILE.html | --no-report] [--labels-curve]
+                    [--json]
                                             MODEL below NODE, frozen, under a new softmax head trained on
                                             DIR/<class>/*.png|jpg or {"x", "y"} JSON; writes the
-                                            whole model as ONNX
+                                            whole model as ONNX with its class names, and an HTML report
+                                            beside it (OUT.report.html: curves, confusion matrix);
+                                            --cut auto tries each candidate cut on the validation split
+                                            and keeps the best; --labels-curve adds accuracy vs labels
   edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
                     [--data DIR] [--keep-float NODE,NODE] [--percentile P] [--json]
                                             post-training quantization: int8 (activations calibrated on
@@ -113,7 +120,14 @@ async function loadInput(path: string, m: GraphModel): Promise<eg.Tensor> {
  */
 async function predictCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
   const pos: string[] = [], named: Array<[string, string]> = [];
+  let top: number | undefined;
   for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--top') {
+      const v = args[++i];
+      top = Number(v);
+      if (!(Number.isInteger(top) && top >= 1)) throw new UsageError(`--top needs a positive integer, got '${v ?? ''}'`);
+      continue;
+    }
     if (args[i] !== '--input') { pos.push(args[i]); continue; }
     const v = args[++i] ?? '', eq = v.indexOf('=');
     if (eq < 1) throw new UsageError(`--input needs NAME=FILE, got '${v}'`);
@@ -137,17 +151,45 @@ async function predictCmd(args: string[], json: boolean, out: (s: string) => voi
   }));
   const res = m.predict(names.length === 1 ? xs[0] : xs);
   const ys = res instanceof eg.Tensor ? [res] : Array.isArray(res) ? res : Object.values(res);
+  const classNames = m.classNames;
   const report = ys.map((y, k) => {
     const rows = y.arraySync() as number[][];
-    return { name: m.outputNames[k], shape: y.shape, output: rows, argmax: y.rank === 2 ? rows.map((r) => r.indexOf(Math.max(...r))) : undefined };
+    const argmax = y.rank === 2 ? rows.map((r) => r.indexOf(Math.max(...r))) : undefined;
+    // a classifier's first output: its most likely classes, by name where the model stores them
+    const names = k === 0 && classNames?.length === y.shape[1] ? classNames : undefined;
+    const ranked = y.rank === 2 && (top !== undefined || names) ? topClasses(rows, Math.min(top ?? 3, y.shape[1]), names) : undefined;
+    return { name: m.outputNames[k], shape: y.shape, output: rows, argmax, top: ranked };
   });
   if (json) {
-    out(JSON.stringify(report.length === 1 ? { shape: report[0].shape, output: report[0].output, argmax: report[0].argmax } : { outputs: report }));
+    const one = report[0];
+    out(JSON.stringify(report.length === 1 ? { shape: one.shape, output: one.output, argmax: one.argmax, ...(one.top ? { top: one.top } : {}), ...(classNames ? { classes: classNames } : {}) } : { outputs: report }));
     return;
   }
   for (const r of report) {
+    if (r.top) {
+      out(`${report.length > 1 ? `${r.name}: ` : ''}output ${JSON.stringify(r.shape)}, ${r.top[0].length} most likely per row:`);
+      r.top.forEach((row, i) => out(`  ${r.top!.length > 1 ? `${i}: ` : ''}${row.map((c) => `${c.class} ${(c.probability * 100).toFixed(1)}%`).join(', ')}`));
+      continue;
+    }
     out(`${report.length > 1 ? `${r.name}: ` : ''}output ${JSON.stringify(r.shape)}${r.argmax ? `, argmax per row: ${r.argmax.join(', ')}` : ''}\n${JSON.stringify(r.output)}`);
   }
+}
+
+/**
+ * The k most likely classes of each row, with probabilities: the row itself where it already is a distribution
+ * (a softmax output: values in [0, 1] summing to 1), else its softmax (logits). Named by `names` or the index.
+ */
+export function topClasses(rows: number[][], k: number, names?: readonly string[]): Array<Array<{ index: number; class: string; probability: number }>> {
+  return rows.map((r) => {
+    const sum = r.reduce((a, b) => a + b, 0);
+    let p = r;
+    if (!(r.every((v) => v >= 0 && v <= 1) && Math.abs(sum - 1) < 1e-3)) {
+      const mx = Math.max(...r), e = r.map((v) => Math.exp(v - mx)), z = e.reduce((a, b) => a + b, 0);
+      p = e.map((v) => v / z);
+    }
+    return p.map((v, index) => ({ index, class: names?.[index] ?? String(index), probability: v }))
+      .sort((a, b) => b.probability - a.probability || a.index - b.index).slice(0, k);
+  });
 }
 
 /** A .npy or .json array file as a tensor (inputs that are not images). */
@@ -213,7 +255,7 @@ async function loadJsonData(path: string, inputShape: number[], nchw: boolean): 
 }
 
 async function finetune(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
-  const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number' });
+  const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number', report: 'string', 'no-report': 'boolean', 'labels-curve': 'boolean' });
   if (pos.length !== 1) throw new UsageError('finetune takes one MODEL');
   if (!flags.data) throw new UsageError('finetune needs --data DIR (one folder of images per class)');
   if (!flags.out) throw new UsageError('finetune needs --out OUT.onnx');
@@ -224,9 +266,15 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
   if (!(valFrac >= 0 && valFrac < 1)) throw new UsageError(`--val must be in [0, 1), got ${valFrac}`);
+  const auto = flags.cut === 'auto';
+  if ((auto || flags['labels-curve']) && !(valFrac > 0)) throw new UsageError(`${auto ? '--cut auto picks the cut' : '--labels-curve measures accuracy'} on the validation split: give --val > 0`);
+  if (flags.report && flags['no-report']) throw new UsageError('give --report FILE or --no-report, not both');
+  const reportPath = flags['no-report'] ? undefined : (flags.report as string | undefined) ?? `${(flags.out as string).replace(/\.onnx$/i, '')}.report.html`;
+  if (reportPath) await checkOut(reportPath);
   const t0 = performance.now();
   const base = await eg.loadModel(pos[0]);
-  const backbone = (flags.cut ? base.cut(flags.cut as string) : base).freeze();
+  // a named cut is checked before the data loads (cut names the nodes near a wrong one)
+  if (flags.cut && !auto) base.cut(flags.cut as string).dispose();
   const dir = flags.data as string;
   // the backbone runs as a layer, which takes NHWC whatever its file's boundary
   const nchw = base.inputNchw && base.inputShape.length === 3;
@@ -246,12 +294,29 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   const order = eg.data.permutation(ds.x.shape[0], seed);
   const x = eg.data.gather(ds.x, order), y = eg.data.gather(ds.y, order);
   ds.x.dispose(); ds.y.dispose();
+  // --cut auto: the same softmax head on each candidate cut's frozen features, scored on the validation split
+  let sweep: eg.CutSweep | undefined;
+  if (auto) {
+    const xb = nchw ? runEager('nhwcToNchw', [x])[0] : x; // the sweep feeds the model as its file lays out inputs
+    let bar: Progress | undefined;
+    const cands = eg.transfer.cutCandidates(base);
+    if (!cands.length) throw new Error(`--cut auto: model '${base.name}' has no candidate cut (no block boundary before its output)`);
+    sweep = await eg.transfer.sweepCuts(base, xb, y, {
+      candidates: cands, validationSplit: valFrac, epochs, learningRate: lr, batchSize, seed,
+      onCut: (row, d, total) => { if (!json) (bar ??= new Progress('cuts    ', total)).update(d, `${row.cut}: ${pct(row.valAccuracy)}`); },
+    });
+    if (xb !== x) xb.dispose();
+  }
+  const cutAt = auto ? sweep!.best.cut : (flags.cut as string | undefined);
+  const backbone = (cutAt ? base.cut(cutAt) : base).freeze();
   const probe = eg.sequential([backbone]).predict(eg.zeros([1, ...layerShape]));
   const featureRank = probe.rank;
   probe.dispose();
   const layers: Array<eg.Layer | GraphModel> = [backbone];
-  if (featureRank === 4) layers.push(eg.layers.globalAveragePooling2d({ name: 'new_pool' }));
-  else if (featureRank > 2) layers.push(eg.layers.flatten({ name: 'new_flatten' }));
+  // the head the sweep scored at the chosen cut; else global average pooling over maps, flatten otherwise
+  const pool = sweep ? sweep.best.pool : featureRank === 4 ? 'gap' : featureRank > 2 ? 'flatten' : 'none';
+  if (pool === 'gap') layers.push(eg.layers.globalAveragePooling2d({ name: 'new_pool' }));
+  else if (pool === 'flatten') layers.push(eg.layers.flatten({ name: 'new_flatten' }));
   layers.push(eg.layers.dense({ name: 'new_head', units: ds.classes.length, activation: 'softmax', seed }));
   const model = eg.sequential({ name: `${base.name.replace(/\W+/g, '_')}_finetuned`, layers });
   model.compile({ optimizer: eg.optimizers.adam({ learningRate: lr }), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
@@ -269,21 +334,64 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   });
   const trainSeconds = (performance.now() - tTrain) / 1000;
   const outPath = flags.out as string;
+  // the class names travel in the file (metadata_props 'edgegrad.classes'): predict and info print them
+  model.classNames = ds.classes;
   await model.save(outPath, { weights: flags.fp16 ? 'float16' : 'float32' });
   const fin = (k: string) => h.history[k]?.at(-1);
+  // the report: curves per epoch, the confusion matrix on the validation split (the training set without one)
+  let confusion: number[][] | undefined, curve: eg.LabelsCurvePoint[] | undefined;
+  if (reportPath || flags['labels-curve']) {
+    const xv = eg.data.slice(x, nVal ? n - nVal : 0), yv = eg.data.slice(y, nVal ? n - nVal : 0);
+    confusion = eg.confusionMatrix(model, xv, yv);
+    if (flags['labels-curve']) {
+      // the same head on features computed once, with the first k training examples of each class
+      const fe = eg.sequential({ name: 'features', layers: [backbone] });
+      const xt = eg.data.slice(x, 0, n - nVal), yt = eg.data.slice(y, 0, n - nVal);
+      const f = fe.predict(xt, { batchSize: 32 }), vf = fe.predict(xv, { batchSize: 32 });
+      curve = await eg.transfer.labelsCurve(f, yt, vf, yv, { pool: pool === 'gap' ? 'gap' : 'flatten', epochs, learningRate: lr, batchSize, seed });
+      [f, vf, xt, yt].forEach((t) => t.dispose());
+    }
+    xv.dispose(); yv.dispose();
+  }
+  if (reportPath) {
+    const spec = 'node:fs/promises';
+    const fs = (await import(spec)) as { writeFile(p: string, d: string): Promise<void> };
+    await fs.writeFile(reportPath, eg.report.html({
+      title: `Fine-tuning ${pos[0]}`,
+      details: [
+        ['model', `${pos[0]}${cutAt ? ` cut at '${cutAt}'${auto ? ' (--cut auto)' : ''}` : ''}, frozen; new ${pool === 'gap' ? 'global average pooling + ' : pool === 'flatten' ? 'flatten + ' : ''}softmax head`],
+        ['data', `${dir}: ${n - nVal} training, ${nVal} validation examples`],
+        ['classes', ds.classes.map((c, i) => `${c} (${ds.perClass[i]})`).join(', ')],
+        ['training', `${h.epoch.length} epochs, Adam at ${lr}, batch ${batchSize}; ${trainSeconds.toFixed(1)} s`],
+        ['written', outPath],
+      ],
+      history: h,
+      confusion: confusion && { matrix: confusion, classNames: ds.classes, what: nVal ? `${nVal} validation examples` : 'the training examples (no validation split)' },
+      labelsCurve: curve,
+      sweep: sweep?.rows,
+    }));
+  }
   const result = {
-    model: pos[0], cut: flags.cut ?? null, out: outPath, classes: ds.classes, perClass: ds.perClass, train: n - nVal, validation: nVal,
+    model: pos[0], cut: cutAt ?? null, out: outPath, classes: ds.classes, perClass: ds.perClass, train: n - nVal, validation: nVal,
     epochs: h.epoch.length, loss: fin('loss'), accuracy: fin('accuracy'), valAccuracy: fin('val_accuracy') ?? null,
     cachedFeatures: h.cachedFeatures ?? null, trainSeconds: +trainSeconds.toFixed(2), totalSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+    report: reportPath ?? null, confusion: confusion ?? null, ...(sweep ? { sweep: sweep.rows } : {}), ...(curve ? { labelsCurve: curve } : {}),
   };
   if (json) { out(JSON.stringify(result)); return; }
   out('');
+  if (sweep) {
+    out(`  cut sweep    ${sweep.rows.length} cuts, the same softmax head on each (${sweep.train} training, ${sweep.validation} validation examples), best first:`);
+    out(`    ${'cut'.padEnd(36)} ${'features'.padStart(12)} ${'head params'.padStart(11)} ${'val accuracy'.padStart(12)} ${'time'.padStart(8)}`);
+    for (const r of sweep.rows) out(`    ${r.cut.slice(0, 36).padEnd(36)} ${r.featureShape.join('x').padStart(12)} ${String(r.params).padStart(11)} ${pct(r.valAccuracy).padStart(12)} ${`${r.seconds.toFixed(1)} s`.padStart(8)}`);
+  }
   out(`  classes      ${ds.classes.map((c, i) => `${c} (${ds.perClass[i]})`).join(', ')}`);
   out(`  examples     ${result.train} training, ${nVal} validation`);
-  out(`  backbone     ${pos[0]}${flags.cut ? ` cut at '${flags.cut}'` : ''}, frozen${h.cachedFeatures ? `; features ${JSON.stringify(h.cachedFeatures.shape)} computed once and cached` : ''}`);
+  out(`  backbone     ${pos[0]}${cutAt ? ` cut at '${cutAt}'${auto ? ' (best of the sweep)' : ''}` : ''}, frozen${h.cachedFeatures ? `; features ${JSON.stringify(h.cachedFeatures.shape)} computed once and cached` : ''}`);
   out(`  accuracy     ${pct(result.accuracy!)} training${result.valAccuracy !== null ? `, ${pct(result.valAccuracy)} validation` : ''} after ${result.epochs} epochs (loss ${result.loss!.toFixed(4)})`);
   out(`  time         ${trainSeconds.toFixed(1)} s training, ${result.totalSeconds.toFixed(1)} s in all`);
-  out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ''})`);
+  if (curve) out(`  labels curve ${curve.map((p) => `${p.labels}/class ${pct(p.accuracy)}`).join(', ')} (validation)`);
+  out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ''}; class names in its metadata)`);
+  if (reportPath) out(`  report       ${reportPath} (curves, confusion matrix${curve ? ', accuracy vs labels' : ''}${sweep ? ', cut sweep' : ''})`);
 }
 
 /**
@@ -666,8 +774,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
     if (cmd === 'info') {
       if (rest.length !== 1) throw new UsageError('info takes one MODEL');
       const m = await eg.loadModel(rest[0]);
-      const summary = m.summary({ print: false });
-      out(json ? JSON.stringify({ model: rest[0], name: m.name, format: m.info.format, inputShape: m.inputShape, nodes: m.nodeNames, summary }) : summary);
+      const classes = m.classNames;
+      const summary = m.summary({ print: false }) + (classes ? `\nClasses (${classes.length}): ${classes.join(', ')}` : '');
+      out(json ? JSON.stringify({ model: rest[0], name: m.name, format: m.info.format, inputShape: m.inputShape, nodes: m.nodeNames, ...(classes ? { classes } : {}), summary }) : summary);
       return 0;
     }
     if (cmd === 'predict') { await predictCmd(rest, json, out); return 0; }
