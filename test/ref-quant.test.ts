@@ -74,8 +74,17 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
   let dotOk = false;
   beforeAll(() => {
     const be = WasmBackend.createSync(build);
-    dotOk = be.relaxedDotOk();
+    // the relaxed-dot encoding is tested wherever the engine computes it exactly, faster here or not
+    dotOk = be.int8Path.relaxedExact === true;
     t = new Twin(be);
+  });
+
+  it('says which int8 inner product it runs and why, and takes the relaxed dot only where it chose it', () => {
+    const be = WasmBackend.createSync(build), path = be.int8Path;
+    expect(path.dot).toBe({ scalar: 'scalar', simd: 'simd128' }[build as string] ?? (path.relaxedExact && path.relaxedMs! < path.simd128Ms! ? 'relaxed-dot' : 'simd128'));
+    expect(path.reason.length).toBeGreaterThan(10);
+    expect(be.relaxedDotOk()).toBe(path.dot === 'relaxed-dot');
+    if (path.relaxedExact) expect(path.relaxedMs! > 0 && path.simd128Ms! > 0).toBe(true);
   });
 
   it('has the wasm exports\' parameter counts', () => {

@@ -62,6 +62,8 @@ export interface Backend {
 
   /** Whether the int8 GEMM may take its relaxed-dot path (wasm builds that pass a known-answer test). */
   relaxedDotOk(): boolean;
+  /** The int8 GEMM's inner product on this backend, and why (decided once, on first use or first read). */
+  readonly int8Path: Int8Path;
   /** Kernels of the ABI this backend does not implement. */
   lacks(): string[];
   /** Tests: guard bytes after each workspace, checked by the next workspace() or checkWorkspace(). */
@@ -75,6 +77,21 @@ const LACKING = Symbol('lacking');
  * A complete kernel table from a backend's implementations: each missing kernel becomes one that throws
  * "backend 'x' lacks kernel 'y'", and is listed by lacks().
  */
+/**
+ * How the int8 GEMM multiplies: 'relaxed-dot' (i32x4.relaxed_dot_i8x16_i7x16_add_s, for weights quantized
+ * to 7 bits), 'simd128' (i16 products and pairwise adds), 'scalar' (one product at a time: the scalar wasm
+ * build, the TypeScript reference), or 'none' (no int8 kernels on this backend). reason says why;
+ * relaxedMs / simd128Ms are the timings the choice was made on.
+ */
+export interface Int8Path {
+  dot: 'relaxed-dot' | 'simd128' | 'scalar' | 'none';
+  reason: string;
+  /** The relaxed build: whether its i8 dot passed the known-answer test (exact sums). */
+  relaxedExact?: boolean;
+  relaxedMs?: number;
+  simd128Ms?: number;
+}
+
 export function kernelTable(backend: string, impl: Partial<Kernels>): Kernels {
   const table = { ...impl } as Record<string, unknown>;
   for (const name of KERNEL_NAMES) {

@@ -3,7 +3,7 @@
 // tensors' and plans' bytes under memory pressure, the kernel workspace (with guard bytes in tests), the
 // broadcast descriptor slot and the kernel RNG state. A backend adds its kernel table and its memory.
 import { Arena } from './arena.js';
-import { lackedKernels, type Backend, type Evictable, type HeapMemory } from './backend.js';
+import { lackedKernels, type Backend, type Evictable, type HeapMemory, type Int8Path } from './backend.js';
 import type { Kernels, Ptr } from './kernels.js';
 
 const GUARD_BYTES = 256, GUARD_PATTERN = 0xa5;
@@ -134,6 +134,13 @@ export abstract class HeapBackend implements Backend {
   /** Whether the int8 GEMM may take its relaxed-dot path (only a wasm build that passed its known-answer test). */
   relaxedDotOk(): boolean {
     return false;
+  }
+
+  /** The int8 GEMM's inner product (the wasm backend decides it; the others say what they have). */
+  get int8Path(): Int8Path {
+    return this.lacks().includes('qgemm')
+      ? { dot: 'none', reason: `the '${this.name}' backend has no int8 kernels: int8 models run on wasm` }
+      : { dot: 'scalar', reason: `the '${this.name}' backend computes int8 products one at a time in TypeScript` };
   }
 
   /** A fresh Float32Array view (views detach when the memory grows: never keep one across an allocation). */
