@@ -148,6 +148,10 @@ export type { DistillArgs, DistillHistory, Teacher } from './compress/distill.js
 export { cascadeCorrelation } from './compress/cascade.js';
 export type { CascadeArgs, CascadeResult, CascadeStep, CascadeActivation, CascadeLoss } from './compress/cascade.js';
 
+// ---- pretraining on unlabelled data: greedy (denoising) autoencoders, RBMs (CD-k), contrastive (NT-Xent) ----
+export { pretrain } from './pretrain/index.js';
+export type { PretrainArgs, PretrainLayerReport, PretrainMethod, PretrainNoise, PretrainReport, VisibleUnits } from './pretrain/index.js';
+
 // ---- pruning: magnitude on a schedule (TF-MOT names), Optimal Brain Damage / Surgeon ----
 import { pruneLowMagnitude, stripPruning, sparsity as pruningSparsity, targets as pruneTargets } from './compress/prune.js';
 import { polynomialDecay, constantSparsity } from './compress/schedules.js';
