@@ -45,14 +45,14 @@ export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx',
     layers: [features, eg.layers.dense({ name: 'new_hidden', units: 64, activation: 'relu', seed: seed + 4 }), eg.layers.dense({ name: 'new_head', units: 5, activation: 'softmax', seed: seed + 5 })],
   });
   compile(model, 1e-3);
-  let cached;
-  const tB = await time(async () => { cached = (await model.fit(train.x, train.y, { epochs: headEpochs, batchSize: 32, seed, callbacks: [progress('(b) frozen   ', headEpochs)] })).cachedFeatures; });
+  let cached, historyB, historyC;
+  const tB = await time(async () => { historyB = await model.fit(train.x, train.y, { epochs: headEpochs, batchSize: 32, seed, callbacks: [progress('(b) frozen   ', headEpochs)] }); cached = historyB.cachedFeatures; });
   const b = model.evaluate(test.x, test.y).accuracy;
 
   // (c) unfreeze the top conv block (block2_conv) and the features layer, at a tenth of the head's rate
   features.unfreeze().freeze({ upTo: 'block1_pool' });
   model.layers[0].lrScale = 0.1;
-  const tC = await time(() => model.fit(train.x, train.y, { epochs: fineTuneEpochs, batchSize: 32, seed, callbacks: [progress('(c) fine-tune', fineTuneEpochs)] }));
+  const tC = await time(async () => { historyC = await model.fit(train.x, train.y, { epochs: fineTuneEpochs, batchSize: 32, seed, callbacks: [progress('(c) fine-tune', fineTuneEpochs)] }); });
   const c = model.evaluate(test.x, test.y).accuracy;
   const be = await eg.ready();
   return {
@@ -60,6 +60,8 @@ export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx',
     accuracy: { scratch: a, frozen: b, fineTuned: c },
     seconds: { scratch: tA, frozen: tB, fineTuned: tC },
     cachedFeatures: cached,
+    history: { frozen: historyB, fineTuned: historyC },
+    trainData: train, testData: test,
     wasmPeakBytes: be.arena.peak, wasmMemoryBytes: be.memoryBytes(),
     model,
   };

@@ -69,7 +69,7 @@ export function confusionTable(matrix: readonly (readonly number[])[], className
     const cells = row.map((v, j) => {
       const share = total ? v / total : 0, a = Math.round(share * 100) / 100;
       const bg = v === 0 ? '#fff' : i === j ? `rgba(31,119,180,${Math.max(0.1, a)})` : `rgba(214,39,40,${Math.max(0.15, a)})`;
-      return `<td class="cell" data-true="${i}" data-pred="${j}" style="background:${bg}">${v}</td>`;
+      return `<td class="cell" data-true="${i}" data-pred="${j}" style="background:${bg}${a > 0.6 ? ';color:#fff' : ''}">${v}</td>`;
     });
     out.push(`<tr><th>${name(i)}</th>${cells.join('')}<td class="recall">${total ? `${((row[i] / total) * 100).toFixed(1)}%` : '-'}</td></tr>`);
   });

@@ -23,6 +23,8 @@ export interface ReportData {
   confusion?: { matrix: readonly (readonly number[])[]; classNames?: readonly string[]; what?: string };
   /** accuracy against labelled examples per class (the learning curve in labels) */
   labelsCurve?: readonly LabelsPoint[];
+  /** what the labels curve's accuracy is measured on (its legend): default 'validation accuracy' */
+  labelsCurveName?: string;
   /** the rows of a cut-depth sweep (eg.transfer.sweepCuts), best first */
   sweep?: ReadonlyArray<{ cut: string; featureShape: readonly number[]; params: number; valAccuracy: number; seconds: number }>;
 }
@@ -60,7 +62,7 @@ export function trainingReport(r: ReportData): string {
   if (r.labelsCurve?.length) {
     const pts = r.labelsCurve.slice().sort((a, b) => a.labels - b.labels);
     body.push('<h2>Accuracy against labels</h2>',
-      lineChart([{ name: 'validation accuracy', values: pts.map((p) => p.accuracy), x: pts.map((p) => p.labels) }], { title: 'Accuracy vs labelled examples per class', xLabel: 'labelled examples per class', yLabel: 'accuracy', yRange: [0, 1], percent: true }),
+      lineChart([{ name: r.labelsCurveName ?? 'validation accuracy', values: pts.map((p) => p.accuracy), x: pts.map((p) => p.labels) }], { title: 'Accuracy vs labelled examples per class', xLabel: 'labelled examples per class', yLabel: 'accuracy', yRange: [0, 1], percent: true }),
       `<table><tr><th>labels per class</th>${pts.map((p) => `<td>${p.labels}</td>`).join('')}</tr><tr><th>accuracy</th>${pts.map((p) => `<td>${(p.accuracy * 100).toFixed(1)}%</td>`).join('')}</tr></table>`);
   }
   if (r.sweep?.length) {

@@ -79,8 +79,10 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
   const yLo = o.yRange?.[0] ?? (ys.length && Math.min(...ys) >= 0 ? 0 : Math.min(0, ...ys));
   let yHi = o.yRange?.[1] ?? (ys.length ? Math.max(...ys) : 1);
   if (!(yHi > yLo)) yHi = yLo + 1;
+  // the legend sits under the plot, a row per series: the plot box is the same size whatever their number
+  const legend = 14 * series.length;
   const f: ChartFrame = {
-    width: o.width ?? 420, height: o.height ?? 260, left: 52, right: 12, top: 28, bottom: 40,
+    width: o.width ?? 420, height: (o.height ?? 260) + legend, left: 52, right: 12, top: 28, bottom: 40 + legend,
     xMin: xs.length ? Math.min(...xs) : 0, xMax: xs.length ? Math.max(...xs) : 1, yMin: yLo, yMax: yHi,
   };
   const fmtY = (v: number) => (o.percent ? `${+(v * 100).toFixed(1)}%` : `${+v.toPrecision(3)}`);
@@ -99,7 +101,7 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
     const [px] = toPixel(f, t, f.yMin);
     parts.push(`<text x="${px}" y="${bottom + 14}" text-anchor="middle" font-size="10">${+t.toPrecision(6)}</text>`);
   }
-  parts.push(`<text x="${(x0 + x1) / 2}" y="${f.height - 6}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`);
+  parts.push(`<text x="${(x0 + x1) / 2}" y="${bottom + 30}" text-anchor="middle" font-size="11">${escapeXml(o.xLabel)}</text>`);
   parts.push(`<text x="12" y="${(y0 + y1) / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 12 ${(y0 + y1) / 2})">${escapeXml(o.yLabel)}</text>`);
   series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length], d = chartPoints(f, s);
@@ -109,7 +111,8 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): strin
       const i = s.values.findIndex(Number.isFinite), [px, py] = toPixel(f, s.x?.[i] ?? i + 1, s.values[i]);
       parts.push(`<circle cx="${px}" cy="${py}" r="3" fill="${color}"/>`);
     }
-    parts.push(`<line x1="${left + 8}" x2="${left + 28}" y1="${top + 12 + 14 * k}" y2="${top + 12 + 14 * k}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${left + 32}" y="${top + 16 + 14 * k}" font-size="10">${escapeXml(s.name)}</text>`);
+    const ly = bottom + 44 + 14 * k;
+    parts.push(`<line x1="${left + 8}" x2="${left + 28}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/><text x="${left + 32}" y="${ly}" font-size="10">${escapeXml(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
