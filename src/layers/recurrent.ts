@@ -135,13 +135,9 @@ export class RNN extends Layer {
     if (c.useBias !== false) {
       const resetAfter = this.cell === 'gru' && c.resetAfter !== false;
       const shape = resetAfter ? [2, N] : [N];
-      let b = getInitializer(c.biasInitializer, 'zeros').init(shape);
-      if (this.cell === 'lstm' && c.unitForgetBias !== false) {
-        const v = b.dataSync().slice();
-        for (let j = U; j < 2 * U; j++) v[j] = 1;
-        b.dispose();
-        b = tensor(v, shape);
-      }
+      const b = getInitializer(c.biasInitializer, 'zeros').init(shape);
+      // the forget gate's block set to 1 in place: a kernel, so a GPU backend needs no read-back
+      if (this.cell === 'lstm' && c.unitForgetBias !== false) b.backend.kernels.fillValue(U, b.ptr + U * 4, 1);
       this.addWeight('bias', b, true, c.biasRegularizer);
     }
     if (this.cell === 'lstm' && c.usePeepholes) this.addWeight('peepholes', fill([3 * U], 0));

@@ -7,6 +7,7 @@ import { fail, formatShape } from './util.js';
 import { getOp, registerOp, type RunContext } from '../graph/registry.js';
 import { sizeOfShape, type Node } from '../graph/ir.js';
 import './elementwise.js'; // 'mul', which Gaussian dropout applies its multipliers with
+import type { HostDraws } from '../backend/webgpu/random.js';
 
 export type FillMode = 'reflect' | 'wrap' | 'constant' | 'nearest';
 export const FILL_MODES: Record<FillMode, number> = { constant: 0, reflect: 1, wrap: 2, nearest: 3 };
@@ -41,7 +42,12 @@ function stream(ctx: RunContext, n: Node): number {
 
 /** `count` uniform draws in [0, 1) per image, on the host (small: a few per image). */
 function draws(ctx: RunContext, n: Node, N: number, count: number): Float32Array {
-  if (!ctx.be.syncRead) fail(n.op, `node '${n.name}': random augmentation needs a backend that reads back synchronously (wasm), not '${ctx.be.name}'`);
+  if (!ctx.be.syncRead) {
+    // a GPU backend draws its streams on the host (src/backend/webgpu/random.ts): the same values, no read-back
+    const host = (ctx.be as Partial<HostDraws>).hostUniform;
+    if (!host) fail(n.op, `node '${n.name}': random augmentation needs a backend that reads back synchronously or draws on the host, not '${ctx.be.name}'`);
+    return host.call(ctx.be, stream(ctx, n), N * count);
+  }
   const ws = ctx.be.workspace(N * count * F32);
   ctx.be.kernels.rngUniform(stream(ctx, n), N * count, ws, 0, 1);
   return ctx.be.f32(ws, N * count).slice();

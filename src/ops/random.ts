@@ -8,6 +8,7 @@ import { sizeOfShape } from '../graph/ir.js';
 import { runEager } from '../graph/eager.js';
 import './elementwise.js'; // the 'mul' op that dropout applies its mask with
 import { fillValue } from './shape.js';
+import type { HostDraws } from '../backend/webgpu/random.js';
 
 type Distribution = 'uniform' | 'normal' | 'truncatedNormal' | 'dropoutMask';
 
@@ -36,6 +37,23 @@ function withRng<T>(seed: number | undefined, f: (rng: number) => T): T {
   } finally {
     be.free(rng);
   }
+}
+
+/**
+ * n standard normal draws on the host, for code that computes with them on the CPU (the orthogonal
+ * initializer): the values and the stream's advance of randomNormal, also on a backend that reads back only
+ * asynchronously (it draws on the host: src/backend/webgpu/random.ts).
+ */
+export function hostRandomNormal(n: number, seed?: number): Float32Array {
+  const be = backend();
+  if (be.syncRead) {
+    const t = sample([n], 'normal', 0, 1, seed), v = t.dataSync() as Float32Array;
+    t.dispose();
+    return v;
+  }
+  const host = (be as Partial<HostDraws>).hostNormal;
+  if (!host) fail('random', `the '${be.name}' backend can neither read random numbers back synchronously nor draw them on the host`);
+  return withRng(seed, (rng) => host.call(be, rng, n));
 }
 
 /** Reseed the backend's default random stream. */

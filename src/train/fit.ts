@@ -8,7 +8,7 @@ import type { Callback, Logs, TrainableModel } from './callbacks.js';
 import { divergenceWatch } from './divergence.js';
 import type { MetricName } from './metrics.js';
 import type { Optimizer } from './optimizers.js';
-import { Accumulator, applyStep, feed, steepestLayer, type TrainPlan } from './step.js';
+import { Accumulator, applyStep, feed, settleDeviceGuard, stepLossAsync, steepestLayer, type TrainPlan } from './step.js';
 import { Pacer, type Pacing } from './pace.js';
 
 export interface FitArgs extends Pacing {
@@ -117,7 +117,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor, n: numb
         }
         if (!be.syncRead) await acc.addMetrics(tp, y, b);
         // a GPU's loss is read per step only for callbacks that ask for it
-        if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = new Float32Array((await be.read(tp.plan.ptr(tp.loss), 4)).buffer)[0];
+        if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = await stepLossAsync(tp, model.optimizer!);
         if (epoch === 0 && batch === 0 && be.syncRead) watch(loss); // the untrained baseline
         seen += b;
         // model.stopTraining set by a callback takes effect after this batch (Keras)
@@ -126,6 +126,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor, n: numb
       }
       await acc.settle();
       logs = acc.logs(seen, '');
+      // the GPU's NaN guard, read once per epoch; before the loss, as wasm checks gradients first
+      if (!be.syncRead) await settleDeviceGuard(model.optimizer!);
       if (!be.syncRead && !Number.isFinite(logs.loss)) {
         throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
       }

@@ -2,7 +2,7 @@
 // 2015; LeCun et al. 1998): normal variants draw from a normal truncated at 2 std, with the std divided by
 // 0.87962566103423978 (the std of a standard normal truncated at +-2) so the variance is the target.
 import { Tensor, fill, tensor } from '../tensor.js';
-import { randomNormal, randomUniform, truncatedNormal } from '../ops/random.js';
+import { hostRandomNormal, randomNormal, randomUniform, truncatedNormal } from '../ops/random.js';
 
 export interface Initializer {
   readonly name: string;
@@ -50,8 +50,8 @@ function orthogonal(gain = 1): Initializer {
     init(shape, seed) {
       const cols = shape[shape.length - 1] ?? 1, rows = shape.slice(0, -1).reduce((a, b) => a * b, 1);
       const m = Math.max(rows, cols), n = Math.min(rows, cols);
-      const g = randomNormal([n, m], 0, 1, seed), a = Float64Array.from(g.dataSync());
-      g.dispose();
+      // drawn on the host (a GPU backend too): the factorization below is on the CPU
+      const a = Float64Array.from(hostRandomNormal(n * m, seed));
       // modified Gram-Schmidt over the n vectors of length m (rows of a); r's diagonal sign kept in the vector
       for (let i = 0; i < n; i++) {
         const v = a.subarray(i * m, (i + 1) * m);

@@ -4,24 +4,37 @@
 import { HeapBackend } from '../heap.js';
 import { kernelTable } from '../backend.js';
 import type { Kernels, Ptr } from '../kernels.js';
-import { RefMemory } from '../ref/memory.js';
-import { elementwiseRandomOptimKernels } from '../ref/elementwise-random-optim.js';
 import { requestGpuDevice, type AdapterReport } from './device.js';
 import { GpuHeap } from './gpu.js';
 import { gpuCopy, webgpuKernels } from './kernels.js';
+import { activationKernels } from './act.js';
+import { augmentKernels } from './augment.js';
+import { randomKernels, type HostDraws } from './random.js';
+import { recurrentKernels } from './recurrent.js';
+import { deviceStats, syncStats, type DeviceStats } from './stats.js';
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
 const DESCRIPTOR = 64;
 const HEAP_BASE = 256;
 
-export class WebGpuBackend extends HeapBackend {
+export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats {
   readonly name = 'webgpu';
   readonly build = 'webgpu';
   override readonly syncRead = false;
   declare readonly memory: GpuHeap;
 
+  private readonly random: ReturnType<typeof randomKernels>;
+  private readonly stats: DeviceStats;
+
   private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport, heap: GpuHeap, private readonly descriptorValues: { values: readonly number[] }) {
-    super(heap, kernelTable('webgpu', { ...webgpuKernels(heap, () => descriptorValues.values), ...hostRandom(heap) }), HEAP_BASE);
+    const random = randomKernels(heap), stats = deviceStats(heap);
+    super(heap, kernelTable('webgpu', {
+      ...webgpuKernels(heap, () => descriptorValues.values),
+      ...activationKernels(heap), ...recurrentKernels(heap), ...augmentKernels(heap),
+      ...random, ...syncStats(), sumSquaresTo: stats.sumSquaresTo,
+    }), HEAP_BASE);
+    this.random = random;
+    this.stats = stats;
     this.reclaimFloor = Infinity;
   }
 
@@ -75,38 +88,36 @@ export class WebGpuBackend extends HeapBackend {
     return DESCRIPTOR;
   }
 
+  hostUniform(rng: number, n: number): Float32Array { return this.random.hostUniform(rng, n); }
+  hostNormal(rng: number, n: number): Float32Array { return this.random.hostNormal(rng, n); }
+
+  // the statistics whose result a GPU cannot return synchronously: on the device (into a float at acc), or awaited
+  countNonFiniteTo(n: number, x: Ptr, acc: Ptr): void { this.stats.countNonFiniteTo(n, x, acc); }
+  sumSquaresTo(n: number, x: Ptr, acc: Ptr): void { this.stats.sumSquaresTo(n, x, acc); }
+  penaltyTo(n: number, w: Ptr, l1: number, l2: number, acc: Ptr): void { this.stats.penaltyTo(n, w, l1, l2, acc); }
+  flagNonFinite(n: number, x: Ptr, slot: Ptr, tag: number): void { this.stats.flagNonFinite(n, x, slot, tag); }
+
+  /** How many of the n floats at x are NaN or infinite (the kernel countNonFinite, read back). */
+  countNonFiniteAsync(n: number, x: Ptr): Promise<number> { return this.statAsync((acc) => this.countNonFiniteTo(n, x, acc)); }
+  /** The sum of squares of the n floats at x (float32 partial sums; wasm sums in float64). */
+  sumSquaresAsync(n: number, x: Ptr): Promise<number> { return this.statAsync((acc) => this.sumSquaresTo(n, x, acc)); }
+  /** sum l1 |w| + l2 w^2 over the n floats at w. */
+  penaltyAsync(n: number, w: Ptr, l1: number, l2: number): Promise<number> { return this.statAsync((acc) => this.penaltyTo(n, w, l1, l2, acc)); }
+
+  private async statAsync(run: (acc: Ptr) => void): Promise<number> {
+    const acc = this.alloc(4);
+    try {
+      this.kernels.fillValue(1, acc, 0);
+      run(acc);
+      return new Float32Array((await this.read(acc, 4)).buffer)[0];
+    } finally {
+      this.free(acc);
+    }
+  }
+
   /** Everything encoded so far submitted (and, awaited, done). */
   async sync(): Promise<void> {
     this.memory.flush();
     await this.device.queue.onSubmittedWorkDone();
   }
-}
-
-/**
- * The random kernels: xoshiro128** is a sequential stream, so the draws are made on the CPU by the
- * reference kernels (the same streams as wasm: a seeded run draws the same weights and dropout masks on
- * every backend) and uploaded; the generator's state is shadowed on the CPU by its handle.
- */
-function hostRandom(heap: GpuHeap): Pick<Kernels, 'rngSeed' | 'rngUniform' | 'rngNormal' | 'dropoutMask'> {
-  const states = new Map<number, Uint8Array>();
-  /** Run a reference draw of n floats from the state at `rng`, upload it to `out`. */
-  const draw = (rng: number, n: number, out: number, f: (k: ReturnType<typeof elementwiseRandomOptimKernels>, outAt: number) => void) => {
-    const state = states.get(rng);
-    if (!state) throw new Error('edgegrad: internal: a webgpu random stream was used before it was seeded');
-    const mem = new RefMemory(Math.max(1, Math.ceil((n * 4 + 64) / 65536)));
-    new Uint8Array(mem.buffer, 0, 16).set(state);
-    f(elementwiseRandomOptimKernels(mem), 64);
-    state.set(new Uint8Array(mem.buffer, 0, 16));
-    heap.write(out, new Float32Array(mem.buffer, 64, n));
-  };
-  return {
-    rngSeed(rng, seed) {
-      const mem = new RefMemory(1);
-      elementwiseRandomOptimKernels(mem).rngSeed(0, seed);
-      states.set(rng, new Uint8Array(mem.buffer, 0, 16).slice());
-    },
-    rngUniform: (rng, n, out, lo, hi) => draw(rng, n, out, (k, at) => k.rngUniform(0, n, at, lo, hi)),
-    rngNormal: (rng, n, out, mean, std, truncated) => draw(rng, n, out, (k, at) => k.rngNormal(0, n, at, mean, std, truncated)),
-    dropoutMask: (rng, n, out, rate) => draw(rng, n, out, (k, at) => k.dropoutMask(0, n, at, rate)),
-  };
 }

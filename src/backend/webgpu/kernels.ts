@@ -1,16 +1,17 @@
 // The webgpu backend's kernel table: WGSL compute shaders with the contracts of the wasm kernels
 // (assembly/*.ts; src/backend/ref/ is the plain reading of them). Each thread computes whole outputs from
-// its inputs (no atomics), so the results do not depend on scheduling. Kernels that return a number to
-// the caller synchronously (loss sums, NaN counts, norms) cannot exist on a GPU: the table lacks them, and
-// so do the int8 and random kernels for now (see lacks()).
+// its inputs (no atomics), so the results do not depend on scheduling. Kernels that return a number write it
+// to memory instead (the losses) or have an asynchronous form (./stats.ts); the random kernels, the
+// parametric activations, the recurrent cells and the augmentation kernels are in ./random.ts, ./act.ts,
+// ./recurrent.ts and ./augment.ts; the int8 kernels are lacking (see lacks()).
 import type { Kernels } from '../kernels.js';
 import type { GpuHeap } from './gpu.js';
 
 /** f32 element index of a byte handle. */
-const e = (p: number): number => p >>> 2;
+export const e = (p: number): number => p >>> 2;
 
 /** The activation functions and their derivatives, by the codes of Act (src/backend/kernels.ts). */
-const ACT = /* wgsl */ `
+export const ACT = /* wgsl */ `
 const SELU_A: f32 = 1.6732632423543772;
 const SELU_S: f32 = 1.0507009873554805;
 fn sigm(x: f32) -> f32 { if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); } let z = exp(x); return z / (1.0 + z); }
@@ -60,7 +61,7 @@ fn actGrad(k: u32, x: f32, y: f32, p: f32) -> f32 {
 fn epi(k: u32, x: f32, p: f32) -> f32 { if (k >= 1u && k <= 3u) { return act(k, x, p); } return x; }
 `;
 
-const MAIN = '@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u)';
+export const MAIN = '@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u)';
 
 // ---- GEMM: C = alpha op(A) op(B) + beta C (+ bias, epilogue); one thread per output element ----
 // args u: tA tB M N K A lda B ldb C ldc bias act; f: alpha beta p
