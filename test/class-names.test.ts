@@ -181,4 +181,26 @@ describe('the command: finetune stores names and writes a report; predict and in
     expect(noVal.code).toBe(2);
     expect(noVal.err[0]).toMatch(/--cut auto picks the cut on the validation split: give --val > 0/);
   }, 60_000);
+
+  it('finetune --cut auto on an NCHW model (PyTorch) with JSON data: the sweep feeds NCHW, the head takes its cut NHWC', async () => {
+    const d = await eg.data.loadDigits();
+    const idx: number[] = [];
+    for (let n = 0; n < 8000 && idx.length < 90; n++) if (d.labels[n] >= 7) idx.push(n);
+    const px = d.images.dataSync();
+    const x = idx.map((n) => [Array.from({ length: 28 }, (_, r) => Array.from(px.subarray(n * 784 + r * 28, n * 784 + r * 28 + 28)))]);
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-names-nchw-'));
+    writeFileSync(join(dir, 'd.json'), JSON.stringify({ x, y: idx.map((n) => d.labels[n] - 7), classes: ['seven', 'eight', 'nine'] }));
+    const base = await eg.loadModel(join(root, 'test', 'fixtures', 'mnist_cnn.onnx'));
+    expect(base.inputNchw).toBe(true);
+    const r = await run('finetune', join(root, 'test', 'fixtures', 'mnist_cnn.onnx'), '--data', join(dir, 'd.json'), '--cut', 'auto', '--epochs', '10', '--val', '0.3', '--out', join(dir, 'ft.onnx'), '--json');
+    expect(r.code, r.err.join('\n')).toBe(0);
+    const j = JSON.parse(r.out.at(-1)!);
+    expect(j.sweep.map((s: { cut: string }) => s.cut).sort()).toEqual(eg.transfer.cutCandidates(base).sort());
+    expect(j.cut).toBe(j.sweep[0].cut);
+    // the validation accuracy the sweep saw for its pick and the fine-tuned model's are both real (3 classes)
+    expect(j.sweep[0].valAccuracy).toBeGreaterThan(0.6);
+    expect(j.valAccuracy).toBeGreaterThan(0.6);
+    const m = await eg.loadModel(join(dir, 'ft.onnx'));
+    expect(m.classNames).toEqual(['seven', 'eight', 'nine']);
+  }, 60_000);
 });

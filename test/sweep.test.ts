@@ -99,6 +99,20 @@ describe('eg.transfer.sweepCuts', () => {
     for (const r of sw.rows) expect(r.valAccuracy).toBeGreaterThan(0.3);
   }, 60_000);
 
+  it('an NCHW model (PyTorch): x as the model takes it, maps handed to the head NHWC', async () => {
+    const base = await eg.loadModel('test/fixtures/mnist_cnn.onnx');
+    const cands = eg.transfer.cutCandidates(base);
+    expect(cands.length).toBeGreaterThan(2);
+    const n = 40, x = eg.randomUniform([n, 1, 28, 28], 0, 1, 8), y = eg.tensor(Int32Array.from({ length: n }, (_, i) => i % 2), [n], 'int32');
+    const sw = await eg.transfer.sweepCuts(base, x, y, { epochs: 1, validationSplit: 0.25 });
+    expect(sw.rows.length).toBe(cands.length);
+    for (const r of sw.rows) {
+      const s = base.cut(r.cut).predict(eg.data.slice(x, 0, 1)).shape.slice(1);
+      // a map leaves the cut [C, H, W] (the file's layout); the head saw it as [H, W, C]
+      expect(r.featureShape).toEqual(s.length === 3 ? [s[1], s[2], s[0]] : s);
+    }
+  });
+
   it('errors name what was wrong', async () => {
     const base = await eg.loadModel('models/digits-cnn.onnx');
     const x = eg.zeros([10, 28, 28, 1]), y = eg.tensor(Int32Array.from({ length: 10 }, (_, i) => i % 2), [10], 'int32');
