@@ -442,6 +442,11 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
       const [yv, mats] = runEager('randomAffine', [eg.tensor(x, [3, 5, 7, 2])], attrs, { training: true });
       return [yv, runEager('randomAffineGrad', [eg.tensor(gc, [3, 4, 3, 2]), mats, eg.tensor(x, [3, 5, 7, 2])], attrs)[0]];
     }, 1e-6);
+    // a stream that RReLU moved to the GPU cannot be drawn from on the host until it is seeded again: said, not silently wrong
+    setBackend(gpu);
+    eg.setSeed(24);
+    eg.rrelu(eg.tensor(x, [3, 5, 7, 2]), { training: true });
+    expect(() => runEager('randomAffine', [eg.tensor(x, [3, 5, 7, 2])], { flip: 'horizontal' }, { training: true })).toThrow('its state is there and the host cannot draw from it synchronously: seed it again (eg.setSeed)');
     for (const kind of ['contrast', 'brightness'] as const) {
       await same(kind, () => {
         eg.setSeed(23);
