@@ -4,6 +4,7 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { useBuild } from './helpers.js';
 import * as eg from '../src/index.js';
+import { headDefaults, trainHead } from '../src/transfer/head.js';
 
 /** The first `per` examples of each digit 5-9 in [from, to) of the shipped digits, labels 0-4. */
 async function digits59(per: number, from: number, to: number): Promise<{ x: eg.Tensor; y: eg.Tensor }> {
@@ -27,6 +28,11 @@ describe('eg.transfer.sweepCuts', () => {
     expect(c).toContain('block_2_add');
     expect(c).not.toContain('block_2_expand_relu/relu6');
     expect(c.some((n) => /pad/.test(n))).toBe(false);
+    // after a conv's batch norm and activation, not between them
+    expect(c).toContain('block_1_project_BN');
+    expect(c).toContain('Conv1_relu/relu6');
+    expect(c).not.toContain('block_1_project');
+    expect(c).not.toContain('bn_Conv1');
     for (const n of c) expect(mb.nodeNames).toContain(n);
   });
 
@@ -98,6 +104,21 @@ describe('eg.transfer.sweepCuts', () => {
     expect(sw.best.valAccuracy).toBeGreaterThan(0.8);
     for (const r of sw.rows) expect(r.valAccuracy).toBeGreaterThan(0.3);
   }, 60_000);
+
+  it('maps under a global-average head are averaged as they come: the same head as a GAP layer on the maps', async () => {
+    const base = await eg.loadModel('models/digits-cnn.onnx');
+    const train = await digits59(12, 0, 8000), val = await digits59(12, 8000, 10000);
+    const opts = { epochs: 5, batchSize: 16, learningRate: 1e-2, seed: 3 };
+    const sw = await eg.transfer.sweepCuts(base, train.x, train.y, { ...opts, candidates: ['block2_conv'], validationData: [val.x, val.y], head: { pool: 'gap' } });
+    const [row] = sw.rows;
+    expect([row.featureShape, row.pool, row.params]).toEqual([[14, 14, 32], 'gap', 32 * 5 + 5]);
+    // the reference: the full maps, through the global average pooling layer, the same seeds
+    const f = eg.transfer.cutFeatures(base, 'block2_conv', train.x), vf = eg.transfer.cutFeatures(base, 'block2_conv', val.x);
+    const ref = await trainHead(f, train.y, vf, val.y, 5, headDefaults({ ...opts, pool: 'gap' }, 'test'));
+    expect(ref.pool).toBe('gap');
+    expect(row.valAccuracy).toBeCloseTo(ref.valAccuracy, 6);
+    expect(row.valLoss).toBeCloseTo(ref.valLoss, 4);
+  });
 
   it('an NCHW model (PyTorch): x as the model takes it, maps handed to the head NHWC', async () => {
     const base = await eg.loadModel('test/fixtures/mnist_cnn.onnx');

@@ -9,7 +9,7 @@ import { Model } from '../model.js';
 import { rowsOf } from '../data/rows.js';
 import { runEager } from '../graph/eager.js';
 import { Activation } from '../layers/core.js';
-import { headDefaults, trainHead, type HeadOptions } from './head.js';
+import { headDefaults, headPool, trainHead, type HeadOptions } from './head.js';
 
 /** A backbone to cut: an imported graph (cut at node names) or a built model (cut at layer names). */
 export type Backbone = GraphModel | Model;
@@ -58,8 +58,8 @@ export interface CutSweep {
   validation: number;
 }
 
-/** Ops that only move, pad or rescale values: a cut right after them says nothing a neighbouring cut does not. */
-const PASSIVE = new Set(['zeroPad2d', 'transpose', 'nhwcToNchw', 'nchwToNhwc', 'identity', 'batchNorm', 'dropout', 'cast']);
+/** Ops that only move or pad values: a cut right after them says nothing a neighbouring cut does not. */
+const PASSIVE = new Set(['zeroPad2d', 'transpose', 'nhwcToNchw', 'nchwToNhwc', 'identity', 'dropout', 'cast']);
 
 /**
  * The cut points worth trying on a backbone, shallow to deep. An imported graph: the nodes after which one value
@@ -84,7 +84,9 @@ export function cutCandidates(base: Backbone): string[] {
       for (const o of n.outputs) if ((lastUse.get(o) ?? -1) > i) live.add(o);
       if (live.size !== 1 || !live.has(n.outputs[0]) || PASSIVE.has(n.op)) continue;
       const rd = readers.get(n.outputs[0]) ?? [];
-      if (rd.length === 1 && g.nodes[rd[0]].op === 'activation' && g.nodes[rd[0]].attrs.activation !== 'softmax') continue;
+      // a conv read only by its batch norm, or a value read only by its activation: the next node is the candidate
+      const only = rd.length === 1 ? g.nodes[rd[0]] : undefined;
+      if (only && (only.op === 'batchNorm' || (only.op === 'activation' && only.attrs.activation !== 'softmax'))) continue;
       if (g.values[n.outputs[0]].dtype === 'int32') continue;
       names.push(n.name);
     }
@@ -110,7 +112,11 @@ export function cutFeatures(base: Backbone, at: string, x: Tensor, opts: { batch
   }
 }
 
-function predictInBatches(m: Backbone, x: Tensor, bs: number): Tensor {
+/**
+ * m.predict(x) in batches of bs. With `average` (the layout of rank-4 outputs), each example's map is averaged
+ * over its positions as it comes (global average pooling): [n, channels] is all that is held, not the maps.
+ */
+function predictInBatches(m: Backbone, x: Tensor, bs: number, average?: 'nchw' | 'nhwc'): Tensor {
   const n = x.shape[0], parts: Float32Array[] = [];
   let shape: number[] = [];
   for (let s = 0; s < n; s += bs) {
@@ -118,7 +124,18 @@ function predictInBatches(m: Backbone, x: Tensor, bs: number): Tensor {
     const f = m.predict(rows);
     if (!(f instanceof Tensor)) throw new Error(`edgegrad.transfer: model '${m.name}' gives several outputs; a cut gives one`);
     shape = f.shape.slice(1);
-    parts.push(f.dataSync() as Float32Array);
+    let v = f.dataSync() as Float32Array;
+    if (average && f.rank === 4) {
+      const b = f.shape[0], [d1, d2, d3] = shape, c = average === 'nchw' ? d1 : d3, hw = (d1 * d2 * d3) / c;
+      const g = new Float32Array(b * c);
+      for (let i = 0; i < b; i++) {
+        for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) g[i * c + k] += v[i * hw * c + (average === 'nchw' ? k * hw + p : p * c + k)];
+        for (let k = 0; k < c; k++) g[i * c + k] /= hw;
+      }
+      v = g;
+      shape = [c];
+    }
+    parts.push(v);
     rows.dispose(); f.dispose();
   }
   const out = Tensor.empty([n, ...shape]);
@@ -171,17 +188,24 @@ export async function sweepCuts(base: Backbone, x: Tensor, y: Tensor, opts: Swee
       const cut = base.cut(at);
       let f: Tensor | undefined, vf: Tensor | undefined;
       try {
-        f = predictInBatches(cut, xs, fbs);
-        vf = predictInBatches(cut, vx, fbs);
+        // the cut's per-example shape (NHWC for maps: an imported model's maps leave a cut NCHW), from one example
+        const nchw = cut instanceof GraphModel && cut.outputNchw;
+        const one = rowsOf(xs, 0, 1), probe = cut.predict(one) as Tensor, ps = probe.shape.slice(1);
+        one.dispose(); probe.dispose();
+        const mapShape = nchw && ps.length === 3 ? [ps[1], ps[2], ps[0]] : ps;
+        // maps the head averages are averaged as they come: the sweep holds [n, channels], not [n, h, w, c]
+        const gap = headPool(mapShape, h) === 'gap' ? (nchw ? 'nchw' : 'nhwc') : undefined;
+        f = predictInBatches(cut, xs, fbs, gap);
+        vf = predictInBatches(cut, vx, fbs, gap);
         // an imported model's maps leave a cut NCHW; the head (as every layer here) takes NHWC
-        if (cut instanceof GraphModel && cut.outputNchw && f.rank === 4) {
+        if (nchw && f.rank === 4) {
           const [a, b] = [runEager('nchwToNhwc', [f])[0], runEager('nchwToNhwc', [vf])[0]];
           f.dispose(); vf.dispose(); f = a; vf = b;
         }
         const featureSeconds = (performance.now() - t0) / 1000;
         const r = await trainHead(f, ys, vf, vy, classes, h);
         const row: CutSweepRow = {
-          cut: at, featureShape: f.shape.slice(1), pool: r.pool, params: r.params, backboneParams: cut.countParams(),
+          cut: at, featureShape: mapShape, pool: gap ? 'gap' : r.pool, params: r.params, backboneParams: cut.countParams(),
           valAccuracy: r.valAccuracy, valLoss: r.valLoss, trainAccuracy: r.trainAccuracy, seconds: (performance.now() - t0) / 1000, featureSeconds,
         };
         rows.push(row);
