@@ -4,6 +4,7 @@
 import './ops/index.js'; // every op family registers its graph ops
 import { buildBackward } from './autodiff.js';
 import { Plan } from './graph/executor.js';
+import { checkpoint, plannedBytes, type CheckpointPolicy } from './graph/recompute.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
 import { lossOnLogits, optimizeForInference } from './graph/passes.js';
@@ -333,21 +334,39 @@ export class Model extends Layer {
   }
 
   /** Forward + loss (+ backward when training). Softmax/sigmoid + cross-entropy run on the logits. */
+  /** The memory budget of the fit in progress (FitArgs.memoryBudget), read by lossPlan. */
+  private stepBudget?: number;
+
   private lossPlan(batch: number, training: boolean): TrainPlan {
     // which weights train is part of the plan: freezing after compile (or from a callback, between steps)
     // builds a new one; evaluate checks once per call instead
     if (training) this.checkTrainability();
-    const key = `${training ? 'train' : 'eval'}:${batch}`;
+    const budget = training ? this.stepBudget : undefined;
+    const key = `${training ? 'train' : 'eval'}:${batch}${budget ? `:${budget}` : ''}`;
     const cached = this.plans.get(key) as TrainPlan | undefined;
     if (cached && !cached.plan.stale) return cached;
     if (cached) { cached.plan.dispose(); this.plans.delete(key); }
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     this.oneOutput('fit');
+    const policy = budget === undefined ? { every: 1 } : this.checkpointing(batch, budget).policy;
+    const { g, y, lossV, out, xs, grads } = this.stepGraph(training, policy);
+    // labels stay alive to the end: metrics read them after the run, and the planner would reuse their bytes
+    const plan = new Plan(g, { batch, training, keep: [y, ...grads.map((x) => x.grad)] });
+    const tp: TrainPlan = { plan, x: xs[0], xs, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
+    this.plans.set(key, tp);
+    return tp;
+  }
+
+  /**
+   * A training step's graph: forward, loss and (training) backward, the backward reading only the forward
+   * values the checkpoint policy keeps (see graph/recompute.ts).
+   */
+  private stepGraph(training: boolean, policy: CheckpointPolicy) {
     const fwd = this.forwardGraph(), { xs, out } = fwd;
     // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
     // frozen part of a step runs the inference graph
     const g = optimizeForInference(fwd.g, { frozenOnly: true });
-    const { lossName, lossInput } = lossOnLogits(g, out, this.lossName);
+    const { lossName, lossInput } = lossOnLogits(g, out, this.lossName!);
     const sparse = lossName === 'sparseSoftmaxCrossEntropy';
     const outShape = g.values[out].shape;
     const y = g.input('y', sparse ? outShape.slice(0, -1) : outShape.slice(), sparse ? 'int32' : 'float32');
@@ -355,20 +374,71 @@ export class Model extends Layer {
     const owners = new Map<Tensor, { weight: Weight; layer: Layer }>();
     for (const layer of this.layers) for (const w of allWeights(layer)) owners.set(w.weight.tensor, w);
     const grads: TrainPlan['grads'] = [];
+    g.outputs = [out, lossV];
+    let recomputed = 0;
     if (training) {
+      const forwardCount = g.nodes.length;
       const wrt = g.values.filter((v) => v.kind === 'param' && v.trainable).map((v) => v.id);
       const gm = buildBackward(g, new Map([[lossInput, dPred]]), wrt);
       for (const [pid, gid] of gm) {
         const owner = owners.get(g.values[pid].tensor!)!;
         grads.push({ ...owner, grad: gid });
       }
+      recomputed = checkpoint(g, forwardCount, policy, true);
     }
-    g.outputs = [out, lossV];
-    // labels stay alive to the end: metrics read them after the run, and the planner would reuse their bytes
-    const plan = new Plan(g, { batch, training, keep: [y, ...grads.map((x) => x.grad)] });
-    const tp: TrainPlan = { plan, x: xs[0], xs, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
-    this.plans.set(key, tp);
-    return tp;
+    return { g, y, lossV, out, xs, grads, recomputed };
+  }
+
+  /**
+   * The checkpoint policy with the fewest recomputed nodes whose step fits `budget` bytes at this batch
+   * size, among: every k-th recomputable value (k = 2..4); every k-th waist (a value its consumer widens,
+   * k = 1..3); every k-th value of at most T elements per example (k = 1, 2; T over the values' sizes).
+   * A budget none reaches is an error naming the least.
+   */
+  private checkpointing(batch: number, budget: number): { policy: CheckpointPolicy; bytes: number; recomputed: number } {
+    if (!(typeof budget === 'number' && budget > 0)) throw new Error(`edgegrad.fit: memoryBudget must be a positive number of bytes, got ${budget}`);
+    const full = this.stepGraph(true, { every: 1 });
+    const fullBytes = plannedBytes(full.g, batch, [full.y, ...full.grads.map((x) => x.grad)]);
+    if (fullBytes <= budget) return { policy: { every: 1 }, bytes: fullBytes, recomputed: 0 };
+    // the per-example sizes of the forward values, largest first (at most 8 thresholds, spread out)
+    const sizes = [...new Set(full.g.values.filter((v) => v.kind === 'node').map((v) => v.shape.reduce((p, d) => p * Math.abs(d), 1)))].sort((a, b) => b - a);
+    const thresholds = sizes.length <= 8 ? sizes : Array.from({ length: 8 }, (_, i) => sizes[Math.round((i * (sizes.length - 1)) / 7)]);
+    const policies: CheckpointPolicy[] = [
+      ...[2, 3, 4].map((every) => ({ every })),
+      ...[1, 2, 3].map((every) => ({ every, waists: true })),
+      ...thresholds.flatMap((maxElements) => [1, 2].map((every) => ({ every, maxElements }))),
+    ];
+    let best: { policy: CheckpointPolicy; bytes: number; recomputed: number } | undefined;
+    let least = { policy: { every: 1 } as CheckpointPolicy, bytes: fullBytes };
+    for (const policy of policies) {
+      const { g, y, grads, recomputed } = this.stepGraph(true, policy);
+      const bytes = plannedBytes(g, batch, [y, ...grads.map((x) => x.grad)]);
+      if (bytes < least.bytes) least = { policy, bytes };
+      if (bytes <= budget && (!best || recomputed < best.recomputed)) best = { policy, bytes, recomputed };
+    }
+    if (best) return best;
+    const p = least.policy;
+    const how = `every ${p.every} ${p.waists ? 'waist' : p.maxElements !== undefined ? `value of at most ${p.maxElements} elements per example` : 'value'} kept`;
+    throw new Error(`edgegrad.fit: memoryBudget ${budget} bytes is below what a training step of model '${this.name}' can plan at batch ${batch}: at least ${least.bytes} bytes (${how}); raise it or lower the batch size`);
+  }
+
+  /**
+   * Planned memory at a batch size, in bytes of the plans' arenas (activations and gradients; weights and
+   * optimizer state are apart): inference, a training step as it is, and (with memoryBudget) the step that
+   * fit would run under that budget, with how often it keeps a forward value and how many nodes it recomputes.
+   */
+  trainingMemory(batchSize: number, opts: { memoryBudget?: number } = {}): { inference: number; step: number; budgeted?: { bytes: number; checkpoints: CheckpointPolicy; recomputedNodes: number } } {
+    if (!this.lossName) throw new Error(`edgegrad.trainingMemory: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`edgegrad.trainingMemory: batchSize must be a positive integer, got ${batchSize}`);
+    this.oneOutput('trainingMemory');
+    const f = this.forwardGraph();
+    f.g.outputs = f.outs;
+    const inference = plannedBytes(optimizeForInference(f.g), batchSize, []);
+    const full = this.stepGraph(true, { every: 1 });
+    const step = plannedBytes(full.g, batchSize, [full.y, ...full.grads.map((x) => x.grad)]);
+    if (opts.memoryBudget === undefined) return { inference, step };
+    const c = this.checkpointing(batchSize, opts.memoryBudget);
+    return { inference, step, budgeted: { bytes: c.bytes, checkpoints: c.policy, recomputedNodes: c.recomputed } };
   }
 
   /** The inputs of a call checked (type, dtype, backend, shape, finite values, one batch size); returns the batch size. */
@@ -559,7 +629,16 @@ export class Model extends Layer {
     const n = this.checkX(x, 'fit');
     // labels are checked on the CPU: a GPU's are read back once, here
     this.checkY(y, n, 'fit', be.syncRead || !(y instanceof Tensor) || y.backend !== be ? undefined : Array.from(await y.data()));
-    return fitLoop(this, x, y, n, this.batchSizeOf(args.batchSize, 'fit'), inOrder);
+    const bs = this.batchSizeOf(args.batchSize, 'fit');
+    if (args.memoryBudget === undefined) return fitLoop(this, x, y, n, bs, inOrder);
+    // the budget holds for every step's plan (checked, and checkpoints chosen, before the first step)
+    this.checkpointing(Math.min(bs, n), args.memoryBudget);
+    this.stepBudget = args.memoryBudget;
+    try {
+      return await fitLoop(this, x, y, n, bs, inOrder);
+    } finally {
+      this.stepBudget = undefined;
+    }
   }
 
   /** @internal For the fit loop: the forward + loss (+ backward) plan at a batch size. */

@@ -43,6 +43,44 @@ export interface PlanOptions {
   keep?: number[];
 }
 
+/**
+ * Where each intermediate value of `graph` goes in one arena block at this batch size: lifetimes in node
+ * indices (graph inputs written before node 0; outputs and `keep` alive to the end), then greedily by size,
+ * each buffer at the lowest offset free of every placed buffer it is alive with. No memory is touched: the
+ * planner's answer alone (what a memory budget is checked against).
+ */
+export function placeValues(graph: Graph, batch: number, keep: readonly number[] = []): { offsets: Map<number, number>; total: number; naive: number } {
+  const shapes = graph.values.map((v) => resolve(v.shape, batch));
+  const first = new Map<number, number>(), last = new Map<number, number>();
+  for (const id of graph.inputs) { first.set(id, -1); last.set(id, -1); }
+  graph.nodes.forEach((n, i) => {
+    for (const o of n.outputs) { first.set(o, i); last.set(o, Math.max(last.get(o) ?? i, i)); }
+    for (const x of n.inputs) last.set(x, Math.max(last.get(x) ?? i, i));
+  });
+  const end = graph.nodes.length;
+  for (const id of [...graph.outputs, ...keep]) last.set(id, end);
+  const items = [...first.keys()]
+    .filter((id) => graph.values[id].kind === 'node' || graph.values[id].kind === 'input')
+    .map((id) => ({ id, size: Math.ceil(sizeOfShape(shapes[id]) * 4 / ALIGN) * ALIGN, from: first.get(id)!, to: last.get(id)! }))
+    .sort((a, b) => b.size - a.size || a.from - b.from);
+  const placed: Array<{ off: number; size: number; from: number; to: number }> = [];
+  const offsets = new Map<number, number>();
+  let total = 0, naive = 0;
+  for (const it of items) {
+    naive += it.size;
+    const clash = placed.filter((p) => p.from <= it.to && it.from <= p.to).sort((a, b) => a.off - b.off);
+    let off = 0;
+    for (const p of clash) {
+      if (off + it.size <= p.off) break;
+      off = Math.max(off, p.off + p.size);
+    }
+    placed.push({ off, size: it.size, from: it.from, to: it.to });
+    offsets.set(it.id, off);
+    total = Math.max(total, off + it.size);
+  }
+  return { offsets, total, naive };
+}
+
 export class Plan {
   readonly be: Backend;
   readonly shapes: number[][];
@@ -75,34 +113,8 @@ export class Plan {
     this.be = getBackend();
     const { batch } = opts;
     this.shapes = graph.values.map((v) => resolve(v.shape, batch));
-    // lifetimes in node indices; graph inputs are written before node 0
-    const first = new Map<number, number>(), last = new Map<number, number>();
-    for (const id of graph.inputs) { first.set(id, -1); last.set(id, -1); }
-    graph.nodes.forEach((n, i) => {
-      for (const o of n.outputs) { first.set(o, i); last.set(o, Math.max(last.get(o) ?? i, i)); }
-      for (const x of n.inputs) last.set(x, Math.max(last.get(x) ?? i, i));
-    });
-    const end = graph.nodes.length;
-    for (const id of [...graph.outputs, ...(opts.keep ?? [])]) last.set(id, end);
-    const items = [...first.keys()]
-      .filter((id) => graph.values[id].kind === 'node' || graph.values[id].kind === 'input')
-      .map((id) => ({ id, size: Math.ceil(sizeOfShape(this.shapes[id]) * 4 / ALIGN) * ALIGN, from: first.get(id)!, to: last.get(id)! }))
-      .sort((a, b) => b.size - a.size || a.from - b.from);
-    // Greedy by size: each buffer goes to the lowest offset free of every placed buffer it is alive with.
-    const placed: Array<{ off: number; size: number; from: number; to: number }> = [];
-    let total = 0, naive = 0;
-    for (const it of items) {
-      naive += it.size;
-      const clash = placed.filter((p) => p.from <= it.to && it.from <= p.to).sort((a, b) => a.off - b.off);
-      let off = 0;
-      for (const p of clash) {
-        if (off + it.size <= p.off) break;
-        off = Math.max(off, p.off + p.size);
-      }
-      placed.push({ off, size: it.size, from: it.from, to: it.to });
-      this.offsets.set(it.id, off);
-      total = Math.max(total, off + it.size);
-    }
+    const { offsets, total, naive } = placeValues(graph, batch, opts.keep);
+    for (const [id, off] of offsets) this.offsets.set(id, off);
     this.derivedFrom = [...new Set(graph.values.flatMap((v) => v.sources ?? []))];
     this.derivedVersion = versionSum(this.derivedFrom);
     for (const n of graph.nodes) {

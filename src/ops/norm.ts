@@ -119,7 +119,8 @@ registerOp({
       k.batchNormInfer(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), ctx.ptr(mm), ctx.ptr(mv), eps, ctx.ptr(y), ctx.be.workspace(C * 4));
     }
   },
-  mutates: (n, training) => (training && !n.attrs.frozen ? [3, 4] : []),
+  // (a copy without the moving statistics, as gradient checkpointing recomputes it, writes nothing)
+  mutates: (n, training) => (training && !n.attrs.frozen && n.inputs.length > 3 ? [3, 4] : []),
   grad(n, [dy], b) {
     const [x, g, beta, mm, mv] = n.inputs, [, mean, invStd] = n.outputs;
     if (n.attrs.frozen) {

@@ -40,6 +40,13 @@ export interface FitArgs extends Pacing {
    * (throw, naming the layer whose gradient is largest relative to its weights), or 'ignore'.
    */
   onDivergence?: 'warn' | 'stop' | 'ignore';
+  /**
+   * Bytes a training step's planned values (activations and gradients: the plan's arena) may take. Over
+   * it, the step keeps only some forward values (checkpoints) and computes the others again during the
+   * backward pass (gradient checkpointing): the same gradients for some more compute. A budget below what
+   * any checkpointing reaches is an error before the first step. model.trainingMemory() tells the sizes.
+   */
+  memoryBudget?: number;
 }
 
 export interface History {

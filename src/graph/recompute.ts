@@ -1,0 +1,91 @@
+// Gradient checkpointing (Chen, Xu, Zhang & Guestrin 2016, "Training Deep Nets with Sublinear Memory Cost"):
+// a training graph keeps every forward value its backward pass reads, so a step's memory grows with depth.
+// Here the backward pass reads only some of them (the checkpoints); each other value it needs is computed
+// again from the nearest checkpoints, by copies of its forward nodes placed just before the backward node that
+// first reads it. The planner then frees the originals after their last forward use, and a segment's copies
+// live only while its backward runs: with a checkpoint every k values, memory ~ n/k + k activations instead
+// of n, for about one more forward pass of compute. Copies run the same kernels on the same inputs, so the
+// gradients are the same numbers. Only pure ops are recomputed: anything that draws random numbers or
+// writes state (dropout, noise, augmentation) is kept; a training batch norm is recomputed from its input
+// by a copy that leaves the moving statistics out (the same batch statistics, nothing written twice).
+import { type Graph, type Node } from './ir.js';
+import { getOp } from './registry.js';
+import { placeValues } from './executor.js';
+
+/** Ops whose outputs depend only on their inputs and attributes, and that write nothing else. */
+const PURE = new Set([
+  'activation', 'add', 'sub', 'mul', 'div', 'max', 'min', 'pow', 'unary', 'conv2d', 'dense', 'matMul', 'pool', 'globalAvgPool',
+  'reshape', 'transpose', 'concat', 'slice', 'zeroPad2d', 'crop2d', 'resize2d', 'nchwToNhwc', 'nhwcToNchw', 'channelShuffle',
+  'reduce', 'prelu', 'maxout', 'grayscaleToRgb', 'batchNorm',
+]);
+
+/** Whether node n may run twice: a pure op, or a batch norm (its copy writes no moving statistics). */
+function pure(n: Node, training: boolean): boolean {
+  return PURE.has(n.op) && (n.op === 'batchNorm' || (getOp(n.op).mutates?.(n, training) ?? []).length === 0);
+}
+
+/** A copy's inputs: a batch norm's without its moving statistics (x, gamma, beta: batch statistics, no update). */
+function copyInputs(n: Node): number[] {
+  return n.op === 'batchNorm' && !n.attrs.frozen ? n.inputs.slice(0, 3) : n.inputs;
+}
+
+/**
+ * Which forward values the backward pass keeps: of the recomputable ones with at most `maxElements`
+ * elements per example (the narrow ones: a MobileNet block's bottleneck, not its expansion), every
+ * `every`-th in order. { every: 1 } with no bound keeps them all.
+ */
+export interface CheckpointPolicy {
+  every: number;
+  maxElements?: number;
+  /**
+   * Keep only waists: values that a consumer widens (at least 2x more elements out than this value has),
+   * such as a MobileNet block's bottleneck before its expansion: recomputing from there is cheapest.
+   */
+  waists?: boolean;
+}
+
+/**
+ * Rewrite the backward part of `g` (the nodes from `forwardCount` on) to read, of the forward values, only
+ * the checkpoints the policy keeps, plus whatever cannot be recomputed (inputs, parameters, impure ops'
+ * outputs, the graph's outputs). Returns the number of forward nodes copied.
+ */
+export function checkpoint(g: Graph, forwardCount: number, policy: CheckpointPolicy, training = true): number {
+  const { every, maxElements = Infinity, waists = false } = policy;
+  if (every <= 1 && maxElements === Infinity && !waists) return 0;
+  const forward = g.nodes.slice(0, forwardCount);
+  const producer = new Map<number, Node>();
+  for (const n of forward) for (const o of n.outputs) producer.set(o, n);
+  // the recomputable forward values, in order; of the narrow ones every k-th is kept
+  const per = (v: number) => g.values[v].shape.reduce((p, d) => p * Math.abs(d), 1);
+  const candidates = forward.filter((n) => pure(n, training)).flatMap((n) => n.outputs);
+  const consumers = new Map<number, Node[]>();
+  for (const n of forward) for (const i of n.inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(n);
+  const widened = (v: number) => (consumers.get(v) ?? []).some((c) => c.outputs.some((o) => per(o) >= 2 * per(v)));
+  const narrow = candidates.filter((v) => per(v) <= maxElements && (!waists || widened(v)));
+  const kept = new Set<number>([...g.outputs, ...narrow.filter((_, i) => i % every === every - 1)]);
+  const recomputable = (v: number) => { const n = producer.get(v); return !!n && pure(n, training) && !kept.has(v); };
+  const backward = g.nodes.splice(forwardCount);
+  const copies = new Map<number, number>();
+  let copied = 0;
+  const resolveValue = (v: number): number => {
+    if (!recomputable(v)) return v;
+    const have = copies.get(v);
+    if (have !== undefined) return have;
+    const n = producer.get(v)!;
+    const outs = g.node(n.op, copyInputs(n).map(resolveValue), n.attrs, `${n.name}/recompute`, n.layer);
+    copied++;
+    n.outputs.forEach((o, k) => copies.set(o, outs[k]));
+    return copies.get(v)!;
+  };
+  for (const b of backward) {
+    b.inputs = b.inputs.map(resolveValue);
+    b.id = g.nodes.length;
+    g.nodes.push(b);
+  }
+  return copied;
+}
+
+/** The planned bytes of a step's graph at a batch size (no memory taken). */
+export function plannedBytes(g: Graph, batch: number, keep: readonly number[]): number {
+  return placeValues(g, batch, keep).total;
+}
