@@ -12,7 +12,7 @@ import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
-import { checkClassNames } from './io/onnx/export/metadata.js';
+import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -272,6 +272,7 @@ export class GraphModel {
       const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');
       out.push(`Quantized: ${q.weights} weights, ${q.activations} activations; ${low.length} of ${q.nodes.length} dense/conv nodes${kept.length ? `; float32: ${kept.map((n) => `${n.name} (${n.reason})`).join(', ')}` : ''}`);
     }
+    out.push(...classesLine(this._classNames));
     const text = out.join('\n');
     if (opts.print !== false) console.log(text);
     return text;

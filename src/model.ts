@@ -26,7 +26,7 @@ import { Pacer, type Pacing } from './train/pace.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
 import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 import { sparsityLine } from './compress/targets.js';
-import { checkClassNames } from './io/onnx/export/metadata.js';
+import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 
 export type { FitArgs, History };
 
@@ -842,6 +842,7 @@ export class Model extends Layer {
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
       // pruned weights: the share of zeros per layer (no line for a dense model)
       ...[sparsityLine(this.inferenceGraph())].filter(Boolean),
+      ...classesLine(this._classNames),
     ].join('\n');
     if (opts.print !== false) console.log(out);
     return out;

@@ -58,6 +58,10 @@ describe('class names in the model', () => {
     expect(await metadataOf(bytes)).toEqual([{ key: CLASSES_KEY, value: JSON.stringify(['cat <small>', 'dog & co', 'naïve "bird" 🐦']) }]);
     const back = await eg.loadModel(bytes);
     expect(back.classNames).toEqual(['cat <small>', 'dog & co', 'naïve "bird" 🐦']);
+    // summary() lists them last, built or loaded
+    expect(m.summary({ print: false }).split('\n').at(-1)).toBe('Classes (3): cat <small>, dog & co, naïve "bird" 🐦');
+    expect(back.summary({ print: false }).split('\n').at(-1)).toBe('Classes (3): cat <small>, dog & co, naïve "bird" 🐦');
+    expect(build().summary({ print: false })).not.toContain('Classes');
     // saved again from the imported model (file and bytes), and through a path
     expect((await eg.loadModel(await eg.toOnnx(back))).classNames).toEqual(back.classNames);
     const dir = mkdtempSync(join(tmpdir(), 'edgegrad-classes-'));

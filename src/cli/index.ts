@@ -775,7 +775,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
       if (rest.length !== 1) throw new UsageError('info takes one MODEL');
       const m = await eg.loadModel(rest[0]);
       const classes = m.classNames;
-      const summary = m.summary({ print: false }) + (classes ? `\nClasses (${classes.length}): ${classes.join(', ')}` : '');
+      const summary = m.summary({ print: false }); // its last line lists the class names, where the model has them
       out(json ? JSON.stringify({ model: rest[0], name: m.name, format: m.info.format, inputShape: m.inputShape, nodes: m.nodeNames, ...(classes ? { classes } : {}), summary }) : summary);
       return 0;
     }

@@ -23,6 +23,11 @@ export function readClassNames(props: Array<{ key?: string | null; value?: strin
   return v as string[];
 }
 
+/** The summary's line for a model's class names (none without them). */
+export function classesLine(classNames: readonly string[] | undefined): string[] {
+  return classNames?.length ? [`Classes (${classNames.length}): ${classNames.join(', ')}`] : [];
+}
+
 /**
  * Class names set on a model, checked: an array of strings, one per output class where the output's class
  * count is known (`classes`). Returns a copy (the caller's array may change later).
