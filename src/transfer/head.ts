@@ -75,6 +75,8 @@ export async function trainHead(f: Tensor, y: Tensor, valF: Tensor, valY: Tensor
     const last = (k: string) => history.history[k]?.at(-1) ?? NaN;
     return { pool, params: head.countParams(), valAccuracy: last('val_accuracy'), valLoss: last('val_loss'), trainAccuracy: last('accuracy'), history, seconds: (performance.now() - t0) / 1000 };
   } finally {
+    // the head is thrown away: its weights go now, not when the collector gets to them (a sweep trains many)
+    for (const w of head.weights) w.tensor.dispose();
     head.dispose();
   }
 }
