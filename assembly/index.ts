@@ -2,6 +2,7 @@
 export * from './gemm_f32';
 export * from './gemm_i8';
 export * from './quant';
+export * from './dwconv_i8';
 export * from './conv';
 export * from './pool';
 export * from './act';

@@ -90,8 +90,8 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
   it('has the wasm exports\' parameter counts', () => {
     const wk = t.be.kernels as unknown as Record<string, (...a: number[]) => unknown>;
     for (const [name, f] of Object.entries(t.ref)) expect([name, f.length]).toEqual([name, wk[name].length]);
-    expect(Object.keys(t.ref).sort()).toEqual(['dequantizeU8', 'qQuantizePackA', 'qWeightsAre7Bit', 'qgemm', 'qgemmPackA', 'qgemmPackB',
-      'qgemmPackedASize', 'qgemmPackedBSize', 'qgemmWorkSize', 'qim2col', 'quantizeU8'] satisfies (keyof Kernels)[]);
+    expect(Object.keys(t.ref).sort()).toEqual(['dequantizeU8', 'qQuantizePackA', 'qWeightsAre7Bit', 'qdepthwise', 'qdepthwiseWorkSize',
+      'qgemm', 'qgemmPackA', 'qgemmPackB', 'qgemmPackedASize', 'qgemmPackedBSize', 'qgemmWorkSize', 'qim2col', 'quantizeU8'] satisfies (keyof Kernels)[]);
   });
 
   it('qWeightsAre7Bit agrees on 7-bit, 8-bit and edge weights, with a row stride', () => {
@@ -332,7 +332,96 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
       t.reset();
     }
   });
+
+  it('qdepthwise matches bit for bit (C 1..33, multipliers, 3x3 / 5x5 / 1x3, strides, same / valid, batches, zero points, epilogues)', () => {
+    const r = rng(11);
+    let cases = 0;
+    for (const C of [1, 3, 7, 8, 16, 17, 33]) for (const mult of [1, 2]) for (const [KH, KW] of [[3, 3], [5, 5], [1, 3]]) {
+      for (const S of [1, 2]) for (const pad of ['same', 'valid'] as const) {
+        // batch, zero point, size and epilogue drawn per case (the product of all would be slow on the scalar build)
+        const N = r() < 0.5 ? 1 : 3, za = [0, 128, 255][Math.floor(r() * 3)];
+        const H = 4 + Math.floor(r() * 5), W = 4 + Math.floor(r() * 6), D = r() < 0.2 ? 2 : 1;
+        const g = dwGeometry(N, H, W, C, KH, KW, S, pad, D, mult);
+        runDepthwise(t, r, g, za, `C=${C} mult=${mult} ${KH}x${KW} s${S} ${pad} d${D} N=${N} za=${za}`);
+        cases++;
+      }
+    }
+    expect(cases).toBe(7 * 2 * 3 * 2 * 2);
+  });
+
+  it('qdepthwise: every zero point on an interior-heavy shape, weights at -128 / 127, inputs at 0 / 255, and empty outputs', () => {
+    const r = rng(12);
+    for (const za of [0, 128, 255]) {
+      runDepthwise(t, r, dwGeometry(1, 9, 11, 33, 3, 3, 1, 'same', 1, 1), za, `interior za=${za}`);
+      runDepthwise(t, r, dwGeometry(2, 7, 7, 32, 3, 3, 2, 'valid', 1, 1), za, `extreme za=${za}`, 'extreme');
+      runDepthwise(t, r, dwGeometry(1, 8, 8, 48, 3, 3, 1, 'same', 1, 1), za, `-128 weights za=${za}`, 'minus128');
+    }
+    runDepthwise(t, r, dwGeometry(1, 2, 2, 16, 3, 3, 1, 'valid', 1, 1), 7, 'OH = OW = 0');
+  });
 });
+
+interface DwGeometry { N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number; PT: number; PL: number; DH: number; DW: number; OH: number; OW: number; CO: number }
+
+/** 'same' (TF: the extra pad at the bottom / right) or 'valid' geometry of a depthwise convolution. */
+function dwGeometry(N: number, H: number, W: number, C: number, KH: number, KW: number, S: number, pad: 'same' | 'valid', D: number, mult: number): DwGeometry {
+  const side = (n: number, k: number): [number, number] => {
+    const ek = (k - 1) * D + 1;
+    if (pad === 'valid') return [0, Math.max(0, Math.floor((n - ek) / S) + 1)];
+    const out = Math.ceil(n / S), total = Math.max(0, (out - 1) * S + ek - n);
+    return [Math.floor(total / 2), out];
+  };
+  const [PT, OH] = side(H, KH), [PL, OW] = side(W, KW);
+  return { N, H, W, C, KH, KW, SH: S, SW: S, PT, PL, DH: D, DW: D, OH, OW, CO: C * mult };
+}
+
+/**
+ * qdepthwise in both heaps with every epilogue (i32, u8 with a clamp, f32 linear / ReLU / ReLU6, with and
+ * without bias), compared byte for byte; the i32 sums also against the definition written out here.
+ */
+function runDepthwise(t: Twin, r: () => number, g: DwGeometry, za: number, what: string, fill: 'rand' | 'extreme' | 'minus128' = 'rand'): void {
+  const { N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO } = g;
+  const inBytes = N * H * W * C, P = N * OH * OW;
+  const xs = fill === 'extreme' ? Uint8Array.from({ length: inBytes }, () => (r() < 0.5 ? 0 : 255)) : u8s(inBytes, r);
+  const ws = fill === 'extreme' ? Int8Array.from({ length: KH * KW * CO }, () => (r() < 0.5 ? -128 : 127))
+    : fill === 'minus128' ? s8(KH * KW * CO, r).map((v, i) => (i % 5 === 0 ? -128 : v)) : s8(KH * KW * CO, r);
+  const X = t.buf(inBytes, xs), Wt = t.buf(KH * KW * CO, ws);
+  const bias = t.buf(CO * 4, Int32Array.from({ length: CO }, () => Math.floor((r() - 0.5) * 2e5)));
+  const mult = t.buf(CO * 4, Float32Array.from({ length: CO }, (_, o) => (o % 3 === 0 ? 2 ** -(6 + Math.floor(r() * 6)) : (r() - 0.3) * 2e-3)));
+  const work = { w: t.be.alloc(Math.max(1, t.be.kernels.qdepthwiseWorkSize(N, H, W, C, CO))), r: t.buf(t.ref.qdepthwiseWorkSize(N, H, W, C, CO)).r };
+  const geo = [N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO] as const;
+  const both = (Y: { w: number; r: number }, b: { w: number; r: number } | null, mode: number, zy: number, qmin: number, qmax: number, act: number) => {
+    t.be.kernels.qdepthwise(...geo, X.w, za, Wt.w, b ? b.w : 0, mode, Y.w, mult.w, zy, qmin, qmax, act, work.w);
+    t.ref.qdepthwise(...geo, X.r, za, Wt.r, b ? b.r : 0, mode, Y.r, mult.r, zy, qmin, qmax, act, work.r);
+  };
+  const Yi = t.buf(P * CO * 4);
+  both(Yi, null, QOUT_I32, 0, 0, 255, 0);
+  t.expectSame(Yi, `qdepthwise i32 ${what}`);
+  // the sums by the definition: (x - za) * w over the taps inside the image
+  const got = new Int32Array(t.mem.buffer, Yi.r, P * CO), mul = CO / C;
+  let p = 0;
+  for (let n = 0; n < N; n++) for (let oy = 0; oy < OH; oy++) for (let ox = 0; ox < OW; ox++, p++) {
+    for (let o = 0; o < CO; o++) {
+      let s = 0;
+      for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) {
+        const iy = oy * SH - PT + ky * DH, ix = ox * SW - PL + kx * DW;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) s += (xs[((n * H + iy) * W + ix) * C + Math.floor(o / mul)] - za) * ws[(ky * KW + kx) * CO + o];
+      }
+      if (got[p * CO + o] !== s) throw new Error(`qdepthwise definition ${what}: pixel ${p} channel ${o}: got ${got[p * CO + o]}, want ${s}`);
+    }
+  }
+  const Yu = t.buf(P * CO);
+  for (const [zy, qmin, qmax] of [[128, 0, 255], [3, 0, 6], [0, 0, 255]]) {
+    both(Yu, bias, QOUT_U8, zy, qmin, qmax, 0);
+    t.expectSame(Yu, `qdepthwise u8 ${what} zy=${zy} [${qmin}, ${qmax}]`);
+  }
+  const Yf = t.buf(P * CO * 4);
+  for (const act of [0, 1, 2]) for (const b of [bias, null]) {
+    both(Yf, b, QOUT_F32, 0, 0, 255, act);
+    t.expectSame(Yf, `qdepthwise f32 ${what} act=${act} bias=${!!b}`);
+  }
+  t.be.free(work.w);
+  t.reset();
+}
 
 it('the reference quantizeU8 saturates +Infinity and huge values to 255 for every zero point (ONNX QuantizeLinear)', () => {
   // (the wasm builds agree: test/asm-fixes.test.ts)

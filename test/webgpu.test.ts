@@ -54,7 +54,7 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     expect(gpu.adapter.vendor + gpu.adapter.device).toMatch(/swiftshader|google/i);
     expect(gpu.adapter.fallback).toBe(true);
     // every kernel but the int8 ones: a kernel added to the ABI without a WGSL form fails here
-    expect(gpu.lacks().sort()).toEqual(['dequantizeU8', 'qQuantizePackA', 'qWeightsAre7Bit', 'qgemm', 'qgemmPackA', 'qgemmPackB',
+    expect(gpu.lacks().sort()).toEqual(['dequantizeU8', 'qQuantizePackA', 'qWeightsAre7Bit', 'qdepthwise', 'qdepthwiseWorkSize', 'qgemm', 'qgemmPackA', 'qgemmPackB',
       'qgemmPackedASize', 'qgemmPackedBSize', 'qgemmWorkSize', 'qim2col', 'quantizeU8']);
     expect(eg.backends().map((b) => b.name)).toContain('webgpu');
   });

@@ -29,6 +29,11 @@ export interface Kernels extends OptimKernels {
   qQuantizePackA(M: number, K: number, x: Ptr, ldx: number, scale: number, zp: number, dst: Ptr): void;
   quantizeU8(n: number, x: Ptr, scale: number, zp: number, y: Ptr): void;
   dequantizeU8(n: number, q: Ptr, scale: number, zp: number, y: Ptr): void;
+  // dwconv_i8.ts
+  qdepthwiseWorkSize(N: number, H: number, W: number, C: number, CO: number): number;
+  qdepthwise(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
+    DH: number, DW: number, OH: number, OW: number, CO: number, x: Ptr, za: number, w: Ptr, bias: Ptr, mode: number, y: Ptr, mult: Ptr,
+    zy: number, qmin: number, qmax: number, act: number, work: Ptr): void;
   // conv.ts
   /** geom: the 16-i32 geometry block (N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, groups, Cout). */
   convWorkspaceSize(geom: Ptr): number;
@@ -137,7 +142,7 @@ export interface OptimKernels {
 export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'gemm', 'gemmWorkspaceSize', 'gemmPackB', 'gemmPackedBSize', 'gemmPackedASize', 'gemmPrepacked',
   'qgemmPackedBSize', 'qgemmPackedASize', 'qgemmWorkSize', 'qWeightsAre7Bit', 'qgemmPackB', 'qgemmPackA', 'qgemm',
-  'qim2col', 'qQuantizePackA', 'quantizeU8', 'dequantizeU8', 'convWorkspaceSize', 'conv2dForward',
+  'qim2col', 'qQuantizePackA', 'quantizeU8', 'dequantizeU8', 'qdepthwiseWorkSize', 'qdepthwise', 'convWorkspaceSize', 'conv2dForward',
   'conv2dBackwardInput', 'conv2dBackwardFilter', 'columnSums', 'pool2dForward', 'pool2dBackward', 'actForward',
   'actBackward', 'softmaxForward', 'softmaxBackward', 'maxoutForward', 'maxoutBackward', 'preluForward',
   'preluBackward', 'rreluTrain', 'batchNormTrain', 'batchNormInfer', 'batchNormBackward', 'reduce', 'argmax',

@@ -6,7 +6,7 @@ import type { Kernels } from '../kernels.js';
 import { type HeapMemory, f32, i32, u8, i8 } from './memory.js';
 
 type QuantKernels = Pick<Kernels, 'qgemmPackedBSize' | 'qgemmPackedASize' | 'qgemmWorkSize' | 'qWeightsAre7Bit' | 'qgemmPackB'
-  | 'qgemmPackA' | 'qgemm' | 'qim2col' | 'qQuantizePackA' | 'quantizeU8' | 'dequantizeU8'>;
+  | 'qgemmPackA' | 'qgemm' | 'qim2col' | 'qQuantizePackA' | 'quantizeU8' | 'dequantizeU8' | 'qdepthwiseWorkSize' | 'qdepthwise'>;
 
 const QOUT_I32 = 0, QOUT_U8 = 1;
 
@@ -175,6 +175,65 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
       const sc = Math.fround(scale), src = f32(mem, x, n), out = new Uint8Array(n);
       for (let i = 0; i < n; i++) out[i] = quantizeOne(src[i], sc, zp);
       u8(mem, y, n).set(out);
+    },
+
+    /** qdepthwise needs no scratch here */
+    qdepthwiseWorkSize(_N: number, _H: number, _W: number, _C: number, _CO: number): number {
+      return 0;
+    },
+
+    /**
+     * The depthwise convolution by its definition: v[n, oy, ox, o] = bias[o] + sum over the taps inside the
+     * image of (x[n, iy, ix, floor(o / mult)] - za) * w[ky, kx, o] (i32, wrapping; mult = CO / C), then the
+     * epilogue of qgemm (mode 0: i32; 1: requantized u8; 2: f32 with ReLU / ReLU6).
+     */
+    qdepthwise(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
+      DH: number, DW: number, OH: number, OW: number, CO: number, x: number, za: number, w: number, bias: number, mode: number, y: number,
+      mult: number, zy: number, qmin: number, qmax: number, act: number, _work: number): void {
+      if (N <= 0 || OH <= 0 || OW <= 0 || CO <= 0 || C <= 0) return;
+      const m = CO / C, P = N * OH * OW;
+      const src = u8(mem, x, N * H * W * C), wt = i8(mem, w, KH * KW * CO), b = bias ? i32(mem, bias, CO) : null;
+      const acc = new Int32Array(P * CO);
+      let p = 0;
+      for (let n = 0; n < N; n++) {
+        for (let oy = 0; oy < OH; oy++) {
+          for (let ox = 0; ox < OW; ox++, p++) {
+            for (let o = 0; o < CO; o++) {
+              const c = Math.floor(o / m);
+              let s = b ? b[o] : 0;
+              for (let ky = 0; ky < KH; ky++) {
+                const iy = oy * SH - PT + ky * DH;
+                if (iy < 0 || iy >= H) continue;
+                for (let kx = 0; kx < KW; kx++) {
+                  const ix = ox * SW - PL + kx * DW;
+                  if (ix < 0 || ix >= W) continue;
+                  s = (s + Math.imul(src[((n * H + iy) * W + ix) * C + c] - za, wt[(ky * KW + kx) * CO + o])) | 0;
+                }
+              }
+              acc[p * CO + o] = s;
+            }
+          }
+        }
+      }
+      if (mode === QOUT_I32) { i32(mem, y, P * CO).set(acc); return; }
+      const sc = f32(mem, mult, CO);
+      if (mode === QOUT_U8) {
+        const out = u8(mem, y, P * CO);
+        for (let i = 0; i < P * CO; i++) {
+          const f = Math.fround(Math.fround(acc[i]) * sc[i % CO]);
+          let q = (truncSat(nearest(f)) + zy) | 0;
+          q = q < qmin ? qmin : q > qmax ? qmax : q;
+          out[i] = q & 255;
+        }
+        return;
+      }
+      const out = f32(mem, y, P * CO);
+      for (let i = 0; i < P * CO; i++) {
+        let f = Math.fround(Math.fround(acc[i]) * sc[i % CO]);
+        if (act === 1) f = Math.max(f, 0);
+        else if (act === 2) f = Math.min(Math.max(f, 0), 6);
+        out[i] = f;
+      }
     },
 
     /** f32 = f32(q - zp) * scale, in float32. */

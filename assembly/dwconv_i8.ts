@@ -1,0 +1,235 @@
+// int8 depthwise convolution: y[n, oy, ox, o] = epilogue(sum_taps (x[n, iy, ix, o / mult] - za) * w[ky, kx, o] + bias[o])
+// over NHWC u8 activations (per-tensor zero point za) and s8 weights [KH, KW, C * mult] (the float depthwise
+// layout, conv.ts: output channel o = c * mult + m), i32 accumulation, any kernel / stride / padding / dilation /
+// multiplier; taps outside the image contribute 0 (they read za). Epilogues as the int8 GEMM's (gemm_i8.ts): raw i32,
+// requantized u8, or dequantized f32 with ReLU / ReLU6.
+//
+// A K = KH*KW GEMM would waste the GEMM's micro-kernel (conv.ts says the same of the float case), so this is
+// direct, with SIMD over channels (one build source, three bodies):
+// - interior pixels (every tap inside the image), 16 channels at a time: the input flipped to s8 (x ^ 0x80 =
+//   x - 128) times the weights by i16x8.extmul_i8x16_s, two taps summed in i16 before widening to i32. Exact:
+//   |(x - 128) w| <= 128 * 127 = 16256, so two such products fit i16 (|sum| <= 32512), when no weight is -128
+//   (then every tap is widened alone); sum (x - za) w = sum (x - 128) w + (128 - za) sum w, the last term per
+//   channel precomputed with the bias. (XNNPACK's "mul16-add16" QS8 depthwise does the same pairing.)
+// - borders and tails, 8 channels at a time: (x - za) as i16 times the weight widened, i32x4.extmul_i16x8_s.
+// - scalar build: plain loops.
+// A multiplier above 1 first copies the input into `work` with each channel repeated mult times, so every path
+// reads input channel o for output channel o. All sums are exact modulo 2^32 (the reference's wrapping i32).
+// Not threaded: the float depthwise shares rows through threads.ts's JOB_CONV (conv.ts), which would need a job
+// kind of its own here (threads_worker.ts); the int8 layer runs on one thread.
+import { truncSatI32 } from './common';
+import { QOUT_I32, QOUT_U8 } from './gemm_i8';
+
+// the current call's geometry and epilogue (every entry point sets them first)
+let H: i32 = 0, W: i32 = 0, KH: i32 = 0, KW: i32 = 0, CO: i32 = 0, DH: i32 = 1, DW: i32 = 1;
+let ZA: i32 = 0, MODE: i32 = 0, ACT: i32 = 0, ZY: i32 = 0, QMIN: i32 = 0, QMAX: i32 = 255;
+let WPTR: usize = 0, MULT: usize = 0;
+// per channel: bias (border path, exact (x - za) products) and bias + (128 - za) * sum w (interior path)
+let TERM0: usize = 0, TERM1: usize = 0;
+// byte offsets of the taps from the top-left one, for the interior path
+const MAX_TAPS: i32 = 64;
+const OFF: usize = memory.data(MAX_TAPS * 4, 16);
+
+@inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
+
+/** Bytes of qdepthwise's scratch: two per-channel terms, and the input repeated per multiplier (mult > 1). */
+export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32 {
+  const expand = CO != C ? N * H * W * CO : 0;
+  return roundUp(CO * 8, 16) + expand + 32;
+}
+
+/** One output value v (the i32 sum with its bias) of channel o, through the epilogue, at out. */
+@inline function emit1(out: usize, o: i32, v: i32): void {
+  if (MODE == QOUT_I32) {
+    store<i32>(out + (<usize>o << 2), v);
+  } else if (MODE == QOUT_U8) {
+    const f = <f32>v * load<f32>(MULT + (<usize>o << 2));
+    let q = truncSatI32(nearest<f32>(f)) + ZY;
+    q = q < QMIN ? QMIN : q > QMAX ? QMAX : q;
+    store<u8>(out + <usize>o, <u8>q);
+  } else {
+    let f = <f32>v * load<f32>(MULT + (<usize>o << 2));
+    if (ACT == 1) f = max<f32>(f, 0);
+    else if (ACT == 2) f = min<f32>(max<f32>(f, 0), 6);
+    store<f32>(out + (<usize>o << 2), f);
+  }
+}
+
+/** Four output values (channels o..o+3) through the epilogue: f32 in SIMD, the others lane by lane. */
+@inline function emit4(out: usize, o: i32, v: v128): void {
+  if (ASC_FEATURE_SIMD) {
+    if (MODE != QOUT_I32 && MODE != QOUT_U8) {
+      let f = f32x4.mul(f32x4.convert_i32x4_s(v), v128.load(MULT + (<usize>o << 2)));
+      if (ACT != 0) f = f32x4.max(f, f32x4.splat(0));
+      if (ACT == 2) f = f32x4.min(f, f32x4.splat(6));
+      v128.store(out + (<usize>o << 2), f);
+    } else if (MODE == QOUT_I32) {
+      v128.store(out + (<usize>o << 2), v);
+    } else {
+      emit1(out, o, i32x4.extract_lane(v, 0)); emit1(out, o + 1, i32x4.extract_lane(v, 1));
+      emit1(out, o + 2, i32x4.extract_lane(v, 2)); emit1(out, o + 3, i32x4.extract_lane(v, 3));
+    }
+  }
+}
+
+/**
+ * Output channels [o0, CO) of one pixel, any window (taps outside the image skipped): (x - za) * w exactly,
+ * 8 channels per step on the SIMD builds. x: the image (channel stride CO); iy0 / ix0: the top-left tap.
+ */
+function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
+  let o = o0;
+  if (ASC_FEATURE_SIMD) {
+    const zv = i16x8.splat(<i16>ZA);
+    for (; o + 8 <= CO; o += 8) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0);
+      for (let ky = 0; ky < KH; ky++) {
+        const iy = iy0 + ky * DH;
+        if (iy < 0 || iy >= H) continue;
+        for (let kx = 0; kx < KW; kx++) {
+          const ix = ix0 + kx * DW;
+          if (ix < 0 || ix >= W) continue;
+          const xv = i16x8.sub(v128.load8x8_u(x + <usize>((iy * W + ix) * CO + o)), zv);
+          const wv = v128.load8x8_s(WPTR + <usize>((ky * KW + kx) * CO + o));
+          a0 = i32x4.add(a0, i32x4.extmul_low_i16x8_s(xv, wv));
+          a1 = i32x4.add(a1, i32x4.extmul_high_i16x8_s(xv, wv));
+        }
+      }
+      emit4(out, o, i32x4.add(a0, v128.load(TERM0 + (<usize>o << 2))));
+      emit4(out, o + 4, i32x4.add(a1, v128.load(TERM0 + (<usize>o << 2), 16)));
+    }
+  }
+  for (; o < CO; o++) {
+    let s = load<i32>(TERM0 + (<usize>o << 2));
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = iy0 + ky * DH;
+      if (iy < 0 || iy >= H) continue;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ix0 + kx * DW;
+        if (ix < 0 || ix >= W) continue;
+        s += (<i32>load<u8>(x + <usize>((iy * W + ix) * CO + o)) - ZA) * <i32>load<i8>(WPTR + <usize>((ky * KW + kx) * CO + o));
+      }
+    }
+    emit1(out, o, s);
+  }
+}
+
+/**
+ * An interior pixel (every tap inside the image; p: its top-left tap), 16 channels per step, taps at OFF:
+ * the s8 products of two taps summed in i16 (paired: no weight is -128), then widened into i32. The channels
+ * past the last 16 go through pixelAny.
+ */
+@inline function pixelInterior(x: usize, p: usize, out: usize, iy0: i32, ix0: i32, taps: i32, paired: bool): void {
+  let o = 0;
+  if (ASC_FEATURE_SIMD) {
+    const flip = i8x16.splat(-128);
+    const wstride = <usize>CO;
+    for (; o + 16 <= CO; o += 16) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      const po = p + <usize>o;
+      let wp = WPTR + <usize>o;
+      let t = 0;
+      if (paired) {
+        for (; t + 2 <= taps; t += 2) {
+          const x0 = v128.xor(v128.load(po + <usize>load<u32>(OFF + (<usize>t << 2))), flip);
+          const x1 = v128.xor(v128.load(po + <usize>load<u32>(OFF + (<usize>t << 2), 4)), flip);
+          const w0 = v128.load(wp), w1 = v128.load(wp + wstride);
+          const lo = i16x8.add(i16x8.extmul_low_i8x16_s(x0, w0), i16x8.extmul_low_i8x16_s(x1, w1));
+          const hi = i16x8.add(i16x8.extmul_high_i8x16_s(x0, w0), i16x8.extmul_high_i8x16_s(x1, w1));
+          a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+          a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+          wp += wstride + wstride;
+        }
+      }
+      for (; t < taps; t++) {
+        const x0 = v128.xor(v128.load(po + <usize>load<u32>(OFF + (<usize>t << 2))), flip);
+        const w0 = v128.load(wp);
+        const lo = i16x8.extmul_low_i8x16_s(x0, w0), hi = i16x8.extmul_high_i8x16_s(x0, w0);
+        a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+        a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+        wp += wstride;
+      }
+      const tp = TERM1 + (<usize>o << 2);
+      emit4(out, o, i32x4.add(a0, v128.load(tp)));
+      emit4(out, o + 4, i32x4.add(a1, v128.load(tp, 16)));
+      emit4(out, o + 8, i32x4.add(a2, v128.load(tp, 32)));
+      emit4(out, o + 12, i32x4.add(a3, v128.load(tp, 48)));
+    }
+  }
+  if (o < CO) pixelAny(x, out, iy0, ix0, o);
+}
+
+/**
+ * Depthwise int8 convolution of x (u8 NHWC [N, H, W, C], zero point za) with w (s8 [KH, KW, CO], CO = C * mult):
+ * y [N, OH, OW, CO] is i32 (mode QOUT_I32), u8 (QOUT_U8: clamp(nearest(v * mult[o]) + zy, qmin, qmax)) or f32
+ * (QOUT_F32: v * mult[o], then ReLU (act 1) or ReLU6 (act 2)), v = sum + bias[o] (bias: CO i32, or 0).
+ * Padding is explicit (top / left; the output size says the rest). work: qdepthwiseWorkSize bytes.
+ */
+export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH: i32, SW: i32, PT: i32, PL: i32, dh: i32, dw: i32,
+  OH: i32, OW: i32, co: i32, x: usize, za: i32, wts: usize, bias: usize, mode: i32, y: usize, mult: usize, zy: i32, qmin: i32, qmax: i32,
+  act: i32, work: usize): void {
+  H = h; W = w; KH = kh; KW = kw; CO = co; DH = dh; DW = dw;
+  ZA = za; MODE = mode; ACT = act; ZY = zy; QMIN = qmin; QMAX = qmax; WPTR = wts; MULT = mult;
+  if (N <= 0 || OH <= 0 || OW <= 0 || CO <= 0 || C <= 0) return;
+  const taps = KH * KW, m = CO / C;
+  TERM0 = (work + 15) & ~<usize>15;
+  TERM1 = TERM0 + <usize>(CO << 2);
+  let paired = true;
+  for (let o = 0; o < CO; o++) {
+    let s = 0;
+    for (let t = 0; t < taps; t++) {
+      const v = <i32>load<i8>(wts + <usize>(t * CO + o));
+      s += v;
+      if (v == -128) paired = false;
+    }
+    const b = bias ? load<i32>(bias + (<usize>o << 2)) : 0;
+    store<i32>(TERM0 + (<usize>o << 2), b);
+    store<i32>(TERM1 + (<usize>o << 2), b + (128 - za) * s);
+  }
+  // a multiplier: each input channel repeated m times, so output channel o reads input channel o
+  let src = x;
+  if (m > 1) {
+    src = (TERM1 + <usize>(CO << 2) + 15) & ~<usize>15;
+    const pixels = N * H * W;
+    for (let i = 0; i < pixels; i++) {
+      const s = x + <usize>(i * C), d = src + <usize>(i * CO);
+      for (let c = 0; c < C; c++) {
+        const v = load<u8>(s + <usize>c);
+        for (let j = 0; j < m; j++) store<u8>(d + <usize>(c * m + j), v);
+      }
+    }
+  }
+  const interior = ASC_FEATURE_SIMD && taps <= MAX_TAPS && CO >= 16;
+  if (interior) {
+    for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) store<u32>(OFF + (<usize>(ky * KW + kx) << 2), <u32>((ky * DH * W + kx * DW) * CO));
+  }
+  // interior output columns: the whole window inside the input (conv.ts depthwiseForward)
+  const ox0 = min(OW, max(0, (PL + SW - 1) / SW));
+  const lim = W - 1 - (KW - 1) * DW + PL;
+  const ox1 = lim < 0 ? ox0 : max(ox0, min(OW, lim / SW + 1));
+  const esize: usize = mode == QOUT_U8 ? 1 : 4;
+  const pixelBytes = <usize>CO * esize;
+  for (let n = 0; n < N; n++) {
+    const img = src + <usize>(n * H * W * CO);
+    for (let oy = 0; oy < OH; oy++) {
+      const iy0 = oy * SH - PT;
+      const row = y + <usize>((n * OH + oy) * OW) * pixelBytes;
+      if (interior && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
+        for (let ox = 0; ox < ox0; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+        if (paired) {
+          for (let ox = ox0; ox < ox1; ox++) {
+            const ix0 = ox * SW - PL;
+            pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, true);
+          }
+        } else {
+          for (let ox = ox0; ox < ox1; ox++) {
+            const ix0 = ox * SW - PL;
+            pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, false);
+          }
+        }
+        for (let ox = ox1; ox < OW; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+      } else {
+        for (let ox = 0; ox < OW; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+      }
+    }
+  }
+}
