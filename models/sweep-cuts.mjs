@@ -1,7 +1,7 @@
 // How many layers to reuse, measured: the cut-depth sweep (eg.transfer.sweepCuts) of a shipped backbone on the
 // digits 5-9 with `perClass` labelled examples each (drawn at random among the first 8,000; `draws` draws).
 // For each draw: (1) the sweep as a user runs it, choosing on a 20% validation split of the labelled examples
-// alone, and (2) each cut's test accuracy (the same softmax head trained on all the labelled examples, scored
+// alone, (1b) the same with 5-fold cross-validation over all of them (`folds: 5`), and (2) each cut's test accuracy (the same softmax head trained on all the labelled examples, scored
 // on `testCount` digits 5-9 among the last 2,000). Backbones: 'digits' (models/digits-cnn.onnx, trained on
 // 0-4) or 'mobilenet' (models/mobilenet-v2-features.onnx, ImageNet; digits resized to 224x224 RGB).
 // `eg` is the library (the package, or its sources in tests); `log` receives progress lines.
@@ -37,9 +37,10 @@ export async function sweepDigits(eg, { backbone = 'digits', perClass = 20, draw
     const t0 = performance.now();
     const chosen = await eg.transfer.sweepCuts(base, train.x, train.y, { candidates: cands, validationSplit: 0.2, epochs, seed: draw + 1 });
     const sweepSeconds = (performance.now() - t0) / 1000;
+    const cv = await eg.transfer.sweepCuts(base, train.x, train.y, { candidates: cands, folds: 5, epochs, seed: draw + 1 });
     const onTest = await eg.transfer.sweepCuts(base, train.x, train.y, { candidates: cands, validationData: [test.x, test.y], epochs, seed: draw + 1 });
-    log(`draw ${draw + 1}: validation picks '${chosen.best.cut}' (${(chosen.best.valAccuracy * 100).toFixed(1)}% on ${chosen.validation}) in ${sweepSeconds.toFixed(1)} s; on test: ${onTest.rows.map((r) => `${r.cut} ${(r.valAccuracy * 100).toFixed(1)}%`).join(', ')}`);
-    runs.push({ chosen, onTest, sweepSeconds });
+    log(`draw ${draw + 1}: validation picks '${chosen.best.cut}' (${(chosen.best.valAccuracy * 100).toFixed(1)}% on ${chosen.validation}) in ${sweepSeconds.toFixed(1)} s, 5-fold picks '${cv.best.cut}' (${(cv.best.valAccuracy * 100).toFixed(1)}%); on test: ${onTest.rows.map((r) => `${r.cut} ${(r.valAccuracy * 100).toFixed(1)}%`).join(', ')}`);
+    runs.push({ chosen, cv, onTest, sweepSeconds });
     train.x.dispose(); train.y.dispose();
   }
   const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
@@ -48,12 +49,13 @@ export async function sweepDigits(eg, { backbone = 'digits', perClass = 20, draw
     const r0 = at(runs[0].onTest);
     return {
       cut, featureShape: r0.featureShape, pool: r0.pool, params: r0.params,
-      validation: mean(runs.map((r) => at(r.chosen).valAccuracy)), test: mean(runs.map((r) => at(r.onTest).valAccuracy)),
-      picked: runs.filter((r) => r.chosen.best.cut === cut).length,
+      validation: mean(runs.map((r) => at(r.chosen).valAccuracy)), cv: mean(runs.map((r) => at(r.cv).valAccuracy)), test: mean(runs.map((r) => at(r.onTest).valAccuracy)),
+      picked: runs.filter((r) => r.chosen.best.cut === cut).length, pickedCv: runs.filter((r) => r.cv.best.cut === cut).length,
     };
   });
   const picked = mean(runs.map((r) => r.onTest.rows.find((x) => x.cut === r.chosen.best.cut).valAccuracy));
-  return { backbone, perClass, draws, test: testIdx.length, rows, pickedTest: picked, bestTest: Math.max(...rows.map((r) => r.test)), sweepSeconds: mean(runs.map((r) => r.sweepSeconds)) };
+  const pickedCv = mean(runs.map((r) => r.onTest.rows.find((x) => x.cut === r.cv.best.cut).valAccuracy));
+  return { backbone, perClass, draws, test: testIdx.length, rows, pickedTest: picked, pickedCvTest: pickedCv, bestTest: Math.max(...rows.map((r) => r.test)), sweepSeconds: mean(runs.map((r) => r.sweepSeconds)) };
 }
 
 // run directly: print the table
@@ -62,8 +64,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const which = process.argv[2] ?? 'digits';
   const r = await sweepDigits(eg, { backbone: which, ...(which === 'mobilenet' ? { draws: 1, testCount: 250 } : {}), log: (l) => console.log(l) });
   console.log(`\n${r.backbone}, digits 5-9, ${r.perClass} labels per class, ${r.draws} draws, ${r.test} test digits`);
-  console.log(`| cut | features | head | head params | validation (20% of labels) | test | picked |`);
-  console.log(`| --- | --- | --- | ---: | ---: | ---: | ---: |`);
-  for (const x of r.rows) console.log(`| \`${x.cut}\` | ${x.featureShape.join('x')} | ${x.pool} | ${x.params} | ${(x.validation * 100).toFixed(1)} | ${(x.test * 100).toFixed(1)} | ${x.picked}/${r.draws} |`);
-  console.log(`the validation pick scores ${(r.pickedTest * 100).toFixed(1)}% on test (best cut ${(r.bestTest * 100).toFixed(1)}%); a sweep takes ${r.sweepSeconds.toFixed(1)} s`);
+  console.log(`| cut | features | head | head params | validation (20% of labels) | 5-fold | test | picked (split / 5-fold) |`);
+  console.log(`| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |`);
+  for (const x of r.rows) console.log(`| \`${x.cut}\` | ${x.featureShape.join('x')} | ${x.pool} | ${x.params} | ${(x.validation * 100).toFixed(1)} | ${(x.cv * 100).toFixed(1)} | ${(x.test * 100).toFixed(1)} | ${x.picked} / ${x.pickedCv} of ${r.draws} |`);
+  console.log(`the split's pick scores ${(r.pickedTest * 100).toFixed(1)}% on test, the 5-fold pick ${(r.pickedCvTest * 100).toFixed(1)}% (best cut ${(r.bestTest * 100).toFixed(1)}%); a sweep takes ${r.sweepSeconds.toFixed(1)} s`);
 }

@@ -206,5 +206,17 @@ describe('the command: finetune stores names and writes a report; predict and in
     expect(j.valAccuracy).toBeGreaterThan(0.6);
     const m = await eg.loadModel(join(dir, 'ft.onnx'));
     expect(m.classNames).toEqual(['seven', 'eight', 'nine']);
+    // --folds 3: the sweep cross-validates over the training examples; with --val 0 all 90 of them
+    const cv = await run('finetune', join(root, 'test', 'fixtures', 'mnist_cnn.onnx'), '--data', join(dir, 'd.json'), '--cut', 'auto', '--folds', '3', '--val', '0', '--epochs', '5', '--no-report', '--out', join(dir, 'cv.onnx'), '--json');
+    expect(cv.code, cv.err.join('\n')).toBe(0);
+    const c = JSON.parse(cv.out.at(-1)!);
+    expect(c.validation).toBe(0);
+    expect(c.cut).toBe(c.sweep[0].cut);
+    for (const row of c.sweep) {
+      expect(row.foldAccuracies).toHaveLength(3);
+      expect(row.valAccuracy).toBeCloseTo(row.foldAccuracies.reduce((a: number, b: number) => a + b, 0) / 3, 10); // 30 per fold
+    }
+    const bad = await run('finetune', join(root, 'test', 'fixtures', 'mnist_cnn.onnx'), '--data', join(dir, 'd.json'), '--cut', '/Elu', '--folds', '3', '--out', join(dir, 'cv.onnx'));
+    expect([bad.code, bad.err[0].split('\n')[0]]).toEqual([2, 'edgegrad: --folds cross-validates the cut sweep: give it with --cut auto']);
   }, 60_000);
 });

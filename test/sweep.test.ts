@@ -5,6 +5,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { useBuild } from './helpers.js';
 import * as eg from '../src/index.js';
 import { headDefaults, trainHead } from '../src/transfer/head.js';
+import { stratifiedFolds } from '../src/transfer/sweep.js';
 
 /** The first `per` examples of each digit 5-9 in [from, to) of the shipped digits, labels 0-4. */
 async function digits59(per: number, from: number, to: number): Promise<{ x: eg.Tensor; y: eg.Tensor }> {
@@ -104,6 +105,32 @@ describe('eg.transfer.sweepCuts', () => {
     expect(sw.best.valAccuracy).toBeGreaterThan(0.8);
     for (const r of sw.rows) expect(r.valAccuracy).toBeGreaterThan(0.3);
   }, 60_000);
+
+  it('folds: k-fold cross-validation, every example scored once; each fold is the head trained without it', async () => {
+    const base = await eg.loadModel('models/digits-cnn.onnx');
+    const train = await digits59(10, 0, 8000); // 50 examples, interleaved by class
+    const opts = { epochs: 8, batchSize: 16, learningRate: 3e-3, seed: 2 };
+    const sw = await eg.transfer.sweepCuts(base, train.x, train.y, { ...opts, candidates: ['block2_pool', 'features'], folds: 5 });
+    expect([sw.folds, sw.train, sw.validation]).toEqual([5, 40, 50]);
+    for (const r of sw.rows) {
+      expect(r.foldAccuracies).toHaveLength(5);
+      expect(r.valAccuracy).toBeCloseTo(r.foldAccuracies!.reduce((a, b) => a + b, 0) / 5, 12); // equal folds of 10
+    }
+    // real accuracy: every fold holds every class (folds by position would hold one class each here: the data
+    // cycles through the five digits, and each fold would score 0 on a class its head never saw)
+    expect(sw.best.valAccuracy).toBeGreaterThan(0.6);
+    const fold = stratifiedFolds(train.y, 5), yv = train.y.dataSync();
+    for (let k = 0; k < 5; k++) expect(new Set(Array.from(yv).filter((_, i) => fold[i] === k))).toEqual(new Set([0, 1, 2, 3, 4]));
+    // fold 2 of 'block2_pool' by hand: the 3rd and 8th example of each class held out, the head trained on the other 40
+    const f = eg.transfer.cutFeatures(base, 'block2_pool', train.x);
+    const rank = Array.from(yv, (c, i) => Array.from(yv).slice(0, i).filter((d) => d === c).length);
+    const va = rank.flatMap((r, i) => (r % 5 === 2 ? [i] : [])), tr = rank.flatMap((r, i) => (r % 5 !== 2 ? [i] : []));
+    expect(va.length).toBe(10);
+    const ref = await trainHead(eg.data.gather(f, tr), eg.data.gather(train.y, tr), eg.data.gather(f, va), eg.data.gather(train.y, va), 5, headDefaults(opts, 'test'));
+    expect(sw.rows.find((r) => r.cut === 'block2_pool')!.foldAccuracies![2]).toBe(ref.valAccuracy);
+    await expect(eg.transfer.sweepCuts(base, train.x, train.y, { folds: 5, validationData: [train.x, train.y] })).rejects.toThrow(/give folds or validationData, not both/);
+    await expect(eg.transfer.sweepCuts(base, train.x, train.y, { folds: 1 })).rejects.toThrow(/folds must be an integer in \[2, 50\]/);
+  });
 
   it('maps under a global-average head are averaged as they come: the same head as a GAP layer on the maps', async () => {
     const base = await eg.loadModel('models/digits-cnn.onnx');

@@ -19,14 +19,15 @@ const USAGE = `usage:
                                             with probabilities (by name where the model stores them)
   edgegrad predict MODEL --input NAME=FILE [--input NAME=FILE ...] [--json]
                                             a model with several inputs: each by name (info lists them)
-  edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE|auto] [--epochs 10] [--lr 0.001]
-                    [--batch 32] [--val 0.2] [--fp16] [--report FILE.html | --no-report] [--labels-curve]
-                    [--json]
+  edgegrad finetune MODEL --data DIR|FILE.json --out OUT.onnx [--cut NODE|auto [--folds K]] [--epochs 10]
+                    [--lr 0.001] [--batch 32] [--val 0.2] [--fp16] [--report FILE.html | --no-report]
+                    [--labels-curve] [--json]
                                             MODEL below NODE, frozen, under a new softmax head trained on
                                             DIR/<class>/*.png|jpg or {"x", "y"} JSON; writes the
                                             whole model as ONNX with its class names, and an HTML report
                                             beside it (OUT.report.html: curves, confusion matrix);
                                             --cut auto tries each candidate cut on the validation split
+                                            (--folds K: K-fold cross-validation over the training examples)
                                             and keeps the best; --labels-curve adds accuracy vs labels
   edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
                     [--data DIR] [--keep-float NODE,NODE] [--percentile P] [--json]
@@ -255,7 +256,7 @@ async function loadJsonData(path: string, inputShape: number[], nchw: boolean): 
 }
 
 async function finetune(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
-  const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number', report: 'string', 'no-report': 'boolean', 'labels-curve': 'boolean' });
+  const { pos, flags } = parseFlags(args, { data: 'string', out: 'string', cut: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', fp16: 'boolean', seed: 'number', report: 'string', 'no-report': 'boolean', 'labels-curve': 'boolean', folds: 'number' });
   if (pos.length !== 1) throw new UsageError('finetune takes one MODEL');
   if (!flags.data) throw new UsageError('finetune needs --data DIR (one folder of images per class)');
   if (!flags.out) throw new UsageError('finetune needs --out OUT.onnx');
@@ -266,8 +267,10 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
   if (!(valFrac >= 0 && valFrac < 1)) throw new UsageError(`--val must be in [0, 1), got ${valFrac}`);
-  const auto = flags.cut === 'auto';
-  if ((auto || flags['labels-curve']) && !(valFrac > 0)) throw new UsageError(`${auto ? '--cut auto picks the cut' : '--labels-curve measures accuracy'} on the validation split: give --val > 0`);
+  const auto = flags.cut === 'auto', folds = flags.folds as number | undefined;
+  if (folds !== undefined && !auto) throw new UsageError('--folds cross-validates the cut sweep: give it with --cut auto');
+  if (folds !== undefined && !(Number.isInteger(folds) && folds >= 2)) throw new UsageError(`--folds must be an integer >= 2, got ${folds}`);
+  if (((auto && folds === undefined) || flags['labels-curve']) && !(valFrac > 0)) throw new UsageError(`${auto ? '--cut auto picks the cut' : '--labels-curve measures accuracy'} on the validation split: give --val > 0`);
   if (flags.report && flags['no-report']) throw new UsageError('give --report FILE or --no-report, not both');
   const reportPath = flags['no-report'] ? undefined : (flags.report as string | undefined) ?? `${(flags.out as string).replace(/\.onnx$/i, '')}.report.html`;
   if (reportPath) await checkOut(reportPath);
@@ -301,10 +304,14 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
     let bar: Progress | undefined;
     const cands = eg.transfer.cutCandidates(base);
     if (!cands.length) throw new Error(`--cut auto: model '${base.name}' has no candidate cut (no block boundary before its output)`);
-    sweep = await eg.transfer.sweepCuts(base, xb, y, {
-      candidates: cands, validationSplit: valFrac, epochs, learningRate: lr, batchSize, seed,
+    // with --folds, over the training examples only: the validation split stays unseen by the choice
+    const nt = x.shape[0] - Math.floor(x.shape[0] * valFrac);
+    const [xs, ys] = folds ? [eg.data.slice(xb, 0, nt), eg.data.slice(y, 0, nt)] : [xb, y];
+    sweep = await eg.transfer.sweepCuts(base, xs, ys, {
+      candidates: cands, ...(folds ? { folds } : { validationSplit: valFrac }), epochs, learningRate: lr, batchSize, seed,
       onCut: (row, d, total) => { if (!json) (bar ??= new Progress('cuts    ', total)).update(d, `${row.cut}: ${pct(row.valAccuracy)}`); },
     });
+    if (xs !== xb) { xs.dispose(); ys.dispose(); }
     if (xb !== x) xb.dispose();
   }
   const cutAt = auto ? sweep!.best.cut : (flags.cut as string | undefined);
@@ -380,7 +387,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (json) { out(JSON.stringify(result)); return; }
   out('');
   if (sweep) {
-    out(`  cut sweep    ${sweep.rows.length} cuts, the same softmax head on each (${sweep.train} training, ${sweep.validation} validation examples), best first:`);
+    out(`  cut sweep    ${sweep.rows.length} cuts, the same softmax head on each (${sweep.folds ? `${sweep.folds}-fold cross-validation over ${sweep.validation} training examples` : `${sweep.train} training, ${sweep.validation} validation examples`}), best first:`);
     out(`    ${'cut'.padEnd(36)} ${'features'.padStart(12)} ${'head params'.padStart(11)} ${'val accuracy'.padStart(12)} ${'time'.padStart(8)}`);
     for (const r of sweep.rows) out(`    ${r.cut.slice(0, 36).padEnd(36)} ${r.featureShape.join('x').padStart(12)} ${String(r.params).padStart(11)} ${pct(r.valAccuracy).padStart(12)} ${`${r.seconds.toFixed(1)} s`.padStart(8)}`);
   }

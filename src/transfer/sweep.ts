@@ -9,7 +9,8 @@ import { Model } from '../model.js';
 import { rowsOf } from '../data/rows.js';
 import { runEager } from '../graph/eager.js';
 import { Activation } from '../layers/core.js';
-import { headDefaults, headPool, trainHead, type HeadOptions } from './head.js';
+import { gather } from '../data/index.js';
+import { headDefaults, headPool, trainHead, type HeadOptions, type HeadResult } from './head.js';
 
 /** A backbone to cut: an imported graph (cut at node names) or a built model (cut at layer names). */
 export type Backbone = GraphModel | Model;
@@ -22,6 +23,13 @@ export interface SweepCutsOptions extends HeadOptions {
   validationSplit?: number;
   /** held-out examples and labels (instead of validationSplit), in the layout base.predict takes */
   validationData?: [Tensor, Tensor];
+  /**
+   * stratified k-fold cross-validation instead of one split (k >= 2): each class's examples are dealt to the
+   * folds in turn (scikit-learn's StratifiedKFold without shuffling), the head trains k times per cut, each fold
+   * scored once, and the accuracies are averaged over all examples; with a few labels, every one of them then
+   * counts for validation instead of a fifth. Features are computed once per cut.
+   */
+  folds?: number;
   /** the head's layers, besides the HeadOptions (pool, hidden) */
   head?: Pick<HeadOptions, 'pool' | 'hidden' | 'maxFlatten'>;
   /** examples per backbone pass when computing features (default 32) */
@@ -45,6 +53,8 @@ export interface CutSweepRow {
   valAccuracy: number;
   valLoss: number;
   trainAccuracy: number;
+  /** with folds: each fold's validation accuracy (valAccuracy is their mean) */
+  foldAccuracies?: number[];
   /** seconds: features for the training and validation examples, and the head's training */
   seconds: number;
   featureSeconds: number;
@@ -54,8 +64,11 @@ export interface CutSweepRow {
 export interface CutSweep {
   rows: CutSweepRow[];
   best: CutSweepRow;
+  /** examples each head trained on (with folds: the most, all but the smallest fold), and those scored */
   train: number;
   validation: number;
+  /** the number of folds, with cross-validation */
+  folds?: number;
 }
 
 /** Ops that only move or pad values: a cut right after them says nothing a neighbouring cut does not. */
@@ -166,8 +179,15 @@ export async function sweepCuts(base: Backbone, x: Tensor, y: Tensor, opts: Swee
   if (!Array.isArray(candidates) || candidates.length === 0) throw new Error(`edgegrad.${op}: no candidate cuts${opts.candidates ? '' : ` in model '${base.name}'`}`);
   // every name is checked before any work: cut() names the model's nodes or layers near a wrong one
   for (const c of candidates) base.cut(c).dispose();
-  let xs = x, ys = y, vx: Tensor, vy: Tensor;
-  if (opts.validationData) {
+  const folds = opts.folds;
+  if (folds !== undefined) {
+    if (opts.validationData) throw new Error(`edgegrad.${op}: give folds or validationData, not both`);
+    if (!(Number.isInteger(folds) && folds >= 2 && folds <= n)) throw new Error(`edgegrad.${op}: folds must be an integer in [2, ${n}] (the examples), got ${folds}`);
+  }
+  let xs = x, ys = y, vx: Tensor | undefined, vy: Tensor | undefined;
+  if (folds) {
+    // every example validates once: no split
+  } else if (opts.validationData) {
     [vx, vy] = opts.validationData;
     if (!(vx instanceof Tensor) || !(vy instanceof Tensor) || vx.shape[0] !== vy.shape[0]) throw new Error(`edgegrad.${op}: validationData must be [x, y] tensors with as many examples each`);
   } else {
@@ -177,9 +197,9 @@ export async function sweepCuts(base: Backbone, x: Tensor, y: Tensor, opts: Swee
     xs = rowsOf(x, 0, n - nVal); ys = rowsOf(y, 0, n - nVal);
     vx = rowsOf(x, n - nVal, n); vy = rowsOf(y, n - nVal, n);
   }
-  const nTrain = xs.shape[0], nVal = vx.shape[0];
+  const nTrain = folds ? n - Math.floor(n / folds) : xs.shape[0], nVal = folds ? n : vx!.shape[0];
   const yv = ys.dataSync();
-  const classes = y.rank === 2 ? y.shape[1] : Math.max(...Array.from(yv), ...Array.from(vy.dataSync())) + 1;
+  const classes = y.rank === 2 ? y.shape[1] : Math.max(...Array.from(yv), ...Array.from(vy?.dataSync() ?? [])) + 1;
   if (!(classes >= 2)) throw new Error(`edgegrad.${op}: the labels hold ${classes} class(es); a classifier needs at least two`);
   const rows: CutSweepRow[] = [];
   try {
@@ -196,17 +216,18 @@ export async function sweepCuts(base: Backbone, x: Tensor, y: Tensor, opts: Swee
         // maps the head averages are averaged as they come: the sweep holds [n, channels], not [n, h, w, c]
         const gap = headPool(mapShape, h) === 'gap' ? (nchw ? 'nchw' : 'nhwc') : undefined;
         f = predictInBatches(cut, xs, fbs, gap);
-        vf = predictInBatches(cut, vx, fbs, gap);
+        vf = vx && predictInBatches(cut, vx, fbs, gap);
         // an imported model's maps leave a cut NCHW; the head (as every layer here) takes NHWC
         if (nchw && f.rank === 4) {
-          const [a, b] = [runEager('nchwToNhwc', [f])[0], runEager('nchwToNhwc', [vf])[0]];
-          f.dispose(); vf.dispose(); f = a; vf = b;
+          const [a, b] = [runEager('nchwToNhwc', [f])[0], vf && runEager('nchwToNhwc', [vf])[0]];
+          f.dispose(); vf?.dispose(); f = a; vf = b;
         }
         const featureSeconds = (performance.now() - t0) / 1000;
-        const r = await trainHead(f, ys, vf, vy, classes, h);
+        const r: HeadResult & { foldAccuracies?: number[] } = folds ? await crossValidate(f, ys, stratifiedFolds(ys, folds), folds, classes, h) : await trainHead(f, ys, vf!, vy!, classes, h);
         const row: CutSweepRow = {
           cut: at, featureShape: mapShape, pool: gap ? 'gap' : r.pool, params: r.params, backboneParams: cut.countParams(),
-          valAccuracy: r.valAccuracy, valLoss: r.valLoss, trainAccuracy: r.trainAccuracy, seconds: (performance.now() - t0) / 1000, featureSeconds,
+          valAccuracy: r.valAccuracy, valLoss: r.valLoss, trainAccuracy: r.trainAccuracy, ...(r.foldAccuracies ? { foldAccuracies: r.foldAccuracies } : {}),
+          seconds: (performance.now() - t0) / 1000, featureSeconds,
         };
         rows.push(row);
         await opts.onCut?.(row, k + 1, candidates.length);
@@ -215,8 +236,48 @@ export async function sweepCuts(base: Backbone, x: Tensor, y: Tensor, opts: Swee
       }
     }
   } finally {
-    if (xs !== x) { xs.dispose(); ys.dispose(); vx.dispose(); vy.dispose(); }
+    if (xs !== x) { xs.dispose(); ys.dispose(); vx?.dispose(); vy?.dispose(); }
   }
   const order = rows.slice().sort((a, b) => b.valAccuracy - a.valAccuracy || a.valLoss - b.valLoss);
-  return { rows: order, best: order[0], train: nTrain, validation: nVal };
+  return { rows: order, best: order[0], train: nTrain, validation: nVal, ...(folds ? { folds } : {}) };
+}
+
+/**
+ * Each example's fold: the examples of a class, in order, dealt to the folds in turn, each class starting where
+ * the previous one stopped, so that every fold holds each class in proportion and the folds differ in size by
+ * at most one. (Folds by position, i mod k, would put a whole class in one fold when the data cycles through
+ * k classes.) y: class indices [n] or one-hot rows.
+ */
+export function stratifiedFolds(y: Tensor, folds: number): Int32Array {
+  const v = y.dataSync(), n = y.shape[0], k = y.rank === 2 ? y.shape[1] : 0;
+  const label = (i: number) => { if (!k) return v[i]; let b = 0; for (let c = 1; c < k; c++) if (v[i * k + c] > v[i * k + b]) b = c; return b; };
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < n; i++) { const c = label(i); byClass.set(c, [...(byClass.get(c) ?? []), i]); }
+  const out = new Int32Array(n);
+  let next = 0;
+  for (const c of [...byClass.keys()].sort((a, b) => a - b)) for (const i of byClass.get(c)!) { out[i] = next; next = (next + 1) % folds; }
+  return out;
+}
+
+/** k-fold cross-validation of the head on features f, example i held out in fold[i]. */
+async function crossValidate(f: Tensor, y: Tensor, fold: Int32Array, folds: number, classes: number, h: Required<HeadOptions>): Promise<HeadResult & { foldAccuracies: number[] }> {
+  const n = f.shape[0], results: HeadResult[] = [], sizes: number[] = [];
+  for (let k = 0; k < folds; k++) {
+    const tr: number[] = [], va: number[] = [];
+    for (let i = 0; i < n; i++) (fold[i] === k ? va : tr).push(i);
+    sizes.push(va.length);
+    const parts = [gather(f, tr), gather(y, tr), gather(f, va), gather(y, va)];
+    try {
+      results.push(await trainHead(parts[0], parts[1], parts[2], parts[3], classes, h));
+    } finally {
+      parts.forEach((t) => t.dispose());
+    }
+  }
+  // each fold weighs by its examples, so the mean is the accuracy over all n examples
+  const w = (k: number) => sizes[k] / n;
+  const mean = (g: (r: HeadResult) => number) => results.reduce((s, r, k) => s + g(r) * w(k), 0);
+  return {
+    ...results[0], valAccuracy: mean((r) => r.valAccuracy), valLoss: mean((r) => r.valLoss), trainAccuracy: results.reduce((s, r) => s + r.trainAccuracy, 0) / folds,
+    seconds: results.reduce((s, r) => s + r.seconds, 0), foldAccuracies: results.map((r) => r.valAccuracy),
+  };
 }
