@@ -76,8 +76,8 @@ const PASSIVE = new Set(['zeroPad2d', 'transpose', 'nhwcToNchw', 'nchwToNhwc', '
 
 /**
  * The cut points worth trying on a backbone, shallow to deep. An imported graph: the nodes after which one value
- * flows on (block boundaries: not inside a residual branch), except padding / layout / batch-norm nodes, nodes
- * whose only reader is their activation (the activation is the candidate), the output and, when the output is a
+ * flows on (block boundaries: not inside a residual branch), except padding and layout nodes, nodes whose only
+ * reader is their batch norm or activation (that one is the candidate), the output and, when the output is a
  * softmax, the logits before it. A built model: its layers but the last (and the one before a final softmax
  * activation), and random ones (dropout).
  */
