@@ -5,6 +5,8 @@
 // written here; FLOPs against the summary and the layer formula; the pruned models run in ONNX Runtime to
 // the same outputs, train, and leave the original untouched.
 import { describe, expect, it, beforeAll } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { useBuild, maxRelDiff, runOrt, rng } from './helpers.js';
 import * as eg from '../src/index.js';
@@ -362,6 +364,37 @@ describe('structured pruning', () => {
     expect(Number.isFinite(h.history.loss[0])).toBe(true);
     expect(end).toBeLessThan(start);
     expect(data(m.predict(x))).toEqual(before);
+  });
+
+  it('edgegrad prune --structured: the digits CNN to half its FLOPs, recovered, written as ONNX that loads with the FLOPs reported', async () => {
+    const { main } = await import('../src/cli/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'edgegrad-structured-'));
+    const lines: string[] = [];
+    const run = (...a: string[]) => main(['prune', DIGITS, ...a], (s) => lines.push(s));
+    const code = await run('--structured', '--flops', '0.5', '--criterion', 'l1', '--data', 'digits', '--epochs', '1', '--out', join(dir, 'small.onnx'), '--json');
+    expect(code).toBe(0);
+    const r = JSON.parse(lines.at(-1)!);
+    expect(r.layers.map((l: { layer: string }) => l.layer)).toEqual(['block1_conv', 'block2_conv', 'features']);
+    expect(r.flops.after).toBeLessThanOrEqual(0.5 * r.flops.before);
+    expect(r.accuracy.before).toBeGreaterThan(0.97);
+    expect(r.accuracy.recovered).toBeGreaterThan(r.accuracy.before - 0.02);
+    const small = await eg.loadModel(join(dir, 'small.onnx'));
+    expect(Number(/FLOPs per example: (\d+)/.exec(small.summary({ print: false }))![1])).toBe(r.flops.after);
+    expect(small.countParams()).toBe(r.params.after);
+    // options of the other kind of pruning are refused by name
+    const err = console.error;
+    const said: string[] = [];
+    console.error = (s: string) => { said.push(s); };
+    try {
+      expect(await run('--structured', '--data', 'digits', '--out', join(dir, 'x.onnx'))).toBe(2);
+      expect(await run('--flops', '0.5', '--sparsity', '0.5', '--data', 'digits', '--out', join(dir, 'x.onnx'))).toBe(2);
+      expect(await run('--structured', '--flops', '1.5', '--data', 'digits', '--out', join(dir, 'x.onnx'))).toBe(2);
+    } finally {
+      console.error = err;
+    }
+    expect(said[0]).toMatch(/--structured needs --flops F .* or --sparsity S/);
+    expect(said[1]).toMatch(/--flops is an option of structured pruning: add --structured/);
+    expect(said[2]).toMatch(/--flops must be in \(0, 1\), got 1.5/);
   });
 
   it('bad input: ratio outside (0, 1), a layer that does not exist, no prunable layer, a missing target or data', async () => {

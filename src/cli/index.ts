@@ -40,6 +40,11 @@ const USAGE = `usage:
                                             recovery fine-tuning with the masks held; prints accuracy before,
                                             after pruning and after recovery on held-out data, and sparsity
                                             per layer ('digits': the shipped digits, README split)
+  edgegrad prune MODEL --structured (--flops 0.5 | --sparsity 0.3) --data ... --out OUT.onnx
+                 [--criterion taylor|l1] [--allocation uniform|sensitivity] [--multiple-of 8] [--epochs ...]
+                                            structured pruning: whole channels removed and the layers that read
+                                            them shrunk, to a fraction of the FLOPs (or --sparsity: of each
+                                            layer's channels); a smaller, faster model, then recovery
   edgegrad distill TEACHER --student mlp-small|cnn-small|LAYERS.json|STUDENT.onnx --data DIR|FILE.json|digits
                    --out OUT.onnx [--temperature 4] [--alpha 0.9] [--epochs 10] [--labels N] [--lr 0.001]
                    [--batch 32] [--val 0.2] [--json]
@@ -641,8 +646,13 @@ async function pruneData(src: string, m: GraphModel, classes: number, val: numbe
 }
 
 async function pruneCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
-  const { pos, flags } = parseFlags(args, { sparsity: 'number', data: 'string', out: 'string', method: 'string', scope: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', samples: 'number', seed: 'number' });
+  const { pos, flags } = parseFlags(args, {
+    sparsity: 'number', data: 'string', out: 'string', method: 'string', scope: 'string', epochs: 'number', lr: 'number', batch: 'number', val: 'number', samples: 'number', seed: 'number',
+    structured: 'boolean', flops: 'number', criterion: 'string', allocation: 'string', 'multiple-of': 'number',
+  });
   if (pos.length !== 1) throw new UsageError('prune takes one MODEL');
+  if (flags.structured) { await pruneStructuredCmd(pos[0], flags, json, out); return; }
+  for (const f of ['flops', 'criterion', 'allocation', 'multiple-of']) if (flags[f] !== undefined) throw new UsageError(`--${f} is an option of structured pruning: add --structured`);
   if (flags.sparsity === undefined) throw new UsageError('prune needs --sparsity S (the share of dense and conv weights to remove, in [0, 1))');
   if (!flags.data) throw new UsageError("prune needs --data DIR (one folder of images per class), FILE.json or 'digits'");
   if (!flags.out) throw new UsageError('prune needs --out OUT.onnx');
@@ -712,6 +722,89 @@ async function pruneCmd(args: string[], json: boolean, out: (s: string) => void)
   out(`  layers       ${rows.map((r) => `${r.layer} ${pct(r.sparsity)}`).join(', ')}`);
   out(`  time         ${pruneSeconds.toFixed(1)} s pruning, ${trainSeconds.toFixed(1)} s recovery, ${result.totalSeconds.toFixed(1)} s in all`);
   out(`  written      ${outPath} (ONNX; the zeros are ordinary dense weights)`);
+}
+
+/**
+ * prune MODEL --structured (--flops F | --sparsity S): whole channels removed by eg.pruning.pruneChannels (the
+ * model as a layer, so the data is NHWC as pruneData gives it), recovery fine-tuning of the smaller model,
+ * accuracies before / pruned / recovered, FLOPs and parameters before and after, the ONNX written.
+ */
+async function pruneStructuredCmd(model: string, flags: Record<string, string | number | boolean>, json: boolean, out: (s: string) => void): Promise<void> {
+  if (!flags.data) throw new UsageError("prune needs --data DIR (one folder of images per class), FILE.json or 'digits'");
+  if (!flags.out) throw new UsageError('prune needs --out OUT.onnx');
+  if ((flags.flops === undefined) === (flags.sparsity === undefined)) throw new UsageError('prune --structured needs --flops F (the share of FLOPs to keep) or --sparsity S (the share of each layer\'s channels to remove), one of them');
+  if (flags.method !== undefined || flags.scope !== undefined) throw new UsageError('--method and --scope are options of unstructured pruning; --structured takes --criterion and --allocation');
+  const criterion = (flags.criterion as string) ?? 'taylor', allocation = (flags.allocation as string) ?? 'uniform';
+  if (criterion !== 'taylor' && criterion !== 'l1') throw new UsageError(`--criterion must be 'taylor' or 'l1', got '${criterion}'`);
+  if (allocation !== 'uniform' && allocation !== 'sensitivity') throw new UsageError(`--allocation must be 'uniform' or 'sensitivity', got '${allocation}'`);
+  for (const f of ['flops', 'sparsity'] as const) if (flags[f] !== undefined && !((flags[f] as number) > 0 && (flags[f] as number) < 1)) throw new UsageError(`--${f} must be in (0, 1), got ${flags[f]}`);
+  const epochs = (flags.epochs as number) ?? 2, lr = (flags.lr as number) ?? 3e-4, batchSize = (flags.batch as number) ?? 32;
+  const val = (flags.val as number) ?? 0.2, seed = (flags.seed as number) ?? 1, samples = (flags.samples as number) ?? 512, multipleOf = (flags['multiple-of'] as number) ?? 1;
+  if (!Number.isInteger(epochs) || epochs < 0) throw new UsageError(`--epochs must be an integer >= 0, got ${epochs}`);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(`--batch must be a positive integer, got ${batchSize}`);
+  if (!(val > 0 && val < 1)) throw new UsageError(`--val must be in (0, 1), got ${val}`);
+  if (!Number.isInteger(samples) || samples < 1) throw new UsageError(`--samples must be a positive integer, got ${samples}`);
+  if (!Number.isInteger(multipleOf) || multipleOf < 1) throw new UsageError(`--multiple-of must be a positive integer, got ${multipleOf}`);
+  await checkOut(flags.out as string);
+  const t0 = performance.now();
+  const m = await eg.loadModel(model);
+  m.single('prune');
+  const classes = m.predict(eg.zeros([1, ...m.inputShape])).shape;
+  if (classes.length !== 2) throw new Error(`model '${m.name}' gives [batch, ${classes.slice(1).join(', ')}]; prune takes classifiers that give [batch, classes]`);
+  const data = await pruneData(flags.data as string, m, classes[1], val, seed);
+  const ends = m.graph.producer(m.graph.outputs[0]);
+  const loss = ends?.op === 'activation' && ends.attrs.activation === 'softmax' ? 'sparseCategoricalCrossentropy' : 'sparseSoftmaxCrossEntropy';
+  const compile = (n: eg.Sequential) => n.compile({ optimizer: eg.optimizers.adam({ learningRate: lr }), loss, metrics: ['accuracy'] });
+  // the model as a layer (NHWC inside, as the data is); the pruned copy's graph is what gets written
+  const net = eg.sequential({ name: `${m.name.replace(/\W+/g, '_')}_pruned`, layers: [m] });
+  compile(net);
+  const acc = (n: eg.Sequential) => n.evaluate(data.test.x, data.test.y, { batchSize: 64 }).accuracy;
+  const before = acc(net);
+  const n = Math.min(samples, data.train.x.shape[0]);
+  const tPrune = performance.now();
+  const { model: small, report } = await eg.pruning.pruneChannels(net, {
+    ...(flags.flops !== undefined ? { flops: flags.flops as number } : { ratio: flags.sparsity as number }),
+    criterion, allocation, multipleOf, data: { x: eg.data.slice(data.train.x, 0, n), y: eg.data.slice(data.train.y, 0, n), loss },
+  });
+  const pruneSeconds = (performance.now() - tPrune) / 1000;
+  compile(small);
+  const pruned = acc(small);
+  const steps = Math.ceil(data.train.x.shape[0] / batchSize) * epochs;
+  let bar: Progress | undefined, step = 0, epoch = 0;
+  const tTrain = performance.now();
+  if (epochs > 0) {
+    await small.fit(data.train.x, data.train.y, {
+      epochs, batchSize, seed,
+      callbacks: [{
+        onEpochBegin: (e) => { epoch = e; },
+        onBatchEnd: (_b, logs) => { step++; if (!json) (bar ??= new Progress('recovery', steps)).update(step, `epoch ${epoch + 1}/${epochs}  loss ${logs.loss.toFixed(4)}`); },
+      }],
+    });
+  }
+  const trainSeconds = (performance.now() - tTrain) / 1000;
+  const recovered = acc(small);
+  const outPath = flags.out as string;
+  await (small.layers[0] as unknown as { model: GraphModel }).model.save(outPath);
+  const result = {
+    model, out: outPath, structured: true, criterion, allocation, multipleOf, data: data.what, epochs,
+    flops: report.flops, params: report.params,
+    accuracy: { before, pruned, recovered, test: data.test.y.shape[0] },
+    layers: report.layers.map((l) => ({ layer: l.name.slice(m.name.length + 1), channels: l.channels, kept: l.kept })),
+    tied: report.tied.map((t) => ({ layer: t.name.slice(m.name.length + 1), reason: t.reason })),
+    pruneSeconds: +pruneSeconds.toFixed(2), trainSeconds: +trainSeconds.toFixed(2), totalSeconds: +((performance.now() - t0) / 1000).toFixed(2),
+  };
+  net.dispose();
+  small.dispose();
+  if (json) { out(JSON.stringify(result)); return; }
+  out('');
+  out(`  data         ${data.what}`);
+  out(`  pruned       whole channels by ${criterion === 'taylor' ? `Taylor |sum a dL/da| on ${n} training examples` : 'L1 norm of each filter'}, ${allocation} allocation: FLOPs ${report.flops.before} -> ${report.flops.after} (${pct(report.flops.after / report.flops.before)}), parameters ${report.params.before} -> ${report.params.after}`);
+  out(`  accuracy     ${pct(before)} before, ${pct(pruned)} after pruning, ${pct(recovered)} after ${epochs} epoch${epochs === 1 ? '' : 's'} of recovery (${data.test.y.shape[0]} held-out examples)`);
+  out(`  channels     ${result.layers.map((l) => `${l.layer} ${l.kept}/${l.channels}`).join(', ')}`);
+  if (result.tied.length) out(`  kept whole   ${result.tied.map((t) => t.layer).join(', ')}`);
+  out(`  time         ${pruneSeconds.toFixed(1)} s pruning, ${trainSeconds.toFixed(1)} s recovery, ${result.totalSeconds.toFixed(1)} s in all`);
+  out(`  written      ${outPath} (ONNX; the removed channels are gone from every layer)`);
 }
 
 function median(v: number[]): number {
