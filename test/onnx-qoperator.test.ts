@@ -34,7 +34,7 @@ describe('ONNX QOperator import', () => {
   const int = (name: string, v: number) => ({ name, type: 2, i: v });
   const rand8 = (n: number) => Array.from({ length: n }, () => Math.floor(r() * 255) - 127);
 
-  it('QLinearConv (per-channel, int32 bias, padding), u8 max pooling, a grouped QLinearConv, QLinearMatMul', async () => {
+  it('QLinearConv (per-channel, int32 bias, padding), u8 max pooling, a depthwise QLinearConv, QLinearMatMul', async () => {
     inits.length = 0;
     const nodes = [
       node('QuantizeLinear', ['x', t('xs', [], FLOAT, [0.02]), t('xz', [], UINT8, [128])], ['xq']),
@@ -49,7 +49,8 @@ describe('ONNX QOperator import', () => {
     ];
     const bytes = build(nodes, inits, ['N', 3, 8, 8], ['N', 5]);
     const m = await eg.loadModel(bytes);
-    expect(m.quantization!.nodes.map((n) => `${n.name}:${n.as}`)).toEqual(['c1:int8', 'c2:float32', 'm:int8']);
+    // the depthwise QLinearConv (6 groups of 1 channel) runs the int8 depthwise kernel
+    expect(m.quantization!.nodes.map((n) => `${n.name}:${n.as}`)).toEqual(['c1:int8', 'c2:int8', 'm:int8']);
     const x = eg.randomUniform([4, 3, 8, 8], -2, 2, 5);
     const ours = m.predict(x).dataSync(), theirs = await runOrt(bytes, x);
     // outputs are quantized at 0.1: equal, or one step apart where a float sum lands on a rounding boundary

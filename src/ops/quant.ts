@@ -1,12 +1,13 @@
-// int8 inference: dense and conv2d (groups 1) with s8 weights (symmetric, per output channel) on u8
-// activations (affine, per tensor), i32 accumulation, and a float32 output (scale, bias, ReLU/ReLU6 fused)
-// - the arithmetic of an ONNX QDQ model's DequantizeLinear -> Conv/Gemm. Quantize / dequantize helpers
-// round half to even, as ONNX QuantizeLinear does. Kernels: assembly/gemm_i8.ts.
+// int8 inference: dense, conv2d (groups 1) and depthwise conv2d (groups = input channels, any multiplier) with s8
+// weights (symmetric, per output channel) on u8 activations (affine, per tensor), i32 accumulation, and a float32
+// output (scale, bias, ReLU/ReLU6 fused) - the arithmetic of an ONNX QDQ model's DequantizeLinear -> Conv/Gemm.
+// Quantize / dequantize helpers round half to even, as ONNX QuantizeLinear does. Kernels: assembly/gemm_i8.ts
+// (dense, conv: a GEMM over the patch matrix), assembly/dwconv_i8.ts (depthwise: direct).
 import { registerOp } from '../graph/registry.js';
 import type { Backend } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor, formatShape } from '../tensor.js';
-import { convGeometry, type Padding } from './conv.js';
+import { convGeometry, type ConvGeometry, type Padding } from './conv.js';
 import { fail } from './util.js';
 
 const QOUT_I32 = 0, QOUT_F32 = 2;
@@ -37,7 +38,10 @@ export function actQuantFromRange(min: number, max: number): ActQuant {
 
 /** The int8 weights of one dense or conv2d layer. */
 export interface QWeights {
-  /** K x N row-major s8 (K = KH * KW * Cin for a conv, whose filter shape is [KH, KW, Cin, N]) */
+  /**
+   * K x N row-major s8 (K = KH * KW * Cin for a conv, whose filter shape is [KH, KW, Cin, N]; a depthwise
+   * filter is [KH, KW, 1, C * multiplier], K = KH * KW)
+   */
   w: Int8Array;
   K: number;
   N: number;
@@ -90,6 +94,27 @@ function packed(q: QWeights, be: Backend): Packed {
   return p;
 }
 
+interface DwPacked { w: Tensor; biasQ: Tensor; mult: Tensor }
+const dwPacks = new WeakMap<QWeights, WeakMap<Backend, DwPacked>>();
+
+/** A depthwise layer's weights in this backend's heap as they are ([KH * KW, CO] s8), with its bias and multipliers. */
+function dwPacked(q: QWeights, be: Backend): DwPacked {
+  let byBe = dwPacks.get(q);
+  if (!byBe) dwPacks.set(q, (byBe = new WeakMap()));
+  let p = byBe.get(be);
+  if (p) return p;
+  const bytes = Tensor.empty([Math.max(1, Math.ceil(q.w.length / 4))], 'int32', be);
+  be.write(bytes.ptr, q.w);
+  p = { w: bytes, biasQ: Tensor.empty([q.N], 'int32', be), mult: Tensor.empty([q.N], 'float32', be) };
+  const mult = be.f32(p.mult.ptr, q.N), biasQ = be.i32(p.biasQ.ptr, q.N);
+  for (let n = 0; n < q.N; n++) {
+    mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
+    biasQ[n] = q.bias && !q.raw ? roundHalfEven(q.bias[n] / mult[n]) : 0;
+  }
+  byBe.set(be, p);
+  return p;
+}
+
 const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 
 /** Scratch layout for one int8 GEMM call: quantized input, packed A, column terms. */
@@ -115,7 +140,8 @@ const POINTWISE: ConvAttrs = { strides: [1, 1], pad: 'valid', dilations: [1, 1] 
 function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShape: number[], a: ConvAttrs, x: number, y: number, act: number,
   raw = false, xIsU8 = false): void {
   const g = convGeometry(xShape, filterShape, a.strides, a.pad, a.dilations, 'qconv2d');
-  if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups) has no int8 kernel`);
+  if (g.G !== 1 && g.G === g.C) return runDepthwise(be, q, g, x, y, act, raw, xIsU8);
+  if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups of ${g.C / g.G} channels) has no int8 kernel (groups 1 or depthwise only)`);
   const k = be.kernels, p = packed(q, be);
   const M = g.N * g.OH * g.OW, inBytes = g.N * g.H * g.W * g.C;
   const pointwise = g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PT === 0 && g.PL === 0 && g.PB === 0 && g.PR === 0;
@@ -128,6 +154,18 @@ function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShap
   if (!pointwise) k.qim2col(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, xq, q.input.zeroPoint, s.pa);
   k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
     y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
+}
+
+/** The depthwise case of runConv (groups = input channels): one direct kernel, no patch matrix. */
+function runDepthwise(be: Backend, q: QWeights, g: ConvGeometry, x: number, y: number, act: number, raw: boolean, xIsU8: boolean): void {
+  const k = be.kernels, p = dwPacked(q, be);
+  const al = (n: number) => Math.ceil(n / 64) * 64;
+  const inBytes = xIsU8 ? 0 : g.N * g.H * g.W * g.C;
+  const ws = be.workspace(al(inBytes) + al(k.qdepthwiseWorkSize(g.N, g.H, g.W, g.C, g.CO)));
+  const xq = xIsU8 ? x : ws;
+  if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
+  k.qdepthwise(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.CO, xq, q.input.zeroPoint, p.w.ptr,
+    raw ? 0 : p.biasQ.ptr, raw ? QOUT_I32 : QOUT_F32, y, p.mult.ptr, 0, 0, 255, act, ws + al(inBytes));
 }
 
 function actCode(name: unknown, op: string): number {
@@ -200,11 +238,15 @@ export function int8MatMul(a: Uint8Array, M: number, K: number, za: number, w: I
   }
 }
 
-/** The i32 sums of an NHWC u8 convolution with s8 filter [KH, KW, C, CO] (padding reads za). */
+/**
+ * The i32 sums of an NHWC u8 convolution with s8 filter [KH, KW, C, CO] (padding reads za); a filter
+ * [KH, KW, 1, C * multiplier] is a depthwise convolution (its own kernel).
+ */
 export function int8Conv2d(x: Uint8Array, xShape: number[], za: number, w: Int8Array, filterShape: number[], strides: number | [number, number],
   pad: Padding, be: Backend = getBackend()): { y: Int32Array; shape: number[] } {
   const st: [number, number] = typeof strides === 'number' ? [strides, strides] : strides;
   const g = convGeometry(xShape, filterShape, st, pad, [1, 1], 'int8Conv2d');
+  if (g.G !== 1 && g.G !== g.C) fail('int8Conv2d', `grouped convolution (${g.G} groups) has no int8 kernel`);
   const [KH, KW, C, CO] = filterShape;
   const q: QWeights = { w, K: KH * KW * C, N: CO, scale: new Float32Array(CO).fill(1), input: { scale: 1, zeroPoint: za }, filterShape };
   const xp = be.alloc(x.length), y = Tensor.empty([g.N * g.OH * g.OW, CO], 'int32', be);

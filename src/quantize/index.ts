@@ -1,8 +1,9 @@
 // Post-training quantization: eg.quantize(model, { weights, activations, calibration }).
 //   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) from the
 //   min / max (or a percentile) of each quantized layer's input over calibration batches (calibrate.ts).
-//   Dense layers and convolutions (groups 1, at least minInputChannels inputs) run the int8 GEMM; depthwise
-//   convolutions compute in float on int8-stored weights; the report says what runs how, and why.
+//   Dense layers and convolutions (groups 1, at least minInputChannels inputs) run the int8 GEMM, depthwise
+//   convolutions (groups = input channels, any multiplier) the int8 depthwise kernel; other grouped convolutions
+//   compute in float on int8-stored weights; the report says what runs how, and why.
 //   activations 'float32': weight-only int8 (stored int8, computed in float: the size without the speed).
 //   weights 'float16': weights rounded to half precision and saved as float16 (half the file).
 // Batch norms are folded into the convolutions first, so their scale is quantized with the filter.
@@ -35,7 +36,7 @@ export interface QuantizeOptions {
   /** weights in [-63, 63] instead of [-127, 127]: the relaxed-SIMD i8 x i7 dot path (less precise) */
   reduceRange?: boolean;
   /**
-   * convolutions over fewer input channels stay float (default 4: an image's first layer, where the float
+   * convolutions (not depthwise) over fewer input channels stay float (default 4: an image's first layer, where the float
    * direct kernel is faster and the int8 patch matrix costs more than it saves); 1 quantizes them all
    */
   minInputChannels?: number;
@@ -81,16 +82,19 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
     return finish(src, g, report, 'float16');
   }
 
-  // the candidates: dense and conv2d (groups 1) over constant weights
+  // the candidates: dense, conv2d (groups 1) and depthwise conv2d over constant weights
   const candidates: Array<{ node: Node; reason?: string }> = [];
   for (const n of g.nodes) {
     if (n.op !== 'conv2d' && n.op !== 'dense') continue;
     const w = g.values[n.inputs[1]];
+    const inC = n.op === 'conv2d' ? g.values[n.inputs[0]].shape[3] : 0;
+    // depthwise: one input channel per group (the int8 depthwise kernel); minInputChannels is about the patch matrix
+    const depthwise = n.op === 'conv2d' && inC !== w?.shape[2] && w?.shape[2] === 1;
     let reason: string | undefined;
     if (keep.has(n.name)) reason = 'kept float by keepFloat';
     else if (!w?.tensor || w.kind !== 'param') reason = 'weights are not constant';
-    else if (n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2]) reason = 'grouped / depthwise convolution: no int8 kernel';
-    else if (n.op === 'conv2d' && w.shape[2] < (opts.minInputChannels ?? 4)) reason = `${w.shape[2]} input channel(s): the float kernel is faster (minInputChannels)`;
+    else if (n.op === 'conv2d' && inC !== w.shape[2] && !depthwise) reason = `grouped convolution (${inC / w.shape[2]} groups of ${w.shape[2]} channels): no int8 kernel`;
+    else if (n.op === 'conv2d' && !depthwise && w.shape[2] < (opts.minInputChannels ?? 4)) reason = `${w.shape[2]} input channel(s): the float kernel is faster (minInputChannels)`;
     candidates.push({ node: n, reason });
   }
   const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);

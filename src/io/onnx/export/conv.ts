@@ -30,7 +30,8 @@ export const convFamily: ExportFamily = {
     const q = n.attrs.q as QWeights;
     if (q.raw) fail(`node '${n.name}': integer results (imported ConvInteger) do not export yet`);
     const x = n.inputs[0];
-    const attrs = convAttrs(cx, n, x, q.filterShape!, true);
+    // group from the shapes: 1, or the input channels for an int8 depthwise filter [KH, KW, 1, C * multiplier]
+    const attrs = convAttrs(cx, n, x, q.filterShape!, false);
     const ins = [qdqInput(cx, cx.valueName(x), q.input.scale, q.input.zeroPoint, n.name), cx.int8Weights(`${n.name}/kernel`, q.w, q.filterShape!, q.scale)];
     if (q.bias) ins.push(int32Bias(cx, `${n.name}/bias`, q));
     const y = cx.emit('Conv', ins, attrs, n.name);

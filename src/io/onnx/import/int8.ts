@@ -4,7 +4,7 @@ import type { QWeights } from '../../../ops/quant.js';
 import type { QuantizationReport } from '../../../quantize/index.js';
 
 /**
- * QDQ -> int8 kernels: a conv2d (groups 1) or dense whose input is a u8 fake-quantize and whose weights
+ * QDQ -> int8 kernels: a conv2d (groups 1, or depthwise: groups = input channels) or dense whose input is a u8 fake-quantize and whose weights
  * came from int8 DequantizeLinear (per output channel, zero points 0) runs as qconv2d / qdense on the
  * quantized input. Returns the report of what runs int8 and what stays float, or undefined for a float model.
  */
@@ -20,7 +20,8 @@ export function int8FromQdq(g: Graph): QuantizationReport | undefined {
     const w = g.values[n.inputs[1]], fq = producer.get(n.inputs[0]);
     if (w.int8) any = true;
     const why = !w.int8 ? 'float weights' : fq?.op !== 'fakeQuant' || fq.attrs.qmin !== 0 || fq.attrs.qmax !== 255 ? 'its input is not u8-quantized'
-      : n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2] ? 'grouped / depthwise convolution: no int8 kernel' : undefined;
+      : n.op === 'conv2d' && g.values[n.inputs[0]].shape[3] !== w.shape[2] && w.shape[2] !== 1
+        ? `grouped convolution (${g.values[n.inputs[0]].shape[3] / w.shape[2]} groups of ${w.shape[2]} channels): no int8 kernel` : undefined;
     if (why) { nodes.push({ name: n.name, op: n.op, as: 'float32', reason: why }); return; }
     const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
     const input = { scale: fq!.attrs.scale as number, zeroPoint: fq!.attrs.zeroPoint as number };

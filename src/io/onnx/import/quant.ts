@@ -86,7 +86,7 @@ function qoperands(cx: ImportContext, n: OnnxNode, linear: boolean, conv: boolea
   return { xv, input: { scale: xs, zeroPoint: xz }, ws, O, wInt, scales };
 }
 
-/** QLinearConv / ConvInteger: qconv2d, or (groups) a float conv2d of the dequantized weights */
+/** QLinearConv / ConvInteger: qconv2d (groups 1 or depthwise), or (other groups) a float conv2d of the dequantized weights */
 function qconv(cx: ImportContext, n: OnnxNode, linear: boolean, { xv, input, ws, O, wInt, scales }: QOperand): number {
   const bias = linear && n.input[8] ? Float32Array.from(cx.konst(n, 8), (b, c) => b * Math.fround(input.scale * scales[c])) : undefined;
   const x = xv.nhwc || xv.shape.length !== 4 ? xv : cx.asMap(xv, n.name!);
@@ -95,11 +95,12 @@ function qconv(cx: ImportContext, n: OnnxNode, linear: boolean, { xv, input, ws,
   const strides = cx.ints(n, 'strides', [1, 1]), dil = cx.ints(n, 'dilations', [1, 1]);
   const pad = cx.padsOf(n, x.shape[2], x.shape[3], [kh, kw], strides, dil);
   const filter = oihwToHwioData(wInt, ws);
-  if (group === 1) {
+  // depthwise (one input channel per group, groups = channels): the int8 depthwise kernel, filter [kh, kw, 1, O]
+  if (group === 1 || Ig === 1) {
     const q: QWeights = { w: Int8Array.from(filter), K: kh * kw * Ig, N: O, scale: scales, bias, input, filterShape: [kh, kw, Ig, O], raw: !linear };
     return cx.g.node('qconv2d', [x.id!], { q, strides, pad, dilations: dil, activation: 'linear', alpha: 0 }, n.name)[0];
   }
-  // grouped / depthwise: float convolution of the dequantized values (no int8 kernel for groups)
+  // grouped: float convolution of the dequantized values (no int8 kernel for groups of several channels)
   const wf = tensorFrom(filter.map((v, i) => v * (linear ? scales[i % O] : 1)), [kh, kw, Ig, O]);
   const ins = [x.id!, cx.param(`${n.name}/W`, wf)];
   if (bias) ins.push(cx.param(`${n.name}/B`, tensorFrom(bias, [O])));
