@@ -9,7 +9,8 @@
 // 2. eg.pruning.pruneChannels to `flops` of the FLOPs: the expansion channels inside every inverted residual
 //    block (and the stem, the block-0 and block-16 projections, the 1,280 head features), ranked by
 //    `criterion`; projections that feed residual adds stay whole.
-// 3. Recovery: the pruned backbone unfrozen (at lrScale of the head's learning rate; batch norms in 'train'
+// 3. Recovery: the pruned backbone unfrozen (at lrScale of the head's learning rate, 1 by default: the damage
+//    is too deep for a tenth of it; batch norms in 'train'
 //    mode by default: removing channels upstream shifts what each batch norm sees, so its moving statistics are
 //    estimated again), fine-tuned with its head for `recoverEpochs`, then frozen again for inference.
 //    With `tuneBaseline`, the unpruned model gets the same fine-tuning, for a like-for-like comparison.
@@ -19,7 +20,7 @@
 //
 // `eg` is the library (the package, or its sources). Run: node models/compress/structured-mobilenet.mjs
 //   [--flops 0.5] [--criterion taylor|l1] [--allocation uniform|sensitivity] [--multiple-of 8]
-//   [--recover-epochs 3] [--per-class 100] [--test 500] [--batch-norm train|inference] [--lr-scale 0.1]
+//   [--recover-epochs 3] [--per-class 50] [--test 500] [--batch-norm train|inference] [--lr-scale 1]
 //   [--tune-baseline] [--json]
 // It needs a dist/ built with eg.pruning.pruneChannels (npm run build); before that, bundle a runner that
 // calls main(eg) with the sources (see RESULTS.md).
@@ -28,9 +29,9 @@ import { digitSplit, digitsOn } from '../mobilenet-transfer.mjs';
 const best = (f, runs) => { f(); let t = Infinity; for (let i = 0; i < runs; i++) { const t0 = performance.now(); f(); t = Math.min(t, performance.now() - t0); } return t; };
 
 export async function structuredMobilenet(eg, {
-  modelPath = 'models/mobilenet-v2-features.onnx', perClass = 100, testCount = 500, flops = 0.5, criterion = 'taylor',
+  modelPath = 'models/mobilenet-v2-features.onnx', perClass = 50, testCount = 500, flops = 0.5, criterion = 'taylor',
   allocation = 'uniform', multipleOf = 8, scoreExamples = 256, headEpochs = 60, recoverEpochs = 3, learningRate = 1e-3,
-  lrScale = 0.1, batchNorm = 'train', batchSize = 16, seed = 1, tuneBaseline = false, runs1 = 10, runs32 = 3, ortExamples = 64, log = () => {},
+  lrScale = 1, batchNorm = 'train', batchSize = 16, seed = 1, tuneBaseline = false, runs1 = 10, runs32 = 3, ortExamples = 64, log = () => {},
 } = {}) {
   await eg.ready();
   const d = await eg.data.loadDigits();
@@ -131,9 +132,9 @@ export async function main(eg) {
   const json = argv.includes('--json');
   const res = await structuredMobilenet(eg, {
     flops: Number(arg('flops', 0.5)), criterion: arg('criterion', 'taylor'), allocation: arg('allocation', 'uniform'),
-    multipleOf: Number(arg('multiple-of', 8)), recoverEpochs: Number(arg('recover-epochs', 3)), perClass: Number(arg('per-class', 100)),
+    multipleOf: Number(arg('multiple-of', 8)), recoverEpochs: Number(arg('recover-epochs', 3)), perClass: Number(arg('per-class', 50)),
     testCount: Number(arg('test', 500)), tuneBaseline: argv.includes('--tune-baseline'), batchNorm: arg('batch-norm', 'train'),
-    lrScale: Number(arg('lr-scale', 0.1)),
+    lrScale: Number(arg('lr-scale', 1)),
     log: (s) => console.error(s),
   });
   console.log(json ? JSON.stringify(res, null, 2) : JSON.stringify(res));
