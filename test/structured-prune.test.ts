@@ -193,12 +193,19 @@ describe('structured pruning', () => {
     expect(report.flops.after).toBe(flopsIn(p.summary({ print: false })));
     expect(report.params).toEqual({ before: m.countParams(), after: 9 * 14 + 14 + 9 * 14 * 31 + 31 + 49 * 31 * 64 + 64 + 64 * 5 + 5 });
 
-    // a FLOPs target: half, met, and the counts as the formula gives them
-    const half = await pruneChannels(m, { flops: 0.5, criterion: 'l1' });
-    const [k1, k2, k3] = half.report.layers.map((l) => l.kept);
-    expect(half.report.flops.after).toBe(formula(k1, k2, k3));
-    expect(half.report.flops.after).toBeLessThanOrEqual(0.5 * half.report.flops.before);
-    expect(half.report.flops.after).toBeGreaterThan(0.45 * half.report.flops.before);
+    // a FLOPs target: half, met, and the counts as the formula gives them, with either allocation
+    for (const allocation of ['uniform', 'sensitivity'] as const) {
+      const half = await pruneChannels(m, { flops: 0.5, criterion: 'l1', allocation });
+      const [k1, k2, k3] = half.report.layers.map((l) => l.kept);
+      expect(half.report.flops.after).toBe(formula(k1, k2, k3));
+      expect(half.report.flops.after).toBeLessThanOrEqual(0.5 * half.report.flops.before);
+      expect(half.report.flops.after).toBeGreaterThan(0.45 * half.report.flops.before);
+      // within each layer the highest scores are the ones kept
+      for (const l of half.report.layers) {
+        const cut = Math.max(...l.scores.filter((_, c) => !l.keptIndices.includes(c)));
+        expect(Math.min(...l.keptIndices.map((c) => l.scores[c]))).toBeGreaterThanOrEqual(cut);
+      }
+    }
   });
 
   it('PyTorch CNN (ONNX, NCHW flatten): zero filters of the last conv go with their rows of the dense in channel-major order', async () => {
@@ -218,6 +225,11 @@ describe('structured pruning', () => {
     expect(p.graph.values[p.graph.nodes.find((n) => n.name === '/f1/Gemm')!.inputs[1]].shape).toEqual([61 * 49, 128]);
     expect(maxRelDiff(data(p.predict(x)), want)).toBeLessThan(1e-5);
     expect(maxRelDiff(await runOrt(await eg.toOnnx(p), x), want)).toBeLessThan(1e-5);
+    // the Taylor criterion on its NCHW input and logits output (the loss named), the zero filters scoring 0
+    const y = eg.tensor(Int32Array.from([3, 7]), [2], 'int32');
+    const t = await pruneChannels(m, { ratio: { '/c3/Conv': 3 / 64 }, criterion: 'taylor', data: { x, y, loss: 'sparseSoftmaxCrossEntropy' } });
+    expect([0, 17, 63].map((c) => t.report.layers[0].scores[c])).toEqual([0, 0, 0]);
+    expect(t.report.layers[0].keptIndices).toEqual(report.layers[0].keptIndices);
   });
 
   it('MobileNetV2 (ONNX): expansion channels inside each inverted residual block are pruned, projections that feed adds stay whole; ONNX Runtime agrees', async () => {
