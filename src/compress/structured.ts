@@ -34,7 +34,7 @@ export interface PruneChannelsOptions {
   ratio?: number | Record<string, number>;
   /** 'l1': L1 norm of each filter (Li et al. 2017); 'taylor': |sum a dL/da| on `data` (Molchanov et al. 2017). */
   criterion: 'l1' | 'taylor';
-  /** Examples (and targets) the Taylor criterion is estimated on. */
+  /** Examples (with targets, for Taylor) the Taylor scores and the mean compensation are estimated on. */
   data?: TaylorData;
   /**
    * How a FLOPs target is spread over the layers: 'uniform' (default: the same fraction of channels removed
