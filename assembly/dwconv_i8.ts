@@ -6,7 +6,8 @@
 //
 // A K = KH*KW GEMM would waste the GEMM's micro-kernel (conv.ts says the same of the float case), so this is
 // direct, with SIMD over channels (one build source, three bodies):
-// - interior pixels (every tap inside the image), 16 channels at a time: the input flipped to s8 (x ^ 0x80 =
+// - interior pixels (every tap inside the image; 3x3 unrolled, other windows from a table of tap offsets), 16
+//   channels at a time: the input flipped to s8 (x ^ 0x80 =
 //   x - 128) times the weights by i16x8.extmul_i8x16_s, two taps summed in i16 before widening to i32. Exact:
 //   |(x - 128) w| <= 128 * 127 = 16256, so two such products fit i16 (|sum| <= 32512), when no weight is -128
 //   (then every tap is widened alone); sum (x - za) w = sum (x - 128) w + (128 - za) sum w, the last term per
@@ -48,9 +49,10 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
     q = q < QMIN ? QMIN : q > QMAX ? QMAX : q;
     store<u8>(out + <usize>o, <u8>q);
   } else {
+    // ReLU / ReLU6 as comparisons (the SIMD body's pmax / pmin): -0 and NaN give 0
     let f = <f32>v * load<f32>(MULT + (<usize>o << 2));
-    if (ACT == 1) f = max<f32>(f, 0);
-    else if (ACT == 2) f = min<f32>(max<f32>(f, 0), 6);
+    if (ACT != 0) f = <f32>0 < f ? f : <f32>0;
+    if (ACT == 2) f = f < <f32>6 ? f : <f32>6;
     store<f32>(out + (<usize>o << 2), f);
   }
 }
@@ -59,9 +61,10 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
 @inline function emit4(out: usize, o: i32, v: v128): void {
   if (ASC_FEATURE_SIMD) {
     if (MODE != QOUT_I32 && MODE != QOUT_U8) {
+      // pmax / pmin are one instruction each (f32x4.max / min are a sequence on x86, for their NaN and -0 rules)
       let f = f32x4.mul(f32x4.convert_i32x4_s(v), v128.load(MULT + (<usize>o << 2)));
-      if (ACT != 0) f = f32x4.max(f, f32x4.splat(0));
-      if (ACT == 2) f = f32x4.min(f, f32x4.splat(6));
+      if (ACT != 0) f = f32x4.pmax(f32x4.splat(0), f);
+      if (ACT == 2) f = f32x4.pmin(f32x4.splat(6), f);
       v128.store(out + (<usize>o << 2), f);
     } else if (MODE == QOUT_I32) {
       v128.store(out + (<usize>o << 2), v);
@@ -158,6 +161,58 @@ function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
   if (o < CO) pixelAny(x, out, iy0, ix0, o);
 }
 
+/** i16 sums of two taps' s8 products, channels 0-7 (lo) or 8-15 (hi) of 16 */
+@inline function pairLo(x0: v128, w0: v128, x1: v128, w1: v128): v128 {
+  return i16x8.add(i16x8.extmul_low_i8x16_s(x0, w0), i16x8.extmul_low_i8x16_s(x1, w1));
+}
+@inline function pairHi(x0: v128, w0: v128, x1: v128, w1: v128): v128 {
+  return i16x8.add(i16x8.extmul_high_i8x16_s(x0, w0), i16x8.extmul_high_i8x16_s(x1, w1));
+}
+/** 16 bytes of input at p as s8 (x - 128) */
+@inline function ldS8(p: usize): v128 {
+  return v128.xor(v128.load(p), i8x16.splat(-128));
+}
+
+/**
+ * The 3x3 fast path: an interior pixel (p: its top-left tap; dx / dy: the tap steps in bytes), 16 channels per
+ * step, the nine taps unrolled as four pairs and one, weights read at w + tap * CO (no weight is -128).
+ */
+@inline function pixel3x3(x: usize, p: usize, out: usize, iy0: i32, ix0: i32, dx: usize, dy: usize): void {
+  let o = 0;
+  if (ASC_FEATURE_SIMD) {
+    const cs = <usize>CO;
+    for (; o + 16 <= CO; o += 16) {
+      const q = p + <usize>o, wp = WPTR + <usize>o;
+      let x0 = ldS8(q), x1 = ldS8(q + dx), w0 = v128.load(wp), w1 = v128.load(wp + cs);
+      let lo = pairLo(x0, w0, x1, w1), hi = pairHi(x0, w0, x1, w1);
+      let a0 = i32x4.extend_low_i16x8_s(lo), a1 = i32x4.extend_high_i16x8_s(lo);
+      let a2 = i32x4.extend_low_i16x8_s(hi), a3 = i32x4.extend_high_i16x8_s(hi);
+      x0 = ldS8(q + dx + dx); x1 = ldS8(q + dy); w0 = v128.load(wp + cs * 2); w1 = v128.load(wp + cs * 3);
+      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
+      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      x0 = ldS8(q + dy + dx); x1 = ldS8(q + dy + dx + dx); w0 = v128.load(wp + cs * 4); w1 = v128.load(wp + cs * 5);
+      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
+      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      x0 = ldS8(q + dy + dy); x1 = ldS8(q + dy + dy + dx); w0 = v128.load(wp + cs * 6); w1 = v128.load(wp + cs * 7);
+      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
+      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      x0 = ldS8(q + dy + dy + dx + dx); w0 = v128.load(wp + cs * 8);
+      lo = i16x8.extmul_low_i8x16_s(x0, w0); hi = i16x8.extmul_high_i8x16_s(x0, w0);
+      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      const tp = TERM1 + (<usize>o << 2);
+      emit4(out, o, i32x4.add(a0, v128.load(tp)));
+      emit4(out, o + 4, i32x4.add(a1, v128.load(tp, 16)));
+      emit4(out, o + 8, i32x4.add(a2, v128.load(tp, 32)));
+      emit4(out, o + 12, i32x4.add(a3, v128.load(tp, 48)));
+    }
+  }
+  if (o < CO) pixelAny(x, out, iy0, ix0, o);
+}
+
 /**
  * Depthwise int8 convolution of x (u8 NHWC [N, H, W, C], zero point za) with w (s8 [KH, KW, CO], CO = C * mult):
  * y [N, OH, OW, CO] is i32 (mode QOUT_I32), u8 (QOUT_U8: clamp(nearest(v * mult[o]) + zy, qmin, qmax)) or f32
@@ -215,7 +270,13 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
       const row = y + <usize>((n * OH + oy) * OW) * pixelBytes;
       if (interior && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
         for (let ox = 0; ox < ox0; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
-        if (paired) {
+        if (paired && KH == 3 && KW == 3) {
+          const dx = <usize>(DW * CO), dy = <usize>(DH * W * CO);
+          for (let ox = ox0; ox < ox1; ox++) {
+            const ix0 = ox * SW - PL;
+            pixel3x3(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, dx, dy);
+          }
+        } else if (paired) {
           for (let ox = ox0; ox < ox1; ox++) {
             const ix0 = ox * SW - PL;
             pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, true);

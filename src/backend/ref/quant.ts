@@ -185,7 +185,7 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
     /**
      * The depthwise convolution by its definition: v[n, oy, ox, o] = bias[o] + sum over the taps inside the
      * image of (x[n, iy, ix, floor(o / mult)] - za) * w[ky, kx, o] (i32, wrapping; mult = CO / C), then the
-     * epilogue of qgemm (mode 0: i32; 1: requantized u8; 2: f32 with ReLU / ReLU6).
+     * epilogue of qgemm (mode 0: i32; 1: requantized u8; 2: f32 with ReLU / ReLU6, where NaN and -0 give 0).
      */
     qdepthwise(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
       DH: number, DW: number, OH: number, OW: number, CO: number, x: number, za: number, w: number, bias: number, mode: number, y: number,
@@ -227,11 +227,12 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
         }
         return;
       }
+      // ReLU / ReLU6 as wasm's pmax(0, f) / pmin(6, f): -0 and NaN give 0
       const out = f32(mem, y, P * CO);
       for (let i = 0; i < P * CO; i++) {
         let f = Math.fround(Math.fround(acc[i]) * sc[i % CO]);
-        if (act === 1) f = Math.max(f, 0);
-        else if (act === 2) f = Math.min(Math.max(f, 0), 6);
+        if (act !== 0) f = 0 < f ? f : 0;
+        if (act === 2) f = f < 6 ? f : 6;
         out[i] = f;
       }
     },
