@@ -56,8 +56,10 @@ describe('structured pruning', () => {
     zeroChannels(m.getLayer('d1'), [3]);
     const x = eg.randomUniform([4, 10, 10, 2], -1, 1, 9);
     const want = data(m.predict(x));
+    m.classNames = ['cat', 'dog', 'owl'];
     const { model: p, report } = await pruneChannels(m, { ratio: { c1: 0.25, c2: 1 / 6, d1: 0.2 }, criterion: 'l1' });
     expect(p).toBeInstanceOf(eg.Sequential);
+    expect(p.classNames).toEqual(['cat', 'dog', 'owl']);
     expect(report.layers.map((l) => [l.name, l.kept, l.keptIndices])).toEqual([
       ['c1', 6, [0, 2, 3, 5, 6, 7]], ['c2', 5, [0, 1, 3, 4, 5]], ['d1', 4, [0, 1, 2, 4]],
     ]);

@@ -45,6 +45,8 @@ export async function pruneGraphModel(m: GraphModel, cuts: TensorCuts, shifts: T
   out.storage = m.storage;
   out.batchNormMode = m.batchNormMode;
   out.lrScale = m.lrScale;
+  // pruning keeps the classes (the output's channels are never cut)
+  out.classNames = m.classNames;
   return out;
 }
 
@@ -112,5 +114,6 @@ export async function pruneModel(m: Model, cuts: TensorCuts, shifts: TensorShift
     out = new Model({ inputs: m.inputs.map((s) => map.get(s)!), outputs, name: m.name });
   }
   for (const f of later) f();
+  out.classNames = m.classNames;
   return out;
 }
