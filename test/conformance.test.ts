@@ -32,6 +32,8 @@ const LIKE_ORT: Record<string, string> = {
   // (and so this test's data) takes length_original * scale there (2.4 for 4 columns at 0.6): 3.14 where
   // ONNX Runtime and edgegrad give 4
   test_resize_downsample_scales_linear_align_corners: 'align_corners over the fractional length input * scale',
+  // the same rule for the cubic kernel: 2.3952 where ONNX Runtime and edgegrad give 2.5 (4 columns at 0.8)
+  test_resize_downsample_scales_cubic_align_corners: 'align_corners over the fractional length input * scale',
 };
 interface Result { name: string; ops: string[]; outcome: Outcome; detail?: string; bound?: string[] }
 
@@ -127,7 +129,7 @@ describe.skipIf(!have && !process.env.CI)('ONNX backend node tests (libonnx-test
   it('every attempted test of a supported op passes', () => {
     const failed = results.filter((r) => r.outcome === 'fail').map((r) => `${r.name}: ${r.detail}`);
     expect(failed).toEqual([]);
-    expect(results.filter((r) => r.outcome === 'pass').length).toBeGreaterThanOrEqual(316); // measured: 316
+    expect(results.filter((r) => r.outcome === 'pass').length).toBeGreaterThanOrEqual(324); // measured: 324
   });
 
   it("the README's conformance table is this run's", () => {

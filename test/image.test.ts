@@ -4,6 +4,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useBuild, randArr, numericGrad, expectGradClose, dot, checkModelGradients } from './helpers.js';
 import * as eg from '../src/index.js';
+import { runEager } from '../src/graph/eager.js';
 
 describe('image ops', () => {
   beforeAll(async () => { useBuild('simd'); await tf.setBackend('cpu'); });
@@ -40,6 +41,17 @@ describe('image ops', () => {
         const dx = eg.backprop.resize(eg.tensor(Float32Array.from(x.data), shape), eg.tensor(Float32Array.from(gy.data), [2, 7, 3, 2]), method, alignCorners, halfPixelCenters);
         expectGradClose(dx.dataSync(), numericGrad(f, x.data, 1e-2), `${method} ${alignCorners} ${halfPixelCenters}`);
       }
+    }
+  });
+
+  it('bicubic resizing (ONNX\'s cubic mode) passes gradients that match finite differences, edge taps and excluded taps included', () => {
+    for (const o of [{ coordinate: 'half_pixel' }, { coordinate: 'align_corners', cubicCoeffA: -0.5 }, { coordinate: 'asymmetric', excludeOutside: true, scales: [1.6, 0.7] }]) {
+      const shape = [2, 4, 5, 2], size = [7, 3];
+      const attrs = { size, method: 'bicubic', ...o };
+      const x = randArr(shape, 10), gy = randArr([2, 7, 3, 2], 11);
+      const f = (v: Float64Array) => dot(gy.data, runEager('resize2d', [eg.tensor(Float32Array.from(v), shape)], attrs)[0].dataSync());
+      const [dx] = runEager('resize2dGrad', [eg.tensor(Float32Array.from(x.data), shape), eg.tensor(Float32Array.from(gy.data), [2, 7, 3, 2])], attrs);
+      expectGradClose(dx.dataSync(), numericGrad(f, x.data, 1e-2), `bicubic ${JSON.stringify(o)}`);
     }
   });
 

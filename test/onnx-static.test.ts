@@ -254,9 +254,13 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     ['nearest', 'align_corners', 'floor', [1, 1, 2, 0.75]],
     ['linear', 'pytorch_half_pixel', '', [1, 1, 1.6, 0.5]],
     ['linear', 'align_corners', '', [1, 1, 0.6, 1.7]],
+    ['cubic', 'half_pixel', '', [1, 1, 1.6, 0.8]],
+    ['cubic', 'align_corners', 'a=-0.5', [1, 1, 0.8, 2]],
+    ['cubic', 'asymmetric', 'exclude_outside', [1, 1, 2, 1.5]],
   ] as Array<[string, string, string, number[]]>) {
     it(`Resize ${mode} with ${ctm}${nearest ? ` and ${nearest}` : ''} at scales ${scales.slice(2).join(' x ')}`, async () => {
-      const attrs = [str('mode', mode), str('coordinate_transformation_mode', ctm), ...(nearest ? [str('nearest_mode', nearest)] : [])];
+      const extra = mode !== 'cubic' ? (nearest ? [str('nearest_mode', nearest)] : []) : nearest === 'a=-0.5' ? [flt('cubic_coeff_a', -0.5)] : nearest ? [int('exclude_outside', 1)] : [];
+      const attrs = [str('mode', mode), str('coordinate_transformation_mode', ctm), ...extra];
       const OH = Math.floor(5 * scales[2]), OW = Math.floor(7 * scales[3]);
       const bytes = model([node('Resize', ['x', '', 'scales'], ['y'], attrs)], [f32('scales', scales)], [{ name: 'x', dims: ['N', 2, 5, 7] }], [{ name: 'y', dims: ['N', 2, OH, OW] }], 13);
       await check(bytes, eg.randomNormal([2, 2, 5, 7], 0, 1, 9));

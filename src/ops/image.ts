@@ -6,7 +6,7 @@ import { fail, formatShape, input, rankIs, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
 
-export type ResizeMethod = 'bilinear' | 'nearest';
+export type ResizeMethod = 'bilinear' | 'nearest' | 'bicubic';
 export interface ResizeOptions {
   alignCorners?: boolean;
   halfPixelCenters?: boolean;
@@ -21,24 +21,84 @@ export interface ResizeOptions {
    */
   coordinate?: 'half_pixel' | 'pytorch_half_pixel' | 'align_corners' | 'asymmetric' | 'tf_half_pixel_for_nn';
   nearestMode?: 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil';
+  /** Bicubic: the kernel's a (ONNX's cubic_coeff_a, default -0.75; Keys's -0.5 is TF's). */
+  cubicCoeffA?: number;
+  /** Bicubic: taps outside the image get weight 0 and the others are renormalized (else they repeat the edge). */
+  excludeOutside?: boolean;
 }
+
+/** The source coordinate of output index d under ONNX's rule (o.coordinate), at scale s (output / input). */
+function sourceCoordinate(d: number, inSize: number, outSize: number, s: number, o: ResizeOptions): number {
+  switch (o.coordinate) {
+    case 'half_pixel': return (d + 0.5) / s - 0.5;
+    case 'pytorch_half_pixel': return outSize > 1 ? (d + 0.5) / s - 0.5 : 0;
+    // the ends onto the ends, over the output's length (the operator's text and ONNX Runtime; ONNX 1.12's
+    // reference implementation takes a fractional in * scale there, and its test data follows it)
+    case 'align_corners': return outSize > 1 ? (d * (inSize - 1)) / (outSize - 1) : 0;
+    case 'tf_half_pixel_for_nn': return (d + 0.5) / s;
+    default: return d / s;
+  }
+}
+
+/**
+ * Bicubic taps per output index: 4 source indices (clamped to the image: edge repeat) and their weights,
+ * Keys's cubic convolution kernel with parameter a (ONNX Resize's mode 'cubic').
+ */
+function cubicTable(inSize: number, outSize: number, o: ResizeOptions, factor?: number): { idx: Int32Array; w: Float64Array } {
+  const s = factor ?? outSize / inSize, a = o.cubicCoeffA ?? -0.75;
+  const kernel = (t: number): number => {
+    const u = Math.abs(t);
+    return u <= 1 ? ((a + 2) * u - (a + 3)) * u * u + 1 : u < 2 ? ((a * u - 5 * a) * u + 8 * a) * u - 4 * a : 0;
+  };
+  const idx = new Int32Array(outSize * 4), w = new Float64Array(outSize * 4);
+  for (let d = 0; d < outSize; d++) {
+    const x = sourceCoordinate(d, inSize, outSize, s, o), x0 = Math.floor(x), r = x - x0;
+    let sum = 0;
+    for (let k = 0; k < 4; k++) {
+      const i = x0 - 1 + k, outside = i < 0 || i >= inSize;
+      const wk = outside && o.excludeOutside ? 0 : kernel(r - (k - 1));
+      idx[d * 4 + k] = Math.min(inSize - 1, Math.max(0, i));
+      w[d * 4 + k] = wk;
+      sum += wk;
+    }
+    if (o.excludeOutside && sum !== 0) for (let k = 0; k < 4; k++) w[d * 4 + k] /= sum;
+  }
+  return { idx, w };
+}
+
+/** Bicubic resize over NHWC (forward), or its adjoint (backward: dsrc from ddst, same taps and weights). */
+function cubicCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, o: ResizeOptions, backward: boolean): void {
+  const ty = cubicTable(H, OH, o, o.scales?.[0]), tx = cubicTable(W, OW, o, o.scales?.[1]);
+  if (backward) x.fill(0);
+  const acc = new Float64Array(C);
+  for (let n = 0; n < N; n++) {
+    const xb = n * H * W * C, yb = n * OH * OW * C;
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const yo = yb + (oy * OW + ox) * C;
+        if (!backward) acc.fill(0);
+        for (let p = 0; p < 4; p++) {
+          const row = xb + ty.idx[oy * 4 + p] * W * C, wy = ty.w[oy * 4 + p];
+          for (let q = 0; q < 4; q++) {
+            const at = row + tx.idx[ox * 4 + q] * C, wq = wy * tx.w[ox * 4 + q];
+            if (wq === 0) continue;
+            if (backward) for (let c = 0; c < C; c++) x[at + c] += wq * y[yo + c];
+            else for (let c = 0; c < C; c++) acc[c] += wq * x[at + c];
+          }
+        }
+        if (!backward) for (let c = 0; c < C; c++) y[yo + c] = acc[c];
+      }
+    }
+  }
+}
+
 
 /** ONNX's rules (the Resize operator's coordinate_transformation_mode and nearest_mode). */
 function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
   // the scale as given, else the sizes' ratio
   const s = factor ?? outSize / inSize;
-  const source = (d: number): number => {
-    switch (o.coordinate) {
-      case 'half_pixel': return (d + 0.5) / s - 0.5;
-      case 'pytorch_half_pixel': return outSize > 1 ? (d + 0.5) / s - 0.5 : 0;
-      // the ends onto the ends, over the output's length (the operator's text and ONNX Runtime; ONNX 1.12's
-      // reference implementation takes a fractional in * scale there, and its test data follows it)
-      case 'align_corners': return outSize > 1 ? (d * (inSize - 1)) / (outSize - 1) : 0;
-      case 'tf_half_pixel_for_nn': return (d + 0.5) / s;
-      default: return d / s;
-    }
-  };
+  const source = (d: number): number => sourceCoordinate(d, inSize, outSize, s, o);
   const clamp = (v: number) => Math.min(inSize - 1, Math.max(0, v));
   for (let d = 0; d < outSize; d++) {
     const x = source(d);
@@ -75,6 +135,7 @@ function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: Res
 
 /** dst[N, OH, OW, C] = resize(src[N, H, W, C]), or (backward) dsrc += scatter(ddst) with the same weights. */
 function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions, backward: boolean): void {
+  if (method === 'bicubic') return cubicCore(x, y, [N, H, W, C], OH, OW, { coordinate: 'half_pixel', ...o }, backward);
   const ty = axisTable(H, OH, method, o, o.scales?.[0]), tx = axisTable(W, OW, method, o, o.scales?.[1]);
   if (backward) x.fill(0);
   for (let n = 0; n < N; n++) {

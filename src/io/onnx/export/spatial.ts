@@ -1,6 +1,6 @@
 // Ops on the height and width of a map: resize2d as Resize (the file's scales where it had them, else the
 // output size), zeroPad2d as Pad.
-import { attrInt, attrStr, type ExportFamily } from './context.js';
+import { attrFloat, attrInt, attrStr, type ExportFamily } from './context.js';
 
 export const spatialFamily: ExportFamily = {
   resize2d: (cx, n) => {
@@ -9,7 +9,9 @@ export const spatialFamily: ExportFamily = {
     const nearest = a.method === 'nearest';
     // ONNX's own rule where the node came from a file that named one, else the TF.js flags' equivalent
     const ctm = (a.coordinate as string | undefined) ?? (a.alignCorners ? 'align_corners' : a.halfPixelCenters ? (nearest ? 'tf_half_pixel_for_nn' : 'half_pixel') : 'asymmetric');
-    const attrs: unknown[] = [attrStr('mode', nearest ? 'nearest' : 'linear'), attrStr('coordinate_transformation_mode', ctm)];
+    const cubic = a.method === 'bicubic';
+    const attrs: unknown[] = [attrStr('mode', nearest ? 'nearest' : cubic ? 'cubic' : 'linear'), attrStr('coordinate_transformation_mode', ctm)];
+    if (cubic) attrs.push(attrFloat('cubic_coeff_a', (a.cubicCoeffA as number | undefined) ?? -0.75), attrInt('exclude_outside', a.excludeOutside ? 1 : 0));
     if (nearest) attrs.push(attrStr('nearest_mode', (a.nearestMode as string | undefined) ?? (a.alignCorners ? 'round_prefer_ceil' : 'floor')));
     const src = cx.valueName(x);
     if (a.scales) {
