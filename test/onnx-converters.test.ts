@@ -169,7 +169,10 @@ describe('ONNX import converters, by family', () => {
     const r = new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2])
       .run('Resize', ['x', '', 'sc'], [str('mode', 'nearest'), str('coordinate_transformation_mode', 'asymmetric'), str('nearest_mode', 'floor')]);
     expect(r.node('resize2d').attrs).toEqual({ size: [6, 6], method: 'nearest', alignCorners: false, halfPixelCenters: false });
-    expect(() => new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2]).run('Resize', ['x', '', 'sc'], [str('mode', 'cubic')])).toThrow(/mode 'cubic' \(linear and nearest\)/);
+    // cubic runs ONNX's rule itself (half_pixel by default, a = -0.75); an unknown mode is named
+    expect(new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2]).run('Resize', ['x', '', 'sc'], [str('mode', 'cubic')]).node('resize2d').attrs)
+      .toEqual({ size: [6, 6], method: 'bicubic', alignCorners: false, halfPixelCenters: false, coordinate: 'half_pixel', cubicCoeffA: -0.75, excludeOutside: false });
+    expect(() => new Case().map('x', [2, 3, 3]).init('sc', [4], [1, 1, 2, 2]).run('Resize', ['x', '', 'sc'], [str('mode', 'lanczos')])).toThrow(/mode 'lanczos'/);
   });
 
   it('constant: Shape, Gather and Cast on static shapes fold to constants; a Constant node is one', () => {
