@@ -1,7 +1,7 @@
 // A model that is a graph (imported from ONNX or TF.js): its inputs and outputs by name, run through planned
 // memory. The boundary keeps the source's layout: a rank-4 input or output is NCHW outside, NHWC inside.
 import { Plan } from './graph/executor.js';
-import { Graph, sizeOfShape } from './graph/ir.js';
+import { Graph, sizeOfShape, type Node } from './graph/ir.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { checkBatchNormMode, checkLrScale, type BatchNormMode } from './layers/layer.js';
 import { nearestNames } from './names.js';
@@ -328,10 +328,13 @@ export class GraphModel {
    * Freeze every parameter, or those of the nodes up to and including `upTo`. `batchNorm` sets how the
    * batch norms that stay trainable normalize while training (batchNormMode).
    */
-  freeze(opts: { upTo?: string | number; batchNorm?: BatchNormMode } = {}): this {
+  freeze(opts: { upTo?: string | number; batchNorm?: BatchNormMode; trainBiases?: boolean } = {}): this {
     const last = opts.upTo === undefined ? this.graph.nodes.length - 1 : this.nodeIndex(opts.upTo, 'freeze');
+    // trainBiases (TinyTL, Cai et al. 2020): the kernels freeze, the biases and batch-norm scales and shifts
+    // keep training; a bias's gradient needs no stored activation of its layer
+    const kept = (n: Node, k: number) => !!opts.trainBiases && (((n.op === 'conv2d' || n.op === 'dense') && k === 2) || (n.op === 'batchNorm' && (k === 1 || k === 2)));
     for (const n of this.graph.nodes.slice(0, last + 1)) {
-      for (const i of n.inputs) { const v = this.graph.values[i]; if (v.kind === 'param') this.frozen.add(v.tensor!); }
+      n.inputs.forEach((i, k) => { const v = this.graph.values[i]; if (v.kind === 'param' && !kept(n, k)) this.frozen.add(v.tensor!); });
     }
     if (opts.batchNorm) this.batchNormMode = checkBatchNormMode(opts.batchNorm, 'freeze');
     return this;

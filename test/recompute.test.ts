@@ -6,6 +6,16 @@ import * as eg from '../src/index.js';
 import { Graph } from '../src/graph/ir.js';
 import { checkpoint, plannedBytes } from '../src/graph/recompute.js';
 import { buildBackward } from '../src/autodiff.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** n of the shipped digits 0-4 (NHWC, as a sequential model takes them) and int32 labels. */
+async function digits(n: number): Promise<{ x: eg.Tensor; y: eg.Tensor }> {
+  const d = await eg.data.loadDigits();
+  const idx: number[] = [];
+  for (let i = 0; i < d.labels.length && idx.length < n; i++) if (d.labels[i] < 5) idx.push(i);
+  return { x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (r) => d.labels[r]), [n], 'int32') };
+}
 
 /** A CNN with the layers a budget meets: convs, ReLU6, a trainable batch norm, dropout, pooling, dense. */
 function cnn(seed: number): eg.Sequential {
@@ -85,5 +95,24 @@ describe('gradient checkpointing (fit memoryBudget)', () => {
     await expect(m.fit(x, y, { batchSize: 8, memoryBudget: 1000 })).rejects.toThrow(/memoryBudget 1000 bytes is below what a training step of model '.*' can plan at batch 8: at least \d+ bytes/);
     await expect(m.fit(x, y, { batchSize: 8, memoryBudget: -5 })).rejects.toThrow('memoryBudget must be a positive number of bytes, got -5');
     m.getWeights().forEach((t, k) => expect(Array.from(t.dataSync())).toEqual(w0[k]));
+  });
+
+  it('TinyTL: freeze({ trainBiases: true }) trains only the biases and batch-norm scales and shifts of an imported model', async () => {
+    const base = await eg.loadModel(new Uint8Array(readFileSync(join(import.meta.dirname, '..', 'models', 'digits-cnn.onnx'))));
+    const all = base.countParams();
+    base.freeze({ trainBiases: true });
+    const trainable = base.countParams(true);
+    expect(trainable).toBeGreaterThan(0);
+    expect(trainable).toBeLessThan(all / 50);
+    const m = eg.sequential([base]);
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-2 }), loss: 'sparseCategoricalCrossentropy' });
+    const { x, y } = await digits(64);
+    const before = m.getWeights().map((t) => Float32Array.from(t.dataSync()));
+    await m.fit(x, y, { epochs: 1, batchSize: 32 });
+    const changed = m.getWeights().map((t, k) => t.dataSync().some((v, i) => v !== before[k][i]));
+    // what changed is exactly what trains: the vectors (biases, scales, shifts), never a kernel
+    m.getWeights().forEach((t, k) => expect(changed[k], `weight ${k} ${JSON.stringify(t.shape)}`).toBe(t.rank === 1 && changed[k]));
+    expect(changed.filter(Boolean).length).toBeGreaterThan(0);
+    expect(m.getWeights().filter((t, k) => changed[k]).reduce((s, t) => s + t.size, 0)).toBe(trainable);
   });
 });
