@@ -206,6 +206,24 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     (await ort(await eg.toOnnx(m), { a, b })).forEach((t, k) => expect(maxRelDiff(t, theirs[k]), `exported output ${k}`).toBeLessThan(1e-6));
   });
 
+  it('Expand and Tile of computed values and Where by a constant mask match ONNX Runtime, export back, and train', async () => {
+    const i64 = (name: string, vals: number[]) => ({ name, dims: [vals.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+    const mask = { name: 'm', dims: [4, 3], dataType: 9, rawData: Uint8Array.from([1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1, 0]) };
+    const bytes = model([
+      node('Gemm', ['x', 'w'], ['h']), node('Reshape', ['h', 'r'], ['h3']),
+      node('Expand', ['h3', 'e'], ['ex']), node('Tile', ['h3', 't'], ['ti']),
+      node('Where', ['m', 'ex', 'half'], ['wh']), node('Flatten', ['wh'], ['f1']), node('Flatten', ['ti'], ['f2']), node('Concat', ['f1', 'f2'], ['y'], [int('axis', 1)]),
+    ], [f32('w', Array.from({ length: 6 }, (_, i) => Math.cos(i)), [2, 3]), i64('r', [-1, 1, 3]), i64('e', [1, 4, 3]), i64('t', [1, 2, 2]), mask, f32('half', [0.5], [])],
+    [{ name: 'x', dims: ['N', 2] }], [{ name: 'y', dims: ['N', 24] }]);
+    const x = eg.randomNormal([5, 2], 0, 1, 16);
+    const m = await check(bytes, x);
+    const net = eg.sequential([m]);
+    net.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.1 }), loss: 'mse' });
+    const target = eg.zeros([5, 24]), before = net.evaluate(x, target).loss;
+    await net.fit(x, target, { epochs: 3, batchSize: 5 });
+    expect(net.evaluate(x, target).loss).toBeLessThan(before);
+  });
+
   it('ArgMax / ArgMin (keepdims either way) are int32 outputs, equal to ONNX Runtime\'s int64 ones, and export back as ArgMax', async () => {
     const w = Array.from({ length: 4 * 5 }, (_, i) => Math.sin(i * 1.3));
     const bytes = model([node('Gemm', ['x', 'w'], ['logits']), node('ArgMax', ['logits'], ['cls'], [int('axis', 1), int('keepdims', 0)]), node('ArgMin', ['logits'], ['low'], [int('axis', -1)])],

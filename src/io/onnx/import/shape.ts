@@ -4,6 +4,7 @@
 import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
+import { tensorFrom } from './tensor.js';
 
 function flatten(cx: ImportContext, n: OnnxNode): void {
   const x0 = cx.graphVal(n, 0), rank = x0.shape.length;
@@ -204,6 +205,39 @@ function dropout(cx: ImportContext, n: OnnxNode): void {
   same(cx, n);
 }
 
+/**
+ * Expand of a computed value: ONNX's two-way broadcast to `shape`, as an add of zeros of that shape (the
+ * batch's -1, and 1s, broadcast from the value); the same numbers (a -0 becomes +0), with a gradient.
+ */
+function expand(cx: ImportContext, n: OnnxNode): void {
+  const x = cx.asPlain(cx.graphVal(n, 0), n.name!);
+  const target = Array.from(cx.konst(n, 1));
+  if (target.some((d) => !Number.isInteger(d) || d < -1 || d === 0)) cx.unsupported(n, `shape ${JSON.stringify(target)}`);
+  const zshape = target.map((d) => (d === -1 ? 1 : d));
+  const zeros = cx.g.param(`${n.name}/zeros`, tensorFrom(new Float32Array(zshape.reduce((a, b) => a * b, 1)), zshape.length ? zshape : [1]), false);
+  const [id] = cx.g.node('add', [x.id!, zeros], {}, n.name);
+  cx.set(n, { id, shape: cx.plainShape(id) });
+}
+
+/** Tile of a computed value: along each repeated axis, copies joined on the last axis between two transposes. */
+function tile(cx: ImportContext, n: OnnxNode): void {
+  let x = cx.asPlain(cx.graphVal(n, 0), n.name!);
+  const reps = Array.from(cx.konst(n, 1)), rank = x.shape.length;
+  if (reps.length !== rank || reps.some((r) => !Number.isInteger(r) || r < 1)) cx.unsupported(n, `repeats ${JSON.stringify(reps)} for a rank-${rank} value`);
+  reps.forEach((r, a) => {
+    if (r === 1) return;
+    if (x.shape[a] === -1) cx.unsupported(n, 'repeating the batch dimension');
+    const nm = `${n.name}/${a}`, last = a === rank - 1;
+    const perm = [...x.shape.keys()].filter((k) => k !== a).concat(a), inv = perm.map((_, i) => perm.indexOf(i));
+    const t = last ? x.id! : cx.g.node('transpose', [x.id!], { perm }, `${nm}/last`)[0];
+    const c = cx.g.node('concat', new Array(r).fill(t), {}, last ? nm : `${nm}/copies`)[0];
+    const id = last ? c : cx.g.node('transpose', [c], { perm: inv }, nm)[0];
+    x = { id, shape: x.shape.map((d, k) => (k === a ? d * r : d)) };
+  });
+  const [id] = cx.g.node('reshape', [x.id!], { shape: x.shape.slice() }, n.name);
+  cx.set(n, { id, shape: x.shape });
+}
+
 // the order of the quantized-value movers is the order the error message lists them in
 export const shapeFamily: Family = {
   Flatten: { convert: flatten, quantized: 'moves' },
@@ -216,4 +250,6 @@ export const shapeFamily: Family = {
   Split: { convert: split },
   Slice: { convert: slice },
   Concat: { convert: concat },
+  Expand: { convert: expand },
+  Tile: { convert: tile },
 };
