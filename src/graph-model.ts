@@ -9,7 +9,7 @@ import { runEager } from './graph/eager.js';
 import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
-import { Tensor, formatShape } from './tensor.js';
+import { Tensor, formatShape, tensor } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
@@ -22,7 +22,8 @@ import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
  */
 export interface Boundary {
   /** dtype: int32 for integer inputs (indices; the file's own integer type in onnxType); float32 by default */
-  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number; batchAxis?: number }>;
+  /** asFloat: an integer input (dtype int32) the graph reads as float32, converted at the boundary. */
+  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number; batchAxis?: number; asFloat?: boolean }>;
   outputs: Array<{ name: string; nchw: boolean }>;
 }
 
@@ -134,7 +135,7 @@ export class GraphModel {
     }
     const p = this.plan(this.batchOf(xs));
     // layouts change on the backend, and data moves by copies there: nothing crosses to the CPU
-    const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
+    const ins = xs.map((t, k) => this.atBoundary(t, k));
     const ys = p.graph.outputs.map((id) => Tensor.empty(p.shapes[id], p.graph.values[id].dtype));
     const release = p.be.hold();
     try {
@@ -165,7 +166,7 @@ export class GraphModel {
     if (!Number.isInteger(runs) || runs < 1) throw new Error(`edgegrad.profile: runs must be a positive integer, got ${runs}`);
     const xs = this.inputsOf(x, 'profile');
     const p = this.plan(this.batchOf(xs));
-    const ins = xs.map((t, k) => (this.boundary.inputs[k].nchw ? runEager('nchwToNhwc', [t])[0] : t));
+    const ins = xs.map((t, k) => this.atBoundary(t, k));
     const times = p.graph.nodes.map(() => [] as number[]);
     try {
       for (let r = -2; r < runs; r++) {
@@ -181,6 +182,21 @@ export class GraphModel {
     const total = rows.reduce((a, r) => a + r.ms, 0) || 1;
     rows.forEach((r) => { r.share = r.ms / total; });
     return rows.sort((a, b) => b.ms - a.ms);
+  }
+
+  /**
+   * Input k as the graph reads it: an image NCHW at the boundary goes NHWC (on the backend); integers the
+   * graph reads as float (asFloat) are converted, exactly (int32 values up to 2^24 in magnitude).
+   */
+  private atBoundary(t: Tensor, k: number): Tensor {
+    const spec = this.boundary.inputs[k];
+    if (spec.nchw) return runEager('nchwToNhwc', [t])[0];
+    if (!spec.asFloat) return t;
+    if (!t.backend.syncRead) throw new Error(`edgegrad.predict: input '${spec.name}' (integers read as float) is converted on the CPU, which the '${t.backend.name}' backend cannot read synchronously: run this model on wasm`);
+    const v = t.dataSync() as Int32Array;
+    const big = v.findIndex((x) => Math.abs(x) > 16777216);
+    if (big >= 0) throw new Error(`edgegrad.predict: input '${spec.name}' holds ${v[big]} at index ${big}: the model reads it as float32, exact only up to 2^24`);
+    return tensor(Float32Array.from(v), t.shape.slice());
   }
 
   /** The batch size of a call: the length of the first input's batch axis that has one (1 if none does). */

@@ -224,6 +224,25 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     expect(net.evaluate(x, target).loss).toBeLessThan(before);
   });
 
+  it('token ids and an attention mask (int64): ids index an embedding, the mask cast to float weights a masked mean; matches ONNX Runtime and exports back', async () => {
+    const i64 = (name: string, vals: number[], dims = [vals.length]) => ({ name, dims, dataType: 7, rawData: new Uint8Array(BigInt64Array.from(vals.map(BigInt)).buffer) });
+    const bytes = model([
+      node('Gather', ['table', 'ids'], ['emb']), node('Cast', ['mask'], ['m'], [int('to', 1)]), node('Unsqueeze', ['m', 'ax2'], ['m3']),
+      node('Mul', ['emb', 'm3'], ['masked']), node('ReduceSum', ['masked', 'ax1'], ['s'], [int('keepdims', 0)]), node('ReduceSum', ['m3', 'ax1'], ['cnt'], [int('keepdims', 0)]),
+      node('Div', ['s', 'cnt'], ['y']),
+    ], [f32('table', Array.from({ length: 40 }, (_, i) => Math.sin(i)), [10, 4]), i64('ax1', [1]), i64('ax2', [2])],
+    [{ name: 'ids', dims: ['N', 6], elem: 7 }, { name: 'mask', dims: ['N', 6], elem: 7 }], [{ name: 'y', dims: ['N', 4] }], 13);
+    const m = await eg.loadModel(bytes);
+    expect(m.summary({ print: false })).toContain('Inputs: ids int32 [batch, 6]; mask int32 [batch, 6]');
+    const ids = [1, 4, 2, 9, 0, 0, 3, 3, 7, 1, 5, 0], mask = [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0];
+    const ours = (m.predict([eg.tensor(Int32Array.from(ids), [2, 6], 'int32'), eg.tensor(Int32Array.from(mask), [2, 6], 'int32')]) as eg.Tensor).dataSync();
+    const feeds = { ids: { int64: ids, dims: [2, 6] }, mask: { int64: mask, dims: [2, 6] } };
+    const [theirs] = await ort(bytes, feeds);
+    expect(maxRelDiff(ours, theirs)).toBeLessThan(1e-6);
+    const [again] = await ort(await eg.toOnnx(m), feeds);
+    expect(maxRelDiff(again, theirs)).toBeLessThan(1e-6);
+  });
+
   it('ArgMax / ArgMin (keepdims either way) are int32 outputs, equal to ONNX Runtime\'s int64 ones, and export back as ArgMax', async () => {
     const w = Array.from({ length: 4 * 5 }, (_, i) => Math.sin(i * 1.3));
     const bytes = model([node('Gemm', ['x', 'w'], ['logits']), node('ArgMax', ['logits'], ['cls'], [int('axis', 1), int('keepdims', 0)]), node('ArgMin', ['logits'], ['low'], [int('axis', -1)])],

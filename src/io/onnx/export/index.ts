@@ -2,7 +2,7 @@
 // outputs back to the boundary's layout) is written here; each node by its op's exporter (table.ts).
 import type { Graph, Node } from '../../../graph/ir.js';
 import { protoRoot, FLOAT, INT64 } from '../proto.js';
-import { attrInts, ExportContext, fail, OPSET } from './context.js';
+import { attrInt, attrInts, ExportContext, fail, OPSET } from './context.js';
 import { exportNode } from './table.js';
 import { classNamesProps } from './metadata.js';
 
@@ -62,7 +62,9 @@ function writeInput(cx: ExportContext, xId: number, inName: string, nchwBoundary
   const xs = cx.shapeOf(xId);
   // a whole tensor of a fixed shape (no batch axis) is plain whatever its rank: no image layout at its boundary
   if (xs.length !== 4 || elemType !== FLOAT || xs[0] !== -1) {
-    cx.onnxName.set(xId, inName);
+    // integers the graph reads as float (converted at edgegrad's boundary) go through a Cast in the file
+    const asFloat = elemType !== FLOAT && cx.g.values[xId].dtype === 'float32';
+    cx.onnxName.set(xId, asFloat ? cx.emit('Cast', [inName], [attrInt('to', FLOAT)], `${inName}/to_float`) : inName);
     return valueInfo(inName, xs.map(dim), elemType);
   }
   const [, H, W, C] = xs;

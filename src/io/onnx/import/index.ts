@@ -121,7 +121,7 @@ function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string
   const [first] = inputs;
   const per = (i: (typeof inputs)[number]) => i.dims.filter((_, a) => a !== i.batchAxis);
   const model = new GraphModel(g, og.name || name, per(first), first.nchw, outputs[0].nchw, { format: 'ONNX', opset: cx.opset, producer: m.producerName ?? '' },
-    { inputs: inputs.map((i) => ({ name: i.name, shape: per(i), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType, ...(i.batchAxis ? { batchAxis: i.batchAxis } : {}) })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
+    { inputs: inputs.map((i) => ({ name: i.name, shape: per(i), nchw: i.nchw, dtype: i.dtype, onnxType: i.onnxType, ...(i.batchAxis ? { batchAxis: i.batchAxis } : {}), ...(i.asFloat ? { asFloat: true } : {}) })), outputs: outputs.map((o) => ({ name: o.name, nchw: o.nchw })) });
   if (report) model.quantization = report;
   // a file that stores its weights as float16 saves that way again
   if (og.initializer.some((t) => t.dataType === FLOAT16)) model.storage = 'float16';
@@ -159,7 +159,7 @@ const TYPE_NAMES: Record<number, string> = { 2: 'uint8', 3: 'int8', 4: 'uint16',
  * rank-4 input is NCHW, unless its only use is a Transpose to NCHW: then it is NHWC (models exported from
  * NHWC frameworks, edgegrad's own included), and that Transpose costs nothing (see transpose in shape.ts).
  */
-function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number; batchAxis: number }> {
+function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<{ name: string; dims: number[]; nchw: boolean; dtype: 'float32' | 'int32'; onnxType: number; batchAxis: number; asFloat?: boolean }> {
   const realInputs = og.input.filter((i) => !cx.vals.has(i.name));
   if (realInputs.length === 0) fail('the graph has no input (every value is an initializer)');
   return realInputs.map((inInfo) => {
@@ -181,6 +181,13 @@ function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<
     if (per.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(per)} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
     const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
+    if (integer && uses.length > 0 && uses.every((nd) => nd.opType === 'Cast' && num(nd.attribute.find((a) => a.name === 'to')?.i, 0) === FLOAT)) {
+      // integers only ever cast to float (an attention mask, a count): float inside, converted at the
+      // boundary (predict takes int32 tensors), so each Cast is the value itself
+      const xId = cx.g.input(inInfo.name, inDims);
+      cx.vals.set(inInfo.name, { id: xId, shape: inDims });
+      return { name: inInfo.name, dims: inDims, nchw: false, dtype: 'int32' as const, onnxType: elem, batchAxis: b, asFloat: true };
+    }
     if (integer) {
       // indices: int32 inside, whatever integer type the file declares (predict takes int32 tensors)
       const xId = cx.g.input(inInfo.name, inDims, 'int32');
