@@ -419,7 +419,7 @@ export class GraphModel {
       graph: this.graph, name: this.name, nchwBoundary: this.inputNchw, weights: options.weights ?? this.storage,
       inputNames: named ? this.inputNames : undefined, outputNames: named ? this.outputNames : undefined,
       inputsNchw: this.boundary.inputs.map((i) => i.nchw), outputsNchw: this.boundary.outputs.map((o) => o.nchw),
-      inputTypes: this.boundary.inputs.map((i) => (i.dtype === 'int32' ? (i.onnxType === 7 ? 7 : 6) : 1)),
+      inputTypes: this.boundary.inputs.map((i) => (i.dtype === 'int32' ? (i.onnxType === 7 || i.onnxType === 9 ? i.onnxType : 6) : 1)),
       classNames: this._classNames,
     };
   }

@@ -243,6 +243,26 @@ describe('ONNX op forms over any axis and any constants, against ONNX Runtime', 
     expect(maxRelDiff(again, theirs)).toBeLessThan(1e-6);
   });
 
+  it('comparisons and logic on computed values are 0/1 masks: a Where by such a mask, a bool input as a mask, match ONNX Runtime', async () => {
+    const bytes = model([
+      node('Greater', ['x', 'zero'], ['pos']), node('Less', ['x', 'y'], ['lt']), node('Equal', ['x', 'y'], ['eq']),
+      node('LessOrEqual', ['x', 'y'], ['le']), node('GreaterOrEqual', ['x', 'y'], ['ge']),
+      node('Or', ['pos', 'eq'], ['o1']), node('And', ['o1', 'keep'], ['a1']), node('Xor', ['lt', 'ge'], ['x1']), node('Not', ['x1'], ['n1']),
+      node('Where', ['a1', 'x', 'y'], ['w']), node('Cast', ['n1'], ['nf'], [int('to', 1)]), node('Cast', ['le'], ['lf'], [int('to', 1)]),
+      node('Add', ['w', 'nf'], ['s']), node('Add', ['s', 'lf'], ['out']),
+    ], [f32('zero', [0], [])],
+    [{ name: 'x', dims: ['N', 5] }, { name: 'y', dims: ['N', 5] }, { name: 'keep', dims: ['N', 5], elem: 9 }], [{ name: 'out', dims: ['N', 5] }, { name: 'a1', dims: ['N', 5], elem: 9 }]);
+    const m = await eg.loadModel(bytes);
+    const xv = [0.5, -1, 2, 2, -0.25, 1, 1, -3, 0, 4], yv = [0.5, 0, 1, 2, -0.5, 1, 2, -3, 1, 3], keep = [1, 1, 0, 1, 1, 0, 1, 1, 1, 0];
+    const x = eg.tensor(xv, [2, 5]), y = eg.tensor(yv, [2, 5]);
+    const [out, a1] = m.predict([x, y, eg.tensor(Int32Array.from(keep), [2, 5], 'int32')]) as eg.Tensor[];
+    const rt = await import('onnxruntime-web');
+    const sess = await rt.InferenceSession.create(bytes);
+    const r = await sess.run({ x: new rt.Tensor('float32', Float32Array.from(xv), [2, 5]), y: new rt.Tensor('float32', Float32Array.from(yv), [2, 5]), keep: new rt.Tensor('bool', Uint8Array.from(keep), [2, 5]) });
+    expect(Array.from(out.dataSync())).toEqual(Array.from(r.out.data as Float32Array));
+    expect(Array.from(a1.dataSync())).toEqual(Array.from(r.a1.data as Uint8Array, Number));
+  });
+
   it('ArgMax / ArgMin (keepdims either way) are int32 outputs, equal to ONNX Runtime\'s int64 ones, and export back as ArgMax', async () => {
     const w = Array.from({ length: 4 * 5 }, (_, i) => Math.sin(i * 1.3));
     const bytes = model([node('Gemm', ['x', 'w'], ['logits']), node('ArgMax', ['logits'], ['cls'], [int('axis', 1), int('keepdims', 0)]), node('ArgMin', ['logits'], ['low'], [int('axis', -1)])],

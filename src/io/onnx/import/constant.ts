@@ -67,6 +67,8 @@ function cast(cx: ImportContext, n: OnnxNode): void {
   if (v.id !== undefined && v.integer && to === FLOAT) return cx.set(n, { id: v.id, nhwc: v.nhwc, shape: v.shape });
   // a float value (an integer input converted at the boundary included) cast to float: itself
   if (v.id !== undefined && !v.dtype && !v.quant && to === FLOAT) return cx.set(n, v);
+  // a mask (0s and 1s) cast to bool or an integer type: the same 0s and 1s
+  if (v.id !== undefined && v.mask && (to === 9 || (to >= 2 && to <= 7) || to === 12 || to === 13)) return cx.set(n, v);
   if (!v.konst) cx.unsupported(n, 'only on constants (shape arithmetic, float16-stored weights) and on MatMulInteger / ConvInteger results to float');
   // integer types: UINT8..INT64 (2-7), BOOL (9), UINT32/UINT64 (12, 13)
   const toInt = (to >= 2 && to <= 7) || to === 9 || to === 12 || to === 13;

@@ -39,6 +39,8 @@ export interface Val {
    * no initial state; anything else refuses it.
    */
   zeros?: boolean;
+  /** A comparison's or logic op's result: a float value of 0s and 1s (logic.ts) */
+  mask?: boolean;
 }
 
 /** The ops that read a batch-sized zeros value (Val.zeros). */

@@ -120,14 +120,22 @@ function variadic(cx: ImportContext, n: OnnxNode): void {
  */
 function where(cx: ImportContext, n: OnnxNode): void {
   const c = cx.get(n, 0);
-  if (!c.konst) cx.unsupported(n, `a computed condition (input 0 ('${n.input[0]}')): edgegrad selects by a mask known at load`);
+  if (!c.konst && !c.mask) cx.unsupported(n, `a computed condition (input 0 ('${n.input[0]}')) that is not a comparison's result`);
   const operand = (k: number): Val => { const v = cx.get(n, k); return v.konst ? v : cx.asPlain(v, `${n.name}/${k}`); };
   const [a, b] = [operand(1), operand(2)];
-  if (a.id === undefined && b.id === undefined) cx.unsupported(n, 'two constant operands');
-  const m = c.konst!.data.map((v) => (v ? 1 : 0)), shape = c.shape.length ? c.shape : [1];
+  if (a.id === undefined && b.id === undefined && c.konst) cx.unsupported(n, 'two constant operands');
   const id = (v: Val, k: number) => v.id ?? cx.g.param(`${n.name}/${k}`, tensorFrom(v.konst!.data, v.shape.length ? v.shape : [1]), true);
-  const [am] = cx.g.node('mul', [id(a, 1), cx.g.param(`${n.name}/mask`, tensorFrom(m, shape), false)], {}, `${n.name}/a`);
-  const [bm] = cx.g.node('mul', [id(b, 2), cx.g.param(`${n.name}/not_mask`, tensorFrom(m.map((v) => 1 - v), shape), false)], {}, `${n.name}/b`);
+  let mask: number, notMask: number;
+  if (c.konst) {
+    const m = c.konst.data.map((v) => (v ? 1 : 0)), shape = c.shape.length ? c.shape : [1];
+    mask = cx.g.param(`${n.name}/mask`, tensorFrom(m, shape), false);
+    notMask = cx.g.param(`${n.name}/not_mask`, tensorFrom(m.map((v) => 1 - v), shape), false);
+  } else {
+    mask = c.id!;
+    notMask = cx.g.node('sub', [cx.scalarParam(`${n.name}/one`, 1), mask], {}, `${n.name}/not_mask`)[0];
+  }
+  const [am] = cx.g.node('mul', [id(a, 1), mask], {}, `${n.name}/a`);
+  const [bm] = cx.g.node('mul', [id(b, 2), notMask], {}, `${n.name}/b`);
   const [out] = cx.g.node('add', [am, bm], {}, n.name);
   cx.set(n, { id: out, shape: cx.g.values[out].shape });
 }

@@ -43,6 +43,10 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
     for (const c of bound) { cx.vals.set(c.name, c.val); cx.constantType(c.name, c.elem); }
     return buildModel(cx, m, og, name, batched);
   };
+  // inputs declared in full whose first dimensions differ ([1, 4, 1, 6] and [3, 4, 5, 6], broadcast) cannot
+  // share a batch: whole tensors from the start
+  const names = bound.map((c) => c.name);
+  if (fixedShapes(og, names) && new Set(freeInputs(og, names).map((i) => num(i.type?.tensorType?.shape?.dim?.[0]?.dimValue, -1))).size > 1) return build(false);
   try {
     return build(true);
   } catch (e) {
@@ -59,10 +63,15 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   }
 }
 
+/** The graph inputs that are neither initializers nor bound at load. */
+function freeInputs(og: OnnxGraph, bound: string[]) {
+  const inits = new Set([...og.initializer.map((t) => t.name), ...bound]);
+  return og.input.filter((i) => !inits.has(i.name));
+}
+
 /** Whether every input of the graph declares all its dimensions (a whole tensor can stand in for it). */
 function fixedShapes(og: OnnxGraph, bound: string[]): boolean {
-  const inits = new Set([...og.initializer.map((t) => t.name), ...bound]);
-  return og.input.filter((i) => !inits.has(i.name)).every((i) => i.type?.tensorType?.shape?.dim?.every((d) => num(d.dimValue, -1) >= 1) ?? false);
+  return freeInputs(og, bound).every((i) => i.type?.tensorType?.shape?.dim?.every((d) => num(d.dimValue, -1) >= 1) ?? false);
 }
 
 /** Named input dimensions given sizes (ImportOptions.freeDimensionOverrides), in the decoded graph itself. */
@@ -181,11 +190,14 @@ function graphInputs(cx: ImportContext, og: OnnxGraph, batched: boolean): Array<
     if (per.reduce((p, d) => p * d, 1) > MAX_ELEMENTS) fail(`input '${inInfo.name}' declares ${JSON.stringify(per)} per example, more than edgegrad accepts (${MAX_ELEMENTS} elements)`);
     const uses = og.node.filter((nd) => nd.input.includes(inInfo.name));
     const permOf = (nd: OnnxNode) => nd.attribute.find((a) => a.name === 'perm')?.ints?.map((v) => num(v)).join(',');
-    if (integer && uses.length > 0 && uses.every((nd) => nd.opType === 'Cast' && num(nd.attribute.find((a) => a.name === 'to')?.i, 0) === FLOAT)) {
-      // integers only ever cast to float (an attention mask, a count): float inside, converted at the
-      // boundary (predict takes int32 tensors), so each Cast is the value itself
+    const castToFloat = (nd: OnnxNode) => nd.opType === 'Cast' && num(nd.attribute.find((a) => a.name === 'to')?.i, 0) === FLOAT;
+    // a bool read by logic ops, or as a Where's condition: a mask of 0s and 1s (logic.ts)
+    const asMask = (nd: OnnxNode) => elem === 9 && (['And', 'Or', 'Xor', 'Not'].includes(nd.opType) || (nd.opType === 'Where' && nd.input.indexOf(inInfo.name) === 0));
+    if (integer && uses.length > 0 && uses.every((nd) => castToFloat(nd) || asMask(nd))) {
+      // integers only ever cast to float (an attention mask, a count), bools only read as masks: float
+      // inside, converted at the boundary (predict takes int32 tensors), so each Cast is the value itself
       const xId = cx.g.input(inInfo.name, inDims);
-      cx.vals.set(inInfo.name, { id: xId, shape: inDims });
+      cx.vals.set(inInfo.name, { id: xId, shape: inDims, ...(elem === 9 ? { mask: true } : {}) });
       return { name: inInfo.name, dims: inDims, nchw: false, dtype: 'int32' as const, onnxType: elem, batchAxis: b, asFloat: true };
     }
     if (integer) {

@@ -11,6 +11,7 @@ import { constantFamily } from './constant.js';
 import { convFamily } from './conv.js';
 import { denseFamily } from './dense.js';
 import { elementwiseFamily } from './elementwise.js';
+import { logicFamily } from './logic.js';
 import { normFamily } from './norm.js';
 import { poolFamily } from './pool.js';
 import { quantFamily } from './quant.js';
@@ -23,7 +24,7 @@ import { spatialFamily } from './spatial.js';
 export const FAMILIES: Readonly<Record<string, Family>> = {
   quant: quantFamily, pool: poolFamily, shape: shapeFamily, conv: convFamily, dense: denseFamily, activation: activationFamily,
   elementwise: elementwiseFamily, norm: normFamily, spatial: spatialFamily, constant: constantFamily, reduce: reduceFamily,
-  recurrent: recurrentFamily,
+  recurrent: recurrentFamily, logic: logicFamily,
 };
 
 /** ONNX op type -> converter (a Map: an op type named 'constructor' finds nothing) */
