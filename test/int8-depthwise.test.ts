@@ -89,9 +89,35 @@ describe('int8 depthwise convolution', () => {
         // quantized for real: not the float result
         expect(err, `${build} case ${i}`).toBeGreaterThan(1e-6);
         expect(worst).toBeLessThanOrEqual(1);
+        if (build !== 'simd') continue;
+        // QDQ (Conv with group = C over per-channel int8 weights): ONNX Runtime computes the same values, and
+        // the file reads back onto the int8 depthwise kernel bit for bit
+        const bytes = await eg.toOnnx(q);
+        const theirs = await runOrt(bytes, x);
+        let off = 0;
+        for (let j = 0; j < got.length; j++) off = Math.max(off, Math.abs(got[j] - theirs[j]));
+        expect(off, `ONNX Runtime, case ${i}`).toBeLessThan(1e-5);
+        const back = await eg.loadModel(bytes);
+        expect(back.quantization!.nodes.map((n) => n.as)).toEqual(['int8']);
+        expect(Array.from(back.predict(x).dataSync())).toEqual(Array.from(got));
       }
     }
     useBuild('simd');
+  });
+
+  it('grouped convolutions of several channels per group stay float (weight-only int8), saying why', async () => {
+    useBuild('simd');
+    const m = eg.sequential([eg.layers.conv2d({ filters: 6, kernelSize: 3, groups: 2, padding: 'same', inputShape: [5, 5, 8], seed: 1 })]);
+    const calib = eg.randomUniform([4, 5, 5, 8], -1, 1, 2);
+    const q = await eg.quantize(m, { calibration: calib });
+    expect(q.quantization!.nodes.map((n) => `${n.as}: ${n.reason}`)).toEqual(['float32: grouped convolution (2 groups of 4 channels): no int8 kernel; weights stored as int8, computed in float']);
+    const y = q.predict(calib).dataSync(), ref = m.predict(calib).dataSync();
+    let off = 0;
+    for (let i = 0; i < y.length; i++) off = Math.max(off, Math.abs(y[i] - ref[i]));
+    expect(off).toBeGreaterThan(0);
+    expect(off).toBeLessThan(0.05);
+    expect(() => eg.int8.conv2d(new Uint8Array(5 * 5 * 8), [1, 5, 5, 8], 0, new Int8Array(3 * 3 * 4 * 6), [3, 3, 4, 6], 1, 'same'))
+      .toThrow(/grouped convolution \(2 groups\) has no int8 kernel/);
   });
 
   it('MobileNetV2: every depthwise layer int8, features close to float, QDQ runs in ONNX Runtime and re-imports bit for bit', async () => {
