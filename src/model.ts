@@ -397,9 +397,18 @@ export class Model extends Layer {
    */
   private checkpointing(batch: number, budget: number): { policy: CheckpointPolicy; bytes: number; recomputed: number } {
     if (!(typeof budget === 'number' && budget > 0)) throw new Error(`edgegrad.fit: memoryBudget must be a positive number of bytes, got ${budget}`);
+    const { best, least } = this.checkpointSearch(batch, budget);
+    if (best) return best;
+    const p = least.policy;
+    const how = `every ${p.every} ${p.waists ? 'waist' : p.maxElements !== undefined ? `value of at most ${p.maxElements} elements per example` : 'value'} kept`;
+    throw new Error(`edgegrad.fit: memoryBudget ${budget} bytes is below what a training step of model '${this.name}' can plan at batch ${batch}: at least ${least.bytes} bytes (${how}); raise it or lower the batch size`);
+  }
+
+  /** The policies tried (see checkpointing): the one with the fewest recomputed nodes within budget, and the least bytes any reaches. */
+  private checkpointSearch(batch: number, budget: number): { best?: { policy: CheckpointPolicy; bytes: number; recomputed: number }; least: { policy: CheckpointPolicy; bytes: number } } {
     const full = this.stepGraph(true, { every: 1 });
     const fullBytes = plannedBytes(full.g, batch, [full.y, ...full.grads.map((x) => x.grad)]);
-    if (fullBytes <= budget) return { policy: { every: 1 }, bytes: fullBytes, recomputed: 0 };
+    if (fullBytes <= budget) return { best: { policy: { every: 1 }, bytes: fullBytes, recomputed: 0 }, least: { policy: { every: 1 }, bytes: fullBytes } };
     // the per-example sizes of the forward values, largest first (at most 8 thresholds, spread out)
     const sizes = [...new Set(full.g.values.filter((v) => v.kind === 'node').map((v) => v.shape.reduce((p, d) => p * Math.abs(d), 1)))].sort((a, b) => b - a);
     const thresholds = sizes.length <= 8 ? sizes : Array.from({ length: 8 }, (_, i) => sizes[Math.round((i * (sizes.length - 1)) / 7)]);
@@ -416,10 +425,7 @@ export class Model extends Layer {
       if (bytes < least.bytes) least = { policy, bytes };
       if (bytes <= budget && (!best || recomputed < best.recomputed)) best = { policy, bytes, recomputed };
     }
-    if (best) return best;
-    const p = least.policy;
-    const how = `every ${p.every} ${p.waists ? 'waist' : p.maxElements !== undefined ? `value of at most ${p.maxElements} elements per example` : 'value'} kept`;
-    throw new Error(`edgegrad.fit: memoryBudget ${budget} bytes is below what a training step of model '${this.name}' can plan at batch ${batch}: at least ${least.bytes} bytes (${how}); raise it or lower the batch size`);
+    return { best, least };
   }
 
   /**
@@ -840,12 +846,23 @@ export class Model extends Layer {
       `Total params: ${total} (trainable ${trainable}, frozen ${total - trainable}); ${fmtBytes(total * 4 + stateBytes)} of weights and state`,
       `FLOPs per example: ${fmtCount(flopsTotal)}`,
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
+      // compiled: what a training step plans (activations and gradients), as fit runs it and under a budget
+      ...(this.lossName && this.outputs.length === 1 && trainable > 0 ? [this.stepMemoryLine()] : []),
       // pruned weights: the share of zeros per layer (no line for a dense model)
       ...[sparsityLine(this.inferenceGraph())].filter(Boolean),
       ...classesLine(this._classNames),
     ].join('\n');
     if (opts.print !== false) console.log(out);
     return out;
+  }
+
+  /** summary()'s line on a training step's planned memory at batch 32 (and the least a memoryBudget reaches). */
+  private stepMemoryLine(): string {
+    const batch = 32;
+    const mem = this.trainingMemory(batch);
+    const { least: l } = this.checkpointSearch(batch, 1);
+    const least = l.bytes < 0.95 * mem.step ? `; with recomputation (fit's memoryBudget) down to ${fmtBytes(l.bytes)}` : '';
+    return `Training step at batch ${batch}: ${fmtBytes(mem.step)} planned (inference ${fmtBytes(mem.inference)})${least}`;
   }
 
   /** Zero the states of every stateful recurrent layer (a new series begins). */

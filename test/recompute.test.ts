@@ -77,6 +77,8 @@ describe('gradient checkpointing (fit memoryBudget)', () => {
     expect(mem.step).toBeGreaterThan(mem.inference);
     const budget = Math.round(0.9 * mem.step);
     const plan = tight.trainingMemory(8, { memoryBudget: budget }).budgeted!;
+    // summary() says what a step plans, and what recomputation can bring it down to
+    expect(tight.summary({ print: false })).toMatch(/Training step at batch 32: [\d.]+ [KMG]?i?B planned \(inference [\d.]+ [KMG]?i?B\); with recomputation \(fit's memoryBudget\) down to [\d.]+ [KMG]?i?B/);
     expect(plan.bytes).toBeLessThanOrEqual(budget);
     expect(plan.recomputedNodes).toBeGreaterThan(0);
     const args = { epochs: 2, batchSize: 8, shuffle: true, seed: 5 };
