@@ -12,7 +12,8 @@
 //   |(x - 128) w| <= 128 * 127 = 16256, so two such products fit i16 (|sum| <= 32512), when no weight is -128
 //   (then every tap is widened alone); sum (x - za) w = sum (x - 128) w + (128 - za) sum w, the last term per
 //   channel precomputed with the bias. (XNNPACK's "mul16-add16" QS8 depthwise does the same pairing.)
-// - borders and tails, 8 channels at a time: (x - za) as i16 times the weight widened, i32x4.extmul_i16x8_s.
+// - border pixels the same way, a tap outside the image reading a row of za (its (za - 128) w cancels in the
+//   precomputed term); channel tails (C % 16) 8 at a time: (x - za) as i16 times the weight widened.
 // - scalar build: plain loops.
 // A multiplier above 1 first copies the input into `work` with each channel repeated mult times, so every path
 // reads input channel o for output channel o. All sums are exact modulo 2^32 (the reference's wrapping i32).
@@ -21,22 +22,29 @@
 import { truncSatI32 } from './common';
 import { QOUT_I32, QOUT_U8 } from './gemm_i8';
 
+// byte offsets of the taps from the top-left one, for the interior path
+const MAX_TAPS: i32 = 64;
+const OFF: usize = memory.data(MAX_TAPS * 4, 16);
 // the current call's geometry and epilogue (every entry point sets them first)
 let H: i32 = 0, W: i32 = 0, KH: i32 = 0, KW: i32 = 0, CO: i32 = 0, DH: i32 = 1, DW: i32 = 1;
 let ZA: i32 = 0, MODE: i32 = 0, ACT: i32 = 0, ZY: i32 = 0, QMIN: i32 = 0, QMAX: i32 = 255;
 let WPTR: usize = 0, MULT: usize = 0;
-// per channel: bias (border path, exact (x - za) products) and bias + (128 - za) * sum w (interior path)
+// per channel: bias (exact (x - za) products) and bias + (128 - za) * sum w (s8 products over every tap)
 let TERM0: usize = 0, TERM1: usize = 0;
-// byte offsets of the taps from the top-left one, for the interior path
-const MAX_TAPS: i32 = 64;
-const OFF: usize = memory.data(MAX_TAPS * 4, 16);
+// CO bytes of za: what a tap outside the image reads on the s8 path ((za - 128) w, which TERM1 cancels)
+let ZROW: usize = 0;
+// whether two taps' s8 products may be summed in i16 (no weight is -128), and the window's tap count
+let PAIRED: bool = true;
+let TAPS: i32 = 0;
+// per tap: the address of its first channel for the current border pixel (ZROW outside the image)
+const PTRS: usize = memory.data(MAX_TAPS * 4, 16);
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
 /** Bytes of qdepthwise's scratch: two per-channel terms, and the input repeated per multiplier (mult > 1). */
 export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32 {
   const expand = CO != C ? N * H * W * CO : 0;
-  return roundUp(CO * 8, 16) + expand + 32;
+  return roundUp(CO * 8, 16) + roundUp(CO, 16) + expand + 48;
 }
 
 /** One output value v (the i32 sum with its bias) of channel o, through the epilogue, at out. */
@@ -81,6 +89,7 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
  */
 function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
   let o = o0;
+  if (ASC_FEATURE_SIMD && o == 0 && CO >= 16 && TAPS <= MAX_TAPS) o = pixelBorder16(x, out, iy0, ix0);
   if (ASC_FEATURE_SIMD) {
     const zv = i16x8.splat(<i16>ZA);
     for (; o + 8 <= CO; o += 8) {
@@ -114,6 +123,56 @@ function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
     }
     emit1(out, o, s);
   }
+}
+
+/**
+ * A border pixel on the s8 path, 16 channels per step: a tap outside the image reads ZROW (za), whose
+ * (za - 128) w TERM1's (128 - za) w cancels, so every tap counts and the sum stays exact. Returns the
+ * channels done (a multiple of 16); pixelAny does the rest.
+ */
+function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
+  let o = 0;
+  if (ASC_FEATURE_SIMD) {
+    for (let ky = 0; ky < KH; ky++) {
+      const iy = iy0 + ky * DH;
+      for (let kx = 0; kx < KW; kx++) {
+        const ix = ix0 + kx * DW;
+        const inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+        store<u32>(PTRS + (<usize>(ky * KW + kx) << 2), <u32>(inside ? x + <usize>((iy * W + ix) * CO) : ZROW));
+      }
+    }
+    const wstride = <usize>CO;
+    for (; o + 16 <= CO; o += 16) {
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      let wp = WPTR + <usize>o;
+      let t = 0;
+      if (PAIRED) {
+        for (; t + 2 <= TAPS; t += 2) {
+          const x0 = ldS8(<usize>load<u32>(PTRS + (<usize>t << 2)) + <usize>o);
+          const x1 = ldS8(<usize>load<u32>(PTRS + (<usize>t << 2), 4) + <usize>o);
+          const w0 = v128.load(wp), w1 = v128.load(wp + wstride);
+          const lo = pairLo(x0, w0, x1, w1), hi = pairHi(x0, w0, x1, w1);
+          a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+          a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+          wp += wstride + wstride;
+        }
+      }
+      for (; t < TAPS; t++) {
+        const x0 = ldS8(<usize>load<u32>(PTRS + (<usize>t << 2)) + <usize>o);
+        const w0 = v128.load(wp);
+        const lo = i16x8.extmul_low_i8x16_s(x0, w0), hi = i16x8.extmul_high_i8x16_s(x0, w0);
+        a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
+        a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+        wp += wstride;
+      }
+      const tp = TERM1 + (<usize>o << 2);
+      emit4(out, o, i32x4.add(a0, v128.load(tp)));
+      emit4(out, o + 4, i32x4.add(a1, v128.load(tp, 16)));
+      emit4(out, o + 8, i32x4.add(a2, v128.load(tp, 32)));
+      emit4(out, o + 12, i32x4.add(a3, v128.load(tp, 48)));
+    }
+  }
+  return o;
 }
 
 /**
@@ -228,6 +287,9 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
   const taps = KH * KW, m = CO / C;
   TERM0 = (work + 15) & ~<usize>15;
   TERM1 = TERM0 + <usize>(CO << 2);
+  ZROW = TERM1 + <usize>(CO << 2);
+  memory.fill(ZROW, <u8>za, <usize>CO);
+  TAPS = taps;
   let paired = true;
   for (let o = 0; o < CO; o++) {
     let s = 0;
@@ -240,10 +302,11 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
     store<i32>(TERM0 + (<usize>o << 2), b);
     store<i32>(TERM1 + (<usize>o << 2), b + (128 - za) * s);
   }
+  PAIRED = paired;
   // a multiplier: each input channel repeated m times, so output channel o reads input channel o
   let src = x;
   if (m > 1) {
-    src = (TERM1 + <usize>(CO << 2) + 15) & ~<usize>15;
+    src = (ZROW + <usize>CO + 15) & ~<usize>15;
     const pixels = N * H * W;
     for (let i = 0; i < pixels; i++) {
       const s = x + <usize>(i * C), d = src + <usize>(i * CO);
