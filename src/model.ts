@@ -472,13 +472,14 @@ export class Model extends Layer {
     if (!(y instanceof Tensor)) throw new Error(`edgegrad.${op}: y must be a Tensor`);
     checkBackend(y, op, 'y');
     if (y.shape[0] !== n) throw new Error(`edgegrad.${op}: x has ${n} examples but y has ${y.shape[0]} (${formatShape(y.shape)})`);
-    const sparse = this.lossName === 'sparseCategoricalCrossentropy';
+    // class indices: the sparse cross-entropies, on probabilities (softmax output) or on logits
+    const sparse = this.lossName === 'sparseCategoricalCrossentropy' || this.lossName === 'sparseSoftmaxCrossEntropy';
     const outShape = this.outputs[0].shape.slice(1);
     if (sparse) {
       // one index per example, or per step of an example with a sequence of predictions
       const want = [n, ...outShape.slice(0, -1)], per = sizeOfShape(outShape.slice(0, -1));
       if (y.dtype !== 'int32' || y.rank !== want.length || want.some((d, i) => d !== y.shape[i])) {
-        throw new Error(`edgegrad.${op}: loss 'sparseCategoricalCrossentropy' needs int32 class indices ${formatShape(want)}, got ${y.dtype} ${formatShape(y.shape)}`);
+        throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs int32 class indices ${formatShape(want)}, got ${y.dtype} ${formatShape(y.shape)}`);
       }
       // the loss kernel reads logits[row * classes + label]: a label out of range would read another row or past the batch
       const classes = outShape[outShape.length - 1], v = host ?? y.view();
@@ -576,6 +577,7 @@ export class Model extends Layer {
   evaluate(x: ModelInputs | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
     refuseWithoutSyncReads('evaluate', "pass validationData to fit (evaluated on the device), or evaluate on wasm (eg.ready({ backend: 'wasm' }) and setWeights)");
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
+    if (!this.lossName) throw new Error(`edgegrad.evaluate: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     this.oneOutput('evaluate');
     const xs = this.inputsOf(x, 'evaluate');
     const n = this.checkX(xs, 'evaluate');

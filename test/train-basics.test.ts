@@ -25,6 +25,25 @@ describe('training basics', () => {
     expect(h.history.accuracy.at(-1)).toBe(1);
   });
 
+  it('sparseSoftmaxCrossEntropy on a logits model trains on int32 labels exactly as softmax + sparseCategoricalCrossentropy; other labels are refused by name', async () => {
+    const make = (act: 'linear' | 'softmax', loss: 'sparseSoftmaxCrossEntropy' | 'sparseCategoricalCrossentropy') => {
+      const m = eg.sequential([eg.layers.dense({ units: 6, activation: 'tanh', inputShape: [4], seed: 1 }), eg.layers.dense({ units: 3, activation: act, seed: 2 })]);
+      m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.5 }), loss, metrics: ['accuracy'] });
+      return m;
+    };
+    const x = eg.randomNormal([12, 4], 0, 1, 3), y = eg.tensor(Int32Array.from({ length: 12 }, (_, i) => i % 3), [12], 'int32');
+    const logits = make('linear', 'sparseSoftmaxCrossEntropy'), probs = make('softmax', 'sparseCategoricalCrossentropy');
+    const a = await logits.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false });
+    const b = await probs.fit(x, y, { epochs: 3, batchSize: 4, shuffle: false });
+    a.history.loss.forEach((l, k) => expect(l).toBeCloseTo(b.history.loss[k], 5));
+    expect(logits.evaluate(x, y).accuracy).toBeCloseTo(probs.evaluate(x, y).accuracy, 6);
+    await expect(logits.fit(x, eg.data.oneHot(y, 3), { epochs: 1 })).rejects.toThrow("loss 'sparseSoftmaxCrossEntropy' needs int32 class indices [12], got float32 [12,3]");
+    await expect(logits.fit(x, eg.tensor(Int32Array.from({ length: 12 }, (_, i) => (i === 5 ? 3 : 0)), [12], 'int32'), { epochs: 1 })).rejects.toThrow('label 3 of example 5 is outside [0, 3)');
+    // evaluate before compile says so
+    const bare = eg.sequential([eg.layers.dense({ units: 3, inputShape: [4] })]);
+    expect(() => bare.evaluate(x, y)).toThrow(`model '${bare.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+  });
+
   it('the perceptron separates AND and OR but runs to the epoch limit on XOR', () => {
     const x = eg.tensor(XOR_X);
     for (const [name, t] of [['AND', [0, 0, 0, 1]], ['OR', [0, 1, 1, 1]]] as const) {
