@@ -227,6 +227,16 @@ function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
 @inline function pairHi(x0: v128, w0: v128, x1: v128, w1: v128): v128 {
   return i16x8.add(i16x8.extmul_high_i8x16_s(x0, w0), i16x8.extmul_high_i8x16_s(x1, w1));
 }
+/**
+ * Lanes 0-3 (low) or 4-7 (high) of two i16 vectors summed into i32: interleaved ([a0, b0, a1, b1, ...]) and
+ * added pairwise, two instructions for what two widenings and an add would do.
+ */
+@inline function widen2Low(a: v128, b: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(v128.shuffle<i16>(a, b, 0, 8, 1, 9, 2, 10, 3, 11));
+}
+@inline function widen2High(a: v128, b: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(v128.shuffle<i16>(a, b, 4, 12, 5, 13, 6, 14, 7, 15));
+}
 /** 16 bytes of input at p as s8 (x - 128) */
 @inline function ldS8(p: usize): v128 {
   return v128.xor(v128.load(p), i8x16.splat(-128));
@@ -242,26 +252,24 @@ function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
     const cs = <usize>CO;
     for (; o + 16 <= CO; o += 16) {
       const q = p + <usize>o, wp = WPTR + <usize>o;
+      // taps (0, 1) and (2, 3): two i16 pair sums per channel, interleaved and added pairwise into i32
       let x0 = ldS8(q), x1 = ldS8(q + dx), w0 = v128.load(wp), w1 = v128.load(wp + cs);
-      let lo = pairLo(x0, w0, x1, w1), hi = pairHi(x0, w0, x1, w1);
-      let a0 = i32x4.extend_low_i16x8_s(lo), a1 = i32x4.extend_high_i16x8_s(lo);
-      let a2 = i32x4.extend_low_i16x8_s(hi), a3 = i32x4.extend_high_i16x8_s(hi);
+      let plo = pairLo(x0, w0, x1, w1), phi = pairHi(x0, w0, x1, w1);
       x0 = ldS8(q + dx + dx); x1 = ldS8(q + dy); w0 = v128.load(wp + cs * 2); w1 = v128.load(wp + cs * 3);
-      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
-      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
-      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      let qlo = pairLo(x0, w0, x1, w1), qhi = pairHi(x0, w0, x1, w1);
+      let a0 = widen2Low(plo, qlo), a1 = widen2High(plo, qlo), a2 = widen2Low(phi, qhi), a3 = widen2High(phi, qhi);
+      // taps (4, 5) and (6, 7)
       x0 = ldS8(q + dy + dx); x1 = ldS8(q + dy + dx + dx); w0 = v128.load(wp + cs * 4); w1 = v128.load(wp + cs * 5);
-      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
-      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
-      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      plo = pairLo(x0, w0, x1, w1); phi = pairHi(x0, w0, x1, w1);
       x0 = ldS8(q + dy + dy); x1 = ldS8(q + dy + dy + dx); w0 = v128.load(wp + cs * 6); w1 = v128.load(wp + cs * 7);
-      lo = pairLo(x0, w0, x1, w1); hi = pairHi(x0, w0, x1, w1);
-      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
-      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      qlo = pairLo(x0, w0, x1, w1); qhi = pairHi(x0, w0, x1, w1);
+      a0 = i32x4.add(a0, widen2Low(plo, qlo)); a1 = i32x4.add(a1, widen2High(plo, qlo));
+      a2 = i32x4.add(a2, widen2Low(phi, qhi)); a3 = i32x4.add(a3, widen2High(phi, qhi));
+      // tap 8
       x0 = ldS8(q + dy + dy + dx + dx); w0 = v128.load(wp + cs * 8);
-      lo = i16x8.extmul_low_i8x16_s(x0, w0); hi = i16x8.extmul_high_i8x16_s(x0, w0);
-      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo));
-      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi));
+      plo = i16x8.extmul_low_i8x16_s(x0, w0); phi = i16x8.extmul_high_i8x16_s(x0, w0);
+      a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(plo)); a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(plo));
+      a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(phi)); a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(phi));
       const tp = TERM1 + (<usize>o << 2);
       emit4(out, o, i32x4.add(a0, v128.load(tp)));
       emit4(out, o + 4, i32x4.add(a1, v128.load(tp, 16)));
