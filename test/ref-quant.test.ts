@@ -358,6 +358,34 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
     }
     runDepthwise(t, r, dwGeometry(1, 2, 2, 16, 3, 3, 1, 'valid', 1, 1), 7, 'OH = OW = 0');
   });
+
+  it('qdepthwise epilogues with NaN, infinite and huge multipliers: no trap (scalar build: no trunc_sat), the same bytes', () => {
+    const r = rng(13);
+    const g = dwGeometry(1, 5, 5, 20, 3, 3, 1, 'same', 1, 1), CO = 20, P = 25;
+    const X = t.buf(P * 20, u8s(P * 20, r)), Wt = t.buf(9 * CO, s8(9 * CO, r));
+    const mult = t.buf(CO * 4, Float32Array.from({ length: CO }, (_, o) => [NaN, Infinity, -Infinity, 1e30, -1e30, 0, -0, 1e-3][o % 8]));
+    const work = { w: t.be.alloc(t.be.kernels.qdepthwiseWorkSize(1, 5, 5, 20, CO)), r: 0 };
+    const geo = [g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, CO] as const;
+    const Yu = t.buf(P * CO), Yf = t.buf(P * CO * 4);
+    for (const za of [0, 200]) {
+      t.be.kernels.qdepthwise(...geo, X.w, za, Wt.w, 0, QOUT_U8, Yu.w, mult.w, 3, 0, 255, 0, work.w);
+      t.ref.qdepthwise(...geo, X.r, za, Wt.r, 0, QOUT_U8, Yu.r, mult.r, 3, 0, 255, 0, work.r);
+      t.expectSame(Yu, `u8 za=${za}`);
+      for (const act of [0, 1, 2]) {
+        t.be.kernels.qdepthwise(...geo, X.w, za, Wt.w, 0, QOUT_F32, Yf.w, mult.w, 0, 0, 255, act, work.w);
+        t.ref.qdepthwise(...geo, X.r, za, Wt.r, 0, QOUT_F32, Yf.r, mult.r, 0, 0, 255, act, work.r);
+        // NaN payloads may differ between engines: compare NaN as NaN, everything else bit for bit
+        const { want, got } = t.bytes(Yf);
+        const a = new Float32Array(want.buffer), b = new Float32Array(got.buffer);
+        for (let i = 0; i < a.length; i++) {
+          if (Number.isNaN(a[i]) || Number.isNaN(b[i])) expect([i, Number.isNaN(a[i])]).toEqual([i, Number.isNaN(b[i])]);
+          else expect(Object.is(a[i], b[i]), `f32 za=${za} act=${act} at ${i}: wasm ${a[i]}, ref ${b[i]}`).toBe(true);
+        }
+      }
+    }
+    t.be.free(work.w);
+    t.reset();
+  });
 });
 
 interface DwGeometry { N: number; H: number; W: number; C: number; KH: number; KW: number; SH: number; SW: number; PT: number; PL: number; DH: number; DW: number; OH: number; OW: number; CO: number }
