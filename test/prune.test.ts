@@ -397,6 +397,47 @@ describe('pruning', () => {
     expect(() => eg.pruning.sparsity(42 as unknown as eg.Model)).toThrow(/sparsity: expects a model/);
     const noKernels = eg.sequential([eg.layers.flatten({ inputShape: [2, 2] })]);
     expect(() => eg.pruning.pruneLowMagnitude(noKernels)).toThrow(/has no dense or convolution kernels to prune/);
+    // OBD's Fisher is a softmax's: one output (regression, binary sigmoid) or a sigmoid head is refused; NaN too
+    const reg = eg.sequential([eg.layers.dense({ units: 4, activation: 'tanh', inputShape: [3] }), eg.layers.dense({ units: 1 })]);
+    expect(() => eg.pruning.obd(reg, { x: eg.zeros([4, 3]), sparsity: 0.5 })).toThrow(/gives one output per example; the Hessian estimate is the Fisher of a softmax over classes/);
+    const sig = eg.sequential([eg.layers.dense({ units: 4, activation: 'tanh', inputShape: [3] }), eg.layers.dense({ units: 3, activation: 'sigmoid' })]);
+    expect(() => eg.pruning.obd(sig, { x: eg.zeros([4, 3]), sparsity: 0.5 })).toThrow(/ends in a sigmoid activation/);
+    const nan = x.dataSync().slice(); nan[7] = NaN;
+    expect(() => eg.pruning.obd(m, { x: eg.tensor(nan, x.shape), sparsity: 0.5 })).toThrow(/obd: x contains 1 NaN/);
+  });
+
+  it('OBD twice at the same sparsity keeps the count exact: equal saliencies (zero weights first) go by |w|', () => {
+    const m = smallCnn(3), { x } = randomData(16, [6, 6, 2], 3, 4);
+    const zeros = () => eg.pruning.sparsity(m).reduce((s, r) => s + r.zeros, 0);
+    eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
+    const once = zeros();
+    eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
+    expect(zeros()).toBe(once);
+  });
+
+  it('during fit: a frozen backbone is not pruned, a pruning of another model is refused, and restoreBestWeights keeps the masks', async () => {
+    const backbone = smallCnn(5);
+    backbone.layers.slice(0, 3).forEach((l) => { l.trainable = false; });
+    const p = eg.pruning.pruneLowMagnitude(backbone, { schedule: eg.pruning.constantSparsity({ targetSparsity: 0.5 }) });
+    expect(p.targets.map((t) => t.layer)).toEqual(['out']);
+    const { x, y } = randomData(32, [6, 6, 2], 3, 6);
+    const compile = (mm: eg.Model) => mm.compile({ optimizer: eg.optimizers.adam({ learningRate: 1e-2 }), loss: 'sparseCategoricalCrossentropy' });
+    const other = smallCnn(7);
+    compile(other);
+    await expect(other.fit(x, y, { epochs: 1, batchSize: 16, callbacks: [eg.pruning.pruneLowMagnitude(smallCnn(8))] })).rejects.toThrow(/this pruning holds the weights of model '.*', and the model being trained updates none of them/);
+    // pruning ramps from 0 to 80%; early stopping restores the best epoch's weights (less sparse): the masks hold
+    const m = smallCnn(9);
+    compile(m);
+    const ramp = eg.pruning.pruneLowMagnitude(m, { schedule: eg.pruning.polynomialDecay({ initialSparsity: 0, finalSparsity: 0.8, beginStep: 0, endStep: 8, frequency: 1 }) });
+    const dense = m.getWeights();
+    await m.fit(x, y, { epochs: 8, batchSize: 16, callbacks: [ramp, eg.callbacks.earlyStopping({ monitor: 'loss', patience: 1, restoreBestWeights: true })] });
+    for (const r of eg.pruning.sparsity(m)) expect(r.zeros, r.layer).toBe(Math.round(0.8 * r.size));
+    // what restoreBestWeights does at the end (weights from an epoch of lower sparsity): the masks apply again
+    m.setWeights(dense);
+    for (const r of eg.pruning.sparsity(m)) expect(r.zeros, r.layer).toBe(Math.round(0.8 * r.size));
+    eg.pruning.stripPruning(ramp);
+    m.setWeights(dense);
+    expect(eg.pruning.sparsity(m).every((r) => r.zeros === 0)).toBe(true);
   });
 });
 

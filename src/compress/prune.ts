@@ -42,9 +42,17 @@ export class Pruning implements Callback {
   private readonly masks = new Map<Tensor, Uint8Array>();
   private trained?: TrainableModel;
   private unhook?: () => void;
+  /** Undoes the setWeights wrapper (weights set while pruning holds get the masks again). */
+  private unwrapSet?: () => void;
+  /** Whether a step of the model being trained has been seen updating one of the targets. */
+  private checked = false;
   private stripped = false;
 
-  constructor(readonly model: Model | GraphModel, opts: { scope?: PruningScope; layers?: string[]; schedule?: PruningSchedule } = {}, who = 'Pruning') {
+  /**
+   * trainableOnly: only the kernels training updates (pruning during fit leaves a frozen backbone alone: its
+   * features may be cached, and a frozen kernel's zeros would never be compensated).
+   */
+  constructor(readonly model: Model | GraphModel, opts: { scope?: PruningScope; layers?: string[]; schedule?: PruningSchedule; trainableOnly?: boolean } = {}, who = 'Pruning') {
     if (!(model instanceof Model) && !(model instanceof GraphModel)) {
       throw new Error(`edgegrad.pruning.${who}: expects a model (eg.sequential, eg.model or eg.loadModel), got ${describe(model)}`);
     }
@@ -55,7 +63,9 @@ export class Pruning implements Callback {
     }
     this.scope = scope;
     this.schedule = opts.schedule;
-    this.targets = selectTargets(model, opts.layers, who);
+    const trains = opts.trainableOnly ? trainableTensors(model) : undefined;
+    this.targets = selectTargets(model, opts.layers, who).filter((t) => !trains || trains.has(t.tensor));
+    if (!this.targets.length) throw new Error(`edgegrad.pruning.${who}: model '${model.name}' has no trainable dense or convolution kernel (its prunable ones are frozen: name them in layers to prune them anyway)`);
     const gpu = this.targets.find((t) => !t.tensor.backend.syncRead);
     if (gpu) throw new Error(`edgegrad.pruning.${who}: the weights of '${gpu.layer}' live on backend '${gpu.tensor.backend.name}', which reads back only asynchronously; pruning reads and writes masks on the CPU: build or load the model on wasm`);
   }
@@ -73,17 +83,17 @@ export class Pruning implements Callback {
    * target loses round(sparsity · size) weights; with global scope, the targets together lose
    * round(sparsity · total), wherever they are. Ties go to the lower index, so the counts are exact.
    */
-  prune(sparsity: number, scores?: ArrayLike<number>[]): this {
+  prune(sparsity: number, scores?: ArrayLike<number>[], ties?: ArrayLike<number>[]): this {
     checkSparsity(sparsity, 'prune');
     if (scores && (scores.length !== this.targets.length || scores.some((s, i) => s.length !== this.targets[i].tensor.size))) {
       throw new Error(`edgegrad.pruning.prune: scores must be one array per target (${this.targets.length}) of each target's size (${this.targets.map((t) => t.tensor.size).join(', ')})`);
     }
     const score = (i: number): ArrayLike<number> => scores?.[i] ?? absolute(this.targets[i].tensor.view() as Float32Array);
     if (this.scope === 'layer') {
-      this.targets.forEach((t, i) => { this.masks.set(t.tensor, lowest(score(i), Math.round(sparsity * t.tensor.size))); });
+      this.targets.forEach((t, i) => { this.masks.set(t.tensor, lowest(score(i), Math.round(sparsity * t.tensor.size), ties?.[i])); });
     } else {
       const all = concat(this.targets.map((_, i) => score(i)));
-      const mask = lowest(all, Math.round(sparsity * all.length));
+      const mask = lowest(all, Math.round(sparsity * all.length), ties && concat(ties));
       let o = 0;
       for (const t of this.targets) { this.masks.set(t.tensor, mask.slice(o, o + t.tensor.size)); o += t.tensor.size; }
     }
@@ -121,10 +131,18 @@ export class Pruning implements Callback {
 
   onTrainBegin(): void {
     if (this.stripped) throw new Error('edgegrad.pruning: this pruning was stripped (stripPruning): masks no longer apply; start a new one');
-    const opt = this.trained?.optimizer;
+    const m = this.trained, opt = m?.optimizer;
     if (!(opt instanceof Optimizer)) throw new Error('edgegrad.pruning: the model being trained has no optimizer (compile it first)');
     this.unhook?.();
     this.unhook = hookSteps(opt, (items) => this.beforeStep(items), (items) => this.afterStep(items));
+    this.checked = false;
+    // weights set while the masks hold (earlyStopping's restoreBestWeights, from an epoch of lower sparsity)
+    // get the masks again: the model keeps the sparsity it reached
+    if (m && !this.unwrapSet) {
+      const set = m.setWeights;
+      m.setWeights = (w: Tensor[]) => { set.call(m, w); if (!this.stripped) this.applyMasks(); };
+      this.unwrapSet = () => { m.setWeights = set; };
+    }
     this.applyMasks();
   }
 
@@ -134,6 +152,14 @@ export class Pruning implements Callback {
   }
 
   private beforeStep(items: ParamGrad[]): void {
+    if (!this.checked) {
+      // the callback of another model's pruning (its weights are not the ones this step updates) would
+      // prune that model in silence
+      if (!items.some((it) => this.targets.some((t) => t.tensor === it.param))) {
+        throw new Error(`edgegrad.pruning: this pruning holds the weights of model '${this.model.name}', and the model being trained updates none of them: pass a pruning of the model you fit (eg.pruning.pruneLowMagnitude(thatModel))`);
+      }
+      this.checked = true;
+    }
     const at = this.schedule?.at(this.step);
     if (at?.prune) this.prune(at.sparsity);
     for (const it of items) {
@@ -157,6 +183,8 @@ export class Pruning implements Callback {
   /** Stop holding the masks (the zeros stay in the weights): what stripPruning does. */
   strip(): Model | GraphModel {
     this.onTrainEnd();
+    this.unwrapSet?.();
+    this.unwrapSet = undefined;
     this.masks.clear();
     this.stripped = true;
     return this.model;
@@ -200,7 +228,7 @@ export function sparsity(model: Model | GraphModel): Array<{ layer: string; weig
  * sparsity; masked weights stay exactly zero through every optimizer step.
  */
 export function pruneLowMagnitude(model: Model | GraphModel, opts: PruneLowMagnitudeOptions = {}): Pruning {
-  return new Pruning(model, { ...opts, schedule: opts.schedule ?? constantSparsity({ targetSparsity: 0.5 }) }, 'pruneLowMagnitude');
+  return new Pruning(model, { ...opts, schedule: opts.schedule ?? constantSparsity({ targetSparsity: 0.5 }), trainableOnly: opts.layers === undefined }, 'pruneLowMagnitude');
 }
 
 /** TF-MOT's strip_pruning: the masks stop applying (the zeros stay in the weights); returns the model. */
@@ -214,6 +242,12 @@ export function graphOf(model: Model | GraphModel, who: string) {
   if (model instanceof GraphModel) return model.graph;
   if (model instanceof Model) return model.inferenceGraph();
   throw new Error(`edgegrad.pruning.${who}: expects a model (eg.sequential, eg.model or eg.loadModel), got ${describe(model)}`);
+}
+
+/** The tensors training updates in model (not frozen; layer and weight trainable). */
+function trainableTensors(model: Model | GraphModel): Set<Tensor> {
+  if (model instanceof GraphModel) return new Set(model.graph.values.filter((v) => v.kind === 'param' && v.tensor && !model.isFrozen(v.tensor)).map((v) => v.tensor!));
+  return new Set(model.inferenceGraph().values.filter((v) => v.kind === 'param' && v.tensor && v.trainable === true).map((v) => v.tensor!));
 }
 
 function selectTargets(model: Model | GraphModel, layers: string[] | undefined, who: string): PruneTarget[] {
@@ -245,9 +279,15 @@ function concat(parts: ArrayLike<number>[]): Float64Array {
 }
 
 /** A mask that removes exactly the k lowest scores (1 kept, 0 removed); ties removed in index order. */
-export function lowest(score: ArrayLike<number>, k: number): Uint8Array {
+export function lowest(score: ArrayLike<number>, k: number, tie?: ArrayLike<number>): Uint8Array {
   const n = score.length, mask = new Uint8Array(n).fill(1);
   if (k <= 0) return mask;
+  if (tie) {
+    // equal scores (OBD's zero curvature, weights already zero) go by the tie-breaker: the smaller first
+    const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => score[a] - score[b] || tie[a] - tie[b] || a - b);
+    for (let i = 0; i < Math.min(k, n); i++) mask[order[i]] = 0;
+    return mask;
+  }
   const sorted = Float64Array.from(score).sort();
   const thr = sorted[Math.min(k, n) - 1];
   let left = k;

@@ -14,6 +14,7 @@
 import { buildBackward } from '../autodiff.js';
 import { getBackend } from '../backend/index.js';
 import { Plan } from '../graph/executor.js';
+import { refuseNonFinite } from '../graph/finite.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { lossOnLogits } from '../graph/passes.js';
 import { GraphModel } from '../graph-model.js';
@@ -72,7 +73,9 @@ export function obd(model: Model | GraphModel, opts: ObdOptions): Pruning {
     for (let j = 0; j < w.length; j++) s[j] = 0.5 * h[i][j] * w[j] * w[j];
     return s;
   });
-  return p.prune(sparsity, saliency);
+  // equal saliencies (no curvature there, or weights already zero) go by |w|: zeros first, so pruning again
+  // keeps the counts exact
+  return p.prune(sparsity, saliency, p.targets.map((t) => Float64Array.from(t.tensor.view(), Math.abs)));
 }
 
 export interface ObsOptions extends Omit<HessianOptions, 'layers'> {
@@ -192,6 +195,7 @@ function exampleGradients(model: Model | GraphModel, targets: readonly PruneTarg
   const net = model instanceof GraphModel ? (model.single(who), new Sequential({ layers: [model.asLayer()], name: `${model.name}/saliency` })) : model;
   if (net.inputs.length !== 1 || net.outputs.length !== 1) throw new Error(`edgegrad.pruning.${who}: model '${model.name}' has ${net.inputs.length} inputs and ${net.outputs.length} outputs; the Hessian estimate takes one of each`);
   const per = sizeOfShape(net.inputs[0].shape.slice(1));
+  refuseNonFinite(opts.x, `pruning.${who}`, 'x');
   const x = layerInputs(model, opts.x, who);
   if (x.shape[0] < n || x.size / x.shape[0] !== per) throw new Error(`edgegrad.pruning.${who}: x is [${opts.x.shape.join(', ')}], model '${model.name}' takes [n, ${(model instanceof GraphModel ? model.inputShape : net.inputs[0].shape.slice(1)).join(', ')}]`);
   let labels: Int32Array | undefined;
@@ -211,6 +215,13 @@ function exampleGradients(model: Model | GraphModel, targets: readonly PruneTarg
   const endsInSoftmax = g.producer(out)?.op === 'activation' && g.producer(out)?.attrs.activation === 'softmax';
   const { lossName, lossInput } = endsInSoftmax ? lossOnLogits(g, out, 'sparseCategoricalCrossentropy') : { lossName: 'sparseSoftmaxCrossEntropy' as const, lossInput: out };
   const classes = g.values[out].shape.at(-1)!;
+  // the estimate is a softmax's: a model ending in another activation (a sigmoid, tanh), or with one output
+  // (regression, a binary sigmoid), has none, and its curvature would come out zero or wrong
+  const last = g.producer(out);
+  const act = last?.op === 'activation' ? (last.attrs.activation as string) : last?.op === 'dense' || last?.op === 'conv2d' ? (last.attrs.activation as string | undefined) ?? 'linear' : 'linear';
+  if (classes < 2 || (!endsInSoftmax && act !== 'linear')) {
+    throw new Error(`edgegrad.pruning.${who}: model '${model.name}' ${classes < 2 ? 'gives one output per example' : `ends in a ${act} activation`}; the Hessian estimate is the Fisher of a softmax over classes (a softmax output, or logits with 2 or more classes): use magnitude pruning (pruneLowMagnitude) for other models`);
+  }
   if (g.values[out].shape.length !== 2) throw new Error(`edgegrad.pruning.${who}: model '${model.name}' gives [batch, ${g.values[out].shape.slice(1).join(', ')}]; the Hessian estimate takes classifiers that give [batch, classes]`);
   const yId = g.input('y', [-1], 'int32');
   const [lossV, dLogits] = g.node('loss', [lossInput, yId], { loss: lossName }, 'loss');
