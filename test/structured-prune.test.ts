@@ -430,6 +430,11 @@ describe('structured pruning', () => {
     await expect(pruneChannels(m, { flops: 0.5, criterion: 'l2' as 'l1' })).rejects.toThrow(/criterion must be 'l1' or 'taylor', got "l2"/);
     await expect(pruneChannels(m, { flops: 0.5, criterion: 'taylor', data: { x: eg.zeros([2, 4, 4, 1]), y: eg.tensor(Int32Array.from([0, 1]), [2], 'int32') } }))
       .rejects.toThrow(/data.x must be float32 \[n, 5, 5, 1\]/);
+    // a NaN in data (scores, mean compensation) and a label past the classes are refused
+    const nan = new Float32Array(2 * 25); nan[3] = NaN;
+    await expect(pruneChannels(m, { flops: 0.5, criterion: 'l1', data: { x: eg.tensor(nan, [2, 5, 5, 1]) } })).rejects.toThrow(/pruneChannels: data.x contains 1 NaN/);
+    await expect(pruneChannels(m, { flops: 0.5, criterion: 'taylor', data: { x: eg.zeros([2, 5, 5, 1]), y: eg.tensor(Int32Array.from([0, 2]), [2], 'int32') } }))
+      .rejects.toThrow('data.y label 2 of example 1 is outside [0, 2): the model has 2 outputs');
     // the conv's share of the FLOPs cannot go below one filter
     await expect(pruneChannels(m, { flops: 0.01, criterion: 'l1' })).rejects.toThrow(/cannot reach 1.0% of its FLOPs/);
     const dense = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4] })]);

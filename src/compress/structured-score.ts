@@ -6,6 +6,7 @@
 //   so the score is |sum over the batch and positions of a_c * dL/da_c|, one absolute value per batch (as
 //   the usual implementations take it), averaged over the batches of `data`. a_c is the channel after the
 //   batch norm and activation that follow the conv (for ReLU the same as before it: z 1[z>0] g = a g).
+import { refuseNonFinite } from '../graph/finite.js';
 import { buildBackward } from '../autodiff.js';
 import { Plan } from '../graph/executor.js';
 import { Graph, sizeOfShape } from '../graph/ir.js';
@@ -58,6 +59,14 @@ export function taylorScores(g: Graph, groups: readonly ChannelGroup[], x: Tenso
   const want = sparse ? outShape.slice(0, -1) : outShape;
   if (data.y.shape.length !== want.length || want.some((d, i) => i > 0 && d !== data.y.shape[i]) || data.y.dtype !== (sparse ? 'int32' : 'float32')) {
     throw new Error(`edgegrad.pruning.pruneChannels: loss '${loss}' needs data.y ${sparse ? 'int32' : 'float32'} [n${want.slice(1).map((d) => `, ${d}`).join('')}], got ${data.y.dtype} ${formatShape(data.y.shape)}`);
+  }
+  // the loss kernel reads logits[row * classes + label]: a label out of range would read another row
+  if (sparse) {
+    const classes = outShape[outShape.length - 1], v = data.y.dataSync();
+    const bad = v.findIndex((l) => !(l >= 0 && l < classes));
+    if (bad >= 0) throw new Error(`edgegrad.pruning.pruneChannels: data.y label ${v[bad]} of example ${bad} is outside [0, ${classes}): the model has ${classes} outputs`);
+  } else {
+    refuseNonFinite(data.y, 'pruning.pruneChannels', 'data.y');
   }
   const yId = copy.input('y', want.slice(), sparse ? 'int32' : 'float32');
   const [lossV, dPred] = copy.node('loss', [lossInput, yId], { loss: lossName }, 'loss');

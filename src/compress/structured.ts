@@ -7,6 +7,7 @@
 // per layer. Residual connections: channels that feed an add are not pruned at all (simplest correct choice);
 // in MobileNetV2 that leaves each block's projection whole and prunes its expansion channels, which the
 // residual does not tie.
+import { refuseNonFinite } from '../graph/finite.js';
 import { GraphModel } from '../graph-model.js';
 import { Graph, resolve } from '../graph/ir.js';
 import { optimizeForInference } from '../graph/passes.js';
@@ -227,6 +228,8 @@ function inputOf(model: Model | GraphModel, g: Graph, data: TaylorData, taylor: 
   if (taylor && (!data.y || typeof data.y !== 'object' || !('shape' in data.y))) throw new Error(`${OP}: data.y must be a Tensor of targets (criterion 'taylor')`);
   if (g.inputs.length !== 1) throw new Error(`${OP}: data takes models with one input; model '${model.name}' has ${g.inputs.length}`);
   if (!getBackend().syncRead) throw new Error(`${OP}: data (the Taylor criterion, mean compensation) is read back synchronously, which the '${getBackend().name}' backend cannot: use 'l1' without data, or eg.ready({ backend: 'wasm' })`);
+  // a NaN would make every score NaN, or be folded into the next layer's bias by the mean compensation
+  refuseNonFinite(x, 'pruning.pruneChannels', 'data.x');
   return model instanceof GraphModel && model.boundary.inputs[0].nchw ? runEager('nchwToNhwc', [x])[0] : x;
 }
 
