@@ -67,6 +67,12 @@ describe('class names in the model', () => {
     const dir = mkdtempSync(join(tmpdir(), 'edgegrad-classes-'));
     await back.save(join(dir, 'm.onnx'));
     expect((await eg.loadModel(join(dir, 'm.onnx'))).classNames).toEqual(back.classNames);
+    // quantized (int8, weights only, float16) they stay, and in the quantized file
+    for (const q of [{ weights: 'int8' as const, activations: 'int8' as const, calibration: eg.randomNormal([8, 4], 0, 1, 3) }, { weights: 'int8' as const, activations: 'float32' as const }, { weights: 'float16' as const }]) {
+      const small = await eg.quantize(back, q);
+      expect(small.classNames, JSON.stringify(q.weights)).toEqual(back.classNames);
+      expect((await eg.loadModel(await eg.toOnnx(small))).classNames).toEqual(back.classNames);
+    }
     // renamed on the imported model
     back.classNames = ['a', 'b', 'c'];
     expect((await eg.loadModel(await eg.toOnnx(back))).classNames).toEqual(['a', 'b', 'c']);

@@ -139,8 +139,10 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
 }
 
 function finish(src: GraphModel, g: Graph, report: QuantizationReport, storage: 'float32' | 'float16'): GraphModel {
-  const m = new GraphModel(g, `${src.name}_${report.weights}${report.activations === 'int8' ? '' : '_weights'}`, src.inputShape, src.inputNchw, src.outputNchw, src.info);
+  // the same inputs and outputs (names, dtypes, layouts) and class names as the model it came from
+  const m = new GraphModel(g, `${src.name}_${report.weights}${report.activations === 'int8' ? '' : '_weights'}`, src.inputShape, src.inputNchw, src.outputNchw, src.info, src.boundary);
   m.quantization = report;
   m.storage = storage;
+  m.classNames = src.classNames;
   return m;
 }
