@@ -7,8 +7,8 @@
 // A K = KH*KW GEMM would waste the GEMM's micro-kernel (conv.ts says the same of the float case), so this is
 // direct, with SIMD over channels (one build source, three bodies):
 // - interior pixels (every tap inside the image; 3x3 unrolled, other windows from a table of tap offsets), 16
-//   channels at a time: the input flipped to s8 (x ^ 0x80 =
-//   x - 128) times the weights by i16x8.extmul_i8x16_s, two taps summed in i16 before widening to i32. Exact:
+//   channels at a time: the input flipped to s8 (x ^ 0x80 = x - 128) times the weights by
+//   i16x8.extmul_i8x16_s, two taps summed in i16 before widening to i32. Exact:
 //   |(x - 128) w| <= 128 * 127 = 16256, so two such products fit i16 (|sum| <= 32512), when no weight is -128
 //   (then every tap is widened alone); sum (x - za) w = sum (x - 128) w + (128 - za) sum w, the last term per
 //   channel precomputed with the bias. (XNNPACK's "mul16-add16" QS8 depthwise does the same pairing.)
@@ -17,8 +17,9 @@
 // - scalar build: plain loops.
 // A multiplier above 1 first copies the input into `work` with each channel repeated mult times, so every path
 // reads input channel o for output channel o. All sums are exact modulo 2^32 (the reference's wrapping i32).
-// Not threaded: the float depthwise shares rows through threads.ts's JOB_CONV (conv.ts), which would need a job
-// kind of its own here (threads_worker.ts); the int8 layer runs on one thread.
+// Not threaded: the float depthwise shares rows through threads.ts's JOB_CONV (conv.ts); this would need a job
+// kind of its own (threads_worker.ts), its globals passed through jobArgs and PTRS in per-thread scratch. The
+// int8 GEMM is single-threaded too.
 import { truncSatI32 } from './common';
 import { QOUT_I32, QOUT_U8 } from './gemm_i8';
 
@@ -41,7 +42,7 @@ const PTRS: usize = memory.data(MAX_TAPS * 4, 16);
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
-/** Bytes of qdepthwise's scratch: two per-channel terms, and the input repeated per multiplier (mult > 1). */
+/** Bytes of qdepthwise's scratch: two per-channel i32 terms, a row of za, the input repeated per multiplier (mult > 1). */
 export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32 {
   const expand = CO != C ? N * H * W * CO : 0;
   return roundUp(CO * 8, 16) + roundUp(CO, 16) + expand + 48;
