@@ -63,8 +63,14 @@ export function drawLabelled(eg, labels, k, seed) {
  * The augmentation layers of a dataset: small shifts, turns and zooms for both; for clothes also a mirror
  * image (a shirt mirrored is a shirt; a mirrored digit is not a digit) and contrast / brightness changes.
  */
-export function augmentation(eg, data, seed, first = false) {
+export function augmentation(eg, data, seed, first = false, kind = 'full') {
   const shape = first ? { inputShape: [28, 28, 1] } : {};
+  if (kind === 'light') {
+    return [
+      ...(data === 'fashion' ? [eg.layers.randomFlip({ mode: 'horizontal', ...shape, seed: seed + 13 })] : []),
+      eg.layers.randomTranslation({ heightFactor: 0.1, widthFactor: 0.1, fillMode: 'constant', ...(data === 'fashion' ? {} : shape), seed: seed + 10 }),
+    ];
+  }
   const geo = [
     eg.layers.randomTranslation({ heightFactor: 0.1, widthFactor: 0.1, fillMode: 'constant', ...shape, seed: seed + 10 }),
     eg.layers.randomRotation({ factor: 0.04, fillMode: 'constant', seed: seed + 11 }),
@@ -79,8 +85,8 @@ export function augmentation(eg, data, seed, first = false) {
   ];
 }
 
-export function cnn(eg, seed, { augment = false, data = 'digits' } = {}) {
-  const aug = augment ? augmentation(eg, data, seed, true) : [];
+export function cnn(eg, seed, { augment = false, data = 'digits', aug: kind = 'full' } = {}) {
+  const aug = augment ? augmentation(eg, data, seed, true, kind) : [];
   return eg.sequential({
     name: 'cnn',
     layers: [
@@ -130,13 +136,13 @@ function accuracy(probs, labels) {
 }
 
 export async function fewLabels(eg, {
-  data = 'digits', ks = [10, 20], seeds = [1, 2, 3], epochs = 60, pretrainEpochs = { denoising: 3, rbm: 5, contrastive: 15 }, temperature = 0.2, contrastiveUpTo = 'flatten', contrastiveBatch = 128, contrastiveLr = 3e-3, probeFrom = 'flatten',
+  data = 'digits', ks = [10, 20], seeds = [1, 2, 3], epochs = 60, pretrainEpochs = { denoising: 3, rbm: 5, contrastive: 15 }, temperature = 0.2, contrastiveUpTo = 'flatten', contrastiveBatch = 128, contrastiveLr = 3e-3, probeFrom = 'flatten', aug = 'full',
   recipes = ['cnn', 'cnn-aug', 'cnn-dae', 'cnn-contrastive', 'cnn-contrastive-aug', 'cnn-contrastive-probe', 'mlp', 'mlp-rbm'],
   log = () => {},
 } = {}) {
   const split = await loadSplit(eg, data);
   const { pool, test } = split;
-  const out = { data: split.name, pool: pool.labels.length, test: test.labels.length, epochs, pretrainEpochs, temperature, contrastiveUpTo, contrastiveBatch, contrastiveLr, probeFrom, pretraining: {}, runs: [] };
+  const out = { data: split.name, pool: pool.labels.length, test: test.labels.length, epochs, pretrainEpochs, temperature, contrastiveUpTo, contrastiveBatch, contrastiveLr, probeFrom, aug, pretraining: {}, runs: [] };
   // pretraining, once per dataset (no labels), from fixed initial weights (seed 100)
   const pre = {};
   const want = (r) => recipes.includes(r);
@@ -150,17 +156,17 @@ export async function fewLabels(eg, {
   };
   if (want('cnn-dae')) await timed('cnn-dae', cnn(eg, 100), { method: 'denoising', noise: 0.25, epochs: pretrainEpochs.denoising, batchSize: 32, seed: 100 });
   if (recipes.some((r) => r.startsWith('cnn-contrastive'))) {
-    await timed('cnn-contrastive', cnn(eg, 100), { method: 'contrastive', layers: [contrastiveUpTo], augmentation: augmentation(eg, data, 100), epochs: pretrainEpochs.contrastive, batchSize: contrastiveBatch, temperature, learningRate: contrastiveLr, seed: 100 });
+    await timed('cnn-contrastive', cnn(eg, 100), { method: 'contrastive', layers: [contrastiveUpTo], augmentation: augmentation(eg, data, 100, false, aug), epochs: pretrainEpochs.contrastive, batchSize: contrastiveBatch, temperature, learningRate: contrastiveLr, seed: 100 });
   }
   if (want('mlp-rbm')) await timed('mlp-rbm', mlp(eg, 100), { method: 'rbm', epochs: pretrainEpochs.rbm, batchSize: 32, learningRate: 0.05, seed: 100 });
   const build = (recipe, seed) => {
     switch (recipe) {
       case 'cnn': return cnn(eg, seed);
-      case 'cnn-aug': return cnn(eg, seed, { augment: true, data });
+      case 'cnn-aug': return cnn(eg, seed, { augment: true, data, aug });
       case 'cnn-dae': { const m = cnn(eg, seed); copyByName(pre['cnn-dae'], m); return m; }
       case 'cnn-contrastive': { const m = cnn(eg, seed); copyByName(pre['cnn-contrastive'], m); return m; }
       case 'cnn-contrastive-probe': { const m = cnn(eg, seed); copyByName(pre['cnn-contrastive'], m); m.freeze({ upTo: probeFrom }); return m; }
-      case 'cnn-contrastive-aug': { const m = cnn(eg, seed, { augment: true, data }); copyByName(pre['cnn-contrastive'], m); return m; }
+      case 'cnn-contrastive-aug': { const m = cnn(eg, seed, { augment: true, data, aug }); copyByName(pre['cnn-contrastive'], m); return m; }
       case 'mlp': return mlp(eg, seed);
       case 'mlp-rbm': { const m = mlp(eg, seed); copyByName(pre['mlp-rbm'], m); return m; }
       default: throw new Error(`unknown recipe ${recipe}`);
@@ -206,7 +212,7 @@ async function main() {
   const res = await fewLabels(eg, {
     data: arg('data', 'digits'), ks: arg('k', '10,20').split(',').map(Number), seeds: arg('seeds', '1,2,3').split(',').map(Number),
     epochs: Number(arg('epochs', 60)), temperature: Number(arg('temperature', 0.2)), contrastiveUpTo: arg('contrastive-up-to', 'flatten'),
-    contrastiveBatch: Number(arg('contrastive-batch', 128)), contrastiveLr: Number(arg('contrastive-lr', 3e-3)), probeFrom: arg('probe-from', 'flatten'), log: (s) => console.log(s),
+    contrastiveBatch: Number(arg('contrastive-batch', 128)), contrastiveLr: Number(arg('contrastive-lr', 3e-3)), probeFrom: arg('probe-from', 'flatten'), aug: arg('aug', 'full'), log: (s) => console.log(s),
     ...(arg('recipes') ? { recipes: arg('recipes').split(',') } : {}),
     pretrainEpochs: { denoising: Number(arg('dae-epochs', 3)), rbm: Number(arg('rbm-epochs', 5)), contrastive: Number(arg('contrastive-epochs', 15)) },
   });
