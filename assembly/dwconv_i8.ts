@@ -17,11 +17,12 @@
 // - scalar build: plain loops.
 // A multiplier above 1 first copies the input into `work` with each channel repeated mult times, so every path
 // reads input channel o for output channel o. All sums are exact modulo 2^32 (the reference's wrapping i32).
-// Not threaded: the float depthwise shares rows through threads.ts's JOB_CONV (conv.ts); this would need a job
-// kind of its own (threads_worker.ts), its globals passed through jobArgs and PTRS in per-thread scratch. The
-// int8 GEMM is single-threaded too.
+// Threaded builds share output rows over the pool (JOB_QDW, as the float depthwise does with JOB_CONV), the
+// call's state passed to the workers through jobArgs; each output is computed by one thread in the one-thread
+// order, so the bytes do not depend on the thread count. (The int8 GEMM is still single-threaded.)
 import { truncSatI32 } from './common';
 import { QOUT_I32, QOUT_U8 } from './gemm_i8';
+import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, tileScratch } from './threads';
 
 // byte offsets of the taps from the top-left one, for the interior path
 const MAX_TAPS: i32 = 64;
@@ -37,8 +38,14 @@ let ZROW: usize = 0;
 // whether two taps' s8 products may be summed in i16 (no weight is -128), and the window's tap count
 let PAIRED: bool = true;
 let TAPS: i32 = 0;
-// per tap: the address of its first channel for the current border pixel (ZROW outside the image)
-const PTRS: usize = memory.data(MAX_TAPS * 4, 16);
+// the rest of the call: batch, strides, padding, output size, input (or its expansion) and output, the interior
+// output columns [OX0, OX1), and whether interior pixels take the s8 path
+let NIMG: i32 = 0, SY: i32 = 1, SX: i32 = 1, PADT: i32 = 0, PADL: i32 = 0, OUTH: i32 = 0, OUTW: i32 = 0;
+let SRC: usize = 0, YPTR: usize = 0;
+let OX0: i32 = 0, OX1: i32 = 0;
+let INTERIOR: bool = false;
+// a border pixel's tap addresses (ZROW outside the image) go in this thread's 128-byte tileScratch (threads.ts)
+const MAX_BORDER_TAPS: i32 = 32;
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
@@ -90,7 +97,7 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
  */
 function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
   let o = o0;
-  if (ASC_FEATURE_SIMD && o == 0 && CO >= 16 && TAPS <= MAX_TAPS) o = pixelBorder16(x, out, iy0, ix0);
+  if (ASC_FEATURE_SIMD && o == 0 && CO >= 16 && TAPS <= MAX_BORDER_TAPS) o = pixelBorder16(x, out, iy0, ix0);
   if (ASC_FEATURE_SIMD) {
     const zv = i16x8.splat(<i16>ZA);
     for (; o + 8 <= CO; o += 8) {
@@ -134,6 +141,7 @@ function pixelAny(x: usize, out: usize, iy0: i32, ix0: i32, o0: i32): void {
 function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
   let o = 0;
   if (ASC_FEATURE_SIMD) {
+    const PTRS = tileScratch;
     for (let ky = 0; ky < KH; ky++) {
       const iy = iy0 + ky * DH;
       for (let kx = 0; kx < KW; kx++) {
@@ -325,30 +333,37 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
       }
     }
   }
-  const interior = ASC_FEATURE_SIMD && taps <= MAX_TAPS && CO >= 16;
-  if (interior) {
+  INTERIOR = ASC_FEATURE_SIMD && taps <= MAX_TAPS && CO >= 16;
+  if (INTERIOR) {
     for (let ky = 0; ky < KH; ky++) for (let kx = 0; kx < KW; kx++) store<u32>(OFF + (<usize>(ky * KW + kx) << 2), <u32>((ky * DH * W + kx * DW) * CO));
   }
   // interior output columns: the whole window inside the input (conv.ts depthwiseForward)
-  const ox0 = min(OW, max(0, (PL + SW - 1) / SW));
   const lim = W - 1 - (KW - 1) * DW + PL;
-  const ox1 = lim < 0 ? ox0 : max(ox0, min(OW, lim / SW + 1));
-  const esize: usize = mode == QOUT_U8 ? 1 : 4;
-  const pixelBytes = <usize>CO * esize;
-  for (let n = 0; n < N; n++) {
-    const img = src + <usize>(n * H * W * CO);
-    for (let oy = 0; oy < OH; oy++) {
-      const iy0 = oy * SH - PT;
-      const row = y + <usize>((n * OH + oy) * OW) * pixelBytes;
-      if (interior && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
+  OX0 = min(OW, max(0, (PL + SW - 1) / SW));
+  OX1 = lim < 0 ? OX0 : max(OX0, min(OW, lim / SW + 1));
+  NIMG = N; SY = SH; SX = SW; PADT = PT; PADL = PL; OUTH = OH; OUTW = OW; SRC = src; YPTR = y;
+  if (!shareRows(<i64>N * <i64>OH * <i64>OW * <i64>(CO * taps), N * OH)) rows(0, N * OH);
+}
+
+/** Output rows [r0, r1) of the N * OH rows (the call's state in the globals). */
+function rows(r0: i32, r1: i32): void {
+  const pixelBytes = <usize>CO * (MODE == QOUT_U8 ? 1 : 4);
+  const ox0 = OX0, ox1 = OX1, SW = SX, PL = PADL, OW = OUTW, taps = TAPS;
+  for (let r = r0; r < r1; r++) {
+    const n = r / OUTH, oy = r - n * OUTH;
+    const img = SRC + <usize>(n * H * W * CO);
+    {
+      const iy0 = oy * SY - PADT;
+      const row = YPTR + <usize>((n * OUTH + oy) * OW) * pixelBytes;
+      if (INTERIOR && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
         for (let ox = 0; ox < ox0; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
-        if (paired && KH == 3 && KW == 3) {
+        if (PAIRED && KH == 3 && KW == 3) {
           const dx = <usize>(DW * CO), dy = <usize>(DH * W * CO);
           for (let ox = ox0; ox < ox1; ox++) {
             const ix0 = ox * SW - PL;
             pixel3x3(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, dx, dy);
           }
-        } else if (paired) {
+        } else if (PAIRED) {
           for (let ox = ox0; ox < ox1; ox++) {
             const ix0 = ox * SW - PL;
             pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, true);
@@ -365,4 +380,47 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
       }
     }
   }
+}
+
+// ---- threads (threads.ts): output rows shared out as the float depthwise does (conv.ts JOB_CONV) ----
+export const JOB_QDW: i32 = 4;
+/** Multiply-adds below which a call runs on one thread (conv.ts's threshold). */
+const QDW_PARALLEL_MIN_MACS: i64 = 1 << 18;
+// argument word i of a JOB_QDW (32 of them: the call's state, read back into a worker's globals)
+@inline function putArg(j: usize, i: i32, v: i32): void { store<i32>(j + (<usize>i << 2), v); }
+@inline function getArg(j: usize, i: i32): i32 { return load<i32>(j + (<usize>i << 2)); }
+
+/**
+ * Rows on the pool in chunks claimed by whichever thread is free (up to 4 per thread). False: no pool or
+ * too little work; the caller runs them. Each output is one thread's, in the one-thread order: the same bytes.
+ */
+function shareRows(macs: i64, units: i32): bool {
+  if (threads() < 2 || macs < QDW_PARALLEL_MIN_MACS || units < 2) return false;
+  const n = min(units, 4 * threads());
+  const j = jobArgs();
+  putArg(j, 0, H); putArg(j, 1, W); putArg(j, 2, KH); putArg(j, 3, KW); putArg(j, 4, CO); putArg(j, 5, DH); putArg(j, 6, DW);
+  putArg(j, 7, ZA); putArg(j, 8, MODE); putArg(j, 9, ACT); putArg(j, 10, ZY); putArg(j, 11, QMIN); putArg(j, 12, QMAX);
+  putArg(j, 13, <i32>WPTR); putArg(j, 14, <i32>MULT); putArg(j, 15, <i32>TERM0); putArg(j, 16, <i32>TERM1); putArg(j, 17, <i32>ZROW);
+  putArg(j, 18, PAIRED ? 1 : 0); putArg(j, 19, TAPS); putArg(j, 20, NIMG); putArg(j, 21, SY); putArg(j, 22, SX); putArg(j, 23, PADT);
+  putArg(j, 24, PADL); putArg(j, 25, OUTH); putArg(j, 26, OUTW); putArg(j, 27, <i32>SRC); putArg(j, 28, <i32>YPTR); putArg(j, 29, OX0);
+  putArg(j, 30, OX1); putArg(j, 31, INTERIOR ? 1 : 0);
+  parallelBegin(JOB_QDW, n);
+  for (let ch = claim(); ch >= 0; ch = claim()) { rows(shareStart(units, 1, ch, n), shareStart(units, 1, ch + 1, n)); chunkDone(); }
+  parallelEnd();
+  return true;
+}
+
+/** A worker's part of a JOB_QDW (threads_worker.ts): the state into its globals, then the chunks it claims. */
+export function qdwJob(): void {
+  if (!ASC_FEATURE_THREADS) return;
+  const j = jobArgs();
+  H = getArg(j, 0); W = getArg(j, 1); KH = getArg(j, 2); KW = getArg(j, 3); CO = getArg(j, 4); DH = getArg(j, 5); DW = getArg(j, 6);
+  ZA = getArg(j, 7); MODE = getArg(j, 8); ACT = getArg(j, 9); ZY = getArg(j, 10); QMIN = getArg(j, 11); QMAX = getArg(j, 12);
+  WPTR = <usize><u32>getArg(j, 13); MULT = <usize><u32>getArg(j, 14); TERM0 = <usize><u32>getArg(j, 15);
+  TERM1 = <usize><u32>getArg(j, 16); ZROW = <usize><u32>getArg(j, 17); PAIRED = getArg(j, 18) != 0; TAPS = getArg(j, 19);
+  NIMG = getArg(j, 20); SY = getArg(j, 21); SX = getArg(j, 22); PADT = getArg(j, 23); PADL = getArg(j, 24);
+  OUTH = getArg(j, 25); OUTW = getArg(j, 26); SRC = <usize><u32>getArg(j, 27); YPTR = <usize><u32>getArg(j, 28);
+  OX0 = getArg(j, 29); OX1 = getArg(j, 30); INTERIOR = getArg(j, 31) != 0;
+  const n = jobChunks(), units = NIMG * OUTH;
+  for (let ch = claim(); ch >= 0; ch = claim()) { rows(shareStart(units, 1, ch, n), shareStart(units, 1, ch + 1, n)); chunkDone(); }
 }

@@ -3,6 +3,7 @@ import { workerWait, jobKind, startGeneration, JOB_STOP } from './threads';
 import { gemmJob, JOB_GEMM } from './gemm_f32';
 import { convJob, JOB_CONV } from './conv';
 import { poolJob, JOB_POOL } from './pool';
+import { qdwJob, JOB_QDW } from './dwconv_i8';
 
 /** Runs until a JOB_STOP (or the worker is terminated); only a worker calls this, never the main thread. */
 export function threadWorkerLoop(): void {
@@ -15,5 +16,6 @@ export function threadWorkerLoop(): void {
     if (kind == JOB_GEMM) gemmJob();
     else if (kind == JOB_CONV) convJob();
     else if (kind == JOB_POOL) poolJob();
+    else if (kind == JOB_QDW) qdwJob();
   }
 }

@@ -7,6 +7,7 @@ import { describe, expect, it, beforeAll } from 'vitest';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-web';
 import { BUILDS, useBuild, runOrt, rng } from './helpers.js';
+import { WasmBackend } from '../src/backend/wasm/backend.js';
 import * as eg from '../src/index.js';
 
 const MOBILENET = join(import.meta.dirname, '..', 'models', 'mobilenet-v2-features.onnx');
@@ -103,6 +104,48 @@ describe('int8 depthwise convolution', () => {
       }
     }
     useBuild('simd');
+  });
+
+  it('threaded builds share the rows out and give the one-thread bytes (2 and 3 threads; u8 and f32 epilogues, multiplier 2, 5x5)', async () => {
+    for (const build of ['relaxed', 'simd'] as const) {
+      const pools = await Promise.all([1, 2, 3].map((threads) => WasmBackend.create(build, { threads })));
+      const chunksBefore = pools.map((be) => be.workerChunks());
+      try {
+        const r = rng(40);
+        // [N, H, W, C, K, stride, mult]: each above the threshold of 2^18 multiply-adds
+        for (const [N, H, W, C, K, S, m] of [[2, 20, 20, 48, 3, 1, 1], [2, 46, 34, 24, 3, 2, 2], [3, 12, 12, 40, 5, 1, 1]]) {
+          const CO = C * m, P = (K - 1) >> 1;
+          const OH = Math.floor((H + 2 * P - K) / S) + 1, OW = Math.floor((W + 2 * P - K) / S) + 1;
+          const x = Uint8Array.from({ length: N * H * W * C }, () => Math.floor(r() * 256));
+          const w = Int8Array.from({ length: K * K * CO }, () => Math.floor(r() * 255) - 127);
+          const bias = Int32Array.from({ length: CO }, () => Math.floor((r() - 0.5) * 1e4));
+          const mult = Float32Array.from({ length: CO }, () => r() * 1e-3);
+          const outs = pools.map((be) => {
+            const jobs = be.threadJobs();
+            const put = (a: ArrayBufferView) => { const p = be.alloc(a.byteLength); be.write(p, new Uint8Array(a.buffer, a.byteOffset, a.byteLength)); return p; };
+            const px = put(x), pw = put(w), pb = put(bias), pm = put(mult), work = be.alloc(be.kernels.qdepthwiseWorkSize(N, H, W, C, CO));
+            const yf = be.alloc(N * OH * OW * CO * 4), yu = be.alloc(N * OH * OW * CO);
+            be.kernels.qdepthwise(N, H, W, C, K, K, S, S, P, P, 1, 1, OH, OW, CO, px, 77, pw, pb, 2, yf, pm, 0, 0, 255, 2, work);
+            be.kernels.qdepthwise(N, H, W, C, K, K, S, S, P, P, 1, 1, OH, OW, CO, px, 77, pw, pb, 1, yu, pm, 128, 0, 255, 0, work);
+            const got = [be.readSync(yf, N * OH * OW * CO * 4), be.readSync(yu, N * OH * OW * CO)];
+            const shared = be.threads.threads > 1 ? be.threadJobs() - jobs : 2;
+            for (const p of [px, pw, pb, pm, work, yf, yu]) be.free(p);
+            return { got, shared };
+          });
+          for (const [i, o] of outs.entries()) {
+            const what = `${build} ${[N, H, W, C, K, S, m]} on ${i + 1} thread(s)`;
+            expect(Buffer.compare(Buffer.from(o.got[0]), Buffer.from(outs[0].got[0])), `${what}: f32`).toBe(0);
+            expect(Buffer.compare(Buffer.from(o.got[1]), Buffer.from(outs[0].got[1])), `${what}: u8`).toBe(0);
+            // both calls went to the pool
+            expect(o.shared, `${what}: jobs`).toBe(2);
+          }
+        }
+        // and the workers did take chunks (not always of every call: the main thread claims what they have not)
+        for (const [i, be] of pools.entries()) if (i > 0) expect(be.workerChunks(), `${build} on ${i + 1} threads: worker chunks`).toBeGreaterThan(chunksBefore[i]);
+      } finally {
+        for (const be of pools) be.dispose();
+      }
+    }
   });
 
   it('grouped convolutions of several channels per group stay float (weight-only int8), saying why', async () => {

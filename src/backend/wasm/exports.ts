@@ -13,6 +13,7 @@ export interface WasmExports extends Kernels {
   gemmJob(): void;
   convJob(): void;
   poolJob(): void;
+  qdwJob(): void;
   nextU32(rng: Ptr): number;
   nextUniform(rng: Ptr): number;
   setIm2col(H: number, W: number, C: number, Cg: number, c0: number, KW: number, SH: number, SW: number,
