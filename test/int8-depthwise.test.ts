@@ -1,5 +1,6 @@
 // int8 depthwise convolution end to end: a quantized depthwise layer against its float64 definition within the
-// quantization error bound (every build, multipliers, strides, padding, batches); the shipped MobileNetV2 with
+// quantization error bound (every build, multipliers, strides, padding, batches), its QDQ file through ONNX
+// Runtime and back; the threaded builds' bytes against one thread; grouped convolutions kept float; MobileNetV2 with
 // every depthwise layer int8, close to float, exported as QDQ that ONNX Runtime runs to the same features and
 // that reads back onto the int8 kernels bit for bit. (The kernel itself against the integer reference:
 // test/ref-quant.test.ts; MobileNetV2 + head accuracy int8 vs float: test/transfer-mobilenet.test.ts.)
