@@ -8,7 +8,8 @@
 //            2,000 test images the test set. Same size and format as the digits; a held-out domain.
 // Per draw (seeds 1, 2, 3) and k (10, 20 labels per class): k images per class are drawn from the pool at
 // random and keep their labels; pretraining uses the whole pool's images without labels (the labelled
-// ones' pixels included, as any semi-supervised method may), once per dataset, shared by the draws.
+// ones' pixels included, as any semi-supervised method may), once per dataset, shared by the draws
+// (fashion, --unlabelled N: the first N of its 60,000 training images instead).
 // Recipes (--recipes a,b,...), each fine-tuned on the k labels per class (Adam 1e-3, batch 16, `epochs` epochs):
 //   cnn                  the digits-cnn architecture from scratch (conv 16 + pool, conv 32 + pool, dense 64, dense 10)
 //   cnn-aug              the same behind augmentation layers (translation, rotation, zoom; fashion: also a
@@ -26,7 +27,7 @@
 const CLASSES = 10;
 
 /** The pool and the test set of a dataset: images [n, 28, 28, 1] in [0, 1] and int32 labels. */
-export async function loadSplit(eg, data) {
+export async function loadSplit(eg, data, unlabelled = 8000) {
   if (data === 'digits') {
     const d = await eg.data.loadDigits();
     const pool = Array.from({ length: 8000 }, (_, i) => i), test = Array.from({ length: d.count - 8000 }, (_, i) => 8000 + i);
@@ -47,7 +48,9 @@ export async function loadSplit(eg, data) {
       const px = idx(`${prefix}-images-idx3-ubyte.gz`, n, 'images'), lb = idx(`${prefix}-labels-idx1-ubyte.gz`, n, 'labels');
       return { x: eg.tensor(Float32Array.from(px, (v) => v / 255), [n, 28, 28, 1]), labels: Int32Array.from(lb) };
     };
-    return { name: 'fashion', pool: part('train', 8000), test: part('t10k', 2000) };
+    // --unlabelled N: pretraining sees the first N training images (up to 60,000), the labels come from the first 8,000
+    const all = unlabelled > 8000 ? part('train', unlabelled) : undefined;
+    return { name: 'fashion', pool: part('train', 8000), test: part('t10k', 2000), ...(all ? { unlabelled: all.x } : {}) };
   }
   throw new Error(`unknown --data ${data} (digits or fashion)`);
 }
@@ -136,19 +139,19 @@ function accuracy(probs, labels) {
 }
 
 export async function fewLabels(eg, {
-  data = 'digits', ks = [10, 20], seeds = [1, 2, 3], epochs = 60, pretrainEpochs = { denoising: 3, rbm: 5, contrastive: 15 }, temperature = 0.2, contrastiveUpTo = 'flatten', contrastiveBatch = 128, contrastiveLr = 3e-3, probeFrom = 'flatten', aug = 'full',
+  data = 'digits', ks = [10, 20], seeds = [1, 2, 3], epochs = 60, pretrainEpochs = { denoising: 3, rbm: 5, contrastive: 15 }, temperature = 0.2, contrastiveUpTo = 'flatten', contrastiveBatch = 128, contrastiveLr = 3e-3, probeFrom = 'flatten', aug = 'full', unlabelled = 8000,
   recipes = ['cnn', 'cnn-aug', 'cnn-dae', 'cnn-contrastive', 'cnn-contrastive-aug', 'cnn-contrastive-probe', 'mlp', 'mlp-rbm'],
   log = () => {},
 } = {}) {
-  const split = await loadSplit(eg, data);
+  const split = await loadSplit(eg, data, unlabelled);
   const { pool, test } = split;
-  const out = { data: split.name, pool: pool.labels.length, test: test.labels.length, epochs, pretrainEpochs, temperature, contrastiveUpTo, contrastiveBatch, contrastiveLr, probeFrom, aug, pretraining: {}, runs: [] };
+  const out = { data: split.name, pool: pool.labels.length, test: test.labels.length, epochs, pretrainEpochs, temperature, contrastiveUpTo, contrastiveBatch, contrastiveLr, probeFrom, aug, unlabelled: split.unlabelled?.shape[0] ?? pool.labels.length, pretraining: {}, runs: [] };
   // pretraining, once per dataset (no labels), from fixed initial weights (seed 100)
   const pre = {};
   const want = (r) => recipes.includes(r);
   const timed = async (name, model, args) => {
     const t0 = performance.now();
-    const rep = await eg.pretrain(model, pool.x, args);
+    const rep = await eg.pretrain(model, split.unlabelled ?? pool.x, args);
     const s = (performance.now() - t0) / 1000;
     out.pretraining[name] = { seconds: s, layers: rep.layers.map((l) => ({ layer: l.layer, loss: l.loss, ...(l.freeEnergy ? { freeEnergy: l.freeEnergy } : {}), ...(l.reconstructionError !== undefined ? { reconstructionError: l.reconstructionError } : {}), decoder: l.decoder })) };
     log(`pretrained ${name} in ${s.toFixed(1)} s: ${rep.layers.map((l) => `${l.layer} ${l.loss.map((v) => v.toPrecision(3)).join(' -> ')}`).join('; ')}`);
@@ -212,7 +215,7 @@ async function main() {
   const res = await fewLabels(eg, {
     data: arg('data', 'digits'), ks: arg('k', '10,20').split(',').map(Number), seeds: arg('seeds', '1,2,3').split(',').map(Number),
     epochs: Number(arg('epochs', 60)), temperature: Number(arg('temperature', 0.2)), contrastiveUpTo: arg('contrastive-up-to', 'flatten'),
-    contrastiveBatch: Number(arg('contrastive-batch', 128)), contrastiveLr: Number(arg('contrastive-lr', 3e-3)), probeFrom: arg('probe-from', 'flatten'), aug: arg('aug', 'full'), log: (s) => console.log(s),
+    contrastiveBatch: Number(arg('contrastive-batch', 128)), contrastiveLr: Number(arg('contrastive-lr', 3e-3)), probeFrom: arg('probe-from', 'flatten'), aug: arg('aug', 'full'), unlabelled: Number(arg('unlabelled', 8000)), log: (s) => console.log(s),
     ...(arg('recipes') ? { recipes: arg('recipes').split(',') } : {}),
     pretrainEpochs: { denoising: Number(arg('dae-epochs', 3)), rbm: Number(arg('rbm-epochs', 5)), contrastive: Number(arg('contrastive-epochs', 15)) },
   });
