@@ -9,6 +9,8 @@ import * as eg from '../src/index.js';
 import { ntXentRows } from '../src/pretrain/ntxent.js';
 import { cdStep, freeEnergy, rbmVelocity, type Rbm } from '../src/pretrain/rbm.js';
 import { runEager } from '../src/graph/eager.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** NT-Xent as SimCLR's eq. 1 reads: cosine similarities, then −log of each positive's share over the others. */
 function reference(z1: number[], z2: number[], rows: number, cols: number, tau: number): number {
@@ -217,6 +219,21 @@ describe('eg.pretrain', () => {
     const ours = model.predict(probe).dataSync();
     const theirs = await runOrt(await eg.toOnnx(model), probe);
     for (let i = 0; i < ours.length; i++) expect(Math.abs(ours[i] - theirs[i])).toBeLessThan(1e-5);
+  });
+
+  it('a loaded ONNX backbone, wrapped in a sequential model, pretrains contrastively as a whole', async () => {
+    const x = eg.data.slice(digits.images, 0, 64);
+    const base = await eg.loadModel(join(dirname(fileURLToPath(import.meta.url)), '..', 'models', 'digits-cnn.onnx'));
+    await expect(eg.pretrain(base as never, x, { method: 'contrastive' })).rejects.toThrow(/a loaded model goes in as eg.sequential\(\[loaded\]\)/);
+    const m = eg.sequential([base.cut('flatten')]);
+    await expect(eg.pretrain(m, x, { method: 'autoencoder' })).rejects.toThrow(/is an imported graph, whose nodes are not layers of their own: method 'contrastive' pretrains it whole/);
+    const before = m.getWeights().map((t) => Array.from(t.dataSync()));
+    const rep = await eg.pretrain(m, x, { method: 'contrastive', epochs: 1, batchSize: 32, seed: 1 });
+    expect(rep.layers[0].loss).toHaveLength(1);
+    expect(Number.isFinite(rep.layers[0].loss[0])).toBe(true);
+    const after = m.getWeights().map((t) => Array.from(t.dataSync()));
+    expect(after.length).toBe(before.length);
+    expect(after[0]).not.toEqual(before[0]);
   });
 
   it('refuses what it cannot do, saying what and where', async () => {

@@ -60,7 +60,10 @@ export async function pretrain(model: Model, x: Tensor, args: PretrainArgs): Pro
   checkArgs(args);
   const pacer = new Pacer(args, 'pretrain');
   pacer.check('before the first step');
-  if (!(model instanceof Model)) throw new Error('edgegrad.pretrain: model must be a model built with eg.sequential or eg.model');
+  if (!(model instanceof Model)) {
+    const loaded = model && typeof model === 'object' && typeof (model as { asLayer?: unknown }).asLayer === 'function';
+    throw new Error(`edgegrad.pretrain: model must be a model built with eg.sequential or eg.model${loaded ? "; a loaded model goes in as eg.sequential([loaded]) (method 'contrastive' pretrains its graph whole)" : ''}`);
+  }
   const be = getBackend();
   if (!be.syncRead) throw new Error(`edgegrad.pretrain: not available on the '${be.name}' backend yet (the losses run on the CPU side of the memory): pretrain on wasm, then setWeights`);
   if (model.inputs.length !== 1) throw new Error(`edgegrad.pretrain: model '${model.name}' has ${model.inputs.length} inputs; pretraining takes a model with one`);

@@ -2,6 +2,7 @@
 // of the layers below it, at inference: dropout and augmentation are identity there).
 import { Conv2D } from '../layers/conv.js';
 import { Dense } from '../layers/core.js';
+import { GraphLayer } from '../layers/graph-layer.js';
 import { input as symbolicInput, type Layer } from '../layers/layer.js';
 import { Model, Sequential } from '../model.js';
 import { nearestNames } from '../names.js';
@@ -77,7 +78,9 @@ export function greedyLayers(model: Model, method: PretrainMethod, given: Array<
       }
     }
     if (!picked.length) {
-      throw new Error(`edgegrad.pretrain: model '${model.name}' has no layer that method '${method}' pretrains (${CAN[method]}, trainable, before a final dense classifier)`);
+      const graph = layers.find((l) => l instanceof GraphLayer);
+      const hint = graph ? `; layer '${graph.name}' is an imported graph, whose nodes are not layers of their own: method 'contrastive' pretrains it whole` : '';
+      throw new Error(`edgegrad.pretrain: model '${model.name}' has no layer that method '${method}' pretrains (${CAN[method]}, trainable, before a final dense classifier)${hint}`);
     }
   }
   return picked;
