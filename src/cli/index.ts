@@ -5,7 +5,6 @@ import { readBytes } from '../io/read.js';
 import type { GraphModel } from '../graph-model.js';
 import { IMAGE_EXT, decodeImage, fitPixels, imageInput, isFolder, loadImageFolder, loadImages } from './images.js';
 import { Progress } from './progress.js';
-import { runEager } from '../graph/eager.js';
 
 // the command runs in Node, Deno or Bun; typed here so the library needs no Node typings
 declare const process: { argv: string[]; exitCode?: number };
@@ -305,7 +304,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   // --cut auto: the same softmax head on each candidate cut's frozen features, scored on the validation split
   let sweep: eg.CutSweep | undefined;
   if (auto) {
-    const xb = nchw ? runEager('nhwcToNchw', [x])[0] : x; // the sweep feeds the model as its file lays out inputs
+    const xb = nchw ? nhwcToNchw(x) : x; // the sweep feeds the model as its file lays out inputs
     let bar: Progress | undefined;
     const cands = eg.transfer.cutCandidates(base);
     if (!cands.length) throw new Error(`--cut auto: model '${base.name}' has no candidate cut (no block boundary before its output)`);
@@ -906,4 +905,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => con
 const argv1 = typeof process !== 'undefined' ? process.argv[1] ?? '' : '';
 if (/(^|[\\/])(edgegrad|cli\.js)$/.test(argv1) || /[\\/]cli[\\/]index\.(js|ts)$/.test(argv1)) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+}
+
+/** [N, H, W, C] images as [N, C, H, W] (the command's data is on the CPU; it imports the library's API only). */
+function nhwcToNchw(x: eg.Tensor): eg.Tensor {
+  const [N, H, W, C] = x.shape, src = x.dataSync(), dst = new Float32Array(src.length);
+  for (let n = 0; n < N; n++) for (let p = 0; p < H * W; p++) for (let c = 0; c < C; c++) dst[(n * C + c) * H * W + p] = src[(n * H * W + p) * C + c];
+  return eg.tensor(dst, [N, C, H, W]);
 }
