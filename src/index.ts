@@ -143,20 +143,38 @@ export async function toOnnx(model: Model | import('./graph-model.js').GraphMode
 }
 
 // ---- smaller networks: distillation, growing ----
-export { distill } from './compress/distill.js';
+// the training extras below load on first use, as chunks of their own: a page that runs a model loads none
+/** Knowledge distillation (Hinton et al. 2015): train `student` on `teacher`'s softened outputs (see DistillArgs). */
+export async function distill(...args: Parameters<typeof import('./compress/distill.js').distill>): ReturnType<typeof import('./compress/distill.js').distill> {
+  return (await import('./compress/distill.js')).distill(...args);
+}
 export type { DistillArgs, DistillHistory, Teacher } from './compress/distill.js';
-export { cascadeCorrelation } from './compress/cascade.js';
+/** Cascade correlation (Fahlman & Lebiere 1990): a dense network grown unit by unit on (x, y). */
+export async function cascadeCorrelation(...args: Parameters<typeof import('./compress/cascade.js').cascadeCorrelation>): ReturnType<typeof import('./compress/cascade.js').cascadeCorrelation> {
+  return (await import('./compress/cascade.js')).cascadeCorrelation(...args);
+}
 export type { CascadeArgs, CascadeResult, CascadeStep, CascadeActivation, CascadeLoss } from './compress/cascade.js';
 
 // ---- pretraining on unlabelled data: greedy (denoising) autoencoders, RBMs (CD-k), contrastive (NT-Xent) ----
-export { pretrain } from './pretrain/index.js';
+/** Pretrain a model's layers on unlabelled x: greedy (denoising) autoencoders, RBMs, or contrastive (see PretrainArgs). */
+export async function pretrain(...args: Parameters<typeof import('./pretrain/index.js').pretrain>): ReturnType<typeof import('./pretrain/index.js').pretrain> {
+  return (await import('./pretrain/index.js')).pretrain(...args);
+}
 export type { PretrainArgs, PretrainLayerReport, PretrainMethod, PretrainNoise, PretrainReport, VisibleUnits } from './pretrain/index.js';
 
 // ---- pruning: magnitude on a schedule (TF-MOT names), Optimal Brain Damage / Surgeon ----
 import { pruneLowMagnitude, stripPruning, sparsity as pruningSparsity, targets as pruneTargets } from './compress/prune.js';
 import { polynomialDecay, constantSparsity } from './compress/schedules.js';
 import { obd, obs, hessianDiagonal } from './compress/saliency.js';
-import { pruneChannels } from './compress/structured.js';
+type PruneChannelsOptions = import('./compress/structured.js').PruneChannelsOptions;
+type PruneChannelsResult<M> = import('./compress/structured.js').PruneChannelsResult<M>;
+type GraphModel = import('./graph-model.js').GraphModel;
+/** Structured pruning (see PruneChannelsOptions): loaded on first use; the result is the same kind of model. */
+async function pruneChannels(model: GraphModel, options: PruneChannelsOptions): Promise<PruneChannelsResult<GraphModel>>;
+async function pruneChannels<M extends Model>(model: M, options: PruneChannelsOptions): Promise<PruneChannelsResult<M>>;
+async function pruneChannels(model: Model | GraphModel, options: PruneChannelsOptions): Promise<PruneChannelsResult<Model | GraphModel>> {
+  return (await import('./compress/structured.js')).pruneChannels(model as GraphModel, options);
+}
 /**
  * Unstructured pruning: `pruneLowMagnitude(model, { schedule, scope, layers })` returns a Pruning to pass to
  * fit as a callback (masks held through every optimizer step); `obd` / `obs` prune by second-order

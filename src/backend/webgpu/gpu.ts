@@ -14,7 +14,7 @@ export const ARG_WORDS = SLOT / 4;
  * What every kernel's WGSL starts with: the heap as f32 words, the argument block (u32 words, f32 by
  * bitcast), and the flat thread index over a 1-D dispatch that may wrap into y (65535 groups per axis).
  */
-export const PRELUDE = /* wgsl */ `
+export const PRELUDE: string = /* wgsl */ `
 struct Args { w: array<vec4<u32>, ${ARG_WORDS / 4}> };
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> args: Args;

@@ -11,7 +11,7 @@ import type { GpuHeap } from './gpu.js';
 export const e = (p: number): number => p >>> 2;
 
 /** The activation functions and their derivatives, by the codes of Act (src/backend/kernels.ts). */
-export const ACT = /* wgsl */ `
+export const ACT: string = /* wgsl */ `
 const SELU_A: f32 = 1.6732632423543772;
 const SELU_S: f32 = 1.0507009873554805;
 fn sigm(x: f32) -> f32 { if (x >= 0.0) { return 1.0 / (1.0 + exp(-x)); } let z = exp(x); return z / (1.0 + z); }
