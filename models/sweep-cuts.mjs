@@ -12,7 +12,7 @@ export async function sweepDigits(eg, { backbone = 'digits', perClass = 20, draw
   const base = await eg.loadModel(backbone === 'mobilenet' ? 'models/mobilenet-v2-features.onnx' : 'models/digits-cnn.onnx');
   const cands = candidates ?? (backbone === 'mobilenet'
     ? ['block_1_project_BN', 'block_3_project_BN', 'block_6_project_BN', 'block_9_add', 'block_13_project_BN', 'block_16_project_BN', 'out_relu/relu6'].filter((c) => base.nodeNames.includes(c))
-    : eg.transfer.cutCandidates(base));
+    : await eg.transfer.cutCandidates(base));
   // the backbone's input: the digits as they are, or resized to 224x224 and made RGB (in batches, once)
   const prep = backbone === 'mobilenet' ? eg.sequential([eg.layers.resizing({ height: 224, width: 224, inputShape: [28, 28, 1] }), eg.layers.grayscaleToRgb()]) : undefined;
   const input = (idx) => {

@@ -65,10 +65,10 @@ async function writeReport(r, path) {
   let labelsCurve;
   if (process.argv.includes('--labels-curve')) {
     const base = await eg.loadModel('models/digits-cnn.onnx');
-    const f = eg.transfer.cutFeatures(base, 'flatten', r.trainData.x), tf = eg.transfer.cutFeatures(base, 'flatten', r.testData.x);
+    const f = await eg.transfer.cutFeatures(base, 'flatten', r.trainData.x), tf = await eg.transfer.cutFeatures(base, 'flatten', r.testData.x);
     labelsCurve = (await eg.transfer.labelsCurve(f, r.trainData.y, tf, r.testData.y, { epochs: 60 })).map((p) => ({ labels: p.labels, accuracy: p.accuracy }));
   }
-  writeFileSync(path, eg.report.html({
+  writeFileSync(path, await eg.report.html({
     title: 'edgegrad: digits 5-9 from 100 labelled examples each',
     details: [
       ['backbone', 'models/digits-cnn.onnx (trained on digits 0-4), cut at flatten, frozen; new dense 64 relu + softmax head'],

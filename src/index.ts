@@ -165,7 +165,12 @@ export type { PretrainArgs, PretrainLayerReport, PretrainMethod, PretrainNoise, 
 // ---- pruning: magnitude on a schedule (TF-MOT names), Optimal Brain Damage / Surgeon ----
 import { pruneLowMagnitude, stripPruning, sparsity as pruningSparsity, targets as pruneTargets } from './compress/prune.js';
 import { polynomialDecay, constantSparsity } from './compress/schedules.js';
-import { obd, obs, hessianDiagonal } from './compress/saliency.js';
+type SaliencyModule = typeof import('./compress/saliency.js');
+const saliencyModule = (): Promise<SaliencyModule> => import('./compress/saliency.js');
+// second-order pruning estimates the Hessian on data (seconds of work): loaded on first use, each a Promise
+const obd = async (...a: Parameters<SaliencyModule['obd']>): Promise<import('./compress/prune.js').Pruning> => (await saliencyModule()).obd(...a);
+const obs = async (...a: Parameters<SaliencyModule['obs']>): Promise<import('./compress/prune.js').Pruning> => (await saliencyModule()).obs(...a);
+const hessianDiagonal = async (...a: Parameters<SaliencyModule['hessianDiagonal']>): ReturnType<SaliencyModule['hessianDiagonal']> extends infer R ? Promise<R> : never => (await saliencyModule()).hessianDiagonal(...a);
 type PruneChannelsOptions = import('./compress/structured.js').PruneChannelsOptions;
 type PruneChannelsResult<M> = import('./compress/structured.js').PruneChannelsResult<M>;
 type GraphModel = import('./graph-model.js').GraphModel;
@@ -201,17 +206,31 @@ export type { PruneChannelsOptions, PruneChannelsResult, ChannelPruneReport, Tay
 
 // ---- reports: training curves, the confusion matrix, accuracy against labels (one self-contained HTML page) ----
 export { confusionMatrix } from './report/confusion.js';
-import { trainingReport, lineChart, confusionTable } from './report/index.js';
-/** `html(data)`: the report page as a string (inline SVG, no script); `lineChart` and `confusionTable` its parts. */
-export const report = { html: trainingReport, lineChart, confusionTable };
+type ReportModule = typeof import('./report/index.js');
+const reportModule = (): Promise<ReportModule> => import('./report/index.js');
+/**
+ * `html(data)`: the report page as a string (inline SVG, no script); `lineChart` and `confusionTable` its
+ * parts. Loaded on first use (a chunk of its own): each returns a Promise.
+ */
+export const report = {
+  html: async (...a: Parameters<ReportModule['trainingReport']>): Promise<string> => (await reportModule()).trainingReport(...a),
+  lineChart: async (...a: Parameters<ReportModule['lineChart']>): Promise<string> => (await reportModule()).lineChart(...a),
+  confusionTable: async (...a: Parameters<ReportModule['confusionTable']>): Promise<string> => (await reportModule()).confusionTable(...a),
+};
 export type { ReportData, LabelsPoint, Series } from './report/index.js';
 
 // ---- transfer learning: where to cut a backbone, accuracy against labels ----
-import { sweepCuts, cutCandidates, cutFeatures, labelsCurve } from './transfer/index.js';
+type TransferModule = typeof import('./transfer/index.js');
+const transferModule = (): Promise<TransferModule> => import('./transfer/index.js');
 /**
  * `sweepCuts(base, x, y, opts)`: the same small head trained on the frozen features of each candidate cut
  * (cutCandidates), validation accuracies best first; `cutFeatures(base, at, x)`: base.cut(at).predict(x) in
  * batches; `labelsCurve(features, y, valFeatures, valY)`: accuracy with k labelled examples per class.
  */
-export const transfer = { sweepCuts, cutCandidates, cutFeatures, labelsCurve };
+export const transfer = {
+  sweepCuts: async (...a: Parameters<TransferModule['sweepCuts']>): ReturnType<TransferModule['sweepCuts']> => (await transferModule()).sweepCuts(...a),
+  cutCandidates: async (...a: Parameters<TransferModule['cutCandidates']>): Promise<string[]> => (await transferModule()).cutCandidates(...a),
+  cutFeatures: async (...a: Parameters<TransferModule['cutFeatures']>): Promise<import('./tensor.js').Tensor> => (await transferModule()).cutFeatures(...a),
+  labelsCurve: async (...a: Parameters<TransferModule['labelsCurve']>): ReturnType<TransferModule['labelsCurve']> => (await transferModule()).labelsCurve(...a),
+};
 export type { Backbone, SweepCutsOptions, CutSweep, CutSweepRow, LabelsCurvePoint, HeadOptions } from './transfer/index.js';

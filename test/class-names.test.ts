@@ -205,7 +205,7 @@ describe('the command: finetune stores names and writes a report; predict and in
     const r = await run('finetune', join(root, 'test', 'fixtures', 'mnist_cnn.onnx'), '--data', join(dir, 'd.json'), '--cut', 'auto', '--epochs', '10', '--val', '0.3', '--out', join(dir, 'ft.onnx'), '--json');
     expect(r.code, r.err.join('\n')).toBe(0);
     const j = JSON.parse(r.out.at(-1)!);
-    expect(j.sweep.map((s: { cut: string }) => s.cut).sort()).toEqual(eg.transfer.cutCandidates(base).sort());
+    expect(j.sweep.map((s: { cut: string }) => s.cut).sort()).toEqual((await eg.transfer.cutCandidates(base)).sort());
     expect(j.cut).toBe(j.sweep[0].cut);
     // the validation accuracy the sweep saw for its pick and the fine-tuned model's are both real (3 classes)
     expect(j.sweep[0].valAccuracy).toBeGreaterThan(0.6);

@@ -13,13 +13,13 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const STRICT_CSP = "script-src 'self' 'wasm-unsafe-eval'";
+/** What a page may download (gzip, all JS from dist/) to run an ONNX model: the bar of issue 15. */
+const PAGE_BUDGET_GZIP = 150_000;
 /**
- * What a page may download (gzip, all JS from dist/) to run an ONNX model. Issue 15's bar is 150 kB, met
- * until the compression, pretraining, transfer and report tools and the int8 depthwise kernel came in
- * (measured 156.1 kB): held here where it stands, so it cannot grow further unnoticed, until it is back.
+ * The classic script holds everything the ES module build loads only when asked. Issue 15's bar is 150 kB,
+ * met until the compression, pretraining, transfer and report tools and the int8 depthwise kernel came in
+ * (measured 183.6 kB): held here where it stands, so it cannot grow further unnoticed, until it is back.
  */
-const PAGE_BUDGET_GZIP = 157_000;
-/** The classic script holds everything the ES module build loads only when asked (issue 15's bar: 150 kB; measured 183.5 kB). */
 const CLASSIC_BUDGET_GZIP = 184_500;
 
 /** Node's answer for the ring input (CommonJS and ESM builds), computed once. */

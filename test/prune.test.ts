@@ -207,7 +207,7 @@ describe('pruning', () => {
     expect(expectAt(10)).toBeCloseTo(0.75, 2);
   });
 
-  it('the Gauss-Newton diagonal of a softmax layer is mean x_i² p_j (1 - p_j); the empirical one mean x_i² (p_j - y_j)²', () => {
+  it('the Gauss-Newton diagonal of a softmax layer is mean x_i² p_j (1 - p_j); the empirical one mean x_i² (p_j - y_j)²', async () => {
     const { x, labels } = randomData(10, [4], 3, 21);
     const m = eg.sequential([eg.layers.dense({ name: 'soft', units: 3, activation: 'softmax', inputShape: [4], seed: 2 })]);
     const p = m.predict(x).dataSync(), xs = x.dataSync();
@@ -221,18 +221,18 @@ describe('pruning', () => {
         }
       }
     }
-    const [fisher] = eg.pruning.hessianDiagonal(m, { x });
+    const [fisher] = await eg.pruning.hessianDiagonal(m, { x });
     expect(fisher.layer).toBe('soft');
     expect(maxRelDiff(fisher.diagonal, gn)).toBeLessThan(1e-5);
-    const [empirical] = eg.pruning.hessianDiagonal(m, { x, y: labels, hessian: 'empirical' });
+    const [empirical] = await eg.pruning.hessianDiagonal(m, { x, y: labels, hessian: 'empirical' });
     expect(maxRelDiff(empirical.diagonal, emp)).toBeLessThan(1e-5);
   });
 
-  it('through a conv net, the diagonals match central differences of each example\'s -log p_c', () => {
+  it('through a conv net, the diagonals match central differences of each example\'s -log p_c', async () => {
     const { x, labels } = randomData(4, [6, 6, 2], 3, 31);
     const m = smallCnn(13);
-    const h = eg.pruning.hessianDiagonal(m, { x, y: labels, hessian: 'empirical' });
-    const gn = eg.pruning.hessianDiagonal(m, { x });
+    const h = await eg.pruning.hessianDiagonal(m, { x, y: labels, hessian: 'empirical' });
+    const gn = await eg.pruning.hessianDiagonal(m, { x });
     const layers = m.layers.filter((l) => l.weights[0]?.name === 'kernel');
     const eps = 2e-3;
     const logp = (): Float64Array => Float64Array.from(m.predict(x).dataSync(), (v) => Math.log(v));
@@ -261,7 +261,7 @@ describe('pruning', () => {
     }
   });
 
-  it('OBS on a small dense layer matches a direct computation: least w_q²/(2[H⁻¹]_qq) first, the others moved by -w_q/[H⁻¹]_qq H⁻¹e_q', () => {
+  it('OBS on a small dense layer matches a direct computation: least w_q²/(2[H⁻¹]_qq) first, the others moved by -w_q/[H⁻¹]_qq H⁻¹e_q', async () => {
     const K = 4, C = 3, P = K * C, n = 24, alpha = 1e-2;
     const { x, labels } = randomData(n, [K], C, 41);
     const m = eg.sequential([eg.layers.dense({ name: 'soft', units: C, activation: 'softmax', inputShape: [K], seed: 5, useBias: false })]);
@@ -286,7 +286,7 @@ describe('pruning', () => {
       w[free[q]] = 0;
       free.splice(q, 1);
     }
-    const pr = eg.pruning.obs(m, { layer: 'soft', x, y: labels, hessian: 'empirical', sparsity: 0.5, damping: alpha });
+    const pr = await eg.pruning.obs(m, { layer: 'soft', x, y: labels, hessian: 'empirical', sparsity: 0.5, damping: alpha });
     const got = m.layers[0].weights[0].tensor.dataSync();
     expect(Array.from(got).filter((v) => v === 0).length).toBe(k);
     expect(Array.from(pr.maskOf('soft')!)).toEqual(Array.from(w, (v) => (v === 0 ? 0 : 1)));
@@ -376,7 +376,7 @@ describe('pruning', () => {
     expect(errs[1]).toMatch(/--method must be 'magnitude' or 'obd', got 'random'/);
   });
 
-  it('refuses bad input, saying what and where', () => {
+  it('refuses bad input, saying what and where', async () => {
     const m = smallCnn(1);
     const x = eg.randomUniform([4, 6, 6, 2], -1, 1, 1);
     m.predict(x);
@@ -387,31 +387,31 @@ describe('pruning', () => {
     expect(() => eg.pruning.constantSparsity({ targetSparsity: 0.5, frequency: 0 })).toThrow(/frequency must be an integer >= 1, got 0/);
     expect(() => eg.pruning.pruneLowMagnitude(m, { layers: ['d2'] })).toThrow(/no prunable layer "d2" \(similar: d1[^)]*\) \(prunable: c1, d1, out\)/);
     expect(() => eg.pruning.pruneLowMagnitude(m, { scope: 'all' as eg.PruningScope })).toThrow(/scope must be 'layer' or 'global', got "all"/);
-    expect(() => eg.pruning.obd(m, { x, sparsity: 1 })).toThrow(/obd: sparsity must be a number in \[0, 1\), got 1/);
-    expect(() => eg.pruning.obd(m, { x, sparsity: 0.5, hessian: 'empirical' })).toThrow(/hessian 'empirical' needs labels y/);
-    expect(() => eg.pruning.obd(m, { x, sparsity: 0.5, samples: 5 })).toThrow(/samples must be an integer in \[1, 4\]/);
+    await expect(eg.pruning.obd(m, { x, sparsity: 1 })).rejects.toThrow(/obd: sparsity must be a number in \[0, 1\), got 1/);
+    await expect(eg.pruning.obd(m, { x, sparsity: 0.5, hessian: 'empirical' })).rejects.toThrow(/hessian 'empirical' needs labels y/);
+    await expect(eg.pruning.obd(m, { x, sparsity: 0.5, samples: 5 })).rejects.toThrow(/samples must be an integer in \[1, 4\]/);
     const big = eg.sequential([eg.layers.dense({ name: 'wide', units: 30, inputShape: [40] })]);
-    expect(() => eg.pruning.obs(big, { layer: 'wide', x: eg.zeros([2, 40]), sparsity: 0.5 })).toThrow(/layer 'wide' has 1200 weights; OBS keeps their full inverse Hessian and takes at most 1024/);
-    expect(() => eg.pruning.obs(m, { layer: 'nope', x, sparsity: 0.5 })).toThrow(/no prunable layer "nope"/);
+    await expect(eg.pruning.obs(big, { layer: 'wide', x: eg.zeros([2, 40]), sparsity: 0.5 })).rejects.toThrow(/layer 'wide' has 1200 weights; OBS keeps their full inverse Hessian and takes at most 1024/);
+    await expect(eg.pruning.obs(m, { layer: 'nope', x, sparsity: 0.5 })).rejects.toThrow(/no prunable layer "nope"/);
     expect(() => eg.pruning.stripPruning({} as eg.Pruning)).toThrow(/stripPruning: expects what pruneLowMagnitude/);
     expect(() => eg.pruning.sparsity(42 as unknown as eg.Model)).toThrow(/sparsity: expects a model/);
     const noKernels = eg.sequential([eg.layers.flatten({ inputShape: [2, 2] })]);
     expect(() => eg.pruning.pruneLowMagnitude(noKernels)).toThrow(/has no dense or convolution kernels to prune/);
     // OBD's Fisher is a softmax's: one output (regression, binary sigmoid) or a sigmoid head is refused; NaN too
     const reg = eg.sequential([eg.layers.dense({ units: 4, activation: 'tanh', inputShape: [3] }), eg.layers.dense({ units: 1 })]);
-    expect(() => eg.pruning.obd(reg, { x: eg.zeros([4, 3]), sparsity: 0.5 })).toThrow(/gives one output per example; the Hessian estimate is the Fisher of a softmax over classes/);
+    await expect(eg.pruning.obd(reg, { x: eg.zeros([4, 3]), sparsity: 0.5 })).rejects.toThrow(/gives one output per example; the Hessian estimate is the Fisher of a softmax over classes/);
     const sig = eg.sequential([eg.layers.dense({ units: 4, activation: 'tanh', inputShape: [3] }), eg.layers.dense({ units: 3, activation: 'sigmoid' })]);
-    expect(() => eg.pruning.obd(sig, { x: eg.zeros([4, 3]), sparsity: 0.5 })).toThrow(/ends in a sigmoid activation/);
+    await expect(eg.pruning.obd(sig, { x: eg.zeros([4, 3]), sparsity: 0.5 })).rejects.toThrow(/ends in a sigmoid activation/);
     const nan = x.dataSync().slice(); nan[7] = NaN;
-    expect(() => eg.pruning.obd(m, { x: eg.tensor(nan, x.shape), sparsity: 0.5 })).toThrow(/obd: x contains 1 NaN/);
+    await expect(eg.pruning.obd(m, { x: eg.tensor(nan, x.shape), sparsity: 0.5 })).rejects.toThrow(/obd: x contains 1 NaN/);
   });
 
-  it('OBD twice at the same sparsity keeps the count exact: equal saliencies (zero weights first) go by |w|', () => {
+  it('OBD twice at the same sparsity keeps the count exact: equal saliencies (zero weights first) go by |w|', async () => {
     const m = smallCnn(3), { x } = randomData(16, [6, 6, 2], 3, 4);
     const zeros = () => eg.pruning.sparsity(m).reduce((s, r) => s + r.zeros, 0);
-    eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
+    await eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
     const once = zeros();
-    eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
+    await eg.pruning.obd(m, { x, sparsity: 0.3, scope: 'layer' });
     expect(zeros()).toBe(once);
   });
 

@@ -22,9 +22,9 @@ describe('eg.transfer.sweepCuts', () => {
 
   it('candidates of the shipped digits-cnn: each block, not the logits under the softmax', async () => {
     const base = await eg.loadModel('models/digits-cnn.onnx');
-    expect(eg.transfer.cutCandidates(base)).toEqual(['block1_conv', 'block1_pool', 'block2_conv', 'block2_pool', 'flatten', 'features']);
+    expect(await eg.transfer.cutCandidates(base)).toEqual(['block1_conv', 'block1_pool', 'block2_conv', 'block2_pool', 'flatten', 'features']);
     const mb = await eg.loadModel('models/mobilenet-v2-features.onnx');
-    const c = eg.transfer.cutCandidates(mb);
+    const c = await eg.transfer.cutCandidates(mb);
     // block boundaries only: a residual block's add, never a node inside its branch; no padding nodes
     expect(c).toContain('block_2_add');
     expect(c).not.toContain('block_2_expand_relu/relu6');
@@ -41,7 +41,7 @@ describe('eg.transfer.sweepCuts', () => {
     const base = await eg.loadModel('models/digits-cnn.onnx');
     const x = eg.randomUniform([37, 28, 28, 1], 0, 1, 4);
     for (const at of ['block1_pool', 'flatten']) {
-      const got = eg.transfer.cutFeatures(base, at, x, { batchSize: 8 });
+      const got = await eg.transfer.cutFeatures(base, at, x, { batchSize: 8 });
       const want = base.cut(at).predict(x);
       expect(got.shape).toEqual(want.shape);
       expect(Array.from(got.dataSync())).toEqual(Array.from(want.dataSync()));
@@ -52,9 +52,9 @@ describe('eg.transfer.sweepCuts', () => {
       eg.layers.flatten({ name: 'f' }),
       eg.layers.dense({ name: 'out', units: 3, activation: 'softmax', seed: 2 }),
     ]);
-    expect(eg.transfer.cutCandidates(m)).toEqual(['c1', 'p1', 'f']);
+    expect(await eg.transfer.cutCandidates(m)).toEqual(['c1', 'p1', 'f']);
     const xm = eg.randomUniform([10, 8, 8, 1], 0, 1, 5);
-    expect(Array.from(eg.transfer.cutFeatures(m, 'p1', xm, { batchSize: 3 }).dataSync())).toEqual(Array.from(m.cut('p1').predict(xm).dataSync()));
+    expect(Array.from((await eg.transfer.cutFeatures(m, 'p1', xm, { batchSize: 3 })).dataSync())).toEqual(Array.from(m.cut('p1').predict(xm).dataSync()));
   });
 
   it('evaluates every candidate, best first; a cut through zeroed weights scores at chance, the input at far more', async () => {
@@ -90,7 +90,7 @@ describe('eg.transfer.sweepCuts', () => {
     const train = await digits59(20, 0, 8000), val = await digits59(40, 8000, 10000);
     const sw = await eg.transfer.sweepCuts(base, train.x, train.y, { validationData: [val.x, val.y], epochs: 25 });
     expect(sw.rows.length).toBe(6);
-    expect(new Set(sw.rows.map((r) => r.cut))).toEqual(new Set(eg.transfer.cutCandidates(base)));
+    expect(new Set(sw.rows.map((r) => r.cut))).toEqual(new Set(await eg.transfer.cutCandidates(base)));
     expect(sw.train).toBe(100);
     expect(sw.validation).toBe(200);
     const row = (c: string) => sw.rows.find((r) => r.cut === c)!;
@@ -122,7 +122,7 @@ describe('eg.transfer.sweepCuts', () => {
     const fold = stratifiedFolds(train.y, 5), yv = train.y.dataSync();
     for (let k = 0; k < 5; k++) expect(new Set(Array.from(yv).filter((_, i) => fold[i] === k))).toEqual(new Set([0, 1, 2, 3, 4]));
     // fold 2 of 'block2_pool' by hand: the 3rd and 8th example of each class held out, the head trained on the other 40
-    const f = eg.transfer.cutFeatures(base, 'block2_pool', train.x);
+    const f = await eg.transfer.cutFeatures(base, 'block2_pool', train.x);
     const rank = Array.from(yv, (c, i) => Array.from(yv).slice(0, i).filter((d) => d === c).length);
     const va = rank.flatMap((r, i) => (r % 5 === 2 ? [i] : [])), tr = rank.flatMap((r, i) => (r % 5 !== 2 ? [i] : []));
     expect(va.length).toBe(10);
@@ -140,7 +140,7 @@ describe('eg.transfer.sweepCuts', () => {
     const [row] = sw.rows;
     expect([row.featureShape, row.pool, row.params]).toEqual([[14, 14, 32], 'gap', 32 * 5 + 5]);
     // the reference: the full maps, through the global average pooling layer, the same seeds
-    const f = eg.transfer.cutFeatures(base, 'block2_conv', train.x), vf = eg.transfer.cutFeatures(base, 'block2_conv', val.x);
+    const f = await eg.transfer.cutFeatures(base, 'block2_conv', train.x), vf = await eg.transfer.cutFeatures(base, 'block2_conv', val.x);
     const ref = await trainHead(f, train.y, vf, val.y, 5, headDefaults({ ...opts, pool: 'gap' }, 'test'));
     expect(ref.pool).toBe('gap');
     expect(row.valAccuracy).toBeCloseTo(ref.valAccuracy, 6);
@@ -149,7 +149,7 @@ describe('eg.transfer.sweepCuts', () => {
 
   it('an NCHW model (PyTorch): x as the model takes it, maps handed to the head NHWC', async () => {
     const base = await eg.loadModel('test/fixtures/mnist_cnn.onnx');
-    const cands = eg.transfer.cutCandidates(base);
+    const cands = await eg.transfer.cutCandidates(base);
     expect(cands.length).toBeGreaterThan(2);
     const n = 40, x = eg.randomUniform([n, 1, 28, 28], 0, 1, 8), y = eg.tensor(Int32Array.from({ length: n }, (_, i) => i % 2), [n], 'int32');
     const sw = await eg.transfer.sweepCuts(base, x, y, { epochs: 1, validationSplit: 0.25 });

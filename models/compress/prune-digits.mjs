@@ -45,7 +45,7 @@ export async function pruneOnce(eg, path, data, { method, sparsity, epochs = 2, 
     p = eg.pruning.pruneLowMagnitude(model, { scope: method.endsWith('global') ? 'global' : 'layer', schedule: eg.pruning.constantSparsity({ targetSparsity: sparsity }) });
     p.prune(sparsity);
   } else if (method === 'obd-global' || method === 'obd-layer') {
-    p = eg.pruning.obd(model, { x: eg.data.slice(data.train.x, 0, calibration), sparsity, scope: method.endsWith('global') ? 'global' : 'layer' });
+    p = await eg.pruning.obd(model, { x: eg.data.slice(data.train.x, 0, calibration), sparsity, scope: method.endsWith('global') ? 'global' : 'layer' });
   } else if (method === 'gradual') {
     // the schedule reaches the sparsity at 2/3 of the fine-tuning, then the masks stay
     const steps = Math.ceil(data.train.labels.length / batchSize) * epochs, end = Math.floor((2 * steps) / 3 / 10) * 10;

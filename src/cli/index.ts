@@ -306,7 +306,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (auto) {
     const xb = nchw ? nhwcToNchw(x) : x; // the sweep feeds the model as its file lays out inputs
     let bar: Progress | undefined;
-    const cands = eg.transfer.cutCandidates(base);
+    const cands = await eg.transfer.cutCandidates(base);
     if (!cands.length) throw new Error(`--cut auto: model '${base.name}' has no candidate cut (no block boundary before its output)`);
     // with --folds, over the training examples only: the validation split stays unseen by the choice
     const nt = x.shape[0] - Math.floor(x.shape[0] * valFrac);
@@ -367,7 +367,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   if (reportPath) {
     const spec = 'node:fs/promises';
     const fs = (await import(spec)) as { writeFile(p: string, d: string): Promise<void> };
-    await fs.writeFile(reportPath, eg.report.html({
+    await fs.writeFile(reportPath, await eg.report.html({
       title: `Fine-tuning ${pos[0]}`,
       details: [
         ['model', `${pos[0]}${cutAt ? ` cut at '${cutAt}'${auto ? ' (--cut auto)' : ''}` : ''}, frozen; new ${pool === 'gap' ? 'global average pooling + ' : pool === 'flatten' ? 'flatten + ' : ''}softmax head`],
@@ -683,7 +683,7 @@ async function pruneCmd(args: string[], json: boolean, out: (s: string) => void)
   const before = acc();
   const tPrune = performance.now();
   const p = method === 'obd'
-    ? eg.pruning.obd(net, { x: eg.data.slice(data.train.x, 0, Math.min(samples, data.train.x.shape[0])), sparsity, scope: scope as eg.PruningScope })
+    ? await eg.pruning.obd(net, { x: eg.data.slice(data.train.x, 0, Math.min(samples, data.train.x.shape[0])), sparsity, scope: scope as eg.PruningScope })
     : new eg.Pruning(net, { scope: scope as eg.PruningScope }).prune(sparsity);
   const pruneSeconds = (performance.now() - tPrune) / 1000;
   const pruned = acc();
