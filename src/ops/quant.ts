@@ -68,51 +68,56 @@ export function quantizeWeights(w: ArrayLike<number>, K: number, N: number, limi
   return { w: q, scale };
 }
 
-interface Packed { pb: Tensor; colSums: Tensor; biasQ: Tensor; mult: Tensor; relaxed7: number }
+interface Epilogue { biasQ: Tensor; mult: Tensor }
+interface Packed extends Epilogue { pb: Tensor; colSums: Tensor; relaxed7: number }
+interface DwPacked extends Epilogue { w: Tensor }
+
+/** What `make` builds for (weights, backend), built once and kept while both live. */
+function perBackend<T>(cache: WeakMap<QWeights, WeakMap<Backend, T>>, q: QWeights, be: Backend, make: () => T): T {
+  let byBe = cache.get(q);
+  if (!byBe) cache.set(q, (byBe = new WeakMap()));
+  let p = byBe.get(be);
+  if (!p) byBe.set(be, (p = make()));
+  return p;
+}
+
+/** The epilogue's per-channel multipliers (input scale x weight scale) and the bias quantized by them. */
+function epilogue(q: QWeights, be: Backend): Epilogue {
+  const e = { biasQ: Tensor.empty([q.N], 'int32', be), mult: Tensor.empty([q.N], 'float32', be) };
+  const mult = be.f32(e.mult.ptr, q.N), biasQ = be.i32(e.biasQ.ptr, q.N);
+  for (let n = 0; n < q.N; n++) {
+    mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
+    biasQ[n] = q.bias && !q.raw ? roundHalfEven(q.bias[n] / mult[n]) : 0;
+  }
+  return e;
+}
+
 const packs = new WeakMap<QWeights, WeakMap<Backend, Packed>>();
 
 /** The weights packed for this backend's kernels (once), with the quantized bias and output multipliers. */
 function packed(q: QWeights, be: Backend): Packed {
-  let byBe = packs.get(q);
-  if (!byBe) packs.set(q, (byBe = new WeakMap()));
-  let p = byBe.get(be);
-  if (p) return p;
-  const k = be.kernels;
-  const w = be.alloc(q.w.length);
-  be.write(w, q.w);
-  const relaxed7 = be.relaxedDotOk() && k.qWeightsAre7Bit(q.K, q.N, w, q.N) ? 1 : 0;
-  const i32 = (n: number) => Tensor.empty([Math.max(1, Math.ceil(n / 4))], 'int32', be);
-  p = { pb: i32(k.qgemmPackedBSize(q.K, q.N)), colSums: i32(q.N * 4), biasQ: i32(q.N * 4), mult: Tensor.empty([q.N], 'float32', be), relaxed7 };
-  k.qgemmPackB(q.K, q.N, w, q.N, p.pb.ptr, p.colSums.ptr, relaxed7);
-  be.free(w);
-  const mult = be.f32(p.mult.ptr, q.N), biasQ = be.i32(p.biasQ.ptr, q.N);
-  for (let n = 0; n < q.N; n++) {
-    mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
-    biasQ[n] = q.bias && !q.raw ? roundHalfEven(q.bias[n] / mult[n]) : 0;
-  }
-  byBe.set(be, p);
-  return p;
+  return perBackend(packs, q, be, () => {
+    const k = be.kernels;
+    const w = be.alloc(q.w.length);
+    be.write(w, q.w);
+    const relaxed7 = be.relaxedDotOk() && k.qWeightsAre7Bit(q.K, q.N, w, q.N) ? 1 : 0;
+    const i32 = (n: number) => Tensor.empty([Math.max(1, Math.ceil(n / 4))], 'int32', be);
+    const p = { pb: i32(k.qgemmPackedBSize(q.K, q.N)), colSums: i32(q.N * 4), relaxed7, ...epilogue(q, be) };
+    k.qgemmPackB(q.K, q.N, w, q.N, p.pb.ptr, p.colSums.ptr, relaxed7);
+    be.free(w);
+    return p;
+  });
 }
 
-interface DwPacked { w: Tensor; biasQ: Tensor; mult: Tensor }
 const dwPacks = new WeakMap<QWeights, WeakMap<Backend, DwPacked>>();
 
 /** A depthwise layer's weights in this backend's heap as they are ([KH * KW, CO] s8), with its bias and multipliers. */
 function dwPacked(q: QWeights, be: Backend): DwPacked {
-  let byBe = dwPacks.get(q);
-  if (!byBe) dwPacks.set(q, (byBe = new WeakMap()));
-  let p = byBe.get(be);
-  if (p) return p;
-  const bytes = Tensor.empty([Math.max(1, Math.ceil(q.w.length / 4))], 'int32', be);
-  be.write(bytes.ptr, q.w);
-  p = { w: bytes, biasQ: Tensor.empty([q.N], 'int32', be), mult: Tensor.empty([q.N], 'float32', be) };
-  const mult = be.f32(p.mult.ptr, q.N), biasQ = be.i32(p.biasQ.ptr, q.N);
-  for (let n = 0; n < q.N; n++) {
-    mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
-    biasQ[n] = q.bias && !q.raw ? roundHalfEven(q.bias[n] / mult[n]) : 0;
-  }
-  byBe.set(be, p);
-  return p;
+  return perBackend(dwPacks, q, be, () => {
+    const w = Tensor.empty([Math.max(1, Math.ceil(q.w.length / 4))], 'int32', be);
+    be.write(w.ptr, q.w);
+    return { w, ...epilogue(q, be) };
+  });
 }
 
 const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
