@@ -35,15 +35,51 @@ export { Features };
 /** Keras loss names; the logits forms are used internally when the model ends in softmax / sigmoid. */
 export type LossSpec = LossName | 'sparseCategoricalCrossentropy' | 'mse' | 'mae';
 
+/**
+ * The losses of a model with several outputs (Keras's forms): one loss for every output, an array with one per
+ * output, or a { outputName: loss } map; null (or a name the map leaves out) is an output that does not train
+ * (fit takes no labels for it).
+ */
+export type LossesSpec = LossSpec | Array<LossSpec | null> | Record<string, LossSpec | null>;
+
 export interface CompileArgs {
   optimizer: Optimizer | OptimizerName;
-  loss: LossSpec;
-  metrics?: MetricName[];
+  loss: LossesSpec;
+  /** Metrics of the output, or (several outputs) of every output, an array of lists per output, or a { outputName: [...] } map. */
+  metrics?: MetricName[] | MetricName[][] | Record<string, MetricName[]>;
+  /** Several outputs: the weights of their losses in the total that trains (default 1 each), an array or a { outputName: w } map. */
+  lossWeights?: number[] | Record<string, number>;
   /** Huber delta, BCE epsilon. */
   lossOptions?: { delta?: number; epsilon?: number };
 }
 
+/** fit / evaluate labels: one tensor (one output), or per trained output an array in output order or a { outputName: labels } map. */
+export type Targets = Tensor | Array<Tensor | null | undefined> | Record<string, Tensor>;
+
+/** An output that trains, of a model with several: its loss, the loss's weight in the total, its metrics. */
+interface OutputLoss {
+  output: number;
+  name: string;
+  loss: LossName | 'sparseCategoricalCrossentropy';
+  weight: number;
+  metrics: MetricName[];
+}
+
 const LOSS_ALIASES: Record<string, LossName | 'sparseCategoricalCrossentropy'> = { mse: 'meanSquaredError', mae: 'meanAbsoluteError' };
+
+function checkLoss(l: LossSpec, where: string): LossName | 'sparseCategoricalCrossentropy' {
+  const loss = (LOSS_ALIASES[l] ?? l) as LossName | 'sparseCategoricalCrossentropy';
+  if (!LOSSES.includes(loss as LossName) && loss !== 'sparseCategoricalCrossentropy') {
+    throw new Error(`edgegrad.compile: unknown loss '${l}'${where} (expected one of ${[...LOSSES, 'sparseCategoricalCrossentropy', 'mse', 'mae'].join(', ')})`);
+  }
+  return loss;
+}
+
+function checkMetrics(ms: MetricName[], where: string): MetricName[] {
+  if (!Array.isArray(ms)) throw new Error(`edgegrad.compile: metrics${where} must be an array of metric names`);
+  for (const m of ms) if (!METRICS.includes(m)) throw new Error(`edgegrad.compile: unknown metric '${m}'${where} (expected one of ${METRICS.join(', ')})`);
+  return ms.slice();
+}
 
 export class Model extends Layer {
   inputs: SymbolicTensor[];
@@ -53,6 +89,8 @@ export class Model extends Layer {
   private lossName?: LossName | 'sparseCategoricalCrossentropy';
   private lossOptions: { delta?: number; epsilon?: number } = {};
   private metricNames: MetricName[] = [];
+  /** A model with several outputs: the outputs that train (compile's losses per output), in output order. */
+  private heads?: OutputLoss[];
   private plans = new Map<string, Plan | TrainPlan>();
 
   constructor(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs: SymbolicTensor | SymbolicTensor[]; name?: string }) {
@@ -152,11 +190,52 @@ export class Model extends Layer {
     return this.outputs.map((s, i) => (base.indexOf(base[i]) !== base.lastIndexOf(base[i]) && 'index' in s.source ? `${base[i]}:${s.source.index}` : base[i]));
   }
 
-  /** Training needs one output (one loss): a clear error otherwise, before anything runs. */
-  private oneOutput(op: string): void {
-    if (this.outputs.length > 1) {
-      throw new Error(`edgegrad.${op}: model '${this.name}' has ${this.outputs.length} outputs (${this.outputNames.join(', ')}); fit and evaluate take a model with one: build one per head over the same layers (eg.model({ inputs, outputs: head }))`);
+  /**
+   * fit / evaluate labels: a tensor (one output), or one per output that trains (compile's losses), in
+   * output order (an array with an entry per output, null for one that does not train, or with one per
+   * trained output) or by output name.
+   */
+  private targetsOf(y: Targets, op: string): Tensor | Tensor[] {
+    const heads = this.heads;
+    if (!heads) {
+      if (!(y instanceof Tensor) && (Array.isArray(y) || (y && typeof y === 'object'))) return this.onlyOneTarget(y, op);
+      return y as Tensor;
     }
+    const trained = heads.map((h) => h.name).join(', ');
+    if (y instanceof Tensor) {
+      if (heads.length === 1) return [y];
+      throw new Error(`edgegrad.${op}: model '${this.name}' trains ${heads.length} outputs (${trained}): pass their labels as an array in output order or a { outputName: labels } map`);
+    }
+    if (Array.isArray(y)) {
+      const n = this.outputs.length;
+      if (y.length === n) {
+        const extra = y.findIndex((t, k) => t != null && !heads.some((h) => h.output === k));
+        if (extra >= 0 && heads.length !== n) throw new Error(`edgegrad.${op}: labels were given for output '${this.outputNames[extra]}', which has no loss (compile's loss for it is null)`);
+        return heads.map((h) => this.targetAt(y[h.output], h, op));
+      }
+      if (y.length === heads.length) return heads.map((h, k) => this.targetAt(y[k], h, op));
+      throw new Error(`edgegrad.${op}: model '${this.name}' has ${n} outputs, ${heads.length} of them with a loss (${trained}); got ${y.length} label tensors`);
+    }
+    if (y && typeof y === 'object') {
+      const names = this.outputNames, keys = Object.keys(y);
+      const unknown = keys.filter((k) => !names.includes(k)), untrained = keys.filter((k) => names.includes(k) && !heads.some((h) => h.name === k));
+      if (unknown.length) throw new Error(`edgegrad.${op}: no output of model '${this.name}' is named ${unknown.map((u) => `'${u}'`).join(', ')} (outputs: ${names.join(', ')})`);
+      if (untrained.length) throw new Error(`edgegrad.${op}: labels were given for output${untrained.length > 1 ? 's' : ''} ${untrained.map((u) => `'${u}'`).join(', ')}, which ha${untrained.length > 1 ? 've' : 's'} no loss (compile's loss for it is null)`);
+      return heads.map((h) => this.targetAt((y as Record<string, Tensor>)[h.name], h, op));
+    }
+    throw new Error(`edgegrad.${op}: y must be a Tensor, an array of tensors in output order, or a { outputName: labels } map`);
+  }
+
+  private targetAt(t: Tensor | null | undefined, h: OutputLoss, op: string): Tensor {
+    if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: the labels of output '${h.name}' (loss ${h.loss}) are missing${t === undefined || t === null ? '' : ': not a Tensor'}`);
+    return t;
+  }
+
+  private onlyOneTarget(y: Array<Tensor | null | undefined> | Record<string, Tensor>, op: string): Tensor {
+    const name = this.outputNames[0];
+    const t = Array.isArray(y) ? (y.length === 1 ? y[0] : undefined) : Object.keys(y).length === 1 ? y[name] : undefined;
+    if (!(t instanceof Tensor)) throw new Error(`edgegrad.${op}: model '${this.name}' has one output (${name}): pass its labels as a tensor${Array.isArray(y) ? '' : ` (or { ${name}: labels })`}`);
+    return t;
   }
 
   /** A call's inputs in input order: one tensor (a model with one input), an array in input order, or a { name: tensor } map. */
@@ -181,19 +260,68 @@ export class Model extends Layer {
   }
 
   compile(args: CompileArgs): void {
-    const loss = (LOSS_ALIASES[args.loss] ?? args.loss) as LossName | 'sparseCategoricalCrossentropy';
-    if (!LOSSES.includes(loss as LossName) && loss !== 'sparseCategoricalCrossentropy') {
-      throw new Error(`edgegrad.compile: unknown loss '${args.loss}' (expected one of ${[...LOSSES, 'sparseCategoricalCrossentropy', 'mse', 'mae'].join(', ')})`);
-    }
-    for (const m of args.metrics ?? []) {
-      if (!METRICS.includes(m)) throw new Error(`edgegrad.compile: unknown metric '${m}' (expected one of ${METRICS.join(', ')})`);
-    }
+    // checked whole before anything changes: a bad compile leaves the last one in force
+    const heads = this.outputs.length > 1 ? this.outputLosses(args) : undefined;
+    const loss = heads ? heads[0].loss : checkLoss(this.onlyOne(args.loss, 'loss') as LossSpec, '');
+    const metrics = heads ? [] : checkMetrics(this.onlyOne(args.metrics ?? [], 'metrics') as MetricName[], '');
+    if (!heads && args.lossWeights !== undefined) this.onlyOne(args.lossWeights, 'lossWeights');
     this.optimizer?.dispose();
     this.optimizer = getOptimizer(args.optimizer);
     this.lossName = loss;
+    this.heads = heads;
     this.lossOptions = args.lossOptions ?? {};
-    this.metricNames = args.metrics ?? [];
+    this.metricNames = metrics;
     this.dropPlans();
+  }
+
+  /** A one-output model's compile argument given in a per-output form (an array of one, a map by its name): the one value. */
+  private onlyOne<T>(v: T | T[] | Record<string, T>, what: string): T | T[] | Record<string, T> {
+    const name = this.outputNames[0];
+    if (what === 'metrics' ? Array.isArray(v) && v.length === 1 && Array.isArray(v[0]) : Array.isArray(v)) {
+      if ((v as T[]).length !== 1) throw new Error(`edgegrad.compile: ${what} has ${(v as T[]).length} entries; model '${this.name}' has one output (${name})`);
+      return (v as T[])[0];
+    }
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length !== 1 || keys[0] !== name) throw new Error(`edgegrad.compile: ${what} names ${keys.join(', ') || 'no output'}; model '${this.name}' has one output, '${name}'`);
+      return (v as Record<string, T>)[name];
+    }
+    return v;
+  }
+
+  /** compile's losses, weights and metrics per output of a model with several (Keras's list and map forms). */
+  private outputLosses(args: CompileArgs): OutputLoss[] {
+    const names = this.outputNames;
+    // a value per output from one for all, an array in output order, or a map by output name
+    const perOutput = <T>(v: T | T[] | Record<string, T> | undefined, what: string, isOne: (x: unknown) => boolean, missing: T): T[] => {
+      if (v === undefined || isOne(v)) return names.map(() => (v === undefined ? missing : v as T));
+      if (Array.isArray(v)) {
+        if (v.length !== names.length) throw new Error(`edgegrad.compile: ${what} has ${v.length} entries; model '${this.name}' has ${names.length} outputs (${names.join(', ')})`);
+        return v;
+      }
+      if (typeof v === 'object' && v !== null) {
+        const unknown = Object.keys(v).filter((k) => !names.includes(k));
+        if (unknown.length) throw new Error(`edgegrad.compile: ${what} names ${unknown.map((u) => `'${u}'`).join(', ')}, not an output of model '${this.name}' (outputs: ${names.join(', ')})`);
+        return names.map((nm) => (nm in v ? (v as Record<string, T>)[nm] : missing));
+      }
+      throw new Error(`edgegrad.compile: ${what} must be one value, an array with one per output, or a { outputName: value } map`);
+    };
+    const losses = perOutput<LossSpec | null>(args.loss, 'loss', (x) => typeof x === 'string', null);
+    const weights = perOutput<number>(args.lossWeights, 'lossWeights', (x) => typeof x === 'number', 1);
+    const metrics = perOutput<MetricName[]>(args.metrics as MetricName[] | MetricName[][] | Record<string, MetricName[]>, 'metrics', (x) => Array.isArray(x) && x.every((m) => typeof m === 'string'), []);
+    const heads: OutputLoss[] = [];
+    losses.forEach((l, k) => {
+      const where = ` (output '${names[k]}')`;
+      if (!(Number.isFinite(weights[k]) && weights[k] >= 0)) throw new Error(`edgegrad.compile: lossWeights${where} must be a finite number >= 0, got ${weights[k]}`);
+      const ms = checkMetrics(metrics[k] ?? [], where);
+      if (l === null || l === undefined) {
+        if (ms.length) throw new Error(`edgegrad.compile: metrics${where} are asked for an output without a loss: give it a loss (lossWeights 0 keeps it from training)`);
+        return;
+      }
+      heads.push({ output: k, name: names[k], loss: checkLoss(l, where), weight: weights[k], metrics: ms });
+    });
+    if (!heads.length) throw new Error(`edgegrad.compile: no output of model '${this.name}' has a loss (outputs: ${names.join(', ')})`);
+    return heads;
   }
 
   protected dropPlans(): void {
@@ -347,12 +475,11 @@ export class Model extends Layer {
     if (cached && !cached.plan.stale) return cached;
     if (cached) { cached.plan.dispose(); this.plans.delete(key); }
     if (!this.lossName) throw new Error(`edgegrad: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
-    this.oneOutput('fit');
     const policy = budget === undefined ? { every: 1 } : this.checkpointing(batch, budget).policy;
-    const { g, y, lossV, out, xs, grads } = this.stepGraph(training, policy);
+    const { g, y, ys, lossV, out, xs, grads, heads } = this.stepGraph(training, policy);
     // labels stay alive to the end: metrics read them after the run, and the planner would reuse their bytes
-    const plan = new Plan(g, { batch, training, keep: [y, ...grads.map((x) => x.grad)] });
-    const tp: TrainPlan = { plan, x: xs[0], xs, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })) };
+    const plan = new Plan(g, { batch, training, keep: [...ys, ...grads.map((x) => x.grad)] });
+    const tp: TrainPlan = { plan, x: xs[0], xs, y, pred: out, loss: lossV, grads: grads.map((gr) => ({ ...gr, grad: gr.grad })), ...(heads ? { heads } : {}) };
     this.plans.set(key, tp);
     return tp;
   }
@@ -366,27 +493,46 @@ export class Model extends Layer {
     // frozen batch norms fold into their convs and pads into convs, in training as in inference: the
     // frozen part of a step runs the inference graph
     const g = optimizeForInference(fwd.g, { frozenOnly: true });
-    const { lossName, lossInput } = lossOnLogits(g, out, this.lossName!);
-    const sparse = lossName === 'sparseSoftmaxCrossEntropy';
-    const outShape = g.values[out].shape;
-    const y = g.input('y', sparse ? outShape.slice(0, -1) : outShape.slice(), sparse ? 'int32' : 'float32');
-    const [lossV, dPred] = g.node('loss', [lossInput, y], { loss: lossName, ...this.lossOptions }, 'loss');
+    // a loss per output that trains (one, or compile's heads), each seeding the backward pass at its output
+    const seeds = new Map<number, number>(), ys: number[] = [], heads: NonNullable<TrainPlan['heads']> = [];
+    let total = -1;
+    for (const h of this.heads ?? [{ output: 0, name: '', loss: this.lossName!, weight: 1, metrics: this.metricNames }]) {
+      const o = fwd.outs[h.output], tag = this.heads ? `_${h.name}` : '';
+      const { lossName, lossInput } = lossOnLogits(g, o, h.loss);
+      const sparse = lossName === 'sparseSoftmaxCrossEntropy';
+      const outShape = g.values[o].shape;
+      const y = g.input(`y${tag}`, sparse ? outShape.slice(0, -1) : outShape.slice(), sparse ? 'int32' : 'float32');
+      const [lv, dPred] = g.node('loss', [lossInput, y], { loss: lossName, ...this.lossOptions }, `loss${tag}`);
+      let weighted = lv, seed = dPred;
+      if (h.weight !== 1) {
+        // the total is sum_k w_k L_k: each head's loss and its gradient scaled by its weight
+        const w = g.node('constant', [], { value: h.weight }, `loss${tag}_weight`)[0];
+        weighted = g.node('mul', [lv, w], {}, `loss${tag}_weighted`)[0];
+        seed = g.node('mul', [dPred, w], {}, `loss${tag}_dweighted`)[0];
+      }
+      const had = seeds.get(lossInput);
+      seeds.set(lossInput, had === undefined ? seed : g.node('add', [had, seed], {}, `loss${tag}_dsum`)[0]);
+      total = total < 0 ? weighted : g.node('add', [total, weighted], {}, `loss${tag}_total`)[0];
+      ys.push(y);
+      if (this.heads) heads.push({ name: h.name, y, pred: o, loss: lv, metrics: h.metrics, sparse });
+    }
+    const lossV = total, y = ys[0];
     const owners = new Map<Tensor, { weight: Weight; layer: Layer }>();
     for (const layer of this.layers) for (const w of allWeights(layer)) owners.set(w.weight.tensor, w);
     const grads: TrainPlan['grads'] = [];
-    g.outputs = [out, lossV];
+    g.outputs = this.heads ? [...fwd.outs, lossV, ...heads.map((h) => h.loss)] : [out, lossV];
     let recomputed = 0;
     if (training) {
       const forwardCount = g.nodes.length;
       const wrt = g.values.filter((v) => v.kind === 'param' && v.trainable).map((v) => v.id);
-      const gm = buildBackward(g, new Map([[lossInput, dPred]]), wrt);
+      const gm = buildBackward(g, seeds, wrt);
       for (const [pid, gid] of gm) {
         const owner = owners.get(g.values[pid].tensor!)!;
         grads.push({ ...owner, grad: gid });
       }
       recomputed = checkpoint(g, forwardCount, policy, true);
     }
-    return { g, y, lossV, out, xs, grads, recomputed };
+    return { g, y, ys, lossV, out: this.heads ? heads[0].pred : out, xs, grads, recomputed, heads: this.heads ? heads : undefined };
   }
 
   /**
@@ -407,7 +553,7 @@ export class Model extends Layer {
   /** The policies tried (see checkpointing): the one with the fewest recomputed nodes within budget, and the least bytes any reaches. */
   private checkpointSearch(batch: number, budget: number): { best?: { policy: CheckpointPolicy; bytes: number; recomputed: number }; least: { policy: CheckpointPolicy; bytes: number } } {
     const full = this.stepGraph(true, { every: 1 });
-    const fullBytes = plannedBytes(full.g, batch, [full.y, ...full.grads.map((x) => x.grad)]);
+    const fullBytes = plannedBytes(full.g, batch, [...full.ys, ...full.grads.map((x) => x.grad)]);
     if (fullBytes <= budget) return { best: { policy: { every: 1 }, bytes: fullBytes, recomputed: 0 }, least: { policy: { every: 1 }, bytes: fullBytes } };
     // the per-example sizes of the forward values, largest first (at most 8 thresholds, spread out)
     const sizes = [...new Set(full.g.values.filter((v) => v.kind === 'node').map((v) => v.shape.reduce((p, d) => p * Math.abs(d), 1)))].sort((a, b) => b - a);
@@ -420,8 +566,8 @@ export class Model extends Layer {
     let best: { policy: CheckpointPolicy; bytes: number; recomputed: number } | undefined;
     let least = { policy: { every: 1 } as CheckpointPolicy, bytes: fullBytes };
     for (const policy of policies) {
-      const { g, y, grads, recomputed } = this.stepGraph(true, policy);
-      const bytes = plannedBytes(g, batch, [y, ...grads.map((x) => x.grad)]);
+      const { g, ys, grads, recomputed } = this.stepGraph(true, policy);
+      const bytes = plannedBytes(g, batch, [...ys, ...grads.map((x) => x.grad)]);
       if (bytes < least.bytes) least = { policy, bytes };
       if (bytes <= budget && (!best || recomputed < best.recomputed)) best = { policy, bytes, recomputed };
     }
@@ -436,12 +582,11 @@ export class Model extends Layer {
   trainingMemory(batchSize: number, opts: { memoryBudget?: number } = {}): { inference: number; step: number; budgeted?: { bytes: number; checkpoints: CheckpointPolicy; recomputedNodes: number } } {
     if (!this.lossName) throw new Error(`edgegrad.trainingMemory: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`edgegrad.trainingMemory: batchSize must be a positive integer, got ${batchSize}`);
-    this.oneOutput('trainingMemory');
     const f = this.forwardGraph();
     f.g.outputs = f.outs;
     const inference = plannedBytes(optimizeForInference(f.g), batchSize, []);
     const full = this.stepGraph(true, { every: 1 });
-    const step = plannedBytes(full.g, batchSize, [full.y, ...full.grads.map((x) => x.grad)]);
+    const step = plannedBytes(full.g, batchSize, [...full.ys, ...full.grads.map((x) => x.grad)]);
     if (opts.memoryBudget === undefined) return { inference, step };
     const c = this.checkpointing(batchSize, opts.memoryBudget);
     return { inference, step, budgeted: { bytes: c.bytes, checkpoints: c.policy, recomputedNodes: c.recomputed } };
@@ -467,19 +612,30 @@ export class Model extends Layer {
     return n;
   }
 
-  /** y's shape, dtype and values; `host`: a copy of its data (a backend that reads back only asynchronously). */
-  private checkY(y: Tensor, n: number, op: string, host?: ArrayLike<number>): void {
-    if (!(y instanceof Tensor)) throw new Error(`edgegrad.${op}: y must be a Tensor`);
-    checkBackend(y, op, 'y');
-    if (y.shape[0] !== n) throw new Error(`edgegrad.${op}: x has ${n} examples but y has ${y.shape[0]} (${formatShape(y.shape)})`);
+  /**
+   * The labels (targetsOf's: a tensor, or one per head) checked; `host`: a copy of each one's data (a backend
+   * that reads back only asynchronously).
+   */
+  private checkYs(y: Tensor | Tensor[], n: number, op: string, host?: Array<ArrayLike<number> | undefined>): void {
+    if (!Array.isArray(y)) return this.checkY(y, n, op, host?.[0]);
+    y.forEach((t, k) => this.checkY(t, n, op, host?.[k], this.heads![k]));
+  }
+
+  /** y's shape, dtype and values for the output (head) it labels; `host`: a copy of its data. */
+  private checkY(y: Tensor, n: number, op: string, host?: ArrayLike<number>, head?: OutputLoss): void {
+    const what = head ? `the labels of output '${head.name}'` : 'y';
+    if (!(y instanceof Tensor)) throw new Error(`edgegrad.${op}: ${what} must be a Tensor`);
+    checkBackend(y, op, head ? `y (${head.name})` : 'y');
+    if (y.shape[0] !== n) throw new Error(`edgegrad.${op}: x has ${n} examples but ${what} ${head ? 'have' : 'has'} ${y.shape[0]} (${formatShape(y.shape)})`);
+    const lossName = head?.loss ?? this.lossName;
     // class indices: the sparse cross-entropies, on probabilities (softmax output) or on logits
-    const sparse = this.lossName === 'sparseCategoricalCrossentropy' || this.lossName === 'sparseSoftmaxCrossEntropy';
-    const outShape = this.outputs[0].shape.slice(1);
+    const sparse = lossName === 'sparseCategoricalCrossentropy' || lossName === 'sparseSoftmaxCrossEntropy';
+    const outShape = this.outputs[head?.output ?? 0].shape.slice(1);
     if (sparse) {
       // one index per example, or per step of an example with a sequence of predictions
       const want = [n, ...outShape.slice(0, -1)], per = sizeOfShape(outShape.slice(0, -1));
       if (y.dtype !== 'int32' || y.rank !== want.length || want.some((d, i) => d !== y.shape[i])) {
-        throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs int32 class indices ${formatShape(want)}, got ${y.dtype} ${formatShape(y.shape)}`);
+        throw new Error(`edgegrad.${op}: loss '${lossName}'${head ? ` (output '${head.name}')` : ''} needs int32 class indices ${formatShape(want)}, got ${y.dtype} ${formatShape(y.shape)}`);
       }
       // the loss kernel reads logits[row * classes + label]: a label out of range would read another row or past the batch
       const classes = outShape[outShape.length - 1], v = host ?? y.view();
@@ -489,15 +645,15 @@ export class Model extends Layer {
         }
       }
     } else if (y.dtype !== 'float32' || y.rank !== outShape.length + 1 || outShape.some((d, i) => d !== y.shape[i + 1])) {
-      throw new Error(`edgegrad.${op}: loss '${this.lossName}' needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
+      throw new Error(`edgegrad.${op}: loss '${lossName}'${head ? ` (output '${head.name}')` : ''} needs float32 labels [${n}, ${outShape.join(', ')}] like the model output, got ${y.dtype} ${formatShape(y.shape)}`);
     }
     if (!sparse) {
-      refuseNonFinite(y, op, 'y');
+      refuseNonFinite(y, op, head ? `y (${head.name})` : 'y');
       if (host && host.length) {
         const bad = Array.prototype.findIndex.call(host, (v: number) => !Number.isFinite(v));
-        if (bad >= 0) throw new Error(`edgegrad.${op}: y contains NaN or infinite values (the first, ${host[bad]}, in example ${Math.floor(bad / (y.size / n))})`);
+        if (bad >= 0) throw new Error(`edgegrad.${op}: ${what} contains NaN or infinite values (the first, ${host[bad]}, in example ${Math.floor(bad / (y.size / n))})`);
       }
-      checkTargets(host ?? y.view(), y.shape[0], y.shape[y.rank - 1] ?? 1, this.lossName!, op);
+      checkTargets(host ?? y.view(), y.shape[0], y.shape[y.rank - 1] ?? 1, lossName!, op);
     }
   }
 
@@ -573,15 +729,19 @@ export class Model extends Layer {
     return { mean, variance };
   }
 
-  /** Mean loss and metrics over (x, y). */
-  evaluate(x: ModelInputs | Features, y: Tensor, opts: { batchSize?: number } = {}): Logs {
+  /**
+   * Mean loss and metrics over (x, y). A model with several outputs that train (compile's losses per output)
+   * takes their labels as an array in output order or a { outputName: labels } map, and logs the weighted
+   * total `loss` with each output's `<output>_loss` and `<output>_<metric>` (Keras's names).
+   */
+  evaluate(x: ModelInputs | Features, y0: Targets, opts: { batchSize?: number } = {}): Logs {
     refuseWithoutSyncReads('evaluate', "pass validationData to fit (evaluated on the device), or evaluate on wasm (eg.ready({ backend: 'wasm' }) and setWeights)");
-    if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
     if (!this.lossName) throw new Error(`edgegrad.evaluate: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
-    this.oneOutput('evaluate');
+    const y = this.targetsOf(y0, 'evaluate');
+    if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
     const xs = this.inputsOf(x, 'evaluate');
     const n = this.checkX(xs, 'evaluate');
-    this.checkY(y, n, 'evaluate');
+    this.checkYs(y, n, 'evaluate');
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
     const idx = Int32Array.from({ length: n }, (_, i) => i);
@@ -597,14 +757,19 @@ export class Model extends Layer {
     return acc.logs(n, '');
   }
 
-  async fit(x0: ModelInputs | Features, y: Tensor, args: FitArgs = {}): Promise<History> {
+  /**
+   * Train on (x, y). y: a tensor, or for a model with several outputs that train (compile's losses per
+   * output) their labels as an array in output order or a { outputName: labels } map; each step descends
+   * the weighted sum of their losses (compile's lossWeights).
+   */
+  async fit(x0: ModelInputs | Features, y0: Targets, args: FitArgs = {}): Promise<History> {
     new Pacer(args, 'fit').check('before the first step');
     const be = getBackend();
     if (!be.syncRead && args.validationData?.[0] instanceof Features) {
       throw new Error(`edgegrad.fit: cached features are not used on the '${be.name}' backend yet: pass the validation inputs`);
     }
-    if (!this.optimizer) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
-    this.oneOutput('fit');
+    if (!this.optimizer || !this.lossName) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    const y = this.targetsOf(y0, 'fit');
     // one input: a tensor (the path with feature caching); several: the tensors in input order
     const xs = x0 instanceof Features ? undefined : this.inputsOf(x0, 'fit');
     const x: Tensor | Features | Tensor[] = x0 instanceof Features ? x0 : xs!.length === 1 ? xs![0] : xs!;
@@ -625,18 +790,18 @@ export class Model extends Layer {
     const v = args.validationData;
     if (v !== undefined) {
       if (!Array.isArray(v) || v.length !== 2) throw new Error('edgegrad.fit: validationData must be [x, y]');
-      if (!(v[0] instanceof Features) && be.syncRead) this.checkY(v[1], this.checkX(this.inputsOf(v[0], 'fit (validationData)'), 'fit (validationData)'), 'fit (validationData)');
+      if (!(v[0] instanceof Features) && be.syncRead) this.checkYs(this.targetsOf(v[1], 'fit (validationData)'), this.checkX(this.inputsOf(v[0], 'fit (validationData)'), 'fit (validationData)'), 'fit (validationData)');
     }
-    // validation inputs in input order from here on (a map becomes an array; one input, a tensor)
+    // validation inputs in input order from here on (a map becomes an array; one input, a tensor), labels per head
     const vx = v && !(v[0] instanceof Features) ? this.inputsOf(v[0], 'fit (validationData)') : undefined;
-    const inOrder: FitArgs = vx ? { ...args, validationData: [vx.length === 1 ? vx[0] : vx, v![1]] } : args;
-    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead && x instanceof Tensor) {
+    const inOrder: FitArgs = vx ? { ...args, validationData: [vx.length === 1 ? vx[0] : vx, this.targetsOf(v![1], 'fit (validationData)')] } : args;
+    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead && x instanceof Tensor && y instanceof Tensor) {
       const cached = await this.fitOnCachedFeatures(x, y, inOrder);
       if (cached) return cached;
     }
     const n = this.checkX(x, 'fit');
     // labels are checked on the CPU: a GPU's are read back once, here
-    this.checkY(y, n, 'fit', be.syncRead || !(y instanceof Tensor) || y.backend !== be ? undefined : Array.from(await y.data()));
+    this.checkYs(y, n, 'fit', be.syncRead ? undefined : await Promise.all([y].flat().map(async (t) => (!(t instanceof Tensor) || t.backend !== be ? undefined : Array.from(await t.data())))));
     const bs = this.batchSizeOf(args.batchSize, 'fit');
     if (args.memoryBudget === undefined) return fitLoop(this, x, y, n, bs, inOrder);
     // the budget holds for every step's plan (checked, and checkpoints chosen, before the first step)
@@ -771,7 +936,7 @@ export class Model extends Layer {
     const total = xs.shape[0] + (val && val[0] instanceof Tensor ? val[0].shape[0] : 0);
     const report = async (done: number) => { for (const c of callbacks) await c.onFeaturesProgress?.(done, total); };
     let features: Tensor, valFeatures: Tensor | undefined;
-    const dropRows = () => { if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); val?.[1].dispose(); } };
+    const dropRows = () => { if (xs !== x) { xs.dispose(); ys.dispose(); (val?.[0] as Tensor | undefined)?.dispose(); (val?.[1] as Tensor | undefined)?.dispose(); } };
     try {
       const pacer = new Pacer(args, 'fit');
       features = await runPrefix(prefix, xs, cbs, report, pacer);
@@ -849,7 +1014,7 @@ export class Model extends Layer {
       `FLOPs per example: ${fmtCount(flopsTotal)}`,
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
       // compiled: what a training step plans (activations and gradients), as fit runs it and under a budget
-      ...(this.lossName && this.outputs.length === 1 && trainable > 0 ? [this.stepMemoryLine()] : []),
+      ...(this.lossName && trainable > 0 ? [this.stepMemoryLine()] : []),
       // pruned weights: the share of zeros per layer (no line for a dense model)
       ...[sparsityLine(this.inferenceGraph())].filter(Boolean),
       ...classesLine(this._classNames),

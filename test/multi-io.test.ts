@@ -1,8 +1,8 @@
 // Built models with several inputs and outputs (Keras's functional API): predict takes the inputs as an
 // array in input order or a { name: tensor } map and returns the outputs alike; fit and evaluate take several
-// inputs (batches, shuffling, validation split and data); a model with several outputs says how to train one
-// head. Checked against the same computation done by hand and by single-input models over the same layers.
-import { describe, expect, it } from 'vitest';
+// inputs (batches, shuffling, validation split and data); a model with several outputs trains on a loss per
+// output (Keras's compile forms: lists, maps, lossWeights, null for an output that does not train). Checked against the same computation done by hand and by single-input models over the same layers.
+import { beforeEach, describe, expect, it } from 'vitest';
 import * as eg from '../src/index.js';
 import { useBuild, rng, expectClose } from './helpers.js';
 
@@ -54,7 +54,7 @@ describe('models with several inputs and outputs', () => {
     expectClose(byName.classes.dataSync(), p.dataSync(), 0, 'by name');
     expect(() => both.predict(x)).toThrow(/has 2 outputs \(classes, value\): pass its input as \[x\]/);
     both.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
-    await expect(async () => both.fit(x, eg.tensor(new Float32Array(7), [7, 1]))).rejects.toThrow(/has 2 outputs .*build one per head/);
+    await expect(async () => both.fit(x, eg.tensor(new Float32Array(7), [7, 1]))).rejects.toThrow(/trains 2 outputs \(classes, value\): pass their labels as an array/);
     alone.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
     await alone.fit(x, eg.tensor(new Float32Array(7), [7, 1]), { epochs: 2 });
     // the shared trunk trained: the other head's predictions moved
@@ -91,6 +91,100 @@ describe('models with several inputs and outputs', () => {
     m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
     const h = await m.fit([xa, xb], eg.tensor(new Float32Array(4), [4, 1]), { epochs: 1, batchSize: 2 });
     expect(h.history.loss[0]).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('training a model with several outputs: a loss per output', () => {
+  // a trunk with a softmax head and a linear head, and 8 examples with labels for both
+  const build = () => {
+    const inp = eg.input({ shape: [4], name: 'x' });
+    const trunk = eg.layers.dense({ units: 5, activation: 'tanh', seed: 1, name: 'trunk' }).apply(inp);
+    const cls = eg.layers.dense({ units: 3, activation: 'softmax', seed: 2, name: 'classes' }).apply(trunk);
+    const reg = eg.layers.dense({ units: 2, seed: 3, name: 'value' }).apply(trunk);
+    return eg.model({ inputs: inp, outputs: [cls, reg] });
+  };
+  const N = 8;
+  let x: eg.Tensor, value: eg.Tensor, labels: eg.Tensor;
+  beforeEach(() => {
+    useBuild('simd');
+    x = rand(21, [N, 4]); value = rand(22, [N, 2]);
+    labels = eg.tensor(Int32Array.from({ length: N }, (_, i) => (i * 7) % 3), [N], 'int32');
+  });
+  // the total a step descends, computed by hand from predict's outputs: w_c * CE(classes) + w_v * MSE(value)
+  const reference = (m: eg.Model, wc: number, wv: number) => {
+    const [p, q] = m.predict([x]) as eg.Tensor[];
+    const pv = p.dataSync(), qv = q.dataSync(), lv = labels.dataSync(), tv = value.dataSync();
+    let ce = 0, mse = 0;
+    for (let i = 0; i < N; i++) ce -= Math.log(pv[i * 3 + lv[i]]);
+    for (let i = 0; i < N * 2; i++) mse += (qv[i] - tv[i]) ** 2;
+    ce /= N; mse /= N * 2;
+    return { ce, mse, total: wc * ce + wv * mse };
+  };
+
+  it('evaluate gives the weighted total and each output\'s loss and metrics; one step follows the total\'s gradient (finite differences)', async () => {
+    const m = build();
+    const lr = 0.1;
+    m.compile({ optimizer: eg.optimizers.sgd({ learningRate: lr }), loss: { classes: 'sparseCategoricalCrossentropy', value: 'mse' }, lossWeights: { value: 0.5 }, metrics: { classes: ['accuracy'] } });
+    const ref = reference(m, 1, 0.5);
+    const logs = m.evaluate(x, { classes: labels, value });
+    expect(Object.keys(logs).sort()).toEqual(['classes_accuracy', 'classes_loss', 'loss', 'value_loss']);
+    expect(logs.classes_loss).toBeCloseTo(ref.ce, 5);
+    expect(logs.value_loss).toBeCloseTo(ref.mse, 5);
+    expect(logs.loss).toBeCloseTo(ref.total, 5);
+    const [p] = m.predict([x]) as eg.Tensor[];
+    const hits = Array.from(labels.dataSync()).filter((l, i) => { const r = p.dataSync().slice(i * 3, i * 3 + 3); return r.indexOf(Math.max(...r)) === l; }).length;
+    expect(logs.classes_accuracy).toBeCloseTo(hits / N, 6);
+    // the same labels as an array in output order
+    expect(m.evaluate(x, [labels, value]).loss).toBeCloseTo(logs.loss, 6);
+    // finite differences of the hand-computed total, weight by weight (float64 sums over float32 outputs)
+    const before = m.getWeights().map((w) => Float32Array.from(w.dataSync()));
+    const withWeight = (k: number, i: number, v: number) => m.setWeights(before.map((w, j) => { const c = Float32Array.from(w); if (j === k) c[i] = v; return eg.tensor(c, m.getWeights()[j].shape); }));
+    const fd = before.map((w0, k) => Float64Array.from(w0, (_, i) => {
+      const at = (d: number) => { withWeight(k, i, w0[i] + d); return reference(m, 1, 0.5).total; };
+      return (at(1e-2) - at(-1e-2)) / 2e-2;
+    }));
+    withWeight(0, 0, before[0][0]);
+    await m.fit(x, [labels, value], { epochs: 1, batchSize: N, shuffle: false });
+    const step = m.getWeights().map((w, k) => Float64Array.from(w.dataSync(), (v, i) => (before[k][i] - v) / lr));
+    step.forEach((g, k) => expectClose(g, fd[k], 2e-3, `gradient of weight ${k}`));
+    // every weight of both heads and the trunk moved
+    step.forEach((g) => expect(Math.max(...Array.from(g, Math.abs))).toBeGreaterThan(1e-4));
+  });
+
+  it('an output with a null loss takes no labels and does not train; history has Keras\'s per-output names', async () => {
+    const m = build();
+    m.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.05 }), loss: [null, 'mse'], metrics: [[], ['mae']] });
+    const clsLayer = m.layers.find((l) => l.name === 'classes')!, clsBefore = clsLayer.getWeights().map((w) => Array.from(w.dataSync()));
+    const before = m.evaluate(x, { value }).loss;
+    expect(before).toBeCloseTo(reference(m, 0, 1).total, 5);
+    const h = await m.fit(x, { value }, { epochs: 20, batchSize: 4, validationSplit: 0.25 });
+    expect(Object.keys(h.history).sort()).toEqual(['loss', 'val_loss', 'val_value_loss', 'val_value_mae', 'value_loss', 'value_mae']);
+    expect(h.history.value_loss).toEqual(h.history.loss);
+    expect(m.evaluate(x, [value]).loss).toBeLessThan(before * 0.7);
+    // the head without a loss is where it was; the same labels as an array with a null entry
+    expect(clsLayer.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(clsBefore);
+    await m.fit(x, [null, value], { epochs: 1 });
+    await expect(m.fit(x, [labels, value])).rejects.toThrow(/labels were given for output 'classes', which has no loss/);
+    await expect(m.fit(x, { classes: labels, value })).rejects.toThrow(/labels were given for output 'classes', which has no loss/);
+  });
+
+  it('says what is wrong with the losses and the labels', async () => {
+    const m = build();
+    expect(() => m.compile({ optimizer: 'sgd', loss: { clases: 'mse' } })).toThrow(/loss names 'clases', not an output of model .* \(outputs: classes, value\)/);
+    expect(() => m.compile({ optimizer: 'sgd', loss: ['mse'] })).toThrow(/loss has 1 entries; model .* has 2 outputs \(classes, value\)/);
+    expect(() => m.compile({ optimizer: 'sgd', loss: [null, null] })).toThrow(/no output of model .* has a loss/);
+    expect(() => m.compile({ optimizer: 'sgd', loss: 'mse', lossWeights: { value: -1 } })).toThrow(/lossWeights \(output 'value'\) must be a finite number >= 0, got -1/);
+    expect(() => m.compile({ optimizer: 'sgd', loss: ['mse', 'hinged' as never] })).toThrow(/unknown loss 'hinged' \(output 'value'\)/);
+    m.compile({ optimizer: 'sgd', loss: ['sparseCategoricalCrossentropy', 'mse'] });
+    await expect(m.fit(x, [labels])).rejects.toThrow(/has 2 outputs, 2 of them with a loss \(classes, value\); got 1 label tensors/);
+    await expect(m.fit(x, { classes: labels })).rejects.toThrow(/the labels of output 'value' \(loss meanSquaredError\) are missing/);
+    await expect(m.fit(x, [labels, eg.tensor(new Float32Array(N * 3), [N, 3])])).rejects.toThrow(/loss 'meanSquaredError' \(output 'value'\) needs float32 labels \[8, 2\]/);
+    await expect(m.fit(x, [eg.tensor(Int32Array.from({ length: N }, () => 3), [N], 'int32'), value])).rejects.toThrow(/label 3 of example 0 is outside \[0, 3\)/);
+    // a model with one output takes its loss and labels in the per-output forms too
+    const one = eg.model({ inputs: m.inputs, outputs: m.outputs[1] });
+    one.compile({ optimizer: 'sgd', loss: { value: 'mse' }, metrics: { value: ['mae'] } });
+    expect(Object.keys(one.evaluate(x, { value })).sort()).toEqual(['loss', 'mae']);
+    expect(one.evaluate(x, [value]).loss).toBeCloseTo(one.evaluate(x, value).loss, 6);
   });
 });
 

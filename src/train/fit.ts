@@ -21,7 +21,8 @@ export interface FitArgs extends Pacing {
   /** Fraction of the examples, taken from the end before shuffling (as Keras), held out for validation. */
   validationSplit?: number;
   /** Held-out examples (or their features from model.features) and labels, evaluated after each epoch. */
-  validationData?: [Tensor | Tensor[] | Record<string, Tensor> | Features, Tensor];
+  /** [x, y]: y as fit's (one tensor, or per trained output of a model with several an array or { outputName: labels } map). */
+  validationData?: [Tensor | Tensor[] | Record<string, Tensor> | Features, Tensor | Array<Tensor | null | undefined> | Record<string, Tensor>];
   callbacks?: Callback[] | Callback;
   /**
    * Run the leading layers that train nothing and act the same in training and inference (a frozen
@@ -68,11 +69,11 @@ export interface Trainee extends TrainableModel {
   readonly outputs: ReadonlyArray<{ shape: number[] }>;
   readonly compiledMetrics: readonly MetricName[];
   trainingPlan(batch: number, training: boolean): TrainPlan;
-  evaluate(x: Tensor | Tensor[] | Features, y: Tensor, opts?: { batchSize?: number }): Logs;
+  evaluate(x: Tensor | Tensor[] | Features, y: Tensor | Tensor[], opts?: { batchSize?: number }): Logs;
 }
 
-/** Train on n examples of (x, y) (checked by the caller) in batches of bs. */
-export async function fitLoop(model: Trainee, x: Tensor | Tensor[], y: Tensor, n: number, bs: number, args: FitArgs): Promise<History> {
+/** Train on n examples of (x, y) (checked by the caller; y: one tensor per head of a model with several) in batches of bs. */
+export async function fitLoop(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], n: number, bs: number, args: FitArgs): Promise<History> {
     const epochs = args.epochs ?? 1;
     if (!Number.isInteger(epochs) || epochs < 0) throw new Error(`edgegrad.fit: epochs must be a non-negative integer, got ${epochs}`);
     const pacer = new Pacer(args, 'fit');
@@ -81,15 +82,15 @@ export async function fitLoop(model: Trainee, x: Tensor | Tensor[], y: Tensor, n
     try {
       return await epochsOf(model, x, y, n, bs, args, pacer, held);
     } finally {
-      if (held) { [held.val[0]].flat().forEach((t) => t.dispose()); held.val[1].dispose(); }
+      if (held) { [held.val[0]].flat().forEach((t) => t.dispose()); [held.val[1]].flat().forEach((t) => t.dispose()); }
     }
 }
 
-async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor, n: number, bs: number, args: FitArgs, pacer: Pacer, held: ReturnType<typeof validationRows>): Promise<History> {
+async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], n: number, bs: number, args: FitArgs, pacer: Pacer, held: ReturnType<typeof validationRows>): Promise<History> {
     const epochs = args.epochs ?? 1;
     const be = getBackend();
     // the model's fit gave validation inputs in input order (a map became an array)
-    const val = (held?.val ?? args.validationData) as [Tensor | Tensor[] | Features, Tensor] | undefined;
+    const val = (held?.val ?? args.validationData) as [Tensor | Tensor[] | Features, Tensor | Tensor[]] | undefined;
     const nVal = held?.nVal ?? 0;
     n -= nVal;
     if (args.seed !== undefined) be.seed(args.seed);
@@ -156,7 +157,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor, n: numb
   }
 
 /** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit). */
-async function evaluateAsync(model: Trainee, x: Tensor | Tensor[], y: Tensor, bs: number): Promise<Logs> {
+async function evaluateAsync(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
   const n = [x].flat()[0].shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
   const acc = new Accumulator(model.compiledMetrics);
   for (let s = 0; s < n; s += bs) {
@@ -172,13 +173,13 @@ async function evaluateAsync(model: Trainee, x: Tensor | Tensor[], y: Tensor, bs
   return acc.logs(n, '');
 }
 
-export function validationRows<X extends Tensor | Tensor[]>(x: X, y: Tensor, n: number, f: number | undefined): { nVal: number; val: [X, Tensor] } | undefined {
+export function validationRows<X extends Tensor | Tensor[], Y extends Tensor | Tensor[]>(x: X, y: Y, n: number, f: number | undefined): { nVal: number; val: [X, Y] } | undefined {
   if (f === undefined) return undefined;
   if (!(f > 0 && f < 1)) throw new Error(`edgegrad.fit: validationSplit must be in (0, 1), got ${f}`);
   const nVal = Math.floor(n * f);
   if (nVal < 1 || nVal >= n) throw new Error(`edgegrad.fit: validationSplit ${f} of ${n} examples leaves no training or no validation data`);
   const rows = (t: Tensor): Tensor => rowsOf(t, n - nVal, n);
-  return { nVal, val: [(Array.isArray(x) ? x.map(rows) : rows(x)) as X, rows(y)] };
+  return { nVal, val: [(Array.isArray(x) ? x.map(rows) : rows(x)) as X, (Array.isArray(y) ? y.map(rows) : rows(y)) as Y] };
 }
 
 

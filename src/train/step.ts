@@ -22,10 +22,18 @@ export interface TrainPlan {
   pred: number;
   loss: number;
   grads: Array<{ weight: Weight; layer: Layer; grad: number }>;
+  /**
+   * A model with several outputs that train: per output, its labels, prediction and loss (`loss` above is
+   * then the weighted total, `y` and `pred` the first head's).
+   */
+  heads?: Array<{ name: string; y: number; pred: number; loss: number; metrics: readonly MetricName[]; sparse: boolean }>;
 }
 
-/** Copy examples idx[s .. s+b) of x (one tensor, or one per input of the plan) and y into the plan's input buffers. */
-export function feed(tp: TrainPlan, x: Tensor | Tensor[], y: Tensor, idx: Int32Array, s: number, b: number): void {
+/**
+ * Copy examples idx[s .. s+b) of x (one tensor, or one per input of the plan) and y (one tensor, or one per
+ * head of the plan) into the plan's input buffers.
+ */
+export function feed(tp: TrainPlan, x: Tensor | Tensor[], y: Tensor | Tensor[], idx: Int32Array, s: number, b: number): void {
   const xs = Array.isArray(x) ? x : [x], ids = tp.xs ?? [tp.x];
   const be = tp.plan.be;
   const rows = (t: Tensor, id: number): void => {
@@ -41,7 +49,7 @@ export function feed(tp: TrainPlan, x: Tensor | Tensor[], y: Tensor, idx: Int32A
     for (let i = 0; i < b; i++) { const r = idx[s + i]; d.set(v.subarray(r * per, (r + 1) * per), i * per); }
   };
   xs.forEach((t, k) => rows(t, ids[k]));
-  rows(y, tp.y);
+  if (Array.isArray(y)) y.forEach((t, k) => rows(t, tp.heads![k].y)); else rows(y, tp.y);
 }
 
 /** The layer (and weight) whose last gradient is largest relative to the weight: where divergence shows first. */
@@ -194,54 +202,95 @@ function update(byTensor: Map<Tensor, Grad>, optimizer: Optimizer): void {
   constrain(byTensor.values());
 }
 
-/** Sums of the loss and the metrics over the batches of a pass, weighted by batch size. */
+/**
+ * Sums of the loss and the metrics over the batches of a pass, weighted by batch size. A plan with several
+ * heads (outputs that train) adds each head's loss and metrics, logged as `<output>_loss` and
+ * `<output>_<metric>` (Keras's names) beside the total `loss`.
+ */
 export class Accumulator {
   private loss = 0;
   private readonly metrics: number[];
+  private headSums?: Array<{ loss: number; metrics: number[] }>;
+  private headNames?: Array<{ name: string; metrics: readonly MetricName[] }>;
   constructor(private readonly names: readonly MetricName[]) {
     this.metrics = names.map(() => 0);
   }
 
-  /** On a backend that reads back only asynchronously: the loss sum, on the device, read by settle(). */
+  /** On a backend that reads back only asynchronously: the loss sums (total, then each head's), on the device, read by settle(). */
   private device?: Tensor;
 
+  private headsOf(tp: TrainPlan): NonNullable<TrainPlan['heads']> {
+    const heads = tp.heads ?? [];
+    if (heads.length && !this.headSums) {
+      this.headNames = heads.map((h) => ({ name: h.name, metrics: h.metrics }));
+      this.headSums = heads.map((h) => ({ loss: 0, metrics: h.metrics.map(() => 0) }));
+    }
+    return heads;
+  }
+
   /** Add a batch of b examples that the plan just ran on (labels y); returns its mean loss (NaN on a GPU: see settle). */
-  add(tp: TrainPlan, y: Tensor, b: number): number {
-    const be = tp.plan.be;
+  add(tp: TrainPlan, y: Tensor | Tensor[], b: number): number {
+    const be = tp.plan.be, heads = this.headsOf(tp);
     if (!be.syncRead) {
-      this.device ??= fill([1], 0);
+      this.device ??= fill([1 + heads.length], 0);
       be.kernels.axpy(1, b, tp.plan.ptr(tp.loss), this.device.ptr);
+      heads.forEach((h, k) => be.kernels.axpy(1, b, tp.plan.ptr(h.loss), this.device!.ptr + (k + 1) * 4));
       return NaN;
     }
     const loss = tp.plan.view(tp.loss)[0];
     this.loss += loss * b;
-    if (this.names.length) {
+    if (heads.length) {
+      heads.forEach((h, k) => {
+        const sums = this.headSums![k];
+        sums.loss += tp.plan.view(h.loss)[0] * b;
+        if (!h.metrics.length) return;
+        const pred = tp.plan.view(h.pred), target = h.sparse ? tp.plan.viewI32(h.y) : tp.plan.view(h.y);
+        const cols = pred.length / b, classes = tp.plan.shapes[h.pred].at(-1)!;
+        h.metrics.forEach((m, i) => { sums.metrics[i] += metricSum(m, pred, target, b, cols, h.sparse, classes); });
+      });
+    } else if (this.names.length) {
+      const sparse = (y as Tensor).dtype === 'int32';
       const pred = tp.plan.view(tp.pred);
-      const target = y.dtype === 'int32' ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
+      const target = sparse ? tp.plan.viewI32(tp.y) : tp.plan.view(tp.y);
       const cols = pred.length / b, classes = tp.plan.shapes[tp.pred].at(-1)!;
-      this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, y.dtype === 'int32', classes); });
+      this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
     }
     return loss;
+  }
+
+  /** A batch's predictions and labels read back from a GPU plan and counted on the CPU. */
+  private async deviceMetrics(tp: TrainPlan, predId: number, yId: number, sparse: boolean, b: number, names: readonly MetricName[], into: number[]): Promise<void> {
+    const be = tp.plan.be, outs = tp.plan.shapes[predId].reduce((a, c) => a * c, 1), cols = outs / b;
+    const classes = tp.plan.shapes[predId].at(-1)!, yLen = sparse ? outs / classes : outs;
+    const [p, t] = await Promise.all([be.read(tp.plan.ptr(predId), outs * 4), be.read(tp.plan.ptr(yId), yLen * 4)]);
+    const pred = new Float32Array(p.buffer, p.byteOffset, outs);
+    const target = sparse ? new Int32Array(t.buffer, t.byteOffset, yLen) : new Float32Array(t.buffer, t.byteOffset, yLen);
+    names.forEach((m, i) => { into[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
   }
 
   /**
    * On a backend that reads back only asynchronously, the metrics of the batch the plan just ran on: its
    * predictions and labels are read back (small: a batch of outputs) and counted on the CPU.
    */
-  async addMetrics(tp: TrainPlan, y: Tensor, b: number): Promise<void> {
+  async addMetrics(tp: TrainPlan, y: Tensor | Tensor[], b: number): Promise<void> {
+    const heads = this.headsOf(tp);
+    if (heads.length) {
+      for (let k = 0; k < heads.length; k++) {
+        const h = heads[k];
+        if (h.metrics.length) await this.deviceMetrics(tp, h.pred, h.y, h.sparse, b, h.metrics, this.headSums![k].metrics);
+      }
+      return;
+    }
     if (!this.names.length) return;
-    const be = tp.plan.be, outs = tp.plan.shapes[tp.pred].reduce((a, c) => a * c, 1), cols = outs / b;
-    const classes = tp.plan.shapes[tp.pred].at(-1)!, sparse = y.dtype === 'int32', yLen = sparse ? outs / classes : outs;
-    const [p, t] = await Promise.all([be.read(tp.plan.ptr(tp.pred), outs * 4), be.read(tp.plan.ptr(tp.y), yLen * 4)]);
-    const pred = new Float32Array(p.buffer, p.byteOffset, outs);
-    const target = sparse ? new Int32Array(t.buffer, t.byteOffset, yLen) : new Float32Array(t.buffer, t.byteOffset, yLen);
-    this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
+    await this.deviceMetrics(tp, tp.pred, tp.y, (y as Tensor).dtype === 'int32', b, this.names, this.metrics);
   }
 
   /** Read what a GPU accumulated (once per pass). */
   async settle(): Promise<void> {
     if (!this.device) return;
-    this.loss = (await this.device.data())[0];
+    const sums = await this.device.data();
+    this.loss = sums[0];
+    this.headSums?.forEach((h, k) => { h.loss = sums[k + 1]; });
     this.device.dispose();
     this.device = undefined;
   }
@@ -250,6 +299,10 @@ export class Accumulator {
   logs(n: number, prefix: string): Logs {
     const logs: Logs = { [`${prefix}loss`]: this.loss / n };
     this.names.forEach((m, i) => { logs[`${prefix}${m}`] = this.metrics[i] / n; });
+    this.headNames?.forEach((h, k) => {
+      logs[`${prefix}${h.name}_loss`] = this.headSums![k].loss / n;
+      h.metrics.forEach((m, i) => { logs[`${prefix}${h.name}_${m}`] = this.headSums![k].metrics[i] / n; });
+    });
     return logs;
   }
 }
