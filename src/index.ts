@@ -77,7 +77,7 @@ export const backprop = {
 import { Model, Sequential } from './model.js';
 import type { Layer, SymbolicTensor } from './layers/layer.js';
 export { Model, Sequential, Features } from './model.js';
-export type { CompileArgs, FitArgs, History, LossSpec } from './model.js';
+export type { CompileArgs, FitArgs, History, LossSpec, LossesSpec, Targets } from './model.js';
 export { layers, input, Layer, SymbolicTensor } from './layers/index.js';
 export type { BatchNormMode } from './layers/layer.js';
 export { optimizers, Optimizer } from './train/optimizers.js';
