@@ -496,4 +496,21 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     expect(onWasm?.slice(1)).toEqual(['out', 'kernel', '0', '1']);
     expect(onGpu?.slice(1)).toEqual(onWasm?.slice(1));
   });
+  it('a model with two outputs trains on a loss per output (weighted, with per-output metrics and validation) as on wasm', async () => {
+    const x = data([12, 5], 61), value = data([12, 2], 62), labels = Int32Array.from({ length: 12 }, (_, i) => (i * 5) % 3);
+    const run = async (be: Backend) => {
+      setBackend(be);
+      const inp = eg.input({ shape: [5], name: 'x' });
+      const trunk = eg.layers.dense({ units: 6, activation: 'tanh', seed: 1 }).apply(inp);
+      const m = eg.model({ inputs: inp, outputs: [eg.layers.dense({ units: 3, activation: 'softmax', seed: 2, name: 'classes' }).apply(trunk), eg.layers.dense({ units: 2, seed: 3, name: 'value' }).apply(trunk)] });
+      m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.5 }), loss: ['sparseCategoricalCrossentropy', 'mse'], lossWeights: [1, 0.25], metrics: { classes: ['accuracy'], value: ['mae'] } });
+      const h = await m.fit(eg.tensor(x, [12, 5]), { classes: eg.tensor(labels, [12], 'int32'), value: eg.tensor(value, [12, 2]) }, { epochs: 3, batchSize: 4, shuffle: false, validationSplit: 0.25 });
+      return { h: h.history, w: await Promise.all(m.getWeights().map((t) => t.data())) };
+    };
+    const a = await run(wasm), b = await run(gpu);
+    expect(Object.keys(b.h).sort()).toEqual(Object.keys(a.h).sort());
+    expect(Object.keys(a.h)).toContain('val_value_mae');
+    for (const k of Object.keys(a.h)) expectClose(b.h[k], a.h[k], 1e-4, k);
+    a.w.forEach((w, i) => expectClose(b.w[i], w, 1e-4, `weight ${i}`));
+  });
 });
