@@ -43,3 +43,31 @@ export function toHalfBits(data: ArrayLike<number>): Uint16Array {
   for (let i = 0; i < data.length; i++) out[i] = floatToHalf(data[i]);
   return out;
 }
+
+/** float16 bits of v and back: v rounded to the nearest half (ties to even; beyond 65504 to ±Infinity). */
+export function roundToHalf(v: number): number {
+  return halfToFloat(floatToHalf(v));
+}
+
+// bfloat16: the upper 16 bits of a float32 (8 exponent bits, 7 mantissa bits), as TPUs and ONNX's BFLOAT16
+// store it. Rounding is to nearest, ties to even (ONNX's float32_to_bfloat16 and ONNX Runtime's Cast); a NaN
+// stays a NaN (quiet), which plain bit rounding could carry to an infinity.
+
+/** bfloat16 bits -> float32. */
+export function bfloat16ToFloat(b: number): number {
+  u32[0] = (b & 0xffff) << 16;
+  return f32[0];
+}
+
+/** float32 -> bfloat16 bits, round to nearest even. */
+export function floatToBfloat16(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  if (Number.isNaN(f32[0])) return ((x >>> 16) & 0x8000) | 0x7fc0;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** v rounded to the nearest bfloat16 (ties to even; overflow to ±Infinity). */
+export function roundToBfloat16(v: number): number {
+  return bfloat16ToFloat(floatToBfloat16(v));
+}

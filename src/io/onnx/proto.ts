@@ -13,7 +13,7 @@ export interface OnnxModel {
 }
 
 /** TensorProto.DataType codes edgegrad reads or writes */
-export const FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11;
+export const FLOAT = 1, UINT8 = 2, INT8 = 3, INT32 = 6, INT64 = 7, FLOAT16 = 10, DOUBLE = 11, BFLOAT16 = 16;
 
 /** A protobuf int64 (a number, or a Long object past 2^53) as a number; d when absent. */
 export const num = (v: Long | undefined, d = 0): number => (v === undefined || v === null ? d : typeof v === 'number' ? v : v.toNumber());

@@ -3,6 +3,7 @@ import type { Node } from '../../../graph/ir.js';
 import { gatherFamilies } from '../families.js';
 import { fail, type ExportContext, type ExportFamily, type Exporter } from './context.js';
 import { activationFamily } from './activation.js';
+import { castFamily } from './cast.js';
 import { convFamily } from './conv.js';
 import { denseFamily } from './dense.js';
 import { elementwiseFamily } from './elementwise.js';
@@ -16,7 +17,7 @@ import { spatialFamily } from './spatial.js';
 export const EXPORT_FAMILIES: Readonly<Record<string, ExportFamily>> = {
   conv: convFamily, dense: denseFamily, activation: activationFamily, pool: poolFamily, norm: normFamily,
   elementwise: elementwiseFamily, shape: shapeFamily, spatial: spatialFamily, quant: quantFamily,
-  recurrent: recurrentFamily,
+  recurrent: recurrentFamily, cast: castFamily,
 };
 
 /** graph op -> exporter (a Map: no op name finds an Object.prototype member) */
