@@ -9,7 +9,8 @@ import { backendNamed, getBackend, type Backend, type Evictable } from './backen
 export type DType = 'float32' | 'int32';
 export type TypedArray = Float32Array | Int32Array;
 export type NestedArray = number | NestedArray[];
-export type TensorLike = TypedArray | number[] | NestedArray;
+/** Data a tensor is made from; a Float64Array's values are rounded to float32 (edgegrad computes in float32). */
+export type TensorLike = TypedArray | Float64Array | number[] | NestedArray;
 
 /** A tensor's data while evicted: held by the tensor alone, so it goes when the tensor goes. */
 interface Box { host?: Uint8Array }
@@ -256,7 +257,7 @@ function flatten(v: NestedArray, shape: number[], dim: number, out: number[]): v
 export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DType): Tensor {
   let flat: ArrayLike<number>;
   let s: number[];
-  if (values instanceof Float32Array || values instanceof Int32Array) {
+  if (values instanceof Float32Array || values instanceof Int32Array || values instanceof Float64Array) {
     flat = values;
     s = shape ? shape.slice() : [values.length];
     dtype ??= values instanceof Int32Array ? 'int32' : 'float32';

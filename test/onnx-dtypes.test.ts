@@ -160,6 +160,10 @@ describe('float16, bfloat16 and float64 in ONNX models', () => {
     const ours = ((await eg.loadModel(bytes)).predict(eg.tensor(x, [1, 4])) as eg.Tensor).dataSync();
     const theirs = (await ortRun(bytes, { x: new ort.Tensor('float64', Float64Array.from(x), [1, 4]) })).y.data as Float64Array;
     for (let i = 0; i < 4; i++) expect(ours[i]).toBe(Math.fround(theirs[i]));
+    // float64 data makes a float32 tensor, each value rounded to float32
+    const d = Float64Array.of(0.1, 1 / 3, 1e-50, 1e300);
+    const t = eg.tensor(d, [1, 4]);
+    expect([t.dtype, ...t.dataSync()]).toEqual(['float32', ...Array.from(d, Math.fround)]);
   });
 
   it('Cast to an integer type truncates toward zero, as ONNX Runtime does; Cast to bool is 0 or 1', async () => {
