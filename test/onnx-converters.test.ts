@@ -107,7 +107,11 @@ describe('ONNX import converters, by family', () => {
     const gap = new Case().map('x', [4, 3, 3]).run('GlobalAveragePool', ['x']);
     expect(gap.nodes).toEqual(['globalAvgPool', 'reshape']);
     expect(gap.val()).toEqual({ id: gap.val().id, shape: [-1, 4, 1, 1] });
-    expect(() => new Case().map('x', [2, 5, 5]).run('AveragePool', ['x'], [ints('kernel_shape', [2, 2]), int('ceil_mode', 1)])).toThrow(/ceil_mode 1 for average pooling/);
+    // an average the same way (its divisor counts no padding); counting the padding in ceil mode, poolNd
+    const ap = new Case().map('x', [2, 5, 5]).run('AveragePool', ['x'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1)]);
+    expect(ap.node('pool').attrs).toMatchObject({ kind: 'avg', pad: [[0, 1], [0, 1]] });
+    const cip = new Case().map('x', [2, 5, 5]).run('AveragePool', ['x'], [ints('kernel_shape', [2, 2]), ints('strides', [2, 2]), int('ceil_mode', 1), int('count_include_pad', 1)]);
+    expect(cip.node('poolNd').attrs).toMatchObject({ kind: 'avg', ceil: true, countIncludePad: true });
   });
 
   it('dense: Gemm folds transB, alpha and beta into the weights; MatMul takes B as it is', () => {

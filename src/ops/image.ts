@@ -19,7 +19,13 @@ export interface ResizeOptions {
    * ONNX Resize's coordinate rule, where a file gives it (it then wins over alignCorners / halfPixelCenters):
    * how an output index maps to a source coordinate, and (nearest) how that coordinate rounds.
    */
-  coordinate?: 'half_pixel' | 'pytorch_half_pixel' | 'align_corners' | 'asymmetric' | 'tf_half_pixel_for_nn';
+  coordinate?: 'half_pixel' | 'pytorch_half_pixel' | 'align_corners' | 'asymmetric' | 'tf_half_pixel_for_nn' | 'tf_crop_and_resize';
+  /**
+   * tf_crop_and_resize: the crop box [top, left, bottom, right], fractions of (height - 1) and (width - 1);
+   * outputs whose source falls outside the image take `extrapolation` (and pass no gradient).
+   */
+  roi?: [number, number, number, number];
+  extrapolation?: number;
   nearestMode?: 'round_prefer_floor' | 'round_prefer_ceil' | 'floor' | 'ceil';
   /** Bicubic: the kernel's a (ONNX's cubic_coeff_a, default -0.75; Keys's -0.5 is TF's). */
   cubicCoeffA?: number;
@@ -27,8 +33,19 @@ export interface ResizeOptions {
   excludeOutside?: boolean;
 }
 
+/** One axis's options: tf_crop_and_resize's crop [start, end] of that axis (0: height, 1: width). */
+type AxisOptions = ResizeOptions & { crop?: [number, number] };
+function onAxis(o: ResizeOptions, axis: 0 | 1): AxisOptions {
+  return o.roi ? { ...o, crop: [o.roi[axis], o.roi[axis + 2]] } : o;
+}
+
+/** Whether a source coordinate lies outside the image (tf_crop_and_resize extrapolates there). */
+function outside(x: number, inSize: number, o: ResizeOptions): boolean {
+  return o.coordinate === 'tf_crop_and_resize' && (x < 0 || x > inSize - 1);
+}
+
 /** The source coordinate of output index d under ONNX's rule (o.coordinate), at scale s (output / input). */
-function sourceCoordinate(d: number, inSize: number, outSize: number, s: number, o: ResizeOptions): number {
+function sourceCoordinate(d: number, inSize: number, outSize: number, s: number, o: AxisOptions): number {
   switch (o.coordinate) {
     case 'half_pixel': return (d + 0.5) / s - 0.5;
     case 'pytorch_half_pixel': return outSize > 1 ? (d + 0.5) / s - 0.5 : 0;
@@ -36,6 +53,10 @@ function sourceCoordinate(d: number, inSize: number, outSize: number, s: number,
     // reference implementation takes a fractional in * scale there, and its test data follows it)
     case 'align_corners': return outSize > 1 ? (d * (inSize - 1)) / (outSize - 1) : 0;
     case 'tf_half_pixel_for_nn': return (d + 0.5) / s;
+    case 'tf_crop_and_resize': {
+      const [a, b] = o.crop!;
+      return outSize > 1 ? a * (inSize - 1) + (d * (b - a) * (inSize - 1)) / (outSize - 1) : 0.5 * (a + b) * (inSize - 1);
+    }
     default: return d / s;
   }
 }
@@ -44,15 +65,16 @@ function sourceCoordinate(d: number, inSize: number, outSize: number, s: number,
  * Bicubic taps per output index: 4 source indices (clamped to the image: edge repeat) and their weights,
  * Keys's cubic convolution kernel with parameter a (ONNX Resize's mode 'cubic').
  */
-function cubicTable(inSize: number, outSize: number, o: ResizeOptions, factor?: number): { idx: Int32Array; w: Float64Array } {
+function cubicTable(inSize: number, outSize: number, o: AxisOptions, factor?: number): { idx: Int32Array; w: Float64Array; ext: Uint8Array } {
   const s = factor ?? outSize / inSize, a = o.cubicCoeffA ?? -0.75;
   const kernel = (t: number): number => {
     const u = Math.abs(t);
     return u <= 1 ? ((a + 2) * u - (a + 3)) * u * u + 1 : u < 2 ? ((a * u - 5 * a) * u + 8 * a) * u - 4 * a : 0;
   };
-  const idx = new Int32Array(outSize * 4), w = new Float64Array(outSize * 4);
+  const idx = new Int32Array(outSize * 4), w = new Float64Array(outSize * 4), ext = new Uint8Array(outSize);
   for (let d = 0; d < outSize; d++) {
     const x = sourceCoordinate(d, inSize, outSize, s, o), x0 = Math.floor(x), r = x - x0;
+    ext[d] = outside(x, inSize, o) ? 1 : 0;
     let sum = 0;
     for (let k = 0; k < 4; k++) {
       const i = x0 - 1 + k, outside = i < 0 || i >= inSize;
@@ -63,19 +85,23 @@ function cubicTable(inSize: number, outSize: number, o: ResizeOptions, factor?: 
     }
     if (o.excludeOutside && sum !== 0) for (let k = 0; k < 4; k++) w[d * 4 + k] /= sum;
   }
-  return { idx, w };
+  return { idx, w, ext };
 }
 
 /** Bicubic resize over NHWC (forward), or its adjoint (backward: dsrc from ddst, same taps and weights). */
 function cubicCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, o: ResizeOptions, backward: boolean): void {
-  const ty = cubicTable(H, OH, o, o.scales?.[0]), tx = cubicTable(W, OW, o, o.scales?.[1]);
+  const ty = cubicTable(H, OH, onAxis(o, 0), o.scales?.[0]), tx = cubicTable(W, OW, onAxis(o, 1), o.scales?.[1]);
   if (backward) x.fill(0);
-  const acc = new Float64Array(C);
+  const acc = new Float64Array(C), fillY = o.extrapolation ?? 0;
   for (let n = 0; n < N; n++) {
     const xb = n * H * W * C, yb = n * OH * OW * C;
     for (let oy = 0; oy < OH; oy++) {
       for (let ox = 0; ox < OW; ox++) {
         const yo = yb + (oy * OW + ox) * C;
+        if (ty.ext[oy] || tx.ext[ox]) {
+          if (!backward) y.fill(fillY, yo, yo + C);
+          continue;
+        }
         if (!backward) acc.fill(0);
         for (let p = 0; p < 4; p++) {
           const row = xb + ty.idx[oy * 4 + p] * W * C, wy = ty.w[oy * 4 + p];
@@ -94,14 +120,15 @@ function cubicCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly numb
 
 
 /** ONNX's rules (the Resize operator's coordinate_transformation_mode and nearest_mode). */
-function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
-  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
+function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: AxisOptions, factor?: number): AxisTable {
+  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize), ext = new Uint8Array(outSize);
   // the scale as given, else the sizes' ratio
   const s = factor ?? outSize / inSize;
   const source = (d: number): number => sourceCoordinate(d, inSize, outSize, s, o);
   const clamp = (v: number) => Math.min(inSize - 1, Math.max(0, v));
   for (let d = 0; d < outSize; d++) {
     const x = source(d);
+    ext[d] = outside(x, inSize, o) ? 1 : 0;
     if (method === 'nearest') {
       const fl = Math.floor(x);
       const r = o.nearestMode === 'floor' ? fl : o.nearestMode === 'ceil' ? Math.ceil(x)
@@ -112,11 +139,12 @@ function onnxTable(inSize: number, outSize: number, method: ResizeMethod, o: Res
     const c = clamp(x), lo = Math.floor(c);
     i0[d] = lo; i1[d] = Math.min(lo + 1, inSize - 1); f[d] = c - lo;
   }
-  return { i0, i1, f };
+  return { i0, i1, f, ext };
 }
 
-/** Per output coordinate: the two source indices and the weight of the second. */
-function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: ResizeOptions, factor?: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+/** Per output coordinate: the two source indices and the weight of the second (ext: extrapolated, ONNX's rules only). */
+interface AxisTable { i0: Int32Array; i1: Int32Array; f: Float32Array; ext?: Uint8Array }
+function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: AxisOptions, factor?: number): AxisTable {
   if (o.coordinate) return onnxTable(inSize, outSize, method, o, factor);
   const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), f = new Float32Array(outSize);
   const scale = o.alignCorners && outSize > 1 ? (inSize - 1) / (outSize - 1) : factor ? 1 / factor : inSize / outSize;
@@ -136,8 +164,9 @@ function axisTable(inSize: number, outSize: number, method: ResizeMethod, o: Res
 /** dst[N, OH, OW, C] = resize(src[N, H, W, C]), or (backward) dsrc += scatter(ddst) with the same weights. */
 function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions, backward: boolean): void {
   if (method === 'bicubic') return cubicCore(x, y, [N, H, W, C], OH, OW, { coordinate: 'half_pixel', ...o }, backward);
-  const ty = axisTable(H, OH, method, o, o.scales?.[0]), tx = axisTable(W, OW, method, o, o.scales?.[1]);
+  const ty = axisTable(H, OH, method, onAxis(o, 0), o.scales?.[0]), tx = axisTable(W, OW, method, onAxis(o, 1), o.scales?.[1]);
   if (backward) x.fill(0);
+  const fillY = o.extrapolation ?? 0;
   for (let n = 0; n < N; n++) {
     const xb = n * H * W * C, yb = n * OH * OW * C;
     for (let oy = 0; oy < OH; oy++) {
@@ -146,6 +175,10 @@ function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly num
         const c0 = tx.i0[ox] * C, c1 = tx.i1[ox] * C, fx = tx.f[ox];
         const w00 = (1 - fy) * (1 - fx), w01 = (1 - fy) * fx, w10 = fy * (1 - fx), w11 = fy * fx;
         const yo = yb + (oy * OW + ox) * C;
+        if (ty.ext?.[oy] || tx.ext?.[ox]) {
+          if (!backward) y.fill(fillY, yo, yo + C);
+          continue;
+        }
         if (backward) {
           for (let c = 0; c < C; c++) {
             const g = y[yo + c];
