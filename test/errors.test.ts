@@ -12,7 +12,8 @@ describe('bad input', () => {
 
   it('matMul names both shapes when inner dimensions differ', () => {
     expect(() => eg.matMul(eg.zeros([2, 3]), eg.zeros([4, 5]))).toThrow('edgegrad.matMul: inner dimensions differ: [2,3] x [4,5] (3 vs 4)');
-    expect(() => eg.matMul(eg.zeros([2]), eg.zeros([2, 2]))).toThrow(/operands must be rank 2 or 3, got \[2\] and \[2,2\]/);
+    expect(() => eg.matMul(eg.zeros([2]), eg.zeros([2, 2]))).toThrow(/operands must be rank 2 or more, got \[2\] and \[2,2\]/);
+    expect(() => eg.matMul(eg.zeros([2, 2, 3]), eg.zeros([3, 3, 4]))).toThrow(/batch dimensions differ: \[2,2,3\] x \[3,3,4\]/);
   });
 
   it('conv2d rejects channel mismatches, bad ranks, bad padding and kernels that do not fit', () => {

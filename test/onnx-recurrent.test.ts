@@ -117,7 +117,6 @@ describe('ONNX recurrent ops against ONNX Runtime', () => {
     ['an activation edgegrad has no cell for', oneNode('RNN', [{ name: 'activations', type: 8, strings: [new TextEncoder().encode('Softsign')] }]), /'the_rnn'.*activation 'Softsign'/],
     ['different g and h activations', oneNode('LSTM', [{ name: 'activations', type: 8, strings: ['Sigmoid', 'Tanh', 'Relu'].map((s) => new TextEncoder().encode(s)) }]), /'the_rnn'.*\(g, h\) must be the same/],
     ['activation_alpha', oneNode('GRU', [{ name: 'activation_alpha', type: 6, floats: [0.1] }]), /'the_rnn'.*activation_alpha/],
-    ['computed sequence_lens', oneNode('GRU', [], { inputs: ['X', 'W', 'R', '', 'lens'] }), /'the_rnn'.*sequence_lens \('lens'\)/],
     ['a constant initial state whose rows differ (it fixes the batch)', oneNode('RNN', [], { inputs: ['X', 'W', 'R', '', '', 'h0'], h0: true }), /'the_rnn'.*initial_h is a constant \[1,2,3\] whose rows differ per example: it fixes the batch at 2/],
     ['a dynamic sequence length', oneNode('LSTM', [], { steps: 'time' }), /input 'X' has dynamic dimensions \[-1,-1,2\] beyond the batch \(a recurrent model runs a fixed number of steps here: export it with a fixed sequence length\)/],
     ['a direction ONNX does not have', oneNode('RNN', [str('direction', 'sideways')]), /'the_rnn'.*direction 'sideways'/],

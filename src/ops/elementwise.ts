@@ -5,7 +5,7 @@ import { arr, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
-import { activation } from './activation.js';
+import { activation, actBackward } from './activation.js';
 import { fillValue } from './shape.js';
 import { sizeOfShape } from '../graph/ir.js';
 
@@ -136,6 +136,11 @@ export const sqrt = (x: Tensor | TensorLike) => unary('sqrt', x);
 export const square = (x: Tensor | TensorLike) => unary('square', x);
 export const reciprocal = (x: Tensor | TensorLike) => unary('reciprocal', x);
 
+/** erf(x), the error function, elementwise (ONNX Erf). */
+export function erf(x: Tensor | TensorLike): Tensor {
+  return runEager('erf', [input(x, 'erf', 'x')])[0];
+}
+
 /** Reference broadcasting binary op in float64. */
 export function refBinary(op: BinaryOp, a: Arr, b: Arr): Arr {
   const shape = broadcastShape(a.shape, b.shape, 'ref');
@@ -257,6 +262,59 @@ registerOp({
     ctx.be.kernels.unary(Un[n.attrs.op as UnaryOp], sizeOfShape(ctx.shape(n.inputs[0])), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
   },
   flops: ([x]) => sizeOfShape(x),
+});
+
+/** The same-shape product's kernel call: out = a * b over n elements (any of them may alias). */
+function mulSame(ctx: RunContext, n: number, a: number, b: number, out: number): void {
+  ctx.be.kernels.binary(Bin.mul, 1, ctx.be.descriptor([n, 1, 1]), a, b, out);
+}
+
+/**
+ * erf from the kernels every backend has (no erf kernel of its own until the next wasm build): GELU's
+ * derivative is gelu'(t) = Phi(t) + t phi(t), evaluated in float64 by the wasm kernel, so with t = sqrt2 x,
+ * erf(x) = 2 Phi(t) - 1 = 2 gelu'(t) - (2 / sqrt pi) x exp(-x^2) - 1: no cancellation beyond a few float32
+ * roundings (|error| < 5e-7). x is clamped to [-6, 6] first (erf there is +-1 in float32), so infinities
+ * give +-1 and not inf * 0. Gradient: (2 / sqrt pi) exp(-x^2) (erfGrad).
+ */
+registerOp({
+  name: 'erf',
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const k = ctx.be.kernels, len = sizeOfShape(ctx.shape(n.inputs[0])), x = ctx.ptr(n.inputs[0]), y = ctx.ptr(n.outputs[0]);
+    if (len === 0) return;
+    const t = ctx.be.workspace(8 * len), g = t + 4 * len;
+    k.affine(len, x, 1, 0, y);
+    k.clampValues(len, y, -6, 6);
+    k.affine(len, y, Math.SQRT2, 0, t);
+    fillValue(ctx, len, g, 1);
+    actBackward(ctx.be, 'gelu', len, t, 0, g, g);
+    // t = x exp(-x^2)
+    k.unary(Un.square, len, y, t);
+    k.affine(len, t, -1, 0, t);
+    k.unary(Un.exp, len, t, t);
+    mulSame(ctx, len, t, y, t);
+    k.affine(len, g, 2, -1, y);
+    k.axpy(len, -2 / Math.sqrt(Math.PI), t, y);
+  },
+  grad(n, [dy], b) {
+    return [b.node('erfGrad', [n.inputs[0], dy!], {}, `${n.name}_grad`)[0]];
+  },
+  flops: ([x]) => 12 * sizeOfShape(x),
+});
+
+registerOp({
+  name: 'erfGrad',
+  // dx = dy (2 / sqrt pi) exp(-x^2)
+  infer([x]) { return [x.slice()]; },
+  run(ctx, n) {
+    const k = ctx.be.kernels, len = sizeOfShape(ctx.shape(n.inputs[0])), dx = ctx.ptr(n.outputs[0]);
+    if (len === 0) return;
+    k.unary(Un.square, len, ctx.ptr(n.inputs[0]), dx);
+    k.affine(len, dx, -1, 0, dx);
+    k.unary(Un.exp, len, dx, dx);
+    mulSame(ctx, len, dx, ctx.ptr(n.inputs[1]), dx);
+    k.affine(len, dx, 2 / Math.sqrt(Math.PI), 0, dx);
+  },
 });
 
 registerOp({

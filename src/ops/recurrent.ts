@@ -438,6 +438,27 @@ registerOp({
 });
 
 registerOp({
+  name: 'lengthMask',
+  // int32 lengths [B] -> [B, steps, 1]: 1 for the steps t < length (ONNX's sequence_lens), else 0
+  infer([lens], a, node) {
+    const T = a.steps as number;
+    if (lens.length !== 1 || !(Number.isInteger(T) && T >= 1)) fail('lengthMask', `node '${node}': lengths must be [batch] and steps a positive integer, got ${formatShape(lens)} and ${String(T)}`);
+    return [[lens[0], T, 1]];
+  },
+  run(ctx, n) {
+    const B = ctx.shape(n.inputs[0])[0], T = n.attrs.steps as number, y = ctx.ptr(n.outputs[0]);
+    if (!ctx.be.syncRead) fail('lengthMask', `node '${n.name}': reads its lengths on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
+    const lens = ctx.be.i32(ctx.ptr(n.inputs[0]), B).slice();
+    ctx.be.kernels.fillValue(B * T, y, 0);
+    for (let b = 0; b < B; b++) {
+      if (!(lens[b] >= 0 && lens[b] <= T)) fail('lengthMask', `node '${n.name}': length ${lens[b]} (sequence ${b}) is outside [0, ${T}]`);
+      if (lens[b] > 0) ctx.be.kernels.fillValue(lens[b], y + b * T * F32, 1);
+    }
+  },
+  grad: (n) => n.inputs.map(() => undefined),
+});
+
+registerOp({
   name: 'recurrentDropoutMask',
   // the recurrent dropout multipliers of a batch, [B, units]: 0 with probability rate, else 1 / (1 - rate),
   // drawn once per sequence where dropout acts (training, Monte-Carlo dropout); 1 elsewhere. Input: x (its batch)

@@ -91,11 +91,18 @@ registerOp({
 
 registerOp({
   name: 'argMax',
+  // attrs: axis, and reversed (the input is the value reversed along the axis: the index of its first
+  // extreme counted from the end is the original's last extreme, ONNX's select_last_index)
   infer([x], a) { const k = a.axis as number; return [[...x.slice(0, k), ...x.slice(k + 1)]]; },
   outputDtype: () => 'int32',
   run(ctx, n) {
     const [outer, len, inner] = around(ctx.shape(n.inputs[0]), n.attrs.axis as number);
-    ctx.be.kernels.argmax(outer, len, inner, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+    const y = ctx.ptr(n.outputs[0]);
+    ctx.be.kernels.argmax(outer, len, inner, ctx.ptr(n.inputs[0]), y);
+    if (!n.attrs.reversed) return;
+    if (!ctx.be.syncRead) fail('argMax', `node '${n.name}': the last of equal extremes is counted on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
+    const idx = ctx.be.i32(y, outer * inner);
+    for (let i = 0; i < idx.length; i++) idx[i] = len - 1 - idx[i];
   },
 });
 

@@ -235,11 +235,19 @@ registerOp({
   },
 });
 
-/** Copy rows [start, end) of `axis` between a tensor and its slice; toSlice false scatters back (zeros elsewhere). */
-function sliceCopy(ctx: RunContext, big: number, small: number, shape: number[], axis: number, start: number, end: number, toSlice: boolean): void {
+/** The length of a slice: start, start + step, ... before end (ONNX / NumPy; step may be negative). */
+export function sliceLength(start: number, end: number, step: number): number {
+  return Math.max(0, Math.ceil((end - start) / step));
+}
+
+/**
+ * Copy rows start, start + step, ... (before end) of `axis` between a tensor and its slice; toSlice false
+ * scatters back (zeros elsewhere). A negative step walks the axis backwards (a negative source stride).
+ */
+function sliceCopy(ctx: RunContext, big: number, small: number, shape: number[], axis: number, start: number, end: number, step: number, toSlice: boolean): void {
   const outer = sizeOfShape(shape.slice(0, axis)), inner = sizeOfShape(shape.slice(axis + 1));
-  const n = shape[axis], m = end - start;
-  const at = big + start * inner * 4, bigStrides = [n * inner, inner, 1], smallStrides = [m * inner, inner, 1];
+  const n = shape[axis], m = sliceLength(start, end, step);
+  const at = big + start * inner * 4, bigStrides = [n * inner, step * inner, 1], smallStrides = [m * inner, inner, 1];
   if (toSlice) {
     stridedCopy(ctx, [outer, m, inner], at, bigStrides, small, smallStrides);
   } else {
@@ -248,19 +256,29 @@ function sliceCopy(ctx: RunContext, big: number, small: number, shape: number[],
   }
 }
 
+/** A slice node's attributes: { axis, start, end, step? } (step 1 when absent). */
+function sliceAttrs(a: Record<string, unknown>): [number, number, number, number] {
+  return [a.axis as number, a.start as number, a.end as number, (a.step as number | undefined) ?? 1];
+}
+
 registerOp({
   name: 'slice',
-  // one axis, unit step: attrs { axis, start, end } (resolved to 0 <= start <= end <= size); any axis but the batch's
+  // one axis: attrs { axis, start, end, step? } resolved as ONNX resolves them (unit steps: 0 <= start <= end
+  // <= size; other steps: every index taken inside the axis, end -1 past the first for a negative step); any
+  // axis but the batch's
   infer([x], a, node) {
-    const axis = a.axis as number, start = a.start as number, end = a.end as number;
-    if (!(axis >= 0 && axis < x.length && x[axis] !== -1 && start >= 0 && end <= x[axis] && start <= end)) fail('slice', `node '${node}': [${start}, ${end}) of axis ${axis} of ${formatShape(x)}`);
+    const [axis, start, end, step] = sliceAttrs(a);
+    const ok = axis >= 0 && axis < x.length && x[axis] !== -1 && Number.isInteger(step) && step !== 0;
+    const m = ok ? sliceLength(start, end, step) : 0, last = start + (m - 1) * step;
+    const inside = step === 1 ? start >= 0 && end <= x[axis] && start <= end : m === 0 || (start >= 0 && start < x[axis] && last >= 0 && last < x[axis]);
+    if (!(ok && inside)) fail('slice', `node '${node}': [${start}, ${end})${step === 1 ? '' : ` step ${step}`} of axis ${axis} of ${formatShape(x)}`);
     const out = x.slice();
-    out[axis] = end - start;
+    out[axis] = m;
     return [out];
   },
   run(ctx, n) {
-    const a = n.attrs;
-    sliceCopy(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), a.axis as number, a.start as number, a.end as number, true);
+    const [axis, start, end, step] = sliceAttrs(n.attrs);
+    sliceCopy(ctx, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), ctx.shape(n.inputs[0]), axis, start, end, step, true);
   },
   grad(n, [dy], b) {
     return [b.node('sliceGrad', [dy!, n.inputs[0]], n.attrs, `${n.name}_grad`)[0]];
@@ -271,8 +289,8 @@ registerOp({
   name: 'sliceGrad',
   infer([, like]) { return [like.slice()]; },
   run(ctx, n) {
-    const a = n.attrs;
-    sliceCopy(ctx, ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), ctx.shape(n.inputs[1]), a.axis as number, a.start as number, a.end as number, false);
+    const [axis, start, end, step] = sliceAttrs(n.attrs);
+    sliceCopy(ctx, ctx.ptr(n.outputs[0]), ctx.ptr(n.inputs[0]), ctx.shape(n.inputs[1]), axis, start, end, step, false);
   },
 });
 
@@ -295,6 +313,56 @@ registerOp({
       const r = idx[i] < 0 ? idx[i] + V : idx[i];
       if (!(r >= 0 && r < V)) fail('embedding', `node '${n.name}': index ${idx[i]} (position ${i}) is outside [${-V}, ${V})`);
       ctx.be.copy(y + i * row * 4, t + r * row * 4, row * 4);
+    }
+  },
+});
+
+/** The int32 indices of a gather, read on the CPU, each in [0, len) (a negative one counts from the end). */
+function gatherIndices(ctx: RunContext, op: string, node: string, ids: number, len: number): Int32Array {
+  if (!ctx.be.syncRead) fail(op, `node '${node}': reads its indices on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
+  const idx = ctx.be.i32(ctx.ptr(ids), sizeOfShape(ctx.shape(ids))).slice();
+  for (let i = 0; i < idx.length; i++) {
+    const r = idx[i] < 0 ? idx[i] + len : idx[i];
+    if (!(r >= 0 && r < len)) fail(op, `node '${node}': index ${idx[i]} (position ${i}) is outside [${-len}, ${len})`);
+    idx[i] = r;
+  }
+  return idx;
+}
+
+/**
+ * ONNX / NumPy take along an axis by int32 indices: data [...pre, n, ...post], ids [...] ->
+ * [...pre, ...ids, ...post] (attrs { axis }). Each index is one strided copy of its [pre, post] block; the
+ * gradient adds each block back to its row (an index taken twice gets both).
+ */
+registerOp({
+  name: 'gather',
+  infer([x, ids], a, node) {
+    const axis = a.axis as number;
+    if (!(axis >= 0 && axis < x.length && x[axis] !== -1)) fail('gather', `node '${node}': axis ${axis} of ${formatShape(x)}`);
+    return [[...x.slice(0, axis), ...ids, ...x.slice(axis + 1)]];
+  },
+  run(ctx, n) {
+    const [x, ids] = n.inputs, axis = n.attrs.axis as number, shape = ctx.shape(x);
+    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1));
+    const idx = gatherIndices(ctx, 'gather', n.name, ids, len), xp = ctx.ptr(x), yp = ctx.ptr(n.outputs[0]);
+    for (let k = 0; k < idx.length; k++) stridedCopy(ctx, [outer, inner], xp + idx[k] * inner * 4, [len * inner, 1], yp + k * inner * 4, [idx.length * inner, 1]);
+  },
+  grad(n, [dy], b) {
+    return [b.node('gatherGrad', [dy!, n.inputs[1], n.inputs[0]], n.attrs, `${n.name}_grad`)[0], undefined];
+  },
+});
+
+registerOp({
+  name: 'gatherGrad',
+  // inputs: dy, the indices, a value of the data's shape
+  infer([, , like]) { return [like.slice()]; },
+  run(ctx, n) {
+    const [dy, ids, like] = n.inputs, axis = n.attrs.axis as number, shape = ctx.shape(like);
+    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1));
+    const idx = gatherIndices(ctx, 'gatherGrad', n.name, ids, len), dx = ctx.ptr(n.outputs[0]), g = ctx.ptr(dy);
+    fillValue(ctx, outer * len * inner, dx, 0);
+    for (let o = 0; o < outer; o++) for (let k = 0; k < idx.length; k++) {
+      ctx.be.kernels.axpy(inner, 1, g + (o * idx.length + k) * inner * 4, dx + (o * len + idx[k]) * inner * 4);
     }
   },
 });

@@ -20,14 +20,14 @@ export const denseFamily: ExportFamily = {
     if (b !== undefined) ins.push(cx.param(b));
     gemm(cx, n, ins, n.attrs.alpha as number, out);
   },
-  // matMul (rank 2 or 3, as imported): MatMul, with its transposes, bias and activation where it has them
+  // matMul (rank 2 or more, as imported): MatMul, with its transposes, bias and activation where it has them
   matMul: (cx, n, out) => {
     const [a, b, bias] = n.inputs;
     const tr = (id: number, t: unknown, k: string) => {
       const v = cx.g.values[id].kind === 'param' ? cx.param(id) : cx.valueName(id);
       if (!t) return v;
       const r = cx.shapeOf(id).length;
-      return cx.emit('Transpose', [v], [attrInts('perm', r === 3 ? [0, 2, 1] : [1, 0])], `${n.name}/t${k}`);
+      return cx.emit('Transpose', [v], [attrInts('perm', [...Array(r - 2).keys(), r - 1, r - 2])], `${n.name}/t${k}`);
     };
     const act = (n.attrs.activation as string | undefined) ?? 'linear';
     const plain = act === 'linear' && bias === undefined;

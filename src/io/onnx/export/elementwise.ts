@@ -1,4 +1,4 @@
-// add / sub / mul / div / max / min / pow (a constant operand of a map is written NCHW), and the unary ops (square as Mul).
+// add / sub / mul / div / max / min / pow (a constant operand of a map is written NCHW), the unary ops (square as Mul) and erf.
 import { type ExportFamily, type Exporter } from './context.js';
 
 const binary = (opType: string): Exporter => (cx, n, out) => {
@@ -18,6 +18,7 @@ const unary: Exporter = (cx, n, out) => {
 
 export const elementwiseFamily: ExportFamily = {
   unary,
+  erf: (cx, n, out) => cx.setOut(n, cx.emit('Erf', [cx.valueName(n.inputs[0])], [], n.name, out), cx.isMap.has(n.inputs[0])),
   add: binary('Add'),
   sub: binary('Sub'),
   mul: binary('Mul'),

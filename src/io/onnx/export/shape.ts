@@ -33,7 +33,11 @@ export const shapeFamily: ExportFamily = {
     const a = n.attrs, x = n.inputs[0];
     const map = cx.isMap.has(x);
     const axis = map ? [0, 2, 3, 1][a.axis as number] : (a.axis as number);
-    const ins = [cx.valueName(x), cx.intInit(`${n.name}/starts`, [a.start as number]), cx.intInit(`${n.name}/ends`, [a.end as number]), cx.intInit(`${n.name}/axes`, [axis])];
+    const step = (a.step as number | undefined) ?? 1;
+    // a negative step's end -1 (before the first) is written past the start of the axis: ONNX's -1 is the last
+    const end = step < 0 && (a.end as number) < 0 ? -(cx.shapeOf(x)[a.axis as number] + 1) : (a.end as number);
+    const ins = [cx.valueName(x), cx.intInit(`${n.name}/starts`, [a.start as number]), cx.intInit(`${n.name}/ends`, [end]), cx.intInit(`${n.name}/axes`, [axis])];
+    if (step !== 1) ins.push(cx.intInit(`${n.name}/steps`, [step]));
     cx.setOut(n, cx.emit('Slice', ins, [], n.name, out), map);
   },
   reshape: (cx, n, out) => {
@@ -69,6 +73,12 @@ export const shapeFamily: ExportFamily = {
   embedding: (cx, n, out) => {
     const [table, ids] = n.inputs;
     cx.setOut(n, cx.emit('Gather', [cx.param(table), cx.valueName(ids)], [attrInt('axis', 0)], n.name, out));
+  },
+  // a take along an axis by indices: Gather
+  gather: (cx, n, out) => {
+    const [x, ids] = n.inputs;
+    if (cx.isMap.has(x)) fail(`gather from a feature map (node '${n.name}')`);
+    cx.setOut(n, cx.emit('Gather', [cx.valueName(x), cx.valueName(ids)], [attrInt('axis', n.attrs.axis as number)], n.name, out));
   },
   grayscaleToRgb: (cx, n, out) => {
     const x = cx.valueName(n.inputs[0]), map = cx.isMap.has(n.inputs[0]);

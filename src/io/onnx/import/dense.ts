@@ -7,13 +7,14 @@ import { tensorFrom } from './tensor.js';
 
 /**
  * MatMul beyond a dense layer: a rank-3 input ([batch, T, D], a transformer's tokens) times a constant
- * [D, E], or two computed operands (attention's Q·Kᵀ and its product with V), rank 2 or 3 each.
+ * [D, E], or two computed operands (attention's Q·Kᵀ and its product with V, [batch, heads, T, D] among
+ * them), rank 2 or more each, the axes before the last two broadcast.
  */
 function matMul(cx: ImportContext, n: OnnxNode): void {
   const a = cx.asPlain(cx.graphVal(n, 0), `${n.name}/a`);
   const bv = cx.get(n, 1);
   const b = bv.konst ? { id: cx.param(`${n.name}/B`, tensorFrom(bv.konst.data, bv.shape)), shape: bv.shape } : cx.asPlain(bv, `${n.name}/b`);
-  if (a.shape.length > 3 || b.shape.length > 3) cx.unsupported(n, `operands ${formatShape(a.shape)} x ${formatShape(b.shape)}: rank 2 or 3 only`);
+  if (a.shape.length < 2 || b.shape.length < 2) cx.unsupported(n, `operands ${formatShape(a.shape)} x ${formatShape(b.shape)}: rank 2 or more (a vector operand is not read yet)`);
   const [id] = cx.g.node('matMul', [a.id!, b.id!], {}, n.name);
   cx.set(n, { id, shape: cx.plainShape(id) });
 }

@@ -55,10 +55,7 @@ function recurrent(cx: ImportContext, n: OnnxNode): void {
   shapeIs(R, [dirs, G * H, H], 'R');
   const Bv = n.input[3] ? weightIn(3, 'B') : undefined;
   if (Bv) shapeIs(Bv, [dirs, 2 * G * H], 'B');
-  if (n.input[4]) {
-    const sl = cx.vals.get(n.input[4]);
-    if (!sl?.konst || Array.from(sl.konst.data).some((v) => v !== T)) cx.unsupported(n, `sequence_lens ('${n.input[4]}'): edgegrad runs every sequence for all ${T} steps, so only a constant of ${T}s is read`);
-  }
+  const mask = n.input[4] ? lengthMask(cx, n, B, T) : undefined;
   const P = n.opType === 'LSTM' && n.input[7] ? weightIn(7, 'P') : undefined;
   if (P) shapeIs(P, [dirs, 3 * H], 'P');
   const lbr = n.opType === 'GRU' && cx.int(n, 'linear_before_reset', 0) === 1;
@@ -115,6 +112,7 @@ function recurrent(cx: ImportContext, n: OnnxNode): void {
       const pd = slice(P.id!, 0, d, 1, `${nm}/P`);
       ins.push(node('reshape', [node('concat', [0, 2, 1].map((k) => slice(pd, 1, k * H, H, `${nm}/P_${k}`)), `${nm}/P_ifo`)], `${nm}/peepholes`, { shape: [3 * H] }));
     }
+    if (mask !== undefined) ins.push(mask);
     const names = (acts.length ? acts.slice(d * kind.acts, (d + 1) * kind.acts) : kind.defaults).map((a: string) => {
       const e = ACTIVATIONS[a];
       if (!e) cx.unsupported(n, `activation '${a}' (edgegrad's recurrent cells run ${Object.keys(ACTIVATIONS).join(', ')})`);
@@ -125,13 +123,15 @@ function recurrent(cx: ImportContext, n: OnnxNode): void {
     const attrs: Record<string, unknown> = { units: H, activation: names[names.length - 1], reverse: d === 1 || dirName === 'reverse', goBackwards: false, initialState: initial };
     if (n.opType !== 'RNN') attrs.recurrentActivation = names[0];
     if (n.opType === 'LSTM') attrs.peepholes = !!P;
+    if (mask !== undefined) attrs.masked = true;
     if (n.opType === 'GRU') attrs.resetAfter = lbr;
     return cx.g.node(kind.op, ins, attrs, nm);
   });
 
   // Y: the directions' [B, T, H] side by side -> [B, T, dirs, H] (layout 1), or [T, dirs, B, H] (layout 0)
   const join = (k: number, shape: number[], perm: number[], what: string) => {
-    const parts = outs.map((o) => o[k]);
+    // past a sequence's length its state holds (the op's masked steps) and Y is 0 (ONNX)
+    const parts = outs.map((o, d) => (k === 0 && mask !== undefined ? cx.g.node('mul', [o[k], mask], {}, `${n.name}/${what}_${d}_masked`)[0] : o[k]));
     const both = parts.length > 1 ? cx.g.node('concat', parts, {}, `${n.name}/${what}_directions`)[0] : parts[0];
     const [r] = cx.g.node('reshape', [both], { shape }, layout ? n.name : `${n.name}/${what}_split`);
     const id = layout ? r : cx.g.node('transpose', [r], { perm }, `${n.name}/${what}`)[0];
@@ -140,6 +140,31 @@ function recurrent(cx: ImportContext, n: OnnxNode): void {
   if (n.output[0]) cx.set(n, join(0, [B, T, dirs, H], [1, 2, 0, 3], 'Y'), 0);
   if (n.output[1]) cx.set(n, join(1, [B, dirs, H], [1, 0, 2], 'Y_h'), 1);
   if (n.output[2] && n.opType === 'LSTM') cx.set(n, join(2, [B, dirs, H], [1, 0, 2], 'Y_c'), 2);
+}
+
+/**
+ * sequence_lens as a mask [B, T, 1] of the steps each sequence has (1 for t < its length), or undefined where
+ * every sequence runs all T steps. Lengths computed by the graph (an integer input) are read at run time; a
+ * constant of other lengths fixes the batch, so it is read only where the batch is fixed too.
+ */
+function lengthMask(cx: ImportContext, n: OnnxNode, B: number, T: number): number | undefined {
+  const sl = cx.get(n, 4), what = `sequence_lens ('${n.input[4]}')`;
+  if (sl.shape.length !== 1 || !(sl.shape[0] === B || (sl.konst && B === -1))) cx.unsupported(n, `${what} ${formatShape(sl.shape)} must be [batch] (${B === -1 ? 'the batch here' : B})`);
+  if (sl.konst) {
+    const lens = Array.from(sl.konst.data);
+    if (lens.every((v) => v === T)) return undefined;
+    if (B === -1) cx.unsupported(n, `${what} is a constant ${JSON.stringify(lens)} of lengths other than ${T}: it fixes the batch, which edgegrad leaves free (make it a model input)`);
+    if (lens.some((v) => !(Number.isInteger(v) && v >= 0 && v <= T))) cx.unsupported(n, `${what} ${JSON.stringify(lens)}: lengths must be in [0, ${T}]`);
+    const m = new Float32Array(B * T);
+    lens.forEach((len, b) => m.fill(1, b * T, b * T + len));
+    return cx.g.param(`${n.name}/sequence_mask`, tensorFrom(m, [B, T, 1]), false);
+  }
+  // int32 lengths (indices inside): the lengthMask op reads them; integers held in float: step(length - t)
+  if (sl.dtype === 'int32') return cx.g.node('lengthMask', [sl.id!], { steps: T }, `${n.name}/sequence_mask`)[0];
+  const len = cx.g.node('reshape', [sl.id!], { shape: [B, 1, 1] }, `${n.name}/sequence_lens`)[0];
+  const t = cx.g.param(`${n.name}/steps`, tensorFrom(Float32Array.from({ length: T }, (_, i) => i), [1, T, 1]), false);
+  const left = cx.g.node('sub', [len, t], {}, `${n.name}/steps_left`)[0];
+  return cx.g.node('activation', [left], { activation: 'step', alpha: 0 }, `${n.name}/sequence_mask`)[0];
 }
 
 /**
@@ -167,9 +192,11 @@ function initialState(cx: ImportContext, n: OnnxNode, k: number, d: number, layo
     const zero = cx.g.param(`${nm}/zero_kernel`, tensorFrom(new Float32Array(F * H), [F, H]), false);
     return cx.g.node('dense', [flat, zero, cx.g.param(`${nm}/row`, tensorFrom(Float32Array.from(row(0)), [H]), false)], { activation: 'linear', alpha: 0 }, nm)[0];
   }
-  if (v.shape[bAxis] !== -1) cx.unsupported(n, `${what} ${formatShape(v.shape)}: its batch (-1 here) must be axis ${bAxis} (layout ${layout})`);
+  // X's batch (-1, or its size where every input is a whole tensor)
+  const B = x.shape[0];
+  if (v.shape[bAxis] !== B) cx.unsupported(n, `${what} ${formatShape(v.shape)}: its batch (${B === -1 ? '-1 here' : B}) must be axis ${bAxis} (layout ${layout})`);
   const [s] = cx.g.node('slice', [cx.asPlain(v, `${n.name}/${what}`).id!], { axis: dAxis, start: d, end: d + 1 }, `${n.name}/${what}_${d}`);
-  return cx.g.node('reshape', [s], { shape: [-1, H] }, `${n.name}/${what}_${d}_bh`)[0];
+  return cx.g.node('reshape', [s], { shape: [B, H] }, `${n.name}/${what}_${d}_bh`)[0];
 }
 
 /** A zero state beside a given one (an LSTM given initial_h but not initial_c): the given one times 0. */

@@ -52,8 +52,8 @@ function reduce(cx: ImportContext, n: OnnxNode): void {
 }
 
 /**
- * ArgMax / ArgMin: the index of the first extreme along one axis, an int32 value (ONNX's int64 at the
- * boundary); the first minimum of x is the first maximum of -x. A model output, or what an integer reader takes.
+ * ArgMax / ArgMin: the index of the first extreme along one axis (or the last: select_last_index), an int32
+ * value (ONNX's int64 at the boundary); the first minimum of x is the first maximum of -x. A model output, or what an integer reader takes.
  */
 function argExtreme(cx: ImportContext, n: OnnxNode): void {
   const x = cx.asPlain(cx.graphVal(n, 0), n.name!), rank = x.shape.length;
@@ -61,10 +61,12 @@ function argExtreme(cx: ImportContext, n: OnnxNode): void {
   if (axis < 0) axis += rank;
   if (!(axis >= 0 && axis < rank)) cx.unsupported(n, `axis ${cx.int(n, 'axis', 0)} of a rank-${rank} value`);
   if (x.shape[axis] === -1) cx.unsupported(n, 'the index along the batch dimension');
-  if (cx.int(n, 'select_last_index', 0)) cx.unsupported(n, 'select_last_index 1 (the last of equal extremes)');
-  const keep = cx.int(n, 'keepdims', 1) === 1;
-  const src = n.opType === 'ArgMin' ? cx.g.node('unary', [x.id!], { op: 'neg' }, `${n.name}/neg`)[0] : x.id!;
-  const [idx] = cx.g.node('argMax', [src], { axis }, keep ? `${n.name}/index` : n.name);
+  const keep = cx.int(n, 'keepdims', 1) === 1, last = cx.int(n, 'select_last_index', 0) === 1;
+  let src = n.opType === 'ArgMin' ? cx.g.node('unary', [x.id!], { op: 'neg' }, `${n.name}/neg`)[0] : x.id!;
+  // the last of equal extremes: the first of the axis reversed, counted from the end
+  const len = x.shape[axis];
+  if (last) src = cx.g.node('slice', [src], { axis, start: len - 1, end: -1, step: -1 }, `${n.name}/reversed`)[0];
+  const [idx] = cx.g.node('argMax', [src], last ? { axis, reversed: true } : { axis }, keep ? `${n.name}/index` : n.name);
   const shape = x.shape.map((d, i) => (i === axis ? 1 : d));
   if (!keep) return cx.set(n, { id: idx, shape: x.shape.filter((_, i) => i !== axis), dtype: 'int32' });
   cx.set(n, { id: cx.g.node('reshape', [idx], { shape }, n.name)[0], shape, dtype: 'int32' });

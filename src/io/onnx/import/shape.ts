@@ -5,6 +5,7 @@ import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
+import { sliceLength } from '../../../ops/shape.js';
 
 function flatten(cx: ImportContext, n: OnnxNode): void {
   const x0 = cx.graphVal(n, 0), rank = x0.shape.length;
@@ -155,14 +156,18 @@ function slice(cx: ImportContext, n: OnnxNode): void {
   const axes = n.input[3] ? Array.from(cx.konst(n, 3)) : starts.map((_, i) => i);
   const steps = n.input[4] ? Array.from(cx.konst(n, 4)) : starts.map(() => 1);
   axes.forEach((a0, k) => {
-    const axis = a0 < 0 ? a0 + x.shape.length : a0;
-    if (steps[k] !== 1) cx.unsupported(n, `step ${steps[k]} (unit steps only)`);
+    const axis = a0 < 0 ? a0 + x.shape.length : a0, step = steps[k];
+    if (!(Number.isInteger(step) && step !== 0)) cx.unsupported(n, `step ${step} (a nonzero integer)`);
     if (x.shape[axis] === -1) cx.unsupported(n, 'slicing the batch dimension');
     const size = x.shape[axis];
-    const clampIdx = (v: number) => Math.min(Math.max(v < 0 ? v + size : v, 0), size);
-    const st = clampIdx(starts[k]), en = Math.max(st, clampIdx(ends[k]));
-    const [id] = cx.g.node('slice', [x.id!], { axis: cx.storageAxis(x, axis), start: st, end: en }, k === axes.length - 1 ? n.name : `${n.name}/${k}`);
-    x = { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? en - st : d)) };
+    // ONNX's clamping: [0, size] for a positive step; a negative one walks down from at most size - 1 to
+    // at least -1 (just before the first)
+    const clampIdx = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + size : v, lo), hi);
+    const [lo, hi] = step > 0 ? [0, size] : [-1, size - 1];
+    const st = clampIdx(starts[k], 0, hi), en = clampIdx(ends[k], lo, hi);
+    const attrs = step === 1 ? { start: st, end: Math.max(st, en) } : { start: st, end: en, step };
+    const [id] = cx.g.node('slice', [x.id!], { axis: cx.storageAxis(x, axis), ...attrs }, k === axes.length - 1 ? n.name : `${n.name}/${k}`);
+    x = { id, nhwc: x.nhwc, shape: x.shape.map((d, i) => (i === axis ? sliceLength(attrs.start, attrs.end, step) : d)) };
   });
   cx.set(n, x);
 }
@@ -196,13 +201,27 @@ function concat(cx: ImportContext, n: OnnxNode): void {
 const same = (cx: ImportContext, n: OnnxNode): void => cx.set(n, cx.get(n, 0));
 
 /**
- * Dropout (opset 12+: ratio and training_mode inputs): the identity at inference. A training_mode that is
- * constant true asks for a random mask at run time, which no two runtimes draw alike: refused, as is one
- * that is computed (it must be known at load).
+ * Dropout at inference: the identity, and its optional mask output all true (a mask value of 1s, see
+ * Val.mask). training_mode (opset 12+, an input known at load) with a ratio of 0 drops nothing: the same.
+ * With a ratio above 0 it asks for a random mask drawn at every run, which no two runtimes draw alike (the
+ * node tests' expected outputs are one generator's draws): refused, with how to train with dropout here.
  */
 function dropout(cx: ImportContext, n: OnnxNode): void {
-  if (n.input[2] && cx.konst(n, 2).some((v) => v !== 0)) cx.unsupported(n, 'training_mode true (a random mask at every run): edgegrad imports Dropout for inference; train with a dropout layer instead');
-  same(cx, n);
+  const training = !!n.input[2] && cx.konst(n, 2).some((v) => v !== 0);
+  // the ratio matters only in training (then it must be known at load)
+  const ratio = training ? (n.input[1] ? cx.konst(n, 1)[0] : 0.5) : 0;
+  if (training && ratio !== 0) {
+    cx.unsupported(n, `training_mode true with ratio ${ratio}: a random mask drawn at every run, which no two runtimes draw alike; edgegrad imports Dropout for inference (and training_mode with ratio 0). To train with dropout, add eg.layers.dropout({ rate: ${ratio} }) to a model: Model.fit draws its mask at every step`);
+  }
+  const x = cx.get(n, 0);
+  cx.set(n, x);
+  if (!n.output[1]) return;
+  // all true, NaN and infinite inputs included: 1 - step(x * 0) (step of a NaN is 0)
+  if (x.id === undefined) cx.unsupported(n, `the mask of a constant input ('${n.input[0]}')`);
+  const zero = cx.g.node('mul', [x.id!, cx.scalarParam(`${n.name}/zero`, 0)], {}, `${n.name}/zero`)[0];
+  const stepped = cx.g.node('activation', [zero], { activation: 'step', alpha: 0 }, `${n.name}/step`)[0];
+  const [id] = cx.g.node('sub', [cx.scalarParam(`${n.name}/one`, 1), stepped], {}, `${n.name}:mask`);
+  cx.set(n, { id, nhwc: x.nhwc, shape: x.shape, mask: true }, 1);
 }
 
 /**
