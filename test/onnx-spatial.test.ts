@@ -156,6 +156,10 @@ describe('spatial ONNX ops in full, against ONNX Runtime', () => {
       const [, i] = await agrees(bytes, x, [[2, 3, 3, 4], [2, 3, 3, 4]]);
       expect(i.dtype).toBe('int32');
     }
+    // one spatial axis: [N, C, L] indices
+    const b1 = model([node('MaxPool', ['x'], ['y', 'i'], [ints('kernel_shape', [3]), ints('strides', [2]), ints('pads', [1, 1])])],
+      [], [{ name: 'x', dims: ['N', 3, 9] }], [{ name: 'y', dims: [] }, { name: 'i', dims: [], elem: 7 }], 12);
+    await agrees(b1, randn([2, 3, 9], 14), [[2, 3, 5], [2, 3, 5]]);
   });
 
   it('PRelu with slopes of other shapes than one per channel', async () => {

@@ -109,8 +109,11 @@ function globalAveragePool(cx: ImportContext, n: OnnxNode): void {
   cx.set(n, { id, shape });
 }
 
+// (1-D with the Indices output: the general pool itself, whose indices are over [N, C, L] already)
+const maxPool1d = oneD({ convert: pool });
+
 export const poolFamily: Family = {
-  MaxPool: oneD({ convert: pool, quantized: 'moves' }),
+  MaxPool: { convert: (cx, n) => (n.output[1] ? pool(cx, n) : maxPool1d.convert(cx, n)), quantized: 'moves' },
   AveragePool: oneD({ convert: pool }),
   GlobalAveragePool: { convert: globalAveragePool },
 };
