@@ -4,7 +4,8 @@
 //   (the ONNX importer and its protobuf code, the reference and WebGPU backends);
 // - dist/edgegrad.cjs: the same as one CommonJS file, for `require('edgegrad')` (Electron main, older tooling);
 // - dist/edgegrad.js: a classic script (one file, chunks inlined) defining the global `edgegrad`, for
-//   `<script src>` users and webviews that load pages from file:// (where module scripts are refused);
+//   `<script src>` users and webviews that load pages from file:// (where module scripts are refused),
+//   and dist/edgegrad-extras.js, its add-on of the tools the ES module build loads on first use (ADD_ON);
 // - dist/cli.js: the `edgegrad` command over ./index.js.
 // The digits data file is shipped beside them (loadDigits finds it relative to the bundle). Declarations
 // come from tsc into dist/types (TypeScript 7 has no compiler API for a .d.ts bundler to call); the
@@ -138,15 +139,15 @@ function lz(bytes, start = 0) {
  * They are dropped from the bundle (statements `Message.verify = function ...` and the like).
  */
 const UNUSED_PROTO = new Set(['verify', 'fromObject', 'toObject', 'toJSON', 'encodeDelimited', 'decodeDelimited']);
-const leanOnnxProto = {
-  name: 'lean-onnx-proto',
+const dropProto = (name, unused) => ({
+  name,
   transform(code, id) {
     if (!id.replace(/\\/g, '/').endsWith('onnx-proto/dist/onnx.js')) return null;
     const ms = new MagicString(code);
     const walk = (node) => {
       if (!node || typeof node.type !== 'string') return;
       const e = node.type === 'ExpressionStatement' ? node.expression : undefined;
-      if (e?.type === 'AssignmentExpression' && e.left.type === 'MemberExpression' && !e.left.computed && UNUSED_PROTO.has(e.left.property.name)) {
+      if (e?.type === 'AssignmentExpression' && e.left.type === 'MemberExpression' && !e.left.computed && unused.has(e.left.property.name)) {
         ms.remove(node.start, node.end);
         return;
       }
@@ -158,7 +159,8 @@ const leanOnnxProto = {
     walk(this.parse(code));
     return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
   },
-};
+});
+const leanOnnxProto = dropProto('lean-onnx-proto', UNUSED_PROTO);
 
 /** tsc's source maps (with the TypeScript inlined), so the shipped maps lead back to src/. */
 const tscSourceMaps = {
@@ -312,10 +314,265 @@ const workerScript = {
   onwarn,
 };
 
+/**
+ * What the ES module build loads on first use for tools a page running or fine-tuning a model does without
+ * (module under build/tsc: what it brings, for the error when the add-on is missing). The classic script
+ * leaves them out and dist/edgegrad-extras.js, a classic script of its own included after it, brings them.
+ */
+const EXTRAS = {
+  'compress/distill.js': 'distill()',
+  'compress/cascade.js': 'cascadeCorrelation()',
+  'pretrain/index.js': 'pretrain()',
+  'compress/saliency.js': 'pruning.obd(), obs() and hessianDiagonal()',
+  'compress/structured.js': 'pruning.pruneChannels()',
+  'report/index.js': 'report.html(), lineChart() and confusionTable()',
+  'transfer/index.js': 'transfer.sweepCuts(), cutCandidates(), cutFeatures() and labelsCurve()',
+  'io/tfjs.js': 'loading a TensorFlow.js model',
+  'io/onnx-export.js': 'saving a model as ONNX (save(), toOnnx())',
+};
+const EXTRAS_HELPER = join(tscRoot, 'classic-extras.js');
+/** A module's path under build/tsc ('io/tfjs.js'), or undefined for one elsewhere. */
+const underTsc = (id) => (resolve(id).startsWith(tscRoot + '/') ? resolve(id).slice(tscRoot.length + 1).replace(/\\/g, '/') : undefined);
+
+/**
+ * Modules the classic script never runs, replaced by their stand-ins (<module>.none.js): the worker pool
+ * (no threads: see noThreadBuilds) and the writing of files (a page saves to IndexedDB).
+ */
+const CLASSIC_STAND_INS = ['backend/wasm/pool.js', 'io/write.js'];
+const classicStandIns = {
+  name: 'classic-stand-ins',
+  resolveId(id, importer) {
+    if (!importer || !id.startsWith('.')) return null;
+    const p = underTsc(resolve(dirname(importer), id));
+    return p && CLASSIC_STAND_INS.includes(p) ? join(tscRoot, p.replace(/\.js$/, '.none.js')) : null;
+  },
+};
+
+/**
+ * In the classic script, `import('./<module>.js')` of a module in EXTRAS becomes extra('<module>.js', what)
+ * (src/classic-extras.ts): the module as the add-on registered it, or an error naming the script to include.
+ */
+const toExtras = {
+  name: 'classic-to-extras',
+  transform(code, id) {
+    if (!underTsc(id)) return null;
+    const found = [...code.matchAll(/\bimport\((['"])(\.{1,2}\/[^'"]+)\1\)/g)].map((m) => ({ m, p: underTsc(resolve(dirname(id), m[2])) })).filter(({ p }) => p in EXTRAS);
+    if (found.length === 0) return null;
+    const ms = new MagicString(code);
+    for (const { m, p } of found) ms.overwrite(m.index, m.index + m[0].length, `__classicExtra(${JSON.stringify(p)}, ${JSON.stringify(EXTRAS[p])})`);
+    ms.prepend(`import { extra as __classicExtra } from ${JSON.stringify(EXTRAS_HELPER)};\n`);
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+};
+
+const EXTRAS_ENTRY = '\0edgegrad-extras';
+/** The add-on's entry: every ADD_ON module, registered with the classic script under its path. */
+const extrasEntry = {
+  name: 'classic-extras-entry',
+  resolveId: (id) => (id === EXTRAS_ENTRY ? id : null),
+  load(id) {
+    if (id !== EXTRAS_ENTRY) return null;
+    const paths = Object.keys(ADD_ON);
+    return [
+      ...paths.map((p, i) => `import * as m${i} from ${JSON.stringify(join(tscRoot, p))};`),
+      `import { registerExtras } from ${JSON.stringify(EXTRAS_HELPER)};`,
+      `registerExtras({ ${paths.map((p, i) => `${JSON.stringify(p)}: m${i}`).join(', ')} });`,
+    ].join('\n');
+  },
+};
+
+/**
+ * Modules the library's entry imports statically, for tools a page running or fine-tuning a model does
+ * without (module: what it brings). In the classic script each is a facade with the module's exports, all
+ * functions and classes: a function calls the add-on's (an async one returns its Promise), a class makes the
+ * add-on's objects and answers instanceof for them; without the add-on, the error names the script.
+ */
+const FACADES = {
+  'quantize/index.js': 'quantize()',
+  'worker/client.js': 'worker()',
+  'compress/prune.js': 'pruning.pruneLowMagnitude(), stripPruning(), sparsity(), targets() and Pruning',
+  'compress/schedules.js': 'pruning.polynomialDecay() and constantSparsity()',
+};
+const FACADE = '\0classic-facade:';
+const facades = {
+  name: 'classic-facades',
+  resolveId(id, importer) {
+    if (!importer || !id.startsWith('.')) return null;
+    const p = underTsc(resolve(dirname(importer), id));
+    return p && p in FACADES ? FACADE + p : null;
+  },
+  load(id) {
+    if (!id.startsWith(FACADE)) return null;
+    const p = id.slice(FACADE.length), path = JSON.stringify(p), what = JSON.stringify(FACADES[p]);
+    const lines = [`import { extraNow, extraLoaded } from ${JSON.stringify(EXTRAS_HELPER)};`];
+    for (const n of this.parse(readFileSync(join(tscRoot, p), 'utf8')).body) {
+      if (n.type === 'ExportNamedDeclaration' && n.declaration?.type === 'FunctionDeclaration') {
+        const f = n.declaration.id.name, call = `extraNow(${path}, ${what}).${f}(...a)`;
+        lines.push(n.declaration.async ? `export async function ${f}(...a) { return ${call}; }` : `export function ${f}(...a) { return ${call}; }`);
+      } else if (n.type === 'ExportNamedDeclaration' && n.declaration?.type === 'ClassDeclaration') {
+        const c = n.declaration.id.name;
+        lines.push(`export class ${c} {
+  constructor(...a) { return new (extraNow(${path}, ${what}).${c})(...a); }
+  static [Symbol.hasInstance](x) { const m = extraLoaded(${path}); return !!m && x instanceof m.${c}; }
+}`);
+      } else if (n.type.startsWith('Export')) {
+        this.error(`${p}: a facade of the classic script can stand in for exported functions and classes only`);
+      }
+    }
+    return lines.join('\n');
+  },
+};
+/** All the add-on carries: module -> what it brings. */
+const ADD_ON = { ...EXTRAS, ...FACADES };
+
+/**
+ * Only the ONNX exporter encodes ONNX messages, and it is in the add-on: the classic script's messages only
+ * decode (encode is the larger part of their code), and the add-on has a copy of its own that only encodes.
+ */
+const decodeOnlyProto = dropProto('decode-only-onnx-proto', new Set(['encode']));
+const encodeOnlyProto = dropProto('encode-only-onnx-proto', new Set(['decode']));
+/**
+ * With no encode, nothing in the classic script writes protobuf or calls a service: protobufjs's writers and
+ * RPC stand empty (the writer's _configure, which protobufjs calls when it loads, does nothing).
+ */
+const PROTOBUF_UNUSED = { './writer': 'export function _configure() {}', './writer_buffer': 'export {};', './rpc': 'export {};' };
+const noProtobufWriter = {
+  name: 'no-protobuf-writer',
+  resolveId: (id, importer) => (importer && /protobufjs[\\/]src[\\/]index-minimal\.js$/.test(importer) && id in PROTOBUF_UNUSED ? `\0protobuf-unused:${id}` : null),
+  load: (id) => (id.startsWith('\0protobuf-unused:') ? PROTOBUF_UNUSED[id.slice('\0protobuf-unused:'.length)] : null),
+};
+/**
+ * Modules of the classic script of which the add-on has its own copy: the ONNX messages with encode, and
+ * what they are made of (packages, and the modules plugins make); the library's own modules it shares.
+ */
+const addOnOwnCopy = (id) => underTsc(id) === undefined || underTsc(id) === 'io/onnx/proto.js';
+
+/**
+ * In the add-on, `import('./<module>.js')` of a module of the classic script (loaded already) becomes a
+ * resolved Promise of its namespace, imported statically: the add-on reads it through `__extras` too.
+ */
+const coreImportsStatic = (external) => ({
+  name: 'core-imports-static',
+  transform(code, id) {
+    if (!underTsc(id)) return null;
+    const found = [...code.matchAll(/\bimport\((['"])(\.{1,2}\/[^'"]+)\1\)/g)].filter((m) => external(resolve(dirname(id), m[2])));
+    if (found.length === 0) return null;
+    const ms = new MagicString(code);
+    found.forEach((m, i) => {
+      ms.overwrite(m.index, m.index + m[0].length, `Promise.resolve(__core${i})`);
+      ms.prepend(`import * as __core${i} from ${JSON.stringify(m[2])};\n`);
+    });
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+});
+
+/** What makes the add-on (the modules of the classic script are `external`): the same stand-ins as it. */
+const addOnOnly = (external) => [extrasEntry, noThreadBuilds, wasmOnly, classicStandIns, coreImportsStatic(external), encodeOnlyProto];
+
+/** What makes the classic script from the library's entry (besides exposeToExtras). */
+const classicOnly = [noThreadBuilds, noScalarBuild, wasmOnly, classicStandIns, facades, toExtras, decodeOnlyProto, noProtobufWriter];
+
+/**
+ * The split between the classic script and its add-on, found before either is built: the modules the
+ * classic script holds (what its entry reaches without the add-on's), and what the add-on's modules import from
+ * them (module -> names, or '*' for all), which the classic script exports as `__extras` for the add-on.
+ */
+async function classicSplit() {
+  const { rollup } = await import('rollup');
+  const core = new Set(), mutable = new Map(), imports = new Map();
+  const recordCore = {
+    name: 'record-core',
+    moduleParsed(info) {
+      core.add(info.id);
+      // `export let` bindings may change: the add-on reads them through getters
+      for (const n of info.ast.body) {
+        if (n.type === 'ExportNamedDeclaration' && n.declaration?.type === 'VariableDeclaration' && n.declaration.kind !== 'const') {
+          for (const d of n.declaration.declarations) if (d.id.type === 'Identifier') mutable.set(info.id, (mutable.get(info.id) ?? new Set()).add(d.id.name));
+        }
+      }
+    },
+  };
+  const coreBundle = await rollup({ input: entries.index, plugins: [recordCore, ...classicOnly, ...plugins()], onwarn: () => {} });
+  await coreBundle.close();
+  for (const p of Object.keys(ADD_ON)) {
+    if (core.has(join(tscRoot, p))) throw new Error(`rollup.config.mjs: ${p} is in the add-on but the classic script imports it statically`);
+  }
+  const external = (id) => core.has(id) && !addOnOwnCopy(id);
+  const recordImports = {
+    name: 'record-imports',
+    async moduleParsed(info) {
+      if (info.dynamicallyImportedIds.some(external)) this.error(`${info.id}: the classic add-on cannot import() a module of the classic script`);
+      for (const n of info.ast.body) {
+        if (!['ImportDeclaration', 'ExportNamedDeclaration', 'ExportAllDeclaration'].includes(n.type) || !n.source) continue;
+        const r = await this.resolve(n.source.value, info.id);
+        if (!r || !external(r.id)) continue;
+        const names = imports.get(r.id) ?? new Set();
+        imports.set(r.id, names);
+        if (n.type === 'ExportAllDeclaration') names.add('*');
+        for (const s of n.specifiers ?? []) {
+          if (s.type === 'ImportNamespaceSpecifier') names.add('*');
+          else if (s.type === 'ImportDefaultSpecifier') names.add('default');
+          else names.add(n.type === 'ImportDeclaration' ? s.imported.name : s.local.name);
+        }
+      }
+    },
+  };
+  const extrasBundle = await rollup({ input: EXTRAS_ENTRY, external: (id, _, resolved) => resolved && external(id), plugins: [recordImports, ...addOnOnly(external), ...plugins()], onwarn: () => {} });
+  await extrasBundle.close();
+  // each module's name in `__extras`: short (the names are in both scripts), in a stable order
+  const keys = new Map([...imports.keys()].sort().map((id, i) => [id, `m${i}`]));
+  return { external, mutable, imports, keys };
+}
+
+/**
+ * The classic script's entry also exports `__extras`: for each module the add-on imports from, the bindings
+ * it imports (getters for those that may change), so both scripts share one copy of the library.
+ */
+const exposeToExtras = ({ mutable, imports, keys }) => ({
+  name: 'expose-to-extras',
+  transform(code, id) {
+    if (resolve(id) !== resolve(entries.index)) return null;
+    const lines = [], fields = [];
+    [...imports].forEach(([mod, names], i) => {
+      const from = JSON.stringify(mod);
+      if (names.has('*')) {
+        lines.push(`import * as __x${i} from ${from};`);
+        fields.push(`${keys.get(mod)}: __x${i}`);
+        return;
+      }
+      const list = [...names];
+      if (list.length === 0) return;
+      lines.push(`import { ${list.map((n, j) => `${n} as __x${i}_${j}`).join(', ')} } from ${from};`);
+      const may = mutable.get(mod) ?? new Set();
+      fields.push(`${keys.get(mod)}: { ${list.map((n, j) => (may.has(n) ? `get ${n}() { return __x${i}_${j}; }` : `${n}: __x${i}_${j}`)).join(', ')} }`);
+    });
+    const ms = new MagicString(code);
+    ms.append(`\n${lines.join('\n')}\nexport const __extras = { ${fields.join(', ')} };\n`);
+    return { code: ms.toString(), map: ms.generateMap({ hires: true }) };
+  },
+});
+
+const split = await classicSplit();
+
+/** dist/edgegrad-extras.js: the ADD_ON modules over the classic script's own (edgegrad.__extras). */
+const classicAddOn = {
+  input: EXTRAS_ENTRY,
+  external: (id, _, resolved) => resolved && split.external(id),
+  output: {
+    file: 'dist/edgegrad-extras.js', format: 'iife', sourcemap: true, interop: 'esModule', inlineDynamicImports: true,
+    globals: (id) => `edgegrad.__extras.${split.keys.get(id)}`,
+    banner: 'if (typeof edgegrad === "undefined" || !edgegrad.__extras) throw new Error("edgegrad: dist/edgegrad-extras.js is an add-on of the classic script: include dist/edgegrad.js before it");',
+    plugins: outputPlugins(),
+  },
+  plugins: [...addOnOnly(split.external), ...plugins()],
+  onwarn,
+};
+
 export default [
   library,
   workerScript,
   single('dist/edgegrad.cjs', 'cjs', { exports: 'named' }),
-  single('dist/edgegrad.js', 'iife', { name: 'edgegrad', exports: 'named' }, [noThreadBuilds, noScalarBuild, wasmOnly]),
+  single('dist/edgegrad.js', 'iife', { name: 'edgegrad', exports: 'named' }, [...classicOnly, exposeToExtras(split)]),
+  classicAddOn,
   cli,
 ];

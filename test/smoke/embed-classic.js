@@ -16,6 +16,21 @@
   const file = input.files[0] ?? await new Promise((ok) => input.addEventListener('change', () => ok(input.files[0]), { once: true }));
   const m = await eg.loadModel(new Uint8Array(await file.arrayBuffer()));
   out.byBytes = Array.from(m.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
+  // the tools the ES module build loads on first use come with dist/edgegrad-extras.js, where the page has it
+  // (embed-classic-extras.html): the transfer tools, the ONNX exporter, pruning (a facade: synchronous)
+  out.extrasErrors = [];
+  try {
+    out.cuts = await eg.transfer.cutCandidates(m);
+    out.features = Array.from((await eg.transfer.cutFeatures(m, out.cuts[0], eg.tensor(embedRing(), [1, 28, 28, 1]))).dataSync());
+  } catch (e) { out.extrasErrors.push(e.message); }
+  try {
+    const again = await eg.loadModel(await eg.toOnnx(m));
+    out.exported = Array.from(again.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
+  } catch (e) { out.extrasErrors.push(e.message); }
+  try {
+    out.sparsity = eg.pruning.sparsity(m);
+    out.isPruning = eg.pruning.pruneLowMagnitude(m, { schedule: eg.pruning.constantSparsity({ targetSparsity: 0.5 }) }) instanceof eg.Pruning;
+  } catch (e) { out.extrasErrors.push(e.message); }
   // the scalar build (engines without SIMD) comes with dist/edgegrad-scalar.js, loaded before this script
   out.builds = eg.supportedBuilds();
   try {

@@ -12,5 +12,9 @@ const eg = require('edgegrad');
   const m2 = await esm.loadModel('models/digits-cnn.onnx');
   const y2 = Array.from(m2.predict(esm.tensor(globalThis.embedRing(), [1, 28, 28, 1])).dataSync());
   const d = await eg.data.loadDigits();
-  console.log(JSON.stringify({ resolved: require.resolve('edgegrad'), y, esm: y2, digits: d.count, sameCopy: eg === esm }));
+  // what the classic script's add-on computes on the same model (test/smoke/embed-classic.js)
+  const cuts = await esm.transfer.cutCandidates(m2);
+  const features = Array.from((await esm.transfer.cutFeatures(m2, cuts[0], esm.tensor(globalThis.embedRing(), [1, 28, 28, 1]))).dataSync());
+  const tools = { cuts, features, sparsity: esm.pruning.sparsity(m2) };
+  console.log(JSON.stringify({ resolved: require.resolve('edgegrad'), y, esm: y2, digits: d.count, sameCopy: eg === esm, tools }));
 })().catch((e) => { console.error(e); process.exit(1); });
