@@ -24,7 +24,7 @@ const CLASSIC_BUDGET_GZIP = 150_000;
 
 /** Node's answer for the ring input (CommonJS and ESM builds), computed once. */
 interface Sparsity { layer: string; weight: string; size: number; zeros: number; sparsity: number }
-let nodeCache: { y: number[]; esm: number[]; resolved: string; digits: number; tools: { cuts: string[]; features: number[]; sparsity: Sparsity[] } } | undefined;
+let nodeCache: { y: number[]; esm: number[]; resolved: string; digits: number; tools: { cuts: string[]; features: number[]; quantized: number[]; sparsity: Sparsity[] } } | undefined;
 const nodeRun = () => (nodeCache ??= JSON.parse(execFileSync(process.execPath, ['test/smoke/embed-require.cjs'], { cwd: root, encoding: 'utf8', timeout: 60_000 }).trim().split('\n').pop()!));
 
 function expectClose(a: number[], b: number[]) {
@@ -56,7 +56,7 @@ interface Classic {
   protocol: string; global: string; backend: string; byUrl?: number[]; byUrlError?: string; digits?: number; digitsError?: string; byBytes: number[];
   builds: string[]; scalar?: number[]; scalarError?: string; error?: string;
   /** the add-on's tools (test/smoke/embed-classic.js): their results, or the errors without the add-on */
-  extrasErrors: string[]; cuts?: string[]; features?: number[]; exported?: number[]; sparsity?: Sparsity[]; isPruning?: boolean;
+  extrasErrors: string[]; cuts?: string[]; features?: number[]; exported?: number[]; quantized?: number[]; sparsity?: Sparsity[]; isPruning?: boolean;
 }
 
 /** embed-classic.html (or another page running embed-classic.js) opened from file://, the model picked in its file input. */
@@ -254,11 +254,12 @@ describe('embedding', () => {
     expectClose(withScalar.scalar!, node.y);
     // the tools the ES module build loads on first use are in the add-on: without it, each says so
     const addOn = /: not in the classic script \(dist\/edgegrad\.js\) but in its add-on: include <script src="\.\.\.\/dist\/edgegrad-extras\.js"> after dist\/edgegrad\.js$/;
-    expect(r.extrasErrors).toHaveLength(3);
+    expect(r.extrasErrors).toHaveLength(4);
     r.extrasErrors.forEach((e) => expect(e).toMatch(addOn));
     expect(r.extrasErrors[0]).toMatch(/^edgegrad: transfer\.sweepCuts\(\), cutCandidates\(\), cutFeatures\(\) and labelsCurve\(\):/);
     expect(r.extrasErrors[1]).toMatch(/^edgegrad: saving a model as ONNX \(save\(\), toOnnx\(\)\):/);
-    expect(r.extrasErrors[2]).toMatch(/^edgegrad: pruning\.pruneLowMagnitude\(\), stripPruning\(\), sparsity\(\), targets\(\) and Pruning:/);
+    expect(r.extrasErrors[2]).toMatch(/^edgegrad: quantize\(\):/);
+    expect(r.extrasErrors[3]).toMatch(/^edgegrad: pruning\.pruneLowMagnitude\(\), stripPruning\(\), sparsity\(\), targets\(\) and Pruning:/);
     // all such a page downloads is the one script: a budget of its own
     const classic = readFileSync(join(root, 'dist', 'edgegrad.js'));
     const gz = gzipSync(classic, { level: 9 }).length;
@@ -285,7 +286,10 @@ describe('embedding', () => {
     expectClose(r.features!, node.tools.features);
     // the exporter (its own copy of the ONNX messages, with encode) writes what the classic script reads back
     expectClose(r.exported!, r.byBytes);
-    // pruning, a facade in the classic script: the add-on's objects, instanceof the classic script's class
+    // quantize and pruning, facades in the classic script: the add-on's functions, and its objects instanceof
+    // the classic script's class (int8 kernels: the page may run the relaxed build, Node the SIMD one)
+    expect(r.quantized!.length).toBe(node.tools.quantized.length);
+    r.quantized!.forEach((v, i) => expect(Math.abs(v - node.tools.quantized[i])).toBeLessThan(1e-3));
     expect(r.sparsity).toEqual(node.tools.sparsity);
     expect(r.isPruning).toBe(true);
     const addOn = readFileSync(join(root, 'dist', 'edgegrad-extras.js'));

@@ -17,7 +17,7 @@
   const m = await eg.loadModel(new Uint8Array(await file.arrayBuffer()));
   out.byBytes = Array.from(m.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
   // the tools the ES module build loads on first use come with dist/edgegrad-extras.js, where the page has it
-  // (embed-classic-extras.html): the transfer tools, the ONNX exporter, pruning (a facade: synchronous)
+  // (embed-classic-extras.html): the transfer tools, the ONNX exporter, quantize and pruning (facades)
   out.extrasErrors = [];
   try {
     out.cuts = await eg.transfer.cutCandidates(m);
@@ -26,6 +26,10 @@
   try {
     const again = await eg.loadModel(await eg.toOnnx(m));
     out.exported = Array.from(again.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
+  } catch (e) { out.extrasErrors.push(e.message); }
+  try {
+    const q = await eg.quantize(m, { calibration: eg.tensor(embedRing(), [1, 28, 28, 1]) });
+    out.quantized = Array.from(q.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
   } catch (e) { out.extrasErrors.push(e.message); }
   try {
     out.sparsity = eg.pruning.sparsity(m);

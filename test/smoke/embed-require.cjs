@@ -15,6 +15,8 @@ const eg = require('edgegrad');
   // what the classic script's add-on computes on the same model (test/smoke/embed-classic.js)
   const cuts = await esm.transfer.cutCandidates(m2);
   const features = Array.from((await esm.transfer.cutFeatures(m2, cuts[0], esm.tensor(globalThis.embedRing(), [1, 28, 28, 1]))).dataSync());
-  const tools = { cuts, features, sparsity: esm.pruning.sparsity(m2) };
+  const q = await esm.quantize(m2, { calibration: esm.tensor(globalThis.embedRing(), [1, 28, 28, 1]) });
+  const quantized = Array.from(q.predict(esm.tensor(globalThis.embedRing(), [1, 28, 28, 1])).dataSync());
+  const tools = { cuts, features, quantized, sparsity: esm.pruning.sparsity(m2) };
   console.log(JSON.stringify({ resolved: require.resolve('edgegrad'), y, esm: y2, digits: d.count, sameCopy: eg === esm, tools }));
 })().catch((e) => { console.error(e); process.exit(1); });
