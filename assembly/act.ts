@@ -134,6 +134,71 @@ export function actBackward(kind: i32, n: i32, x: usize, y: usize, dy: usize, dx
   }
 }
 
+/** Whether f'(x) is 1 (else 0 for ReLU and ReLU6, the slope for leaky ReLU), read from y = f(x). */
+// @ts-ignore: decorator
+@inline function passes(kind: i32, y: f32): bool {
+  return kind == ACT_RELU6 ? y > 0 && y < 6 : kind == ACT_LEAKY_RELU ? y >= 0 : y > 0;
+}
+
+/**
+ * The 1-bit masks of a piecewise-linear activation's derivative (ReLU, ReLU6, leaky ReLU), from its output
+ * y [rows, per]: per row, ceil(per / 32) words, bit j of word w for element 32 w + j (TinyTL keeps these in
+ * place of the float activations: 1/32 of their memory).
+ */
+export function actMask(kind: i32, rows: i32, per: i32, y: usize, mask: usize): void {
+  const words = (per + 31) >> 5;
+  for (let r = 0; r < rows; r++) {
+    const yr = y + (<usize>r * <usize>per << 2), mr = mask + (<usize>r * <usize>words << 2);
+    let w = 0;
+    if (ASC_FEATURE_SIMD) {
+      const z = f32x4.splat(0), six = f32x4.splat(6);
+      for (; (w + 1) << 5 <= per; w++) {
+        let bits: u32 = 0;
+        for (let k = 0; k < 8; k++) {
+          const v = v128.load(yr + (<usize>(w * 32 + k * 4) << 2));
+          const on = kind == ACT_RELU6 ? v128.and(f32x4.gt(v, z), f32x4.lt(v, six)) : kind == ACT_LEAKY_RELU ? f32x4.ge(v, z) : f32x4.gt(v, z);
+          bits |= <u32>i32x4.bitmask(on) << (k * 4);
+        }
+        store<u32>(mr + (<usize>w << 2), bits);
+      }
+    }
+    for (; w < words; w++) {
+      let bits: u32 = 0;
+      const end = min(32, per - w * 32);
+      for (let j = 0; j < end; j++) if (passes(kind, load<f32>(yr + (<usize>(w * 32 + j) << 2)))) bits |= <u32>1 << j;
+      store<u32>(mr + (<usize>w << 2), bits);
+    }
+  }
+}
+
+/** dx = dy where the mask's bit is set, else p * dy (0 for ReLU and ReLU6, the slope for leaky ReLU); dx may alias dy. */
+export function actMaskedBackward(rows: i32, per: i32, mask: usize, dy: usize, dx: usize, p: f32): void {
+  const words = (per + 31) >> 5;
+  for (let r = 0; r < rows; r++) {
+    const base = <usize>r * <usize>per << 2, mr = mask + (<usize>r * <usize>words << 2);
+    let w = 0;
+    if (ASC_FEATURE_SIMD) {
+      const lanes = i32x4(1, 2, 4, 8), vp = f32x4.splat(p);
+      for (; (w + 1) << 5 <= per; w++) {
+        const bits = load<u32>(mr + (<usize>w << 2));
+        for (let k = 0; k < 8; k++) {
+          const o = base + (<usize>(w * 32 + k * 4) << 2);
+          const on = i32x4.ne(v128.and(i32x4.splat(<i32>(bits >> (k * 4))), lanes), i32x4.splat(0));
+          const g = v128.load(dy + o);
+          v128.store(dx + o, v128.bitselect(g, f32x4.mul(g, vp), on));
+        }
+      }
+    }
+    for (; w < words; w++) {
+      const bits = load<u32>(mr + (<usize>w << 2)), end = min(32, per - w * 32);
+      for (let j = 0; j < end; j++) {
+        const o = base + (<usize>(w * 32 + j) << 2), g = load<f32>(dy + o);
+        store<f32>(dx + o, (bits >> j) & 1 ? g : p * g);
+      }
+    }
+  }
+}
+
 /** Numerically stable softmax (or log-softmax) over the last axis of [rows, cols]. */
 export function softmaxForward(rows: i32, cols: i32, x: usize, y: usize, log: i32): void {
   for (let r = 0; r < rows; r++) {

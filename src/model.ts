@@ -7,7 +7,7 @@ import { Plan } from './graph/executor.js';
 import { checkpoint, plannedBytes, type CheckpointPolicy } from './graph/recompute.js';
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
-import { lossOnLogits, optimizeForInference } from './graph/passes.js';
+import { lossOnLogits, maskActivations, optimizeForInference } from './graph/passes.js';
 import { GraphModel, type ModelInputs, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, fmtCount, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
@@ -530,7 +530,9 @@ export class Model extends Layer {
         const owner = owners.get(g.values[pid].tensor!)!;
         grads.push({ ...owner, grad: gid });
       }
-      recomputed = checkpoint(g, forwardCount, policy, true);
+      // activations the backward pass reads only for their derivative keep 1-bit masks instead (TinyTL)
+      const masks = maskActivations(g, forwardCount);
+      recomputed = checkpoint(g, forwardCount + masks, policy, true);
     }
     return { g, y, ys, lossV, out: this.heads ? heads[0].pred : out, xs, grads, recomputed, heads: this.heads ? heads : undefined };
   }

@@ -119,3 +119,33 @@ function erfRef(x: number): number {
   }
   return (2 / Math.sqrt(Math.PI)) * s * h / 3;
 }
+
+// The 1-bit derivative masks a training step keeps in place of ReLU / ReLU6 / leaky ReLU outputs
+// (graph/passes.ts maskActivations), on every backend, against the rule written out here.
+describe.each(BACKENDS)('activation masks (%s)', (build) => {
+  it('actMask packs f\'(x) != 0 per row (rows of 5, 37 and 64 values, boundaries 0 and 6 included); actMaskedBackward gives dy or slope * dy', () => {
+    const be = useBuild(build);
+    const kinds = [{ kind: 1, on: (v: number) => v > 0, slope: 0 }, { kind: 2, on: (v: number) => v > 0 && v < 6, slope: 0 }, { kind: 3, on: (v: number) => v >= 0, slope: 0.25 }];
+    for (const per of [5, 37, 64]) {
+      const rows = 3, words = Math.ceil(per / 32);
+      const y = Float32Array.from({ length: rows * per }, (_, i) => [0, 6, -0.5, 3, 7, 1e-30, -0, 5.999][i % 8] * (i % 3 === 0 ? 1 : 1.5) + (i % 11 === 0 ? 0 : 0));
+      const dy = Float32Array.from({ length: rows * per }, (_, i) => Math.sin(i) * 4);
+      for (const { kind, on, slope } of kinds) {
+        const yt = tensor(y, [rows, per]), mask = tensor(new Int32Array(rows * words), [rows, words], 'int32');
+        be.kernels.actMask(kind, rows, per, yt.ptr, mask.ptr);
+        const bits = new Uint32Array(Int32Array.from(mask.dataSync()).buffer);
+        for (let r = 0; r < rows; r++) {
+          for (let i = 0; i < per; i++) expect((bits[r * words + (i >> 5)] >>> (i & 31)) & 1, `kind ${kind} per ${per} row ${r} value ${y[r * per + i]}`).toBe(on(y[r * per + i]) ? 1 : 0);
+          // the padding bits of a row's last word stay clear
+          if (per % 32) expect(bits[r * words + words - 1] >>> (per % 32)).toBe(0);
+        }
+        const g = tensor(dy, [rows, per]), dx = tensor(new Float32Array(rows * per), [rows, per]);
+        be.kernels.actMaskedBackward(rows, per, mask.ptr, g.ptr, dx.ptr, slope);
+        expect(Array.from(dx.dataSync())).toEqual(Array.from(dy, (d, i) => (on(y[i]) ? d : Math.fround(slope * d))));
+        // in place: dx over dy
+        be.kernels.actMaskedBackward(rows, per, mask.ptr, g.ptr, g.ptr, slope);
+        expect(Array.from(g.dataSync())).toEqual(Array.from(dx.dataSync()));
+      }
+    }
+  });
+});

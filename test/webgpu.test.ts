@@ -513,4 +513,38 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     for (const k of Object.keys(a.h)) expectClose(b.h[k], a.h[k], 1e-4, k);
     a.w.forEach((w, i) => expectClose(b.w[i], w, 1e-4, `weight ${i}`));
   });
+  it('1-bit activation masks (ReLU, ReLU6, leaky ReLU) and the masked backward, in place too, as on wasm; a TinyTL step that keeps them trains as on wasm', async () => {
+    const rows = 3, per = 45, words = 2;
+    const y = data([rows, per], 71, -2, 8), dy = data([rows, per], 72);
+    for (const [kind, slope] of [[1, 0], [2, 0], [3, 0.3]]) {
+      await same(`actMask ${kind}`, () => {
+        const be = eg.getBackend();
+        const yt = eg.tensor(y, [rows, per]), m = eg.tensor(new Int32Array(rows * words), [rows, words], 'int32'), g = eg.tensor(dy, [rows, per]), dx = eg.tensor(new Float32Array(rows * per), [rows, per]);
+        be.kernels.actMask(kind, rows, per, yt.ptr, m.ptr);
+        be.kernels.actMaskedBackward(rows, per, m.ptr, g.ptr, dx.ptr, slope);
+        be.kernels.actMaskedBackward(rows, per, m.ptr, g.ptr, g.ptr, slope);
+        return [dx, g, eg.tensor(new Float32Array(1), [1])];
+      }, 0);
+    }
+    // a trainable dense under ReLU6 (masked: the frozen dense above it reads no input) and a frozen dense with ReLU fused (masked)
+    const x = data([6, 10], 73), labels = Int32Array.from({ length: 6 }, (_, i) => i % 3);
+    const run = async (be: Backend) => {
+      setBackend(be);
+      eg.setSeed(9);
+      const m = eg.sequential([
+        eg.layers.dense({ units: 8, inputShape: [10], name: 'd1' }),
+        eg.layers.activation({ activation: 'relu6' }),
+        eg.layers.dense({ units: 6, activation: 'relu', name: 'd2' }),
+        eg.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
+      ]);
+      for (const l of m.layers) if (l.name === 'd2' || l.name === 'out') l.trainable = false;
+      m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.5 }), loss: 'sparseCategoricalCrossentropy' });
+      const step = (m as unknown as { stepGraph(t: boolean, p: { every: number }): { g: { nodes: Array<{ op: string }> } } }).stepGraph(true, { every: 1 }).g;
+      expect(step.nodes.filter((n) => n.op === 'activationMask').length).toBe(2);
+      await m.fit(eg.tensor(x, [6, 10]), eg.tensor(labels, [6], 'int32'), { epochs: 2, batchSize: 3, shuffle: false });
+      return Promise.all(m.getWeights().map((t) => t.data()));
+    };
+    const a = await run(wasm), b = await run(gpu);
+    a.forEach((w, i) => expectClose(b[i], w, 1e-5, `weight ${i}`));
+  });
 });

@@ -49,6 +49,10 @@ export interface Kernels extends OptimKernels {
   // act.ts
   actForward(kind: number, n: number, x: Ptr, y: Ptr, p: number): void;
   actBackward(kind: number, n: number, x: Ptr, y: Ptr, dy: Ptr, dx: Ptr, p: number): void;
+  /** 1-bit masks of ReLU / ReLU6 / leaky ReLU's derivative from y [rows, per]: ceil(per / 32) u32 words per row. */
+  actMask(kind: number, rows: number, per: number, y: Ptr, mask: Ptr): void;
+  /** dx = bit ? dy : p * dy over [rows, per] by actMask's masks; dx may alias dy. */
+  actMaskedBackward(rows: number, per: number, mask: Ptr, dy: Ptr, dx: Ptr, p: number): void;
   softmaxForward(rows: number, cols: number, x: Ptr, y: Ptr, log: number): void;
   softmaxBackward(rows: number, cols: number, y: Ptr, dy: Ptr, dx: Ptr, log: number): void;
   maxoutForward(rows: number, units: number, k: number, x: Ptr, y: Ptr): void;
@@ -144,7 +148,7 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'qgemmPackedBSize', 'qgemmPackedASize', 'qgemmWorkSize', 'qWeightsAre7Bit', 'qgemmPackB', 'qgemmPackA', 'qgemm',
   'qim2col', 'qQuantizePackA', 'quantizeU8', 'dequantizeU8', 'qdepthwiseWorkSize', 'qdepthwise', 'convWorkspaceSize', 'conv2dForward',
   'conv2dBackwardInput', 'conv2dBackwardFilter', 'columnSums', 'pool2dForward', 'pool2dBackward', 'actForward',
-  'actBackward', 'softmaxForward', 'softmaxBackward', 'maxoutForward', 'maxoutBackward', 'preluForward',
+  'actBackward', 'actMask', 'actMaskedBackward', 'softmaxForward', 'softmaxBackward', 'maxoutForward', 'maxoutBackward', 'preluForward',
   'preluBackward', 'rreluTrain', 'batchNormTrain', 'batchNormInfer', 'batchNormBackward', 'reduce', 'argmax',
   'reduceBackward', 'binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'lossElementwise',
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',

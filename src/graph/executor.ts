@@ -59,9 +59,27 @@ export function placeValues(graph: Graph, batch: number, keep: readonly number[]
   });
   const end = graph.nodes.length;
   for (const id of [...graph.outputs, ...keep]) last.set(id, end);
+  const bytes = (id: number) => Math.ceil(sizeOfShape(shapes[id]) * 4 / ALIGN) * ALIGN;
+  // in-place ops (OpSpec.inPlace): an output takes its input's buffer where the input dies at that node;
+  // a chain of them is one buffer, alive from the first value's birth to the last one's death
+  const root = new Map<number, number>();
+  const rootOf = (id: number): number => { let r = id; while (root.has(r)) r = root.get(r)!; return r; };
+  graph.nodes.forEach((n, i) => {
+    const claimed = new Set<number>();
+    for (const [k, j] of getOp(n.op).inPlace?.(n) ?? []) {
+      const out = n.outputs[k], inp = n.inputs[j];
+      if (out === undefined || inp === undefined || graph.values[inp].kind !== 'node' || last.get(inp) !== i || claimed.has(inp)) continue;
+      // read only there (the kernel reads each element before writing it), and the same size
+      if (n.inputs.indexOf(inp) !== j || n.inputs.lastIndexOf(inp) !== j || bytes(out) !== bytes(inp) || root.has(out)) continue;
+      const r = rootOf(inp);
+      claimed.add(inp);
+      root.set(out, r);
+      last.set(r, Math.max(last.get(r)!, last.get(out)!));
+    }
+  });
   const items = [...first.keys()]
-    .filter((id) => graph.values[id].kind === 'node' || graph.values[id].kind === 'input')
-    .map((id) => ({ id, size: Math.ceil(sizeOfShape(shapes[id]) * 4 / ALIGN) * ALIGN, from: first.get(id)!, to: last.get(id)! }))
+    .filter((id) => (graph.values[id].kind === 'node' || graph.values[id].kind === 'input') && !root.has(id))
+    .map((id) => ({ id, size: bytes(id), from: first.get(id)!, to: last.get(id)! }))
     .sort((a, b) => b.size - a.size || a.from - b.from);
   const placed: Array<{ off: number; size: number; from: number; to: number }> = [];
   const offsets = new Map<number, number>();
@@ -78,6 +96,7 @@ export function placeValues(graph: Graph, batch: number, keep: readonly number[]
     offsets.set(it.id, off);
     total = Math.max(total, off + it.size);
   }
+  for (const id of root.keys()) { offsets.set(id, offsets.get(rootOf(id))!); naive += bytes(id); }
   return { offsets, total, naive };
 }
 

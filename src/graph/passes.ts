@@ -2,7 +2,7 @@
 // ReLU / ReLU6 / leaky-ReLU activation node absorbs it, so the activation runs in the GEMM epilogue (and
 // its derivative is read from the output in training). Layers emit fused nodes already; imported graphs
 // (ONNX Conv -> Relu) need this pass.
-import { defaultParam, fusesFromOutput } from '../ops/activation.js';
+import { defaultParam, fusesFromOutput, maskable } from '../ops/activation.js';
 import { Graph, type Node } from './ir.js';
 import type { Tensor } from '../tensor.js';
 import { add, div, mul, neg, sqrt, sub } from '../ops/elementwise.js';
@@ -133,4 +133,47 @@ export function lossOnLogits(g: Graph, out: number, loss: LossName | 'sparseCate
     throw new Error(`edgegrad.compile: 'sparseCategoricalCrossentropy' needs a model that ends in a softmax activation (or use 'sparseSoftmaxCrossEntropy' on logits)`);
   }
   return { lossName: loss, lossInput: out };
+}
+
+/**
+ * 1-bit activation masks in a training step (after autodiff; forward nodes are the first forwardCount):
+ * where the backward pass reads a ReLU / ReLU6 / leaky ReLU output y only for its derivative (the
+ * activation's own gradient node, or a dense / conv gradient with the activation fused) and nothing else
+ * in the backward pass reads y (a trainable kernel's gradient reads its input, for one), an activationMask
+ * node right after y's producer packs that derivative into bits, and the gradient reads the bits: y is
+ * then free once the forward pass has used it. With frozen kernels (TinyTL: freeze({ trainBiases })) the
+ * activations are what a step keeps, so this is most of its memory: 1/32 of it. Returns how many nodes it
+ * added to the forward part.
+ */
+export function maskActivations(g: Graph, forwardCount: number): number {
+  const readers = new Map<number, Node[]>();
+  for (let i = forwardCount; i < g.nodes.length; i++) for (const v of g.nodes[i].inputs) (readers.get(v) ?? readers.set(v, []).get(v)!).push(g.nodes[i]);
+  const at = new Map<number, number>();
+  g.nodes.forEach((n, i) => { if (i < forwardCount) for (const o of n.outputs) at.set(o, i); });
+  const masks = new Map<number, number>(), added: Array<{ node: Node; after: number }> = [];
+  for (let i = forwardCount; i < g.nodes.length; i++) {
+    const n = g.nodes[i];
+    const own = n.op === 'activationGrad' && !n.attrs.masked && n.inputs[0] === n.inputs[1];
+    const fused = (n.op === 'conv2dGrad' || n.op === 'denseGrad') && !n.attrs.masked;
+    if (!own && !fused) continue;
+    const act = (n.attrs.activation as string | undefined) ?? 'linear';
+    // a fused epilogue's leaky slope defaults to 0 (the kernels' attrs.alpha ?? 0), the activation op's to its own
+    const alpha = fused ? ((n.attrs.alpha as number | undefined) ?? 0) : (n.attrs.alpha as number | undefined);
+    if (!maskable(act, alpha)) continue;
+    const y = own ? n.inputs[1] : n.inputs[2];
+    if (!at.has(y) || readers.get(y)!.some((r) => r !== n)) continue;
+    let m = masks.get(y);
+    if (m === undefined) {
+      const prod = g.nodes[at.get(y)!];
+      [m] = g.node('activationMask', [y], { activation: act, ...(alpha !== undefined ? { alpha } : {}) }, `${prod.name}_mask`, prod.layer);
+      added.push({ node: g.nodes.pop()!, after: at.get(y)! });
+      masks.set(y, m);
+    }
+    n.inputs = own ? [m, m, n.inputs[2]] : [n.inputs[0], n.inputs[1], m, n.inputs[3]];
+    n.attrs = { ...n.attrs, masked: true };
+  }
+  // each mask right after its activation's producer (latest first, so earlier positions hold)
+  added.sort((a, b) => b.after - a.after).forEach(({ node, after }) => g.nodes.splice(after + 1, 0, node));
+  g.nodes.forEach((n, k) => { n.id = k; });
+  return added.length;
 }

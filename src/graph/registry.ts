@@ -49,6 +49,11 @@ export interface OpSpec {
   grad?(node: Node, dOut: Array<number | undefined>, b: GradBuilder): Array<number | undefined>;
   /** The dtype of output k (default float32), given the inputs' (a reshape keeps its input's). */
   outputDtype?(k: number, inputs: ReadonlyArray<'float32' | 'int32'>): 'float32' | 'int32';
+  /**
+   * [output, input] pairs (by position) where the kernel may write the output over the input (it reads each
+   * element before writing it): the planner gives them one buffer when the input's last use is this node.
+   */
+  inPlace?(node: Node): Array<[number, number]>;
   /** Inputs (by position) this node writes in place when it runs in this mode (batch-norm moving statistics). */
   mutates?(node: Node, training: boolean): number[];
   prepare?: PrepareHook;

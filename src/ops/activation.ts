@@ -258,18 +258,71 @@ registerOp({
   run(ctx, n) {
     runActivation(ctx, n.attrs.activation as ActivationName, n.attrs.alpha as number | undefined, n.inputs[0], n.outputs[0]);
   },
+  // y may alias x (actForward, softmaxForward)
+  inPlace: () => [[0, 0]],
   grad(n, [dy], b) {
-    return [b.node('activationGrad', [n.inputs[0], n.outputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
+    // where the derivative is a function of the output, the output stands in for x too: x (often a batch
+    // norm's or a conv's output, as big) is not kept alive from the forward pass for the backward one
+    const x = fromOutput(n.attrs.activation as ActivationName, n.attrs.alpha as number | undefined) ? n.outputs[0] : n.inputs[0];
+    return [b.node('activationGrad', [x, n.outputs[0], dy!], n.attrs, `${n.name}_grad`)[0]];
   },
 });
 
+/**
+ * The 1-bit masks of a piecewise-linear activation's derivative (ReLU, ReLU6, leaky ReLU with a positive
+ * slope) from its output y [batch, ...]: per example ceil(size / 32) words (int32 values holding u32 bits).
+ * A training step keeps these in place of y for the activation's gradient (see maskActivations in
+ * graph/passes.ts): 1/32 of the memory (TinyTL, Cai et al. 2020).
+ */
+registerOp({
+  name: 'activationMask',
+  infer([y]) { return [[y[0], Math.ceil(sizeOfShape(y.slice(1)) / 32)]]; },
+  outputDtype: () => 'int32',
+  run(ctx, n) {
+    const s = ctx.shape(n.inputs[0]);
+    ctx.be.kernels.actMask(code(n.attrs.activation as ActivationName, 'activationMask')!, s[0], sizeOfShape(s) / s[0], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
+  },
+});
+
+/** Whether an activation's derivative is a 1-bit mask of its output (0 or 1; leaky ReLU: its slope or 1). */
+export function maskable(name: string, alpha: number | undefined): boolean {
+  return name === 'relu' || name === 'relu6' || (name === 'leakyRelu' && param(name, alpha) > 0);
+}
+
+/** The derivative where the mask's bit is clear: leaky ReLU's slope, else 0. */
+export function maskSlope(name: string, alpha: number | undefined): number {
+  return name === 'leakyRelu' ? param(name, alpha) : 0;
+}
+
+/**
+ * Activations whose derivative the backward kernel computes as well from y = f(x) passed for x: relu
+ * (y > 0 iff x > 0), relu6 (0 < y < 6 iff 0 < x < 6), leaky relu and elu with a positive slope / alpha and
+ * selu (y >= 0 iff x >= 0; elu's and selu's negative branch reads y), sigmoid and tanh (y only), softmax
+ * and log-softmax (y only).
+ */
+function fromOutput(name: ActivationName, alpha: number | undefined): boolean {
+  switch (name) {
+    case 'relu': case 'relu6': case 'selu': case 'sigmoid': case 'tanh': case 'softmax': case 'logSoftmax': return true;
+    case 'leakyRelu': case 'elu': return param(name, alpha) > 0;
+    default: return false;
+  }
+}
+
 registerOp({
   name: 'activationGrad',
-  infer([x]) { return [x.slice()]; },
+  // inputs: x, y, dy (x may be y: see fromOutput); attrs.masked: x and y are activationMask's bits of y
+  infer([, , dy]) { return [dy.slice()]; },
+  // dx may alias dy (actBackward, actMaskedBackward, softmaxBackward)
+  inPlace: () => [[0, 2]],
   run(ctx, n) {
     const [x, y, dy] = n.inputs;
-    const shape = ctx.shape(x);
     const name = n.attrs.activation as ActivationName;
+    if (n.attrs.masked) {
+      const s = ctx.shape(dy);
+      ctx.be.kernels.actMaskedBackward(s[0], sizeOfShape(s) / s[0], ctx.ptr(x), ctx.ptr(dy), ctx.ptr(n.outputs[0]), maskSlope(name, n.attrs.alpha as number | undefined));
+      return;
+    }
+    const shape = ctx.shape(x);
     const size = sizeOfShape(shape);
     if (code(name, 'activation') === undefined) {
       const cols = shape[shape.length - 1];

@@ -9,7 +9,7 @@ import { registerOp, type RunContext } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
 import type { Attrs } from '../graph/ir.js';
 import type { Backend } from '../backend/index.js';
-import { activationGradFromOutput, columnSums, gradNeeds } from './matmul.js';
+import { activationGradFromOutput, columnSums, gradInputs, gradNeeds, gradXShape, linearAct } from './matmul.js';
 
 /** 'same' | 'valid' | one number for all sides | [[top, bottom], [left, right]]. */
 export type Padding = 'same' | 'valid' | number | [[number, number], [number, number]];
@@ -252,8 +252,9 @@ registerOp({
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
-    const outs = b.node('conv2dGrad', [n.inputs[0], n.inputs[1], n.outputs[0], dy!], { ...n.attrs, ...needs }, `${n.name}_grad`);
-    let k = 1;
+    const outs = b.node('conv2dGrad', gradInputs(n, dy!, needs.needW), { ...n.attrs, ...needs, ...(needs.needW ? {} : { xShape: b.shape(n.inputs[0]).slice() }) }, `${n.name}_grad`);
+    // a linear activation's gradient is dy itself: no dZ output (gradInputs)
+    let k = linearAct(n.attrs) ? 0 : 1;
     return [needs.needX ? outs[k++] : undefined, needs.needW ? outs[k++] : undefined, needs.needB ? outs[k++] : undefined];
   },
   flops: ([x, w], [y]) => 2 * y[0] * y[1] * y[2] * y[3] * w[0] * w[1] * w[2],
@@ -262,19 +263,19 @@ registerOp({
 registerOp({
   name: 'conv2dGrad',
   // outputs: dZ, then dX, dW, db as needed
-  infer([x, w, y], attrs) {
-    const out = [y.slice()];
-    if (attrs.needX) out.push(x.slice());
+  infer([x, w, y, dy], attrs) {
+    const out = linearAct(attrs) ? [] : [dy.slice()];
+    if (attrs.needX) out.push(gradXShape(x, dy, attrs));
     if (attrs.needW) out.push(w.slice());
     if (attrs.needB) out.push([w[3]]);
     return out;
   },
   run(ctx, n) {
     const [x, w, y, dy] = n.inputs;
-    const g = nodeGeometry(ctx.shape(x), ctx.shape(w), n.attrs, n.name);
-    const dz = ctx.ptr(n.outputs[0]);
-    activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, g.N * g.OH * g.OW * g.CO, ctx.ptr(y), ctx.ptr(dy), dz);
-    let o = 1;
+    const g = nodeGeometry(gradXShape(ctx.shape(x), ctx.shape(dy), n.attrs), ctx.shape(w), n.attrs, n.name);
+    const linear = linearAct(n.attrs), dz = linear ? ctx.ptr(dy) : ctx.ptr(n.outputs[0]);
+    if (!linear) activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, g.N * g.OH * g.OW * g.CO, ctx.ptr(y), ctx.ptr(dy), dz, n.attrs.masked ? g.N : 0);
+    let o = linear ? 0 : 1;
     if (n.attrs.needX) backwardInput(ctx, g, dz, w, n.outputs[o++]);
     if (n.attrs.needW) {
       const dw = n.outputs[o++];

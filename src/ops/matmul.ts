@@ -1,7 +1,7 @@
 // Matrix multiplication: C = op(A) op(B), op = identity or transpose, with an optional fused bias and
 // activation (eg.fused.matMul). Kernel: assembly/gemm_f32.ts.
 import { Act, AMode } from '../backend/kernels.js';
-import { actBackward, activateInPlace, type ActivationName, defaultParam, fusableActivation } from './activation.js';
+import { actBackward, activateInPlace, type ActivationName, defaultParam, fusableActivation, maskSlope } from './activation.js';
 import { arr, fail, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
@@ -9,21 +9,40 @@ import { runEager } from '../graph/eager.js';
 import { sizeOfShape, type Node } from '../graph/ir.js';
 import type { Backend } from '../backend/index.js';
 
-/** Shape rule: [M, K] x [K, N] -> [M, N] with transposes; rank-3 operands batch (batch 1 broadcasts). */
+/**
+ * Shape rule: [M, K] x [K, N] -> [M, N] with transposes; the axes before the last two are batch axes,
+ * broadcast as NumPy does (aligned on the right, a 1 broadcasts; the graph's batch, -1, meets -1 or 1).
+ */
 export function matMulShape(a: readonly number[], b: readonly number[], tA: boolean, tB: boolean, op = 'matMul'): number[] {
-  if (a.length < 2 || a.length > 3 || b.length < 2 || b.length > 3) {
-    fail(op, `operands must be rank 2 or 3, got ${formatShape(a)} and ${formatShape(b)}`);
-  }
+  if (a.length < 2 || b.length < 2) fail(op, `operands must be rank 2 or more, got ${formatShape(a)} and ${formatShape(b)}`);
   const [M, Ka] = tA ? [a[a.length - 1], a[a.length - 2]] : [a[a.length - 2], a[a.length - 1]];
   const [Kb, N] = tB ? [b[b.length - 1], b[b.length - 2]] : [b[b.length - 2], b[b.length - 1]];
   if (Ka !== Kb) {
     fail(op, `inner dimensions differ: ${formatShape(a)}${tA ? 'ᵀ' : ''} x ${formatShape(b)}${tB ? 'ᵀ' : ''} (${Ka} vs ${Kb})`);
   }
-  if (a.length === 2 && b.length === 2) return [M, N];
-  const ba = a.length === 3 ? a[0] : 1, bb = b.length === 3 ? b[0] : 1;
-  if (ba !== bb && ba !== 1 && bb !== 1) fail(op, `batch dimensions differ: ${formatShape(a)} x ${formatShape(b)}`);
-  // 1 broadcasts; the batch of a graph (-1) is not smaller than 1
-  return [ba === 1 ? bb : ba, M, N];
+  const ba = a.slice(0, -2), bb = b.slice(0, -2), r = Math.max(ba.length, bb.length);
+  const batch: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const da = ba[ba.length - r + i] ?? 1, db = bb[bb.length - r + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) fail(op, `batch dimensions differ: ${formatShape(a)} x ${formatShape(b)}`);
+    // 1 broadcasts; the batch of a graph (-1) is not smaller than 1
+    batch.push(da === 1 ? db : da);
+  }
+  return [...batch, M, N];
+}
+
+/** The offset (in matrices) of each of the `batch` products in an operand whose batch axes are `own` (1s broadcast). */
+function batchOffsets(batch: readonly number[], own: readonly number[]): number[] {
+  const r = batch.length, full = [...new Array(r - own.length).fill(1), ...own];
+  const strides = new Array<number>(r).fill(0);
+  for (let i = r - 1, s = 1; i >= 0; i--) { strides[i] = full[i] === 1 ? 0 : s; s *= full[i]; }
+  const count = sizeOfShape(batch), out = new Array<number>(count);
+  for (let k = 0; k < count; k++) {
+    let rem = k, off = 0;
+    for (let i = r - 1; i >= 0; i--) { off += (rem % batch[i]) * strides[i]; rem = Math.floor(rem / batch[i]); }
+    out[k] = off;
+  }
+  return out;
 }
 
 export interface FusedMatMulArgs {
@@ -113,6 +132,28 @@ export function refMatMul(a: Arr, b: Arr, tA = false, tB = false): Arr {
 
 
 /** Which of dX, dW, db a backward node must produce (frozen weights, inputs that need no gradient). */
+/**
+ * The inputs of a dense or conv2d node's gradient node: [x, w, y, dy], where x is read only for the
+ * kernel's gradient (else the kernel stands in for it and attrs.xShape gives its shape) and y only for the
+ * activation's derivative (a linear one reads dy in its place): a value no gradient reads is not kept
+ * alive from the forward pass to the backward one (TinyTL's frozen kernels keep no inputs at all).
+ */
+export function gradInputs(n: Node, dy: number, needW: boolean): number[] {
+  const linear = ((n.attrs.activation as string | undefined) ?? 'linear') === 'linear';
+  return [needW ? n.inputs[0] : n.inputs[1], n.inputs[1], linear ? dy : n.outputs[0], dy];
+}
+
+/** Whether a dense or conv2d node's attrs have no activation: its gradient node then has no dZ output (dZ = dy). */
+export function linearAct(attrs: Record<string, unknown>): boolean {
+  return ((attrs.activation as string | undefined) ?? 'linear') === 'linear';
+}
+
+/** The forward input's shape in a gradient node made by gradInputs: attrs.xShape (batch from y's) when x is not an input. */
+export function gradXShape(x: readonly number[], y: readonly number[], attrs: Record<string, unknown>): number[] {
+  const s = attrs.xShape as number[] | undefined;
+  return s ? [y[0], ...s.slice(1)] : x.slice();
+}
+
 export function gradNeeds(node: Node, b: GradBuilder): { needX: boolean; needW: boolean; needB: boolean } {
   return {
     needX: b.needs(node.inputs[0]),
@@ -153,8 +194,9 @@ registerOp({
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
-    const outs = b.node('denseGrad', [n.inputs[0], n.inputs[1], n.outputs[0], dy!], { ...n.attrs, ...needs }, `${n.name}_grad`);
-    let k = 1;
+    const outs = b.node('denseGrad', gradInputs(n, dy!, needs.needW), { ...n.attrs, ...needs, ...(needs.needW ? {} : { xShape: b.shape(n.inputs[0]).slice() }) }, `${n.name}_grad`);
+    // a linear activation's gradient is dy itself: no dZ output (gradInputs)
+    let k = linearAct(n.attrs) ? 0 : 1;
     return [needs.needX ? outs[k++] : undefined, needs.needW ? outs[k++] : undefined, needs.needB ? outs[k++] : undefined];
   },
   flops: ([x, w]) => 2 * x[0] * x[1] * w[1],
@@ -163,19 +205,19 @@ registerOp({
 registerOp({
   name: 'denseGrad',
   // outputs: dZ (gradient before the activation), then dX, dW, db as needed
-  infer([x, w, y], attrs) {
-    const out = [y.slice()];
-    if (attrs.needX) out.push(x.slice());
+  infer([x, w, y, dy], attrs) {
+    const out = linearAct(attrs) ? [] : [dy.slice()];
+    if (attrs.needX) out.push(gradXShape(x, dy, attrs));
     if (attrs.needW) out.push(w.slice());
     if (attrs.needB) out.push([w[1]]);
     return out;
   },
   run(ctx, n) {
     const [x, w, y, dy] = n.inputs;
-    const [M, K] = ctx.shape(x), N = ctx.shape(w)[1];
-    const dz = ctx.ptr(n.outputs[0]);
-    activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, M * N, ctx.ptr(y), ctx.ptr(dy), dz);
-    let o = 1;
+    const [M, K] = gradXShape(ctx.shape(x), ctx.shape(dy), n.attrs), N = ctx.shape(w)[1];
+    const linear = linearAct(n.attrs), dz = linear ? ctx.ptr(dy) : ctx.ptr(n.outputs[0]);
+    if (!linear) activationGradFromOutput(ctx.be, n.attrs.activation as string, (n.attrs.alpha as number) ?? 0, M * N, ctx.ptr(y), ctx.ptr(dy), dz, n.attrs.masked ? M : 0);
+    let o = linear ? 0 : 1;
     if (n.attrs.needX) gemm(ctx, false, true, M, K, N, dz, N, ctx.ptr(w), N, ctx.ptr(n.outputs[o++]), K);
     if (n.attrs.needW) gemm(ctx, true, false, K, N, M, ctx.ptr(x), K, dz, N, ctx.ptr(n.outputs[o++]), N);
     if (n.attrs.needB) columnSums(ctx, M, N, dz, ctx.ptr(n.outputs[o++]));
@@ -184,7 +226,7 @@ registerOp({
 
 registerOp({
   name: 'matMul',
-  // inputs: a, b (rank 2 or 3; a batch of 1 broadcasts), optional bias [N]; attrs: transposeA, transposeB,
+  // inputs: a, b (rank 2 or more; batch axes broadcast, see matMulShape), optional bias [N]; attrs: transposeA, transposeB,
   // activation (one the epilogue applies), alpha
   infer([a, b, bias], attrs) {
     const shape = matMulShape(a, b, !!attrs.transposeA, !!attrs.transposeB);
@@ -197,11 +239,10 @@ registerOp({
     const as = ctx.shape(a), bs = ctx.shape(b), shape = ctx.shape(y);
     const N = shape[shape.length - 1], M = shape[shape.length - 2];
     const K = tA ? as[as.length - 2] : as[as.length - 1];
-    const batch = shape.length === 3 ? shape[0] : 1;
-    const aStep = as.length === 3 && as[0] > 1 ? M * K * 4 : 0, bStep = bs.length === 3 && bs[0] > 1 ? K * N * 4 : 0;
+    const batch = shape.slice(0, -2), offA = batchOffsets(batch, as.slice(0, -2)), offB = batchOffsets(batch, bs.slice(0, -2));
     const act = Act[(n.attrs.activation as keyof typeof Act | undefined) ?? 'linear'], alpha = (n.attrs.alpha as number) ?? 0;
-    for (let i = 0; i < batch; i++) {
-      gemm(ctx, tA, tB, M, N, K, ctx.ptr(a) + i * aStep, tA ? M : K, ctx.ptr(b) + i * bStep, tB ? K : N, ctx.ptr(y) + i * M * N * 4, N,
+    for (let i = 0; i < offA.length; i++) {
+      gemm(ctx, tA, tB, M, N, K, ctx.ptr(a) + offA[i] * M * K * 4, tA ? M : K, ctx.ptr(b) + offB[i] * K * N * 4, tB ? K : N, ctx.ptr(y) + i * M * N * 4, N,
         bias !== undefined ? ctx.ptr(bias) : 0, act, alpha);
     }
   },
@@ -216,11 +257,13 @@ registerOp({
     // a product over a batch that the operand did not have: summed over it
     const fit = (g: number, like: number, k: string) => {
       const gs = b.shape(g), ls = b.shape(like);
-      if (gs.length > ls.length) return b.node('reduce', [g], { op: 'sum', axis: 0 }, `${n.name}_${k}_sum`)[0];
+      if (gs.length === 3 && ls.length === 2) return b.node('reduce', [g], { op: 'sum', axis: 0 }, `${n.name}_${k}_sum`)[0];
       if (gs.length === 3 && ls[0] === 1 && gs[0] !== 1) {
         const sum = b.node('reduce', [g], { op: 'sum', axis: 0 }, `${n.name}_${k}_sum`)[0];
         return b.node('reshape', [sum], { shape: ls.slice() }, `${n.name}_${k}_1`)[0];
       }
+      // batch axes of 1 broadcast (rank 4 and more): summed over
+      if (gs.join() !== ls.join()) return b.node('sumToShape', [g, like], {}, `${n.name}_${k}_sum`)[0];
       return g;
     };
     const dA = b.needs(a) ? fit(tA ? mm(w, dy!, tB, true, 'da') : mm(dy!, w, false, !tB, 'da'), a, 'da') : undefined;
@@ -230,10 +273,17 @@ registerOp({
   },
 });
 
-/** dz = dy * act'(from y) for the output-fusable activations (linear copies). */
-export function activationGradFromOutput(be: Backend, activation: string, alpha: number, n: number, y: number, dy: number, dz: number): void {
+/**
+ * dz = dy * act'(from y) for the output-fusable activations (linear copies). maskRows > 0: y is
+ * activationMask's bits of y over that many rows (graph/passes.ts maskActivations).
+ */
+export function activationGradFromOutput(be: Backend, activation: string, alpha: number, n: number, y: number, dy: number, dz: number, maskRows = 0): void {
   if (activation === 'linear') {
     be.copy(dz, dy, n * 4);
+    return;
+  }
+  if (maskRows) {
+    be.kernels.actMaskedBackward(maskRows, n / maskRows, y, dy, dz, maskSlope(activation, alpha));
     return;
   }
   // relu: y > 0 iff x > 0; relu6: 0 < y < 6 iff 0 < x < 6; leaky (alpha > 0): y >= 0 iff x >= 0

@@ -111,14 +111,18 @@ registerOp({
     const shape = ctx.shape(x), C = shape[shape.length - 1], M = sizeOfShape(shape) / C;
     const eps = n.attrs.epsilon as number;
     const k = ctx.be.kernels;
-    // a frozen batch norm (Keras: trainable = false) normalizes with its moving statistics even in training
-    if (ctx.training && !n.attrs.frozen) {
+    // a frozen batch norm (Keras: trainable = false) normalizes with its moving statistics even in training;
+    // one with batchStats (ONNX's training_mode 1) with the batch's at inference too, updating nothing then
+    if ((ctx.training || n.attrs.batchStats) && !n.attrs.frozen) {
+      const update = ctx.training && mm !== undefined;
       k.batchNormTrain(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), eps, n.attrs.momentum as number, ctx.ptr(y), ctx.ptr(mean), ctx.ptr(invStd),
-        mm === undefined ? 0 : ctx.ptr(mm), mv === undefined ? 0 : ctx.ptr(mv), ctx.be.workspace(C * 16));
+        update ? ctx.ptr(mm) : 0, update ? ctx.ptr(mv) : 0, ctx.be.workspace(C * 16));
     } else {
       k.batchNormInfer(M, C, ctx.ptr(x), ctx.ptr(g), ctx.ptr(b), ctx.ptr(mm), ctx.ptr(mv), eps, ctx.ptr(y), ctx.be.workspace(C * 4));
     }
   },
+  // y may be written over x (the statistics are read or computed first; each element reads its own x)
+  inPlace: () => [[0, 0]],
   // (a copy without the moving statistics, as gradient checkpointing recomputes it, writes nothing)
   mutates: (n, training) => (training && !n.attrs.frozen && n.inputs.length > 3 ? [3, 4] : []),
   grad(n, [dy], b) {
@@ -127,8 +131,9 @@ registerOp({
       // inference mode: y = gamma (x - mean) / sqrt(var + eps) + beta with the moving statistics constant, so
       // dx = dy gamma / sqrt(var + eps); gamma and beta still train where they are trainable (a block
       // fine-tuned with its batch norms in inference mode): dgamma = sum dy xhat, dbeta = sum dy
-      const needX = b.needs(x), needG = b.needs(g) || b.needs(beta);
-      const outs = b.node('batchNormFrozenGrad', needG ? [dy!, g, mv, x, mm] : [dy!, g, mv], { ...n.attrs, needX, needG }, `${n.name}_grad`);
+      // dgamma reads x; dbeta (TinyTL's shifts) does not: x is an input, kept from the forward pass, only for gamma
+      const needX = b.needs(x), needGamma = b.needs(g), needG = needGamma || b.needs(beta);
+      const outs = b.node('batchNormFrozenGrad', needGamma ? [dy!, g, mv, x, mm] : [dy!, g, mv], { ...n.attrs, needX, needG, needGamma }, `${n.name}_grad`);
       return [needX ? outs[0] : undefined, needG ? outs[needX ? 1 : 0] : undefined, needG ? outs[needX ? 2 : 1] : undefined, undefined, undefined];
     }
     const [dx, dg, db] = b.node('batchNormGrad', [x, dy!, g, mean, invStd], {}, `${n.name}_grad`);
@@ -150,7 +155,10 @@ registerOp({
 
 registerOp({
   name: 'batchNormFrozenGrad',
-  // inputs: dy, gamma, moving variance (and x, moving mean when needG); outputs: dx if needX, dgamma and dbeta if needG
+  // inputs: dy, gamma, moving variance (and x, moving mean when needGamma); outputs: dx if needX, dgamma and
+  // dbeta if needG (dgamma zeros when gamma does not train)
+  // dx may be written over dy (the sums are read first)
+  inPlace: (n) => (n.attrs.needX !== false ? [[0, 0]] : []),
   infer([dy, g], a) {
     const out: number[][] = [];
     if (a.needX !== false) out.push(dy.slice());
@@ -164,21 +172,24 @@ registerOp({
     const gv = ctx.be.f32(ctx.ptr(g), C), vv = ctx.be.f32(ctx.ptr(mv), C);
     const inv = Float64Array.from(vv, (v) => 1 / Math.sqrt(v + eps));
     const d = ctx.be.f32(ctx.ptr(dy), size);
-    let o = 0;
-    if (n.attrs.needX !== false) {
-      const dx = ctx.be.f32(ctx.ptr(n.outputs[o++]), size);
-      for (let i = 0; i < size; i++) dx[i] = d[i] * gv[i % C] * inv[i % C];
-    }
+    // the sums first: dx may be written over dy (inPlace)
+    const o = n.attrs.needX !== false ? 1 : 0;
     if (n.attrs.needG) {
-      const xv = ctx.be.f32(ctx.ptr(x), size), mean = ctx.be.f32(ctx.ptr(mm), C);
+      // needGamma absent: a graph made before it was an attribute, when x was always an input
+      const gamma = n.attrs.needGamma !== false;
+      const xv = gamma ? ctx.be.f32(ctx.ptr(x), size) : undefined, mean = gamma ? ctx.be.f32(ctx.ptr(mm), C) : undefined;
       const dg = new Float64Array(C), db = new Float64Array(C);
       for (let i = 0; i < size; i++) {
         const c = i % C;
-        dg[c] += d[i] * (xv[i] - mean[c]) * inv[c];
+        if (xv) dg[c] += d[i] * (xv[i] - mean![c]) * inv[c];
         db[c] += d[i];
       }
-      ctx.be.f32(ctx.ptr(n.outputs[o++]), C).set(dg);
-      ctx.be.f32(ctx.ptr(n.outputs[o]), C).set(db);
+      ctx.be.f32(ctx.ptr(n.outputs[o]), C).set(dg);
+      ctx.be.f32(ctx.ptr(n.outputs[o + 1]), C).set(db);
+    }
+    if (n.attrs.needX !== false) {
+      const dx = ctx.be.f32(ctx.ptr(n.outputs[0]), size);
+      for (let i = 0; i < size; i++) dx[i] = d[i] * gv[i % C] * inv[i % C];
     }
   },
 });

@@ -3,10 +3,10 @@
 // (which outputs are written, which pointers may be 0, return values). Scalar f32 parameters are rounded to
 // float32 first, as the wasm ABI does; a few f32 roundings that decide branches or clip bounds are kept.
 import type { Kernels } from '../kernels.js';
-import { type HeapMemory, f32, i32 } from './memory.js';
+import { type HeapMemory, f32, i32, u32 } from './memory.js';
 
 type ActNormLossKernels = Pick<Kernels,
-  'actForward' | 'actBackward' | 'softmaxForward' | 'softmaxBackward' | 'maxoutForward' | 'maxoutBackward' |
+  'actForward' | 'actBackward' | 'actMask' | 'actMaskedBackward' | 'softmaxForward' | 'softmaxBackward' | 'maxoutForward' | 'maxoutBackward' |
   'preluForward' | 'preluBackward' | 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward' |
   'lossElementwise' | 'softmaxCrossEntropy' | 'categoricalHinge'>;
 
@@ -121,6 +121,32 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
       const ys = y ? F(y, n).slice() : new Float32Array(n);
       const gs = F(dy, n).slice(), out = F(dx, n);
       for (let i = 0; i < n; i++) out[i] = gs[i] * actGrad(kind, xs[i], ys[i], pf);
+    },
+
+    /** Per row of y [rows, per], ceil(per / 32) words: bit j of word w set where f'(x) is 1 at element 32 w + j (read from y). */
+    actMask(kind, rows, per, y, mask) {
+      rows |= 0; per |= 0;
+      const words = (per + 31) >> 5, ys = F(y, rows * per), out = u32(mem, mask, rows * words);
+      for (let r = 0; r < rows; r++) {
+        for (let w = 0; w < words; w++) {
+          let bits = 0;
+          for (let j = 0; j < 32 && w * 32 + j < per; j++) {
+            const v = ys[r * per + w * 32 + j];
+            if (kind === RELU6 ? v > 0 && v < 6 : kind === LEAKY_RELU ? v >= 0 : v > 0) bits |= 1 << j;
+          }
+          out[r * words + w] = bits >>> 0;
+        }
+      }
+    },
+
+    /** dx = dy where actMask's bit is set, else p * dy; dx may alias dy. */
+    actMaskedBackward(rows, per, mask, dy, dx, p) {
+      rows |= 0; per |= 0;
+      const words = (per + 31) >> 5, bits = u32(mem, mask, rows * words).slice(), pf = fr(p);
+      const gs = F(dy, rows * per).slice(), out = F(dx, rows * per);
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < per; i++) out[r * per + i] = (bits[r * words + (i >> 5)] >>> (i & 31)) & 1 ? gs[r * per + i] : fr(pf * gs[r * per + i]);
+      }
     },
 
     /** Row-wise softmax (log != 0: log-softmax) over [rows, cols]; y may alias x. */

@@ -202,6 +202,30 @@ ${MAIN} {
   let y = select(0.0, mem[ai(3u) + i], ai(3u) != 0u);
   mem[ai(5u) + i] = mem[ai(4u) + i] * actGrad(ai(0u), x, y, af(6u));
 }`;
+// actMask: a thread per mask word (32 elements of a row). u: kind rows per y mask
+const ACT_MASK = /* wgsl */ `
+${MAIN} {
+  let t = flat(g, nw); let per = ai(2u); let words = (per + 31u) / 32u;
+  if (t >= ai(1u) * words) { return; }
+  let r = t / words; let w = t % words; let kind = ai(0u);
+  var bits = 0u;
+  for (var j = 0u; j < 32u && w * 32u + j < per; j++) {
+    let v = mem[ai(3u) + r * per + w * 32u + j];
+    let on = select(select(v > 0.0, v >= 0.0, kind == 3u), v > 0.0 && v < 6.0, kind == 2u);
+    bits = bits | select(0u, 1u << j, on);
+  }
+  mem[ai(4u) + t] = bitcast<f32>(bits);
+}`;
+// actMaskedBackward: a thread per element. u: rows per mask dy dx; f: p
+const ACT_MASKED_BACKWARD = /* wgsl */ `
+${MAIN} {
+  let i = flat(g, nw); let per = ai(1u);
+  if (i >= ai(0u) * per) { return; }
+  let r = i / per; let j = i % per; let words = (per + 31u) / 32u;
+  let bits = bitcast<u32>(mem[ai(2u) + r * words + j / 32u]);
+  let d = mem[ai(3u) + i];
+  mem[ai(4u) + i] = select(af(5u) * d, d, ((bits >> (j % 32u)) & 1u) != 0u);
+}`;
 // a thread per row. u: rows cols x y log
 const SOFTMAX = /* wgsl */ `
 ${MAIN} {
@@ -670,6 +694,8 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     affine: (n, x, scale, shift, out) => gpu.run(AFFINE, n, { u: [n, e(x), e(out)], f: [scale, shift] }),
     actForward: (kind, n, x, y, p) => gpu.run(ACT_FORWARD, n, { u: [kind, n, e(x), e(y)], f: [p] }),
     actBackward: (kind, n, x, y, dy, dx, p) => gpu.run(ACT_BACKWARD, n, { u: [kind, n, x ? e(x) : 0, y ? e(y) : 0, e(dy), e(dx)], f: [p] }),
+    actMask: (kind, rows, per, y, mask) => gpu.run(ACT_MASK, rows * ((per + 31) >> 5), { u: [kind, rows, per, e(y), e(mask)] }),
+    actMaskedBackward: (rows, per, mask, dy, dx, p) => gpu.run(ACT_MASKED_BACKWARD, rows * per, { u: [rows, per, e(mask), e(dy), e(dx)], f: [p] }),
     softmaxForward: (rows, cols, x, y, log) => gpu.run(SOFTMAX, rows, { u: [rows, cols, e(x), e(y), log] }),
     softmaxBackward: (rows, cols, y, dy, dx, log) => gpu.run(SOFTMAX_BACKWARD, rows, { u: [rows, cols, e(y), e(dy), e(dx), log] }),
     reduce: (op, outer, n, inner, x, out) => gpu.run(REDUCE, outer * inner, { u: [op, outer, n, inner, e(x), e(out)] }),
