@@ -23,8 +23,14 @@ import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 export interface Boundary {
   /** dtype: int32 for integer inputs (indices; the file's own integer type in onnxType); float32 by default */
   /** asFloat: an integer input (dtype int32) the graph reads as float32, converted at the boundary. */
-  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number; batchAxis?: number; asFloat?: boolean }>;
-  outputs: Array<{ name: string; nchw: boolean }>;
+  /**
+   * declared: the type the file declares where predict's differs ('float16', 'bfloat16', 'float64', 'int64',
+   * ...): a float16 or bfloat16 input takes float32 tensors and rounds them to its type; a float16 or
+   * bfloat16 output comes back as float32 holding exactly its type's values; float64 as float32.
+   */
+  inputs: Array<{ name: string; shape: number[]; nchw: boolean; dtype?: 'float32' | 'int32'; onnxType?: number; batchAxis?: number; asFloat?: boolean; declared?: string }>;
+  /** asInt: integers the graph holds in float32 (an ONNX integer or bool output), returned as int32. */
+  outputs: Array<{ name: string; nchw: boolean; asInt?: boolean; declared?: string }>;
 }
 
 /** What predict takes: one tensor (one input), tensors in input order, or a { name: tensor } map. */
@@ -45,6 +51,8 @@ export class GraphModel {
    * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).
    */
   batchNormMode: BatchNormMode = 'train';
+  /** NaN and infinite inputs to predict: refused (the default) or allowed (loadModel's nonFinite option). */
+  nonFinite: 'refuse' | 'allow' = 'refuse';
 
   private _classNames?: string[];
   /**
@@ -123,12 +131,17 @@ export class GraphModel {
   /**
    * Run the model: x is one tensor ([batch, ...inputShape], e.g. NCHW) for a model with one input, the
    * tensors in input order, or a { name: tensor } map (inputNames). Returns the output tensor; with several
-   * outputs, an array in output order (a map by outputNames when x was a map).
+   * outputs, an array in output order (a map by outputNames when x was a map). A model with no inputs (an
+   * ONNX graph of constants) takes [] (or {}) and returns its outputs the same way. An ONNX input declared
+   * float16, bfloat16 or float64 takes a float32 tensor (rounded to float16 / bfloat16 first: the model
+   * computes on its type's values); such an output comes back float32, holding exactly its type's values.
+   * NaN or infinite inputs are refused with a message naming the input and example, unless the model was
+   * loaded with `nonFinite: 'allow'` (one that handles them, as IEEE arithmetic and ONNX Runtime do).
    */
   predict(x: Tensor): Tensor;
   predict(x: ModelInputs): Tensor | Tensor[] | Record<string, Tensor>;
   predict(x: ModelInputs): Tensor | Tensor[] | Record<string, Tensor> {
-    const xs = this.inputsOf(x, 'predict');
+    const xs = this.inputsOf(x, 'predict', this.nonFinite === 'allow');
     const outs = this.boundary.outputs;
     if (x instanceof Tensor && outs.length > 1) {
       throw new Error(`edgegrad.predict: model '${this.name}' has ${outs.length} outputs (${this.outputNames.join(', ')}): pass its input as [x] (outputs in order) or { ${this.inputNames[0]}: x } (outputs by name)`);
@@ -147,10 +160,10 @@ export class GraphModel {
       ins.forEach((t, k) => { if (t !== xs[k]) t.dispose(); });
     }
     const res = ys.map((t, k) => {
-      if (!outs[k].nchw) return t;
+      if (!outs[k].nchw) return this.asInt(t, k);
       const nchw = runEager('nhwcToNchw', [t])[0];
       t.dispose();
-      return nchw;
+      return this.asInt(nchw, k);
     });
     if (res.length === 1) return res[0];
     return Array.isArray(x) ? res : Object.fromEntries(res.map((t, k) => [outs[k].name, t]));
@@ -199,6 +212,18 @@ export class GraphModel {
     return tensor(Float32Array.from(v), t.shape.slice());
   }
 
+  /** Output k as int32 where the graph holds integers in float32 (asInt): each value rounded back, exact up to 2^24. */
+  private asInt(t: Tensor, k: number): Tensor {
+    const spec = this.boundary.outputs[k];
+    if (!spec.asInt) return t;
+    if (!t.backend.syncRead) throw new Error(`edgegrad.predict: output '${spec.name}' (integers held as float) is converted on the CPU, which the '${t.backend.name}' backend cannot read synchronously: run this model on wasm`);
+    const v = t.dataSync() as Float32Array, shape = t.shape.slice();
+    t.dispose();
+    const big = v.findIndex((x) => !(Math.abs(x) <= 16777216));
+    if (big >= 0) throw new Error(`edgegrad.predict: output '${spec.name}' holds ${v[big]} at index ${big}: integers held in float32 are exact only up to 2^24`);
+    return tensor(Int32Array.from(v, Math.round), shape, 'int32');
+  }
+
   /** The batch size of a call: the length of the first input's batch axis that has one (1 if none does). */
   private batchOf(xs: Tensor[]): number {
     const k = this.boundary.inputs.findIndex((s) => (s.batchAxis ?? 0) >= 0);
@@ -206,7 +231,7 @@ export class GraphModel {
   }
 
   /** The inputs of a call in input order, each checked (shape, dtype, backend, finite), one batch size. */
-  private inputsOf(x: ModelInputs, op: string): Tensor[] {
+  private inputsOf(x: ModelInputs, op: string, allowNonFinite = false): Tensor[] {
     const specs = this.boundary.inputs;
     const what = (v: unknown) => (Array.isArray(v) ? 'an array' : typeof v === 'object' && v ? (v as object).constructor.name : typeof v);
     let xs: unknown[];
@@ -233,11 +258,12 @@ export class GraphModel {
       }
       const dtype = spec.dtype ?? 'float32';
       if (t.dtype !== dtype) throw new Error(`edgegrad.${op}: ${label} must be ${dtype}${dtype === 'int32' ? ` (indices: eg.tensor(Int32Array.from(ids), shape, 'int32'))` : ''}, got ${t.dtype}`);
-      if (t.size === 0) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
+      // empty where the model declares an empty axis (an ONNX input of a zero dimension): as declared
+      if (t.size === 0 && !want.includes(0)) throw new Error(`edgegrad.${op}: ${label} is empty (${formatShape(t.shape)})`);
       const batches = specs.map((s, j) => ((s.batchAxis ?? 0) >= 0 ? (xs[j] as Tensor | undefined)?.shape?.[s.batchAxis ?? 0] : undefined));
       if (batches[k] !== undefined && batches[k] !== batches.find((v) => v !== undefined)) throw new Error(`edgegrad.${op}: the inputs have different batch sizes (${batches.filter((v) => v !== undefined).join(', ')})`);
       checkBackend(t, op);
-      if (dtype === 'float32') refuseNonFinite(t, op, label);
+      if (dtype === 'float32' && !allowNonFinite) refuseNonFinite(t, op, label);
       return t;
     });
   }
@@ -256,14 +282,17 @@ export class GraphModel {
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
     // the batch where it is (an ONNX RNN's time-major values hold it on axis 1; a weight fed as an input has none)
-    const io = (l: Array<{ name: string; shape: number[]; dtype?: string; batchAxis?: number }>) => l.map((v) => {
+    // the file's declared type first where predict takes or returns another ('float16 (float32 in predict)')
+    const io = (l: Array<{ name: string; shape: number[]; dtype?: string; batchAxis?: number; declared?: string }>) => l.map((v) => {
       const dims: Array<number | string> = v.shape.slice();
       if ((v.batchAxis ?? 0) >= 0) dims.splice(v.batchAxis ?? 0, 0, 'batch');
-      return `${v.name} ${v.dtype ?? 'float32'} [${dims.join(', ')}]`;
+      const dtype = v.dtype ?? 'float32';
+      return `${v.name} ${v.declared ? `${v.declared} (${dtype} in predict)` : dtype} [${dims.join(', ')}]`;
     }).join('; ');
     const outShapes = this.boundary.outputs.map((o, k) => {
       const s = p.graph.values[p.graph.outputs[k]].shape, b = Math.max(s.indexOf(-1), 0);
-      return o.nchw ? { name: o.name, shape: [s[3], s[1], s[2]] } : { name: o.name, shape: s.filter((_, i) => i !== b), batchAxis: s.includes(-1) ? b : -1 };
+      const io = { name: o.name, declared: o.declared, dtype: o.asInt ? 'int32' : p.graph.values[p.graph.outputs[k]].dtype };
+      return o.nchw ? { ...io, shape: [s[3], s[1], s[2]] } : { ...io, shape: s.filter((_, i) => i !== b), batchAxis: s.includes(-1) ? b : -1 };
     });
     const out = [
       `Model: ${this.name} (${this.info.format}, opset ${this.info.opset}, from ${this.info.producer || 'unknown'})`,
@@ -337,6 +366,7 @@ export class GraphModel {
       { inputs: this.boundary.inputs, outputs: [{ name: g.nodes[i].name, nchw: isMap }] });
     m.frozen = this.frozen;
     m.storage = this.storage;
+    m.nonFinite = this.nonFinite;
     return m;
   }
 
@@ -346,13 +376,16 @@ export class GraphModel {
    */
   freeze(opts: { upTo?: string | number; batchNorm?: BatchNormMode; trainBiases?: boolean } = {}): this {
     const last = opts.upTo === undefined ? this.graph.nodes.length - 1 : this.nodeIndex(opts.upTo, 'freeze');
-    // trainBiases (TinyTL, Cai et al. 2020): the kernels freeze, the biases and batch-norm scales and shifts
-    // keep training; a bias's gradient needs no stored activation of its layer
-    const kept = (n: Node, k: number) => !!opts.trainBiases && (((n.op === 'conv2d' || n.op === 'dense') && k === 2) || (n.op === 'batchNorm' && (k === 1 || k === 2)));
+    // trainBiases (TinyTL, Cai et al. 2020): the kernels and batch-norm scales freeze, the biases and
+    // batch-norm shifts keep training, and the batch norms normalize with their moving statistics (unless
+    // `batchNorm` says otherwise): no gradient then reads a stored activation but the activations' own
+    // derivatives (a scale's gradient would read its normalized input, a batch's statistics their input)
+    const kept = (n: Node, k: number) => !!opts.trainBiases && (((n.op === 'conv2d' || n.op === 'dense') && k === 2) || (n.op === 'batchNorm' && k === 2));
     for (const n of this.graph.nodes.slice(0, last + 1)) {
       n.inputs.forEach((i, k) => { const v = this.graph.values[i]; if (v.kind === 'param' && !kept(n, k)) this.frozen.add(v.tensor!); });
     }
     if (opts.batchNorm) this.batchNormMode = checkBatchNormMode(opts.batchNorm, 'freeze');
+    else if (opts.trainBiases) this.batchNormMode = 'inference';
     return this;
   }
 
@@ -407,6 +440,7 @@ export class GraphModel {
     const m = new GraphModel(g, name, inputShape, inNchw, outNchw, this.info);
     m.frozen = this.frozen;
     m.storage = this.storage;
+    m.nonFinite = this.nonFinite;
     m.batchNormMode = this.batchNormMode;
     return m;
   }

@@ -24,9 +24,22 @@ export interface LoadOptions {
    * freeDimensionOverrides ({ seq: 128 }: every input dimension the file names 'seq' is 128).
    */
   freeDimensionOverrides?: Record<string, number>;
+  /**
+   * NaN and infinite inputs: 'refuse' (default: predict names the input and example) or 'allow', for a
+   * model that handles them as IEEE arithmetic and ONNX Runtime do (IsNaN, casts, masks of missing values).
+   */
+  nonFinite?: 'refuse' | 'allow';
 }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
+  const nf = options.nonFinite;
+  if (nf !== undefined && nf !== 'refuse' && nf !== 'allow') throw new Error(`edgegrad.loadModel: options.nonFinite must be 'refuse' or 'allow', got ${JSON.stringify(nf)}`);
+  const model = await loadAny(source, options);
+  model.nonFinite = nf ?? 'refuse';
+  return model;
+}
+
+async function loadAny(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions): Promise<GraphModel> {
   const onlyOnnx = () => {
     for (const k of ['constants', 'freeDimensionOverrides'] as const) if (options[k] && Object.keys(options[k]!).length) throw new Error(`edgegrad.loadModel: options.${k} applies to ONNX models; this is a TensorFlow.js model`);
   };

@@ -32,6 +32,9 @@ function activation(cx: ImportContext, n: OnnxNode): void {
     if (!last && !(cx.opset < 13 && rank === 2 && axis === 1)) return softmaxAround(cx, n, x, axis, ACTIVATIONS[op]);
   }
   if (op === 'Clip') {
+    // a bound computed by the graph (a scalar input): max / min with it
+    const computed = [1, 2].filter((k) => n.input[k] && cx.get(n, k).id !== undefined);
+    if (computed.length) return clipComputed(cx, n, x);
     const lo = n.input[1] ? cx.konst(n, 1)[0] : cx.opset < 11 ? cx.float(n, 'min', -3.4028234663852886e38) : -Infinity;
     const hi = n.input[2] ? cx.konst(n, 2)[0] : cx.opset < 11 ? cx.float(n, 'max', 3.4028234663852886e38) : Infinity;
     if (lo === 0 && hi === 6) act = 'relu6';
@@ -47,6 +50,22 @@ function activation(cx: ImportContext, n: OnnxNode): void {
     alpha = 1;
   }
   const [id] = cx.g.node('activation', [x.id!], { activation: act, alpha }, n.name);
+  cx.set(n, { ...x, id });
+}
+
+/** Clip with a bound computed by the graph (opset 11's min / max inputs, scalars): max(x, min), then min(., max). */
+function clipComputed(cx: ImportContext, n: OnnxNode, x: Val): void {
+  const bound = (k: number): number | undefined => {
+    if (!n.input[k]) return undefined;
+    const v = cx.get(n, k);
+    if (v.id === undefined) return cx.scalarParam(`${n.name}/${k === 1 ? 'min' : 'max'}`, v.konst!.data[0]);
+    if (v.shape.some((d) => d !== 1)) cx.unsupported(n, `its ${k === 1 ? 'min' : 'max'} (input ${k} ('${n.input[k]}')) is ${formatShape(v.shape)}: a bound is a scalar`);
+    return cx.asPlain(v, `${n.name}/${k}`).id!;
+  };
+  const lo = bound(1), hi = bound(2);
+  let id = x.id!;
+  if (lo !== undefined) id = cx.g.node('max', [id, lo], {}, hi !== undefined ? `${n.name}/lo` : n.name)[0];
+  if (hi !== undefined) id = cx.g.node('min', [id, hi], {}, n.name)[0];
   cx.set(n, { ...x, id });
 }
 
@@ -71,14 +90,34 @@ function softmaxAround(cx: ImportContext, n: OnnxNode, x0: Val, axis: number, ac
   cx.set(n, { id, shape: shape.slice() });
 }
 
+/**
+ * PRelu: a slope per channel (or one for all) is the prelu op; any other slope that broadcasts to the input
+ * (ONNX's unidirectional rule: shapes aligned on the right) is max(x, 0) + slope * min(x, 0) over the
+ * input in ONNX's layout, the slope a trainable weight of its own shape.
+ */
 function prelu(cx: ImportContext, n: OnnxNode): void {
   const x = cx.graphVal(n, 0);
-  const slope = cx.konst(n, 1);
+  const slope = cx.konst(n, 1), sShape = cx.get(n, 1).shape;
   const C = x.nhwc ? x.shape[1] : x.shape[x.shape.length - 1];
-  if (slope.length !== C && slope.length !== 1) cx.unsupported(n, `slope of ${slope.length} values for ${C} channels`);
-  const alpha = slope.length === C ? slope : new Float32Array(C).fill(slope[0]);
-  const [id] = cx.g.node('prelu', [x.id!, cx.param(`${n.name}/slope`, tensorFrom(alpha, [C]))], {}, n.name);
-  cx.set(n, { ...x, id });
+  // the slope's shape without its leading ones: [C, 1, 1] for a map's channels, [C] for a plain value's last axis
+  const core = sShape.slice(sShape.findIndex((d) => d !== 1) < 0 ? sShape.length : sShape.findIndex((d) => d !== 1));
+  const perChannel = slope.length === 1 || (x.nhwc ? core.length === 3 && core[0] === C && core[1] === 1 && core[2] === 1 : core.length === 1 && core[0] === C);
+  if (perChannel && sShape.length <= x.shape.length) {
+    const alpha = slope.length === C ? slope : new Float32Array(C).fill(slope[0]);
+    const [id] = cx.g.node('prelu', [x.id!, cx.param(`${n.name}/slope`, tensorFrom(alpha, [C]))], {}, n.name);
+    return cx.set(n, { ...x, id });
+  }
+  const p = cx.asPlain(x, n.name!), rank = p.shape.length;
+  const ok = sShape.length <= rank && sShape.every((d, i) => d === 1 || d === p.shape[rank - sShape.length + i]);
+  if (!ok) {
+    const batch = sShape.length === rank && p.shape[0] === -1 && sShape[0] !== 1;
+    cx.unsupported(n, `slope ${formatShape(sShape)} does not broadcast to the input ${formatShape(p.shape)}${batch ? ' (it varies along the batch dimension)' : ''}`);
+  }
+  const nm = n.name!, zero = cx.scalarParam(`${nm}/zero`, 0);
+  const pos = cx.g.node('max', [p.id!, zero], {}, `${nm}/pos`)[0], neg = cx.g.node('min', [p.id!, zero], {}, `${nm}/neg`)[0];
+  const scaled = cx.g.node('mul', [neg, cx.param(`${nm}/slope`, tensorFrom(slope, sShape.slice()))], {}, `${nm}/scaled`)[0];
+  const [id] = cx.g.node('add', [pos, scaled], {}, nm);
+  cx.set(n, { id, shape: p.shape.slice() });
 }
 
 /** clamp(alpha x + beta, 0, 1) = relu6(6 alpha x + 6 beta) / 6; HardSwish = x * HardSigmoid(x) (1/6, 1/2) */

@@ -16,8 +16,13 @@ export interface Val {
   konst?: { data: Float32Array; int: boolean; int8?: { q: Int8Array; scale: Float32Array; axis: number } };
   /** the output of QuantizeLinear on a computed value: only a DequantizeLinear may read it */
   quant?: { scale: number; zeroPoint: number; qmin: number; qmax: number; exact?: boolean };
-  /** integers computed exactly in float (MatMulInteger / ConvInteger outputs): only Cast to float reads them */
-  integer?: boolean;
+  /**
+   * The ONNX integer type (UINT8 ... UINT64, proto.ts's numbers) of a computed value held as exact integers in
+   * float32: an integer input read by arithmetic, an integer op's result (integer.ts). Ops read it as any
+   * float value; the integer converters give it integer semantics, and an output of an integer type comes
+   * back as int32.
+   */
+  itype?: number;
   /**
    * A map's channels seen as two axes (ShuffleNet's channel shuffle: Reshape to [N, g, C/g, H, W], Transpose
    * of those two, Reshape back): the bytes are the map `id` as it stands, and `swapped` says a shuffle is
@@ -27,8 +32,7 @@ export interface Val {
   /**
    * A step of the exact GELU as exporters write it, x * 0.5 * (1 + erf(x / sqrt 2)), not computed yet:
    * 'scaled' is x / sqrt 2, 'erf' its Erf, 'erf1' 1 + that, 'twice' x times that (2 GELU(x)); `x` is the
-   * input. The last Mul by 0.5 makes it one gelu activation; any other reader materializes it (get()), which
-   * only 'scaled' can (edgegrad has no Erf kernel of its own).
+   * input. The last Mul by 0.5 makes it one gelu activation; any other reader materializes it (get()).
    */
   gelu?: { step: 'scaled' | 'erf' | 'erf1' | 'twice'; x: Val; from: OnnxNode };
   /** an integer input (int32 inside, whatever the file's integer type): only Gather (embeddings) reads it */
@@ -46,8 +50,8 @@ export interface Val {
 /** The ops that read a batch-sized zeros value (Val.zeros). */
 const READS_ZEROS = new Set(['LSTM', 'GRU', 'RNN']);
 
-/** The ops that read integer inputs. */
-const READS_INTEGERS = new Set(['Gather']);
+/** The ops that read integer inputs (Gather's indices, a recurrent op's sequence_lens). */
+const READS_INTEGERS = new Set(['Gather', 'LSTM', 'GRU', 'RNN']);
 
 /** padding of a conv / pool node as [[top, bottom], [left, right]] */
 export type Pads = [[number, number], [number, number]];
@@ -68,9 +72,17 @@ export class ImportContext {
     if (!this.initTypes.has(t.name!)) this.initTypes.set(t.name!, t.dataType);
   }
 
-  /** A Constant node's output: its element type is known like an initializer's (a zero point's type matters). */
+  /**
+   * A value whose element type is known like an initializer's: a Constant node's output (a zero point's type
+   * matters), a graph input, a Cast's output (CastLike reads it).
+   */
   constantType(name: string, dataType: number | undefined): void {
     if (!this.initTypes.has(name)) this.initTypes.set(name, dataType);
+  }
+
+  /** The ONNX element type known for a value (see constantType), or undefined. */
+  elemType(name: string): number | undefined {
+    return this.initTypes.get(name);
   }
 
   /** whether input k (a zero point) is an int8 initializer or constant: the quantized type is int8, else uint8 */
@@ -82,11 +94,10 @@ export class ImportContext {
     let v = this.vals.get(n.input[k]);
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
     if (v.split) v = this.materialize(n.input[k]);
-    if (v.gelu) v = this.materializeGelu(n.input[k], n);
+    if (v.gelu) v = this.materializeGelu(n.input[k]);
     if (v.dtype === 'int32' && !READS_INTEGERS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the integer input '${n.input[k]}': edgegrad reads integer inputs as indices of a Gather (embeddings) only`);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
     if (v.zeros && !READS_ZEROS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', zeros of the batch's size: edgegrad reads these only as the initial state of an LSTM, GRU or RNN`);
-    if (v.integer && n.opType !== 'Cast') fail(`node '${n.name}' (${n.opType}) reads the int32 '${n.input[k]}': edgegrad reads integer results only through a Cast to float`);
     return v;
   }
 
@@ -96,7 +107,7 @@ export class ImportContext {
    */
   materialize(name: string): Val {
     const v = this.vals.get(name)!;
-    if (v.gelu) return this.materializeGelu(name, { name: `the graph output '${name}'`, opType: 'output', input: [], output: [], attribute: [] });
+    if (v.gelu) return this.materializeGelu(name);
     if (!v.split) return v;
     let id = v.id!;
     const [N, A, B, H, W] = v.shape;
@@ -108,11 +119,14 @@ export class ImportContext {
     return m;
   }
 
-  /** A GELU step read by something else than the next step: x / sqrt 2 computed; an Erf is refused. */
-  materializeGelu(name: string, reader: OnnxNode): Val {
-    const v = this.vals.get(name)!, g = v.gelu!;
-    if (g.step !== 'scaled') fail(`ONNX op 'Erf' (node '${g.from.name}', opset ${this.opset}): edgegrad reads Erf only inside an exact GELU (x * 0.5 * (1 + erf(x / sqrt 2))), and node '${reader.name}' (${reader.opType}) reads it otherwise`);
-    const [id] = this.g.node('mul', [g.x.id!, this.scalarParam(`${name}/inv_sqrt2`, Math.SQRT1_2)], {}, g.from.name!);
+  /** A GELU step read by something else than the next step: computed as it stands (x / sqrt 2, its erf, 1 + that, x times that). */
+  materializeGelu(name: string): Val {
+    const v = this.vals.get(name)!, g = v.gelu!, steps = ['scaled', 'erf', 'erf1', 'twice'], last = steps.indexOf(g.step);
+    const at = (k: number) => (k === last ? g.from.name! : `${name}/${steps[k]}`);
+    let id = this.g.node('mul', [g.x.id!, this.scalarParam(`${name}/inv_sqrt2`, Math.SQRT1_2)], {}, at(0))[0];
+    if (last >= 1) id = this.g.node('erf', [id], {}, at(1))[0];
+    if (last >= 2) id = this.g.node('add', [id, this.scalarParam(`${name}/one`, 1)], {}, at(2))[0];
+    if (last >= 3) id = this.g.node('mul', [g.x.id!, id], {}, at(3))[0];
     const m: Val = { id, nhwc: g.x.nhwc, shape: g.x.shape };
     this.vals.set(name, m);
     return m;

@@ -4,6 +4,7 @@ import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
+import { INTEGER_STEP, integerResult } from './integer.js';
 
 /** The exact GELU, x * 0.5 * (1 + erf(x / sqrt 2)), recognized step by step (Val.gelu); true if n was a step. */
 function geluStep(cx: ImportContext, n: OnnxNode): boolean {
@@ -38,11 +39,13 @@ function geluStep(cx: ImportContext, n: OnnxNode): boolean {
   }
 }
 
-/** Erf: only as a step of the exact GELU (see geluStep) */
+/** Erf: a step of the exact GELU (see geluStep), else the erf op (elementwise: a map stays one) */
 function erf(cx: ImportContext, n: OnnxNode): void {
   const v = cx.vals.get(n.input[0]);
-  if (v?.gelu?.step !== 'scaled') cx.unsupported(n, 'edgegrad reads Erf only inside an exact GELU (x * 0.5 * (1 + erf(x / sqrt 2)))');
-  cx.set(n, { shape: v!.shape, nhwc: v!.nhwc, gelu: { step: 'erf', x: v!.gelu!.x, from: n } });
+  if (v?.gelu?.step === 'scaled') return cx.set(n, { shape: v.shape, nhwc: v.nhwc, gelu: { step: 'erf', x: v.gelu.x, from: n } });
+  const x = cx.graphVal(n, 0);
+  const [id] = cx.g.node('erf', [x.id!], {}, n.name);
+  cx.set(n, { id, nhwc: x.nhwc, shape: x.shape });
 }
 
 function binary(cx: ImportContext, n: OnnxNode): void {
@@ -62,13 +65,18 @@ function binary(cx: ImportContext, n: OnnxNode): void {
         for (let i = 0; i < a; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) data[(i * h * w + p) * c + ch] = v.konst!.data[(i * c + ch) * h * w + p];
       }
     }
-    // a constant operand trains (a scale, a shift), but not a Pow's exponent
-    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), !(n.opType === 'Pow' && k === 1));
+    // a constant operand trains (a scale, a shift), but not a Pow's exponent, nor an integer
+    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), !(n.opType === 'Pow' && k === 1) && itype === undefined);
   };
   if (p.konst && q.konst) cx.unsupported(n, 'two constant operands');
-  const [id] = cx.g.node(n.opType.toLowerCase(), [toGraph(p, q, 0), toGraph(q, p, 1)], {}, n.name);
+  // integers (Val.itype): the result has the type of the operands (of the base, for Pow); Div and Pow round
+  // to it, sums and products wrap to 8 / 16 bits, all checked within 2^24 (integer.ts)
+  const itype = n.opType === 'Pow' ? p.itype : p.itype ?? q.itype;
+  const step = itype !== undefined ? INTEGER_STEP[n.opType] : undefined;
+  let [id] = cx.g.node(n.opType.toLowerCase(), [toGraph(p, q, 0), toGraph(q, p, 1)], {}, step ? `${n.name}/float` : n.name);
+  if (step) id = integerResult(cx, n, id, itype!, step);
   const main = p.id !== undefined ? p : q;
-  cx.set(n, { id, nhwc: main.nhwc, shape: main.nhwc ? cx.mapShape(id) : cx.g.values[id].shape });
+  cx.set(n, { id, nhwc: main.nhwc, shape: main.nhwc ? cx.mapShape(id) : cx.g.values[id].shape, ...(itype !== undefined ? { itype } : {}) });
 }
 
 const UNARY: Record<string, string> = { Neg: 'neg', Abs: 'abs', Exp: 'exp', Log: 'log', Sqrt: 'sqrt', Reciprocal: 'reciprocal' };
@@ -86,7 +94,8 @@ function unary(cx: ImportContext, n: OnnxNode): void {
  */
 function pow(cx: ImportContext, n: OnnxNode): void {
   const x0 = cx.get(n, 0), e = cx.get(n, 1);
-  const p = e.konst && e.konst.data.length === 1 && x0.id !== undefined ? e.konst.data[0] : NaN;
+  // (integers: the pow op, rounded to the integer result)
+  const p = e.konst && e.konst.data.length === 1 && x0.id !== undefined && x0.itype === undefined ? e.konst.data[0] : NaN;
   if (![1, 2, 0.5, -1, 3].includes(p)) return binary(cx, n);
   const x = cx.graphVal(n, 0);
   const u = (op: string, src: number, nm: string) => cx.g.node('unary', [src], { op }, nm)[0];

@@ -7,6 +7,7 @@ import { FLOAT, type OnnxNode } from '../proto.js';
 import type { ImportContext, Val } from './context.js';
 import { fail } from './errors.js';
 import { MAX_ELEMENTS, tensorData } from './tensor.js';
+import { castValues } from './constant.js';
 
 interface K { data: Float64Array | Float32Array; shape: number[]; int: boolean }
 type Folder = (cx: ImportContext, n: OnnxNode, ins: Array<K | undefined>) => K | K[];
@@ -137,9 +138,8 @@ const FOLDERS: Record<string, Folder> = {
   Where: (cx, n, ins) => elementwise(cx, n, [ins[0]!, ins[1]!, ins[2]!], (c, a, b) => (c ? a : b), allInt([ins[1]!, ins[2]!])),
   Cast: (cx, n, ins) => {
     const to = cx.int(n, 'to', FLOAT);
-    const toInt = (to >= 2 && to <= 7) || to === 9 || to === 12 || to === 13;
-    const x = ins[0]!;
-    return { data: toInt ? x.data.map(to === 9 ? (v) => (v ? 1 : 0) : Math.trunc) : x.data, shape: x.shape, int: toInt };
+    cx.constantType(n.output[0], to);
+    return { ...castValues(ins[0]!.data, to), shape: ins[0]!.shape };
   },
   Shape: (cx, n, ins) => {
     const s = ins[0]!.shape, r = s.length;

@@ -1,4 +1,5 @@
-// BatchNormalization -> batchNorm over the channels of a map (running mean / variance as state);
+// BatchNormalization -> batchNorm over the channels of a map (running mean / variance as state; with
+// training_mode 1 the batch's statistics, and the running ones as outputs);
 // LayerNormalization over the last axis of a plain value, composed of reductions and broadcasting ops (each
 // with its gradient).
 import { formatShape } from '../../../tensor.js';
@@ -12,8 +13,29 @@ function batchNorm(cx: ImportContext, n: OnnxNode): void {
   const t = (k: number) => tensorFrom(cx.konst(n, k), [C]);
   const ins = [x.id!, cx.param(`${n.name}/scale`, t(1)), cx.param(`${n.name}/B`, t(2)), cx.g.state(`${n.name}/mean`, t(3)), cx.g.state(`${n.name}/var`, t(4))];
   // ONNX's momentum is Keras's: running = running * momentum + batch * (1 - momentum)
-  const [id] = cx.g.node('batchNorm', ins, { epsilon: cx.float(n, 'epsilon', 1e-5), momentum: cx.float(n, 'momentum', 0.9) }, n.name);
+  const eps = cx.float(n, 'epsilon', 1e-5), momentum = cx.float(n, 'momentum', 0.9);
+  const training = cx.opset >= 14 && cx.int(n, 'training_mode', 0) === 1;
+  const [id, mean, invStd] = cx.g.node('batchNorm', ins, { epsilon: eps, momentum, ...(training ? { batchStats: true } : {}) }, n.name);
   cx.set(n, { ...x, id });
+  if (training) runningStats(cx, n, C, mean, invStd, eps, momentum);
+}
+
+/**
+ * training_mode 1's outputs 1 and 2, the running statistics: running = input * momentum + batch * (1 -
+ * momentum), with the batch's biased variance (the batch norm's 1 / sqrt(var + eps), inverted back).
+ */
+function runningStats(cx: ImportContext, n: OnnxNode, C: number, mean: number, invStd: number, eps: number, momentum: number): void {
+  const nm = n.name!, node = (op: string, ins: number[], attrs: Record<string, unknown>, k: string) => cx.g.node(op, ins, attrs, `${nm}/${k}`)[0];
+  const blend = (batch: number, k: number, what: string) => {
+    const kept = cx.g.param(`${nm}/${what}_kept`, tensorFrom(cx.konst(n, k).map((v) => v * momentum), [C]), false);
+    return node('add', [node('mul', [batch, cx.scalarParam(`${nm}/${what}_rate`, 1 - momentum)], {}, `${what}_new`), kept], {}, `running_${what}`);
+  };
+  if (n.output[1]) cx.set(n, { id: blend(mean, 3, 'mean'), shape: [C] }, 1);
+  if (n.output[2]) {
+    const sd = node('unary', [invStd], { op: 'reciprocal' }, 'sd');
+    const v = node('sub', [node('unary', [sd], { op: 'square' }, 'var_eps'), cx.scalarParam(`${nm}/epsilon`, eps)], {}, 'var');
+    cx.set(n, { id: blend(v, 4, 'var'), shape: [C] }, 2);
+  }
 }
 
 function layerNorm(cx: ImportContext, n: OnnxNode): void {

@@ -65,4 +65,13 @@ export function convertNode(cx: ImportContext, n: OnnxNode): void {
   // a quantized tensor stays quantized through ops that only move its values (max pooling included)
   const q0 = n.input[0] ? cx.vals.get(n.input[0])?.quant : undefined;
   if (q0 && MOVES_VALUES.has(op)) { const o = cx.vals.get(n.output[0]); if (o && o.id !== undefined) o.quant = q0; }
+  // integers (Val.itype) stay integers of their type through ops that move or select them
+  const it = n.input[0] ? cx.vals.get(n.input[0])?.itype : undefined;
+  if (it !== undefined && KEEPS_INTEGERS.has(op)) {
+    for (const nm of n.output) { const o = cx.vals.get(nm); if (o && o.id !== undefined && !o.dtype && !o.mask && o.itype === undefined) o.itype = it; }
+  }
 }
+
+/** Ops whose result holds input 0's integers (moved, selected, negated): of its integer type still. */
+const KEEPS_INTEGERS = new Set(['Identity', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Transpose', 'Slice', 'Concat', 'Split', 'Gather', 'Expand', 'Tile', 'Pad',
+  'MaxPool', 'GlobalMaxPool', 'Neg', 'Abs', 'Relu', 'Clip', 'Max', 'Min', 'ReduceMax', 'ReduceMin', 'DepthToSpace', 'SpaceToDepth']);

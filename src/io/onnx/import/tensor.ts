@@ -1,11 +1,11 @@
 // TensorProto -> numbers, and the weight tensors converters make of them (filters from OIHW to HWIO).
 import { Tensor, formatShape } from '../../../tensor.js';
-import { halfToFloat } from '../../half.js';
-import { num, FLOAT, UINT8, INT8, INT32, INT64, FLOAT16, DOUBLE, type OnnxTensor } from '../proto.js';
+import { bfloat16ToFloat, halfToFloat } from '../../half.js';
+import { num, FLOAT, UINT8, INT8, INT32, INT64, FLOAT16, DOUBLE, BFLOAT16, type OnnxTensor } from '../proto.js';
 import { fail } from './errors.js';
 
 // ONNX's TensorProto.DataType numbers of the small integer types (read like uint8 / int8)
-const UINT16 = 4, INT16 = 5, BOOL = 9;
+const UINT16 = 4, INT16 = 5, BOOL = 9, UINT32 = 12, UINT64 = 13;
 
 /** 1 GiB of float32: a declared dimension beyond this is refused before allocating */
 export const MAX_ELEMENTS = 1 << 28;
@@ -25,12 +25,13 @@ export function tensorData(t: OnnxTensor, where: string): { data: Float32Array; 
     if (raw) { check(raw.length / 4); out.set(new Float32Array(copyBytes(raw))); } else { check(t.floatData?.length ?? 0); out.set(t.floatData!); }
     return { data: out, dims, int: false };
   }
-  if (type === FLOAT16) {
-    // raw little-endian halves, or (ONNX's packing) one half per int32Data entry
+  if (type === FLOAT16 || type === BFLOAT16) {
+    // raw little-endian 16-bit values, or (ONNX's packing) one per int32Data entry
     if (raw) check(raw.length / 2);
     const bits = raw ? new Uint16Array(copyBytes(raw)) : Uint16Array.from(t.int32Data ?? []);
     if (!raw) check(bits.length);
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(bits[i]);
+    const widen = type === FLOAT16 ? halfToFloat : bfloat16ToFloat;
+    for (let i = 0; i < n; i++) out[i] = widen(bits[i]);
     return { data: out, dims, int: false };
   }
   if (type === DOUBLE) {
@@ -62,7 +63,22 @@ export function tensorData(t: OnnxTensor, where: string): { data: Float32Array; 
     out.set(vals);
     return { data: out, dims, int: true };
   }
-  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, double, bool, int8, uint8, int16, uint16, int32, int64)`);
+  if (type === UINT32 || type === UINT64) {
+    // raw little-endian values, or (ONNX's packing) one value per uint64Data entry
+    const vals: number[] = [];
+    if (raw) {
+      const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      check(raw.length / (type === UINT64 ? 8 : 4));
+      for (let i = 0; i < n; i++) vals.push(type === UINT64 ? Number(dv.getBigUint64(i * 8, true)) : dv.getUint32(i * 4, true));
+    } else {
+      const src = ((t as { uint64Data?: Array<Parameters<typeof num>[0]> }).uint64Data ?? []).map((v) => num(v));
+      check(src.length);
+      vals.push(...src);
+    }
+    out.set(vals);
+    return { data: out, dims, int: true };
+  }
+  return fail(`${where} has data type ${type}, which edgegrad does not read (float, float16, bfloat16, double, bool, int8, uint8, int16, uint16, int32, int64, uint32, uint64)`);
 }
 
 /** The bytes in a fresh, aligned buffer (a Node Buffer's slice() is a view into a shared pool). */
