@@ -33,7 +33,12 @@ export const fused = { matMul: fusedMatMul, conv2d: fusedConv2d };
 import { int8MatMul, int8Conv2d } from './ops/quant.js';
 /** The exact integer kernels: sum (a - za) * w in i32 for u8 activations and s8 weights. */
 export const int8 = { matMul: int8MatMul, conv2d: int8Conv2d };
-export { quantize } from './quantize/index.js';
+type QuantizeModule = typeof import('./quantize/index.js');
+/**
+ * int8 / float16 post-training quantization (see QuantizeOptions): loaded on first use (calibration and
+ * the QDQ graph rewrite are not what a page running a model needs).
+ */
+export const quantize = async (...a: Parameters<QuantizeModule['quantize']>): ReturnType<QuantizeModule['quantize']> => (await import('./quantize/index.js')).quantize(...a);
 export type { QuantizeOptions, QuantizationReport } from './quantize/index.js';
 import { resizeBilinear, resizeNearestNeighbor, grayscaleToRGB, resizeGrad } from './ops/image.js';
 /** Image ops (TF.js tf.image names), NHWC. */
