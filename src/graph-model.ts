@@ -13,6 +13,7 @@ import { Tensor, formatShape, tensor } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
+import type { DeviceNumeric } from './backend/webgpu/numeric.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -205,6 +206,13 @@ export class GraphModel {
     const spec = this.boundary.inputs[k];
     if (spec.nchw) return runEager('nchwToNhwc', [t])[0];
     if (!spec.asFloat) return t;
+    const gpu = (t.backend as { numeric?: DeviceNumeric }).numeric;
+    if (!t.backend.syncRead && gpu) {
+      // on the webgpu backend, its kernel; a value beyond 2^24 is flagged there and the next read throws
+      const y = Tensor.empty(t.shape.slice(), 'float32', t.backend);
+      gpu.int32ToFloat(t.size, t.ptr, y.ptr, (v, i) => { throw new Error(`edgegrad.predict: input '${spec.name}' holds ${v} at index ${i}: the model reads it as float32, exact only up to 2^24`); });
+      return y;
+    }
     if (!t.backend.syncRead) throw new Error(`edgegrad.predict: input '${spec.name}' (integers read as float) is converted on the CPU, which the '${t.backend.name}' backend cannot read synchronously: run this model on wasm`);
     const v = t.dataSync() as Int32Array;
     const big = v.findIndex((x) => Math.abs(x) > 16777216);
@@ -216,6 +224,13 @@ export class GraphModel {
   private asInt(t: Tensor, k: number): Tensor {
     const spec = this.boundary.outputs[k];
     if (!spec.asInt) return t;
+    const gpu = (t.backend as { numeric?: DeviceNumeric }).numeric;
+    if (!t.backend.syncRead && gpu) {
+      const y = Tensor.empty(t.shape.slice(), 'int32', t.backend);
+      gpu.floatToInt32(t.size, t.ptr, y.ptr, (v, i) => { throw new Error(`edgegrad.predict: output '${spec.name}' holds ${v} at index ${i}: integers held in float32 are exact only up to 2^24`); });
+      t.dispose();
+      return y;
+    }
     if (!t.backend.syncRead) throw new Error(`edgegrad.predict: output '${spec.name}' (integers held as float) is converted on the CPU, which the '${t.backend.name}' backend cannot read synchronously: run this model on wasm`);
     const v = t.dataSync() as Float32Array, shape = t.shape.slice();
     t.dispose();

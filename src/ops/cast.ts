@@ -6,6 +6,7 @@
 import { registerOp } from '../graph/registry.js';
 import { roundToBfloat16, roundToHalf } from '../io/half.js';
 import { fail } from './util.js';
+import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 
 /** What a cast rounds to. */
 export type CastTarget = 'float16' | 'bfloat16' | 'integer' | 'bool';
@@ -26,9 +27,12 @@ registerOp({
     return [x.slice()];
   },
   run(ctx, n) {
-    // rounded on the host, over the backend's memory (a few operations per value, once per cast)
-    if (!ctx.be.syncRead) fail('cast', `node '${n.name}': rounds to ${n.attrs.to as string} on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
     const size = ctx.shape(n.inputs[0]).reduce((p, d) => p * d, 1);
+    // on the webgpu backend, its kernel (the same bits); elsewhere rounded on the host, over the backend's
+    // memory (a few operations per value, once per cast)
+    const gpu = ctx.be.syncRead ? undefined : (ctx.be as { numeric?: DeviceNumeric }).numeric;
+    if (gpu) return gpu.castRound(size, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), n.attrs.to as CastTarget);
+    if (!ctx.be.syncRead) fail('cast', `node '${n.name}': rounds to ${n.attrs.to as string} on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
     castRound(ctx.be.f32(ctx.ptr(n.inputs[0]), size), ctx.be.f32(ctx.ptr(n.outputs[0]), size), n.attrs.to as CastTarget);
   },
   // a cast between float types passes gradients straight through (the rounding's own derivative is 0 almost

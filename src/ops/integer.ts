@@ -4,13 +4,20 @@
 // Pow rounds to nearest, a Cast to an integer type truncates) and wraps or saturates it to the type's range;
 // requantize is ONNX's QuantizeLinear / QLinear requantization, per tensor or per axis. Neither carries a
 // gradient: integer values are data, not something training changes. Both run on the CPU side of the
-// backend's memory, as fakeQuant does (integer graphs are small: indices, masks, quantized tests).
+// backend's memory, as fakeQuant does (integer graphs are small: indices, masks, quantized tests), or as the
+// webgpu backend's kernels (src/backend/webgpu/numeric.ts: the same bits; toInteger's refusals at its next read).
 import { registerOp } from '../graph/registry.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { roundHalfEven } from './quant.js';
 import { fail } from './util.js';
 import type { RunContext } from '../graph/registry.js';
 import type { Node } from '../graph/ir.js';
+import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
+
+/** The webgpu backend's kernels for these ops (a backend the CPU cannot read). */
+function deviceNumeric(ctx: RunContext): DeviceNumeric | undefined {
+  return ctx.be.syncRead ? undefined : (ctx.be as { numeric?: DeviceNumeric }).numeric;
+}
 
 /** The node's input and output as float32 views of the backend's memory (a backend the CPU reads: wasm). */
 function views(ctx: RunContext, n: Node): { x: Float32Array; y: Float32Array; shape: number[] } {
@@ -51,7 +58,13 @@ registerOp({
   name: 'toInteger',
   infer([x]) { return [x.slice()]; },
   run(ctx, n) {
-    const { x, y } = views(ctx, n), a = n.attrs as unknown as ToIntegerAttrs;
+    const a = n.attrs as unknown as ToIntegerAttrs, gpu = deviceNumeric(ctx);
+    if (gpu) {
+      const size = sizeOfShape(ctx.shape(n.inputs[0]));
+      gpu.toInteger(size, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), a.round, a.bits, a.signed, (v) => toIntegerValue(v, a));
+      return;
+    }
+    const { x, y } = views(ctx, n);
     for (let i = 0; i < x.length; i++) y[i] = toIntegerValue(x[i], a);
   },
   grad: () => [undefined],
@@ -76,7 +89,13 @@ registerOp({
   name: 'requantize',
   infer([x]) { return [x.slice()]; },
   run(ctx, n) {
-    const { x, y, shape } = views(ctx, n), a = n.attrs as unknown as RequantizeAttrs;
+    const a = n.attrs as unknown as RequantizeAttrs, gpu = deviceNumeric(ctx);
+    if (gpu) {
+      const shape = ctx.shape(n.inputs[0]);
+      gpu.requantize(sizeOfShape(shape), ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), sizeOfShape(shape.slice(a.axis + 1)), a.scale, a.zeroPoint, a.mode, a.qmin, a.qmax);
+      return;
+    }
+    const { x, y, shape } = views(ctx, n);
     const C = a.scale.length, inner = sizeOfShape(shape.slice(a.axis + 1));
     for (let i = 0; i < x.length; i++) {
       const c = C === 1 ? 0 : Math.floor(i / inner) % C;

@@ -5,6 +5,7 @@ import { Loss } from '../backend/kernels.js';
 import { fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
@@ -159,9 +160,10 @@ registerOp({
       case 'categoricalHinge': k.categoricalHinge(rows, cols, P, T, G, L); break;
       case 'categoricalCrossentropy': {
         // -sum t log(clip(p)) per row, mean over rows (Keras categorical_crossentropy on probabilities)
+        const eps = 1e-7, gpu = ctx.be.syncRead ? undefined : (ctx.be as { numeric?: DeviceNumeric }).numeric;
+        if (gpu) { gpu.categoricalCrossentropy(rows, size, P, T, G, L, eps); break; }
         const pv = ctx.be.f32(P, size), tv = ctx.be.f32(T, size), gv = G ? ctx.be.f32(G, size) : undefined;
         let total = 0;
-        const eps = 1e-7;
         for (let i = 0; i < size; i++) {
           const q = Math.min(Math.max(pv[i], eps), 1 - eps);
           total -= tv[i] * Math.log(q);

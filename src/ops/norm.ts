@@ -4,6 +4,7 @@
 import { arr, fail, finite, formatShape, input, type Arr, Tensor } from './util.js';
 import { fill, type TensorLike } from '../tensor.js';
 import { registerOp } from '../graph/registry.js';
+import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
 
@@ -169,6 +170,14 @@ registerOp({
     const [dy, g, mv, x, mm] = n.inputs;
     const shape = ctx.shape(dy), C = shape[shape.length - 1], size = sizeOfShape(shape);
     const eps = n.attrs.epsilon as number;
+    const gpu = ctx.be.syncRead ? undefined : (ctx.be as { numeric?: DeviceNumeric }).numeric;
+    if (gpu) {
+      // the webgpu backend's kernels: float32 sums, compensated (src/backend/webgpu/numeric.ts)
+      const o = n.attrs.needX !== false ? 1 : 0, gamma = n.attrs.needG && n.attrs.needGamma !== false;
+      gpu.batchNormFrozenGrad(size / C, C, ctx.ptr(dy), ctx.ptr(g), ctx.ptr(mv), eps, gamma ? ctx.ptr(x) : 0, gamma ? ctx.ptr(mm) : 0,
+        o ? ctx.ptr(n.outputs[0]) : 0, n.attrs.needG ? ctx.ptr(n.outputs[o]) : 0, n.attrs.needG ? ctx.ptr(n.outputs[o + 1]) : 0);
+      return;
+    }
     const gv = ctx.be.f32(ctx.ptr(g), C), vv = ctx.be.f32(ctx.ptr(mv), C);
     const inv = Float64Array.from(vv, (v) => 1 / Math.sqrt(v + eps));
     const d = ctx.be.f32(ctx.ptr(dy), size);

@@ -9,6 +9,7 @@ import { getBackend } from '../backend/index.js';
 import { Tensor, formatShape } from '../tensor.js';
 import { convGeometry, type ConvGeometry, type Padding } from './conv.js';
 import { fail } from './util.js';
+import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 
 const QOUT_I32 = 0, QOUT_F32 = 2;
 
@@ -222,6 +223,9 @@ registerOp({
   run(ctx, n) {
     const size = ctx.shape(n.inputs[0]).reduce((a, b) => a * b, 1);
     const a = n.attrs as { scale: number; zeroPoint: number; qmin: number; qmax: number };
+    // the webgpu backend's kernel (the same bits: src/backend/webgpu/numeric.ts), else on the host
+    const gpu = ctx.be.syncRead ? undefined : (ctx.be as { numeric?: DeviceNumeric }).numeric;
+    if (gpu) return gpu.fakeQuant(size, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), a.scale, a.zeroPoint, a.qmin, a.qmax);
     fakeQuantize(ctx.be.f32(ctx.ptr(n.inputs[0]), size), ctx.be.f32(ctx.ptr(n.outputs[0]), size), a.scale, a.zeroPoint, a.qmin, a.qmax);
   },
 });
