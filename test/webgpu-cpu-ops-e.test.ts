@@ -4,7 +4,8 @@
 // (rounding, wrap-around, saturation), within float32 sums where wasm sums in float64. Dawn on SwiftShader, as
 // test/webgpu.test.ts.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as eg from '../src/index.js';
 import { Tensor } from '../src/tensor.js';
@@ -13,6 +14,7 @@ import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { runEager } from '../src/graph/eager.js';
 import '../src/ops/integer.js';
 import type { Attrs } from '../src/graph/ir.js';
+import { tensorData } from '../src/io/onnx/import/tensor.js';
 import { expectClose, randArr, rng, useBuild } from './helpers.js';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -193,6 +195,52 @@ describe.skipIf(!driver)('webgpu kernels of the ops that loop on the CPU elsewhe
       const want = await run(wasm);
       expect(bits(await run(gpu)), t).toEqual(bits(want));
     }
+  });
+
+  it("ONNX's node tests of integer, cast and quantization ops (onnx/backend/test) run on webgpu as on wasm, bit for bit", async () => {
+    const DIR = '/usr/share/libonnx-testdata/data/node';
+    if (!existsSync(DIR)) return;
+    const names = readdirSync(DIR).filter((t) => /^test_(cast|castlike|quantizelinear|dequantizelinear|dynamicquantizelinear|div|mod|pow|round|clip|batchnorm)/.test(t));
+    const FLOATS = new Set([1, 10, 11, 16]), INT = new Set([2, 3, 4, 5, 6, 7, 9, 12, 13]);
+    const typeOf = (v: { type?: { tensorType?: { elemType?: number } } }) => v.type?.tensorType?.elemType ?? 0;
+    const ran: string[] = [], failed: string[] = [];
+    for (const name of names) {
+      const dir = join(DIR, name), bytes = readFileSync(join(dir, 'model.onnx'));
+      const m = onnx.ModelProto.decode(bytes);
+      const inits = new Set(m.graph.initializer.map((i: { name: string }) => i.name));
+      const ins = m.graph.input.filter((i: { name: string }) => !inits.has(i.name));
+      const types: number[] = ins.map(typeOf);
+      if (types.some((t) => !FLOATS.has(t) && !INT.has(t)) || m.graph.output.some((o: never) => !FLOATS.has(typeOf(o)) && !INT.has(typeOf(o)))) continue;
+      const given = (k: number) => {
+        const t = onnx.TensorProto.decode(readFileSync(join(dir, 'test_data_set_0', `input_${k}.pb`)));
+        if (types[k] === 16 && t.dataType === 4) t.dataType = 16;
+        const x = tensorData(t, name);
+        return INT.has(types[k]) ? eg.tensor(Int32Array.from(x.data), x.dims, 'int32') : eg.tensor(x.data, x.dims);
+      };
+      const run = async (be: Backend): Promise<Float32Array[]> => {
+        setBackend(be);
+        const model = await eg.loadModel(bytes, { nonFinite: 'allow' });
+        const xs = ins.map((_: unknown, k: number) => given(k));
+        const ys = model.predict(xs.length === 1 && model.outputNames.length === 1 ? xs[0] : xs);
+        const outs: Tensor[] = ys instanceof Tensor ? [ys] : Array.isArray(ys) ? ys : Object.values(ys);
+        return Promise.all(outs.map(async (t) => Float32Array.from(await t.data())));
+      };
+      let want: Float32Array[];
+      try { want = await run(wasm); } catch { continue; }
+      ran.push(name);
+      try {
+        const got = await run(gpu);
+        // a float Pow is WGSL's pow (exp2(y log2 x)) on the GPU: 9^3 = 729.0002 there, 729 on wasm; its integer
+        // forms round (toInteger) and match exactly
+        const close = (g: Float32Array, w: Float32Array) => g.every((v, i) => Math.abs(v - w[i]) <= 1e-6 * Math.abs(w[i]));
+        const floatPow = name.startsWith('test_pow') && FLOATS.has(typeOf(m.graph.output[0]));
+        if (got.some((g, k) => (floatPow ? !close(g, want[k]) : bits(g).join() !== bits(want[k]).join()))) failed.push(`${name}: differs`);
+      } catch (err) {
+        failed.push(`${name}: ${(err as Error).message}`);
+      }
+    }
+    expect(failed).toEqual([]);
+    expect(ran.length).toBeGreaterThanOrEqual(40);
   });
 
   it('an imported ONNX model with integer Div, Cast to float16 and QuantizeLinear runs on webgpu as on wasm', async () => {
