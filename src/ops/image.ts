@@ -1,10 +1,12 @@
 // Image resizing (bilinear, nearest neighbour) and grayscale -> RGB over NHWC, with gradients: the
 // preprocessing that puts small images into a pretrained backbone's input inside the model, so a frozen
 // prefix (resize + backbone) runs once per example under feature caching. TF.js names and coordinate rules
-// (alignCorners, halfPixelCenters); the Keras Resizing layer uses half-pixel centres.
+// (alignCorners, halfPixelCenters); the Keras Resizing layer uses half-pixel centres. On webgpu the taps and
+// weights are computed here (shapes and attributes only) and the GPU resamples by them (src/backend/webgpu/indexing.ts).
 import { fail, formatShape, input, rankIs, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
-import { registerOp } from '../graph/registry.js';
+import { registerOp, type RunContext } from '../graph/registry.js';
+import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
 
 export type ResizeMethod = 'bilinear' | 'nearest' | 'bicubic';
 export interface ResizeOptions {
@@ -192,6 +194,52 @@ function resizeCore(x: Float32Array, y: Float32Array, [N, H, W, C]: readonly num
   }
 }
 
+/**
+ * The taps of resizeCore as one table for a GPU kernel (src/backend/webgpu/indexing.ts): per axis (height,
+ * then width) and output index, 4 source indices, 4 weights and the extrapolation flag. Bilinear and nearest
+ * take K = 2 taps per axis (nearest: the same index twice, weights 1 and 0, as resizeCore's products);
+ * bicubic K = 4, where a zero weight reads nothing.
+ */
+function resizeTable([, H, W]: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions): { tab: Float32Array; K: number; skipZero: boolean } {
+  const tab = new Float32Array((OH + OW) * 9);
+  const put = (at: number, idx: ArrayLike<number>, w: ArrayLike<number>, ext: ArrayLike<number> | undefined, size: number, K: number): void => {
+    for (let d = 0; d < size; d++) {
+      const r = (at + d) * 9;
+      for (let k = 0; k < K; k++) { tab[r + k] = idx[d * K + k]; tab[r + 4 + k] = w[d * K + k]; }
+      tab[r + 8] = ext?.[d] ?? 0;
+    }
+  };
+  if (method === 'bicubic') {
+    const c = { coordinate: 'half_pixel' as const, ...o };
+    const ty = cubicTable(H, OH, onAxis(c, 0), c.scales?.[0]), tx = cubicTable(W, OW, onAxis(c, 1), c.scales?.[1]);
+    put(0, ty.idx, ty.w, ty.ext, OH, 4);
+    put(OH, tx.idx, tx.w, tx.ext, OW, 4);
+    return { tab, K: 4, skipZero: true };
+  }
+  const pairs = (t: AxisTable, size: number) => {
+    const idx = new Float64Array(size * 2), w = new Float64Array(size * 2);
+    for (let d = 0; d < size; d++) { idx[2 * d] = t.i0[d]; idx[2 * d + 1] = t.i1[d]; w[2 * d] = 1 - t.f[d]; w[2 * d + 1] = t.f[d]; }
+    return [idx, w] as const;
+  };
+  const ty = axisTable(H, OH, method, onAxis(o, 0), o.scales?.[0]), tx = axisTable(W, OW, method, onAxis(o, 1), o.scales?.[1]);
+  put(0, ...pairs(ty, OH), ty.ext, OH, 2);
+  put(OH, ...pairs(tx, OW), tx.ext, OW, 2);
+  return { tab, K: 2, skipZero: false };
+}
+
+/** A backend that cannot read its memory on the CPU: its kernels (src/backend/webgpu/indexing.ts). */
+const onDevice = (ctx: RunContext): DeviceIndexing | undefined => (ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing);
+
+/** resize2d / resize2dGrad on the device: the table (shapes and attributes only) written to the workspace. */
+function resizeOnDevice(dev: DeviceIndexing, ctx: RunContext, s: readonly number[], OH: number, OW: number, a: ResizeOptions & { method?: unknown }, from: number, to: number, backward: boolean): void {
+  const { tab, K, skipZero } = resizeTable(s, OH, OW, a.method as ResizeMethod, a);
+  const ws = ctx.be.workspace(tab.byteLength);
+  ctx.be.write(ws, tab);
+  const dims = [s[0], s[1], s[2], s[3], OH, OW];
+  if (backward) dev.resizeBackward(dims, from, to, ws, K, skipZero);
+  else dev.resize(dims, from, to, ws, K, skipZero, a.extrapolation ?? 0);
+}
+
 function outSize(size: readonly number[], op: string): [number, number] {
   if (size?.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) fail(op, `size must be [height, width] of positive integers, got ${JSON.stringify(size)}`);
   return [size[0], size[1]];
@@ -249,7 +297,8 @@ registerOp({
   },
   run(ctx, n) {
     const s = ctx.shape(n.inputs[0]), [OH, OW] = n.attrs.size as [number, number];
-    const be = ctx.be;
+    const be = ctx.be, dev = onDevice(ctx);
+    if (dev) return resizeOnDevice(dev, ctx, s, OH, OW, n.attrs as ResizeOptions, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), false);
     resizeCore(be.f32(ctx.ptr(n.inputs[0]), s[0] * s[1] * s[2] * s[3]), be.f32(ctx.ptr(n.outputs[0]), s[0] * OH * OW * s[3]), s, OH, OW, n.attrs.method as ResizeMethod, n.attrs as ResizeOptions, false);
   },
   grad(n, [dy], b) {
@@ -262,7 +311,8 @@ registerOp({
   infer([x]) { return [x.slice()]; },
   run(ctx, n) {
     const s = ctx.shape(n.inputs[0]), [OH, OW] = n.attrs.size as [number, number];
-    const be = ctx.be;
+    const be = ctx.be, dev = onDevice(ctx);
+    if (dev) return resizeOnDevice(dev, ctx, s, OH, OW, n.attrs as ResizeOptions, ctx.ptr(n.inputs[1]), ctx.ptr(n.outputs[0]), true);
     resizeCore(be.f32(ctx.ptr(n.outputs[0]), s[0] * s[1] * s[2] * s[3]), be.f32(ctx.ptr(n.inputs[1]), s[0] * OH * OW * s[3]), s, OH, OW, n.attrs.method as ResizeMethod, n.attrs as ResizeOptions, true);
   },
 });
@@ -275,6 +325,8 @@ registerOp({
   },
   run(ctx, n) {
     const n1 = ctx.shape(n.inputs[0]).reduce((a, b) => a * b, 1), be = ctx.be;
+    const dev = onDevice(ctx);
+    if (dev) return dev.repeatLast(n1, 3, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
     repeatLast(be.f32(ctx.ptr(n.inputs[0]), n1), be.f32(ctx.ptr(n.outputs[0]), 3 * n1), n1, 3);
   },
   grad(n, [dy], b) {
@@ -287,6 +339,8 @@ registerOp({
   infer([x], a) { return [[...x.slice(0, -1), x[x.length - 1] / (a.groups as number)]]; },
   run(ctx, n) {
     const s = ctx.shape(n.inputs[0]), k = n.attrs.groups as number, total = s.reduce((a, b) => a * b, 1), be = ctx.be;
+    const dev = onDevice(ctx);
+    if (dev) return dev.sumGroups(total / k, k, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]));
     const x = be.f32(ctx.ptr(n.inputs[0]), total), y = be.f32(ctx.ptr(n.outputs[0]), total / k);
     for (let i = 0; i < y.length; i++) { let acc = 0; for (let j = 0; j < k; j++) acc += x[i * k + j]; y[i] = acc; }
   },

@@ -1,12 +1,15 @@
 // Max and average pooling of any spatial rank over ONNX's own layout [N, C, ...spatial], with what the NHWC
 // pool kernel has not: dilations, and max pooling's second output, the flat index of each maximum (ONNX
 // MaxPool's Indices: over the whole NCHW tensor, the spatial axes row-major, or column-major with
-// storage_order 1). It runs on the CPU over the backend's memory (wasm and the reference backend; webgpu
-// has no kernel for it and says so), with its gradient (max: to the first maximum; average: evenly over the
-// window's counted taps). Used by the ONNX import where the NHWC kernel cannot serve.
+// storage_order 1). It runs on the CPU over the backend's memory (wasm and the reference backend; on webgpu
+// the windows are computed here and the GPU pools over them: src/backend/webgpu/indexing.ts), with its
+// gradient (max: to the first maximum; average: evenly over the window's counted taps). Used by the ONNX
+// import where the NHWC kernel cannot serve.
 import { registerOp } from '../graph/registry.js';
 import { sizeOfShape, type Attrs, type Shape } from '../graph/ir.js';
 import { fail, formatShape } from './util.js';
+import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
+import type { RunContext } from '../graph/registry.js';
 
 export interface PoolNdAttrs {
   kind: 'max' | 'avg';
@@ -129,6 +132,26 @@ export function poolNdBackward(x: Float32Array, dy: Float32Array, dx: Float32Arr
 
 const attrsOf = (a: Attrs) => a as unknown as PoolNdAttrs;
 
+/**
+ * On a backend that cannot read its memory on the CPU (webgpu): the windows (shapes and attributes only) as
+ * one table in the workspace, [start (P + 1), taps (T), column-major taps (T), count (P)], and the kernels of
+ * src/backend/webgpu/indexing.ts. Returns false where there are none.
+ */
+function poolOnDevice(ctx: RunContext, a: PoolNdAttrs, xs: number[], ys: number[], run: (dev: DeviceIndexing, tab: number, sizes: [number, number, number, number]) => void): boolean {
+  const dev = ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing;
+  if (!dev) return false;
+  const size = xs.slice(2), { start, taps, count } = windows(size, ys.slice(2), a), P = count.length, T = taps.length;
+  const tab = new Float32Array(P + 1 + 2 * T + P);
+  tab.set(start);
+  tab.set(taps, P + 1);
+  tab.set(Array.from(taps, (t) => columnMajor(t, size)), P + 1 + T);
+  tab.set(count, P + 1 + 2 * T);
+  const ws = ctx.be.workspace(tab.byteLength);
+  ctx.be.write(ws, tab);
+  run(dev, ws, [xs[0] * xs[1], sizeOfShape(size), P, T]);
+  return true;
+}
+
 registerOp({
   name: 'poolNd',
   // outputs: y, and with attrs.storageOrder the int32 indices (ONNX's int64) of the maxima
@@ -140,6 +163,8 @@ registerOp({
   run(ctx, n) {
     const a = attrsOf(n.attrs), xs = ctx.shape(n.inputs[0]), ys = outShape(xs, a, n.name);
     const be = ctx.be, indices = a.storageOrder !== undefined;
+    if (poolOnDevice(ctx, a, xs, ys, (dev, tab, [planes, X, P, T]) =>
+      dev.poolNd(planes, X, P, T, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), a.kind === 'max', indices ? ctx.ptr(n.outputs[1]) : 0, a.storageOrder === 1, tab))) return;
     const argmax = indices ? new Int32Array(sizeOfShape(ys)) : undefined;
     poolNdForward(be.f32(ctx.ptr(n.inputs[0]), sizeOfShape(xs)), be.f32(ctx.ptr(n.outputs[0]), sizeOfShape(ys)), argmax, xs, a);
     if (!argmax) return;
@@ -163,6 +188,8 @@ registerOp({
   infer([x]) { return [x.slice()]; },
   run(ctx, n) {
     const a = attrsOf(n.attrs), xs = ctx.shape(n.inputs[0]), ys = outShape(xs, a, n.name), be = ctx.be;
+    if (poolOnDevice(ctx, a, xs, ys, (dev, tab, [planes, X, P, T]) =>
+      dev.poolNdBackward(planes, X, P, T, ctx.ptr(n.inputs[0]), ctx.ptr(n.inputs[1]), ctx.ptr(n.outputs[0]), a.kind === 'max', tab))) return;
     poolNdBackward(be.f32(ctx.ptr(n.inputs[0]), sizeOfShape(xs)), be.f32(ctx.ptr(n.inputs[1]), sizeOfShape(ys)), be.f32(ctx.ptr(n.outputs[0]), sizeOfShape(xs)), xs, a);
   },
 });

@@ -9,6 +9,7 @@ import { arr, fail, formatShape, type Arr } from './util.js';
 import { registerOp, type GradBuilder, type RunContext } from '../graph/registry.js';
 import type { Attrs, Node, Shape } from '../graph/ir.js';
 import { Act, AMode, Red, Un, type Kernels } from '../backend/kernels.js';
+import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
 
 export type RecurrentActivation = 'tanh' | 'sigmoid' | 'hardSigmoid' | 'relu' | 'linear';
 export const RECURRENT_ACTIVATIONS: readonly RecurrentActivation[] = ['tanh', 'sigmoid', 'hardSigmoid', 'relu', 'linear'];
@@ -447,6 +448,12 @@ registerOp({
   },
   run(ctx, n) {
     const B = ctx.shape(n.inputs[0])[0], T = n.attrs.steps as number, y = ctx.ptr(n.outputs[0]);
+    const dev = ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing;
+    if (dev) {
+      // on the GPU a length out of range is found there (the mask clamps it) and the next read throws
+      dev.checkIndices(B, ctx.ptr(n.inputs[0]), 0, T + 1, { op: 'lengthMask', node: n.name, what: 'length', place: 'sequence', range: `[0, ${T}]` });
+      return dev.lengthMask(B, T, ctx.ptr(n.inputs[0]), y);
+    }
     if (!ctx.be.syncRead) fail('lengthMask', `node '${n.name}': reads its lengths on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
     const lens = ctx.be.i32(ctx.ptr(n.inputs[0]), B).slice();
     ctx.be.kernels.fillValue(B * T, y, 0);

@@ -4,6 +4,7 @@ import { arr, fail, formatShape, input, sizeOf, type Arr, Tensor } from './util.
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
 import { runEager } from '../graph/eager.js';
+import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
 
 export type ReduceOp = keyof typeof Red;
 
@@ -100,6 +101,8 @@ registerOp({
     const y = ctx.ptr(n.outputs[0]);
     ctx.be.kernels.argmax(outer, len, inner, ctx.ptr(n.inputs[0]), y);
     if (!n.attrs.reversed) return;
+    const dev = ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing;
+    if (dev) return dev.argReverse(outer * inner, len, y);
     if (!ctx.be.syncRead) fail('argMax', `node '${n.name}': the last of equal extremes is counted on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
     const idx = ctx.be.i32(y, outer * inner);
     for (let i = 0; i < idx.length; i++) idx[i] = len - 1 - idx[i];

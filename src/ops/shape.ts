@@ -4,6 +4,17 @@
 import { registerOp, type RunContext } from '../graph/registry.js';
 import { sizeOfShape } from '../graph/ir.js';
 import { fail, formatShape } from './util.js';
+import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
+
+/** A backend that cannot read its memory on the CPU: its gather kernels (src/backend/webgpu/indexing.ts). */
+const onDevice = (ctx: RunContext): DeviceIndexing | undefined => (ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing);
+
+/** On the device: the indices checked there (an index out of range is clamped, and the next read throws). */
+function gatherOnDevice(dev: DeviceIndexing, ctx: RunContext, op: string, node: string, ids: number, len: number): number {
+  const count = sizeOfShape(ctx.shape(ids)), p = ctx.ptr(ids);
+  dev.checkIndices(count, p, -len, len, { op, node, what: 'index', place: 'position', range: `[${-len}, ${len})` });
+  return p;
+}
 
 /**
  * The strided copy's one call site: for every index i of `shape`, dst[i . dstStrides] = src[i . srcStrides]
@@ -296,7 +307,8 @@ registerOp({
 
 /**
  * Rows of a table by int32 indices (an embedding; ONNX Gather on axis 0 of a constant): table [V, ...row],
- * ids [...] -> [...ids, ...row]. Each row is one copy; an index outside [-V, V) is an error naming it.
+ * ids [...] -> [...ids, ...row]. Each row is one copy; an index outside [-V, V) is an error naming it (on a
+ * GPU, found there: the row is clamped into range and the next read throws it).
  * (No gradient yet: models with integer inputs are inference-only for now.)
  */
 registerOp({
@@ -305,7 +317,8 @@ registerOp({
   run(ctx, n) {
     const [table, ids] = n.inputs;
     const ts = ctx.shape(table), V = ts[0], row = sizeOfShape(ts.slice(1));
-    const count = sizeOfShape(ctx.shape(ids));
+    const count = sizeOfShape(ctx.shape(ids)), dev = onDevice(ctx);
+    if (dev) return dev.gatherRows(1, V, row, count, ctx.ptr(table), gatherOnDevice(dev, ctx, 'embedding', n.name, ids, V), ctx.ptr(n.outputs[0]));
     if (!ctx.be.syncRead) fail('embedding', `node '${n.name}': reads its indices on the CPU; the '${ctx.be.name}' backend cannot (run it on wasm)`);
     const idx = ctx.be.i32(ctx.ptr(ids), count).slice();
     const t = ctx.ptr(table), y = ctx.ptr(n.outputs[0]);
@@ -343,7 +356,8 @@ registerOp({
   },
   run(ctx, n) {
     const [x, ids] = n.inputs, axis = n.attrs.axis as number, shape = ctx.shape(x);
-    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1));
+    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1)), dev = onDevice(ctx);
+    if (dev) return dev.gatherRows(outer, len, inner, sizeOfShape(ctx.shape(ids)), ctx.ptr(x), gatherOnDevice(dev, ctx, 'gather', n.name, ids, len), ctx.ptr(n.outputs[0]));
     const idx = gatherIndices(ctx, 'gather', n.name, ids, len), xp = ctx.ptr(x), yp = ctx.ptr(n.outputs[0]);
     for (let k = 0; k < idx.length; k++) stridedCopy(ctx, [outer, inner], xp + idx[k] * inner * 4, [len * inner, 1], yp + k * inner * 4, [idx.length * inner, 1]);
   },
@@ -358,7 +372,8 @@ registerOp({
   infer([, , like]) { return [like.slice()]; },
   run(ctx, n) {
     const [dy, ids, like] = n.inputs, axis = n.attrs.axis as number, shape = ctx.shape(like);
-    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1));
+    const outer = sizeOfShape(shape.slice(0, axis)), len = shape[axis], inner = sizeOfShape(shape.slice(axis + 1)), dev = onDevice(ctx);
+    if (dev) return dev.gatherRowsBackward(outer, len, inner, sizeOfShape(ctx.shape(ids)), ctx.ptr(dy), gatherOnDevice(dev, ctx, 'gatherGrad', n.name, ids, len), ctx.ptr(n.outputs[0]));
     const idx = gatherIndices(ctx, 'gatherGrad', n.name, ids, len), dx = ctx.ptr(n.outputs[0]), g = ctx.ptr(dy);
     fillValue(ctx, outer * len * inner, dx, 0);
     for (let o = 0; o < outer; o++) for (let k = 0; k < idx.length; k++) {
