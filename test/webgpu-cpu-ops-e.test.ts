@@ -157,24 +157,47 @@ describe.skipIf(!driver)('webgpu kernels of the ops that loop on the CPU elsewhe
     }
   });
 
-  it('a model trains on webgpu as on wasm with categorical cross-entropy and a frozen batch norm (TinyTL): the same weights', async () => {
+  it('models train on webgpu as on wasm through a frozen-statistics batch norm (moving statistics frozen, gamma / beta trained, TinyTL) and categorical cross-entropy: the same weights', async () => {
     const x = data([6, 4], 31), y = Float32Array.from({ length: 18 }, (_, i) => +(i % 3 === Math.floor(i / 3) % 3));
-    const weights = async (be: Backend): Promise<Float32Array[]> => {
+    const weights = async (be: Backend, setup: 'frozen' | 'inference'): Promise<Float32Array[]> => {
       setBackend(be);
+      eg.setSeed(3);
       const m = eg.sequential({ layers: [
-        eg.layers.dense({ units: 5, inputShape: [4], kernelInitializer: 'glorotUniform', seed: 1 } as never),
-        eg.layers.batchNormalization(),
+        eg.layers.dense({ units: 5, inputShape: [4], name: 'd1' }),
+        eg.layers.batchNormalization({ name: 'bn' }),
         // sigmoid, not softmax: a softmax before the loss would fuse into softmaxCrossEntropy
-        eg.layers.dense({ units: 3, activation: 'sigmoid' }),
+        eg.layers.dense({ units: 3, activation: 'sigmoid', name: 'out' }),
       ] });
-      m.layers[1].trainable = false;
+      // 'frozen': the batch norm does not train (its gradient is dx only); 'inference': gamma and beta train on
+      // the moving statistics under a frozen first layer (dgamma, dbeta, no dx)
+      if (setup === 'frozen') m.layers[1].trainable = false;
+      else m.freeze({ upTo: 'd1', batchNorm: 'inference' });
+      const bn = m.layers[1], w = bn.getWeights();
+      bn.setWeights([eg.tensor([1.5, 0.8, 2, 1.2, 0.7]), eg.tensor([0.5, -0.3, 0.2, 0.1, 0]), eg.tensor([0.1, -0.2, 0.3, 0, 0.05]), eg.tensor([0.5, 0.7, 1.3, 2, 0.9])]);
+      void w;
       m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.1 }), loss: 'categoricalCrossentropy' });
       await m.fit(eg.tensor(x, [6, 4]), eg.tensor(y, [6, 3]), { epochs: 2, batchSize: 3, shuffle: false, verbose: 0 } as never);
-      return Promise.all(m.getWeights().map(async (w) => await w.data() as Float32Array));
+      return Promise.all(m.getWeights().map(async (t) => await t.data() as Float32Array));
     };
-    const want = await weights(wasm), got = await weights(gpu);
-    expect(got.length).toBe(want.length);
-    want.forEach((w, i) => expectClose(got[i], w, 1e-4, `weight ${i}`));
+    for (const setup of ['frozen', 'inference'] as const) {
+      const want = await weights(wasm, setup), got = await weights(gpu, setup);
+      expect(got.length).toBe(want.length);
+      want.forEach((w, i) => expectClose(got[i], w, 1e-4, `${setup}: weight ${i}`));
+    }
+    // TinyTL on an imported CNN: biases and batch-norm shifts train, scales and moving statistics stay
+    const tuned = async (be: Backend): Promise<Float32Array[]> => {
+      setBackend(be);
+      const base = await eg.loadModel(new Uint8Array(readFileSync('models/digits-cnn.onnx')));
+      base.freeze({ trainBiases: true });
+      const m = eg.sequential([base]);
+      m.compile({ optimizer: eg.optimizers.sgd({ learningRate: 0.05 }), loss: 'sparseCategoricalCrossentropy' });
+      const d = await eg.data.loadDigits(), idx: number[] = [];
+      for (let i = 0; idx.length < 16; i++) if (d.labels[i] < 5) idx.push(i);
+      await m.fit(eg.data.gather(d.images, idx), eg.tensor(Int32Array.from(idx, (r) => d.labels[r]), [16], 'int32'), { epochs: 1, batchSize: 8, shuffle: false, verbose: 0 } as never);
+      return Promise.all(m.getWeights().map(async (t) => await t.data() as Float32Array));
+    };
+    const want = await tuned(wasm), got = await tuned(gpu);
+    want.forEach((w, i) => expectClose(got[i], w, 1e-4, `TinyTL weight ${i}`));
   });
 
   it('ONNX Cast models (float32 to float16 / bfloat16, onnx/backend/test) predict on webgpu as on wasm, bit for bit', async () => {
