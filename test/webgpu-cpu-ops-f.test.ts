@@ -118,19 +118,44 @@ describe.skipIf(!driver)('webgpu: the ops that loop over tensor memory on wasm',
     }
   });
 
-  it('resize2d with an infinite pixel: NaN and infinity where wasm has them (a zero bicubic weight reads nothing; bilinear weighs every tap)', async () => {
+  it('resize2d and its gradient with an infinite pixel: NaN and infinity where wasm has them (a zero bicubic weight reads nothing; bilinear weighs every tap)', async () => {
     const xs = [1, 4, 5, 1], x = data(xs, 13);
     x[0] = Infinity;
     x[9] = -Infinity;
     for (const attrs of [{ method: 'bicubic', excludeOutside: true, size: [7, 3] }, { method: 'bicubic', size: [3, 8] }, { method: 'bilinear', size: [6, 7] }, { method: 'nearest', size: [7, 6] }]) {
+      // and the gradient of an infinite dy
+      const ys = [1, attrs.size[0], attrs.size[1], 1], dy = data(ys, 14);
+      dy[3] = Infinity;
+      const run = () => [runEager('resize2d', [eg.tensor(x, xs)], attrs)[0], runEager('resize2dGrad', [eg.tensor(x, xs), eg.tensor(dy, ys)], attrs)[0]];
       setBackend(wasm);
-      const want = Array.from(runEager('resize2d', [eg.tensor(x, xs)], attrs)[0].dataSync());
+      const wants = run().map((t) => Array.from(t.dataSync()));
       setBackend(gpu);
-      const got = Array.from(await runEager('resize2d', [eg.tensor(x, xs)], attrs)[0].data());
+      const gots = await Promise.all(run().map(async (t) => Array.from(await t.data())));
       const kind = (v: number) => (Number.isNaN(v) ? 'nan' : Number.isFinite(v) ? 'finite' : String(v));
-      expect(got.map(kind), attrs.method).toEqual(want.map(kind));
-      expect(want.some((v) => !Number.isFinite(v)), attrs.method).toBe(true);
-      expectClose(got.map((v) => (Number.isFinite(v) ? v : 0)), want.map((v) => (Number.isFinite(v) ? v : 0)), 1e-5, attrs.method);
+      wants.forEach((want, k) => {
+        const got = gots[k], what = `${attrs.method} ${k ? 'gradient' : 'forward'}`;
+        expect(got.map(kind), what).toEqual(want.map(kind));
+        expect(want.some((v) => !Number.isFinite(v)), what).toBe(true);
+        expectClose(got.map((v) => (Number.isFinite(v) ? v : 0)), want.map((v) => (Number.isFinite(v) ? v : 0)), 1e-5, what);
+      });
+    }
+  });
+
+  it('larger shapes: a resize and a pool with their gradients over some thousands of threads', async () => {
+    const xs = [2, 33, 29, 5], ys = [2, 61, 17, 5];
+    for (const attrs of [{ method: 'bilinear', size: [61, 17], halfPixelCenters: true }, { method: 'bicubic', size: [61, 17] }]) {
+      await same(`resize2d ${attrs.method} ${xs} -> ${ys}`, () => {
+        const x = eg.tensor(data(xs, 15), xs);
+        return [runEager('resize2d', [x], attrs)[0], runEager('resize2dGrad', [x, eg.tensor(data(ys, 16), ys)], attrs)[0]];
+      }, 1e-5);
+    }
+    const ps = [2, 5, 19, 23], a = { kind: 'max', kernel: [3, 3], strides: [2, 2], dilations: [1, 1], pads: [1, 1, 1, 1], ceil: true, countIncludePad: false, storageOrder: 0 };
+    for (const kind of ['max', 'avg']) {
+      await same(`poolNd ${kind} ${ps}`, () => {
+        const x = eg.tensor(data(ps, 17).map((v) => Math.round(v * 4)), ps);
+        const outs = runEager('poolNd', [x], { ...a, kind });
+        return [...outs, runEager('poolNdGrad', [x, eg.tensor(data(outs[0].shape.slice(), 18), outs[0].shape.slice())], { ...a, kind })[0]];
+      });
     }
   });
 

@@ -227,16 +227,38 @@ function resizeTable([, H, W]: readonly number[], OH: number, OW: number, method
   return { tab, K: 2, skipZero: false };
 }
 
+/**
+ * For the gradient, the table followed by each axis's inverse (a thread per dx element gathers what the
+ * forward pass scattered): per source index, start[size + 1] into (output index, tap) pairs, in output then
+ * tap order. Returns the table and where the two inverses start (floats from its start).
+ */
+function resizeGradTable(s: readonly number[], OH: number, OW: number, method: ResizeMethod, o: ResizeOptions): { tab: Float32Array; K: number; skipZero: boolean; inv: [number, number] } {
+  const { tab: fwd, K, skipZero } = resizeTable(s, OH, OW, method, o);
+  const inverse = (at: number, outSize: number, inSize: number): number[] => {
+    const lists = Array.from({ length: inSize }, () => [] as number[]);
+    for (let d = 0; d < outSize; d++) for (let k = 0; k < K; k++) lists[fwd[(at + d) * 9 + k]].push(d, k);
+    const start = [0], pairs: number[] = [];
+    for (const l of lists) { pairs.push(...l); start.push(pairs.length / 2); }
+    return [...start, ...pairs];
+  };
+  const iy = inverse(0, OH, s[1]), ix = inverse(OH, OW, s[2]);
+  const tab = new Float32Array(fwd.length + iy.length + ix.length);
+  tab.set(fwd);
+  tab.set(iy, fwd.length);
+  tab.set(ix, fwd.length + iy.length);
+  return { tab, K, skipZero, inv: [fwd.length, fwd.length + iy.length] };
+}
+
 /** A backend that cannot read its memory on the CPU: its kernels (src/backend/webgpu/indexing.ts). */
 const onDevice = (ctx: RunContext): DeviceIndexing | undefined => (ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing);
 
 /** resize2d / resize2dGrad on the device: the table (shapes and attributes only) written to the workspace. */
 function resizeOnDevice(dev: DeviceIndexing, ctx: RunContext, s: readonly number[], OH: number, OW: number, a: ResizeOptions & { method?: unknown }, from: number, to: number, backward: boolean): void {
-  const { tab, K, skipZero } = resizeTable(s, OH, OW, a.method as ResizeMethod, a);
+  const { tab, K, skipZero, inv } = backward ? resizeGradTable(s, OH, OW, a.method as ResizeMethod, a) : { ...resizeTable(s, OH, OW, a.method as ResizeMethod, a), inv: [0, 0] as [number, number] };
   const ws = ctx.be.workspace(tab.byteLength);
   ctx.be.write(ws, tab);
   const dims = [s[0], s[1], s[2], s[3], OH, OW];
-  if (backward) dev.resizeBackward(dims, from, to, ws, K, skipZero);
+  if (backward) dev.resizeBackward(dims, from, to, ws, K, skipZero, inv);
   else dev.resize(dims, from, to, ws, K, skipZero, a.extrapolation ?? 0);
 }
 

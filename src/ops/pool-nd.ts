@@ -134,18 +134,28 @@ const attrsOf = (a: Attrs) => a as unknown as PoolNdAttrs;
 
 /**
  * On a backend that cannot read its memory on the CPU (webgpu): the windows (shapes and attributes only) as
- * one table in the workspace, [start (P + 1), taps (T), column-major taps (T), count (P)], and the kernels of
- * src/backend/webgpu/indexing.ts. Returns false where there are none.
+ * one table in the workspace, [start (P + 1), taps (T), column-major taps (T), count (P)], for the gradient
+ * followed by their inverse (per plane offset, start (X + 1) into (output, tap) pairs, in output order: a
+ * thread per dx element gathers what wasm scatters), and the kernels of src/backend/webgpu/indexing.ts.
+ * Returns false where there are none.
  */
-function poolOnDevice(ctx: RunContext, a: PoolNdAttrs, xs: number[], ys: number[], run: (dev: DeviceIndexing, tab: number, sizes: [number, number, number, number]) => void): boolean {
+function poolOnDevice(ctx: RunContext, a: PoolNdAttrs, xs: number[], ys: number[], grad: boolean, run: (dev: DeviceIndexing, tab: number, sizes: [number, number, number, number]) => void): boolean {
   const dev = ctx.be.syncRead ? undefined : (ctx.be as { indexing?: DeviceIndexing }).indexing;
   if (!dev) return false;
-  const size = xs.slice(2), { start, taps, count } = windows(size, ys.slice(2), a), P = count.length, T = taps.length;
-  const tab = new Float32Array(P + 1 + 2 * T + P);
+  const size = xs.slice(2), { start, taps, count } = windows(size, ys.slice(2), a), P = count.length, T = taps.length, X = sizeOfShape(size);
+  const tab = new Float32Array(P + 1 + 2 * T + P + (grad ? X + 1 + 2 * T : 0));
   tab.set(start);
   tab.set(taps, P + 1);
   tab.set(Array.from(taps, (t) => columnMajor(t, size)), P + 1 + T);
   tab.set(count, P + 1 + 2 * T);
+  if (grad) {
+    const at = P + 1 + 2 * T + P, by = new Int32Array(X + 1);
+    for (const t of taps) by[t + 1]++;
+    for (let i = 0; i < X; i++) by[i + 1] += by[i];
+    tab.set(by, at);
+    const fill = by.slice(0, X);
+    for (let p = 0; p < P; p++) for (let t = start[p]; t < start[p + 1]; t++) { const k = fill[taps[t]]++; tab[at + X + 1 + 2 * k] = p; tab[at + X + 2 + 2 * k] = t; }
+  }
   const ws = ctx.be.workspace(tab.byteLength);
   ctx.be.write(ws, tab);
   run(dev, ws, [xs[0] * xs[1], sizeOfShape(size), P, T]);
@@ -163,7 +173,7 @@ registerOp({
   run(ctx, n) {
     const a = attrsOf(n.attrs), xs = ctx.shape(n.inputs[0]), ys = outShape(xs, a, n.name);
     const be = ctx.be, indices = a.storageOrder !== undefined;
-    if (poolOnDevice(ctx, a, xs, ys, (dev, tab, [planes, X, P, T]) =>
+    if (poolOnDevice(ctx, a, xs, ys, false, (dev, tab, [planes, X, P, T]) =>
       dev.poolNd(planes, X, P, T, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), a.kind === 'max', indices ? ctx.ptr(n.outputs[1]) : 0, a.storageOrder === 1, tab))) return;
     const argmax = indices ? new Int32Array(sizeOfShape(ys)) : undefined;
     poolNdForward(be.f32(ctx.ptr(n.inputs[0]), sizeOfShape(xs)), be.f32(ctx.ptr(n.outputs[0]), sizeOfShape(ys)), argmax, xs, a);
@@ -188,7 +198,7 @@ registerOp({
   infer([x]) { return [x.slice()]; },
   run(ctx, n) {
     const a = attrsOf(n.attrs), xs = ctx.shape(n.inputs[0]), ys = outShape(xs, a, n.name), be = ctx.be;
-    if (poolOnDevice(ctx, a, xs, ys, (dev, tab, [planes, X, P, T]) =>
+    if (poolOnDevice(ctx, a, xs, ys, true, (dev, tab, [planes, X, P, T]) =>
       dev.poolNdBackward(planes, X, P, T, ctx.ptr(n.inputs[0]), ctx.ptr(n.inputs[1]), ctx.ptr(n.outputs[0]), a.kind === 'max', tab))) return;
     poolNdBackward(be.f32(ctx.ptr(n.inputs[0]), sizeOfShape(xs)), be.f32(ctx.ptr(n.inputs[1]), sizeOfShape(ys)), be.f32(ctx.ptr(n.outputs[0]), sizeOfShape(xs)), xs, a);
   },

@@ -5,8 +5,10 @@
 //
 // What depends only on shapes and attributes (a resize's taps and weights per output index, a pool's windows)
 // the op computes on the CPU, as wasm does, and hands over as a table; the GPU does what reads tensor values.
-// Sums keep wasm's order: a gather's gradient is a thread per dx element adding its indices' rows in index
-// order; a resize's and a pool's gradients are a thread per (image, channel) plane scattering in wasm's order.
+// Gradients never race: a gather's is a thread per dx element adding its indices' rows in index order (wasm's
+// order); a resize's is a thread per dx element gathering through inverse tables (per source row and column,
+// the outputs that read it; wasm scatters in output order, so sums may round differently); a pool's is a
+// thread per dx element gathering through the windows' inverse in wasm's order of adding.
 //
 // An index out of range is an error on wasm, thrown by the op. A GPU cannot throw where it reads the index:
 // here the index is clamped into range (the output is defined, and wrong), and one thread scans the indices
@@ -128,28 +130,31 @@ ${MAIN} {
   mem[ai(7u) + t] = s;
 }`;
 
-// resizeBackward: a thread per (image, channel), scattering in wasm's order. u: N H W C OH OW dy dx tab K skipZero
+// resizeBackward: a thread per dx element, gathering through the inverse tables at invY / invX (per source
+// row / column: start[size + 1], then (output index, tap) pairs) what the forward pass read from it, in output
+// order. u: N H W C OH OW dy dx tab K skipZero invY invX
 const RESIZE_BACKWARD = RESIZE_TAPS + /* wgsl */ `
 ${MAIN} {
   let t = flat(g, nw);
   let N = ai(0u); let H = ai(1u); let W = ai(2u); let C = ai(3u); let OH = ai(4u); let OW = ai(5u);
-  if (t >= N * C) { return; }
-  let c = t % C; let n = t / C; let tab = ai(8u); let K = ai(9u);
-  let dx = ai(7u) + n * H * W * C + c;
-  for (var i = 0u; i < H * W; i++) { mem[dx + i * C] = 0.0; }
-  for (var oy = 0u; oy < OH; oy++) {
-    for (var ox = 0u; ox < OW; ox++) {
-      if (extrapolated(tab, OH, oy, ox)) { continue; }
-      let gv = mem[ai(6u) + ((n * OH + oy) * OW + ox) * C + c];
-      for (var p = 0u; p < K; p++) {
-        for (var q = 0u; q < K; q++) {
-          let tp = resizeTap(tab, OH, oy, ox, p, q, W, C);
-          if (ai(10u) != 0u && tp.w == 0.0) { continue; }
-          mem[dx + tp.at] += tp.w * gv;
-        }
-      }
+  if (t >= N * H * W * C) { return; }
+  let c = t % C; let ix = (t / C) % W; let iy = (t / (C * W)) % H; let n = t / (C * W * H);
+  let tab = ai(8u); let invY = ai(11u); let invX = ai(12u); let dy = ai(6u) + n * OH * OW * C + c;
+  var s: f32 = 0.0;
+  for (var a = u32(mem[invY + iy]); a < u32(mem[invY + iy + 1u]); a++) {
+    let oy = u32(mem[invY + H + 1u + 2u * a]); let p = u32(mem[invY + H + 2u + 2u * a]);
+    if (mem[tab + oy * ${RESIZE_ROW}u + 8u] != 0.0) { continue; }
+    let wy = mem[tab + oy * ${RESIZE_ROW}u + 4u + p];
+    for (var b = u32(mem[invX + ix]); b < u32(mem[invX + ix + 1u]); b++) {
+      let ox = u32(mem[invX + W + 1u + 2u * b]); let q = u32(mem[invX + W + 2u + 2u * b]);
+      let rx = tab + OH * ${RESIZE_ROW}u + ox * ${RESIZE_ROW}u;
+      if (mem[rx + 8u] != 0.0) { continue; }
+      let w = wy * mem[rx + 4u + q];
+      if (ai(10u) != 0u && w == 0.0) { continue; }
+      s += w * mem[dy + (oy * OW + ox) * C];
     }
   }
+  mem[ai(7u) + t] = s;
 }`;
 
 // The pool table (src/ops/pool-nd.ts poolTable), at tab: start[P + 1], taps[T], column-major taps[T], count[P]
@@ -179,32 +184,35 @@ ${MAIN} {
   for (var k = s0; k < s1; k++) { s += mem[xb + u32(mem[tab + P + 1u + k])]; }
   let count = mem[tab + P + 1u + 2u * T + p];
   mem[ai(5u) + t] = select(qnan(), s / count, count != 0.0);
+  // (an Indices output of an average, which ONNX has not: the plane's first element, as wasm)
+  if (ai(8u) != 0u) { mem[ai(6u) + t] = bitcast<f32>(i32(q * X)); }
 }`;
 
-// poolNdBackward: a thread per plane, scattering in wasm's order. u: planes X P T x dy dx max tab
+// poolNdBackward: a thread per dx element, gathering through the table's inverse (after count: start[X + 1],
+// then (output, tap) pairs, in output order: wasm's order of adding) the outputs whose window holds it.
+// Max: where that tap is the window's first maximum; average: dy / count. u: planes X P T x dy dx max tab
 const POOL_BACKWARD = /* wgsl */ `
 ${MAIN} {
   let t = flat(g, nw); let X = ai(1u); let P = ai(2u); let T = ai(3u);
-  if (t >= ai(0u)) { return; }
-  let tab = ai(8u); let xb = ai(4u) + t * X; let dx = ai(6u) + t * X;
-  for (var i = 0u; i < X; i++) { mem[dx + i] = 0.0; }
-  for (var p = 0u; p < P; p++) {
-    let s0 = u32(mem[tab + p]); let s1 = u32(mem[tab + p + 1u]); let d = mem[ai(5u) + t * P + p];
+  if (t >= ai(0u) * X) { return; }
+  let q = t / X; let i = t % X; let tab = ai(8u); let xb = ai(4u) + q * X; let dy = ai(5u) + q * P;
+  let taps = tab + P + 1u; let counts = tab + P + 1u + 2u * T; let inv = counts + P;
+  var s: f32 = 0.0;
+  for (var a = u32(mem[inv + i]); a < u32(mem[inv + i + 1u]); a++) {
+    let p = u32(mem[inv + X + 1u + 2u * a]); let k = u32(mem[inv + X + 2u + 2u * a]);
     if (ai(7u) != 0u) {
-      var m = negInf(); var at = -1;
-      for (var k = s0; k < s1; k++) {
-        let v = mem[xb + u32(mem[tab + P + 1u + k])];
-        if (v > m || at < 0) { m = v; at = i32(k); }
+      var m = negInf(); var at = 0u; var first = true;
+      for (var j = u32(mem[tab + p]); j < u32(mem[tab + p + 1u]); j++) {
+        let v = mem[xb + u32(mem[taps + j])];
+        if (v > m || first) { m = v; at = j; first = false; }
       }
-      if (at >= 0) { let o = dx + u32(mem[tab + P + 1u + u32(at)]); mem[o] += d; }
+      if (at == k) { s += mem[dy + p]; }
     } else {
-      let count = mem[tab + P + 1u + 2u * T + p];
-      if (count != 0.0) {
-        let gv = d / count;
-        for (var k = s0; k < s1; k++) { let o = dx + u32(mem[tab + P + 1u + k]); mem[o] += gv; }
-      }
+      let count = mem[counts + p];
+      if (count != 0.0) { s += mem[dy + p] / count; }
     }
   }
+  mem[ai(6u) + t] = s;
 }`;
 
 /** What a range check reports when it fails: the op, its node, and the range wasm's error names. */
@@ -231,11 +239,11 @@ export interface DeviceIndexing {
   sumGroups(m: number, k: number, x: number, y: number): void;
   /** NHWC resize by a table of K x K taps (skipZero: a zero weight reads nothing); fill where extrapolated. */
   resize(dims: readonly number[], x: number, y: number, tab: number, K: number, skipZero: boolean, fill: number): void;
-  /** Its adjoint: dx from dy, the same taps. */
-  resizeBackward(dims: readonly number[], dy: number, dx: number, tab: number, K: number, skipZero: boolean): void;
+  /** Its adjoint: dx from dy, the same taps, gathered through the table's inverses (at inv: floats into it). */
+  resizeBackward(dims: readonly number[], dy: number, dx: number, tab: number, K: number, skipZero: boolean, inv: readonly [number, number]): void;
   /** Pooling over planes of X by a window table of P outputs and T taps; ind: the Indices output (0: none). */
   poolNd(planes: number, X: number, P: number, T: number, x: number, y: number, max: boolean, ind: number, colMajor: boolean, tab: number): void;
-  /** Its gradient. */
+  /** Its gradient, by the table with its inverse. */
   poolNdBackward(planes: number, X: number, P: number, T: number, x: number, dy: number, dx: number, max: boolean, tab: number): void;
 }
 
@@ -263,12 +271,12 @@ export function deviceIndexing(gpu: GpuHeap, alloc: (bytes: number) => number): 
     sumGroups: (m, k, x, y) => gpu.run(SUM_GROUPS, m, { u: [m, k, e(x), e(y)] }),
     resize: ([N, H, W, C, OH, OW], x, y, tab, K, skipZero, fill) =>
       gpu.run(RESIZE, N * OH * OW * C, { u: [N, H, W, C, OH, OW, e(x), e(y), e(tab), K, skipZero ? 1 : 0], f: [fill] }),
-    resizeBackward: ([N, H, W, C, OH, OW], dy, dx, tab, K, skipZero) =>
-      gpu.run(RESIZE_BACKWARD, N * C, { u: [N, H, W, C, OH, OW, e(dy), e(dx), e(tab), K, skipZero ? 1 : 0] }),
+    resizeBackward: ([N, H, W, C, OH, OW], dy, dx, tab, K, skipZero, [invY, invX]) =>
+      gpu.run(RESIZE_BACKWARD, N * H * W * C, { u: [N, H, W, C, OH, OW, e(dy), e(dx), e(tab), K, skipZero ? 1 : 0, e(tab) + invY, e(tab) + invX] }),
     poolNd: (planes, X, P, T, x, y, max, ind, colMajor, tab) =>
       gpu.run(POOL, planes * P, { u: [planes, X, P, T, e(x), e(y), e(ind), max ? 1 : 0, ind ? 1 : 0, colMajor ? 1 : 0, e(tab)] }),
     poolNdBackward: (planes, X, P, T, x, dy, dx, max, tab) =>
-      gpu.run(POOL_BACKWARD, planes, { u: [planes, X, P, T, e(x), e(dy), e(dx), max ? 1 : 0, e(tab)] }),
+      gpu.run(POOL_BACKWARD, planes * X, { u: [planes, X, P, T, e(x), e(dy), e(dx), max ? 1 : 0, e(tab)] }),
     async settle() {
       if (!raised.length) return;
       const checks = raised;
