@@ -148,7 +148,7 @@ export function lossOnLogits(g: Graph, out: number, loss: LossName | 'sparseCate
 export function maskActivations(g: Graph, forwardCount: number): number {
   const readers = new Map<number, Node[]>();
   for (let i = forwardCount; i < g.nodes.length; i++) for (const v of g.nodes[i].inputs) (readers.get(v) ?? readers.set(v, []).get(v)!).push(g.nodes[i]);
-  const at = new Map<number, number>();
+  const at = new Map<number, number>(), order = new Map<Node, number>(g.nodes.map((n, i) => [n, i]));
   g.nodes.forEach((n, i) => { if (i < forwardCount) for (const o of n.outputs) at.set(o, i); });
   const masks = new Map<number, number>(), added: Array<{ node: Node; after: number }> = [];
   for (let i = forwardCount; i < g.nodes.length; i++) {
@@ -161,7 +161,9 @@ export function maskActivations(g: Graph, forwardCount: number): number {
     const alpha = fused ? ((n.attrs.alpha as number | undefined) ?? 0) : (n.attrs.alpha as number | undefined);
     if (!maskable(act, alpha)) continue;
     const y = own ? n.inputs[1] : n.inputs[2];
-    if (!at.has(y) || readers.get(y)!.some((r) => r !== n)) continue;
+    // every other backward reader of y (a kernel's gradient reads its input) runs before this one: y is
+    // free after them, and this gradient reads the bits
+    if (!at.has(y) || readers.get(y)!.some((r) => r !== n && order.get(r)! > i)) continue;
     let m = masks.get(y);
     if (m === undefined) {
       const prod = g.nodes[at.get(y)!];

@@ -252,6 +252,16 @@ registerOp({
   },
   grad(n, [dy], b) {
     const needs = gradNeeds(n, b);
+    if (needs.needX && needs.needW) {
+      // the kernel's gradient first (it reads x), then the input's (it reads the filter only): x is free
+      // before dX is written, so a training step never holds x, dZ and dX at once
+      const outs = b.node('conv2dGrad', gradInputs(n, dy!, true), { ...n.attrs, needX: false, needW: true, needB: needs.needB }, `${n.name}_grad`);
+      let k = linearAct(n.attrs) ? 0 : 1;
+      const dz = k ? outs[0] : dy!, dW = outs[k++], dB = needs.needB ? outs[k++] : undefined;
+      const geometry = { strides: n.attrs.strides, pad: n.attrs.pad, dilations: n.attrs.dilations, xShape: b.shape(n.inputs[0]).slice() };
+      const [dX] = b.node('conv2dBackpropInput', [dz, n.inputs[1]], geometry, `${n.name}_grad_input`);
+      return [dX, dW, dB];
+    }
     const outs = b.node('conv2dGrad', gradInputs(n, dy!, needs.needW), { ...n.attrs, ...needs, ...(needs.needW ? {} : { xShape: b.shape(n.inputs[0]).slice() }) }, `${n.name}_grad`);
     // a linear activation's gradient is dy itself: no dZ output (gradInputs)
     let k = linearAct(n.attrs) ? 0 : 1;
@@ -292,7 +302,8 @@ registerOp({
   infer(_s, attrs) { return [(attrs.xShape as number[]).slice()]; },
   run(ctx, n) {
     const [dy, w] = n.inputs;
-    backwardInput(ctx, nodeGeometry(n.attrs.xShape as number[], ctx.shape(w), n.attrs, n.name), ctx.ptr(dy), w, n.outputs[0]);
+    // in a graph xShape's batch is -1: dy's
+    backwardInput(ctx, nodeGeometry(gradXShape([], ctx.shape(dy), n.attrs), ctx.shape(w), n.attrs, n.name), ctx.ptr(dy), w, n.outputs[0]);
   },
 });
 

@@ -146,6 +146,8 @@ registerOp({
 registerOp({
   name: 'batchNormGrad',
   infer([x]) { const C = x[x.length - 1]; return [x.slice(), [C], [C]]; },
+  // dx may be written over dy (the kernels read dy's sums first, then each dx from its own dy)
+  inPlace: () => [[0, 1]],
   run(ctx, n) {
     const [x, dy, g, mean, invStd] = n.inputs, [dx, dg, db] = n.outputs;
     const shape = ctx.shape(x), C = shape[shape.length - 1];
