@@ -395,7 +395,10 @@ export class GraphModel {
     // batch-norm shifts keep training, and the batch norms normalize with their moving statistics (unless
     // `batchNorm` says otherwise): no gradient then reads a stored activation but the activations' own
     // derivatives (a scale's gradient would read its normalized input, a batch's statistics their input)
-    const kept = (n: Node, k: number) => !!opts.trainBiases && (((n.op === 'conv2d' || n.op === 'dense') && k === 2) || (n.op === 'batchNorm' && k === 2));
+    // (a bias is also a vector added to a matMul's or a normalization's result: Linear on [N, T, F] and
+    // LayerNorm exported as MatMul + Add, Mul + Add)
+    const vectorAdd = (n: Node, k: number) => n.op === 'add' && this.graph.values[n.inputs[k]].shape.length === 1;
+    const kept = (n: Node, k: number) => !!opts.trainBiases && (((n.op === 'conv2d' || n.op === 'dense') && k === 2) || (n.op === 'batchNorm' && k === 2) || vectorAdd(n, k));
     for (const n of this.graph.nodes.slice(0, last + 1)) {
       n.inputs.forEach((i, k) => { const v = this.graph.values[i]; if (v.kind === 'param' && !kept(n, k)) this.frozen.add(v.tensor!); });
     }
@@ -414,7 +417,8 @@ export class GraphModel {
   /** Parameters (not state: moving statistics); with trainableOnly, those not frozen. */
   countParams(trainableOnly = false): number {
     const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
-    return this.graph.values.filter((v) => v.kind === 'param' && used.has(v.id) && (!trainableOnly || !this.frozen.has(v.tensor!)))
+    // a fixed constant the importer made a parameter of (a Constant node's 0.5, a mask) is not a weight
+    return this.graph.values.filter((v) => v.kind === 'param' && v.trainable !== false && used.has(v.id) && (!trainableOnly || !this.frozen.has(v.tensor!)))
       .reduce((s, v) => s + sizeOfShape(v.shape), 0);
   }
 

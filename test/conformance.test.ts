@@ -94,7 +94,7 @@ function run(name: string): Promise<Result> | Result {
       } catch (e) {
         const msg = (e as Error).message.replace(/^edgegrad\.loadModel: 'bytes': /, '');
         // an operand the importer needs constant, fed as an input: bind it and load again
-        const want = /input \d+ \('([^']+)'\)|reads the integer input '([^']+)'/.exec(msg);
+        const want = /input \d+ \('([^']+)'\)|reads '([^']+)', int32 indices/.exec(msg);
         const k = want ? names.indexOf(want[1] ?? want[2]) : -1;
         // Dropout in training mode draws a fresh random mask: no two runtimes' outputs agree
         if (/training_mode true with ratio .*a random mask/.test(msg)) return r('random by definition', msg);

@@ -65,11 +65,26 @@ export class ImportContext {
   /** readsQuantized: the ONNX ops that may read a quantized tensor (the converter table says which) */
   constructor(readonly g: Graph, readonly opset: number, private readonly readsQuantized: ReadonlySet<string>) {}
 
-  /** an initializer (or any TensorProto) as a constant value */
-  initializer(t: OnnxTensor): void {
+  /** the graph's initializers' names: the model's weights (a Constant node's value or a folded one is not) */
+  private readonly weights = new Set<string>();
+
+  /** an initializer (or any TensorProto) as a constant value; `weight`: a graph initializer */
+  initializer(t: OnnxTensor, weight = false): void {
     const d = tensorData(t, `initializer '${t.name}'`);
     this.vals.set(t.name!, { shape: d.dims, konst: { data: d.data, int: d.int } });
     if (!this.initTypes.has(t.name!)) this.initTypes.set(t.name!, t.dataType);
+    if (weight) this.weights.add(t.name!);
+  }
+
+  /**
+   * Whether a node's constant input k is a weight that trains when the graph trains: a graph initializer of
+   * more than one value (a scale, a shift, a bias). A Constant node's value, a folded one and a one-value
+   * initializer (0.5, an epsilon, a divisor: exporters write Python numbers so) are part of what the graph
+   * computes, and stay fixed.
+   */
+  trainsConstant(n: OnnxNode, k: number): boolean {
+    const v = this.vals.get(n.input[k]);
+    return this.weights.has(n.input[k]) && !!v?.konst && v.konst.data.length > 1;
   }
 
   /**
@@ -95,7 +110,7 @@ export class ImportContext {
     if (!v) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', which nothing produced`);
     if (v.split) v = this.materialize(n.input[k]);
     if (v.gelu) v = this.materializeGelu(n.input[k]);
-    if (v.dtype === 'int32' && !READS_INTEGERS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the integer input '${n.input[k]}': edgegrad reads integer inputs as indices of a Gather (embeddings) only`);
+    if (v.dtype === 'int32' && !READS_INTEGERS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', int32 indices (an integer input read as a Gather's indices, ArgMax's or MaxPool's indices): edgegrad reads those only as a Gather's indices or as outputs, not in arithmetic yet`);
     if (v.quant && !this.readsQuantized.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads the quantized '${n.input[k]}': edgegrad reads quantized tensors in ${[...this.readsQuantized].join(', ')}`);
     if (v.zeros && !READS_ZEROS.has(n.opType)) fail(`node '${n.name}' (${n.opType}) reads '${n.input[k]}', zeros of the batch's size: edgegrad reads these only as the initial state of an LSTM, GRU or RNN`);
     return v;

@@ -65,8 +65,8 @@ function binary(cx: ImportContext, n: OnnxNode): void {
         for (let i = 0; i < a; i++) for (let ch = 0; ch < c; ch++) for (let p = 0; p < h * w; p++) data[(i * h * w + p) * c + ch] = v.konst!.data[(i * c + ch) * h * w + p];
       }
     }
-    // a constant operand trains (a scale, a shift), but not a Pow's exponent, nor an integer
-    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), !(n.opType === 'Pow' && k === 1) && itype === undefined);
+    // a weight operand trains (a scale, a shift, a bias: trainsConstant), but not a Pow's exponent, nor an integer
+    return cx.g.param(`${n.name}/${k}`, tensorFrom(data, shape), cx.trainsConstant(n, k) && !(n.opType === 'Pow' && k === 1) && itype === undefined);
   };
   if (p.konst && q.konst) cx.unsupported(n, 'two constant operands');
   // integers (Val.itype): the result has the type of the operands (of the base, for Pow); Div and Pow round
@@ -133,7 +133,7 @@ function where(cx: ImportContext, n: OnnxNode): void {
   const operand = (k: number): Val => { const v = cx.get(n, k); return v.konst ? v : cx.asPlain(v, `${n.name}/${k}`); };
   const [a, b] = [operand(1), operand(2)];
   if (a.id === undefined && b.id === undefined && c.konst) cx.unsupported(n, 'two constant operands');
-  const id = (v: Val, k: number) => v.id ?? cx.g.param(`${n.name}/${k}`, tensorFrom(v.konst!.data, v.shape.length ? v.shape : [1]), true);
+  const id = (v: Val, k: number) => v.id ?? cx.g.param(`${n.name}/${k}`, tensorFrom(v.konst!.data, v.shape.length ? v.shape : [1]), cx.trainsConstant(n, k));
   let mask: number, notMask: number;
   if (c.konst) {
     const m = c.konst.data.map((v) => (v ? 1 : 0)), shape = c.shape.length ? c.shape : [1];

@@ -42,7 +42,7 @@ export async function importOnnx(bytes: Uint8Array, name = 'onnx-model', readExt
   const bound = bindConstants(og, opts.constants ?? {});
   const build = (batched: boolean) => {
     const cx = new ImportContext(new Graph(), opset, READS_QUANTIZED);
-    for (const init of og.initializer) cx.initializer(init);
+    for (const init of og.initializer) cx.initializer(init, true);
     for (const c of bound) { cx.vals.set(c.name, c.val); cx.constantType(c.name, c.elem); }
     return buildModel(cx, m, og, name, batched);
   };

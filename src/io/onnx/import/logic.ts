@@ -1,7 +1,9 @@
 // Comparisons and logic on computed values (on constants they fold at import): each result is a mask, a
-// float value of 0s and 1s (Val.mask), built from ops that have gradients (step, sign, abs, max): Greater
-// is step(a - b), Equal is 1 - sign(|a - b|), Not is 1 - x, And a product, Or a maximum, Xor |a - b|. A Cast
-// of a mask to float is the mask; Where reads one as its condition (elementwise.ts).
+// float value of 0s and 1s (Val.mask), built from ops that have gradients (step, abs, max): Greater is
+// step(a - b); Equal, GreaterOrEqual and LessOrEqual hold where no strict order does, and both operands are
+// numbers (IEEE: a NaN equals nothing, ±Infinity equals itself): notNaN(v) = step(|v| + 1) is 0 only for
+// NaN. Not is 1 - x, And a product, Or a maximum, Xor |a - b|. A Cast of a mask to float is the mask; Where
+// reads one as its condition (elementwise.ts).
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
@@ -17,8 +19,11 @@ function operand(cx: ImportContext, n: OnnxNode, k: number): { id: number; v: Va
 function logic(cx: ImportContext, n: OnnxNode): void {
   const op = n.opType, nm = n.name!;
   const node = (o: string, ins: number[], attrs: Record<string, unknown>, k: string | null) => cx.g.node(o, ins, attrs, k === null ? nm : `${nm}/${k}`)[0];
-  const one = () => cx.scalarParam(`${nm}/one`, 1);
+  let oneId: number | undefined;
+  const one = () => (oneId ??= cx.scalarParam(`${nm}/one`, 1));
   const step = (x: number, k: string | null) => node('activation', [x], { activation: 'step', alpha: 0 }, k);
+  // 1 where v is a number (±Infinity included), 0 where it is NaN
+  const notNaN = (v: number, k: string) => step(node('add', [node('unary', [v], { op: 'abs' }, `${k}_abs`), one()], {}, `${k}_abs1`), `${k}_number`);
   const a = operand(cx, n, 0);
   if (a.v.id === undefined && (op === 'Not' || (n.input[1] && cx.get(n, 1).konst))) cx.unsupported(n, 'two constant operands');
   let id: number;
@@ -28,11 +33,13 @@ function logic(cx: ImportContext, n: OnnxNode): void {
     switch (op) {
       case 'Greater': id = step(node('sub', [a.id, b.id], {}, 'diff'), null); break;
       case 'Less': id = step(node('sub', [b.id, a.id], {}, 'diff'), null); break;
-      case 'GreaterOrEqual': id = node('sub', [one(), step(node('sub', [b.id, a.id], {}, 'diff'), 'less')], {}, null); break;
-      case 'LessOrEqual': id = node('sub', [one(), step(node('sub', [a.id, b.id], {}, 'diff'), 'greater')], {}, null); break;
-      case 'Equal': {
-        const d = node('unary', [node('sub', [a.id, b.id], {}, 'diff')], { op: 'abs' }, 'abs');
-        id = node('sub', [one(), node('activation', [d], { activation: 'sign', alpha: 0 }, 'sign')], {}, null);
+      case 'GreaterOrEqual': case 'LessOrEqual': case 'Equal': {
+        // (not a < b) and both numbers; Equal: neither order
+        const numbers = node('mul', [notNaN(a.id, 'a'), notNaN(b.id, 'b')], {}, 'numbers');
+        const below = op === 'LessOrEqual' ? [] : [step(node('sub', [b.id, a.id], {}, 'less_diff'), 'less')];
+        const above = op === 'GreaterOrEqual' ? [] : [step(node('sub', [a.id, b.id], {}, 'greater_diff'), 'greater')];
+        const strict = [...below, ...above].reduce((s, v) => node('add', [s, v], {}, 'strict'));
+        id = node('mul', [numbers, node('sub', [one(), strict], {}, 'unordered')], {}, null);
         break;
       }
       case 'And': id = node('mul', [a.id, b.id], {}, null); break;

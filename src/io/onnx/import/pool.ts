@@ -89,7 +89,9 @@ function poolNd(cx: ImportContext, n: OnnxNode, x0: Val, o: { k: number[]; s: nu
   const ids = cx.g.node('poolNd', [x.id!], attrs, n.name);
   const shape = cx.g.values[ids[0]].shape.slice();
   cx.set(n, { id: ids[0], shape });
-  if (o.indices) cx.set(n, { id: ids[1], shape: shape.slice() }, 1);
+  // the indices are int32 values (poolNd's output 1): typed so, they are an output or a Gather's indices, and
+  // an op that would read them as floats refuses them instead of reading their bits
+  if (o.indices) cx.set(n, { id: ids[1], shape: shape.slice(), dtype: 'int32' }, 1);
 }
 
 function globalAveragePool(cx: ImportContext, n: OnnxNode): void {
