@@ -14,6 +14,7 @@ import { setBackend, type Backend } from '../src/backend/index.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { runEager } from '../src/graph/eager.js';
 import { tensorData } from '../src/io/onnx/import/tensor.js';
+import { resizeGrad } from '../src/ops/image.js';
 import { expectClose, randArr, useBuild } from './helpers.js';
 
 const { onnx } = onnxProto as unknown as { onnx: any };
@@ -157,6 +158,18 @@ describe.skipIf(!driver)('webgpu: the ops that loop over tensor memory on wasm',
         return [...outs, runEager('poolNdGrad', [x, eg.tensor(data(outs[0].shape.slice(), 18), outs[0].shape.slice())], { ...a, kind })[0]];
       });
     }
+  });
+
+  it('the eager image functions (eg.image.resizeBilinear / resizeNearestNeighbor / grayscaleToRGB, the resize gradient) run on webgpu as on wasm', async () => {
+    const xs = [2, 5, 7, 3];
+    await same('eager image', () => {
+      const x = eg.tensor(data(xs, 19), xs);
+      return [
+        eg.image.resizeBilinear(x, [8, 4]), eg.image.resizeBilinear(x, [3, 9], true), eg.image.resizeNearestNeighbor(x, [9, 5], false, true),
+        eg.image.grayscaleToRGB(eg.tensor(data([2, 3, 1], 20), [2, 3, 1])),
+        resizeGrad(x, eg.tensor(data([2, 8, 4, 3], 21), [2, 8, 4, 3]), 'bilinear', false, true),
+      ];
+    });
   });
 
   it('grayscaleToRgb and its gradient sumLastGroups', async () => {

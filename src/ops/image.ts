@@ -6,6 +6,7 @@
 import { fail, formatShape, input, rankIs, Tensor } from './util.js';
 import type { TensorLike } from '../tensor.js';
 import { registerOp, type RunContext } from '../graph/registry.js';
+import { runEager } from '../graph/eager.js';
 import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
 
 export type ResizeMethod = 'bilinear' | 'nearest' | 'bicubic';
@@ -272,9 +273,8 @@ function resize(op: string, method: ResizeMethod, images: Tensor | TensorLike, s
   rankIs(t, 4, op, 'images', '[batch, height, width, channels]');
   const [OH, OW] = outSize(size, op);
   if (o.alignCorners && o.halfPixelCenters) fail(op, 'alignCorners and halfPixelCenters cannot both be true');
-  const y = Tensor.empty([t.shape[0], OH, OW, t.shape[3]]);
-  resizeCore(t.view() as Float32Array, y.view() as Float32Array, t.shape, OH, OW, method, o, false);
-  return y;
+  // the graph op's kernel, eagerly: on every backend (the webgpu one included)
+  return runEager('resize2d', [t], { method, size: [OH, OW], ...o })[0];
 }
 
 /** TF.js tf.image.resizeBilinear (NHWC). */
@@ -292,18 +292,14 @@ export function resizeGrad(images: Tensor, dy: Tensor, method: ResizeMethod = 'b
   const t = input(images, 'resizeGrad', 'images');
   rankIs(t, 4, 'resizeGrad', 'images', '[batch, height, width, channels]');
   if (dy.rank !== 4 || dy.shape[0] !== t.shape[0] || dy.shape[3] !== t.shape[3]) fail('resizeGrad', `dy ${formatShape(dy.shape)} does not match images ${formatShape(t.shape)}`);
-  const dx = Tensor.empty(t.shape);
-  resizeCore(dx.view() as Float32Array, dy.view() as Float32Array, t.shape, dy.shape[1], dy.shape[2], method, { alignCorners, halfPixelCenters }, true);
-  return dx;
+  return runEager('resize2dGrad', [t, input(dy, 'resizeGrad', 'dy')], { method, size: [dy.shape[1], dy.shape[2]], alignCorners, halfPixelCenters })[0];
 }
 
 /** TF.js tf.image.grayscaleToRGB: [..., 1] -> [..., 3]. */
 export function grayscaleToRGB(images: Tensor | TensorLike): Tensor {
   const t = input(images, 'grayscaleToRGB', 'images');
   if (t.rank < 1 || t.shape[t.rank - 1] !== 1) fail('grayscaleToRGB', `the last dimension must be 1 (one channel), got ${formatShape(t.shape)}`);
-  const y = Tensor.empty([...t.shape.slice(0, -1), 3]);
-  repeatLast(t.view() as Float32Array, y.view() as Float32Array, t.size, 3);
-  return y;
+  return runEager('grayscaleToRgb', [t])[0];
 }
 
 function repeatLast(x: Float32Array, y: Float32Array, n: number, times: number): void {
