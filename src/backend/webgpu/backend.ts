@@ -12,6 +12,8 @@ import { augmentKernels } from './augment.js';
 import { randomKernels, type HostDraws } from './random.js';
 import { recurrentKernels } from './recurrent.js';
 import { deviceStats, syncStats, type DeviceStats } from './stats.js';
+import { deviceIndexing, type DeviceIndexing } from './indexing.js';
+import { deviceNumeric, type DeviceNumeric } from './numeric.js';
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
 const DESCRIPTOR = 64;
@@ -25,6 +27,10 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
 
   private readonly random: ReturnType<typeof randomKernels>;
   private readonly stats: DeviceStats;
+  /** The kernels of the ops that loop over tensor memory on wasm (gathers, resizes, pools: ./indexing.ts). */
+  readonly indexing: DeviceIndexing & { settle(): Promise<void> };
+  /** The kernels of the ops that loop over tensor memory on wasm (integers, casts, fakeQuant, ...: ./numeric.ts). */
+  readonly numeric: DeviceNumeric;
 
   private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport, heap: GpuHeap, private readonly descriptorValues: { values: readonly number[] }) {
     const random = randomKernels(heap), stats = deviceStats(heap);
@@ -35,6 +41,8 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
     }), HEAP_BASE);
     this.random = random;
     this.stats = stats;
+    this.indexing = deviceIndexing(heap, (bytes) => this.alloc(bytes));
+    this.numeric = deviceNumeric(heap, this);
     this.reclaimFloor = Infinity;
   }
 
@@ -64,7 +72,12 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
 
   override async read(ptr: Ptr, bytes: number): Promise<Uint8Array> {
     this.check();
-    return this.memory.read(ptr, bytes);
+    const out = await this.memory.read(ptr, bytes);
+    // an index a gather found out of range since the last read: wasm's error, now
+    await this.indexing.settle();
+    // a value toInteger refuses (non-finite, beyond 2^24) since the last read: wasm's error, now
+    await this.numeric.settle();
+    return out;
   }
 
   override readSync(): Uint8Array {
