@@ -563,6 +563,7 @@ export class Model extends Layer {
     const policies: CheckpointPolicy[] = [
       ...[2, 3, 4].map((every) => ({ every })),
       ...[1, 2, 3].map((every) => ({ every, waists: true })),
+      ...[1, 2].map((every) => ({ every, waists: true, fresh: true })),
       ...thresholds.flatMap((maxElements) => [1, 2].map((every) => ({ every, maxElements }))),
     ];
     let best: { policy: CheckpointPolicy; bytes: number; recomputed: number } | undefined;

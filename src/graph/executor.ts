@@ -79,25 +79,56 @@ export function placeValues(graph: Graph, batch: number, keep: readonly number[]
   });
   const items = [...first.keys()]
     .filter((id) => (graph.values[id].kind === 'node' || graph.values[id].kind === 'input') && !root.has(id))
-    .map((id) => ({ id, size: bytes(id), from: first.get(id)!, to: last.get(id)! }))
-    .sort((a, b) => b.size - a.size || a.from - b.from);
+    .map((id) => ({ id, size: bytes(id), from: first.get(id)!, to: last.get(id)! }));
+  const naive0 = items.reduce((s, it) => s + it.size, 0);
+  // greedy placement in a few orders (largest first; longest-lived first; what lives to the end first), each
+  // at the lowest offset that fits and in the smallest gap that fits, the smallest
+  // arena kept: no order is best for every graph, and a training step's gaps differ from inference's
+  const orders: Array<(a: Item, b: Item) => number> = [
+    (a, b) => b.size - a.size || a.from - b.from,
+    (a, b) => (b.to - b.from) - (a.to - a.from) || b.size - a.size,
+    // what lives to the end (gradients, outputs) at the bottom, out of the way of the rest
+    (a, b) => Number(b.to === end) - Number(a.to === end) || b.size - a.size || a.from - b.from,
+  ];
+  let best: { offsets: Map<number, number>; total: number } | undefined;
+  for (const order of orders) {
+    for (const bestFit of [false, true]) {
+      const r = placeInOrder(items.slice().sort(order), bestFit);
+      if (!best || r.total < best.total) best = r;
+    }
+  }
+  const { offsets, total } = best!;
+  let naive = naive0;
+  for (const id of root.keys()) { offsets.set(id, offsets.get(rootOf(id))!); naive += bytes(id); }
+  return { offsets, total, naive };
+}
+
+interface Item { id: number; size: number; from: number; to: number }
+
+/**
+ * Each buffer, in this order, at the lowest offset free of every placed buffer alive with it (bestFit: in
+ * the smallest such gap that holds it, else on top).
+ */
+function placeInOrder(items: Item[], bestFit = false): { offsets: Map<number, number>; total: number } {
   const placed: Array<{ off: number; size: number; from: number; to: number }> = [];
   const offsets = new Map<number, number>();
-  let total = 0, naive = 0;
+  let total = 0;
   for (const it of items) {
-    naive += it.size;
     const clash = placed.filter((p) => p.from <= it.to && it.from <= p.to).sort((a, b) => a.off - b.off);
-    let off = 0;
+    let off = 0, gap = Infinity, at = -1;
     for (const p of clash) {
-      if (off + it.size <= p.off) break;
+      if (off + it.size <= p.off) {
+        if (!bestFit) break;
+        if (p.off - off < gap) { gap = p.off - off; at = off; }
+      }
       off = Math.max(off, p.off + p.size);
     }
+    if (bestFit && at >= 0) off = at;
     placed.push({ off, size: it.size, from: it.from, to: it.to });
     offsets.set(it.id, off);
     total = Math.max(total, off + it.size);
   }
-  for (const id of root.keys()) { offsets.set(id, offsets.get(rootOf(id))!); naive += bytes(id); }
-  return { offsets, total, naive };
+  return { offsets, total };
 }
 
 export class Plan {

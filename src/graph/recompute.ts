@@ -19,6 +19,9 @@ const PURE = new Set([
   'reduce', 'prelu', 'maxout', 'grayscaleToRgb', 'batchNorm',
 ]);
 
+/** Pure ops that cost about a pass over their output: recomputed for each backward reader rather than kept between them. */
+const CHEAP = new Set(['activation', 'batchNorm', 'add', 'sub', 'mul', 'div', 'max', 'min', 'unary', 'prelu', 'reshape']);
+
 /** Whether node n may run twice: a pure op, or a batch norm (its copy writes no moving statistics). */
 function pure(n: Node, training: boolean): boolean {
   return PURE.has(n.op) && (n.op === 'batchNorm' || (getOp(n.op).mutates?.(n, training) ?? []).length === 0);
@@ -42,6 +45,11 @@ export interface CheckpointPolicy {
    * such as a MobileNet block's bottleneck before its expansion: recomputing from there is cheapest.
    */
   waists?: boolean;
+  /**
+   * Recompute for each backward node what it reads, sharing no copy between backward nodes (a conv's copy
+   * too): the most compute, the least memory (a block's wide values are never alive two at a time).
+   */
+  fresh?: boolean;
 }
 
 /**
@@ -50,7 +58,7 @@ export interface CheckpointPolicy {
  * outputs, the graph's outputs). Returns the number of forward nodes copied.
  */
 export function checkpoint(g: Graph, forwardCount: number, policy: CheckpointPolicy, training = true): number {
-  const { every, maxElements = Infinity, waists = false } = policy;
+  const { every, maxElements = Infinity, waists = false, fresh = false } = policy;
   if (every <= 1 && maxElements === Infinity && !waists) return 0;
   const forward = g.nodes.slice(0, forwardCount);
   const producer = new Map<number, Node>();
@@ -63,21 +71,29 @@ export function checkpoint(g: Graph, forwardCount: number, policy: CheckpointPol
   const widened = (v: number) => (consumers.get(v) ?? []).some((c) => c.outputs.some((o) => per(o) >= 2 * per(v)));
   const narrow = candidates.filter((v) => per(v) <= maxElements && (!waists || widened(v)));
   const kept = new Set<number>([...g.outputs, ...narrow.filter((_, i) => i % every === every - 1)]);
-  const recomputable = (v: number) => { const n = producer.get(v); return !!n && pure(n, training) && !kept.has(v); };
+  // a value without the batch axis (a batch norm's batch mean and 1 / std: a few floats per channel) is kept:
+  // recomputing it would bring its whole node back (the normalized map beside it) for nothing
+  const perBatch = (v: number) => g.values[v].shape[0] === -1;
+  const recomputable = (v: number) => { const n = producer.get(v); return !!n && pure(n, training) && !kept.has(v) && perBatch(v); };
   const backward = g.nodes.splice(forwardCount);
-  const copies = new Map<number, number>();
+  // a copy of a costly op (a conv, a product) serves every later reader; a cheap elementwise one (an
+  // activation, a batch norm) is made again for each backward node that reads it, so it lives only while
+  // that node runs (a conv's output kept for its batch norm's gradient does not keep the activation after
+  // it alive too, from the first reader in the block to the last)
+  const copies = new Map<number, number>(), local = new Map<number, number>();
   let copied = 0;
   const resolveValue = (v: number): number => {
     if (!recomputable(v)) return v;
-    const have = copies.get(v);
+    const n = producer.get(v)!, memo = fresh || CHEAP.has(n.op) ? local : copies;
+    const have = memo.get(v);
     if (have !== undefined) return have;
-    const n = producer.get(v)!;
-    const outs = g.node(n.op, copyInputs(n).map(resolveValue), n.attrs, `${n.name}/recompute`, n.layer);
+    const outs = g.node(n.op, copyInputs(n).map(resolveValue), n.attrs, `${n.name}/recompute${memo === local ? `_${copied}` : ''}`, n.layer);
     copied++;
-    n.outputs.forEach((o, k) => copies.set(o, outs[k]));
-    return copies.get(v)!;
+    n.outputs.forEach((o, k) => memo.set(o, outs[k]));
+    return memo.get(v)!;
   };
   for (const b of backward) {
+    local.clear();
     b.inputs = b.inputs.map(resolveValue);
     b.id = g.nodes.length;
     g.nodes.push(b);
