@@ -85,4 +85,18 @@ describe('ONNX: what an outside check found', () => {
     const added = model([pool, node('Add', ['i', 'i'], ['j'])], [], [{ name: 'x', dims: [1, 2, 4, 4], elem: FLOAT }], [{ name: 'j', dims: [1, 2, 2, 2], elem: 7 }]);
     await expect(eg.loadModel(added)).rejects.toThrow(/node 'Add_j' \(Add\) reads 'i', int32 indices .*not in arithmetic yet/);
   });
+  it('BatchNormalization over [N, C, L] that no Conv1d produced (BatchNorm1d on features) normalizes axis 1 as ONNX Runtime does, and exports back', async () => {
+    const C = 3, x = Float32Array.from({ length: 2 * C * 5 }, (_, i) => Math.sin(i * 0.9) * 2);
+    const bytes = model([node('BatchNormalization', ['x', 'g', 'b', 'm', 'v'], ['y'], [{ name: 'epsilon', type: 1, f: 1e-3 }])],
+      [floats('g', [1.5, 0.5, -1]), floats('b', [0.1, -0.2, 0.3]), floats('m', [0.2, -0.1, 0.4]), floats('v', [0.9, 1.7, 0.3])],
+      [{ name: 'x', dims: [2, C, 5], elem: FLOAT }], [{ name: 'y', dims: [2, C, 5], elem: FLOAT }]);
+    const rt = await import('onnxruntime-web');
+    rt.env.wasm.numThreads = 1;
+    const run = async (b: Uint8Array) => Array.from((await (await rt.InferenceSession.create(b)).run({ x: new rt.Tensor('float32', x, [2, C, 5]) })).y.data as Float32Array);
+    const want = await run(bytes);
+    const gm = await eg.loadModel(bytes);
+    const got = Array.from((gm.predict(eg.tensor(x, [2, C, 5])) as eg.Tensor).dataSync());
+    got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
+    (await run(await eg.toOnnx(gm))).forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
+  });
 });

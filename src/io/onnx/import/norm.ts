@@ -6,6 +6,7 @@ import { formatShape } from '../../../tensor.js';
 import type { OnnxNode } from '../proto.js';
 import type { Family, ImportContext, Val } from './context.js';
 import { tensorFrom } from './tensor.js';
+import { oneD } from './oned.js';
 
 function batchNorm(cx: ImportContext, n: OnnxNode): void {
   const x = cx.asMap(cx.graphVal(n, 0), n.name!);
@@ -76,6 +77,7 @@ function layerNorm(cx: ImportContext, n: OnnxNode): void {
 }
 
 export const normFamily: Family = {
-  BatchNormalization: { convert: batchNorm },
+  // over [N, C, L] (BatchNorm1d on a sequence of features) as over an [N, C, 1, L] map
+  BatchNormalization: oneD({ convert: batchNorm }),
   LayerNormalization: { convert: layerNorm },
 };

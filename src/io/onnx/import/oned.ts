@@ -1,4 +1,5 @@
-// One-dimensional Conv / MaxPool / AveragePool ([N, C, L] inputs, PyTorch's Conv1d and pools) as their 2-D
+// One-dimensional Conv / MaxPool / AveragePool / BatchNormalization ([N, C, L] inputs, PyTorch's Conv1d, pools
+// and BatchNorm1d) as their 2-D
 // forms over [N, C, 1, L] maps: the attributes gain a leading 1 (kernel [1, k], strides [1, s], pads
 // [0, a, 0, b], dilations [1, d]), a filter [O, I, k] becomes [O, I, 1, k], and the output map reshapes
 // back to [N, O, L']. Same kernels, same gradients, and the export writes the 2-D form between two Reshapes.
