@@ -326,6 +326,7 @@ const EXTRAS = {
   'compress/saliency.js': 'pruning.obd(), obs() and hessianDiagonal()',
   'compress/structured.js': 'pruning.pruneChannels()',
   'report/index.js': 'report.html(), lineChart() and confusionTable()',
+  'report/confusion.js': 'confusionMatrix()',
   'transfer/index.js': 'transfer.sweepCuts(), cutCandidates(), cutFeatures() and labelsCurve()',
   'io/tfjs.js': 'loading a TensorFlow.js model',
   'io/onnx-export.js': 'saving a model as ONNX (save(), toOnnx())',

@@ -77,7 +77,7 @@ async function writeReport(r, path) {
       ...(labelsCurve ? [['accuracy vs labels', 'the flatten features + a softmax head (60 epochs) with the first k training examples of each digit, on the test digits']] : []),
     ],
     history: join(r.history.frozen, r.history.fineTuned),
-    confusion: { matrix: eg.confusionMatrix(r.model, r.testData.x, r.testData.y), classNames: names, what: `the fine-tuned model on ${r.test} test digits` },
+    confusion: { matrix: await eg.confusionMatrix(r.model, r.testData.x, r.testData.y), classNames: names, what: `the fine-tuned model on ${r.test} test digits` },
     labelsCurve,
     labelsCurveName: 'test accuracy',
   }));

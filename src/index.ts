@@ -110,7 +110,20 @@ export function model(cfg: { inputs: SymbolicTensor | SymbolicTensor[]; outputs:
 }
 
 // ---- workers: models that load, train and predict off this thread ----
-export { worker, EdgeWorker, RemoteModel } from './worker/client.js';
+type WorkerModule = typeof import('./worker/client.js');
+/**
+ * A worker (Web Worker, worker_threads, a Deno / Bun worker) that loads, trains and runs models off this
+ * thread (see WorkerOptions): its client loads on first use, as a page running a model on its own thread
+ * never needs it.
+ */
+export const worker = async (opts: import('./worker/client.js').WorkerOptions = {}): ReturnType<WorkerModule['worker']> => {
+  // the worker script beside this module (dist/worker.js beside dist/index.js), resolved here: the client is a
+  // chunk of its own elsewhere (without a URL here, the client says how to give one)
+  let url = opts.url;
+  if (url === undefined) try { url = new URL('./worker.js', import.meta.url); } catch { /* no module URL */ }
+  return (await import('./worker/client.js')).worker(url === undefined ? opts : { ...opts, url });
+};
+export type { EdgeWorker, RemoteModel } from './worker/client.js';
 export type { WorkerOptions, WorkerInfo, RemoteFitArgs, RemoteCallbacks, LayerSpec, OptimizerSpec } from './worker/client.js';
 export type { Pacing } from './train/pace.js';
 
@@ -210,7 +223,9 @@ export type { HessianEstimate, HessianOptions, ObdOptions, ObsOptions } from './
 export type { PruneChannelsOptions, PruneChannelsResult, ChannelPruneReport, TaylorData } from './compress/structured.js';
 
 // ---- reports: training curves, the confusion matrix, accuracy against labels (one self-contained HTML page) ----
-export { confusionMatrix } from './report/confusion.js';
+type ConfusionModule = typeof import('./report/confusion.js');
+/** The confusion matrix of a classifier on (x, y): loaded on first use, with the rest of the reports' tools (a Promise). */
+export const confusionMatrix = async (...a: Parameters<ConfusionModule['confusionMatrix']>): Promise<number[][]> => (await import('./report/confusion.js')).confusionMatrix(...a);
 type ReportModule = typeof import('./report/index.js');
 const reportModule = (): Promise<ReportModule> => import('./report/index.js');
 /**

@@ -128,7 +128,7 @@ describe('report: the page', () => {
 describe('eg.confusionMatrix', () => {
   beforeAll(() => { useBuild('simd'); });
 
-  it('equals the arg-max of predict counted by hand, for labels and one-hot targets, across batches', () => {
+  it('equals the arg-max of predict counted by hand, for labels and one-hot targets, across batches', async () => {
     const m = eg.sequential([eg.layers.dense({ units: 3, activation: 'softmax', inputShape: [4], seed: 3 })]);
     const x = eg.randomNormal([50, 4], 0, 1, 9);
     const labels = Int32Array.from({ length: 50 }, (_, i) => (i * 7) % 3);
@@ -136,9 +136,9 @@ describe('eg.confusionMatrix', () => {
     const p = m.predict(x).arraySync() as number[][];
     const want = [[0, 0, 0], [0, 0, 0], [0, 0, 0]];
     p.forEach((r, i) => { want[labels[i]][r.indexOf(Math.max(...r))]++; });
-    expect(eg.confusionMatrix(m, x, y, { batchSize: 16 })).toEqual(want);
-    expect(eg.confusionMatrix(m, x, eg.data.oneHot(labels, 3))).toEqual(want);
-    expect(() => eg.confusionMatrix(m, x, eg.tensor(new Int32Array(49), [49], 'int32'))).toThrow(/50 examples in x but 49 in y/);
+    expect(await eg.confusionMatrix(m, x, y, { batchSize: 16 })).toEqual(want);
+    expect(await eg.confusionMatrix(m, x, eg.data.oneHot(labels, 3))).toEqual(want);
+    await expect(eg.confusionMatrix(m, x, eg.tensor(new Int32Array(49), [49], 'int32'))).rejects.toThrow(/50 examples in x but 49 in y/);
   });
 
   it('works on an imported model and names a model without a class output', async () => {
@@ -147,11 +147,11 @@ describe('eg.confusionMatrix', () => {
     const idx: number[] = [];
     for (let i = 8000; i < 8200; i++) if (d.labels[i] < 5) idx.push(i);
     const x = eg.data.gather(d.images, idx), y = eg.tensor(Int32Array.from(idx, (i) => d.labels[i]), [idx.length], 'int32');
-    const cm = eg.confusionMatrix(base, x, y);
+    const cm = await eg.confusionMatrix(base, x, y);
     expect(cm.flat().reduce((a, b) => a + b, 0)).toBe(idx.length);
     const acc = cm.reduce((s, r, i) => s + r[i], 0) / idx.length;
     expect(acc).toBeCloseTo((base.predict(x).arraySync() as number[][]).filter((r, i) => r.indexOf(Math.max(...r)) === d.labels[idx[i]]).length / idx.length, 10);
     expect(acc).toBeGreaterThan(0.9);
-    expect(() => eg.confusionMatrix(base.cut('block1_pool'), x, y)).toThrow(/must give one \[batch, classes\] output, got \[\d+,14,14,16\]/);
+    await expect(eg.confusionMatrix(base.cut('block1_pool'), x, y)).rejects.toThrow(/must give one \[batch, classes\] output, got \[\d+,14,14,16\]/);
   });
 });

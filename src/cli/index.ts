@@ -353,7 +353,7 @@ async function finetune(args: string[], json: boolean, out: (s: string) => void)
   let confusion: number[][] | undefined, curve: eg.LabelsCurvePoint[] | undefined;
   if (reportPath || flags['labels-curve']) {
     const xv = eg.data.slice(x, nVal ? n - nVal : 0), yv = eg.data.slice(y, nVal ? n - nVal : 0);
-    confusion = eg.confusionMatrix(model, xv, yv);
+    confusion = await eg.confusionMatrix(model, xv, yv);
     if (flags['labels-curve']) {
       // the same head on features computed once, with the first k training examples of each class
       const fe = eg.sequential({ name: 'features', layers: [backbone] });
