@@ -67,6 +67,19 @@ interface OutputLoss {
 
 const LOSS_ALIASES: Record<string, LossName | 'sparseCategoricalCrossentropy'> = { mse: 'meanSquaredError', mae: 'meanAbsoluteError' };
 
+/** fit's options (FitArgs and Pacing): one outside them is a mistake (a typo, a Keras option edgegrad lacks), not ignored. */
+const FIT_OPTIONS = ['epochs', 'batchSize', 'shuffle', 'seed', 'validationSplit', 'validationData', 'callbacks', 'cacheFeatures',
+  'cacheBatchSize', 'onDivergence', 'memoryBudget', 'signal', 'yieldEvery'];
+
+function checkFitArgs(args: FitArgs): void {
+  if (args === null || typeof args !== 'object') throw new Error(`edgegrad.fit: options must be an object, got ${String(args)}`);
+  for (const k of Object.keys(args)) {
+    if (FIT_OPTIONS.includes(k)) continue;
+    const near = nearestNames(k, FIT_OPTIONS);
+    throw new Error(`edgegrad.fit: unknown option '${k}'${near.length ? ` (did you mean ${near.map((n) => `'${n}'`).join(' or ')}?)` : ''}: fit takes ${FIT_OPTIONS.join(', ')}`);
+  }
+}
+
 function checkLoss(l: LossSpec, where: string): LossName | 'sparseCategoricalCrossentropy' {
   const loss = (LOSS_ALIASES[l] ?? l) as LossName | 'sparseCategoricalCrossentropy';
   if (!LOSSES.includes(loss as LossName) && loss !== 'sparseCategoricalCrossentropy') {
@@ -766,6 +779,7 @@ export class Model extends Layer {
    * the weighted sum of their losses (compile's lossWeights).
    */
   async fit(x0: ModelInputs | Features, y0: Targets, args: FitArgs = {}): Promise<History> {
+    checkFitArgs(args);
     new Pacer(args, 'fit').check('before the first step');
     const be = getBackend();
     if (!be.syncRead && args.validationData?.[0] instanceof Features) {

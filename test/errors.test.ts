@@ -10,6 +10,18 @@ describe('bad input', () => {
   let be: HeapBackend;
   beforeAll(() => { be = useBuild('simd'); });
 
+  it('fit names an option it does not take (a typo, a Keras option), with the nearest it does', async () => {
+    const m = eg.sequential([eg.layers.dense({ units: 2, inputShape: [3], seed: 1 })]);
+    m.compile({ optimizer: 'sgd', loss: 'mse' });
+    const x = eg.tensor(new Float32Array(12), [4, 3]), y = eg.tensor(new Float32Array(8), [4, 2]);
+    const w = Array.from(m.getWeights()[0].dataSync());
+    await expect(m.fit(x, y, { epoch: 3 } as never)).rejects.toThrow(/unknown option 'epoch' \(did you mean 'epochs'\?\): fit takes epochs, batchSize/);
+    await expect(m.fit(x, y, { classWeight: { 0: 2 } } as never)).rejects.toThrow(/unknown option 'classWeight'/);
+    // nothing trained on the way
+    expect(Array.from(m.getWeights()[0].dataSync())).toEqual(w);
+    await m.fit(x, y, { epochs: 1, batchSize: 2, shuffle: false, validationSplit: undefined });
+  });
+
   it('matMul names both shapes when inner dimensions differ', () => {
     expect(() => eg.matMul(eg.zeros([2, 3]), eg.zeros([4, 5]))).toThrow('edgegrad.matMul: inner dimensions differ: [2,3] x [4,5] (3 vs 4)');
     expect(() => eg.matMul(eg.zeros([2]), eg.zeros([2, 2]))).toThrow(/operands must be rank 2 or more, got \[2\] and \[2,2\]/);
