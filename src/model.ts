@@ -69,7 +69,7 @@ const LOSS_ALIASES: Record<string, LossName | 'sparseCategoricalCrossentropy'> =
 
 /** fit's options (FitArgs and Pacing): one outside them is a mistake (a typo, a Keras option edgegrad lacks), not ignored. */
 const FIT_OPTIONS = ['epochs', 'batchSize', 'shuffle', 'seed', 'validationSplit', 'validationData', 'callbacks', 'cacheFeatures',
-  'cacheBatchSize', 'onDivergence', 'memoryBudget', 'signal', 'yieldEvery'];
+  'cacheBatchSize', 'onDivergence', 'memoryBudget', 'signal', 'yieldEvery', 'verbose'];
 
 function checkFitArgs(args: FitArgs): void {
   if (args === null || typeof args !== 'object') throw new Error(`edgegrad.fit: options must be an object, got ${String(args)}`);

@@ -48,6 +48,8 @@ export interface FitArgs extends Pacing {
    * any checkpointing reaches is an error before the first step. model.trainingMemory() tells the sizes.
    */
   memoryBudget?: number;
+  /** Accepted for Keras / TF.js code: fit prints nothing either way (progress comes through callbacks). */
+  verbose?: number;
 }
 
 export interface History {
