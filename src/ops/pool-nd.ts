@@ -87,6 +87,16 @@ function columnMajor(off: number, size: number[]): number {
   return col;
 }
 
+/**
+ * The plane offset of a window's first maximum (taps[from .. to) of the plane at xo; the first tap where
+ * all are NaN), or -1 for an empty window: the forward pass's index and the backward pass's target alike.
+ */
+function windowMax(x: Float32Array, xo: number, taps: ArrayLike<number>, from: number, to: number): number {
+  let m = -Infinity, at = -1;
+  for (let t = from; t < to; t++) { const v = x[xo + taps[t]]; if (v > m || at < 0) { m = v; at = taps[t]; } }
+  return at;
+}
+
 /** The pooling itself, over planes of [N*C, spatial]: y, and the arg-max indices (row-major plane offsets). */
 export function poolNdForward(x: Float32Array, y: Float32Array, argmax: Int32Array | undefined, xs: number[], a: PoolNdAttrs): void {
   const size = xs.slice(2), out = outShape(xs, a, 'poolNd').slice(2);
@@ -96,9 +106,8 @@ export function poolNdForward(x: Float32Array, y: Float32Array, argmax: Int32Arr
     const xo = q * X, yo = q * P;
     for (let p = 0; p < P; p++) {
       if (a.kind === 'max') {
-        let m = -Infinity, at = -1;
-        for (let t = start[p]; t < start[p + 1]; t++) { const v = x[xo + taps[t]]; if (v > m || at < 0) { m = v; at = taps[t]; } }
-        y[yo + p] = m;
+        const at = windowMax(x, xo, taps, start[p], start[p + 1]);
+        y[yo + p] = at < 0 ? -Infinity : x[xo + at];
         if (argmax) argmax[yo + p] = at;
       } else {
         let s = 0;
@@ -119,8 +128,7 @@ export function poolNdBackward(x: Float32Array, dy: Float32Array, dx: Float32Arr
     const xo = q * X, yo = q * P;
     for (let p = 0; p < P; p++) {
       if (a.kind === 'max') {
-        let m = -Infinity, at = -1;
-        for (let t = start[p]; t < start[p + 1]; t++) { const v = x[xo + taps[t]]; if (v > m || at < 0) { m = v; at = taps[t]; } }
+        const at = windowMax(x, xo, taps, start[p], start[p + 1]);
         if (at >= 0) dx[xo + at] += dy[yo + p];
       } else if (count[p]) {
         const g = dy[yo + p] / count[p];
