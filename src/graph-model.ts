@@ -14,6 +14,7 @@ import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 import type { DeviceNumeric } from './backend/webgpu/numeric.js';
+import { placementLine } from './ops/quant.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -314,6 +315,7 @@ export class GraphModel {
       `Inputs: ${io(this.boundary.inputs)}`,
       `Outputs: ${io(outShapes)}`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
+      placementLine(p.graph.nodes),
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
       `Trainable parameters: ${trainable} (frozen ${this.countParams() - trainable}; batch norms in ${this.batchNormMode} mode while training)`,
     ];

@@ -149,7 +149,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
         console.warn(msg);
         (history.warnings ??= []).push(msg);
       }
-      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateAsync(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
+      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateOnDevice(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
@@ -158,8 +158,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
     return history;
   }
 
-/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit). */
-async function evaluateAsync(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
+/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit, evaluateAsync). */
+export async function evaluateOnDevice(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
   const n = [x].flat()[0].shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
   const acc = new Accumulator(model.compiledMetrics);
   for (let s = 0; s < n; s += bs) {

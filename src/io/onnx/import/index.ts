@@ -14,7 +14,7 @@ import { loadExternal, type ExternalReader } from './external.js';
 import { int8FromQdq } from './int8.js';
 import { quantizedIntegers } from './quant.js';
 import { convertNode, READS_QUANTIZED } from './table.js';
-import { MAX_ELEMENTS } from './tensor.js';
+import { MAX_ELEMENTS, hostCopy } from './tensor.js';
 import { readClassNames } from '../export/metadata.js';
 
 export type { ExternalReader };
@@ -141,7 +141,7 @@ function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string
   });
   if (outputs.length === 0) fail('the graph declares no output');
   g.outputs = outputs.map((o) => o.id);
-  const report = int8FromQdq(g);
+  const report = int8FromQdq(g, (id) => hostCopy(g.values[id].tensor));
   fuseActivations(g);
   const [first] = inputs;
   const per = (i: (typeof inputs)[number]) => i.dims.filter((_, a) => a !== i.batchAxis);

@@ -109,5 +109,14 @@ export function tensorFrom(data: Float32Array, shape: number[]): Tensor {
   if (data.length !== n) fail(`a weight has ${data.length} values where ${formatShape(shape)} needs ${n}`);
   const t = Tensor.empty(shape);
   t.write(data);
+  if (!t.backend.syncRead) hostCopies.set(t, data);
   return t;
+}
+
+/** The data a weight made on a GPU was written from, for the passes after conversion that read weights (the import's own lifetime). */
+const hostCopies = new WeakMap<Tensor, Float32Array>();
+
+/** A weight's data as the importer wrote it to a backend that reads back only asynchronously, if it did. */
+export function hostCopy(t: Tensor | undefined): Float32Array | undefined {
+  return t && hostCopies.get(t);
 }
