@@ -554,7 +554,8 @@ export class Model extends Layer {
   /**
    * The checkpoint policy with the fewest recomputed nodes whose step fits `budget` bytes at this batch
    * size, among: every k-th recomputable value (k = 2..4); every k-th waist (a value its consumer widens,
-   * k = 1..3); every k-th value of at most T elements per example (k = 1, 2; T over the values' sizes).
+   * k = 1..3), recomputed for each reader or not, and with pointwise convs recomputed inside their batch
+   * norms' gradients; every k-th value of at most T elements per example (k = 1, 2; T over the values' sizes).
    * A budget none reaches is an error naming the least.
    */
   private checkpointing(batch: number, budget: number): { policy: CheckpointPolicy; bytes: number; recomputed: number } {
@@ -578,6 +579,12 @@ export class Model extends Layer {
       ...[2, 3, 4].map((every) => ({ every })),
       ...[1, 2, 3].map((every) => ({ every, waists: true })),
       ...[1, 2].map((every) => ({ every, waists: true, fresh: true })),
+      // and with a pointwise conv's output recomputed in blocks inside its batch norm's gradient: where it is
+      // within 4x of the widest value (the peak's: one more pass of a few convs), or everywhere
+      ...[sizes[0] / 4, 0].flatMap((fuseAbove) => [
+        { every: 1, waists: true, fuseAbove },
+        ...[1, 2].map((every) => ({ every, waists: true, fresh: true, fuseAbove })),
+      ]),
       ...thresholds.flatMap((maxElements) => [1, 2].map((every) => ({ every, maxElements }))),
     ];
     let best: { policy: CheckpointPolicy; bytes: number; recomputed: number } | undefined;
