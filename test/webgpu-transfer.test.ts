@@ -10,6 +10,7 @@ import * as eg from '../src/index.js';
 import { setBackend, type Backend } from '../src/backend/index.js';
 import type { WebGpuBackend } from '../src/backend/webgpu/backend.js';
 import { expectClose, useBuild } from './helpers.js';
+import { main } from '../src/cli/index.js';
 // @ts-expect-error: a plain ES module shared with npm start (no types)
 import { digitsTransfer } from '../models/digits-transfer.mjs';
 
@@ -114,5 +115,17 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     setBackend(wasm);
     const back = await eg.loadModel(again);
     expect(Array.from(back.predict(x).dataSync())).toEqual(Array.from(want));
+  });
+  it('the CLI takes --backend: info says where the nodes run, bench times on the GPU; a missing name is a usage error', async () => {
+    const lines: string[] = [];
+    expect(await main(['info', 'models/digits-cnn.onnx', '--backend', 'webgpu'], (l) => lines.push(l))).toBe(0);
+    expect(lines.join('\n')).toContain("Runs on: the 'webgpu' backend (webgpu), every node");
+    lines.length = 0;
+    expect(await main(['bench', 'models/digits-cnn.onnx', '--backend', 'webgpu', '--runs', '1', '--json'], (l) => lines.push(l))).toBe(0);
+    const r = JSON.parse(lines[0]);
+    expect(r.backend).toBe('webgpu');
+    expect(r.rows[0].ms).toBeGreaterThan(0);
+    expect(await main(['info', 'models/digits-cnn.onnx', '--backend'], () => {})).toBe(2);
+    setBackend(wasm);
   });
 });
