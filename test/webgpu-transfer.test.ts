@@ -128,4 +128,45 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     expect(await main(['info', 'models/digits-cnn.onnx', '--backend'], () => {})).toBe(2);
     setBackend(wasm);
   });
+  it('out of GPU memory: a clear error naming the sizes, and what was there before still runs and reads', async () => {
+    setBackend(gpu);
+    const m = eg.sequential({ layers: [eg.layers.dense({ units: 3, inputShape: [4], seed: 1 })] });
+    const x = eg.tensor(Float32Array.from({ length: 8 }, (_, i) => i), [2, 4]);
+    const before = await m.predict(x).data();
+    const max = gpu.adapter.limits.maxStorageBufferBindingSize;
+    expect(() => eg.zeros([Math.ceil(max / 4) + 1024])).toThrow(/out of GPU memory: the heap cannot grow to \d+ bytes \(the device allows \d+ in one buffer\)/);
+    expect(Array.from(await m.predict(x).data())).toEqual(Array.from(before));
+    expect((await m.getWeights()[0].data()).length).toBe(12);
+  });
+
+  // last: it loses this file's device
+  it('a lost device: a clear error naming what to do, the weights readable as of the last epoch, and ready() starts a new device', async () => {
+    setBackend(gpu);
+    const m = eg.sequential({ layers: [
+      eg.layers.dense({ units: 6, activation: 'relu', inputShape: [4], seed: 1 }),
+      eg.layers.dense({ units: 2, activation: 'softmax', seed: 2 }),
+    ] });
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const xh = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i)), x = eg.tensor(xh, [10, 4]);
+    const y = eg.tensor(Int32Array.from({ length: 10 }, (_, i) => i % 2), [10], 'int32');
+    await m.fit(x, y, { epochs: 3, batchSize: 5 });
+    const trained = await Promise.all(m.getWeights().map((w) => w.data()));
+    const want = await m.predict(x).data();
+    gpu.device.destroy();
+    await gpu.device.lost;
+    await expect(m.predict(x).data()).rejects.toThrow(/the WebGPU device was lost \(.*\); call 'await eg.ready\(\{ backend: "webgpu" \}\)' to start again/);
+    // the weights are still readable (their host copies as of the last epoch), wherever they go next
+    const live = m.weights.map((w) => w.tensor);
+    const kept = await Promise.all(live.map((t) => t.data()));
+    kept.forEach((k, i) => expect(Array.from(k)).toEqual(Array.from(trained[i])));
+    const fresh = await eg.ready({ backend: 'webgpu' });
+    expect(fresh).not.toBe(gpu);
+    const m2 = eg.sequential({ layers: [
+      eg.layers.dense({ units: 6, activation: 'relu', inputShape: [4] }),
+      eg.layers.dense({ units: 2, activation: 'softmax' }),
+    ] });
+    m2.setWeights(kept.map((k, i) => eg.tensor(k, live[i].shape)));
+    expectClose(await m2.predict(eg.tensor(xh, [10, 4])).data() as Float32Array, want as Float32Array, 1e-6, 'the model again on a new device');
+    setBackend(wasm);
+  });
 });

@@ -2,7 +2,7 @@
 // guard, regularization, optimizer, constraints), validation, callbacks and the divergence watch.
 import { getBackend } from '../backend/index.js';
 import type { Features } from './features.js';
-import type { Tensor } from '../tensor.js';
+import { keepHostCopy, type Tensor } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from '../data/rows.js';
 import type { Callback, Logs, TrainableModel } from './callbacks.js';
 import { divergenceWatch } from './divergence.js';
@@ -141,6 +141,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
       if (!be.syncRead && !Number.isFinite(logs.loss)) {
         throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
       }
+      // a GPU's weights as of this epoch, on the host: readable if the device is lost later
+      if (!be.syncRead) for (const w of (model as { weights?: Array<{ tensor: Tensor }> }).weights ?? []) keepHostCopy(w.tensor, await w.tensor.data());
       const diverged = watch(logs.loss, logs.accuracy, true);
       if (diverged && tp && args.onDivergence !== 'ignore') {
         const where = be.syncRead ? `; the largest gradient relative to its weights is in ${steepestLayer(tp)}` : '';

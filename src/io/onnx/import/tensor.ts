@@ -1,5 +1,5 @@
 // TensorProto -> numbers, and the weight tensors converters make of them (filters from OIHW to HWIO).
-import { Tensor, formatShape } from '../../../tensor.js';
+import { Tensor, formatShape, keepHostCopy } from '../../../tensor.js';
 import { bfloat16ToFloat, halfToFloat } from '../../half.js';
 import { num, FLOAT, UINT8, INT8, INT32, INT64, FLOAT16, DOUBLE, BFLOAT16, type OnnxTensor } from '../proto.js';
 import { fail } from './errors.js';
@@ -109,14 +109,7 @@ export function tensorFrom(data: Float32Array, shape: number[]): Tensor {
   if (data.length !== n) fail(`a weight has ${data.length} values where ${formatShape(shape)} needs ${n}`);
   const t = Tensor.empty(shape);
   t.write(data);
-  if (!t.backend.syncRead) hostCopies.set(t, data);
+  // a weight on a GPU keeps its host copy: the passes after conversion read it, and it outlives a lost device
+  keepHostCopy(t, data);
   return t;
-}
-
-/** The data a weight made on a GPU was written from, for the passes after conversion that read weights (the import's own lifetime). */
-const hostCopies = new WeakMap<Tensor, Float32Array>();
-
-/** A weight's data as the importer wrote it to a backend that reads back only asynchronously, if it did. */
-export function hostCopy(t: Tensor | undefined): Float32Array | undefined {
-  return t && hostCopies.get(t);
 }
