@@ -48,6 +48,8 @@ export class GraphModel {
   quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
   storage: 'float32' | 'float16' = 'float32';
+  /** loadModel's weights: 'float16': which weights the backend holds as float16, and their bytes. */
+  halfStorage?: import('./graph/half.js').HalfReport;
   /**
    * How its trainable batch norms normalize while the model trains (see BatchNormMode): 'train' (batch
    * statistics, Keras's default) or 'inference' (moving statistics; gamma and beta still train).
@@ -293,7 +295,7 @@ export class GraphModel {
       if (f) flops += f(n.inputs.map((i) => p.shapes[i]), n.outputs.map((o) => p.shapes[o]), n.attrs);
     }
     const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
-    let params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    let params = this.graph.values.filter((v) => (v.kind === 'param' || v.kind === 'state') && used.has(v.id)).reduce((s, v) => s + sizeOfShape(v.half?.shape ?? v.shape), 0);
     const trainable = this.countParams(true);
     // int8 nodes hold their weights themselves
     for (const n of this.graph.nodes) { const q = n.attrs.q as { K: number; N: number; bias?: unknown } | undefined; if (q) params += q.K * q.N + (q.bias ? q.N : 0); }
@@ -329,6 +331,8 @@ export class GraphModel {
     // pruned weights: the share of zeros per layer (no line for a dense model)
     const sparse = sparsityLine(this.graph);
     if (sparse) out.push(sparse);
+    const h = this.halfStorage;
+    if (h) out.push(`Float16 storage: ${h.weights} weights held as float16, ${h.bytes} bytes (${h.float32Bytes} as float32), widened to float32 layer by layer${h.kept.length ? `; float32: ${h.kept.map((k) => `${k.name} (${k.reason})`).join(', ')}` : ''}`);
     const q = this.quantization;
     if (q) {
       const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');
@@ -420,8 +424,9 @@ export class GraphModel {
   countParams(trainableOnly = false): number {
     const used = new Set(this.graph.nodes.flatMap((n) => n.inputs));
     // a fixed constant the importer made a parameter of (a Constant node's 0.5, a mask) is not a weight
-    return this.graph.values.filter((v) => v.kind === 'param' && v.trainable !== false && used.has(v.id) && (!trainableOnly || !this.frozen.has(v.tensor!)))
-      .reduce((s, v) => s + sizeOfShape(v.shape), 0);
+    // a float16-stored weight counts, frozen (it does not train)
+    return this.graph.values.filter((v) => v.kind === 'param' && (v.trainable !== false || v.half) && used.has(v.id) && (!trainableOnly || (!v.half && !this.frozen.has(v.tensor!))))
+      .reduce((s, v) => s + sizeOfShape(v.half?.shape ?? v.shape), 0);
   }
 
   /**

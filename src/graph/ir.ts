@@ -24,6 +24,8 @@ export interface Value {
   sources?: Tensor[];
   /** Weight-only int8 quantization: the stored int8 values and per-output-channel scales (tensor = w * scale). */
   int8?: { w: Int8Array; scale: Float32Array };
+  /** Float16 storage: the tensor holds half values two per int32 word; `shape` is the weight's own (src/graph/half.ts). */
+  half?: { shape: Shape };
 }
 
 export type Attrs = Record<string, unknown>;

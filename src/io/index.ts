@@ -29,13 +29,23 @@ export interface LoadOptions {
    * model that handles them as IEEE arithmetic and ONNX Runtime do (IsNaN, casts, masks of missing values).
    */
   nonFinite?: 'refuse' | 'allow';
+  /**
+   * 'float16': the weights of dense layers, convolutions and matrix products kept as float16 in the backend's
+   * memory (a GPU's too: half the bytes), each widened to float32 right before its layer (computation stays
+   * float32; values rounded to half once). Those weights do not train; saved, they are FLOAT16 initializers.
+   * summary() says how many and the bytes. Default 'float32'.
+   */
+  weights?: 'float32' | 'float16';
 }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
   const nf = options.nonFinite;
   if (nf !== undefined && nf !== 'refuse' && nf !== 'allow') throw new Error(`edgegrad.loadModel: options.nonFinite must be 'refuse' or 'allow', got ${JSON.stringify(nf)}`);
+  const w = options.weights;
+  if (w !== undefined && w !== 'float32' && w !== 'float16') throw new Error(`edgegrad.loadModel: options.weights must be 'float32' or 'float16', got ${JSON.stringify(w)}`);
   const model = await loadAny(source, options);
   model.nonFinite = nf ?? 'refuse';
+  if (w === 'float16') model.halfStorage = (await import('../graph/half.js')).storeHalf(model.graph);
   return model;
 }
 

@@ -14,6 +14,7 @@ import { recurrentKernels } from './recurrent.js';
 import { deviceStats, syncStats, type DeviceStats } from './stats.js';
 import { deviceIndexing, type DeviceIndexing } from './indexing.js';
 import { deviceNumeric, type DeviceNumeric } from './numeric.js';
+import { deviceHalf, type DeviceHalf } from './half.js';
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
 const DESCRIPTOR = 64;
@@ -31,6 +32,8 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
   readonly indexing: DeviceIndexing & { settle(): Promise<void> };
   /** The kernels of the ops that loop over tensor memory on wasm (integers, casts, fakeQuant, ...: ./numeric.ts). */
   readonly numeric: DeviceNumeric;
+  /** Float16 weight storage's widening kernel (./half.ts). */
+  readonly half: DeviceHalf;
 
   private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport, heap: GpuHeap, private readonly descriptorValues: { values: readonly number[] }) {
     const random = randomKernels(heap), stats = deviceStats(heap);
@@ -43,6 +46,7 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
     this.stats = stats;
     this.indexing = deviceIndexing(heap, (bytes) => this.alloc(bytes));
     this.numeric = deviceNumeric(heap, this);
+    this.half = deviceHalf(heap);
     this.reclaimFloor = Infinity;
   }
 

@@ -2,7 +2,7 @@
 // is a feature map (NHWC in the IR, NCHW in ONNX), fresh unique names, initializers (float32, float16 + Cast,
 // int64, raw bytes, int8 + DequantizeLinear), and emitting nodes. Errors say 'edgegrad.toOnnx'.
 import type { Graph, Node } from '../../../graph/ir.js';
-import { toHalfBits } from '../../half.js';
+import { halfToFloat, toHalfBits } from '../../half.js';
 import { FLOAT, INT8, INT64, FLOAT16 } from '../proto.js';
 
 /** the opset the exporter writes */
@@ -26,7 +26,7 @@ export class ExportContext {
   /** values that are feature maps: NHWC in the IR, NCHW in the ONNX graph */
   readonly isMap = new Set<number>();
   private readonly used = new Set<string>();
-  private readonly half: boolean;
+  private half: boolean;
 
   /**
    * weights: float32 (default) or float16 storage (each weight cast to float in the graph); host: copies of
@@ -108,11 +108,34 @@ export class ExportContext {
     return this.host.get(id) ?? (this.g.values[id].tensor!.dataSync() as Float32Array | Int32Array);
   }
 
+  /** value id -> the float16-stored weight it widens (an unpackHalf node's output -> its packed input) */
+  private halves?: Map<number, number>;
+
+  /** The packed weight a value widens, if it is an unpackHalf's output (loadModel's weights: 'float16'). */
+  private halfSource(id: number): number | undefined {
+    this.halves ??= new Map(this.g.nodes.filter((n) => n.op === 'unpackHalf').map((n) => [n.outputs[0], n.inputs[0]]));
+    return this.halves.get(id);
+  }
+
   /** a parameter or state as an initializer: a filter in OIHW, a constant against a map as [1, C, 1, 1] */
   param(id: number, transform?: 'oihw' | 'map-const'): string {
+    const packed = this.halfSource(id);
+    // a float16-stored weight: written as float16 again (its values are halves), whatever the file's storage
+    if (packed !== undefined) return this.withHalf(() => this.weight(id, this.g.values[packed].name, unpackedData(this.data(packed), this.g.values[id].shape), transform));
     const v = this.g.values[id];
     if (v.int8 && transform !== 'map-const') return this.int8Weights(v.name, v.int8.w, v.shape, v.int8.scale);
-    const d = this.data(id);
+    return this.weight(id, v.name, this.data(id), transform);
+  }
+
+  private withHalf(f: () => string): string {
+    const was = this.half;
+    this.half = true;
+    try { return f(); } finally { this.half = was; }
+  }
+
+  /** weight data d of value id as an initializer named nm, transformed as param() says */
+  private weight(id: number, nm: string, d: ArrayLike<number>, transform?: 'oihw' | 'map-const'): string {
+    const v = { name: nm, shape: this.g.values[id].shape };
     if (transform === 'oihw') {
       const [H, W, I, O] = v.shape;
       return this.floatInit(v.name, [O, I, H, W], hwioToOihw(d, v.shape, new Float32Array(d.length)));
@@ -134,7 +157,7 @@ export class ExportContext {
     const known = this.onnxName.get(id);
     if (known) return known;
     const v = this.g.values[id];
-    if (v.kind === 'param' || v.kind === 'state') { const n = this.param(id); this.onnxName.set(id, n); return n; }
+    if (v.kind === 'param' || v.kind === 'state' || this.halfSource(id) !== undefined) { const n = this.param(id); this.onnxName.set(id, n); return n; }
     return fail(`value '${v.name}' is used before it is computed`);
   }
 }
@@ -152,3 +175,10 @@ export type Exporter = (cx: ExportContext, n: Node, out: string | undefined) => 
 
 /** One op family's exporters, by graph op. */
 export type ExportFamily = Record<string, Exporter>;
+
+/** The float values of n = prod(shape) halves packed two per int32 word (element 2k in the low bits of word k). */
+function unpackedData(words: ArrayLike<number>, shape: number[]): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1), out = new Float32Array(n);
+  for (let k = 0; k < n; k++) out[k] = halfToFloat((words[k >> 1] >>> ((k & 1) * 16)) & 0xffff);
+  return out;
+}

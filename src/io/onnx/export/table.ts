@@ -6,6 +6,7 @@ import { activationFamily } from './activation.js';
 import { castFamily } from './cast.js';
 import { convFamily } from './conv.js';
 import { denseFamily } from './dense.js';
+import { halfFamily } from './half.js';
 import { elementwiseFamily } from './elementwise.js';
 import { normFamily } from './norm.js';
 import { poolFamily } from './pool.js';
@@ -17,7 +18,7 @@ import { spatialFamily } from './spatial.js';
 export const EXPORT_FAMILIES: Readonly<Record<string, ExportFamily>> = {
   conv: convFamily, dense: denseFamily, activation: activationFamily, pool: poolFamily, norm: normFamily,
   elementwise: elementwiseFamily, shape: shapeFamily, spatial: spatialFamily, quant: quantFamily,
-  recurrent: recurrentFamily, cast: castFamily,
+  recurrent: recurrentFamily, cast: castFamily, half: halfFamily,
 };
 
 /** graph op -> exporter (a Map: no op name finds an Object.prototype member) */

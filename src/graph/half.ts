@@ -1,0 +1,67 @@
+// Float16 weight storage (loadModel's `weights: 'float16'`): the float32 weights (not the biases) of dense layers,
+// convolutions and matrix products are rounded to half precision once and kept as halves, two per 32-bit word, so they take
+// half the memory of float32 on the backend (a GPU's included); an `unpackHalf` node widens each to float32
+// right before its layer (src/ops/half.ts), and the planner reuses that buffer from layer to layer.
+import { floatToHalf } from '../io/half.js';
+import { Tensor, hostCopyOf, keepHostCopy } from '../tensor.js';
+import { sizeOfShape, type Graph } from './ir.js';
+
+/** Ops whose weight inputs (every input but the first) are stored as halves. */
+const READERS = new Set(['conv2d', 'dense', 'matMul']);
+/** Smaller weights (biases, scales) stay float32: they are few bytes, and a bias's precision matters more. */
+const MIN_SIZE = 256;
+
+export interface HalfReport {
+  /** weights stored as float16, and the bytes they take now and took as float32 */
+  weights: number;
+  bytes: number;
+  float32Bytes: number;
+  /** weights that stayed float32, with why */
+  kept: Array<{ name: string; reason: string }>;
+}
+
+/** Store g's eligible weights as float16, in place (before any plan is built). */
+export function storeHalf(g: Graph): HalfReport {
+  const report: HalfReport = { weights: 0, bytes: 0, float32Bytes: 0, kept: [] };
+  const readers = new Map<number, number[]>();
+  indexReaders(g, readers);
+  for (const v of [...g.values]) {
+    const by = readers.get(v.id);
+    if (v.kind !== 'param' || v.dtype !== 'float32' || !v.tensor || v.half || v.int8 || !by) continue;
+    const size = sizeOfShape(v.shape);
+    // the weight operand itself (a bias, input 2, stays float32)
+    if (size < MIN_SIZE || !by.every((i) => READERS.has(g.nodes[i].op) && g.nodes[i].inputs.indexOf(v.id) === 1)) continue;
+    const data = v.tensor.backend.syncRead ? v.tensor.dataSync() : hostCopyOf(v.tensor);
+    if (!data) { report.kept.push({ name: v.name, reason: 'its values are on a GPU without a host copy' }); continue; }
+    const bad = Array.prototype.findIndex.call(data, (x: number) => !(Math.abs(x) <= 65504));
+    if (bad >= 0) { report.kept.push({ name: v.name, reason: `value ${data[bad]} (element ${bad}) is beyond float16's range` }); continue; }
+    const words = new Int32Array(Math.ceil(size / 2));
+    for (let k = 0; k < size; k++) words[k >> 1] |= floatToHalf(data[k]) << ((k & 1) * 16);
+    const packed = Tensor.empty([words.length], 'int32', v.tensor.backend);
+    packed.write(words);
+    keepHostCopy(packed, words);
+    const shape = v.shape.slice();
+    v.tensor.dispose();
+    Object.assign(v, { tensor: packed, shape: [words.length], dtype: 'int32', trainable: false, half: { shape } });
+    // the widening node right before the first layer that reads the weight; those layers read its output
+    const [u] = g.node('unpackHalf', [v.id], { shape }, `${v.name}/f32`, v.layer);
+    const node = g.nodes.pop()!;
+    g.nodes.splice(Math.min(...by), 0, node);
+    g.nodes.forEach((n, k) => { n.id = k; if (n !== node) n.inputs = n.inputs.map((id) => (id === v.id ? u : id)); });
+    indexReaders(g, readers); // the nodes moved
+    report.weights++;
+    report.bytes += words.length * 4;
+    report.float32Bytes += size * 4;
+  }
+  return report;
+}
+
+/** readers: value id -> the indices of the nodes that read it. */
+function indexReaders(g: Graph, readers: Map<number, number[]>): void {
+  readers.clear();
+  g.nodes.forEach((n, i) => n.inputs.forEach((id) => {
+    const r = readers.get(id) ?? [];
+    if (!r.includes(i)) r.push(i);
+    readers.set(id, r);
+  }));
+}
