@@ -128,6 +128,35 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     expect(await main(['info', 'models/digits-cnn.onnx', '--backend'], () => {})).toBe(2);
     setBackend(wasm);
   });
+  it('fit sums its metrics on the device and reads them with the loss once per epoch: accuracy (sparse, one-hot, binary), mse and mae as on wasm', async () => {
+    const xh = Float32Array.from({ length: 48 * 5 }, (_, i) => Math.sin(i * 1.3));
+    const cases = [
+      { loss: 'sparseCategoricalCrossentropy', units: 3, act: 'softmax', y: () => eg.tensor(Int32Array.from({ length: 48 }, (_, i) => (i * 7) % 3), [48], 'int32'), metrics: ['accuracy', 'sparseCategoricalAccuracy'] },
+      { loss: 'categoricalCrossentropy', units: 3, act: 'softmax', y: () => eg.tensor(Float32Array.from({ length: 144 }, (_, i) => (i % 3 === Math.floor(i / 3) % 3 ? 1 : 0)), [48, 3]), metrics: ['accuracy', 'mse'] },
+      { loss: 'binaryCrossentropy', units: 2, act: 'sigmoid', y: () => eg.tensor(Float32Array.from({ length: 96 }, (_, i) => (i % 5 < 2 ? 1 : 0)), [48, 2]), metrics: ['accuracy', 'mae', 'binaryAccuracy'] },
+    ] as const;
+    for (const c of cases) {
+      const run = async (be: Backend) => {
+        setBackend(be);
+        const m = eg.sequential({ layers: [eg.layers.dense({ units: 8, activation: 'tanh', inputShape: [5], seed: 1 }), eg.layers.dense({ units: c.units, activation: c.act, seed: 2 })] });
+        m.compile({ optimizer: 'adam', loss: c.loss, metrics: [...c.metrics] });
+        let reads = 0;
+        const read = be.read.bind(be);
+        be.read = (p: number, n: number) => { reads++; return read(p, n); };
+        try {
+          const h = await m.fit(eg.tensor(xh, [48, 5]), c.y(), { epochs: 3, batchSize: 6 });
+          return { h: h.history, reads };
+        } finally {
+          be.read = read;
+        }
+      };
+      const a = await run(wasm), b = await run(gpu);
+      for (const k of c.metrics) expectClose(b.h[k], a.h[k], 1e-5, `${c.loss} ${k}`);
+      // 8 batches an epoch: the loss and metrics are read once per epoch (plus the weights' host copies), not per batch
+      expect(b.reads, c.loss).toBeLessThanOrEqual(3 * (1 + 4 + 2));
+    }
+  });
+
   it('out of GPU memory: a clear error naming the sizes, and what was there before still runs and reads', async () => {
     setBackend(gpu);
     const m = eg.sequential({ layers: [eg.layers.dense({ units: 3, inputShape: [4], seed: 1 })] });

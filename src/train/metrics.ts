@@ -9,6 +9,14 @@ function argmax(v: ArrayLike<number>, off: number, n: number): number {
   return best;
 }
 
+/** What a metric computes, given the labels' form: 'accuracy' follows the loss as Keras does (see metricSum). */
+export type MetricKind = 'sparse' | 'categorical' | 'binary' | 'mse' | 'mae';
+export function metricKind(name: MetricName, sparse: boolean, classes: number): MetricKind {
+  return name === 'accuracy' ? (sparse ? 'sparse' : classes === 1 ? 'binary' : 'categorical')
+    : name === 'binaryAccuracy' ? 'binary' : name === 'categoricalAccuracy' ? 'categorical' : name === 'sparseCategoricalAccuracy' ? 'sparse'
+      : name === 'meanSquaredError' || name === 'mse' ? 'mse' : 'mae';
+}
+
 /**
  * Sum of the metric over `rows` examples of `cols` values each. 'accuracy' follows the loss as Keras does:
  * sparse labels -> argmax vs index; one class -> threshold 0.5 (binary); else argmax vs argmax. Outputs with
@@ -17,9 +25,7 @@ function argmax(v: ArrayLike<number>, off: number, n: number): number {
 export function metricSum(name: MetricName, pred: ArrayLike<number>, target: ArrayLike<number>, rows: number, cols: number, sparse: boolean,
   classes = cols): number {
   let s = 0;
-  const kind = name === 'accuracy' ? (sparse ? 'sparse' : classes === 1 ? 'binary' : 'categorical')
-    : name === 'binaryAccuracy' ? 'binary' : name === 'categoricalAccuracy' ? 'categorical' : name === 'sparseCategoricalAccuracy' ? 'sparse'
-      : name === 'meanSquaredError' || name === 'mse' ? 'mse' : 'mae';
+  const kind = metricKind(name, sparse, classes);
   const steps = Math.max(1, Math.round(cols / classes));
   for (let r = 0; r < rows; r++) {
     const o = r * cols;

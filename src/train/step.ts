@@ -10,7 +10,8 @@ import { fill, type Tensor } from '../tensor.js';
 import type { Optimizer } from './optimizers.js';
 import type { DeviceStats } from '../backend/webgpu/stats.js';
 import type { Logs } from './callbacks.js';
-import { metricSum, type MetricName } from './metrics.js';
+import { metricKind, metricSum, type MetricName } from './metrics.js';
+import type { DeviceMetrics } from '../backend/webgpu/metrics.js';
 
 /** A compiled forward + loss (+ backward) plan and where its values are. */
 export interface TrainPlan {
@@ -216,8 +217,10 @@ export class Accumulator {
     this.metrics = names.map(() => 0);
   }
 
-  /** On a backend that reads back only asynchronously: the loss sums (total, then each head's), on the device, read by settle(). */
+  /** On a backend that reads back only asynchronously: the loss sums (total, then each head's) and the metrics' sums, on the device, read by settle(). */
   private device?: Tensor;
+  /** Whether the metrics are summed on the device (a backend with the metric kernel) rather than read back per batch. */
+  private metricsOnDevice = false;
 
   private headsOf(tp: TrainPlan): NonNullable<TrainPlan['heads']> {
     const heads = tp.heads ?? [];
@@ -232,9 +235,22 @@ export class Accumulator {
   add(tp: TrainPlan, y: Tensor | Tensor[], b: number): number {
     const be = tp.plan.be, heads = this.headsOf(tp);
     if (!be.syncRead) {
-      this.device ??= fill([1 + heads.length], 0);
+      // the loss sums (total, then each head's), then each metric's: summed on the device, read by settle()
+      const slots = heads.length ? heads.reduce((n, h) => n + h.metrics.length, 0) : this.names.length;
+      this.device ??= fill([1 + heads.length + slots], 0);
       be.kernels.axpy(1, b, tp.plan.ptr(tp.loss), this.device.ptr);
       heads.forEach((h, k) => be.kernels.axpy(1, b, tp.plan.ptr(h.loss), this.device!.ptr + (k + 1) * 4));
+      const gm = (be as { metrics?: DeviceMetrics }).metrics;
+      if (gm && slots) {
+        let slot = 1 + heads.length;
+        const sum = (m: MetricName, pred: number, yId: number, sparse: boolean) => {
+          const outs = tp.plan.shapes[pred].reduce((a, c) => a * c, 1), classes = tp.plan.shapes[pred].at(-1)!;
+          gm.sumTo(metricKind(m, sparse, classes), b, outs / b, classes, tp.plan.ptr(pred), tp.plan.ptr(yId), this.device!.ptr + slot++ * 4);
+        };
+        if (heads.length) heads.forEach((h) => h.metrics.forEach((m) => sum(m, h.pred, h.y, h.sparse)));
+        else this.names.forEach((m) => sum(m, tp.pred, tp.y, (y as Tensor).dtype === 'int32'));
+        this.metricsOnDevice = true;
+      }
       return NaN;
     }
     const loss = tp.plan.view(tp.loss)[0];
@@ -273,6 +289,7 @@ export class Accumulator {
    * predictions and labels are read back (small: a batch of outputs) and counted on the CPU.
    */
   async addMetrics(tp: TrainPlan, y: Tensor | Tensor[], b: number): Promise<void> {
+    if (this.metricsOnDevice) return; // summed on the device by add(), read by settle()
     const heads = this.headsOf(tp);
     if (heads.length) {
       for (let k = 0; k < heads.length; k++) {
@@ -291,6 +308,11 @@ export class Accumulator {
     const sums = await this.device.data();
     this.loss = sums[0];
     this.headSums?.forEach((h, k) => { h.loss = sums[k + 1]; });
+    if (this.metricsOnDevice) {
+      let slot = 1 + (this.headSums?.length ?? 0);
+      if (this.headSums) this.headSums.forEach((h) => h.metrics.forEach((_, i) => { h.metrics[i] = sums[slot++]; }));
+      else this.metrics.forEach((_, i) => { this.metrics[i] = sums[slot++]; });
+    }
     this.device.dispose();
     this.device = undefined;
   }

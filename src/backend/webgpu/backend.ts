@@ -15,6 +15,7 @@ import { deviceStats, syncStats, type DeviceStats } from './stats.js';
 import { deviceIndexing, type DeviceIndexing } from './indexing.js';
 import { deviceNumeric, type DeviceNumeric } from './numeric.js';
 import { deviceHalf, type DeviceHalf } from './half.js';
+import { deviceMetrics, type DeviceMetrics } from './metrics.js';
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
 const DESCRIPTOR = 64;
@@ -34,6 +35,8 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
   readonly numeric: DeviceNumeric;
   /** Float16 weight storage's widening kernel (./half.ts). */
   readonly half: DeviceHalf;
+  /** fit's metrics summed on the device (./metrics.ts). */
+  readonly metrics: DeviceMetrics;
 
   private constructor(readonly device: GPUDevice, readonly adapter: AdapterReport, heap: GpuHeap, private readonly descriptorValues: { values: readonly number[] }) {
     const random = randomKernels(heap), stats = deviceStats(heap);
@@ -47,6 +50,7 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
     this.indexing = deviceIndexing(heap, (bytes) => this.alloc(bytes));
     this.numeric = deviceNumeric(heap, this);
     this.half = deviceHalf(heap);
+    this.metrics = deviceMetrics(heap);
     this.reclaimFloor = Infinity;
   }
 
