@@ -69,7 +69,7 @@ export async function mobilenetTransfer(eg, { modelPath = 'models/mobilenet-v2-f
   const trainSeconds = (performance.now() - t0) / 1000;
   const fitBytes = end();
   t0 = performance.now();
-  const { accuracy } = model.evaluate(test.x, test.y, { batchSize });
+  const { accuracy } = await model.evaluateAsync(test.x, test.y, { batchSize });
   const testSeconds = (performance.now() - t0) / 1000;
   return {
     train: trainIdx.length, test: testIdx.length, accuracy, loadSeconds, trainSeconds, testSeconds, epochSeconds,

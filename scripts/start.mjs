@@ -2,7 +2,7 @@
 //   1. digits-cnn (pretrained on the digits 0-4) -> digits 5-9 from 100 labelled examples each, against the
 //      same CNN trained from scratch; the fine-tuned model is written to out/ as ONNX and reloaded.
 //   2. MobileNetV2 ImageNet features (from nsfwjs) -> all ten digits from 100 labelled examples each.
-// `npm start -- --quick` runs only the first part; `--labels-curve` adds the accuracy-vs-labels curve to the
+// `npm start -- --quick` runs only the first part (`--backend webgpu`: on a GPU); `--labels-curve` adds the accuracy-vs-labels curve to the
 // report (out/digits-5-9.report.html: curves per epoch, confusion matrix on the test digits).
 import * as eg from 'edgegrad';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,12 +10,14 @@ import { digitsTransfer } from '../models/digits-transfer.mjs';
 import { mobilenetTransfer } from '../models/mobilenet-transfer.mjs';
 
 const t0 = performance.now();
-const be = await eg.ready();
+// `npm start -- --backend webgpu`: the same runs on a GPU (the package 'webgpu' in Node; see the README)
+const bi = process.argv.indexOf('--backend');
+const be = await eg.ready(bi > 0 ? { backend: process.argv[bi + 1] } : {});
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 const pct = (v) => `${(v * 100).toFixed(1)}%`;
 const row = (a, b, c) => console.log(`  ${a.padEnd(60)} ${b.padStart(13)} ${c.padStart(10)}`);
 
-console.log(`edgegrad: transfer learning on digits 5-9 from 100 labelled examples each (wasm build: ${be.build})`);
+console.log(`edgegrad: transfer learning on digits 5-9 from 100 labelled examples each (${be.name === 'wasm' ? `wasm build: ${be.build}` : `backend: ${be.name}`})`);
 const r = await digitsTransfer(eg, { log: (line) => console.log(`  ${line}`) });
 mkdirSync('out', { recursive: true });
 const out = 'out/digits-5-9.onnx';
@@ -23,8 +25,8 @@ r.model.classNames = ['5', '6', '7', '8', '9']; // stored in the file: edgegrad 
 await r.model.save(out);
 const back = await eg.loadModel(out);
 const probe = eg.randomUniform([4, 28, 28, 1], 0, 1, 5);
-const want = r.model.predict(probe).dataSync();
-const same = Math.max(...Array.from(back.predict(probe).dataSync(), (v, i) => Math.abs(v - want[i])));
+const want = await r.model.predict(probe).data();
+const same = Math.max(...Array.from(await back.predict(probe).data(), (v, i) => Math.abs(v - want[i])));
 console.log('');
 row('setup', 'test accuracy', 'train time');
 row('(a) same CNN from scratch', pct(r.accuracy.scratch), `${r.seconds.scratch.toFixed(1)} s`);

@@ -198,9 +198,16 @@ export class Model extends Layer {
     return this.inputs.map((s, i) => ('input' in s.source ? s.source.input : `input_${i}`));
   }
 
-  /** The outputs' names: the producing layer's (with its output index where a layer gives several), in order. */
+  /**
+   * The outputs' names, in order: an imported graph's outputs keep their own (the file's), the others take
+   * the producing layer's (with its output index where a layer gives several).
+   */
   get outputNames(): string[] {
-    const base = this.outputs.map((s, i) => ('layer' in s.source ? s.source.layer.name : `output_${i}`));
+    const own = (s: SymbolicTensor): string | undefined => {
+      const src = s.source as { layer?: Layer; index?: number };
+      return src.layer instanceof GraphLayer && src.index !== undefined && src.layer.model.outputNames.length > 1 ? src.layer.model.outputNames[src.index] : undefined;
+    };
+    const base = this.outputs.map((s, i) => own(s) ?? ('layer' in s.source ? s.source.layer.name : `output_${i}`));
     return this.outputs.map((s, i) => (base.indexOf(base[i]) !== base.lastIndexOf(base[i]) && 'index' in s.source ? `${base[i]}:${s.source.index}` : base[i]));
   }
 

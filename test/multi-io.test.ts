@@ -213,6 +213,9 @@ describe('an imported model with two inputs and two outputs (PyTorch export)', (
     const imageIn = eg.input({ shape: [6, 6, 1], name: 'image' }), featuresIn = eg.input({ shape: [5], name: 'features' });
     const [, value] = gm.applyAll([imageIn, featuresIn]);
     const tuned = eg.model({ inputs: [imageIn, featuresIn], outputs: value });
+    // wrapped whole, the graph's outputs keep the file's names (not 'graph:0')
+    const i2 = eg.input({ shape: [6, 6, 1], name: 'image' }), f2 = eg.input({ shape: [5], name: 'features' });
+    expect(eg.model({ inputs: [i2, f2], outputs: gm.applyAll([i2, f2]) }).outputNames).toEqual(['logits', 'value']);
     const nhwc = eg.tensor(Float32Array.from({ length: N * 36 }, (_, i) => img.dataSync()[Math.floor(i / 36) * 36 + (i % 36)]), [N, 6, 6, 1]);
     const target = eg.tensor(Float32Array.from({ length: N }, (_, i) => Math.sin(i)), [N, 1]);
     tuned.compile({ optimizer: eg.optimizers.adam({ learningRate: 0.05 }), loss: 'meanSquaredError' });
