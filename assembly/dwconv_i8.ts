@@ -2,7 +2,7 @@
 // over NHWC u8 activations (per-tensor zero point za) and s8 weights [KH, KW, C * mult] (the float depthwise
 // layout, conv.ts: output channel o = c * mult + m), i32 accumulation, any kernel / stride / padding / dilation /
 // multiplier; taps outside the image contribute 0 (they read za). Epilogues as the int8 GEMM's (gemm_i8.ts): raw i32,
-// requantized u8, or dequantized f32 with ReLU / ReLU6.
+// requantized u8, dequantized f32 with ReLU / ReLU6, or that f32 quantized for the next int8 layer (QOUT_U8F).
 //
 // A K = KH*KW GEMM would waste the GEMM's micro-kernel (conv.ts says the same of the float case), so this is
 // direct, with SIMD over channels (one build source, three bodies):
@@ -20,8 +20,8 @@
 // Threaded builds share output rows over the pool (JOB_QDW, as the float depthwise does with JOB_CONV), the
 // call's state passed to the workers through jobArgs; each output is computed by one thread in the one-thread
 // order, so the bytes do not depend on the thread count. (The int8 GEMM is still single-threaded.)
-import { truncSatI32 } from './common';
-import { QOUT_I32, QOUT_U8 } from './gemm_i8';
+import { truncSatI32, quantizeOne, quantize16Exact } from './common';
+import { QOUT_I32, QOUT_U8, QOUT_U8F } from './gemm_i8';
 import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, tileScratch } from './threads';
 
 // byte offsets of the taps from the top-left one, for the interior path
@@ -31,6 +31,7 @@ const OFF: usize = memory.data(MAX_TAPS * 4, 16);
 let H: i32 = 0, W: i32 = 0, KH: i32 = 0, KW: i32 = 0, CO: i32 = 0, DH: i32 = 1, DW: i32 = 1;
 let ZA: i32 = 0, MODE: i32 = 0, ACT: i32 = 0, ZY: i32 = 0, QMIN: i32 = 0, QMAX: i32 = 255;
 let WPTR: usize = 0, MULT: usize = 0;
+// QOUT_U8F: the next layer's input scale (MULT[CO])
 // per channel: bias (exact (x - za) products) and bias + (128 - za) * sum w (s8 products over every tap)
 let TERM0: usize = 0, TERM1: usize = 0;
 // CO bytes of za: what a tap outside the image reads on the s8 path ((za - 128) w, which TERM1 cancels)
@@ -69,7 +70,8 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
     let f = <f32>v * load<f32>(MULT + (<usize>o << 2));
     if (ACT != 0) f = <f32>0 < f ? f : <f32>0;
     if (ACT == 2) f = f < <f32>6 ? f : <f32>6;
-    store<f32>(out + (<usize>o << 2), f);
+    if (MODE == QOUT_U8F) store<u8>(out + <usize>o, quantizeOne(f, load<f32>(MULT + (<usize>CO << 2)), ZY));
+    else store<f32>(out + (<usize>o << 2), f);
   }
 }
 
@@ -81,7 +83,17 @@ export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32
       let f = f32x4.mul(f32x4.convert_i32x4_s(v), v128.load(MULT + (<usize>o << 2)));
       if (ACT != 0) f = f32x4.pmax(f32x4.splat(0), f);
       if (ACT == 2) f = f32x4.pmin(f32x4.splat(6), f);
-      v128.store(out + (<usize>o << 2), f);
+      if (MODE == QOUT_U8F && quantize16Exact(ZY)) {
+        // quantize16's steps (common.ts) on 4 values: the bytes quantizeU8 of the f32 output would give
+        const q = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(f, f32x4.splat(load<f32>(MULT + (<usize>CO << 2))))));
+        const h = i16x8.add_sat_s(i16x8.narrow_i32x4_s(q, q), i16x8.splat(<i16>ZY));
+        v128.store32_lane(out + <usize>o, i8x16.narrow_i16x8_u(h, h), 0);
+      } else if (MODE == QOUT_U8F) {
+        emit1(out, o, i32x4.extract_lane(v, 0)); emit1(out, o + 1, i32x4.extract_lane(v, 1));
+        emit1(out, o + 2, i32x4.extract_lane(v, 2)); emit1(out, o + 3, i32x4.extract_lane(v, 3));
+      } else {
+        v128.store(out + (<usize>o << 2), f);
+      }
     } else if (MODE == QOUT_I32) {
       v128.store(out + (<usize>o << 2), v);
     } else {
@@ -300,7 +312,8 @@ function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
 /**
  * Depthwise int8 convolution of x (u8 NHWC [N, H, W, C], zero point za) with w (s8 [KH, KW, CO], CO = C * mult):
  * y [N, OH, OW, CO] is i32 (mode QOUT_I32), u8 (QOUT_U8: clamp(nearest(v * mult[o]) + zy, qmin, qmax)) or f32
- * (QOUT_F32: v * mult[o], then ReLU (act 1) or ReLU6 (act 2)), v = sum + bias[o] (bias: CO i32, or 0).
+ * (QOUT_F32: v * mult[o], then ReLU (act 1) or ReLU6 (act 2)), or that f32 quantized to u8 by scale mult[CO] and
+ * zero point zy (QOUT_U8F, as quantizeU8), v = sum + bias[o] (bias: CO i32, or 0).
  * Padding is explicit (top / left; the output size says the rest). work: qdepthwiseWorkSize bytes.
  */
 export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH: i32, SW: i32, PT: i32, PL: i32, dh: i32, dw: i32,
@@ -355,7 +368,7 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
 
 /** Output rows [r0, r1) of the N * OH rows (the call's state in the globals). */
 function rows(r0: i32, r1: i32): void {
-  const pixelBytes = <usize>CO * (MODE == QOUT_U8 ? 1 : 4);
+  const pixelBytes = <usize>CO * (MODE == QOUT_U8 || MODE == QOUT_U8F ? 1 : 4);
   const ox0 = OX0, ox1 = OX1, SW = SX, PL = PADL, OW = OUTW, taps = TAPS;
   for (let r = r0; r < r1; r++) {
     const n = r / OUTH, oy = r - n * OUTH;

@@ -14,6 +14,9 @@
 // - SIMD128: i32x4.dot_i16x8_s on sign/zero-extended operands, pairs of k per lane, reduced at the end.
 // - scalar: plain loops over the same packed layout.
 // Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
+// QOUT_U8F is the epilogue that links two int8 layers (src/quantize/u8-links.ts): the f32 epilogue's value
+// quantized by the next layer's input scale and zero point, in this kernel: the bytes that quantizeU8 of
+// QOUT_F32's output would give (the same f32 operations), without the f32 tensor in between.
 import { quantizeOne, quantize16, quantize16Exact, truncSatI32 } from './common';
 import { setIm2col, walkPatchPixel } from './im2col';
 
@@ -23,6 +26,7 @@ export const QMR: i32 = 4;
 export const QOUT_I32: i32 = 0;
 export const QOUT_U8: i32 = 1;
 export const QOUT_F32: i32 = 2;
+export const QOUT_U8F: i32 = 3;
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
@@ -229,7 +233,9 @@ let colTerm: usize = 0;
  * C (M x N, row stride ldc elements) from packed A (qgemmPackA) and packed weights (qgemmPackB with the
  * same relaxed7). bias: N i32 or 0. mult: N f32 (requantize / dequantize multipliers; unused for QOUT_I32).
  * QOUT_U8: clamp(nearest(acc * mult[n]) + zy, qmin, qmax) as u8; QOUT_F32: acc * mult[n], then ReLU
- * (act 1) or ReLU6 (act 2). work: qgemmWorkSize(N, K) bytes of scratch.
+ * (act 1) or ReLU6 (act 2); QOUT_U8F: QOUT_F32's value f, then u8 = quantizeOne(f, mult[N], zy) (x / scale
+ * rounded half to even, plus zy, saturated: quant.ts quantizeU8; mult holds N + 1 floats, qmin / qmax unused).
+ * work: qgemmWorkSize(N, K) bytes of scratch.
  */
 export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, colSums: usize, bias: usize, relaxed7: i32,
   mode: i32, C: usize, ldc: i32, mult: usize, zy: i32, qmin: i32, qmax: i32, act: i32, work: usize): void {
@@ -254,10 +260,11 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
       else if (ASC_FEATURE_SIMD) kernelSimd(exp, b, Kq);
       else kernelScalar(a, Kp, b, Kq);
       const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
-      if (ASC_FEATURE_SIMD && mode == QOUT_F32 && nr == QNR) {
+      if (ASC_FEATURE_SIMD && (mode == QOUT_F32 || mode == QOUT_U8F && quantize16Exact(zy)) && nr == QNR) {
         const t0 = v128.load(colTerm + (<usize>n0 << 2)), t1 = v128.load(colTerm + (<usize>n0 << 2), 16);
         const s0 = v128.load(mult + (<usize>n0 << 2)), s1 = v128.load(mult + (<usize>n0 << 2), 16);
         const zero = f32x4.splat(0), six = f32x4.splat(6);
+        const ys = f32x4.splat(mode == QOUT_U8F ? load<f32>(mult + (<usize>N << 2)) : 1), zv = i16x8.splat(<i16>zy);
         for (let r = 0; r < mr; r++) {
           const rt = i32x4.splat(useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0);
           const acc = ACC + <usize>(r * QNR * 4);
@@ -265,6 +272,14 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
           let y1 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(i32x4.add(v128.load(acc, 16), t1), rt)), s1);
           if (act != 0) { y0 = f32x4.max(y0, zero); y1 = f32x4.max(y1, zero); }
           if (act == 2) { y0 = f32x4.min(y0, six); y1 = f32x4.min(y1, six); }
+          if (mode == QOUT_U8F) {
+            // quantize16's steps (common.ts) on 8 values: the bytes quantizeU8 would give
+            const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(y0, ys)));
+            const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(y1, ys)));
+            const h = i16x8.add_sat_s(i16x8.narrow_i32x4_s(q0, q1), zv), b = i8x16.narrow_i16x8_u(h, h);
+            v128.store64_lane(C + <usize>(m0 + r) * <usize>ldc + <usize>n0, b, 0);
+            continue;
+          }
           const out = C + ((<usize>(m0 + r) * <usize>ldc + <usize>n0) << 2);
           v128.store(out, y0); v128.store(out, y1, 16);
         }
@@ -287,7 +302,8 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
             let f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
             if (act == 1) f = max<f32>(f, 0);
             else if (act == 2) f = min<f32>(max<f32>(f, 0), 6);
-            store<f32>(C + ((row + <usize>c) << 2), f);
+            if (mode == QOUT_U8F) store<u8>(C + row + <usize>c, quantizeOne(f, load<f32>(mult + (<usize>N << 2)), zy));
+            else store<f32>(C + ((row + <usize>c) << 2), f);
           }
         }
       }

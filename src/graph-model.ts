@@ -9,6 +9,7 @@ import { runEager } from './graph/eager.js';
 import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
+import { linkU8 } from './quantize/u8-links.js';
 import { Tensor, formatShape, tensor } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
@@ -121,7 +122,11 @@ export class GraphModel {
     if ([...this.plans.values()].some((q) => q.stale)) { this.dispose(); this.inferGraph = undefined; }
     let p = this.plans.get(batch);
     if (!p) {
-      this.inferGraph ??= optimizeForInference(this.graph);
+      if (!this.inferGraph) {
+        this.inferGraph = optimizeForInference(this.graph);
+        // consecutive int8 layers pass u8 to each other (the stored graph keeps f32 between them)
+        linkU8(this.inferGraph);
+      }
       p = new Plan(this.inferGraph, { batch, training: false });
       this.plans.set(batch, p);
     }
