@@ -15,9 +15,12 @@
 // - scalar: plain loops over the same packed layout.
 // Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
 // QOUT_U8F is the epilogue that links two int8 layers (src/quantize/u8-links.ts): the f32 epilogue's value
-// quantized by the next layer's input scale and zero point, in this kernel: the bytes that quantizeU8 of
-// QOUT_F32's output would give (the same f32 operations), without the f32 tensor in between.
+// quantized by the next layer's input scale and zero point: the bytes that quantizeU8 of QOUT_F32's output
+// would give, without the f32 tensor in between. Each block of 4 rows is staged as f32 in the scratch (in
+// cache) and quantized by quantizeU8's loop, 16 values a step: rounding 4 or 8 values at a time inside the
+// tile loop measured 2-3x slower than the f32 epilogue and a separate quantizeU8 pass together.
 import { quantizeOne, quantize16, quantize16Exact, truncSatI32 } from './common';
+import { quantizeU8 } from './quant';
 import { setIm2col, walkPatchPixel } from './im2col';
 
 export const QNR: i32 = 8;
@@ -40,9 +43,12 @@ export function qgemmPackedASize(M: i32, K: i32): i32 {
   return roundUp(M, QMR) * (roundUp(K, 4) + 4);
 }
 
-/** Bytes of qgemm's scratch for N columns of K: column terms, and 4 rows expanded for the SIMD128 kernel. */
+/**
+ * Bytes of qgemm's scratch for N columns of K: column terms, 4 rows expanded for the SIMD128 kernel, and 4 rows
+ * of f32 (QOUT_U8F stages a row block there).
+ */
 export function qgemmWorkSize(N: i32, K: i32): i32 {
-  return N * 4 + 16 * roundUp(K, 4) + 64;
+  return N * 4 + 16 * roundUp(K, 4) + 16 * N + 96;
 }
 
 /** Whether every weight of W (K x N s8, row stride ldw) lies in [-64, 63]: the relaxed kernel's range. */
@@ -94,10 +100,20 @@ export function qgemmPackA(M: i32, K: i32, A: usize, lda: i32, dst: usize): void
   const sums = dst + <usize>(roundUp(M, QMR) * Kp);
   for (let m = 0; m < M; m++) {
     const src = A + <usize>(m * lda), row = dst + <usize>(m * Kp);
-    let s = 0;
-    memory.copy(row, src, <usize>K);
-    for (let k = 0; k < K; k++) s += <i32>load<u8>(src + <usize>k);
-    for (let k = K; k < Kp; k++) store<u8>(row + <usize>k, 0);
+    let s = 0, k = 0;
+    if (ASC_FEATURE_SIMD) {
+      // 16 bytes at a time: copied, and summed by two pairwise widenings (a byte loop here cost as much as
+      // the GEMM itself on a short row)
+      let acc = i32x4.splat(0);
+      for (; k + 16 <= K; k += 16) {
+        const v = v128.load(src + <usize>k);
+        v128.store(row + <usize>k, v);
+        acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v)));
+      }
+      s = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+    }
+    for (; k < K; k++) { const v = load<u8>(src + <usize>k); store<u8>(row + <usize>k, v); s += <i32>v; }
+    for (; k < Kp; k++) store<u8>(row + <usize>k, 0);
     store<i32>(sums + (<usize>m << 2), s);
   }
   // rows past M (up to the tile) are zero so full tiles can run over them
@@ -244,6 +260,10 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   const useRelaxed = ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0;
   colTerm = work;
   const exp = (work + <usize>(N * 4) + 15) & ~<usize>15;
+  // QOUT_U8F: the f32 epilogue into 4 staged rows of N floats, quantized into C after each row block
+  const staged = mode == QOUT_U8F, em = staged ? QOUT_F32 : mode;
+  const stage = (exp + <usize>(16 * Kp) + 15) & ~<usize>15;
+  const out0 = staged ? stage : C, ld = staged ? N : ldc;
   for (let n = 0; n < N; n++) {
     const cs = load<i32>(colSums + (<usize>n << 2));
     let t = (bias ? load<i32>(bias + (<usize>n << 2)) : 0) - za * cs;
@@ -260,11 +280,12 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
       else if (ASC_FEATURE_SIMD) kernelSimd(exp, b, Kq);
       else kernelScalar(a, Kp, b, Kq);
       const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
-      if (ASC_FEATURE_SIMD && (mode == QOUT_F32 || mode == QOUT_U8F && quantize16Exact(zy)) && nr == QNR) {
+      // the output row of tile row r: C's row m0 + r, or staged row r
+      const r0 = staged ? 0 : m0;
+      if (ASC_FEATURE_SIMD && em == QOUT_F32 && nr == QNR) {
         const t0 = v128.load(colTerm + (<usize>n0 << 2)), t1 = v128.load(colTerm + (<usize>n0 << 2), 16);
         const s0 = v128.load(mult + (<usize>n0 << 2)), s1 = v128.load(mult + (<usize>n0 << 2), 16);
         const zero = f32x4.splat(0), six = f32x4.splat(6);
-        const ys = f32x4.splat(mode == QOUT_U8F ? load<f32>(mult + (<usize>N << 2)) : 1), zv = i16x8.splat(<i16>zy);
         for (let r = 0; r < mr; r++) {
           const rt = i32x4.splat(useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0);
           const acc = ACC + <usize>(r * QNR * 4);
@@ -272,27 +293,19 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
           let y1 = f32x4.mul(f32x4.convert_i32x4_s(i32x4.add(i32x4.add(v128.load(acc, 16), t1), rt)), s1);
           if (act != 0) { y0 = f32x4.max(y0, zero); y1 = f32x4.max(y1, zero); }
           if (act == 2) { y0 = f32x4.min(y0, six); y1 = f32x4.min(y1, six); }
-          if (mode == QOUT_U8F) {
-            // quantize16's steps (common.ts) on 8 values: the bytes quantizeU8 would give
-            const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(y0, ys)));
-            const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.div(y1, ys)));
-            const h = i16x8.add_sat_s(i16x8.narrow_i32x4_s(q0, q1), zv), b = i8x16.narrow_i16x8_u(h, h);
-            v128.store64_lane(C + <usize>(m0 + r) * <usize>ldc + <usize>n0, b, 0);
-            continue;
-          }
-          const out = C + ((<usize>(m0 + r) * <usize>ldc + <usize>n0) << 2);
+          const out = out0 + ((<usize>(r0 + r) * <usize>ld + <usize>n0) << 2);
           v128.store(out, y0); v128.store(out, y1, 16);
         }
         continue;
       }
       for (let r = 0; r < mr; r++) {
         const rt: i32 = useRelaxed ? -64 * load<i32>(rowSums + (<usize>(m0 + r) << 2)) : 0;
-        const row = <usize>(m0 + r) * <usize>ldc + <usize>n0;
+        const row = <usize>(r0 + r) * <usize>ld + <usize>n0;
         for (let c = 0; c < nr; c++) {
           const v = load<i32>(ACC + <usize>((r * QNR + c) << 2)) + load<i32>(colTerm + (<usize>(n0 + c) << 2)) + rt;
-          if (mode == QOUT_I32) {
+          if (em == QOUT_I32) {
             store<i32>(C + ((row + <usize>c) << 2), v);
-          } else if (mode == QOUT_U8) {
+          } else if (em == QOUT_U8) {
             const f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
             // trunc_sat in every build (the scalar one would trap on NaN or a product past the i32 range)
             let q = truncSatI32(nearest<f32>(f)) + zy;
@@ -302,11 +315,14 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
             let f = <f32>v * load<f32>(mult + (<usize>(n0 + c) << 2));
             if (act == 1) f = max<f32>(f, 0);
             else if (act == 2) f = min<f32>(max<f32>(f, 0), 6);
-            if (mode == QOUT_U8F) store<u8>(C + row + <usize>c, quantizeOne(f, load<f32>(mult + (<usize>N << 2)), zy));
-            else store<f32>(C + ((row + <usize>c) << 2), f);
+            store<f32>(out0 + ((row + <usize>c) << 2), f);
           }
         }
       }
+    }
+    if (staged) {
+      const ys = load<f32>(mult + (<usize>N << 2));
+      for (let r = 0, mr = min(QMR, M - m0); r < mr; r++) quantizeU8(N, stage + (<usize>(r * N) << 2), ys, zy, C + <usize>(m0 + r) * <usize>ldc);
     }
   }
 }
@@ -351,9 +367,18 @@ let qPad: u8 = 0;
   @inline copy(x: usize, row: usize, k: i32, s: i32, len: i32): i32 {
     const dst = row + <usize>k, src = x + <usize>s;
     let sum = 0;
-    // few bytes: a byte loop beats the memory.copy call
-    if (len < 16) { for (let c = 0; c < len; c++) { const v = load<u8>(src + <usize>c); store<u8>(dst + <usize>c, v); sum += <i32>v; } }
-    else { memory.copy(dst, src, <usize>len); for (let c = 0; c < len; c++) sum += <i32>load<u8>(src + <usize>c); }
+    let c = 0;
+    if (ASC_FEATURE_SIMD && len >= 16) {
+      // 16 bytes at a time, summed by two pairwise widenings (as qgemmPackA)
+      let acc = i32x4.splat(0);
+      for (; c + 16 <= len; c += 16) {
+        const v = v128.load(src + <usize>c);
+        v128.store(dst + <usize>c, v);
+        acc = i32x4.add(acc, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(v)));
+      }
+      sum = i32x4.extract_lane(acc, 0) + i32x4.extract_lane(acc, 1) + i32x4.extract_lane(acc, 2) + i32x4.extract_lane(acc, 3);
+    }
+    for (; c < len; c++) { const v = load<u8>(src + <usize>c); store<u8>(dst + <usize>c, v); sum += <i32>v; }
     return sum;
   }
   // @ts-ignore: decorator

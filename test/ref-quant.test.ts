@@ -284,6 +284,20 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
     }
   });
 
+  it('quantizeU8 rounds and saturates exactly around +-2^22, +-2^23, +-2^24 (where float spacing passes 1 and 2), -0 and subnormals', () => {
+    const edges = [0, -0, 1e-45, -1e-45, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 254.5, 255.5, 127.5, -127.5, 4194303.5, 4194304, 4194304.5, 4194305,
+      -4194303.5, -4194304, -4194305, 8388607.5, 8388608, 8388609, -8388608, 16777216, -16777216, 3e9, -3e9, 32767.5, -32768.5, 32768, -32769];
+    const x = new Float32Array(edges.length * 2);
+    edges.forEach((v, i) => { x[i] = v; x[edges.length + i] = Math.fround(v) + (i % 2 ? 1 : -1) * Math.abs(Math.fround(v)) * 2 ** -23; });
+    for (const [scale, zp] of [[1, 0], [1, 128], [1, 255], [0.5, 7], [2, 200]]) {
+      const X = t.buf(x.length * 4, x), Y = t.buf(x.length);
+      t.be.kernels.quantizeU8(x.length, X.w, scale, zp, Y.w);
+      t.ref.quantizeU8(x.length, X.r, scale, zp, Y.r);
+      t.expectSame(Y, `quantizeU8 edges scale=${scale} zp=${zp}`);
+      t.reset();
+    }
+  });
+
   it('qQuantizePackA -> qgemm matches quantizeU8 + qgemmPackA and wasm (dense path)', () => {
     const r = rng(9);
     for (const [M, K, N] of [[1, 1, 1], [3, 15, 5], [4, 16, 8], [5, 17, 9], [7, 33, 3], [2, 100, 11]]) {
@@ -386,6 +400,9 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
       runDepthwise(t, r, dwGeometry(1, 8, 8, 48, 3, 3, 1, 'same', 1, 1), za, `-128 weights za=${za}`, 'minus128');
     }
     runDepthwise(t, r, dwGeometry(1, 2, 2, 16, 3, 3, 1, 'valid', 1, 1), 7, 'OH = OW = 0');
+    // rows longer than the staged epilogue's stretch (8 KiB of f32: 51 pixels of 40 channels; one pixel of 2100)
+    runDepthwise(t, r, dwGeometry(1, 3, 150, 40, 3, 3, 1, 'same', 1, 1), 99, 'long rows');
+    runDepthwise(t, r, dwGeometry(1, 2, 4, 2100, 3, 3, 2, 'same', 1, 1), 3, 'a pixel past the stage');
   });
 
   it('qdepthwise epilogues with NaN, infinite and huge multipliers: no trap (scalar build: no trunc_sat), the same bytes', () => {
