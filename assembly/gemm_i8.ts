@@ -11,8 +11,14 @@
 //   makes them), weights are packed as w + 64 (in [0, 127]) and activations go in as a - 128 (signed):
 //   sum (a - 128)(w + 64) = sum a w + 64 sum a - 128 sum w - 8192 K, so sum a w comes back exactly from the
 //   row and column sums. 16 multiply-adds per instruction. Full-range weights take the SIMD128 path.
-// - SIMD128: i32x4.dot_i16x8_s on sign/zero-extended operands, pairs of k per lane, reduced at the end.
-// - scalar: plain loops over the same packed layout.
+// - SIMD128: i32x4.dot_i16x8_s, 8 multiply-adds per instruction. K up to WIDE_MAX_K: the weights are packed already widened to i16
+//   (the "wide" layout: per pair of k, columns 0-3 then 4-7, each as [w(k), w(k+1)]); each 4-row block of A is
+//   widened once into i16 rows, and the kernel splats one row's pair of k ([a(k), a(k+1)] x 4, one load) against
+//   both column halves: every accumulator lane is one output column, so nothing is reduced at the end, the
+//   accumulators start from the column terms (bias - za colSum) and the f32 epilogue runs on them in registers
+//   (XNNPACK's "c2" qs8 GEMMs, dot16x2 on wasm SIMD). Longer K: the quad layout, each quad of a row extended
+//   to i16 and doubled ([a0..a3, a0..a3]) against two columns' quads per dot, pairs summed at the end.
+// - scalar: plain loops over the quad layout.
 // Requantization rounds half to even (f32.nearest), as ONNX QuantizeLinear and ONNX Runtime do.
 // QOUT_U8F is the epilogue that links two int8 layers (src/quantize/u8-links.ts): the f32 epilogue's value
 // quantized by the next layer's input scale and zero point: the bytes that quantizeU8 of QOUT_F32's output
@@ -33,9 +39,17 @@ export const QOUT_U8F: i32 = 3;
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
-/** Bytes of packed weights for K x N. */
+/** K (rounded up to 4) up to which SIMD128 takes the wide layout: measured 12-15% faster at K 16-24, even at 64, 10% slower from ~500. */
+const WIDE_MAX_K: i32 = 64;
+
+/** Bytes of packed weights for K x N (the wide layout's: two bytes a weight). */
 export function qgemmPackedBSize(K: i32, N: i32): i32 {
-  return roundUp(N, QNR) * roundUp(K, 4);
+  return roundUp(N, QNR) * roundUp(K, 4) * (roundUp(K, 4) <= WIDE_MAX_K ? 2 : 1);
+}
+
+/** Whether qgemmPackB / qgemm use the wide (i16) layout: SIMD builds, short K, unless on the relaxed dot path. */
+@inline function wideLayout(K: i32, relaxed7: i32): bool {
+  return ASC_FEATURE_SIMD && roundUp(K, 4) <= WIDE_MAX_K && !(ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0);
 }
 
 /** Bytes of packed activations for M rows of K (rows of Kq*4 bytes, plus M i32 row sums). */
@@ -74,6 +88,23 @@ export function qgemmPackB(K: i32, N: i32, W: usize, ldw: i32, dst: usize, colSu
     let s = 0;
     for (let k = 0; k < K; k++) s += <i32>load<i8>(W + <usize>(k * ldw + n));
     store<i32>(colSums + (<usize>n << 2), s);
+  }
+  if (wideLayout(K, relaxed7)) {
+    // panels of Kq * 64 bytes: per pair of k, 8 columns of [w(k), w(k+1)] as i16
+    for (let nb = 0; nb < Np; nb += QNR) {
+      const panel = dst + <usize>nb * <usize>(Kq << 3);
+      for (let p = 0; p < Kq * 2; p++) {
+        for (let c = 0; c < QNR; c++) {
+          const n = nb + c;
+          for (let i = 0; i < 2; i++) {
+            const k = p * 2 + i;
+            const v: i32 = n < N && k < K ? <i32>load<i8>(W + <usize>(k * ldw + n)) : 0;
+            store<i16>(panel + <usize>(p * 32 + c * 4 + i * 2), <i16>v);
+          }
+        }
+      }
+    }
+    return;
   }
   for (let nb = 0; nb < Np; nb += QNR) {
     const panel = dst + <usize>nb * <usize>(Kq << 2);
@@ -173,6 +204,76 @@ const ACC: usize = memory.data(QMR * QNR * 4, 16);
   }
 }
 
+/**
+ * 4 rows of i16 A (expandRowsWide: rows of Kq * 8 bytes) x one wide panel of 8 columns over Kq quads, the
+ * accumulators starting from the column terms t (8 i32): per pair of k, one splat of each row's pair against
+ * the panel's two halves. QOUT_F32 with a full panel (f32 at out, row stride ld floats, mr rows, ReLU /
+ * ReLU6 by act) runs the epilogue on the registers; otherwise (epi false) the sums go to ACC.
+ */
+@inline function tileWide(a: usize, b: usize, Kq: i32, t: usize, epi: bool, mult: usize, out: usize, ld: i32, mr: i32, act: i32): void {
+  if (ASC_FEATURE_SIMD) {
+    const t0 = v128.load(t), t1 = v128.load(t, 16);
+    let c00 = t0, c01 = t1, c10 = t0, c11 = t1, c20 = t0, c21 = t1, c30 = t0, c31 = t1;
+    const stride = <usize>(Kq << 3);
+    let a0 = a, bp = b;
+    // two pairs of k (a quad) per step
+    for (let q = 0; q < Kq; q++) {
+      let w0 = v128.load(bp), w1 = v128.load(bp, 16);
+      let x = v128.load32_splat(a0);
+      c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride);
+      c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride * 2);
+      c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride * 3);
+      c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x, w1));
+      w0 = v128.load(bp, 32); w1 = v128.load(bp, 48);
+      x = v128.load32_splat(a0, 4);
+      c00 = i32x4.add(c00, i32x4.dot_i16x8_s(x, w0)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride, 4);
+      c10 = i32x4.add(c10, i32x4.dot_i16x8_s(x, w0)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride * 2, 4);
+      c20 = i32x4.add(c20, i32x4.dot_i16x8_s(x, w0)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(x, w1));
+      x = v128.load32_splat(a0 + stride * 3, 4);
+      c30 = i32x4.add(c30, i32x4.dot_i16x8_s(x, w0)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(x, w1));
+      bp += 64; a0 += 8;
+    }
+    if (!epi) {
+      // the generic epilogue reads the sums without the column terms
+      v128.store(ACC, i32x4.sub(c00, t0)); v128.store(ACC, i32x4.sub(c01, t1), 16);
+      v128.store(ACC, i32x4.sub(c10, t0), 32); v128.store(ACC, i32x4.sub(c11, t1), 48);
+      v128.store(ACC, i32x4.sub(c20, t0), 64); v128.store(ACC, i32x4.sub(c21, t1), 80);
+      v128.store(ACC, i32x4.sub(c30, t0), 96); v128.store(ACC, i32x4.sub(c31, t1), 112);
+      return;
+    }
+    const s0 = v128.load(mult), s1 = v128.load(mult, 16);
+    const rowBytes = <usize>ld << 2;
+    emitRowF32(out, c00, c01, s0, s1, act);
+    if (mr > 1) emitRowF32(out + rowBytes, c10, c11, s0, s1, act);
+    if (mr > 2) emitRowF32(out + rowBytes * 2, c20, c21, s0, s1, act);
+    if (mr > 3) emitRowF32(out + rowBytes * 3, c30, c31, s0, s1, act);
+  }
+}
+
+/** One row of 8 sums through the f32 epilogue (the generic loop's operations) to out. */
+@inline function emitRowF32(out: usize, c0: v128, c1: v128, s0: v128, s1: v128, act: i32): void {
+  let y0 = f32x4.mul(f32x4.convert_i32x4_s(c0), s0), y1 = f32x4.mul(f32x4.convert_i32x4_s(c1), s1);
+  if (act != 0) { y0 = f32x4.max(y0, f32x4.splat(0)); y1 = f32x4.max(y1, f32x4.splat(0)); }
+  if (act == 2) { y0 = f32x4.min(y0, f32x4.splat(6)); y1 = f32x4.min(y1, f32x4.splat(6)); }
+  v128.store(out, y0); v128.store(out, y1, 16);
+}
+
+/** 4 packed rows (Kp bytes each, Kp a multiple of 4) -> 4 rows of Kp i16 (zero-extended), for tileWide. */
+@inline function expandRowsWide(a: usize, Kp: i32, dst: usize): void {
+  if (ASC_FEATURE_SIMD) {
+    // the 4 rows are contiguous in packed A: one pass widens them all
+    const n = Kp * QMR;
+    let k = 0;
+    for (; k + 8 <= n; k += 8) v128.store(dst + (<usize>k << 1), v128.load8x8_u(a + <usize>k));
+    if (k < n) v128.store64_lane(dst + (<usize>k << 1), i16x8.extend_low_i8x16_u(v128.load32_zero(a + <usize>k)), 0);
+  }
+}
+
 /** pairwise sums of two dot_i16x8 accumulators [c0 p0, c0 p1, c1 p0, c1 p1] x 2 -> 4 columns */
 @inline function pairs(x: v128, y: v128): v128 {
   return i32x4.add(v128.shuffle<i32>(x, y, 0, 2, 4, 6), v128.shuffle<i32>(x, y, 1, 3, 5, 7));
@@ -257,7 +358,7 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   mode: i32, C: usize, ldc: i32, mult: usize, zy: i32, qmin: i32, qmax: i32, act: i32, work: usize): void {
   const Kp = roundUp(K, 4), Kq = Kp >> 2, Mp = roundUp(M, QMR), Np = roundUp(N, QNR);
   const rowSums = pa + <usize>(Mp * Kp);
-  const useRelaxed = ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0;
+  const useRelaxed = ASC_FEATURE_RELAXED_SIMD && relaxed7 != 0, wide = wideLayout(K, relaxed7);
   colTerm = work;
   const exp = (work + <usize>(N * 4) + 15) & ~<usize>15;
   // QOUT_U8F: the f32 epilogue into 4 staged rows of N floats, quantized into C after each row block
@@ -273,15 +374,20 @@ export function qgemm(M: i32, N: i32, K: i32, pa: usize, za: i32, pb: usize, col
   for (let m0 = 0; m0 < Mp; m0 += QMR) {
     const a = pa + <usize>(m0 * Kp);
     if (useRelaxed) expandRowsRelaxed(a, Kp, exp);
+    else if (wide) expandRowsWide(a, Kp, exp);
     else if (ASC_FEATURE_SIMD) expandRows(a, Kp, exp);
     for (let n0 = 0; n0 < Np; n0 += QNR) {
-      const b = pb + <usize>n0 * <usize>(Kq << 2);
-      if (useRelaxed) kernelRelaxed(exp, b, Kq);
-      else if (ASC_FEATURE_SIMD) kernelSimd(exp, b, Kq);
-      else kernelScalar(a, Kp, b, Kq);
       const mr = min(QMR, M - m0), nr = min(QNR, N - n0);
       // the output row of tile row r: C's row m0 + r, or staged row r
       const r0 = staged ? 0 : m0;
+      if (useRelaxed) kernelRelaxed(exp, pb + <usize>n0 * <usize>(Kq << 2), Kq);
+      else if (wide) {
+        const epi = em == QOUT_F32 && nr == QNR;
+        tileWide(exp, pb + <usize>n0 * <usize>(Kq << 3), Kq, colTerm + (<usize>n0 << 2), epi, mult + (<usize>n0 << 2),
+          out0 + ((<usize>r0 * <usize>ld + <usize>n0) << 2), ld, mr, act);
+        if (epi) continue;
+      } else if (ASC_FEATURE_SIMD) kernelSimd(exp, pb + <usize>n0 * <usize>(Kq << 2), Kq);
+      else kernelScalar(a, Kp, pb + <usize>n0 * <usize>(Kq << 2), Kq);
       if (ASC_FEATURE_SIMD && em == QOUT_F32 && nr == QNR) {
         const t0 = v128.load(colTerm + (<usize>n0 << 2)), t1 = v128.load(colTerm + (<usize>n0 << 2), 16);
         const s0 = v128.load(mult + (<usize>n0 << 2)), s1 = v128.load(mult + (<usize>n0 << 2), 16);
