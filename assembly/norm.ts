@@ -72,8 +72,20 @@ export function batchNormInfer(M: i32, C: i32, x: usize, gamma: usize, beta: usi
  */
 export function batchNormBackward(M: i32, C: i32, x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize,
   dx: usize, dgamma: usize, dbeta: usize, ws: usize): void {
-  const s1 = ws, s2 = ws + (<usize>C << 3);
   memory.fill(ws, 0, <usize>C << 4);
+  batchNormBackwardSums(M, C, x, dy, mean, invStd, dgamma, dbeta, ws);
+  batchNormBackwardApply(M, M, C, x, dy, gamma, mean, invStd, dgamma, dbeta, dx);
+}
+
+/**
+ * batchNormBackward's sums over M more rows: adds dy and dy xhat per channel to the doubles at ws (2*C,
+ * zeroed by the caller before the first rows), and writes the totals so far to dbeta and dgamma (f32). Rows
+ * given in order, a block at a time, make the same sums as one call over all of them (each channel's
+ * additions in the same order).
+ */
+export function batchNormBackwardSums(M: i32, C: i32, x: usize, dy: usize, mean: usize, invStd: usize,
+  dgamma: usize, dbeta: usize, ws: usize): void {
+  const s1 = ws, s2 = ws + (<usize>C << 3);
   for (let r = 0; r < M; r++) {
     const o = <usize>(r * C) << 2;
     for (let c = 0; c < C; c++) {
@@ -88,14 +100,22 @@ export function batchNormBackward(M: i32, C: i32, x: usize, dy: usize, gamma: us
     store<f32>(dbeta + (<usize>c << 2), <f32>load<f64>(s1 + (<usize>c << 3)));
     store<f32>(dgamma + (<usize>c << 2), <f32>load<f64>(s2 + (<usize>c << 3)));
   }
-  const invM: f32 = 1 / <f32>M;
+}
+
+/**
+ * batchNormBackward's dx over M rows of a batch of `total` rows, from the finished sums dgamma and dbeta:
+ * dx = gamma invStd / total (total dy - dbeta - xhat dgamma). dx may be dy (each element reads its own dy first).
+ */
+export function batchNormBackwardApply(M: i32, total: i32, C: i32, x: usize, dy: usize, gamma: usize, mean: usize, invStd: usize,
+  dgamma: usize, dbeta: usize, dx: usize): void {
+  const invM: f32 = 1 / <f32>total;
   for (let r = 0; r < M; r++) {
     const o = <usize>(r * C) << 2;
     for (let c = 0; c < C; c++) {
       const q = <usize>c << 2;
       const is = load<f32>(invStd + q);
       const xh = (load<f32>(x + o + q) - load<f32>(mean + q)) * is;
-      const v = <f32>M * load<f32>(dy + o + q) - load<f32>(dbeta + q) - xh * load<f32>(dgamma + q);
+      const v = <f32>total * load<f32>(dy + o + q) - load<f32>(dbeta + q) - xh * load<f32>(dgamma + q);
       store<f32>(dx + o + q, load<f32>(gamma + q) * is * invM * v);
     }
   }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --quick]`: edgegrad's kernels beside TensorFlow.js's wasm backend
+// `npm run bench [-- --json] [-- --quick] [-- --webgpu]`: edgegrad's kernels beside TensorFlow.js's wasm backend
 // (XNNPACK, single thread) on the same shapes, in one Node process. Each row alternates ours and theirs
 // over several rounds and reports medians after warm-up, so machine drift hits both sides alike.
 // Writes bench/results/latest.md; ratio > 1 means edgegrad is better (faster, or more GFLOP/s).
@@ -18,6 +18,8 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const args = new Set(process.argv.slice(2));
+// `--webgpu [--small]`: the WebGPU bench instead (bench/webgpu.mjs: edgegrad's webgpu backend against tfjs-webgpu)
+if (args.has('--webgpu')) await import('./webgpu.mjs');
 const JSON_OUT = args.has('--json');
 const QUICK = args.has('--quick');
 const here = dirname(fileURLToPath(import.meta.url));

@@ -3,14 +3,15 @@
 //   (a) the digits-cnn architecture trained from scratch;
 //   (b) digits-cnn (trained on 0-4) cut below its head, frozen, a new softmax head (features cached);
 //   (c) (b), then the top conv block unfrozen and fine-tuned at a 10x lower learning rate.
-// `eg` is the library (the package, or its sources in tests); `log` receives progress lines.
-export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx', cutAt = 'flatten', perClass = 100, seed = 1, epochs = 30, headEpochs = 60, fineTuneEpochs = 8, log = () => {} } = {}) {
+// `eg` is the library (the package, or its sources in tests), on any backend (wasm, webgpu); `log` receives
+// progress lines; `testCount` takes only the first test digits (a short run).
+export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx', cutAt = 'flatten', perClass = 100, seed = 1, epochs = 30, headEpochs = 60, fineTuneEpochs = 8, testCount = Infinity, log = () => {} } = {}) {
   const d = await eg.data.loadDigits();
   const trainIdx = [], testIdx = [], seen = new Array(10).fill(0);
   for (let n = 0; n < d.count; n++) {
     const l = d.labels[n];
     if (l < 5) continue;
-    if (n < 8000) { if (seen[l]++ < perClass) trainIdx.push(n); } else testIdx.push(n);
+    if (n < 8000) { if (seen[l]++ < perClass) trainIdx.push(n); } else if (testIdx.length < testCount) testIdx.push(n);
   }
   const take = (idx) => ({ x: eg.data.gather(d.images, idx), y: eg.tensor(Int32Array.from(idx, (i) => d.labels[i] - 5), [idx.length], 'int32') });
   const train = take(trainIdx), test = take(testIdx);
@@ -35,7 +36,7 @@ export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx',
   });
   compile(scratch, 1e-3);
   const tA = await time(() => scratch.fit(train.x, train.y, { epochs, batchSize: 32, seed, callbacks: [progress('(a) scratch  ', epochs)] }));
-  const a = scratch.evaluate(test.x, test.y).accuracy;
+  const a = (await scratch.evaluateAsync(test.x, test.y)).accuracy;
 
   // (b) pretrained backbone, frozen, new head
   const base = await eg.loadModel(modelPath);
@@ -47,13 +48,13 @@ export async function digitsTransfer(eg, { modelPath = 'models/digits-cnn.onnx',
   compile(model, 1e-3);
   let cached, historyB, historyC;
   const tB = await time(async () => { historyB = await model.fit(train.x, train.y, { epochs: headEpochs, batchSize: 32, seed, callbacks: [progress('(b) frozen   ', headEpochs)] }); cached = historyB.cachedFeatures; });
-  const b = model.evaluate(test.x, test.y).accuracy;
+  const b = (await model.evaluateAsync(test.x, test.y)).accuracy;
 
   // (c) unfreeze the top conv block (block2_conv) and the features layer, at a tenth of the head's rate
   features.unfreeze().freeze({ upTo: 'block1_pool' });
   model.layers[0].lrScale = 0.1;
   const tC = await time(async () => { historyC = await model.fit(train.x, train.y, { epochs: fineTuneEpochs, batchSize: 32, seed, callbacks: [progress('(c) fine-tune', fineTuneEpochs)] }); });
-  const c = model.evaluate(test.x, test.y).accuracy;
+  const c = (await model.evaluateAsync(test.x, test.y)).accuracy;
   const be = await eg.ready();
   return {
     train: trainIdx.length, test: testIdx.length,

@@ -15,6 +15,8 @@ import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 import type { DeviceNumeric } from './backend/webgpu/numeric.js';
+import { placementLine, lacksInt8 } from './ops/quant.js';
+import { getBackend, type Backend } from './backend/index.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -44,6 +46,8 @@ export class GraphModel {
   private frozen = new Set<Tensor>();
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
+  /** The backend inferGraph's u8 links were decided for. */
+  private inferBackend?: Backend;
   /** Set by eg.quantize: what was quantized, and what stayed float and why. */
   quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
@@ -122,10 +126,13 @@ export class GraphModel {
     if ([...this.plans.values()].some((q) => q.stale)) { this.dispose(); this.inferGraph = undefined; }
     let p = this.plans.get(batch);
     if (!p) {
-      if (!this.inferGraph) {
+      const be = getBackend();
+      if (!this.inferGraph || this.inferBackend !== be) {
         this.inferGraph = optimizeForInference(this.graph);
-        // consecutive int8 layers pass u8 to each other (the stored graph keeps f32 between them)
-        linkU8(this.inferGraph);
+        this.inferBackend = be;
+        // consecutive int8 layers pass u8 to each other where the int8 kernels run (the stored graph keeps f32
+        // between them; a backend without int8 kernels runs each int8 layer's float path on f32)
+        if (!lacksInt8(be)) linkU8(this.inferGraph);
       }
       p = new Plan(this.inferGraph, { batch, training: false });
       this.plans.set(batch, p);
@@ -319,6 +326,7 @@ export class GraphModel {
       `Inputs: ${io(this.boundary.inputs)}`,
       `Outputs: ${io(outShapes)}`,
       `${p.graph.nodes.length} nodes after inference passes (${this.graph.nodes.length} imported): ${[...new Set(p.graph.nodes.map((n) => n.op))].join(', ')}`,
+      placementLine(p.graph.nodes),
       `Parameters: ${params}; FLOPs per example: ${flops}; planned activation memory at batch 1: ${p.planBytes} bytes (${p.naiveBytes} without reuse)`,
       `Trainable parameters: ${trainable} (frozen ${this.countParams() - trainable}; batch norms in ${this.batchNormMode} mode while training)`,
     ];

@@ -225,7 +225,7 @@ export type { PruneChannelsOptions, PruneChannelsResult, ChannelPruneReport, Tay
 // ---- reports: training curves, the confusion matrix, accuracy against labels (one self-contained HTML page) ----
 type ConfusionModule = typeof import('./report/confusion.js');
 /** The confusion matrix of a classifier on (x, y): loaded on first use, with the rest of the reports' tools (a Promise). */
-export const confusionMatrix = async (...a: Parameters<ConfusionModule['confusionMatrix']>): Promise<number[][]> => (await import('./report/confusion.js')).confusionMatrix(...a);
+export const confusionMatrix = async (...a: Parameters<ConfusionModule['confusionMatrix']>): Promise<number[][]> => await (await import('./report/confusion.js')).confusionMatrix(...a);
 type ReportModule = typeof import('./report/index.js');
 const reportModule = (): Promise<ReportModule> => import('./report/index.js');
 /**

@@ -8,6 +8,7 @@ import { checkpoint, plannedBytes, type CheckpointPolicy } from './graph/recompu
 import { Graph, sizeOfShape } from './graph/ir.js';
 import { getOp } from './graph/registry.js';
 import { lossOnLogits, maskActivations, optimizeForInference } from './graph/passes.js';
+import { placementLine } from './ops/quant.js';
 import { GraphModel, type ModelInputs, type SaveOptions } from './graph-model.js';
 import { nearestNames } from './names.js';
 import { Layer, SymbolicTensor, fmtCount, checkBatchNormMode, input as symbolicInput, type BatchNormMode, type LayerConfig, type Weight } from './layers/layer.js';
@@ -24,7 +25,7 @@ import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
 import { Accumulator, feed, type TrainPlan } from './train/step.js';
-import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
+import { evaluateOnDevice, fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 
@@ -553,7 +554,8 @@ export class Model extends Layer {
   /**
    * The checkpoint policy with the fewest recomputed nodes whose step fits `budget` bytes at this batch
    * size, among: every k-th recomputable value (k = 2..4); every k-th waist (a value its consumer widens,
-   * k = 1..3); every k-th value of at most T elements per example (k = 1, 2; T over the values' sizes).
+   * k = 1..3), recomputed for each reader or not, and with pointwise convs recomputed inside their batch
+   * norms' gradients; every k-th value of at most T elements per example (k = 1, 2; T over the values' sizes).
    * A budget none reaches is an error naming the least.
    */
   private checkpointing(batch: number, budget: number): { policy: CheckpointPolicy; bytes: number; recomputed: number } {
@@ -577,6 +579,12 @@ export class Model extends Layer {
       ...[2, 3, 4].map((every) => ({ every })),
       ...[1, 2, 3].map((every) => ({ every, waists: true })),
       ...[1, 2].map((every) => ({ every, waists: true, fresh: true })),
+      // and with a pointwise conv's output recomputed in blocks inside its batch norm's gradient: where it is
+      // within 4x of the widest value (the peak's: one more pass of a few convs), or everywhere
+      ...[sizes[0] / 4, 0].flatMap((fuseAbove) => [
+        { every: 1, waists: true, fuseAbove },
+        ...[1, 2].map((every) => ({ every, waists: true, fresh: true, fuseAbove })),
+      ]),
       ...thresholds.flatMap((maxElements) => [1, 2].map((every) => ({ every, maxElements }))),
     ];
     let best: { policy: CheckpointPolicy; bytes: number; recomputed: number } | undefined;
@@ -751,7 +759,7 @@ export class Model extends Layer {
    * total `loss` with each output's `<output>_loss` and `<output>_<metric>` (Keras's names).
    */
   evaluate(x: ModelInputs | Features, y0: Targets, opts: { batchSize?: number } = {}): Logs {
-    refuseWithoutSyncReads('evaluate', "pass validationData to fit (evaluated on the device), or evaluate on wasm (eg.ready({ backend: 'wasm' }) and setWeights)");
+    refuseWithoutSyncReads('evaluate', 'use await model.evaluateAsync(x, y), which evaluates on the device');
     if (!this.lossName) throw new Error(`edgegrad.evaluate: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     const y = this.targetsOf(y0, 'evaluate');
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluate(x.tensor, y, opts);
@@ -774,6 +782,25 @@ export class Model extends Layer {
   }
 
   /**
+   * evaluate on every backend: the same logs, as a Promise. On a backend that reads back only asynchronously
+   * (webgpu) the loss and metrics are summed on the device and read once at the end; on wasm this is evaluate.
+   */
+  async evaluateAsync(x: ModelInputs | Features, y0: Targets, opts: { batchSize?: number } = {}): Promise<Logs> {
+    const be = getBackend();
+    if (be.syncRead) return this.evaluate(x, y0, opts);
+    if (!this.lossName) throw new Error(`edgegrad.evaluate: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
+    const y = this.targetsOf(y0, 'evaluate');
+    if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluateAsync(x.tensor, y, opts);
+    const xs = this.inputsOf(x, 'evaluate');
+    const n = this.checkX(xs, 'evaluate');
+    // labels are checked on the CPU: a GPU's are read back once, here
+    this.checkYs(y, n, 'evaluate', await Promise.all([y].flat().map(async (t) => (!(t instanceof Tensor) || t.backend !== be ? undefined : Array.from(await t.data())))));
+    const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
+    this.checkTrainability();
+    return evaluateOnDevice(this, xs.length === 1 ? xs[0] : xs, y, bs);
+  }
+
+  /**
    * Train on (x, y). y: a tensor, or for a model with several outputs that train (compile's losses per
    * output) their labels as an array in output order or a { outputName: labels } map; each step descends
    * the weighted sum of their losses (compile's lossWeights).
@@ -782,9 +809,6 @@ export class Model extends Layer {
     checkFitArgs(args);
     new Pacer(args, 'fit').check('before the first step');
     const be = getBackend();
-    if (!be.syncRead && args.validationData?.[0] instanceof Features) {
-      throw new Error(`edgegrad.fit: cached features are not used on the '${be.name}' backend yet: pass the validation inputs`);
-    }
     if (!this.optimizer || !this.lossName) throw new Error(`edgegrad.fit: model '${this.name}' is not compiled: call model.compile({ optimizer, loss }) first`);
     const y = this.targetsOf(y0, 'fit');
     // one input: a tensor (the path with feature caching); several: the tensors in input order
@@ -812,7 +836,7 @@ export class Model extends Layer {
     // validation inputs in input order from here on (a map becomes an array; one input, a tensor), labels per head
     const vx = v && !(v[0] instanceof Features) ? this.inputsOf(v[0], 'fit (validationData)') : undefined;
     const inOrder: FitArgs = vx ? { ...args, validationData: [vx.length === 1 ? vx[0] : vx, this.targetsOf(v![1], 'fit (validationData)')] } : args;
-    if (args.cacheFeatures !== false && this instanceof Sequential && be.syncRead && x instanceof Tensor && y instanceof Tensor) {
+    if (args.cacheFeatures !== false && this instanceof Sequential && x instanceof Tensor && y instanceof Tensor) {
       const cached = await this.fitOnCachedFeatures(x, y, inOrder);
       if (cached) return cached;
     }
@@ -894,7 +918,6 @@ export class Model extends Layer {
    * is the memory they hold.
    */
   async features(x: Tensor, opts: { batchSize?: number; onProgress?: (done: number, total: number) => void | Promise<void> } & Pacing = {}): Promise<Features> {
-    refuseWithoutSyncReads('features', "fit trains the whole model there; cache features on wasm");
     if (!(this instanceof Sequential)) {
       throw new Error(`edgegrad.features: model '${this.name}' is functional; features are cached for sequential models (a frozen prefix of layers in a row): build the frozen part and the head as eg.sequential, or fit with cacheFeatures: false`);
     }
@@ -938,7 +961,8 @@ export class Model extends Layer {
     const split = this.frozenPrefix();
     if (!split) return undefined;
     const n = this.checkX(x, 'fit');
-    this.checkY(y, n, 'fit');
+    // labels are checked before the features are computed; a GPU's are read back once, here
+    this.checkY(y, n, 'fit', y.backend.syncRead ? undefined : Array.from(await y.data()));
     const bs = this.batchSizeOf(args.batchSize, 'fit');
     const prefix = new Sequential({ layers: split.prefix, name: `${this.name}/frozen` });
     prefix.foldForInference = true;
@@ -1030,6 +1054,7 @@ export class Model extends Layer {
       `Total params: ${total} (trainable ${trainable}, frozen ${total - trainable}); ${fmtBytes(total * 4 + stateBytes)} of weights and state`,
       `FLOPs per example: ${fmtCount(flopsTotal)}`,
       `Planned activation memory at batch 1: ${fmtBytes(plan.planBytes)} (${fmtBytes(plan.naiveBytes)} without reuse)`,
+      placementLine(g.nodes),
       // compiled: what a training step plans (activations and gradients), as fit runs it and under a budget
       ...(this.lossName && trainable > 0 ? [this.stepMemoryLine()] : []),
       // pruned weights: the share of zeros per layer (no line for a dense model)

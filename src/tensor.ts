@@ -138,6 +138,9 @@ export class Tensor {
   async data(): Promise<TypedArray> {
     if (this.disposed) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
     if (this.backend.syncRead || this.cell.ptr < 0) return this.dataSync();
+    // a lost GPU took its memory along: a weight's last known values (loaded, set, or read after a fit epoch)
+    const kept = (this.backend as { lost?: string }).lost ? hostCopies.get(this) : undefined;
+    if (kept) return kept.slice();
     const bytes = await this.backend.read(this.ptr, this.size * 4);
     return this.dtype === 'int32' ? new Int32Array(bytes.buffer, bytes.byteOffset, this.size) : new Float32Array(bytes.buffer, bytes.byteOffset, this.size);
   }
@@ -298,4 +301,21 @@ export function ones(shape: readonly number[], dtype: DType = 'float32'): Tensor
 
 export function scalar(value: number, dtype: DType = 'float32'): Tensor {
   return tensor([value], [], dtype);
+}
+
+/**
+ * Host copies of weights that live on a GPU, as of their last known state (loaded, set with setWeights, or read
+ * back at the end of each fit epoch): what stays readable when the device is lost and its memory with it.
+ * Only weights get one (never inputs or activations), so the host holds at most the model's size.
+ */
+const hostCopies = new WeakMap<Tensor, TypedArray>();
+
+/** Keep `data` as t's last known values (a tensor on a GPU; elsewhere nothing is kept). */
+export function keepHostCopy(t: Tensor, data: TypedArray): void {
+  if (!t.backend.syncRead) hostCopies.set(t, data);
+}
+
+/** t's kept host copy, if it has one. */
+export function hostCopyOf(t: Tensor | undefined): TypedArray | undefined {
+  return t && hostCopies.get(t);
 }

@@ -224,6 +224,14 @@ describe.each(['relaxed', 'simd', 'scalar'] as const)('reference act/norm/loss k
       const dy = rand(n, seed++);
       both([x, dy, g, mean, inv, junk(n), junk(C), junk(C), junk(4 * C)],
         (k, [a, b2, c, d, e, f, h, i, w]) => k.batchNormBackward(M, C, a, b2, c, d, e, f, h, i, w), `bn bwd ${M}x${C}`, [8]);
+      // the same in two blocks of rows: sums carried in ws (zeroed), then dx of each block (the second in place)
+      const r1 = M >> 1, o = r1 * C * 4;
+      both([x, dy, g, mean, inv, junk(n), junk(C), junk(C), new Float32Array(4 * C)], (k, [a, b2, c, d, e, f, h, i, w]) => {
+        k.batchNormBackwardSums(r1, C, a, b2, d, e, h, i, w);
+        k.batchNormBackwardSums(M - r1, C, a + o, b2 + o, d, e, h, i, w);
+        k.batchNormBackwardApply(r1, M, C, a, b2, c, d, e, h, i, f);
+        k.batchNormBackwardApply(M - r1, M, C, a + o, b2 + o, c, d, e, h, i, b2 + o);
+      }, `bn bwd sums + apply ${M}x${C}`);
     }
   });
 

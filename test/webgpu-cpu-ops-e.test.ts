@@ -148,6 +148,16 @@ describe.skipIf(!driver)('webgpu kernels of the ops that loop on the CPU elsewhe
     }
   });
 
+  it('conv1x1BatchNormGrad (a 1x1 conv recomputed in blocks of rows inside a batch norm\'s gradient): dx, dgamma, dbeta, within float32 sums', async () => {
+    // 800 rows at 96 channels: two blocks of the recomputed conv, the second partial
+    for (const [shape, CO] of [[[2, 20, 20, 8], 96], [[1, 3, 5, 4], 6]] as Array<[number[], number]>) {
+      const K = shape[3], out = [...shape.slice(0, 3), CO];
+      const inputs: Array<[Float32Array, number[]]> = [[data(shape, 31), shape], [data([1, 1, K, CO], 32), [1, 1, K, CO]], [data(out, 33), out],
+        [data([CO], 34, 0.5, 2), [CO]], [data([CO], 35), [CO]], [data([CO], 36, 0.5, 2), [CO]]];
+      await same(`${shape} -> ${CO}`, 'conv1x1BatchNormGrad', inputs, {}, 1e-4);
+    }
+  });
+
   it('loss categoricalCrossentropy on probabilities: the mean and its gradient, clipped at eps', async () => {
     for (const [rows, cols] of [[1, 3], [7, 5], [33, 10]]) {
       const p = Array.from(data([rows, cols], 21, 0, 1)), t = Array.from({ length: rows * cols }, (_, i) => +(i % cols === (i * 7) % cols));

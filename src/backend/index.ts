@@ -147,7 +147,8 @@ export async function ready(options: ReadyOptions = {}): Promise<ReadyBackend> {
   const r = registration(name);
   // (the active one too: getBackend() may have created it synchronously)
   if (active instanceof WasmBackend && !wasmMade.includes(active)) wasmMade.push(active);
-  if (wanted(active ?? undefined, name, wasmBuild, threads)) return active!;
+  // (a lost GPU is not reused: ready() starts a new device)
+  if (wanted(active ?? undefined, name, wasmBuild, threads) && !(active as Backend & { lost?: string }).lost) return active!;
   // wasm backends created by ready() are kept by build and threads: switching back and forth (a bench, a
   // test comparing thread counts) reuses them instead of starting new worker pools
   const have = [instances.get(name), ...(name === 'wasm' ? wasmMade : [])].find((b) => wanted(b, name, wasmBuild, threads));

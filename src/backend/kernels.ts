@@ -66,6 +66,11 @@ export interface Kernels extends OptimKernels {
   batchNormInfer(M: number, C: number, x: Ptr, gamma: Ptr, beta: Ptr, mean: Ptr, variance: Ptr, eps: number, y: Ptr, ws: Ptr): void;
   batchNormBackward(M: number, C: number, x: Ptr, dy: Ptr, gamma: Ptr, mean: Ptr, invStd: Ptr,
     dx: Ptr, dgamma: Ptr, dbeta: Ptr, ws: Ptr): void;
+  /** batchNormBackward's sums over more rows, added to ws (4*C floats, zeroed first); the totals so far to dgamma, dbeta. */
+  batchNormBackwardSums(M: number, C: number, x: Ptr, dy: Ptr, mean: Ptr, invStd: Ptr, dgamma: Ptr, dbeta: Ptr, ws: Ptr): void;
+  /** batchNormBackward's dx over M rows of a batch of `total`, from the finished dgamma and dbeta. */
+  batchNormBackwardApply(M: number, total: number, C: number, x: Ptr, dy: Ptr, gamma: Ptr, mean: Ptr, invStd: Ptr,
+    dgamma: Ptr, dbeta: Ptr, dx: Ptr): void;
   // reduce.ts
   reduce(op: number, outer: number, n: number, inner: number, x: Ptr, out: Ptr): void;
   argmax(outer: number, n: number, inner: number, x: Ptr, out: Ptr): void;
@@ -149,7 +154,7 @@ export const KERNEL_NAMES: readonly (keyof Kernels)[] = [
   'qim2col', 'qQuantizePackA', 'quantizeU8', 'dequantizeU8', 'qdepthwiseWorkSize', 'qdepthwise', 'convWorkspaceSize', 'conv2dForward',
   'conv2dBackwardInput', 'conv2dBackwardFilter', 'columnSums', 'pool2dForward', 'pool2dBackward', 'actForward',
   'actBackward', 'actMask', 'actMaskedBackward', 'softmaxForward', 'softmaxBackward', 'maxoutForward', 'maxoutBackward', 'preluForward',
-  'preluBackward', 'rreluTrain', 'batchNormTrain', 'batchNormInfer', 'batchNormBackward', 'reduce', 'argmax',
+  'preluBackward', 'rreluTrain', 'batchNormTrain', 'batchNormInfer', 'batchNormBackward', 'batchNormBackwardSums', 'batchNormBackwardApply', 'reduce', 'argmax',
   'reduceBackward', 'binary', 'sumToShape', 'axpy', 'affine', 'unary', 'countNonFinite', 'lossElementwise',
   'softmaxCrossEntropy', 'categoricalHinge', 'rngSeed', 'rngUniform', 'rngNormal', 'dropoutMask', 'sgdUpdate',
   'adagradUpdate', 'adadeltaUpdate', 'rmspropUpdate', 'adamUpdate', 'nadamUpdate', 'rpropUpdate', 'regularizeGrad',

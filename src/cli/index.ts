@@ -53,6 +53,8 @@ const USAGE = `usage:
                                             held-out data ('digits': the shipped digits, README split)
   edgegrad bench [MODEL] [--batch 1] [--runs 20] [--profile] [--json]
                                             inference time of MODEL, or GEMM / conv kernel speed
+Every command takes --backend wasm|webgpu|auto (default wasm): where it runs; info's summary says where each
+node runs there.
 MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
 Exit codes: 0 done, 1 bad input (files, names, shapes), 2 bad usage.`;
 
@@ -816,13 +818,17 @@ async function bench(args: string[], json: boolean, out: (s: string) => void): P
   const runs = (flags.runs as number) ?? 20, batch = (flags.batch as number) ?? 1;
   if (!Number.isInteger(runs) || runs < 1) throw new UsageError(`--runs must be a positive integer, got ${runs}`);
   if (!Number.isInteger(batch) || batch < 1) throw new UsageError(`--batch must be a positive integer, got ${batch}`);
-  const be = await eg.ready();
-  const time = (f: () => void): number => {
-    for (let i = 0; i < 3; i++) f(); // warm-up: V8 tiers the wasm up
+  const be = await eg.ready(readyOptions);
+  // a GPU's work is timed to its end: a 4-byte read of the result waits for the queue
+  const settle = async (t: eg.Tensor): Promise<void> => { if (!t.backend.syncRead) await t.backend.read(t.ptr, 4); t.dispose(); };
+  const time = async (f: () => eg.Tensor): Promise<number> => {
+    for (let i = 0; i < 3; i++) await settle(f()); // warm-up: V8 tiers the wasm up, a GPU compiles its pipelines
     const t: number[] = [];
-    for (let i = 0; i < runs; i++) { const t0 = performance.now(); f(); t.push(performance.now() - t0); }
+    for (let i = 0; i < runs; i++) { const t0 = performance.now(); await settle(f()); t.push(performance.now() - t0); }
     return median(t);
   };
+  const adapter = (be as unknown as { adapter?: { description?: string; device?: string } }).adapter;
+  const what = be.name === 'wasm' ? `wasm build: ${be.build}` : `backend: ${be.name}${adapter ? `, ${adapter.description || adapter.device}` : ''}`;
   const rows: Array<{ what: string; ms: number; rate: string }> = [];
   if (pos.length > 1) throw new UsageError('bench takes at most one MODEL');
   if (flags.profile && !pos[0]) throw new UsageError('--profile times the nodes of a MODEL: give one');
@@ -830,16 +836,17 @@ async function bench(args: string[], json: boolean, out: (s: string) => void): P
     const m = await eg.loadModel(pos[0]);
     const x = eg.randomUniform([batch, ...m.inputShape], 0, 1, 1);
     const flops = Number(/FLOPs per example: (\d+)/.exec(m.summary({ print: false }))?.[1] ?? 0);
-    const ms = time(() => m.predict(x).dispose());
+    const ms = await time(() => m.predict(x) as eg.Tensor);
     rows.push({ what: `${pos[0]} inference, batch ${batch}`, ms, rate: `${((batch * 1000) / ms).toFixed(1)} examples/s${flops ? `, ${((flops * batch) / ms / 1e6).toFixed(1)} GFLOP/s` : ''}` });
     if (flags.profile) {
+      if (!be.syncRead) throw new UsageError(`--profile times nodes one by one on wasm; the '${be.name}' backend runs them as one queue`);
       const nodes = m.profile(x, { runs });
       const byOp = new Map<string, { ms: number; count: number }>();
       for (const n of nodes) { const e = byOp.get(n.op) ?? { ms: 0, count: 0 }; e.ms += n.ms; e.count++; byOp.set(n.op, e); }
       const ops = [...byOp].map(([op, e]) => ({ op, ms: e.ms, count: e.count })).sort((a, b) => b.ms - a.ms);
       const total = nodes.reduce((a, n) => a + n.ms, 0);
       if (json) { out(JSON.stringify({ build: be.build, runs, rows, profile: { total, ops, nodes } })); return; }
-      out(`edgegrad bench (wasm build: ${be.build}; median of ${runs} runs after 3 warm-up runs)`);
+      out(`edgegrad bench (${what}; median of ${runs} runs after 3 warm-up runs)`);
       for (const r of rows) out(`  ${r.what.padEnd(48)} ${(r.ms.toFixed(2) + ' ms').padStart(11)}  ${r.rate}`);
       out(`profile: ${nodes.length} nodes, ${total.toFixed(2)} ms timed node by node (median per node)`);
       out('  by op:');
@@ -851,25 +858,34 @@ async function bench(args: string[], json: boolean, out: (s: string) => void): P
   } else {
     for (const n of [256, 512, 1024]) {
       const a = eg.randomUniform([n, n], -1, 1, 1), b = eg.randomUniform([n, n], -1, 1, 2);
-      const ms = time(() => eg.matMul(a, b).dispose());
+      const ms = await time(() => eg.matMul(a, b));
       rows.push({ what: `GEMM ${n}x${n}x${n} f32`, ms, rate: `${((2 * n ** 3) / ms / 1e6).toFixed(1)} GFLOP/s` });
     }
     const x = eg.randomUniform([1, 56, 56, 64], -1, 1, 3), w = eg.randomUniform([3, 3, 64, 64], -1, 1, 4);
-    const ms = time(() => eg.conv2d(x, w, 1, 'same').dispose());
+    const ms = await time(() => eg.conv2d(x, w, 1, 'same'));
     rows.push({ what: 'conv 3x3 56x56x64 -> 64', ms, rate: `${((2 * 56 * 56 * 64 * 64 * 9) / ms / 1e6).toFixed(1)} GFLOP/s` });
   }
-  if (json) { out(JSON.stringify({ build: be.build, runs, rows })); return; }
-  out(`edgegrad bench (wasm build: ${be.build}; median of ${runs} runs after 3 warm-up runs)`);
+  if (json) { out(JSON.stringify({ backend: be.name, build: be.build, runs, rows })); return; }
+  out(`edgegrad bench (${what}; median of ${runs} runs after 3 warm-up runs)`);
   for (const r of rows) out(`  ${r.what.padEnd(48)} ${(r.ms.toFixed(2) + ' ms').padStart(11)}  ${r.rate}`);
 }
 
+/** The backend main() started (--backend), for commands that ask for it again. */
+let readyOptions: eg.ReadyOptions = {};
+
 export async function main(argv: string[], out: (s: string) => void = (s) => console.log(s)): Promise<number> {
   const json = argv.includes('--json');
-  const args = argv.filter((a) => a !== '--json');
+  let args = argv.filter((a) => a !== '--json');
+  // --backend NAME (any command): where the work runs, as eg.ready({ backend }) ('wasm' by default; 'webgpu')
+  const bi = args.indexOf('--backend');
+  const backend = bi >= 0 ? args[bi + 1] : undefined;
+  if (bi >= 0) args = [...args.slice(0, bi), ...args.slice(bi + 2)];
   const [cmd, ...rest] = args;
   try {
     if (cmd === 'help' || cmd === '--help' || cmd === '-h') { out(USAGE); return 0; }
-    await eg.ready();
+    if (bi >= 0 && (!backend || backend.startsWith('--'))) throw new UsageError("--backend needs a name: 'wasm', 'webgpu' or 'auto'");
+    readyOptions = backend ? { backend: backend as eg.ReadyOptions['backend'] } : {};
+    await eg.ready(readyOptions);
     if (cmd === 'info') {
       if (rest.length !== 1) throw new UsageError('info takes one MODEL');
       const m = await eg.loadModel(rest[0]);

@@ -11,6 +11,7 @@
 import { type Graph, type Node } from './ir.js';
 import { getOp } from './registry.js';
 import { placeValues } from './executor.js';
+import { CONV1X1_BN_GRAD, isPointwiseConv } from '../ops/norm.js';
 
 /** Ops whose outputs depend only on their inputs and attributes, and that write nothing else. */
 const PURE = new Set([
@@ -50,6 +51,13 @@ export interface CheckpointPolicy {
    * too): the most compute, the least memory (a block's wide values are never alive two at a time).
    */
   fresh?: boolean;
+  /**
+   * A batch norm's gradient whose input x would be recomputed from a 1x1 convolution, where x has more than
+   * this many elements per example, reads the convolution's input instead and recomputes the convolution a
+   * block of rows at a time inside (conv1x1BatchNormGrad): one more pass of that convolution, and x is never
+   * whole beside its gradient (MobileNetV2's peak: a block's expansion). 0: every such batch norm.
+   */
+  fuseAbove?: number;
 }
 
 /**
@@ -58,7 +66,7 @@ export interface CheckpointPolicy {
  * outputs, the graph's outputs). Returns the number of forward nodes copied.
  */
 export function checkpoint(g: Graph, forwardCount: number, policy: CheckpointPolicy, training = true): number {
-  const { every, maxElements = Infinity, waists = false, fresh = false } = policy;
+  const { every, maxElements = Infinity, waists = false, fresh = false, fuseAbove } = policy;
   if (every <= 1 && maxElements === Infinity && !waists) return 0;
   const forward = g.nodes.slice(0, forwardCount);
   const producer = new Map<number, Node>();
@@ -92,8 +100,21 @@ export function checkpoint(g: Graph, forwardCount: number, policy: CheckpointPol
     n.outputs.forEach((o, k) => memo.set(o, outs[k]));
     return memo.get(v)!;
   };
+  // a batch norm's gradient reads x only elementwise beside dy: where x is a pointwise conv's output to
+  // recompute, the node recomputes it itself, in blocks (the conv's input, weights and bias in place of x)
+  const fuseConv = (b: Node): void => {
+    const x = b.inputs[0], n = producer.get(x);
+    if (b.op !== 'batchNormGrad' || !recomputable(x) || n?.op !== 'conv2d' || per(x) <= fuseAbove!) return;
+    if (!isPointwiseConv(g.values[n.inputs[0]].shape, g.values[n.inputs[1]].shape, n.attrs)) return;
+    b.op = CONV1X1_BN_GRAD;
+    b.inputs = [n.inputs[0], n.inputs[1], ...b.inputs.slice(1), ...n.inputs.slice(2)];
+    b.attrs = {};
+    // two passes of the convolution: one more than a copy of it
+    copied += 2;
+  };
   for (const b of backward) {
     local.clear();
+    if (fuseAbove !== undefined) fuseConv(b);
     b.inputs = b.inputs.map(resolveValue);
     b.id = g.nodes.length;
     g.nodes.push(b);

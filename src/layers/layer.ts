@@ -2,7 +2,7 @@
 // input shape; every graph built from the same layers (inference, training) shares them. The functional
 // form composes SymbolicTensors: eg.input() -> layer.apply(...) -> eg.model({ inputs, outputs }).
 import { Graph, type Shape } from '../graph/ir.js';
-import { Tensor, formatShape } from '../tensor.js';
+import { Tensor, formatShape, hostCopyOf, keepHostCopy } from '../tensor.js';
 import type { Regularizer, Constraint } from '../train/regularizers.js';
 
 /**
@@ -201,6 +201,9 @@ export abstract class Layer {
       const src = v.backend === w.tensor.backend ? v : v.to(w.tensor.location);
       w.tensor.backend.copy(w.tensor.ptr, src.ptr, w.tensor.size * 4);
       if (src !== v) src.dispose();
+      // a weight on a GPU keeps the values it was set to on the host (readable if the device is lost)
+      const host = v.backend.syncRead ? v.dataSync().slice() : hostCopyOf(v);
+      if (host) keepHostCopy(w.tensor, host);
       w.tensor.version++;
     });
   }

@@ -7,6 +7,8 @@ import { registerOp } from '../graph/registry.js';
 import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 import { runEager } from '../graph/eager.js';
 import { sizeOfShape } from '../graph/ir.js';
+import { Act } from '../backend/kernels.js';
+import { convGeometry, geometryBlock, type Padding } from './conv.js';
 
 function channelParam(t: Tensor | TensorLike | undefined, C: number, fillValue: number, op: string, name: string): Tensor {
   if (t === undefined) {
@@ -154,6 +156,65 @@ registerOp({
     ctx.be.kernels.batchNormBackward(sizeOfShape(shape) / C, C, ctx.ptr(x), ctx.ptr(dy), ctx.ptr(g), ctx.ptr(mean), ctx.ptr(invStd),
       ctx.ptr(dx), ctx.ptr(dg), ctx.ptr(db), ctx.be.workspace(C * 16));
   },
+});
+
+/**
+ * batchNormGrad of a batch norm whose input x is a 1x1 convolution (stride 1, no padding, no activation) of
+ * `a`, without x: gradient checkpointing's form of it where x would be recomputed whole (graph/recompute.ts).
+ * x comes back a block of rows at a time into scratch, twice (once for the sums, once for dx), so a step
+ * never holds x beside dy: at MobileNetV2's widest expansion that is a third of a training step's peak. The
+ * blocks are whole GEMM row blocks, and the sums carry over between blocks in the same order, so the
+ * numbers are batchNormGrad's on a recomputed x, bit for bit.
+ */
+export const CONV1X1_BN_GRAD = 'conv1x1BatchNormGrad';
+
+/** Bytes of x a block of rows may take in scratch (the first block at least 128 rows: GEMM's row block). */
+const BLOCK_BYTES = 1 << 18;
+const GEMM_ROWS = 128;
+
+/** Whether conv node attributes and shapes make a pointwise convolution that conv1x1BatchNormGrad can recompute. */
+export function isPointwiseConv(xShape: readonly number[], wShape: readonly number[], attrs: Record<string, unknown>): boolean {
+  if (xShape.length !== 4 || wShape.length !== 4 || ((attrs.activation as string | undefined) ?? 'linear') !== 'linear') return false;
+  try {
+    const g = convGeometry(xShape.map((d) => Math.abs(d)), wShape, attrs.strides as [number, number], attrs.pad as Padding, attrs.dilations as [number, number], 'conv2d');
+    return g.KH === 1 && g.KW === 1 && g.SH === 1 && g.SW === 1 && g.PT + g.PB + g.PL + g.PR === 0 && g.G === 1;
+  } catch {
+    return false;
+  }
+}
+
+registerOp({
+  name: CONV1X1_BN_GRAD,
+  // inputs: a, w (the convolution's), dy, gamma, mean, invStd (batchNormGrad's without x), and the conv's bias if it has one
+  infer([, , dy]) { const C = dy[dy.length - 1]; return [dy.slice(), [C], [C]]; },
+  // dx may be written over dy (each block's dy is summed before any dx is written, and each dx reads its own dy)
+  inPlace: () => [[0, 2]],
+  run(ctx, n) {
+    const [a, w, dy, g, mean, invStd, bias] = n.inputs, [dx, dg, db] = n.outputs;
+    const shape = ctx.shape(dy), C = shape[shape.length - 1], M = sizeOfShape(shape) / C, K = ctx.shape(a)[ctx.shape(a).length - 1];
+    const be = ctx.be, k = be.kernels;
+    const rows = Math.max(GEMM_ROWS, Math.floor(BLOCK_BYTES / (C * 4 * GEMM_ROWS)) * GEMM_ROWS);
+    const geom = (r: number) => geometryBlock(be, convGeometry([1, 1, r, K], ctx.shape(w), 1, 'valid', 1, CONV1X1_BN_GRAD));
+    const up = (b: number) => Math.ceil(b / 64) * 64;
+    const sumsBytes = up(C * 16), xBytes = up(Math.min(rows, M) * C * 4);
+    const convBytes = Math.max(k.convWorkspaceSize(geom(Math.min(rows, M))), M % rows ? k.convWorkspaceSize(geom(M % rows)) : 0);
+    const ws = be.workspace(sumsBytes + xBytes + convBytes), xb = ws + sumsBytes, cws = xb + xBytes;
+    const ap = ctx.ptr(a), wp = ctx.ptr(w), bp = bias !== undefined ? ctx.ptr(bias) : 0, dyp = ctx.ptr(dy), dxp = ctx.ptr(dx);
+    const conv = (r0: number, r: number) => k.conv2dForward(geom(r), ap + r0 * K * 4, wp, bp, xb, Act.linear, 0, cws);
+    k.fillValue(4 * C, ws, 0);
+    for (let r0 = 0; r0 < M; r0 += rows) {
+      const r = Math.min(rows, M - r0);
+      conv(r0, r);
+      k.batchNormBackwardSums(r, C, xb, dyp + r0 * C * 4, ctx.ptr(mean), ctx.ptr(invStd), ctx.ptr(dg), ctx.ptr(db), ws);
+    }
+    for (let r0 = 0; r0 < M; r0 += rows) {
+      const r = Math.min(rows, M - r0);
+      conv(r0, r);
+      k.batchNormBackwardApply(r, M, C, xb, dyp + r0 * C * 4, ctx.ptr(g), ctx.ptr(mean), ctx.ptr(invStd), ctx.ptr(dg), ctx.ptr(db), dxp + r0 * C * 4);
+    }
+  },
+  // two passes of the convolution (2 K flops per output each) and batchNormGrad's
+  flops: ([a, , dy]) => 4 * sizeOfShape(dy) * a[a.length - 1] + 6 * sizeOfShape(dy),
 });
 
 registerOp({

@@ -7,7 +7,8 @@ import { registerOp } from '../graph/registry.js';
 import type { Backend } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor, formatShape } from '../tensor.js';
-import { convGeometry, type ConvGeometry, type Padding } from './conv.js';
+import { convGeometry, geometryBlock, type ConvGeometry, type Padding } from './conv.js';
+import { Act } from '../backend/kernels.js';
 import { fail } from './util.js';
 import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 
@@ -164,6 +165,8 @@ const POINTWISE: ConvAttrs = { strides: [1, 1], pad: 'valid', dilations: [1, 1] 
 function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShape: number[], a: ConvAttrs, x: number, y: number, act: number,
   raw = false, xIsU8 = false, yq?: ActQuant): void {
   const g = convGeometry(xShape, filterShape, a.strides, a.pad, a.dilations, 'qconv2d');
+  // (no u8 links on such a backend: GraphModel.plan links only where the int8 kernels run)
+  if (!raw && !xIsU8 && !yq && lacksInt8(be)) return runFloatPath(be, q, g, x, y, act);
   if (g.G !== 1 && g.G === g.C) return runDepthwise(be, q, g, x, y, act, raw, xIsU8, yq);
   if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups of ${g.C / g.G} channels) has no int8 kernel (groups 1 or depthwise only)`);
   const k = be.kernels, p = packed(q, be);
@@ -193,6 +196,68 @@ function runDepthwise(be: Backend, q: QWeights, g: ConvGeometry, x: number, y: n
   const o = outMode(be, p, q.N, raw, yq);
   k.qdepthwise(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.CO, xq, q.input.zeroPoint, p.w.ptr,
     raw ? 0 : p.biasQ.ptr, o.mode, y, p.mult.ptr, o.zy, 0, 255, act, ws + al(inBytes));
+}
+
+const lacking = new WeakMap<Backend, boolean>();
+
+/** Whether a backend has no int8 kernels (webgpu): its int8 layers take their float path. */
+export function lacksInt8(be: Backend): boolean {
+  let v = lacking.get(be);
+  if (v === undefined) lacking.set(be, (v = be.lacks().includes('qgemm')));
+  return v;
+}
+
+/**
+ * summary()'s line on where a graph's nodes run: the active backend, and the int8 nodes that take their float
+ * path there (a backend without int8 kernels). Nothing runs on another backend behind the user's back.
+ */
+export function placementLine(nodes: ReadonlyArray<{ attrs: Record<string, unknown> }>): string {
+  const be = getBackend(), q = nodes.filter((n) => n.attrs.q !== undefined).length;
+  const float = q > 0 && lacksInt8(be) ? `; its ${q} int8 node${q > 1 ? 's take their' : ' takes its'} float path there (the '${be.name}' backend has no int8 kernels)` : '';
+  return `Runs on: the '${be.name}' backend (${be.build}), every node${float}`;
+}
+
+interface FloatWeights { w: Tensor; bias: Tensor }
+const floatWeights = new WeakMap<QWeights, WeakMap<Backend, FloatWeights>>();
+
+/**
+ * An int8 layer's weights for its float path: w * (input scale x weight scale) / input scale, so that the float
+ * convolution of the fake-quantized input ((u8 - zero point) x input scale) sums the int8 kernel's products
+ * times its multipliers; the bias as the int8 epilogue adds it (quantized by the multipliers).
+ */
+function floatWeightsOf(q: QWeights, be: Backend): FloatWeights {
+  return perBackend(floatWeights, q, be, () => {
+    const w = new Float32Array(q.w.length), bias = new Float32Array(q.N), per = new Float32Array(q.N);
+    for (let n = 0; n < q.N; n++) {
+      const mult = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
+      per[n] = mult / q.input.scale;
+      bias[n] = q.bias && !q.raw ? Math.fround(roundHalfEven(q.bias[n] / mult) * mult) : 0;
+    }
+    for (let i = 0; i < w.length; i++) w[i] = q.w[i] * per[i % q.N];
+    const t = { w: Tensor.empty([w.length], 'float32', be), bias: Tensor.empty([q.N], 'float32', be) };
+    be.write(t.w.ptr, w);
+    be.write(t.bias.ptr, bias);
+    return t;
+  });
+}
+
+/**
+ * The float path of an int8 dense / conv / depthwise layer on a backend without int8 kernels: the input
+ * quantized and dequantized (the u8 values the int8 kernel reads), the float convolution with the weights and
+ * bias of floatWeightsOf and the fused ReLU / ReLU6. It equals the int8 result up to the float32 rounding of
+ * the sums (the int8 kernel sums exactly in i32).
+ */
+function runFloatPath(be: Backend, q: QWeights, g: ConvGeometry, x: number, y: number, act: number): void {
+  const p = floatWeightsOf(q, be), size = g.N * g.H * g.W * g.C;
+  const al = (n: number) => Math.ceil(n / 256) * 256;
+  const ws = be.workspace(al(size * 4) + be.kernels.convWorkspaceSize(geometryBlock(be, g)));
+  const { scale, zeroPoint } = q.input;
+  const gpu = (be as { numeric?: DeviceNumeric }).numeric;
+  if (gpu) gpu.fakeQuant(size, x, ws, scale, zeroPoint, 0, 255);
+  else fakeQuantize(be.f32(x, size), be.f32(ws, size), scale, zeroPoint, 0, 255);
+  const code = [Act.linear, Act.relu, Act.relu6][act];
+  // the geometry block after the quantization, which may use the descriptor slot itself
+  be.kernels.conv2dForward(geometryBlock(be, g), ws, p.w.ptr, p.bias.ptr, y, code, 0, ws + al(size * 4));
 }
 
 function actCode(name: unknown, op: string): number {

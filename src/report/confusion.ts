@@ -28,9 +28,9 @@ export function confusionCounts(scores: ArrayLike<number>, labels: ArrayLike<num
 /**
  * The confusion matrix of `model` on (x, y): rows are the true classes, columns the predicted ones (arg-max of
  * the model's [batch, classes] output). y holds class indices [n] or one-hot rows [n, classes]. Predicts in
- * batches of `batchSize` (default 64).
+ * batches of `batchSize` (default 64), on any backend.
  */
-export function confusionMatrix(model: Model | GraphModel, x: Tensor, y: Tensor, opts: { batchSize?: number } = {}): number[][] {
+export async function confusionMatrix(model: Model | GraphModel, x: Tensor, y: Tensor, opts: { batchSize?: number } = {}): Promise<number[][]> {
   if (!(x instanceof Tensor) || !(y instanceof Tensor)) throw new Error('edgegrad.confusionMatrix: x and y must be Tensors');
   const n = x.shape[0], bs = opts.batchSize ?? 64;
   if (!(Number.isInteger(bs) && bs >= 1)) throw new Error(`edgegrad.confusionMatrix: batchSize must be a positive integer, got ${bs}`);
@@ -42,10 +42,10 @@ export function confusionMatrix(model: Model | GraphModel, x: Tensor, y: Tensor,
     const out = model.predict(rows);
     if (!(out instanceof Tensor) || out.rank !== 2) throw new Error(`edgegrad.confusionMatrix: model '${model.name}' must give one [batch, classes] output${out instanceof Tensor ? `, got ${JSON.stringify(out.shape)}` : ''}`);
     classes = out.shape[1];
-    for (const v of out.dataSync()) scores.push(v);
+    for (const v of await out.data()) scores.push(v); // a GPU's outputs read back asynchronously
     rows.dispose(); out.dispose();
   }
-  const yv = y.dataSync();
+  const yv = await y.data();
   let labels: ArrayLike<number> = yv;
   if (y.rank === 2) {
     if (y.shape[1] !== classes) throw new Error(`edgegrad.confusionMatrix: y is one-hot [${y.shape}], the model gives ${classes} classes`);

@@ -47,6 +47,7 @@ export class Features {
  * pacer, a chunk is one batch, and the pacer yields and checks its signal between them.
  */
 export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>, pacer?: Pacer): Promise<Tensor> {
+  if (!t.backend.syncRead) return runPrefixOnDevice(prefix, t, bs, onProgress, pacer);
   const parts: Float32Array[] = [];
   let shape: number[] = [];
   const chunk = pacer ? bs : Math.max(bs, 256 - (256 % bs));
@@ -66,3 +67,29 @@ export async function runPrefix(prefix: Model, t: Tensor, bs: number, onProgress
   return out;
 }
 
+
+/**
+ * runPrefix where memory reads back only asynchronously (webgpu): each chunk's outputs are copied into the
+ * features tensor on the device, so nothing crosses to the CPU.
+ */
+async function runPrefixOnDevice(prefix: Model, t: Tensor, bs: number, onProgress?: (done: number, total: number) => void | Promise<void>, pacer?: Pacer): Promise<Tensor> {
+  const n = t.shape[0];
+  let out: Tensor | undefined;
+  try {
+    for (let s = 0; s < n; s += bs) {
+      const e = Math.min(n, s + bs);
+      const rows = rowsOf(t, s, e);
+      const f = prefix.predict(rows, { batchSize: bs });
+      const per = f.size / (e - s);
+      out ??= Tensor.empty([n, ...f.shape.slice(1)], 'float32', t.backend);
+      t.backend.copy(out.ptr + s * per * 4, f.ptr, f.size * 4);
+      rows.dispose(); f.dispose();
+      await onProgress?.(e, n);
+      await pacer?.step(`computing features: ${e} of ${n} examples done`);
+    }
+  } catch (err) {
+    out?.dispose();
+    throw err;
+  }
+  return out ?? Tensor.empty([0, ...prefix.outputs[0].shape.slice(1)], 'float32', t.backend);
+}

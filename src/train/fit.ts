@@ -2,7 +2,7 @@
 // guard, regularization, optimizer, constraints), validation, callbacks and the divergence watch.
 import { getBackend } from '../backend/index.js';
 import type { Features } from './features.js';
-import type { Tensor } from '../tensor.js';
+import { keepHostCopy, type Tensor } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from '../data/rows.js';
 import type { Callback, Logs, TrainableModel } from './callbacks.js';
 import { divergenceWatch } from './divergence.js';
@@ -141,6 +141,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
       if (!be.syncRead && !Number.isFinite(logs.loss)) {
         throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
       }
+      // a GPU's weights as of this epoch, on the host: readable if the device is lost later
+      if (!be.syncRead) for (const w of (model as { weights?: Array<{ tensor: Tensor }> }).weights ?? []) keepHostCopy(w.tensor, await w.tensor.data());
       const diverged = watch(logs.loss, logs.accuracy, true);
       if (diverged && tp && args.onDivergence !== 'ignore') {
         const where = be.syncRead ? `; the largest gradient relative to its weights is in ${steepestLayer(tp)}` : '';
@@ -149,7 +151,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
         console.warn(msg);
         (history.warnings ??= []).push(msg);
       }
-      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateAsync(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
+      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateOnDevice(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
@@ -158,8 +160,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
     return history;
   }
 
-/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit). */
-async function evaluateAsync(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
+/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit, evaluateAsync). */
+export async function evaluateOnDevice(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
   const n = [x].flat()[0].shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
   const acc = new Accumulator(model.compiledMetrics);
   for (let s = 0; s < n; s += bs) {

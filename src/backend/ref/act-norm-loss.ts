@@ -7,7 +7,7 @@ import { type HeapMemory, f32, i32, u32 } from './memory.js';
 
 type ActNormLossKernels = Pick<Kernels,
   'actForward' | 'actBackward' | 'actMask' | 'actMaskedBackward' | 'softmaxForward' | 'softmaxBackward' | 'maxoutForward' | 'maxoutBackward' |
-  'preluForward' | 'preluBackward' | 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward' |
+  'preluForward' | 'preluBackward' | 'batchNormTrain' | 'batchNormInfer' | 'batchNormBackward' | 'batchNormBackwardSums' | 'batchNormBackwardApply' |
   'lossElementwise' | 'softmaxCrossEntropy' | 'categoricalHinge'>;
 
 const fr = Math.fround;
@@ -285,6 +285,35 @@ export function actNormLossKernels(mem: HeapMemory): ActNormLossKernels {
         for (let c = 0; c < C; c++) {
           const xh = (xs[r * C + c] - mu[c]) * is[c];
           out[r * C + c] = g[c] * is[c] / M * (M * gs[r * C + c] - dbf[c] - xh * dgf[c]);
+        }
+      }
+    },
+
+    /** batchNormBackward's sums over M more rows, in float64 at ws (2*C doubles); the totals so far to dbeta, dgamma. */
+    batchNormBackwardSums(M, C, x, dy, mean, invStd, dgamma, dbeta, ws) {
+      M |= 0; C |= 0;
+      const xs = F(x, M * C), gs = F(dy, M * C), mu = F(mean, C), is = F(invStd, C);
+      const sums = new DataView(mem.buffer, ws, C * 16);
+      for (let c = 0; c < C; c++) {
+        let sb = sums.getFloat64(c * 8, true), sg = sums.getFloat64((C + c) * 8, true);
+        for (let r = 0; r < M; r++) {
+          sb += gs[r * C + c];
+          sg += gs[r * C + c] * ((xs[r * C + c] - mu[c]) * is[c]);
+        }
+        sums.setFloat64(c * 8, sb, true); sums.setFloat64((C + c) * 8, sg, true);
+        F(dbeta, C)[c] = sb; F(dgamma, C)[c] = sg;
+      }
+    },
+
+    /** batchNormBackward's dx over M rows of a batch of `total`, from the f32 dbeta and dgamma. */
+    batchNormBackwardApply(M, total, C, x, dy, gamma, mean, invStd, dgamma, dbeta, dx) {
+      M |= 0; total |= 0; C |= 0;
+      const xs = F(x, M * C).slice(), gs = F(dy, M * C).slice(), out = F(dx, M * C);
+      const g = F(gamma, C), mu = F(mean, C), is = F(invStd, C), db = F(dbeta, C), dg = F(dgamma, C);
+      for (let r = 0; r < M; r++) {
+        for (let c = 0; c < C; c++) {
+          const xh = (xs[r * C + c] - mu[c]) * is[c];
+          out[r * C + c] = g[c] * is[c] / total * (total * gs[r * C + c] - db[c] - xh * dg[c]);
         }
       }
     },

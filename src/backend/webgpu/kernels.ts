@@ -511,14 +511,27 @@ ${MAIN} {
   for (var r = 0u; r < M; r++) { let d = mem[ai(3u) + r * C + c]; sb = kadd(sb, d); sg = kadd(sg, d * (mem[ai(2u) + r * C + c] - m) * inv); }
   mem[ai(6u) + c] = sg.s; mem[ai(7u) + c] = sb.s;
 }`;
-// dx = gamma invStd (dy - dbeta/M - xhat dgamma/M): u: M C x dy gamma mean invStd dx dgamma dbeta
+// batchNormBackwardSums, a thread per channel: the compensated sums carried between calls in ws (per channel
+// dbeta's sum and compensation, dgamma's), the totals so far to dgamma, dbeta. u: M C x dy mean invStd dgamma dbeta ws
+const BN_GRAD_SUMS_ADD = KAHAN + /* wgsl */ `
+${MAIN} {
+  let c = flat(g, nw); let M = ai(0u); let C = ai(1u);
+  if (c >= C) { return; }
+  let w = ai(8u) + c * 4u;
+  var sb = Sum(mem[w], mem[w + 1u]); var sg = Sum(mem[w + 2u], mem[w + 3u]);
+  let m = mem[ai(4u) + c]; let inv = mem[ai(5u) + c];
+  for (var r = 0u; r < M; r++) { let d = mem[ai(3u) + r * C + c]; sb = kadd(sb, d); sg = kadd(sg, d * (mem[ai(2u) + r * C + c] - m) * inv); }
+  mem[w] = sb.s; mem[w + 1u] = sb.c; mem[w + 2u] = sg.s; mem[w + 3u] = sg.c;
+  mem[ai(6u) + c] = sg.s; mem[ai(7u) + c] = sb.s;
+}`;
+// dx = gamma invStd (dy - dbeta/T - xhat dgamma/T) over M rows of a batch of T: u: M C x dy gamma mean invStd dx dgamma dbeta T
 const BN_GRAD_DX = /* wgsl */ `
 ${MAIN} {
-  let i = flat(g, nw); let M = ai(0u); let C = ai(1u);
+  let i = flat(g, nw); let M = ai(0u); let C = ai(1u); let T = f32(ai(10u));
   if (i >= M * C) { return; }
   let c = i % C; let inv = mem[ai(6u) + c];
   let xh = (mem[ai(2u) + i] - mem[ai(5u) + c]) * inv;
-  mem[ai(7u) + i] = mem[ai(4u) + c] * inv * (mem[ai(3u) + i] - mem[ai(9u) + c] / f32(M) - xh * mem[ai(8u) + c] / f32(M));
+  mem[ai(7u) + i] = mem[ai(4u) + c] * inv * (mem[ai(3u) + i] - mem[ai(9u) + c] / T - xh * mem[ai(8u) + c] / T);
 }`;
 
 // strided copy over up to 8 axes: a thread per element. u: rank n src dst, shape[8], srcStrides[8], dstStrides[8]
@@ -764,8 +777,12 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     },
     batchNormBackward(M, C, x, dy, gamma, mean, invStd, dx, dgamma, dbeta) {
       gpu.run(BN_GRAD_SUMS, C, { u: [M, C, e(x), e(dy), e(mean), e(invStd), e(dgamma), e(dbeta)] });
-      gpu.run(BN_GRAD_DX, M * C, { u: [M, C, e(x), e(dy), e(gamma), e(mean), e(invStd), e(dx), e(dgamma), e(dbeta)] });
+      gpu.run(BN_GRAD_DX, M * C, { u: [M, C, e(x), e(dy), e(gamma), e(mean), e(invStd), e(dx), e(dgamma), e(dbeta), M] });
     },
+    batchNormBackwardSums: (M, C, x, dy, mean, invStd, dgamma, dbeta, ws) =>
+      gpu.run(BN_GRAD_SUMS_ADD, C, { u: [M, C, e(x), e(dy), e(mean), e(invStd), e(dgamma), e(dbeta), e(ws)] }),
+    batchNormBackwardApply: (M, total, C, x, dy, gamma, mean, invStd, dgamma, dbeta, dx) =>
+      gpu.run(BN_GRAD_DX, M * C, { u: [M, C, e(x), e(dy), e(gamma), e(mean), e(invStd), e(dx), e(dgamma), e(dbeta), total] }),
   };
 }
 

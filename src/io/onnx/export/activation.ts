@@ -40,7 +40,7 @@ export const activationFamily: ExportFamily = {
   prelu: (cx, n, out) => {
     const [x, alpha] = n.inputs;
     const C = cx.shapeOf(alpha)[0];
-    const slope = cx.floatInit(cx.g.values[alpha].name, cx.isMap.has(x) ? [C, 1, 1] : [C], cx.g.values[alpha].tensor!.dataSync());
+    const slope = cx.floatInit(cx.g.values[alpha].name, cx.isMap.has(x) ? [C, 1, 1] : [C], cx.data(alpha));
     cx.setOut(n, cx.emit('PRelu', [cx.valueName(x), slope], [], n.name, out), cx.isMap.has(x));
   },
 };

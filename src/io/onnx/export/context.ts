@@ -28,8 +28,11 @@ export class ExportContext {
   private readonly used = new Set<string>();
   private readonly half: boolean;
 
-  /** weights: float32 (default) or float16 storage (each weight cast to float in the graph) */
-  constructor(readonly g: Graph, weights?: 'float32' | 'float16') {
+  /**
+   * weights: float32 (default) or float16 storage (each weight cast to float in the graph); host: copies of
+   * the weights that live on a backend read back only asynchronously (a GPU's), read before the export
+   */
+  constructor(readonly g: Graph, weights?: 'float32' | 'float16', private readonly host = new Map<number, Float32Array | Int32Array>()) {
     this.half = weights === 'float16';
     if (weights !== undefined && weights !== 'float32' && !this.half) fail(`weights must be 'float32' or 'float16', got '${String(weights)}'`);
   }
@@ -100,11 +103,16 @@ export class ExportContext {
     return this.emit('DequantizeLinear', [q, sc, zp], [attrInt('axis', axis)], `${nm}_dequantize`);
   }
 
+  /** the data of a weight (a value holding a tensor), wherever it lives */
+  data(id: number): Float32Array | Int32Array {
+    return this.host.get(id) ?? (this.g.values[id].tensor!.dataSync() as Float32Array | Int32Array);
+  }
+
   /** a parameter or state as an initializer: a filter in OIHW, a constant against a map as [1, C, 1, 1] */
   param(id: number, transform?: 'oihw' | 'map-const'): string {
     const v = this.g.values[id];
     if (v.int8 && transform !== 'map-const') return this.int8Weights(v.name, v.int8.w, v.shape, v.int8.scale);
-    const d = v.tensor!.dataSync();
+    const d = this.data(id);
     if (transform === 'oihw') {
       const [H, W, I, O] = v.shape;
       return this.floatInit(v.name, [O, I, H, W], hwioToOihw(d, v.shape, new Float32Array(d.length)));

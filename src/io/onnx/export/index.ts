@@ -30,10 +30,13 @@ const dim = (d: number): Dim => (d === -1 ? { dimParam: 'batch' } : { dimValue: 
 const valueInfo = (name: string, dims: Dim[], elemType = FLOAT) => ({ name, type: { tensorType: { elemType, shape: { dim: dims } } } });
 
 export async function exportOnnx(src: ExportSource): Promise<Uint8Array> {
-  const gpu = src.graph.values.find((v) => v.tensor && !v.tensor.backend.syncRead);
-  if (gpu) throw new Error(`edgegrad.save / toOnnx: model '${src.name}' has its weights on the '${gpu.tensor!.location}' backend, which the exporter cannot read yet: build or load it on wasm to save or export it`);
   const { graph: g, name, nchwBoundary } = src;
-  const cx = new ExportContext(g, src.weights);
+  // weights on a GPU are read back first (once each), for the synchronous writing below
+  const host = new Map<number, Float32Array | Int32Array>();
+  for (const [id, v] of g.values.entries()) {
+    if (v.tensor && !v.tensor.backend.syncRead) host.set(id, await v.tensor.data() as Float32Array | Int32Array);
+  }
+  const cx = new ExportContext(g, src.weights, host);
   // the boundary's names first, so that no value written later takes one of them
   const inNames = g.inputs.map((_, k) => cx.unique(src.inputNames?.[k] ?? (g.inputs.length === 1 ? 'input' : `input_${k}`)));
   const outNames = g.outputs.map((_, k) => cx.unique(src.outputNames?.[k] ?? (g.outputs.length === 1 ? 'output' : `output_${k}`)));

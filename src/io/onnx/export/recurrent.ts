@@ -27,7 +27,7 @@ function recurrent(cx: ExportContext, n: Node, out: string | undefined): void {
   const data = (id: number, what: string) => {
     const v = cx.g.values[id];
     if (!v.tensor) fail(`node '${n.name}' (${n.op}): its ${what} is computed by the graph; ONNX ${op} takes it here only as a weight`);
-    return v.tensor!.dataSync();
+    return cx.data(id);
   };
   // ONNX rows from edgegrad's columns: row block(g)*U + j, column k = m[k, g*U + j]
   const block = (g: number) => (n.op === 'lstm' ? LSTM_BLOCK[g] : g);

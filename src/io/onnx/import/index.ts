@@ -8,7 +8,7 @@ import { castRound } from '../../../ops/cast.js';
 import { decodeModel } from '../decode.js';
 import { num, BFLOAT16, DOUBLE, FLOAT, FLOAT16, type OnnxGraph, type OnnxModel, type OnnxNode, type OnnxValueInfo } from '../proto.js';
 import { ImportContext, type Val } from './context.js';
-import { Tensor, formatShape, tensor } from '../../../tensor.js';
+import { Tensor, formatShape, hostCopyOf, tensor } from '../../../tensor.js';
 import { fail } from './errors.js';
 import { loadExternal, type ExternalReader } from './external.js';
 import { int8FromQdq } from './int8.js';
@@ -141,7 +141,7 @@ function buildModel(cx: ImportContext, m: OnnxModel, og: OnnxGraph, name: string
   });
   if (outputs.length === 0) fail('the graph declares no output');
   g.outputs = outputs.map((o) => o.id);
-  const report = int8FromQdq(g);
+  const report = int8FromQdq(g, (id) => hostCopyOf(g.values[id].tensor) as Float32Array | undefined);
   fuseActivations(g);
   const [first] = inputs;
   const per = (i: (typeof inputs)[number]) => i.dims.filter((_, a) => a !== i.batchAxis);

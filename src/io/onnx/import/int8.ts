@@ -6,9 +6,9 @@ import type { QuantizationReport } from '../../../quantize/index.js';
 /**
  * QDQ -> int8 kernels: a conv2d (groups 1, or depthwise: groups = input channels) or dense whose input is a u8 fake-quantize and whose weights
  * came from int8 DequantizeLinear (per output channel, zero points 0) runs as qconv2d / qdense on the
- * quantized input. Returns the report of what runs int8 and what stays float, or undefined for a float model.
+ * quantized input (host: the data of a constant value where the importer holds it). Returns the report of what runs int8 and what stays float, or undefined for a float model.
  */
-export function int8FromQdq(g: Graph): QuantizationReport | undefined {
+export function int8FromQdq(g: Graph, host: (id: number) => Float32Array | undefined = () => undefined): QuantizationReport | undefined {
   const producer = new Map<number, Node>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
   const nodes: QuantizationReport['nodes'] = [];
@@ -25,7 +25,9 @@ export function int8FromQdq(g: Graph): QuantizationReport | undefined {
     if (why) { nodes.push({ name: n.name, op: n.op, as: 'float32', reason: why }); return; }
     const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
     const input = { scale: fq!.attrs.scale as number, zeroPoint: fq!.attrs.zeroPoint as number };
-    const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
+    // the bias from the importer's own copy (weights made on a GPU read back only asynchronously)
+    const b = n.inputs[2];
+    const bias = b !== undefined ? host(b) ?? g.values[b].tensor!.dataSync() as Float32Array : undefined;
     const q: QWeights = { w: w.int8!.w, K, N, scale: w.int8!.scale, bias, input, filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined };
     g.nodes[i] = { ...n, op: n.op === 'conv2d' ? 'qconv2d' : 'qdense', inputs: [fq!.inputs[0]], attrs: { ...n.attrs, q } };
     nodes.push({ name: n.name, op: n.op, as: 'int8', input });

@@ -1,5 +1,5 @@
 // TensorProto -> numbers, and the weight tensors converters make of them (filters from OIHW to HWIO).
-import { Tensor, formatShape } from '../../../tensor.js';
+import { Tensor, formatShape, keepHostCopy } from '../../../tensor.js';
 import { bfloat16ToFloat, halfToFloat } from '../../half.js';
 import { num, FLOAT, UINT8, INT8, INT32, INT64, FLOAT16, DOUBLE, BFLOAT16, type OnnxTensor } from '../proto.js';
 import { fail } from './errors.js';
@@ -109,5 +109,7 @@ export function tensorFrom(data: Float32Array, shape: number[]): Tensor {
   if (data.length !== n) fail(`a weight has ${data.length} values where ${formatShape(shape)} needs ${n}`);
   const t = Tensor.empty(shape);
   t.write(data);
+  // a weight on a GPU keeps its host copy: the passes after conversion read it, and it outlives a lost device
+  keepHostCopy(t, data);
   return t;
 }
