@@ -2,7 +2,7 @@
 // over NHWC u8 activations (per-tensor zero point za) and s8 weights [KH, KW, C * mult] (the float depthwise
 // layout, conv.ts: output channel o = c * mult + m), i32 accumulation, any kernel / stride / padding / dilation /
 // multiplier; taps outside the image contribute 0 (they read za). Epilogues as the int8 GEMM's (gemm_i8.ts): raw i32,
-// requantized u8, or dequantized f32 with ReLU / ReLU6.
+// requantized u8, dequantized f32 with ReLU / ReLU6, or that f32 quantized for the next int8 layer (QOUT_U8F).
 //
 // A K = KH*KW GEMM would waste the GEMM's micro-kernel (conv.ts says the same of the float case), so this is
 // direct, with SIMD over channels (one build source, three bodies):
@@ -21,8 +21,9 @@
 // call's state passed to the workers through jobArgs; each output is computed by one thread in the one-thread
 // order, so the bytes do not depend on the thread count. (The int8 GEMM is still single-threaded.)
 import { truncSatI32 } from './common';
-import { QOUT_I32, QOUT_U8 } from './gemm_i8';
-import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, tileScratch } from './threads';
+import { quantizeU8 } from './quant';
+import { QOUT_I32, QOUT_U8, QOUT_F32, QOUT_U8F } from './gemm_i8';
+import { threads, threadIndex, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart, tileScratch } from './threads';
 
 // byte offsets of the taps from the top-left one, for the interior path
 const MAX_TAPS: i32 = 64;
@@ -31,6 +32,12 @@ const OFF: usize = memory.data(MAX_TAPS * 4, 16);
 let H: i32 = 0, W: i32 = 0, KH: i32 = 0, KW: i32 = 0, CO: i32 = 0, DH: i32 = 1, DW: i32 = 1;
 let ZA: i32 = 0, MODE: i32 = 0, ACT: i32 = 0, ZY: i32 = 0, QMIN: i32 = 0, QMAX: i32 = 255;
 let WPTR: usize = 0, MULT: usize = 0;
+// QOUT_U8F: the pixels run the f32 epilogue (MODE QOUT_F32) into a per-thread stage of STAGE bytes from STAGE0,
+// quantized into the u8 output by quantizeU8 (scale YS = mult[CO], zero point ZY) a stretch of a row at a time:
+// the bytes of QOUT_F32 + quantizeU8, rounding 16 values a step (4 at a time in emit4 measured 2-3x slower)
+let STAGED: bool = false;
+let STAGE0: usize = 0, STAGE: i32 = 0;
+let YS: f32 = 1;
 // per channel: bias (exact (x - za) products) and bias + (128 - za) * sum w (s8 products over every tap)
 let TERM0: usize = 0, TERM1: usize = 0;
 // CO bytes of za: what a tap outside the image reads on the s8 path ((za - 128) w, which TERM1 cancels)
@@ -49,10 +56,16 @@ const MAX_BORDER_TAPS: i32 = 32;
 
 @inline function roundUp(x: i32, m: i32): i32 { return (x + m - 1) / m * m; }
 
-/** Bytes of qdepthwise's scratch: two per-channel i32 terms, a row of za, the input repeated per multiplier (mult > 1). */
+/** Bytes of one thread's QOUT_U8F stage: at least one pixel of f32. */
+@inline function stageBytes(CO: i32): i32 { return max(8192, roundUp(CO * 4, 16)); }
+
+/**
+ * Bytes of qdepthwise's scratch: two per-channel i32 terms, a row of za, the input repeated per multiplier
+ * (mult > 1), and a QOUT_U8F stage per thread.
+ */
 export function qdepthwiseWorkSize(N: i32, H: i32, W: i32, C: i32, CO: i32): i32 {
   const expand = CO != C ? N * H * W * CO : 0;
-  return roundUp(CO * 8, 16) + roundUp(CO, 16) + expand + 48;
+  return roundUp(CO * 8, 16) + roundUp(CO, 16) + expand + threads() * stageBytes(CO) + 64;
 }
 
 /** One output value v (the i32 sum with its bias) of channel o, through the epilogue, at out. */
@@ -300,7 +313,8 @@ function pixelBorder16(x: usize, out: usize, iy0: i32, ix0: i32): i32 {
 /**
  * Depthwise int8 convolution of x (u8 NHWC [N, H, W, C], zero point za) with w (s8 [KH, KW, CO], CO = C * mult):
  * y [N, OH, OW, CO] is i32 (mode QOUT_I32), u8 (QOUT_U8: clamp(nearest(v * mult[o]) + zy, qmin, qmax)) or f32
- * (QOUT_F32: v * mult[o], then ReLU (act 1) or ReLU6 (act 2)), v = sum + bias[o] (bias: CO i32, or 0).
+ * (QOUT_F32: v * mult[o], then ReLU (act 1) or ReLU6 (act 2)), or that f32 quantized to u8 by scale mult[CO] and
+ * zero point zy (QOUT_U8F, as quantizeU8), v = sum + bias[o] (bias: CO i32, or 0).
  * Padding is explicit (top / left; the output size says the rest). work: qdepthwiseWorkSize bytes.
  */
 export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH: i32, SW: i32, PT: i32, PL: i32, dh: i32, dw: i32,
@@ -309,6 +323,8 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
   H = h; W = w; KH = kh; KW = kw; CO = co; DH = dh; DW = dw;
   ZA = za; MODE = mode; ACT = act; ZY = zy; QMIN = qmin; QMAX = qmax; WPTR = wts; MULT = mult;
   if (N <= 0 || OH <= 0 || OW <= 0 || CO <= 0 || C <= 0) return;
+  STAGED = mode == QOUT_U8F;
+  if (STAGED) { MODE = QOUT_F32; YS = load<f32>(mult + (<usize>co << 2)); }
   const taps = KH * KW, m = CO / C;
   TERM0 = (work + 15) & ~<usize>15;
   TERM1 = TERM0 + <usize>(CO << 2);
@@ -328,10 +344,12 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
     store<i32>(TERM1 + (<usize>o << 2), b + (128 - za) * s);
   }
   PAIRED = paired;
+  STAGE = stageBytes(CO);
+  STAGE0 = (ZROW + <usize>CO + 15) & ~<usize>15;
   // a multiplier: each input channel repeated m times, so output channel o reads input channel o
   let src = x;
   if (m > 1) {
-    src = (ZROW + <usize>CO + 15) & ~<usize>15;
+    src = STAGE0 + <usize>(threads() * STAGE);
     const pixels = N * H * W;
     for (let i = 0; i < pixels; i++) {
       const s = x + <usize>(i * C), d = src + <usize>(i * CO);
@@ -355,38 +373,58 @@ export function qdepthwise(N: i32, h: i32, w: i32, C: i32, kh: i32, kw: i32, SH:
 
 /** Output rows [r0, r1) of the N * OH rows (the call's state in the globals). */
 function rows(r0: i32, r1: i32): void {
-  const pixelBytes = <usize>CO * (MODE == QOUT_U8 ? 1 : 4);
-  const ox0 = OX0, ox1 = OX1, SW = SX, PL = PADL, OW = OUTW, taps = TAPS;
-  for (let r = r0; r < r1; r++) {
-    const n = r / OUTH, oy = r - n * OUTH;
-    const img = SRC + <usize>(n * H * W * CO);
-    {
-      const iy0 = oy * SY - PADT;
-      const row = YPTR + <usize>((n * OUTH + oy) * OW) * pixelBytes;
-      if (INTERIOR && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
-        for (let ox = 0; ox < ox0; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
-        if (PAIRED && KH == 3 && KW == 3) {
-          const dx = <usize>(DW * CO), dy = <usize>(DH * W * CO);
-          for (let ox = ox0; ox < ox1; ox++) {
-            const ix0 = ox * SW - PL;
-            pixel3x3(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, dx, dy);
-          }
-        } else if (PAIRED) {
-          for (let ox = ox0; ox < ox1; ox++) {
-            const ix0 = ox * SW - PL;
-            pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, true);
-          }
-        } else {
-          for (let ox = ox0; ox < ox1; ox++) {
-            const ix0 = ox * SW - PL;
-            pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, false);
-          }
-        }
-        for (let ox = ox1; ox < OW; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
-      } else {
-        for (let ox = 0; ox < OW; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+  const OW = OUTW;
+  if (STAGED) {
+    // f32 pixels into this thread's stage, a stretch of the row at a time, then quantized into the u8 row
+    const stage = STAGE0 + <usize>(threadIndex() * STAGE), f32Bytes = <usize>CO << 2;
+    const seg = max(1, STAGE / (CO << 2));
+    for (let r = r0; r < r1; r++) {
+      const n = r / OUTH, oy = r - n * OUTH;
+      const row = YPTR + <usize>((n * OUTH + oy) * OW) * <usize>CO;
+      for (let s = 0; s < OW; s += seg) {
+        const e = min(OW, s + seg);
+        // pixel ox lands at stage + (ox - s) * CO floats (the base wraps below 0 where s > 0: u32 arithmetic)
+        rowPixels(n, oy, stage - <usize>s * f32Bytes, f32Bytes, s, e);
+        quantizeU8((e - s) * CO, stage, YS, ZY, row + <usize>s * <usize>CO);
       }
     }
+    return;
+  }
+  const pixelBytes = <usize>CO * (MODE == QOUT_U8 ? 1 : 4);
+  for (let r = r0; r < r1; r++) {
+    const n = r / OUTH, oy = r - n * OUTH;
+    rowPixels(n, oy, YPTR + <usize>((n * OUTH + oy) * OW) * pixelBytes, pixelBytes, 0, OW);
+  }
+}
+
+/** Output pixels [oxa, oxb) of row oy of image n, pixel ox at out + ox * pixelBytes. */
+function rowPixels(n: i32, oy: i32, row: usize, pixelBytes: usize, oxa: i32, oxb: i32): void {
+  const SW = SX, PL = PADL, taps = TAPS;
+  const ox0 = max(oxa, min(oxb, OX0)), ox1 = max(ox0, min(oxb, OX1));
+  const img = SRC + <usize>(n * H * W * CO);
+  const iy0 = oy * SY - PADT;
+  if (INTERIOR && iy0 >= 0 && iy0 + (KH - 1) * DH < H) {
+    for (let ox = oxa; ox < ox0; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+    if (PAIRED && KH == 3 && KW == 3) {
+      const dx = <usize>(DW * CO), dy = <usize>(DH * W * CO);
+      for (let ox = ox0; ox < ox1; ox++) {
+        const ix0 = ox * SW - PL;
+        pixel3x3(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, dx, dy);
+      }
+    } else if (PAIRED) {
+      for (let ox = ox0; ox < ox1; ox++) {
+        const ix0 = ox * SW - PL;
+        pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, true);
+      }
+    } else {
+      for (let ox = ox0; ox < ox1; ox++) {
+        const ix0 = ox * SW - PL;
+        pixelInterior(img, img + <usize>((iy0 * W + ix0) * CO), row + <usize>ox * pixelBytes, iy0, ix0, taps, false);
+      }
+    }
+    for (let ox = ox1; ox < oxb; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
+  } else {
+    for (let ox = oxa; ox < oxb; ox++) pixelAny(img, row + <usize>ox * pixelBytes, iy0, ox * SW - PL, 0);
   }
 }
 
@@ -394,7 +432,7 @@ function rows(r0: i32, r1: i32): void {
 export const JOB_QDW: i32 = 4;
 /** Multiply-adds below which a call runs on one thread (conv.ts's threshold). */
 const QDW_PARALLEL_MIN_MACS: i64 = 1 << 18;
-// argument word i of a JOB_QDW (32 of them: the call's state, read back into a worker's globals)
+// argument word i of a JOB_QDW (36 of them: the call's state, read back into a worker's globals)
 @inline function putArg(j: usize, i: i32, v: i32): void { store<i32>(j + (<usize>i << 2), v); }
 @inline function getArg(j: usize, i: i32): i32 { return load<i32>(j + (<usize>i << 2)); }
 
@@ -412,6 +450,7 @@ function shareRows(macs: i64, units: i32): bool {
   putArg(j, 18, PAIRED ? 1 : 0); putArg(j, 19, TAPS); putArg(j, 20, NIMG); putArg(j, 21, SY); putArg(j, 22, SX); putArg(j, 23, PADT);
   putArg(j, 24, PADL); putArg(j, 25, OUTH); putArg(j, 26, OUTW); putArg(j, 27, <i32>SRC); putArg(j, 28, <i32>YPTR); putArg(j, 29, OX0);
   putArg(j, 30, OX1); putArg(j, 31, INTERIOR ? 1 : 0);
+  putArg(j, 32, STAGED ? 1 : 0); putArg(j, 33, <i32>STAGE0); putArg(j, 34, STAGE); putArg(j, 35, reinterpret<i32>(YS));
   parallelBegin(JOB_QDW, n);
   for (let ch = claim(); ch >= 0; ch = claim()) { rows(shareStart(units, 1, ch, n), shareStart(units, 1, ch + 1, n)); chunkDone(); }
   parallelEnd();
@@ -429,6 +468,7 @@ export function qdwJob(): void {
   NIMG = getArg(j, 20); SY = getArg(j, 21); SX = getArg(j, 22); PADT = getArg(j, 23); PADL = getArg(j, 24);
   OUTH = getArg(j, 25); OUTW = getArg(j, 26); SRC = <usize><u32>getArg(j, 27); YPTR = <usize><u32>getArg(j, 28);
   OX0 = getArg(j, 29); OX1 = getArg(j, 30); INTERIOR = getArg(j, 31) != 0;
+  STAGED = getArg(j, 32) != 0; STAGE0 = <usize><u32>getArg(j, 33); STAGE = getArg(j, 34); YS = reinterpret<f32>(getArg(j, 35));
   const n = jobChunks(), units = NIMG * OUTH;
   for (let ch = claim(); ch >= 0; ch = claim()) { rows(shareStart(units, 1, ch, n), shareStart(units, 1, ch + 1, n)); chunkDone(); }
 }

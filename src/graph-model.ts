@@ -9,12 +9,14 @@ import { runEager } from './graph/eager.js';
 import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
+import { linkU8 } from './quantize/u8-links.js';
 import { Tensor, formatShape, tensor } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 import type { DeviceNumeric } from './backend/webgpu/numeric.js';
-import { placementLine } from './ops/quant.js';
+import { placementLine, lacksInt8 } from './ops/quant.js';
+import { getBackend, type Backend } from './backend/index.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -44,6 +46,8 @@ export class GraphModel {
   private frozen = new Set<Tensor>();
   /** The graph inference runs: batch norms folded into convs, activations fused (weights copied). */
   private inferGraph?: Graph;
+  /** The backend inferGraph's u8 links were decided for. */
+  private inferBackend?: Backend;
   /** Set by eg.quantize: what was quantized, and what stayed float and why. */
   quantization?: import('./quantize/index.js').QuantizationReport;
   /** How save() stores float weights unless told otherwise (float16 after quantize({ weights: 'float16' })). */
@@ -124,7 +128,14 @@ export class GraphModel {
     if ([...this.plans.values()].some((q) => q.stale)) { this.dispose(); this.inferGraph = undefined; }
     let p = this.plans.get(batch);
     if (!p) {
-      this.inferGraph ??= optimizeForInference(this.graph);
+      const be = getBackend();
+      if (!this.inferGraph || this.inferBackend !== be) {
+        this.inferGraph = optimizeForInference(this.graph);
+        this.inferBackend = be;
+        // consecutive int8 layers pass u8 to each other where the int8 kernels run (the stored graph keeps f32
+        // between them; a backend without int8 kernels runs each int8 layer's float path on f32)
+        if (!lacksInt8(be)) linkU8(this.inferGraph);
+      }
       p = new Plan(this.inferGraph, { batch, training: false });
       this.plans.set(batch, p);
     }

@@ -107,7 +107,7 @@ describe('int8 depthwise convolution', () => {
     useBuild('simd');
   });
 
-  it('threaded builds share the rows out and give the one-thread bytes (2 and 3 threads; u8 and f32 epilogues, multiplier 2, 5x5)', async () => {
+  it('threaded builds share the rows out and give the one-thread bytes (2 and 3 threads; u8, f32 and staged u8 epilogues, multiplier 2, 5x5)', async () => {
     for (const build of ['relaxed', 'simd'] as const) {
       const pools = await Promise.all([1, 2, 3].map((threads) => WasmBackend.create(build, { threads })));
       const chunksBefore = pools.map((be) => be.workerChunks());
@@ -120,25 +120,28 @@ describe('int8 depthwise convolution', () => {
           const x = Uint8Array.from({ length: N * H * W * C }, () => Math.floor(r() * 256));
           const w = Int8Array.from({ length: K * K * CO }, () => Math.floor(r() * 255) - 127);
           const bias = Int32Array.from({ length: CO }, () => Math.floor((r() - 0.5) * 1e4));
-          const mult = Float32Array.from({ length: CO }, () => r() * 1e-3);
+          // CO multipliers, then the output scale of the staged u8 epilogue (QOUT_U8F: each thread its own stage)
+          const mult = Float32Array.from({ length: CO + 1 }, (_, o) => (o === CO ? 0.021 : r() * 1e-3));
           const outs = pools.map((be) => {
             const jobs = be.threadJobs();
             const put = (a: ArrayBufferView) => { const p = be.alloc(a.byteLength); be.write(p, new Uint8Array(a.buffer, a.byteOffset, a.byteLength)); return p; };
             const px = put(x), pw = put(w), pb = put(bias), pm = put(mult), work = be.alloc(be.kernels.qdepthwiseWorkSize(N, H, W, C, CO));
-            const yf = be.alloc(N * OH * OW * CO * 4), yu = be.alloc(N * OH * OW * CO);
+            const yf = be.alloc(N * OH * OW * CO * 4), yu = be.alloc(N * OH * OW * CO), yq = be.alloc(N * OH * OW * CO);
             be.kernels.qdepthwise(N, H, W, C, K, K, S, S, P, P, 1, 1, OH, OW, CO, px, 77, pw, pb, 2, yf, pm, 0, 0, 255, 2, work);
             be.kernels.qdepthwise(N, H, W, C, K, K, S, S, P, P, 1, 1, OH, OW, CO, px, 77, pw, pb, 1, yu, pm, 128, 0, 255, 0, work);
-            const got = [be.readSync(yf, N * OH * OW * CO * 4), be.readSync(yu, N * OH * OW * CO)];
-            const shared = be.threads.threads > 1 ? be.threadJobs() - jobs : 2;
-            for (const p of [px, pw, pb, pm, work, yf, yu]) be.free(p);
+            be.kernels.qdepthwise(N, H, W, C, K, K, S, S, P, P, 1, 1, OH, OW, CO, px, 77, pw, pb, 3, yq, pm, 131, 0, 255, 1, work);
+            const got = [be.readSync(yf, N * OH * OW * CO * 4), be.readSync(yu, N * OH * OW * CO), be.readSync(yq, N * OH * OW * CO)];
+            const shared = be.threads.threads > 1 ? be.threadJobs() - jobs : 3;
+            for (const p of [px, pw, pb, pm, work, yf, yu, yq]) be.free(p);
             return { got, shared };
           });
           for (const [i, o] of outs.entries()) {
             const what = `${build} ${[N, H, W, C, K, S, m]} on ${i + 1} thread(s)`;
             expect(Buffer.compare(Buffer.from(o.got[0]), Buffer.from(outs[0].got[0])), `${what}: f32`).toBe(0);
             expect(Buffer.compare(Buffer.from(o.got[1]), Buffer.from(outs[0].got[1])), `${what}: u8`).toBe(0);
-            // both calls went to the pool
-            expect(o.shared, `${what}: jobs`).toBe(2);
+            expect(Buffer.compare(Buffer.from(o.got[2]), Buffer.from(outs[0].got[2])), `${what}: staged u8`).toBe(0);
+            // the three calls went to the pool
+            expect(o.shared, `${what}: jobs`).toBe(3);
           }
         }
         // and the workers did take chunks (not always of every call: the main thread claims what they have not,

@@ -50,6 +50,15 @@ describe('int8 kernels', () => {
       expect(int8MatMul(a, 4, 64, 0, w, 8)).toEqual(refMatMul(a, 4, 64, 0, w, 8));
     });
 
+    it(`${build}: GEMM sweep across the wide (i16, short K) and quad layouts: K around 64, N around the 8-column tile, M of 1 and 32`, () => {
+      useBuild(build);
+      const r = rng(21);
+      for (const K of [2, 15, 17, 61, 63, 64, 65, 67, 129]) for (const N of [1, 7, 8, 9, 23]) for (const M of [1, 3, 32]) {
+        const a = bytes(M * K, r), w = weights(K * N, r, 8), za = Math.floor(r() * 256);
+        expect(int8MatMul(a, M, K, za, w, N), `${M}x${N}x${K}`).toEqual(refMatMul(a, M, K, za, w, N));
+      }
+    });
+
     it(`${build}: convolution equals the integer reference exactly (stride, padding, 1x1, odd channels)`, () => {
       useBuild(build);
       const r = rng(9);

@@ -77,6 +77,37 @@ describe('quantize', () => {
     useBuild('simd');
   });
 
+  it('consecutive int8 layers pass u8 to each other in the inference plan, with the bytes of the f32 path, on every build', async () => {
+    for (const build of BUILDS) {
+      useBuild(build);
+      // conv -> depthwise -> conv -> conv (two readers) -> dense: links where only int8 layers read a value
+      const inp = eg.input({ shape: [9, 10, 8] });
+      const a = eg.layers.conv2d({ filters: 24, kernelSize: 1, activation: 'relu6', seed: 1 }).apply(inp) as eg.SymbolicTensor;
+      const b = eg.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', seed: 2 }).apply(a) as eg.SymbolicTensor;
+      const c = eg.layers.conv2d({ filters: 17, kernelSize: 1, seed: 3 }).apply(b) as eg.SymbolicTensor;
+      const d1 = eg.layers.conv2d({ filters: 5, kernelSize: 3, padding: 'same', activation: 'relu', seed: 4 }).apply(c) as eg.SymbolicTensor;
+      const d2 = eg.layers.conv2d({ filters: 6, kernelSize: 1, seed: 5 }).apply(c) as eg.SymbolicTensor;
+      const out = eg.layers.dense({ units: 3, seed: 6 }).apply(eg.layers.flatten().apply(eg.layers.concatenate().apply([d1, d2]) as eg.SymbolicTensor) as eg.SymbolicTensor) as eg.SymbolicTensor;
+      const m = eg.model({ inputs: inp, outputs: out });
+      const calib = eg.randomUniform([20, 9, 10, 8], -1, 2, 8), x = eg.randomUniform([3, 9, 10, 8], -1, 2, 9);
+      const q = await eg.quantize(m, { calibration: calib });
+      const ours = q.predict(x).dataSync();
+      // the plan's graph (private): a, b and c go u8 (c has two int8 readers with one quantization); d1, d2 feed a concat
+      const plan = (q as unknown as { inferGraph: { nodes: Array<{ name: string; attrs: Record<string, unknown> }> } }).inferGraph;
+      const linked = plan.nodes.filter((n) => n.attrs.outQ).map((n) => n.name);
+      expect(linked.length, build).toBe(3);
+      expect(plan.nodes.filter((n) => n.attrs.inU8).length, build).toBe(4);
+      expect(q.graph.nodes.some((n) => n.attrs.outQ || n.attrs.inU8), 'the stored graph keeps f32').toBe(false);
+      // the same model with the links taken out: every layer returns f32 and the next one quantizes it
+      for (const n of plan.nodes) { delete n.attrs.outQ; delete n.attrs.inU8; }
+      (q as unknown as { plans: Map<number, unknown> }).plans.clear();
+      expect(Array.from(q.predict(x).dataSync()), build).toEqual(Array.from(ours));
+      // and ONNX Runtime on the QDQ file agrees as before
+      expect(maxAbs(ours, await runOrt(await eg.toOnnx(q), x)), build).toBeLessThan(1e-5);
+    }
+    useBuild('simd');
+  });
+
   it('weight-only int8 and float16 storage keep accuracy at a quarter and a half of the file', async () => {
     const float = await eg.loadModel(MODEL);
     const test = await digits((l) => l < 5, 8000, 10000);

@@ -9,7 +9,7 @@ import type { Kernels } from '../src/backend/kernels.js';
 import { rng } from './helpers.js';
 
 const BUILDS = ['relaxed', 'simd', 'scalar'] as const;
-const QOUT_I32 = 0, QOUT_U8 = 1, QOUT_F32 = 2;
+const QOUT_I32 = 0, QOUT_U8 = 1, QOUT_F32 = 2, QOUT_U8F = 3;
 type QK = ReturnType<typeof quantKernels>;
 
 /** One wasm backend and one reference heap (bump-allocated), with byte buffers mirrored into both. */
@@ -194,6 +194,35 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
     }
   });
 
+  it('qgemm QOUT_U8F: the f32 epilogue quantized in the kernel gives quantizeU8 of QOUT_F32\'s output, bit for bit', () => {
+    const r = rng(15);
+    for (const [M, N, K] of [[1, 1, 1], [3, 5, 7], [4, 8, 8], [9, 17, 13], [6, 11, 40], [5, 24, 33], [13, 16, 3]]) {
+      for (const act of [0, 1, 2]) for (const zy of [0, 131, 255]) {
+        const ldc = N + (r() < 0.5 ? 3 : 0);
+        const s = setup(t, r, M, N, K, { lda: K, ldw: N, w7: false, relaxed7: 0 });
+        const bias = t.buf(N * 4, Int32Array.from({ length: N }, () => Math.floor((r() - 0.5) * 4e4)));
+        // N multipliers, then the output scale (some of them exact powers of two: ties)
+        const ys = [2 ** -5, 0.0173, 0.3][Math.floor(r() * 3)];
+        const mult = t.buf((N + 1) * 4, Float32Array.from({ length: N + 1 }, (_, n) => n === N ? ys : n % 3 === 0 ? 2 ** -(6 + Math.floor(r() * 8)) : (r() - 0.3) * 3e-3));
+        const za = Math.floor(r() * 256);
+        const C = t.buf((M - 1) * ldc + N), F = t.buf(((M - 1) * ldc + N) * 4), D = t.buf((M - 1) * ldc + N);
+        t.be.kernels.qgemm(M, N, K, s.pa.w, za, s.pb.w, s.cs.w, bias.w, 0, QOUT_U8F, C.w, ldc, mult.w, zy, 0, 255, act, s.work.w);
+        t.ref.qgemm(M, N, K, s.pa.r, za, s.pb.r, s.cs.r, bias.r, 0, QOUT_U8F, C.r, ldc, mult.r, zy, 0, 255, act, s.work.r);
+        const what = `u8f ${M}x${N}x${K} act=${act} zy=${zy}`;
+        t.expectSame(C, what);
+        // the definition: QOUT_F32's floats through quantizeU8
+        t.be.kernels.qgemm(M, N, K, s.pa.w, za, s.pb.w, s.cs.w, bias.w, 0, QOUT_F32, F.w, ldc, mult.w, 0, 0, 255, act, s.work.w);
+        t.be.kernels.quantizeU8((M - 1) * ldc + N, F.w, ys, zy, D.w);
+        const got = new Uint8Array(t.be.memory.buffer, C.w, C.bytes), want = new Uint8Array(t.be.memory.buffer, D.w, D.bytes);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          if (got[m * ldc + n] !== want[m * ldc + n]) throw new Error(`${what}: [${m}, ${n}] is ${got[m * ldc + n]}, quantizeU8 of the f32 output gives ${want[m * ldc + n]}`);
+        }
+        s.free();
+        t.reset();
+      }
+    }
+  });
+
   it('qgemm reads colSums through its pointer (the za term uses what it is given)', () => {
     const r = rng(6);
     const M = 5, N = 9, K = 6;
@@ -252,6 +281,20 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
         t.expectSame(D, `dequantizeU8 n=${n} scale=${scale} zp=${zp}`);
         t.reset();
       }
+    }
+  });
+
+  it('quantizeU8 rounds and saturates exactly around +-2^22, +-2^23, +-2^24 (where float spacing passes 1 and 2), -0 and subnormals', () => {
+    const edges = [0, -0, 1e-45, -1e-45, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 254.5, 255.5, 127.5, -127.5, 4194303.5, 4194304, 4194304.5, 4194305,
+      -4194303.5, -4194304, -4194305, 8388607.5, 8388608, 8388609, -8388608, 16777216, -16777216, 3e9, -3e9, 32767.5, -32768.5, 32768, -32769];
+    const x = new Float32Array(edges.length * 2);
+    edges.forEach((v, i) => { x[i] = v; x[edges.length + i] = Math.fround(v) + (i % 2 ? 1 : -1) * Math.abs(Math.fround(v)) * 2 ** -23; });
+    for (const [scale, zp] of [[1, 0], [1, 128], [1, 255], [0.5, 7], [2, 200]]) {
+      const X = t.buf(x.length * 4, x), Y = t.buf(x.length);
+      t.be.kernels.quantizeU8(x.length, X.w, scale, zp, Y.w);
+      t.ref.quantizeU8(x.length, X.r, scale, zp, Y.r);
+      t.expectSame(Y, `quantizeU8 edges scale=${scale} zp=${zp}`);
+      t.reset();
     }
   });
 
@@ -357,6 +400,9 @@ describe.each(BUILDS)('ref int8 GEMM and quantization vs wasm (%s build)', (buil
       runDepthwise(t, r, dwGeometry(1, 8, 8, 48, 3, 3, 1, 'same', 1, 1), za, `-128 weights za=${za}`, 'minus128');
     }
     runDepthwise(t, r, dwGeometry(1, 2, 2, 16, 3, 3, 1, 'valid', 1, 1), 7, 'OH = OW = 0');
+    // rows longer than the staged epilogue's stretch (8 KiB of f32: 51 pixels of 40 channels; one pixel of 2100)
+    runDepthwise(t, r, dwGeometry(1, 3, 150, 40, 3, 3, 1, 'same', 1, 1), 99, 'long rows');
+    runDepthwise(t, r, dwGeometry(1, 2, 4, 2100, 3, 3, 2, 'same', 1, 1), 3, 'a pixel past the stage');
   });
 
   it('qdepthwise epilogues with NaN, infinite and huge multipliers: no trap (scalar build: no trunc_sat), the same bytes', () => {
@@ -414,7 +460,8 @@ function runDepthwise(t: Twin, r: () => number, g: DwGeometry, za: number, what:
     : fill === 'minus128' ? s8(KH * KW * CO, r).map((v, i) => (i % 5 === 0 ? -128 : v)) : s8(KH * KW * CO, r);
   const X = t.buf(inBytes, xs), Wt = t.buf(KH * KW * CO, ws);
   const bias = t.buf(CO * 4, Int32Array.from({ length: CO }, () => Math.floor((r() - 0.5) * 2e5)));
-  const mult = t.buf(CO * 4, Float32Array.from({ length: CO }, (_, o) => (o % 3 === 0 ? 2 ** -(6 + Math.floor(r() * 6)) : (r() - 0.3) * 2e-3)));
+  // CO multipliers, then the output scale of the QOUT_U8F epilogue
+  const mult = t.buf((CO + 1) * 4, Float32Array.from({ length: CO + 1 }, (_, o) => (o === CO ? 0.0123 : o % 3 === 0 ? 2 ** -(6 + Math.floor(r() * 6)) : (r() - 0.3) * 2e-3)));
   const work = { w: t.be.alloc(Math.max(1, t.be.kernels.qdepthwiseWorkSize(N, H, W, C, CO))), r: t.buf(t.ref.qdepthwiseWorkSize(N, H, W, C, CO)).r };
   const geo = [N, H, W, C, KH, KW, SH, SW, PT, PL, DH, DW, OH, OW, CO] as const;
   const both = (Y: { w: number; r: number }, b: { w: number; r: number } | null, mode: number, zy: number, qmin: number, qmax: number, act: number) => {
@@ -446,6 +493,17 @@ function runDepthwise(t: Twin, r: () => number, g: DwGeometry, za: number, what:
   for (const act of [0, 1, 2]) for (const b of [bias, null]) {
     both(Yf, b, QOUT_F32, 0, 0, 255, act);
     t.expectSame(Yf, `qdepthwise f32 ${what} act=${act} bias=${!!b}`);
+  }
+  // QOUT_U8F: the f32 epilogue's values quantized (as quantizeU8, by scale mult[CO]) in the kernel
+  const Yq = t.buf(P * CO), Yd = t.buf(P * CO);
+  for (const act of [0, 1, 2]) for (const zy of [0, 77, 255]) {
+    both(Yq, bias, QOUT_U8F, zy, 0, 255, act);
+    t.expectSame(Yq, `qdepthwise u8f ${what} act=${act} zy=${zy}`);
+    both(Yf, bias, QOUT_F32, 0, 0, 255, act);
+    t.ref.quantizeU8(P * CO, Yf.r, 0.0123, zy, Yd.r);
+    const a = new Uint8Array(t.mem.buffer, Yq.r, P * CO), d = new Uint8Array(t.mem.buffer, Yd.r, P * CO);
+    const bad = a.findIndex((v, i) => v !== d[i]);
+    if (bad >= 0) throw new Error(`qdepthwise u8f ${what} act=${act} zy=${zy}: value ${bad} is ${a[bad]}, quantizeU8 of the f32 output gives ${d[bad]}`);
   }
   t.be.free(work.w);
   t.reset();

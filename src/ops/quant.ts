@@ -12,7 +12,7 @@ import { Act } from '../backend/kernels.js';
 import { fail } from './util.js';
 import type { DeviceNumeric } from '../backend/webgpu/numeric.js';
 
-const QOUT_I32 = 0, QOUT_F32 = 2;
+const QOUT_I32 = 0, QOUT_F32 = 2, QOUT_U8F = 3;
 
 /** Round half to even (ONNX QuantizeLinear, f32.nearest). */
 export function roundHalfEven(v: number): number {
@@ -83,9 +83,12 @@ function perBackend<T>(cache: WeakMap<QWeights, WeakMap<Backend, T>>, q: QWeight
   return p;
 }
 
-/** The epilogue's per-channel multipliers (input scale x weight scale) and the bias quantized by them. */
+/**
+ * The epilogue's per-channel multipliers (input scale x weight scale) and the bias quantized by them; mult has
+ * one more float, the output scale of a u8 epilogue (set per call: outScale).
+ */
 function epilogue(q: QWeights, be: Backend): Epilogue {
-  const e = { biasQ: Tensor.empty([q.N], 'int32', be), mult: Tensor.empty([q.N], 'float32', be) };
+  const e = { biasQ: Tensor.empty([q.N], 'int32', be), mult: Tensor.empty([q.N + 1], 'float32', be) };
   const mult = be.f32(e.mult.ptr, q.N), biasQ = be.i32(e.biasQ.ptr, q.N);
   for (let n = 0; n < q.N; n++) {
     mult[n] = q.raw ? 1 : Math.fround(q.input.scale * q.scale[n]);
@@ -124,6 +127,17 @@ function dwPacked(q: QWeights, be: Backend): DwPacked {
 
 const ACTS: Record<string, number> = { linear: 0, relu: 1, relu6: 2 };
 
+/**
+ * The kernels' output mode and zero point: the raw i32 sums, f32, or (yq: the next int8 layer's input
+ * quantization, src/quantize/u8-links.ts) u8, its scale written after the multipliers.
+ */
+function outMode(be: Backend, e: Epilogue, N: number, raw: boolean, yq: ActQuant | undefined): { mode: number; zy: number } {
+  if (raw) return { mode: QOUT_I32, zy: 0 };
+  if (!yq) return { mode: QOUT_F32, zy: 0 };
+  be.f32(e.mult.ptr, N + 1)[N] = yq.scale;
+  return { mode: QOUT_U8F, zy: yq.zeroPoint };
+}
+
 /** Scratch layout for one int8 GEMM call: quantized input, packed A, column terms. */
 function scratch(be: Backend, inBytes: number, M: number, K: number, N: number): { xq: number; pa: number; work: number } {
   const al = (n: number) => Math.ceil(n / 64) * 64;
@@ -132,9 +146,12 @@ function scratch(be: Backend, inBytes: number, M: number, K: number, N: number):
   return { xq: ws, pa: ws + al(inBytes), work: ws + al(inBytes) + al(paBytes) };
 }
 
-/** y[M, N] (f32) = act(dequantized int8 GEMM of x[M, K] (f32, quantized here) and q): a 1x1 convolution over M pixels. */
-function runDense(be: Backend, q: QWeights, M: number, x: number, y: number, act: number): void {
-  runConv(be, q, [1, 1, q.K, q.N], [1, 1, M, q.K], POINTWISE, x, y, act);
+/**
+ * y[M, N] = act(dequantized int8 GEMM of x[M, K] and q): a 1x1 convolution over M pixels; x f32 (quantized
+ * here) or u8 (xIsU8), y f32 or u8 (yq).
+ */
+function runDense(be: Backend, q: QWeights, M: number, x: number, y: number, act: number, xIsU8 = false, yq?: ActQuant): void {
+  runConv(be, q, [1, 1, q.K, q.N], [1, 1, M, q.K], POINTWISE, x, y, act, false, xIsU8, yq);
 }
 
 interface ConvAttrs { strides: [number, number]; pad: Padding; dilations: [number, number] }
@@ -142,13 +159,15 @@ const POINTWISE: ConvAttrs = { strides: [1, 1], pad: 'valid', dilations: [1, 1] 
 
 /**
  * The int8 kernels' one call site: y = act(dequantized int8 convolution of x with q) as f32, or the raw i32
- * sums; x is f32 (quantized here) or, with xIsU8, already u8. A dense layer is the 1x1 case.
+ * sums, or (yq) that f32 quantized to u8 by the next int8 layer's input quantization; x is f32 (quantized
+ * here) or, with xIsU8, already u8. A dense layer is the 1x1 case.
  */
 function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShape: number[], a: ConvAttrs, x: number, y: number, act: number,
-  raw = false, xIsU8 = false): void {
+  raw = false, xIsU8 = false, yq?: ActQuant): void {
   const g = convGeometry(xShape, filterShape, a.strides, a.pad, a.dilations, 'qconv2d');
-  if (!raw && !xIsU8 && lacksInt8(be)) return runFloatPath(be, q, g, x, y, act);
-  if (g.G !== 1 && g.G === g.C) return runDepthwise(be, q, g, x, y, act, raw, xIsU8);
+  // (no u8 links on such a backend: GraphModel.plan links only where the int8 kernels run)
+  if (!raw && !xIsU8 && !yq && lacksInt8(be)) return runFloatPath(be, q, g, x, y, act);
+  if (g.G !== 1 && g.G === g.C) return runDepthwise(be, q, g, x, y, act, raw, xIsU8, yq);
   if (g.G !== 1) fail('qconv2d', `grouped convolution (${g.G} groups of ${g.C / g.G} channels) has no int8 kernel (groups 1 or depthwise only)`);
   const k = be.kernels, p = packed(q, be);
   const M = g.N * g.OH * g.OW, inBytes = g.N * g.H * g.W * g.C;
@@ -160,20 +179,23 @@ function runConv(be: Backend, q: QWeights, filterShape: readonly number[], xShap
   else if (pointwise) k.qgemmPackA(M, q.K, xq, g.C, s.pa);
   else if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
   if (!pointwise) k.qim2col(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, xq, q.input.zeroPoint, s.pa);
-  k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, raw ? QOUT_I32 : QOUT_F32,
-    y, q.N, p.mult.ptr, 0, 0, 255, act, s.work);
+  const o = outMode(be, p, q.N, raw, yq);
+  k.qgemm(M, q.N, q.K, s.pa, q.input.zeroPoint, p.pb.ptr, p.colSums.ptr, raw ? 0 : p.biasQ.ptr, p.relaxed7, o.mode,
+    y, q.N, p.mult.ptr, o.zy, 0, 255, act, s.work);
 }
 
 /** The depthwise case of runConv (groups = input channels): one direct kernel, no patch matrix. */
-function runDepthwise(be: Backend, q: QWeights, g: ConvGeometry, x: number, y: number, act: number, raw: boolean, xIsU8: boolean): void {
+function runDepthwise(be: Backend, q: QWeights, g: ConvGeometry, x: number, y: number, act: number, raw: boolean, xIsU8: boolean,
+  yq?: ActQuant): void {
   const k = be.kernels, p = dwPacked(q, be);
   const al = (n: number) => Math.ceil(n / 64) * 64;
   const inBytes = xIsU8 ? 0 : g.N * g.H * g.W * g.C;
   const ws = be.workspace(al(inBytes) + al(k.qdepthwiseWorkSize(g.N, g.H, g.W, g.C, g.CO)));
   const xq = xIsU8 ? x : ws;
   if (!xIsU8) k.quantizeU8(inBytes, x, q.input.scale, q.input.zeroPoint, xq);
+  const o = outMode(be, p, q.N, raw, yq);
   k.qdepthwise(g.N, g.H, g.W, g.C, g.KH, g.KW, g.SH, g.SW, g.PT, g.PL, g.DH, g.DW, g.OH, g.OW, g.CO, xq, q.input.zeroPoint, p.w.ptr,
-    raw ? 0 : p.biasQ.ptr, raw ? QOUT_I32 : QOUT_F32, y, p.mult.ptr, 0, 0, 255, act, ws + al(inBytes));
+    raw ? 0 : p.biasQ.ptr, o.mode, y, p.mult.ptr, o.zy, 0, 255, act, ws + al(inBytes));
 }
 
 const lacking = new WeakMap<Backend, boolean>();
@@ -253,7 +275,8 @@ registerOp({
   },
   run(ctx, n) {
     const q = n.attrs.q as QWeights;
-    runDense(ctx.be, q, ctx.shape(n.inputs[0])[0], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qdense'));
+    runDense(ctx.be, q, ctx.shape(n.inputs[0])[0], ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qdense'),
+      n.attrs.inU8 === true, n.attrs.outQ as ActQuant | undefined);
   },
   flops: ([x], [y]) => 2 * x[0] * x[1] * y[1],
 });
@@ -271,7 +294,8 @@ registerOp({
   },
   run(ctx, n) {
     const q = n.attrs.q as QWeights;
-    runConv(ctx.be, q, q.filterShape!, ctx.shape(n.inputs[0]), n.attrs as unknown as ConvAttrs, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]), actCode(n.attrs.activation, 'qconv2d'));
+    runConv(ctx.be, q, q.filterShape!, ctx.shape(n.inputs[0]), n.attrs as unknown as ConvAttrs, ctx.ptr(n.inputs[0]), ctx.ptr(n.outputs[0]),
+      actCode(n.attrs.activation, 'qconv2d'), false, n.attrs.inU8 === true, n.attrs.outQ as ActQuant | undefined);
   },
   flops: ([x], [y], a) => { const f = (a.q as QWeights).filterShape!; return 2 * y[0] * y[1] * y[2] * y[3] * f[0] * f[1] * f[2]; },
 });

@@ -8,7 +8,7 @@ import { type HeapMemory, f32, i32, u8, i8 } from './memory.js';
 type QuantKernels = Pick<Kernels, 'qgemmPackedBSize' | 'qgemmPackedASize' | 'qgemmWorkSize' | 'qWeightsAre7Bit' | 'qgemmPackB'
   | 'qgemmPackA' | 'qgemm' | 'qim2col' | 'qQuantizePackA' | 'quantizeU8' | 'dequantizeU8' | 'qdepthwiseWorkSize' | 'qdepthwise'>;
 
-const QOUT_I32 = 0, QOUT_U8 = 1;
+const QOUT_I32 = 0, QOUT_U8 = 1, QOUT_U8F = 3;
 
 /** f32.nearest: round half to even (the argument is a float32 value; infinities and NaN pass through). */
 function nearest(v: number): number {
@@ -84,7 +84,8 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
     /**
      * v[m, n] = sum_k A[m, k] * W[k, n] + bias[n] - za * colSums[n] (i32, wrapping), colSums read from its
      * pointer. mode 0: v as i32; mode 1: clamp(trunc_sat(nearest(f32(v) * mult[n])) + zy, qmin, qmax) stored
-     * as a byte; any other mode: f32(v) * mult[n] in float32, then ReLU (act 1) or ReLU6 (act 2).
+     * as a byte; any other mode: f32(v) * mult[n] in float32, then ReLU (act 1) or ReLU6 (act 2); mode 3 (QOUT_U8F)
+     * then quantizes that float as quantizeU8 does, by scale mult[N] and zero point zy (a byte).
      */
     qgemm(M: number, N: number, K: number, pa: number, za: number, pb: number, colSums: number, bias: number, _relaxed7: number,
       mode: number, C: number, ldc: number, mult: number, zy: number, qmin: number, qmax: number, act: number, _work: number): void {
@@ -120,13 +121,14 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
         }
         return;
       }
-      const c = f32(mem, C, rowsSpan);
+      const c = mode === QOUT_U8F ? u8(mem, C, rowsSpan) : f32(mem, C, rowsSpan);
+      const ys = mode === QOUT_U8F ? f32(mem, mult, N + 1)[N] : 1;
       for (let m = 0; m < M; m++) {
         for (let n = 0; n < N; n++) {
           let f = Math.fround(Math.fround(acc[m * N + n]) * s[n]);
           if (act === 1) f = Math.max(f, 0);
           else if (act === 2) f = Math.min(Math.max(f, 0), 6);
-          c[m * ldc + n] = f;
+          c[m * ldc + n] = mode === QOUT_U8F ? quantizeOne(f, ys, zy) : f;
         }
       }
     },
@@ -185,7 +187,8 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
     /**
      * The depthwise convolution by its definition: v[n, oy, ox, o] = bias[o] + sum over the taps inside the
      * image of (x[n, iy, ix, floor(o / mult)] - za) * w[ky, kx, o] (i32, wrapping; mult = CO / C), then the
-     * epilogue of qgemm (mode 0: i32; 1: requantized u8; 2: f32 with ReLU / ReLU6, where NaN and -0 give 0).
+     * epilogue of qgemm (mode 0: i32; 1: requantized u8; 2: f32 with ReLU / ReLU6, where NaN and -0 give 0; 3: that
+     * f32 quantized by scale mult[CO] and zero point zy, as quantizeU8).
      */
     qdepthwise(N: number, H: number, W: number, C: number, KH: number, KW: number, SH: number, SW: number, PT: number, PL: number,
       DH: number, DW: number, OH: number, OW: number, CO: number, x: number, za: number, w: number, bias: number, mode: number, y: number,
@@ -228,12 +231,13 @@ export function quantKernels(mem: HeapMemory): QuantKernels {
         return;
       }
       // ReLU / ReLU6 as wasm's pmax(0, f) / pmin(6, f): -0 and NaN give 0
-      const out = f32(mem, y, P * CO);
+      const out = mode === QOUT_U8F ? u8(mem, y, P * CO) : f32(mem, y, P * CO);
+      const ys = mode === QOUT_U8F ? f32(mem, mult, CO + 1)[CO] : 1;
       for (let i = 0; i < P * CO; i++) {
         let f = Math.fround(Math.fround(acc[i]) * sc[i % CO]);
         if (act !== 0) f = 0 < f ? f : 0;
         if (act === 2) f = f < 6 ? f : 6;
-        out[i] = f;
+        out[i] = mode === QOUT_U8F ? quantizeOne(f, ys, zy) : f;
       }
     },
 
