@@ -6,6 +6,8 @@
 // ./recurrent.ts and ./augment.ts; the int8 kernels are lacking (see lacks()).
 import type { Kernels } from '../kernels.js';
 import type { GpuHeap } from './gpu.js';
+import { isSoftwareAdapter, type AdapterLike } from './adapter.js';
+import { chooseTile, tiledCode, tiledThreads, type Tile, type TiledKind } from './tiled.js';
 
 /** f32 element index of a byte handle. */
 export const e = (p: number): number => p >>> 2;
@@ -84,6 +86,9 @@ ${MAIN} {
   if (ai(11u) != 0u) { v += mem[ai(11u) + n]; }
   mem[C] = epi(ai(12u), v, af(15u));
 }`;
+
+/** The tiled GEMM per transposes, indexed by 2 tA + tB. */
+const GEMM_KINDS: readonly TiledKind[] = ['gemmNN', 'gemmNT', 'gemmTN', 'gemmTT'];
 
 const COLUMN_SUMS = /* wgsl */ `
 ${MAIN} {
@@ -678,8 +683,18 @@ export type DescriptorLookup = (handle: number) => readonly number[];
 
 export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Kernels> {
   const geometry = (p: number): number[] => desc(p).slice(0, 16);
+  // the tile (and K step) each problem gets, from what workgroup storage this device allows (./tiled.ts)
+  const storage = gpu.device.limits.maxComputeWorkgroupStorageSize;
+  // workgroups that keep the device busy: a GPU's many cores, or a software adapter's few CPU threads (there
+  // the largest tiles are fastest, measured on SwiftShader)
+  const info = (gpu.device as { adapterInfo?: AdapterLike['info'] }).adapterInfo;
+  const fill = info && isSoftwareAdapter({ info }) ? 8 : 64;
+  const tile = (kind: TiledKind, M: number, N: number, G: number): Tile | undefined => chooseTile(kind, storage, M, N, G, fill);
   const gemm: Kernels['gemm'] = (tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, p) => {
-    gpu.run(GEMM, M * N, { u: [tA, tB, M, N, K, e(A), lda, e(B), ldb, e(C), ldc, bias ? e(bias) : 0, act], f: [alpha, beta, p] });
+    const args = { u: [tA, tB, M, N, K, e(A), lda, e(B), ldb, e(C), ldc, bias ? e(bias) : 0, act], f: [alpha, beta, p] };
+    const kind = GEMM_KINDS[(tA ? 2 : 0) + (tB ? 1 : 0)], t = tile(kind, M, N, 1);
+    if (t) gpu.run(tiledCode(kind, t, ACT), tiledThreads(t, M, N, 1), args);
+    else gpu.run(GEMM, M * N, args);
   };
   return {
     gemm,
@@ -719,18 +734,28 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     pool2dBackward: (kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, x, dy, dx) =>
       gpu.run(POOL_BACKWARD, N * H * W * C, { u: [kind, N, H, W, C, KH, KW, SH, SW, PT, PL, OH, OW, e(x), e(dy), e(dx)] }),
     convWorkspaceSize: () => 0,
+    // convolutions as implicit GEMMs per group (./tiled.ts), the direct kernels where no tile pays
     conv2dForward(geom, x, w, bias, y, act, p) {
-      const gm = geometry(geom);
-      gpu.run(CONV, gm[0] * gm[12] * gm[13] * gm[15], { u: [...gm, e(x), e(w), bias ? e(bias) : 0, e(y), act], f: [p] });
+      const gm = geometry(geom), [N, , , , , , , , , , , , OH, OW, G, CO] = gm;
+      const args = { u: [...gm, e(x), e(w), bias ? e(bias) : 0, e(y), act], f: [p] };
+      const t = tile('convForward', N * OH * OW, CO / G, G);
+      if (t) gpu.run(tiledCode('convForward', t, ACT + GEOM), tiledThreads(t, N * OH * OW, CO / G, G), args);
+      else gpu.run(CONV, N * OH * OW * CO, args);
     },
     conv2dBackwardInput(geom, dy, w, dx) {
-      const gm = geometry(geom);
-      gpu.run(CONV_BACKWARD_INPUT, gm[0] * gm[1] * gm[2] * gm[3], { u: [...gm, e(dy), e(w), e(dx)] });
+      const gm = geometry(geom), [N, H, W, C, , , , , , , , , , , G] = gm;
+      const args = { u: [...gm, e(dy), e(w), e(dx)] };
+      const t = tile('convBackwardInput', N * H * W, C / G, G);
+      if (t) gpu.run(tiledCode('convBackwardInput', t, GEOM), tiledThreads(t, N * H * W, C / G, G), args);
+      else gpu.run(CONV_BACKWARD_INPUT, N * H * W * C, args);
     },
     conv2dBackwardFilter(geom, x, dy, dw, dbias) {
-      const gm = geometry(geom);
-      gpu.run(CONV_BACKWARD_FILTER, gm[4] * gm[5] * (gm[3] / gm[14]) * gm[15], { u: [...gm, e(x), e(dy), e(dw)] });
-      if (dbias) gpu.run(COLUMN_SUMS, gm[15], { u: [gm[0] * gm[12] * gm[13], gm[15], e(dy), e(dbias)] });
+      const gm = geometry(geom), [N, , , C, KH, KW, , , , , , , OH, OW, G, CO] = gm;
+      const args = { u: [...gm, e(x), e(dy), e(dw)] };
+      const t = tile('convBackwardFilter', KH * KW * (C / G), CO / G, G);
+      if (t) gpu.run(tiledCode('convBackwardFilter', t, GEOM), tiledThreads(t, KH * KW * (C / G), CO / G, G), args);
+      else gpu.run(CONV_BACKWARD_FILTER, KH * KW * (C / G) * CO, args);
+      if (dbias) gpu.run(COLUMN_SUMS, CO, { u: [N * OH * OW, CO, e(dy), e(dbias)] });
     },
     stridedCopy(rank, d, src, dst) {
       const v = desc(d), pad = (xs: readonly number[]) => [...xs, ...new Array(8 - xs.length).fill(0)];
