@@ -87,6 +87,15 @@ ${MAIN} {
   mem[C] = epi(ai(12u), v, af(15u));
 }`;
 
+/**
+ * A 1x1 convolution with unit strides, no padding and one group: x [N H W, C] is already the GEMM's A and
+ * the filter [C, CO] its B, so all three passes are plain GEMMs (no gather).
+ */
+const pointwise = (gm: readonly number[]): boolean => {
+  const [, H, W, , KH, KW, SH, SW, PT, PL, , , OH, OW, G] = gm;
+  return KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0 && OH === H && OW === W && G === 1;
+};
+
 /** The tiled GEMM per transposes, indexed by 2 tA + tB. */
 const GEMM_KINDS: readonly TiledKind[] = ['gemmNN', 'gemmNT', 'gemmTN', 'gemmTT'];
 
@@ -736,14 +745,17 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     convWorkspaceSize: () => 0,
     // convolutions as implicit GEMMs per group (./tiled.ts), the direct kernels where no tile pays
     conv2dForward(geom, x, w, bias, y, act, p) {
-      const gm = geometry(geom), [N, , , , , , , , , , , , OH, OW, G, CO] = gm;
+      const gm = geometry(geom), [N, , , C, , , , , , , , , OH, OW, G, CO] = gm;
+      // GEMM's epilogue is the conv's for linear, relu, relu6 and leaky ReLU (the activations that fuse)
+      if (pointwise(gm) && act <= 3) { gemm(0, 0, N * OH * OW, CO, C, 1, x, C, w, CO, 0, y, CO, bias, act, p, 0); return; }
       const args = { u: [...gm, e(x), e(w), bias ? e(bias) : 0, e(y), act], f: [p] };
       const t = tile('convForward', N * OH * OW, CO / G, G);
       if (t) gpu.run(tiledCode('convForward', t, ACT + GEOM), tiledThreads(t, N * OH * OW, CO / G, G), args);
       else gpu.run(CONV, N * OH * OW * CO, args);
     },
     conv2dBackwardInput(geom, dy, w, dx) {
-      const gm = geometry(geom), [N, H, W, C, , , , , , , , , , , G] = gm;
+      const gm = geometry(geom), [N, H, W, C, , , , , , , , , , , G, CO] = gm;
+      if (pointwise(gm)) { gemm(0, 1, N * H * W, C, CO, 1, dy, CO, w, CO, 0, dx, C, 0, 0, 0, 0); return; }
       const args = { u: [...gm, e(dy), e(w), e(dx)] };
       const t = tile('convBackwardInput', N * H * W, C / G, G);
       if (t) gpu.run(tiledCode('convBackwardInput', t, GEOM), tiledThreads(t, N * H * W, C / G, G), args);
@@ -752,8 +764,9 @@ export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Ker
     conv2dBackwardFilter(geom, x, dy, dw, dbias) {
       const gm = geometry(geom), [N, , , C, KH, KW, , , , , , , OH, OW, G, CO] = gm;
       const args = { u: [...gm, e(x), e(dy), e(dw)] };
-      const t = tile('convBackwardFilter', KH * KW * (C / G), CO / G, G);
-      if (t) gpu.run(tiledCode('convBackwardFilter', t, GEOM), tiledThreads(t, KH * KW * (C / G), CO / G, G), args);
+      const t = pointwise(gm) ? undefined : tile('convBackwardFilter', KH * KW * (C / G), CO / G, G);
+      if (pointwise(gm)) gemm(1, 0, C, CO, N * OH * OW, 1, x, C, dy, CO, 0, dw, CO, 0, 0, 0, 0);
+      else if (t) gpu.run(tiledCode('convBackwardFilter', t, GEOM), tiledThreads(t, KH * KW * (C / G), CO / G, G), args);
       else gpu.run(CONV_BACKWARD_FILTER, KH * KW * (C / G) * CO, args);
       if (dbias) gpu.run(COLUMN_SUMS, CO, { u: [N * OH * OW, CO, e(dy), e(dbias)] });
     },

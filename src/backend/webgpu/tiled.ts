@@ -2,8 +2,8 @@
 // a workgroup of 64 threads as 8x8 computes a TM x TN tile of C, each thread an RM x RN block held in vec4
 // accumulators; A and B are staged through workgroup memory BK values of K at a time. Convolution is an
 // implicit GEMM over NHWC: the A (or B) tile is gathered straight from the input (padding reads 0), no im2col
-// is written. Every output still sums its K products in ascending k with fma, as the one-thread-per-output
-// kernels in ./kernels.ts do, so the two agree to the bit where the naive kernel skips no terms.
+// is written. Every output still sums its K products in ascending k with fma, in the order of the
+// one-thread-per-output kernels in ./kernels.ts (the convolution's bias is added last here, first there).
 //
 // The WGSL here calls act() / epi() / geom() from the head its caller prepends (./kernels.ts: ACT, GEOM).
 
