@@ -29,10 +29,14 @@ const USAGE = `usage:
                                             (--folds K: K-fold cross-validation over the training examples)
                                             and keeps the best; --labels-curve adds accuracy vs labels
   edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
-                    [--data DIR] [--keep-float NODE,NODE] [--percentile P] [--json]
+                    [--data DIR] [--keep-float NODE,NODE] [--method auto|minmax|percentile|mse]
+                    [--percentile P] [--no-bias-correction] [--max-loss POINTS] [--json]
                                             post-training quantization: int8 (activations calibrated on
-                                            the images in DIR) or float16; prints sizes, and accuracies
-                                            before / after on a labelled folder (--data)
+                                            the images in DIR; ranges per layer by the error they cause,
+                                            --method auto) or float16; prints sizes, and accuracies
+                                            before / after on a labelled folder (--data); --max-loss keeps
+                                            the costliest layers float until int8 is within POINTS of
+                                            float on --data (or agrees with it on the calibration images)
   edgegrad prune MODEL --sparsity 0.7 --data DIR|FILE.json|digits --out OUT.onnx [--method magnitude|obd]
                  [--scope layer|global] [--epochs 2] [--lr 0.0003] [--batch 32] [--val 0.2] [--samples 1024]
                  [--json]               unstructured pruning of the dense and conv kernels in one shot, then
@@ -562,7 +566,7 @@ async function distillCmd(args: string[], json: boolean, out: (s: string) => voi
 }
 
 async function quantizeCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
-  const { pos, flags } = parseFlags(args, { int8: 'boolean', fp16: 'boolean', out: 'string', calibration: 'string', 'weights-only': 'boolean', data: 'string', 'keep-float': 'string', percentile: 'number', samples: 'number' });
+  const { pos, flags } = parseFlags(args, { int8: 'boolean', fp16: 'boolean', out: 'string', calibration: 'string', 'weights-only': 'boolean', data: 'string', 'keep-float': 'string', percentile: 'number', samples: 'number', method: 'string', 'no-bias-correction': 'boolean', 'max-loss': 'number' });
   if (pos.length !== 1) throw new UsageError('quantize takes one MODEL');
   if (!!flags.int8 === !!flags.fp16) throw new UsageError('quantize needs exactly one of --int8 and --fp16');
   if (!flags.out) throw new UsageError('quantize needs --out OUT.onnx');
@@ -576,20 +580,28 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
     if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images: calibration from a folder needs an image model`);
     return loadImages(flags.calibration as string, to, (flags.samples as number) ?? 256);
   })() : undefined;
+  const method = (flags.method as string | undefined) ?? (flags.percentile !== undefined ? 'percentile' : 'auto');
+  if (!['auto', 'minmax', 'percentile', 'mse'].includes(method)) throw new UsageError(`--method must be auto, minmax, percentile or mse, got '${method}'`);
+  const maxLoss = flags['max-loss'] as number | undefined;
+  if (maxLoss !== undefined && (flags.fp16 || weightsOnly)) throw new UsageError('--max-loss measures int8 activations: it needs --int8 without --weights-only');
+  // labelled images: accuracies before / after, and what --max-loss measures
+  const ds = flags.data ? await (async () => {
+    if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes no images: --data needs an image model`);
+    return loadImageFolder(flags.data as string, to);
+  })() : undefined;
   let bar: Progress | undefined;
   const q = await eg.quantize(m, {
     onProgress: (d, n) => { (bar ??= new Progress('calibrate', n)).update(d); },
     weights: flags.fp16 ? 'float16' : 'int8', activations: flags.fp16 || weightsOnly ? 'float32' : 'int8', calibration,
-    method: flags.percentile !== undefined ? 'percentile' : 'minmax', percentile: flags.percentile as number | undefined,
+    method: method as eg.QuantizeOptions['method'], percentile: flags.percentile as number | undefined,
+    biasCorrection: !flags['no-bias-correction'], maxLoss, data: maxLoss !== undefined && ds ? { x: ds.x, y: ds.y } : undefined,
     keepFloat: flags['keep-float'] ? String(flags['keep-float']).split(',').map((s) => s.trim()).filter(Boolean) : undefined,
   });
   const outPath = flags.out as string;
   await q.save(outPath);
   const before = (await readBytes(pos[0], 'model')).length, after = (await readBytes(outPath, 'model')).length;
   let acc: { before: number; after: number; examples: number } | undefined;
-  if (flags.data) {
-    if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes no images: --data needs an image model`);
-    const ds = await loadImageFolder(flags.data as string, to);
+  if (ds) {
     const score = (model: GraphModel) => {
       const y = model.predict(ds.x).arraySync() as number[][], labels = ds.y.dataSync();
       return y.filter((r, i) => r.indexOf(Math.max(...r)) === labels[i]).length / labels.length;
@@ -600,7 +612,7 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   const result = {
     model: pos[0], out: outPath, weights: q.quantization!.weights, activations: q.quantization!.activations,
     bytes: { before, after, ratio: +(before / after).toFixed(2) }, accuracy: acc ?? null,
-    nodes, seconds: +((performance.now() - t0) / 1000).toFixed(2),
+    nodes, maxLoss: q.quantization!.maxLoss ?? null, seconds: +((performance.now() - t0) / 1000).toFixed(2),
   };
   if (json) { out(JSON.stringify(result)); return; }
   const kinds = (as: string) => nodes.filter((n) => n.as === as);
@@ -609,6 +621,8 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   if (acc) out(`  accuracy     ${pct(acc.before)} -> ${pct(acc.after)} on ${acc.examples} labelled images`);
   const low = kinds(flags.fp16 ? 'float16' : 'int8');
   out(`  layers       ${low.length} of ${nodes.length} dense/conv layers ${flags.fp16 ? 'float16' : 'int8'}${kinds('float32').length ? `; float32: ${kinds('float32').map((n) => `${n.name} (${n.reason})`).slice(0, 4).join(', ')}${kinds('float32').length > 4 ? `, ... ${kinds('float32').length - 4} more` : ''}` : ''}`);
+  const ml = q.quantization!.maxLoss;
+  if (ml) out(`  max loss     ${ml.limit} points (${ml.measure === 'accuracy' ? `accuracy on ${ml.examples} labelled images` : `top-class agreement with float on ${ml.examples} calibration images`}): all int8 ${ml.allInt8Drop.toFixed(2)}, now ${ml.drop.toFixed(2)}${ml.kept.length ? `; kept float: ${ml.kept.join(', ')}` : ''}`);
   out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ', QDQ'})`);
 }
 

@@ -1,6 +1,10 @@
 // Post-training quantization: eg.quantize(model, { weights, activations, calibration }).
-//   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) from the
-//   min / max (or a percentile) of each quantized layer's input over calibration batches (calibrate.ts).
+//   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) over the range
+//   each quantized layer's input takes on the calibration batches (calibrate.ts): min / max, a percentile, the
+//   MSE-optimal clip (ranges.ts), or per layer whichever of the three gives the least error at the layer's
+//   output ('auto', measured by layer-error.ts). Bias correction subtracts each output channel's mean int8 error.
+//   maxLoss keeps float the layers whose int8 version alone costs the model most, until the whole model is
+//   within the bound (max-loss.ts).
 //   Dense layers and convolutions (groups 1, at least minInputChannels inputs) run the int8 GEMM, depthwise
 //   convolutions (groups = input channels, any multiplier) the int8 depthwise kernel; other grouped convolutions
 //   compute in float on int8-stored weights; the report says what runs how, and why.
@@ -12,7 +16,9 @@ import { GraphModel } from '../graph-model.js';
 import { optimizeForInference } from '../graph/passes.js';
 import { Model } from '../model.js';
 import { quantizeWeights, type ActQuant, type QWeights } from '../ops/quant.js';
-import { calibrate } from './calibrate.js';
+import { calibrate, rangeOf, type RangeChoice } from './calibrate.js';
+import { measureLayers, relativeError, type LayerTrial } from './layer-error.js';
+import { keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
 import { floatToHalf, halfToFloat } from '../io/half.js';
 import { Tensor } from '../tensor.js';
 
@@ -23,10 +29,27 @@ export interface QuantizeOptions {
   activations?: 'int8' | 'float32';
   /** representative inputs [n, ...inputShape] (the model's boundary layout), at least one example */
   calibration?: Tensor;
-  /** activation ranges: 'minmax' (default) or 'percentile' (clip the tails: see percentile) */
-  method?: 'minmax' | 'percentile';
+  /**
+   * activation ranges: 'minmax' (the whole range), 'percentile' (clip the tails: see percentile), 'mse' (the clip
+   * with the least quantization error of the tensor itself) or 'auto' (default: per layer, whichever of the three
+   * gives the least error at the layer's output on the calibration set)
+   */
+  method?: 'minmax' | 'percentile' | 'mse' | 'auto';
   /** for method 'percentile': the share of values inside the range, default 99.99 */
   percentile?: number;
+  /**
+   * subtract from each int8 layer's bias the mean error of its output channels on the calibration set (where it
+   * makes that layer's error smaller there); default true
+   */
+  biasCorrection?: boolean;
+  /**
+   * keep float the layers whose int8 version alone costs most (report: nodes[].alone) until the int8 model is
+   * within maxLoss points of float: accuracy on `data` if given, else agreement of the top class with float on
+   * the calibration set
+   */
+  maxLoss?: number;
+  /** labelled examples for maxLoss: x as calibration, y the class indices */
+  data?: { x: Tensor; y: Tensor | ArrayLike<number> };
   /** node names to keep in float32 (e.g. the first convolution or the classifier) */
   keepFloat?: string[];
   /** batch size of the calibration passes (default 32) */
@@ -46,7 +69,27 @@ export interface QuantizationReport {
   weights: 'int8' | 'float16';
   activations: 'int8' | 'float32';
   /** every dense / conv node: int8, or float with the reason */
-  nodes: Array<{ name: string; op: string; as: 'int8' | 'float32' | 'float16'; reason?: string; input?: ActQuant }>;
+  nodes: QuantizedNode[];
+  /** with maxLoss: the bound, what was measured, and which layers it kept float (worst first) */
+  maxLoss?: MaxLossResult;
+}
+
+export interface QuantizedNode {
+  name: string;
+  op: string;
+  as: 'int8' | 'float32' | 'float16';
+  reason?: string;
+  /** int8 activations: the input's quantization, and the range choice that made it */
+  input?: ActQuant;
+  method?: RangeChoice;
+  /** int8 activations: ||int8 - float|| / ||float|| at the layer's output, on the calibration set */
+  error?: number;
+  /** the same with each range choice tried (method 'auto'), by choice */
+  errors?: Record<string, number>;
+  /** whether bias correction changed this layer */
+  biasCorrected?: boolean;
+  /** with maxLoss: the model with only this layer int8, against float */
+  alone?: LayerAlone;
 }
 
 function fail(msg: string): never {
@@ -82,7 +125,77 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
     return finish(src, g, report, 'float16');
   }
 
-  // the candidates: dense, conv2d (groups 1) and depthwise conv2d over constant weights
+  const candidates = candidatesOf(g, keep, opts);
+  const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);
+  const limit = opts.reduceRange ? 63 : 127;
+  const qws = new Map<string, QWeights>(), info = new Map<string, Partial<QuantizedNode>>();
+  if (activations === 'int8') {
+    const method = opts.method ?? 'auto';
+    if (!['minmax', 'percentile', 'mse', 'auto'].includes(method)) fail(`method must be 'minmax', 'percentile', 'mse' or 'auto', got '${String(method)}'`);
+    const stats = await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts);
+    const methods = rangeChoices(method, opts.percentile);
+    const layers = chosen.map((n) => {
+      const w = g.values[n.inputs[1]], K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
+      const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
+      const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
+      const st = stats.get(n.inputs[0])!;
+      const qw = methods.map((m): QWeights => ({ w: q.w, K, N, scale: q.scale, bias, input: rangeOf(st, m), filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined }));
+      return { node: n, qws: qw };
+    });
+    const bs = opts.batchSize ?? 32, x = opts.calibration!;
+    const trials = layers.length ? await measureLayers(src, g, x, layers, bs) : [];
+    // per layer: the method with the least error at its output, then its bias corrected by the mean error
+    const picks = layers.map((l, li) => {
+      let k = 0;
+      trials[li].forEach((t, j) => { if (t.err < trials[li][k].err) k = j; });
+      return { qw: l.qws[k], trial: trials[li][k], method: methods[k] };
+    });
+    const corrected = opts.biasCorrection === false ? [] : picks.map((p) => correctBias(p.qw, p.trial));
+    const after = corrected.length ? await measureLayers(src, g, x, layers.map((l, li) => ({ node: l.node, qws: [corrected[li]] })), bs) : [];
+    layers.forEach((l, li) => {
+      const p = picks[li], better = after.length > 0 && after[li][0].err < p.trial.err;
+      qws.set(l.node.name, better ? corrected[li] : p.qw);
+      info.set(l.node.name, {
+        input: p.qw.input, method: p.method, error: relativeError(better ? after[li][0] : p.trial),
+        ...(methods.length > 1 ? { errors: Object.fromEntries(methods.map((m, j) => [m, relativeError(trials[li][j])])) } : {}),
+        ...(after.length ? { biasCorrected: better } : {}),
+      });
+    });
+  } else {
+    for (const n of chosen) {
+      const w = g.values[n.inputs[1]], K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
+      const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
+      qws.set(n.name, { w: q.w, K, N, scale: q.scale, input: { scale: 1, zeroPoint: 0 } });
+    }
+  }
+  // the model with the given layers int8 (the rest of the chosen ones float, kept by maxLoss: why)
+  const build = (int8: Set<string>, why = new Map<string, string>()) => {
+    const gg = optimizeForInference(src.graph);
+    const r: QuantizationReport = { weights, activations, nodes: [] };
+    const cands = candidatesOf(gg, keep, opts).map((c) => (c.reason || int8.has(c.node.name) ? c : { ...c, reason: why.get(c.node.name) ?? 'kept float' }));
+    rewrite(gg, cands, qws, activations === 'int8', limit, r, info);
+    return finish(src, gg, r, 'float32');
+  };
+  const all = new Set(chosen.map((n) => n.name));
+  if (opts.maxLoss === undefined) return build(all);
+  if (activations !== 'int8') fail('maxLoss needs int8 activations (it measures what they cost)');
+  return keepWorstFloat(src, chosen.map((n) => n.name), build, opts);
+}
+
+/**
+ * The ranges a method tries: 'auto' min / max, the MSE clip and percentiles from a few values in 100,000 to one
+ * in 100 clipped (a rare outlier is clipped by a high one; one whose layer weighs it little by a low one: the
+ * tensor's own MSE cannot see that, the layer's output error can).
+ */
+function rangeChoices(method: string, percentile?: number): RangeChoice[] {
+  const pct = (p: number): RangeChoice => `percentile ${p}`;
+  if (method === 'minmax' || method === 'mse') return [method];
+  if (method === 'percentile') return [pct(percentile ?? 99.99)];
+  return ['minmax', ...[...new Set([percentile ?? 99.99, 99.999, 99.9, 99])].map(pct), 'mse'];
+}
+
+/** The dense, conv2d (groups 1) and depthwise conv2d nodes over constant weights, with why one stays float. */
+function candidatesOf(g: Graph, keep: Set<string>, opts: QuantizeOptions): Array<{ node: Node; reason?: string }> {
   const candidates: Array<{ node: Node; reason?: string }> = [];
   for (const n of g.nodes) {
     if (n.op !== 'conv2d' && n.op !== 'dense') continue;
@@ -97,19 +210,28 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
     else if (n.op === 'conv2d' && !depthwise && w.shape[2] < (opts.minInputChannels ?? 4)) reason = `${w.shape[2]} input channel(s): the float kernel is faster (minInputChannels)`;
     candidates.push({ node: n, reason });
   }
-  const chosen = candidates.filter((c) => !c.reason).map((c) => c.node);
-  const ranges = activations === 'int8' ? await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts) : undefined;
-  const limit = opts.reduceRange ? 63 : 127;
+  return candidates;
+}
+
+/** The layer's weights with the bias minus the mean int8 error of each output channel (a bias created if none). */
+function correctBias(qw: QWeights, t: LayerTrial): QWeights {
+  const bias = new Float32Array(qw.N);
+  for (let c = 0; c < qw.N; c++) bias[c] = (qw.bias?.[c] ?? 0) - t.meanDiff[c];
+  return { ...qw, bias };
+}
+
+/** Replaces in g each candidate without a reason by its int8 node (or int8-stored weights), reporting each. */
+function rewrite(g: Graph, candidates: Array<{ node: Node; reason?: string }>, qws: Map<string, QWeights>, int8Acts: boolean, limit: number, report: QuantizationReport, info: Map<string, Partial<QuantizedNode>>): void {
   for (const c of candidates) {
     const n = c.node;
     const w = g.values[n.inputs[1]];
     // a layer with no int8 kernel still stores its weights as int8 (computed in float): the file stays small
     const weightOnly = !!c.reason && c.reason.includes('no int8 kernel');
     if (c.reason && !weightOnly) { report.nodes.push({ name: n.name, op: n.op, as: 'float32', reason: c.reason }); continue; }
-    const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
-    const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
-    if (!ranges || weightOnly) {
+    if (!int8Acts || weightOnly) {
       // weight-only: the weights become their dequantized values; stored as int8 on export
+      const K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
+      const q = weightOnly ? quantizeWeights(w.tensor!.dataSync(), K, N, limit) : qws.get(n.name)!;
       const t = Tensor.empty(w.shape.slice());
       const v = t.view();
       for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) v[k * N + j] = q.w[k * N + j] * q.scale[j];
@@ -118,9 +240,7 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
       else report.nodes.push({ name: n.name, op: n.op, as: 'int8' });
       continue;
     }
-    const input = ranges.get(n.inputs[0])!;
-    const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
-    const qw: QWeights = { w: q.w, K, N, scale: q.scale, bias, input, filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined };
+    const qw = qws.get(n.name)!;
     const act = String(n.attrs.activation ?? 'linear');
     const fusable = act === 'linear' || act === 'relu' || act === 'relu6';
     const idx = g.nodes.indexOf(n);
@@ -132,10 +252,9 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
       const mid = g.value({ name: `${n.name}/preact`, shape: g.values[n.outputs[0]].shape.slice(), dtype: 'float32', kind: 'node' });
       g.nodes.splice(idx, 1, { ...qnode, outputs: [mid] }, { ...n, id: -1, op: 'activation', name: `${n.name}/activation`, inputs: [mid], attrs: { activation: act, alpha: n.attrs.alpha ?? 0 } });
     }
-    report.nodes.push({ name: n.name, op: n.op, as: 'int8', input });
+    report.nodes.push({ name: n.name, op: n.op, as: 'int8', ...info.get(n.name), input: qw.input });
   }
   g.nodes.forEach((nd, i) => { nd.id = i; });
-  return finish(src, g, report, 'float32');
 }
 
 function finish(src: GraphModel, g: Graph, report: QuantizationReport, storage: 'float32' | 'float16'): GraphModel {
