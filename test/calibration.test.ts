@@ -178,7 +178,11 @@ describe('calibration', () => {
     const a32 = accuracy(m, test.x, test.labels);
     expect(a32).toBeGreaterThan(0.9);
     const a8 = accuracy(await eg.quantize(m, { calibration: calib }), test.x, test.labels);
+    const aMinmax = accuracy(await eg.quantize(m, { calibration: calib, method: 'minmax', biasCorrection: false }), test.x, test.labels);
     expect(Math.abs(a8 - a32), `float ${a32}, int8 ${a8}`).toBeLessThanOrEqual(0.01);
+    // every range method with and without bias correction lands within 93.80-93.95% here (3 examples of 2,000):
+    // the default may differ from min / max by that noise, one example, not more
+    expect(Math.round(a8 * 2000)).toBeGreaterThanOrEqual(Math.round(aMinmax * 2000) - 1);
 
     const o = withOutlier(m, calib);
     expect(Math.abs(accuracy(o, test.x, test.labels) - a32)).toBeLessThan(0.002);
@@ -186,7 +190,7 @@ describe('calibration', () => {
     const qAuto = await eg.quantize(o, { calibration: calib });
     const byAuto = accuracy(qAuto, test.x, test.labels);
     const byMse = accuracy(await eg.quantize(o, { calibration: calib, method: 'mse' }), test.x, test.labels);
-    console.log(`ten-digit MLP: float ${a32}, int8 default ${a8}; with an outlier channel: minmax ${byMinmax}, mse ${byMse}, auto ${byAuto} (${JSON.stringify(qAuto.quantization!.nodes.map((n) => [n.name, n.method, n.error?.toFixed(4)]))})`);
+    console.log(`ten-digit MLP: float ${a32}, int8 default ${a8}, minmax ${aMinmax}; with an outlier channel: minmax ${byMinmax}, mse ${byMse}, auto ${byAuto} (${JSON.stringify(qAuto.quantization!.nodes.map((n) => [n.name, n.method, n.error?.toFixed(4)]))})`);
     expect(a32 - byMinmax).toBeGreaterThan(0.02);
     expect(Math.abs(byAuto - a32)).toBeLessThanOrEqual(0.01);
 
