@@ -273,7 +273,7 @@ function stage(dst: string, T: number, bk: number, fast: 'k' | 'x', key: string,
 function template(t: Tile, rows: boolean, o: Operands): string {
   const tm = 8 * t.rm, tn = 8 * t.rn, bk = t.bk, vm = t.rm / 4, vn = t.rn / 4;
   const lines: string[] = [];
-  // the unrolled inner product and epilogue: constant indices keep acc in registers
+  // the unrolled inner product: constant indices keep acc in registers
   for (let i = 0; i < vm; i++) lines.push(`let a${i} = As[kk * ${tm / 4}u + ${8 * i}u + ty];`);
   for (let j = 0; j < vn; j++) lines.push(`let b${j} = Bs[kk * ${tn / 4}u + ${8 * j}u + tx];`);
   for (let r = 0; r < t.rm; r++) {
