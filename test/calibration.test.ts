@@ -217,6 +217,7 @@ describe('calibration', () => {
     const m = eg.sequential([eg.layers.dense({ units: 3, inputShape: [4], seed: 1 })]);
     const calib = eg.randomUniform([8, 4], 0, 1, 2);
     await expect(eg.quantize(m, { calibration: calib, method: 'kl' as 'mse' })).rejects.toThrow(/method must be 'minmax', 'percentile', 'mse' or 'auto', got 'kl'/);
+    await expect(eg.quantize(m, { calibration: calib, method: 'percentile', percentile: 101 })).rejects.toThrow(/percentile must be in \(50, 100\], got 101/);
     await expect(eg.quantize(m, { calibration: calib, maxLoss: -1 })).rejects.toThrow(/maxLoss must be a number of points >= 0.*got -1/);
     await expect(eg.quantize(m, { activations: 'float32', maxLoss: 1 })).rejects.toThrow(/maxLoss needs int8 activations/);
     await expect(eg.quantize(m, { calibration: calib, maxLoss: 1, data: { x: eg.zeros([5, 3]), y: [0, 1, 2, 0, 1] } })).rejects.toThrow(/maxLoss data \[5,3\] does not match the model input \[n, 4\]/);

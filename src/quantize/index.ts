@@ -132,8 +132,8 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   if (activations === 'int8') {
     const method = opts.method ?? 'auto';
     if (!['minmax', 'percentile', 'mse', 'auto'].includes(method)) fail(`method must be 'minmax', 'percentile', 'mse' or 'auto', got '${String(method)}'`);
-    const stats = await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts);
     const methods = rangeChoices(method, opts.percentile);
+    const stats = await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts);
     const layers = chosen.map((n) => {
       const w = g.values[n.inputs[1]], K = w.shape.slice(0, -1).reduce((a, b) => a * b, 1), N = w.shape[w.shape.length - 1];
       const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
@@ -189,6 +189,7 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
  */
 function rangeChoices(method: string, percentile?: number): RangeChoice[] {
   const pct = (p: number): RangeChoice => `percentile ${p}`;
+  if (percentile !== undefined && !(percentile > 50 && percentile <= 100)) fail(`percentile must be in (50, 100], got ${percentile}`);
   if (method === 'minmax' || method === 'mse') return [method];
   if (method === 'percentile') return [pct(percentile ?? 99.99)];
   return ['minmax', ...[...new Set([percentile ?? 99.99, 99.999, 99.9, 99])].map(pct), 'mse'];
