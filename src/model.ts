@@ -19,7 +19,7 @@ import { Tensor, formatShape } from './tensor.js';
 import type { Logs } from './train/callbacks.js';
 import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
-import { checkBackend, refuseNonFinite } from './graph/finite.js';
+import { checkBackend, refuseNonFinite, refuseNonFiniteAsync } from './graph/finite.js';
 import { getBackend } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
@@ -643,6 +643,11 @@ export class Model extends Layer {
     return n;
   }
 
+  /** On a backend that reads back only asynchronously: the inputs' NaN and infinities, counted on the device (checkX's count, there). */
+  private async refuseNonFiniteInputs(xs: Tensor[], op: string): Promise<void> {
+    for (const [k, t] of xs.entries()) await refuseNonFiniteAsync(t, op, xs.length > 1 ? this.inputNames[k] : 'x');
+  }
+
   /**
    * The labels (targetsOf's: a tensor, or one per head) checked; `host`: a copy of each one's data (a backend
    * that reads back only asynchronously).
@@ -800,8 +805,8 @@ export class Model extends Layer {
     if (x instanceof Features) return this.featuresHead(x, 'evaluate').evaluateAsync(x.tensor, y, opts);
     const xs = this.inputsOf(x, 'evaluate');
     const n = this.checkX(xs, 'evaluate');
-    // labels are checked on the CPU: a GPU's are read back once, here
-    this.checkYs(y, n, 'evaluate', await Promise.all([y].flat().map(async (t) => (!(t instanceof Tensor) || t.backend !== be ? undefined : Array.from(await t.data())))));
+    await this.refuseNonFiniteInputs(xs, 'evaluate');
+    this.checkYs(y, n, 'evaluate', await hostLabels(y, be));
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
     return evaluateOnDevice(this, xs.length === 1 ? xs[0] : xs, y, bs);
@@ -842,14 +847,22 @@ export class Model extends Layer {
     }
     // validation inputs in input order from here on (a map becomes an array; one input, a tensor), labels per head
     const vx = v && !(v[0] instanceof Features) ? this.inputsOf(v[0], 'fit (validationData)') : undefined;
+    if (!be.syncRead) {
+      // what checkX / checkYs could not count synchronously on a GPU: NaN or infinite inputs, bad validation labels
+      if (xs) await this.refuseNonFiniteInputs(xs, 'fit');
+      if (vx) {
+        const vn = this.checkX(vx, 'fit (validationData)'), vy = this.targetsOf(v![1], 'fit (validationData)');
+        await this.refuseNonFiniteInputs(vx, 'fit (validationData)');
+        this.checkYs(vy, vn, 'fit (validationData)', await hostLabels(vy, be));
+      }
+    }
     const inOrder: FitArgs = vx ? { ...args, validationData: [vx.length === 1 ? vx[0] : vx, this.targetsOf(v![1], 'fit (validationData)')] } : args;
     if (args.cacheFeatures !== false && this instanceof Sequential && x instanceof Tensor && y instanceof Tensor) {
       const cached = await this.fitOnCachedFeatures(x, y, inOrder);
       if (cached) return cached;
     }
     const n = this.checkX(x, 'fit');
-    // labels are checked on the CPU: a GPU's are read back once, here
-    this.checkYs(y, n, 'fit', be.syncRead ? undefined : await Promise.all([y].flat().map(async (t) => (!(t instanceof Tensor) || t.backend !== be ? undefined : Array.from(await t.data())))));
+    this.checkYs(y, n, 'fit', be.syncRead ? undefined : await hostLabels(y, be));
     const bs = this.batchSizeOf(args.batchSize, 'fit');
     if (args.memoryBudget === undefined) return fitLoop(this, x, y, n, bs, inOrder);
     // the budget holds for every step's plan (checked, and checkpoints chosen, before the first step)
@@ -1133,6 +1146,11 @@ export class Sequential extends Model {
  * negative loss), categorical cross-entropy rows of non-negative values summing to at most 1 (one-hot or
  * smoothed; all zeros counts for nothing).
  */
+/** Labels are checked on the CPU: a GPU's are read back once (one copy per head), for checkYs. */
+async function hostLabels(y: Tensor | Tensor[], be: ReturnType<typeof getBackend>): Promise<Array<number[] | undefined>> {
+  return Promise.all([y].flat().map(async (t) => (!(t instanceof Tensor) || t.backend !== be ? undefined : Array.from(await t.data()))));
+}
+
 /**
  * What returns numbers synchronously (evaluate's logs, Monte-Carlo statistics, features cached on the CPU)
  * cannot on a backend that reads back only asynchronously (webgpu): refused there, saying what to do instead.

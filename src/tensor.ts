@@ -200,6 +200,9 @@ export class Tensor {
     // an evicted source is copied from where it is, without paging it in
     if (this.cell.ptr < 0 && !this.disposed) this.backend.write(dst, this.box.host!);
     else this.backend.copy(dst, this.ptr, this.size * 4);
+    // a copy of a weight on a lost GPU (getWeights after a device loss) answers from the same last known values
+    const kept = (this.backend as { lost?: string }).lost ? hostCopies.get(this) : undefined;
+    if (kept) hostCopies.set(t, kept);
     return t;
   }
 

@@ -3,7 +3,7 @@
 // fine-tuning), evaluateAsync, features, the confusion matrix, saving what trained on the GPU, and an int8
 // QDQ model, which runs its float path there (the backend has no int8 kernels) and says so.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as eg from '../src/index.js';
@@ -126,6 +126,18 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     expect(r.backend).toBe('webgpu');
     expect(r.rows[0].ms).toBeGreaterThan(0);
     expect(await main(['info', 'models/digits-cnn.onnx', '--backend'], () => {})).toBe(2);
+    expect(await main(['info', 'models/digits-cnn.onnx', '--backend', 'cuda'], () => {})).toBe(2);
+    expect(await main(['quantize', 'models/digits-cnn.onnx', '--int8', '--out', '/tmp/x.onnx', '--backend', 'webgpu'], () => {})).toBe(2);
+    // predict: the input read on wasm, the model run on the GPU, the outputs as on wasm
+    const dir = mkdtempSync(join(tmpdir(), 'eg-cli-gpu-'));
+    const img = Array.from({ length: 28 }, (_, r) => Array.from({ length: 28 }, (_, c) => [((r * 28 + c) % 17) / 17]));
+    writeFileSync(join(dir, 'x.json'), JSON.stringify(img));
+    const got: string[] = [], want: string[] = [];
+    expect(await main(['predict', 'models/digits-cnn.onnx', join(dir, 'x.json'), '--backend=webgpu', '--json'], (l) => got.push(l))).toBe(0);
+    expect(await main(['predict', 'models/digits-cnn.onnx', join(dir, 'x.json'), '--json'], (l) => want.push(l))).toBe(0);
+    const [g, w] = [JSON.parse(got[0]), JSON.parse(want[0])];
+    expect(g.argmax).toEqual(w.argmax);
+    expectClose(Float32Array.from(g.output.flat()), Float32Array.from(w.output.flat()), 1e-5, 'predict --backend webgpu');
     setBackend(wasm);
   });
   it('fit sums its metrics on the device and reads them with the loss once per epoch: accuracy (sparse, one-hot, binary), mse and mae as on wasm', async () => {
@@ -155,6 +167,22 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
       // 8 batches an epoch: the loss and metrics are read once per epoch (plus the weights' host copies), not per batch
       expect(b.reads, c.loss).toBeLessThanOrEqual(3 * (1 + 4 + 2));
     }
+  });
+
+  it('fit, evaluateAsync and validation data on webgpu refuse NaN or infinite inputs before any step, as wasm does', async () => {
+    setBackend(gpu);
+    const m = eg.sequential({ layers: [eg.layers.dense({ units: 2, activation: 'softmax', inputShape: [3], seed: 1 })] });
+    m.compile({ optimizer: 'adam', loss: 'sparseCategoricalCrossentropy' });
+    const xh = Float32Array.from({ length: 24 }, (_, i) => i / 10);
+    const bad = xh.slice(); bad[13] = NaN;
+    const y = () => eg.tensor(Int32Array.from({ length: 8 }, (_, i) => i % 2), [8], 'int32');
+    const before = await m.getWeights()[0].data();
+    await expect(m.fit(eg.tensor(bad, [8, 3]), y(), { epochs: 1 })).rejects.toThrow('edgegrad.fit: x contains 1 NaN or infinite values (the first, NaN, in example 4)');
+    expect(Array.from(await m.getWeights()[0].data())).toEqual(Array.from(before));
+    await expect(m.fit(eg.tensor(xh, [8, 3]), y(), { epochs: 1, validationData: [eg.tensor(bad, [8, 3]), y()] })).rejects.toThrow('edgegrad.fit (validationData): x contains 1 NaN or infinite values');
+    await expect(m.evaluateAsync(eg.tensor(bad, [8, 3]), y())).rejects.toThrow('edgegrad.evaluate: x contains 1 NaN or infinite values (the first, NaN, in example 4)');
+    const badLabels = eg.tensor(Int32Array.from([0, 1, 0, 5, 0, 1, 0, 1]), [8], 'int32');
+    await expect(m.fit(eg.tensor(xh, [8, 3]), y(), { epochs: 1, validationData: [eg.tensor(xh, [8, 3]), badLabels] })).rejects.toThrow('label 5 of example 3 is outside [0, 2)');
   });
 
   it('out of GPU memory: a clear error naming the sizes, and what was there before still runs and reads', async () => {
@@ -188,8 +216,13 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     const live = m.weights.map((w) => w.tensor);
     const kept = await Promise.all(live.map((t) => t.data()));
     kept.forEach((k, i) => expect(Array.from(k)).toEqual(Array.from(trained[i])));
+    // getWeights' copies too
+    const copies = await Promise.all(m.getWeights().map((w) => w.data()));
+    copies.forEach((k, i) => expect(Array.from(k)).toEqual(Array.from(trained[i])));
     const fresh = await eg.ready({ backend: 'webgpu' });
     expect(fresh).not.toBe(gpu);
+    // the old model's plans cannot run on the new device, and the message says what to do
+    expect(() => m.predict(eg.tensor(xh, [10, 4]))).toThrow(/lived on a WebGPU device that was lost: read the weights \(await w.data\(\) answers from their last known values\), then build or load the model again/);
     const m2 = eg.sequential({ layers: [
       eg.layers.dense({ units: 6, activation: 'relu', inputShape: [4] }),
       eg.layers.dense({ units: 2, activation: 'softmax' }),

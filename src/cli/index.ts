@@ -57,8 +57,8 @@ const USAGE = `usage:
                                             held-out data ('digits': the shipped digits, README split)
   edgegrad bench [MODEL] [--batch 1] [--runs 20] [--profile] [--json]
                                             inference time of MODEL, or GEMM / conv kernel speed
-Every command takes --backend wasm|webgpu|auto (default wasm): where it runs; info's summary says where each
-node runs there.
+info, predict, finetune and bench take --backend wasm|webgpu|auto (default wasm): where they run; info's summary
+says where each node runs there (quantize, distill, prune and finetune --cut auto run on wasm).
 MODEL is an .onnx file or a TensorFlow.js model.json (shards beside it).
 Exit codes: 0 done, 1 bad input (files, names, shapes), 2 bad usage.`;
 
@@ -146,6 +146,9 @@ async function predictCmd(args: string[], json: boolean, out: (s: string) => voi
   }
   if (pos.length !== (named.length ? 1 : 2)) throw new UsageError(named.length ? 'predict with --input takes only MODEL before them' : 'predict takes MODEL and INPUT (or MODEL --input NAME=FILE ...)');
   const m = await eg.loadModel(pos[0]);
+  // on a GPU (--backend webgpu) the inputs are read and shaped on wasm, then copied there; outputs come back
+  const be = await eg.ready(readyOptions), onGpu = !be.syncRead;
+  if (onGpu) await eg.ready({ backend: 'wasm' });
   const names = m.inputNames, spec = m.boundary.inputs;
   if (!named.length && names.length > 1) throw new UsageError(`model '${m.name}' has ${names.length} inputs (${names.join(', ')}): give each with --input NAME=FILE`);
   for (const [n] of named) if (!names.includes(n)) throw new Error(`model '${m.name}' has no input '${n}' (inputs: ${names.join(', ')})`);
@@ -160,8 +163,12 @@ async function predictCmd(args: string[], json: boolean, out: (s: string) => voi
     if (spec[k].dtype === 'int32' && x.dtype !== 'int32') x = eg.tensor(Int32Array.from(x.dataSync(), (v) => Math.round(v)), x.shape, 'int32');
     return x;
   }));
+  if (onGpu) {
+    await eg.ready(readyOptions);
+    for (let k = 0; k < xs.length; k++) xs[k] = await xs[k].copyTo(be.name);
+  }
   const res = m.predict(names.length === 1 ? xs[0] : xs);
-  const ys = res instanceof eg.Tensor ? [res] : Array.isArray(res) ? res : Object.values(res);
+  const ys = await Promise.all((res instanceof eg.Tensor ? [res] : Array.isArray(res) ? res : Object.values(res)).map((y) => y.copyTo('wasm')));
   const classNames = m.classNames;
   const report = ys.map((y, k) => {
     const rows = y.arraySync() as number[][];
@@ -884,20 +891,30 @@ async function bench(args: string[], json: boolean, out: (s: string) => void): P
   for (const r of rows) out(`  ${r.what.padEnd(48)} ${(r.ms.toFixed(2) + ' ms').padStart(11)}  ${r.rate}`);
 }
 
+const BACKENDS = ['wasm', 'webgpu', 'auto', 'ref'];
+/** Commands that run wherever --backend says, and those that run on wasm only. */
+const GPU_COMMANDS = ['info', 'predict', 'finetune', 'bench'];
+const WASM_ONLY = ['quantize', 'distill', 'prune', 'finetune --cut auto'];
+
 /** The backend main() started (--backend), for commands that ask for it again. */
 let readyOptions: eg.ReadyOptions = {};
 
 export async function main(argv: string[], out: (s: string) => void = (s) => console.log(s)): Promise<number> {
   const json = argv.includes('--json');
-  let args = argv.filter((a) => a !== '--json');
-  // --backend NAME (any command): where the work runs, as eg.ready({ backend }) ('wasm' by default; 'webgpu')
+  let args = argv.filter((a) => a !== '--json').flatMap((a) => (a.startsWith('--backend=') ? ['--backend', a.slice(10)] : [a]));
+  // --backend NAME: where the work runs, as eg.ready({ backend }) ('wasm' by default; 'webgpu')
   const bi = args.indexOf('--backend');
   const backend = bi >= 0 ? args[bi + 1] : undefined;
   if (bi >= 0) args = [...args.slice(0, bi), ...args.slice(bi + 2)];
   const [cmd, ...rest] = args;
   try {
     if (cmd === 'help' || cmd === '--help' || cmd === '-h') { out(USAGE); return 0; }
-    if (bi >= 0 && (!backend || backend.startsWith('--'))) throw new UsageError("--backend needs a name: 'wasm', 'webgpu' or 'auto'");
+    if (bi >= 0 && !BACKENDS.includes(backend ?? '')) throw new UsageError(`--backend needs one of ${BACKENDS.map((b) => `'${b}'`).join(', ')}${backend === undefined ? '' : `, got '${backend}'`}`);
+    // the commands that read results synchronously all along run on wasm only: say so before any work
+    const autoCut = cmd === 'finetune' && rest[rest.indexOf('--cut') + 1] === 'auto' && rest.includes('--cut');
+    if (backend === 'webgpu' && (WASM_ONLY.includes(cmd) || autoCut)) {
+      throw new UsageError(`'${cmd}${cmd === 'finetune' ? ' --cut auto' : ''}' runs on wasm only (its evaluation reads results synchronously); --backend ${backend} works with ${GPU_COMMANDS.join(', ')}`);
+    }
     readyOptions = backend ? { backend: backend as eg.ReadyOptions['backend'] } : {};
     await eg.ready(readyOptions);
     if (cmd === 'info') {

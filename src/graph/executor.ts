@@ -182,7 +182,12 @@ export class Plan {
     this.tensors = [...new Set(graph.values.filter((v) => v.tensor).map((v) => v.tensor!))];
     const foreign = graph.values.find((v) => v.tensor && v.tensor.backend !== this.be);
     if (foreign) {
-      throw new Error(`edgegrad: weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: build the model after eg.ready({ backend: '${this.be.name}' }), or move its weights with setWeights`);
+      const where = `weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''}`;
+      // a device lost since: its memory is gone; the weights' host copies are what is left
+      if ((foreign.tensor!.backend as { lost?: string }).lost) {
+        throw new Error(`edgegrad: ${where} lived on a WebGPU device that was lost: read the weights (await w.data() answers from their last known values), then build or load the model again after eg.ready({ backend: '${this.be.name}' }) and setWeights with them`);
+      }
+      throw new Error(`edgegrad: ${where} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: build or load the model after eg.ready({ backend: '${this.be.name}' }) and setWeights with its values there (or save it and load it there)`);
     }
     const self = this;
     this.ctx = {

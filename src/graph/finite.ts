@@ -29,14 +29,28 @@ export function checkBackend(x: Tensor, op: string, name = 'x'): void {
   throw new Error(`edgegrad.${op}: ${name} lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `${name}.to('${active.name}')` : `await ${name}.copyTo('${active.name}')`}`);
 }
 
-export function refuseNonFinite(t: Tensor, op: string, what: string): void {
-  // a backend that reads back only asynchronously (webgpu) cannot count here: its inputs are not checked
-  if (t.dtype !== 'float32' || t.size === 0 || !t.backend.syncRead) return;
-  const bad = t.backend.kernels.countNonFinite(t.size, t.ptr);
-  if (!bad) return;
-  const v = t.view();
+/**
+ * refuseNonFinite on any backend: on one that reads back only asynchronously (webgpu) the values are counted on
+ * the device, and read back only to name the first bad one.
+ */
+export async function refuseNonFiniteAsync(t: Tensor, op: string, what: string): Promise<void> {
+  if (t.backend.syncRead) return refuseNonFinite(t, op, what);
+  const stats = t.backend as Backend & { countNonFiniteAsync?(n: number, x: number): Promise<number> };
+  if (t.dtype !== 'float32' || t.size === 0 || !stats.countNonFiniteAsync) return;
+  const bad = await stats.countNonFiniteAsync(t.size, t.ptr);
+  if (bad) nameFirst(await t.data(), bad, t, op, what);
+}
+
+function nameFirst(v: ArrayLike<number>, bad: number, t: Tensor, op: string, what: string): never {
   let i = 0;
   while (i < v.length && Number.isFinite(v[i])) i++;
   const per = t.size / Math.max(t.shape[0], 1);
   throw new Error(`edgegrad.${op}: ${what} contains ${bad} NaN or infinite values (the first, ${v[i]}, in example ${Math.floor(i / per)})`);
+}
+
+export function refuseNonFinite(t: Tensor, op: string, what: string): void {
+  // a backend that reads back only asynchronously (webgpu) cannot count here: its inputs are not checked
+  if (t.dtype !== 'float32' || t.size === 0 || !t.backend.syncRead) return;
+  const bad = t.backend.kernels.countNonFinite(t.size, t.ptr);
+  if (bad) nameFirst(t.view(), bad, t, op, what);
 }
