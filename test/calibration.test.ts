@@ -11,7 +11,7 @@ import { encode as encodePng } from 'fast-png';
 import { useBuild } from './helpers.js';
 import * as eg from '../src/index.js';
 import { main } from '../src/cli/index.js';
-import { mseRange, rangeSample } from '../src/quantize/ranges.js';
+import { entropyRange, mseRange, rangeSample } from '../src/quantize/ranges.js';
 
 const root = join(import.meta.dirname, '..');
 const MODEL = join(root, 'models', 'digits-cnn.onnx');
@@ -136,6 +136,43 @@ describe('calibration', () => {
     expect(plainMse(signed, slo, shi)).toBeLessThanOrEqual(best2 * 1.02);
   });
 
+  it('the entropy range is the clip of least KL divergence between the clipped and the quantized histograms', () => {
+    // a plain reference of TensorRT's calibration: 2,048 bins of |x|, for each clip i the tail folded into bin
+    // i - 1, the first i bins merged into L groups (bin k in group j when floor(j i / L) <= k < floor((j + 1) i / L))
+    // and spread evenly over each group's non-empty bins; threshold (i + 0.5) bin widths
+    const reference = (x: number[], L: number) => {
+      const top = Math.max(...x.map(Math.abs)), w = top / 2048, h = new Array(2048).fill(0);
+      for (const v of x) h[Math.min(2047, Math.floor(Math.abs(v) / w))]++;
+      let best = Infinity, at = 0;
+      for (let i = L; i <= 2048; i++) {
+        const p = h.slice(0, i);
+        p[i - 1] += h.slice(i).reduce((a: number, b: number) => a + b, 0);
+        const q = new Array(i).fill(0);
+        for (let j = 0; j < L; j++) {
+          const bins: number[] = [];
+          for (let k = Math.floor((j * i) / L); k < (j === L - 1 ? i : Math.floor(((j + 1) * i) / L)); k++) bins.push(k);
+          const full = bins.filter((k) => h[k] > 0);
+          for (const k of full) q[k] = full.reduce((a, kk) => a + h[kk], 0) / full.length;
+        }
+        const sp = p.reduce((a: number, b: number) => a + b, 0), sq = q.reduce((a: number, b: number) => a + b, 0);
+        let kl = 0;
+        for (let k = 0; k < i; k++) if (p[k] > 0) kl += (p[k] / sp) * Math.log((p[k] / sp) / (q[k] > 0 ? q[k] / sq : 1e-12));
+        if (kl < best) { best = kl; at = i; }
+      }
+      return (at + 0.5) * w;
+    };
+    const relu = [...normals(20000, 5).map(Math.abs), 25, 30];
+    const [lo, hi] = entropyRange(rangeSample(relu));
+    expect(lo).toBe(0);
+    expect(hi).toBeCloseTo(reference(relu, 255), 10);
+    expect(hi).toBeLessThan(15);
+    const signed = [...normals(20000, 6), -28, 22];
+    const [slo, shi] = entropyRange(rangeSample(signed));
+    const t = reference(signed, 127);
+    expect([slo, shi]).toEqual([Math.max(-28, -t), Math.min(22, t)]);
+    expect(t).toBeLessThan(15);
+  });
+
   it('bias correction takes out the mean output error of a layer on the calibration set', async () => {
     // 256 inputs with mean 0.5: the weights' rounding errors add up to a per-channel offset
     const m = eg.sequential([eg.layers.dense({ units: 16, inputShape: [256], seed: 1 })]);
@@ -167,7 +204,7 @@ describe('calibration', () => {
     expect(a8).toBeGreaterThanOrEqual(aMinmax);
     // the report: which method each int8 layer took, the error of each, and the error kept
     for (const n of q.quantization!.nodes.filter((n) => n.as === 'int8')) {
-      expect(Object.keys(n.errors!)).toEqual(['minmax', 'percentile 99.99', 'percentile 99.999', 'percentile 99.9', 'percentile 99', 'mse']);
+      expect(Object.keys(n.errors!)).toEqual(['minmax', 'percentile 99.99', 'percentile 99.999', 'percentile 99.9', 'percentile 99', 'mse', 'entropy']);
       expect(n.error!).toBeLessThanOrEqual(Math.min(...Object.values(n.errors!)) + 1e-12);
       expect(n.error!).toBeLessThan(0.02);
     }
@@ -190,7 +227,8 @@ describe('calibration', () => {
     const qAuto = await eg.quantize(o, { calibration: calib });
     const byAuto = accuracy(qAuto, test.x, test.labels);
     const byMse = accuracy(await eg.quantize(o, { calibration: calib, method: 'mse' }), test.x, test.labels);
-    console.log(`ten-digit MLP: float ${a32}, int8 default ${a8}, minmax ${aMinmax}; with an outlier channel: minmax ${byMinmax}, mse ${byMse}, auto ${byAuto} (${JSON.stringify(qAuto.quantization!.nodes.map((n) => [n.name, n.method, n.error?.toFixed(4)]))})`);
+    const byEntropy = accuracy(await eg.quantize(o, { calibration: calib, method: 'entropy' }), test.x, test.labels);
+    console.log(`ten-digit MLP: float ${a32}, int8 default ${a8}, minmax ${aMinmax}; with an outlier channel: minmax ${byMinmax}, mse ${byMse}, entropy ${byEntropy}, auto ${byAuto} (${JSON.stringify(qAuto.quantization!.nodes.map((n) => [n.name, n.method, n.error?.toFixed(4)]))})`);
     expect(a32 - byMinmax).toBeGreaterThan(0.02);
     expect(Math.abs(byAuto - a32)).toBeLessThanOrEqual(0.01);
 
@@ -216,7 +254,7 @@ describe('calibration', () => {
   it('says what is wrong: method, maxLoss, its data', async () => {
     const m = eg.sequential([eg.layers.dense({ units: 3, inputShape: [4], seed: 1 })]);
     const calib = eg.randomUniform([8, 4], 0, 1, 2);
-    await expect(eg.quantize(m, { calibration: calib, method: 'kl' as 'mse' })).rejects.toThrow(/method must be 'minmax', 'percentile', 'mse' or 'auto', got 'kl'/);
+    await expect(eg.quantize(m, { calibration: calib, method: 'kl' as 'mse' })).rejects.toThrow(/method must be 'minmax', 'percentile', 'mse', 'entropy' or 'auto', got 'kl'/);
     await expect(eg.quantize(m, { calibration: calib, method: 'percentile', percentile: 101 })).rejects.toThrow(/percentile must be in \(50, 100\], got 101/);
     await expect(eg.quantize(m, { calibration: calib, maxLoss: -1 })).rejects.toThrow(/maxLoss must be a number of points >= 0.*got -1/);
     await expect(eg.quantize(m, { activations: 'float32', maxLoss: 1 })).rejects.toThrow(/maxLoss needs int8 activations/);

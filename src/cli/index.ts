@@ -29,7 +29,7 @@ const USAGE = `usage:
                                             (--folds K: K-fold cross-validation over the training examples)
                                             and keeps the best; --labels-curve adds accuracy vs labels
   edgegrad quantize MODEL (--int8 | --fp16) --out OUT.onnx [--calibration DIR] [--weights-only]
-                    [--data DIR] [--keep-float NODE,NODE] [--method auto|minmax|percentile|mse]
+                    [--data DIR] [--keep-float NODE,NODE] [--method auto|minmax|percentile|mse|entropy]
                     [--percentile P] [--no-bias-correction] [--max-loss POINTS] [--json]
                                             post-training quantization: int8 (activations calibrated on
                                             the images in DIR; ranges per layer by the error they cause,
@@ -588,7 +588,7 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
     return loadImages(flags.calibration as string, to, (flags.samples as number) ?? 256);
   })() : undefined;
   const method = (flags.method as string | undefined) ?? (flags.percentile !== undefined ? 'percentile' : 'auto');
-  if (!['auto', 'minmax', 'percentile', 'mse'].includes(method)) throw new UsageError(`--method must be auto, minmax, percentile or mse, got '${method}'`);
+  if (!['auto', 'minmax', 'percentile', 'mse', 'entropy'].includes(method)) throw new UsageError(`--method must be auto, minmax, percentile, mse or entropy, got '${method}'`);
   const maxLoss = flags['max-loss'] as number | undefined;
   if (maxLoss !== undefined && (flags.fp16 || weightsOnly)) throw new UsageError('--max-loss measures int8 activations: it needs --int8 without --weights-only');
   // labelled images: accuracies before / after, and what --max-loss measures

@@ -7,7 +7,7 @@ import { Plan } from '../graph/executor.js';
 import { nchwToNhwcCopy } from '../ops/shape.js';
 import { actQuantFromRange, type ActQuant } from '../ops/quant.js';
 import { formatShape, type Tensor } from '../tensor.js';
-import { mseRange, percentileRange, rangeSample, type RangeSample } from './ranges.js';
+import { entropyRange, mseRange, percentileRange, rangeSample, type RangeSample } from './ranges.js';
 import type { QuantizeOptions } from './index.js';
 
 function fail(msg: string): never {
@@ -24,8 +24,8 @@ export interface ValueStats {
   mean: Float64Array;
 }
 
-/** How a range is picked: min / max, a percentile (of the values inside), or the least squared error. */
-export type RangeChoice = 'minmax' | 'mse' | `percentile ${number}`;
+/** How a range is picked: min / max, a percentile, the least squared error or the least KL divergence. */
+export type RangeChoice = 'minmax' | 'mse' | 'entropy' | `percentile ${number}`;
 
 /** Values kept per tensor for the percentile and MSE searches. */
 const SAMPLE = 65536;
@@ -95,6 +95,7 @@ export async function calibrate(src: GraphModel, g: Graph, ids: number[], opts: 
 export function rangeOf(st: ValueStats, choice: RangeChoice): ActQuant {
   if (choice === 'minmax') return actQuantFromRange(st.min, st.max);
   if (choice === 'mse') return actQuantFromRange(...mseRange(st.sample));
+  if (choice === 'entropy') return actQuantFromRange(...entropyRange(st.sample));
   const percentile = Number(choice.slice('percentile '.length));
   if (!(percentile > 50 && percentile <= 100)) fail(`percentile must be in (50, 100], got ${percentile}`);
   return actQuantFromRange(...percentileRange(st.sample, percentile));

@@ -1,8 +1,8 @@
 // Post-training quantization: eg.quantize(model, { weights, activations, calibration }).
 //   weights 'int8': symmetric per output channel, activations 'int8': affine per tensor (u8) over the range
 //   each quantized layer's input takes on the calibration batches (calibrate.ts): min / max, a percentile, the
-//   MSE-optimal clip (ranges.ts), or per layer whichever of the three gives the least error at the layer's
-//   output ('auto', measured by layer-error.ts). Bias correction subtracts each output channel's mean int8 error.
+//   MSE-optimal or the entropy (KL) clip (ranges.ts), or per layer whichever of these gives the least error at
+//   the layer's output ('auto', measured by layer-error.ts). Bias correction subtracts each output channel's mean int8 error.
 //   maxLoss keeps float the layers whose int8 version alone costs the model most, until the whole model is
 //   within the bound (max-loss.ts).
 //   Dense layers and convolutions (groups 1, at least minInputChannels inputs) run the int8 GEMM, depthwise
@@ -31,10 +31,11 @@ export interface QuantizeOptions {
   calibration?: Tensor;
   /**
    * activation ranges: 'minmax' (the whole range), 'percentile' (clip the tails: see percentile), 'mse' (the clip
-   * with the least quantization error of the tensor itself) or 'auto' (default: per layer, whichever of the three
-   * gives the least error at the layer's output on the calibration set)
+   * with the least quantization error of the tensor itself), 'entropy' (the least KL divergence, as TensorRT) or
+   * 'auto' (default: per layer, whichever of these gives the least error at the layer's output on the
+   * calibration set)
    */
-  method?: 'minmax' | 'percentile' | 'mse' | 'auto';
+  method?: 'minmax' | 'percentile' | 'mse' | 'entropy' | 'auto';
   /** for method 'percentile': the share of values inside the range, default 99.99 */
   percentile?: number;
   /**
@@ -131,7 +132,7 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   const qws = new Map<string, QWeights>(), info = new Map<string, Partial<QuantizedNode>>();
   if (activations === 'int8') {
     const method = opts.method ?? 'auto';
-    if (!['minmax', 'percentile', 'mse', 'auto'].includes(method)) fail(`method must be 'minmax', 'percentile', 'mse' or 'auto', got '${String(method)}'`);
+    if (!['minmax', 'percentile', 'mse', 'entropy', 'auto'].includes(method)) fail(`method must be 'minmax', 'percentile', 'mse', 'entropy' or 'auto', got '${String(method)}'`);
     const methods = rangeChoices(method, opts.percentile);
     const stats = await calibrate(src, g, chosen.map((n) => n.inputs[0]), opts);
     const layers = chosen.map((n) => {
@@ -183,16 +184,16 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
 }
 
 /**
- * The ranges a method tries: 'auto' min / max, the MSE clip and percentiles from a few values in 100,000 to one
+ * The ranges a method tries: 'auto' min / max, the MSE and entropy clips, and percentiles from a few values in 100,000 to one
  * in 100 clipped (a rare outlier is clipped by a high one; one whose layer weighs it little by a low one: the
  * tensor's own MSE cannot see that, the layer's output error can).
  */
 function rangeChoices(method: string, percentile?: number): RangeChoice[] {
   const pct = (p: number): RangeChoice => `percentile ${p}`;
   if (percentile !== undefined && !(percentile > 50 && percentile <= 100)) fail(`percentile must be in (50, 100], got ${percentile}`);
-  if (method === 'minmax' || method === 'mse') return [method];
+  if (method === 'minmax' || method === 'mse' || method === 'entropy') return [method];
   if (method === 'percentile') return [pct(percentile ?? 99.99)];
-  return ['minmax', ...[...new Set([percentile ?? 99.99, 99.999, 99.9, 99])].map(pct), 'mse'];
+  return ['minmax', ...[...new Set([percentile ?? 99.99, 99.999, 99.9, 99])].map(pct), 'mse', 'entropy'];
 }
 
 /** The dense, conv2d (groups 1) and depthwise conv2d nodes over constant weights, with why one stays float. */

@@ -6,6 +6,10 @@
 //               step^2 / 12 on a large one, 0 for exact zeros, which u8 represents exactly). A search over 1,024
 //               clip points per side (coordinate descent: the upper clip, then the lower, twice); a one-signed
 //               tensor (after ReLU) has its lower clip at 0 and searches the upper one only.
+//   entropy     the clip whose quantized histogram is closest to the clipped one in KL divergence (TensorRT's
+//               calibration: Migacz, "8-bit Inference with TensorRT", GTC 2017): 2,048 bins of |x|, the tail
+//               folded into the last bin kept, the kept bins merged into the u8 levels and spread back over
+//               their non-empty bins; 255 levels for a one-signed tensor, 127 a side (symmetric) otherwise.
 // The clipped error comes from prefix sums over the sorted sample, so a candidate costs O(log n).
 import { actQuantFromRange, quantizeValue, type ActQuant } from '../ops/quant.js';
 
@@ -98,4 +102,47 @@ export function mseRange(s: RangeSample): [number, number] {
   };
   for (let round = 0; round < 2; round++) { searchHi(); searchLo(); }
   return [lo, hi];
+}
+
+const BINS = 2048;
+
+/** KL(p || q) of two histograms (each normalized here); a bin where p > 0 and q = 0 costs as if q were tiny. */
+function klDivergence(p: Float64Array, q: Float64Array): number {
+  let sp = 0, sq = 0;
+  for (let i = 0; i < p.length; i++) { sp += p[i]; sq += q[i]; }
+  let kl = 0;
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === 0) continue;
+    const a = p[i] / sp, b = q[i] > 0 ? q[i] / sq : 1e-12;
+    kl += a * Math.log(a / b);
+  }
+  return kl;
+}
+
+/** The [lo, hi] of the least KL divergence between the sample's clipped histogram and its u8 quantization. */
+export function entropyRange(s: RangeSample): [number, number] {
+  const x = s.sorted, oneSigned = s.min >= 0;
+  const top = Math.max(Math.abs(s.min), Math.abs(s.max));
+  if (x.length === 0 || top === 0) return [s.min, s.max];
+  const levels = oneSigned ? 255 : 127, width = top / BINS, hist = new Float64Array(BINS);
+  for (let i = 0; i < x.length; i++) hist[Math.min(BINS - 1, Math.floor(Math.abs(x[i]) / width))]++;
+  let best = Infinity, bestI = BINS;
+  const p = new Float64Array(BINS), q = new Float64Array(BINS), after = new Float64Array(BINS + 1);
+  for (let k = BINS - 1; k >= 0; k--) after[k] = after[k + 1] + hist[k];
+  for (let i = levels; i <= BINS; i++) {
+    // p: the first i bins, the tail's count added to the last; q: those bins merged into `levels` groups,
+    // each group's count spread evenly over its non-empty bins
+    for (let k = 0; k < i; k++) p[k] = hist[k];
+    p[i - 1] += after[i];
+    for (let j = 0; j < levels; j++) {
+      const a = Math.floor((j * i) / levels), b = j === levels - 1 ? i : Math.floor(((j + 1) * i) / levels);
+      let sum = 0, nonEmpty = 0;
+      for (let k = a; k < b; k++) { sum += hist[k]; if (hist[k] > 0) nonEmpty++; }
+      for (let k = a; k < b; k++) q[k] = hist[k] > 0 ? sum / nonEmpty : 0;
+    }
+    const kl = klDivergence(p.subarray(0, i), q.subarray(0, i));
+    if (kl < best) { best = kl; bestI = i; }
+  }
+  const t = (bestI + 0.5) * width;
+  return oneSigned ? [0, Math.min(s.max, t)] : [Math.max(s.min, -t), Math.min(s.max, t)];
 }
