@@ -128,6 +128,29 @@ fn offsets(i: u32, r: u32, shape: u32, sa: u32, sb: u32) -> vec2u {
 // binary: u: op rank n a b out, then shape[8], strideA[8], strideB[8]
 const BINARY = /* wgsl */ `
 ${ODOMETER}
+fn isInf(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }
+// x^y as wasm's pow (JavaScript's Math.pow) has it where WGSL's pow is undefined (x < 0, 0, infinities, NaN):
+// y = 0 gives 1 (NaN too), NaN anywhere else NaN, 1^±Infinity NaN, a negative base only integer powers
+fn powJs(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (isNan(x) || isNan(y)) { return qnan(); }
+  let ax = abs(x);
+  if (isInf(y)) {
+    if (ax == 1.0) { return qnan(); }
+    return select(0.0, -negInf(), (ax > 1.0) == (y > 0.0));
+  }
+  let whole = fract(y) == 0.0;
+  let odd = whole && fract(y * 0.5) != 0.0;
+  let neg = (bitcast<u32>(x) & 0x80000000u) != 0u;
+  if (isInf(x) || ax == 0.0) {
+    // ±Infinity and ±0: Infinity^+ and 0^- are Infinity, the others 0; a negative base keeps its sign for odd powers
+    let mag = select(0.0, -negInf(), (ax == 0.0) == (y < 0.0));
+    return select(mag, -mag, neg && odd);
+  }
+  if (x < 0.0 && !whole) { return qnan(); }
+  let p = pow(ax, y);
+  return select(p, -p, x < 0.0 && odd);
+}
 ${MAIN} {
   let i = flat(g, nw);
   if (i >= ai(2u)) { return; }
@@ -140,13 +163,7 @@ ${MAIN} {
     case 2u: { v = x * y; }
     case 3u: { v = x / y; }
     case 4u: { v = select(max(x, y), x + y, isNan(x) || isNan(y)); }
-    case 6u: {
-      // WGSL's pow is undefined for x < 0: |x|^y, negated for odd integer y, NaN for a fractional y (as C's pow)
-      let p = pow(abs(x), y);
-      let odd = fract(y * 0.5) != 0.0;
-      v = select(p, select(select(p, -p, odd), qnan(), fract(y) != 0.0), x < 0.0);
-      v = select(v, select(select(1.0, 0.0, y > 0.0), -negInf(), y < 0.0), x == 0.0);
-    }
+    case 6u: { v = powJs(x, y); }
     default: { v = select(min(x, y), x + y, isNan(x) || isNan(y)); }
   }
   mem[ai(5u) + i] = v;
@@ -190,9 +207,10 @@ ${MAIN} {
   switch ai(0u) {
     case 0u: { v = -x; }
     case 1u: { v = abs(x); }
-    case 2u: { v = exp(x); }
-    case 3u: { v = log(x); }
-    case 4u: { v = sqrt(x); }
+    // WGSL leaves exp, log and sqrt undefined outside their domains: the IEEE results wasm gives, explicitly
+    case 2u: { v = select(select(exp(x), -negInf(), x > 88.72284), x, isNan(x)); if (x == negInf()) { v = 0.0; } }
+    case 3u: { v = select(select(select(log(x), negInf(), x == 0.0), qnan(), x < 0.0 || isNan(x)), x, x == -negInf()); }
+    case 4u: { v = select(select(sqrt(x), qnan(), x < 0.0 || isNan(x)), x, x == -negInf() || x == 0.0); }
     case 5u: { v = x * x; }
     default: { v = 1.0 / x; }
   }
@@ -247,11 +265,15 @@ ${MAIN} {
   if (r >= ai(0u)) { return; }
   let C = ai(1u); let x = ai(2u) + r * C; let y = ai(3u) + r * C;
   var m = -3.4028234e38;
-  for (var c = 0u; c < C; c++) { m = max(m, mem[x + c]); }
+  // a NaN or +Infinity in the row makes every output NaN, as on wasm (WGSL's max may drop a NaN)
+  // (a row of only -Infinity too: its maximum minus itself is NaN on wasm)
+  var bad = false; var some = false;
+  for (var c = 0u; c < C; c++) { let v = mem[x + c]; m = max(m, v); bad = bad || isNan(v) || v == -negInf(); some = some || v != negInf(); }
+  bad = bad || !some;
   var s: f32 = 0.0;
   for (var c = 0u; c < C; c++) { s += exp(mem[x + c] - m); }
   let ls = log(s);
-  for (var c = 0u; c < C; c++) { let v = mem[x + c]; mem[y + c] = select(exp(v - m) / s, (v - m) - ls, ai(4u) != 0u); }
+  for (var c = 0u; c < C; c++) { let v = mem[x + c]; mem[y + c] = select(select(exp(v - m) / s, (v - m) - ls, ai(4u) != 0u), qnan(), bad); }
 }`;
 // u: rows cols y dy dx log
 const SOFTMAX_BACKWARD = /* wgsl */ `
