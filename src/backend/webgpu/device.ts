@@ -81,13 +81,15 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
   const f16 = adapter.features.has('shader-f16');
   let device: GPUDevice;
   try {
-    // the adapter's maxima for buffer sizes (the defaults are 256 / 128 MiB): the heap is one buffer
-    device = await adapter.requestDevice({ requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize } });
+    // the adapter's maxima for buffer sizes (the defaults are 256 / 128 MiB): the heap is one buffer; and its
+    // workgroup memory (the default is 16 KiB): the tiled GEMM / conv kernels take deeper tiles where there is more
+    device = await adapter.requestDevice({ requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize } });
   } catch {
     // an implementation that refuses them (bun-webgpu validates limits its own way): the defaults
     device = await adapter.requestDevice();
     limits.maxBufferSize = device.limits.maxBufferSize;
     limits.maxStorageBufferBindingSize = device.limits.maxStorageBufferBindingSize;
+    limits.maxComputeWorkgroupStorageSize = device.limits.maxComputeWorkgroupStorageSize;
   }
   return {
     device,
