@@ -18,7 +18,7 @@ import { Model } from '../model.js';
 import { quantizeWeights, type ActQuant, type QWeights } from '../ops/quant.js';
 import { calibrate, rangeOf, type RangeChoice } from './calibrate.js';
 import { measureLayers, relativeError, type LayerTrial } from './layer-error.js';
-import { keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
+import { checkMaxLoss, keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
 import { floatToHalf, halfToFloat } from '../io/half.js';
 import { Tensor } from '../tensor.js';
 
@@ -111,10 +111,11 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   if (weights === 'float16' && activations === 'int8') fail("int8 activations need int8 weights (weights: 'int8')");
   const keep = new Set(opts.keepFloat ?? []);
   for (const k of keep) if (!src.graph.nodes.some((n) => n.name === k)) fail(`keepFloat names '${k}', which is not a node of '${src.name}' (see model.nodeNames)`);
+  if (opts.maxLoss !== undefined) checkMaxLoss(src, opts);
   const g = optimizeForInference(src.graph);
-  const report: QuantizationReport = { weights, activations, nodes: [] };
 
   if (weights === 'float16') {
+    const report: QuantizationReport = { weights, activations, nodes: [] };
     for (const v of g.values) {
       if (v.kind !== 'param' || !v.tensor) continue;
       const d = v.tensor.dataSync() as Float32Array;
@@ -169,9 +170,12 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
       qws.set(n.name, { w: q.w, K, N, scale: q.scale, input: { scale: 1, zeroPoint: 0 } });
     }
   }
-  // the model with the given layers int8 (the rest of the chosen ones float, kept by maxLoss: why)
+  // the model with the given layers int8 (the rest of the chosen ones float, kept by maxLoss: why); each build
+  // rewrites a graph of its own (the first takes g, done with)
+  let unused: Graph | undefined = g;
   const build = (int8: Set<string>, why = new Map<string, string>()) => {
-    const gg = optimizeForInference(src.graph);
+    const gg = unused ?? optimizeForInference(src.graph);
+    unused = undefined;
     const r: QuantizationReport = { weights, activations, nodes: [] };
     const cands = candidatesOf(gg, keep, opts).map((c) => (c.reason || int8.has(c.node.name) ? c : { ...c, reason: why.get(c.node.name) ?? 'kept float' }));
     rewrite(gg, cands, qws, activations === 'int8', limit, r, info);
@@ -179,7 +183,6 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   };
   const all = new Set(chosen.map((n) => n.name));
   if (opts.maxLoss === undefined) return build(all);
-  if (activations !== 'int8') fail('maxLoss needs int8 activations (it measures what they cost)');
   return keepWorstFloat(src, chosen.map((n) => n.name), build, opts);
 }
 

@@ -44,21 +44,26 @@ const argmax = (y: Float32Array, row: number, k: number) => {
   return b;
 };
 
+/** Checks maxLoss and its data (before any calibration work); returns the labels, if any. */
+export function checkMaxLoss(src: GraphModel, opts: QuantizeOptions): ArrayLike<number> | undefined {
+  const limit = opts.maxLoss!;
+  if (!(Number.isFinite(limit) && limit >= 0)) fail(`maxLoss must be a number of points >= 0 (1 = one point of accuracy), got ${limit}`);
+  if (opts.activations === 'float32' || opts.weights === 'float16') fail('maxLoss needs int8 activations (it measures what they cost)');
+  if (!opts.data) return undefined;
+  const x = opts.data.x, y = opts.data.y;
+  checkCalibration(src, x, 'maxLoss data');
+  const labels = 'dataSync' in y ? (y as Tensor).dataSync() : y;
+  if (labels.length !== x.shape[0]) fail(`maxLoss data has ${x.shape[0]} examples but ${labels.length} labels`);
+  return labels;
+}
+
 /**
  * The model with the costliest layers of `names` kept float until it is within opts.maxLoss points of src;
  * build(int8, why) makes the model with the layers in int8 int8 (the others float, for the reasons in why).
  */
 export async function keepWorstFloat(src: GraphModel, names: string[], build: (int8: Set<string>, why?: Map<string, string>) => GraphModel, opts: QuantizeOptions): Promise<GraphModel> {
-  const limit = opts.maxLoss!;
-  if (!(Number.isFinite(limit) && limit >= 0)) fail(`maxLoss must be a number of points >= 0 (1 = one point of accuracy), got ${limit}`);
+  const limit = opts.maxLoss!, labels = checkMaxLoss(src, opts);
   const x: Tensor = opts.data?.x ?? opts.calibration!;
-  let labels: ArrayLike<number> | undefined;
-  if (opts.data) {
-    checkCalibration(src, opts.data.x, 'maxLoss data');
-    const y = opts.data.y;
-    labels = 'dataSync' in y ? (y as Tensor).dataSync() : y;
-    if (labels.length !== x.shape[0]) fail(`maxLoss data has ${x.shape[0]} examples but ${labels.length} labels`);
-  }
   const outputs = (m: GraphModel) => m.predict(x).dataSync() as Float32Array;
   const n = x.shape[0], ref = outputs(src), k = ref.length / n;
   const refTop = Array.from({ length: n }, (_, i) => argmax(ref, i, k));
