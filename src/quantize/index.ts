@@ -141,16 +141,22 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
       const q = quantizeWeights(w.tensor!.dataSync(), K, N, limit);
       const bias = n.inputs[2] !== undefined ? g.values[n.inputs[2]].tensor!.dataSync() as Float32Array : undefined;
       const st = stats.get(n.inputs[0])!;
-      const qw = methods.map((m): QWeights => ({ w: q.w, K, N, scale: q.scale, bias, input: rangeOf(st, m), filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined }));
-      return { node: n, qws: qw };
+      // choices that give the same quantization (a small sample's high percentiles are its min / max) run once
+      const qws: QWeights[] = [], of: number[] = [];
+      for (const m of methods) {
+        const input = rangeOf(st, m), k = qws.findIndex((o) => o.input.scale === input.scale && o.input.zeroPoint === input.zeroPoint);
+        of.push(k >= 0 ? k : qws.push({ w: q.w, K, N, scale: q.scale, bias, input, filterShape: n.op === 'conv2d' ? w.shape.slice() : undefined }) - 1);
+      }
+      return { node: n, qws, of };
     });
     const bs = opts.batchSize ?? 32, x = opts.calibration!;
-    const trials = layers.length ? await measureLayers(src, g, x, layers, bs) : [];
-    // per layer: the method with the least error at its output, then its bias corrected by the mean error
+    const measured = layers.length ? await measureLayers(src, g, x, layers, bs) : [];
+    const trials = layers.map((l, li) => l.of.map((k) => measured[li][k]));
+    // per layer: the choice with the least error at its output (the first of equals), then its bias corrected
     const picks = layers.map((l, li) => {
       let k = 0;
       trials[li].forEach((t, j) => { if (t.err < trials[li][k].err) k = j; });
-      return { qw: l.qws[k], trial: trials[li][k], method: methods[k] };
+      return { qw: l.qws[l.of[k]], trial: trials[li][k], method: methods[k] };
     });
     const corrected = opts.biasCorrection === false ? [] : picks.map((p) => correctBias(p.qw, p.trial));
     const after = corrected.length ? await measureLayers(src, g, x, layers.map((l, li) => ({ node: l.node, qws: [corrected[li]] })), bs) : [];
