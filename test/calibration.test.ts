@@ -290,6 +290,7 @@ describe('calibration', () => {
     expect(back.quantization!.nodes.map((n) => n.as)).toEqual(j.nodes.map((n: { as: string }) => n.as));
     expect(await run('quantize', MODEL, '--int8', '--calibration', calib, '--data', data, '--max-loss', '1', '--method', 'mse', '--out', out)).toBe(0);
     expect(lines.join('\n')).toMatch(/max loss +1 points \(accuracy on 100 labelled images\): all int8 -?\d+\.\d\d, now -?\d+\.\d\d/);
+    expect(lines.join('\n')).toMatch(/layer error +\w+ \d+\.\d\d% \(mse(, bias corrected)?\), /);
     expect(await run('quantize', MODEL, '--int8', '--calibration', calib, '--method', 'kl', '--out', out)).toBe(2);
     expect(await run('quantize', MODEL, '--fp16', '--max-loss', '1', '--out', out)).toBe(2);
   });

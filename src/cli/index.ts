@@ -628,6 +628,8 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   if (acc) out(`  accuracy     ${pct(acc.before)} -> ${pct(acc.after)} on ${acc.examples} labelled images`);
   const low = kinds(flags.fp16 ? 'float16' : 'int8');
   out(`  layers       ${low.length} of ${nodes.length} dense/conv layers ${flags.fp16 ? 'float16' : 'int8'}${kinds('float32').length ? `; float32: ${kinds('float32').map((n) => `${n.name} (${n.reason})`).slice(0, 4).join(', ')}${kinds('float32').length > 4 ? `, ... ${kinds('float32').length - 4} more` : ''}` : ''}`);
+  const worst = nodes.filter((n) => n.error !== undefined).sort((a, b) => b.error! - a.error!).slice(0, 3);
+  if (worst.length) out(`  layer error  ${worst.map((n) => `${n.name} ${(100 * n.error!).toFixed(2)}% (${n.method}${n.biasCorrected ? ', bias corrected' : ''})`).join(', ')}${nodes.filter((n) => n.error !== undefined).length > 3 ? ', ...' : ''}: ||int8 - float|| / ||float|| at the layer's output`);
   const ml = q.quantization!.maxLoss;
   if (ml) out(`  max loss     ${ml.limit} points (${ml.measure === 'accuracy' ? `accuracy on ${ml.examples} labelled images` : `top-class agreement with float on ${ml.examples} calibration images`}): all int8 ${ml.allInt8Drop.toFixed(2)}, now ${ml.drop.toFixed(2)}${ml.kept.length ? `; kept float: ${ml.kept.join(', ')}` : ''}`);
   out(`  written      ${outPath} (ONNX${flags.fp16 ? ', float16 weights' : ', QDQ'})`);
