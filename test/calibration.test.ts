@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { encode as encodePng } from 'fast-png';
-import { useBuild } from './helpers.js';
+import { useBuild, runOrt } from './helpers.js';
 import * as eg from '../src/index.js';
 import { main } from '../src/cli/index.js';
 import { entropyRange, mseRange, rangeSample } from '../src/quantize/ranges.js';
@@ -190,6 +190,24 @@ describe('calibration', () => {
     expect(after, `mean |offset| ${before} -> ${after}`).toBeLessThan(0.25 * before);
     // and on inputs it was not measured on
     expect(meanAbsOffset(corrected, fresh)).toBeLessThan(0.5 * meanAbsOffset(plain, fresh));
+  });
+
+  it('corrected biases export: layers without a bias get one, ONNX Runtime runs the QDQ file to the same outputs, re-import is exact', async () => {
+    const m = eg.sequential([
+      eg.layers.conv2d({ filters: 12, kernelSize: 3, padding: 'same', activation: 'relu', useBias: false, inputShape: [8, 8, 5], seed: 1 }),
+      eg.layers.depthwiseConv2d({ kernelSize: 3, activation: 'relu6', useBias: false, seed: 2 }),
+      eg.layers.flatten(),
+      eg.layers.dense({ units: 7, useBias: false, seed: 3 }),
+    ]);
+    const calib = eg.randomUniform([64, 8, 8, 5], 0, 1, 4), x = eg.randomUniform([9, 8, 8, 5], 0, 1, 5);
+    const q = await eg.quantize(m, { calibration: calib, minInputChannels: 1, reduceRange: true });
+    expect(q.quantization!.nodes.map((n) => n.as)).toEqual(['int8', 'int8', 'int8']);
+    expect(q.quantization!.nodes.some((n) => n.biasCorrected)).toBe(true);
+    const ours = q.predict(x).dataSync(), bytes = await eg.toOnnx(q);
+    let d = 0;
+    (await runOrt(bytes, x)).forEach((v, i) => { d = Math.max(d, Math.abs(v - ours[i])); });
+    expect(d).toBeLessThan(1e-5);
+    expect(Array.from((await eg.loadModel(bytes)).predict(x).dataSync())).toEqual(Array.from(ours));
   });
 
   it('digits-cnn: the default (auto ranges, bias correction) is within 1 point of float on held-out digits 0-4', async () => {
