@@ -36,7 +36,7 @@ export interface QuantizeOptions {
    * calibration set)
    */
   method?: 'minmax' | 'percentile' | 'mse' | 'entropy' | 'auto';
-  /** for method 'percentile': the share of values inside the range, default 99.99 */
+  /** for method 'percentile' (and one of the choices of 'auto'): (100 - percentile)% of the values clipped at each end, default 99.99 */
   percentile?: number;
   /**
    * subtract from each int8 layer's bias the mean error of its output channels on the calibration set (where it
