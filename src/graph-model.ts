@@ -9,7 +9,6 @@ import { runEager } from './graph/eager.js';
 import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
-import { linkU8 } from './quantize/u8-links.js';
 import { Tensor, formatShape, tensor } from './tensor.js';
 import { checkBackend, refuseNonFinite } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
@@ -39,6 +38,12 @@ export interface Boundary {
 
 /** What predict takes: one tensor (one input), tensors in input order, or a { name: tensor } map. */
 export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
+
+/**
+ * Plan-time passes of int8 models, registered by the module that has them (src/quantize/u8-links.ts) when the
+ * code that makes int8 nodes loads: a page that runs a float model does not download them.
+ */
+export const int8Passes: { linkU8?: (g: Graph) => number } = {};
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
@@ -134,7 +139,8 @@ export class GraphModel {
         this.inferBackend = be;
         // consecutive int8 layers pass u8 to each other where the int8 kernels run (the stored graph keeps f32
         // between them; a backend without int8 kernels runs each int8 layer's float path on f32)
-        if (!lacksInt8(be)) linkU8(this.inferGraph);
+        // (the pass loads with the int8 code that makes int8 nodes: quantize, or an int8 model's import)
+        if (!lacksInt8(be)) int8Passes.linkU8?.(this.inferGraph);
       }
       p = new Plan(this.inferGraph, { batch, training: false });
       this.plans.set(batch, p);

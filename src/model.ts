@@ -24,8 +24,8 @@ import { getBackend } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
-import { Accumulator, feed, type TrainPlan } from './train/step.js';
-import { evaluateOnDevice, fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
+import { Accumulator, deviceSteps, feed, type TrainPlan } from './train/step.js';
+import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 
@@ -809,7 +809,7 @@ export class Model extends Layer {
     this.checkYs(y, n, 'evaluate', await hostLabels(y, be));
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
-    return evaluateOnDevice(this, xs.length === 1 ? xs[0] : xs, y, bs);
+    return deviceSteps.evaluate!(this, xs.length === 1 ? xs[0] : xs, y, bs);
   }
 
   /**

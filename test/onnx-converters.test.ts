@@ -15,6 +15,7 @@ import { ImportContext } from '../src/io/onnx/import/context.js';
 import { CONVERTERS, FAMILIES, READS_QUANTIZED, SUPPORTED_OPS, convertNode } from '../src/io/onnx/import/table.js';
 import { ExportContext } from '../src/io/onnx/export/context.js';
 import { EXPORTERS, EXPORT_FAMILIES, EXPORTED_OPS, exportNode } from '../src/io/onnx/export/table.js';
+import '../src/ops/half.js'; // unpackHalf registers when float16 storage loads (loadModel's weights: 'float16')
 import { gatherFamilies } from '../src/io/onnx/families.js';
 import { FOLDABLE } from '../src/io/onnx/import/fold.js';
 

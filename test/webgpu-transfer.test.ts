@@ -222,7 +222,7 @@ describe.skipIf(!driver)('transfer learning and int8 models on webgpu (Dawn on S
     const fresh = await eg.ready({ backend: 'webgpu' });
     expect(fresh).not.toBe(gpu);
     // the old model's plans cannot run on the new device, and the message says what to do
-    expect(() => m.predict(eg.tensor(xh, [10, 4]))).toThrow(/lived on a WebGPU device that was lost: read the weights \(await w.data\(\) answers from their last known values\), then build or load the model again/);
+    expect(() => m.predict(eg.tensor(xh, [10, 4]))).toThrow(/lived on a WebGPU device that was lost: read the weights \(await w.data\(\)\), then build or load the model again after eg.ready\(\) and setWeights with them/);
     const m2 = eg.sequential({ layers: [
       eg.layers.dense({ units: 6, activation: 'relu', inputShape: [4] }),
       eg.layers.dense({ units: 2, activation: 'softmax' }),

@@ -185,7 +185,7 @@ export class Plan {
       const where = `weight '${foreign.name}'${foreign.layer ? ` of layer '${foreign.layer}'` : ''}`;
       // a device lost since: its memory is gone; the weights' host copies are what is left
       if ((foreign.tensor!.backend as { lost?: string }).lost) {
-        throw new Error(`edgegrad: ${where} lived on a WebGPU device that was lost: read the weights (await w.data() answers from their last known values), then build or load the model again after eg.ready({ backend: '${this.be.name}' }) and setWeights with them`);
+        throw new Error(`edgegrad: ${where} lived on a WebGPU device that was lost: read the weights (await w.data()), then build or load the model again after eg.ready() and setWeights with them`);
       }
       throw new Error(`edgegrad: ${where} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: build or load the model after eg.ready({ backend: '${this.be.name}' }) and setWeights with its values there (or save it and load it there)`);
     }

@@ -5,6 +5,7 @@
 import { floatToHalf } from '../io/half.js';
 import { Tensor, hostCopyOf, keepHostCopy } from '../tensor.js';
 import { sizeOfShape, type Graph } from './ir.js';
+import '../ops/half.js'; // the unpackHalf op: registered with this module, which loads only for such models
 
 /** Ops whose weight inputs (every input but the first) are stored as halves. */
 const READERS = new Set(['conv2d', 'dense', 'matMul']);

@@ -46,6 +46,8 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
   const model = await loadAny(source, options);
   model.nonFinite = nf ?? 'refuse';
   if (w === 'float16') model.halfStorage = (await import('../graph/half.js')).storeHalf(model.graph);
+  // an int8 model (a QDQ file): its plan-time pass loads with it
+  if (model.graph.nodes.some((n) => n.attrs.q !== undefined)) await import('../quantize/u8-links.js');
   return model;
 }
 

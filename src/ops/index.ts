@@ -17,4 +17,3 @@ export * from './quant.js';
 export * from './recurrent.js';
 export * from './augment.js';
 export * from './cast.js';
-export * from './half.js';

@@ -17,6 +17,7 @@ import { optimizeForInference } from '../graph/passes.js';
 import { Model } from '../model.js';
 import { quantizeWeights, type ActQuant, type QWeights } from '../ops/quant.js';
 import { calibrate, rangeOf, type RangeChoice } from './calibrate.js';
+import './u8-links.js'; // int8 models link u8 between their layers at plan time
 import { measureLayers, relativeError, type LayerTrial } from './layer-error.js';
 import { checkMaxLoss, keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
 import { floatToHalf, halfToFloat } from '../io/half.js';

@@ -7,6 +7,7 @@
 // (GraphModel.plan) is linked, so nothing else ever reads a u8 value as f32.
 import type { Graph, Node } from '../graph/ir.js';
 import type { ActQuant, QWeights } from '../ops/quant.js';
+import { int8Passes } from '../graph-model.js';
 
 const INT8_OPS = new Set(['qconv2d', 'qdense']);
 
@@ -44,3 +45,5 @@ export function linkU8(g: Graph): number {
   }
   return links;
 }
+
+int8Passes.linkU8 = linkU8;

@@ -8,7 +8,7 @@ import type { Callback, Logs, TrainableModel } from './callbacks.js';
 import { divergenceWatch } from './divergence.js';
 import type { MetricName } from './metrics.js';
 import type { Optimizer } from './optimizers.js';
-import { Accumulator, applyStep, feed, settleDeviceGuard, stepLossAsync, steepestLayer, type TrainPlan } from './step.js';
+import { Accumulator, applyStep, deviceSteps, feed, steepestLayer, type TrainPlan } from './step.js';
 import { Pacer, type Pacing } from './pace.js';
 
 export interface FitArgs extends Pacing {
@@ -125,9 +125,8 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
         } finally {
           release();
         }
-        if (!be.syncRead) await acc.addMetrics(tp, y, b);
         // a GPU's loss is read per step only for callbacks that ask for it
-        if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = await stepLossAsync(tp, model.optimizer!);
+        if (!be.syncRead && callbacks.some((c) => c.onBatchEnd)) loss = await deviceSteps.loss!(tp, model.optimizer!);
         if (epoch === 0 && batch === 0 && be.syncRead) watch(loss); // the untrained baseline
         seen += b;
         // model.stopTraining set by a callback takes effect after this batch (Keras)
@@ -137,7 +136,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
       await acc.settle();
       logs = acc.logs(seen, '');
       // the GPU's NaN guard, read once per epoch; before the loss, as wasm checks gradients first
-      if (!be.syncRead) await settleDeviceGuard(model.optimizer!);
+      if (!be.syncRead) await deviceSteps.settle?.(model.optimizer!);
       if (!be.syncRead && !Number.isFinite(logs.loss)) {
         throw new Error(`edgegrad.fit: the loss became ${logs.loss} during epoch ${epoch}; training stopped (on the '${be.name}' backend the loss is checked once per epoch: the weights are those of the last step)`);
       }
@@ -151,7 +150,7 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
         console.warn(msg);
         (history.warnings ??= []).push(msg);
       }
-      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await evaluateOnDevice(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
+      if (val) Object.assign(logs, prefixed(be.syncRead ? model.evaluate(val[0], val[1], { batchSize: bs }) : await deviceSteps.evaluate!(model, val[0] as Tensor | Tensor[], val[1], bs), 'val_'));
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
       for (const c of callbacks) await c.onEpochEnd?.(epoch, logs);
@@ -159,23 +158,6 @@ async function epochsOf(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor
     for (const c of callbacks) await c.onTrainEnd?.(logs);
     return history;
   }
-
-/** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit, evaluateAsync). */
-export async function evaluateOnDevice(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
-  const n = [x].flat()[0].shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
-  const acc = new Accumulator(model.compiledMetrics);
-  for (let s = 0; s < n; s += bs) {
-    const b = Math.min(bs, n - s);
-    const tp = model.trainingPlan(b, false);
-    tp.plan.prepack();
-    feed(tp, x, y, idx, s, b);
-    tp.plan.run();
-    acc.add(tp, y, b);
-    await acc.addMetrics(tp, y, b);
-  }
-  await acc.settle();
-  return acc.logs(n, '');
-}
 
 export function validationRows<X extends Tensor | Tensor[], Y extends Tensor | Tensor[]>(x: X, y: Y, n: number, f: number | undefined): { nVal: number; val: [X, Y] } | undefined {
   if (f === undefined) return undefined;

@@ -8,7 +8,6 @@ import { countNonFinite, sumSquares } from '../graph/finite.js';
 import type { Layer, Weight } from '../layers/layer.js';
 import { fill, type Tensor } from '../tensor.js';
 import type { Optimizer } from './optimizers.js';
-import type { DeviceStats } from '../backend/webgpu/stats.js';
 import type { Logs } from './callbacks.js';
 import { metricKind, metricSum, type MetricName } from './metrics.js';
 import type { DeviceMetrics } from '../backend/webgpu/metrics.js';
@@ -66,7 +65,9 @@ export function steepestLayer(tp: TrainPlan): string {
 /** NaN guard, regularization, optimizer update, constraints. Returns the penalty added to the loss. */
 export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, batch: number): number {
   const be = getBackend(), k = be.kernels;
-  if (!be.syncRead) return applyStepAsync(tp, optimizer, epoch, batch);
+  if (!be.syncRead) {
+    return deviceSteps.apply!(tp, optimizer, epoch, batch);
+  }
   const loss = tp.plan.view(tp.loss)[0];
   // gradients go bad first where backpropagation starts: check from the output layer back
   for (let i = tp.grads.length - 1; i >= 0; i--) {
@@ -87,10 +88,10 @@ export function applyStep(tp: TrainPlan, optimizer: Optimizer, epoch: number, ba
   return penalty;
 }
 
-type Grad = { weight: Weight; layer: Layer; ptr: number };
+export type Grad = { weight: Weight; layer: Layer; ptr: number };
 
 /** One gradient per parameter tensor: a layer applied twice contributes twice (summed into the first). */
-function mergeGradients(tp: TrainPlan): Map<Tensor, Grad> {
+export function mergeGradients(tp: TrainPlan): Map<Tensor, Grad> {
   const k = tp.plan.be.kernels;
   const byTensor = new Map<Tensor, Grad>();
   for (const gr of tp.grads) {
@@ -114,86 +115,19 @@ function constrain(grads: Iterable<Grad>): void {
 }
 
 /**
- * The step on a backend that reads back only asynchronously (webgpu): the same updates without a per-step
- * read. The NaN guard runs on the device: each gradient flags the first step that held a non-finite value
- * (src/backend/webgpu/stats.ts), and settleDeviceGuard reads the flags once per epoch; the regularizers'
- * penalty is summed on the device, read only when a per-step callback asks for the loss (stepLossAsync).
+ * The step's parts on a backend that reads back only asynchronously (webgpu), in ./step-gpu.ts: registered by
+ * that module, which the webgpu backend loads (a page without a GPU never downloads them).
  */
-function applyStepAsync(tp: TrainPlan, optimizer: Optimizer, epoch: number, batch: number): number {
-  const be = tp.plan.be as typeof tp.plan.be & Partial<DeviceStats>;
-  const byTensor = mergeGradients(tp);
-  if (be.flagNonFinite && be.penaltyTo) {
-    let g = guards.get(optimizer);
-    // a fit's first step: whatever an interrupted fit left is stale
-    if (g && epoch === 0 && batch === 0) { disposeGuard(g); g = undefined; }
-    if (!g) guards.set(optimizer, g = { flags: fill([Math.max(tp.grads.length, 1)], 0), slots: [], steps: [] });
-    const guard = g, tag = guard.steps.push([epoch, batch]);
-    for (const gr of tp.grads) {
-      // a slot per weight, in the plan's order (a later plan, for a smaller last batch, has the same weights)
-      let slot = guard.slots.findIndex((s) => s.weight === gr.weight);
-      if (slot < 0 && guard.slots.length < guard.flags.size) slot = guard.slots.push({ layer: gr.layer, weight: gr.weight }) - 1;
-      if (slot >= 0 && tag < 1 << 24) be.flagNonFinite(gr.weight.tensor.size, tp.plan.ptr(gr.grad), guard.flags.ptr + slot * 4, tag);
-    }
-    const regularized = [...byTensor.values()].filter(({ weight: { regularizer: r } }) => r && (r.l1 || r.l2));
-    if (regularized.length) {
-      // the penalty of the weights before this update, as the loss the gradients came from
-      g.penalty ??= fill([1], 0);
-      be.kernels.fillValue(1, g.penalty.ptr, 0);
-      for (const { weight } of regularized) be.penaltyTo(weight.tensor.size, weight.tensor.ptr, weight.regularizer!.l1 ?? 0, weight.regularizer!.l2 ?? 0, g.penalty.ptr);
-    } else if (g.penalty) {
-      be.kernels.fillValue(1, g.penalty.ptr, 0);
-    }
-  }
-  update(byTensor, optimizer);
-  return 0;
-}
-
-/** The device-side NaN guard and penalty of a fit on a backend that reads back only asynchronously. */
-interface DeviceGuard {
-  /** Per slot: 0, or the tag (1-based step of this guard) of the first step whose gradient was non-finite. */
-  flags: Tensor;
-  /** The weight of each slot, in the plan's order of gradients (output layers last). */
-  slots: Array<{ layer: Layer; weight: Weight }>;
-  /** [epoch, batch] of each step, by tag - 1. */
-  steps: Array<[number, number]>;
-  /** The last step's regularization penalty. */
-  penalty?: Tensor;
-}
-/** By optimizer: one fit trains with one optimizer at a time. */
-const guards = new WeakMap<Optimizer, DeviceGuard>();
-
-function disposeGuard(g: DeviceGuard): void {
-  g.flags.dispose();
-  g.penalty?.dispose();
-}
-
-/**
- * Once per epoch on a backend that reads back only asynchronously: read the NaN guard's flags and throw as
- * wasm's guard does, naming the first step whose gradients went bad and, of that step, the layer nearest the
- * output (where backpropagation starts). The guard starts again for the next epoch.
- */
-export async function settleDeviceGuard(optimizer: Optimizer): Promise<void> {
-  const g = guards.get(optimizer);
-  if (!g) return;
-  guards.delete(optimizer);
-  const flags = await g.flags.data();
-  disposeGuard(g);
-  let first = Infinity, at = -1;
-  g.slots.forEach((_, i) => { if (flags[i] > 0 && flags[i] <= first) { first = flags[i]; at = i; } });
-  if (at < 0) return;
-  const { layer, weight } = g.slots[at], [epoch, batch] = g.steps[first - 1];
-  throw new Error(`edgegrad.fit: the gradient of layer '${layer.name}' (${weight.name}) became non-finite at epoch ${epoch}, batch ${batch}; training stopped at the end of that epoch (the '${getBackend().name}' backend checks gradients on the device every step and reads the check once per epoch: the weights are those of the last step)`);
-}
-
-/** The last step's loss plus its regularization penalty (what wasm's step returns), read back. */
-export async function stepLossAsync(tp: TrainPlan, optimizer: Optimizer): Promise<number> {
-  const be = tp.plan.be, penalty = guards.get(optimizer)?.penalty;
-  const [loss, p] = await Promise.all([be.read(tp.plan.ptr(tp.loss), 4), penalty ? be.read(penalty.ptr, 4) : undefined]);
-  return new Float32Array(loss.buffer, loss.byteOffset, 1)[0] + (p ? new Float32Array(p.buffer, p.byteOffset, 1)[0] : 0);
-}
+export const deviceSteps: {
+  apply?: (tp: TrainPlan, optimizer: Optimizer, epoch: number, batch: number) => number;
+  settle?: (optimizer: Optimizer) => Promise<void>;
+  loss?: (tp: TrainPlan, optimizer: Optimizer) => Promise<number>;
+  /** Loss and metrics over (x, y), summed on the device and read once (validation inside fit, evaluateAsync). */
+  evaluate?: (model: import('./fit.js').Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number) => Promise<Logs>;
+} = {};
 
 /** The regularizers' gradients, the optimizer's update, the constraints: the part of a step every backend runs alike. */
-function update(byTensor: Map<Tensor, Grad>, optimizer: Optimizer): void {
+export function update(byTensor: Map<Tensor, Grad>, optimizer: Optimizer): void {
   const items = [...byTensor.values()].map(({ weight, layer, ptr }) => {
     const r = weight.regularizer;
     if (r && (r.l1 || r.l2)) weight.tensor.backend.kernels.regularizeGrad(weight.tensor.size, weight.tensor.ptr, ptr, r.l1, r.l2);
@@ -241,6 +175,7 @@ export class Accumulator {
       be.kernels.axpy(1, b, tp.plan.ptr(tp.loss), this.device.ptr);
       heads.forEach((h, k) => be.kernels.axpy(1, b, tp.plan.ptr(h.loss), this.device!.ptr + (k + 1) * 4));
       const gm = (be as { metrics?: DeviceMetrics }).metrics;
+      if (slots && !gm) throw new Error(`edgegrad.fit: the '${be.name}' backend cannot sum metrics on the device`);
       if (gm && slots) {
         let slot = 1 + heads.length;
         const sum = (m: MetricName, pred: number, yId: number, sparse: boolean) => {
@@ -272,34 +207,6 @@ export class Accumulator {
       this.names.forEach((m, i) => { this.metrics[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
     }
     return loss;
-  }
-
-  /** A batch's predictions and labels read back from a GPU plan and counted on the CPU. */
-  private async deviceMetrics(tp: TrainPlan, predId: number, yId: number, sparse: boolean, b: number, names: readonly MetricName[], into: number[]): Promise<void> {
-    const be = tp.plan.be, outs = tp.plan.shapes[predId].reduce((a, c) => a * c, 1), cols = outs / b;
-    const classes = tp.plan.shapes[predId].at(-1)!, yLen = sparse ? outs / classes : outs;
-    const [p, t] = await Promise.all([be.read(tp.plan.ptr(predId), outs * 4), be.read(tp.plan.ptr(yId), yLen * 4)]);
-    const pred = new Float32Array(p.buffer, p.byteOffset, outs);
-    const target = sparse ? new Int32Array(t.buffer, t.byteOffset, yLen) : new Float32Array(t.buffer, t.byteOffset, yLen);
-    names.forEach((m, i) => { into[i] += metricSum(m, pred, target, b, cols, sparse, classes); });
-  }
-
-  /**
-   * On a backend that reads back only asynchronously, the metrics of the batch the plan just ran on: its
-   * predictions and labels are read back (small: a batch of outputs) and counted on the CPU.
-   */
-  async addMetrics(tp: TrainPlan, y: Tensor | Tensor[], b: number): Promise<void> {
-    if (this.metricsOnDevice) return; // summed on the device by add(), read by settle()
-    const heads = this.headsOf(tp);
-    if (heads.length) {
-      for (let k = 0; k < heads.length; k++) {
-        const h = heads[k];
-        if (h.metrics.length) await this.deviceMetrics(tp, h.pred, h.y, h.sparse, b, h.metrics, this.headSums![k].metrics);
-      }
-      return;
-    }
-    if (!this.names.length) return;
-    await this.deviceMetrics(tp, tp.pred, tp.y, (y as Tensor).dtype === 'int32', b, this.names, this.metrics);
   }
 
   /** Read what a GPU accumulated (once per pass). */

@@ -6,9 +6,11 @@ import { HeapBackend } from '../heap.js';
 import type { Int8Path } from '../backend.js';
 import { instantiate, instantiateSync, supportedBuilds, type Instance, type WasmBuild } from './loader.js';
 import type { WasmExports } from './exports.js';
-import {
-  CONTROL_BYTES, MAX_THREADS, Pool, coreCount, instantiateThreaded, threadsUnavailable, type ThreadsInfo, type ThreadsWanted,
-} from './pool.js';
+import { MAX_THREADS, coreCount, threadsImpossible } from './cores.js';
+import type { Pool, ThreadsInfo, ThreadsWanted } from './pool.js';
+
+/** The worker pool's module (with the threaded builds): loaded only where threads may run. */
+type PoolModule = typeof import('./pool.js');
 
 export class WasmBackend extends HeapBackend {
   readonly name = 'wasm';
@@ -54,12 +56,16 @@ export class WasmBackend extends HeapBackend {
       return made(be);
     };
     if (want <= 1) return single(asked === 1 ? 'threads: 1 asked' : `${cores} core${cores === 1 ? '' : 's'} reported`);
-    const why = await threadsUnavailable(b);
+    // the reasons known without a download first: a page that is not cross-origin isolated never loads the pool
+    const impossible = threadsImpossible();
+    if (impossible) return single(impossible);
+    const pool = await import('./pool.js');
+    const why = await pool.threadsUnavailable(b);
     if (why) return single(why);
     let be: WasmBackend | undefined;
     try {
-      be = new WasmBackend(await instantiateThreaded(b));
-      await be.startPool(want);
+      be = new WasmBackend(await pool.instantiateThreaded(b));
+      await be.startPool(want, pool);
       const capped = asked !== undefined && asked > MAX_THREADS ? ` (at most ${MAX_THREADS})` : '';
       be.threads = { threads: want, reason: asked !== undefined ? `threads: ${asked} asked${capped}` : `${cores} cores reported` };
       return made(be);
@@ -73,13 +79,13 @@ export class WasmBackend extends HeapBackend {
     return new WasmBackend(instantiateSync(build));
   }
 
-  private async startPool(n: number): Promise<void> {
+  private async startPool(n: number, pool: PoolModule): Promise<void> {
     const k = this.kernels;
-    const ctrl = (this.ctrl = this.arena.alloc(CONTROL_BYTES));
-    new Uint8Array(this.memory.buffer, ctrl, CONTROL_BYTES).fill(0);
+    const ctrl = (this.ctrl = this.arena.alloc(pool.CONTROL_BYTES));
+    new Uint8Array(this.memory.buffer, ctrl, pool.CONTROL_BYTES).fill(0);
     const scratch: number[] = [];
     for (let i = 1; i < n; i++) scratch.push(this.arena.alloc(k.threadScratchSize()));
-    this.pool = await Pool.start({ module: this.module!, memory: this.memory, ctrl, scratch, n });
+    this.pool = await pool.Pool.start({ module: this.module!, memory: this.memory, ctrl, scratch, n });
     k.threadsSetup(ctrl, n);
   }
 

@@ -8,10 +8,11 @@
 import { wasmImports, type WasmBuild } from './loader.js';
 import type { WasmExports } from './exports.js';
 
+import { isNode, threadsImpossible } from './cores.js';
+
 /** Control block bytes (assembly/threads.ts CONTROL_BYTES). */
 const CONTROL_BYTES = 64 + 64 * 4;
-/** Most threads a pool gets (the control block and scratch are sized per thread). */
-export const MAX_THREADS = 16;
+export { MAX_THREADS, coreCount } from './cores.js';
 
 export interface ThreadsWanted {
   /** Threads wanted (>= 1); undefined: the cores this runtime reports. */
@@ -54,22 +55,6 @@ const g = globalThis as {
   Blob?: new (parts: string[], opts: { type: string }) => unknown;
   URL?: { createObjectURL(b: unknown): string; revokeObjectURL(u: string): void };
 };
-const isNode = (): boolean => !!g.process?.versions?.node;
-
-/** Cores this runtime reports (navigator.hardwareConcurrency, Node's os.availableParallelism). */
-export async function coreCount(): Promise<number> {
-  const hc = g.navigator?.hardwareConcurrency;
-  if (typeof hc === 'number' && hc > 0) return hc;
-  if (isNode()) {
-    try {
-      const spec = 'node:os'; // a variable: the library needs no Node typings, and bundlers leave it
-      const os = (await import(spec)) as { availableParallelism?: () => number; cpus(): unknown[] };
-      return os.availableParallelism?.() ?? os.cpus().length;
-    } catch { /* no os module */ }
-  }
-  return 1;
-}
-
 const threadedCache = new Map<WasmBuild, Uint8Array>();
 /** The threaded builds' base64 (a chunk of its own, loaded only where threads can run). */
 let threadBinaries: { relaxed_threads: string; simd_threads: string } | undefined;
@@ -91,11 +76,8 @@ export async function threadedBytes(build: WasmBuild): Promise<Uint8Array | null
 
 /** Why this runtime cannot run threads (null: it can try). */
 export async function threadsUnavailable(build: WasmBuild): Promise<string | null> {
-  if (typeof g.SharedArrayBuffer !== 'function') {
-    return 'SharedArrayBuffer is not available (a page must be cross-origin isolated: COOP same-origin + COEP require-corp)';
-  }
-  if (g.crossOriginIsolated === false) return 'the page is not cross-origin isolated (COOP same-origin + COEP require-corp)';
-  if (!isNode() && typeof g.Worker !== 'function') return 'this runtime has no Worker';
+  const impossible = threadsImpossible();
+  if (impossible) return impossible;
   if (build === 'scalar') return `the '${build}' build has no threaded variant`;
   let bytes: Uint8Array | null;
   try {

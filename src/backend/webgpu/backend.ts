@@ -16,6 +16,7 @@ import { deviceIndexing, type DeviceIndexing } from './indexing.js';
 import { deviceNumeric, type DeviceNumeric } from './numeric.js';
 import { deviceHalf, type DeviceHalf } from './half.js';
 import { deviceMetrics, type DeviceMetrics } from './metrics.js';
+import '../../train/step-gpu.js'; // fit's step on this backend (registers itself with src/train/step.ts)
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
 const DESCRIPTOR = 64;
