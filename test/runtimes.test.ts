@@ -13,7 +13,7 @@ import { browserTests, CHROMIUM, launchChromium, serve } from './browser.js';
 const root = join(import.meta.dirname, '..');
 const bin = (name: string) => join(root, 'node_modules', '.bin', name);
 
-interface Report { ok: boolean; build: string; builds: string[]; rng: string; relaxedDot?: boolean; onnx?: { rows: number; rowSum: number } }
+interface Report { ok: boolean; build: string; builds: string[]; rng: string; relaxedDot?: boolean; int8Path?: { dot: string; reason: string; relaxedExact?: boolean }; onnx?: { rows: number; rowSum: number } }
 /** Node's random bits (computed once): every other runtime must draw the same bits from the same seeds. */
 let nodeRngCache = '';
 const nodeRng = () => (nodeRngCache ||= runSmoke(process.execPath, ['test/smoke/run.mjs']).rng);
@@ -43,7 +43,12 @@ describe('runtimes', () => {
     expect(r.onnx?.rows).toBe(4);
     expect(r.onnx?.rowSum).toBeCloseTo(1, 5); // softmax rows of the imported MLP
     expect(r.build).toBe('relaxed');
-    expect(r.relaxedDot, 'Deno computes the relaxed i8 x i7 dot exactly: the int8 check ran on that path').toBe(true);
+    // the relaxed build ran its known-answer test of the i8 x i7 dot; whether the GEMM takes that path is
+    // timed per machine (a CPU without VNNI emulates the dot, slower than SIMD128), and the int8 check above
+    // (r.ok) holds on whichever path was chosen
+    expect(typeof r.int8Path?.relaxedExact, `Deno's int8 path: ${JSON.stringify(r.int8Path)}`).toBe('boolean');
+    expect(r.relaxedDot).toBe(r.int8Path?.dot === 'relaxed-dot');
+    if (r.int8Path?.dot === 'relaxed-dot') expect(r.int8Path.relaxedExact).toBe(true);
     expect(r.rng, 'seeded random bits equal to Node').toBe(nodeRng());
   });
 

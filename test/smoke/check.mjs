@@ -42,5 +42,5 @@ export async function check(eg) {
     if (s !== qy[i * 19 + j]) int8Wrong++;
   }
   const ok = gemmErr < 1e-4 && convErr < 1e-4 && int8Wrong === 0;
-  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr, int8Wrong, relaxedDot: be.relaxedDotOk(), rng };
+  return { ok, build: be.build, builds: eg.supportedBuilds(), gemmErr, convErr, int8Wrong, relaxedDot: be.relaxedDotOk(), int8Path: be.int8Path, rng };
 }
