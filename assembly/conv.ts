@@ -53,7 +53,7 @@ export function convWorkspaceSize(geom: usize): i32 {
   const K = KH * KW * Cg;
   const P = chunkRows(K);
   // forward: packed filter + one packed A block; the direct kernel pads the filter to [K, 16]
-  let size = max(gemmPackedBSize(K, coutg) + gemmPackedASize() + 64, DBF_PARTS * DIRECT_CO * K * 4 + 64);
+  let size = max(gemmPackedBSize(K, coutg) + gemmPackedASize() + 64, DBF_PARTS * DIRECT_CO * (K + 1) * 4 + 64);
   if (isPointwise()) {
     // dX = dY W^T over all pixels at once (B = W^T is small); dW = X^T dY over chunks of P pixels
     size = max(size, gemmWorkspaceSize(N * OH * OW, Cg, coutg));
@@ -199,7 +199,9 @@ export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize
   loadGeometry(geom);
   const Cg = C / G, coutg = CO / G;
   const M = N * OH * OW;
-  if (dbias) columnSums(M, CO, dy, dbias);
+  // the direct path sums dbias in its parallel pass (a row of each part's block)
+  const direct = useDirect() && !isPointwise() && ASC_FEATURE_SIMD && M > 0;
+  if (dbias && !direct) columnSums(M, CO, dy, dbias);
   // no output pixels: dw is a sum over nothing (the chunked paths below would not write it at all)
   if (M == 0) { memory.fill(dw, 0, <usize>(KH * KW * Cg * CO) << 2); return; }
   if (Cg == 1 && G > 1) {
@@ -210,10 +212,11 @@ export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize
   }
   if (useDirect() && !isPointwise()) {
     if (ASC_FEATURE_SIMD) {
-      // dW is summed in DBF_PARTS parts of the output rows, each into its own [K, 16] block, then the blocks
-      // are added in order: the same sums however many threads take the parts
+      // dW is summed in DBF_PARTS parts of the output rows, each into its own [K + 1, 16] block (row K: the
+      // part's sum of dy, for dbias), then the blocks are added in order: the same sums however many
+      // threads take the parts
       const K = KH * KW * C, R = N * OH, parts = min(DBF_PARTS, R);
-      const blk = <usize>(K * DIRECT_CO) << 2;
+      const blk = <usize>((K + 1) * DIRECT_CO) << 2;
       memory.fill(ws, 0, blk * <usize>parts);
       if (!share(CJ_DIRECT_BWF, x, dy, ws, 0, <i64>M * <i64>DIRECT_CO * <i64>K, parts, DBF_PARTS)) {
         for (let q = 0; q < parts; q++) directBackwardFilter(x, dy, ws + blk * <usize>q, shareStart(R, 1, q, parts), shareStart(R, 1, q + 1, parts));
@@ -223,6 +226,7 @@ export function conv2dBackwardFilter(geom: usize, x: usize, dy: usize, dw: usize
         for (let i: usize = 0; i < blk; i += 16) v128.store(ws + i, f32x4.add(v128.load(ws + i), v128.load(src + i)));
       }
       for (let k = 0; k < K; k++) memory.copy(dw + (<usize>(k * CO) << 2), ws + (<usize>(k * DIRECT_CO) << 2), <usize>CO << 2);
+      if (dbias) memory.copy(dbias, ws + (<usize>(K * DIRECT_CO) << 2), <usize>CO << 2);
     }
     return;
   }
@@ -584,9 +588,12 @@ function directQuad(x: usize, wp: usize, y: usize, n: i32, oy: i32, ox: i32): vo
 }
 
 /** Parts of the output rows the direct dW is summed in (fixed: the sums do not depend on the thread count). */
-const DBF_PARTS: i32 = 4;
+const DBF_PARTS: i32 = 8;
 
-/** acc [K, 16] (zeroed by the caller) += sum over the output pixels of rows [r0, r1) (of N * OH) of x(patch) outer dy(pixel). */
+/**
+ * acc [K + 1, 16] (zeroed by the caller): rows [0, K) += sum over the output pixels of rows [r0, r1) (of N * OH)
+ * of x(patch) outer dy(pixel); row K += the sum of those dy rows (dbias).
+ */
 function directBackwardFilter(x: usize, dy: usize, acc: usize, r0: i32, r1: i32): void {
   if (ASC_FEATURE_SIMD) {
     const narrow = CO <= 8;
@@ -617,6 +624,13 @@ function directFilterPixel(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox:
     const ROW16 = row16Scratch;
     loadDyRow(dy, p);
     const g0 = v128.load(ROW16), g1 = v128.load(ROW16, 16), g2 = v128.load(ROW16, 32), g3 = v128.load(ROW16, 48);
+    const br = acc + (<usize>(KH * KW * C * DIRECT_CO) << 2);
+    v128.store(br, f32x4.add(v128.load(br), g0));
+    v128.store(br, f32x4.add(v128.load(br, 16), g1), 16);
+    if (wide) {
+      v128.store(br, f32x4.add(v128.load(br, 32), g2), 32);
+      v128.store(br, f32x4.add(v128.load(br, 48), g3), 48);
+    }
     for (let ky = 0; ky < KH; ky++) {
       const iy = oy * SH - PT + ky * DH;
       if (iy < 0 || iy >= H) continue;
@@ -649,6 +663,15 @@ function directFilterQuad(x: usize, dy: usize, acc: usize, n: i32, oy: i32, ox: 
     const g10 = v128.load(d + row), g11 = v128.load(d + row, 16);
     const g20 = v128.load(d + row * 2), g21 = v128.load(d + row * 2, 16);
     const g30 = v128.load(d + row * 3), g31 = v128.load(d + row * 3, 16);
+    // dbias: the four dy rows, added one pixel after another as the pixel path does (lanes past CO hold
+    // the next pixels' values and are never read out)
+    const br = acc + (<usize>(KH * KW * C * DIRECT_CO) << 2);
+    let b0 = v128.load(br), b1 = v128.load(br, 16);
+    b0 = f32x4.add(b0, g00); b1 = f32x4.add(b1, g01);
+    b0 = f32x4.add(b0, g10); b1 = f32x4.add(b1, g11);
+    b0 = f32x4.add(b0, g20); b1 = f32x4.add(b1, g21);
+    b0 = f32x4.add(b0, g30); b1 = f32x4.add(b1, g31);
+    v128.store(br, b0); v128.store(br, b1, 16);
     const step = <usize>(SW * C) << 2;
     for (let ky = 0; ky < KH; ky++) {
       const iy = oy * SH - PT + ky * DH;
@@ -745,7 +768,7 @@ function convChunk(sub: i32, a: usize, b: usize, c: usize, d: usize, ch: i32, n:
   else if (sub == CJ_DW_BWF) depthwiseBackwardFilter(a, b, c, shareStart(CO, 4, ch, n), shareStart(CO, 4, ch + 1, n));
   else if (sub == CJ_DIRECT_BWF) {
     // chunk = one of the n (= parts) row parts, into its own accumulator block
-    const blk = <usize>(KH * KW * C * DIRECT_CO) << 2;
+    const blk = <usize>((KH * KW * C + 1) * DIRECT_CO) << 2;
     directBackwardFilter(a, b, c + blk * <usize>ch, shareStart(N * OH, 1, ch, n), shareStart(N * OH, 1, ch + 1, n));
   }
 }

@@ -159,7 +159,36 @@ function poolBackwardRange(kind: i32, N: i32, H: i32, W: i32, C: i32, KH: i32, K
         const x0 = max(0, ox * SW - PL), x1 = min(W, ox * SW - PL + KW);
         const g = dy + (<usize>(((n * OH + oy) * OW + ox) * C) << 2);
         if (kind == POOL_MAX) {
-          for (let c = c0; c < c1; c++) {
+          let c = c0;
+          if (ASC_FEATURE_SIMD) {
+            // four channels at once: each lane keeps its first arg-max (the scalar loop's rule, NaN included:
+            // a NaN never replaces, and the window's first element is taken whatever it is)
+            for (; c + 3 < c1; c += 4) {
+              if (y0 >= y1 || x0 >= x1) break;
+              const first = ((n * H + y0) * W + x0) * C + c;
+              let m = v128.load(x + (<usize>first << 2));
+              let arg = i32x4.splat(first);
+              for (let iy = y0; iy < y1; iy++) {
+                for (let ix = x0; ix < x1; ix++) {
+                  const off = ((n * H + iy) * W + ix) * C + c;
+                  const v = v128.load(x + (<usize>off << 2));
+                  const gt = f32x4.gt(v, m);
+                  m = v128.bitselect(v, m, gt);
+                  arg = v128.bitselect(i32x4.splat(off), arg, gt);
+                }
+              }
+              const q = g + (<usize>c << 2);
+              let p = dx + (<usize>(i32x4.extract_lane(arg, 0)) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(q));
+              p = dx + (<usize>(i32x4.extract_lane(arg, 1) + 1) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(q, 4));
+              p = dx + (<usize>(i32x4.extract_lane(arg, 2) + 2) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(q, 8));
+              p = dx + (<usize>(i32x4.extract_lane(arg, 3) + 3) << 2);
+              store<f32>(p, load<f32>(p) + load<f32>(q, 12));
+            }
+          }
+          for (; c < c1; c++) {
             let m: f32 = -Infinity;
             let arg: i32 = -1;
             for (let iy = y0; iy < y1; iy++) {

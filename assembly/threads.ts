@@ -129,11 +129,14 @@ export function parallelEnd(): void {
 }
 
 /**
- * Loads of the generation word a worker spins through before it sleeps (atomic.wait): about a millisecond.
- * Kernels come in quick succession inside a model's run, with JS in between (planning, allocation, small
- * kernels); a sleeping worker takes tens of microseconds to wake.
+ * Loads of the generation word a worker spins through before it sleeps (atomic.wait): a few milliseconds.
+ * Kernels come in quick succession inside a model's run, with JS and single-threaded kernels in between
+ * (a training step's masks, the optimizer, the batch's slicing); a sleeping worker takes tens to hundreds
+ * of microseconds to wake (more in a VM), and a job posted meanwhile is done by the main thread alone. At
+ * 400,000 loads the worker slept between the kernels of a LeNet step and did 35% of a conv's chunks; at
+ * 4,000,000 it does half. An idle pool still sleeps within a few milliseconds of its last job.
  */
-const SPIN_BEFORE_WAIT: i32 = 400000;
+const SPIN_BEFORE_WAIT: i32 = 4000000;
 
 /** Worker: wait until the generation differs from `seen`; the new job becomes this instance's job. */
 export function workerWait(seen: i32): i32 {
