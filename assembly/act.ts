@@ -5,6 +5,7 @@ import {
   ACT_GELU, ACT_STEP, ACT_SIGN, ACT_HARD_SIGMOID, SELU_ALPHA, SELU_SCALE, sigmoidf, erf64, sigmoidV, tanhV,
 } from './common';
 import { nextUniform } from './random';
+import { threads, jobArgs, jobChunks, parallelBegin, parallelEnd, claim, chunkDone, shareStart } from './threads';
 
 const INV_SQRT2: f64 = 0.7071067811865476;
 const INV_SQRT_2PI: f64 = 0.3989422804014327;
@@ -146,8 +147,12 @@ export function actBackward(kind: i32, n: i32, x: usize, y: usize, dy: usize, dx
  * place of the float activations: 1/32 of their memory).
  */
 export function actMask(kind: i32, rows: i32, per: i32, y: usize, mask: usize): void {
+  if (!shareMask(MJ_MASK, kind, rows, per, y, mask, 0, 0)) maskRows(kind, per, y, mask, 0, rows);
+}
+
+function maskRows(kind: i32, per: i32, y: usize, mask: usize, r0: i32, r1: i32): void {
   const words = (per + 31) >> 5;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const yr = y + (<usize>r * <usize>per << 2), mr = mask + (<usize>r * <usize>words << 2);
     let w = 0;
     if (ASC_FEATURE_SIMD) {
@@ -173,8 +178,12 @@ export function actMask(kind: i32, rows: i32, per: i32, y: usize, mask: usize): 
 
 /** dx = dy where the mask's bit is set, else p * dy (0 for ReLU and ReLU6, the slope for leaky ReLU); dx may alias dy. */
 export function actMaskedBackward(rows: i32, per: i32, mask: usize, dy: usize, dx: usize, p: f32): void {
+  if (!shareMask(MJ_MASKED_BACKWARD, 0, rows, per, mask, dy, dx, p)) maskedBackwardRows(per, mask, dy, dx, p, 0, rows);
+}
+
+function maskedBackwardRows(per: i32, mask: usize, dy: usize, dx: usize, p: f32, r0: i32, r1: i32): void {
   const words = (per + 31) >> 5;
-  for (let r = 0; r < rows; r++) {
+  for (let r = r0; r < r1; r++) {
     const base = <usize>r * <usize>per << 2, mr = mask + (<usize>r * <usize>words << 2);
     let w = 0;
     if (ASC_FEATURE_SIMD) {
@@ -197,6 +206,42 @@ export function actMaskedBackward(rows: i32, per: i32, mask: usize, dy: usize, d
       }
     }
   }
+}
+
+// ---- threads (threads.ts): the mask passes of a training step shared out by rows (each row is
+// independent, so the result is the one-thread result) ----
+export const JOB_MASK: i32 = 5;
+const MJ_MASK: i32 = 0, MJ_MASKED_BACKWARD: i32 = 1;
+/** Elements below which a mask pass runs on one thread (a dispatch costs microseconds). */
+const MASK_PARALLEL_MIN: i32 = 1 << 16;
+
+function shareMask(sub: i32, kind: i32, rows: i32, per: i32, a: usize, b: usize, c: usize, p: f32): bool {
+  if (threads() < 2 || rows < 2 || <i64>rows * <i64>per < <i64>MASK_PARALLEL_MIN) return false;
+  const n = min(rows, 4 * threads());
+  const j = jobArgs();
+  store<i32>(j, sub); store<i32>(j, kind, 4); store<i32>(j, rows, 8); store<i32>(j, per, 12);
+  store<u32>(j, <u32>a, 16); store<u32>(j, <u32>b, 20); store<u32>(j, <u32>c, 24); store<f32>(j, p, 28);
+  parallelBegin(JOB_MASK, n);
+  for (let ch = claim(); ch >= 0; ch = claim()) { maskChunk(sub, kind, rows, per, a, b, c, p, ch, n); chunkDone(); }
+  parallelEnd();
+  return true;
+}
+
+// @ts-ignore: decorator
+@inline function maskChunk(sub: i32, kind: i32, rows: i32, per: i32, a: usize, b: usize, c: usize, p: f32, ch: i32, n: i32): void {
+  const r0 = shareStart(rows, 1, ch, n), r1 = shareStart(rows, 1, ch + 1, n);
+  if (sub == MJ_MASK) maskRows(kind, per, a, b, r0, r1);
+  else maskedBackwardRows(per, a, b, c, p, r0, r1);
+}
+
+/** A worker's part of a JOB_MASK (threads_worker.ts): the chunks it claims. */
+export function maskJob(): void {
+  if (!ASC_FEATURE_THREADS) return;
+  const j = jobArgs();
+  const sub = load<i32>(j), kind = load<i32>(j, 4), rows = load<i32>(j, 8), per = load<i32>(j, 12);
+  const a = <usize>load<u32>(j, 16), b = <usize>load<u32>(j, 20), c = <usize>load<u32>(j, 24), p = load<f32>(j, 28);
+  const n = jobChunks();
+  for (let ch = claim(); ch >= 0; ch = claim()) { maskChunk(sub, kind, rows, per, a, b, c, p, ch, n); chunkDone(); }
 }
 
 /** Numerically stable softmax (or log-softmax) over the last axis of [rows, cols]. */

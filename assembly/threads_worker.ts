@@ -4,6 +4,7 @@ import { gemmJob, JOB_GEMM } from './gemm_f32';
 import { convJob, JOB_CONV } from './conv';
 import { poolJob, JOB_POOL } from './pool';
 import { qdwJob, JOB_QDW } from './dwconv_i8';
+import { maskJob, JOB_MASK } from './act';
 
 /** Runs until a JOB_STOP (or the worker is terminated); only a worker calls this, never the main thread. */
 export function threadWorkerLoop(): void {
@@ -17,5 +18,6 @@ export function threadWorkerLoop(): void {
     else if (kind == JOB_CONV) convJob();
     else if (kind == JOB_POOL) poolJob();
     else if (kind == JOB_QDW) qdwJob();
+    else if (kind == JOB_MASK) maskJob();
   }
 }

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { WasmBackend } from '../src/backend/wasm/backend.js';
 import { threadsUnavailable } from '../src/backend/wasm/pool.js';
 import { convGeometry, geometryBlock, type Padding } from '../src/ops/conv.js';
-import { Pool } from '../src/backend/kernels.js';
+import { Act, Pool } from '../src/backend/kernels.js';
 import { rng } from './helpers.js';
 import * as eg from '../src/index.js';
 import { ready } from '../src/backend/index.js';
@@ -159,6 +159,40 @@ describe('threaded wasm backend', () => {
           be.kernels.pool2dBackward(kind, N, H, W, C, K, K, S, S, P, P, OH, OW, px, pdy, pdx);
         });
       }
+    }
+  });
+
+  it('the activation masks and their backward pass: identical bytes on 1, 2 and 3 threads, and right', () => {
+    // [rows, per]: a LeNet conv's batch, rows of odd length (a partial mask word), few long rows
+    for (const [rows, per] of [[32, 28 * 28 * 6], [7, 32 * 300 + 5], [3, 40000]]) {
+      const y = rand(rows * per, 11), dy = rand(rows * per, 12), words = Math.ceil(per / 32);
+      for (const [kind, p] of [[Act.relu, 0], [Act.relu6, 0], [Act.leakyRelu, 0.1]] as const) {
+        const what = `act ${kind} mask ${rows}x${per}`;
+        // the mask words (compared as bytes), then dx from them
+        check(`${what}`, [y], [rows * words], (be, [py], [pm]) => be.kernels.actMask(kind, rows, per, py, pm));
+        const masks = run(pairs.get('relaxed')!.one, [y], [rows * words], (pp, o) => pairs.get('relaxed')!.one.kernels.actMask(kind, rows, per, pp[0], o[0]))[0];
+        const m = new Uint32Array(masks.buffer);
+        check(`${what} backward`, [new Float32Array(m.buffer), dy], [rows * per], (be, [pm, pdy], [pdx]) => be.kernels.actMaskedBackward(rows, per, pm, pdy, pdx, p));
+        // against plain loops: bit j of word w of row r is y > 0 (relu), 0 < y < 6 (relu6), y >= 0 (leaky)
+        const on = (v: number) => (kind === Act.relu6 ? v > 0 && v < 6 : kind === Act.leakyRelu ? v >= 0 : v > 0);
+        for (let r = 0; r < rows; r += Math.max(1, rows >> 2)) {
+          for (let j = 0; j < per; j += 97) expect(((m[r * words + (j >> 5)] >>> (j & 31)) & 1) === 1, `${what} row ${r} element ${j}`).toBe(on(y[r * per + j]));
+        }
+      }
+    }
+  });
+
+  it('countNonFinite counts NaN and both infinities, at every position of the SIMD loop and its tail', () => {
+    const be = pairs.get('relaxed')!.one;
+    for (const n of [0, 1, 3, 4, 5, 17, 1001]) {
+      const x = rand(n, 13);
+      const at = [0, 1, 2, 3, n - 1, n >> 1, 4].filter((i) => i >= 0 && i < n);
+      const vals = [NaN, Infinity, -Infinity, NaN, -Infinity, 3.4e38, Infinity];
+      at.forEach((i, k) => { x[i] = vals[k]; });
+      const p = be.alloc(Math.max(4, n * 4));
+      be.write(p, x);
+      expect(be.kernels.countNonFinite(n, p), `n = ${n}`).toBe(x.filter((v) => !Number.isFinite(v)).length);
+      be.free(p);
     }
   });
 
