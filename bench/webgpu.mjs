@@ -1,12 +1,13 @@
 // `npm run bench -- --webgpu [--small]`: edgegrad's webgpu backend beside TensorFlow.js's WebGPU backend
 // (@tensorflow/tfjs-backend-webgpu) on the same adapter, in one Node process (npm 'webgpu', Dawn), and beside
-// edgegrad's own wasm backend where the issue asks for it (a LeNet training step). Rows: GEMM 1024 / 2048 /
+// edgegrad's own wasm backend where the issue asks for it (a LeNet training step), and MobileNetV2 beside
+// onnxruntime-web's WebGPU provider where that runs (the table's notes say why not where it does not). Rows: GEMM 1024 / 2048 /
 // 4096, a 3x3 conv, MobileNetV2 inference at batch 1 and 32, a LeNet training step at batch 256 and a
 // MobileNetV2 + new head training step (frozen backbone) at batch 32. Each time waits for the GPU (a 4-byte
 // read of the result after the work); medians of rounds after warm-up. Writes bench/results/webgpu.md
 // (--small: bench/results/webgpu-small.md, sizes cut and the MobileNetV2 rows left out so a software
 // adapter finishes in a minute: what `npm test` runs to keep this script working). README speed figures come only from a real GPU's run.
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,28 @@ try {
   tfNote = `tfjs-backend-webgpu did not start: ${String(e.message ?? e).split('\n')[0]}`;
 }
 const tfOk = !tfNote;
+// onnxruntime-web's WebGPU provider on the same navigator.gpu, where it runs in this runtime (in Node with
+// Dawn 'webgpu' and onnxruntime-web 1.30 on SwiftShader, creating a session fails with 'Invalid argument')
+let ortNote = '';
+const ort = await import('onnxruntime-web/webgpu').catch((e) => { ortNote = `onnxruntime-web/webgpu did not load: ${e.message}`; });
+if (ort) ort.env.wasm.numThreads = 1;
+/**
+ * An onnxruntime-web session on the WebGPU provider that has run `feed(session)` once, or undefined with
+ * ortNote saying why not.
+ */
+async function ortSession(bytes, feed) {
+  if (!ort || ortNote) return undefined;
+  let session;
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ['webgpu'] });
+    await session.run(feed(session));
+    return session;
+  } catch (e) {
+    ortNote = `onnxruntime-web's WebGPU provider did not run here: ${String(e.message ?? e).split('\n')[0]}`;
+    await session?.release().catch(() => {});
+    return undefined;
+  }
+}
 
 const med = (v) => v.slice().sort((a, b) => a - b)[v.length >> 1];
 /** Median ms of an async step over rounds, after warm-up rounds (GPU pipelines compile on first use). */
@@ -104,7 +127,20 @@ for (const batch of SMALL ? [] : [1, 32]) {
     tx.dispose();
   }
   row(`MobileNetV2 inference b${batch} (nsfwjs)`, 'ms', ms, tms);
+  const input = ort && new ort.Tensor('float32', await x.data(), [batch, 224, 224, 3]);
+  const session = await ortSession(await eg.toOnnx(mnv2), (s) => ({ [s.inputNames[0]]: input }));
+  if (session) {
+    const feed = { [session.inputNames[0]]: input };
+    const oms = await time(() => session.run(feed));
+    row(`MobileNetV2 inference b${batch} vs onnxruntime-web webgpu`, 'ms', ms, oms, "onnxruntime-web's WebGPU provider (edgegrad's ONNX export of the same model) in the second column");
+    await session.release();
+  }
   x.dispose();
+}
+// --small: whether the provider starts at all (a small MLP), so the note says what a full run would meet
+if (SMALL) {
+  const mlp = readFileSync(join(here, '..', 'test', 'fixtures', 'mlp_tanh_sigmoid.onnx'));
+  await ortSession(mlp, (s) => ({ [s.inputNames[0]]: new ort.Tensor('float32', new Float32Array(4 * 784).fill(0.5), [4, 784]) })).then((s) => s?.release());
 }
 
 // ---- a LeNet training step (Adam, batch 256): webgpu against tfjs-webgpu, and against edgegrad's wasm ----
@@ -172,10 +208,11 @@ const out = [
   `Adapter: ${adapter.vendor} ${adapter.architecture} (${adapter.description || adapter.device})${adapter.fallback ? ' — a software adapter: these are not speed figures' : ''}; ${new Date().toISOString()}${tfNote ? `; ${tfNote}` : ''}`, '',
   '| benchmark | edgegrad | tfjs-webgpu | unit | ratio |', '| --- | ---: | ---: | --- | ---: |',
   ...rows.map((r) => `| ${r.name} | ${fmt(r.ours)} | ${fmt(r.tfjs)} | ${r.unit} | ${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '-'} |`),
-  '', ...rows.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`), '',
+  '', ...rows.filter((r) => r.note).map((r) => `- ${r.name}: ${r.note}`), ...(ortNote ? [`- ${ortNote}`] : []), '',
 ];
 mkdirSync(join(here, 'results'), { recursive: true });
 const file = join(here, 'results', SMALL ? 'webgpu-small.md' : 'webgpu.md');
 writeFileSync(file, out.join('\n'));
+if (ortNote) console.log(ortNote);
 console.log(`written ${file}`);
 process.exit(0); // Dawn's instances keep the event loop alive
