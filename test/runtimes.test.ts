@@ -75,6 +75,20 @@ describe('runtimes', () => {
     expect(r.auto).toBe('wasm');
   });
 
+  // Deno without the Vulkan driver above: wgpu takes its GL backend on Mesa's llvmpipe (libgl1-mesa-dri,
+  // which Debian's chromium pulls in), a third WebGPU implementation under the same kernels
+  const llvmpipe = existsSync('/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so') || !!process.env.CI;
+  it.skipIf(!llvmpipe)('Deno on Mesa llvmpipe (wgpu over OpenGL) runs the webgpu backend and matches wasm', () => {
+    const env = { ...process.env };
+    delete env.VK_ICD_FILENAMES;
+    const out = execFileSync(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/webgpu-run.mjs'], { cwd: root, env, encoding: 'utf8', timeout: 90_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.adapter.description).toMatch(/llvmpipe/i);
+    expect(r.err).toBeLessThan(1e-5);
+    expect(r.locations).toEqual(['webgpu', 'webgpu']);
+    expect(r.auto).toBe('wasm');
+  });
+
   it('the edgegrad command runs under Deno and Bun too (info, predict on an image)', () => {
     const png = join(mkdtempSync(join(tmpdir(), 'edgegrad-rt-')), 'zero.png');
     // a 28x28 grayscale PNG of a ring: some input the digits CNN can classify
