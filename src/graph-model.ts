@@ -10,7 +10,7 @@ import './ops/shape.js';
 import { getOp } from './graph/registry.js';
 import { optimizeForInference } from './graph/passes.js';
 import { Tensor, formatShape, tensor } from './tensor.js';
-import { checkBackend, refuseNonFinite } from './graph/finite.js';
+import { checkBackend, refuseNonFinite, type ReadGuard } from './graph/finite.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 import type { DeviceNumeric } from './backend/webgpu/numeric.js';
@@ -156,8 +156,9 @@ export class GraphModel {
    * ONNX graph of constants) takes [] (or {}) and returns its outputs the same way. An ONNX input declared
    * float16, bfloat16 or float64 takes a float32 tensor (rounded to float16 / bfloat16 first: the model
    * computes on its type's values); such an output comes back float32, holding exactly its type's values.
-   * NaN or infinite inputs are refused with a message naming the input and example, unless the model was
-   * loaded with `nonFinite: 'allow'` (one that handles them, as IEEE arithmetic and ONNX Runtime do).
+   * NaN or infinite inputs are refused with a message naming the input and example (on webgpu, counted on the
+   * device: reading an output, `await y.data()`, rejects with it), unless the model was loaded with
+   * `nonFinite: 'allow'` (one that handles them, as IEEE arithmetic and ONNX Runtime do).
    */
   predict(x: Tensor): Tensor;
   predict(x: ModelInputs): Tensor | Tensor[] | Record<string, Tensor>;
@@ -186,6 +187,8 @@ export class GraphModel {
       t.dispose();
       return this.asInt(nchw, k);
     });
+    // a GPU reads back asynchronously: the inputs' check runs on the device, and reading an output refuses
+    if (this.nonFinite !== 'allow') (p.be as ReadGuard).refuseNonFiniteOnRead?.(xs, xs.map((_, k) => (xs.length > 1 ? `input '${this.inputNames[k]}'` : 'x')), res, 'predict');
     if (res.length === 1) return res[0];
     return Array.isArray(x) ? res : Object.fromEntries(res.map((t, k) => [outs[k].name, t]));
   }

@@ -19,7 +19,7 @@ import { Tensor, formatShape } from './tensor.js';
 import type { Logs } from './train/callbacks.js';
 import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
-import { checkBackend, refuseNonFinite, refuseNonFiniteAsync } from './graph/finite.js';
+import { checkBackend, refuseNonFinite, refuseNonFiniteAsync, type ReadGuard } from './graph/finite.js';
 import { getBackend } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
@@ -701,7 +701,8 @@ export class Model extends Layer {
 
   /**
    * Outputs for x, in batches. With mcSamples > 0 (Monte-Carlo dropout, Gal & Ghahramani 2016) dropout stays
-   * active and the result is the mean and variance over that many passes.
+   * active and the result is the mean and variance over that many passes. NaN or infinite inputs are refused
+   * (on webgpu, counted on the device: reading an output, `await y.data()`, rejects).
    */
   predict(x: Tensor | Features, opts?: { batchSize?: number }): Tensor;
   predict(x: Tensor | Features, opts: { batchSize?: number; mcSamples: number }): { mean: Tensor; variance: Tensor };
@@ -741,6 +742,8 @@ export class Model extends Layer {
     if (!samples) {
       const ys = outs.map((o) => Tensor.empty([n, ...o.shape.slice(1)]));
       pass(false, ys);
+      // a GPU reads back asynchronously: checkX's count runs on the device, and reading an output refuses
+      (getBackend() as ReadGuard).refuseNonFiniteOnRead?.(xs, xs.map((_, k) => (xs.length > 1 ? this.inputNames[k] : 'x')), ys, 'predict');
       if (!several) return ys[0];
       return Array.isArray(x) ? ys : Object.fromEntries(ys.map((t, k) => [this.outputNames[k], t]));
     }

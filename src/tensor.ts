@@ -137,6 +137,7 @@ export class Tensor {
   /** A copy of the data, on every backend. */
   async data(): Promise<TypedArray> {
     if (this.disposed) throw new Error(`edgegrad: tensor ${formatShape(this.shape)} was disposed`);
+    await readChecks.get(this)?.();
     if (this.backend.syncRead || this.cell.ptr < 0) return this.dataSync();
     // a lost GPU took its memory along: a weight's last known values (loaded, set, or read after a fit epoch)
     const kept = (this.backend as { lost?: string }).lost ? hostCopies.get(this) : undefined;
@@ -322,3 +323,9 @@ export function keepHostCopy(t: Tensor, data: TypedArray): void {
 export function hostCopyOf(t: Tensor | undefined): TypedArray | undefined {
   return t && hostCopies.get(t);
 }
+
+/**
+ * @internal What a read of a tensor (`await t.data()`, copyTo) awaits first, and rejects with: a GPU predict's output
+ * checks its inputs were finite (counted on the device as it ran: src/backend/webgpu/read-guard.ts).
+ */
+export const readChecks = new WeakMap<Tensor, () => Promise<void>>();

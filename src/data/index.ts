@@ -2,6 +2,7 @@
 import { Tensor, formatShape, tensor } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from './rows.js';
 import { readBytes } from '../io/read.js';
+import { div, sub } from '../ops/elementwise.js';
 
 export interface Digits {
   /** [count, 28, 28, 1], pixels in [0, 1] */
@@ -119,13 +120,30 @@ export function batches(n: number, batchSize: number): Array<[number, number]> {
   return out;
 }
 
+export interface Standardizer {
+  mean: Float32Array;
+  std: Float32Array;
+  /** (t - mean) / std per feature, on t's backend (the active one) */
+  transform(t: Tensor): Tensor;
+}
+
 /**
  * Standardization fitted on training data: per feature (every axis but the first) mean and standard
  * deviation; `transform` applies (x - mean) / std, so test data uses the training statistics.
+ * x on a backend that reads back only asynchronously (webgpu): `await fitStandardizerAsync(x)`.
  */
-export function fitStandardizer(x: Tensor, epsilon = 1e-7): { mean: Float32Array; std: Float32Array; transform(t: Tensor): Tensor } {
-  const n = x.shape[0], per = x.size / n;
-  const v = x.view();
+export function fitStandardizer(x: Tensor, epsilon = 1e-7): Standardizer {
+  if (!x.backend.syncRead) throw new Error(`edgegrad.data.fitStandardizer: x is on '${x.location}' (read back asynchronously): use 'await eg.data.fitStandardizerAsync(x)'`);
+  return standardizer(x.view(), x.shape[0], epsilon);
+}
+
+/** fitStandardizer for x on any backend (a GPU's data read back asynchronously). */
+export async function fitStandardizerAsync(x: Tensor, epsilon = 1e-7): Promise<Standardizer> {
+  return standardizer(await x.data(), x.shape[0], epsilon);
+}
+
+function standardizer(v: ArrayLike<number>, n: number, epsilon: number): Standardizer {
+  const per = v.length / n;
   const mean = new Float64Array(per), sq = new Float64Array(per);
   for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) mean[j] += v[r * per + j] / n;
   for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) sq[j] += (v[r * per + j] - mean[j]) ** 2 / n;
@@ -134,9 +152,9 @@ export function fitStandardizer(x: Tensor, epsilon = 1e-7): { mean: Float32Array
     mean: m, std: s,
     transform(t: Tensor) {
       if (t.size / t.shape[0] !== per) throw new Error(`edgegrad.data.standardize: fitted on ${per} features per row, got ${formatShape(t.shape)}`);
-      const out = Tensor.empty(t.shape);
-      const a = t.view(), b = out.view();
-      for (let i = 0; i < a.length; i++) b[i] = (a[i] - m[i % per]) / s[i % per];
+      // broadcasting ops on the active backend: the statistics as one row
+      const row = t.shape.slice(1), mt = tensor(m, row), st = tensor(s, row), d = sub(t, mt), out = div(d, st);
+      for (const u of [mt, st, d]) u.dispose();
       return out;
     },
   };

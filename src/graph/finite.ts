@@ -41,7 +41,10 @@ export async function refuseNonFiniteAsync(t: Tensor, op: string, what: string):
   if (bad) nameFirst(await t.data(), bad, t, op, what);
 }
 
-function nameFirst(v: ArrayLike<number>, bad: number, t: Tensor, op: string, what: string): never {
+/** A backend that checks predict's inputs on the device, refusing when an output is read (webgpu: its read-guard.ts). */
+export interface ReadGuard { refuseNonFiniteOnRead?(xs: Tensor[], whats: string[], ys: Tensor[], op: string): void }
+
+export function nameFirst(v: ArrayLike<number>, bad: number, t: Tensor, op: string, what: string): never {
   let i = 0;
   while (i < v.length && Number.isFinite(v[i])) i++;
   const per = t.size / Math.max(t.shape[0], 1);

@@ -22,6 +22,7 @@ import { measureLayers, relativeError, type LayerTrial } from './layer-error.js'
 import { checkMaxLoss, keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
 import { floatToHalf, halfToFloat } from '../io/half.js';
 import { Tensor } from '../tensor.js';
+import { backendNamed, getBackend, setBackend } from '../backend/index.js';
 
 export interface QuantizeOptions {
   /** 'int8' (default) or 'float16' */
@@ -98,13 +99,45 @@ function fail(msg: string): never {
   throw new Error(`edgegrad.quantize: ${msg}`);
 }
 
-/** A quantized copy of model (its weights are copied; the original is untouched). */
+/**
+ * A quantized copy of model (its weights are copied; the original is untouched). A model on webgpu is quantized
+ * from its weights read back, on wasm, and the int8 model returned lives there.
+ */
 export async function quantize(model: Model | GraphModel, opts: QuantizeOptions = {}): Promise<GraphModel> {
   const src = model instanceof Model
     ? new GraphModel(model.inferenceGraph(), model.name, model.inputShapeOf, false, false, { format: 'edgegrad', opset: 17, producer: 'edgegrad' })
     : model;
-  const onGpu = src.graph.values.find((v) => v.tensor && !v.tensor.backend.syncRead);
-  if (onGpu) fail(`model '${src.name}' has its weights on the '${onGpu.tensor!.location}' backend: quantize it on wasm (the int8 kernels run there)`);
+  const active = getBackend(), tensors = [...src.graph.values.map((v) => v.tensor), opts.calibration, opts.data?.x, opts.data?.y];
+  if (active.syncRead && !tensors.some((t) => t instanceof Tensor && !t.backend.syncRead)) return quantizeHere(src, opts);
+  // weights or data on a GPU (or the GPU active): read back, and quantized on wasm, where the int8 kernels run
+  // and calibration reads its values; the model returned lives there (the source stays as it is). wasm is the
+  // active backend until quantize returns (its plans run on the active one).
+  const be = active.syncRead ? active : backendNamed('wasm');
+  const copies = new Map<Tensor, Tensor>();
+  for (const t of tensors) {
+    if (!(t instanceof Tensor) || t.backend.syncRead || copies.has(t)) continue;
+    const c = Tensor.empty(t.shape, t.dtype, be);
+    be.write(c.ptr, await t.data());
+    copies.set(t, c);
+  }
+  const on = <T>(t: T) => (t instanceof Tensor ? copies.get(t) ?? t : t) as T;
+  const g = new Graph();
+  g.values.push(...src.graph.values.map((v) => ({ ...v, tensor: on(v.tensor), sources: v.sources?.map(on) })));
+  g.nodes.push(...src.graph.nodes);
+  g.inputs = src.graph.inputs;
+  g.outputs = src.graph.outputs;
+  for (const [k, v] of src.graph.masks) g.masks.set(k, v);
+  const copy = new GraphModel(g, src.name, src.inputShape, src.inputNchw, src.outputNchw, src.info, src.boundary);
+  copy.classNames = src.classNames;
+  setBackend(be);
+  try {
+    return await quantizeHere(copy, { ...opts, calibration: on(opts.calibration), data: opts.data && { x: on(opts.data.x), y: on(opts.data.y) } });
+  } finally {
+    setBackend(active);
+  }
+}
+
+async function quantizeHere(src: GraphModel, opts: QuantizeOptions): Promise<GraphModel> {
   const weights = opts.weights ?? 'int8';
   if (weights !== 'int8' && weights !== 'float16') fail(`weights must be 'int8' or 'float16', got '${String(weights)}'`);
   const activations = opts.activations ?? (weights === 'int8' ? 'int8' : 'float32');

@@ -16,6 +16,8 @@ import { deviceIndexing, type DeviceIndexing } from './indexing.js';
 import { deviceNumeric, type DeviceNumeric } from './numeric.js';
 import { deviceHalf, type DeviceHalf } from './half.js';
 import { deviceMetrics, type DeviceMetrics } from './metrics.js';
+import { refuseNonFiniteOnRead } from './read-guard.js';
+import type { Tensor } from '../../tensor.js';
 import '../../train/step-gpu.js'; // fit's step on this backend (registers itself with src/train/step.ts)
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
@@ -118,6 +120,9 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
   sumSquaresTo(n: number, x: Ptr, acc: Ptr): void { this.stats.sumSquaresTo(n, x, acc); }
   penaltyTo(n: number, w: Ptr, l1: number, l2: number, acc: Ptr): void { this.stats.penaltyTo(n, w, l1, l2, acc); }
   flagNonFinite(n: number, x: Ptr, slot: Ptr, tag: number): void { this.stats.flagNonFinite(n, x, slot, tag); }
+
+  /** predict's inputs checked on the device, refused when an output is read (./read-guard.ts; src/graph/finite.ts's ReadGuard). */
+  refuseNonFiniteOnRead(xs: Tensor[], whats: string[], ys: Tensor[], op: string): void { refuseNonFiniteOnRead(this, xs, whats, ys, op); }
 
   /** How many of the n floats at x are NaN or infinite (the kernel countNonFinite, read back). */
   countNonFiniteAsync(n: number, x: Ptr): Promise<number> { return this.statAsync((acc) => this.countNonFiniteTo(n, x, acc)); }
