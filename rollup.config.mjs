@@ -59,7 +59,7 @@ const noInquire = {
  * compresses better than base64 (a byte stays a pair of characters, so repeats stay repeats). The modules
  * unpack when evaluated (a few ms) and export the same base64 strings as before.
  */
-const PACKED = { 'binaries.generated.js': null, 'binaries-threads.generated.js': 'binaries.generated.js', 'binaries-scalar.generated.js': 'binaries.generated.js' };
+const PACKED = { 'binaries.generated.js': null, 'binaries-simd.generated.js': 'binaries.generated.js', 'binaries-threads.generated.js': 'binaries.generated.js', 'binaries-scalar.generated.js': 'binaries.generated.js' };
 const generatedBuilds = (code) => [...code.matchAll(/^export const (\w+) = '([A-Za-z0-9+/=]*)';$/gm)].map(([, name, b64]) => ({ name, bytes: Buffer.from(b64, 'base64') }));
 const packBinaries = {
   name: 'pack-wasm-binaries',

@@ -1,7 +1,8 @@
 // Compiles assembly/ into the wasm builds (asconfig.json targets) and embeds them, base64, in generated
-// modules so the one ESM bundle runs in Node, Deno, Bun and browsers with no file lookups: the two SIMD
-// builds in binaries.generated.ts; the scalar one in binaries-scalar.generated.ts, imported only where an
-// engine lacks SIMD (a chunk of its own); the two threaded ones (shared memory, atomics) in
+// modules so the one ESM bundle runs in Node, Deno, Bun and browsers with no file lookups: the relaxed-SIMD
+// build in binaries.generated.ts; the SIMD128 one in binaries-simd.generated.ts, imported only where an
+// engine lacks relaxed SIMD (a chunk of its own); the scalar one in binaries-scalar.generated.ts, imported
+// only where an engine lacks SIMD; the two threaded ones (shared memory, atomics) in
 // binaries-threads.generated.ts, imported only where threads can run (a chunk of its own, so a page that
 // cannot use threads never loads it). A target 'a-b' is exported as 'a_b'. The constants are
 // typed `string` so that the emitted .d.ts files carry no base64.
@@ -14,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const asc = join(dirname(createRequire(import.meta.url).resolve('assemblyscript/package.json')), 'bin', 'asc.js');
 const modules = {
-  'binaries.generated.ts': ['relaxed', 'simd'],
+  'binaries.generated.ts': ['relaxed'],
+  'binaries-simd.generated.ts': ['simd'],
   'binaries-scalar.generated.ts': ['scalar'],
   'binaries-threads.generated.ts': ['relaxed-threads', 'simd-threads'],
 };

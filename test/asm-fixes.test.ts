@@ -7,10 +7,11 @@
 import { describe, expect, it } from 'vitest';
 import { WasmBackend } from '../src/backend/wasm/backend.js';
 import type { WasmBuild } from '../src/backend/wasm/loader.js';
-import { loadScalarBuild } from '../src/backend/wasm/loader.js';
+import { loadScalarBuild, loadSimdBuild } from '../src/backend/wasm/loader.js';
 
 // the scalar build is a chunk loaded on demand
 await loadScalarBuild();
+await loadSimdBuild();
 import { Act } from '../src/backend/kernels.js';
 
 const BUILDS: WasmBuild[] = ['relaxed', 'simd', 'scalar'];

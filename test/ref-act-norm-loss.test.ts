@@ -3,10 +3,11 @@
 // pointers that are 0), then every buffer is compared after the call (outputs, and inputs left alone).
 import { describe, expect, it, beforeAll } from 'vitest';
 import { WasmBackend } from '../src/backend/wasm/backend.js';
-import { loadScalarBuild } from '../src/backend/wasm/loader.js';
+import { loadScalarBuild, loadSimdBuild } from '../src/backend/wasm/loader.js';
 
 // the scalar build is a chunk loaded on demand
 await loadScalarBuild();
+await loadSimdBuild();
 import { RefMemory } from '../src/backend/ref/memory.js';
 import { actNormLossKernels } from '../src/backend/ref/act-norm-loss.js';
 import type { Kernels } from '../src/backend/kernels.js';

@@ -2,7 +2,7 @@
 // it offers in this runtime, how to create one); eg.ready({ backend }) picks one, eg.backends() lists them.
 import type { Backend } from './backend.js';
 import { WasmBackend } from './wasm/backend.js';
-import { loadScalarBuild, supportedBuilds, type WasmBuild } from './wasm/loader.js';
+import { loadScalarBuild, loadSimdBuild, supportedBuilds, type WasmBuild } from './wasm/loader.js';
 import { hasHardwareAdapter } from './webgpu/adapter.js';
 import type { ThreadsInfo } from './wasm/pool.js';
 import type { RefBackend } from './ref/backend.js';
@@ -51,7 +51,10 @@ const registry: Registration[] = [
   {
     name: 'wasm',
     builds: () => (typeof WebAssembly === 'object' ? supportedBuilds() : []),
-    load: () => loadScalarBuild().catch(() => { /* a bundle without it (the classic script) */ }),
+    load: async () => {
+      await loadScalarBuild().catch(() => { /* a bundle without it (the classic script) */ });
+      if (supportedBuilds().includes('simd')) await loadSimdBuild();
+    },
     create: (build, threads) => WasmBackend.create(build as WasmBuild | undefined, { threads }),
     createSync: (build) => WasmBackend.createSync(build as WasmBuild | undefined),
   },

@@ -17,6 +17,20 @@ function decode(b64: string): Uint8Array {
 }
 
 let scalarB64 = '';
+let simdB64 = '';
+
+/**
+ * The SIMD128 build is a chunk of its own, which only engines without relaxed SIMD need (Safari, Node 20
+ * without its flag): loaded by ready() there (or when asked for by name), and by loadBackends().
+ */
+export async function loadSimdBuild(): Promise<void> {
+  if (!simdB64) simdB64 = (await import('./binaries-simd.generated.js')).simd;
+}
+
+/** WebAssembly SIMD128 in 40 bytes: a function returning v128.const 0 (what a build needs to be worth loading). */
+const SIMD_PROBE = Uint8Array.of(0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, ...new Array<number>(16).fill(0), 11);
+const hasSimd = (): boolean => WebAssembly.validate(SIMD_PROBE as BufferSource);
+const relaxedRuns = (): boolean => !!binaries.relaxed && WebAssembly.validate(wasmBytes('relaxed') as BufferSource);
 
 /**
  * The scalar build is a chunk of its own, which only engines without WebAssembly SIMD need: loaded by
@@ -26,17 +40,18 @@ export async function loadScalarBuild(): Promise<void> {
   if (!scalarB64) scalarB64 = (await import('./binaries-scalar.generated.js')).scalar;
 }
 
-/** Whether no SIMD build validates here: the engine needs the scalar one. */
+/** Whether no SIMD build runs here: the engine needs the scalar one. */
 export function needsScalar(): boolean {
-  return !(['relaxed', 'simd'] as const).some((b) => binaries[b] && WebAssembly.validate(wasmBytes(b) as BufferSource));
+  return !relaxedRuns() && !hasSimd();
 }
 
 /**
- * A build's base64: embedded (relaxed, simd), loaded (scalar), or (the classic-script build, which leaves the
+ * A build's base64: embedded (relaxed), loaded (simd, scalar), or (the classic-script build, which leaves the
  * scalar build out to stay small) set by the add-on script dist/edgegrad-scalar.js, loaded before it.
  */
 function base64Of(build: WasmBuild): string {
-  if (build !== 'scalar') return binaries[build];
+  if (build === 'relaxed') return binaries.relaxed;
+  if (build === 'simd') return simdB64;
   return scalarB64 || (globalThis as { edgegradScalarBuild?: string }).edgegradScalarBuild || '';
 }
 
@@ -44,16 +59,16 @@ export function wasmBytes(build: WasmBuild): Uint8Array {
   let b = cache.get(build);
   if (!b) {
     const b64 = base64Of(build);
-    if (!b64) throw new Error(`edgegrad: no '${build}' wasm build loaded${build === 'scalar' ? " (it loads on demand: 'await eg.ready({ wasmBuild: \"scalar\" })' or 'await eg.loadBackends()' first; the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)" : ''}`);
+    if (!b64) throw new Error(`edgegrad: no '${build}' wasm build loaded${build === 'scalar' ? " (it loads on demand: 'await eg.ready({ wasmBuild: \"scalar\" })' or 'await eg.loadBackends()' first; the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)" : build === 'simd' ? " (it loads on demand, for engines without relaxed SIMD: 'await eg.ready()' or 'await eg.loadBackends()' first)" : ''}`);
     b = decode(b64);
     cache.set(build, b);
   }
   return b;
 }
 
-/** Builds this runtime can run, best first (of those the bundle carries). */
+/** Builds this runtime can run, best first (of those the bundle carries; the SIMD128 build whenever SIMD validates: it loads on demand). */
 export function supportedBuilds(): WasmBuild[] {
-  return BUILDS.filter((b) => base64Of(b) !== '' && WebAssembly.validate(wasmBytes(b) as BufferSource));
+  return BUILDS.filter((b) => (b === 'simd' && !simdB64 ? hasSimd() : base64Of(b) !== '' && WebAssembly.validate(wasmBytes(b) as BufferSource)));
 }
 
 function imports(memory: WebAssembly.Memory): WebAssembly.Imports {
@@ -83,6 +98,7 @@ export interface Instance { build: WasmBuild; memory: WebAssembly.Memory; kernel
 
 export async function instantiate(build?: WasmBuild): Promise<Instance> {
   if (build === 'scalar' || (!build && needsScalar())) await loadScalarBuild().catch(() => { /* the classic script: its add-on or nothing */ });
+  if (build === 'simd' || (!build && !relaxedRuns() && hasSimd())) await loadSimdBuild();
   const b = pick(build);
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536 });
   const { instance } = await WebAssembly.instantiate(wasmBytes(b) as BufferSource, imports(memory)).catch((e: Error) => {
