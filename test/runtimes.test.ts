@@ -37,6 +37,26 @@ describe('runtimes', () => {
     expect(r.rng).toMatch(/^[0-9a-f]{100,}$/);
   });
 
+  it('Node without relaxed SIMD (20 without its flag) loads the SIMD128 build on demand: async entry points work, a first synchronous op names the fix', () => {
+    // Node 20 runs relaxed SIMD only with --experimental-wasm-relaxed-simd (vitest's workers have it; a plain
+    // child does not); later Nodes have it on and take the flag's negation
+    const major = Number(process.versions.node.split('.')[0]);
+    const flags = major >= 22 ? ['--no-experimental-wasm-relaxed-simd'] : [];
+    const script = `import * as eg from 'edgegrad';
+let sync = '';
+try { eg.tensor([1, 2], [2]); } catch (e) { sync = e.message; }
+const m = await eg.loadModel('test/fixtures/mlp_tanh_sigmoid.onnx');
+const y = m.predict(eg.ones([2, 784])).dataSync();
+console.log(JSON.stringify({ sync, build: eg.getBackend().build, builds: eg.supportedBuilds(), rows: y.length / 10 }));`;
+    const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r.build).toBe('simd');
+    expect(r.builds).toContain('simd');
+    expect(r.builds).not.toContain('relaxed');
+    expect(r.rows).toBe(2);
+    expect(r.sync).toMatch(/await eg\.ready\(\)/);
+  });
+
   it('Deno runs the same check', () => {
     const r = runSmoke(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/run.mjs']);
     expect(r.ok).toBe(true);

@@ -162,6 +162,14 @@ export async function ready(options: ReadyOptions = {}): Promise<ReadyBackend> {
   return be;
 }
 
+/**
+ * What an async entry point (loadModel, loadDigits) calls before it makes tensors: the active backend, or
+ * the one getBackend() would create (the best wasm build), loaded first where that build is a chunk.
+ */
+export async function backendReady(): Promise<void> {
+  if (!active) await ready({ backend: 'wasm' });
+}
+
 /** The active backend; the best wasm build is created synchronously on first use where the runtime allows it. */
 export function getBackend(): Backend {
   if (!active) {

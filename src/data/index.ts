@@ -2,6 +2,7 @@
 import { Tensor, formatShape, tensor } from '../tensor.js';
 import { mulberry32, rowsOf, shuffleInPlace } from './rows.js';
 import { readBytes } from '../io/read.js';
+import { backendReady } from '../backend/index.js';
 import { div, sub } from '../ops/elementwise.js';
 
 export interface Digits {
@@ -19,6 +20,7 @@ export interface Digits {
  * may refuse to read files).
  */
 export async function loadDigits(source?: string | URL | Uint8Array): Promise<Digits> {
+  await backendReady();
   const gz = source instanceof Uint8Array ? source : await readBytes(source ?? new URL('./digits.u8.gz', import.meta.url), 'digits file');
   const raw = await gunzip(gz);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);

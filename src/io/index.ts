@@ -1,6 +1,7 @@
 // eg.loadModel: bytes, a path or a URL -> a runnable model. ONNX today; the format is recognized from
 // the bytes, not the name.
 import type { GraphModel } from '../graph-model.js';
+import { backendReady } from '../backend/index.js';
 import { hasFiles, readBeside, readBytes } from './read.js';
 import { idbLoad, idbSave } from './idb.js';
 export { idbList, idbRemove } from './idb.js';
@@ -39,6 +40,7 @@ export interface LoadOptions {
 }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
+  await backendReady();
   const nf = options.nonFinite;
   if (nf !== undefined && nf !== 'refuse' && nf !== 'allow') throw new Error(`edgegrad.loadModel: options.nonFinite must be 'refuse' or 'allow', got ${JSON.stringify(nf)}`);
   const w = options.weights;

@@ -14,6 +14,7 @@ export interface WasmExports extends Kernels {
   convJob(): void;
   poolJob(): void;
   qdwJob(): void;
+  maskJob(): void;
   nextU32(rng: Ptr): number;
   nextUniform(rng: Ptr): number;
   setIm2col(H: number, W: number, C: number, Cg: number, c0: number, KW: number, SH: number, SW: number,
