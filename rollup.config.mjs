@@ -264,11 +264,13 @@ const noScalarBuild = {
 
 /**
  * The classic script leaves out the reference backend (tests, and engines without wasm, need it) and the
- * WebGPU one (file:// pages and webviews run wasm; the ES module build has WebGPU): their stand-ins say so.
+ * WebGPU one (file:// pages and webviews run wasm; the ES module build has WebGPU), and with it float16
+ * compute (graph/half-compute.js): their stand-ins say so.
  */
 const wasmOnly = {
   name: 'wasm-only',
   resolveId(id, importer) {
+    if (importer && id === './half-compute.js' && /[\\/]graph[\\/]half\.js$/.test(importer)) return resolve(dirname(importer), 'half-compute.none.js');
     if (!importer || !/[\\/]backend[\\/]index\.js$/.test(importer)) return null;
     if (id === './ref/backend.js') return resolve(dirname(importer), 'ref/none.js');
     if (id === './webgpu/backend.js') return resolve(dirname(importer), 'webgpu/none.js');

@@ -44,6 +44,11 @@ export type ModelInputs = Tensor | Tensor[] | Record<string, Tensor>;
  * code that makes int8 nodes loads: a page that runs a float model does not download them.
  */
 export const int8Passes: { linkU8?: (g: Graph) => number } = {};
+/** Float16 storage's plan-time pass and summary lines, registered likewise by src/graph/half.ts (loaded with weights: 'float16'). */
+export const halfPasses: {
+  compute?: (g: Graph, be: Backend, report: import('./graph/half.js').HalfReport) => void;
+  summary?: (report: import('./graph/half.js').HalfReport) => string[];
+} = {};
 
 export class GraphModel {
   private plans = new Map<number, Plan>();
@@ -141,6 +146,8 @@ export class GraphModel {
         // between them; a backend without int8 kernels runs each int8 layer's float path on f32)
         // (the pass loads with the int8 code that makes int8 nodes: quantize, or an int8 model's import)
         if (!lacksInt8(be)) int8Passes.linkU8?.(this.inferGraph);
+        // loadModel's compute: 'float16': layers read their float16 weights in f16 kernels (src/graph/half.ts)
+        if (this.halfStorage?.compute === 'float16') halfPasses.compute!(this.inferGraph, be, this.halfStorage);
       }
       p = new Plan(this.inferGraph, { batch, training: false });
       this.plans.set(batch, p);
@@ -352,7 +359,7 @@ export class GraphModel {
     const sparse = sparsityLine(this.graph);
     if (sparse) out.push(sparse);
     const h = this.halfStorage;
-    if (h) out.push(`Float16 storage: ${h.weights} weights held as float16, ${h.bytes} bytes (${h.float32Bytes} as float32), widened to float32 layer by layer${h.kept.length ? `; float32: ${h.kept.map((k) => `${k.name} (${k.reason})`).join(', ')}` : ''}`);
+    if (h) out.push(...halfPasses.summary!(h));
     const q = this.quantization;
     if (q) {
       const low = q.nodes.filter((n) => n.as !== 'float32'), kept = q.nodes.filter((n) => n.as === 'float32');

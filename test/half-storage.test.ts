@@ -77,7 +77,7 @@ describe('float16 weight storage', () => {
     w[3] = 1e6;
     big.tensor!.write(w);
     const { storeHalf } = await import('../src/graph/half.js');
-    const r = storeHalf(m.graph);
+    const r = await storeHalf(m.graph);
     expect(r.kept).toEqual([{ name: big.name, reason: "value 1000000 (element 3) is beyond float16's range" }]);
     expect(floatToHalf(1e6)).toBe(0x7c00);
   });

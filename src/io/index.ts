@@ -37,6 +37,13 @@ export interface LoadOptions {
    * summary() says how many and the bytes. Default 'float32'.
    */
   weights?: 'float32' | 'float16';
+  /**
+   * With weights: 'float16' on a WebGPU device with 'shader-f16': 'float16' runs inference's dense layers,
+   * convolutions and matrix products from those halves in f16 (f16 products, float32 sums; bias, activations
+   * and every other op float32). Refused at load where it cannot run (another backend, no shader-f16):
+   * summary() names the nodes. Default 'float32'.
+   */
+  compute?: 'float32' | 'float16';
 }
 
 export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer | TfjsModelSource, options: LoadOptions = {}): Promise<GraphModel> {
@@ -45,9 +52,11 @@ export async function loadModel(source: string | URL | Uint8Array | ArrayBuffer 
   if (nf !== undefined && nf !== 'refuse' && nf !== 'allow') throw new Error(`edgegrad.loadModel: options.nonFinite must be 'refuse' or 'allow', got ${JSON.stringify(nf)}`);
   const w = options.weights;
   if (w !== undefined && w !== 'float32' && w !== 'float16') throw new Error(`edgegrad.loadModel: options.weights must be 'float32' or 'float16', got ${JSON.stringify(w)}`);
+  const c = options.compute ?? 'float32';
+  if (c !== 'float32' && (c !== 'float16' || w !== 'float16')) throw new Error(`edgegrad.loadModel: options.compute must be 'float32' or 'float16' (with weights: 'float16'), got ${JSON.stringify(c)}${c === 'float16' ? ` with weights: ${JSON.stringify(w ?? 'float32')}` : ''}`);
   const model = await loadAny(source, options);
   model.nonFinite = nf ?? 'refuse';
-  if (w === 'float16') model.halfStorage = (await import('../graph/half.js')).storeHalf(model.graph);
+  if (w === 'float16') model.halfStorage = await (await import('../graph/half.js')).storeHalf(model.graph, c);
   // an int8 model (a QDQ file): its plan-time pass loads with it
   if (model.graph.nodes.some((n) => n.attrs.q !== undefined)) await import('../quantize/u8-links.js');
   return model;

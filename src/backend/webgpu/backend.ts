@@ -36,7 +36,7 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
   readonly indexing: DeviceIndexing & { settle(): Promise<void> };
   /** The kernels of the ops that loop over tensor memory on wasm (integers, casts, fakeQuant, ...: ./numeric.ts). */
   readonly numeric: DeviceNumeric;
-  /** Float16 weight storage's widening kernel (./half.ts). */
+  /** Float16 weights: the widening kernel, and the f16 GEMM / convolution where the device has shader-f16 (./half.ts). */
   readonly half: DeviceHalf;
   /** fit's metrics summed on the device (./metrics.ts). */
   readonly metrics: DeviceMetrics;
@@ -52,7 +52,7 @@ export class WebGpuBackend extends HeapBackend implements HostDraws, DeviceStats
     this.stats = stats;
     this.indexing = deviceIndexing(heap, (bytes) => this.alloc(bytes));
     this.numeric = deviceNumeric(heap, this);
-    this.half = deviceHalf(heap);
+    this.half = deviceHalf(heap, adapter.f16);
     this.metrics = deviceMetrics(heap);
     this.reclaimFloor = Infinity;
   }

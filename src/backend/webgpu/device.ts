@@ -11,7 +11,7 @@ export interface AdapterReport {
   description: string;
   /** A software implementation (SwiftShader, lavapipe, WARP): correct, slow. */
   fallback: boolean;
-  /** shader-f16 is available. */
+  /** The device has shader-f16 (requested wherever the adapter offers it). */
   f16: boolean;
   /** The limits the device was created with (the adapter's maxima for buffer sizes). */
   limits: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
@@ -78,19 +78,22 @@ export async function requestGpuDevice(): Promise<GpuDevice> {
     maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
     maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
   };
-  const f16 = adapter.features.has('shader-f16');
+  // shader-f16 where the adapter has it: loadModel's compute: 'float16' multiplies in f16 (./tiled.ts)
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has('shader-f16') ? ['shader-f16'] : [];
   let device: GPUDevice;
   try {
     // the adapter's maxima for buffer sizes (the defaults are 256 / 128 MiB): the heap is one buffer; and its
     // workgroup memory (the default is 16 KiB): the tiled GEMM / conv kernels take deeper tiles where there is more
-    device = await adapter.requestDevice({ requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize } });
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits: { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxComputeWorkgroupStorageSize: limits.maxComputeWorkgroupStorageSize } });
   } catch {
     // an implementation that refuses them (bun-webgpu validates limits its own way): the defaults
-    device = await adapter.requestDevice();
+    device = await adapter.requestDevice({ requiredFeatures }).catch(() => adapter.requestDevice());
     limits.maxBufferSize = device.limits.maxBufferSize;
     limits.maxStorageBufferBindingSize = device.limits.maxStorageBufferBindingSize;
     limits.maxComputeWorkgroupStorageSize = device.limits.maxComputeWorkgroupStorageSize;
   }
+  // what the device has, not what the adapter offered
+  const f16 = device.features.has('shader-f16');
   return {
     device,
     keep: [gpu, adapter],

@@ -100,7 +100,9 @@ export class GpuHeap implements HeapMemory {
   private pipeline(code: string): GPUComputePipeline {
     let p = this.pipelines.get(code);
     if (!p) {
-      const module = this.device.createShaderModule({ code: PRELUDE + code });
+      // WGSL's directives (`enable f16;`) come before any declaration: ahead of the prelude
+      const at = code.startsWith('enable ') ? code.indexOf(';') + 1 : 0;
+      const module = this.device.createShaderModule({ code: code.slice(0, at) + PRELUDE + code.slice(at) });
       this.modules.push(module);
       p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
       this.pipelines.set(code, p);

@@ -91,7 +91,7 @@ ${MAIN} {
  * A 1x1 convolution with unit strides, no padding and one group: x [N H W, C] is already the GEMM's A and
  * the filter [C, CO] its B, so all three passes are plain GEMMs (no gather).
  */
-const pointwise = (gm: readonly number[]): boolean => {
+export const pointwise = (gm: readonly number[]): boolean => {
   const [, H, W, , KH, KW, SH, SW, PT, PL, , , OH, OW, G] = gm;
   return KH === 1 && KW === 1 && SH === 1 && SW === 1 && PT === 0 && PL === 0 && OH === H && OW === W && G === 1;
 };
@@ -416,7 +416,7 @@ ${MAIN} {
 
 // ---- convolution over NHWC, filter [KH, KW, C/G, CO] (the geometry block of assembly/conv.ts) ----
 /** The conv geometry block (the first 16 argument words) and where an output row / column reads the input. */
-const GEOM = /* wgsl */ `
+export const GEOM = /* wgsl */ `
 struct Geom { N: u32, H: u32, W: u32, C: u32, KH: u32, KW: u32, SH: u32, SW: u32, PT: u32, PL: u32, DH: u32, DW: u32, OH: u32, OW: u32, G: u32, CO: u32 };
 fn geom() -> Geom {
   return Geom(ai(0u), ai(1u), ai(2u), ai(3u), ai(4u), ai(5u), ai(6u), ai(7u), ai(8u), ai(9u), ai(10u), ai(11u), ai(12u), ai(13u), ai(14u), ai(15u));
@@ -712,15 +712,20 @@ const MAX_NORM = `${MAIN} { let j = flat(g, nw); let rows = ai(0u); let cols = a
 /** The descriptor values behind a descriptor handle (the backend keeps them host-side). */
 export type DescriptorLookup = (handle: number) => readonly number[];
 
-export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Kernels> {
-  const geometry = (p: number): number[] => desc(p).slice(0, 16);
-  // the tile (and K step) each problem gets, from what workgroup storage this device allows (./tiled.ts)
+/** The tile (and K step) each problem gets on this device (./tiled.ts chooseTile), or undefined: the naive kernel. */
+export function tileChooser(gpu: GpuHeap): (kind: TiledKind, M: number, N: number, G: number) => Tile | undefined {
+  // from what workgroup storage this device allows
   const storage = gpu.device.limits.maxComputeWorkgroupStorageSize;
   // workgroups that keep the device busy: a GPU's many cores, or a software adapter's few CPU threads (there
   // the largest tiles are fastest, measured on SwiftShader)
   const info = (gpu.device as { adapterInfo?: AdapterLike['info'] }).adapterInfo;
   const fill = info && isSoftwareAdapter({ info }) ? 8 : 64;
-  const tile = (kind: TiledKind, M: number, N: number, G: number): Tile | undefined => chooseTile(kind, storage, M, N, G, fill);
+  return (kind, M, N, G) => chooseTile(kind, storage, M, N, G, fill);
+}
+
+export function webgpuKernels(gpu: GpuHeap, desc: DescriptorLookup): Partial<Kernels> {
+  const geometry = (p: number): number[] => desc(p).slice(0, 16);
+  const tile = tileChooser(gpu);
   const gemm: Kernels['gemm'] = (tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, p) => {
     const args = { u: [tA, tB, M, N, K, e(A), lda, e(B), ldb, e(C), ldc, bias ? e(bias) : 0, act], f: [alpha, beta, p] };
     const kind = GEMM_KINDS[(tA ? 2 : 0) + (tB ? 1 : 0)], t = tile(kind, M, N, 1);

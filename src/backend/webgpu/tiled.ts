@@ -28,10 +28,10 @@ const ROWS: Record<TiledKind, boolean> = {
   gemmNN: false, gemmNT: false, gemmTN: false, gemmTT: false, convForward: true, convBackwardInput: true, convBackwardFilter: true,
 };
 
-/** Bytes of workgroup memory a kind's tile uses. */
-export function tileBytes(kind: TiledKind, t: Tile): number {
+/** Bytes of workgroup memory a kind's tile uses (f16: the A and B tiles staged as halves). */
+export function tileBytes(kind: TiledKind, t: Tile, f16 = false): number {
   const tm = 8 * t.rm, tn = 8 * t.rn;
-  return (tm + tn) * t.bk * 4 + (ROWS[kind] ? tm * 16 : 0);
+  return (tm + tn) * t.bk * (f16 ? 2 : 4) + (ROWS[kind] ? tm * 16 : 0);
 }
 
 /**
@@ -85,6 +85,25 @@ export function tiledCode(kind: TiledKind, t: Tile, head: string): string {
 }
 
 /**
+ * The kinds with a float16 variant: B is a weight, untransposed (a dense layer's or a MatMul's B, a 1x1
+ * convolution's filter as a GEMM's B, the forward convolution's filter); the graph has no other f16 readers.
+ */
+export type HalfKind = 'gemmNN' | 'convForward';
+
+/**
+ * The float16 variant of a kind (shader-f16; loadModel's compute: 'float16'): B is read from packed halves
+ * (two per word, element 2k in the low half of word k; its argument word is the words' f32 offset), the A
+ * tile is converted to f16 as it is staged, the products are f16 and the sums f32 (mixed precision: K runs
+ * to thousands, and an f16 sum of that many terms would lose the small ones). The epilogue stays f32.
+ */
+export function tiledCodeF16(kind: HalfKind, t: Tile, head: string): string {
+  const key = `${kind} ${t.rm}x${t.rn}x${t.bk} f16`;
+  let code = cache.get(key);
+  if (!code) cache.set(key, code = `enable f16;\n${head}${HALF_AT}${template(t, ROWS[kind], HALF_OPERANDS[kind], true)}`);
+  return code;
+}
+
+/**
  * How one kind reads its operands and writes C. Each operand is read through a key per k (aKey / bKey: what
  * depends on k alone, computed once per staged k where a thread keeps one k) and a load per row or column
  * (aLoad / bLoad, given the row / column within the tile and the key; 0 outside the matrix). `fastA` /
@@ -124,10 +143,23 @@ const GEMM_B = (t: boolean) => t
 fn bLoad(l: u32, q: u32) -> f32 { let n = tileN + l; if (n >= ai(3u) || q == ${NONE}) { return 0.0; } return mem[ai(7u) + n * ai(8u) + q]; }`
   : `fn bKey(k: u32) -> u32 { return select(${NONE}, k * ai(8u), k < ai(4u)); }
 fn bLoad(l: u32, q: u32) -> f32 { let n = tileN + l; if (n >= ai(3u) || q == ${NONE}) { return 0.0; } return mem[ai(7u) + q + n]; }`;
-const gemm = (tA: boolean, tB: boolean): Operands => ({
+const gemm = (tA: boolean, tB: boolean, b: (t: boolean) => string = GEMM_B): Operands => ({
   fastA: tA ? 'x' : 'k', fastB: tB ? 'k' : 'x',
-  code: GEMM_COMMON + '\n' + GEMM_A(tA) + '\n' + GEMM_B(tB),
+  code: GEMM_COMMON + '\n' + GEMM_A(tA) + '\n' + b(tB),
 });
+
+/**
+ * Half h of the packed words from f32 offset `at` on. Not bitcast<vec2<f16>>: naga (wgpu: Deno, Firefox)
+ * types that as f32 and refuses the shader; unpack2x16float then f16() is exact (every half is an f32).
+ */
+export const HALF_AT = /* wgsl */ `
+fn halfAt(at: u32, h: u32) -> f16 {
+  let v = unpack2x16float(bitcast<u32>(mem[at + h / 2u]));
+  return f16(select(v.x, v.y, (h & 1u) == 1u));
+}`;
+/** B[k, n] as GEMM_B (untransposed), from packed halves. */
+const GEMM_B16 = () => `fn bKey(k: u32) -> u32 { return select(${NONE}, k * ai(8u), k < ai(4u)); }
+fn bLoad(l: u32, q: u32) -> f16 { let n = tileN + l; if (n >= ai(3u) || q == ${NONE}) { return 0.0h; } return halfAt(ai(7u), q + n); }`;
 
 /**
  * An input pixel of x (NHWC) from two halves of its address: r and q each carry (element offset, y, x, valid)
@@ -155,26 +187,27 @@ fn tapAt(t: u32, ok: bool) -> vec4<i32> {
 }`;
 
 // forward: geometry, then x w bias y act; f: p. A = im2col(x) by gather, B = the filter [KH KW C/G, CO]
-const CONV_FORWARD: Operands = {
+const convForward = (b: string): Operands => ({
   fastA: 'k', fastB: 'x',
   code: X_AT + /* wgsl */ `
 fn dims() -> vec4u { let q = geom(); return vec4u(q.N * q.OH * q.OW, q.CO / q.G, q.KH * q.KW * (q.C / q.G), q.G); }
 fn rowsInit(l: u32) { rows[l] = windowAt(tileM + l, tileM + l < dims().x); }
 fn aKey(k: u32) -> vec4<i32> { return tapAt(k, k < dims().z); }
 fn aLoad(l: u32, q: vec4<i32>) -> f32 { return xAt(rows[l], q); }
-fn bKey(k: u32) -> u32 { return select(${NONE}, k * ai(15u), k < dims().z); }
-fn bLoad(l: u32, q: u32) -> f32 {
-  let COg = ai(15u) / ai(14u); let n = tileN + l;
-  if (n >= COg || q == ${NONE}) { return 0.0; }
-  return mem[ai(17u) + q + grp * COg + n];
-}
+${b}
 fn store(m: u32, n: u32, s: f32) {
   let co = grp * (ai(15u) / ai(14u)) + n;
   var v = s;
   if (ai(18u) != 0u) { v += mem[ai(18u) + co]; }
   mem[ai(19u) + m * ai(15u) + co] = act(ai(20u), v, af(21u));
 }`,
-};
+});
+const CONV_FORWARD = convForward(/* wgsl */ `fn bKey(k: u32) -> u32 { return select(${NONE}, k * ai(15u), k < dims().z); }
+fn bLoad(l: u32, q: u32) -> f32 {
+  let COg = ai(15u) / ai(14u); let n = tileN + l;
+  if (n >= COg || q == ${NONE}) { return 0.0; }
+  return mem[ai(17u) + q + grp * COg + n];
+}`);
 
 // dx: geometry, then dy w dx. A = dy gathered through the windows each input pixel fell in (ky, kx, output
 // channel j), B[(ky, kx, j), ci] = w[ky, kx, ci, g COg + j] (the filter read transposed)
@@ -237,18 +270,29 @@ const OPERANDS: Record<TiledKind, Operands> = {
   convForward: CONV_FORWARD, convBackwardInput: CONV_BACKWARD_INPUT, convBackwardFilter: CONV_BACKWARD_FILTER,
 };
 
+const HALF_OPERANDS: Record<HalfKind, Operands> = {
+  gemmNN: gemm(false, false, GEMM_B16),
+  convForward: convForward(/* wgsl */ `fn bKey(k: u32) -> u32 { return select(${NONE}, k * ai(15u), k < dims().z); }
+fn bLoad(l: u32, q: u32) -> f16 {
+  let COg = ai(15u) / ai(14u); let n = tileN + l;
+  if (n >= COg || q == ${NONE}) { return 0.0h; }
+  return halfAt(ai(17u), q + grp * COg + n);
+}`),
+};
+
 /**
  * Stage one operand's BK x T slice into `dst` (vec4 along T): 64 threads, T * BK / 64 values each. With
  * fast 'k' a thread keeps one k (its key once) and steps over rows; with 'x' it keeps one row and steps over k.
+ * `to`: a conversion of each loaded value ('f16': the f32 A operand staged as halves).
  */
-function stage(dst: string, T: number, bk: number, fast: 'k' | 'x', key: string, load: string, origin: string): string {
+function stage(dst: string, T: number, bk: number, fast: 'k' | 'x', key: string, load: string, origin: string, to = ''): string {
   const per = (T * bk) / 64;
   if (fast === 'k') {
     return `{
     let kl = lid % ${bk}u; let q = ${key}(${origin} + kl);
     for (var i = 0u; i < ${per}u; i++) {
       let l = lid / ${bk}u + ${64 / bk}u * i;
-      ${dst}[kl * ${T / 4}u + l / 4u][l % 4u] = ${load}(l, q);
+      ${dst}[kl * ${T / 4}u + l / 4u][l % 4u] = ${to}(${load}(l, q));
     }
   }`;
   }
@@ -256,7 +300,7 @@ function stage(dst: string, T: number, bk: number, fast: 'k' | 'x', key: string,
     let l = lid % ${T}u;
     for (var i = 0u; i < ${per}u; i++) {
       let kl = lid / ${T}u + ${64 / T}u * i;
-      ${dst}[kl * ${T / 4}u + l / 4u][l % 4u] = ${load}(l, ${key}(${origin} + kl));
+      ${dst}[kl * ${T / 4}u + l / 4u][l % 4u] = ${to}(${load}(l, ${key}(${origin} + kl)));
     }
   }`;
 }
@@ -269,15 +313,21 @@ function stage(dst: string, T: number, bk: number, fast: 'k' | 'x', key: string,
  * The loads from the heap stay scalar: the heap is one `array<f32>` binding, and viewing the same buffer as
  * `array<vec4<f32>>` would be a second binding aliasing a writable one (WebGPU refuses that); operands also
  * start at any f32 offset with any leading dimension, so 16-byte alignment could not be assumed anyway.
+ *
+ * f16 (tiledCodeF16): A and B are staged as halves, and each product a[i] b[j] is an f16 vec4 multiply,
+ * widened to f32 for the sum (f16 storage of the operands, f16 multiplies, f32 accumulation).
  */
-function template(t: Tile, rows: boolean, o: Operands): string {
+function template(t: Tile, rows: boolean, o: Operands, f16 = false): string {
   const tm = 8 * t.rm, tn = 8 * t.rn, bk = t.bk, vm = t.rm / 4, vn = t.rn / 4;
   const lines: string[] = [];
   // the unrolled inner product: constant indices keep acc in registers
   for (let i = 0; i < vm; i++) lines.push(`let a${i} = As[kk * ${tm / 4}u + ${8 * i}u + ty];`);
   for (let j = 0; j < vn; j++) lines.push(`let b${j} = Bs[kk * ${tn / 4}u + ${8 * j}u + tx];`);
   for (let r = 0; r < t.rm; r++) {
-    for (let j = 0; j < vn; j++) lines.push(`acc[${r * vn + j}] = fma(vec4<f32>(a${r >> 2}[${r & 3}]), b${j}, acc[${r * vn + j}]);`);
+    for (let j = 0; j < vn; j++) {
+      lines.push(f16 ? `acc[${r * vn + j}] += vec4<f32>(a${r >> 2}[${r & 3}] * b${j});`
+        : `acc[${r * vn + j}] = fma(vec4<f32>(a${r >> 2}[${r & 3}]), b${j}, acc[${r * vn + j}]);`);
+    }
   }
   // the epilogue runs store() in a loop (it inlines the whole activation switch: 64 copies took SwiftShader
   // seconds to compile); a switch with constant indices copies one row of acc out, so acc stays in registers
@@ -295,8 +345,8 @@ function template(t: Tile, rows: boolean, o: Operands): string {
     }
   }`;
   return /* wgsl */ `
-var<workgroup> As: array<vec4<f32>, ${(bk * tm) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(bk * tn) / 4}>;
+var<workgroup> As: array<vec4<${f16 ? 'f16' : 'f32'}>, ${(bk * tm) / 4}>;
+var<workgroup> Bs: array<vec4<${f16 ? 'f16' : 'f32'}>, ${(bk * tn) / 4}>;
 ${rows ? `var<workgroup> rows: array<vec4<i32>, ${tm}>;` : ''}
 var<private> grp: u32;
 var<private> tileM: u32;
@@ -315,7 +365,7 @@ ${o.code}
   let tx = lid % 8u; let ty = lid / 8u;
   var acc: array<vec4<f32>, ${t.rm * vn}>;
   for (var k0 = 0u; k0 < d.z; k0 += ${bk}u) {
-    ${stage('As', tm, bk, o.fastA, 'aKey', 'aLoad', 'k0')}
+    ${stage('As', tm, bk, o.fastA, 'aKey', 'aLoad', 'k0', f16 ? 'f16' : '')}
     ${stage('Bs', tn, bk, o.fastB, 'bKey', 'bLoad', 'k0')}
     workgroupBarrier();
     for (var kk = 0u; kk < ${bk}u; kk++) {
