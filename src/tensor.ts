@@ -4,7 +4,7 @@
 // evicts the data of tensors nobody used for a while to the JavaScript heap, where the collector does see
 // it (even inside a synchronous loop), and `ptr` pages it back in when a kernel needs it again. So the
 // common path needs no dispose and no tidy.
-import { backendNamed, getBackend, type Backend, type Evictable } from './backend/index.js';
+import { backendNamed, backendNamedAsync, getBackend, type Backend, type Evictable } from './backend/index.js';
 
 export type DType = 'float32' | 'int32';
 export type TypedArray = Float32Array | Int32Array;
@@ -163,7 +163,7 @@ export class Tensor {
 
   /** This tensor on another backend, from any backend (a GPU reads back asynchronously). */
   async copyTo(backend: string): Promise<Tensor> {
-    const be = backendNamed(backend);
+    const be = await backendNamedAsync(backend);
     if (be === this.backend) return this;
     const data = await this.data();
     const t = Tensor.empty(this.shape, this.dtype, be);

@@ -22,6 +22,15 @@ describe('bad input', () => {
     await m.fit(x, y, { epochs: 1, batchSize: 2, shuffle: false, validationSplit: undefined });
   });
 
+  it('fitStandardizer (and its async form) names a NaN or infinite value by example and feature', async () => {
+    const v = Float32Array.from({ length: 12 }, (_, i) => i);
+    v[7] = NaN;
+    const x = eg.tensor(v, [4, 3]);
+    expect(() => eg.data.fitStandardizer(x)).toThrow('edgegrad.data.fitStandardizer: x holds NaN at example 2, feature 1');
+    v[7] = -Infinity;
+    await expect(eg.data.fitStandardizerAsync(eg.tensor(v, [4, 3]))).rejects.toThrow('x holds -Infinity at example 2, feature 1');
+  });
+
   it('matMul names both shapes when inner dimensions differ', () => {
     expect(() => eg.matMul(eg.zeros([2, 3]), eg.zeros([4, 5]))).toThrow('edgegrad.matMul: inner dimensions differ: [2,3] x [4,5] (3 vs 4)');
     expect(() => eg.matMul(eg.zeros([2]), eg.zeros([2, 2]))).toThrow(/operands must be rank 2 or more, got \[2\] and \[2,2\]/);

@@ -57,6 +57,28 @@ console.log(JSON.stringify({ sync, build: eg.getBackend().build, builds: eg.supp
     expect(r.sync).toMatch(/await eg\.ready\(\)/);
   });
 
+  it.skipIf(!existsSync('/usr/lib/chromium/vk_swiftshader_icd.json'))('Node without relaxed SIMD, webgpu active: copyTo(\'wasm\') and quantize load the SIMD128 build themselves', () => {
+    const major = Number(process.versions.node.split('.')[0]);
+    const flags = major >= 22 ? ['--no-experimental-wasm-relaxed-simd'] : [];
+    const script = `import * as eg from 'edgegrad';
+await eg.ready({ backend: 'webgpu' });
+const m = eg.sequential([eg.layers.dense({ units: 4, activation: 'relu', inputShape: [6], seed: 1 }), eg.layers.dense({ units: 2, activation: 'softmax', seed: 2 })]);
+const x = eg.randomUniform([16, 6], 0, 1, 1);
+const w = await x.copyTo('wasm');
+const q = await eg.quantize(m, { calibration: x });
+const active = eg.getBackend().name;
+let refused = '';
+try { q.predict(await x.copyTo('wasm')); } catch (e) { refused = e.message; }
+// the message's advice: run it where it lives
+await eg.ready({ backend: 'wasm', wasmBuild: 'simd', threads: 1 });
+const y = q.predict(await x.copyTo('wasm'));
+console.log(JSON.stringify({ active, copied: w.location, build: w.backend.build, int8: q.summary().includes('int8'), refused, rows: y.shape[0] }));`;
+    const out = execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', timeout: 90_000, stdio: ['ignore', 'pipe', 'ignore'] });
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(r).toMatchObject({ active: 'webgpu', copied: 'wasm', build: 'simd', int8: true, rows: 16 });
+    expect(r.refused).toContain("or run where it lives after await eg.ready({ backend: 'wasm', wasmBuild: 'simd', threads: 1 })");
+  });
+
   it('Deno runs the same check', () => {
     const r = runSmoke(bin('deno'), ['run', '--allow-read', '--allow-env', 'test/smoke/run.mjs']);
     expect(r.ok).toBe(true);

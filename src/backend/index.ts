@@ -176,10 +176,17 @@ export function getBackend(): Backend {
     try {
       setBackend(registration(pickName('auto')).createSync());
     } catch (e) {
-      throw new Error(`edgegrad: no backend yet: call 'await eg.ready()' first (${(e as Error).message})`);
+      const m = (e as Error).message;
+      throw new Error(m.includes('eg.ready()') ? m : `edgegrad: no backend yet: call 'await eg.ready()' first (${m})`);
     }
   }
   return active!;
+}
+
+/** backendNamed for async callers: a build kept in a chunk (SIMD128 where relaxed SIMD is missing) loads first. */
+export async function backendNamedAsync(name: string): Promise<Backend> {
+  if (active?.name !== name && !instances.has(name)) await registration(name).load?.();
+  return backendNamed(name);
 }
 
 /** The instance of a backend by name: the active one if it has that name, else one created for it. */

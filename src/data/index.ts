@@ -146,6 +146,10 @@ export async function fitStandardizerAsync(x: Tensor, epsilon = 1e-7): Promise<S
 
 function standardizer(v: ArrayLike<number>, n: number, epsilon: number): Standardizer {
   const per = v.length / n;
+  // NaN or an infinity would make every statistic of its feature NaN, and every transformed value with it
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new Error(`edgegrad.data.fitStandardizer: x holds ${Number.isNaN(v[i]) ? 'NaN' : v[i]} at example ${Math.floor(i / per)}, feature ${i % per}: statistics need finite values (drop or impute missing ones first)`);
+  }
   const mean = new Float64Array(per), sq = new Float64Array(per);
   for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) mean[j] += v[r * per + j] / n;
   for (let r = 0; r < n; r++) for (let j = 0; j < per; j++) sq[j] += (v[r * per + j] - mean[j]) ** 2 / n;

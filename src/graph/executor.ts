@@ -3,7 +3,7 @@
 // allocate once, run many times. Parameters and state live in their own persistent tensors.
 import type { Backend, Evictable } from '../backend/index.js';
 import { getBackend } from '../backend/index.js';
-import { backendLabel } from './finite.js';
+import { backendLabel, readyCall } from './finite.js';
 import { Tensor } from '../tensor.js';
 import { type Graph, resolve, sizeOfShape } from './ir.js';
 import { getOp, type RunContext } from './registry.js';
@@ -187,7 +187,7 @@ export class Plan {
       if ((foreign.tensor!.backend as { lost?: string }).lost) {
         throw new Error(`edgegrad: ${where} lived on a WebGPU device that was lost: read the weights (await w.data()), then build or load the model again after eg.ready() and setWeights with them`);
       }
-      throw new Error(`edgegrad: ${where} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: build or load the model after eg.ready({ backend: '${this.be.name}' }) and setWeights with its values there (or save it and load it there)`);
+      throw new Error(`edgegrad: ${where} lives on backend '${backendLabel(foreign.tensor!.backend)} but the active one is '${backendLabel(this.be)}: run the model there after ${readyCall(foreign.tensor!.backend)} (its inputs made or moved there), or build or load it after eg.ready({ backend: '${this.be.name}' }) and setWeights with its values there (or save it and load it there)`);
     }
     const self = this;
     this.ctx = {

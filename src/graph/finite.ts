@@ -16,6 +16,12 @@ export function sumSquares(n: number, handle: number): number {
 }
 
 /** The name of a backend as a user tells them apart ('wasm (scalar build)'). */
+/** The ready() call that makes `be`'s kind of backend active (a wasm backend's build and threads included). */
+export function readyCall(be: Backend): string {
+  const t = (be as Backend & { threads?: { threads: number } }).threads?.threads;
+  return `await eg.ready({ backend: '${be.name}'${be.build !== be.name ? `, wasmBuild: '${be.build}'` : ''}${t ? `, threads: ${t}` : ''} })`;
+}
+
 export function backendLabel(be: Backend): string {
   const t = (be as Backend & { threads?: { threads: number } }).threads?.threads;
   const threads = t && t > 1 ? `, ${t} threads` : '';
@@ -26,7 +32,7 @@ export function backendLabel(be: Backend): string {
 export function checkBackend(x: Tensor, op: string, name = 'x'): void {
   const active = getBackend();
   if (x.backend === active) return;
-  throw new Error(`edgegrad.${op}: ${name} lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `${name}.to('${active.name}')` : `await ${name}.copyTo('${active.name}')`}`);
+  throw new Error(`edgegrad.${op}: ${name} lives on backend '${backendLabel(x.backend)} but the active one is '${backendLabel(active)}: move it with ${x.backend.syncRead ? `${name}.to('${active.name}')` : `await ${name}.copyTo('${active.name}')`}, or run where it lives after ${readyCall(x.backend)}`);
 }
 
 /**

@@ -22,7 +22,7 @@ import { measureLayers, relativeError, type LayerTrial } from './layer-error.js'
 import { checkMaxLoss, keepWorstFloat, type LayerAlone, type MaxLossResult } from './max-loss.js';
 import { floatToHalf, halfToFloat } from '../io/half.js';
 import { Tensor } from '../tensor.js';
-import { backendNamed, getBackend, setBackend } from '../backend/index.js';
+import { backendNamedAsync, getBackend, setBackend } from '../backend/index.js';
 
 export interface QuantizeOptions {
   /** 'int8' (default) or 'float16' */
@@ -112,7 +112,7 @@ export async function quantize(model: Model | GraphModel, opts: QuantizeOptions 
   // weights or data on a GPU (or the GPU active): read back, and quantized on wasm, where the int8 kernels run
   // and calibration reads its values; the model returned lives there (the source stays as it is). wasm is the
   // active backend until quantize returns (its plans run on the active one).
-  const be = active.syncRead ? active : backendNamed('wasm');
+  const be = active.syncRead ? active : await backendNamedAsync('wasm');
   const copies = new Map<Tensor, Tensor>();
   for (const t of tensors) {
     if (!(t instanceof Tensor) || t.backend.syncRead || copies.has(t)) continue;

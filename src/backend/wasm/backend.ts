@@ -20,7 +20,7 @@ export class WasmBackend extends HeapBackend {
   private dotOk?: boolean;
   private path?: Int8Path;
   /** Threads that run kernels (1: this thread only), and why not more (or why these). */
-  threads: ThreadsInfo = { threads: 1, reason: 'created synchronously (threads start in eg.ready())' };
+  threads: ThreadsInfo = { threads: 1, reason: "created synchronously by the first op, before any eg.ready(): call 'await eg.ready()' before the first tensor for threads" };
   /** The `threads` this backend was created for (undefined: the default, the cores there are). */
   threadsAsked?: number;
   private pool: Pool | null = null;

@@ -59,7 +59,7 @@ export function wasmBytes(build: WasmBuild): Uint8Array {
   let b = cache.get(build);
   if (!b) {
     const b64 = base64Of(build);
-    if (!b64) throw new Error(`edgegrad: no '${build}' wasm build loaded${build === 'scalar' ? " (it loads on demand: 'await eg.ready({ wasmBuild: \"scalar\" })' or 'await eg.loadBackends()' first; the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)" : build === 'simd' ? " (it loads on demand, for engines without relaxed SIMD: 'await eg.ready()' or 'await eg.loadBackends()' first)" : ''}`);
+    if (!b64) throw new Error(`edgegrad: no '${build}' wasm build loaded${build === 'scalar' ? " (it loads on demand: 'await eg.ready({ wasmBuild: \"scalar\" })' or 'await eg.loadBackends()' first; the classic script leaves it out: load dist/edgegrad-scalar.js before it, for engines without WebAssembly SIMD)" : build === 'simd' ? " (this engine lacks relaxed SIMD and the SIMD128 build loads on demand: 'await eg.ready()' first, or 'await eg.loadBackends()' to keep another backend active)" : ''}`);
     b = decode(b64);
     cache.set(build, b);
   }
