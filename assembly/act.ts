@@ -212,8 +212,11 @@ function maskedBackwardRows(per: i32, mask: usize, dy: usize, dx: usize, p: f32,
 // independent, so the result is the one-thread result) ----
 export const JOB_MASK: i32 = 5;
 const MJ_MASK: i32 = 0, MJ_MASKED_BACKWARD: i32 = 1;
-/** Elements below which a mask pass runs on one thread (a dispatch costs microseconds). */
-const MASK_PARALLEL_MIN: i32 = 1 << 16;
+/**
+ * Elements below which a mask pass runs on one thread: a memory-bound pass over data the main thread just
+ * wrote gains nothing below about a million (LeNet's at batch 32, 150K: twice as slow on two threads).
+ */
+const MASK_PARALLEL_MIN: i32 = 1 << 20;
 
 function shareMask(sub: i32, kind: i32, rows: i32, per: i32, a: usize, b: usize, c: usize, p: f32): bool {
   if (threads() < 2 || rows < 2 || <i64>rows * <i64>per < <i64>MASK_PARALLEL_MIN) return false;

@@ -164,7 +164,7 @@ describe('threaded wasm backend', () => {
 
   it('the activation masks and their backward pass: identical bytes on 1, 2 and 3 threads, and right', () => {
     // [rows, per]: a LeNet conv's batch, rows of odd length (a partial mask word), few long rows
-    for (const [rows, per] of [[32, 28 * 28 * 6], [7, 32 * 300 + 5], [3, 40000]]) {
+    for (const [rows, per] of [[32, 112 * 112 * 3], [7, 32 * 5000 + 5], [3, 400000]]) {
       const y = rand(rows * per, 11), dy = rand(rows * per, 12), words = Math.ceil(per / 32);
       for (const [kind, p] of [[Act.relu, 0], [Act.relu6, 0], [Act.leakyRelu, 0.1]] as const) {
         const what = `act ${kind} mask ${rows}x${per}`;
