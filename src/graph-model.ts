@@ -15,7 +15,7 @@ import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
 import type { DeviceNumeric } from './backend/webgpu/numeric.js';
 import { placementLine, lacksInt8 } from './ops/quant.js';
-import { getBackend, type Backend } from './backend/index.js';
+import { getBackend, whileActive, type Backend } from './backend/index.js';
 
 /**
  * A model's inputs (per-example shape as the source declares it, NCHW for images) and outputs, in order. An
@@ -315,6 +315,12 @@ export class GraphModel {
 
   /** Nodes, parameters, FLOPs per example and planned memory at batch 1. */
   summary(opts: { print?: boolean } = {}): string {
+    // described where its weights live (an int8 model quantize left on wasm while webgpu is active, say)
+    const homes = new Set(this.graph.values.flatMap((v) => (v.tensor ? [v.tensor.backend] : [])));
+    return whileActive(homes.size === 1 ? [...homes][0] : undefined, () => this.summaryHere(opts));
+  }
+
+  private summaryHere(opts: { print?: boolean }): string {
     const p = this.plan(1);
     let flops = 0;
     for (const n of p.graph.nodes) {

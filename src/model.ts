@@ -20,7 +20,7 @@ import type { Logs } from './train/callbacks.js';
 import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
 import { checkBackend, refuseNonFinite, refuseNonFiniteAsync, type ReadGuard } from './graph/finite.js';
-import { getBackend } from './backend/index.js';
+import { getBackend, whileActive } from './backend/index.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
@@ -1036,6 +1036,12 @@ export class Model extends Layer {
    * memory of inference at batch 1. Returned and, unless `print` is false, printed.
    */
   summary(opts: { print?: boolean } = {}): string {
+    // described where its weights live (a model left on wasm while webgpu is active, say)
+    const homes = new Set(this.weights.map((w) => w.tensor.backend));
+    return whileActive(homes.size === 1 ? [...homes][0] : undefined, () => this.summaryHere(opts));
+  }
+
+  private summaryHere(opts: { print?: boolean }): string {
     this.checkTrainability();
     const plan = this.inferencePlan(1);
     const g = plan.graph;

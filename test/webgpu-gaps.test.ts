@@ -1,7 +1,7 @@
 // What once stopped at the webgpu backend (Dawn on SwiftShader), against the same work on wasm: quantizing a
 // model trained on the GPU (its weights read back, the int8 model built on wasm), standardization statistics
 // of GPU data, and predict's refusal of NaN or infinite inputs (counted on the device, refused when an output
-// is read, with the message wasm's predict throws).
+// is read, with the message wasm's predict throws), and summary() of a model living on the backend not active.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import * as eg from '../src/index.js';
@@ -77,7 +77,12 @@ describe.skipIf(!driver)('what the webgpu backend now does as wasm does', () => 
     expect(m.getWeights().every((t) => t.location === 'webgpu')).toBe(true);
     expect(Array.from(await (m.predict(x) as eg.Tensor).data())).toEqual(Array.from(before));
     expect(() => q.predict(x)).toThrow("lives on backend 'wasm' (simd build) but the active one is 'webgpu'");
+    // summary() describes a model where its weights live, whichever backend is active (it threw there before)
+    expect(q.summary({ print: false })).toContain("Runs on: the 'wasm' backend");
+    expect(getBackend()).toBe(gpu);
     setBackend(wasm);
+    expect(m.summary({ print: false })).toContain("Runs on: the 'webgpu' backend");
+    expect(getBackend()).toBe(wasm);
   });
 
   it('fitStandardizerAsync gives the statistics of a plain reference on either backend, and transform runs where its tensor lives', async () => {

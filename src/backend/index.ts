@@ -200,6 +200,21 @@ export function backendNamed(name: string): Backend {
   return be;
 }
 
+/**
+ * Run f with `b` active (a model's own backend, to describe it where it lives), then the active one as before;
+ * nothing else changes (no new instance is registered).
+ */
+export function whileActive<T>(b: Backend | undefined, f: () => T): T {
+  if (!b || b === active) return f();
+  const prev = active;
+  active = b;
+  try {
+    return f();
+  } finally {
+    active = prev;
+  }
+}
+
 export function setBackend(b: Backend): void {
   active = b;
   instances.set(b.name, b);
