@@ -1,7 +1,8 @@
 // What once stopped at the webgpu backend (Dawn on SwiftShader), against the same work on wasm: quantizing a
 // model trained on the GPU (its weights read back, the int8 model built on wasm), standardization statistics
 // of GPU data, and predict's refusal of NaN or infinite inputs (counted on the device, refused when an output
-// is read, with the message wasm's predict throws), and summary() of a model living on the backend not active.
+// is read, with the message wasm's predict throws), Monte-Carlo dropout, and summary() of a model living on
+// the backend not active.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import * as eg from '../src/index.js';
@@ -83,6 +84,31 @@ describe.skipIf(!driver)('what the webgpu backend now does as wasm does', () => 
     setBackend(wasm);
     expect(m.summary({ print: false })).toContain("Runs on: the 'webgpu' backend");
     expect(getBackend()).toBe(wasm);
+  });
+
+  it("predict's Monte-Carlo dropout (mcSamples) on webgpu: the draws stay on the device, mean and variance as wasm's (same seeded masks)", async () => {
+    const make = () => eg.sequential([
+      eg.layers.dense({ units: 32, activation: 'relu', inputShape: [4], seed: 1 }),
+      eg.layers.dropout({ rate: 0.5 }),
+      eg.layers.dense({ units: 3, seed: 2 }),
+    ]);
+    const xh = random(7 * 4, 5);
+    // the masks come from the active backend's stream: seeded alike on both
+    setBackend(wasm);
+    eg.setSeed(7);
+    const want = make().predict(eg.tensor(xh, [7, 4]), { mcSamples: 25 }) as { mean: eg.Tensor; variance: eg.Tensor };
+    setBackend(gpu);
+    eg.setSeed(7);
+    const got = make().predict(eg.tensor(xh, [7, 4]), { mcSamples: 25 }) as { mean: eg.Tensor; variance: eg.Tensor };
+    expect([got.mean.location, got.variance.location]).toEqual(['webgpu', 'webgpu']);
+    expect(got.mean.shape).toEqual([7, 3]);
+    const v = await got.variance.data();
+    // dropout varies the outputs: the variance is not 0 (a test that the draws differ), never negative
+    expect(Math.max(...v)).toBeGreaterThan(1e-3);
+    expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
+    expectClose(await got.mean.data() as Float32Array, want.mean.dataSync() as Float32Array, 1e-5, 'mean');
+    expectClose(v as Float32Array, want.variance.dataSync() as Float32Array, 1e-5, 'variance');
+    setBackend(wasm);
   });
 
   it('fitStandardizerAsync gives the statistics of a plain reference on either backend, and transform runs where its tensor lives', async () => {
