@@ -1,8 +1,8 @@
 // What once stopped at the webgpu backend (Dawn on SwiftShader), against the same work on wasm: quantizing a
 // model trained on the GPU (its weights read back, the int8 model built on wasm), standardization statistics
 // of GPU data, and predict's refusal of NaN or infinite inputs (counted on the device, refused when an output
-// is read, with the message wasm's predict throws), Monte-Carlo dropout, and summary() of a model living on
-// the backend not active.
+// is read, with the message wasm's predict throws), Monte-Carlo dropout, one-hot labels, and summary() of a
+// model living on the backend not active.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import * as eg from '../src/index.js';
@@ -108,6 +108,24 @@ describe.skipIf(!driver)('what the webgpu backend now does as wasm does', () => 
     expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
     expectClose(await got.mean.data() as Float32Array, want.mean.dataSync() as Float32Array, 1e-5, 'mean');
     expectClose(v as Float32Array, want.variance.dataSync() as Float32Array, 1e-5, 'variance');
+    setBackend(wasm);
+  });
+
+  it('oneHot of int32 labels on webgpu is made there, as on wasm; a label out of range is named at the next read', async () => {
+    const labels = Int32Array.from({ length: 37 }, (_, i) => (i * 5) % 7);
+    setBackend(wasm);
+    const want = eg.data.oneHot(eg.tensor(labels, [37], 'int32'), 7).dataSync();
+    setBackend(gpu);
+    const got = eg.data.oneHot(eg.tensor(labels, [37], 'int32'), 7);
+    expect(got.location).toBe('webgpu');
+    expect(got.shape).toEqual([37, 7]);
+    expect(Array.from(await got.data())).toEqual(Array.from(want));
+    // wasm refuses at once; the GPU flags it on the device and the next read names it
+    setBackend(wasm);
+    expect(() => eg.data.oneHot(eg.tensor([2, 7, 1], [3], 'int32'), 7)).toThrow('edgegrad.data.oneHot: label 7 at 1 is outside [0, 7)');
+    setBackend(gpu);
+    const bad = eg.data.oneHot(eg.tensor([2, -1, 1], [3], 'int32'), 7);
+    await expect(bad.data()).rejects.toThrow("edgegrad.data.oneHot: node 'labels': label -1 (at 1) is outside [0, 7)");
     setBackend(wasm);
   });
 

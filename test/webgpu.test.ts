@@ -233,7 +233,7 @@ describe.skipIf(!driver)('webgpu backend (Dawn on SwiftShader)', () => {
     expect(() => onGpu.evaluate(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).toThrow("edgegrad.evaluate: not available on the 'webgpu' backend yet (it reads results back synchronously): use await model.evaluateAsync(x, y), which evaluates on the device");
     expect((await onGpu.evaluateAsync(eg.tensor([[1, 2, 3]]), eg.tensor([[1, 1]]))).loss).toBeGreaterThanOrEqual(0);
     await expect(onGpu.features(eg.tensor([[1, 2, 3]]))).rejects.toThrow('has no frozen prefix to cache');
-    expect(() => eg.data.oneHot(eg.tensor([1, 0], [2], 'int32'), 2)).toThrow("the labels live on the 'webgpu' backend");
+    expect(() => eg.data.oneHot(eg.tensor([1, 0], [2]), 2)).toThrow("the labels live on the 'webgpu' backend as float32: make them int32 class indices there");
     expect((await eg.toOnnx(onGpu as never)).byteLength).toBeGreaterThan(0); // its weights read back first
     // quantize reads the weights back and builds the int8 model on wasm (test/webgpu-gaps.test.ts)
     expect((await eg.quantize(onGpu, { activations: 'float32' })).quantization!.nodes.map((n) => n.as)).toEqual(['int8']);
