@@ -316,8 +316,7 @@ export class GraphModel {
   /** Nodes, parameters, FLOPs per example and planned memory at batch 1. */
   summary(opts: { print?: boolean } = {}): string {
     // described where its weights live (an int8 model quantize left on wasm while webgpu is active, say)
-    const homes = new Set(this.graph.values.flatMap((v) => (v.tensor ? [v.tensor.backend] : [])));
-    return whileActive(homes.size === 1 ? [...homes][0] : undefined, () => this.summaryHere(opts));
+    return whileActive(this.graph.values.map((v) => v.tensor), () => this.summaryHere(opts));
   }
 
   private summaryHere(opts: { print?: boolean }): string {

@@ -15,13 +15,13 @@ import { Layer, SymbolicTensor, fmtCount, checkBatchNormMode, input as symbolicI
 import { BatchNormalization } from './layers/core.js';
 import { GraphLayer } from './layers/graph-layer.js';
 import { LOSSES, type LossName } from './ops/loss.js';
-import { Tensor, fill, formatShape } from './tensor.js';
-import { add, div, maximum, mul, sub } from './ops/elementwise.js';
+import { Tensor, formatShape } from './tensor.js';
 import type { Logs } from './train/callbacks.js';
 import { METRICS, type MetricName } from './train/metrics.js';
 import { getOptimizer, type Optimizer, type OptimizerName } from './train/optimizers.js';
 import { checkBackend, refuseNonFinite, refuseNonFiniteAsync, type ReadGuard } from './graph/finite.js';
 import { getBackend, whileActive } from './backend/index.js';
+import { deviceOp } from './backend/device-ops.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
@@ -751,7 +751,8 @@ export class Model extends Layer {
     const outShape = [n, ...outs[0].shape.slice(1)];
     if (!Number.isInteger(samples) || samples < 1) throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${samples}`);
     const draw = Tensor.empty(outShape);
-    if (!draw.backend.syncRead) return mcOnDevice(samples, draw, () => pass(true, [draw]));
+    // draws on a GPU: their moments summed there (src/backend/webgpu/device-ops.ts)
+    if (!draw.backend.syncRead) return deviceOp('mcMoments')(samples, draw, () => pass(true, [draw]));
     const size = n * outPer[0], sum = new Float64Array(size), sq = new Float64Array(size), buf = new Float32Array(size);
     for (let k = 0; k < samples; k++) {
       pass(true, [draw]);
@@ -1038,8 +1039,7 @@ export class Model extends Layer {
    */
   summary(opts: { print?: boolean } = {}): string {
     // described where its weights live (a model left on wasm while webgpu is active, say)
-    const homes = new Set(this.weights.map((w) => w.tensor.backend));
-    return whileActive(homes.size === 1 ? [...homes][0] : undefined, () => this.summaryHere(opts));
+    return whileActive(this.weights.map((w) => w.tensor), () => this.summaryHere(opts));
   }
 
   private summaryHere(opts: { print?: boolean }): string {
@@ -1165,27 +1165,6 @@ async function hostLabels(y: Tensor | Tensor[], be: ReturnType<typeof getBackend
  * What returns numbers synchronously (evaluate's logs, Monte-Carlo statistics, features cached on the CPU)
  * cannot on a backend that reads back only asynchronously (webgpu): refused there, saying what to do instead.
  */
-/**
- * predict's Monte-Carlo mean and variance where the draws stay on the device (a GPU): Welford's running mean
- * and sum of squared deviations by eager ops on the draws' backend, in float32 (wasm sums in float64 on the
- * host); nothing is read back.
- */
-function mcOnDevice(samples: number, draw: Tensor, next: () => void): { mean: Tensor; variance: Tensor } {
-  let mean = fill(draw.shape, 0), m2 = fill(draw.shape, 0);
-  for (let k = 1; k <= samples; k++) {
-    next();
-    const d = sub(draw, mean), step = div(d, k), mean1 = add(mean, step);
-    const after = sub(draw, mean1), term = mul(d, after), m21 = add(m2, term);
-    [d, step, after, term, mean, m2].forEach((t) => t.dispose());
-    mean = mean1;
-    m2 = m21;
-  }
-  draw.dispose();
-  const q = div(m2, samples), variance = maximum(q, 0);
-  [m2, q].forEach((t) => t.dispose());
-  return { mean, variance };
-}
-
 function refuseWithoutSyncReads(op: string, instead: string): void {
   const be = getBackend();
   if (be.syncRead) return;

@@ -201,13 +201,13 @@ export function backendNamed(name: string): Backend {
 }
 
 /**
- * Run f with `b` active (a model's own backend, to describe it where it lives), then the active one as before;
- * nothing else changes (no new instance is registered).
+ * Run f with the backend of `tensors` active (to describe a model where its weights live), then the active one
+ * as before; nothing else changes (no instance is registered). Tensors on several backends: f as it is.
  */
-export function whileActive<T>(b: Backend | undefined, f: () => T): T {
-  if (!b || b === active) return f();
+export function whileActive<T>(tensors: Array<{ backend: Backend } | undefined>, f: () => T): T {
+  const homes = new Set(tensors.flatMap((t) => (t ? [t.backend] : [])));
   const prev = active;
-  active = b;
+  if (homes.size === 1) active = [...homes][0];
   try {
     return f();
   } finally {

@@ -4,7 +4,7 @@ import { mulberry32, rowsOf, shuffleInPlace } from './rows.js';
 import { readBytes } from '../io/read.js';
 import { backendReady } from '../backend/index.js';
 import { div, sub } from '../ops/elementwise.js';
-import type { DeviceIndexing } from '../backend/webgpu/indexing.js';
+import { deviceOp } from '../backend/device-ops.js';
 
 export interface Digits {
   /** [count, 28, 28, 1], pixels in [0, 1] */
@@ -83,7 +83,8 @@ export function slice(rows: Tensor | ArrayLike<number>, start: number, end?: num
 
 /** One-hot rows for class indices. */
 export function oneHot(classes: ArrayLike<number> | Tensor, numClasses: number): Tensor {
-  if (classes instanceof Tensor && !classes.backend.syncRead) return oneHotOnDevice(classes, numClasses);
+  // labels on a GPU: made there (src/backend/webgpu/device-ops.ts)
+  if (classes instanceof Tensor && !classes.backend.syncRead) return deviceOp('oneHot')(classes, numClasses);
   const labels = classes instanceof Tensor ? classes.dataSync() : classes;
   const t = Tensor.empty([labels.length, numClasses]);
   const v = new Float32Array(labels.length * numClasses);
@@ -94,24 +95,6 @@ export function oneHot(classes: ArrayLike<number> | Tensor, numClasses: number):
   }
   t.write(v);
   return t;
-}
-
-/**
- * oneHot of int32 labels on a GPU, made there: each label checked on the device (the next read names the first
- * outside [0, numClasses)), and the rows of an identity gathered by them.
- */
-function oneHotOnDevice(labels: Tensor, k: number): Tensor {
-  const be = labels.backend, dev = (be as { indexing?: DeviceIndexing }).indexing;
-  if (labels.dtype !== 'int32' || !dev) throw new Error(`edgegrad.data.oneHot: the labels live on the '${labels.location}' backend as ${labels.dtype}: make them int32 class indices there, or pass them as an array (await labels.data())`);
-  if (!(Number.isInteger(k) && k >= 1)) throw new Error(`edgegrad.data.oneHot: numClasses must be a positive integer, got ${k}`);
-  const n = labels.size, eye = Tensor.empty([k, k], 'float32', be), out = Tensor.empty([n, k], 'float32', be);
-  const v = new Float32Array(k * k);
-  for (let i = 0; i < k; i++) v[i * k + i] = 1;
-  eye.write(v);
-  dev.checkIndices(n, labels.ptr, 0, k, { op: 'data.oneHot', node: 'labels', what: 'label', place: 'at', range: `[0, ${k})` });
-  dev.gatherRows(1, k, k, n, eye.ptr, labels.ptr, out.ptr);
-  eye.dispose(); // (a later write flushes the gather first)
-  return out;
 }
 
 /** Split rows into train / validation / test by fractions, optionally shuffled with a seed. */

@@ -18,6 +18,7 @@ import { deviceHalf, type DeviceHalf } from './half.js';
 import { deviceMetrics, type DeviceMetrics } from './metrics.js';
 import { refuseNonFiniteOnRead } from './read-guard.js';
 import type { Tensor } from '../../tensor.js';
+import './device-ops.js'; // predict's Monte-Carlo moments and oneHot there (registers itself with ../device-ops.ts)
 import '../../train/step-gpu.js'; // fit's step on this backend (registers itself with src/train/step.ts)
 
 /** The handle returned by descriptor(): below the heap base, never a real allocation. */
