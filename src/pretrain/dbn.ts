@@ -72,7 +72,7 @@ export async function pretrainRbm(layer: Layer, feat: Tensor, units: VisibleUnit
     for (let s = 0; s < n && !trainee.stopTraining; s += bs, b++) {
       const rows = Math.min(bs, n - s);
       for (let r = 0; r < rows; r++) batch.set(data.subarray(idx[s + r] * V, (idx[s + r] + 1) * V), r * V);
-      const err = cdStep(rbm, batch, rows, vel, { k, learningRate: lr, momentum, uniform: rand });
+      const err = cdStep(rbm, batch.subarray(0, rows * V), rows, vel, { k, learningRate: lr, momentum, uniform: rand });
       if (!Number.isFinite(err) || !rbm.w.every(Number.isFinite)) {
         throw new Error(`edgegrad.pretrain: the RBM of layer '${layer.name}' became non-finite at epoch ${epoch}, batch ${b} (reconstruction error ${err}); lower learningRate${units === 'gaussian' ? ' or standardize the data (Gaussian visible units assume unit variance)' : ''}`);
       }
