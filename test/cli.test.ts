@@ -3,7 +3,7 @@
 // input) and 2 (bad usage).
 import { describe, expect, it, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import { tmpdir } from 'node:os';
@@ -217,6 +217,15 @@ describe('edgegrad command', () => {
     expect(j.bytes.ratio).toBeGreaterThanOrEqual(3.5);
     expect(j.accuracy.examples).toBe(300);
     expect(Math.abs(j.accuracy.after - j.accuracy.before)).toBeLessThanOrEqual(0.01);
+    // the model has no class names: the folders (digit0 ... digit4) are outputs in sorted order, and it says so
+    expect(j.accuracy.note).toBe("class folders taken as outputs 0-4 in sorted order (digit0, digit1, digit2, digit3, digit4): model 'digits_cnn' has no class names");
+    // folders named by number are those outputs, whatever their sorted order: 1 and 3 are outputs 1 and 3, not 0 and 1
+    const numbered = mkdtempSync(join(tmpdir(), 'edgegrad-cli-data-'));
+    for (const l of [1, 3]) renameSync(join(data, `digit${l}`), join(numbered, String(l)));
+    const n = JSON.parse(cli('quantize', 'models/digits-cnn.onnx', '--int8', '--calibration', calib, '--data', numbered, '--out', join(dir, 'q2.onnx'), '--json').stdout);
+    expect(n.accuracy.examples).toBe(120);
+    expect(n.accuracy.before).toBeGreaterThan(0.9);
+    expect(n.accuracy.note).toBeUndefined();
     expect(j.nodes.map((n: { as: string }) => n.as)).toEqual(['float32', 'int8', 'int8', 'int8']);
     // the written file runs on the int8 kernels when loaded again
     expect(cli('info', join(dir, 'q.onnx')).stdout).toMatch(/Quantized: int8 weights, int8 activations; 3 of 4 dense\/conv nodes; float32: block1_conv \(float weights\)/);
@@ -228,6 +237,8 @@ describe('edgegrad command', () => {
     const empty = mkdtempSync(join(tmpdir(), 'edgegrad-cli-'));
     const e = cli('quantize', 'models/digits-cnn.onnx', '--int8', '--calibration', empty, '--out', join(dir, 'e.onnx'));
     expect([e.status, e.stderr]).toEqual([1, `edgegrad: ${empty}: no images (.png, .jpg, .jpeg) here or in its sub-folders\n`]);
+    // a folder given with a trailing slash is named without it (no 'dir//sub' in messages)
+    expect(cli('quantize', 'models/digits-cnn.onnx', '--int8', '--calibration', `${empty}/`, '--out', join(dir, 'e.onnx')).stderr).toBe(`edgegrad: ${empty}: no images (.png, .jpg, .jpeg) here or in its sub-folders\n`);
   });
 
   it('bench measures the kernels, or a model', () => {

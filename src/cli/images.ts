@@ -89,9 +89,13 @@ async function decodeAll(paths: string[], to: Fit, progress?: (done: number, tot
   return eg.tensor(data, to.nchw ? [paths.length, to.c, to.h, to.w] : [paths.length, to.h, to.w, to.c]);
 }
 
+/** 'photos/' -> 'photos' (paths joined to it, and errors, without a double slash); '/' stays. */
+const trimSlashes = (dir: string): string => dir.replace(/(.)[\\/]+$/, '$1');
+
 /** A folder of class folders (DIR/cat/*.jpg, DIR/dog/*.png): the images as one tensor, labels by class. */
 export async function loadImageFolder(dir: string, to: Fit, progress?: (done: number, total: number) => void):
   Promise<{ x: eg.Tensor; y: eg.Tensor; classes: string[]; perClass: number[] }> {
+  dir = trimSlashes(dir);
   const classes = (await listFolder(dir)).folders;
   if (classes.length < 2) throw new Error(`${dir}: a dataset folder needs one sub-folder of images per class (at least two), found ${classes.length}`);
   const paths: string[] = [], labels: number[] = [], perClass: number[] = [];
@@ -107,6 +111,7 @@ export async function loadImageFolder(dir: string, to: Fit, progress?: (done: nu
 
 /** Every image in dir, or in its sub-folders (one level), for calibration: [n, ...] in the model's layout. */
 export async function loadImages(dir: string, to: Fit, limit = Infinity): Promise<eg.Tensor> {
+  dir = trimSlashes(dir);
   const top = await listFolder(dir);
   let files = top.images;
   for (const sub of top.folders) files.push(...(await listFolder(`${dir}/${sub}`)).images);

@@ -572,6 +572,29 @@ async function distillCmd(args: string[], json: boolean, out: (s: string) => voi
   out(`  written      ${outPath} (ONNX)`);
 }
 
+/**
+ * Labels of a folder of class folders for a model that already has outputs: a folder is the output of its
+ * name among the model's class names, or of its number (folders 0, 1, ..., 10: not their sorted order);
+ * otherwise the folders' sorted order, and `note` says so (a wrong mapping would only show as low accuracy).
+ */
+function labelsForModel<D extends { y: eg.Tensor; classes: string[] }>(ds: D, m: GraphModel, src: string): D & { note?: string } {
+  const names = m.classNames;
+  let to: number[];
+  if (names) {
+    to = ds.classes.map((c) => {
+      const k = names.indexOf(c);
+      if (k < 0) throw new Error(`${src}/${c}: not one of model '${m.name}''s classes (${names.join(', ')})`);
+      return k;
+    });
+  } else if (ds.classes.every((c) => /^\d+$/.test(c))) {
+    to = ds.classes.map(Number);
+  } else {
+    return { ...ds, note: `class folders taken as outputs 0-${ds.classes.length - 1} in sorted order (${ds.classes.join(', ')}): model '${m.name}' has no class names` };
+  }
+  const y = ds.y.dataSync();
+  return { ...ds, y: eg.tensor(Int32Array.from(y, (v) => to[v]), ds.y.shape, 'int32') };
+}
+
 async function quantizeCmd(args: string[], json: boolean, out: (s: string) => void): Promise<void> {
   const { pos, flags } = parseFlags(args, { int8: 'boolean', fp16: 'boolean', out: 'string', calibration: 'string', 'weights-only': 'boolean', data: 'string', 'keep-float': 'string', percentile: 'number', samples: 'number', method: 'string', 'no-bias-correction': 'boolean', 'max-loss': 'number' });
   if (pos.length !== 1) throw new UsageError('quantize takes one MODEL');
@@ -594,7 +617,7 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   // labelled images: accuracies before / after, and what --max-loss measures
   const ds = flags.data ? await (async () => {
     if (!to) throw new Error(`${pos[0]}: model '${m.name}' takes no images: --data needs an image model`);
-    return loadImageFolder(flags.data as string, to);
+    return labelsForModel(await loadImageFolder(flags.data as string, to), m, flags.data as string);
   })() : undefined;
   let bar: Progress | undefined;
   const q = await eg.quantize(m, {
@@ -618,14 +641,14 @@ async function quantizeCmd(args: string[], json: boolean, out: (s: string) => vo
   const nodes = q.quantization!.nodes;
   const result = {
     model: pos[0], out: outPath, weights: q.quantization!.weights, activations: q.quantization!.activations,
-    bytes: { before, after, ratio: +(before / after).toFixed(2) }, accuracy: acc ?? null,
+    bytes: { before, after, ratio: +(before / after).toFixed(2) }, accuracy: acc ? { ...acc, ...(ds?.note ? { note: ds.note } : {}) } : null,
     nodes, maxLoss: q.quantization!.maxLoss ?? null, seconds: +((performance.now() - t0) / 1000).toFixed(2),
   };
   if (json) { out(JSON.stringify(result)); return; }
   const kinds = (as: string) => nodes.filter((n) => n.as === as);
   out(`  quantized    ${q.quantization!.weights} weights, ${q.quantization!.activations} activations${calibration ? ` (calibrated on ${calibration.shape[0]} images)` : ''}`);
   out(`  size         ${(before / 1024).toFixed(1)} kB -> ${(after / 1024).toFixed(1)} kB (${result.bytes.ratio}x smaller)`);
-  if (acc) out(`  accuracy     ${pct(acc.before)} -> ${pct(acc.after)} on ${acc.examples} labelled images`);
+  if (acc) out(`  accuracy     ${pct(acc.before)} -> ${pct(acc.after)} on ${acc.examples} labelled images${ds?.note ? ` (${ds.note})` : ''}`);
   const low = kinds(flags.fp16 ? 'float16' : 'int8');
   out(`  layers       ${low.length} of ${nodes.length} dense/conv layers ${flags.fp16 ? 'float16' : 'int8'}${kinds('float32').length ? `; float32: ${kinds('float32').map((n) => `${n.name} (${n.reason})`).slice(0, 4).join(', ')}${kinds('float32').length > 4 ? `, ... ${kinds('float32').length - 4} more` : ''}` : ''}`);
   const worst = nodes.filter((n) => n.error !== undefined).sort((a, b) => b.error! - a.error!).slice(0, 3);
@@ -656,7 +679,7 @@ async function pruneData(src: string, m: GraphModel, classes: number, val: numbe
   if (await isFolder(src)) {
     const to = imageInput(m.inputShape, m.inputNchw);
     if (!to) throw new Error(`model '${m.name}' takes input [batch, ${m.inputShape.join(', ')}], not images: give --data a .json file`);
-    ds = await loadImageFolder(src, { ...to, nchw: false });
+    ds = labelsForModel(await loadImageFolder(src, { ...to, nchw: false }), m, src);
   } else if (src.endsWith('.json')) {
     ds = await loadJsonData(src, m.inputShape, nchw);
   } else {
