@@ -268,6 +268,35 @@ describe('models', () => {
     expect(dev).toBeLessThan(Math.max(...det.map(Math.abs)) * 0.5 + 0.5);
   });
 
+  it("dropout's seed gives the layer a stream of its own: the same masks whatever the backend's stream, other seeds other masks; it exports as identity", async () => {
+    const make = (seed: number) => eg.sequential([
+      eg.layers.dense({ units: 16, activation: 'relu', inputShape: [4], seed: 1 }),
+      eg.layers.dropout({ rate: 0.5, seed }),
+      eg.layers.dense({ units: 2, seed: 2 }),
+    ]);
+    const x = eg.randomNormal([6, 4], 0, 1, 9);
+    const mc = (m: eg.Sequential) => Array.from((m.predict(x, { mcSamples: 4 }) as { mean: eg.Tensor }).mean.dataSync());
+    eg.setSeed(1);
+    const a = mc(make(5));
+    eg.setSeed(2); // the backend's stream moved elsewhere: the layer's own stream does not care
+    eg.randomUniform([100]);
+    expect(mc(make(5))).toEqual(a);
+    expect(mc(make(6))).not.toEqual(a);
+    // without a seed the masks follow the backend's stream, as before
+    const unseeded = () => eg.sequential([eg.layers.dense({ units: 16, activation: 'relu', inputShape: [4], seed: 1 }), eg.layers.dropout({ rate: 0.5 }), eg.layers.dense({ units: 2, seed: 2 })]);
+    eg.setSeed(3);
+    const u = mc(unseeded());
+    eg.setSeed(3);
+    expect(mc(unseeded())).toEqual(u);
+    expect(() => eg.layers.dropout({ rate: 0.5, seed: 1.5 })).toThrow('edgegrad.layers.dropout: seed must be an integer, got 1.5');
+    // training with it, then ONNX: dropout is the identity there
+    const m = make(5);
+    m.compile({ optimizer: 'adam', loss: 'mse' });
+    await m.fit(x, eg.randomNormal([6, 2], 0, 1, 3), { epochs: 2, batchSize: 3 });
+    const back = await eg.loadModel(await eg.toOnnx(m));
+    expect(Array.from((back.predict(x) as eg.Tensor).dataSync())).toEqual(Array.from((m.predict(x) as eg.Tensor).dataSync()));
+  });
+
   it('a functional model with branches, concatenation and a residual add trains', async () => {
     const inp = eg.input({ shape: [8] });
     const a = eg.layers.dense({ units: 8, activation: 'tanh', seed: 1 }).apply(inp);

@@ -108,6 +108,19 @@ describe.skipIf(!driver)('what the webgpu backend now does as wasm does', () => 
     expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
     expectClose(await got.mean.data() as Float32Array, want.mean.dataSync() as Float32Array, 1e-5, 'mean');
     expectClose(v as Float32Array, want.variance.dataSync() as Float32Array, 1e-5, 'variance');
+    // a dropout layer with a seed of its own draws the same masks on both backends, whatever their streams
+    const seeded = () => eg.sequential([
+      eg.layers.dense({ units: 32, activation: 'relu', inputShape: [4], seed: 1 }),
+      eg.layers.dropout({ rate: 0.5, seed: 11 }),
+      eg.layers.dense({ units: 3, seed: 2 }),
+    ]);
+    setBackend(wasm);
+    eg.setSeed(1);
+    const sw = seeded().predict(eg.tensor(xh, [7, 4]), { mcSamples: 9 }) as { mean: eg.Tensor };
+    setBackend(gpu);
+    eg.setSeed(2);
+    const sg = seeded().predict(eg.tensor(xh, [7, 4]), { mcSamples: 9 }) as { mean: eg.Tensor };
+    expectClose(await sg.mean.data() as Float32Array, sw.mean.dataSync() as Float32Array, 1e-5, 'seeded dropout');
     setBackend(wasm);
   });
 

@@ -5,7 +5,7 @@ import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
 import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
-import { fill, formatShape } from '../tensor.js';
+import { Tensor, fill, formatShape } from '../tensor.js';
 import { Layer, checkBatchNormMode, type BatchNormMode, type LayerConfig } from './layer.js';
 
 export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
@@ -110,13 +110,24 @@ export class Maxout extends Layer {
  */
 export class Dropout extends Layer {
   readonly rate: number;
-  constructor(readonly cfg: LayerConfig & { rate: number }) {
+  private rng?: Tensor;
+  /** seed: the layer's own random stream (Keras's seed); without one, the backend's (eg.setSeed, fit's seed). */
+  constructor(readonly cfg: LayerConfig & { rate: number; seed?: number }) {
     super(cfg, 'dropout');
     if (!(cfg.rate >= 0 && cfg.rate < 1)) throw new Error(`edgegrad.layers.dropout: rate must be in [0, 1), got ${cfg.rate}`);
+    if (cfg.seed !== undefined && !Number.isInteger(cfg.seed)) throw new Error(`edgegrad.layers.dropout: seed must be an integer, got ${cfg.seed}`);
     this.rate = cfg.rate;
   }
   protected call(g: Graph, [x]: number[]): number[] {
-    return [g.node('dropout', [x], { rate: this.rate }, this.name, this.name)[0]];
+    const ins = [x];
+    if (this.cfg.seed !== undefined) {
+      if (!this.rng) {
+        this.rng = Tensor.empty([4]);
+        this.rng.backend.kernels.rngSeed(this.rng.ptr, this.cfg.seed >>> 0);
+      }
+      ins.push(g.state(`${this.name}/rng`, this.rng, this.name));
+    }
+    return [g.node('dropout', ins, { rate: this.rate }, this.name, this.name)[0]];
   }
   override get stochastic(): boolean { return true; }
   protected override get propagatesMask(): boolean { return true; }

@@ -17,7 +17,7 @@ export const layers = {
   avgPool2d: (c: PoolConfig = {}) => new Pooling2D('avg', c),
   globalAveragePooling2d: (c: LayerConfig = {}) => new GlobalAveragePooling2D(c),
   batchNormalization: (c: LayerConfig & { momentum?: number; epsilon?: number; mode?: BatchNormMode } = {}) => new BatchNormalization(c),
-  dropout: (c: LayerConfig & { rate: number }) => new Dropout(c),
+  dropout: (c: LayerConfig & { rate: number; seed?: number }) => new Dropout(c),
   flatten: (c: LayerConfig = {}) => new Flatten(c),
   reshape: (c: LayerConfig & { targetShape: number[] }) => new Reshape(c),
   activation: (c: LayerConfig & { activation: ActivationName; alpha?: number }) => new Activation(c),

@@ -103,7 +103,7 @@ registerOp({
   },
 });
 
-// ---- graph op: dropout (training: inverted-dropout mask from the backend's stream; inference: identity) ----
+// ---- graph op: dropout (training: inverted-dropout mask from the layer's stream or the backend's; inference: identity) ----
 
 registerOp({
   name: 'dropout',
@@ -113,7 +113,8 @@ registerOp({
     const size = sizeOfShape(ctx.shape(x));
     const rate = n.attrs.rate as number;
     if (ctx.dropout && rate > 0) {
-      draw(ctx, ctx.be.rng, 'dropoutMask', mask, rate, 0);
+      // the layer's own stream (its seed: an rng state input) or the backend's
+      draw(ctx, n.inputs.length > 1 ? ctx.ptr(n.inputs[1]) : ctx.be.rng, 'dropoutMask', mask, rate, 0);
       getOp('mul').run(ctx, { ...n, op: 'mul', inputs: [x, mask], outputs: [y] });
     } else {
       ctx.be.copy(ctx.ptr(y), ctx.ptr(x), size * 4);
@@ -122,6 +123,6 @@ registerOp({
     }
   },
   grad(n, [dy], b) {
-    return [b.node('mul', [dy!, n.outputs[1]], {}, `${n.name}_grad`)[0]];
+    return [b.node('mul', [dy!, n.outputs[1]], {}, `${n.name}_grad`)[0], undefined];
   },
 });
