@@ -332,6 +332,7 @@ const EXTRAS = {
   'transfer/index.js': 'transfer.sweepCuts(), cutCandidates(), cutFeatures() and labelsCurve()',
   'io/tfjs.js': 'loading a TensorFlow.js model',
   'io/onnx-export.js': 'saving a model as ONNX (save(), toOnnx())',
+  'graph/half.js': "loadModel(file, { weights: 'float16' })",
 };
 const EXTRAS_HELPER = join(tscRoot, 'classic-extras.js');
 /** A module's path under build/tsc ('io/tfjs.js'), or undefined for one elsewhere. */

@@ -56,7 +56,7 @@ interface Classic {
   protocol: string; global: string; backend: string; byUrl?: number[]; byUrlError?: string; digits?: number; digitsError?: string; byBytes: number[];
   builds: string[]; scalar?: number[]; scalarError?: string; error?: string;
   /** the add-on's tools (test/smoke/embed-classic.js): their results, or the errors without the add-on */
-  extrasErrors: string[]; cuts?: string[]; features?: number[]; exported?: number[]; quantized?: number[]; sparsity?: Sparsity[]; isPruning?: boolean;
+  extrasErrors: string[]; half?: number[]; cuts?: string[]; features?: number[]; exported?: number[]; quantized?: number[]; sparsity?: Sparsity[]; isPruning?: boolean;
 }
 
 /** embed-classic.html (or another page running embed-classic.js) opened from file://, the model picked in its file input. */
@@ -254,12 +254,13 @@ describe('embedding', () => {
     expectClose(withScalar.scalar!, node.y);
     // the tools the ES module build loads on first use are in the add-on: without it, each says so
     const addOn = /: not in the classic script \(dist\/edgegrad\.js\) but in its add-on: include <script src="\.\.\.\/dist\/edgegrad-extras\.js"> after dist\/edgegrad\.js$/;
-    expect(r.extrasErrors).toHaveLength(4);
+    expect(r.extrasErrors).toHaveLength(5);
     r.extrasErrors.forEach((e) => expect(e).toMatch(addOn));
     expect(r.extrasErrors[0]).toMatch(/^edgegrad: transfer\.sweepCuts\(\), cutCandidates\(\), cutFeatures\(\) and labelsCurve\(\):/);
     expect(r.extrasErrors[1]).toMatch(/^edgegrad: saving a model as ONNX \(save\(\), toOnnx\(\)\):/);
     expect(r.extrasErrors[2]).toMatch(/^edgegrad: quantize\(\):/);
     expect(r.extrasErrors[3]).toMatch(/^edgegrad: pruning\.pruneLowMagnitude\(\), stripPruning\(\), sparsity\(\), targets\(\) and Pruning:/);
+    expect(r.extrasErrors[4]).toMatch(/^edgegrad: loadModel\(file, \{ weights: 'float16' \}\):/);
     // all such a page downloads is the one script: a budget of its own
     const classic = readFileSync(join(root, 'dist', 'edgegrad.js'));
     const gz = gzipSync(classic, { level: 9 }).length;
@@ -292,6 +293,10 @@ describe('embedding', () => {
     r.quantized!.forEach((v, i) => expect(Math.abs(v - node.tools.quantized[i])).toBeLessThan(1e-3));
     expect(r.sparsity).toEqual(node.tools.sparsity);
     expect(r.isPruning).toBe(true);
+    // float16 weight storage: within half precision of the float32 model
+    expect(r.half!.length).toBe(r.byBytes.length);
+    r.half!.forEach((v, i) => expect(Math.abs(v - r.byBytes[i])).toBeLessThan(2e-3));
+    expect(r.half).not.toEqual(r.byBytes); // rounded weights: not the float32 outputs to the bit
     const addOn = readFileSync(join(root, 'dist', 'edgegrad-extras.js'));
     console.log(`embed: the classic script's add-on is ${(addOn.length / 1e3).toFixed(1)} kB, ${(gzipSync(addOn, { level: 9 }).length / 1e3).toFixed(1)} kB gzip`);
   }, 120_000);

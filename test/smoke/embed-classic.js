@@ -17,7 +17,8 @@
   const m = await eg.loadModel(new Uint8Array(await file.arrayBuffer()));
   out.byBytes = Array.from(m.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
   // the tools the ES module build loads on first use come with dist/edgegrad-extras.js, where the page has it
-  // (embed-classic-extras.html): the transfer tools, the ONNX exporter, quantize and pruning (facades)
+  // (embed-classic-extras.html): the transfer tools, the ONNX exporter, quantize and pruning (facades), and
+  // float16 weight storage
   out.extrasErrors = [];
   try {
     out.cuts = await eg.transfer.cutCandidates(m);
@@ -34,6 +35,10 @@
   try {
     out.sparsity = eg.pruning.sparsity(m);
     out.isPruning = eg.pruning.pruneLowMagnitude(m, { schedule: eg.pruning.constantSparsity({ targetSparsity: 0.5 }) }) instanceof eg.Pruning;
+  } catch (e) { out.extrasErrors.push(e.message); }
+  try {
+    const h = await eg.loadModel(new Uint8Array(await file.arrayBuffer()), { weights: 'float16' });
+    out.half = Array.from(h.predict(eg.tensor(embedRing(), [1, 28, 28, 1])).dataSync());
   } catch (e) { out.extrasErrors.push(e.message); }
   // the scalar build (engines without SIMD) comes with dist/edgegrad-scalar.js, loaded before this script
   out.builds = eg.supportedBuilds();
