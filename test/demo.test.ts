@@ -179,9 +179,10 @@ describe.skipIf(!browserTests)('the demo page (npm run demo) in headless Chromiu
     console.log(`demo: cancel stopped the fit ${stopMs.toFixed(1)} ms after the click, ${batchesAfter} batch(es) reported after it (${seen} ms seen from the test, the held-out evaluation included); accuracy then ${after.toFixed(4)}`);
     expect(await attr('#train-result', 'data-outcome')).toBe('cancelled');
     // promptly: a batch takes a few ms, so the reports counted after the click also include batches the worker
-    // had finished and posted before the cancel reached it (1 on an idle machine, 3-4 under load); the
-    // within-one-batch bar itself is test/worker.test.ts's
-    expect(batchesAfter).toBeLessThanOrEqual(10);
+    // had finished and posted before the cancel reached it, queued at the page (1 on an idle machine, 3-4
+    // under load, 16 once in a CI run whose fit stopped 22 ms after the click); an ignored cancel would go on
+    // for thousands. The within-one-batch bar itself is test/worker.test.ts's
+    expect(batchesAfter).toBeLessThanOrEqual(40);
     expect(stopMs).toBeLessThan(1000);
     expect(await points()).toBeLessThan(500 * 16);
     // the cancelled model predicts
