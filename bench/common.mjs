@@ -53,14 +53,5 @@ export function convGeometryOn(be, N, H, W, C, KH, KW, S, CO, G, pad) {
   return geom;
 }
 
-/** LeNet-5 on 28x28x1 digits (seeded), the model of the training rows. */
-export const lenet5 = (eg) => eg.sequential([
-  eg.layers.conv2d({ filters: 6, kernelSize: 5, padding: 'same', activation: 'relu', inputShape: [28, 28, 1], seed: 1 }),
-  eg.layers.maxPool2d({ poolSize: 2 }),
-  eg.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', seed: 2 }),
-  eg.layers.maxPool2d({ poolSize: 2 }),
-  eg.layers.flatten(),
-  eg.layers.dense({ units: 120, activation: 'relu', seed: 3 }),
-  eg.layers.dense({ units: 84, activation: 'relu', seed: 4 }),
-  eg.layers.dense({ units: 10, activation: 'softmax', seed: 5 }),
-]);
+/** LeNet-5 on 28x28x1 digits (seeded), the model of the training rows: the one the sequence comparison uses. */
+export { lenet5 } from '../models/sequences/digits-rows.mjs';

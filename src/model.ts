@@ -25,7 +25,7 @@ import { deviceOp } from './backend/device-ops.js';
 import { rowsOf } from './data/rows.js';
 import { Features, runPrefix } from './train/features.js';
 import { Pacer, type Pacing } from './train/pace.js';
-import { Accumulator, deviceSteps, feed, type TrainPlan } from './train/step.js';
+import { accumulateBatches, deviceSteps, type TrainPlan } from './train/step.js';
 import { fitLoop, validationRows, type FitArgs, type History } from './train/fit.js';
 import { sparsityLine } from './compress/targets.js';
 import { checkClassNames, classesLine } from './io/onnx/export/metadata.js';
@@ -749,7 +749,6 @@ export class Model extends Layer {
     }
     if (several) throw new Error(`edgegrad.predict: mcSamples takes a model with one output; '${this.name}' has ${outs.length}`);
     const outShape = [n, ...outs[0].shape.slice(1)];
-    if (!Number.isInteger(samples) || samples < 1) throw new Error(`edgegrad.predict: mcSamples must be a positive integer, got ${samples}`);
     const draw = Tensor.empty(outShape);
     // draws on a GPU: their moments summed there (src/backend/webgpu/device-ops.ts)
     if (!draw.backend.syncRead) return deviceOp('mcMoments')(samples, draw, () => pass(true, [draw]));
@@ -785,17 +784,7 @@ export class Model extends Layer {
     this.checkYs(y, n, 'evaluate');
     const bs = this.batchSizeOf(opts.batchSize, 'evaluate');
     this.checkTrainability();
-    const idx = Int32Array.from({ length: n }, (_, i) => i);
-    const acc = new Accumulator(this.metricNames);
-    for (let s = 0; s < n; s += bs) {
-      const b = Math.min(bs, n - s);
-      const tp = this.lossPlan(b, false);
-      tp.plan.prepack();
-      feed(tp, xs, y, idx, s, b);
-      tp.plan.run();
-      acc.add(tp, y, b);
-    }
-    return acc.logs(n, '');
+    return accumulateBatches((b) => this.lossPlan(b, false), this.metricNames, xs, y, n, bs).logs(n, '');
   }
 
   /**

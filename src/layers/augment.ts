@@ -5,7 +5,7 @@
 import type { Graph, Shape } from '../graph/ir.js';
 import { FILL_MODES, type AffineAttrs, type FillMode, type Interpolation, type Range } from '../ops/augment.js';
 import '../ops/augment.js';
-import { Tensor, formatShape } from '../tensor.js';
+import { formatShape } from '../tensor.js';
 import { Layer, type LayerConfig } from './layer.js';
 
 export interface AugmentConfig extends LayerConfig {
@@ -31,7 +31,6 @@ function range(f: number | Range | undefined, what: string, where: string): Rang
 const factory = (prefix: string): string => prefix.replace(/_(\w)/g, (_, c: string) => c.toUpperCase());
 
 abstract class Augmentation extends Layer {
-  private rng?: Tensor;
   /** The eg.layers factory's name, for errors. */
   protected readonly fn: string;
   constructor(readonly cfgBase: AugmentConfig, prefix: string) {
@@ -49,12 +48,7 @@ abstract class Augmentation extends Layer {
 
   /** The node's inputs: x, and the layer's random stream where it has a seed. */
   protected operands(g: Graph, x: number): number[] {
-    if (this.cfgBase.seed === undefined) return [x];
-    if (!this.rng) {
-      this.rng = Tensor.empty([4]);
-      this.rng.backend.kernels.rngSeed(this.rng.ptr, this.cfgBase.seed >>> 0);
-    }
-    return [x, g.state(`${this.name}/rng`, this.rng, this.name)];
+    return this.cfgBase.seed === undefined ? [x] : [x, this.ownStream(g, this.cfgBase.seed)];
   }
 }
 

@@ -5,7 +5,7 @@ import { ACTIVATIONS, type ActivationName } from '../ops/activation.js';
 import { defaultParam, fusesFromOutput } from '../ops/activation.js';
 import { getInitializer, type Initializer, type InitializerName } from '../train/initializers.js';
 import type { Constraint, Regularizer } from '../train/regularizers.js';
-import { Tensor, fill, formatShape } from '../tensor.js';
+import { fill, formatShape } from '../tensor.js';
 import { Layer, checkBatchNormMode, type BatchNormMode, type LayerConfig } from './layer.js';
 
 export type ActivationSpec = ActivationName | 'prelu' | 'rrelu';
@@ -110,7 +110,6 @@ export class Maxout extends Layer {
  */
 export class Dropout extends Layer {
   readonly rate: number;
-  private rng?: Tensor;
   /** seed: the layer's own random stream (Keras's seed); without one, the backend's (eg.setSeed, fit's seed). */
   constructor(readonly cfg: LayerConfig & { rate: number; seed?: number }) {
     super(cfg, 'dropout');
@@ -119,14 +118,7 @@ export class Dropout extends Layer {
     this.rate = cfg.rate;
   }
   protected call(g: Graph, [x]: number[]): number[] {
-    const ins = [x];
-    if (this.cfg.seed !== undefined) {
-      if (!this.rng) {
-        this.rng = Tensor.empty([4]);
-        this.rng.backend.kernels.rngSeed(this.rng.ptr, this.cfg.seed >>> 0);
-      }
-      ins.push(g.state(`${this.name}/rng`, this.rng, this.name));
-    }
+    const ins = this.cfg.seed === undefined ? [x] : [x, this.ownStream(g, this.cfg.seed)];
     return [g.node('dropout', ins, { rate: this.rate }, this.name, this.name)[0]];
   }
   override get stochastic(): boolean { return true; }

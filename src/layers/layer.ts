@@ -116,6 +116,20 @@ export abstract class Layer {
     return [];
   }
 
+  private ownRng?: Tensor;
+
+  /**
+   * The graph value of this layer's own random stream (augmentation, dropout with a seed), seeded with `seed`
+   * on first use; its ops draw from it instead of the backend's stream.
+   */
+  protected ownStream(g: Graph, seed: number): number {
+    if (!this.ownRng) {
+      this.ownRng = Tensor.empty([4]);
+      this.ownRng.backend.kernels.rngSeed(this.ownRng.ptr, seed >>> 0);
+    }
+    return g.state(`${this.name}/rng`, this.ownRng, this.name);
+  }
+
   /** A line for summary() below the table (a recurrent layer's state size and FLOPs per step), or ''. */
   summaryNote(_flopsPerExample: number): string {
     return '';

@@ -6,7 +6,7 @@ import type { Layer, Weight } from '../layers/layer.js';
 import { fill, type Tensor } from '../tensor.js';
 import type { Optimizer } from './optimizers.js';
 import type { DeviceStats } from '../backend/webgpu/stats.js';
-import { Accumulator, deviceSteps, feed, mergeGradients, update, type TrainPlan } from './step.js';
+import { accumulateBatches, deviceSteps, mergeGradients, update, type TrainPlan } from './step.js';
 import type { Trainee } from './fit.js';
 import type { Logs } from './callbacks.js';
 
@@ -92,16 +92,8 @@ export async function stepLossAsync(tp: TrainPlan, optimizer: Optimizer): Promis
 
 /** Loss and metrics over (x, y) on a backend that reads back only asynchronously (validation inside fit, evaluateAsync). */
 async function evaluateOnDevice(model: Trainee, x: Tensor | Tensor[], y: Tensor | Tensor[], bs: number): Promise<Logs> {
-  const n = [x].flat()[0].shape[0], idx = Int32Array.from({ length: n }, (_, i) => i);
-  const acc = new Accumulator(model.compiledMetrics);
-  for (let s = 0; s < n; s += bs) {
-    const b = Math.min(bs, n - s);
-    const tp = model.trainingPlan(b, false);
-    tp.plan.prepack();
-    feed(tp, x, y, idx, s, b);
-    tp.plan.run();
-    acc.add(tp, y, b);
-  }
+  const n = [x].flat()[0].shape[0];
+  const acc = accumulateBatches((b) => model.trainingPlan(b, false), model.compiledMetrics, x, y, n, bs);
   await acc.settle();
   return acc.logs(n, '');
 }

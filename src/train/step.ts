@@ -235,3 +235,19 @@ export class Accumulator {
     return logs;
   }
 }
+
+/**
+ * One evaluation pass: examples [0, n) of x and y in batches of bs through planOf(batch size)'s plans (loss and
+ * metrics, no step), summed by an Accumulator (on a GPU, summed on the device until it settles).
+ */
+export function accumulateBatches(planOf: (batch: number) => TrainPlan, metrics: readonly MetricName[], x: Tensor | Tensor[], y: Tensor | Tensor[], n: number, bs: number): Accumulator {
+  const idx = Int32Array.from({ length: n }, (_, i) => i), acc = new Accumulator(metrics);
+  for (let s = 0; s < n; s += bs) {
+    const b = Math.min(bs, n - s), tp = planOf(b);
+    tp.plan.prepack();
+    feed(tp, x, y, idx, s, b);
+    tp.plan.run();
+    acc.add(tp, y, b);
+  }
+  return acc;
+}
